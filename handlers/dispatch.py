@@ -1,0 +1,93 @@
+"""The table of contents: which handler answers each command, button and form."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from handlers import forum, forum_signup, help, ids, join, leave, project, projects
+from handlers.args import ArgumentError
+from handlers.context import Context
+from handlers.errors import Refusal
+from handlers.reply import Actor, Reply, refuse
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[Context, Actor, str], Reply]
+ActionHandler = Callable[[Context, Actor, str], Reply]
+FormHandler = Callable[[Context, Actor, dict[str, str], str], Reply]
+
+COMMANDS: dict[str, CommandHandler] = {
+    "qi-join": join.handle_join_command,
+    "qi-leave": leave.handle_leave_command,
+    "qi-projects": projects.handle_projects_command,
+    "qi-project": project.handle_project_command,
+    "qi-forum": forum.handle_forum_command,
+    "qi-help": help.handle_help_command,
+}
+
+ACTIONS: dict[str, ActionHandler] = {
+    ids.RSVP: forum.handle_rsvp_button,
+    ids.SHOW_FORUM: forum.handle_show_forum_button,
+    ids.FORUM_MATCH: forum_signup.handle_forum_match_button,
+    ids.FORUM_ROLE: forum_signup.handle_forum_role_button,
+    ids.JOIN_FORUM: forum_signup.handle_join_forum_button,
+    ids.JOIN_AS: join.handle_join_as_button,
+    ids.LEAVE: leave.handle_leave_button,
+    ids.OPEN_ADD_MEMBER: project.handle_open_add_member,
+}
+
+FORMS: dict[str, FormHandler] = {
+    ids.JOIN_FORM: join.handle_join_form,
+    ids.ADD_MEMBER_FORM: project.handle_add_member_form,
+}
+
+SORRY = (
+    "Sorry, something went wrong on our side and nothing was changed. Please try again in a "
+    "minute; if it keeps happening, tell a QI forum organiser."
+)
+
+
+def command_name(text: str) -> str:
+    """'/QI-Join' and 'qi-join' are the same command."""
+    return text.strip().lstrip("/").casefold()
+
+
+class Dispatcher:
+    """Runs the handler for each command, button or form, and never lets an error escape."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def command(self, actor: Actor, name: str, text: str) -> Reply:
+        """Answer a slash command such as ('/qi-join', 'Falls prevention as carer')."""
+        handler = COMMANDS.get(command_name(name))
+        if handler is None:
+            return refuse(f"I don't know the command {name}. Type /qi-help to see what I can do.")
+        return self._run(lambda: handler(self.ctx, actor, text), what=command_name(name))
+
+    def action(self, actor: Actor, action_id: str, value: str) -> Reply:
+        """Answer a button press."""
+        handler = ACTIONS.get(action_id)
+        if handler is None:
+            return refuse("Sorry, that button no longer works. Type /qi-help to see what I can do.")
+        return self._run(lambda: handler(self.ctx, actor, value), what=action_id)
+
+    def submit(self, actor: Actor, form_id: str, values: dict[str, str], context: str) -> Reply:
+        """Answer a submitted form."""
+        handler = FORMS.get(form_id)
+        if handler is None:
+            return refuse("Sorry, that form no longer works. Type /qi-help to see what I can do.")
+        return self._run(lambda: handler(self.ctx, actor, values, context), what=form_id)
+
+    def _run(self, call: Callable[[], Reply], *, what: str) -> Reply:
+        try:
+            return call()
+        except Refusal as refusal:
+            return refusal.reply
+        except ArgumentError as error:
+            return refuse(str(error))
+        except Exception:
+            # Logged with the traceback for IT; the person sees a kind sentence, never the trace.
+            log.exception("handler failed: %s", what)
+            return refuse(SORRY)

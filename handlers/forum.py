@@ -1,0 +1,222 @@
+"""/qi-forum: the next forum meeting, who is going, RSVP; organisers add meetings."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from handlers import ids
+from handlers.args import parse_arguments
+from handlers.context import Context
+from handlers.errors import Refusal
+from handlers.lookup import acting_person, find_forum, require_admin
+from handlers.reply import Actor, Button, Reply, Section, say
+from handlers.wording import counts_by_role, when
+from store import forums as forum_store
+from store.audit import record
+from store.models import Forum, Meeting, Person, Rsvp
+from store.roles import Role, RsvpAnswer
+
+RSVP_LABELS = {
+    RsvpAnswer.GOING: "I'm going",
+    RsvpAnswer.MAYBE: "Maybe",
+    RsvpAnswer.NOT_GOING: "I can't make it",
+}
+YOUR_ANSWER = {
+    RsvpAnswer.GOING: "You said you're going.",
+    RsvpAnswer.MAYBE: "You said maybe.",
+    RsvpAnswer.NOT_GOING: "You said you can't make it.",
+}
+DATE_FORMATS = ("%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M")
+ADD_MEETING_EXAMPLE = '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4, Trust HQ"'
+
+
+def handle_forum_command(ctx: Context, actor: Actor, text: str) -> Reply:
+    """Show the next meeting of each forum the person is in (or of every forum)."""
+    args = parse_arguments(text)
+    if args.words and args.words[0].casefold() in ("add-meeting", "addmeeting"):
+        return add_meeting_command(ctx, actor, args.words[1:])
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        forums = forum_store.forums_of(session, person.id) or forum_store.list_forums(session)
+        if args.words:
+            forums = [find_forum(session, " ".join(args.words))]
+        if not forums:
+            raise Refusal(
+                "There is no QI forum set up here yet. A forum organiser can add one "
+                '(qi-nudge forum add "QI Forum").'
+            )
+        meetings = forum_store.next_meetings(session, ctx.now(), [f.id for f in forums])
+        sections: list[Section] = []
+        for forum in forums:
+            sections.extend(forum_sections(session, ctx, person, forum, meetings.get(forum.id)))
+        return Reply(sections=tuple(sections))
+
+
+def forum_sections(
+    session: Session, ctx: Context, person: Person, forum: Forum, meeting: Meeting | None
+) -> list[Section]:
+    """One forum's card: next meeting, who is going by role, your answer, RSVP buttons."""
+    member = forum_store.current_forum_member(session, forum.id, person.id)
+    join = () if member else (Button("Join the forum", ids.JOIN_FORUM, str(forum.id)),)
+    if meeting is None:
+        return [
+            Section(
+                heading=forum.name,
+                text="No meeting is planned yet. Organisers will announce the next one here.",
+                buttons=join,
+            )
+        ]
+    tally = forum_store.rsvp_tally(session, meeting.id)
+    going: Counter[Role | None] = Counter(
+        {role: n for (answer, role), n in tally.items() if answer == RsvpAnswer.GOING}
+    )
+    maybe = sum(n for (answer, _), n in tally.items() if answer == RsvpAnswer.MAYBE)
+    place = f" at {meeting.location}" if meeting.location else ""
+    lines = [f"Next meeting: {when(meeting.starts_at, ctx.timezone)}{place}."]
+    total = sum(going.values())
+    if total:
+        lines.append(f"Going: {total} ({counts_by_role(going)}).")
+    else:
+        lines.append("Nobody has said they're going yet.")
+    if maybe:
+        lines.append(f"Maybe: {maybe}.")
+    mine = forum_store.rsvp_of(session, meeting.id, person.id)
+    lines.append(YOUR_ANSWER[mine.answer] if mine else "Will you come?")
+    buttons = tuple(
+        Button(label, ids.RSVP, f"{meeting.id}:{answer.value}", primary=answer == RsvpAnswer.GOING)
+        for answer, label in RSVP_LABELS.items()
+    )
+    return [Section(heading=forum.name, text="\n".join(lines), buttons=buttons + join)]
+
+
+def handle_rsvp_button(ctx: Context, actor: Actor, value: str) -> Reply:
+    """An RSVP button: record the answer (changing it is fine) and show the updated counts."""
+    meeting_id, _, answer_text = value.partition(":")
+    try:
+        answer = RsvpAnswer(answer_text)
+    except ValueError:
+        raise Refusal("Sorry, that button didn't work. Type /qi-forum to try again.") from None
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        meeting = session.get(Meeting, int(meeting_id)) if meeting_id.isdigit() else None
+        if meeting is None or meeting.cancelled_at is not None:
+            raise Refusal("That meeting has been cancelled. Type /qi-forum to see what's next.")
+        if meeting.starts_at < ctx.now():
+            raise Refusal("That meeting has already started. Type /qi-forum to see what's next.")
+        member = forum_store.current_forum_member(session, meeting.forum_id, person.id)
+        _save_rsvp(session, ctx, person, meeting, answer, member.role if member else None)
+        forum = meeting.forum
+        return Reply(sections=tuple(forum_sections(session, ctx, person, forum, meeting)))
+
+
+def _save_rsvp(
+    session: Session,
+    ctx: Context,
+    person: Person,
+    meeting: Meeting,
+    answer: RsvpAnswer,
+    role: Role | None,
+) -> None:
+    now = ctx.now()
+    existing = forum_store.rsvp_of(session, meeting.id, person.id)
+    if existing is None:
+        try:
+            # A double click can race on PostgreSQL; the savepoint lets us fall back to update.
+            with session.begin_nested():
+                session.add(
+                    Rsvp(
+                        meeting_id=meeting.id,
+                        person_id=person.id,
+                        answer=answer,
+                        role=role,
+                        answered_at=now,
+                    )
+                )
+        except IntegrityError:
+            existing = forum_store.rsvp_of(session, meeting.id, person.id)
+    if existing is not None:
+        existing.answer, existing.role, existing.answered_at = answer, role, now
+    record(
+        session,
+        at=now,
+        actor_id=person.id,
+        action="rsvp.answered",
+        subject_type="meeting",
+        subject_id=meeting.id,
+        answer=answer.value,
+    )
+
+
+def parse_local_time(text: str, ctx: Context) -> datetime:
+    """Read '2026-12-03 14:00' (or 03/12/2026 14:00) as the trust's local time."""
+    for fmt in DATE_FORMATS:
+        try:
+            naive = datetime.strptime(text.strip(), fmt)  # noqa: DTZ007 - zone added next
+        except ValueError:
+            continue
+        return naive.replace(tzinfo=ctx.timezone)
+    raise Refusal(
+        f"I couldn't read that date and time. Please write it like this: {ADD_MEETING_EXAMPLE}"
+    )
+
+
+def add_meeting_command(ctx: Context, actor: Actor, words: list[str]) -> Reply:
+    """`add-meeting <date> <time> [at <place>]`, for organisers."""
+    before, place_words = _split_at(words)
+    if len(before) < 2:
+        raise Refusal(f"Please give the date and time, like this: {ADD_MEETING_EXAMPLE}")
+    starts = parse_local_time(" ".join(before[:2]), ctx)
+    forum_name = " ".join(before[2:])
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        require_admin(session, person)
+        forum = find_forum(session, forum_name)
+        meeting = add_meeting(session, ctx, forum, starts, " ".join(place_words) or None, person.id)
+        place = f" at {meeting.location}" if meeting.location else ""
+        return say(
+            f'Added a "{forum.name}" meeting on {when(meeting.starts_at, ctx.timezone)}{place}.'
+        )
+
+
+def _split_at(words: list[str]) -> tuple[list[str], list[str]]:
+    for index, word in enumerate(words):
+        if word.casefold() == "at":
+            return words[:index], words[index + 1 :]
+    return words, []
+
+
+def add_meeting(
+    session: Session,
+    ctx: Context,
+    forum: Forum,
+    starts_at: datetime,
+    location: str | None,
+    actor_id: int | None,
+) -> Meeting:
+    """Add a future meeting to a forum."""
+    if starts_at <= ctx.now():
+        raise Refusal("That time has already passed. Please choose a time in the future.")
+    meeting = Meeting(
+        forum_id=forum.id, starts_at=starts_at, location=location, created_at=ctx.now()
+    )
+    session.add(meeting)
+    session.flush()
+    record(
+        session,
+        at=ctx.now(),
+        actor_id=actor_id,
+        action="meeting.added",
+        subject_type="meeting",
+        subject_id=meeting.id,
+        forum_id=forum.id,
+    )
+    return meeting
+
+
+def handle_show_forum_button(ctx: Context, actor: Actor, value: str) -> Reply:
+    """The 'See the next forum meeting' button."""
+    return handle_forum_command(ctx, actor, "")

@@ -1,0 +1,61 @@
+"""/qi-help: plain-English help for every command."""
+
+from __future__ import annotations
+
+from handlers.context import Context
+from handlers.reply import Actor, Reply, Section
+from store.names import name_key
+from store.roles import role_list_text
+
+INTRO = (
+    "qi-nudge helps Quality Improvement (QI) projects include people with lived experience: "
+    "service users and carers. QI projects are teams trying to make care better, step by step."
+)
+
+TOPICS: dict[str, tuple[str, str]] = {
+    "join": (
+        "/qi-join",
+        "Join a project team or the QI forum.\n"
+        "• /qi-join: I'll ask you which team and how you'll take part\n"
+        "• /qi-join Falls prevention as carer: join a project in one go\n"
+        "• /qi-join forum: join the QI forum, where staff and people with lived experience meet\n"
+        f"The ways to take part are: {role_list_text()}. Joining twice does no harm.",
+    ),
+    "leave": (
+        "/qi-leave",
+        "Leave a project team or the forum.\n• /qi-leave Falls prevention\n• /qi-leave forum",
+    ),
+    "projects": (
+        "/qi-projects",
+        "See the active projects, who leads them, and whether a service user or carer is on "
+        "each team.\n• /qi-projects: all of them\n• /qi-projects mine: yours\n"
+        "• /qi-projects falls: those with 'falls' in the name or place",
+    ),
+    "project": (
+        "/qi-project",
+        "Start a project or look after its team.\n"
+        '• /qi-project new "Falls prevention": start a project; you are the lead\n'
+        '• /qi-project add-member "Falls prevention" "Sam Jones" as carer --consent: record '
+        "someone who doesn't use chat, once they have agreed (add --consulted if they are "
+        "asked now and then rather than being on the team)\n"
+        '• /qi-project show "Falls prevention": see the team\n'
+        '• /qi-project status "Falls prevention" completed: active, on hold, completed or stopped',
+    ),
+    "forum": (
+        "/qi-forum",
+        "See the next QI forum meeting, who is going, and say whether you'll come.\n"
+        'Organisers can add a meeting: /qi-forum add-meeting 2026-12-03 14:00 at "Room 4"',
+    ),
+    "help": ("/qi-help", "This help. /qi-help join shows help for one command."),
+}
+
+
+def handle_help_command(ctx: Context, actor: Actor, text: str) -> Reply:
+    """All commands, or one command's help with `/qi-help <command>`."""
+    topic = name_key(text).removeprefix("qi ").replace("qi-", "").strip()
+    if topic in TOPICS:
+        heading, body = TOPICS[topic]
+        return Reply(sections=(Section(heading=heading, text=body),))
+    sections = [Section(heading="How qi-nudge works", text=INTRO)]
+    sections += [Section(heading=heading, text=body) for heading, body in TOPICS.values()]
+    return Reply(sections=tuple(sections))

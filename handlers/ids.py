@@ -1,0 +1,18 @@
+"""Action and form ids: the one place they are spelt, shared by handlers and transports."""
+
+# Buttons
+RSVP = "rsvp"  # value: "<meeting id>:<answer>"
+FORUM_MATCH = "forum_match"  # value: "<forum member id>:yes|no"
+FORUM_ROLE = "forum_role"  # value: "<forum member id>:<role>"
+JOIN_AS = "join_as"  # value: "<project id>:<role>"
+JOIN_FORUM = "join_forum"  # value: "<forum id>"
+LEAVE = "leave"  # value: "project:<id>" or "forum:<id>"
+OPEN_ADD_MEMBER = "open_add_member"  # value: "<project id>"
+OPEN_JOIN = "open_join"  # value: ""
+
+# Forms
+JOIN_FORM = "join_form"
+ADD_MEMBER_FORM = "add_member_form"
+
+FORUM_TARGET = "forum"  # the join form's value for "the QI forum"
+SHOW_FORUM = "show_forum"  # value: ""

@@ -1,0 +1,177 @@
+"""/qi-join: joining a project team or the QI forum."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from handlers import ids
+from handlers.args import parse_arguments, split_on_as
+from handlers.context import Context
+from handlers.errors import Refusal
+from handlers.forum_signup import join_forum
+from handlers.lookup import (
+    acting_person,
+    ensure_open,
+    find_forum,
+    find_project,
+    forum_name_from,
+    means_forum,
+    require_role,
+)
+from handlers.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
+from store import memberships
+from store.audit import record
+from store.models import Person, Project
+from store.projects import OPEN_STATUSES, project_names
+from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, Role, parse_role
+
+EXAMPLE = "/qi-join Falls prevention as carer"
+# Slack's select menus take at most 100 options; longer lists are typed instead.
+FORM_CHOICE_LIMIT = 99
+
+
+def handle_join_command(ctx: Context, actor: Actor, text: str) -> Reply:
+    """Join a project (`<project> as <role>`) or the forum; with no words, offer the form."""
+    args = parse_arguments(text)
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        if not args.words:
+            return Reply(
+                sections=(Section(text="Let's find the right team for you."),),
+                form=build_join_form(session),
+            )
+        target_words, role_words = split_on_as(args.words)
+        target = " ".join(target_words)
+        if not target_words and role_words is not None:
+            raise Refusal(f"Which project would you like to join? For example: {EXAMPLE}")
+        if means_forum(session, target):
+            forum = find_forum(session, forum_name_from(target))
+            role = (
+                require_role(role_words, example="/qi-join forum as carer") if role_words else None
+            )
+            return join_forum(session, ctx, person, forum, role)
+        project = find_project(session, target)
+        if role_words is None:
+            return _ask_role(project)
+        role = require_role(role_words, example=f"/qi-join {project.name} as carer")
+        return join_project(session, ctx, person, project, role)
+
+
+def _ask_role(project: Project) -> Reply:
+    buttons = tuple(
+        Button(role.label.capitalize(), ids.JOIN_AS, f"{project.id}:{role.value}") for role in Role
+    )
+    return say(f'How will you be part of the "{project.name}" team?', buttons=buttons)
+
+
+def join_project(
+    session: Session, ctx: Context, person: Person, project: Project, role: Role
+) -> Reply:
+    """Put the person on the team; joining again only changes the role if it differs."""
+    now = ctx.now()
+    current = memberships.current_membership(session, project.id, person.id)
+    if current is not None:
+        if current.role == role:
+            return say(f'You\'re already on the "{project.name}" team as {role.label}.')
+        old = current.role
+        current.role = role
+        record(
+            session,
+            at=now,
+            actor_id=person.id,
+            action="membership.role_changed",
+            subject_type="membership",
+            subject_id=current.id,
+            old=old.value,
+            new=role.value,
+        )
+        return say(
+            f"You're already on the \"{project.name}\" team. I've changed your role from "
+            f"{old.label} to {role.label}."
+        )
+    membership = memberships.add_membership(
+        session,
+        project_id=project.id,
+        person_id=person.id,
+        role=role,
+        involvement=Involvement.TEAM_MEMBER,
+        consent_by_id=person.id,
+        now=now,
+    )
+    record(
+        session,
+        at=now,
+        actor_id=person.id,
+        action="membership.joined",
+        subject_type="membership",
+        subject_id=membership.id,
+        project_id=project.id,
+        role=role.value,
+    )
+    lead = project.lead
+    lead_text = f" {lead.display_name} leads it." if lead and lead.id != person.id else ""
+    thanks = (
+        " Thank you: people with lived experience on the team make QI projects better."
+        if role in LIVED_EXPERIENCE_ROLES
+        else ""
+    )
+    return say(
+        f'Welcome to the "{project.name}" team as {role.label}.{lead_text}{thanks}',
+        buttons=(Button("Leave this team", ids.LEAVE, f"project:{project.id}"),),
+    )
+
+
+def handle_join_as_button(ctx: Context, actor: Actor, value: str) -> Reply:
+    """The role buttons offered when someone named a project but no role."""
+    project_id, _, role_text = value.partition(":")
+    role = parse_role(role_text)
+    if not project_id.isdigit() or role is None:
+        raise Refusal("Sorry, that button didn't work. Please try /qi-join again.")
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        project = session.get(Project, int(project_id))
+        if project is None:
+            raise Refusal("That project no longer exists. Type /qi-projects to see them all.")
+        return join_project(session, ctx, person, ensure_open(project), role)
+
+
+def build_join_form(session: Session) -> Form:
+    """The join form: which team (or the forum), and in what role."""
+    open_projects = project_names(session, statuses=OPEN_STATUSES)
+    choices = [Choice("The QI forum", ids.FORUM_TARGET)]
+    choices += [Choice(p.name, str(p.id)) for p in open_projects[:FORM_CHOICE_LIMIT]]
+    return Form(
+        form_id=ids.JOIN_FORM,
+        title="Join a QI team",
+        fields=(
+            FormField(
+                "target",
+                "Which project would you like to join, or the QI forum?",
+                choices=tuple(choices),
+            ),
+            FormField(
+                "role",
+                "How will you take part?",
+                choices=tuple(Choice(r.label.capitalize(), r.value) for r in Role),
+            ),
+        ),
+        submit_label="Join",
+    )
+
+
+def handle_join_form(ctx: Context, actor: Actor, values: dict[str, str], context: str) -> Reply:
+    """The join form's answers: the same as typing the one-line command."""
+    target = values.get("target", "").strip()
+    role = parse_role(values.get("role", ""))
+    if not target:
+        raise Refusal("Please choose a project or the QI forum.")
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        if target == ids.FORUM_TARGET:
+            return join_forum(session, ctx, person, find_forum(session), role)
+        if role is None:
+            raise Refusal("Please choose how you will take part.")
+        project = session.get(Project, int(target)) if target.isdigit() else None
+        if project is None:
+            project = find_project(session, target)
+        return join_project(session, ctx, person, ensure_open(project), role)

@@ -1,0 +1,134 @@
+"""Finding the project, forum or person a command is about, or saying kindly why not."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from handlers.context import Context
+from handlers.errors import Refusal
+from handlers.matching import Named, match_name
+from handlers.reply import Actor
+from handlers.wording import did_you_mean
+from store import forums as forum_store
+from store import people
+from store.models import Forum, Person, Project
+from store.names import name_key
+from store.projects import OPEN_STATUSES, project_names
+from store.roles import Role, parse_role, role_list_text
+
+FORUM_WORDS = frozenset({"forum", "the forum", "qi forum", "the qi forum"})
+
+
+def acting_person(session: Session, ctx: Context, actor: Actor) -> Person:
+    """The person behind the actor, created on first contact."""
+    return people.ensure_person_for_identity(
+        session,
+        platform=actor.platform,
+        workspace=actor.workspace,
+        user_id=actor.user_id,
+        display_name=actor.display_name,
+        now=ctx.now(),
+    )
+
+
+def find_project(session: Session, text: str, *, open_only: bool = True) -> Project:
+    """The project the person named, forgivingly; a Refusal naming the closest ones if unsure."""
+    if not name_key(text):
+        raise Refusal(
+            "Which project? Type its name, for example: /qi-join Falls prevention as carer"
+        )
+    everything = project_names(session)
+    match = match_name(text, [Named(p.name, p) for p in everything])
+    if match.found is None:
+        if match.ambiguous:
+            raise Refusal(
+                f'More than one project matches "{text}".{did_you_mean(match.candidates)} '
+                "Type a little more of the name."
+            )
+        raise Refusal(
+            f'I couldn\'t find a project called "{text}".{did_you_mean(match.candidates)} '
+            "Type /qi-projects to see them all."
+        )
+    project = session.get(Project, match.found.id)
+    assert project is not None
+    return ensure_open(project) if open_only else project
+
+
+def find_forum(session: Session, text: str = "") -> Forum:
+    """The forum named, or the only one there is; a Refusal when it is not clear which."""
+    forums = forum_store.list_forums(session)
+    if not forums:
+        raise Refusal(
+            "There is no QI forum set up here yet. A forum organiser can add one "
+            '(qi-nudge forum add "QI Forum").'
+        )
+    key = name_key(text)
+    if not key or key in FORUM_WORDS:
+        if len(forums) == 1:
+            return forums[0]
+        names = ", ".join(f'"{f.name}"' for f in forums)
+        raise Refusal(f"There are {len(forums)} forums: {names}. Please say which one.")
+    match = match_name(text, [Named(f.name, f) for f in forums])
+    if match.found is None:
+        raise Refusal(f'I couldn\'t find a forum called "{text}".{did_you_mean(match.candidates)}')
+    return match.found
+
+
+def means_forum(session: Session, text: str) -> bool:
+    """Whether the words name a forum ("forum", "forum North", or a forum's own name)."""
+    key = name_key(text)
+    if key in FORUM_WORDS:
+        return True
+    forum_keys = {f.name_key for f in forum_store.list_forums(session)}
+    return key in forum_keys or (key.startswith("forum ") and key[6:] in forum_keys)
+
+
+def forum_name_from(text: str) -> str:
+    """Drop a leading "forum" so "forum North" finds the forum called "North"."""
+    key = name_key(text)
+    return (
+        ""
+        if key in FORUM_WORDS
+        else text.split(maxsplit=1)[1]
+        if key.startswith("forum ")
+        else text
+    )
+
+
+def ensure_open(project: Project) -> Project:
+    """Refuse if the project has finished or stopped."""
+    if project.status not in OPEN_STATUSES:
+        raise Refusal(
+            f'"{project.name}" is {project.status.label}, so it is not taking new members. '
+            "Type /qi-projects to see the active projects."
+        )
+    return project
+
+
+def require_role(words: list[str] | None, *, example: str) -> Role:
+    """The role typed after "as"; a Refusal listing the roles if it is missing or unknown."""
+    text = " ".join(words or [])
+    role = parse_role(text) if text else None
+    if role is None:
+        start = f'I don\'t know the role "{text}". ' if text else ""
+        raise Refusal(f"{start}The roles are: {role_list_text()}. For example: {example}")
+    return role
+
+
+def require_admin(session: Session, person: Person) -> None:
+    """Refuse unless the person is a forum organiser (admin)."""
+    if not people.is_admin(session, person.id):
+        raise Refusal(
+            "Only QI forum organisers can do that. If you think you should be one, ask an "
+            "organiser to add you."
+        )
+
+
+def require_lead_or_admin(session: Session, person: Person, project: Project) -> None:
+    """Refuse unless the person leads the project or is an admin."""
+    if project.lead_person_id == person.id or people.is_admin(session, person.id):
+        return
+    raise Refusal(
+        f'Only the lead of "{project.name}" or a forum organiser can do that. '
+        "If you'd like to help, you can join the team yourself with /qi-join."
+    )

@@ -1,0 +1,63 @@
+"""Forgiving name matching: case, spacing and a unique beginning are enough."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from store.names import name_key
+
+T = TypeVar("T")
+
+MAX_SUGGESTIONS = 5
+
+
+@dataclass(frozen=True)
+class Named(Generic[T]):
+    """Something with a name to match against."""
+
+    name: str
+    item: T
+
+
+@dataclass(frozen=True)
+class Match(Generic[T]):
+    """The outcome: one item found, or the closest candidates to offer instead."""
+
+    found: T | None
+    candidates: tuple[str, ...] = ()
+    ambiguous: bool = False
+
+
+def match_name(query: str, options: Sequence[Named[T]]) -> Match[T]:
+    """Find the one option the person meant, or say which ones they might have meant."""
+    key = name_key(query)
+    if not key:
+        return Match(found=None)
+    keyed = [(name_key(option.name), option) for option in options]
+    exact = [option for option_key, option in keyed if option_key == key]
+    if len(exact) == 1:
+        return Match(found=exact[0].item)
+    starts = [option for option_key, option in keyed if option_key.startswith(key)]
+    if len(starts) == 1:
+        return Match(found=starts[0].item)
+    if starts:
+        return Match(
+            found=None, candidates=tuple(o.name for o in starts[:MAX_SUGGESTIONS]), ambiguous=True
+        )
+    # Words in any order or in the middle ("falls" in "Reducing falls on ward 7").
+    words = key.split()
+    containing = [o for option_key, o in keyed if all(w in option_key for w in words)]
+    if len(containing) == 1:
+        return Match(found=containing[0].item)
+    if containing:
+        return Match(
+            found=None,
+            candidates=tuple(o.name for o in containing[:MAX_SUGGESTIONS]),
+            ambiguous=True,
+        )
+    by_key = {option_key: option.name for option_key, option in keyed}
+    close = difflib.get_close_matches(key, list(by_key), n=MAX_SUGGESTIONS, cutoff=0.6)
+    return Match(found=None, candidates=tuple(by_key[k] for k in close))

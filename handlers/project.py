@@ -1,0 +1,376 @@
+"""/qi-project: start a project, record team members who are not on chat, see a team."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy.orm import Session
+
+from handlers import ids
+from handlers.args import Arguments, parse_arguments, split_on_as
+from handlers.context import Context
+from handlers.errors import Refusal
+from handlers.lookup import (
+    acting_person,
+    ensure_open,
+    find_project,
+    require_lead_or_admin,
+    require_role,
+)
+from handlers.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
+from handlers.wording import counts_by_role
+from store import memberships
+from store import people as people_store
+from store.audit import record
+from store.models import NAME_MAX, Person, Project
+from store.names import clean_name, name_key
+from store.projects import create_project, current_team, find_by_key
+from store.roles import (
+    LIVED_EXPERIENCE_ROLES,
+    Involvement,
+    ProjectStatus,
+    Role,
+    parse_role,
+    parse_status,
+)
+
+PERSON_NAME_MAX = 100
+ADD_MEMBER_EXAMPLE = '/qi-project add-member "Falls prevention" "Sam Jones" as carer --consent'
+USAGE = (
+    "Here's what /qi-project can do:\n"
+    '• /qi-project new "Project name": start a project, with you as lead\n'
+    f"• {ADD_MEMBER_EXAMPLE}: record a team member who doesn't use chat\n"
+    '• /qi-project show "Project name": see who is on the team\n'
+    '• /qi-project status "Project name" completed: mark a project active, on hold, completed '
+    "or stopped"
+)
+
+
+def handle_project_command(ctx: Context, actor: Actor, text: str) -> Reply:
+    """Route `/qi-project <new|add-member|show|status> ...`."""
+    args = parse_arguments(text, options=frozenset({"site"}))
+    if not args.words:
+        return say(USAGE)
+    verb, rest = name_key(args.words[0]).replace(" ", "-"), args.words[1:]
+    args.words = rest
+    if verb == "new":
+        return new_project(ctx, actor, args)
+    if verb in ("add-member", "add", "addmember"):
+        return add_member_command(ctx, actor, args)
+    if verb == "status":
+        return set_status(ctx, actor, args)
+    if verb == "show":
+        return show_project(ctx, actor, " ".join(rest))
+    # "/qi-project Falls prevention" is taken as "show".
+    return show_project(ctx, actor, text)
+
+
+def new_project(ctx: Context, actor: Actor, args: Arguments) -> Reply:
+    """Register a project with the actor as lead, and ask at once about lived experience."""
+    name = clean_name(" ".join(args.words))
+    if not name_key(name):
+        raise Refusal(
+            'Please give the project a name, for example: /qi-project new "Falls prevention"'
+        )
+    if len(name) > NAME_MAX:
+        raise Refusal(f"That name is too long. Please keep it under {NAME_MAX} characters.")
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        existing = find_by_key(session, name_key(name))
+        if existing is not None:
+            lead = existing.lead.display_name if existing.lead else "nobody yet"
+            raise Refusal(
+                f'There is already a project called "{existing.name}" (led by {lead}). To join '
+                f"it: /qi-join {existing.name} as staff"
+            )
+        now = ctx.now()
+        project = create_project(
+            session,
+            name=name,
+            lead_id=person.id,
+            site=args.options.get("site"),
+            status=ProjectStatus.ACTIVE,
+            now=now,
+        )
+        record(
+            session,
+            at=now,
+            actor_id=person.id,
+            action="project.created",
+            subject_type="project",
+            subject_id=project.id,
+        )
+        return build_new_project_reply(project)
+
+
+def build_new_project_reply(project: Project) -> Reply:
+    """The welcome for a new project, asking who with lived experience will be on the team."""
+    ask = (
+        "Who with lived experience will be on your team? Projects go further when service "
+        "users and carers help shape them from the start, not only when asked at the end."
+    )
+    ways = (
+        "Ways to bring someone in:\n"
+        f"• If they use chat, ask them to type: /qi-join {project.name} as service user "
+        "(or carer)\n"
+        "• If they don't, record them yourself once they have agreed: "
+        f'/qi-project add-member "{project.name}" "Their name" as carer --consent\n'
+        "• Come to the QI forum and meet people who would like to help: /qi-forum"
+    )
+    buttons = (
+        Button("Record someone already involved", ids.OPEN_ADD_MEMBER, str(project.id), True),
+        Button("See the next forum meeting", ids.SHOW_FORUM),
+    )
+    return Reply(
+        sections=(
+            Section(text=f'You\'re the lead of "{project.name}".', heading="Project registered"),
+            Section(text=ask),
+            Section(text=ways, buttons=buttons),
+        )
+    )
+
+
+def _split_project_and_person(session: Session, words: list[str]) -> tuple[Project, str]:
+    if len(words) == 2:
+        return find_project(session, words[0]), words[1]
+    # Unquoted: "Falls prevention Sam Jones": try each split where the start is a project's name.
+    for cut in range(len(words) - 1, 0, -1):
+        project = find_by_key(session, name_key(" ".join(words[:cut])))
+        if project is not None:
+            return ensure_open(project), " ".join(words[cut:])
+    raise Refusal(
+        f"Please put the project and the person's name in quotes, like this: {ADD_MEMBER_EXAMPLE}"
+    )
+
+
+def add_member_command(ctx: Context, actor: Actor, args: Arguments) -> Reply:
+    """`add-member "<project>" "<name>" as <role> --consent [--consulted]`."""
+    left, role_words = split_on_as(args.words)
+    if len(left) < 2:
+        raise Refusal(f"Please say which project and who, like this: {ADD_MEMBER_EXAMPLE}")
+    role = require_role(role_words, example=ADD_MEMBER_EXAMPLE)
+    involvement = Involvement.CONSULTED if "consulted" in args.flags else Involvement.TEAM_MEMBER
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        project, name = _split_project_and_person(session, left)
+        return add_member(
+            session, ctx, person, project, name, role, involvement, "consent" in args.flags
+        )
+
+
+def add_member(
+    session: Session,
+    ctx: Context,
+    recorder: Person,
+    project: Project,
+    name: str,
+    role: Role,
+    involvement: Involvement,
+    consent: bool,
+) -> Reply:
+    """Record someone who is not on chat as a team member, once they have agreed."""
+    require_lead_or_admin(session, recorder, project)
+    tidy = clean_name(name)
+    if not name_key(tidy):
+        raise Refusal(f"Please give the person's name, like this: {ADD_MEMBER_EXAMPLE}")
+    if len(tidy) > PERSON_NAME_MAX:
+        raise Refusal(f"That name is too long. Please keep it under {PERSON_NAME_MAX} characters.")
+    if not consent:
+        raise Refusal(
+            f"Before I record {tidy}, please check they are happy to be part of the team and for "
+            "their name to be kept in qi-nudge (nothing else about them is stored). When they "
+            f'have said yes, add --consent: /qi-project add-member "{project.name}" "{tidy}" '
+            f"as {role.label} --consent"
+        )
+    if memberships.current_member_named(session, project.id, tidy) is not None:
+        return say(f'{tidy} is already on the "{project.name}" team.')
+    now = ctx.now()
+    member = Person(display_name=tidy, created_at=now)
+    session.add(member)
+    session.flush()
+    membership = memberships.add_membership(
+        session,
+        project_id=project.id,
+        person_id=member.id,
+        role=role,
+        involvement=involvement,
+        consent_by_id=recorder.id,
+        now=now,
+    )
+    record(
+        session,
+        at=now,
+        actor_id=recorder.id,
+        action="membership.recorded",
+        subject_type="membership",
+        subject_id=membership.id,
+        project_id=project.id,
+        role=role.value,
+        involvement=involvement.value,
+        consent=True,
+    )
+    how = "a team member" if involvement == Involvement.TEAM_MEMBER else "someone the team consults"
+    text = (
+        f'{tidy} is now recorded on the "{project.name}" team as {role.label}, {how}. '
+        "I've noted that you checked they agreed."
+    )
+    if role in LIVED_EXPERIENCE_ROLES and involvement == Involvement.TEAM_MEMBER:
+        text += f' "{project.name}" now has a service user or carer on the team. Thank you.'
+    return say(text)
+
+
+def build_add_member_form(project: Project) -> Form:
+    """The form to record a team member who is not on chat."""
+    return Form(
+        form_id=ids.ADD_MEMBER_FORM,
+        title="Record a team member",
+        context=str(project.id),
+        fields=(
+            FormField("name", "Their name", hint="As they would like to be named"),
+            FormField(
+                "role",
+                "Their role",
+                choices=tuple(Choice(r.label.capitalize(), r.value) for r in Role),
+            ),
+            FormField(
+                "involvement",
+                "How are they involved?",
+                choices=(
+                    Choice("A member of the team", Involvement.TEAM_MEMBER.value),
+                    Choice("Consulted now and then", Involvement.CONSULTED.value),
+                ),
+            ),
+            FormField(
+                "consent",
+                "Have they agreed to be on the team and for their name to be kept here?",
+                choices=(Choice("Yes, they have agreed", "yes"),),
+            ),
+        ),
+        submit_label="Record",
+    )
+
+
+def handle_open_add_member(ctx: Context, actor: Actor, value: str) -> Reply:
+    """The 'Record someone already involved' button: open the form for that project."""
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        project = session.get(Project, int(value)) if value.isdigit() else None
+        if project is None:
+            raise Refusal("That project no longer exists. Type /qi-projects to see them all.")
+        require_lead_or_admin(session, person, project)
+        return Reply(
+            sections=(Section(text=f'Record a member of the "{project.name}" team.'),),
+            form=build_add_member_form(project),
+        )
+
+
+def handle_add_member_form(
+    ctx: Context, actor: Actor, values: dict[str, str], context: str
+) -> Reply:
+    """The add-member form's answers."""
+    role = parse_role(values.get("role", ""))
+    if role is None:
+        raise Refusal("Please choose their role.")
+    try:
+        involvement = Involvement(values.get("involvement") or Involvement.TEAM_MEMBER.value)
+    except ValueError:
+        raise Refusal("Please choose how they are involved.") from None
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        project = session.get(Project, int(context)) if context.isdigit() else None
+        if project is None:
+            raise Refusal("That project no longer exists. Type /qi-projects to see them all.")
+        return add_member(
+            session,
+            ctx,
+            person,
+            ensure_open(project),
+            values.get("name", ""),
+            role,
+            involvement,
+            values.get("consent") == "yes",
+        )
+
+
+def show_project(ctx: Context, actor: Actor, text: str) -> Reply:
+    """A project's lead, status and team; names only for its lead, team and organisers."""
+    query = " ".join(parse_arguments(text).words)
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        project = find_project(session, query, open_only=False)
+        team = current_team(session, project.id)
+        may_see_names = (
+            project.lead_person_id == person.id
+            or any(m.person_id == person.id for m in team)
+            or people_store.is_admin(session, person.id)
+        )
+        lead = project.lead.display_name if project.lead else "no lead named"
+        site = f" at {project.site}" if project.site else ""
+        facts = f"Led by {lead}{site}. Status: {project.status.label}."
+        has_le = any(
+            m.role in LIVED_EXPERIENCE_ROLES and m.involvement == Involvement.TEAM_MEMBER
+            for m in team
+        )
+        status = (
+            "It has a service user or carer on the team."
+            if has_le
+            else "It has no service user or carer on the team yet."
+        )
+        if not team:
+            team_text = "Nobody has joined the team yet."
+        elif may_see_names:
+            team_text = "\n".join(
+                f"• {m.name}: {m.role.label}"
+                + ("" if m.involvement == Involvement.TEAM_MEMBER else " (consulted)")
+                + ("" if m.in_chat else " (not on chat)")
+                for m in team
+            )
+        else:
+            team_text = "Team: " + counts_by_role(Counter(m.role for m in team)) + "."
+        buttons: tuple[Button, ...] = ()
+        if project.lead_person_id == person.id and not has_le:
+            buttons = (
+                Button("Record someone already involved", ids.OPEN_ADD_MEMBER, str(project.id)),
+            )
+        return Reply(
+            sections=(
+                Section(text=f"{facts} {status}", heading=project.name),
+                Section(text=team_text, buttons=buttons),
+            )
+        )
+
+
+def set_status(ctx: Context, actor: Actor, args: Arguments) -> Reply:
+    """`status "<project>" <active|on hold|completed|stopped>`, for the lead or an organiser."""
+    if len(args.words) < 2:
+        raise Refusal(
+            "Please say which project and its new status, like this: "
+            '/qi-project status "Falls prevention" completed'
+        )
+    for cut in (1, 2):
+        status = parse_status(" ".join(args.words[-cut:]))
+        if status is not None and len(args.words) > cut:
+            project_text = " ".join(args.words[:-cut])
+            break
+    else:
+        raise Refusal("The status can be: active, on hold, completed or stopped.")
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        project = find_project(session, project_text, open_only=False)
+        require_lead_or_admin(session, person, project)
+        if project.status == status:
+            return say(f'"{project.name}" is already {status.label}.')
+        old = project.status
+        project.status = status
+        project.updated_at = ctx.now()
+        record(
+            session,
+            at=ctx.now(),
+            actor_id=person.id,
+            action="project.status_changed",
+            subject_type="project",
+            subject_id=project.id,
+            old=old.value,
+            new=status.value,
+        )
+        return say(f'"{project.name}" is now {status.label} (it was {old.label}).')

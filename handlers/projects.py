@@ -1,0 +1,68 @@
+"""/qi-projects: the active projects, their leads, and whether lived experience is on the team."""
+
+from __future__ import annotations
+
+from handlers.args import parse_arguments
+from handlers.context import Context
+from handlers.lookup import acting_person
+from handlers.reply import Actor, Reply, Section
+from handlers.wording import plural
+from store.names import name_key
+from store.projects import ProjectSummary, project_summaries
+
+# A chat message is no place for a thousand lines; beyond this we ask people to narrow it.
+LIST_LIMIT = 40
+
+
+def handle_projects_command(ctx: Context, actor: Actor, text: str) -> Reply:
+    """List active projects: all, `mine`, or those whose name or site contains the words."""
+    words = parse_arguments(text).words
+    query = " ".join(words)
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        if name_key(query) == "mine":
+            led = project_summaries(session, lead_id=person.id)
+            joined = project_summaries(session, member_id=person.id)
+            summaries = sorted(
+                {s.id: s for s in led + joined}.values(), key=lambda s: s.name.casefold()
+            )
+            heading = "Your active projects"
+        else:
+            summaries = project_summaries(session)
+            heading = "Active QI projects"
+    if query and name_key(query) != "mine":
+        key = name_key(query)
+        summaries = [s for s in summaries if key in name_key(f"{s.name} {s.site or ''}")]
+        heading = f'Active QI projects matching "{query}"'
+    if not summaries:
+        empty = (
+            "You're not on any active project yet. Type /qi-join to join one, or "
+            '/qi-project new "Project name" to start one.'
+            if heading.startswith("Your")
+            else 'There are no active projects to show. Start one with /qi-project new "Name".'
+        )
+        return Reply(sections=(Section(text=empty, heading=heading),))
+    involved = sum(1 for s in summaries if s.has_lived_experience)
+    headline = (
+        f"{involved} of {plural(len(summaries), 'active project')} "
+        f"{'has' if involved == 1 or len(summaries) == 1 else 'have'} a service user or carer "
+        "on the team."
+    )
+    lines = [_line(s) for s in summaries[:LIST_LIMIT]]
+    if len(summaries) > LIST_LIMIT:
+        lines.append(
+            f"...and {len(summaries) - LIST_LIMIT} more. Add a word to narrow the list, "
+            "for example /qi-projects falls"
+        )
+    return Reply(sections=(Section(text=headline, heading=heading), Section(text="\n".join(lines))))
+
+
+def _line(summary: ProjectSummary) -> str:
+    site = f" ({summary.site})" if summary.site else ""
+    lead = f"led by {summary.lead_name}" if summary.lead_name else "no lead named"
+    involvement = (
+        "has a service user or carer on the team"
+        if summary.has_lived_experience
+        else "no service user or carer on the team yet"
+    )
+    return f"• {summary.name}{site}: {lead}; {involvement}"

@@ -1,0 +1,102 @@
+"""Platform-neutral answers: text, buttons and forms that each transport renders its own way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Button:
+    """A one-click next step; pressing it calls the action `action_id` with `value`."""
+
+    label: str
+    action_id: str
+    value: str = ""
+    primary: bool = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One option in a form field."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class FormField:
+    """A question in a form: pick from choices, or type free text when there are none."""
+
+    name: str
+    label: str
+    choices: tuple[Choice, ...] = ()
+    optional: bool = False
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Form:
+    """A short form; submitting it calls the form handler `form_id` with the answers."""
+
+    form_id: str
+    title: str
+    fields: tuple[FormField, ...]
+    submit_label: str = "Done"
+    # Carried back unchanged on submit, e.g. which project an add-member form is for.
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class Section:
+    """A block of plain text (never markup: transports escape it) with optional buttons."""
+
+    text: str
+    heading: str | None = None
+    buttons: tuple[Button, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the bot answers the person who acted; visible to them alone unless `public`."""
+
+    sections: tuple[Section, ...]
+    form: Form | None = None
+    public: bool = False
+    # False when the request was refused or could not be understood (nothing was changed).
+    ok: bool = True
+
+    @property
+    def text(self) -> str:
+        """All the text, headings included, as plain lines (for logs, tests and fallbacks)."""
+        parts: list[str] = []
+        for section in self.sections:
+            if section.heading:
+                parts.append(section.heading)
+            if section.text:
+                parts.append(section.text)
+        return "\n".join(parts)
+
+    @property
+    def buttons(self) -> tuple[Button, ...]:
+        """Every button in the reply, in order."""
+        return tuple(b for s in self.sections for b in s.buttons)
+
+
+def say(text: str, *, heading: str | None = None, buttons: tuple[Button, ...] = ()) -> Reply:
+    """A reply of one section."""
+    return Reply(sections=(Section(text=text, heading=heading, buttons=buttons),))
+
+
+def refuse(text: str, *, buttons: tuple[Button, ...] = ()) -> Reply:
+    """A kind refusal: nothing was changed, and the text says what to do instead."""
+    return Reply(sections=(Section(text=text, buttons=buttons),), ok=False)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, as their chat platform knows them."""
+
+    platform: str
+    workspace: str
+    user_id: str
+    display_name: str

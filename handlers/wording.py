@@ -1,0 +1,70 @@
+"""Plain-English pieces shared by many answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from store.roles import Role
+
+_ROLE_PLURALS = {
+    Role.STAFF: ("member of staff", "staff"),
+    Role.SERVICE_USER: ("service user", "service users"),
+    Role.CARER: ("carer", "carers"),
+    Role.PEER_SUPPORTER: ("peer supporter", "peer supporters"),
+    Role.OTHER: ("other", "others"),
+}
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """'1 project', '2 projects'."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
+def role_count(role: Role | None, count: int) -> str:
+    """'1 carer', '3 staff', '2 not said'."""
+    if role is None:
+        return f"{count} not said"
+    one, many = _ROLE_PLURALS[role]
+    return f"{count} {one if count == 1 else many}"
+
+
+def counts_by_role(counts: Mapping[Role | None, int]) -> str:
+    """'2 service users, 1 carer, 3 staff', lived experience first."""
+    order: list[Role | None] = [
+        Role.SERVICE_USER,
+        Role.CARER,
+        Role.PEER_SUPPORTER,
+        Role.STAFF,
+        Role.OTHER,
+        None,
+    ]
+    return ", ".join(role_count(r, counts[r]) for r in order if counts.get(r))
+
+
+def join_names(names: Iterable[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    items = list(names)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def when(moment: datetime, zone: ZoneInfo) -> str:
+    """'Thursday 3 December 2026 at 2pm' in the trust's time zone."""
+    local = moment.astimezone(zone)
+    hour = local.hour % 12 or 12
+    minutes = f":{local.minute:02d}" if local.minute else ""
+    suffix = "am" if local.hour < 12 else "pm"
+    return f"{local:%A} {local.day} {local:%B %Y} at {hour}{minutes}{suffix}"
+
+
+def did_you_mean(candidates: Iterable[str]) -> str:
+    """' Did you mean: "A" or "B"?' or ''."""
+    quoted = [f'"{c}"' for c in candidates]
+    if not quoted:
+        return ""
+    if len(quoted) == 1:
+        return f" Did you mean {quoted[0]}?"
+    return " Did you mean " + ", ".join(quoted[:-1]) + " or " + quoted[-1] + "?"

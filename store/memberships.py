@@ -1,0 +1,60 @@
+"""Queries that change and read project memberships."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store.models import Membership, Person
+from store.roles import Involvement, Role
+
+
+def current_membership(session: Session, project_id: int, person_id: int) -> Membership | None:
+    """The person's current membership of the project, if any."""
+    return session.scalar(
+        select(Membership).where(
+            Membership.project_id == project_id,
+            Membership.person_id == person_id,
+            Membership.left_at.is_(None),
+        )
+    )
+
+
+def current_member_named(session: Session, project_id: int, name: str) -> Membership | None:
+    """A current member of the project with this name (ignoring case), if any."""
+    return session.scalar(
+        select(Membership)
+        .join(Person, Person.id == Membership.person_id)
+        .where(
+            Membership.project_id == project_id,
+            Membership.left_at.is_(None),
+            func.lower(Person.display_name) == name.lower(),
+        )
+    )
+
+
+def add_membership(
+    session: Session,
+    *,
+    project_id: int,
+    person_id: int,
+    role: Role,
+    involvement: Involvement,
+    consent_by_id: int,
+    now: datetime,
+) -> Membership:
+    """Put the person on the team; the caller has checked they are not on it already."""
+    membership = Membership(
+        project_id=project_id,
+        person_id=person_id,
+        role=role,
+        involvement=involvement,
+        consent_recorded_by_id=consent_by_id,
+        consent_recorded_at=now,
+        joined_at=now,
+    )
+    session.add(membership)
+    session.flush()
+    return membership

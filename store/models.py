@@ -1,0 +1,251 @@
+"""The participation store: people, projects, memberships, forums, meetings, admins, audit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from store.roles import Involvement, ProjectStatus, Role, RsvpAnswer
+from store.types import UtcDateTime
+
+# Stable constraint names make Alembic migrations reproducible on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NAME_MAX = 200
+
+
+def _enum(enum_cls: type[Any], name: str) -> Enum:
+    # Stored as plain strings with a CHECK, so adding a value later is a simple migration.
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    """Declarative base with our naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Person(Base):
+    """Someone involved in QI: staff, a service user, a carer, ...; chat user or not."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(NAME_MAX))
+    # Only kept for leads imported by e-mail, so a chat platform can resolve them later.
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    identities: Mapped[list[ChatIdentity]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ChatIdentity(Base):
+    """One account of a person on one chat platform (or the local console)."""
+
+    __tablename__ = "chat_identities"
+    __table_args__ = (UniqueConstraint("platform", "workspace", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    workspace: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(String(NAME_MAX))
+
+    person: Mapped[Person] = relationship(back_populates="identities")
+
+
+class Project(Base):
+    """A QI project with a lead and a team."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    # Case- and spacing-folded name: two projects may not differ only in how they are typed.
+    name_key: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
+    site: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    status: Mapped[ProjectStatus] = mapped_column(
+        _enum(ProjectStatus, "project_status"), index=True
+    )
+    lead_person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    lead: Mapped[Person | None] = relationship()
+
+
+class Membership(Base):
+    """A person on a project team; left memberships are kept as history."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        # One current membership per person per project: joining twice is idempotent.
+        Index(
+            "uq_memberships_current",
+            "project_id",
+            "person_id",
+            unique=True,
+            sqlite_where=text("left_at IS NULL"),
+            postgresql_where=text("left_at IS NULL"),
+        ),
+        CheckConstraint("left_at IS NULL OR left_at >= joined_at", name="left_after_joined"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    involvement: Mapped[Involvement] = mapped_column(_enum(Involvement, "involvement"))
+    # Who recorded consent: the person themselves (they signed up) or the lead who added them.
+    consent_recorded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL")
+    )
+    consent_recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    joined_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    left_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    project: Mapped[Project] = relationship()
+    person: Mapped[Person] = relationship(foreign_keys=[person_id])
+
+
+class Forum(Base):
+    """A QI forum where staff and people with lived experience meet as equals."""
+
+    __tablename__ = "forums"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    name_key: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
+    # Where announcements go, as "<platform>:<channel id>"; empty until a channel is chosen.
+    channel: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ForumMember(Base):
+    """A person signed up to a forum; left sign-ups are kept as history."""
+
+    __tablename__ = "forum_members"
+    __table_args__ = (
+        Index(
+            "uq_forum_members_current",
+            "forum_id",
+            "person_id",
+            unique=True,
+            sqlite_where=text("left_at IS NULL"),
+            postgresql_where=text("left_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    forum_id: Mapped[int] = mapped_column(ForeignKey("forums.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    # None until the person tells us; nobody is made to label themselves to come along.
+    role: Mapped[Role | None] = mapped_column(_enum(Role, "role"))
+    wants_match: Mapped[bool] = mapped_column(Boolean, default=False)
+    joined_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    left_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    forum: Mapped[Forum] = relationship()
+    person: Mapped[Person] = relationship()
+
+
+class Meeting(Base):
+    """One forum meeting."""
+
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    forum_id: Mapped[int] = mapped_column(ForeignKey("forums.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    location: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    forum: Mapped[Forum] = relationship()
+
+
+class Rsvp(Base):
+    """A person's answer to a meeting invitation; one per person per meeting."""
+
+    __tablename__ = "rsvps"
+    __table_args__ = (UniqueConstraint("meeting_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    answer: Mapped[RsvpAnswer] = mapped_column(_enum(RsvpAnswer, "rsvp_answer"))
+    # The role they came in, kept with the answer so attendance by role survives later changes.
+    role: Mapped[Role | None] = mapped_column(_enum(Role, "role"))
+    answered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AdminGrant(Base):
+    """A forum organiser's admin role; revoked grants are kept as history."""
+
+    __tablename__ = "admin_grants"
+    __table_args__ = (
+        Index(
+            "uq_admin_grants_current",
+            "person_id",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AuditEvent(Base):
+    """Who changed what, and when. Details hold ids and codes, never names."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    actor_person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(50))
+    subject_type: Mapped[str] = mapped_column(String(30))
+    subject_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    note: Mapped[str | None] = mapped_column(Text)

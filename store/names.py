@@ -1,0 +1,21 @@
+"""How names are folded so that people can type them loosely."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def name_key(name: str) -> str:
+    """Fold a name for comparison: case, accents' forms, punctuation and spacing don't count."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return " ".join(_NOT_WORD.sub(" ", folded).split())
+
+
+def clean_name(name: str) -> str:
+    """Tidy a name for storing: normal Unicode form, single spaces, no control characters."""
+    text = unicodedata.normalize("NFKC", name)
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    return " ".join(text.split())

@@ -1,0 +1,173 @@
+"""Queries about projects and their teams."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, aliased
+
+from store.models import Membership, Person, Project
+from store.names import clean_name, name_key
+from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, ProjectStatus, Role
+
+OPEN_STATUSES = (ProjectStatus.ACTIVE, ProjectStatus.ON_HOLD)
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    """A project with its lead and whether a service user or carer is on the team."""
+
+    id: int
+    name: str
+    site: str | None
+    status: ProjectStatus
+    lead_id: int | None
+    lead_name: str | None
+    has_lived_experience: bool
+
+
+@dataclass(frozen=True)
+class ProjectName:
+    """Just enough of a project to match a typed name against."""
+
+    id: int
+    name: str
+    key: str
+    status: ProjectStatus
+
+
+def lived_experience_exists() -> object:
+    """SQL: the project has a current service user or carer team member ("Big I")."""
+    return exists().where(
+        Membership.project_id == Project.id,
+        Membership.left_at.is_(None),
+        Membership.involvement == Involvement.TEAM_MEMBER,
+        Membership.role.in_(sorted(LIVED_EXPERIENCE_ROLES)),
+    )
+
+
+def project_summaries(
+    session: Session,
+    *,
+    statuses: Iterable[ProjectStatus] = (ProjectStatus.ACTIVE,),
+    lead_id: int | None = None,
+    member_id: int | None = None,
+    limit: int | None = None,
+) -> list[ProjectSummary]:
+    """Projects with lead and involvement status, in one query, ordered by name."""
+    lead = aliased(Person)
+    query = (
+        select(
+            Project.id,
+            Project.name,
+            Project.site,
+            Project.status,
+            Project.lead_person_id,
+            lead.display_name,
+            lived_experience_exists().label("has_le"),
+        )
+        .outerjoin(lead, lead.id == Project.lead_person_id)
+        .where(Project.status.in_(list(statuses)))
+        .order_by(Project.name_key)
+    )
+    if lead_id is not None:
+        query = query.where(Project.lead_person_id == lead_id)
+    if member_id is not None:
+        query = query.where(
+            exists().where(
+                Membership.project_id == Project.id,
+                Membership.person_id == member_id,
+                Membership.left_at.is_(None),
+            )
+        )
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        ProjectSummary(
+            id=row[0],
+            name=row[1],
+            site=row[2],
+            status=row[3],
+            lead_id=row[4],
+            lead_name=row[5],
+            has_lived_experience=bool(row[6]),
+        )
+        for row in session.execute(query)
+    ]
+
+
+def project_names(
+    session: Session, statuses: Iterable[ProjectStatus] | None = None
+) -> list[ProjectName]:
+    """Every project's name and key, for forgiving matching."""
+    query = select(Project.id, Project.name, Project.name_key, Project.status)
+    if statuses is not None:
+        query = query.where(Project.status.in_(list(statuses)))
+    return [ProjectName(*row) for row in session.execute(query.order_by(Project.name_key))]
+
+
+def find_by_key(session: Session, key: str) -> Project | None:
+    """The project whose folded name is `key`."""
+    return session.scalar(select(Project).where(Project.name_key == key))
+
+
+def create_project(
+    session: Session,
+    *,
+    name: str,
+    lead_id: int | None,
+    site: str | None,
+    status: ProjectStatus,
+    now: datetime,
+) -> Project:
+    """Register a project; the caller checks the name is free."""
+    tidy = clean_name(name)
+    project = Project(
+        name=tidy,
+        name_key=name_key(tidy),
+        site=clean_name(site) if site else None,
+        status=status,
+        lead_person_id=lead_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(project)
+    session.flush()
+    return project
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    """One current member of a project team."""
+
+    membership_id: int
+    person_id: int
+    name: str
+    role: Role
+    involvement: Involvement
+    in_chat: bool
+
+
+def current_team(session: Session, project_id: int) -> list[TeamMember]:
+    """The project's current team, lived experience first, then by name."""
+    from store.models import ChatIdentity
+
+    has_identity = exists().where(ChatIdentity.person_id == Person.id)
+    rows = session.execute(
+        select(
+            Membership.id,
+            Person.id,
+            Person.display_name,
+            Membership.role,
+            Membership.involvement,
+            has_identity,
+        )
+        .join(Person, Person.id == Membership.person_id)
+        .where(Membership.project_id == project_id, Membership.left_at.is_(None))
+        .order_by(Person.display_name)
+    )
+    team = [TeamMember(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+    return sorted(team, key=lambda m: m.role not in LIVED_EXPERIENCE_ROLES)
