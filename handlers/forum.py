@@ -17,7 +17,8 @@ from handlers.reply import Actor, Button, Reply, Section, say
 from handlers.wording import counts_by_role, when
 from store import forums as forum_store
 from store.audit import record
-from store.models import Forum, Meeting, Person, Rsvp
+from store.models import NAME_MAX, Forum, Meeting, Person, Rsvp
+from store.names import clean_name
 from store.roles import Role, RsvpAnswer
 
 RSVP_LABELS = {
@@ -200,6 +201,9 @@ def add_meeting(
     """Add a future meeting to a forum."""
     if starts_at <= ctx.now():
         raise Refusal("That time has already passed. Please choose a time in the future.")
+    location = clean_name(location or "") or None
+    if location is not None and len(location) > NAME_MAX:
+        raise Refusal(f"That place is too long. Please keep it under {NAME_MAX} characters.")
     meeting = Meeting(
         forum_id=forum.id, starts_at=starts_at, location=location, created_at=ctx.now()
     )

@@ -8,7 +8,6 @@ JOIN_AS = "join_as"  # value: "<project id>:<role>"
 JOIN_FORUM = "join_forum"  # value: "<forum id>"
 LEAVE = "leave"  # value: "project:<id>" or "forum:<id>"
 OPEN_ADD_MEMBER = "open_add_member"  # value: "<project id>"
-OPEN_JOIN = "open_join"  # value: ""
 
 # Forms
 JOIN_FORM = "join_form"

@@ -74,6 +74,9 @@ def new_project(ctx: Context, actor: Actor, args: Arguments) -> Reply:
         )
     if len(name) > NAME_MAX:
         raise Refusal(f"That name is too long. Please keep it under {NAME_MAX} characters.")
+    site = args.options.get("site")
+    if site is not None and len(clean_name(site)) > NAME_MAX:
+        raise Refusal(f"That site is too long. Please keep it under {NAME_MAX} characters.")
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
         existing = find_by_key(session, name_key(name))
@@ -88,7 +91,7 @@ def new_project(ctx: Context, actor: Actor, args: Arguments) -> Reply:
             session,
             name=name,
             lead_id=person.id,
-            site=args.options.get("site"),
+            site=site,
             status=ProjectStatus.ACTIVE,
             now=now,
         )
@@ -182,7 +185,8 @@ def add_member(
             f'have said yes, add --consent: /qi-project add-member "{project.name}" "{tidy}" '
             f"as {role.label} --consent"
         )
-    if memberships.current_member_named(session, project.id, tidy) is not None:
+    # Folded in Python, not with SQL lower(): SQLite's lower() ignores "É" and the like.
+    if any(name_key(m.name) == name_key(tidy) for m in current_team(session, project.id)):
         return say(f'{tidy} is already on the "{project.name}" team.')
     now = ctx.now()
     member = Person(display_name=tidy, created_at=now)
@@ -347,7 +351,8 @@ def set_status(ctx: Context, actor: Actor, args: Arguments) -> Reply:
             "Please say which project and its new status, like this: "
             '/qi-project status "Falls prevention" completed'
         )
-    for cut in (1, 2):
+    # Two-word statuses first: "on hold" must not be read as "hold" after a project "... on".
+    for cut in (2, 1):
         status = parse_status(" ".join(args.words[-cut:]))
         if status is not None and len(args.words) > cut:
             project_text = " ".join(args.words[:-cut])

@@ -20,6 +20,10 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and real transactions."""
     url = normalise_url(url)
@@ -32,6 +36,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; take it over
         # (the recipe in SQLAlchemy's SQLite dialect docs).
         dbapi_connection.isolation_level = None
+        # SQLite's own lower() folds only A-Z; PostgreSQL folds every letter. Match it, so a
+        # name like "Élodie" is found the same way on both.
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.models import Membership, Person
+from store.models import Membership
 from store.roles import Involvement, Role
 
 
@@ -18,19 +18,6 @@ def current_membership(session: Session, project_id: int, person_id: int) -> Mem
             Membership.project_id == project_id,
             Membership.person_id == person_id,
             Membership.left_at.is_(None),
-        )
-    )
-
-
-def current_member_named(session: Session, project_id: int, name: str) -> Membership | None:
-    """A current member of the project with this name (ignoring case), if any."""
-    return session.scalar(
-        select(Membership)
-        .join(Person, Person.id == Membership.person_id)
-        .where(
-            Membership.project_id == project_id,
-            Membership.left_at.is_(None),
-            func.lower(Person.display_name) == name.lower(),
         )
     )
 

@@ -17,5 +17,10 @@ def name_key(name: str) -> str:
 def clean_name(name: str) -> str:
     """Tidy a name for storing: normal Unicode form, single spaces, no control characters."""
     text = unicodedata.normalize("NFKC", name)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    # Line breaks and tabs separate words; other control characters are dropped.
+    text = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch)[0] != "C"
+    )
     return " ".join(text.split())

@@ -1,0 +1,166 @@
+"""The command-line jobs of the people who run qi-nudge: data in and out, forums, admins."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import TextIO
+
+from handlers import exports, personal_data
+from handlers.context import Context
+from handlers.errors import Refusal
+from handlers.forum import add_meeting, parse_local_time
+from handlers.lookup import find_forum
+from handlers.project_import import RegisterFileError, import_projects, open_register
+from handlers.wording import when
+from store import people
+from store.audit import record
+from store.forums import create_forum, list_forums
+from store.names import name_key
+
+
+def _out(path: str | None) -> TextIO | nullcontext[TextIO]:
+    # newline="" because the csv module writes its own line endings.
+    return open(path, "w", encoding="utf-8", newline="") if path else nullcontext(sys.stdout)
+
+
+def cmd_import_projects(ctx: Context, args: argparse.Namespace) -> int:
+    """Load a project register CSV; bad rows are reported with their line numbers."""
+    path = Path(args.file)
+    if not path.is_file():
+        raise Refusal(f"There is no file at {path}.")
+
+    def progress(rows: int) -> None:
+        print(f"  ...{rows} rows read", file=sys.stderr, flush=True)
+
+    try:
+        with open_register(path) as source:
+            report = import_projects(ctx, source, strict=args.strict, progress=progress)
+    except RegisterFileError as error:
+        raise Refusal(str(error)) from None
+    for problem in report.problems:
+        print(f"line {problem.line}: {problem.message}", file=sys.stderr)
+    if report.unknown_columns:
+        print("Ignored columns: " + ", ".join(report.unknown_columns))
+    if not report.applied:
+        print(f"Nothing was imported: {len(report.problems)} rows need fixing (--strict).")
+        return 1
+    print(
+        f"Imported: {report.created} new, {report.updated} updated, {report.unchanged} unchanged"
+        + (f", {len(report.problems)} rows skipped (see above)." if report.problems else ".")
+    )
+    return 1 if report.problems else 0
+
+
+def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
+    """Write memberships or forum sign-ups as CSV."""
+    writer = exports.export_memberships if args.what == "memberships" else exports.export_signups
+    with ctx.sessions() as session, _out(args.out) as out:
+        rows = writer(session, out)
+    if args.out:
+        print(f"Wrote {rows} rows to {args.out}.")
+    return 0
+
+
+def cmd_forum_add(ctx: Context, args: argparse.Namespace) -> int:
+    """Add a forum."""
+    with ctx.sessions.begin() as session:
+        if any(f.name_key == name_key(args.name) for f in list_forums(session)):
+            raise Refusal(f'There is already a forum called "{args.name}".')
+        forum = create_forum(session, name=args.name, channel=args.channel, now=ctx.now())
+        record(
+            session,
+            at=ctx.now(),
+            actor_id=None,
+            action="forum.added",
+            subject_type="forum",
+            subject_id=forum.id,
+        )
+        print(f'Added the forum "{forum.name}".')
+    return 0
+
+
+def cmd_forum_list(ctx: Context, args: argparse.Namespace) -> int:
+    """List forums."""
+    with ctx.sessions() as session:
+        forums = list_forums(session)
+        for forum in forums:
+            print(f"{forum.name}" + (f"  (announces in {forum.channel})" if forum.channel else ""))
+        if not forums:
+            print('No forums yet. Add one with: qi-nudge forum add "QI Forum"')
+    return 0
+
+
+def cmd_meeting_add(ctx: Context, args: argparse.Namespace) -> int:
+    """Add a forum meeting at a local date and time."""
+    starts = parse_local_time(args.at, ctx)
+    with ctx.sessions.begin() as session:
+        forum = find_forum(session, args.forum or "")
+        meeting = add_meeting(session, ctx, forum, starts, args.location, None)
+        print(f'Added a "{forum.name}" meeting on {when(meeting.starts_at, ctx.timezone)}.')
+    return 0
+
+
+def cmd_admin(ctx: Context, args: argparse.Namespace) -> int:
+    """Grant, revoke or list the admin (forum organiser) role."""
+    with ctx.sessions.begin() as session:
+        if args.action == "list":
+            admins = people.list_admins(session)
+            for person in admins:
+                print(f"#{person.id} {person.display_name}")
+            if not admins:
+                print("Nobody is an admin yet.")
+            return 0
+        if not args.person:
+            raise Refusal('Say who, for example: qi-nudge admin grant "console:Asha Patel"')
+        person = personal_data.find_person(session, args.person)
+        if args.action == "grant":
+            changed = people.grant_admin(session, person.id, by_id=None, now=ctx.now())
+            verb = "is now an admin" if changed else "was already an admin"
+        else:
+            changed = people.revoke_admin(session, person.id, now=ctx.now())
+            verb = "is no longer an admin" if changed else "was not an admin"
+        if changed:
+            record(
+                session,
+                at=ctx.now(),
+                actor_id=None,
+                action=f"admin.{args.action}",
+                subject_type="person",
+                subject_id=person.id,
+            )
+        print(f"{person.display_name} (#{person.id}) {verb}.")
+    return 0
+
+
+def cmd_person_export(ctx: Context, args: argparse.Namespace) -> int:
+    """Print everything held about one person as JSON."""
+    with ctx.sessions() as session:
+        person = personal_data.find_person(session, args.person)
+        data = personal_data.export_person(session, person.id)
+    with _out(args.out) as out:
+        json.dump(data, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    return 0
+
+
+def cmd_person_erase(ctx: Context, args: argparse.Namespace) -> int:
+    """Erase one person and everything that names them."""
+    with ctx.sessions.begin() as session:
+        person = personal_data.find_person(session, args.person)
+        if not args.yes:
+            raise Refusal(
+                f"This deletes {person.display_name} (#{person.id}) and everything about them. "
+                "Run again with --yes to go ahead."
+            )
+        name = person.display_name
+        erasure = personal_data.erase_person(session, person.id, now=ctx.now())
+    print(f"Erased {name} (#{erasure.person_number}).")
+    if erasure.projects_left_without_lead:
+        print("These projects now have no lead; please name a new one:")
+        for project in erasure.projects_left_without_lead:
+            print(f"  {project}")
+    return 0

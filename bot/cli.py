@@ -1,0 +1,168 @@
+"""The `qi-nudge` command: the console by default, and the admin jobs as subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.exc import OperationalError
+
+from bot import admin_commands
+from bot.console import Console, console_actor
+from bot.runtime import build_context, configure_logging, open_database
+from bot.settings import Settings, SettingsError, load_settings
+from handlers.context import Context
+from handlers.demo import DEMO_ADMIN, is_empty, seed_example_trust
+from handlers.dispatch import Dispatcher
+from handlers.errors import Refusal
+from handlers.wording import when
+from store.migrate import current_revision, upgrade
+
+log = logging.getLogger(__name__)
+
+Command = Callable[[Context, argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and its options."""
+    parser = argparse.ArgumentParser(
+        prog="qi-nudge",
+        description="A chat bot that helps QI projects involve service users and carers.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    console = sub.add_parser("console", help="try the bot in this terminal (the default)")
+    console.add_argument("--as", dest="as_name", metavar="NAME", help="act as this person")
+    console.add_argument(
+        "--demo", action="store_true", help="fill an empty database with an example trust first"
+    )
+
+    sub.add_parser("demo", help="fill an empty database with an example trust")
+
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade", "current"])
+
+    imp = sub.add_parser("import-projects", help="load projects from a CSV project register")
+    imp.add_argument("file")
+    imp.add_argument("--strict", action="store_true", help="load nothing if any row is bad")
+    imp.set_defaults(handler=admin_commands.cmd_import_projects)
+
+    exp = sub.add_parser("export", help="write memberships or forum sign-ups as CSV")
+    exp.add_argument("what", choices=["memberships", "signups"])
+    exp.add_argument("--out", metavar="FILE", help="write here instead of the screen")
+    exp.set_defaults(handler=admin_commands.cmd_export)
+
+    forum = sub.add_parser("forum", help="add or list forums")
+    forum_sub = forum.add_subparsers(dest="action", required=True)
+    forum_add = forum_sub.add_parser("add", help="add a forum")
+    forum_add.add_argument("name")
+    forum_add.add_argument("--channel", help="where announcements go, e.g. slack:C0123")
+    forum_add.set_defaults(handler=admin_commands.cmd_forum_add)
+    forum_sub.add_parser("list", help="list forums").set_defaults(
+        handler=admin_commands.cmd_forum_list
+    )
+
+    meeting = sub.add_parser("meeting", help="add a forum meeting")
+    meeting_sub = meeting.add_subparsers(dest="action", required=True)
+    meeting_add = meeting_sub.add_parser("add", help="add a meeting")
+    meeting_add.add_argument("--at", required=True, help='local time, e.g. "2026-12-03 14:00"')
+    meeting_add.add_argument("--forum", help="which forum (needed when there are several)")
+    meeting_add.add_argument("--location")
+    meeting_add.set_defaults(handler=admin_commands.cmd_meeting_add)
+
+    admin = sub.add_parser("admin", help="grant, revoke or list the admin role")
+    admin.add_argument("action", choices=["grant", "revoke", "list"])
+    admin.add_argument("person", nargs="?", help='e.g. "console:Asha Patel", slack:T1:U1, #12')
+    admin.set_defaults(handler=admin_commands.cmd_admin)
+
+    person = sub.add_parser("person", help="export or erase one person's data")
+    person.add_argument("action", choices=["export", "erase"])
+    person.add_argument("person", help='e.g. "Asha Patel", slack:T1:U1, asha@nhs.net, #12')
+    person.add_argument("--out", metavar="FILE", help="export: write here")
+    person.add_argument("--yes", action="store_true", help="erase: yes, really")
+    person.set_defaults(
+        handler_by_action={
+            "export": admin_commands.cmd_person_export,
+            "erase": admin_commands.cmd_person_erase,
+        }
+    )
+    return parser
+
+
+def run_demo(ctx: Context) -> None:
+    """Seed the example trust if the database is empty, and say what happened."""
+    if not is_empty(ctx):
+        print("The database already has data, so no example data was added.")
+        return
+    summary = seed_example_trust(ctx)
+    print(
+        f"Added an example trust: {summary.projects} projects, {summary.people} people, and a "
+        f"forum meeting on {when(summary.meeting_at, ctx.timezone)}."
+    )
+
+
+def run_console(ctx: Context, args: argparse.Namespace) -> int:
+    """The console transport on stdin and stdout."""
+    if args.demo:
+        run_demo(ctx)
+    name = args.as_name or (DEMO_ADMIN if args.demo else getpass.getuser().title())
+    console = Console(
+        Dispatcher(ctx),
+        console_actor(name),
+        sys.stdin,
+        sys.stdout,
+        bold=sys.stdout.isatty(),
+        echo=not sys.stdin.isatty(),
+    )
+    return console.run()
+
+
+def dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the chosen subcommand."""
+    command = args.command or "console"
+    engine = open_database(settings, migrate=command != "db")
+    ctx = build_context(settings, engine)
+    if command == "db":
+        if args.action == "upgrade":
+            upgrade(engine)
+        print(f"Database schema: {current_revision(engine) or 'empty'}")
+        return 0
+    if command == "demo":
+        run_demo(ctx)
+        return 0
+    if command == "console":
+        return run_console(ctx, args)
+    handler: Command = args.handler_by_action[args.action] if command == "person" else args.handler
+    return handler(ctx, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `qi-nudge` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args.as_name, args.demo = None, False
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    try:
+        return dispatch(settings, args)
+    except Refusal as refusal:
+        print(refusal.reply.text, file=sys.stderr)
+        return 1
+    except OperationalError as error:
+        log.debug("database error", exc_info=True)
+        print(f"Could not use the database: {error.orig}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

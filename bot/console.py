@@ -1,0 +1,141 @@
+"""The console transport: try the bot in a terminal, as any person, with no chat account."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from bot.render_text import render_field, render_reply
+from handlers.dispatch import Dispatcher
+from handlers.reply import Actor, Button, Form, Reply
+from store.names import clean_name, name_key
+
+PLATFORM = "console"
+WORKSPACE = "local"
+
+CONSOLE_HELP = """\
+Type commands as you would in chat, for example /qi-help or /qi-join forum.
+  :as NAME   act as someone else, e.g. :as Ben Okafor
+  :help      this help
+  :quit      leave (Ctrl-D works too)"""
+
+
+def console_actor(name: str) -> Actor:
+    """The console identity of the person called `name`."""
+    tidy = clean_name(name)
+    return Actor(PLATFORM, WORKSPACE, name_key(tidy), tidy)
+
+
+class Console:
+    """A read-eval-print loop over the same handlers the chat platforms use."""
+
+    def __init__(
+        self,
+        bot: Dispatcher,
+        actor: Actor,
+        stdin: TextIO,
+        stdout: TextIO,
+        *,
+        bold: bool = False,
+        echo: bool = False,
+    ) -> None:
+        self.bot = bot
+        self.actor = actor
+        self.stdin = stdin
+        self.stdout = stdout
+        self.bold = bold
+        # When input is piped (a script, a test) echo it, so the transcript reads as a dialogue.
+        self.echo = echo
+        self.buttons: list[Button] = []
+
+    def write(self, text: str) -> None:
+        """Print a line (or several)."""
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def read(self, prompt: str) -> str | None:
+        """Prompt and read one line; None at end of input."""
+        self.stdout.write(prompt)
+        self.stdout.flush()
+        line = self.stdin.readline()
+        if not line:
+            return None
+        line = line.rstrip("\r\n")
+        if self.echo:
+            self.stdout.write(line + "\n")
+        return line
+
+    def run(self) -> int:
+        """Loop until :quit or end of input."""
+        self.write(f"qi-nudge console. You are {self.actor.display_name}. Type :help for help.")
+        while True:
+            line = self.read(f"{self.actor.display_name}> ")
+            if line is None:
+                self.write("\nGoodbye.")
+                return 0
+            if not self.handle_line(line.strip()):
+                self.write("Goodbye.")
+                return 0
+
+    def handle_line(self, line: str) -> bool:
+        """Act on one typed line; False means the person wants to stop."""
+        if not line:
+            return True
+        if line in (":quit", ":q", ":exit"):
+            return False
+        if line == ":help":
+            self.write(CONSOLE_HELP)
+        elif line.startswith(":as"):
+            self.switch_person(line[3:])
+        elif line.isdigit():
+            self.press(int(line))
+        elif line.startswith("/"):
+            name, _, rest = line.partition(" ")
+            self.show(self.bot.command(self.actor, name, rest))
+        else:
+            self.write("Commands start with /, for example /qi-help. Type :help for console help.")
+        return True
+
+    def switch_person(self, name: str) -> None:
+        """Act as someone else from now on."""
+        name = name.strip().strip('"')
+        if not name_key(name):
+            self.write("Who would you like to be? For example: :as Ben Okafor")
+            return
+        self.actor = console_actor(name)
+        self.buttons = []
+        self.write(f"You are now {self.actor.display_name}.")
+
+    def press(self, number: int) -> None:
+        """Press button `number` of the last reply."""
+        if not 1 <= number <= len(self.buttons):
+            self.write("There is no button with that number. Type a command instead.")
+            return
+        button = self.buttons[number - 1]
+        self.show(self.bot.action(self.actor, button.action_id, button.value))
+
+    def show(self, reply: Reply) -> None:
+        """Print a reply; walk through its form if it has one."""
+        text, self.buttons = render_reply(reply, bold=self.bold)
+        self.write(text)
+        if reply.form is not None:
+            self.fill_in(reply.form)
+
+    def fill_in(self, form: Form) -> None:
+        """Ask each question of the form in turn, then submit it (:cancel stops)."""
+        self.write(f"-- {form.title} (type :cancel to stop) --")
+        values: dict[str, str] = {}
+        for field in form.fields:
+            self.write(render_field(field))
+            answer = self.read("> ")
+            if answer is None or answer.strip() == ":cancel":
+                self.write("Cancelled. Nothing was changed.")
+                return
+            answer = answer.strip()
+            if answer.isdigit() and 1 <= int(answer) <= len(field.choices):
+                answer = field.choices[int(answer) - 1].value
+            else:
+                for choice in field.choices:
+                    if name_key(choice.label) == name_key(answer):
+                        answer = choice.value
+            values[field.name] = answer
+        self.show(self.bot.submit(self.actor, form.form_id, values, form.context))

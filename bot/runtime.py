@@ -1,0 +1,36 @@
+"""Wiring: settings to a migrated database and the handlers' context."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Engine
+
+from bot.settings import Settings
+from handlers.context import Context
+from store.engine import make_engine, make_sessions
+from store.migrate import upgrade
+
+
+def configure_logging(settings: Settings) -> None:
+    """Plain, timestamped logs on stderr at the configured level."""
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if settings.log_level != "DEBUG":
+        # Alembic narrates every start-up at INFO; only its warnings matter to an operator.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def open_database(settings: Settings, *, migrate: bool = True) -> Engine:
+    """The engine for DATABASE_URL, brought up to the latest schema unless told not to."""
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    return engine
+
+
+def build_context(settings: Settings, engine: Engine) -> Context:
+    """The handlers' context for this process."""
+    return Context(sessions=make_sessions(engine), timezone=settings.timezone)

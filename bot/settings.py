@@ -1,0 +1,103 @@
+"""Configuration, read once from the environment (and a .env file) into one typed object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from store.engine import DEFAULT_DATABASE_URL
+
+
+class SettingsError(ValueError):
+    """The configuration is wrong; the message names every key at fault."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value that never shows itself in logs, reprs or tracebacks."""
+
+    _value: str
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that sends it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything qi-nudge reads from its environment."""
+
+    database_url: str
+    timezone: ZoneInfo
+    log_level: str
+    slack_bot_token: Secret | None
+    slack_signing_secret: Secret | None
+
+    def __repr__(self) -> str:
+        return (
+            f"Settings(database_url={_hide_password(self.database_url)!r}, "
+            f"timezone={self.timezone.key!r}, log_level={self.log_level!r}, "
+            f"slack_bot_token={self.slack_bot_token!r}, "
+            f"slack_signing_secret={self.slack_signing_secret!r})"
+        )
+
+    @property
+    def has_slack(self) -> bool:
+        """Whether Slack credentials are configured."""
+        return self.slack_bot_token is not None and self.slack_signing_secret is not None
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable>"
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, env_file: str | None = ".env"
+) -> Settings:
+    """Read settings from `environ` (default: the process) over a .env file; fail on bad values."""
+    values: dict[str, str] = {}
+    if env_file and os.path.exists(env_file):
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    problems: list[str] = []
+    zone_name = values.get("QI_TIMEZONE", "Europe/London") or "Europe/London"
+    try:
+        timezone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"QI_TIMEZONE: {zone_name!r} is not a time zone (try Europe/London)")
+        timezone = ZoneInfo("Europe/London")
+    log_level = (values.get("LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        problems.append(f"LOG_LEVEL: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    token = values.get("SLACK_BOT_TOKEN") or None
+    signing = values.get("SLACK_SIGNING_SECRET") or None
+    if bool(token) != bool(signing):
+        missing = "SLACK_SIGNING_SECRET" if token else "SLACK_BOT_TOKEN"
+        problems.append(f"{missing}: needed too when the other Slack setting is given")
+    if problems:
+        raise SettingsError("Configuration problems:\n  " + "\n  ".join(problems))
+    return Settings(
+        database_url=values.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+        timezone=timezone,
+        log_level=log_level,
+        slack_bot_token=Secret(token) if token else None,
+        slack_signing_secret=Secret(signing) if signing else None,
+    )

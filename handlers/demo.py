@@ -1,0 +1,138 @@
+"""A small example trust, so a newcomer sees something real at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import func, select
+
+from handlers.context import Context
+from store.forums import create_forum
+from store.memberships import add_membership
+from store.models import ChatIdentity, ForumMember, Meeting, Person, Project, Rsvp
+from store.names import name_key
+from store.people import grant_admin
+from store.projects import create_project
+from store.roles import Involvement, ProjectStatus, Role, RsvpAnswer
+
+# (name, role at the forum); everyone here is a console user so `:as NAME` finds them.
+PEOPLE = [
+    ("Asha Patel", Role.STAFF),  # QI lead and forum organiser (admin)
+    ("Ben Okafor", Role.CARER),
+    ("Priya Shah", Role.SERVICE_USER),
+    ("Tom Hughes", Role.STAFF),
+    ("Grace Lee", Role.STAFF),
+    ("Mo Ahmed", Role.STAFF),
+    ("Ruth Evans", Role.PEER_SUPPORTER),
+]
+
+# (project, site, lead)
+PROJECTS = [
+    ("Reducing falls on Ward 7", "Ward 7, Riverside Hospital", "Tom Hughes"),
+    ("Quicker discharge letters", "Riverside Hospital", "Asha Patel"),
+    ("Safer medicines at home", "Community nursing", "Grace Lee"),
+    ("Welcoming new patients to the day unit", "Day unit", "Mo Ahmed"),
+    ("Fewer missed appointments in memory clinic", "Memory clinic", "Grace Lee"),
+    ("Better sleep on mental health wards", "Oak Lodge", "Asha Patel"),
+    ("Pressure ulcer prevention", "Community nursing", "Tom Hughes"),
+    ("Kinder waiting rooms", "Outpatients", "Mo Ahmed"),
+    ("Carers' passports", "Trust-wide", "Asha Patel"),
+    ("Smoother handovers at night", "Riverside Hospital", "Grace Lee"),
+]
+
+DEMO_FORUM = "QI Forum"
+DEMO_ADMIN = "Asha Patel"
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """What the demo added."""
+
+    people: int
+    projects: int
+    meeting_at: datetime
+
+
+def is_empty(ctx: Context) -> bool:
+    """Whether the database has no projects and no people yet."""
+    with ctx.sessions() as session:
+        return not session.scalar(select(func.count()).select_from(Project)) and not (
+            session.scalar(select(func.count()).select_from(Person))
+        )
+
+
+def seed_example_trust(ctx: Context) -> DemoSummary:
+    """Fill an empty database with a forum, ten projects (one with a carer) and a meeting."""
+    now = ctx.now()
+    with ctx.sessions.begin() as session:
+        people: dict[str, Person] = {}
+        for name, _role in PEOPLE:
+            person = Person(display_name=name, created_at=now)
+            person.identities.append(
+                ChatIdentity(platform="console", workspace="local", user_id=name_key(name))
+            )
+            session.add(person)
+            people[name] = person
+        session.flush()
+        grant_admin(session, people[DEMO_ADMIN].id, by_id=None, now=now)
+        projects = [
+            create_project(
+                session,
+                name=name,
+                lead_id=people[lead].id,
+                site=site,
+                status=ProjectStatus.ACTIVE,
+                now=now,
+            )
+            for name, site, lead in PROJECTS
+        ]
+        for project, (_, _, lead) in zip(projects, PROJECTS, strict=True):
+            add_membership(
+                session,
+                project_id=project.id,
+                person_id=people[lead].id,
+                role=Role.STAFF,
+                involvement=Involvement.TEAM_MEMBER,
+                consent_by_id=people[lead].id,
+                now=now,
+            )
+        # The one project that already has a carer on the team.
+        add_membership(
+            session,
+            project_id=projects[0].id,
+            person_id=people["Ben Okafor"].id,
+            role=Role.CARER,
+            involvement=Involvement.TEAM_MEMBER,
+            consent_by_id=people["Ben Okafor"].id,
+            now=now,
+        )
+        forum = create_forum(session, name=DEMO_FORUM, channel=None, now=now)
+        for name, role in PEOPLE:
+            session.add(
+                ForumMember(
+                    forum_id=forum.id,
+                    person_id=people[name].id,
+                    role=role,
+                    wants_match=name == "Priya Shah",
+                    joined_at=now,
+                )
+            )
+        local_day = (now + timedelta(days=10)).astimezone(ctx.timezone).date()
+        starts = datetime.combine(local_day, time(14, 0), tzinfo=ctx.timezone)
+        meeting = Meeting(
+            forum_id=forum.id, starts_at=starts, location="Room 4, Trust HQ", created_at=now
+        )
+        session.add(meeting)
+        session.flush()
+        for name, role in PEOPLE[:3]:
+            session.add(
+                Rsvp(
+                    meeting_id=meeting.id,
+                    person_id=people[name].id,
+                    answer=RsvpAnswer.GOING,
+                    role=role,
+                    answered_at=now,
+                )
+            )
+    return DemoSummary(people=len(PEOPLE), projects=len(PROJECTS), meeting_at=starts)

@@ -1,0 +1,187 @@
+"""Finding one person for an admin, exporting everything held about them, and erasing it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from handlers.errors import Refusal
+from store import people
+from store.audit import record
+from store.models import (
+    AdminGrant,
+    AuditEvent,
+    ChatIdentity,
+    Forum,
+    ForumMember,
+    Meeting,
+    Membership,
+    Person,
+    Project,
+    Rsvp,
+)
+from store.names import name_key
+
+
+def find_person(session: Session, spec: str) -> Person:
+    """The person an admin means: '#12', 'platform:workspace:user', 'console:Name', e-mail, name."""
+    spec = spec.strip()
+    if spec.startswith("#") and spec[1:].isdigit():
+        found = session.get(Person, int(spec[1:]))
+        if found is None:
+            raise Refusal(f"There is nobody with the number {spec}.")
+        return found
+    parts = spec.split(":")
+    if parts[0] == "console" and len(parts) == 2:
+        parts = ["console", "local", name_key(parts[1])]
+    if len(parts) == 3 and all(parts):
+        found = people.find_by_identity(session, *parts)
+        if found is None:
+            raise Refusal(f"Nobody has the chat identity {spec}.")
+        return found
+    if "@" in spec:
+        found = people.find_by_email(session, spec)
+        if found is None:
+            raise Refusal(f"Nobody has the e-mail address {spec}.")
+        return found
+    matches = people.find_by_name(session, spec)
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise Refusal(f'Nobody is called "{spec}".')
+    numbers = ", ".join(f"#{p.id}" for p in matches)
+    raise Refusal(f'{len(matches)} people are called "{spec}" ({numbers}); give the number.')
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def export_person(session: Session, person_id: int) -> dict[str, Any]:
+    """Everything qi-nudge holds about one person, as plain data for a subject access request."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise Refusal(f"There is nobody with the number #{person_id}.")
+    identities = session.scalars(select(ChatIdentity).where(ChatIdentity.person_id == person_id))
+    team_rows = session.execute(
+        select(Membership, Project.name)
+        .join(Project, Project.id == Membership.project_id)
+        .where(Membership.person_id == person_id)
+        .order_by(Membership.joined_at)
+    )
+    forum_rows = session.execute(
+        select(ForumMember, Forum.name)
+        .join(Forum, Forum.id == ForumMember.forum_id)
+        .where(ForumMember.person_id == person_id)
+        .order_by(ForumMember.joined_at)
+    )
+    rsvp_rows = session.execute(
+        select(Rsvp, Meeting.starts_at, Forum.name)
+        .join(Meeting, Meeting.id == Rsvp.meeting_id)
+        .join(Forum, Forum.id == Meeting.forum_id)
+        .where(Rsvp.person_id == person_id)
+        .order_by(Meeting.starts_at)
+    )
+    led = session.scalars(select(Project.name).where(Project.lead_person_id == person_id))
+    grants = session.scalars(select(AdminGrant).where(AdminGrant.person_id == person_id))
+    actions = session.scalars(
+        select(AuditEvent).where(AuditEvent.actor_person_id == person_id).order_by(AuditEvent.at)
+    )
+    return {
+        "person": {
+            "number": person.id,
+            "name": person.display_name,
+            "email": person.email,
+            "first_recorded": _iso(person.created_at),
+        },
+        "chat_identities": [
+            {"platform": i.platform, "workspace": i.workspace, "user_id": i.user_id}
+            for i in identities
+        ],
+        "project_teams": [
+            {
+                "project": name,
+                "role": m.role.label,
+                "involvement": m.involvement.value.replace("_", " "),
+                "consent_recorded": _iso(m.consent_recorded_at),
+                "joined": _iso(m.joined_at),
+                "left": _iso(m.left_at),
+            }
+            for m, name in team_rows
+        ],
+        "projects_led": list(led),
+        "forums": [
+            {
+                "forum": name,
+                "role": f.role.label if f.role else None,
+                "would_like_a_project": f.wants_match,
+                "joined": _iso(f.joined_at),
+                "left": _iso(f.left_at),
+            }
+            for f, name in forum_rows
+        ],
+        "meeting_answers": [
+            {"forum": forum, "meeting": _iso(starts), "answer": r.answer.value.replace("_", " ")}
+            for r, starts, forum in rsvp_rows
+        ],
+        "admin_role": [
+            {"granted": _iso(g.granted_at), "revoked": _iso(g.revoked_at)} for g in grants
+        ],
+        "actions_taken": [
+            {"when": _iso(a.at), "action": a.action, "on": a.subject_type} for a in actions
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What erasing a person did, for the admin to act on."""
+
+    person_number: int
+    projects_left_without_lead: list[str]
+
+
+def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
+    """Delete a person and everything that names them; their projects keep going, lead-less."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise Refusal(f"There is nobody with the number #{person_id}.")
+    orphaned = list(
+        session.scalars(
+            select(Project.name).where(Project.lead_person_id == person_id).order_by(Project.name)
+        )
+    )
+    # Set-based, and explicit rather than trusting every database's ON DELETE to be on.
+    session.execute(
+        update(Project).where(Project.lead_person_id == person_id).values(lead_person_id=None)
+    )
+    session.execute(
+        update(Membership)
+        .where(Membership.consent_recorded_by_id == person_id)
+        .values(consent_recorded_by_id=None)
+    )
+    session.execute(
+        update(AdminGrant).where(AdminGrant.granted_by_id == person_id).values(granted_by_id=None)
+    )
+    session.execute(
+        update(AuditEvent)
+        .where(AuditEvent.actor_person_id == person_id)
+        .values(actor_person_id=None)
+    )
+    for model in (ChatIdentity, Membership, ForumMember, Rsvp, AdminGrant):
+        session.execute(delete(model).where(model.person_id == person_id))
+    session.expunge(person)
+    session.execute(delete(Person).where(Person.id == person_id))
+    record(
+        session,
+        at=now,
+        actor_id=None,
+        action="person.erased",
+        subject_type="person",
+        subject_id=person_id,
+    )
+    return Erasure(person_number=person_id, projects_left_without_lead=orphaned)

@@ -1,0 +1,674 @@
+"""Loading a project register (for example a Life QI export) from a CSV file.
+
+The admin's command line calls `open_register` and `import_projects`. Good rows are loaded and
+bad ones reported with their line numbers; with `strict=True` nothing is written unless every
+row is good. Reads the whole register before writing, so the database sees a constant number of
+queries and one unit of work however long the file is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from handlers.context import Context
+from store import audit
+from store.models import NAME_MAX, Person, Project
+from store.names import clean_name, name_key
+from store.roles import ProjectStatus, parse_status
+
+PROGRESS_EVERY = 500
+# Bigger than any real register; a guard against a wrong file filling memory.
+MAX_FILE_BYTES = 50 * 1024 * 1024
+EMAIL_MAX = 320
+# Values per IN (...) list: far below SQLite's and PostgreSQL's bound-parameter limits.
+LOOKUP_CHUNK = 500
+# How much of a cell to repeat back in a message.
+QUOTE_MAX = 60
+# How many of a column's accepted headings to suggest when it is missing.
+ALIASES_SHOWN = 5
+
+STATUS_CHOICES = "active, on hold, completed or stopped"
+
+
+class RegisterFileError(ValueError):
+    """The file cannot be imported at all; str() is a kind message for the admin."""
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A row that was not imported, and why, in plain English."""
+
+    line: int  # physical line in the file; the header is line 1
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass
+class ImportReport:
+    """What an import did; when `applied` is False nothing was written and the counts are 0."""
+
+    created: int
+    updated: int
+    unchanged: int
+    problems: list[RowProblem]
+    applied: bool
+    # Columns the import did not use: unrecognised, or a second column for the same thing.
+    unknown_columns: list[str]
+
+
+@dataclass(frozen=True)
+class _Field:
+    label: str  # for messages: "no column for the {label}"
+    aliases: tuple[str, ...]  # as a person would type them; best first
+
+
+_NAME = _Field(
+    "project name",
+    (
+        "Project name",
+        "Project title",
+        "Name",
+        "Title",
+        "Project",
+        "Project name/title",
+        "QI project",
+        "QI project name",
+        "QI project title",
+    ),
+)
+_LEAD = _Field(
+    "project lead",
+    (
+        "Project lead",
+        "Lead",
+        "Owner",
+        "Project owner",
+        "Lead name",
+        "Project lead name",
+        "Owner name",
+        "Project owner name",
+        "Project leader",
+        "Led by",
+    ),
+)
+# A separate e-mail column may sit beside the lead's name, or stand in for it.
+_LEAD_EMAIL = _Field(
+    "project lead",
+    (
+        "Lead email",
+        "Project lead email",
+        "Owner email",
+        "Project owner email",
+        "Lead email address",
+        "Project lead email address",
+    ),
+)
+_SITE = _Field(
+    "site or team",
+    (
+        "Site",
+        "Team",
+        "Site or team",
+        "Site/team",
+        "Location",
+        "Department",
+        "Directorate",
+        "Service",
+        "Project site",
+        "Project team",
+        "Team name",
+        "Service area",
+        "Ward",
+        "Division",
+        "Care group",
+    ),
+)
+_STATUS = _Field("status", ("Status", "Project status", "Stage", "Project stage"))
+
+
+_WHITESPACE_CONTROLS = str.maketrans("\r\n\t\v\f", "     ")
+
+
+def _cell(text: str) -> str:
+    """A cell tidied for storing; a line break or tab inside a cell is a space, not nothing."""
+    return clean_name(text.translate(_WHITESPACE_CONTROLS))
+
+
+def _fold_header(text: str) -> str:
+    # "Project Lead (e-mail)" -> "projectleademail": case, spaces and punctuation don't count.
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text).casefold())
+
+
+@dataclass(frozen=True)
+class _Columns:
+    name: int
+    lead: int | None
+    lead_email: int | None
+    site: int
+    status: int
+    width: int
+    unused: list[str]
+
+    @property
+    def needed(self) -> int:
+        """How many cells a row must have to reach every column we use."""
+        used = [self.name, self.lead, self.lead_email, self.site, self.status]
+        return max(i for i in used if i is not None) + 1
+
+
+def _find_column(folded: Sequence[str], wanted: _Field) -> int | None:
+    ranks = {_fold_header(alias): rank for rank, alias in enumerate(wanted.aliases)}
+    found = [(ranks[h], i) for i, h in enumerate(folded) if h in ranks]
+    return min(found)[1] if found else None
+
+
+def _map_columns(header: list[str]) -> _Columns:
+    """Which column holds what; refuses a header without the columns we need."""
+    folded = [_fold_header(cell) for cell in header]
+    name, lead, lead_email, site, status = (
+        _find_column(folded, wanted) for wanted in (_NAME, _LEAD, _LEAD_EMAIL, _SITE, _STATUS)
+    )
+    found = {
+        _NAME: name,
+        _LEAD: lead if lead is not None else lead_email,
+        _SITE: site,
+        _STATUS: status,
+    }
+    missing = [wanted for wanted, index in found.items() if index is None]
+    if missing:
+        raise RegisterFileError(_missing_columns_message(missing, header))
+    assert name is not None and site is not None and status is not None
+    used = {name, lead, lead_email, site, status}
+    unused = [_cell(cell) for i, cell in enumerate(header) if i not in used and _cell(cell)]
+    return _Columns(name, lead, lead_email, site, status, len(header), unused)
+
+
+def _missing_columns_message(missing: list[_Field], header: list[str]) -> str:
+    what = ", ".join(wanted.label for wanted in missing)
+    found = [_quote(cell) for cell in header if _cell(cell)]
+    shown = ", ".join(found[:20]) + (f" and {len(found) - 20} more" if len(found) > 20 else "")
+    lines = [
+        f"I can't import this file: it has no column for the {what}."
+        if len(missing) == 1
+        else f"I can't import this file: it has no columns for these: {what}.",
+        f"The columns I found are: {shown}." if found else "The first line has no column names.",
+        f"Please add {'a column' if len(missing) == 1 else 'these columns'}, headed like this "
+        "(capitals, spaces and punctuation don't matter):",
+    ]
+    for wanted in missing:
+        aliases = list(wanted.aliases[:ALIASES_SHOWN])
+        if wanted is _LEAD:
+            aliases[-1] = _LEAD_EMAIL.aliases[0]
+        lines.append(f"• {wanted.label}: " + " or ".join(f'"{alias}"' for alias in aliases))
+    return "\n".join(lines)
+
+
+def _quote(text: str) -> str:
+    """A cell repeated back safely: no control characters (terminal escapes), not too long."""
+    tidy = _cell(text)
+    return f'"{tidy[:QUOTE_MAX]}…"' if len(tidy) > QUOTE_MAX else f'"{tidy}"'
+
+
+# --- Reading the file ---------------------------------------------------------------------
+
+
+def decode_register(raw: bytes) -> str:
+    """The file's text: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # Excel's "Unicode text" is UTF-16; anything undecodable becomes U+FFFD, not a crash.
+        return raw.decode("utf-16", errors="replace")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Excel's plain "CSV" on Windows; the five bytes cp1252 leaves undefined become U+FFFD.
+        return raw.decode("cp1252", errors="replace")
+
+
+def open_register(path: Path) -> TextIO:
+    """Open a register file as text, whatever encoding Excel or Life QI saved it in."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise RegisterFileError(
+                f"{path.name} is {size / 1_000_000:.0f} MB, which is far bigger than a project "
+                f"register. Is it the right file? I can read up to "
+                f"{MAX_FILE_BYTES // 1_000_000} MB."
+            )
+        raw = path.read_bytes()
+    except OSError as error:
+        raise RegisterFileError(f"I couldn't open {path}: {error.strerror or error}.") from None
+    # newline="" so the csv module sees line endings inside quoted cells as they are.
+    return io.StringIO(decode_register(raw), newline="")
+
+
+class _Lines:
+    """The source's lines with NUL bytes removed, counting physical lines as they go by."""
+
+    def __init__(self, source: Iterable[str]) -> None:
+        self._source = iter(source)
+        self.count = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            line = next(self._source)
+        except UnicodeDecodeError:
+            raise RegisterFileError(
+                "I couldn't read the file as text. Save it from Excel as "
+                '"CSV UTF-8 (Comma delimited)" and try again.'
+            ) from None
+        self.count += 1
+        if self.count == 1:
+            line = line.removeprefix("\ufeff")
+        # NULs come from binary or UTF-16 files read the wrong way; they are never meant.
+        return line.replace("\0", "")
+
+
+_SEPARATOR_HINT = re.compile(r"sep=([,;\t|])[\r\n]*", re.IGNORECASE)
+
+
+def _delimiter(header_line: str) -> str:
+    # Excel writes ";" in some locales and tabs as "Unicode text"; commas otherwise.
+    counts = {d: header_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+@dataclass(frozen=True)
+class _Record:
+    line: int
+    end_line: int
+    cells: list[str] | None  # None when the csv module could not read the record
+    error: str | None = None
+
+
+def _records(source: Iterable[str]) -> tuple[list[str], Iterator[_Record]]:
+    """The header's cells, then every non-blank record with the line it starts on."""
+    lines = _Lines(source)
+    header_line = next((line for line in lines if line.strip()), None)
+    # Excel may put "sep=;" before the header to say which separator it used.
+    hint = _SEPARATOR_HINT.fullmatch(header_line or "")
+    if hint is not None:
+        header_line = next((line for line in lines if line.strip()), None)
+    if header_line is None:
+        raise RegisterFileError(
+            "The file is empty. I need a header row (Project name, Lead, Site, Status) and "
+            "then one row per project."
+        )
+    header_number = lines.count
+    delimiter = hint.group(1) if hint is not None else _delimiter(header_line)
+    reader = csv.reader(itertools.chain([header_line], lines), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except csv.Error as error:
+        raise RegisterFileError(
+            f"I couldn't read the header row on line {header_number}: {error}."
+        ) from None
+
+    def rows() -> Iterator[_Record]:
+        while True:
+            start = lines.count + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                yield _Record(start, lines.count, None, str(error))
+                if lines.count < start:  # nothing was consumed: stop rather than spin
+                    return
+                continue
+            if any(cell.strip() for cell in cells):
+                yield _Record(start, lines.count, cells)
+
+    return header, rows()
+
+
+# --- Reading one row ----------------------------------------------------------------------
+
+
+_EMAIL = re.compile(r"[^@\s<>()\[\],;:\"']+@[^@\s<>()\[\],;:\"']+\.[^@\s<>()\[\],;:\"'.]+")
+_EMPTY_BRACKETS = re.compile(r"<\s*>|\(\s*\)|\[\s*\]|mailto:", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Lead:
+    name: str  # as typed, or made from the e-mail address
+    email: str | None  # lower case
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    name: str
+    key: str
+    lead: _Lead | None  # None: the register names no lead, so keep what we have
+    site: str | None  # None: the register names no site, so keep what we have
+    status: ProjectStatus
+
+
+class _Skip(Exception):
+    """A row that cannot be imported; the message says why."""
+
+
+def _name_from_email(email: str) -> str:
+    """'asha.patel@nhs.net' -> 'Asha Patel', so a new lead has a readable name."""
+    local = email.partition("@")[0].partition("+")[0]
+    words = [w.rstrip("0123456789") for w in re.split(r"[._\-]+", local)]
+    name = " ".join(w.capitalize() for w in words if w)
+    return clean_name(name or local)[:NAME_MAX]
+
+
+def _parse_lead(name_cell: str, email_cell: str) -> _Lead | None:
+    name_cell, email_cell = _cell(name_cell), _cell(email_cell)
+    emails = list(dict.fromkeys(e.lower() for e in _EMAIL.findall(f"{name_cell} {email_cell}")))
+    if len(emails) > 1:
+        raise _Skip(
+            "the lead has more than one e-mail address. A project has one lead here: please "
+            "keep only the main lead's address."
+        )
+    email = emails[0] if emails else None
+    if email is not None and len(email) > EMAIL_MAX:
+        raise _Skip(f"the lead's e-mail address is too long (over {EMAIL_MAX} characters).")
+    # "Patel, Asha (NHS TRUST) <asha.patel@nhs.net>": keep the words, drop the address.
+    texts = (_EMPTY_BRACKETS.sub("", _EMAIL.sub("", cell)) for cell in (name_cell, email_cell))
+    name = next((n for n in (clean_name(t).strip(" ,;\"'") for t in texts) if n), "")
+    if len(name) > NAME_MAX:
+        raise _Skip(f"the lead's name is too long. Please keep it to {NAME_MAX} characters.")
+    if email is None:
+        return _Lead(name, None) if name else None
+    return _Lead(name or _name_from_email(email), email)
+
+
+def _parse_row(record: _Record, columns: _Columns) -> _Row:
+    cells = record.cells
+    if cells is None:
+        raise _Skip(_unreadable(record.error or ""))
+    spans = (
+        f" It runs on to line {record.end_line}: is there a stray quote mark?"
+        if record.end_line > record.line
+        else ""
+    )
+    if len(cells) < columns.needed:
+        raise _Skip(
+            f"this row has {len(cells)} cells but the header has {columns.width}, so I can't "
+            f"tell which cell is which.{spans}"
+        )
+    if any(cell.strip() for cell in cells[columns.width :]):
+        raise _Skip(
+            f"this row has {len(cells)} cells but the header has {columns.width}. Is there a "
+            "comma in a name that needs quote marks around it?"
+        )
+
+    name = _cell(cells[columns.name])
+    key = name_key(name)
+    if not name:
+        raise _Skip("the project name is empty.")
+    if len(name) > NAME_MAX or len(key) > NAME_MAX:
+        raise _Skip(
+            f"the project name is {len(name):,} characters long; please keep it to "
+            f"{NAME_MAX}.{spans}"
+        )
+    if not key:
+        raise _Skip(f"the project name {_quote(name)} has no letters or numbers in it.")
+
+    status_text = cells[columns.status]
+    status = parse_status(status_text)
+    if status is None:
+        if not _cell(status_text):
+            raise _Skip(f"the status is empty. Use {STATUS_CHOICES}.")
+        raise _Skip(f"I don't know the status {_quote(status_text)}. Use {STATUS_CHOICES}.")
+
+    site = _cell(cells[columns.site]) or None
+    if site is not None and len(site) > NAME_MAX:
+        raise _Skip(f"the site or team is too long. Please keep it to {NAME_MAX} characters.")
+
+    lead_name = cells[columns.lead] if columns.lead is not None else ""
+    lead_email = cells[columns.lead_email] if columns.lead_email is not None else ""
+    return _Row(record.line, name, key, _parse_lead(lead_name, lead_email), site, status)
+
+
+class _Progress:
+    """Tells the caller how many rows are done, every PROGRESS_EVERY rows and at the end."""
+
+    def __init__(self, callback: Callable[[int], None] | None) -> None:
+        self._callback = callback
+        self.done = 0
+        self._told = -1
+
+    def step(self) -> None:
+        self.done += 1
+        if self.done % PROGRESS_EVERY == 0:
+            self.finish()
+
+    def finish(self) -> None:
+        if self._callback is not None and self._told != self.done:
+            self._told = self.done
+            self._callback(self.done)
+
+
+def _read_rows(
+    records: Iterator[_Record], columns: _Columns, problems: list[RowProblem], progress: _Progress
+) -> list[_Row]:
+    """The good rows, keeping the first of each project name; problems go to `problems`."""
+    rows: list[_Row] = []
+    first_line: dict[str, int] = {}
+    for record in records:
+        try:
+            row = _parse_row(record, columns)
+            if row.key in first_line:
+                raise _Skip(
+                    f"{_quote(row.name)} is the same project as line {first_line[row.key]}, "
+                    "so I used that line and skipped this one."
+                )
+            first_line[row.key] = row.line
+            rows.append(row)
+        except _Skip as skip:
+            problems.append(RowProblem(record.line, str(skip)))
+        progress.step()
+    return rows
+
+
+def _unreadable(error: str) -> str:
+    if "field larger than field limit" in error:
+        return (
+            f"a cell is too long to read (over {csv.field_size_limit():,} characters), so I "
+            "skipped this row. Is there a stray quote mark?"
+        )
+    return f"I couldn't read this row ({error}), so I skipped it."
+
+
+# --- Writing ------------------------------------------------------------------------------
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), LOOKUP_CHUNK):
+        yield values[start : start + LOOKUP_CHUNK]
+
+
+@dataclass
+class _People:
+    """The leads named in the file that we already know, and the ones this import adds."""
+
+    by_email: dict[str, Person] = field(default_factory=dict)
+    by_name: dict[str, list[Person]] = field(default_factory=lambda: defaultdict(list))
+    new: list[Person] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, session: Session, leads: Iterable[_Lead]) -> _People:
+        """Everyone the leads could be, in one query per 500 addresses or names."""
+        leads = list(leads)
+        emails = sorted({lead.email for lead in leads if lead.email})
+        names = sorted({lead.name.lower() for lead in leads if not lead.email})
+        known = cls()
+        for chunk in _chunks(emails):
+            query = select(Person).where(func.lower(Person.email).in_(chunk)).order_by(Person.id)
+            for person in session.scalars(query):
+                assert person.email is not None
+                known.by_email.setdefault(person.email.lower(), person)
+        for chunk in _chunks(names):
+            query = (
+                select(Person).where(func.lower(Person.display_name).in_(chunk)).order_by(Person.id)
+            )
+            for person in session.scalars(query):
+                known.by_name[person.display_name.lower()].append(person)
+        return known
+
+    def resolve(self, lead: _Lead, now: datetime) -> Person:
+        """The person who leads: by e-mail, else by a unique name, else someone new."""
+        if lead.email is not None:
+            # An address is matched by address only: two Asha Patels are common in a trust.
+            found = self.by_email.get(lead.email)
+            if found is not None:
+                return found
+        else:
+            named = self.by_name.get(lead.name.lower(), [])
+            if len(named) > 1:
+                raise _Skip(
+                    f"there are {len(named)} people called {_quote(lead.name)}, so I can't tell "
+                    "which one leads this project. Please give the lead's e-mail address instead."
+                )
+            if named:
+                return named[0]
+        person = Person(display_name=lead.name, email=lead.email, created_at=now)
+        self.new.append(person)
+        self.by_name[person.display_name.lower()].append(person)
+        if lead.email is not None:
+            self.by_email[lead.email] = person
+        return person
+
+
+def _existing_projects(session: Session, keys: Sequence[str]) -> dict[str, Project]:
+    found: dict[str, Project] = {}
+    for chunk in _chunks(keys):
+        found.update(
+            (p.name_key, p)
+            for p in session.scalars(select(Project).where(Project.name_key.in_(chunk)))
+        )
+    return found
+
+
+def import_projects(
+    ctx: Context,
+    source: TextIO,
+    *,
+    strict: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Create and update projects from a register CSV; raises RegisterFileError for a bad file.
+
+    Projects are matched by folded name. An empty lead or site cell keeps what we already have
+    (a register with gaps must not stop a lead's nudges); the status is always required.
+    Open files with `open_register`, or with newline="" so line numbers are right.
+    """
+    header, records = _records(source)
+    columns = _map_columns(header)
+    problems: list[RowProblem] = []
+    counter = _Progress(progress)
+    rows = _read_rows(records, columns, problems, counter)
+    now = ctx.now()
+    created = updated = unchanged = 0
+    with ctx.sessions.begin() as session:
+        existing = _existing_projects(session, sorted(row.key for row in rows))
+        people = _People.load(session, (row.lead for row in rows if row.lead is not None))
+        resolved: list[tuple[_Row, Person | None]] = []
+        for row in rows:
+            try:
+                lead = people.resolve(row.lead, now) if row.lead is not None else None
+            except _Skip as skip:
+                problems.append(RowProblem(row.line, str(skip)))
+                continue
+            resolved.append((row, lead))
+        problems.sort(key=lambda problem: problem.line)
+        applied = not (strict and problems)
+        if applied:
+            session.add_all(people.new)
+            session.flush()  # the new leads' ids
+            created, updated, unchanged = _write(session, resolved, existing, now)
+    counter.finish()
+    return ImportReport(created, updated, unchanged, problems, applied, columns.unused)
+
+
+def _write(
+    session: Session,
+    resolved: list[tuple[_Row, Person | None]],
+    existing: dict[str, Project],
+    now: datetime,
+) -> tuple[int, int, int]:
+    """Add and update the projects, with an audit event each; (created, updated, unchanged)."""
+    created: list[tuple[Project, _Row]] = []
+    changed: list[tuple[Project, list[str]]] = []
+    for row, lead in resolved:
+        project = existing.get(row.key)
+        if project is None:
+            project = Project(
+                name=row.name,
+                name_key=row.key,
+                site=row.site,
+                status=row.status,
+                lead_person_id=lead.id if lead else None,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(project)
+            created.append((project, row))
+        elif changes := _apply_changes(project, row, lead):
+            project.updated_at = now
+            changed.append((project, changes))
+    session.flush()  # the new projects' ids, for the audit trail
+    for project, row in created:
+        audit.record(
+            session,
+            at=now,
+            actor_id=None,
+            action="project.imported",
+            subject_type="project",
+            subject_id=project.id,
+            line=row.line,
+            status=project.status.value,
+            lead_id=project.lead_person_id,
+        )
+    for project, changes in changed:
+        audit.record(
+            session,
+            at=now,
+            actor_id=None,
+            action="project.import_updated",
+            subject_type="project",
+            subject_id=project.id,
+            changed=changes,
+            status=project.status.value,
+            lead_id=project.lead_person_id,
+        )
+    return len(created), len(changed), len(resolved) - len(created) - len(changed)
+
+
+def _apply_changes(project: Project, row: _Row, lead: Person | None) -> list[str]:
+    """Bring an existing project in line with its row; the names of the fields that changed."""
+    changes = []
+    if lead is not None and project.lead_person_id != lead.id:
+        project.lead_person_id = lead.id
+        changes.append("lead")
+    if row.site is not None and project.site != row.site:
+        project.site = row.site
+        changes.append("site")
+    if project.status != row.status:
+        project.status = row.status
+        changes.append("status")
+    return changes

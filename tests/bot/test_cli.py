@@ -1,0 +1,113 @@
+"""`qi-nudge` as a new user runs it: a real process, a fresh database, typed commands."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+BOTH = pytest.mark.parametrize("fresh_database_url", ["sqlite", "postgresql"], indirect=True)
+
+
+def qi(url, *args, stdin="", cwd=None):
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+    env.pop("SLACK_BOT_TOKEN", None)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=cwd,
+        check=False,
+    )
+
+
+@BOTH
+def test_demo_console_session_end_to_end(fresh_database_url):
+    typed = "\n".join(
+        [
+            "/qi-projects",
+            "/qi-join Kinder as service user",
+            "/qi-forum",
+            "2",  # Maybe
+            "/qi-join nowhere as carer",
+            ":quit",
+        ]
+    )
+    result = qi(fresh_database_url, "console", "--demo", "--as", "Priya Shah", stdin=typed)
+
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Added an example trust: 10 projects" in out
+    assert "1 of 10 active projects has a service user or carer on the team." in out
+    assert 'Welcome to the "Kinder waiting rooms" team as service user' in out
+    assert "You said maybe." in out
+    assert 'I couldn\'t find a project called "nowhere"' in out
+    assert "Traceback" not in out + result.stderr
+
+    again = qi(fresh_database_url, "console", "--demo", stdin="/qi-projects\n")
+    assert "already has data" in again.stdout
+    assert "2 of 10 active projects have a service user or carer" in again.stdout
+
+
+@BOTH
+def test_admin_jobs_forum_meeting_admin_and_person_data(fresh_database_url):
+    assert qi(fresh_database_url, "db", "upgrade").stdout.strip() == "Database schema: 0001"
+    assert qi(fresh_database_url, "forum", "add", "QI Forum").returncode == 0
+    added = qi(fresh_database_url, "meeting", "add", "--at", "2027-07-01 14:00")
+    assert "Thursday 1 July 2027 at 2pm" in added.stdout
+
+    typed = '/qi-project new "Falls" \n/qi-forum add-meeting 2027-08-01 10:00\n'
+    session = qi(fresh_database_url, "console", "--as", "Asha Patel", stdin=typed)
+    assert "Only QI forum organisers can do that" in session.stdout
+
+    granted = qi(fresh_database_url, "admin", "grant", "console:Asha Patel")
+    assert "is now an admin" in granted.stdout
+    session = qi(
+        fresh_database_url,
+        "console",
+        "--as",
+        "Asha Patel",
+        stdin="/qi-forum add-meeting 2027-08-01 10:00\n",
+    )
+    assert 'Added a "QI Forum" meeting on Sunday 1 August 2027 at 10am' in session.stdout
+
+    exported = qi(fresh_database_url, "person", "export", "console:Asha Patel")
+    data = json.loads(exported.stdout)
+    assert data["person"]["name"] == "Asha Patel"
+    assert data["projects_led"] == ["Falls"]
+    assert data["admin_role"] and data["admin_role"][0]["revoked"] is None
+
+    refused = qi(fresh_database_url, "person", "erase", "Asha Patel")
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    erased = qi(fresh_database_url, "person", "erase", "Asha Patel", "--yes")
+    assert "Erased Asha Patel" in erased.stdout
+    assert "Falls" in erased.stdout  # left without a lead, so the admin is told
+    gone = qi(fresh_database_url, "person", "export", "Asha Patel")
+    assert gone.returncode == 1 and 'Nobody is called "Asha Patel"' in gone.stderr
+
+
+def test_bad_configuration_is_named_not_a_traceback(tmp_path):
+    env = {**os.environ, "QI_TIMEZONE": "Nowhere/Atall"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "QI_TIMEZONE" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_is_a_sentence(tmp_path):
+    result = qi("postgresql://nobody@127.0.0.1:1/none", "demo", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Could not use the database" in result.stderr
+    assert "Traceback" not in result.stderr

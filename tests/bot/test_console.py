@@ -1,0 +1,98 @@
+"""The console transport: typing commands, pressing numbered buttons, filling in forms."""
+
+import io
+
+from sqlalchemy import select
+
+from bot.console import Console, console_actor
+from handlers.dispatch import Dispatcher
+from store.forums import create_forum
+from store.models import ForumMember, Membership, Person
+from store.projects import create_project
+from store.roles import ProjectStatus, Role
+
+
+def run_console(ctx, lines, name="Asha Patel"):
+    out = io.StringIO()
+    console = Console(
+        Dispatcher(ctx), console_actor(name), io.StringIO("\n".join(lines) + "\n"), out
+    )
+    assert console.run() == 0
+    return out.getvalue()
+
+
+def _setup(ctx):
+    with ctx.sessions.begin() as session:
+        create_project(
+            session,
+            name="Kinder waiting rooms",
+            lead_id=None,
+            site=None,
+            status=ProjectStatus.ACTIVE,
+            now=ctx.now(),
+        )
+        create_forum(session, name="QI Forum", channel=None, now=ctx.now())
+
+
+def test_join_form_is_walked_through_question_by_question(ctx, sessions):
+    _setup(ctx)
+    # Choice 2 is the first project (1 is the forum); role 3 is carer.
+    transcript = run_console(ctx, ["/qi-join", "2", "3"], name="Priya Shah")
+
+    assert "Which project would you like to join" in transcript
+    assert 'Welcome to the "Kinder waiting rooms" team as carer' in transcript
+    with sessions() as session:
+        role = session.scalar(
+            select(Membership.role)
+            .join(Person, Person.id == Membership.person_id)
+            .where(Person.display_name == "Priya Shah")
+        )
+    assert role == Role.CARER
+
+
+def test_numbered_buttons_press_the_right_action(ctx, sessions):
+    _setup(ctx)
+    transcript = run_console(ctx, ["/qi-join forum", "1"], name="Ben Okafor")
+
+    assert "Would you like us to put you in touch" in transcript
+    assert "[1] Yes, please" in transcript
+    with sessions() as session:
+        assert session.scalar(select(ForumMember.wants_match)) is True
+
+
+def test_switching_person_at_the_prompt(ctx, sessions):
+    _setup(ctx)
+    transcript = run_console(
+        ctx, ["/qi-join kinder as staff", ":as Ben Okafor", "/qi-join kinder as carer"]
+    )
+
+    assert "You are now Ben Okafor." in transcript
+    assert "Ben Okafor> " in transcript
+    with sessions() as session:
+        names = set(session.scalars(select(Person.display_name)))
+    assert names == {"Asha Patel", "Ben Okafor"}
+
+
+def test_cancelling_a_form_changes_nothing(ctx, sessions):
+    _setup(ctx)
+    transcript = run_console(ctx, ["/qi-join", ":cancel"])
+
+    assert "Cancelled. Nothing was changed." in transcript
+    with sessions() as session:
+        assert session.scalar(select(Membership.id)) is None
+
+
+def test_stray_input_gets_guidance_not_an_error(ctx):
+    transcript = run_console(ctx, ["hello", "7", ":help"])
+
+    assert "Commands start with /" in transcript
+    assert "There is no button with that number" in transcript
+    assert ":as NAME" in transcript
+    assert "Traceback" not in transcript
+
+
+def test_end_of_input_says_goodbye(ctx):
+    out = io.StringIO()
+    console = Console(Dispatcher(ctx), console_actor("Asha"), io.StringIO(""), out)
+    assert console.run() == 0
+    assert "Goodbye." in out.getvalue()

@@ -1,0 +1,48 @@
+"""Settings are read once, fail fast naming the key, and never show secrets."""
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+
+def test_defaults_need_no_configuration():
+    settings = load_settings({}, env_file=None)
+    assert settings.database_url == "sqlite:///qi-nudge.db"
+    assert settings.timezone.key == "Europe/London"
+    assert not settings.has_slack
+
+
+def test_every_bad_key_is_named_at_once():
+    with pytest.raises(SettingsError) as error:
+        load_settings(
+            {"QI_TIMEZONE": "Mars/Olympus", "LOG_LEVEL": "chatty", "SLACK_BOT_TOKEN": "xoxb-1"},
+            env_file=None,
+        )
+    message = str(error.value)
+    assert "QI_TIMEZONE" in message
+    assert "LOG_LEVEL" in message
+    assert "SLACK_SIGNING_SECRET" in message
+
+
+def test_repr_hides_tokens_and_database_password():
+    settings = load_settings(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-very-secret",
+            "SLACK_SIGNING_SECRET": "signing-secret",
+            "DATABASE_URL": "postgresql://qi:hunter2@db.example/qi",
+        },
+        env_file=None,
+    )
+    shown = repr(settings) + str(settings.slack_bot_token)
+    assert "xoxb-very-secret" not in shown
+    assert "signing-secret" not in shown
+    assert "hunter2" not in shown
+    assert settings.slack_bot_token.reveal() == "xoxb-very-secret"
+
+
+def test_env_file_is_read_and_the_environment_wins(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("QI_TIMEZONE=Europe/Dublin\nLOG_LEVEL=debug\n")
+    settings = load_settings({"LOG_LEVEL": "WARNING"}, env_file=str(env_file))
+    assert settings.timezone.key == "Europe/Dublin"
+    assert settings.log_level == "WARNING"

@@ -1,0 +1,54 @@
+"""Plain-English help: /qi-help."""
+
+import pytest
+
+from handlers.dispatch import COMMANDS
+from tests.handlers import given
+
+
+def test_help_explains_the_bot_and_every_command(chat, asha):
+    reply = chat.say(asha, "/qi-help")
+
+    assert reply.ok
+    assert reply.sections[0].heading == "How qi-nudge works"
+    assert "service users and carers" in reply.sections[0].text
+    headings = [section.heading for section in reply.sections[1:]]
+    assert sorted(headings) == sorted(f"/{name}" for name in COMMANDS)
+
+
+@pytest.mark.parametrize("typed", ["join", "JOIN", "/qi-join", "qi-join", "qi join"])
+def test_help_on_one_command(chat, asha, typed):
+    reply = chat.say(asha, f"/qi-help {typed}")
+
+    assert [section.heading for section in reply.sections] == ["/qi-join"]
+    assert "/qi-join Falls prevention as carer" in reply.text
+    assert "staff, service user, carer, peer supporter, other" in reply.text
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_has_its_own_help(chat, asha, name):
+    reply = chat.say(asha, f"/qi-help {name}")
+
+    assert [section.heading for section in reply.sections] == [f"/{name}"]
+
+
+def test_project_help_explains_consent_and_consulted(chat, asha):
+    reply = chat.say(asha, "/qi-help project")
+
+    assert "--consent" in reply.text and "--consulted" in reply.text
+
+
+def test_an_unknown_topic_shows_all_the_help(chat, asha):
+    reply = chat.say(asha, "/qi-help astronomy")
+
+    assert reply.ok and len(reply.sections) == len(COMMANDS) + 1
+
+
+@pytest.mark.parametrize("text", ["x" * 5000, '"unbalanced', "<!channel>", "\x00"])
+def test_odd_input_still_gets_help_and_stores_nothing(chat, asha, sessions, text):
+    before = given.row_counts(sessions)
+
+    reply = chat.say(asha, f"/qi-help {text}")
+
+    assert reply.ok and reply.sections[0].heading == "How qi-nudge works"
+    assert given.row_counts(sessions) == before

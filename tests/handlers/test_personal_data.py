@@ -1,0 +1,109 @@
+"""Subject access (export) and erasure of one person's data."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from handlers.errors import Refusal
+from handlers.forum import add_meeting
+from handlers.personal_data import erase_person, export_person, find_person
+from store.forums import create_forum
+from store.models import AuditEvent, ChatIdentity, Membership, Person, Project, Rsvp
+from store.people import grant_admin
+
+
+def _busy_person(chat, asha, ben, clock, sessions):
+    """Ben joins a project, the forum, answers a meeting; Asha leads and records Sam."""
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    with sessions.begin() as session:
+        forum = create_forum(session, name="QI Forum", channel=None, now=clock())
+        add_meeting(session, chat.bot.ctx, forum, clock() + timedelta(days=7), "Room 4", None)
+    chat.say(ben, "/qi-join falls as carer")
+    joined = chat.say(ben, "/qi-join forum as carer")
+    chat.press(ben, joined, "Yes, please")
+    card = chat.say(ben, "/qi-forum")
+    chat.press(ben, card, "I'm going")
+    chat.say(asha, '/qi-project add-member "Falls" "Sam Jones" as service user --consent')
+
+
+def test_export_lists_everything_held_about_the_person(chat, asha, ben, clock, sessions):
+    _busy_person(chat, asha, ben, clock, sessions)
+    with sessions() as session:
+        data = export_person(session, find_person(session, "console:Ben Okafor").id)
+
+    assert data["person"]["name"] == "Ben Okafor"
+    assert data["chat_identities"] == [
+        {"platform": "console", "workspace": "local", "user_id": "ben okafor"}
+    ]
+    assert [(t["project"], t["role"]) for t in data["project_teams"]] == [
+        ("Falls prevention", "carer")
+    ]
+    assert data["forums"][0]["would_like_a_project"] is True
+    assert data["meeting_answers"][0]["answer"] == "going"
+    assert {a["action"] for a in data["actions_taken"]} >= {"membership.joined", "rsvp.answered"}
+
+
+def test_erasure_removes_the_person_and_keeps_projects_running(chat, asha, ben, clock, sessions):
+    _busy_person(chat, asha, ben, clock, sessions)
+    with sessions.begin() as session:
+        grant_admin(session, find_person(session, "Asha Patel").id, by_id=None, now=clock())
+    with sessions.begin() as session:
+        asha_id = find_person(session, "Asha Patel").id
+        erasure = erase_person(session, asha_id, now=clock())
+
+    assert erasure.projects_left_without_lead == ["Falls prevention"]
+    with sessions() as session:
+        assert session.get(Person, asha_id) is None
+        assert session.scalar(select(Project.lead_person_id)) is None
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(ChatIdentity)
+                .where(ChatIdentity.person_id == asha_id)
+            )
+            == 0
+        )
+        # Sam stays on the team; who recorded the consent is forgotten with Asha.
+        sam = session.scalar(
+            select(Membership)
+            .join(Person, Person.id == Membership.person_id)
+            .where(Person.display_name == "Sam Jones")
+        )
+        assert sam is not None and sam.consent_recorded_by_id is None
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.actor_person_id == asha_id)
+            )
+            == 0
+        )
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.action == "person.erased")
+            )
+            == 1
+        )
+
+
+def test_erasing_a_forum_member_removes_their_answers(chat, asha, ben, clock, sessions):
+    _busy_person(chat, asha, ben, clock, sessions)
+    with sessions.begin() as session:
+        erase_person(session, find_person(session, "Ben Okafor").id, now=clock())
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Rsvp)) == 0
+        names = set(session.scalars(select(Person.display_name)))
+    assert names == {"Asha Patel", "Sam Jones"}
+    assert "Nobody has said they're going yet." in chat.say(asha, "/qi-forum").text
+
+
+def test_find_person_explains_ambiguity_and_absence(sessions, clock):
+    with sessions.begin() as session:
+        session.add_all([Person(display_name="Sam Jones", created_at=clock()) for _ in range(2)])
+    with sessions() as session, pytest.raises(Refusal, match="2 people are called"):
+        find_person(session, "sam jones")
+    with sessions() as session, pytest.raises(Refusal, match="Nobody is called"):
+        find_person(session, "Nobody Here")
