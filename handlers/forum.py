@@ -104,7 +104,9 @@ def handle_rsvp_button(ctx: Context, actor: Actor, value: str) -> Reply:
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
         meeting = session.get(Meeting, int(meeting_id)) if meeting_id.isdigit() else None
-        if meeting is None or meeting.cancelled_at is not None:
+        if meeting is None:
+            raise Refusal("I can't find that meeting any more. Type /qi-forum to see what's next.")
+        if meeting.cancelled_at is not None:
             raise Refusal("That meeting has been cancelled. Type /qi-forum to see what's next.")
         if meeting.starts_at < ctx.now():
             raise Refusal("That meeting has already started. Type /qi-forum to see what's next.")

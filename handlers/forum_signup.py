@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from handlers import ids
@@ -44,8 +45,11 @@ def join_forum(
     member = ForumMember(
         forum_id=forum.id, person_id=person.id, role=role, wants_match=False, joined_at=now
     )
-    session.add(member)
-    session.flush()
+    try:
+        with session.begin_nested():  # a simultaneous second sign-up loses to the unique index
+            session.add(member)
+    except IntegrityError:
+        return say(f'You\'re already signed up to "{forum.name}".')
     record(
         session,
         at=now,

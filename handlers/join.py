@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from handlers import ids
@@ -89,15 +90,20 @@ def join_project(
             f"You're already on the \"{project.name}\" team. I've changed your role from "
             f"{old.label} to {role.label}."
         )
-    membership = memberships.add_membership(
-        session,
-        project_id=project.id,
-        person_id=person.id,
-        role=role,
-        involvement=Involvement.TEAM_MEMBER,
-        consent_by_id=person.id,
-        now=now,
-    )
+    try:
+        # Two joins at once (a double click, a platform retry): the unique index decides.
+        with session.begin_nested():
+            membership = memberships.add_membership(
+                session,
+                project_id=project.id,
+                person_id=person.id,
+                role=role,
+                involvement=Involvement.TEAM_MEMBER,
+                consent_by_id=person.id,
+                now=now,
+            )
+    except IntegrityError:
+        return say(f'You\'re already on the "{project.name}" team as {role.label}.')
     record(
         session,
         at=now,

@@ -13,7 +13,7 @@ from store import forums as forum_store
 from store import people
 from store.models import Forum, Person, Project
 from store.names import name_key
-from store.projects import OPEN_STATUSES, project_names
+from store.projects import OPEN_STATUSES, find_by_key, project_names
 from store.roles import Role, parse_role, role_list_text
 
 FORUM_WORDS = frozenset({"forum", "the forum", "qi forum", "the qi forum"})
@@ -37,8 +37,17 @@ def find_project(session: Session, text: str, *, open_only: bool = True) -> Proj
         raise Refusal(
             "Which project? Type its name, for example: /qi-join Falls prevention as carer"
         )
+    # Fast path: the exact name (any case or spacing) is one indexed lookup.
+    exact = find_by_key(session, name_key(text))
+    if exact is not None:
+        return ensure_open(exact) if open_only else exact
     everything = project_names(session)
-    match = match_name(text, [Named(p.name, p) for p in everything])
+    # Match among projects taking members first, so a finished "Falls audit 2024" does not make
+    # "falls" ambiguous; only then look at the rest, to explain why a name cannot be joined.
+    pools = [[p for p in everything if p.status in OPEN_STATUSES], everything]
+    match = match_name(text, [Named(p.name, p) for p in pools[0]]) if open_only else None
+    if match is None or match.found is None:
+        match = match_name(text, [Named(p.name, p) for p in pools[1]])
     if match.found is None:
         if match.ambiguous:
             raise Refusal(
@@ -74,25 +83,36 @@ def find_forum(session: Session, text: str = "") -> Forum:
     return match.found
 
 
-def means_forum(session: Session, text: str) -> bool:
-    """Whether the words name a forum ("forum", "forum North", or a forum's own name)."""
+def _forum_words(text: str) -> str | None:
+    """The forum's own name within "forum South" / "the South forum", or None if not a forum."""
     key = name_key(text)
     if key in FORUM_WORDS:
+        return ""
+    for prefix in ("the qi forum ", "qi forum ", "the forum ", "forum "):
+        if key.startswith(prefix):
+            return key.removeprefix(prefix)
+    return None
+
+
+def means_forum(session: Session, text: str) -> bool:
+    """Whether the words name a forum: "forum", "forum South", or a forum's own name."""
+    key = name_key(text)
+    rest = _forum_words(text)
+    if rest == "":
         return True
-    forum_keys = {f.name_key for f in forum_store.list_forums(session)}
-    return key in forum_keys or (key.startswith("forum ") and key[6:] in forum_keys)
+    forums = forum_store.list_forums(session)
+    if any(f.name_key == key for f in forums):
+        return True
+    # "forum south" for "South QI Forum": the word "forum" says it; the rest must fit one forum.
+    return (
+        rest is not None and match_name(rest, [Named(f.name, f) for f in forums]).found is not None
+    )
 
 
 def forum_name_from(text: str) -> str:
-    """Drop a leading "forum" so "forum North" finds the forum called "North"."""
-    key = name_key(text)
-    return (
-        ""
-        if key in FORUM_WORDS
-        else text.split(maxsplit=1)[1]
-        if key.startswith("forum ")
-        else text
-    )
+    """Drop a leading "forum" so "forum South" finds the forum called "South QI Forum"."""
+    rest = _forum_words(text)
+    return text if rest is None else rest
 
 
 def ensure_open(project: Project) -> Project:

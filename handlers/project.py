@@ -185,9 +185,13 @@ def add_member(
             f'have said yes, add --consent: /qi-project add-member "{project.name}" "{tidy}" '
             f"as {role.label} --consent"
         )
-    # Folded in Python, not with SQL lower(): SQLite's lower() ignores "É" and the like.
-    if any(name_key(m.name) == name_key(tidy) for m in current_team(session, project.id)):
+    team = current_team(session, project.id)
+    # Folded in Python so "Élodie" and "ÉLODIE" are one person whatever the database.
+    if any(name_key(m.name) == name_key(tidy) for m in team):
         return say(f'{tidy} is already on the "{project.name}" team.')
+    had_lived_experience = any(
+        m.role in LIVED_EXPERIENCE_ROLES and m.involvement == Involvement.TEAM_MEMBER for m in team
+    )
     now = ctx.now()
     member = Person(display_name=tidy, created_at=now)
     session.add(member)
@@ -218,7 +222,8 @@ def add_member(
         f'{tidy} is now recorded on the "{project.name}" team as {role.label}, {how}. '
         "I've noted that you checked they agreed."
     )
-    if role in LIVED_EXPERIENCE_ROLES and involvement == Involvement.TEAM_MEMBER:
+    counts = role in LIVED_EXPERIENCE_ROLES and involvement == Involvement.TEAM_MEMBER
+    if counts and not had_lived_experience:
         text += f' "{project.name}" now has a service user or carer on the team. Thank you.'
     return say(text)
 

@@ -32,7 +32,10 @@ def handle_projects_command(ctx: Context, actor: Actor, text: str) -> Reply:
             heading = "Active QI projects"
     if query and name_key(query) != "mine":
         key = name_key(query)
-        summaries = [s for s in summaries if key in name_key(f"{s.name} {s.site or ''}")]
+        words = key.split()
+        summaries = [
+            s for s in summaries if all(w in name_key(f"{s.name} {s.site or ''}") for w in words)
+        ]
         heading = f'Active QI projects matching "{query}"'
     if not summaries:
         empty = (

@@ -11,6 +11,8 @@ _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 def name_key(name: str) -> str:
     """Fold a name for comparison: case, accents' forms, punctuation and spacing don't count."""
     folded = unicodedata.normalize("NFKC", name).casefold()
+    # "St John's" and "St Johns" are the same ward: apostrophes join, they don't split.
+    folded = folded.replace("'", "").replace("\u2019", "")
     return " ".join(_NOT_WORD.sub(" ", folded).split())
 
 

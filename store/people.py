@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.models import AdminGrant, ChatIdentity, Person
@@ -39,13 +40,20 @@ def ensure_person_for_identity(
     name = clean_name(display_name) or user_id
     person = find_by_identity(session, platform, workspace, user_id)
     if person is None:
-        person = Person(display_name=name, created_at=now)
-        person.identities.append(
-            ChatIdentity(platform=platform, workspace=workspace, user_id=user_id)
-        )
-        session.add(person)
-        session.flush()
-    elif person.display_name != name:
+        try:
+            # A double click or a platform retry can race us to the first contact; the
+            # identity's unique constraint decides, and the loser uses the winner's row.
+            with session.begin_nested():
+                person = Person(display_name=name, created_at=now)
+                person.identities.append(
+                    ChatIdentity(platform=platform, workspace=workspace, user_id=user_id)
+                )
+                session.add(person)
+        except IntegrityError:
+            person = find_by_identity(session, platform, workspace, user_id)
+            if person is None:
+                raise
+    if person.display_name != name:
         person.display_name = name
     return person
 

@@ -312,3 +312,12 @@ def test_a_place_with_markup_and_control_characters_is_tidied_not_lost(chat, ash
 
     assert reply.ok, reply.text
     assert meetings(sessions) == [(DEC_3_2PM, "<!here> St John's room")]
+
+
+def test_rsvp_to_a_meeting_that_no_longer_exists_says_so(chat, ben):
+    from handlers import ids
+
+    reply = chat.bot.action(ben, ids.RSVP, "999999:going")
+
+    assert not reply.ok
+    assert "can't find that meeting" in reply.text

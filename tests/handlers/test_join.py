@@ -409,3 +409,36 @@ def test_first_contact_creates_the_person_once_with_their_chat_name(chat, asha, 
 
     with sessions() as session:
         assert session.scalars(select(Person.display_name)).all() == ["Asha Patel-Smith"]
+
+
+def test_forum_found_by_part_of_its_name(chat, ben, sessions, clock):
+    from tests.handlers import given
+
+    given.forum(sessions, clock(), "South QI Forum")
+    given.forum(sessions, clock(), "North QI Forum")
+
+    reply = chat.say(ben, "/qi-join forum south as carer")
+
+    assert reply.ok, reply.text
+    assert 'Welcome to "South QI Forum"' in reply.text
+
+
+def test_a_finished_project_does_not_make_a_name_ambiguous(chat, asha, ben):
+    chat.say(asha, '/qi-project new "Falls audit 2024"')
+    chat.say(asha, '/qi-project status "Falls audit 2024" completed')
+    chat.say(asha, '/qi-project new "Falls prevention"')
+
+    reply = chat.say(ben, "/qi-join falls as carer")
+
+    assert reply.ok, reply.text
+    assert '"Falls prevention" team as carer' in reply.text
+
+
+def test_only_a_finished_project_by_that_name_is_explained(chat, asha, ben):
+    chat.say(asha, '/qi-project new "Falls audit 2024"')
+    chat.say(asha, '/qi-project status "Falls audit 2024" completed')
+
+    reply = chat.say(ben, "/qi-join falls audit as carer")
+
+    assert not reply.ok
+    assert "is completed, so it is not taking new members" in reply.text

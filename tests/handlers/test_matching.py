@@ -71,11 +71,9 @@ def test_a_typo_suggests_close_names_but_finds_nothing():
     assert match.candidates == ("Sepsis screening",)
 
 
-def test_a_dropped_apostrophe_is_suggested_rather_than_found():
-    match = match_name("St Johns ward discharge", options())
-
-    assert match.found is None
-    assert match.candidates == ("St John's ward discharge",)
+def test_a_dropped_or_curly_apostrophe_still_finds_the_name():
+    assert match_name("St Johns ward discharge", options()).found == "St John's ward discharge"
+    assert match_name("st john’s ward", options()).found == "St John's ward discharge"
 
 
 def test_nothing_close_suggests_nothing():

@@ -651,3 +651,13 @@ def test_a_missing_or_unknown_status_is_explained(chat, asha, sessions, command,
     assert says in reply.text
     assert given.row_counts(sessions) == before
     assert stored_project(sessions, "Falls prevention").status == ProjectStatus.ACTIVE
+
+
+def test_second_carer_is_thanked_without_repeating_the_news(chat, asha):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    first = chat.say(asha, '/qi-project add-member "Falls" "Sam Jones" as carer --consent')
+    second = chat.say(asha, '/qi-project add-member "Falls" "Kim Lee" as carer --consent')
+
+    assert "now has a service user or carer on the team" in first.text
+    assert second.ok and "Kim Lee is now recorded" in second.text
+    assert "now has a service user or carer" not in second.text

@@ -220,3 +220,13 @@ def test_hostile_search_words_get_a_kind_answer(chat, asha, sessions):
     assert not unbalanced.ok and "quote mark is missing" in unbalanced.text
     assert not long.ok and "keep it shorter" in long.text
     assert given.row_counts(sessions) == before
+
+
+def test_search_words_may_come_in_any_order(chat, asha):
+    chat.say(asha, '/qi-project new "Falls prevention" --site "Ward 7"')
+    chat.say(asha, '/qi-project new "Sepsis screening" --site "Ward 9"')
+
+    reply = chat.say(asha, "/qi-projects ward falls")
+
+    assert "Falls prevention" in reply.text
+    assert "Sepsis screening" not in reply.text

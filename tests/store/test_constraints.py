@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
+from store.engine import make_engine
 from store.memberships import add_membership
 from store.models import ChatIdentity, Membership, Person
 from store.projects import create_project
@@ -87,10 +88,11 @@ def test_foreign_keys_are_enforced(sessions):
         session.flush()
 
 
-def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(migrated_engine):
-    if migrated_engine.dialect.name != "sqlite":
-        pytest.skip("SQLite settings")
-    with migrated_engine.connect() as connection:
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(fresh_database_url):
+    engine = make_engine(fresh_database_url)  # the default parameter is a SQLite file
+    with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 5000
+        assert connection.execute(text("SELECT lower('ÉLODIE')")).scalar() == "élodie"
+    engine.dispose()
