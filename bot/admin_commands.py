@@ -21,6 +21,8 @@ from store.audit import record
 from store.forums import create_forum, list_forums
 from store.names import name_key
 
+PROGRESS_FROM_ROWS = 500
+
 
 def _out(path: str | None) -> TextIO | nullcontext[TextIO]:
     # newline="" because the csv module writes its own line endings.
@@ -34,7 +36,9 @@ def cmd_import_projects(ctx: Context, args: argparse.Namespace) -> int:
         raise Refusal(f"There is no file at {path}.")
 
     def progress(rows: int) -> None:
-        print(f"  ...{rows} rows read", file=sys.stderr, flush=True)
+        # Only long files need reassurance that something is happening.
+        if rows >= PROGRESS_FROM_ROWS:
+            print(f"  ...{rows} rows read", file=sys.stderr, flush=True)
 
     try:
         with open_register(path) as source:
