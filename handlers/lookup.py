@@ -45,9 +45,9 @@ def find_project(session: Session, text: str, *, open_only: bool = True) -> Proj
     # Match among projects taking members first, so a finished "Falls audit 2024" does not make
     # "falls" ambiguous; only then look at the rest, to explain why a name cannot be joined.
     pools = [[p for p in everything if p.status in OPEN_STATUSES], everything]
-    match = match_name(text, [Named(p.name, p) for p in pools[0]]) if open_only else None
+    match = match_name(text, [Named(p.name, p, p.key) for p in pools[0]]) if open_only else None
     if match is None or match.found is None:
-        match = match_name(text, [Named(p.name, p) for p in pools[1]])
+        match = match_name(text, [Named(p.name, p, p.key) for p in pools[1]])
     if match.found is None:
         if match.ambiguous:
             raise Refusal(

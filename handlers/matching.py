@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from rapidfuzz import fuzz, process
 
 from store.names import name_key
 
 T = TypeVar("T")
 
 MAX_SUGGESTIONS = 5
+SIMILAR_ENOUGH = 60  # out of 100
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,8 @@ class Named(Generic[T]):
 
     name: str
     item: T
+    # The folded name when it is already known (projects store theirs), to skip re-folding.
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ def match_name(query: str, options: Sequence[Named[T]]) -> Match[T]:
     key = name_key(query)
     if not key:
         return Match(found=None)
-    keyed = [(name_key(option.name), option) for option in options]
+    keyed = [(option.key or name_key(option.name), option) for option in options]
     exact = [option for option_key, option in keyed if option_key == key]
     if len(exact) == 1:
         return Match(found=exact[0].item)
@@ -59,5 +63,9 @@ def match_name(query: str, options: Sequence[Named[T]]) -> Match[T]:
             ambiguous=True,
         )
     by_key = {option_key: option.name for option_key, option in keyed}
-    close = difflib.get_close_matches(key, list(by_key), n=MAX_SUGGESTIONS, cutoff=0.6)
-    return Match(found=None, candidates=tuple(by_key[k] for k in close))
+    # Typos: the same similarity as difflib's ratio (cut-off 0.6), computed in C, because a
+    # trust may have thousands of projects and a chat reply must be quick.
+    close = process.extract(
+        key, list(by_key), scorer=fuzz.ratio, limit=MAX_SUGGESTIONS, score_cutoff=SIMILAR_ENOUGH
+    )
+    return Match(found=None, candidates=tuple(by_key[k] for k, _score, _index in close))

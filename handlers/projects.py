@@ -8,7 +8,7 @@ from handlers.lookup import acting_person
 from handlers.reply import Actor, Reply, Section
 from handlers.wording import plural
 from store.names import name_key
-from store.projects import ProjectSummary, project_summaries
+from store.projects import ProjectSummary, involvement_headline, project_summaries
 
 # A chat message is no place for a thousand lines; beyond this we ask people to narrow it.
 LIST_LIMIT = 40
@@ -27,6 +27,11 @@ def handle_projects_command(ctx: Context, actor: Actor, text: str) -> Reply:
                 {s.id: s for s in led + joined}.values(), key=lambda s: s.name.casefold()
             )
             heading = "Your active projects"
+        elif not query:
+            # The whole list: count in SQL and fetch only the rows a chat message can show.
+            total, involved = involvement_headline(session)
+            shown = project_summaries(session, limit=LIST_LIMIT)
+            return _list_reply("Active QI projects", shown, total, involved)
         else:
             summaries = project_summaries(session)
             heading = "Active QI projects"
@@ -37,7 +42,12 @@ def handle_projects_command(ctx: Context, actor: Actor, text: str) -> Reply:
             s for s in summaries if all(w in name_key(f"{s.name} {s.site or ''}") for w in words)
         ]
         heading = f'Active QI projects matching "{query}"'
-    if not summaries:
+    involved = sum(1 for s in summaries if s.has_lived_experience)
+    return _list_reply(heading, summaries[:LIST_LIMIT], len(summaries), involved)
+
+
+def _list_reply(heading: str, shown: list[ProjectSummary], total: int, involved: int) -> Reply:
+    if not total:
         empty = (
             "You're not on any active project yet. Type /qi-join to join one, or "
             '/qi-project new "Project name" to start one.'
@@ -45,16 +55,15 @@ def handle_projects_command(ctx: Context, actor: Actor, text: str) -> Reply:
             else 'There are no active projects to show. Start one with /qi-project new "Name".'
         )
         return Reply(sections=(Section(text=empty, heading=heading),))
-    involved = sum(1 for s in summaries if s.has_lived_experience)
     headline = (
-        f"{involved} of {plural(len(summaries), 'active project')} "
-        f"{'has' if involved == 1 or len(summaries) == 1 else 'have'} a service user or carer "
+        f"{involved} of {plural(total, 'active project')} "
+        f"{'has' if involved == 1 or total == 1 else 'have'} a service user or carer "
         "on the team."
     )
-    lines = [_line(s) for s in summaries[:LIST_LIMIT]]
-    if len(summaries) > LIST_LIMIT:
+    lines = [_line(s) for s in shown]
+    if total > len(shown):
         lines.append(
-            f"...and {len(summaries) - LIST_LIMIT} more. Add a word to narrow the list, "
+            f"...and {total - len(shown)} more. Add a word to narrow the list, "
             "for example /qi-projects falls"
         )
     return Reply(sections=(Section(text=headline, heading=heading), Section(text="\n".join(lines))))

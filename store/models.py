@@ -35,6 +35,12 @@ NAMING_CONVENTION = {
 
 NAME_MAX = 200
 
+# Must match store.projects.lived_experience_exists() term for term (roles sorted), or
+# SQLite will not use the partial index built on it.
+LIVED_EXPERIENCE_PREDICATE = (
+    "left_at IS NULL AND involvement = 'team_member' AND role IN ('carer', 'service_user')"
+)
+
 
 def _enum(enum_cls: type[Any], name: str) -> Enum:
     # Stored as plain strings with a CHECK, so adding a value later is a simple migration.
@@ -121,6 +127,14 @@ class Membership(Base):
             unique=True,
             sqlite_where=text("left_at IS NULL"),
             postgresql_where=text("left_at IS NULL"),
+        ),
+        # The headline question, "has this project a service user or carer on the team?",
+        # asked of every project by lists, stats and the weekly sweep: a small index answers it.
+        Index(
+            "ix_memberships_lived_experience",
+            "project_id",
+            sqlite_where=text(LIVED_EXPERIENCE_PREDICATE),
+            postgresql_where=text(LIVED_EXPERIENCE_PREDICATE),
         ),
         CheckConstraint("left_at IS NULL OR left_at >= joined_at", name="left_after_joined"),
     )

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from store.models import Membership, Person, Project
@@ -97,6 +97,15 @@ def project_summaries(
         )
         for row in session.execute(query)
     ]
+
+
+def involvement_headline(session: Session) -> tuple[int, int]:
+    """(active projects, of which with a service user or carer team member), in one query."""
+    active = select(func.count()).where(Project.status == ProjectStatus.ACTIVE)
+    # EXISTS in WHERE lets PostgreSQL plan a semi-join; inside CASE it runs once per project.
+    involved = active.where(lived_experience_exists())
+    row = session.execute(select(active.scalar_subquery(), involved.scalar_subquery())).one()
+    return int(row[0]), int(row[1])
 
 
 def project_names(

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from store.engine import make_engine
 from store.memberships import add_membership
-from store.models import ChatIdentity, Membership, Person
+from store.models import ChatIdentity, Membership, Person, Project
 from store.projects import create_project
 from store.roles import Involvement, ProjectStatus, Role
 
@@ -96,3 +96,25 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(fresh_database_url):
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 5000
         assert connection.execute(text("SELECT lower('ÉLODIE')")).scalar() == "élodie"
     engine.dispose()
+
+
+def test_the_planner_can_answer_the_headline_question_from_its_partial_index(sessions):
+    """If the index's WHERE drifts from lived_experience_exists(), no database can use it."""
+    from sqlalchemy import func
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from store.projects import lived_experience_exists
+
+    query = select(func.count()).select_from(Project).where(lived_experience_exists())
+    with sessions() as session:
+        dialect = session.bind.dialect.name
+        compiled = query.compile(
+            dialect=postgresql.dialect() if dialect == "postgresql" else sqlite.dialect(),
+            compile_kwargs={"literal_binds": True},
+        )
+        if dialect == "postgresql":
+            session.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = session.execute(text(f"EXPLAIN {compiled}")).scalars().all()
+        else:
+            plan = [row[-1] for row in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
+    assert any("ix_memberships_lived_experience" in line for line in plan), plan

@@ -144,6 +144,7 @@ def upgrade() -> None:
     with op.batch_alter_table('memberships', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_memberships_person_id'), ['person_id'], unique=False)
         batch_op.create_index('uq_memberships_current', ['project_id', 'person_id'], unique=True, sqlite_where=sa.text('left_at IS NULL'), postgresql_where=sa.text('left_at IS NULL'))
+        batch_op.create_index('ix_memberships_lived_experience', ['project_id'], unique=False, sqlite_where=sa.text("left_at IS NULL AND involvement = 'team_member' AND role IN ('carer', 'service_user')"), postgresql_where=sa.text("left_at IS NULL AND involvement = 'team_member' AND role IN ('carer', 'service_user')"))
 
     op.create_table('rsvps',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -170,6 +171,7 @@ def downgrade() -> None:
 
     op.drop_table('rsvps')
     with op.batch_alter_table('memberships', schema=None) as batch_op:
+        batch_op.drop_index('ix_memberships_lived_experience', sqlite_where=sa.text("left_at IS NULL AND involvement = 'team_member' AND role IN ('carer', 'service_user')"), postgresql_where=sa.text("left_at IS NULL AND involvement = 'team_member' AND role IN ('carer', 'service_user')"))
         batch_op.drop_index('uq_memberships_current', sqlite_where=sa.text('left_at IS NULL'), postgresql_where=sa.text('left_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_memberships_person_id'))
 
