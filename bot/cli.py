@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot import admin_commands
 from bot.console import Console, console_actor
-from bot.runtime import build_context, configure_logging, open_database
+from bot.runtime import CONSOLE_LOG_FILE, build_context, configure_logging, open_database
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.context import Context
 from handlers.demo import DEMO_ADMIN, is_empty, seed_example_trust
@@ -150,7 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
-    configure_logging(settings)
+    # The console shares the terminal with the person typing: its logs (and any traceback)
+    # go to a file, as they would go to IT's log store behind a chat platform.
+    console = args.command in (None, "console")
+    configure_logging(settings, to_file=CONSOLE_LOG_FILE if console else None)
     try:
         return dispatch(settings, args)
     except Refusal as refusal:

@@ -86,7 +86,7 @@ class Console:
             self.write(CONSOLE_HELP)
         elif line.startswith(":as"):
             self.switch_person(line[3:])
-        elif line.isdigit():
+        elif line.isascii() and line.isdecimal():
             self.press(int(line))
         elif line.startswith("/"):
             name, _, rest = line.partition(" ")
@@ -131,7 +131,7 @@ class Console:
                 self.write("Cancelled. Nothing was changed.")
                 return
             answer = answer.strip()
-            if answer.isdigit() and 1 <= int(answer) <= len(field.choices):
+            if answer.isascii() and answer.isdecimal() and 1 <= int(answer) <= len(field.choices):
                 answer = field.choices[int(answer) - 1].value
             else:
                 for choice in field.choices:

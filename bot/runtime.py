@@ -11,12 +11,15 @@ from handlers.context import Context
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
 
+CONSOLE_LOG_FILE = "qi-nudge.log"
 
-def configure_logging(settings: Settings) -> None:
-    """Plain, timestamped logs on stderr at the configured level."""
+
+def configure_logging(settings: Settings, *, to_file: str | None = None) -> None:
+    """Plain, timestamped logs at the configured level, on stderr or in a file."""
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        filename=to_file,
     )
     if settings.log_level != "DEBUG":
         # Alembic narrates every start-up at INFO; only its warnings matter to an operator.

@@ -71,3 +71,16 @@ def split_on_as(words: list[str]) -> tuple[list[str], list[str] | None]:
         if words[index].casefold() == "as":
             return words[:index], words[index + 1 :]
     return words, None
+
+
+# Ids travel in button values and form context, which a client can alter: a 20-digit number
+# or a Unicode digit like "²" must be a kind "no", not an overflow or a crash.
+MAX_ID_DIGITS = 12
+
+
+def parse_id(text: str) -> int | None:
+    """A database id from text, or None unless it is a short run of ASCII digits."""
+    text = text.strip()
+    if text.isascii() and text.isdecimal() and len(text) <= MAX_ID_DIGITS:
+        return int(text)
+    return None

@@ -12,7 +12,7 @@ from handlers import ids
 from handlers.args import parse_arguments
 from handlers.context import Context
 from handlers.errors import Refusal
-from handlers.lookup import acting_person, find_forum, require_admin
+from handlers.lookup import acting_person, find_forum, get_by_id, require_admin
 from handlers.reply import Actor, Button, Reply, Section, say
 from handlers.wording import counts_by_role, when
 from store import forums as forum_store
@@ -103,7 +103,7 @@ def handle_rsvp_button(ctx: Context, actor: Actor, value: str) -> Reply:
         raise Refusal("Sorry, that button didn't work. Type /qi-forum to try again.") from None
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        meeting = session.get(Meeting, int(meeting_id)) if meeting_id.isdigit() else None
+        meeting = get_by_id(session, Meeting, meeting_id)
         if meeting is None:
             raise Refusal("I can't find that meeting any more. Type /qi-forum to see what's next.")
         if meeting.cancelled_at is not None:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from handlers import ids
 from handlers.context import Context
 from handlers.errors import Refusal
-from handlers.lookup import acting_person
+from handlers.lookup import acting_person, get_by_id
 from handlers.reply import Actor, Button, Reply, Section, say
 from store import forums as forum_store
 from store.audit import record
@@ -83,7 +83,7 @@ def _with_match_question(start: str, member: ForumMember) -> Reply:
 
 def _own_member(session: Session, ctx: Context, actor: Actor, member_id: str) -> ForumMember:
     person = acting_person(session, ctx, actor)
-    member = session.get(ForumMember, int(member_id)) if member_id.isdigit() else None
+    member = get_by_id(session, ForumMember, member_id)
     # Buttons carry ids; only the person they were offered to may press them.
     if member is None or member.person_id != person.id or member.left_at is not None:
         raise Refusal("That button is no longer yours to press. Type /qi-join forum to sign up.")
@@ -152,7 +152,7 @@ def handle_join_forum_button(ctx: Context, actor: Actor, value: str) -> Reply:
     """The 'Join the forum' button on the forum card."""
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        forum = session.get(Forum, int(value)) if value.isdigit() else None
+        forum = get_by_id(session, Forum, value)
         if forum is None:
             raise Refusal("That forum no longer exists. Type /qi-forum to see what's on.")
         return join_forum(session, ctx, person, forum, None)

@@ -16,6 +16,7 @@ from handlers.lookup import (
     find_forum,
     find_project,
     forum_name_from,
+    get_by_id,
     means_forum,
     require_role,
 )
@@ -131,11 +132,11 @@ def handle_join_as_button(ctx: Context, actor: Actor, value: str) -> Reply:
     """The role buttons offered when someone named a project but no role."""
     project_id, _, role_text = value.partition(":")
     role = parse_role(role_text)
-    if not project_id.isdigit() or role is None:
+    if role is None:
         raise Refusal("Sorry, that button didn't work. Please try /qi-join again.")
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        project = session.get(Project, int(project_id))
+        project = get_by_id(session, Project, project_id)
         if project is None:
             raise Refusal("That project no longer exists. Type /qi-projects to see them all.")
         return join_project(session, ctx, person, ensure_open(project), role)
@@ -177,7 +178,7 @@ def handle_join_form(ctx: Context, actor: Actor, values: dict[str, str], context
             return join_forum(session, ctx, person, find_forum(session), role)
         if role is None:
             raise Refusal("Please choose how you will take part.")
-        project = session.get(Project, int(target)) if target.isdigit() else None
+        project = get_by_id(session, Project, target)
         if project is None:
             project = find_project(session, target)
         return join_project(session, ctx, person, ensure_open(project), role)

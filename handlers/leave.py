@@ -7,7 +7,14 @@ from sqlalchemy.orm import Session
 from handlers.args import parse_arguments
 from handlers.context import Context
 from handlers.errors import Refusal
-from handlers.lookup import acting_person, find_forum, find_project, forum_name_from, means_forum
+from handlers.lookup import (
+    acting_person,
+    find_forum,
+    find_project,
+    forum_name_from,
+    get_by_id,
+    means_forum,
+)
 from handlers.reply import Actor, Reply, say
 from store import forums as forum_store
 from store import memberships
@@ -75,16 +82,16 @@ def leave_forum(session: Session, ctx: Context, person: Person, forum: Forum) ->
 def handle_leave_button(ctx: Context, actor: Actor, value: str) -> Reply:
     """The 'Leave' button: value is "project:<id>" or "forum:<id>"."""
     kind, _, raw_id = value.partition(":")
-    if not raw_id.isdigit() or kind not in ("project", "forum"):
+    if kind not in ("project", "forum"):
         raise Refusal("Sorry, that button didn't work. Please use /qi-leave instead.")
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
         if kind == "forum":
-            forum = session.get(Forum, int(raw_id))
+            forum = get_by_id(session, Forum, raw_id)
             if forum is None:
                 raise Refusal("That forum no longer exists.")
             return leave_forum(session, ctx, person, forum)
-        project = session.get(Project, int(raw_id))
+        project = get_by_id(session, Project, raw_id)
         if project is None:
             raise Refusal("That project no longer exists.")
         return leave_project(session, ctx, person, project)

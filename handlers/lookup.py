@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from sqlalchemy.orm import Session
 
+from handlers.args import parse_id
 from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.matching import Named, match_name
@@ -15,6 +18,8 @@ from store.models import Forum, Person, Project
 from store.names import name_key
 from store.projects import OPEN_STATUSES, find_by_key, project_names
 from store.roles import Role, parse_role, role_list_text
+
+M = TypeVar("M")
 
 FORUM_WORDS = frozenset({"forum", "the forum", "qi forum", "the qi forum"})
 
@@ -152,3 +157,9 @@ def require_lead_or_admin(session: Session, person: Person, project: Project) ->
         f'Only the lead of "{project.name}" or a forum organiser can do that. '
         "If you'd like to help, you can join the team yourself with /qi-join."
     )
+
+
+def get_by_id(session: Session, model: type[M], text: str) -> M | None:
+    """The row whose id is in a button value or form context, or None if it is not a valid id."""
+    row_id = parse_id(text)
+    return None if row_id is None else session.get(model, row_id)

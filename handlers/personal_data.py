@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from handlers.args import parse_id
 from handlers.errors import Refusal
 from store import people
 from store.audit import record
@@ -30,8 +31,8 @@ from store.names import name_key
 def find_person(session: Session, spec: str) -> Person:
     """The person an admin means: '#12', 'platform:workspace:user', 'console:Name', e-mail, name."""
     spec = spec.strip()
-    if spec.startswith("#") and spec[1:].isdigit():
-        found = session.get(Person, int(spec[1:]))
+    if spec.startswith("#") and parse_id(spec[1:]) is not None:
+        found = session.get(Person, parse_id(spec[1:]))
         if found is None:
             raise Refusal(f"There is nobody with the number {spec}.")
         return found

@@ -14,6 +14,7 @@ from handlers.lookup import (
     acting_person,
     ensure_open,
     find_project,
+    get_by_id,
     require_lead_or_admin,
     require_role,
 )
@@ -263,7 +264,7 @@ def handle_open_add_member(ctx: Context, actor: Actor, value: str) -> Reply:
     """The 'Record someone already involved' button: open the form for that project."""
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        project = session.get(Project, int(value)) if value.isdigit() else None
+        project = get_by_id(session, Project, value)
         if project is None:
             raise Refusal("That project no longer exists. Type /qi-projects to see them all.")
         require_lead_or_admin(session, person, project)
@@ -286,7 +287,7 @@ def handle_add_member_form(
         raise Refusal("Please choose how they are involved.") from None
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        project = session.get(Project, int(context)) if context.isdigit() else None
+        project = get_by_id(session, Project, context)
         if project is None:
             raise Refusal("That project no longer exists. Type /qi-projects to see them all.")
         return add_member(

@@ -28,8 +28,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and real transactions."""
     url = normalise_url(url)
     if make_url(url).get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **kwargs)
-    engine = create_engine(url, **kwargs)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    # hide_parameters: a logged database error must not carry people's names into IT's logs.
+    engine = create_engine(url, hide_parameters=True, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

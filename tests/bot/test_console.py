@@ -96,3 +96,22 @@ def test_end_of_input_says_goodbye(ctx):
     console = Console(Dispatcher(ctx), console_actor("Asha"), io.StringIO(""), out)
     assert console.run() == 0
     assert "Goodbye." in out.getvalue()
+
+
+def test_unicode_digits_and_huge_numbers_are_not_buttons(ctx):
+    _setup(ctx)
+    transcript = run_console(ctx, ["/qi-forum", "²", "99999999999999999999", "/qi-join", "²", "2"])
+
+    assert transcript.count("There is no button with that number") == 1
+    assert "Sorry, something went wrong" not in transcript
+    assert "Traceback" not in transcript
+
+
+def test_a_tampered_form_id_gets_a_kind_answer(chat, ben, ctx):
+    _setup(ctx)
+    form = chat.say(ben, "/qi-join")
+
+    reply = chat.submit(ben, form, target="9" * 20, role="carer")
+
+    assert not reply.ok
+    assert "couldn't find a project" in reply.text

@@ -85,3 +85,13 @@ def test_lone_dashes_are_words():
 )
 def test_split_on_the_last_standalone_as(words, before, after):
     assert split_on_as(words) == (before, after)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("12", 12), (" 7 ", 7), ("²", None), ("١٢", None), ("9" * 20, None), ("-1", None), ("", None)],
+)
+def test_parse_id_accepts_only_short_ascii_numbers(text, expected):
+    from handlers.args import parse_id
+
+    assert parse_id(text) == expected
