@@ -12,7 +12,7 @@ from handlers import ids
 from handlers.args import parse_arguments
 from handlers.context import Context
 from handlers.errors import Refusal
-from handlers.lookup import acting_person, find_forum, get_by_id, require_admin
+from handlers.lookup import acting_person, find_forum, get_by_id, known_person, require_admin
 from handlers.reply import Actor, Button, Reply, Section, say
 from handlers.wording import counts_by_role, when
 from store import forums as forum_store
@@ -40,11 +40,13 @@ def handle_forum_command(ctx: Context, actor: Actor, text: str) -> Reply:
     args = parse_arguments(text)
     if args.words and args.words[0].casefold() in ("add-meeting", "addmeeting"):
         return add_meeting_command(ctx, actor, args.words[1:])
-    with ctx.sessions.begin() as session:
-        person = acting_person(session, ctx, actor)
-        forums = forum_store.forums_of(session, person.id) or forum_store.list_forums(session)
+    with ctx.sessions() as session:
+        person = known_person(session, actor)
         if args.words:
             forums = [find_forum(session, " ".join(args.words))]
+        else:
+            mine = forum_store.forums_of(session, person.id) if person else []
+            forums = mine or forum_store.list_forums(session)
         if not forums:
             raise Refusal(
                 "There is no QI forum set up here yet. A forum organiser can add one "
@@ -58,10 +60,10 @@ def handle_forum_command(ctx: Context, actor: Actor, text: str) -> Reply:
 
 
 def forum_sections(
-    session: Session, ctx: Context, person: Person, forum: Forum, meeting: Meeting | None
+    session: Session, ctx: Context, person: Person | None, forum: Forum, meeting: Meeting | None
 ) -> list[Section]:
     """One forum's card: next meeting, who is going by role, your answer, RSVP buttons."""
-    member = forum_store.current_forum_member(session, forum.id, person.id)
+    member = forum_store.current_forum_member(session, forum.id, person.id) if person else None
     join = () if member else (Button("Join the forum", ids.JOIN_FORUM, str(forum.id)),)
     if meeting is None:
         return [
@@ -85,7 +87,7 @@ def forum_sections(
         lines.append("Nobody has said they're going yet.")
     if maybe:
         lines.append(f"Maybe: {maybe}.")
-    mine = forum_store.rsvp_of(session, meeting.id, person.id)
+    mine = forum_store.rsvp_of(session, meeting.id, person.id) if person else None
     lines.append(YOUR_ANSWER[mine.answer] if mine else "Will you come?")
     buttons = tuple(
         Button(label, ids.RSVP, f"{meeting.id}:{answer.value}", primary=answer == RsvpAnswer.GOING)

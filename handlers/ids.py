@@ -13,5 +13,5 @@ OPEN_ADD_MEMBER = "open_add_member"  # value: "<project id>"
 JOIN_FORM = "join_form"
 ADD_MEMBER_FORM = "add_member_form"
 
-FORUM_TARGET = "forum"  # the join form's value for "the QI forum"
+FORUM_TARGET = "forum"  # the join form's value for a forum: "forum:<forum id>"
 SHOW_FORUM = "show_forum"  # value: ""

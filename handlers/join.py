@@ -21,9 +21,10 @@ from handlers.lookup import (
     require_role,
 )
 from handlers.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
+from store import forums as forum_store
 from store import memberships
 from store.audit import record
-from store.models import Person, Project
+from store.models import Forum, Person, Project
 from store.projects import OPEN_STATUSES, project_names
 from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, Role, parse_role
 
@@ -145,17 +146,22 @@ def handle_join_as_button(ctx: Context, actor: Actor, value: str) -> Reply:
 def build_join_form(session: Session) -> Form:
     """The join form: which team (or the forum), and in what role."""
     open_projects = project_names(session, statuses=OPEN_STATUSES)
-    choices = [Choice("The QI forum", ids.FORUM_TARGET)]
-    choices += [Choice(p.name, str(p.id)) for p in open_projects[:FORM_CHOICE_LIMIT]]
+    forums = forum_store.list_forums(session)
+    choices = [Choice(f.name, f"{ids.FORUM_TARGET}:{f.id}") for f in forums]
+    choices += [Choice(p.name, str(p.id)) for p in open_projects]
+    question = "Which project would you like to join, or the QI forum?"
+    if len(choices) > FORM_CHOICE_LIMIT:
+        # Too many to pick from: type the name instead, matched as forgivingly as the command.
+        target = FormField(
+            "target", question, hint='Type the project\'s name (or part of it), or "forum"'
+        )
+    else:
+        target = FormField("target", question, choices=tuple(choices))
     return Form(
         form_id=ids.JOIN_FORM,
         title="Join a QI team",
         fields=(
-            FormField(
-                "target",
-                "Which project would you like to join, or the QI forum?",
-                choices=tuple(choices),
-            ),
+            target,
             FormField(
                 "role",
                 "How will you take part?",
@@ -174,8 +180,16 @@ def handle_join_form(ctx: Context, actor: Actor, values: dict[str, str], context
         raise Refusal("Please choose a project or the QI forum.")
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        if target == ids.FORUM_TARGET:
-            return join_forum(session, ctx, person, find_forum(session), role)
+        kind, _, forum_id = target.partition(":")
+        if kind == ids.FORUM_TARGET and forum_id:
+            forum = get_by_id(session, Forum, forum_id)
+            if forum is None:
+                raise Refusal("That forum no longer exists. Type /qi-forum to see what's on.")
+            return join_forum(session, ctx, person, forum, role)
+        if means_forum(session, target):
+            return join_forum(
+                session, ctx, person, find_forum(session, forum_name_from(target)), role
+            )
         if role is None:
             raise Refusal("Please choose how you will take part.")
         project = get_by_id(session, Project, target)

@@ -15,11 +15,14 @@ from handlers.lookup import (
     get_by_id,
     means_forum,
 )
+from handlers.matching import Named, match_name
 from handlers.reply import Actor, Reply, say
 from store import forums as forum_store
 from store import memberships
 from store.audit import record
 from store.models import Forum, Person, Project
+from store.projects import project_summaries
+from store.roles import ProjectStatus
 
 
 def handle_leave_command(ctx: Context, actor: Actor, text: str) -> Reply:
@@ -33,8 +36,27 @@ def handle_leave_command(ctx: Context, actor: Actor, text: str) -> Reply:
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
         if means_forum(session, target):
-            return leave_forum(session, ctx, person, find_forum(session, forum_name_from(target)))
-        return leave_project(session, ctx, person, find_project(session, target, open_only=False))
+            return leave_forum(session, ctx, person, _forum_to_leave(session, person, target))
+        return leave_project(session, ctx, person, _project_to_leave(session, person, target))
+
+
+def _project_to_leave(session: Session, person: Person, text: str) -> Project:
+    # "falls" means the falls team you are on, even if other projects mention falls.
+    mine = project_summaries(session, statuses=list(ProjectStatus), member_id=person.id)
+    match = match_name(text, [Named(p.name, p.id) for p in mine])
+    if match.found is not None:
+        project = session.get(Project, match.found)
+        assert project is not None
+        return project
+    return find_project(session, text, open_only=False)
+
+
+def _forum_to_leave(session: Session, person: Person, text: str) -> Forum:
+    name = forum_name_from(text)
+    mine = forum_store.forums_of(session, person.id)
+    if not name and len(mine) == 1:
+        return mine[0]
+    return find_forum(session, name)
 
 
 def leave_project(session: Session, ctx: Context, person: Person, project: Project) -> Reply:

@@ -36,6 +36,11 @@ def acting_person(session: Session, ctx: Context, actor: Actor) -> Person:
     )
 
 
+def known_person(session: Session, actor: Actor) -> Person | None:
+    """The person behind the actor if we know them; looking around stores nothing about anyone."""
+    return people.find_by_identity(session, actor.platform, actor.workspace, actor.user_id)
+
+
 def find_project(session: Session, text: str, *, open_only: bool = True) -> Project:
     """The project the person named, forgivingly; a Refusal naming the closest ones if unsure."""
     if not name_key(text):

@@ -15,6 +15,7 @@ from handlers.lookup import (
     ensure_open,
     find_project,
     get_by_id,
+    known_person,
     require_lead_or_admin,
     require_role,
 )
@@ -25,7 +26,7 @@ from store import people as people_store
 from store.audit import record
 from store.models import NAME_MAX, Person, Project
 from store.names import clean_name, name_key
-from store.projects import create_project, current_team, find_by_key
+from store.projects import TeamMember, create_project, current_team, find_by_key
 from store.roles import (
     LIVED_EXPERIENCE_ROLES,
     Involvement,
@@ -303,51 +304,83 @@ def handle_add_member_form(
 
 
 def show_project(ctx: Context, actor: Actor, text: str) -> Reply:
-    """A project's lead, status and team; names only for its lead, team and organisers."""
+    """A project's lead, status and team; names only for its lead and forum organisers."""
     query = " ".join(parse_arguments(text).words)
-    with ctx.sessions.begin() as session:
-        person = acting_person(session, ctx, actor)
+    if not name_key(query):
+        raise Refusal('Which project? For example: /qi-project show "Falls prevention"')
+    with ctx.sessions() as session:
+        person = known_person(session, actor)
         project = find_project(session, query, open_only=False)
-        team = current_team(session, project.id)
-        may_see_names = (
-            project.lead_person_id == person.id
-            or any(m.person_id == person.id for m in team)
-            or people_store.is_admin(session, person.id)
+        everyone = current_team(session, project.id)
+        is_lead = person is not None and project.lead_person_id == person.id
+        # Many members are not on chat and agreed to be on a team, not to be listed to all.
+        may_see_names = is_lead or (
+            person is not None and people_store.is_admin(session, person.id)
         )
-        lead = project.lead.display_name if project.lead else "no lead named"
-        site = f" at {project.site}" if project.site else ""
-        facts = f"Led by {lead}{site}. Status: {project.status.label}."
-        has_le = any(
-            m.role in LIVED_EXPERIENCE_ROLES and m.involvement == Involvement.TEAM_MEMBER
-            for m in team
+        return build_project_card(
+            project,
+            everyone,
+            is_lead=is_lead,
+            show_names=may_see_names,
+            viewer_id=person.id if person else None,
         )
-        status = (
-            "It has a service user or carer on the team."
-            if has_le
-            else "It has no service user or carer on the team yet."
-        )
-        if not team:
-            team_text = "Nobody has joined the team yet."
-        elif may_see_names:
-            team_text = "\n".join(
-                f"• {m.name}: {m.role.label}"
-                + ("" if m.involvement == Involvement.TEAM_MEMBER else " (consulted)")
-                + ("" if m.in_chat else " (not on chat)")
-                for m in team
+
+
+def build_project_card(
+    project: Project,
+    everyone: list[TeamMember],
+    *,
+    is_lead: bool,
+    show_names: bool,
+    viewer_id: int | None,
+) -> Reply:
+    """The project card: facts, whether lived experience is on the team, and the team."""
+    team = [m for m in everyone if m.involvement == Involvement.TEAM_MEMBER]
+    consulted = [m for m in everyone if m.involvement == Involvement.CONSULTED]
+    lead = project.lead.display_name if project.lead else "no lead named"
+    site = f" at {project.site}" if project.site else ""
+    has_le = any(m.role in LIVED_EXPERIENCE_ROLES for m in team)
+    status = (
+        "It has a service user or carer on the team."
+        if has_le
+        else "It has no service user or carer on the team yet."
+    )
+    lines: list[str] = []
+    if show_names:
+        lines += [
+            f"• {m.name}: {m.role.label}{'' if m.in_chat else ' (not on chat)'}" for m in team
+        ]
+        lines += [
+            f"• {m.name}: {m.role.label}, consulted now and then"
+            + ("" if m.in_chat else " (not on chat)")
+            for m in consulted
+        ]
+    else:
+        if team:
+            lines.append("On the team: " + counts_by_role(Counter(m.role for m in team)) + ".")
+        if consulted:
+            lines.append(
+                "Also consulted now and then: "
+                + counts_by_role(Counter(m.role for m in consulted))
+                + "."
             )
-        else:
-            team_text = "Team: " + counts_by_role(Counter(m.role for m in team)) + "."
-        buttons: tuple[Button, ...] = ()
-        if project.lead_person_id == person.id and not has_le:
-            buttons = (
-                Button("Record someone already involved", ids.OPEN_ADD_MEMBER, str(project.id)),
-            )
-        return Reply(
-            sections=(
-                Section(text=f"{facts} {status}", heading=project.name),
-                Section(text=team_text, buttons=buttons),
-            )
+        mine = next((m for m in everyone if m.person_id == viewer_id), None)
+        if mine is not None:
+            lines.append(f"You're on the team as {mine.role.label}.")
+    if not everyone:
+        lines = ["Nobody has joined the team yet."]
+    buttons: tuple[Button, ...] = ()
+    if is_lead and not has_le:
+        buttons = (Button("Record someone already involved", ids.OPEN_ADD_MEMBER, str(project.id)),)
+    return Reply(
+        sections=(
+            Section(
+                text=f"Led by {lead}{site}. Status: {project.status.label}. {status}",
+                heading=project.name,
+            ),
+            Section(text="\n".join(lines), buttons=buttons),
         )
+    )
 
 
 def set_status(ctx: Context, actor: Actor, args: Arguments) -> Reply:

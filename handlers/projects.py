@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.args import parse_arguments
 from handlers.context import Context
-from handlers.lookup import acting_person
+from handlers.lookup import known_person
 from handlers.reply import Actor, Reply, Section
 from handlers.wording import plural
 from store.names import name_key
@@ -18,11 +18,11 @@ def handle_projects_command(ctx: Context, actor: Actor, text: str) -> Reply:
     """List active projects: all, `mine`, or those whose name or site contains the words."""
     words = parse_arguments(text).words
     query = " ".join(words)
-    with ctx.sessions.begin() as session:
-        person = acting_person(session, ctx, actor)
+    with ctx.sessions() as session:
+        person = known_person(session, actor)
         if name_key(query) == "mine":
-            led = project_summaries(session, lead_id=person.id)
-            joined = project_summaries(session, member_id=person.id)
+            led = project_summaries(session, lead_id=person.id) if person else []
+            joined = project_summaries(session, member_id=person.id) if person else []
             summaries = sorted(
                 {s.id: s for s in led + joined}.values(), key=lambda s: s.name.casefold()
             )

@@ -136,8 +136,8 @@ def test_with_no_words_the_bot_offers_a_form_of_projects_and_roles(chat, asha, b
     assert reply.ok and reply.form is not None
     assert reply.form.form_id == ids.JOIN_FORM
     target, role = reply.form.fields
+    # No forum is set up, so none is offered; finished projects are not offered either.
     assert [c.label for c in target.choices] == [
-        "The QI forum",
         "Falls prevention",
         "Sepsis screening",
     ]
@@ -442,3 +442,27 @@ def test_only_a_finished_project_by_that_name_is_explained(chat, asha, ben):
 
     assert not reply.ok
     assert "is completed, so it is not taking new members" in reply.text
+
+
+def test_join_form_offers_each_forum_and_joins_the_one_chosen(chat, ben, sessions, clock):
+    given.forum(sessions, clock(), "North QI Forum")
+    given.forum(sessions, clock(), "South QI Forum")
+    form = chat.say(ben, "/qi-join")
+    south = next(c for c in form.form.fields[0].choices if c.label == "South QI Forum")
+
+    reply = chat.submit(ben, form, target=south.value, role="carer")
+
+    assert reply.ok and 'Welcome to "South QI Forum"' in reply.text
+
+
+def test_join_form_asks_for_a_typed_name_when_there_are_too_many_to_list(chat, asha, ben):
+    from handlers.join import FORM_CHOICE_LIMIT
+
+    for number in range(FORM_CHOICE_LIMIT + 1):
+        chat.say(asha, f'/qi-project new "Project {number:03d}"')
+    form = chat.say(ben, "/qi-join")
+    target = form.form.fields[0]
+
+    assert target.choices == () and "Type the project" in (target.hint or "")
+    reply = chat.submit(ben, form, target="project 042", role="carer")
+    assert reply.ok and '"Project 042" team as carer' in reply.text

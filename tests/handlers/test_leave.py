@@ -169,3 +169,24 @@ def test_leaving_the_forum_by_its_own_name(chat, ben, sessions, clock):
     reply = chat.say(ben, "/qi-leave north qi forum")
 
     assert reply.ok and 'left "North QI Forum"' in reply.text
+
+
+def test_leave_prefers_the_team_you_are_on(chat, asha, ben):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project new "Reducing falls on Ward 7"')
+    chat.say(ben, "/qi-join reducing falls as carer")
+
+    reply = chat.say(ben, "/qi-leave falls")
+
+    assert reply.ok, reply.text
+    assert 'left the "Reducing falls on Ward 7" team' in reply.text
+
+
+def test_leave_forum_means_the_one_you_are_in(chat, ben, sessions, clock):
+    given.forum(sessions, clock(), "North QI Forum")
+    given.forum(sessions, clock(), "South QI Forum")
+    chat.say(ben, "/qi-join forum south")
+
+    reply = chat.say(ben, "/qi-leave forum")
+
+    assert reply.ok and 'left "South QI Forum"' in reply.text

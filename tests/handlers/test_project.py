@@ -485,15 +485,15 @@ def test_show_lists_the_team_for_its_lead(chat, asha, ben, chloe, sessions):
     assert "Led by Asha Patel at Ward 7. Status: active." in reply.text
     assert "It has a service user or carer on the team." in reply.text
     assert reply.sections[1].text.splitlines() == [
-        "• Ali Khan: service user (consulted) (not on chat)",
         "• Ben Okafor: carer",
         "• Sam Jones: carer (not on chat)",
         "• Chloe Evans: staff",
+        "• Ali Khan: service user, consulted now and then (not on chat)",
     ]
     assert given.labels(reply) == []
 
 
-def test_team_members_see_names_but_others_see_only_counts(chat, asha, ben, chloe):
+def test_only_the_lead_and_organisers_see_names(chat, asha, ben, chloe, sessions):
     chat.say(asha, '/qi-project new "Falls prevention"')
     chat.say(ben, "/qi-join Falls prevention as carer")
     chat.say(asha, ADD_SAM)
@@ -502,9 +502,33 @@ def test_team_members_see_names_but_others_see_only_counts(chat, asha, ben, chlo
     member_view = chat.say(ben, "/qi-project show Falls prevention")
     outsider_view = chat.say(outsider, "/qi-project show Falls prevention")
 
-    assert "Sam Jones" in member_view.text
+    # Joining a team must not be a way to read who else is on it (Sam is not on chat).
+    assert "Sam Jones" not in member_view.text
+    assert "You're on the team as carer." in member_view.text
     assert "Sam Jones" not in outsider_view.text and "Ben Okafor" not in outsider_view.text
-    assert "Team: 2 carers." in outsider_view.text
+    assert "On the team: 2 carers." in outsider_view.text
+
+
+def test_looking_around_stores_nothing_about_the_viewer(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    before = given.row_counts(sessions)
+    browser = person("Dev Singh")
+
+    chat.say(browser, "/qi-project show Falls prevention")
+    chat.say(browser, "/qi-projects")
+    chat.say(browser, "/qi-projects mine")
+
+    assert given.row_counts(sessions) == before
+
+
+def test_consulted_carer_is_not_counted_as_on_the_team(chat, asha):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project add-member "Falls" "Kim Lee" as carer --consent --consulted')
+
+    reply = chat.say(person("Dev Singh"), "/qi-project show Falls prevention")
+
+    assert "It has no service user or carer on the team yet." in reply.text
+    assert "Also consulted now and then: 1 carer." in reply.text
 
 
 def test_an_organiser_sees_names(chat, asha, chloe, sessions, clock):

@@ -244,7 +244,7 @@ def test_a_lead_by_email_finds_the_person_already_known_by_that_email(ctx, sessi
 
 
 def test_a_lead_by_name_finds_the_one_person_of_that_name(ctx, sessions, chat, asha):
-    chat.say(asha, "/qi-projects")  # Asha is now known from chat
+    chat.say(asha, '/qi-project new "Sepsis screening"')  # Asha is now known from chat
 
     load(ctx, HEADER + "Falls,asha patel,Ward 7,Active\n")
 
