@@ -87,16 +87,7 @@ def seed_example_trust(ctx: Context) -> DemoSummary:
             )
             for name, site, lead in PROJECTS
         ]
-        for project, (_, _, lead) in zip(projects, PROJECTS, strict=True):
-            add_membership(
-                session,
-                project_id=project.id,
-                person_id=people[lead].id,
-                role=Role.STAFF,
-                involvement=Involvement.TEAM_MEMBER,
-                consent_by_id=people[lead].id,
-                now=now,
-            )
+        # Leads are not put on their own teams, as /qi-project new does without "as <role>".
         # The one project that already has a carer on the team.
         add_membership(
             session,

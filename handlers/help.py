@@ -34,7 +34,8 @@ TOPICS: dict[str, tuple[str, str]] = {
     "project": (
         "/qi-project",
         "Start a project or look after its team.\n"
-        '• /qi-project new "Falls prevention": start a project; you are the lead\n'
+        '• /qi-project new "Falls prevention": start a project; you are the lead. Add "as carer" '
+        "(or another role) if you will be on the team in that role too\n"
         '• /qi-project add-member "Falls prevention" "Sam Jones" as carer --consent: record '
         "someone who doesn't use chat, once they have agreed (add --consulted if they are "
         "asked now and then rather than being on the team)\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from handlers import ids
@@ -69,7 +70,13 @@ def handle_project_command(ctx: Context, actor: Actor, text: str) -> Reply:
 
 def new_project(ctx: Context, actor: Actor, args: Arguments) -> Reply:
     """Register a project with the actor as lead, and ask at once about lived experience."""
-    name = clean_name(" ".join(args.words))
+    # `new "Name" as carer`: a lead can have lived experience too. A name that merely contains
+    # "as" ("Care as usual") stays whole unless what follows is a role.
+    name_words, role_words = split_on_as(args.words)
+    lead_role = parse_role(" ".join(role_words)) if role_words else None
+    if lead_role is None:
+        name_words = args.words
+    name = clean_name(" ".join(name_words))
     if not name_key(name):
         raise Refusal(
             'Please give the project a name, for example: /qi-project new "Falls prevention"'
@@ -89,14 +96,34 @@ def new_project(ctx: Context, actor: Actor, args: Arguments) -> Reply:
                 f"it: /qi-join {existing.name} as staff"
             )
         now = ctx.now()
-        project = create_project(
-            session,
-            name=name,
-            lead_id=person.id,
-            site=site,
-            status=ProjectStatus.ACTIVE,
-            now=now,
-        )
+        try:
+            # Two people registering the same name at once: the unique name decides.
+            with session.begin_nested():
+                project = create_project(
+                    session,
+                    name=name,
+                    lead_id=person.id,
+                    site=site,
+                    status=ProjectStatus.ACTIVE,
+                    now=now,
+                )
+        except IntegrityError:
+            raise Refusal(
+                f'Someone has just registered a project called "{name}". Type /qi-projects to '
+                "see it."
+            ) from None
+        if lead_role is not None:
+            # A lead who says how they take part (a carer leading a project) is on the team, and
+            # counts like any other member.
+            memberships.add_membership(
+                session,
+                project_id=project.id,
+                person_id=person.id,
+                role=lead_role,
+                involvement=Involvement.TEAM_MEMBER,
+                consent_by_id=person.id,
+                now=now,
+            )
         record(
             session,
             at=now,
@@ -105,10 +132,10 @@ def new_project(ctx: Context, actor: Actor, args: Arguments) -> Reply:
             subject_type="project",
             subject_id=project.id,
         )
-        return build_new_project_reply(project)
+        return build_new_project_reply(project, lead_role)
 
 
-def build_new_project_reply(project: Project) -> Reply:
+def build_new_project_reply(project: Project, lead_role: Role | None) -> Reply:
     """The welcome for a new project, asking who with lived experience will be on the team."""
     ask = (
         "Who with lived experience will be on your team? Projects go further when service "
@@ -128,7 +155,11 @@ def build_new_project_reply(project: Project) -> Reply:
     )
     return Reply(
         sections=(
-            Section(text=f'You\'re the lead of "{project.name}".', heading="Project registered"),
+            Section(
+                text=f'You\'re the lead of "{project.name}"'
+                + (f", and on its team as {lead_role.label}." if lead_role else "."),
+                heading="Project registered",
+            ),
             Section(text=ask),
             Section(text=ways, buttons=buttons),
         )
@@ -188,16 +219,21 @@ def add_member(
             f"as {role.label} --consent"
         )
     team = current_team(session, project.id)
-    # Folded in Python so "Élodie" and "ÉLODIE" are one person whatever the database.
-    if any(name_key(m.name) == name_key(tidy) for m in team):
+    # Only recorded members (not on chat) can be the same person typed again: a staff member on
+    # chat who shares a carer's name is somebody else. Folded in Python for "Élodie"/"ÉLODIE".
+    if any(not m.in_chat and name_key(m.name) == name_key(tidy) for m in team):
         return say(f'{tidy} is already on the "{project.name}" team.')
     had_lived_experience = any(
         m.role in LIVED_EXPERIENCE_ROLES and m.involvement == Involvement.TEAM_MEMBER for m in team
     )
     now = ctx.now()
-    member = Person(display_name=tidy, created_at=now)
-    session.add(member)
-    session.flush()
+    # The same carer recorded by the same lead on a second project is one person, so that
+    # exporting or erasing their data finds all of it.
+    member = memberships.recorded_person_named(session, recorded_by_id=recorder.id, name=tidy)
+    if member is None:
+        member = Person(display_name=tidy, created_at=now)
+        session.add(member)
+        session.flush()
     membership = memberships.add_membership(
         session,
         project_id=project.id,

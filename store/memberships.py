@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from store.models import Membership
+from store.models import ChatIdentity, Membership, Person
+from store.names import name_key
 from store.roles import Involvement, Role
 
 
@@ -45,3 +46,19 @@ def add_membership(
     session.add(membership)
     session.flush()
     return membership
+
+
+def recorded_person_named(session: Session, *, recorded_by_id: int, name: str) -> Person | None:
+    """A person not on chat whom this recorder already put on a team under this name."""
+    candidates = session.scalars(
+        select(Person)
+        .join(Membership, Membership.person_id == Person.id)
+        .where(
+            Membership.consent_recorded_by_id == recorded_by_id,
+            ~exists().where(ChatIdentity.person_id == Person.id),
+        )
+        .distinct()
+        .order_by(Person.id)
+    )
+    key = name_key(name)
+    return next((p for p in candidates if name_key(p.display_name) == key), None)

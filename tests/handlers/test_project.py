@@ -685,3 +685,45 @@ def test_second_carer_is_thanked_without_repeating_the_news(chat, asha):
     assert "now has a service user or carer on the team" in first.text
     assert second.ok and "Kim Lee is now recorded" in second.text
     assert "now has a service user or carer" not in second.text
+
+
+def test_one_carer_recorded_on_two_projects_is_one_person(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project new "Safer insulin"')
+    chat.say(asha, '/qi-project add-member "Falls" "Sam Jones" as carer --consent')
+    chat.say(asha, '/qi-project add-member "Safer insulin" "sam jones" as carer --consent')
+
+    with sessions() as session:
+        sams = session.scalars(select(Person).where(Person.display_name == "Sam Jones")).all()
+        assert len(sams) == 1
+        assert (
+            len(session.scalars(select(Membership).where(Membership.person_id == sams[0].id)).all())
+            == 2
+        )
+
+
+def test_a_chat_user_sharing_the_name_is_someone_else(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(person("Mo Ahmed"), "/qi-join falls as staff")
+
+    reply = chat.say(asha, '/qi-project add-member "Falls" "Mo Ahmed" as carer --consent')
+
+    assert reply.ok and "Mo Ahmed is now recorded" in reply.text
+    with sessions() as session:
+        assert (
+            len(session.scalars(select(Person).where(Person.display_name == "Mo Ahmed")).all()) == 2
+        )
+
+
+def test_a_carer_leading_a_project_counts_as_lived_experience_on_the_team(chat, ben):
+    reply = chat.say(ben, '/qi-project new "Carers\' passports" as carer')
+
+    assert "You're the lead of \"Carers' passports\", and on its team as carer." in reply.text
+    listing = chat.say(ben, "/qi-projects")
+    assert "1 of 1 active project has a service user or carer on the team." in listing.text
+
+
+def test_a_name_containing_as_stays_whole(chat, asha):
+    reply = chat.say(asha, "/qi-project new Care as usual")
+
+    assert reply.ok and 'lead of "Care as usual".' in reply.text
