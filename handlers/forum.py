@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -38,8 +38,11 @@ ADD_MEETING_EXAMPLE = '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4, Trust 
 def handle_forum_command(ctx: Context, actor: Actor, text: str) -> Reply:
     """Show the next meeting of each forum the person is in (or of every forum)."""
     args = parse_arguments(text)
-    if args.words and args.words[0].casefold() in ("add-meeting", "addmeeting"):
+    first = [w.casefold() for w in args.words[:2]]
+    if first[:1] in (["add-meeting"], ["addmeeting"]):
         return add_meeting_command(ctx, actor, args.words[1:])
+    if first == ["add", "meeting"]:
+        return add_meeting_command(ctx, actor, args.words[2:])
     with ctx.sessions() as session:
         person = known_person(session, actor)
         if args.words:
@@ -163,7 +166,15 @@ def parse_local_time(text: str, ctx: Context) -> datetime:
             naive = datetime.strptime(text.strip(), fmt)  # noqa: DTZ007 - zone added next
         except ValueError:
             continue
-        return naive.replace(tzinfo=ctx.timezone)
+        local = naive.replace(tzinfo=ctx.timezone)
+        # On the night the clocks go forward, 01:30 does not exist in London; Python would
+        # quietly store 02:30. Say so instead of announcing the wrong time.
+        if local.astimezone(UTC).astimezone(ctx.timezone).replace(tzinfo=None) != naive:
+            raise Refusal(
+                f"{naive:%H:%M} doesn't exist on {naive.day} {naive:%B} because the clocks go "
+                "forward that night. Please choose another time."
+            )
+        return local
     raise Refusal(
         f"I couldn't read that date and time. Please write it like this: {ADD_MEETING_EXAMPLE}"
     )

@@ -111,8 +111,8 @@ def handle_forum_match_button(ctx: Context, actor: Actor, value: str) -> Reply:
             return say("That's fine. You can change your mind any time with /qi-join forum.")
         if member.role in LIVED_EXPERIENCE_ROLES or member.role == Role.PEER_SUPPORTER:
             return say(
-                "Thank you. We'll let you know when a project team would like someone like you "
-                "to join them. You can always say no."
+                "Thank you. A forum organiser will be in touch when a project team would like "
+                "someone like you to join them. You can always say no."
             )
         buttons = tuple(
             Button(role.label.capitalize(), ids.FORUM_ROLE, f"{member.id}:{role.value}")
@@ -143,8 +143,8 @@ def handle_forum_role_button(ctx: Context, actor: Actor, value: str) -> Reply:
             new=role.value,
         )
         return say(
-            f"Thank you, I've noted that you come as {role.label}. We'll let you know when a "
-            "project team would like you to join them. You can always say no."
+            f"Thank you, I've noted that you come as {role.label}. A forum organiser will be in "
+            "touch when a project team would like you to join them. You can always say no."
         )
 
 

@@ -14,6 +14,7 @@ from handlers.reply import Actor
 from handlers.wording import did_you_mean
 from store import forums as forum_store
 from store import people
+from store.audit import record
 from store.models import Forum, Person, Project
 from store.names import name_key
 from store.projects import OPEN_STATUSES, find_by_key, project_names
@@ -24,8 +25,37 @@ M = TypeVar("M")
 FORUM_WORDS = frozenset({"forum", "the forum", "qi forum", "the qi forum"})
 
 
+# Platforms whose display names the bot may trust to say who someone is. Slack and Teams let
+# people choose their own names, so a name there must never hand over someone's projects.
+NAME_TRUSTED_PLATFORMS = frozenset({"console"})
+
+
 def acting_person(session: Session, ctx: Context, actor: Actor) -> Person:
-    """The person behind the actor, created on first contact."""
+    """The person behind the actor, created on first contact (or linked to their imported self)."""
+    if people.find_by_identity(session, actor.platform, actor.workspace, actor.user_id) is None:
+        lead = people.find_unlinked_lead(
+            session,
+            email=actor.verified_email,
+            name=actor.display_name if actor.platform in NAME_TRUSTED_PLATFORMS else None,
+        )
+        if lead is not None:
+            # A lead imported from the project register, now using chat: the same person.
+            people.link_identity(
+                session,
+                lead,
+                platform=actor.platform,
+                workspace=actor.workspace,
+                user_id=actor.user_id,
+            )
+            record(
+                session,
+                at=ctx.now(),
+                actor_id=lead.id,
+                action="person.identity_linked",
+                subject_type="person",
+                subject_id=lead.id,
+                platform=actor.platform,
+            )
     return people.ensure_person_for_identity(
         session,
         platform=actor.platform,

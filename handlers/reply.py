@@ -100,3 +100,5 @@ class Actor:
     workspace: str
     user_id: str
     display_name: str
+    # Only an address the platform itself has verified (Slack's users.info, say); never typed.
+    verified_email: str | None = None

@@ -25,7 +25,7 @@ def plural(count: int, one: str, many: str | None = None) -> str:
 def role_count(role: Role | None, count: int) -> str:
     """'1 carer', '3 staff', '2 not said'."""
     if role is None:
-        return f"{count} not said"
+        return f"{count} who didn't say"
     one, many = _ROLE_PLURALS[role]
     return f"{count} {one if count == 1 else many}"
 

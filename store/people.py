@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from store.models import AdminGrant, ChatIdentity, Person
+from store.models import AdminGrant, ChatIdentity, Person, Project
 from store.names import clean_name
 
 
@@ -56,6 +56,37 @@ def ensure_person_for_identity(
     if person.display_name != name:
         person.display_name = name
     return person
+
+
+def find_unlinked_lead(
+    session: Session, *, email: str | None = None, name: str | None = None
+) -> Person | None:
+    """The one person with no chat identity who leads a project (imported), by e-mail or name."""
+    query = (
+        select(Person)
+        .where(
+            ~exists().where(ChatIdentity.person_id == Person.id),
+            exists().where(Project.lead_person_id == Person.id),
+        )
+        .order_by(Person.id)
+        .limit(2)
+    )
+    if email:
+        query = query.where(func.lower(Person.email) == email.strip().lower())
+    elif name:
+        query = query.where(func.lower(Person.display_name) == clean_name(name).lower())
+    else:
+        return None
+    found = list(session.scalars(query))
+    return found[0] if len(found) == 1 else None
+
+
+def link_identity(
+    session: Session, person: Person, *, platform: str, workspace: str, user_id: str
+) -> None:
+    """Give an existing person a chat identity."""
+    person.identities.append(ChatIdentity(platform=platform, workspace=workspace, user_id=user_id))
+    session.flush()
 
 
 def find_by_name(session: Session, name: str) -> list[Person]:

@@ -82,7 +82,7 @@ def test_the_card_counts_who_is_going_by_role(chat, asha, ben, chloe, forum_with
 
     reply = chat.say(lee, "/qi-forum")
 
-    assert "Going: 5 (2 service users, 1 carer, 1 member of staff, 1 not said)." in reply.text
+    assert "Going: 5 (2 service users, 1 carer, 1 member of staff, 1 who didn't say)." in reply.text
     assert "Maybe: 1." in reply.text
     assert "You said maybe." in reply.text
 
@@ -321,3 +321,24 @@ def test_rsvp_to_a_meeting_that_no_longer_exists_says_so(chat, ben):
 
     assert not reply.ok
     assert "can't find that meeting" in reply.text
+
+
+def test_a_time_that_does_not_exist_when_the_clocks_go_forward_is_refused(
+    chat, asha, sessions, clock
+):
+    given.organiser(sessions, asha, clock())
+    given.forum(sessions, clock())
+
+    reply = chat.say(asha, "/qi-forum add-meeting 2027-03-28 01:30")
+
+    assert not reply.ok
+    assert "01:30 doesn't exist on 28 March because the clocks go forward" in reply.text
+
+
+def test_add_meeting_may_be_typed_with_a_space(chat, asha, sessions, clock):
+    given.organiser(sessions, asha, clock())
+    given.forum(sessions, clock())
+
+    reply = chat.say(asha, '/qi-forum add meeting 2027-03-28 02:30 at "Room 4"')
+
+    assert reply.ok and "Sunday 28 March 2027 at 2:30am at Room 4" in reply.text

@@ -70,7 +70,7 @@ def test_saying_yes_with_a_role_just_thanks_you(chat, ben, sessions, forum_id, r
 
     reply = chat.press(ben, welcome, "Yes, please")
 
-    assert reply.ok and "We'll let you know when a project team" in reply.text
+    assert reply.ok and "A forum organiser will be in touch when a project team" in reply.text
     assert given.labels(reply) == []
     assert sign_ups(sessions)[0][1] is True
 
