@@ -57,7 +57,6 @@ def upgrade() -> None:
     sa.Column('subject_type', sa.String(length=30), nullable=False),
     sa.Column('subject_id', sa.Integer(), nullable=True),
     sa.Column('detail', sa.JSON(), nullable=False),
-    sa.Column('note', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['actor_person_id'], ['people.id'], name=op.f('fk_audit_events_actor_person_id_people'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))
     )
