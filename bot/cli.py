@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("demo", help="fill an empty database with an example trust")
+    sub.add_parser("serve", help="run the bot on Slack (HTTP on PORT, or Socket Mode)")
 
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade", "current"])
@@ -135,6 +136,10 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     if command == "console":
         return run_console(ctx, args)
+    if command == "serve":
+        from bot.serve import run_serve  # Slack and the web server load only when serving
+
+        return run_serve(settings, engine, ctx)
     handler: Command = args.handler_by_action[args.action] if command == "person" else args.handler
     return handler(ctx, args)
 

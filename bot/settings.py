@@ -41,13 +41,19 @@ class Settings:
     log_level: str
     slack_bot_token: Secret | None
     slack_signing_secret: Secret | None
+    slack_app_token: Secret | None = None
+    slack_api_url: str | None = None
+    host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface
+    port: int = 3000
 
     def __repr__(self) -> str:
         return (
             f"Settings(database_url={_hide_password(self.database_url)!r}, "
             f"timezone={self.timezone.key!r}, log_level={self.log_level!r}, "
             f"slack_bot_token={self.slack_bot_token!r}, "
-            f"slack_signing_secret={self.slack_signing_secret!r})"
+            f"slack_signing_secret={self.slack_signing_secret!r}, "
+            f"slack_app_token={self.slack_app_token!r}, slack_api_url={self.slack_api_url!r}, "
+            f"host={self.host!r}, port={self.port!r})"
         )
 
     @property
@@ -92,6 +98,18 @@ def load_settings(
     if bool(token) != bool(signing):
         missing = "SLACK_SIGNING_SECRET" if token else "SLACK_BOT_TOKEN"
         problems.append(f"{missing}: needed too when the other Slack setting is given")
+    app_token = values.get("SLACK_APP_TOKEN") or None
+    if app_token and not app_token.startswith("xapp-"):
+        problems.append("SLACK_APP_TOKEN: an app-level token starts with xapp-")
+    api_url = values.get("SLACK_API_URL") or None
+    if api_url and not api_url.startswith(("http://", "https://")):
+        problems.append(f"SLACK_API_URL: {api_url!r} is not an http(s) URL")
+    elif api_url and not api_url.endswith("/"):
+        api_url += "/"
+    port_text = values.get("PORT") or "3000"
+    port = int(port_text) if port_text.isdecimal() and 0 < int(port_text) < 65536 else 0
+    if not port:
+        problems.append(f"PORT: {port_text!r} is not a port number")
     if problems:
         raise SettingsError("Configuration problems:\n  " + "\n  ".join(problems))
     return Settings(
@@ -100,4 +118,8 @@ def load_settings(
         log_level=log_level,
         slack_bot_token=Secret(token) if token else None,
         slack_signing_secret=Secret(signing) if signing else None,
+        slack_app_token=Secret(app_token) if app_token else None,
+        slack_api_url=api_url,
+        host=values.get("HOST") or "0.0.0.0",  # noqa: S104
+        port=port,
     )

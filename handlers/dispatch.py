@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from handlers import forum, forum_signup, help, ids, join, leave, project, projects
+from handlers import forum, forum_signup, help, home, ids, join, leave, project, projects
 from handlers.args import ArgumentError
 from handlers.context import Context
 from handlers.errors import Refusal
@@ -79,6 +79,10 @@ class Dispatcher:
         if handler is None:
             return refuse("Sorry, that form no longer works. Type /qi-help to see what I can do.")
         return self._run(lambda: handler(self.ctx, actor, values, context), what=form_id)
+
+    def home(self, actor: Actor) -> Reply:
+        """The person's own page (App Home)."""
+        return self._run(lambda: home.handle_home(self.ctx, actor), what="home")
 
     def _run(self, call: Callable[[], Reply], *, what: str) -> Reply:
         try:

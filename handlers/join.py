@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,7 +22,7 @@ from handlers.lookup import (
     means_forum,
     require_role,
 )
-from handlers.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
+from handlers.reply import Actor, Button, Choice, Form, FormField, Notice, Reply, Section, say
 from store import forums as forum_store
 from store import memberships
 from store.audit import record
@@ -123,10 +125,17 @@ def join_project(
         if role in LIVED_EXPERIENCE_ROLES
         else ""
     )
-    return say(
+    notices: tuple[Notice, ...] = ()
+    if lead is not None and lead.id != person.id:
+        news = f'{person.display_name} has joined your project "{project.name}" as {role.label}.'
+        if role in LIVED_EXPERIENCE_ROLES:
+            news += " That means a service user or carer is on the team. Do say hello!"
+        notices = (Notice(person_id=lead.id, text=news),)
+    reply = say(
         f'Welcome to the "{project.name}" team as {role.label}.{lead_text}{thanks}',
         buttons=(Button("Leave this team", ids.LEAVE, f"project:{project.id}"),),
     )
+    return replace(reply, notices=notices)
 
 
 def handle_join_as_button(ctx: Context, actor: Actor, value: str) -> Reply:

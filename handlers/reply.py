@@ -56,6 +56,14 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A message for someone other than the person acting (a lead told of a new member)."""
+
+    person_id: int
+    text: str
+
+
+@dataclass(frozen=True)
 class Reply:
     """What the bot answers the person who acted; visible to them alone unless `public`."""
 
@@ -64,6 +72,8 @@ class Reply:
     public: bool = False
     # False when the request was refused or could not be understood (nothing was changed).
     ok: bool = True
+    # Sent by the transport after it has answered, never in the way of the answer.
+    notices: tuple[Notice, ...] = ()
 
     @property
     def text(self) -> str:

@@ -149,3 +149,12 @@ def revoke_admin(session: Session, person_id: int, *, now: datetime) -> bool:
         return False
     grant.revoked_at = now
     return True
+
+
+def identity_on(session: Session, person_id: int, platform: str) -> ChatIdentity | None:
+    """The person's account on a platform, if they have one."""
+    return session.scalar(
+        select(ChatIdentity)
+        .where(ChatIdentity.person_id == person_id, ChatIdentity.platform == platform)
+        .order_by(ChatIdentity.id)
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,12 +58,11 @@ def postgres_schema_url(schema: str) -> str:
     return f"{POSTGRES_URL}{joiner}options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture
-def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of the requested backend, for tests that migrate or run processes."""
-    backend = getattr(request, "param", "sqlite")
+@contextmanager
+def database_url_for(backend: str, folder: Path) -> Iterator[str]:
+    """An empty database: a SQLite file in `folder`, or a throw-away PostgreSQL schema."""
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'qi.db'}"
+        yield f"sqlite:///{folder / 'qi.db'}"
         return
     _skip_without_postgres()
     schema = f"qi_test_{uuid.uuid4().hex[:12]}"
@@ -75,6 +75,13 @@ def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the requested backend, for tests that migrate or run processes."""
+    with database_url_for(getattr(request, "param", "sqlite"), tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

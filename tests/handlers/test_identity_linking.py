@@ -40,9 +40,14 @@ def test_a_chosen_display_name_on_slack_does_not_take_over_a_lead(ctx, chat, ses
 
     assert not reply.ok and "Only the lead" in reply.text
     with sessions() as session:
-        assert session.scalar(
-            select(func.count()).select_from(ChatIdentity).where(ChatIdentity.platform == "slack")
-        ) == 0  # the impostor only looked and was refused: nothing stored about them either
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(ChatIdentity)
+                .where(ChatIdentity.platform == "slack")
+            )
+            == 0
+        )  # the impostor only looked and was refused: nothing stored about them either
 
 
 def test_a_platform_verified_email_links_the_imported_lead(ctx, chat, sessions):

@@ -1,0 +1,65 @@
+"""`qi-nudge serve`: the bot on Slack, over HTTP (or Socket Mode inside a trust network)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import uvicorn
+from slack_bolt import App
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+
+from bot.http import build_http_app
+from bot.settings import Settings
+from bot.slack.app import SlackTransport, build_slack_app, build_web_client
+from handlers.context import Context
+from handlers.dispatch import Dispatcher
+from handlers.errors import Refusal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    """The assembled bot: the ASGI app to host, and the Slack parts behind it."""
+
+    asgi: Starlette
+    slack_app: App
+    transport: SlackTransport
+
+
+def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
+    """Wire Slack, the handlers and the HTTP routes together; serve and tests both use this."""
+    if not settings.has_slack:
+        raise Refusal(
+            "qi-nudge serve needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (see .env.example). "
+            "To try the bot without Slack, run qi-nudge console."
+        )
+    transport = SlackTransport(Dispatcher(ctx), build_web_client(settings))
+    slack_app = build_slack_app(settings, transport)
+    return Service(asgi=build_http_app(slack_app, engine), slack_app=slack_app, transport=transport)
+
+
+def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
+    """Run until stopped: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT."""
+    service = build_service(settings, engine, ctx)
+    if settings.slack_app_token is not None:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        # Socket Mode needs no public URL; /healthz is still served for the platform.
+        socket = SocketModeHandler(service.slack_app, settings.slack_app_token.reveal())
+        socket.connect()
+        log.info("connected to Slack in Socket Mode")
+        service.asgi = build_http_app(None, engine)
+    log.info("listening on %s:%s", settings.host, settings.port)
+    # One worker: the scheduler (issue 4) and the SQLite default want one process.
+    uvicorn.run(
+        service.asgi,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    service.transport.after.drain()
+    return 0

@@ -1,0 +1,89 @@
+"""The bot as `qi-nudge serve` runs it, on a real port, talking to a fake Slack Web API."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+
+from bot.serve import Service, build_service
+from bot.settings import load_settings
+from handlers.context import Context
+from store.engine import make_engine, make_sessions
+from store.migrate import upgrade
+from tests.conftest import database_url_for
+from tests.fakes import FakeSlack, slack_headers
+
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@dataclass
+class SlackBot:
+    """A running bot: POST signed Slack requests to it and look at what it stored and sent."""
+
+    url: str
+    engine: Engine
+    service: Service
+    http: httpx.Client
+
+    def post(self, body: bytes, *, json_body: bool = False, **header_options) -> httpx.Response:
+        """POST a Slack request signed exactly as Slack signs it."""
+        content_type = "application/json" if json_body else "application/x-www-form-urlencoded"
+        headers = slack_headers(body, SIGNING_SECRET, content_type=content_type, **header_options)
+        return self.http.post("/slack/events", content=body, headers=headers)
+
+    def settle(self) -> None:
+        """Wait for the work done after the ack (DMs, modals, home tabs) to finish."""
+        self.service.transport.after.drain()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def slack_bot(request, tmp_path, fake_slack, clock) -> Iterator[SlackBot]:
+    """The service on uvicorn on 127.0.0.1 (a free port), with a fresh migrated database."""
+    with database_url_for(request.param, tmp_path) as url:
+        yield from _run_bot(url, fake_slack, clock)
+
+
+def _run_bot(url: str, fake_slack: FakeSlack, clock) -> Iterator[SlackBot]:
+    engine = make_engine(url)
+    upgrade(engine)
+    settings = load_settings(
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": fake_slack.base_url,
+            "DATABASE_URL": url,
+        },
+        env_file=None,
+    )
+    ctx = Context(sessions=make_sessions(engine), clock=clock)
+    service = build_service(settings, engine, ctx)
+    server = uvicorn.Server(
+        uvicorn.Config(service.asgi, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=base, timeout=10) as http:
+        yield SlackBot(url=base, engine=engine, service=service, http=http)
+    server.should_exit = True
+    thread.join(timeout=10)
+    service.transport.after.drain()
+    engine.dispose()

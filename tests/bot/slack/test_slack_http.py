@@ -1,0 +1,298 @@
+"""Slack end to end: signed requests in over HTTP, Web API calls out to the fake Slack."""
+
+import logging
+import time
+
+from sqlalchemy import func, select
+
+from store.models import ForumMember, Membership, Person, Project, Rsvp
+from tests.fakes import block_actions_body, event_body, slash_command_body, view_submission_body
+
+LEAD, CARER, ORGANISER = "ULEAD", "UCARER", "UORG"
+
+
+def visible_text(blocks):
+    """What a person sees in a list of blocks: every text and button label, in order."""
+    out = []
+    for block in blocks or []:
+        if "text" in block and isinstance(block["text"], dict):
+            out.append(block["text"]["text"])
+        for element in block.get("elements", []):
+            if isinstance(element.get("text"), dict):
+                out.append(element["text"]["text"])
+    return "\n".join(out)
+
+
+def count(bot, model):
+    with bot.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(model)).scalar()
+
+
+def command(bot, fake, user, name, text, **options):
+    body = slash_command_body(name, text, user_id=user, response_url=fake.response_url(), **options)
+    return bot.post(body)
+
+
+def start_project(bot, fake, name="Falls prevention"):
+    fake.add_user(LEAD, "Asha Patel")
+    assert command(bot, fake, LEAD, "/qi-project", f'new "{name}"').status_code == 200
+
+
+def test_join_answers_in_the_ack_and_tells_the_lead(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack)
+    fake_slack.add_user(CARER, "Ben Okafor")
+
+    joined = command(slack_bot, fake_slack, CARER, "/qi-join", "falls as carer")
+    slack_bot.settle()
+
+    assert joined.status_code == 200
+    answer = joined.json()
+    assert answer["response_type"] == "ephemeral"
+    assert 'Welcome to the "Falls prevention" team as carer' in visible_text(answer["blocks"])
+    assert count(slack_bot, Membership) == 1
+    dms = fake_slack.calls_to("chat.postMessage")
+    assert [c.args["channel"] for c in dms] == ["D" + LEAD]
+    assert "Ben Okafor has joined your project" in dms[0].args["text"]
+    # users.info once per person, not once per request.
+    assert sorted(c.args["user"] for c in fake_slack.calls_to("users.info")) == [CARER, LEAD]
+    with slack_bot.engine.connect() as connection:
+        names = set(connection.execute(select(Person.display_name)).scalars())
+    assert names == {"Asha Patel", "Ben Okafor"}
+
+
+def test_every_core_command_answers_through_slack(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack)
+    for name, text, expected in [
+        ("/qi-projects", "", "0 of 1 active project has a service user or carer"),
+        ("/qi-project", 'show "Falls prevention"', "Led by Asha Patel"),
+        ("/qi-forum", "", "There is no QI forum set up here yet"),
+        ("/qi-leave", "falls", "You're not on the"),
+        ("/qi-help", "", "/qi-join"),
+    ]:
+        response = command(slack_bot, fake_slack, LEAD, name, text)
+        assert response.status_code == 200, name
+        assert expected in visible_text(response.json()["blocks"]), name
+
+
+def test_join_with_no_words_opens_a_modal_and_its_submission_joins(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack)
+    fake_slack.add_user(CARER, "Ben Okafor")
+
+    response = command(slack_bot, fake_slack, CARER, "/qi-join", "", trigger_id="trig.9")
+    slack_bot.settle()
+
+    assert response.status_code == 200 and response.content in (b"", b"null")
+    (opened,) = fake_slack.calls_to("views.open")
+    assert opened.args["trigger_id"] == "trig.9"
+    view = opened.args["view"]
+    assert view["callback_id"] == "join_form"
+    project_choice = view["blocks"][1]["element"]["options"][0]
+
+    submitted = slack_bot.post(
+        view_submission_body(
+            "join_form",
+            {
+                "target": {"value": {"type": "static_select", "selected_option": project_choice}},
+                "role": {"value": {"type": "static_select", "selected_option": {"value": "carer"}}},
+            },
+            user_id=CARER,
+            private_metadata=view["private_metadata"],
+        )
+    )
+    slack_bot.settle()
+
+    assert submitted.status_code == 200
+    assert count(slack_bot, Membership) == 1
+    (answer,) = fake_slack.calls_to("chat.postEphemeral")
+    assert answer.args["user"] == CARER and answer.args["channel"] == "C123"
+    assert "Welcome to the" in answer.args["text"]
+
+
+def test_a_refused_form_stays_open_with_the_reason_and_stores_nothing(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack)
+    before = count(slack_bot, Membership)
+
+    submitted = slack_bot.post(
+        view_submission_body(
+            "join_form",
+            {
+                "target": {"value": {"type": "plain_text_input", "value": "no such project"}},
+                "role": {"value": {"type": "static_select", "selected_option": {"value": "carer"}}},
+            },
+            user_id=CARER,
+        )
+    )
+
+    assert submitted.status_code == 200
+    body = submitted.json()
+    assert body["response_action"] == "errors"
+    assert "couldn't find a project" in body["errors"]["target"]
+    assert count(slack_bot, Membership) == before
+
+
+def test_rsvp_button_updates_the_card_in_place(slack_bot, fake_slack):
+    from handlers.context import Context
+    from handlers.forum import add_meeting
+    from store.engine import make_sessions
+    from store.forums import create_forum
+
+    sessions = make_sessions(slack_bot.engine)
+    ctx = slack_bot.service.transport.bot.ctx
+    with sessions.begin() as session:
+        forum = create_forum(session, name="QI Forum", channel=None, now=ctx.now())
+        meeting = add_meeting(
+            session,
+            Context(sessions=sessions, clock=ctx.clock),
+            forum,
+            ctx.now().replace(year=2027),
+            "Room 4",
+            None,
+        )
+        meeting_id = meeting.id
+    fake_slack.add_user(CARER, "Ben Okafor")
+    card = command(slack_bot, fake_slack, CARER, "/qi-forum", "").json()
+    going = next(
+        e
+        for b in card["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["text"]["text"] == "I'm going"
+    )
+
+    pressed = slack_bot.post(
+        block_actions_body(
+            going["action_id"],
+            going["value"],
+            user_id=CARER,
+            response_url=fake_slack.response_url("card"),
+        )
+    )
+    slack_bot.settle()
+
+    assert pressed.status_code == 200
+    assert count(slack_bot, Rsvp) == 1
+    ((key, body),) = fake_slack.responses
+    assert key == "card" and body["replace_original"] is True
+    assert "Going: 1 (1 who didn't say)." in visible_text(body["blocks"])
+    assert f"{meeting_id}:going" == going["value"]
+
+
+def test_record_member_button_opens_the_add_member_modal(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack)
+    with slack_bot.engine.connect() as connection:
+        project_id = connection.execute(select(Project.id)).scalar()
+
+    slack_bot.post(
+        block_actions_body("open_add_member#0", str(project_id), user_id=LEAD, trigger_id="trig.5")
+    )
+    slack_bot.settle()
+
+    (opened,) = fake_slack.calls_to("views.open")
+    assert opened.args["view"]["callback_id"] == "add_member_form"
+    assert opened.args["trigger_id"] == "trig.5"
+
+
+def test_app_home_shows_my_projects_and_a_retry_publishes_once(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack)
+    event = {"type": "app_home_opened", "user": LEAD, "channel": "D1", "tab": "home"}
+
+    first = slack_bot.post(event_body(event, event_id="Ev9"), json_body=True)
+    retry = slack_bot.post(
+        event_body(event, event_id="Ev9"), json_body=True, retry_num=1, retry_reason="http_timeout"
+    )
+    slack_bot.settle()
+
+    assert first.status_code == 200 and retry.status_code == 200
+    assert len(fake_slack.calls_to("views.publish")) == 1
+    home = fake_slack.home(LEAD)
+    assert "Falls prevention (you lead it)" in visible_text(home["blocks"])
+
+
+def test_requests_not_signed_by_slack_are_refused_and_change_nothing(slack_bot, fake_slack):
+    body = slash_command_body("/qi-project", 'new "Sneaky"', user_id=LEAD)
+    bad = slack_bot.http.post(
+        "/slack/events",
+        content=body,
+        headers={
+            "X-Slack-Request-Timestamp": str(int(time.time())),
+            "X-Slack-Signature": "v0=00",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    missing = slack_bot.http.post(
+        "/slack/events", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    stale = slack_bot.post(body, timestamp=int(time.time()) - 6 * 60)
+
+    assert [bad.status_code, missing.status_code, stale.status_code] == [401, 401, 401]
+    assert count(slack_bot, Project) == 0
+    assert fake_slack.calls == []
+
+
+def test_a_retried_command_creates_no_duplicate(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack)
+    body = slash_command_body("/qi-join", "falls as carer", user_id=CARER)
+
+    slack_bot.post(body)
+    slack_bot.post(body, retry_num=1, retry_reason="http_timeout")
+
+    assert count(slack_bot, Membership) == 1
+
+
+def test_a_malformed_payload_gets_a_4xx_and_a_log_line(slack_bot, fake_slack, caplog):
+    with caplog.at_level(logging.WARNING):
+        response = slack_bot.post(
+            b"payload=%7Bnot-json",
+        )
+    assert 400 <= response.status_code < 500
+    assert slack_bot.http.get("/healthz").json() == {"status": "ok"}
+
+
+def test_user_text_cannot_ping_a_channel(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack, name="<!channel> <@U999> <https://evil|click>")
+
+    listing = command(slack_bot, fake_slack, LEAD, "/qi-projects", "").json()
+
+    text = visible_text(listing["blocks"]) + listing["text"]
+    assert "<!channel>" not in text and "<@U999>" not in text and "<https://" not in text
+    assert "&lt;!channel&gt; &lt;@U999&gt;" in text
+
+
+def test_a_rate_limited_dm_waits_for_retry_after_then_arrives(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack)
+    fake_slack.fail("chat.postMessage", 429, retry_after=1)
+
+    command(slack_bot, fake_slack, CARER, "/qi-join", "falls as carer")
+    slack_bot.settle()
+
+    attempts = fake_slack.calls_to("chat.postMessage")
+    assert len(attempts) == 2
+    assert len(fake_slack.messages("D" + LEAD)) == 1
+
+
+def test_forum_join_buttons_work_from_the_ephemeral_answer(slack_bot, fake_slack):
+    from store.engine import make_sessions
+    from store.forums import create_forum
+
+    with make_sessions(slack_bot.engine).begin() as session:
+        create_forum(
+            session, name="QI Forum", channel=None, now=slack_bot.service.transport.bot.ctx.now()
+        )
+    answer = command(slack_bot, fake_slack, CARER, "/qi-join", "forum").json()
+    yes = next(
+        e
+        for b in answer["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["text"]["text"] == "Yes, please"
+    )
+
+    slack_bot.post(block_actions_body(yes["action_id"], yes["value"], user_id=CARER))
+    slack_bot.settle()
+
+    with slack_bot.engine.connect() as connection:
+        assert connection.execute(select(ForumMember.wants_match)).scalar() is True
+
+
+def test_healthz(slack_bot):
+    assert slack_bot.http.get("/healthz").json() == {"status": "ok"}

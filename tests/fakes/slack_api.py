@@ -1,0 +1,746 @@
+"""A fake Slack Web API on 127.0.0.1 that records every call, answers as Slack does, and misbehaves.
+
+Point the real client at it: ``WebClient(base_url=fake.base_url, token="xoxb-test")``.
+
+How requests arrive, and how the fake reads them (slack_sdk 3.47's sync WebClient):
+
+* Every call is a POST, even the ones slack_sdk declares as GET (users.info, users.lookupByEmail,
+  conversations.history): the urllib client ignores ``http_verb`` and sends ``params`` as a
+  form-encoded body. The async client (aiohttp) does send GET with a query string, so both work.
+* Methods that carry blocks (chat.*, views.*) send a JSON body; the rest send form fields, where
+  booleans become "1"/"0" and lists must already be strings.
+* A call without arguments (auth.test) has an empty body labelled ``application/json``.
+* The token travels in ``Authorization: Bearer ...``; a form or query ``token`` field is also
+  accepted, as Slack does, but never a JSON one.
+
+Answers are HTTP 200 with ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``, like Slack's.
+"""
+
+from __future__ import annotations
+
+import copy
+import email.parser
+import email.policy
+import itertools
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+TEAM_ID = "T0001"
+TEAM_NAME = "QI Test"
+TEAM_URL = "https://qi-test.slack.com/"
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+BOT_NAME = "qi-nudge"
+APP_ID = "A0001"
+
+RESPONSE_URL_METHOD = "response_url"
+"""The name `fail` and `delay` take to misbehave on response URLs instead of a Web API method."""
+
+FIRST_TS_MICROS = 1_700_000_000_000_100
+TS_STEP_MICROS = 100
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+MAX_PRIVATE_METADATA = 3000
+MAX_TEXT = 40_000
+
+
+@dataclass(frozen=True)
+class Call:
+    """One Web API call as the fake received it."""
+
+    method: str
+    args: dict[str, Any]
+    token: str | None
+
+    def json_arg(self, name: str, default: Any = None) -> Any:
+        """The argument `name`, decoded if it came as a JSON string (form-encoded blocks, view)."""
+        return _decoded(self.args.get(name, default))
+
+
+@dataclass
+class _Failure:
+    status: int
+    retry_after: int | None
+    error: str | None
+    remaining: int
+
+
+@dataclass
+class _Delay:
+    seconds: float
+    remaining: int
+
+
+@dataclass
+class _User:
+    user_id: str
+    name: str
+    email: str | None
+    team_id: str
+    is_bot: bool
+
+
+@dataclass
+class _Answer:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeSlack:
+    """A Slack Web API on 127.0.0.1: records calls, keeps messages and views, fails on request.
+
+    Channels and users need no set-up: any channel id takes messages, and a user id given as a
+    channel means the bot's DM with them ("U123" -> "DU123"). users.info and
+    users.lookupByEmail find only users added with `add_user` (and the bot, UBOT).
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.responses: list[tuple[str, dict]] = []
+        self._lock = threading.RLock()
+        self._closing = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._failures: dict[str, deque[_Failure]] = {}
+        self._delays: dict[str, deque[_Delay]] = {}
+        self._users: dict[str, _User] = {}
+        self._open_dms: set[str] = set()
+        self._messages: dict[str, list[dict[str, Any]]] = {}
+        self._ephemerals: dict[str, list[dict[str, Any]]] = {}
+        self._homes: dict[str, dict[str, Any]] = {}
+        self._home_view_ids: dict[str, str] = {}
+        self._ts_counter = itertools.count()
+        self._view_counter = itertools.count(1)
+        self.add_user(BOT_USER_ID, BOT_NAME, is_bot=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeSlack:
+        """Listen on a free port of 127.0.0.1 in a daemon thread."""
+        if self._server is not None:
+            return self
+        self._closing.clear()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.fake = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            name="fake-slack",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop listening; delayed answers still in progress wake up and are dropped."""
+        if self._server is None:
+            return
+        self._closing.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def root_url(self) -> str:
+        """The server's address, e.g. "http://127.0.0.1:54321"."""
+        if self._server is None:
+            raise RuntimeError("FakeSlack is not started; call start() or use it as a context")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        """What `WebClient(base_url=...)` takes, e.g. "http://127.0.0.1:54321/api/"."""
+        return f"{self.root_url}/api/"
+
+    def response_url(self, key: str = "r1") -> str:
+        """An URL on this server that stands in for a hooks.slack.com response_url."""
+        return f"{self.root_url}/hooks/{key}"
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def add_user(
+        self,
+        user_id: str,
+        name: str,
+        *,
+        email: str | None = None,
+        team_id: str = TEAM_ID,
+        is_bot: bool = False,
+    ) -> None:
+        """A workspace member that users.info and users.lookupByEmail will find."""
+        with self._lock:
+            self._users[user_id] = _User(user_id, name, email, team_id, is_bot)
+
+    def fail(
+        self,
+        method: str,
+        status: int,
+        *,
+        retry_after: int | None = None,
+        times: int = 1,
+        error: str | None = None,
+    ) -> None:
+        """Answer the next `times` calls to `method` with HTTP `status` (or 200 + error).
+
+        429 carries Retry-After when `retry_after` is given and the body Slack sends,
+        {"ok": false, "error": "ratelimited"}; other statuses carry "fatal_error". With `error`,
+        the answer is HTTP 200 {"ok": false, "error": error} whatever `status` says. For
+        method "response_url" the answer is `status` with `error` as plain text, e.g.
+        fail("response_url", 404, error="expired_url"). Failed calls change nothing.
+        """
+        if error is None and status == 200:
+            raise ValueError("fail() needs a non-200 status or an error")
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._failures.setdefault(method, deque()).append(
+                _Failure(status, retry_after, error, times)
+            )
+
+    def delay(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Sleep `seconds` before answering the next `times` calls to `method`."""
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._delays.setdefault(method, deque()).append(_Delay(seconds, times))
+
+    # -- reading what happened ---------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        """The calls to `method`, oldest first."""
+        with self._lock:
+            return [call for call in self.calls if call.method == method]
+
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        """Messages in `channel` (a user id means the bot's DM with them), oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._messages.get(_dm_for(channel), []))
+
+    def ephemerals(self, channel: str) -> list[dict[str, Any]]:
+        """Ephemeral messages posted in `channel`, oldest first, each with the `user` who saw it."""
+        with self._lock:
+            return copy.deepcopy(self._ephemerals.get(_dm_for(channel), []))
+
+    def home(self, user_id: str) -> dict[str, Any] | None:
+        """The home tab last published for `user_id`."""
+        with self._lock:
+            return copy.deepcopy(self._homes.get(user_id))
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Poll `predicate` until it holds or `timeout` seconds pass; its final value."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.01)
+        return predicate()
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def _answer(self, request: _Handler) -> _Answer:
+        url = urlsplit(request.path)
+        body = request.read_body()
+        if url.path.startswith("/api/"):
+            return self._answer_api(request, url.path.removeprefix("/api/"), url.query, body)
+        if url.path.startswith("/hooks/"):
+            return self._answer_response_url(url.path.removeprefix("/hooks/"), body)
+        return _Answer(404, b"not found", "text/plain; charset=utf-8")
+
+    def _answer_api(self, request: _Handler, method: str, query: str, body: bytes) -> _Answer:
+        content_type = request.headers.get("Content-Type", "")
+        args = _form(query)
+        parse_error = None
+        try:
+            args.update(_body_args(content_type, body))
+        except ValueError as problem:
+            parse_error = str(problem)
+        token = _bearer(request.headers.get("Authorization"))
+        form_token = args.pop("token", None)
+        if token is None and "json" not in content_type:
+            token = form_token or None
+        with self._lock:
+            self.calls.append(Call(method, args, token))
+        if not self._wait_out_delay(method):
+            return _Answer(503, b"", "text/plain")
+        failure = self._take(self._failures, method)
+        if failure is not None:
+            return _failure_answer(failure)
+        if parse_error is not None:
+            return _json_answer({"ok": False, "error": parse_error})
+        if not token:
+            return _json_answer({"ok": False, "error": "not_authed"})
+        handler = self._handlers().get(method)
+        if handler is None:
+            return _json_answer({"ok": False, "error": "unknown_method"})
+        with self._lock:
+            return _json_answer(handler(args))
+
+    def _answer_response_url(self, key: str, body: bytes) -> _Answer:
+        if not self._wait_out_delay(RESPONSE_URL_METHOD):
+            return _Answer(503, b"", "text/plain")
+        failure = self._take(self._failures, RESPONSE_URL_METHOD)
+        if failure is not None:
+            text = failure.error or "failure"
+            return _Answer(failure.status, text.encode(), "text/html")
+        try:
+            payload = json.loads(body or b"null")
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            return _Answer(400, b"invalid_payload", "text/html")
+        with self._lock:
+            self.responses.append((key, payload))
+        return _Answer(200, b"ok", "text/html")
+
+    def _wait_out_delay(self, method: str) -> bool:
+        """Sleep as asked; False if the fake closed meanwhile."""
+        delay = self._take(self._delays, method)
+        if delay is None:
+            return True
+        return not self._closing.wait(delay.seconds)
+
+    def _take(self, queues: dict[str, deque[Any]], method: str) -> Any:
+        with self._lock:
+            queue = queues.get(method)
+            if not queue:
+                return None
+            entry = queue[0]
+            entry.remaining -= 1
+            if entry.remaining <= 0:
+                queue.popleft()
+            return entry
+
+    def _handlers(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        return {
+            "auth.test": self._auth_test,
+            "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "views.open": self._views_open,
+            "views.publish": self._views_publish,
+            "users.info": self._users_info,
+            "users.lookupByEmail": self._users_lookup_by_email,
+        }
+
+    # -- the methods (called with the lock held) ---------------------------------------------
+
+    def _next_ts(self) -> str:
+        micros = FIRST_TS_MICROS + next(self._ts_counter) * TS_STEP_MICROS
+        seconds, fraction = divmod(micros, 1_000_000)
+        return f"{seconds}.{fraction:06d}"
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": TEAM_URL,
+            "team": TEAM_NAME,
+            "user": BOT_NAME,
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("channel"):
+            return {"ok": True, "channel": {"id": args["channel"]}}
+        users = args.get("users")
+        if isinstance(users, list):
+            users = ",".join(users)
+        user_ids = [user.strip() for user in (users or "").split(",") if user.strip()]
+        if not user_ids:
+            return {"ok": False, "error": "users_list_not_supplied"}
+        channel_id = _dm_for(user_ids[0]) if len(user_ids) == 1 else "G" + "".join(user_ids)
+        answer: dict[str, Any] = {"ok": True, "channel": {"id": channel_id}}
+        if channel_id in self._open_dms:
+            answer.update(no_op=True, already_open=True)
+        self._open_dms.add(channel_id)
+        return answer
+
+    def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        problem = _message_problem(args)
+        if problem:
+            return {"ok": False, "error": problem}
+        channel = _dm_for(channel)
+        message = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": TEAM_ID,
+            "ts": self._next_ts(),
+            "text": args.get("text") or "",
+        }
+        _copy_content(args, message)
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+            message["reply_broadcast"] = _truthy(args.get("reply_broadcast"))
+        self._messages.setdefault(channel, []).append(message)
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": message["ts"],
+            "message": copy.deepcopy(message),
+        }
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = _dm_for(args.get("channel") or "")
+        ts = args.get("ts")
+        found = [m for m in self._messages.get(channel, []) if m["ts"] == ts]
+        if not found:
+            return {"ok": False, "error": "message_not_found"}
+        problem = _message_problem(args, require_content=False)
+        if problem:
+            return {"ok": False, "error": problem}
+        message = found[0]
+        if "text" in args:
+            message["text"] = args["text"] or ""
+        _copy_content(args, message)
+        message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "text": message["text"],
+            "message": copy.deepcopy(message),
+        }
+
+    def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not args.get("user"):
+            return {"ok": False, "error": "user_not_in_channel"}
+        problem = _message_problem(args)
+        if problem:
+            return {"ok": False, "error": problem}
+        message = {"type": "message", "user": args["user"], "ts": self._next_ts()}
+        message["text"] = args.get("text") or ""
+        _copy_content(args, message)
+        self._ephemerals.setdefault(_dm_for(channel), []).append(message)
+        return {"ok": True, "message_ts": message["ts"]}
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        inclusive = _truthy(args.get("inclusive"))
+        oldest = Decimal(str(args.get("oldest") or "0"))
+        latest = Decimal(str(args["latest"])) if args.get("latest") else None
+        limit = min(int(args.get("limit") or 100), 999)
+        start = int(str(args.get("cursor") or "offset:0").removeprefix("offset:"))
+        with_metadata = _truthy(args.get("include_all_metadata"))
+
+        def in_range(message: dict[str, Any]) -> bool:
+            ts = Decimal(message["ts"])
+            after = ts >= oldest if inclusive else ts > oldest
+            before = latest is None or (ts <= latest if inclusive else ts < latest)
+            return after and before
+
+        top_level = [
+            message
+            for message in reversed(self._messages.get(_dm_for(channel), []))
+            if message.get("thread_ts", message["ts"]) == message["ts"]
+            or message.get("reply_broadcast")
+        ]
+        chosen = [message for message in top_level if in_range(message)]
+        page = copy.deepcopy(chosen[start : start + limit])
+        if not with_metadata:
+            for message in page:
+                message.pop("metadata", None)
+        has_more = start + limit < len(chosen)
+        answer: dict[str, Any] = {
+            "ok": True,
+            "messages": page,
+            "has_more": has_more,
+            "pin_count": 0,
+            "channel_actions_ts": None,
+            "channel_actions_count": 0,
+        }
+        if has_more:
+            answer["response_metadata"] = {"next_cursor": f"offset:{start + limit}"}
+        return answer
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not (args.get("trigger_id") or args.get("interactivity_pointer")):
+            return _invalid_arguments("missing required field: trigger_id")
+        view = _decoded(args.get("view"))
+        problem = _view_problem(view)
+        if problem:
+            return _invalid_arguments(problem)
+        view_id = f"V{next(self._view_counter):010d}"
+        return {"ok": True, "view": self._view_object(view_id, view)}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = args.get("user_id")
+        if not user_id:
+            return _invalid_arguments("missing required field: user_id")
+        view = _decoded(args.get("view"))
+        problem = _view_problem(view)
+        if problem:
+            return _invalid_arguments(problem)
+        if view.get("type") != "home":
+            return _invalid_arguments("must be a home view")
+        view_id = self._home_view_ids.setdefault(user_id, f"V{next(self._view_counter):010d}")
+        published = self._view_object(view_id, view)
+        self._homes[user_id] = published
+        return {"ok": True, "view": copy.deepcopy(published)}
+
+    def _view_object(self, view_id: str, view: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "id": view_id,
+            "team_id": TEAM_ID,
+            "type": view.get("type"),
+            "blocks": [],
+            "private_metadata": "",
+            "callback_id": "",
+            "state": {"values": {}},
+            "hash": f"{self._next_ts()}.fake",
+            "clear_on_close": False,
+            "notify_on_close": False,
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "app_id": APP_ID,
+            "external_id": "",
+            "app_installed_team_id": TEAM_ID,
+            "bot_id": BOT_ID,
+        }
+        answer.update(copy.deepcopy(view))
+        answer["id"] = view_id
+        return answer
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self._users.get(args.get("user") or "")
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        answer = {"ok": True, "user": _user_object(user)}
+        if _truthy(args.get("include_locale")):
+            answer["user"]["locale"] = "en-GB"
+        return answer
+
+    def _users_lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
+        wanted = str(args.get("email") or "").casefold()
+        for user in self._users.values():
+            if wanted and user.email is not None and user.email.casefold() == wanted:
+                return {"ok": True, "user": _user_object(user)}
+        return {"ok": False, "error": "users_not_found"}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # with the default 5, a burst of connections waits 1 s for SYN retry
+    fake: FakeSlack
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients that gave up (timeouts) are expected; stay quiet."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._respond()
+
+    def do_POST(self) -> None:
+        self._respond()
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _respond(self) -> None:
+        answer = self.server.fake._answer(self)
+        try:
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.content_type)
+            self.send_header("Content-Length", str(len(answer.body)))
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(answer.body)
+        except OSError:
+            pass  # the client timed out and hung up; Slack would have done the work anyway
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep test output clean."""
+
+
+# -- request parsing -------------------------------------------------------------------------
+
+
+def _form(encoded: str) -> dict[str, Any]:
+    return {name: values[-1] for name, values in parse_qs(encoded, keep_blank_values=True).items()}
+
+
+def _body_args(content_type: str, body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    if "json" in content_type:
+        try:
+            decoded = json.loads(body)
+        except ValueError as problem:
+            raise ValueError("invalid_json") from problem
+        if not isinstance(decoded, dict):
+            raise ValueError("invalid_json")
+        return decoded
+    if content_type.startswith("multipart/form-data"):
+        return _multipart(content_type, body)
+    return _form(body.decode("utf-8"))
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():  # type: ignore[attr-defined]
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        fields[name] = payload if part.get_filename() else payload.decode("utf-8")
+    return fields
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _decoded(value: Any) -> Any:
+    """JSON-looking strings (how form-encoded blocks arrive) as the structure they encode."""
+    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() in ("1", "true")
+
+
+def _dm_for(channel: str) -> str:
+    """Slack posts to a user id in the bot's DM with them."""
+    return "D" + channel if channel[:1] in ("U", "W") else channel
+
+
+# -- answers ---------------------------------------------------------------------------------
+
+
+def _json_answer(payload: dict[str, Any]) -> _Answer:
+    return _Answer(200, json.dumps(payload).encode())
+
+
+def _failure_answer(failure: _Failure) -> _Answer:
+    if failure.error is not None:
+        return _json_answer({"ok": False, "error": failure.error})
+    error = "ratelimited" if failure.status == 429 else "fatal_error"
+    answer = _Answer(failure.status, json.dumps({"ok": False, "error": error}).encode())
+    if failure.retry_after is not None:
+        answer.headers["Retry-After"] = str(failure.retry_after)
+    return answer
+
+
+def _invalid_arguments(message: str) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "error": "invalid_arguments",
+        "response_metadata": {"messages": [f"[ERROR] {message}"]},
+    }
+
+
+def _copy_content(args: dict[str, Any], message: dict[str, Any]) -> None:
+    for name in ("blocks", "attachments", "metadata"):
+        if name in args:
+            message[name] = _decoded(args[name])
+
+
+def _message_problem(args: dict[str, Any], *, require_content: bool = True) -> str | None:
+    """The error Slack gives for a message it would refuse, if any."""
+    if require_content and not (args.get("text") or args.get("blocks") or args.get("attachments")):
+        return "no_text"
+    if len(str(args.get("text") or "")) > MAX_TEXT:
+        return "msg_too_long"
+    if "blocks" in args and _blocks_problem(_decoded(args["blocks"]), MAX_MESSAGE_BLOCKS):
+        return "invalid_blocks"
+    return None
+
+
+def _blocks_problem(blocks: Any, limit: int) -> str | None:
+    if not isinstance(blocks, list) or not all(isinstance(b, dict) and "type" in b for b in blocks):
+        return "blocks must be a list of objects with a type"
+    if len(blocks) > limit:
+        return f"no more than {limit} items allowed [json-pointer:/blocks]"
+    block_ids = [block["block_id"] for block in blocks if "block_id" in block]
+    if len(block_ids) != len(set(block_ids)):
+        return "duplicate block_id"
+    return None
+
+
+def _view_problem(view: Any) -> str | None:
+    if not isinstance(view, dict) or "type" not in view:
+        return "missing required field: view"
+    if len(str(view.get("private_metadata", ""))) > MAX_PRIVATE_METADATA:
+        return f"private_metadata must be at most {MAX_PRIVATE_METADATA} characters"
+    return _blocks_problem(view.get("blocks", []), MAX_VIEW_BLOCKS)
+
+
+def _user_object(user: _User) -> dict[str, Any]:
+    """A user as users.info returns it; the email only when one is known."""
+    profile: dict[str, Any] = {
+        "real_name": user.name,
+        "real_name_normalized": user.name,
+        "display_name": user.name,
+        "display_name_normalized": user.name,
+        "team": user.team_id,
+    }
+    if user.email is not None:
+        profile["email"] = user.email
+    if user.is_bot:
+        profile["bot_id"] = BOT_ID if user.user_id == BOT_USER_ID else "B" + user.user_id
+    return {
+        "id": user.user_id,
+        "team_id": user.team_id,
+        "name": user.name.lower().replace(" ", "."),
+        "deleted": False,
+        "real_name": user.name,
+        "tz": "Europe/London",
+        "tz_label": "Greenwich Mean Time",
+        "tz_offset": 0,
+        "is_admin": False,
+        "is_owner": False,
+        "is_restricted": False,
+        "is_ultra_restricted": False,
+        "is_bot": user.is_bot,
+        "is_app_user": False,
+        "updated": 1_700_000_000,
+        "profile": profile,
+    }

@@ -1,0 +1,470 @@
+"""The fake Slack, checked with the real slack_sdk clients so it answers as Slack does."""
+
+import json
+import time
+import types
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs
+
+import pytest
+from slack_bolt import App
+from slack_bolt.request import BoltRequest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import builtin_handlers
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook import WebhookClient
+
+from tests.fakes import (
+    FakeSlack,
+    block_actions_body,
+    event_body,
+    slack_headers,
+    slash_command_body,
+    url_verification_body,
+    view_submission_body,
+)
+from tests.fakes.slack_signing import JSON_CONTENT_TYPE
+
+SECRET = "shhh-signing-secret"
+BLOCKS = [
+    {"type": "section", "block_id": "intro", "text": {"type": "mrkdwn", "text": "Hello"}},
+    {"type": "actions", "elements": [{"type": "button", "action_id": "yes", "value": "1"}]},
+]
+
+
+@pytest.fixture
+def fake():
+    with FakeSlack() as running:
+        yield running
+
+
+@pytest.fixture
+def client(fake):
+    return WebClient(base_url=fake.base_url, token="xoxb-test")
+
+
+def error_of(call) -> SlackApiError:
+    with pytest.raises(SlackApiError) as raised:
+        call()
+    return raised.value
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+
+def test_base_url_is_what_webclient_takes(fake):
+    assert fake.base_url.startswith("http://127.0.0.1:")
+    assert fake.base_url.endswith("/api/")
+
+
+def test_not_started_has_no_url():
+    with pytest.raises(RuntimeError):
+        _ = FakeSlack().base_url
+
+
+def test_auth_test_names_the_bot(client, fake):
+    answer = client.auth_test()
+
+    assert answer["team_id"] == "T0001"
+    assert answer["user_id"] == "UBOT"
+    assert answer["bot_id"] == "BBOT"
+    assert answer["url"].startswith("https://")
+    assert fake.calls_to("auth.test")[0].token == "xoxb-test"
+
+
+@pytest.mark.parametrize("token", [None, ""])
+def test_no_token_is_not_authed_and_still_recorded(fake, token):
+    anonymous = WebClient(base_url=fake.base_url, token=token)
+
+    error = error_of(lambda: anonymous.chat_postMessage(channel="C1", text="hi"))
+
+    assert error.response["error"] == "not_authed"
+    assert fake.calls_to("chat.postMessage")[0].token is None
+    assert fake.messages("C1") == []
+
+
+def test_conversations_open_gives_the_dm_and_remembers_it(client, fake):
+    first = client.conversations_open(users="U123")
+    again = client.conversations_open(users=["U123"])
+
+    assert first["channel"]["id"] == "DU123"
+    assert "already_open" not in first.data
+    assert again["channel"]["id"] == "DU123"
+    assert again["already_open"] is True
+    assert [call.args["users"] for call in fake.calls_to("conversations.open")] == ["U123"] * 2
+
+
+def test_post_message_answers_with_increasing_ts_and_stores_the_message(client, fake):
+    metadata = {"event_type": "nudge_sent", "event_payload": {"project": 7}}
+
+    first = client.chat_postMessage(channel="C1", text="one", blocks=BLOCKS, metadata=metadata)
+    second = client.chat_postMessage(channel="C1", text="two")
+
+    assert first["channel"] == "C1"
+    assert first["ts"] == "1700000000.000100"
+    assert float(second["ts"]) > float(first["ts"])
+    assert first["message"]["text"] == "one"
+    assert first["message"]["blocks"] == BLOCKS
+    assert first["message"]["metadata"] == metadata
+    assert [m["text"] for m in fake.messages("C1")] == ["one", "two"]
+    assert fake.calls_to("chat.postMessage")[0].args["blocks"] == BLOCKS
+
+
+def test_post_message_to_a_user_id_lands_in_their_dm(client, fake):
+    answer = client.chat_postMessage(channel="U123", text="hello")
+
+    assert answer["channel"] == "DU123"
+    assert fake.messages("DU123") == fake.messages("U123")
+    assert fake.messages("U123")[0]["text"] == "hello"
+
+
+def test_post_message_refuses_what_slack_refuses(client):
+    with pytest.warns(UserWarning, match="text"):
+        error = error_of(lambda: client.chat_postMessage(channel="C1"))
+    assert error.response["error"] == "no_text"
+    too_many = [{"type": "divider"}] * 51
+    error = error_of(lambda: client.chat_postMessage(channel="C1", text="x", blocks=too_many))
+    assert error.response["error"] == "invalid_blocks"
+
+
+def test_form_encoded_blocks_stay_a_string_with_a_helper_to_decode(client, fake):
+    client.api_call(
+        "chat.postMessage", params={"channel": "C1", "text": "x", "blocks": json.dumps(BLOCKS)}
+    )
+
+    call = fake.calls_to("chat.postMessage")[0]
+    assert isinstance(call.args["blocks"], str)
+    assert call.json_arg("blocks") == BLOCKS
+    assert call.json_arg("text") == "x"
+    assert fake.messages("C1")[0]["blocks"] == BLOCKS
+
+
+def test_chat_update_changes_the_stored_message(client, fake):
+    posted = client.chat_postMessage(channel="C1", text="before", blocks=BLOCKS)
+
+    updated = client.chat_update(channel="C1", ts=posted["ts"], text="after")
+
+    assert updated["ts"] == posted["ts"]
+    assert updated["message"]["text"] == "after"
+    [message] = fake.messages("C1")
+    assert message["text"] == "after"
+    assert message["blocks"] == BLOCKS  # Slack keeps blocks an update leaves out
+
+
+def test_chat_update_of_an_unknown_ts_is_message_not_found(client):
+    error = error_of(lambda: client.chat_update(channel="C1", ts="1.000000", text="x"))
+
+    assert error.response["error"] == "message_not_found"
+    assert error.response.status_code == 200
+
+
+def test_post_ephemeral_answers_with_message_ts(client, fake):
+    answer = client.chat_postEphemeral(channel="C1", user="U123", text="only you")
+
+    assert answer["message_ts"]
+    assert fake.ephemerals("C1")[0]["user"] == "U123"
+    assert fake.messages("C1") == []
+
+
+def test_views_open_needs_a_trigger_id(client, fake):
+    view = {"type": "modal", "callback_id": "join", "title": {"type": "plain_text", "text": "J"}}
+
+    answer = client.views_open(trigger_id="t.1", view=view)
+    error = error_of(lambda: client.api_call("views.open", json={"view": view}))
+
+    assert answer["view"]["id"].startswith("V")
+    assert answer["view"]["callback_id"] == "join"
+    assert answer["view"]["state"] == {"values": {}}
+    assert error.response["error"] == "invalid_arguments"
+
+
+def test_views_publish_keeps_the_last_home_per_user(client, fake):
+    client.views_publish(user_id="U123", view={"type": "home", "blocks": []})
+    answer = client.views_publish(user_id="U123", view={"type": "home", "blocks": BLOCKS})
+
+    assert answer["view"]["type"] == "home"
+    assert fake.home("U123")["blocks"] == BLOCKS
+    assert fake.home("U123")["id"] == answer["view"]["id"]
+    assert fake.home("U999") is None
+
+
+def test_users_info_answers_as_slack_does(client, fake):
+    fake.add_user("U123", "Ben Lee", email="ben@nhs.net")
+    fake.add_user("U456", "Asha")
+
+    ben = client.users_info(user="U123")["user"]
+    asha = client.users_info(user="U456")["user"]
+
+    assert (ben["id"], ben["team_id"], ben["real_name"], ben["is_bot"]) == (
+        "U123",
+        "T0001",
+        "Ben Lee",
+        False,
+    )
+    assert ben["profile"]["display_name"] == "Ben Lee"
+    assert ben["profile"]["email"] == "ben@nhs.net"
+    assert "email" not in asha["profile"]
+    assert error_of(lambda: client.users_info(user="U0")).response["error"] == "user_not_found"
+
+
+def test_users_lookup_by_email_ignores_case(client, fake):
+    fake.add_user("U123", "Ben", email="Ben.Lee@nhs.net")
+
+    assert client.users_lookupByEmail(email="ben.lee@NHS.NET")["user"]["id"] == "U123"
+    error = error_of(lambda: client.users_lookupByEmail(email="nobody@nhs.net"))
+    assert error.response["error"] == "users_not_found"
+
+
+def test_history_is_newest_first_with_oldest_limit_and_metadata(client, fake):
+    metadata = {"event_type": "nudge_sent", "event_payload": {"n": 1}}
+    first = client.chat_postMessage(channel="C1", text="one", metadata=metadata)
+    client.chat_postMessage(channel="C1", text="two")
+    client.chat_postMessage(channel="C1", text="three")
+    client.chat_postMessage(channel="C1", text="reply", thread_ts=first["ts"])
+
+    everything = client.conversations_history(channel="C1", include_all_metadata=True)
+    recent = client.conversations_history(channel="C1", oldest=first["ts"], limit=1)
+    plain = client.conversations_history(channel="C1")
+
+    assert [m["text"] for m in everything["messages"]] == ["three", "two", "one"]
+    assert everything["messages"][-1]["metadata"] == metadata
+    assert [m["text"] for m in recent["messages"]] == ["three"]
+    assert recent["has_more"] is True
+    assert all("metadata" not in m for m in plain["messages"])
+
+
+def test_history_pages_with_cursors(client):
+    for n in range(5):
+        client.chat_postMessage(channel="C1", text=str(n))
+
+    pages = client.conversations_history(channel="C1", limit=2)
+
+    assert [m["text"] for page in pages for m in page["messages"]] == ["4", "3", "2", "1", "0"]
+
+
+def test_unknown_method_is_recorded(client, fake):
+    error = error_of(lambda: client.api_call("reactions.add", json={"name": "tada"}))
+
+    assert error.response["error"] == "unknown_method"
+    assert fake.calls_to("reactions.add")[0].args == {"name": "tada"}
+
+
+def test_get_with_query_and_form_token_are_read_too(fake):
+    fake.add_user("U123", "Ben")
+    request = urllib.request.Request(
+        fake.base_url + "users.info?user=U123",
+        headers={"Authorization": "Bearer xoxb-get"},
+    )
+    with urllib.request.urlopen(request, timeout=2) as response:
+        got = json.loads(response.read())
+    form = urllib.request.Request(fake.base_url + "auth.test", data=b"token=xoxb-form")
+    with urllib.request.urlopen(form, timeout=2) as response:
+        authed = json.loads(response.read())
+
+    assert got["user"]["id"] == "U123"
+    assert authed["ok"] is True
+    assert [(c.method, c.args, c.token) for c in fake.calls] == [
+        ("users.info", {"user": "U123"}, "xoxb-get"),
+        ("auth.test", {}, "xoxb-form"),
+    ]
+
+
+# -- misbehaviour -----------------------------------------------------------------------------
+
+
+def test_429_comes_back_with_retry_after_then_recovers(client, fake):
+    fake.fail("chat.postMessage", 429, retry_after=7)
+
+    error = error_of(lambda: client.chat_postMessage(channel="C1", text="x"))
+    client.chat_postMessage(channel="C1", text="x")
+
+    assert error.response.status_code == 429
+    assert error.response.headers["Retry-After"] == "7"
+    assert error.response["error"] == "ratelimited"
+    assert len(fake.messages("C1")) == 1
+    assert len(fake.calls_to("chat.postMessage")) == 2
+
+
+def test_rate_limit_retry_handler_waits_and_succeeds(fake, monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(builtin_handlers, "time", types.SimpleNamespace(sleep=slept.append))
+    patient = WebClient(
+        base_url=fake.base_url, token="xoxb-test", retry_handlers=[RateLimitErrorRetryHandler()]
+    )
+    fake.fail("chat.postMessage", 429, retry_after=3)
+
+    answer = patient.chat_postMessage(channel="C1", text="x")
+
+    assert answer["ok"] is True
+    assert len(fake.calls_to("chat.postMessage")) == 2
+    assert 3 <= slept[0] < 4
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_errors_come_back_with_a_body(client, fake, status):
+    fake.fail("users.info", status, times=2)
+
+    errors = [error_of(lambda: client.users_info(user="UBOT")) for _ in range(2)]
+
+    assert [e.response.status_code for e in errors] == [status, status]
+    assert errors[0].response["error"] == "fatal_error"
+    assert client.users_info(user="UBOT")["user"]["is_bot"] is True
+
+
+def test_error_answers_200_ok_false(client, fake):
+    fake.fail("chat.postMessage", 200, error="channel_not_found")
+
+    error = error_of(lambda: client.chat_postMessage(channel="C1", text="x"))
+
+    assert error.response.status_code == 200
+    assert error.response["error"] == "channel_not_found"
+
+
+def test_fail_needs_a_failure():
+    with pytest.raises(ValueError):
+        FakeSlack().fail("chat.postMessage", 200)
+
+
+def test_delay_times_the_client_out_yet_slack_still_posts(fake):
+    impatient = WebClient(base_url=fake.base_url, token="xoxb-test", timeout=0.1)
+    fake.delay("chat.postMessage", 0.3)
+
+    with pytest.raises(TimeoutError):
+        impatient.chat_postMessage(channel="C1", text="late")
+
+    assert len(fake.calls_to("chat.postMessage")) == 1  # the default handlers do not retry
+    assert fake.wait_for(lambda: len(fake.messages("C1")) == 1, timeout=2)
+    assert impatient.chat_postMessage(channel="C1", text="prompt")["ok"] is True
+
+
+def test_close_wakes_delayed_answers():
+    fake = FakeSlack().start()
+    fake.delay("auth.test", 30)
+    client = WebClient(base_url=fake.base_url, token="xoxb-test", timeout=0.1)
+    with pytest.raises(TimeoutError):
+        client.auth_test()
+
+    started = time.monotonic()
+    fake.close()
+    fake.close()
+
+    assert time.monotonic() - started < 1
+
+
+def test_twenty_concurrent_calls_are_all_recorded(client, fake):
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(
+            pool.map(lambda n: client.chat_postMessage(channel="C1", text=str(n)), range(20))
+        )
+
+    assert len({answer["ts"] for answer in answers}) == 20
+    assert len(fake.calls_to("chat.postMessage")) == 20
+    assert sorted(int(m["text"]) for m in fake.messages("C1")) == list(range(20))
+
+
+# -- response URLs ----------------------------------------------------------------------------
+
+
+def test_response_url_records_what_was_posted(fake):
+    answer = WebhookClient(fake.response_url("r7")).send(text="done", replace_original=True)
+
+    assert answer.status_code == 200
+    assert answer.body == "ok"
+    assert fake.responses == [("r7", {"text": "done", "replace_original": True})]
+    assert fake.calls == []
+
+
+def test_response_url_can_fail(fake):
+    fake.fail("response_url", 404, error="expired_url")
+
+    answer = WebhookClient(fake.response_url()).send(text="late")
+
+    assert (answer.status_code, answer.body) == (404, "expired_url")
+    assert fake.responses == []
+
+
+# -- signing and payloads ---------------------------------------------------------------------
+
+
+def test_signed_headers_pass_slack_sdk_verification():
+    body = slash_command_body("/qi-join", "Sepsis")
+    headers = slack_headers(body, SECRET)
+
+    assert SignatureVerifier(SECRET).is_valid_request(body, headers)
+    assert not SignatureVerifier("another-secret").is_valid_request(body, headers)
+    stale = slack_headers(body, SECRET, timestamp=int(time.time()) - 6 * 60)
+    assert not SignatureVerifier(SECRET).is_valid_request(body, stale)
+
+
+def test_signed_headers_carry_retries_and_content_type():
+    headers = slack_headers(
+        b"{}", SECRET, timestamp=1, content_type=JSON_CONTENT_TYPE, retry_num=1, retry_reason="x"
+    )
+
+    assert headers["X-Slack-Request-Timestamp"] == "1"
+    assert headers["X-Slack-Signature"].startswith("v0=")
+    assert headers["Content-Type"] == JSON_CONTENT_TYPE
+    assert (headers["X-Slack-Retry-Num"], headers["X-Slack-Retry-Reason"]) == ("1", "x")
+
+
+def test_payloads_have_slacks_wire_format():
+    command = {k: v[0] for k, v in parse_qs(slash_command_body("/qi", "join x").decode()).items()}
+    action = json.loads(parse_qs(block_actions_body("rsvp_yes", "42").decode())["payload"][0])
+    submission = json.loads(
+        parse_qs(view_submission_body("join", {"b": {"a": {"type": "x"}}}).decode())["payload"][0]
+    )
+    event = json.loads(event_body({"type": "app_home_opened", "user": "U123"}))
+
+    assert (command["command"], command["text"], command["user_id"]) == ("/qi", "join x", "U123")
+    assert action["type"] == "block_actions"
+    assert action["actions"][0]["action_id"] == "rsvp_yes"
+    assert action["actions"][0]["value"] == "42"
+    assert action["user"]["team_id"] == "T0001"
+    assert action["container"]["channel_id"] == action["channel"]["id"]
+    assert submission["view"]["state"]["values"] == {"b": {"a": {"type": "x"}}}
+    assert (event["type"], event["event"]["user"]) == ("event_callback", "U123")
+    assert json.loads(url_verification_body("c1"))["challenge"] == "c1"
+
+
+def test_bolt_accepts_the_signed_payloads_and_talks_to_the_fake(fake):
+    app = App(
+        token="xoxb-test",
+        signing_secret=SECRET,
+        client=WebClient(base_url=fake.base_url, token="xoxb-test"),
+    )
+    seen: list[str] = []
+
+    def handle_join(ack, command, respond):
+        ack()
+        seen.append(command["text"])
+        respond("joined")
+
+    def handle_rsvp(ack, body):
+        ack()
+        seen.append(body["actions"][0]["value"])
+
+    def handle_home(event):
+        seen.append(event["user"])
+
+    app.command("/qi-join")(handle_join)
+    app.action("rsvp_yes")(handle_rsvp)
+    app.event("app_home_opened")(handle_home)
+
+    def dispatch(body: bytes, content_type: str = "application/x-www-form-urlencoded") -> int:
+        headers = slack_headers(body, SECRET, content_type=content_type)
+        return app.dispatch(BoltRequest(body=body.decode(), headers=headers)).status
+
+    statuses = [
+        dispatch(slash_command_body("/qi-join", "Sepsis", response_url=fake.response_url())),
+        dispatch(block_actions_body("rsvp_yes", "42", response_url=fake.response_url("r2"))),
+        dispatch(event_body({"type": "app_home_opened", "user": "U9"}), JSON_CONTENT_TYPE),
+    ]
+
+    assert statuses == [200, 200, 200]
+    assert fake.wait_for(lambda: len(seen) == 3 and len(fake.responses) == 1)
+    assert sorted(seen) == sorted(["Sepsis", "42", "U9"])
+    assert fake.responses[0][1]["text"] == "joined"
+    assert fake.calls_to("auth.test")
