@@ -56,6 +56,20 @@ def cmd_import_projects(ctx: Context, args: argparse.Namespace) -> int:
         f"Imported: {report.created} new, {report.updated} updated, {report.unchanged} unchanged"
         + (f", {len(report.problems)} rows skipped (see above)." if report.problems else ".")
     )
+    settings = getattr(args, "settings", None)
+    if settings is not None and settings.has_slack:
+        from bot.slack.app import build_web_client
+        from bot.slack.leads import link_leads_by_email
+
+        linking = link_leads_by_email(ctx.sessions, build_web_client(settings))
+        print(
+            f"Slack: {linking.linked} leads found by e-mail, {linking.not_on_slack} not on Slack."
+        )
+        if linking.conflicts:
+            print(
+                "Already on Slack as a separate record (export both, then erase one): "
+                + ", ".join(linking.conflicts)
+            )
     return 1 if report.problems else 0
 
 

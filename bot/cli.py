@@ -141,6 +141,7 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int:
 
         return run_serve(settings, engine, ctx)
     handler: Command = args.handler_by_action[args.action] if command == "person" else args.handler
+    args.settings = settings  # the import step links leads on Slack when Slack is configured
     return handler(ctx, args)
 
 

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "slack"
 DEFAULT_API_URL = "https://slack.com/api/"
 ANY = re.compile(r".+")
+ACK_LOOKUP_TIMEOUT = 1.0  # seconds
 
 
 def build_web_client(settings: Settings) -> WebClient:
@@ -59,7 +60,11 @@ class SlackTransport:
     def __init__(self, bot: Dispatcher, client: WebClient) -> None:
         self.bot = bot
         self.client = client
-        self.directory = SlackDirectory(client)
+        # users.info on first contact runs before the ack: it gets its own short budget and no
+        # retries, so a slow Slack costs a fallback name, never the 3-second deadline.
+        self.directory = SlackDirectory(
+            WebClient(token=client.token, base_url=client.base_url, timeout=ACK_LOOKUP_TIMEOUT)
+        )
         self.after = AfterAck()
         self._dm_channels: dict[str, str] = {}
         self._dm_lock = threading.Lock()

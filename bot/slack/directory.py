@@ -44,7 +44,7 @@ class SlackDirectory:
         """Ask Slack for the profile (kept for next time); the fallback if Slack can't say."""
         try:
             user = self.client.users_info(user=user_id)["user"]
-        except (SlackApiError, KeyError, TypeError, OSError) as error:
+        except (SlackApiError, KeyError, TypeError, OSError, TimeoutError) as error:
             log.warning("users.info failed for a user: %s", type(error).__name__)
             return SlackProfile(name=fallback_name, email=None)
         profile = user.get("profile") or {}

@@ -296,3 +296,18 @@ def test_forum_join_buttons_work_from_the_ephemeral_answer(slack_bot, fake_slack
 
 def test_healthz(slack_bot):
     assert slack_bot.http.get("/healthz").json() == {"status": "ok"}
+
+
+def test_a_slow_users_info_never_makes_the_ack_late(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack)
+    fake_slack.delay("users.info", 4.0)
+
+    started = time.monotonic()
+    response = command(
+        slack_bot, fake_slack, CARER, "/qi-join", "falls as carer", user_name="ben.o"
+    )
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 200 and elapsed < 2.5
+    assert "Welcome to the" in visible_text(response.json()["blocks"])
+    assert count(slack_bot, Membership) == 1  # joined under the name Slack sent ("ben.o")
