@@ -158,11 +158,13 @@ def run(url: str, clients: int, requests: int, offset: int) -> tuple[float, floa
 def measure(label: str, mode: str, database_url: str | None, requests: int) -> dict[str, float]:
     proc, url = start(mode, database_url)
     try:
-        for i in range(USERS):  # warm up: every user's first contact (users.info) happens here
+        # Warm up with a command that records each person (users.info, first contact), so the
+        # measured requests are what a regular user sends.
+        for i in range(USERS):
             body = urlencode(
                 {
-                    "command": "/qi-help",
-                    "text": "",
+                    "command": "/qi-project",
+                    "text": f'new "Warm-up {i}"',
                     "user_id": f"U{i}",
                     "user_name": f"u{i}",
                     "team_id": "T0001",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from handlers import ids
@@ -21,13 +20,15 @@ from handlers.lookup import (
     get_by_id,
     means_forum,
     require_role,
+    says_forum,
 )
 from handlers.reply import Actor, Button, Choice, Form, FormField, Notice, Reply, Section, say
 from store import forums as forum_store
 from store import memberships
 from store.audit import record
 from store.models import Forum, Person, Project
-from store.projects import OPEN_STATUSES, project_names
+from store.names import name_key
+from store.projects import OPEN_STATUSES, find_by_key, project_names
 from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, Role, parse_role
 
 EXAMPLE = "/qi-join Falls prevention as carer"
@@ -49,13 +50,15 @@ def handle_join_command(ctx: Context, actor: Actor, text: str) -> Reply:
         target = " ".join(target_words)
         if not target_words and role_words is not None:
             raise Refusal(f"Which project would you like to join? For example: {EXAMPLE}")
-        if means_forum(session, target):
+        # An exact project name is one indexed query; forums are looked at only if it isn't.
+        project = None if says_forum(target) else find_by_key(session, name_key(target))
+        if project is None and means_forum(session, target):
             forum = find_forum(session, forum_name_from(target))
             role = (
                 require_role(role_words, example="/qi-join forum as carer") if role_words else None
             )
             return join_forum(session, ctx, person, forum, role)
-        project = find_project(session, target)
+        project = ensure_open(project) if project else find_project(session, target)
         if role_words is None:
             return _ask_role(project)
         role = require_role(role_words, example=f"/qi-join {project.name} as carer")
@@ -74,9 +77,18 @@ def join_project(
 ) -> Reply:
     """Put the person on the team; joining again only changes the role if it differs."""
     now = ctx.now()
-    current = memberships.current_membership(session, project.id, person.id)
-    if current is not None:
-        if current.role == role:
+    membership_id = memberships.insert_membership_if_absent(
+        session,
+        project_id=project.id,
+        person_id=person.id,
+        role=role,
+        involvement=Involvement.TEAM_MEMBER,
+        consent_by_id=person.id,
+        now=now,
+    )
+    if membership_id is None:
+        current = memberships.current_membership(session, project.id, person.id)
+        if current is None or current.role == role:
             return say(f'You\'re already on the "{project.name}" team as {role.label}.')
         old = current.role
         current.role = role
@@ -94,27 +106,13 @@ def join_project(
             f"You're already on the \"{project.name}\" team. I've changed your role from "
             f"{old.label} to {role.label}."
         )
-    try:
-        # Two joins at once (a double click, a platform retry): the unique index decides.
-        with session.begin_nested():
-            membership = memberships.add_membership(
-                session,
-                project_id=project.id,
-                person_id=person.id,
-                role=role,
-                involvement=Involvement.TEAM_MEMBER,
-                consent_by_id=person.id,
-                now=now,
-            )
-    except IntegrityError:
-        return say(f'You\'re already on the "{project.name}" team as {role.label}.')
     record(
         session,
         at=now,
         actor_id=person.id,
         action="membership.joined",
         subject_type="membership",
-        subject_id=membership.id,
+        subject_id=membership_id,
         project_id=project.id,
         role=role.value,
     )

@@ -16,7 +16,7 @@ from store import forums as forum_store
 from store import people
 from store.audit import record
 from store.models import Forum, Person, Project
-from store.names import name_key
+from store.names import clean_name, name_key
 from store.projects import OPEN_STATUSES, find_by_key, project_names
 from store.roles import Role, parse_role, role_list_text
 
@@ -32,30 +32,32 @@ NAME_TRUSTED_PLATFORMS = frozenset({"console"})
 
 def acting_person(session: Session, ctx: Context, actor: Actor) -> Person:
     """The person behind the actor, created on first contact (or linked to their imported self)."""
-    if people.find_by_identity(session, actor.platform, actor.workspace, actor.user_id) is None:
-        lead = people.find_unlinked_lead(
-            session,
-            email=actor.verified_email,
-            name=actor.display_name if actor.platform in NAME_TRUSTED_PLATFORMS else None,
+    known = people.find_by_identity(session, actor.platform, actor.workspace, actor.user_id)
+    if known is not None:
+        # The common case, in one query: keep their name as their platform shows it now.
+        name = clean_name(actor.display_name) or actor.user_id
+        if known.display_name != name:
+            known.display_name = name
+        return known
+    lead = people.find_unlinked_lead(
+        session,
+        email=actor.verified_email,
+        name=actor.display_name if actor.platform in NAME_TRUSTED_PLATFORMS else None,
+    )
+    if lead is not None:
+        # A lead imported from the project register, now using chat: the same person.
+        people.link_identity(
+            session, lead, platform=actor.platform, workspace=actor.workspace, user_id=actor.user_id
         )
-        if lead is not None:
-            # A lead imported from the project register, now using chat: the same person.
-            people.link_identity(
-                session,
-                lead,
-                platform=actor.platform,
-                workspace=actor.workspace,
-                user_id=actor.user_id,
-            )
-            record(
-                session,
-                at=ctx.now(),
-                actor_id=lead.id,
-                action="person.identity_linked",
-                subject_type="person",
-                subject_id=lead.id,
-                platform=actor.platform,
-            )
+        record(
+            session,
+            at=ctx.now(),
+            actor_id=lead.id,
+            action="person.identity_linked",
+            subject_type="person",
+            subject_id=lead.id,
+            platform=actor.platform,
+        )
     return people.ensure_person_for_identity(
         session,
         platform=actor.platform,
@@ -132,6 +134,11 @@ def _forum_words(text: str) -> str | None:
         if key.startswith(prefix):
             return key.removeprefix(prefix)
     return None
+
+
+def says_forum(text: str) -> bool:
+    """Whether the words themselves say "forum" ("forum", "forum South"), with no lookup."""
+    return _forum_words(text) is not None
 
 
 def means_forum(session: Session, text: str) -> bool:

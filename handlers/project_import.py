@@ -632,30 +632,36 @@ def _write(
             project.updated_at = now
             changed.append((project, changes))
     session.flush()  # the new projects' ids, for the audit trail
-    for project, row in created:
-        audit.record(
-            session,
-            at=now,
-            actor_id=None,
-            action="project.imported",
-            subject_type="project",
-            subject_id=project.id,
-            line=row.line,
-            status=project.status.value,
-            lead_id=project.lead_person_id,
-        )
-    for project, changes in changed:
-        audit.record(
-            session,
-            at=now,
-            actor_id=None,
-            action="project.import_updated",
-            subject_type="project",
-            subject_id=project.id,
-            changed=changes,
-            status=project.status.value,
-            lead_id=project.lead_person_id,
-        )
+    # One batched INSERT for the whole file's audit trail, not one per project.
+    audit.record_many(
+        session,
+        [
+            {
+                "at": now,
+                "actor_id": None,
+                "action": "project.imported",
+                "subject_type": "project",
+                "subject_id": project.id,
+                "line": row.line,
+                "status": project.status.value,
+                "lead_id": project.lead_person_id,
+            }
+            for project, row in created
+        ]
+        + [
+            {
+                "at": now,
+                "actor_id": None,
+                "action": "project.import_updated",
+                "subject_type": "project",
+                "subject_id": project.id,
+                "changed": changes,
+                "status": project.status.value,
+                "lead_id": project.lead_person_id,
+            }
+            for project, changes in changed
+        ],
+    )
     return len(created), len(changed), len(resolved) - len(created) - len(changed)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import exists, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from store.models import ChatIdentity, Membership, Person
@@ -21,6 +22,43 @@ def current_membership(session: Session, project_id: int, person_id: int) -> Mem
             Membership.left_at.is_(None),
         )
     )
+
+
+def insert_membership_if_absent(
+    session: Session,
+    *,
+    project_id: int,
+    person_id: int,
+    role: Role,
+    involvement: Involvement,
+    consent_by_id: int,
+    now: datetime,
+) -> int | None:
+    """Start a membership unless a current one exists: the new id, or None. One statement.
+
+    INSERT ... ON CONFLICT DO NOTHING on the partial unique index settles double clicks and
+    platform retries inside the database, with no read-then-write race and no savepoint.
+    """
+    dialect_insert = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else (sqlite.insert)
+    )
+    statement = (
+        dialect_insert(Membership)
+        .values(
+            project_id=project_id,
+            person_id=person_id,
+            role=role,
+            involvement=involvement,
+            consent_recorded_by_id=consent_by_id,
+            consent_recorded_at=now,
+            joined_at=now,
+        )
+        .on_conflict_do_nothing(
+            index_elements=["project_id", "person_id"], index_where=Membership.left_at.is_(None)
+        )
+        .returning(Membership.id)
+    )
+    return session.scalar(statement)
 
 
 def add_membership(

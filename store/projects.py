@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from store.models import Membership, Person, Project
 from store.names import clean_name, name_key
@@ -119,8 +119,10 @@ def project_names(
 
 
 def find_by_key(session: Session, key: str) -> Project | None:
-    """The project whose folded name is `key`."""
-    return session.scalar(select(Project).where(Project.name_key == key))
+    """The project whose folded name is `key`, with its lead loaded in the same query."""
+    return session.scalar(
+        select(Project).options(joinedload(Project.lead)).where(Project.name_key == key)
+    )
 
 
 def create_project(
