@@ -311,3 +311,14 @@ def test_a_slow_users_info_never_makes_the_ack_late(slack_bot, fake_slack):
     assert response.status_code == 200 and elapsed < 2.5
     assert "Welcome to the" in visible_text(response.json()["blocks"])
     assert count(slack_bot, Membership) == 1  # joined under the name Slack sent ("ben.o")
+
+
+def test_a_slack_server_error_on_a_dm_is_retried_and_delivered(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack)
+    fake_slack.fail("chat.postMessage", 503)
+
+    command(slack_bot, fake_slack, CARER, "/qi-join", "falls as carer")
+    slack_bot.settle()
+
+    assert len(fake_slack.calls_to("chat.postMessage")) == 2
+    assert len(fake_slack.messages("D" + LEAD)) == 1
