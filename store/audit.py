@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from store.models import AuditEvent
 
+_INSERT = insert(AuditEvent.__table__)  # Core, not ORM: no unit-of-work machinery
+
 
 def record(
     session: Session,
@@ -24,15 +26,16 @@ def record(
     """Add one audit event; `detail` holds ids and codes, never names."""
     # A plain INSERT rather than an ORM object: audit rows are written on every change, and the
     # unit-of-work flush costs more than the statement (measured in bench/slack_ack.py).
-    session.execute(
-        insert(AuditEvent).values(
-            at=at,
-            actor_person_id=actor_id,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            detail=detail,
-        )
+    session.connection().execute(
+        _INSERT,
+        {
+            "at": at,
+            "actor_person_id": actor_id,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "detail": detail,
+        },
     )
 
 
@@ -41,7 +44,7 @@ def record_many(session: Session, events: list[dict[str, Any]]) -> None:
     if not events:
         return
     session.execute(
-        insert(AuditEvent),
+        _INSERT,
         [
             {
                 "at": event.pop("at"),

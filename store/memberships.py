@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,26 +40,35 @@ def insert_membership_if_absent(
     INSERT ... ON CONFLICT DO NOTHING on the partial unique index settles double clicks and
     platform retries inside the database, with no read-then-write race and no savepoint.
     """
-    dialect_insert = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else (sqlite.insert)
+    statement = _UPSERTS[session.get_bind().dialect.name == "postgresql"]
+    # On the connection, not the session: a Core statement skips the ORM's bulk-insert path.
+    return session.connection().scalar(
+        statement,
+        {
+            "project_id": project_id,
+            "person_id": person_id,
+            "role": role,
+            "involvement": involvement,
+            "consent_recorded_by_id": consent_by_id,
+            "consent_recorded_at": now,
+            "joined_at": now,
+        },
     )
-    statement = (
-        dialect_insert(Membership)
-        .values(
-            project_id=project_id,
-            person_id=person_id,
-            role=role,
-            involvement=involvement,
-            consent_recorded_by_id=consent_by_id,
-            consent_recorded_at=now,
-            joined_at=now,
-        )
+
+
+def _upsert(dialect_insert: Any) -> Any:
+    # Built once per dialect with bound parameters: rebuilding per call cost more than the
+    # statement takes to run.
+    return (
+        dialect_insert(Membership.__table__)
         .on_conflict_do_nothing(
             index_elements=["project_id", "person_id"], index_where=Membership.left_at.is_(None)
         )
-        .returning(Membership.id)
+        .returning(Membership.__table__.c.id)
     )
-    return session.scalar(statement)
+
+
+_UPSERTS = {False: _upsert(sqlite.insert), True: _upsert(postgresql.insert)}
 
 
 def add_membership(

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.models import AdminGrant, ChatIdentity, Person, Project
 from store.names import clean_name
+
+# Built once: every chat request asks this, and rebuilding a statement costs more than running it.
+_BY_IDENTITY = (
+    select(Person)
+    .join(ChatIdentity)
+    .where(
+        ChatIdentity.platform == bindparam("platform"),
+        ChatIdentity.workspace == bindparam("workspace"),
+        ChatIdentity.user_id == bindparam("user_id"),
+    )
+)
 
 
 def find_by_identity(
@@ -17,13 +28,7 @@ def find_by_identity(
 ) -> Person | None:
     """The person with this chat identity, if we know them."""
     return session.scalar(
-        select(Person)
-        .join(ChatIdentity)
-        .where(
-            ChatIdentity.platform == platform,
-            ChatIdentity.workspace == workspace,
-            ChatIdentity.user_id == user_id,
-        )
+        _BY_IDENTITY, {"platform": platform, "workspace": workspace, "user_id": user_id}
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from store.models import Membership, Person, Project
@@ -118,11 +118,14 @@ def project_names(
     return [ProjectName(*row) for row in session.execute(query.order_by(Project.name_key))]
 
 
+_BY_KEY = (
+    select(Project).options(joinedload(Project.lead)).where(Project.name_key == bindparam("key"))
+)
+
+
 def find_by_key(session: Session, key: str) -> Project | None:
     """The project whose folded name is `key`, with its lead loaded in the same query."""
-    return session.scalar(
-        select(Project).options(joinedload(Project.lead)).where(Project.name_key == key)
-    )
+    return session.scalar(_BY_KEY, {"key": key})
 
 
 def create_project(
