@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -15,36 +17,58 @@ from starlette.routing import Route
 
 log = logging.getLogger(__name__)
 
+# Which requests leave the event loop for a worker thread (see build_http_app).
+Offload = Callable[[BoltRequest], bool]
 
-def build_http_app(slack_app: App | None, engine: Engine) -> Starlette:
+
+def build_http_app(
+    slack_app: App | None,
+    engine: Engine,
+    *,
+    signing_secret: str = "",
+    offload: Offload | None = None,
+) -> Starlette:
     """POST /slack/events for commands, buttons, forms and events; GET /healthz."""
     routes = [Route("/healthz", _healthz(engine), methods=["GET"])]
     if slack_app is not None:
-        # SQLite takes one writer at a time, so threads only add GIL contention there (measured);
-        # PostgreSQL requests mostly wait on the network, and a few threads let those waits
-        # overlap instead of each one holding the event loop.
-        threaded = engine.dialect.name != "sqlite"
-
-        async def slack_events(request: Request) -> Response:
-            try:
-                bolt_request = to_bolt_request(request, await request.body())
-            except ValueError as error:
-                # Bolt parses the body before it can verify it; a body that is not Slack's
-                # form or JSON is a bad request, not a crash. Nothing was read or changed.
-                log.warning("malformed Slack request refused: %s", type(error).__name__)
-                return JSONResponse({"error": "malformed request"}, status_code=400)
-            if threaded:
-                bolt_response = await run_in_threadpool(slack_app.dispatch, bolt_request)
-            else:
-                bolt_response = slack_app.dispatch(bolt_request)
-            return to_starlette_response(bolt_response)
-
-        routes.append(Route("/slack/events", slack_events, methods=["POST"]))
+        routes.append(
+            Route(
+                "/slack/events",
+                _slack_events(slack_app, SignatureVerifier(signing_secret), offload),
+                methods=["POST"],
+            )
+        )
     return Starlette(routes=routes)
 
 
+def _slack_events(app: App, verifier: SignatureVerifier, offload: Offload | None):  # noqa: ANN202
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        # Verify before parsing: nothing Slack did not sign is even read (Bolt checks again).
+        if not verifier.is_valid_request(body, dict(request.headers)):
+            return JSONResponse({"error": "invalid signature"}, status_code=401)
+        try:
+            bolt_request = to_bolt_request(request, body)
+            if not isinstance(bolt_request.body, dict):
+                raise TypeError("body is not an object")
+        except Exception as error:
+            log.warning("malformed Slack request refused: %s", type(error).__name__)
+            return JSONResponse({"error": "malformed request"}, status_code=400)
+        # Bolt and the handlers are synchronous. Quick requests run right here; one that must
+        # wait (PostgreSQL round trips, a first users.info) goes to a thread so that its wait
+        # holds up nobody else's ack, nor the health check.
+        if offload is not None and offload(bolt_request):
+            response = await run_in_threadpool(app.dispatch, bolt_request)
+        else:
+            response = app.dispatch(bolt_request)
+        return to_starlette_response(response)
+
+    return slack_events
+
+
 def _healthz(engine: Engine):  # noqa: ANN202 - a Starlette endpoint
-    async def healthz(request: Request) -> Response:
+    def healthz(request: Request) -> Response:
+        # A plain function: Starlette runs it in a thread, so it answers while requests run.
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))

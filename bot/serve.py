@@ -31,14 +31,23 @@ class Service:
 
 def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
     """Wire Slack, the handlers and the HTTP routes together; serve and tests both use this."""
-    if not settings.has_slack:
+    if not settings.has_slack or settings.slack_signing_secret is None:
         raise Refusal(
             "qi-nudge serve needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (see .env.example). "
             "To try the bot without Slack, run qi-nudge console."
         )
     transport = SlackTransport(Dispatcher(ctx), build_web_client(settings))
     slack_app = build_slack_app(settings, transport)
-    return Service(asgi=build_http_app(slack_app, engine), slack_app=slack_app, transport=transport)
+    postgres = engine.dialect.name != "sqlite"
+    asgi = build_http_app(
+        slack_app,
+        engine,
+        signing_secret=settings.slack_signing_secret.reveal(),
+        # SQLite has one writer at a time: threads only add GIL contention there (measured in
+        # bench/slack_ack.py), except for a request that must first wait for users.info.
+        offload=lambda request: postgres or transport.must_look_up(request.body),
+    )
+    return Service(asgi=asgi, slack_app=slack_app, transport=transport)
 
 
 def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:

@@ -63,7 +63,12 @@ class SlackTransport:
         # users.info on first contact runs before the ack: it gets its own short budget and no
         # retries, so a slow Slack costs a fallback name, never the 3-second deadline.
         self.directory = SlackDirectory(
-            WebClient(token=client.token, base_url=client.base_url, timeout=ACK_LOOKUP_TIMEOUT)
+            WebClient(
+                token=client.token,
+                base_url=client.base_url,
+                timeout=ACK_LOOKUP_TIMEOUT,
+                retry_handlers=[],
+            )
         )
         self.after = AfterAck()
         self._dm_channels: dict[str, str] = {}
@@ -77,6 +82,13 @@ class SlackTransport:
         if profile is None:
             profile = self.directory.fetch(user_id, fallback_name or user_id)
         return Actor(PLATFORM, team_id, user_id, profile.name, verified_email=profile.email)
+
+    def must_look_up(self, body: dict[str, Any]) -> bool:
+        """Whether handling this request starts with a users.info call (a person not cached)."""
+        user = body.get("user_id") or (body.get("user") or {}).get("id")
+        if user is None and isinstance(body.get("event"), dict):
+            user = body["event"].get("user")
+        return bool(user) and self.directory.cached(str(user)) is None
 
     # --- sending -------------------------------------------------------------------------
 
@@ -236,7 +248,8 @@ def build_slack_app(settings: Settings, transport: SlackTransport) -> App:
         # Our handlers take milliseconds: answer in the HTTP response itself, with no 10 ms
         # polling for the ack (measured in bench/slack_ack.py).
         process_before_response=True,
-        token_verification_enabled=False,
+        # auth.test at start-up: a wrong token fails the deploy, not the first person's click.
+        token_verification_enabled=True,
         raise_error_for_unhandled_request=False,
     )
     app.middleware(skip_event_retries)

@@ -99,8 +99,7 @@ def _input_block(field: FormField) -> Block:
                 for choice in field.choices
             ],
         }
-        if len(field.choices) == 1:
-            element["initial_option"] = element["options"][0]
+        # Never pre-select, even a single option: for consent, choosing it *is* the answer.
     else:
         element = {"type": "plain_text_input", "action_id": FIELD_ACTION, "max_length": 200}
         if field.hint:

@@ -87,3 +87,15 @@ def test_tampered_private_metadata_is_ignored_not_fatal():
 def test_home_view_is_a_home_tab():
     view = build_home_view(Reply(sections=(Section(text="Hello"),)))
     assert view["type"] == "home" and view["blocks"][0]["text"]["text"] == "Hello"
+
+
+def test_a_single_choice_such_as_consent_is_never_preselected():
+    form = Form(
+        form_id="add_member_form",
+        title="Record",
+        fields=(
+            FormField("consent", "Agreed?", choices=(Choice("Yes, they have agreed", "yes"),)),
+        ),
+    )
+    element = build_modal(form)["blocks"][0]["element"]
+    assert "initial_option" not in element

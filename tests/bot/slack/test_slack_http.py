@@ -3,6 +3,7 @@
 import logging
 import time
 
+import pytest
 from sqlalchemy import func, select
 
 from store.models import ForumMember, Membership, Person, Project, Rsvp
@@ -226,7 +227,8 @@ def test_requests_not_signed_by_slack_are_refused_and_change_nothing(slack_bot, 
 
     assert [bad.status_code, missing.status_code, stale.status_code] == [401, 401, 401]
     assert count(slack_bot, Project) == 0
-    assert fake_slack.calls == []
+    # Only the start-up token check reached Slack; nothing was done for the bad requests.
+    assert [c.method for c in fake_slack.calls] == ["auth.test"]
 
 
 def test_a_retried_command_creates_no_duplicate(slack_bot, fake_slack):
@@ -237,6 +239,19 @@ def test_a_retried_command_creates_no_duplicate(slack_bot, fake_slack):
     slack_bot.post(body, retry_num=1, retry_reason="http_timeout")
 
     assert count(slack_bot, Membership) == 1
+
+
+@pytest.mark.parametrize("junk", [b"payload=[1]", b"[1]", b'"x"', b"payload=%7Bnot-json"])
+def test_unsigned_junk_is_refused_before_it_is_read(slack_bot, junk):
+    response = slack_bot.http.post(
+        "/slack/events", content=junk, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("junk", [b"payload=[1]", b'"x"'])
+def test_signed_bodies_that_are_not_slack_payloads_get_a_4xx(slack_bot, junk):
+    assert 400 <= slack_bot.post(junk).status_code < 500
 
 
 def test_a_malformed_payload_gets_a_4xx_and_a_log_line(slack_bot, fake_slack, caplog):
