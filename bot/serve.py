@@ -53,6 +53,7 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
 def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
     """Run until stopped: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT."""
     service = build_service(settings, engine, ctx)
+    socket = None
     if settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -70,5 +71,8 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
         log_level=settings.log_level.lower(),
         access_log=False,
     )
-    service.transport.after.drain()
+    if socket is not None:
+        socket.close()  # stop taking events before the queued work is finished
+    service.transport.forms.close()
+    service.transport.after.close()
     return 0

@@ -36,7 +36,7 @@ def acting_person(session: Session, ctx: Context, actor: Actor) -> Person:
     if known is not None:
         # The common case, in one query: keep their name as their platform shows it now.
         name = clean_name(actor.display_name) or actor.user_id
-        if known.display_name != name:
+        if actor.name_verified and known.display_name != name:
             known.display_name = name
         return known
     lead = people.find_unlinked_lead(

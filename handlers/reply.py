@@ -112,3 +112,5 @@ class Actor:
     display_name: str
     # Only an address the platform itself has verified (Slack's users.info, say); never typed.
     verified_email: str | None = None
+    # False when the platform could not say (a slow lookup): use the name, but don't store it.
+    name_verified: bool = True

@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, BoltRequest, BoltResponse
+from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.webhook import WebhookClient
 
 from bot.settings import Settings
 from bot.slack.blocks import (
@@ -28,7 +31,7 @@ from bot.slack.blocks import (
 from bot.slack.directory import SlackDirectory
 from bot.slack.worker import AfterAck
 from handlers.dispatch import COMMANDS, Dispatcher
-from handlers.reply import Actor, Notice, Reply, Section
+from handlers.reply import Actor, Notice, Reply, Section, say
 from store.people import identity_on
 
 log = logging.getLogger(__name__)
@@ -62,15 +65,18 @@ class SlackTransport:
         self.client = client
         # users.info on first contact runs before the ack: it gets its own short budget and no
         # retries, so a slow Slack costs a fallback name, never the 3-second deadline.
-        self.directory = SlackDirectory(
-            WebClient(
-                token=client.token,
-                base_url=client.base_url,
-                timeout=ACK_LOOKUP_TIMEOUT,
-                retry_handlers=[],
-            )
+        self.quick_client = WebClient(
+            token=client.token,
+            base_url=client.base_url,
+            timeout=ACK_LOOKUP_TIMEOUT,
+            retry_handlers=[],
         )
+        self.directory = SlackDirectory(self.quick_client)
         self.after = AfterAck()
+        # Modals must open within 3 s of the click: their own threads, never queued behind DMs
+        # that are waiting out a rate limit.
+        self.forms = AfterAck(workers=2, name="slack-forms")
+        self.events = SeenEvents()
         self._dm_channels: dict[str, str] = {}
         self._dm_lock = threading.Lock()
 
@@ -81,7 +87,14 @@ class SlackTransport:
         profile = self.directory.cached(user_id)
         if profile is None:
             profile = self.directory.fetch(user_id, fallback_name or user_id)
-        return Actor(PLATFORM, team_id, user_id, profile.name, verified_email=profile.email)
+        return Actor(
+            PLATFORM,
+            team_id,
+            user_id,
+            profile.name,
+            verified_email=profile.email,
+            name_verified=profile.verified,
+        )
 
     def must_look_up(self, body: dict[str, Any]) -> bool:
         """Whether handling this request starts with a users.info call (a person not cached)."""
@@ -121,30 +134,52 @@ class SlackTransport:
             blocks=build_reply_blocks(message),
         )
 
-    def open_form(self, reply: Reply, trigger_id: str, channel_id: str) -> None:
-        """Open a reply's form as a modal (must happen within 3 s of the click or command)."""
+    def open_form(self, reply: Reply, trigger_id: str, channel_id: str, response_url: str) -> None:
+        """Open a reply's form as a modal (within 3 s of the click), or say how to type it."""
         assert reply.form is not None
-        intro = reply.text
-        self.client.views_open(
-            trigger_id=trigger_id,
-            view=build_modal(reply.form, intro=intro, channel_id=channel_id),
+        view = build_modal(
+            reply.form, intro=reply.text, channel_id=channel_id, response_url=response_url
         )
+        try:
+            self.quick_client.views_open(trigger_id=trigger_id, view=view)
+        except (SlackApiError, OSError, TimeoutError) as error:
+            log.warning("views.open failed: %s", type(error).__name__)
+            if response_url:
+                self.respond_to(
+                    response_url,
+                    say(
+                        "Sorry, the form didn't open in time. You can type it instead, for "
+                        "example: /qi-join Falls prevention as carer"
+                    ),
+                    replace=False,
+                )
 
     def publish_home(self, actor: Actor) -> None:
         """Refresh the person's App Home."""
         self.client.views_publish(user_id=actor.user_id, view=build_home_view(self.bot.home(actor)))
 
-    def answer_privately(self, reply: Reply, user_id: str, channel_id: str) -> None:
-        """Post a reply only the person sees: ephemeral in the channel, or a DM."""
-        blocks = build_reply_blocks(reply)
-        if channel_id and not channel_id.startswith("D"):
-            self.client.chat_postEphemeral(
-                channel=channel_id, user=user_id, text=fallback_text(reply), blocks=blocks
-            )
-        else:
-            self.client.chat_postMessage(
-                channel=self.dm_channel(user_id), text=fallback_text(reply), blocks=blocks
-            )
+    def respond_to(self, response_url: str, reply: Reply, *, replace: bool) -> bool:
+        """Answer through a response_url (works in any channel, for 30 minutes); True if sent."""
+        result = WebhookClient(response_url, timeout=10).send(
+            text=fallback_text(reply),
+            blocks=build_reply_blocks(reply),
+            response_type="ephemeral",
+            replace_original=replace,
+        )
+        return result.status_code == 200
+
+    def answer_privately(self, reply: Reply, user_id: str, response_url: str) -> None:
+        """A reply only the person sees: through the response_url, or else in a DM.
+
+        Not chat.postEphemeral: that fails in every channel the bot has not been added to.
+        """
+        if response_url and self.respond_to(response_url, reply, replace=False):
+            return
+        self.client.chat_postMessage(
+            channel=self.dm_channel(user_id),
+            text=fallback_text(reply),
+            blocks=build_reply_blocks(reply),
+        )
 
     # --- listeners -----------------------------------------------------------------------
 
@@ -154,9 +189,14 @@ class SlackTransport:
         reply = self.bot.command(actor, body["command"], body.get("text", ""))
         if reply.form is not None and body.get("trigger_id"):
             ack()
-            self.after.submit(
+            self.forms.submit(
                 "open form",
-                lambda: self.open_form(reply, body["trigger_id"], body.get("channel_id", "")),
+                lambda: self.open_form(
+                    reply,
+                    body["trigger_id"],
+                    body.get("channel_id", ""),
+                    body.get("response_url", ""),
+                ),
             )
         else:
             ack(
@@ -178,27 +218,26 @@ class SlackTransport:
             actor, handler_action_id(action.get("action_id", "")), "" if value == "-" else value
         )
         channel_id = (body.get("channel") or {}).get("id", "")
+        response_url = body.get("response_url", "")
+        container = body.get("container") or {}
         if reply.form is not None and body.get("trigger_id"):
-            self.after.submit(
-                "open form", lambda: self.open_form(reply, body["trigger_id"], channel_id)
+            self.forms.submit(
+                "open form",
+                lambda: self.open_form(reply, body["trigger_id"], channel_id, response_url),
             )
-        elif (body.get("container") or {}).get("type") == "view":
+        elif container.get("type") == "view":
             self.after.submit("home", lambda: self.publish_home(actor))
             if not reply.ok:
                 self.after.submit(
-                    "refusal", lambda: self.answer_privately(reply, actor.user_id, channel_id)
+                    "refusal", lambda: self.answer_privately(reply, actor.user_id, "")
                 )
-        else:
-            # A fresh card replaces the one clicked; a refusal comes as a new message so the
-            # card with its buttons stays where it was.
+        elif response_url:
+            # Replace only a card that was the person's own (ephemeral, or in their DM with the
+            # bot); a card in a channel is everyone's, so they get their answer beside it.
+            own = bool(container.get("is_ephemeral")) or channel_id.startswith("D")
             self.after.submit(
                 "respond",
-                lambda: respond(
-                    text=fallback_text(reply),
-                    blocks=build_reply_blocks(reply),
-                    response_type="ephemeral",
-                    replace_original=reply.ok,
-                ),
+                lambda: self.respond_to(response_url, reply, replace=reply.ok and own),
             )
         self.send_notices(reply.notices)
 
@@ -207,7 +246,7 @@ class SlackTransport:
         user = body.get("user") or {}
         team_id = (body.get("team") or {}).get("id") or user.get("team_id", "")
         actor = self.actor(user.get("id", ""), team_id, user.get("username", ""))
-        values, context, channel_id = read_modal_values(view)
+        values, context, _channel_id, response_url = read_modal_values(view)
         reply = self.bot.submit(actor, view.get("callback_id", ""), values, context)
         if not reply.ok and values:
             # Keep the modal open with the answers typed so far: nothing is lost.
@@ -215,28 +254,38 @@ class SlackTransport:
             return
         ack()
         self.after.submit(
-            "form answer", lambda: self.answer_privately(reply, actor.user_id, channel_id)
+            "form answer", lambda: self.answer_privately(reply, actor.user_id, response_url)
         )
         self.send_notices(reply.notices)
 
     def on_home_opened(self, ack: Ack, event: dict[str, Any], body: dict[str, Any]) -> None:
-        """Publish the App Home when the person opens it."""
+        """Publish the App Home when the person opens it (once per event, retries or not)."""
         ack()
-        if event.get("tab", "home") != "home":
+        if event.get("tab", "home") != "home" or self.events.seen(body.get("event_id", "")):
             return
         actor = self.actor(event.get("user", ""), body.get("team_id", ""), "")
         self.after.submit("home", lambda: self.publish_home(actor))
 
 
-def skip_event_retries(
-    req: BoltRequest,
-    resp: BoltResponse,
-    next: Callable[[], BoltResponse],
-) -> BoltResponse:
-    """Slack retries an event it thinks we missed; events are handled once, so say 'got it'."""
-    if req.headers.get("x-slack-retry-num") and req.body.get("type") == "event_callback":
-        return BoltResponse(status=200, body="")
-    return next()
+class SeenEvents:
+    """Event ids already handled: Slack redelivers an event it thinks we missed."""
+
+    def __init__(self, remember: int = 10_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+        self._lock = threading.Lock()
+
+    def seen(self, event_id: str) -> bool:
+        """True if this event was handled before; otherwise remember it and say False."""
+        if not event_id:
+            return False
+        with self._lock:
+            if event_id in self._ids:
+                return True
+            self._ids[event_id] = None
+            if len(self._ids) > self._remember:
+                self._ids.popitem(last=False)
+        return False
 
 
 def build_slack_app(settings: Settings, transport: SlackTransport) -> App:
@@ -252,7 +301,6 @@ def build_slack_app(settings: Settings, transport: SlackTransport) -> App:
         token_verification_enabled=True,
         raise_error_for_unhandled_request=False,
     )
-    app.middleware(skip_event_retries)
     for name in COMMANDS:
         app.command(f"/{name}")(transport.on_command)
     app.action(ANY)(transport.on_action)

@@ -114,7 +114,9 @@ def _input_block(field: FormField) -> Block:
     return block
 
 
-def build_modal(form: Form, *, intro: str = "", channel_id: str = "") -> Block:
+def build_modal(
+    form: Form, *, intro: str = "", channel_id: str = "", response_url: str = ""
+) -> Block:
     """A form as a modal; private_metadata carries the form's context and where to answer."""
     blocks: list[Block] = []
     if intro:
@@ -126,13 +128,15 @@ def build_modal(form: Form, *, intro: str = "", channel_id: str = "") -> Block:
         "title": _plain(form.title, MODAL_TITLE_MAX),
         "submit": _plain(form.submit_label, MODAL_TITLE_MAX),
         "close": _plain("Cancel", MODAL_TITLE_MAX),
-        "private_metadata": json.dumps({"context": form.context, "channel": channel_id}),
+        "private_metadata": json.dumps(
+            {"context": form.context, "channel": channel_id, "response_url": response_url}
+        ),
         "blocks": blocks,
     }
 
 
-def read_modal_values(view: dict[str, Any]) -> tuple[dict[str, str], str, str]:
-    """A submitted modal's answers, and the (context, channel) it carried."""
+def read_modal_values(view: dict[str, Any]) -> tuple[dict[str, str], str, str, str]:
+    """A submitted modal's answers, and the (context, channel, response_url) it carried."""
     values: dict[str, str] = {}
     for block_id, actions in (view.get("state", {}).get("values", {}) or {}).items():
         element = actions.get(FIELD_ACTION, {}) if isinstance(actions, dict) else {}
@@ -144,7 +148,12 @@ def read_modal_values(view: dict[str, Any]) -> tuple[dict[str, str], str, str]:
         meta = {}
     if not isinstance(meta, dict):
         meta = {}
-    return values, str(meta.get("context", "")), str(meta.get("channel", ""))
+    return (
+        values,
+        str(meta.get("context", "")),
+        str(meta.get("channel", "")),
+        str(meta.get("response_url", "")),
+    )
 
 
 def build_home_view(reply: Reply) -> Block:

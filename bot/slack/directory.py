@@ -21,6 +21,7 @@ class SlackProfile:
 
     name: str
     email: str | None
+    verified: bool = True
 
 
 class SlackDirectory:
@@ -46,7 +47,7 @@ class SlackDirectory:
             user = self.client.users_info(user=user_id)["user"]
         except (SlackApiError, KeyError, TypeError, OSError, TimeoutError) as error:
             log.warning("users.info failed for a user: %s", type(error).__name__)
-            return SlackProfile(name=fallback_name, email=None)
+            return SlackProfile(name=fallback_name, email=None, verified=False)
         profile = user.get("profile") or {}
         name = (
             profile.get("display_name")

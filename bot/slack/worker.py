@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 log = logging.getLogger(__name__)
 
@@ -12,8 +13,10 @@ log = logging.getLogger(__name__)
 class AfterAck:
     """A small thread pool for the Web API calls that follow an acknowledged request."""
 
-    def __init__(self, workers: int = 4) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-after-ack")
+    def __init__(self, workers: int = 4, *, name: str = "slack-after-ack") -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._pending: set[Future[object]] = set()
+        self._lock = threading.Lock()
 
     def submit(self, what: str, call: Callable[[], object]) -> Future[object]:
         """Run `call` soon; failures are logged with `what`, never raised into a request."""
@@ -25,9 +28,22 @@ class AfterAck:
                 log.exception("after-ack work failed: %s", what)
                 return None
 
-        return self._pool.submit(run)
+        future = self._pool.submit(run)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+        return future
 
-    def drain(self) -> None:
-        """Finish queued work (on shutdown, and in tests)."""
-        self._pool.shutdown(wait=True, cancel_futures=False)
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack-after-ack")
+    def _forget(self, future: Future[object]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait for the work queued so far (tests, shutdown); new work may still be queued."""
+        with self._lock:
+            pending = list(self._pending)
+        wait(pending, timeout=timeout)
+
+    def close(self) -> None:
+        """Finish queued work and stop the threads."""
+        self._pool.shutdown(wait=True)

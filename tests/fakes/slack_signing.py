@@ -95,6 +95,7 @@ def block_actions_body(
     block_id: str = "actions",
     message_ts: str = MESSAGE_TS,
     user_name: str = "ben",
+    ephemeral: bool = False,
 ) -> bytes:
     """A button press as Slack posts it: form field `payload` holding block_actions JSON.
 
@@ -130,7 +131,7 @@ def block_actions_body(
             "type": "message",
             "message_ts": message_ts,
             "channel_id": channel_id,
-            "is_ephemeral": False,
+            "is_ephemeral": ephemeral,
         }
         payload["message"] = {
             "type": "message",

@@ -47,6 +47,7 @@ class SlackBot:
 
     def settle(self) -> None:
         """Wait for the work done after the ack (DMs, modals, home tabs) to finish."""
+        self.service.transport.forms.drain()
         self.service.transport.after.drain()
 
 

@@ -66,7 +66,11 @@ def test_a_form_becomes_a_modal_and_its_answers_come_back():
     assert modal["callback_id"] == "join_form"
     assert len(modal["title"]["text"]) <= 24
     assert modal["blocks"][0]["text"]["text"] == "&lt;!channel&gt;"
-    assert json.loads(modal["private_metadata"]) == {"context": "42", "channel": "C9"}
+    assert json.loads(modal["private_metadata"]) == {
+        "context": "42",
+        "channel": "C9",
+        "response_url": "",
+    }
     submitted = {
         "private_metadata": modal["private_metadata"],
         "state": {
@@ -76,12 +80,12 @@ def test_a_form_becomes_a_modal_and_its_answers_come_back():
             }
         },
     }
-    assert read_modal_values(submitted) == ({"target": "1", "name": "Sam"}, "42", "C9")
+    assert read_modal_values(submitted) == ({"target": "1", "name": "Sam"}, "42", "C9", "")
 
 
 def test_tampered_private_metadata_is_ignored_not_fatal():
-    assert read_modal_values({"private_metadata": "[1,2", "state": {}}) == ({}, "", "")
-    assert read_modal_values({"private_metadata": "[1,2]"}) == ({}, "", "")
+    assert read_modal_values({"private_metadata": "[1,2", "state": {}}) == ({}, "", "", "")
+    assert read_modal_values({"private_metadata": "[1,2]"}) == ({}, "", "", "")
 
 
 def test_home_view_is_a_home_tab():

@@ -104,9 +104,12 @@ def test_join_with_no_words_opens_a_modal_and_its_submission_joins(slack_bot, fa
 
     assert submitted.status_code == 200
     assert count(slack_bot, Membership) == 1
-    (answer,) = fake_slack.calls_to("chat.postEphemeral")
-    assert answer.args["user"] == CARER and answer.args["channel"] == "C123"
-    assert "Welcome to the" in answer.args["text"]
+    # The answer goes back through the command's response_url: that works in any channel,
+    # where chat.postEphemeral fails unless the bot was added to it.
+    (key, answer) = fake_slack.responses[-1]
+    assert key == "r1" and answer["response_type"] == "ephemeral"
+    assert "Welcome to the" in answer["text"]
+    assert fake_slack.calls_to("chat.postEphemeral") == []
 
 
 def test_a_refused_form_stays_open_with_the_reason_and_stores_nothing(slack_bot, fake_slack):
@@ -166,6 +169,7 @@ def test_rsvp_button_updates_the_card_in_place(slack_bot, fake_slack):
             going["value"],
             user_id=CARER,
             response_url=fake_slack.response_url("card"),
+            ephemeral=True,  # /qi-forum answered only this person
         )
     )
     slack_bot.settle()
@@ -176,6 +180,38 @@ def test_rsvp_button_updates_the_card_in_place(slack_bot, fake_slack):
     assert key == "card" and body["replace_original"] is True
     assert "Going: 1 (1 who didn't say)." in visible_text(body["blocks"])
     assert f"{meeting_id}:going" == going["value"]
+
+
+def test_a_button_on_a_shared_channel_card_answers_beside_it(slack_bot, fake_slack):
+    from store.engine import make_sessions
+    from store.forums import create_forum
+
+    with make_sessions(slack_bot.engine).begin() as session:
+        create_forum(
+            session, name="QI Forum", channel=None, now=slack_bot.service.transport.bot.ctx.now()
+        )
+    answer = command(slack_bot, fake_slack, CARER, "/qi-join", "forum").json()
+    no = next(
+        e
+        for b in answer["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["text"]["text"] == "Not now"
+    )
+
+    slack_bot.post(
+        block_actions_body(
+            no["action_id"],
+            no["value"],
+            user_id=CARER,
+            response_url=fake_slack.response_url("shared"),
+            ephemeral=False,
+        )
+    )
+    slack_bot.settle()
+
+    (_, body) = fake_slack.responses[-1]
+    assert body["replace_original"] is False and body["response_type"] == "ephemeral"
 
 
 def test_record_member_button_opens_the_add_member_modal(slack_bot, fake_slack):
@@ -337,3 +373,28 @@ def test_a_slack_server_error_on_a_dm_is_retried_and_delivered(slack_bot, fake_s
 
     assert len(fake_slack.calls_to("chat.postMessage")) == 2
     assert len(fake_slack.messages("D" + LEAD)) == 1
+
+
+def test_when_a_form_cannot_open_the_person_is_told_how_to_type_it(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack)
+    fake_slack.fail("views.open", 200, error="expired_trigger_id")
+
+    command(slack_bot, fake_slack, CARER, "/qi-join", "")
+    slack_bot.settle()
+
+    (_, body) = fake_slack.responses[-1]
+    assert "the form didn't open in time" in body["text"]
+    assert "/qi-join Falls prevention as carer" in body["text"]
+
+
+def test_a_slow_lookup_does_not_overwrite_a_stored_name(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack)  # Asha is stored under her Slack display name
+    slack_bot.service.transport.directory._cache.clear()  # her cached profile has expired
+    fake_slack.delay("users.info", 2.0)
+
+    command(slack_bot, fake_slack, LEAD, "/qi-projects", "", user_name="asha.p")
+    command(slack_bot, fake_slack, LEAD, "/qi-project", 'new "Second project"', user_name="asha.p")
+
+    with slack_bot.engine.connect() as connection:
+        names = set(connection.execute(select(Person.display_name)).scalars())
+    assert names == {"Asha Patel"}
