@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import uvicorn
 from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 
@@ -50,17 +51,26 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
     return Service(asgi=asgi, slack_app=slack_app, transport=transport)
 
 
+def connect_socket_mode(service: Service, settings: Settings) -> SocketModeHandler:
+    """Dial Slack over a WebSocket (Socket Mode) and answer through the same Bolt app."""
+    assert settings.slack_app_token is not None
+    socket = SocketModeHandler(
+        service.slack_app,
+        settings.slack_app_token.reveal(),
+        web_client=service.transport.client,
+    )
+    socket.connect()
+    log.info("connected to Slack in Socket Mode")
+    return socket
+
+
 def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
     """Run until stopped: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT."""
     service = build_service(settings, engine, ctx)
     socket = None
     if settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
         # Socket Mode needs no public URL; /healthz is still served for the platform.
-        socket = SocketModeHandler(service.slack_app, settings.slack_app_token.reveal())
-        socket.connect()
-        log.info("connected to Slack in Socket Mode")
+        socket = connect_socket_mode(service, settings)
         service.asgi = build_http_app(None, engine)
     log.info("listening on %s:%s", settings.host, settings.port)
     # One worker: the scheduler (issue 4) and the SQLite default want one process.

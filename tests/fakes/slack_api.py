@@ -108,6 +108,7 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.responses: list[tuple[str, dict]] = []
         self._lock = threading.RLock()
+        self.socket_url = ""  # answered by apps.connections.open (Socket Mode tests)
         self._closing = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -342,6 +343,7 @@ class FakeSlack:
             "views.publish": self._views_publish,
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
+            "apps.connections.open": self._apps_connections_open,
         }
 
     # -- the methods (called with the lock held) ---------------------------------------------
@@ -350,6 +352,12 @@ class FakeSlack:
         micros = FIRST_TS_MICROS + next(self._ts_counter) * TS_STEP_MICROS
         seconds, fraction = divmod(micros, 1_000_000)
         return f"{seconds}.{fraction:06d}"
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        # Socket Mode: where the app should dial; a test sets socket_url to a FakeSocketMode.
+        if not self.socket_url:
+            return {"ok": False, "error": "socket_mode_not_enabled"}
+        return {"ok": True, "url": self.socket_url}
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
