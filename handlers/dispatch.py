@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from sqlalchemy.exc import DBAPIError
+
 from handlers import forum, forum_signup, help, home, ids, join, leave, project, projects
 from handlers.args import ArgumentError
 from handlers.context import Context
@@ -86,7 +88,7 @@ class Dispatcher:
 
     def _run(self, call: Callable[[], Reply], *, what: str) -> Reply:
         try:
-            return call()
+            return self._once_more_if_disconnected(call, what=what)
         except Refusal as refusal:
             return refusal.reply
         except ArgumentError as error:
@@ -95,3 +97,15 @@ class Dispatcher:
             # Logged with the traceback for IT; the person sees a kind sentence, never the trace.
             log.exception("handler failed: %s", what)
             return refuse(SORRY)
+
+    @staticmethod
+    def _once_more_if_disconnected(call: Callable[[], Reply], *, what: str) -> Reply:
+        try:
+            return call()
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            # The database dropped the connection (restart, failover); the unit of work rolled
+            # back with it, so running it again on a fresh connection is safe.
+            log.warning("database connection lost during %s; trying once more", what)
+            return call()

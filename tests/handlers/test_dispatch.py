@@ -196,3 +196,37 @@ def test_hostile_input_never_causes_an_error(
 
     assert caplog.records == []
     assert given.team_rows(sessions, "Falls prevention")[0][0] == "Ben Okafor"
+
+
+def test_a_dropped_database_connection_is_retried_not_a_sorry(clock, tmp_path):
+    """A database restart kills pooled connections; the next person must not notice."""
+    from sqlalchemy import text as sql
+
+    from handlers.context import Context
+    from handlers.dispatch import Dispatcher
+    from store.engine import make_engine, make_sessions
+    from store.migrate import upgrade
+    from tests.conftest import database_url_for
+    from tests.conftest import person as chat_person
+
+    with database_url_for("postgresql", tmp_path) as url:
+        engine = make_engine(url, connect_args={"application_name": "qi-retry-test"})
+        upgrade(engine)
+        bot = Dispatcher(Context(sessions=make_sessions(engine), clock=clock))
+        asha = chat_person("Asha Patel")
+        assert bot.command(asha, "/qi-project", 'new "Falls prevention"').ok
+        killer = make_engine(url)
+        with killer.connect() as connection:
+            killed = connection.execute(
+                sql(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = 'qi-retry-test'"
+                )
+            ).scalar()
+        assert killed >= 1  # the pooled connection is now dead
+
+        reply = bot.command(chat_person("Ben Okafor"), "/qi-join", "falls as carer")
+
+        assert reply.ok and reply.text != SORRY, reply.text
+        killer.dispose()
+        engine.dispose()
