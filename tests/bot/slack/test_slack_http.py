@@ -34,6 +34,28 @@ def command(bot, fake, user, name, text, **options):
     return bot.post(body)
 
 
+def button(answer, label):
+    """The button with this label in an answer's blocks."""
+    return next(
+        element
+        for block in answer["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["text"]["text"] == label
+    )
+
+
+def add_forum(bot):
+    """A forum, as an organiser would add it."""
+    from store.engine import make_sessions
+    from store.forums import create_forum
+
+    with make_sessions(bot.engine).begin() as session:
+        create_forum(
+            session, name="QI Forum", channel=None, now=bot.service.transport.bot.ctx.now()
+        )
+
+
 def start_project(bot, fake, name="Falls prevention"):
     fake.add_user(LEAD, "Asha Patel")
     assert command(bot, fake, LEAD, "/qi-project", f'new "{name}"').status_code == 200
@@ -155,13 +177,7 @@ def test_rsvp_button_updates_the_card_in_place(slack_bot, fake_slack):
         meeting_id = meeting.id
     fake_slack.add_user(CARER, "Ben Okafor")
     card = command(slack_bot, fake_slack, CARER, "/qi-forum", "").json()
-    going = next(
-        e
-        for b in card["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["text"]["text"] == "I'm going"
-    )
+    going = button(card, "I'm going")
 
     pressed = slack_bot.post(
         block_actions_body(
@@ -183,21 +199,9 @@ def test_rsvp_button_updates_the_card_in_place(slack_bot, fake_slack):
 
 
 def test_a_button_on_a_shared_channel_card_answers_beside_it(slack_bot, fake_slack):
-    from store.engine import make_sessions
-    from store.forums import create_forum
-
-    with make_sessions(slack_bot.engine).begin() as session:
-        create_forum(
-            session, name="QI Forum", channel=None, now=slack_bot.service.transport.bot.ctx.now()
-        )
+    add_forum(slack_bot)
     answer = command(slack_bot, fake_slack, CARER, "/qi-join", "forum").json()
-    no = next(
-        e
-        for b in answer["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["text"]["text"] == "Not now"
-    )
+    no = button(answer, "Not now")
 
     slack_bot.post(
         block_actions_body(
@@ -322,21 +326,9 @@ def test_a_rate_limited_dm_waits_for_retry_after_then_arrives(slack_bot, fake_sl
 
 
 def test_forum_join_buttons_work_from_the_ephemeral_answer(slack_bot, fake_slack):
-    from store.engine import make_sessions
-    from store.forums import create_forum
-
-    with make_sessions(slack_bot.engine).begin() as session:
-        create_forum(
-            session, name="QI Forum", channel=None, now=slack_bot.service.transport.bot.ctx.now()
-        )
+    add_forum(slack_bot)
     answer = command(slack_bot, fake_slack, CARER, "/qi-join", "forum").json()
-    yes = next(
-        e
-        for b in answer["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["text"]["text"] == "Yes, please"
-    )
+    yes = button(answer, "Yes, please")
 
     slack_bot.post(block_actions_body(yes["action_id"], yes["value"], user_id=CARER))
     slack_bot.settle()
