@@ -32,13 +32,17 @@ class Service:
 
 def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
     """Wire Slack, the handlers and the HTTP routes together; serve and tests both use this."""
-    if not settings.has_slack or settings.slack_signing_secret is None:
+    if not settings.has_slack:
         raise Refusal(
             "qi-nudge serve needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (see .env.example). "
             "To try the bot without Slack, run qi-nudge console."
         )
     transport = SlackTransport(Dispatcher(ctx), build_web_client(settings))
     slack_app = build_slack_app(settings, transport)
+    if settings.slack_signing_secret is None:
+        # Socket Mode only: without a signing secret there is no HTTP endpoint at all, since
+        # nothing could tell Slack's requests from forged ones.
+        return Service(asgi=build_http_app(None, engine), slack_app=slack_app, transport=transport)
     postgres = engine.dialect.name != "sqlite"
     asgi = build_http_app(
         slack_app,

@@ -58,8 +58,9 @@ class Settings:
 
     @property
     def has_slack(self) -> bool:
-        """Whether Slack credentials are configured."""
-        return self.slack_bot_token is not None and self.slack_signing_secret is not None
+        """Whether Slack is configured: a bot token, and a way to receive (HTTP or Socket Mode)."""
+        receives = self.slack_signing_secret is not None or self.slack_app_token is not None
+        return self.slack_bot_token is not None and receives
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -95,10 +96,12 @@ def load_settings(
         problems.append(f"LOG_LEVEL: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     token = values.get("SLACK_BOT_TOKEN") or None
     signing = values.get("SLACK_SIGNING_SECRET") or None
-    if bool(token) != bool(signing):
-        missing = "SLACK_SIGNING_SECRET" if token else "SLACK_BOT_TOKEN"
-        problems.append(f"{missing}: needed too when the other Slack setting is given")
     app_token = values.get("SLACK_APP_TOKEN") or None
+    # HTTP mode needs the signing secret; Socket Mode (an app token) has no requests to sign.
+    if token and not (signing or app_token):
+        problems.append("SLACK_SIGNING_SECRET: needed with SLACK_BOT_TOKEN (or SLACK_APP_TOKEN)")
+    if (signing or app_token) and not token:
+        problems.append("SLACK_BOT_TOKEN: needed too when the other Slack settings are given")
     if app_token and not app_token.startswith("xapp-"):
         problems.append("SLACK_APP_TOKEN: an app-level token starts with xapp-")
     api_url = values.get("SLACK_API_URL") or None

@@ -46,3 +46,14 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path):
     settings = load_settings({"LOG_LEVEL": "WARNING"}, env_file=str(env_file))
     assert settings.timezone.key == "Europe/Dublin"
     assert settings.log_level == "WARNING"
+
+
+def test_socket_mode_needs_no_signing_secret_but_http_mode_does():
+    socket_only = load_settings(
+        {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}, env_file=None
+    )
+    assert socket_only.has_slack and socket_only.slack_signing_secret is None
+    with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET"):
+        load_settings({"SLACK_BOT_TOKEN": "xoxb-1"}, env_file=None)
+    with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN"):
+        load_settings({"SLACK_APP_TOKEN": "xapp-1"}, env_file=None)

@@ -28,7 +28,6 @@ def test_a_command_over_socket_mode_is_answered_in_its_ack(
     settings = load_settings(
         {
             "SLACK_BOT_TOKEN": "xoxb-test",
-            "SLACK_SIGNING_SECRET": "unused-in-socket-mode",
             "SLACK_APP_TOKEN": "xapp-test",
             "SLACK_API_URL": fake_slack.base_url,
         },
@@ -68,4 +67,7 @@ def test_a_command_over_socket_mode_is_answered_in_its_ack(
     assert [c.method for c in fake_slack.calls_to("apps.connections.open")] == [
         "apps.connections.open"
     ]
+    # With no signing secret there is no HTTP Slack endpoint to forge requests to.
+    paths = {route.path for route in service.asgi.routes}
+    assert paths == {"/healthz"}
     engine.dispose()
