@@ -295,10 +295,8 @@ def build_slack_app(settings: Settings, transport: SlackTransport) -> App:
         client=transport.client,
         # Socket Mode alone has nothing to verify (Slack is on the other end of our own
         # connection); HTTP mode always verifies, and serve only exposes /slack/events then.
-        signing_secret=settings.slack_signing_secret.reveal()
-        if settings.slack_signing_secret
-        else None,
-        request_verification_enabled=settings.slack_signing_secret is not None,
+        signing_secret=signing.reveal() if signing else None,
+        request_verification_enabled=signing is not None,
         # Our handlers take milliseconds: answer in the HTTP response itself, with no 10 ms
         # polling for the ack (measured in bench/slack_ack.py).
         process_before_response=True,
