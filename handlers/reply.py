@@ -65,11 +65,10 @@ class Notice:
 
 @dataclass(frozen=True)
 class Reply:
-    """What the bot answers the person who acted; visible to them alone unless `public`."""
+    """What the bot answers the person who acted; only they see it, on every platform."""
 
     sections: tuple[Section, ...]
     form: Form | None = None
-    public: bool = False
     # False when the request was refused or could not be understood (nothing was changed).
     ok: bool = True
     # Sent by the transport after it has answered, never in the way of the answer.
