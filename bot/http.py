@@ -5,17 +5,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import anyio
+import anyio.to_thread
 from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 log = logging.getLogger(__name__)
+# Few threads: with Starlette's default 40, twenty concurrent requests thrashed the GIL.
+# Measured (bench/slack_ack.py, PostgreSQL, 20 clients): 40 threads ~230 req/s; 2, 4 or 8
+# threads 325-336 req/s. Four also stays within the database pool's default 5 connections.
+LIMITER = anyio.CapacityLimiter(4)
 
 # Which requests leave the event loop for a worker thread (see build_http_app).
 Offload = Callable[[BoltRequest], bool]
@@ -58,7 +63,7 @@ def _slack_events(app: App, verifier: SignatureVerifier, offload: Offload | None
         # wait (PostgreSQL round trips, a first users.info) goes to a thread so that its wait
         # holds up nobody else's ack, nor the health check.
         if offload is not None and offload(bolt_request):
-            response = await run_in_threadpool(app.dispatch, bolt_request)
+            response = await anyio.to_thread.run_sync(app.dispatch, bolt_request, limiter=LIMITER)
         else:
             response = app.dispatch(bolt_request)
         return to_starlette_response(response)
