@@ -19,8 +19,8 @@ from starlette.routing import Route
 log = logging.getLogger(__name__)
 # Few threads: with Starlette's default 40, twenty concurrent requests thrashed the GIL.
 # Measured (bench/slack_ack.py, PostgreSQL, 20 clients): 40 threads ~230 req/s; 2, 4 or 8
-# threads 325-336 req/s. Four also stays within the database pool's default 5 connections.
-LIMITER = anyio.CapacityLimiter(4)
+# threads 325-336 req/s. Eight kept the best one-client latency of those runs (noisy machine).
+LIMITER = anyio.CapacityLimiter(8)
 
 # Which requests leave the event loop for a worker thread (see build_http_app).
 Offload = Callable[[BoltRequest], bool]
