@@ -12,7 +12,14 @@ from handlers import ids
 from handlers.args import parse_arguments
 from handlers.context import Context
 from handlers.errors import Refusal
-from handlers.lookup import acting_person, find_forum, get_by_id, known_person, require_admin
+from handlers.lookup import (
+    NO_FORUM,
+    acting_person,
+    find_forum,
+    get_by_id,
+    known_person,
+    require_admin,
+)
 from handlers.reply import Actor, Button, Reply, Section, say
 from handlers.wording import counts_by_role, when
 from store import forums as forum_store
@@ -51,10 +58,7 @@ def handle_forum_command(ctx: Context, actor: Actor, text: str) -> Reply:
             mine = forum_store.forums_of(session, person.id) if person else []
             forums = mine or forum_store.list_forums(session)
         if not forums:
-            raise Refusal(
-                "There is no QI forum set up here yet. A forum organiser can add one "
-                '(qi-nudge forum add "QI Forum").'
-            )
+            raise Refusal(NO_FORUM)
         meetings = forum_store.next_meetings(session, ctx.now(), [f.id for f in forums])
         sections: list[Section] = []
         for forum in forums:

@@ -7,7 +7,7 @@ from handlers.context import Context
 from handlers.forum import forum_sections
 from handlers.lookup import known_person
 from handlers.reply import Actor, Button, Reply, Section
-from handlers.wording import plural
+from handlers.wording import involvement_headline_text
 from store import forums as forum_store
 from store import people
 from store.projects import involvement_headline, project_summaries
@@ -31,14 +31,10 @@ def handle_home(ctx: Context, actor: Actor) -> Reply:
             sections.append(
                 Section(
                     heading="Lived experience on QI teams",
-                    text=f"{involved} of {plural(total, 'active project')} "
-                    f"{'has' if involved == 1 or total == 1 else 'have'} a service user or "
-                    "carer on the team.",
+                    text=involvement_headline_text(involved, total),
                 )
             )
-        led = project_summaries(session, lead_id=person.id)
-        joined = project_summaries(session, member_id=person.id)
-        mine = sorted({p.id: p for p in led + joined}.values(), key=lambda p: p.name.casefold())
+        mine = project_summaries(session, involving_id=person.id)
         lines = [
             f"• {p.name}{' (you lead it)' if p.lead_id == person.id else ''}: "
             + (

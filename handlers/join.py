@@ -18,6 +18,7 @@ from handlers.lookup import (
     find_project,
     forum_name_from,
     get_by_id,
+    match_project,
     means_forum,
     require_role,
     says_forum,
@@ -58,7 +59,12 @@ def handle_join_command(ctx: Context, actor: Actor, text: str) -> Reply:
                 require_role(role_words, example="/qi-join forum as carer") if role_words else None
             )
             return join_forum(session, ctx, person, forum, role)
-        project = ensure_open(project) if project else find_project(session, target)
+        if project is not None:
+            project = ensure_open(project)
+        elif not name_key(target):
+            project = find_project(session, target)  # says kindly which project is missing
+        else:
+            project = match_project(session, target)  # the exact name was just tried
         if role_words is None:
             return _ask_role(project)
         role = require_role(role_words, example=f"/qi-join {project.name} as carer")

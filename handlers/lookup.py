@@ -22,6 +22,10 @@ from store.roles import Role, parse_role, role_list_text
 
 M = TypeVar("M")
 
+NO_FORUM = (
+    "There is no QI forum set up here yet. A forum organiser can add one "
+    '(qi-nudge forum add "QI Forum").'
+)
 FORUM_WORDS = frozenset({"forum", "the forum", "qi forum", "the qi forum"})
 
 
@@ -83,6 +87,11 @@ def find_project(session: Session, text: str, *, open_only: bool = True) -> Proj
     exact = find_by_key(session, name_key(text))
     if exact is not None:
         return ensure_open(exact) if open_only else exact
+    return match_project(session, text, open_only=open_only)
+
+
+def match_project(session: Session, text: str, *, open_only: bool = True) -> Project:
+    """The project a loosely typed name means (the exact name was already tried)."""
     everything = project_names(session)
     # Match among projects taking members first, so a finished "Falls audit 2024" does not make
     # "falls" ambiguous; only then look at the rest, to explain why a name cannot be joined.
@@ -109,10 +118,7 @@ def find_forum(session: Session, text: str = "") -> Forum:
     """The forum named, or the only one there is; a Refusal when it is not clear which."""
     forums = forum_store.list_forums(session)
     if not forums:
-        raise Refusal(
-            "There is no QI forum set up here yet. A forum organiser can add one "
-            '(qi-nudge forum add "QI Forum").'
-        )
+        raise Refusal(NO_FORUM)
     key = name_key(text)
     if not key or key in FORUM_WORDS:
         if len(forums) == 1:

@@ -6,7 +6,7 @@ from handlers.args import parse_arguments
 from handlers.context import Context
 from handlers.lookup import known_person
 from handlers.reply import Actor, Reply, Section
-from handlers.wording import plural
+from handlers.wording import involvement_headline_text
 from store.names import name_key
 from store.projects import ProjectSummary, involvement_headline, project_summaries
 
@@ -21,11 +21,7 @@ def handle_projects_command(ctx: Context, actor: Actor, text: str) -> Reply:
     with ctx.sessions() as session:
         person = known_person(session, actor)
         if name_key(query) == "mine":
-            led = project_summaries(session, lead_id=person.id) if person else []
-            joined = project_summaries(session, member_id=person.id) if person else []
-            summaries = sorted(
-                {s.id: s for s in led + joined}.values(), key=lambda s: s.name.casefold()
-            )
+            summaries = project_summaries(session, involving_id=person.id) if person else []
             heading = "Your active projects"
         elif not query:
             # The whole list: count in SQL and fetch only the rows a chat message can show.
@@ -55,11 +51,7 @@ def _list_reply(heading: str, shown: list[ProjectSummary], total: int, involved:
             else 'There are no active projects to show. Start one with /qi-project new "Name".'
         )
         return Reply(sections=(Section(text=empty, heading=heading),))
-    headline = (
-        f"{involved} of {plural(total, 'active project')} "
-        f"{'has' if involved == 1 or total == 1 else 'have'} a service user or carer "
-        "on the team."
-    )
+    headline = involvement_headline_text(involved, total)
     lines = [_line(s) for s in shown]
     if total > len(shown):
         lines.append(

@@ -43,6 +43,15 @@ def counts_by_role(counts: Mapping[Role | None, int]) -> str:
     return ", ".join(role_count(r, counts[r]) for r in order if counts.get(r))
 
 
+def involvement_headline_text(involved: int, total: int) -> str:
+    """The headline sentence, e.g. 8 of 10 active projects have a service user or carer."""
+    verb = "has" if involved == 1 or total == 1 else "have"
+    return (
+        f"{involved} of {plural(total, 'active project')} {verb} a service user or carer "
+        "on the team."
+    )
+
+
 def join_names(names: Iterable[str]) -> str:
     """'A', 'A and B', 'A, B and C'."""
     items = list(names)

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import ColumnElement, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
-from store.models import Membership, Person, Project
+from store.models import ChatIdentity, Membership, Person, Project
 from store.names import clean_name, name_key
 from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, ProjectStatus, Role
 
@@ -49,12 +49,20 @@ def lived_experience_exists() -> object:
     )
 
 
+def _current_member(person_id: int) -> ColumnElement[bool]:
+    return exists().where(
+        Membership.project_id == Project.id,
+        Membership.person_id == person_id,
+        Membership.left_at.is_(None),
+    )
+
+
 def project_summaries(
     session: Session,
     *,
     statuses: Iterable[ProjectStatus] = (ProjectStatus.ACTIVE,),
-    lead_id: int | None = None,
     member_id: int | None = None,
+    involving_id: int | None = None,
     limit: int | None = None,
 ) -> list[ProjectSummary]:
     """Projects with lead and involvement status, in one query, ordered by name."""
@@ -73,15 +81,12 @@ def project_summaries(
         .where(Project.status.in_(list(statuses)))
         .order_by(Project.name_key)
     )
-    if lead_id is not None:
-        query = query.where(Project.lead_person_id == lead_id)
     if member_id is not None:
+        query = query.where(_current_member(member_id))
+    if involving_id is not None:
+        # "Mine": the projects they lead or are on the team of, in the same one query.
         query = query.where(
-            exists().where(
-                Membership.project_id == Project.id,
-                Membership.person_id == member_id,
-                Membership.left_at.is_(None),
-            )
+            or_(Project.lead_person_id == involving_id, _current_member(involving_id))
         )
     if limit is not None:
         query = query.limit(limit)
@@ -167,8 +172,6 @@ class TeamMember:
 
 def current_team(session: Session, project_id: int) -> list[TeamMember]:
     """The project's current team, lived experience first, then by name."""
-    from store.models import ChatIdentity
-
     has_identity = exists().where(ChatIdentity.person_id == Person.id)
     rows = session.execute(
         select(

@@ -127,11 +127,14 @@ class SlackTransport:
             user_id = identity.user_id if identity else None
         if user_id is None:
             return  # not on Slack (yet): nothing to send here
-        message = Reply(sections=(Section(text=notice.text),))
+        self.send_dm(user_id, Reply(sections=(Section(text=notice.text),)))
+
+    def send_dm(self, user_id: str, reply: Reply) -> None:
+        """Post a reply in the person's DM with the bot."""
         self.client.chat_postMessage(
             channel=self.dm_channel(user_id),
-            text=fallback_text(message),
-            blocks=build_reply_blocks(message),
+            text=fallback_text(reply),
+            blocks=build_reply_blocks(reply),
         )
 
     def open_form(self, reply: Reply, trigger_id: str, channel_id: str, response_url: str) -> None:
@@ -173,13 +176,8 @@ class SlackTransport:
 
         Not chat.postEphemeral: that fails in every channel the bot has not been added to.
         """
-        if response_url and self.respond_to(response_url, reply, replace=False):
-            return
-        self.client.chat_postMessage(
-            channel=self.dm_channel(user_id),
-            text=fallback_text(reply),
-            blocks=build_reply_blocks(reply),
-        )
+        if not (response_url and self.respond_to(response_url, reply, replace=False)):
+            self.send_dm(user_id, reply)
 
     # --- listeners -----------------------------------------------------------------------
 
