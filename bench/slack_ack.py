@@ -53,6 +53,33 @@ if mode == "floor":
             return Response(status_code=401)
         return Response('{"text": "ok"}', media_type="application/json")
     app = Starlette(routes=[Route("/slack/events", events, methods=["POST"])])
+elif mode == "pg-floor":
+    # The least any bot can do on PostgreSQL: verify, then one INSERT in its own transaction
+    # over a raw psycopg connection per thread (no ORM, no pool), answered from a worker thread.
+    import anyio, psycopg
+    from slack_sdk.signature import SignatureVerifier
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+    verifier = SignatureVerifier(os.environ["SLACK_SIGNING_SECRET"])
+    dsn = os.environ["DATABASE_URL"]
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute("CREATE TABLE IF NOT EXISTS floor_signups (id serial primary key, body text)")
+    local = threading.local()
+    limiter = anyio.CapacityLimiter(8)
+    def write(body):
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = psycopg.connect(dsn)
+        with conn.transaction():
+            conn.execute("INSERT INTO floor_signups (body) VALUES (%s)", (body[:40],))
+    async def events(request):
+        body = await request.body()
+        if not verifier.is_valid_request(body, dict(request.headers)):
+            return Response(status_code=401)
+        await anyio.to_thread.run_sync(write, body.decode(), limiter=limiter)
+        return Response('{"text": "ok"}', media_type="application/json")
+    app = Starlette(routes=[Route("/slack/events", events, methods=["POST"])])
 else:
     from tests.fakes import FakeSlack
     fake = FakeSlack().start()
@@ -200,7 +227,12 @@ def main() -> None:
     from store.engine import make_engine
 
     admin = make_engine(POSTGRES_URL)
-    runs: dict[str, list[dict[str, float]]] = {"floor": [], "SQLite": [], "PostgreSQL": []}
+    runs: dict[str, list[dict[str, float]]] = {
+        "floor": [],
+        "SQLite": [],
+        "PostgreSQL": [],
+        "PG floor": [],
+    }
     for _ in range(args.rounds):
         runs["floor"].append(measure("floor (verify and answer)", "floor", None, args.requests))
         with tempfile.TemporaryDirectory() as folder:
@@ -213,6 +245,9 @@ def main() -> None:
                 connection.execute(text(f'CREATE SCHEMA "{schema}"'))
             url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
             runs["PostgreSQL"].append(measure("qi-nudge, PostgreSQL", "qi", url, args.requests))
+            runs["PG floor"].append(
+                measure("verify + 1 INSERT, PostgreSQL", "pg-floor", url, args.requests)
+            )
         except Exception as error:  # the bench reports what it could measure
             print(f"  PostgreSQL skipped: {error}")
         finally:
