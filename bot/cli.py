@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import OperationalError
 
-from bot import admin_commands
+from bot import admin_commands, reminder_commands
 from bot.console import Console, console_actor
 from bot.runtime import CONSOLE_LOG_FILE, build_context, configure_logging, open_database
 from bot.settings import Settings, SettingsError, load_settings
@@ -90,6 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
             "erase": admin_commands.cmd_person_erase,
         }
     )
+    remind = sub.add_parser("remind", help="the weekly reminder to leads: preview or run now")
+    when_group = remind.add_mutually_exclusive_group(required=True)
+    when_group.add_argument(
+        "--dry-run", action="store_true", help="show who would be reminded and why"
+    )
+    when_group.add_argument("--now", action="store_true", help="run this week's reminder now")
+    remind.set_defaults(handler=reminder_commands.cmd_remind)
+
+    deliveries = sub.add_parser("deliveries", help="messages the bot sent on its own")
+    deliveries.add_argument("--failed", action="store_true", help="only those that failed")
+    deliveries.add_argument("--limit", type=int, default=50, help="how many (newest first)")
+    deliveries.set_defaults(handler=reminder_commands.cmd_deliveries)
     return parser
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from handlers.nudges import NudgePolicy
 from store.engine import DEFAULT_DATABASE_URL
 
 
@@ -45,6 +47,7 @@ class Settings:
     slack_api_url: str | None = None
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface
     port: int = 3000
+    nudge_policy: NudgePolicy = field(default_factory=NudgePolicy)
 
     def __repr__(self) -> str:
         return (
@@ -53,7 +56,7 @@ class Settings:
             f"slack_bot_token={self.slack_bot_token!r}, "
             f"slack_signing_secret={self.slack_signing_secret!r}, "
             f"slack_app_token={self.slack_app_token!r}, slack_api_url={self.slack_api_url!r}, "
-            f"host={self.host!r}, port={self.port!r})"
+            f"host={self.host!r}, port={self.port!r}, nudge_policy={self.nudge_policy!r})"
         )
 
     @property
@@ -64,6 +67,31 @@ class Settings:
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _nudge_policy(values: Mapping[str, str], problems: list[str]) -> NudgePolicy:
+    """NUDGE_DAY, NUDGE_TIME and NUDGE_ESCALATE_AFTER, checked."""
+    default = NudgePolicy()
+    day_text = (values.get("NUDGE_DAY") or "monday").strip().lower()
+    matches = [i for i, day in enumerate(WEEKDAYS) if day.startswith(day_text[:3])]
+    if len(day_text) < 3 or not matches:
+        problems.append(f"NUDGE_DAY: {day_text!r} is not a day of the week (try monday)")
+    time_text = (values.get("NUDGE_TIME") or "09:30").strip()
+    try:
+        at = time.fromisoformat(time_text)
+    except ValueError:
+        problems.append(f"NUDGE_TIME: {time_text!r} is not a time like 09:30")
+        at = default.at
+    after_text = (values.get("NUDGE_ESCALATE_AFTER") or "3").strip()
+    if not after_text.isdecimal() or not 1 <= int(after_text) <= 52:
+        problems.append(f"NUDGE_ESCALATE_AFTER: {after_text!r} is not a number of weeks (1-52)")
+        after_text = str(default.escalate_after)
+    return NudgePolicy(
+        weekday=matches[0] if matches and len(day_text) >= 3 else default.weekday,
+        at=at,
+        escalate_after=int(after_text),
+    )
 
 
 def _hide_password(url: str) -> str:
@@ -113,6 +141,7 @@ def load_settings(
     port = int(port_text) if port_text.isdecimal() and 0 < int(port_text) < 65536 else 0
     if not port:
         problems.append(f"PORT: {port_text!r} is not a port number")
+    nudge_policy = _nudge_policy(values, problems)
     if problems:
         raise SettingsError("Configuration problems:\n  " + "\n  ".join(problems))
     return Settings(
@@ -125,4 +154,5 @@ def load_settings(
         slack_api_url=api_url,
         host=values.get("HOST") or "0.0.0.0",  # noqa: S104
         port=port,
+        nudge_policy=nudge_policy,
     )

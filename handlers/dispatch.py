@@ -7,7 +7,18 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import DBAPIError
 
-from handlers import forum, forum_signup, help, home, ids, join, leave, project, projects
+from handlers import (
+    forum,
+    forum_signup,
+    help,
+    home,
+    ids,
+    join,
+    leave,
+    nudge_actions,
+    project,
+    projects,
+)
 from handlers.args import ArgumentError
 from handlers.context import Context
 from handlers.errors import Refusal
@@ -37,11 +48,15 @@ ACTIONS: dict[str, ActionHandler] = {
     ids.JOIN_AS: join.handle_join_as_button,
     ids.LEAVE: leave.handle_leave_button,
     ids.OPEN_ADD_MEMBER: project.handle_open_add_member,
+    ids.ASK_FORUM: nudge_actions.handle_ask_forum_button,
+    ids.OPEN_SNOOZE: nudge_actions.handle_open_snooze,
+    ids.MUTE_NUDGES: nudge_actions.handle_mute_button,
 }
 
 FORMS: dict[str, FormHandler] = {
     ids.JOIN_FORM: join.handle_join_form,
     ids.ADD_MEMBER_FORM: project.handle_add_member_form,
+    ids.SNOOZE_FORM: nudge_actions.handle_snooze_form,
 }
 
 SORRY = (

@@ -40,7 +40,8 @@ TOPICS: dict[str, tuple[str, str]] = {
         "someone who doesn't use chat, once they have agreed (add --consulted if they are "
         "asked now and then rather than being on the team)\n"
         '• /qi-project show "Falls prevention": see the team\n'
-        '• /qi-project status "Falls prevention" completed: active, on hold, completed or stopped',
+        '• /qi-project status "Falls prevention" completed: active, on hold, completed or stopped\n'
+        "• /qi-project reminders off: no more weekly reminders (on: start them again)",
     ),
     "forum": (
         "/qi-forum",

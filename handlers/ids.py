@@ -15,3 +15,9 @@ ADD_MEMBER_FORM = "add_member_form"
 
 FORUM_TARGET = "forum"  # the join form's value for a forum: "forum:<forum id>"
 SHOW_FORUM = "show_forum"  # value: ""
+
+# The weekly nudge
+ASK_FORUM = "ask_forum"  # value: "<project id>"
+OPEN_SNOOZE = "open_snooze"  # value: "<project id>"
+MUTE_NUDGES = "mute_nudges"  # value: "off" (stop reminders) or "on" (start them again)
+SNOOZE_FORM = "snooze_form"  # context: "<project id>"

@@ -20,6 +20,7 @@ from handlers.lookup import (
     require_lead_or_admin,
     require_role,
 )
+from handlers.nudge_actions import set_reminders
 from handlers.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
 from handlers.wording import counts_by_role
 from store import memberships
@@ -45,7 +46,9 @@ USAGE = (
     f"• {ADD_MEMBER_EXAMPLE}: record a team member who doesn't use chat\n"
     '• /qi-project show "Project name": see who is on the team\n'
     '• /qi-project status "Project name" completed: mark a project active, on hold, completed '
-    "or stopped"
+    "or stopped\n"
+    "• /qi-project reminders off (or on): stop or restart the weekly reminders about your "
+    "projects"
 )
 
 
@@ -64,6 +67,8 @@ def handle_project_command(ctx: Context, actor: Actor, text: str) -> Reply:
         return set_status(ctx, actor, args)
     if verb == "show":
         return show_project(ctx, actor, " ".join(rest))
+    if verb == "reminders" and len(rest) == 1 and name_key(rest[0]) in ("on", "off"):
+        return set_reminders(ctx, actor, on=name_key(rest[0]) == "on")
     # "/qi-project Falls prevention" is taken as "show".
     return show_project(ctx, actor, text)
 

@@ -1,4 +1,4 @@
-"""The participation store: people, projects, memberships, forums, meetings, admins, audit."""
+"""The participation store: people, projects, forums, meetings, admins, audit and the outbox."""
 
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ class Person(Base):
     # Only kept for leads imported by e-mail, so a chat platform can resolve them later.
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Set when the person asked for no weekly reminders; they can turn them back on.
+    nudges_muted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     identities: Mapped[list[ChatIdentity]] = relationship(
         back_populates="person", cascade="all, delete-orphan", passive_deletes=True
@@ -87,6 +89,8 @@ class ChatIdentity(Base):
     platform: Mapped[str] = mapped_column(String(20))
     workspace: Mapped[str] = mapped_column(String(100))
     user_id: Mapped[str] = mapped_column(String(NAME_MAX))
+    # The bot's direct-message channel with them, kept because opening one is rate-limited.
+    dm_channel: Mapped[str | None] = mapped_column(String(100))
 
     person: Mapped[Person] = relationship(back_populates="identities")
 
@@ -165,6 +169,9 @@ class Forum(Base):
     name_key: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
     # Where announcements go, as "<platform>:<channel id>"; empty until a channel is chosen.
     channel: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    # When meetings are announced, in minutes before they start; None means the default
+    # (a week before, the day before, and as they start).
+    announce_offsets: Mapped[list[int] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
@@ -261,3 +268,91 @@ class AuditEvent(Base):
     subject_type: Mapped[str] = mapped_column(String(30))
     subject_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ProjectNudge(Base):
+    """Where a project stands with the weekly reminder: snoozed, nudged in a row, escalated."""
+
+    __tablename__ = "project_nudges"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    snoozed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    snooze_reason: Mapped[str | None] = mapped_column(String(30))
+    # Weekly sweeps in a row that found the project still without a service user or carer.
+    weeks_in_a_row: Mapped[int] = mapped_column(Integer, default=0)
+    last_week: Mapped[str | None] = mapped_column(String(30))
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class JobRun(Base):
+    """One occurrence of a scheduled job (the sweep of one week): started, and finished."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "occurrence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(50))
+    occurrence: Mapped[str] = mapped_column(String(50))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Delivery(Base):
+    """A message the bot sends on its own initiative: the outbox row that makes it happen once.
+
+    The key (kind, occurrence, recipient) is unique, so a second sweep, a restart or a second
+    replica finds the row instead of sending again. The text is rendered when it is sent, from
+    what is true then, so a nudge that is no longer needed is withdrawn instead.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("kind", "occurrence", "recipient"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    occurrence: Mapped[str] = mapped_column(String(60))
+    # "person:<id>" for a direct message, "channel:<platform>:<channel id>" for a channel.
+    recipient: Mapped[str] = mapped_column(String(NAME_MAX))
+    # What the message is about (project ids, a meeting id): ids only, never names.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Where it went, so it can be edited in place (RSVP counts) or found again after a crash.
+    platform: Mapped[str | None] = mapped_column(String(20))
+    channel_id: Mapped[str | None] = mapped_column(String(100))
+    message_ts: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SlotRequest(Base):
+    """A project team asking for time at a forum meeting to talk something through."""
+
+    __tablename__ = "slot_requests"
+    __table_args__ = (UniqueConstraint("meeting_id", "project_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    topic: Mapped[str] = mapped_column(String(300))
+    requested_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    # "requested", then "accepted" or "declined" by one of the forum's organisers.
+    status: Mapped[str] = mapped_column(String(20), default="requested")
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    meeting: Mapped[Meeting] = relationship()
+    project: Mapped[Project] = relationship()

@@ -1,0 +1,113 @@
+"""`qi-nudge remind` and `qi-nudge deliveries`: the weekly reminder and the outbox, by hand."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from sqlalchemy import select
+
+from bot.delivery import Deliverer
+from bot.scheduler import Jobs
+from bot.settings import Settings
+from handlers.context import Context
+from handlers.nudges import SweepPlan, plan_sweep, week_of
+from store import outbox
+from store.models import Person
+
+ACTIONS_SHOWN = {
+    "nudge": "Would remind",
+    "escalate": "Would pass to the organisers",
+    "skip": "Skip",
+}
+
+
+def build_deliverer(ctx: Context, settings: Settings) -> Deliverer:
+    """A deliverer for the configured platform: Slack if set up, else this terminal."""
+    if settings.has_slack:
+        from bot.slack.app import build_web_client
+        from bot.slack.sender import SlackSender, build_sending_client
+
+        sender = SlackSender(build_sending_client(build_web_client(settings)))
+        return Deliverer(ctx, sender)
+    from bot.console_sender import ConsoleSender
+
+    return Deliverer(ctx, ConsoleSender())
+
+
+def cmd_remind(ctx: Context, args: argparse.Namespace) -> int:
+    """Show who this week's reminder would go to (--dry-run), or run it now (--now)."""
+    settings: Settings = args.settings
+    week = week_of(ctx.now(), ctx)
+    if args.dry_run:
+        with ctx.sessions() as session:
+            plan = plan_sweep(session, ctx, week=week, policy=settings.nudge_policy)
+            session.rollback()  # looking changes nothing
+        print_plan(plan)
+        return 0
+    plan = Jobs(ctx, settings.nudge_policy).sweep(week)
+    print_plan(plan, done=True)
+    outcomes = build_deliverer(ctx, settings).drain()
+    print(summary(outcomes))
+    return 1 if outcomes.get("failed") else 0
+
+
+def print_plan(plan: SweepPlan, *, done: bool = False) -> None:
+    """Who is reminded, passed on or skipped this week, and why."""
+    if not plan.decisions:
+        print(
+            f"Week {plan.week}: every active project has a service user or carer on the team. "
+            "Nobody needs a reminder."
+        )
+        return
+    print(
+        f"Week {plan.week}: {len(plan.decisions)} active projects without a service user or carer."
+    )
+    for decision in plan.decisions:
+        lead = decision.lead_name or "no lead"
+        verb = ACTIONS_SHOWN[decision.action]
+        if done:
+            verb = verb.replace("Would remind", "Reminding").replace("Would pass", "Passing")
+        print(f'  {verb}: "{decision.project_name}" (lead: {lead}): {decision.why}')
+    if done:
+        print(f"{plan.planned_new} new messages planned ({len(plan.deliveries)} this week in all).")
+
+
+def summary(outcomes: Counter[str]) -> str:
+    """One line counting what happened to the deliveries."""
+    return (
+        f"Sent {outcomes.get('sent', 0)}, no longer needed {outcomes.get('withdrawn', 0)}, "
+        f"failed {outcomes.get('failed', 0)}, to retry later {outcomes.get('retry', 0)}."
+    )
+
+
+def cmd_deliveries(ctx: Context, args: argparse.Namespace) -> int:
+    """List recent outbox deliveries (or only the failed ones) with their reasons."""
+    with ctx.sessions() as session:
+        counts = outbox.counts_by_status(session)
+        rows = outbox.deliveries(
+            session, status=outbox.FAILED if args.failed else None, limit=args.limit
+        )
+        person_ids = [outbox.recipient_person_id(r.recipient) for r in rows]
+        names = {
+            person.id: person.display_name
+            for person in session.scalars(
+                select(Person).where(Person.id.in_([pid for pid in person_ids if pid]))
+            )
+        }
+        print(
+            "Deliveries: "
+            + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none yet")
+        )
+        if args.failed and not rows:
+            print("No failed deliveries.")
+        for row in rows:
+            person_id = outbox.recipient_person_id(row.recipient)
+            who = names.get(person_id, row.recipient) if person_id else row.recipient
+            line = f"  #{row.id} {row.kind} {row.occurrence} to {who}: {row.status}"
+            if row.attempts:
+                line += f" after {row.attempts} attempt{'s' if row.attempts != 1 else ''}"
+            if row.error and row.status in (outbox.FAILED, outbox.PENDING):
+                line += f" ({row.error})"
+            print(line)
+    return 0

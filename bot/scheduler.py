@@ -1,0 +1,128 @@
+"""The scheduler: one periodic tick (APScheduler) that runs whatever our tables say is due."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.leader import Leadership
+from handlers.context import Context
+from handlers.nudges import NudgePolicy, SweepPlan, run_sweep, week_before, week_of
+from store import jobs
+
+log = logging.getLogger(__name__)
+
+WEEKLY_NUDGE = "weekly_nudge"
+# A sweep missed while the bot was down is run late if it is at most this late; an older one
+# is skipped with a warning, rather than nudging twice within a few days.
+CATCH_UP_WINDOW = timedelta(days=3)
+TICK_SECONDS = 60
+
+
+def sweep_moment(week: str, ctx: Context, policy: NudgePolicy) -> datetime:
+    """When a week's sweep is due, in UTC: the configured local day and time of that week.
+
+    Local wall-clock time, so 09:30 stays 09:30 across the clock changes; a time the clocks
+    skip (01:30 on the spring change) is read as the moment just after the skip.
+    """
+    year, number = week.split("-W")
+    day = date.fromisocalendar(int(year), int(number), policy.weekday + 1)
+    local = datetime.combine(day, policy.at, tzinfo=ctx.timezone)
+    return local.astimezone(UTC)
+
+
+def latest_due_week(ctx: Context, policy: NudgePolicy) -> tuple[str, datetime]:
+    """The most recent sweep occurrence at or before now, and when it was due."""
+    week = week_of(ctx.now(), ctx)
+    moment = sweep_moment(week, ctx, policy)
+    if moment > ctx.now():
+        week = week_before(week)
+        moment = sweep_moment(week, ctx, policy)
+    return week, moment
+
+
+class Jobs:
+    """The scheduled work itself, free of APScheduler so that tests drive it with a clock."""
+
+    def __init__(
+        self, ctx: Context, policy: NudgePolicy, *, planned: Callable[[], None] = lambda: None
+    ) -> None:
+        self.ctx = ctx
+        self.policy = policy
+        self.planned = planned  # told when new deliveries were planned (wakes the sender)
+        self._warned: set[str] = set()
+
+    def run_due(self) -> SweepPlan | None:
+        """Run this week's sweep if it is due and has not finished; the plan if it ran."""
+        week, moment = latest_due_week(self.ctx, self.policy)
+        with self.ctx.sessions() as session:
+            run = jobs.find_run(session, WEEKLY_NUDGE, week)
+            if run is not None and run.finished_at is not None:
+                return None
+        if self.ctx.now() - moment > CATCH_UP_WINDOW and run is None:
+            if week not in self._warned:
+                self._warned.add(week)
+                log.warning(
+                    "the weekly reminder for %s was missed (due %s, the bot was not running); "
+                    "it is skipped, and next week's runs as usual",
+                    week,
+                    moment.isoformat(),
+                )
+            return None
+        return self.sweep(week)
+
+    def sweep(self, week: str) -> SweepPlan:
+        """Run (or finish) one week's sweep; running it again sends nothing twice."""
+        with self.ctx.sessions.begin() as session:
+            jobs.start_run(session, WEEKLY_NUDGE, week, now=self.ctx.now())
+        plan = run_sweep(self.ctx, week=week, policy=self.policy)
+        with self.ctx.sessions.begin() as session:
+            jobs.finish_run(session, WEEKLY_NUDGE, week, now=self.ctx.now())
+        log.info(
+            "weekly reminder %s: %d new messages planned (%d projects looked at)",
+            week,
+            plan.planned_new,
+            len(plan.decisions),
+        )
+        if plan.planned_new:
+            self.planned()
+        return plan
+
+
+class Scheduler:
+    """Ticks every minute; only the replica that holds the lead runs the due jobs."""
+
+    def __init__(self, jobs_: Jobs, leader: Leadership, *, interval: int = TICK_SECONDS) -> None:
+        self.jobs = jobs_
+        self.leader = leader
+        self.interval = interval
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+
+    def tick(self) -> None:
+        """Run what is due, if this replica schedules."""
+        try:
+            if self.leader.holds():
+                self.jobs.run_due()
+        except Exception:
+            log.exception("scheduled jobs failed this tick; they are tried again next tick")
+
+    def start(self) -> None:
+        """Tick now and every `interval` seconds, in a background thread."""
+        self._scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self.interval,
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+            id="tick",
+        )
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        """Stop ticking and let another replica take over."""
+        self._scheduler.shutdown(wait=True)
+        self.leader.release()

@@ -1,0 +1,112 @@
+"""Sending outbox deliveries through the Slack Web API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from sqlalchemy.orm import Session
+
+from bot.delivery import SendError
+from bot.slack.blocks import build_reply_blocks, fallback_text
+from handlers.reply import Reply
+from store import outbox
+from store.people import identity_on
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+METADATA_EVENT = "qi_nudge_delivery"
+# Slack answers these when trying again later may work; anything else needs a person to fix.
+RETRYABLE_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable"}
+)
+
+
+def build_sending_client(client: WebClient, *, timeout: int = 10) -> WebClient:
+    """A client that waits out 429s (Retry-After) itself; other failures go back to the outbox."""
+    return WebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=timeout,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=5)],
+    )
+
+
+class SlackSender:
+    """Posts deliveries to DMs and channels, tagged so that they can be found again."""
+
+    platform = PLATFORM
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def destination(self, session: Session, recipient: str) -> str | None:
+        """The DM channel for a person (kept in the database), or a channel of this workspace."""
+        person_id = outbox.recipient_person_id(recipient)
+        if person_id is None:
+            target = outbox.recipient_channel(recipient)
+            return target[1] if target is not None and target[0] == PLATFORM else None
+        identity = identity_on(session, person_id, PLATFORM)
+        if identity is None:
+            return None
+        if identity.dm_channel is None:
+            # conversations.open allows only about 50 calls a minute: open once, keep the id.
+            answer = self._call(self.client.conversations_open, users=identity.user_id)
+            identity.dm_channel = answer["channel"]["id"]
+        return identity.dm_channel
+
+    def find_sent(self, channel: str, key: str) -> str | None:
+        """The ts of a recent message in `channel` that carries this delivery key."""
+        answer = self._call(
+            self.client.conversations_history,
+            channel=channel,
+            limit=200,
+            include_all_metadata=True,
+        )
+        for message in answer.get("messages", []):
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == METADATA_EVENT and payload.get("key") == key:
+                return str(message["ts"])
+        return None
+
+    def post(self, channel: str, reply: Reply, key: str) -> str | None:
+        """chat.postMessage with the delivery key in the message's metadata."""
+        answer = self._call(
+            self.client.chat_postMessage,
+            channel=channel,
+            text=fallback_text(reply),
+            blocks=build_reply_blocks(reply),
+            metadata={"event_type": METADATA_EVENT, "event_payload": {"key": key}},
+        )
+        return answer.get("ts")
+
+    def update(self, channel: str, ts: str, reply: Reply) -> None:
+        """Edit a message in place (RSVP counts)."""
+        self._call(
+            self.client.chat_update,
+            channel=channel,
+            ts=ts,
+            text=fallback_text(reply),
+            blocks=build_reply_blocks(reply),
+        )
+
+    @staticmethod
+    def _call(method: Callable[..., Any], **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except SlackApiError as error:
+            status = error.response.status_code
+            code = error.response.get("error") if isinstance(error.response.data, dict) else None
+            retryable = status == 429 or status >= 500 or code in RETRYABLE_ERRORS
+            raise SendError(f"Slack said {code or status}", retryable=retryable) from None
+        except (OSError, TimeoutError) as error:
+            # Slack may or may not have acted: the next attempt looks before posting again.
+            raise SendError(
+                f"no answer from Slack ({type(error).__name__})", retryable=True
+            ) from None

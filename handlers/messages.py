@@ -1,0 +1,30 @@
+"""What each kind of outbox delivery says, rendered when it is sent from what is true then."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from handlers import nudge_actions, nudges
+from handlers.context import Context
+from handlers.reply import Reply
+from store import outbox
+
+Renderer = Callable[[Session, Context, outbox.Claimed], Reply | None]
+
+RENDERERS: dict[str, Renderer] = {
+    nudges.NUDGE: nudges.render_nudge,
+    nudges.ESCALATION: nudges.render_escalation,
+    nudge_actions.PARTNER_REQUEST: nudge_actions.render_partner_request,
+    nudge_actions.PARTNER_REQUEST_ADMIN: nudge_actions.render_partner_request_admin,
+}
+
+
+def render_delivery(ctx: Context, delivery: outbox.Claimed) -> Reply | None:
+    """The message for a delivery, or None if it is no longer needed (or of an unknown kind)."""
+    renderer = RENDERERS.get(delivery.kind)
+    if renderer is None:
+        return None
+    with ctx.sessions() as session:
+        return renderer(session, ctx, delivery)

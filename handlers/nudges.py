@@ -1,0 +1,242 @@
+"""The weekly nudge: kindly ask leads "who with lived experience is on your team?"."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy.orm import Session
+
+from handlers import ids
+from handlers.context import Context
+from handlers.reply import Button, Reply, Section
+from handlers.wording import join_names
+from store import nudges as nudge_store
+from store import outbox
+from store.models import Person
+from store.nudges import Candidate
+from store.people import list_admins
+
+NUDGE = "nudge"
+ESCALATION = "escalation"
+WHY_IT_MATTERS = (
+    "Projects go further when people who use our services, or care for someone who does, help "
+    "shape them from the start."
+)
+
+
+@dataclass(frozen=True)
+class NudgePolicy:
+    """When the weekly sweep runs (local time) and when a quiet project goes to the organisers."""
+
+    weekday: int = 0  # Monday
+    at: time = time(9, 30)
+    escalate_after: int = 3  # nudges in a row before the organisers are asked instead
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the sweep does about one project, and why (for `qi-nudge remind --dry-run`)."""
+
+    project_id: int
+    project_name: str
+    lead_name: str | None
+    action: str  # "nudge", "escalate" or "skip"
+    why: str
+
+
+@dataclass
+class SweepPlan:
+    """Everything one week's sweep decided: messages to plan and project states to save."""
+
+    week: str
+    decisions: list[Decision] = field(default_factory=list)
+    deliveries: list[outbox.Planned] = field(default_factory=list)
+    states: list[dict[str, object]] = field(default_factory=list)
+    planned_new: int = 0
+
+
+def week_of(moment: datetime, ctx: Context) -> str:
+    """The ISO week a moment falls in, in the trust's time zone: '2026-W48'."""
+    year, week, _ = moment.astimezone(ctx.timezone).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_before(week: str) -> str:
+    """The key of the week before: '2026-W48' -> '2026-W47'."""
+    year, number = week.split("-W")
+    monday = date.fromisocalendar(int(year), int(number), 1) - timedelta(days=7)
+    iso = monday.isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"
+
+
+def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy) -> SweepPlan:
+    """Decide this week's nudges and escalations from one query; changes nothing."""
+    now = ctx.now()
+    plan = SweepPlan(week=week)
+    nudged: dict[int, list[int]] = defaultdict(list)
+    escalated: list[int] = []
+    for c in nudge_store.candidates(session):
+        action, why, count = _decide(c, week=week, now=now, ctx=ctx, policy=policy)
+        plan.decisions.append(Decision(c.project_id, c.project_name, c.lead_name, action, why))
+        if action == "skip":
+            continue
+        plan.states.append(
+            {
+                "project_id": c.project_id,
+                "weeks_in_a_row": count,
+                "last_week": week,
+                "escalated_at": now if action == "escalate" else None,
+            }
+        )
+        if action == "nudge" and c.lead_id is not None:
+            nudged[c.lead_id].append(c.project_id)
+        elif action == "escalate":
+            escalated.append(c.project_id)
+    # One message per lead, however many of their projects need it: no pile of DMs.
+    for lead_id, project_ids in nudged.items():
+        plan.deliveries.append(
+            outbox.Planned(
+                NUDGE, week, outbox.person_recipient(lead_id), {"projects": sorted(project_ids)}
+            )
+        )
+    if escalated:
+        for admin in list_admins(session):
+            plan.deliveries.append(
+                outbox.Planned(
+                    ESCALATION,
+                    week,
+                    outbox.person_recipient(admin.id),
+                    {"projects": sorted(escalated)},
+                )
+            )
+    return plan
+
+
+def _decide(
+    c: Candidate, *, week: str, now: datetime, ctx: Context, policy: NudgePolicy
+) -> tuple[str, str, int]:
+    if c.lead_id is None:
+        return "skip", "no lead is recorded, so there is nobody to ask", 0
+    if c.lead_muted:
+        return "skip", "the lead has turned weekly reminders off", 0
+    if c.snoozed_until is not None and c.snoozed_until > now:
+        until = c.snoozed_until.astimezone(ctx.timezone)
+        reason = SNOOZE_REASONS.get(c.snooze_reason or "", "no reason given")
+        return "skip", f"snoozed until {until:%d %B %Y} ({reason})", 0
+    if c.escalated:
+        return "skip", "already passed to the forum organisers; waiting for a change", 0
+    if c.last_week == week:
+        count = c.weeks_in_a_row  # this week's sweep ran already: same answer, nothing new
+    elif c.last_week == week_before(week):
+        count = c.weeks_in_a_row + 1
+    else:
+        count = 1
+    if count > policy.escalate_after:
+        return (
+            "escalate",
+            f"nudged {policy.escalate_after} weeks running with no change: "
+            "the forum organisers are asked to help instead",
+            count,
+        )
+    return "nudge", f"no service user or carer on the team (reminder {count} in a row)", count
+
+
+def run_sweep(ctx: Context, *, week: str, policy: NudgePolicy) -> SweepPlan:
+    """Plan this week's nudges into the outbox and save project states, in one transaction."""
+    with ctx.sessions.begin() as session:
+        nudge_store.forget_settled(session)
+        plan = plan_sweep(session, ctx, week=week, policy=policy)
+        nudge_store.save_states(session, plan.states)
+        plan.planned_new = outbox.plan(session, plan.deliveries, now=ctx.now())
+    return plan
+
+
+SNOOZE_REASONS = {
+    "recruiting": "we're finding someone",
+    "not_appropriate": "not right for this project",
+    "other": "another reason",
+}
+
+
+def first_name(display_name: str) -> str:
+    """'Asha' from 'Asha Patel': a greeting, not a register."""
+    return display_name.split()[0] if display_name.split() else display_name
+
+
+def render_nudge(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:
+    """The lead's weekly message, from what is true now; None if it is no longer needed."""
+    lead_id = outbox.recipient_person_id(delivery.recipient)
+    projects = nudge_store.still_without_lived_experience(
+        session, delivery.payload.get("projects", []), lead_id=lead_id, now=ctx.now()
+    )
+    lead = session.get(Person, lead_id) if lead_id is not None else None
+    if not projects or lead is None or lead.nudges_muted_at is not None:
+        return None
+    if len(projects) == 1:
+        opening = (
+            f"Hello {first_name(lead.display_name)}. Who with lived experience is on your "
+            f'"{projects[0].name}" '
+            "team? Right now there's no service user or carer on it."
+        )
+    else:
+        names = join_names(f'"{p.name}"' for p in projects)
+        opening = (
+            f"Hello {first_name(lead.display_name)}. Who with lived experience is on your "
+            "teams? Right now "
+            f"{names} have no service user or carer on them."
+        )
+    sections = [Section(heading="Who with lived experience is on your team?", text=opening)]
+    sections.append(Section(text=f"{WHY_IT_MATTERS} Here are some next steps:"))
+    for project in projects:
+        sections.append(
+            Section(
+                text=f'"{project.name}"' if len(projects) > 1 else "",
+                buttons=(
+                    Button(
+                        "Ask the forum to find a partner",
+                        ids.ASK_FORUM,
+                        str(project.id),
+                        primary=True,
+                    ),
+                    Button("Add someone already involved", ids.OPEN_ADD_MEMBER, str(project.id)),
+                    Button("Snooze", ids.OPEN_SNOOZE, str(project.id)),
+                ),
+            )
+        )
+    sections.append(
+        Section(
+            text="Rather not get these weekly reminders?",
+            buttons=(Button("Turn reminders off", ids.MUTE_NUDGES, "off"),),
+        )
+    )
+    return Reply(sections=tuple(sections))
+
+
+def render_escalation(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:
+    """The organisers' note about projects that stayed without a partner after reminders."""
+    projects = nudge_store.still_without_lived_experience(
+        session, delivery.payload.get("projects", []), lead_id=None, now=ctx.now()
+    )
+    if not projects:
+        return None
+    leads = {p.id: (p.lead.display_name if p.lead else "no lead recorded") for p in projects}
+    lines = [f'• "{p.name}" (lead: {leads[p.id]})' for p in projects]
+    return Reply(
+        sections=(
+            Section(
+                heading="Projects that could use the forum's help",
+                text=(
+                    "These projects still have no service user or carer on the team after "
+                    "several weekly reminders. A friendly word from the forum may help more "
+                    "than another reminder, so I have stopped reminding their leads:\n"
+                    + "\n".join(lines)
+                ),
+                buttons=tuple(
+                    Button(f'Ask the forum for "{p.name}"', ids.ASK_FORUM, str(p.id))
+                    for p in projects[:5]
+                ),
+            ),
+        )
+    )

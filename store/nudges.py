@@ -1,0 +1,152 @@
+"""Queries behind the weekly nudge: which projects still have no service user or carer."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from store.models import Person, Project, ProjectNudge
+from store.projects import lived_experience_exists
+from store.roles import ProjectStatus
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An active project with no service user or carer on the team, and its nudge state."""
+
+    project_id: int
+    project_name: str
+    lead_id: int | None
+    lead_name: str | None
+    lead_muted: bool
+    snoozed_until: datetime | None
+    snooze_reason: str | None
+    weeks_in_a_row: int
+    last_week: str | None
+    escalated: bool
+
+
+def candidates(session: Session) -> list[Candidate]:
+    """Every active project without lived experience on the team, in one query."""
+    rows = session.execute(
+        select(
+            Project.id,
+            Project.name,
+            Project.lead_person_id,
+            Person.display_name,
+            Person.nudges_muted_at,
+            ProjectNudge.snoozed_until,
+            ProjectNudge.snooze_reason,
+            ProjectNudge.weeks_in_a_row,
+            ProjectNudge.last_week,
+            ProjectNudge.escalated_at,
+        )
+        .outerjoin(Person, Person.id == Project.lead_person_id)
+        .outerjoin(ProjectNudge, ProjectNudge.project_id == Project.id)
+        .where(Project.status == ProjectStatus.ACTIVE, ~lived_experience_exists())
+        .order_by(Project.lead_person_id, Project.name)
+    )
+    return [
+        Candidate(
+            project_id=row[0],
+            project_name=row[1],
+            lead_id=row[2],
+            lead_name=row[3],
+            lead_muted=row[4] is not None,
+            snoozed_until=row[5],
+            snooze_reason=row[6],
+            weeks_in_a_row=row[7] or 0,
+            last_week=row[8],
+            escalated=row[9] is not None,
+        )
+        for row in rows
+    ]
+
+
+def still_without_lived_experience(
+    session: Session, project_ids: Collection[int], *, lead_id: int | None, now: datetime
+) -> list[Project]:
+    """Of these projects, those that still need the nudge now: active, no partner, not snoozed."""
+    if not project_ids:
+        return []
+    query = (
+        select(Project)
+        .outerjoin(ProjectNudge, ProjectNudge.project_id == Project.id)
+        .where(
+            Project.id.in_(list(project_ids)),
+            Project.status == ProjectStatus.ACTIVE,
+            ~lived_experience_exists(),
+            (ProjectNudge.snoozed_until.is_(None)) | (ProjectNudge.snoozed_until <= now),
+        )
+        .order_by(Project.name)
+    )
+    if lead_id is not None:
+        query = query.where(Project.lead_person_id == lead_id)
+    return list(session.scalars(query))
+
+
+def save_states(session: Session, states: Sequence[dict[str, object]]) -> None:
+    """Write the sweep's new per-project states in one statement (insert or update)."""
+    if not states:
+        return
+    is_postgres = session.get_bind().dialect.name == "postgresql"
+    insert = (postgresql.insert if is_postgres else sqlite.insert)(ProjectNudge.__table__)
+    statement = insert.on_conflict_do_update(
+        index_elements=["project_id"],
+        set_={
+            "weeks_in_a_row": insert.excluded.weeks_in_a_row,
+            "last_week": insert.excluded.last_week,
+            "escalated_at": insert.excluded.escalated_at,
+        },
+    )
+    session.connection().execute(statement, list(states))
+
+
+def forget_settled(session: Session) -> int:
+    """Clear the count and escalation of projects that now have a partner: a fresh start."""
+    result = session.execute(
+        update(ProjectNudge)
+        .where(
+            ProjectNudge.project_id.in_(select(Project.id).where(lived_experience_exists())),
+            (ProjectNudge.weeks_in_a_row > 0) | ProjectNudge.escalated_at.is_not(None),
+        )
+        .values(weeks_in_a_row=0, escalated_at=None, last_week=None)
+    )
+    return result.rowcount or 0
+
+
+def snooze(session: Session, project_id: int, *, until: datetime, reason: str) -> None:
+    """Pause the project's nudges until `until`; the count starts again afterwards."""
+    state = session.get(ProjectNudge, project_id)
+    if state is None:
+        state = ProjectNudge(project_id=project_id, weeks_in_a_row=0)
+        session.add(state)
+    state.snoozed_until = until
+    state.snooze_reason = reason
+    state.weeks_in_a_row = 0
+    state.last_week = None
+    state.escalated_at = None
+
+
+def set_muted(session: Session, person_id: int, *, muted_at: datetime | None) -> bool:
+    """Mute or unmute all nudges for a person; False if nothing changed."""
+    person = session.get(Person, person_id)
+    if person is None or (person.nudges_muted_at is None) == (muted_at is None):
+        return False
+    person.nudges_muted_at = muted_at
+    return True
+
+
+def snoozed_together(session: Session, project_ids: Collection[int]) -> dict[int, ProjectNudge]:
+    """The nudge states of these projects, by project id."""
+    if not project_ids:
+        return {}
+    states = session.scalars(
+        select(ProjectNudge).where(and_(ProjectNudge.project_id.in_(list(project_ids))))
+    )
+    return {state.project_id: state for state in states}

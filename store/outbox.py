@@ -1,0 +1,252 @@
+"""The outbox: messages the bot sends on its own initiative, each exactly once.
+
+A delivery is planned as a row with a unique key (kind, occurrence, recipient), claimed before it
+is sent and marked sent afterwards. Planning twice finds the row; claiming is atomic, so two
+senders never take the same row; a claim left behind by a crash is taken again after a lease,
+marked as uncertain so that the sender first looks on the platform for the message it may
+already have posted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from store.models import Delivery
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+WITHDRAWN = "withdrawn"
+
+# A send takes seconds at most (client timeouts and retries included); a claim older than this
+# belongs to a sender that died, and its row is taken again.
+CLAIM_LEASE = timedelta(minutes=5)
+ERROR_MAX = 300
+
+
+def person_recipient(person_id: int) -> str:
+    """The recipient key for a direct message to a person."""
+    return f"person:{person_id}"
+
+
+def channel_recipient(channel: str) -> str:
+    """The recipient key for a post in a channel given as "<platform>:<channel id>"."""
+    return f"channel:{channel}"
+
+
+def recipient_person_id(recipient: str) -> int | None:
+    """The person a recipient key names, or None for a channel."""
+    kind, _, rest = recipient.partition(":")
+    return int(rest) if kind == "person" and rest.isdigit() else None
+
+
+def recipient_channel(recipient: str) -> tuple[str, str] | None:
+    """(platform, channel id) for a channel recipient key, or None for a person."""
+    kind, _, rest = recipient.partition(":")
+    platform, _, channel = rest.partition(":")
+    return (platform, channel) if kind == "channel" and channel else None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A message to send once: its key, and the ids it is about."""
+
+    kind: str
+    occurrence: str
+    recipient: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery taken by one sender; `uncertain` if an earlier claim may have sent it."""
+
+    id: int
+    kind: str
+    occurrence: str
+    recipient: str
+    payload: dict[str, Any]
+    attempts: int
+    uncertain: bool
+
+
+def plan(session: Session, planned: Sequence[Planned], *, now: datetime) -> int:
+    """Add deliveries that are not planned yet (one statement); how many were new."""
+    if not planned:
+        return 0
+    rows = [
+        {
+            "kind": p.kind,
+            "occurrence": p.occurrence,
+            "recipient": p.recipient,
+            "payload": p.payload,
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for p in planned
+    ]
+    dialect_insert = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
+    statement = (
+        dialect_insert(Delivery.__table__)
+        .on_conflict_do_nothing(index_elements=["kind", "occurrence", "recipient"])
+        .returning(Delivery.__table__.c.id)
+    )
+    return len(session.connection().execute(statement, rows).all())
+
+
+def claim_due(session: Session, *, now: datetime, limit: int = 50) -> list[Claimed]:
+    """Take up to `limit` due deliveries for this sender, oldest first."""
+    stale = now - CLAIM_LEASE
+    query = (
+        select(Delivery.id, Delivery.status)
+        .where(
+            or_(
+                and_(Delivery.status == PENDING, Delivery.next_attempt_at <= now),
+                and_(Delivery.status == SENDING, Delivery.claimed_at < stale),
+            )
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Replicas claim side by side without waiting on each other's rows.
+        query = query.with_for_update(skip_locked=True)
+    # (SQLite: BEGIN IMMEDIATE already makes this transaction the only writer.)
+    found = session.execute(query).all()
+    if not found:
+        return []
+    was_sending = {row.id for row in found if row.status == SENDING}
+    claimed = session.execute(
+        update(Delivery.__table__)
+        .where(Delivery.__table__.c.id.in_([row.id for row in found]))
+        .values(status=SENDING, claimed_at=now, attempts=Delivery.__table__.c.attempts + 1)
+        .returning(
+            Delivery.__table__.c.id,
+            Delivery.__table__.c.kind,
+            Delivery.__table__.c.occurrence,
+            Delivery.__table__.c.recipient,
+            Delivery.__table__.c.payload,
+            Delivery.__table__.c.attempts,
+        )
+    ).all()
+    result = [
+        Claimed(
+            id=row.id,
+            kind=row.kind,
+            occurrence=row.occurrence,
+            recipient=row.recipient,
+            payload=row.payload or {},
+            attempts=row.attempts,
+            uncertain=row.id in was_sending,
+        )
+        for row in claimed
+    ]
+    return sorted(result, key=lambda c: c.id)
+
+
+def mark_sent(
+    session: Session,
+    delivery_id: int,
+    *,
+    now: datetime,
+    platform: str,
+    channel_id: str,
+    message_ts: str | None,
+) -> None:
+    """Record that the message is out, and where it is (to edit it later)."""
+    _set(
+        session,
+        delivery_id,
+        status=SENT,
+        sent_at=now,
+        platform=platform,
+        channel_id=channel_id,
+        message_ts=message_ts,
+        error=None,
+    )
+
+
+def mark_retry(session: Session, delivery_id: int, *, at: datetime, error: str) -> None:
+    """Put the delivery back to be tried again at `at`."""
+    _set(session, delivery_id, status=PENDING, next_attempt_at=at, error=error[:ERROR_MAX])
+
+
+def mark_failed(session: Session, delivery_id: int, *, error: str) -> None:
+    """Give up on the delivery, saying why (admins see it in `qi-nudge deliveries --failed`)."""
+    _set(session, delivery_id, status=FAILED, error=error[:ERROR_MAX])
+
+
+def mark_withdrawn(session: Session, delivery_id: int, *, reason: str) -> None:
+    """Drop a delivery that is no longer needed (the project found a partner, say)."""
+    _set(session, delivery_id, status=WITHDRAWN, error=reason[:ERROR_MAX])
+
+
+def withdraw_pending(session: Session, *, kinds: Iterable[str], occurrence_prefix: str) -> int:
+    """Withdraw what is still waiting to go for these kinds and occurrences; how many."""
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.kind.in_(list(kinds)),
+            Delivery.occurrence.startswith(occurrence_prefix, autoescape=True),
+            Delivery.status == PENDING,
+        )
+        .values(status=WITHDRAWN, error="no longer needed")
+    )
+    return result.rowcount or 0
+
+
+def sent_messages(
+    session: Session, *, kinds: Iterable[str], occurrence_prefix: str
+) -> list[Delivery]:
+    """Messages already posted for these kinds and occurrences (to edit them in place)."""
+    return list(
+        session.scalars(
+            select(Delivery)
+            .where(
+                Delivery.kind.in_(list(kinds)),
+                Delivery.occurrence.startswith(occurrence_prefix, autoescape=True),
+                Delivery.status == SENT,
+                Delivery.message_ts.is_not(None),
+            )
+            .order_by(Delivery.id)
+        )
+    )
+
+
+def deliveries(session: Session, *, status: str | None = None, limit: int = 200) -> list[Delivery]:
+    """The latest deliveries, optionally of one status, newest first."""
+    query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Delivery.status == status)
+    return list(session.scalars(query))
+
+
+def counts_by_status(session: Session) -> dict[str, int]:
+    """How many deliveries there are in each status."""
+    rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
+    return {status: count for status, count in rows}
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the next pending delivery is due, if any."""
+    return session.scalar(
+        select(func.min(Delivery.next_attempt_at)).where(Delivery.status == PENDING)
+    )
+
+
+def _set(session: Session, delivery_id: int, **values: Any) -> None:
+    session.execute(
+        update(Delivery.__table__).where(Delivery.__table__.c.id == delivery_id).values(**values)
+    )
