@@ -66,13 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
         handler=admin_commands.cmd_forum_list
     )
 
-    meeting = sub.add_parser("meeting", help="add a forum meeting")
+    meeting = sub.add_parser("meeting", help="add, list, move or cancel forum meetings")
     meeting_sub = meeting.add_subparsers(dest="action", required=True)
     meeting_add = meeting_sub.add_parser("add", help="add a meeting")
     meeting_add.add_argument("--at", required=True, help='local time, e.g. "2026-12-03 14:00"')
     meeting_add.add_argument("--forum", help="which forum (needed when there are several)")
     meeting_add.add_argument("--location")
     meeting_add.set_defaults(handler=admin_commands.cmd_meeting_add)
+    meeting_sub.add_parser("list", help="upcoming meetings and their numbers").set_defaults(
+        handler=reminder_commands.cmd_meeting_list
+    )
+    meeting_cancel = meeting_sub.add_parser("cancel", help="cancel a meeting and tell people")
+    meeting_cancel.add_argument("id", type=int, help="the meeting's number (see meeting list)")
+    meeting_cancel.set_defaults(handler=reminder_commands.cmd_meeting_change)
+    meeting_move = meeting_sub.add_parser("move", help="move a meeting and tell people")
+    meeting_move.add_argument("id", type=int, help="the meeting's number (see meeting list)")
+    meeting_move.add_argument("--at", required=True, help='new local time, "2026-12-10 14:00"')
+    meeting_move.set_defaults(handler=reminder_commands.cmd_meeting_change)
 
     admin = sub.add_parser("admin", help="grant, revoke or list the admin role")
     admin.add_argument("action", choices=["grant", "revoke", "list"])
@@ -97,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     when_group.add_argument("--now", action="store_true", help="run this week's reminder now")
     remind.set_defaults(handler=reminder_commands.cmd_remind)
+
+    sub.add_parser(
+        "run-due", help="send what is due now: meeting announcements, this week's reminder"
+    ).set_defaults(handler=reminder_commands.cmd_run_due)
 
     deliveries = sub.add_parser("deliveries", help="messages the bot sent on its own")
     deliveries.add_argument("--failed", action="store_true", help="only those that failed")

@@ -40,8 +40,17 @@ class ConsoleSender:
     def post(self, channel: str, reply: Reply, key: str) -> str | None:
         """Print the message under a line saying where it went."""
         self._count += 1
-        text, _buttons = render_reply(reply)
-        # The buttons are shown for what they offer; they can be pressed in chat, not here.
-        text = text.replace("\n(Type a number to press a button.)", "")
-        print(f"\n--- Message {channel} ---\n{text}", file=self.stream)
+        print(f"\n--- Message {channel} ---\n{_shown(reply)}", file=self.stream)
         return str(self._count)
+
+    def update(self, channel: str, message_id: str, reply: Reply) -> None:
+        """Say that an earlier message changed (the terminal cannot edit what it printed)."""
+        print(
+            f"\n--- Message {message_id} {channel} now reads ---\n{_shown(reply)}", file=self.stream
+        )
+
+
+def _shown(reply: Reply) -> str:
+    # Buttons are shown for what they offer; they are pressed in chat, not in this printout.
+    text, _buttons = render_reply(reply)
+    return text.replace("\n(Type a number to press a button.)", "")

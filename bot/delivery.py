@@ -17,6 +17,7 @@ from handlers.context import Context
 from handlers.messages import render_delivery
 from handlers.reply import Reply
 from store import outbox
+from store.models import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ class Sender(Protocol):
 
     def post(self, channel: str, reply: Reply, key: str) -> str | None:
         """Post the message, tagged with the delivery key; its message id."""
+
+    def update(self, channel: str, message_id: str, reply: Reply) -> None:
+        """Edit a posted message in place."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,9 @@ class Deliverer:
         self.policy = policy or DeliveryPolicy()
         self.pacer = pacer or Pacer(self.policy)
         self._lock = threading.Lock()  # one batch at a time in this process
+        self._refreshing: set[str] = set()
+        self._dirty: set[str] = set()
+        self._refreshing_lock = threading.Lock()
 
     def run_once(self) -> Counter[str]:
         """Claim and send one batch of due deliveries; what happened to each, counted."""
@@ -131,6 +138,54 @@ class Deliverer:
             total.update(outcomes)
         return total
 
+    def refresh(self, occurrence_prefix: str) -> int:
+        """Edit the posted messages under this prefix to show what is true now; how many edits.
+
+        Bursts coalesce: while one refresh of a prefix runs, further calls only ask it to go
+        round once more, so 50 quick RSVPs cost a few edits, not 50.
+        """
+        with self._refreshing_lock:
+            if occurrence_prefix in self._refreshing:
+                self._dirty.add(occurrence_prefix)
+                return 0
+            self._refreshing.add(occurrence_prefix)
+        edited = 0
+        try:
+            while True:
+                edited += self._refresh_once(occurrence_prefix)
+                with self._refreshing_lock:
+                    # Decide and step down under one lock, or a change marked in between is lost.
+                    if occurrence_prefix not in self._dirty:
+                        self._refreshing.discard(occurrence_prefix)
+                        return edited
+                    self._dirty.discard(occurrence_prefix)
+        except BaseException:
+            with self._refreshing_lock:
+                self._refreshing.discard(occurrence_prefix)
+                self._dirty.discard(occurrence_prefix)
+            raise
+
+    def _refresh_once(self, occurrence_prefix: str) -> int:
+        with self.ctx.sessions() as session:
+            posted = [
+                (row.channel_id, row.message_ts, _as_claimed(row))
+                for row in outbox.sent_messages(
+                    session, occurrence_prefix=occurrence_prefix, platform=self.sender.platform
+                )
+            ]
+        edited = 0
+        for channel, ts, delivery in posted:
+            reply = render_delivery(self.ctx, delivery)
+            if reply is None or channel is None or ts is None:
+                continue
+            try:
+                self.pacer.wait_for(channel)
+                self.sender.update(channel, ts, reply)
+                edited += 1
+            except SendError as error:
+                log.warning("could not update message %s: %s", delivery.id, error.reason)
+        return edited
+
     def _deliver(self, delivery: outbox.Claimed) -> str:
         reply = render_delivery(self.ctx, delivery)
         if reply is None:
@@ -158,6 +213,15 @@ class Deliverer:
             )
             if found is None:
                 self.pacer.wait_for(channel)
+                # Rate-limit waits can outlast the lease of a whole batch's claim: post only
+                # if no other sender has taken this row over meanwhile (it sends it instead).
+                with self.ctx.sessions.begin() as session:
+                    ours = outbox.renew_claim(
+                        session, delivery.id, attempts=delivery.attempts, now=self.ctx.now()
+                    )
+                if not ours:
+                    log.info("delivery %s was taken over by another sender", delivery.id)
+                    return "taken_over"
                 found = self.sender.post(channel, reply, key)
         except SendError as error:
             return self._retry_or_fail(delivery, error.reason, retryable=error.retryable)
@@ -186,6 +250,18 @@ class Deliverer:
             )
         log.error("delivery %s (%s) failed: %s", delivery.id, delivery.kind, reason)
         return "failed"
+
+
+def _as_claimed(row: Delivery) -> outbox.Claimed:
+    return outbox.Claimed(
+        id=row.id,
+        kind=row.kind,
+        occurrence=row.occurrence,
+        recipient=row.recipient,
+        payload=row.payload or {},
+        attempts=row.attempts,
+        uncertain=False,
+    )
 
 
 def delivery_key(delivery_id: int) -> str:

@@ -1,4 +1,4 @@
-"""`qi-nudge remind` and `qi-nudge deliveries`: the weekly reminder and the outbox, by hand."""
+"""`qi-nudge remind`, `deliveries` and meeting changes: what the bot sends, by hand."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from bot.delivery import Deliverer
 from bot.scheduler import Jobs
 from bot.settings import Settings
 from handlers.context import Context
+from handlers.forum import parse_local_time
+from handlers.meeting_changes import cancel_meeting, move_meeting
 from handlers.nudges import SweepPlan, plan_sweep, week_of
+from handlers.wording import when
 from store import outbox
-from store.models import Person
+from store.models import Meeting, Person
 
 ACTIONS_SHOWN = {
     "nudge": "Would remind",
@@ -111,3 +114,49 @@ def cmd_deliveries(ctx: Context, args: argparse.Namespace) -> int:
                 line += f" ({row.error})"
             print(line)
     return 0
+
+
+def cmd_meeting_list(ctx: Context, args: argparse.Namespace) -> int:
+    """List upcoming meetings with their numbers (to move or cancel one)."""
+    with ctx.sessions() as session:
+        meetings = session.scalars(
+            select(Meeting).where(Meeting.starts_at >= ctx.now()).order_by(Meeting.starts_at)
+        ).all()
+        for meeting in meetings:
+            state = " (cancelled)" if meeting.cancelled_at else ""
+            place = f" at {meeting.location}" if meeting.location else ""
+            print(
+                f"#{meeting.id} {meeting.forum.name}: "
+                f"{when(meeting.starts_at, ctx.timezone)}{place}{state}"
+            )
+        if not meetings:
+            print(
+                'No upcoming meetings. Add one with: qi-nudge meeting add --at "2026-12-03 14:00"'
+            )
+    return 0
+
+
+def cmd_meeting_change(ctx: Context, args: argparse.Namespace) -> int:
+    """Cancel or move a meeting, then send the news and edit its announcements."""
+    if args.action == "cancel":
+        change = cancel_meeting(ctx, args.id, actor_id=None)
+    else:
+        change = move_meeting(ctx, args.id, parse_local_time(args.at, ctx), actor_id=None)
+    print(change.text)
+    deliverer = build_deliverer(ctx, args.settings)
+    deliverer.refresh(change.refresh)
+    outcomes = deliverer.drain()
+    if outcomes:
+        print(summary(outcomes))
+    return 0
+
+
+def cmd_run_due(ctx: Context, args: argparse.Namespace) -> int:
+    """Do what the scheduler does each minute, once: plan what is due, then send it."""
+    settings: Settings = args.settings
+    plan = Jobs(ctx, settings.nudge_policy).run_due()
+    if plan is not None:
+        print_plan(plan, done=True)
+    outcomes = build_deliverer(ctx, settings).drain()
+    print(summary(outcomes) if outcomes else "Nothing is due to be sent.")
+    return 1 if outcomes.get("failed") else 0

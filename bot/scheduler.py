@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.leader import Leadership
+from handlers.announcements import run_announcements
 from handlers.context import Context
 from handlers.nudges import NudgePolicy, SweepPlan, run_sweep, week_before, week_of
 from store import jobs
@@ -56,6 +57,12 @@ class Jobs:
         self._warned: set[str] = set()
 
     def run_due(self) -> SweepPlan | None:
+        """Plan due announcements, and run this week's sweep if due; the sweep's plan if it ran."""
+        if run_announcements(self.ctx):
+            self.planned()
+        return self.run_due_sweep()
+
+    def run_due_sweep(self) -> SweepPlan | None:
         """Run this week's sweep if it is due and has not finished; the plan if it ran."""
         week, moment = latest_due_week(self.ctx, self.policy)
         with self.ctx.sessions() as session:

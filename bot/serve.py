@@ -11,9 +11,13 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 
+from bot.delivery import Deliverer, DeliveryLoop
 from bot.http import build_http_app
+from bot.leader import leadership_for
+from bot.scheduler import Jobs, Scheduler
 from bot.settings import Settings
 from bot.slack.app import SlackTransport, build_slack_app, build_web_client
+from bot.slack.sender import SlackSender, build_sending_client
 from handlers.context import Context
 from handlers.dispatch import Dispatcher
 from handlers.errors import Refusal
@@ -28,6 +32,7 @@ class Service:
     asgi: Starlette
     slack_app: App
     transport: SlackTransport
+    deliverer: Deliverer
 
 
 def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
@@ -38,11 +43,18 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
             "To try the bot without Slack, run qi-nudge console."
         )
     transport = SlackTransport(Dispatcher(ctx), build_web_client(settings))
+    deliverer = Deliverer(ctx, SlackSender(build_sending_client(transport.client)))
+    transport.deliverer = deliverer
     slack_app = build_slack_app(settings, transport)
     if settings.slack_signing_secret is None:
         # Socket Mode only: without a signing secret there is no HTTP endpoint at all, since
         # nothing could tell Slack's requests from forged ones.
-        return Service(asgi=build_http_app(None, engine), slack_app=slack_app, transport=transport)
+        return Service(
+            asgi=build_http_app(None, engine),
+            slack_app=slack_app,
+            transport=transport,
+            deliverer=deliverer,
+        )
     postgres = engine.dialect.name != "sqlite"
     asgi = build_http_app(
         slack_app,
@@ -52,7 +64,7 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
         # bench/slack_ack.py), except for a request that must first wait for users.info.
         offload=lambda request: postgres or transport.must_look_up(request.body),
     )
-    return Service(asgi=asgi, slack_app=slack_app, transport=transport)
+    return Service(asgi=asgi, slack_app=slack_app, transport=transport, deliverer=deliverer)
 
 
 def connect_socket_mode(service: Service, settings: Settings) -> SocketModeHandler:
@@ -76,8 +88,16 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
         # Socket Mode needs no public URL; /healthz is still served for the platform.
         socket = connect_socket_mode(service, settings)
         service.asgi = build_http_app(None, engine)
+    # The outbox sender and the scheduler run beside the web server, in this one process.
+    loop = DeliveryLoop(service.deliverer).start()
+    service.transport.planned = loop.wake
+    scheduler = Scheduler(
+        Jobs(ctx, settings.nudge_policy, planned=loop.wake), leadership_for(engine)
+    )
+    scheduler.start()
     log.info("listening on %s:%s", settings.host, settings.port)
-    # One worker: the scheduler (issue 4) and the SQLite default want one process.
+    # One worker: the scheduler and the SQLite default want one process (more replicas, each
+    # with one worker, are fine on PostgreSQL: one of them schedules).
     uvicorn.run(
         service.asgi,
         host=settings.host,
@@ -85,6 +105,8 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+    scheduler.shutdown()  # hands the lead to another replica at once
+    loop.stop()
     if socket is not None:
         socket.close()  # stop taking events before the queued work is finished
     service.transport.forms.close()

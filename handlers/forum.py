@@ -42,6 +42,11 @@ DATE_FORMATS = ("%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M")
 ADD_MEETING_EXAMPLE = '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4, Trust HQ"'
 
 
+def meeting_prefix(meeting_id: int) -> str:
+    """The outbox occurrence prefix shared by everything sent about one meeting."""
+    return f"meeting:{meeting_id}@"
+
+
 def handle_forum_command(ctx: Context, actor: Actor, text: str) -> Reply:
     """Show the next meeting of each forum the person is in (or of every forum)."""
     args = parse_arguments(text)
@@ -122,7 +127,11 @@ def handle_rsvp_button(ctx: Context, actor: Actor, value: str) -> Reply:
         member = forum_store.current_forum_member(session, meeting.forum_id, person.id)
         _save_rsvp(session, ctx, person, meeting, answer, member.role if member else None)
         forum = meeting.forum
-        return Reply(sections=tuple(forum_sections(session, ctx, person, forum, meeting)))
+        return Reply(
+            sections=tuple(forum_sections(session, ctx, person, forum, meeting)),
+            # The counts in the forum channel's announcements change with this answer.
+            refresh=(meeting_prefix(meeting.id),),
+        )
 
 
 def _save_rsvp(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from handlers import nudge_actions, nudges
+from handlers import announcements, nudge_actions, nudges
 from handlers.context import Context
 from handlers.reply import Reply
 from store import outbox
@@ -18,6 +18,9 @@ RENDERERS: dict[str, Renderer] = {
     nudges.ESCALATION: nudges.render_escalation,
     nudge_actions.PARTNER_REQUEST: nudge_actions.render_partner_request,
     nudge_actions.PARTNER_REQUEST_ADMIN: nudge_actions.render_partner_request_admin,
+    announcements.ANNOUNCE: announcements.render_announcement,
+    announcements.GOING_REMINDER: announcements.render_going_reminder,
+    announcements.MEETING_CHANGED: announcements.render_meeting_changed,
 }
 
 

@@ -77,8 +77,12 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
     plan = SweepPlan(week=week)
     nudged: dict[int, list[int]] = defaultdict(list)
     escalated: list[int] = []
+    # Without an organiser to pass a project to, escalating would silence it: keep nudging.
+    admins = list_admins(session)
     for c in nudge_store.candidates(session):
-        action, why, count = _decide(c, week=week, now=now, ctx=ctx, policy=policy)
+        action, why, count = _decide(
+            c, week=week, now=now, ctx=ctx, policy=policy, can_escalate=bool(admins)
+        )
         plan.decisions.append(Decision(c.project_id, c.project_name, c.lead_name, action, why))
         if action == "skip":
             continue
@@ -102,7 +106,7 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
             )
         )
     if escalated:
-        for admin in list_admins(session):
+        for admin in admins:
             plan.deliveries.append(
                 outbox.Planned(
                     ESCALATION,
@@ -115,7 +119,13 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
 
 
 def _decide(
-    c: Candidate, *, week: str, now: datetime, ctx: Context, policy: NudgePolicy
+    c: Candidate,
+    *,
+    week: str,
+    now: datetime,
+    ctx: Context,
+    policy: NudgePolicy,
+    can_escalate: bool = True,
 ) -> tuple[str, str, int]:
     if c.lead_id is None:
         return "skip", "no lead is recorded, so there is nobody to ask", 0
@@ -124,7 +134,7 @@ def _decide(
     if c.snoozed_until is not None and c.snoozed_until > now:
         until = c.snoozed_until.astimezone(ctx.timezone)
         reason = SNOOZE_REASONS.get(c.snooze_reason or "", "no reason given")
-        return "skip", f"snoozed until {until:%d %B %Y} ({reason})", 0
+        return "skip", f"snoozed until {until.day} {until:%B %Y} ({reason})", 0
     if c.escalated:
         return "skip", "already passed to the forum organisers; waiting for a change", 0
     if c.last_week == week:
@@ -133,7 +143,7 @@ def _decide(
         count = c.weeks_in_a_row + 1
     else:
         count = 1
-    if count > policy.escalate_after:
+    if count > policy.escalate_after and can_escalate:
         return (
             "escalate",
             f"nudged {policy.escalate_after} weeks running with no change: "

@@ -17,6 +17,7 @@ from store.models import (
     AdminGrant,
     AuditEvent,
     ChatIdentity,
+    Delivery,
     Forum,
     ForumMember,
     Meeting,
@@ -24,8 +25,10 @@ from store.models import (
     Person,
     Project,
     Rsvp,
+    SlotRequest,
 )
 from store.names import name_key
+from store.outbox import person_recipient
 
 
 def find_person(session: Session, spec: str) -> Person:
@@ -98,6 +101,7 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
             "name": person.display_name,
             "email": person.email,
             "first_recorded": _iso(person.created_at),
+            "weekly_reminders_off_since": _iso(person.nudges_muted_at),
         },
         "chat_identities": [
             {"platform": i.platform, "workspace": i.workspace, "user_id": i.user_id}
@@ -131,6 +135,14 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
         ],
         "admin_role": [
             {"granted": _iso(g.granted_at), "revoked": _iso(g.revoked_at)} for g in grants
+        ],
+        "messages_sent_to_them": [
+            {"kind": d.kind, "status": d.status, "sent": _iso(d.sent_at)}
+            for d in session.scalars(
+                select(Delivery)
+                .where(Delivery.recipient == person_recipient(person_id))
+                .order_by(Delivery.id)
+            )
         ],
         "actions_taken": [
             {"when": _iso(a.at), "action": a.action, "on": a.subject_type} for a in actions
@@ -173,6 +185,11 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
         .where(AuditEvent.actor_person_id == person_id)
         .values(actor_person_id=None)
     )
+    for column in (SlotRequest.requested_by_id, SlotRequest.decided_by_id):
+        session.execute(update(SlotRequest).where(column == person_id).values({column: None}))
+    # Messages to them: what was sent is on the platform (theirs to delete there); here, the
+    # record that names them goes.
+    session.execute(delete(Delivery).where(Delivery.recipient == person_recipient(person_id)))
     for model in (ChatIdentity, Membership, ForumMember, Rsvp, AdminGrant):
         session.execute(delete(model).where(model.person_id == person_id))
     session.expunge(person)

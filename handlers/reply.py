@@ -73,6 +73,9 @@ class Reply:
     ok: bool = True
     # Sent by the transport after it has answered, never in the way of the answer.
     notices: tuple[Notice, ...] = ()
+    # Occurrence prefixes of posted messages whose content changed (RSVP counts): the
+    # transport edits them in place after answering.
+    refresh: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from store.models import Forum, ForumMember, Meeting, Rsvp
+from store.models import Forum, ForumMember, Meeting, Rsvp, SlotRequest
 from store.names import clean_name, name_key
 from store.roles import Role, RsvpAnswer
 
@@ -92,4 +92,15 @@ def rsvp_of(session: Session, meeting_id: int, person_id: int) -> Rsvp | None:
     """The person's answer to the meeting, if any."""
     return session.scalar(
         select(Rsvp).where(Rsvp.meeting_id == meeting_id, Rsvp.person_id == person_id)
+    )
+
+
+def accepted_slots(session: Session, meeting_id: int) -> list[SlotRequest]:
+    """The project slots accepted for a meeting: its agenda, in the order they were asked."""
+    return list(
+        session.scalars(
+            select(SlotRequest)
+            .where(SlotRequest.meeting_id == meeting_id, SlotRequest.status == "accepted")
+            .order_by(SlotRequest.id)
+        )
     )

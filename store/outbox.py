@@ -156,6 +156,17 @@ def claim_due(session: Session, *, now: datetime, limit: int = 50) -> list[Claim
     return sorted(result, key=lambda c: c.id)
 
 
+def renew_claim(session: Session, delivery_id: int, *, attempts: int, now: datetime) -> bool:
+    """Restart the lease of our claim (the one that made `attempts`); False if it was taken over."""
+    table = Delivery.__table__
+    result = session.execute(
+        update(table)
+        .where(table.c.id == delivery_id, table.c.status == SENDING, table.c.attempts == attempts)
+        .values(claimed_at=now)
+    )
+    return result.rowcount == 1
+
+
 def mark_sent(
     session: Session,
     delivery_id: int,
@@ -207,16 +218,15 @@ def withdraw_pending(session: Session, *, kinds: Iterable[str], occurrence_prefi
     return result.rowcount or 0
 
 
-def sent_messages(
-    session: Session, *, kinds: Iterable[str], occurrence_prefix: str
-) -> list[Delivery]:
-    """Messages already posted for these kinds and occurrences (to edit them in place)."""
+def sent_messages(session: Session, *, occurrence_prefix: str, platform: str) -> list[Delivery]:
+    """Channel posts already made on a platform under these occurrences (to edit in place)."""
     return list(
         session.scalars(
             select(Delivery)
             .where(
-                Delivery.kind.in_(list(kinds)),
                 Delivery.occurrence.startswith(occurrence_prefix, autoescape=True),
+                Delivery.recipient.startswith("channel:"),
+                Delivery.platform == platform,
                 Delivery.status == SENT,
                 Delivery.message_ts.is_not(None),
             )

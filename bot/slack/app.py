@@ -19,6 +19,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
+from bot.delivery import Deliverer
 from bot.settings import Settings
 from bot.slack.blocks import (
     build_home_view,
@@ -77,6 +78,10 @@ class SlackTransport:
         # that are waiting out a rate limit.
         self.forms = AfterAck(workers=2, name="slack-forms")
         self.events = SeenEvents()
+        # Told when a request may have planned outbox deliveries (wakes the sender); and the
+        # sender itself, to edit posted messages whose content changed (RSVP counts).
+        self.planned: Callable[[], None] = lambda: None
+        self.deliverer: Deliverer | None = None
         self._dm_channels: dict[str, str] = {}
         self._dm_lock = threading.Lock()
 
@@ -115,6 +120,17 @@ class SlackTransport:
         with self._dm_lock:
             self._dm_channels[user_id] = channel
         return channel
+
+    def follow_up(self, reply: Reply) -> None:
+        """After the answer: DMs to people told of it, queued outbox sends, in-place edits."""
+        self.send_notices(reply.notices)
+        if not reply.ok:
+            return
+        self.planned()
+        deliverer = self.deliverer
+        if deliverer is not None:
+            for prefix in reply.refresh:
+                self.after.submit("refresh", lambda prefix=prefix: deliverer.refresh(prefix))
 
     def send_notices(self, notices: tuple[Notice, ...]) -> None:
         """Queue DMs for people told about something (a lead told of a new member)."""
@@ -202,7 +218,7 @@ class SlackTransport:
                 text=fallback_text(reply),
                 blocks=build_reply_blocks(reply),
             )
-        self.send_notices(reply.notices)
+        self.follow_up(reply)
 
     def on_action(self, ack: Ack, body: dict[str, Any], respond: Callable[..., Any]) -> None:
         """A button: run its handler, then update the message, the home tab, or open a form."""
@@ -237,7 +253,7 @@ class SlackTransport:
                 "respond",
                 lambda: self.respond_to(response_url, reply, replace=reply.ok and own),
             )
-        self.send_notices(reply.notices)
+        self.follow_up(reply)
 
     def on_view_submission(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """A submitted modal: close it and answer, or keep it open with the reason."""
@@ -254,7 +270,7 @@ class SlackTransport:
         self.after.submit(
             "form answer", lambda: self.answer_privately(reply, actor.user_id, response_url)
         )
-        self.send_notices(reply.notices)
+        self.follow_up(reply)
 
     def on_home_opened(self, ack: Ack, event: dict[str, Any], body: dict[str, Any]) -> None:
         """Publish the App Home when the person opens it (once per event, retries or not)."""

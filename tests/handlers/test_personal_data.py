@@ -107,3 +107,26 @@ def test_find_person_explains_ambiguity_and_absence(sessions, clock):
         find_person(session, "sam jones")
     with sessions() as session, pytest.raises(Refusal, match="Nobody is called"):
         find_person(session, "Nobody Here")
+
+
+def test_reminders_sent_to_a_person_are_exported_and_erased_with_them(chat, asha, clock, sessions):
+    from handlers.nudges import NudgePolicy, run_sweep, week_of
+    from store.models import Delivery
+
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, "/qi-project reminders off")
+    chat.say(asha, "/qi-project reminders on")
+    ctx = chat.bot.ctx
+    run_sweep(ctx, week=week_of(clock(), ctx), policy=NudgePolicy())
+    with sessions.begin() as session:
+        asha_id = find_person(session, "console:Asha Patel").id
+        exported = export_person(session, asha_id)
+        erase_person(session, asha_id, now=clock())
+    with sessions() as session:
+        left = session.scalar(select(func.count()).select_from(Delivery))
+
+    assert exported["messages_sent_to_them"] == [
+        {"kind": "nudge", "status": "pending", "sent": None}
+    ]
+    assert exported["person"]["weekly_reminders_off_since"] is None
+    assert left == 0

@@ -12,6 +12,7 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine
 
+from bot.delivery import DeliveryPolicy, Pacer
 from bot.serve import Service, build_service
 from bot.settings import load_settings
 from handlers.context import Context
@@ -72,6 +73,9 @@ def _run_bot(url: str, fake_slack: FakeSlack, clock) -> Iterator[SlackBot]:
     )
     ctx = Context(sessions=make_sessions(engine), clock=clock)
     service = build_service(settings, engine, ctx)
+    # Slack's pacing (a message a second per channel) is tested on its own; here it would
+    # only make every test wait.
+    service.deliverer.pacer = Pacer(DeliveryPolicy(channel_interval=0, workspace_interval=0))
     server = uvicorn.Server(
         uvicorn.Config(service.asgi, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     )

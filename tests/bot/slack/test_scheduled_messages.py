@@ -1,0 +1,143 @@
+"""Messages the bot sends on its own, end to end: the service as serve builds it, fake Slack."""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.scheduler import Jobs
+from handlers.context import Context
+from handlers.forum import add_meeting
+from handlers.nudges import NudgePolicy
+from store import outbox
+from store.engine import make_sessions
+from store.forums import create_forum
+from store.models import ChatIdentity, Delivery, Person
+from store.people import grant_admin
+from store.projects import create_project
+from store.roles import ProjectStatus
+from tests.bot.slack.test_slack_http import visible_text
+from tests.fakes import block_actions_body
+
+LEAD, CARER, ORGANISER = "ULEAD", "UCARER", "UORG"
+
+
+def slack_person(session, user_id, name, now):
+    person = Person(display_name=name, created_at=now)
+    person.identities.append(ChatIdentity(platform="slack", workspace="T0001", user_id=user_id))
+    session.add(person)
+    session.flush()
+    return person
+
+
+def test_weekly_nudge_reaches_the_lead_once_and_its_buttons_work(slack_bot, fake_slack, clock):
+    ctx = slack_bot.service.transport.bot.ctx
+    sessions = make_sessions(slack_bot.engine)
+    with sessions.begin() as session:
+        lead = slack_person(session, LEAD, "Asha Patel", ctx.now())
+        organiser = slack_person(session, ORGANISER, "Olu Admin", ctx.now())
+        grant_admin(session, organiser.id, by_id=None, now=ctx.now())
+        create_forum(session, name="QI Forum", channel="slack:CFORUM", now=ctx.now())
+        for name in ("Falls prevention", "Kinder waiting rooms"):
+            create_project(
+                session, name=name, site=None, status=ProjectStatus.ACTIVE, lead_id=lead.id,
+                now=ctx.now(),
+            )
+    fake_slack.add_user(LEAD, "Asha Patel")
+    jobs = Jobs(ctx, NudgePolicy())
+
+    jobs.run_due()  # Monday 10:00: this week's reminder is due
+    jobs.run_due()  # a second tick (or a second replica) the same week
+    slack_bot.service.deliverer.drain()
+    slack_bot.service.deliverer.drain()
+
+    dms = fake_slack.messages(LEAD)
+    assert len(dms) == 1, "one message for both projects, sent once"
+    text = visible_text(dms[0]["blocks"])
+    assert '"Falls prevention" and "Kinder waiting rooms"' in text
+    assert dms[0]["metadata"]["event_type"] == "qi_nudge_delivery"
+    assert fake_slack.messages(ORGANISER) == []
+    assert len(fake_slack.calls_to("conversations.open")) == 1
+
+    ask = next(
+        e
+        for b in dms[0]["blocks"]
+        for e in b.get("elements", [])
+        if e.get("text", {}).get("text") == "Ask the forum to find a partner"
+    )
+    pressed = slack_bot.post(
+        block_actions_body(ask["action_id"], ask["value"], user_id=LEAD, channel_id="DULEAD")
+    )
+    slack_bot.settle()
+    slack_bot.service.deliverer.drain()
+
+    assert pressed.status_code == 200
+    (post,) = fake_slack.messages("CFORUM")
+    assert "would like a service user or carer to join" in visible_text(post["blocks"])
+    assert "Join as carer" in visible_text(post["blocks"])
+    (note,) = fake_slack.messages(ORGANISER)
+    assert "asked the forum to help" in note["text"]
+
+
+def test_announcement_counts_update_in_place_and_a_cancellation_is_told(
+    slack_bot, fake_slack, clock
+):
+    ctx = slack_bot.service.transport.bot.ctx
+    sessions = make_sessions(slack_bot.engine)
+    with sessions.begin() as session:
+        forum = create_forum(session, name="QI Forum", channel="slack:CFORUM", now=ctx.now())
+        meeting = add_meeting(
+            session,
+            Context(sessions=sessions, clock=clock),
+            forum,
+            ctx.now() + timedelta(days=6, hours=4),
+            "Room 4",
+            None,
+        )
+        meeting_id = meeting.id
+    fake_slack.add_user(CARER, "Ben Okafor")
+    jobs = Jobs(ctx, NudgePolicy())
+
+    jobs.run_due()
+    jobs.run_due()
+    slack_bot.service.deliverer.drain()
+
+    (post,) = fake_slack.messages("CFORUM")
+    assert "Coming up: QI Forum" in visible_text(post["blocks"])
+    assert "Nobody has said yet." in visible_text(post["blocks"])
+    going = next(
+        e
+        for b in post["blocks"]
+        for e in b.get("elements", [])
+        if e.get("text", {}).get("text") == "I'm going"
+    )
+    slack_bot.post(
+        block_actions_body(going["action_id"], going["value"], user_id=CARER, channel_id="CFORUM")
+    )
+    slack_bot.settle()
+
+    (edited,) = fake_slack.messages("CFORUM")
+    assert "Going so far: 1" in visible_text(edited["blocks"])
+    assert fake_slack.calls_to("chat.update")[-1].args["ts"] == post["ts"]
+
+    clock.advance(days=5, hours=5)  # the day before: the reminder post and the goer's DM
+    jobs.run_due()
+    slack_bot.service.deliverer.drain()
+    posts = fake_slack.messages("CFORUM")
+    assert [p["text"].splitlines()[0] for p in posts] == [
+        "Coming up: QI Forum",
+        "Tomorrow: QI Forum",
+    ]
+    assert "A reminder" in fake_slack.messages(CARER)[0]["text"]
+
+    from handlers.meeting_changes import cancel_meeting
+
+    change = cancel_meeting(ctx, meeting_id, actor_id=None)
+    slack_bot.service.deliverer.refresh(change.refresh)
+    slack_bot.service.deliverer.drain()
+
+    assert change.told == 1
+    assert all("cancelled" in p["text"] for p in fake_slack.messages("CFORUM"))
+    assert "has been cancelled" in fake_slack.messages(CARER)[-1]["text"]
+    with sessions() as session:
+        statuses = session.scalars(select(Delivery.status).where(Delivery.kind == "announce"))
+        assert set(statuses) == {outbox.SENT}
