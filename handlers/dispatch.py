@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from handlers import (
     forum,
     forum_signup,
+    forum_slots,
     help,
     home,
     ids,
@@ -51,6 +52,7 @@ ACTIONS: dict[str, ActionHandler] = {
     ids.ASK_FORUM: nudge_actions.handle_ask_forum_button,
     ids.OPEN_SNOOZE: nudge_actions.handle_open_snooze,
     ids.MUTE_NUDGES: nudge_actions.handle_mute_button,
+    ids.SLOT_DECIDE: forum_slots.handle_slot_decision_button,
 }
 
 FORMS: dict[str, FormHandler] = {

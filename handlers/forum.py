@@ -55,6 +55,10 @@ def handle_forum_command(ctx: Context, actor: Actor, text: str) -> Reply:
         return add_meeting_command(ctx, actor, args.words[1:])
     if first == ["add", "meeting"]:
         return add_meeting_command(ctx, actor, args.words[2:])
+    if first[:1] == ["slot"]:
+        from handlers.forum_slots import handle_slot_command  # it builds on this module
+
+        return handle_slot_command(ctx, actor, text.strip()[len("slot") :])
     with ctx.sessions() as session:
         person = known_person(session, actor)
         if args.words:

@@ -46,7 +46,9 @@ TOPICS: dict[str, tuple[str, str]] = {
     "forum": (
         "/qi-forum",
         "See the next QI forum meeting, who is going, and say whether you'll come.\n"
-        'Organisers can add a meeting: /qi-forum add-meeting 2026-12-03 14:00 at "Room 4"',
+        'Organisers can add a meeting: /qi-forum add-meeting 2026-12-03 14:00 at "Room 4"\n'
+        "A project team can ask for time at the next meeting to talk something through with "
+        'people with lived experience: /qi-forum slot "Falls prevention" "Our idea"',
     ),
     "help": ("/qi-help", "This help. /qi-help join shows help for one command."),
 }

@@ -21,3 +21,6 @@ ASK_FORUM = "ask_forum"  # value: "<project id>"
 OPEN_SNOOZE = "open_snooze"  # value: "<project id>"
 MUTE_NUDGES = "mute_nudges"  # value: "off" (stop reminders) or "on" (start them again)
 SNOOZE_FORM = "snooze_form"  # context: "<project id>"
+
+# Forum slots
+SLOT_DECIDE = "slot_decide"  # value: "<slot request id>:accept" or ":decline"
