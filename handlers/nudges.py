@@ -139,7 +139,7 @@ def _decide(
         return "skip", "already passed to the forum organisers; waiting for a change", 0
     if c.last_week == week:
         count = c.weeks_in_a_row  # this week's sweep ran already: same answer, nothing new
-    elif False:
+    elif c.last_week == week_before(week):
         count = c.weeks_in_a_row + 1
     else:
         count = 1

@@ -1,0 +1,596 @@
+"""The weekly nudge: who is asked, how often, what they see, and what they can do about it."""
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from handlers import ids
+from handlers.messages import render_delivery
+from handlers.nudges import NudgePolicy, first_name, run_sweep, week_before, week_of
+from store import outbox
+from store.forums import create_forum
+from store.models import AuditEvent, Delivery, Person, ProjectNudge
+from store.projects import create_project
+from store.roles import ProjectStatus
+from tests.conftest import person
+from tests.handlers import given
+
+POLICY = NudgePolicy()  # three reminders in a row, then the organisers
+QUICK = NudgePolicy(escalate_after=1)
+ASK = "Ask the forum to find a partner"
+DAN = person("Dan Hughes")
+FALLS = "Falls prevention"
+NOT_YOURS = (
+    'Only the lead of "Falls prevention" or a forum organiser can do that. '
+    "If you'd like to help, you can join the team yourself with /qi-join."
+)
+
+
+def start(chat, lead, *names):
+    for name in names:
+        assert chat.say(lead, f'/qi-project new "{name}"').ok
+
+
+def sweep(ctx, policy=POLICY):
+    return run_sweep(ctx, week=week_of(ctx.now(), ctx), policy=policy)
+
+
+def weekly(ctx, weeks, policy=POLICY):
+    """Sweep once a week for this many weeks; the last week's plan."""
+    for week in range(weeks):
+        if week:
+            next_week(ctx)
+        plan = sweep(ctx, policy)
+    return plan
+
+
+@pytest.fixture
+def dm(sessions, clock):
+    """The outbox recipient key of a person's direct messages."""
+    return lambda actor: outbox.person_recipient(given.person_id(sessions, actor, clock()))
+
+
+def next_week(ctx, days=7):
+    ctx.clock.advance(days=days)
+
+
+def organiser(ctx, *actors):
+    for actor in actors:
+        given.organiser(ctx.sessions, actor, ctx.now())
+
+
+def project_id(ctx, name=FALLS):
+    return given.project_id(ctx.sessions, name)
+
+
+def planned(ctx):
+    """Every delivery planned so far, oldest first: (kind, occurrence, recipient, payload)."""
+    with ctx.sessions() as session:
+        rows = session.scalars(select(Delivery).order_by(Delivery.id))
+        return [(d.kind, d.occurrence, d.recipient, d.payload) for d in rows]
+
+
+def state(ctx, name=FALLS):
+    """(weeks in a row, last week, escalated at) of the project, or None if never swept."""
+    with ctx.sessions() as session:
+        found = session.get(ProjectNudge, project_id(ctx, name))
+        return found and (found.weeks_in_a_row, found.last_week, found.escalated_at)
+
+
+def send_all(ctx):
+    """Send what is due as the sender would: [(kind, recipient, reply or None if withdrawn)]."""
+    with ctx.sessions.begin() as session:
+        claimed = outbox.claim_due(session, now=ctx.now())
+    sent = [(c.kind, c.recipient, render_delivery(ctx, c)) for c in claimed]
+    with ctx.sessions.begin() as session:
+        for c in claimed:
+            outbox.mark_sent(
+                session, c.id, now=ctx.now(), platform="console", channel_id="dm", message_ts=None
+            )
+    return sent
+
+
+def inbox(ctx, recipient, kind="nudge"):
+    """The one message of this kind that goes to the recipient now."""
+    found = [reply for k, r, reply in send_all(ctx) if k == kind and r == recipient]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def nudge_now(ctx, recipient):
+    """Run this week's sweep and send the lead's nudge."""
+    sweep(ctx)
+    return inbox(ctx, recipient)
+
+
+def audit_actions(ctx):
+    with ctx.sessions() as session:
+        return list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+
+
+def test_weeks_are_iso_weeks_in_the_trusts_time_zone(ctx):
+    assert week_of(datetime(2026, 11, 23, 10, tzinfo=UTC), ctx) == "2026-W48"
+    # 23:30 UTC on Sunday 28 June is 00:30 on Monday in London (summer time): the next week.
+    assert week_of(datetime(2026, 6, 28, 23, 30, tzinfo=UTC), ctx) == "2026-W27"
+    assert week_of(datetime(2027, 1, 1, 12, tzinfo=UTC), ctx) == "2026-W53"
+    before = [week_before(w) for w in ("2026-W48", "2027-W01", "2026-W01")]
+    assert before == ["2026-W47", "2026-W53", "2025-W52"]
+
+
+def test_the_greeting_uses_the_first_name():
+    assert [first_name(n) for n in ("Asha Patel", "  Ben  Okafor ", "")] == ["Asha", "Ben", ""]
+
+
+# Who is nudged
+
+
+def test_the_lead_of_a_project_without_lived_experience_is_nudged(chat, ctx, dm, asha, ben, chloe):
+    start(chat, asha, FALLS, "Sepsis screening")
+    chat.say(ben, "/qi-join Sepsis screening as carer")
+    chat.say(chloe, "/qi-join Falls prevention as staff")
+
+    plan = sweep(ctx)
+
+    falls = project_id(ctx)
+    assert planned(ctx) == [("nudge", "2026-W48", dm(asha), {"projects": [falls]})]
+    assert plan.planned_new == 1
+    assert [(d.project_name, d.action) for d in plan.decisions] == [(FALLS, "nudge")]
+    assert state(ctx) == (1, "2026-W48", None)
+    assert state(ctx, "Sepsis screening") is None
+
+
+@pytest.mark.parametrize(
+    "partner",
+    [
+        '"Kim Lee" as carer --consent --consulted',  # asked now and then: not on the team
+        '"Kim Lee" as peer supporter --consent',
+        None,  # a carer who joined, then left
+    ],
+)
+def test_only_a_service_user_or_carer_on_the_team_stops_it(chat, ctx, dm, asha, ben, partner):
+    start(chat, asha, FALLS)
+    if partner:
+        assert chat.say(asha, f'/qi-project add-member "Falls prevention" {partner}').ok
+    else:
+        chat.say(ben, "/qi-join Falls prevention as carer")
+        assert chat.say(ben, "/qi-leave Falls prevention").ok
+
+    sweep(ctx)
+
+    assert [row[:3] for row in planned(ctx)] == [("nudge", "2026-W48", dm(asha))]
+
+
+@pytest.mark.parametrize("status", ["completed", '"on hold"', "stopped"])
+def test_projects_that_are_not_active_are_left_alone(chat, ctx, asha, status):
+    start(chat, asha, FALLS)
+    assert chat.say(asha, f'/qi-project status "Falls prevention" {status}').ok
+
+    plan = sweep(ctx)
+
+    assert (plan.decisions, planned(ctx), state(ctx)) == ([], [], None)
+
+
+def test_a_project_without_a_lead_is_skipped_and_says_why(ctx):
+    with ctx.sessions.begin() as session:
+        create_project(
+            session, name="Orphan audit", lead_id=None, site=None, status=ProjectStatus.ACTIVE,
+            now=ctx.now(),
+        )  # fmt: skip
+
+    plan = sweep(ctx)
+
+    assert [(d.project_name, d.action, d.why) for d in plan.decisions] == [
+        ("Orphan audit", "skip", "no lead is recorded, so there is nobody to ask")
+    ]
+    assert (planned(ctx), state(ctx, "Orphan audit")) == ([], None)
+
+
+def test_each_lead_gets_one_message_listing_all_their_projects(chat, ctx, dm, asha, chloe):
+    start(chat, asha, "Sepsis screening", FALLS)
+    start(chat, chloe, "Hand hygiene")
+
+    sweep(ctx)
+
+    falls, sepsis, hands = (project_id(ctx, n) for n in (FALLS, "Sepsis screening", "Hand hygiene"))
+    rows = planned(ctx)
+    assert len(rows) == 2
+    assert {r: (kind, week, payload) for kind, week, r, payload in rows} == {
+        dm(asha): ("nudge", "2026-W48", {"projects": sorted([falls, sepsis])}),
+        dm(chloe): ("nudge", "2026-W48", {"projects": [hands]}),
+    }
+
+
+def test_weeks_in_a_row_count_one_sweep_a_week_and_start_again_after_a_gap(chat, ctx, asha):
+    start(chat, asha, FALLS)
+    counts = []
+    for _ in range(3):
+        sweep(ctx)
+        next_week(ctx, days=3)
+        again = sweep(ctx)  # run again the same week: nothing new, nothing counted
+        counts.append((*state(ctx)[:2], again.planned_new))
+        next_week(ctx, days=4)
+    next_week(ctx)  # a week without a sweep (the bot was down)
+    sweep(ctx)
+
+    assert counts == [(1, "2026-W48", 0), (2, "2026-W49", 0), (3, "2026-W50", 0)]
+    assert state(ctx) == (1, "2026-W52", None)
+    assert [row[1] for row in planned(ctx)] == ["2026-W48", "2026-W49", "2026-W50", "2026-W52"]
+
+
+# Escalation
+
+
+def test_after_three_reminders_each_organiser_is_asked_once_instead(chat, ctx, dm, asha, chloe):
+    start(chat, asha, FALLS)
+    organiser(ctx, chloe, DAN)
+
+    weekly(ctx, 4)
+    sweep(ctx)  # run again the same week: nothing twice
+    escalated_at = ctx.now()
+    next_week(ctx)
+    later = sweep(ctx)
+
+    assert [row[:3] for row in planned(ctx)] == [
+        ("nudge", "2026-W48", dm(asha)),
+        ("nudge", "2026-W49", dm(asha)),
+        ("nudge", "2026-W50", dm(asha)),
+        ("escalation", "2026-W51", dm(chloe)),
+        ("escalation", "2026-W51", dm(DAN)),
+    ]
+    assert planned(ctx)[-1][3] == {"projects": [project_id(ctx)]}
+    assert state(ctx) == (4, "2026-W51", escalated_at)
+    assert later.planned_new == 0
+    assert [(d.action, d.why) for d in later.decisions] == [
+        ("skip", "already passed to the forum organisers; waiting for a change")
+    ]
+
+
+def test_the_organisers_note_names_project_and_lead_and_can_ask_forum(chat, ctx, dm, asha, chloe):
+    start(chat, asha, FALLS)
+    organiser(ctx, chloe)
+    weekly(ctx, 2, QUICK)
+
+    note = inbox(ctx, dm(chloe), kind="escalation")
+    asked = chat.press(chloe, note, 'Ask the forum for "Falls prevention"')
+
+    assert note.sections[0].heading == "Projects that could use the forum's help"
+    assert '• "Falls prevention" (lead: Asha Patel)' in note.text
+    assert "I have stopped reminding their leads" in note.text
+    assert asked.ok
+    assert asked.text.startswith("Thank you. I've asked the forum organisers to help find")
+    occurrence = f"project:{project_id(ctx)}:2026-W49"
+    assert planned(ctx)[-1][:3] == ("partner_request_admin", occurrence, dm(chloe))
+
+
+def test_with_no_organiser_to_ask_the_lead_keeps_being_reminded(chat, ctx, asha):
+    start(chat, asha, FALLS)
+
+    last = weekly(ctx, 4, NudgePolicy(escalate_after=2))
+
+    assert [row[0] for row in planned(ctx)] == ["nudge"] * 4
+    assert state(ctx) == (4, "2026-W51", None)
+    assert [(d.action, d.why) for d in last.decisions] == [
+        ("nudge", "no service user or carer on the team (reminder 4 in a row)")
+    ]
+
+
+def test_a_carer_joining_clears_escalation_and_count_starts_afresh(chat, ctx, dm, asha, ben, chloe):
+    start(chat, asha, FALLS)
+    organiser(ctx, chloe)
+    weekly(ctx, 2, QUICK)
+    assert state(ctx)[2] == ctx.now()
+
+    chat.say(ben, "/qi-join Falls prevention as carer")
+    note = inbox(ctx, dm(chloe), kind="escalation")  # planned, but no longer needed
+    next_week(ctx)
+    settled = sweep(ctx, QUICK)
+    settled_state = state(ctx)
+    chat.say(ben, "/qi-leave Falls prevention")
+    next_week(ctx)
+    sweep(ctx, QUICK)
+
+    assert note is None
+    assert (settled.decisions, settled_state) == ([], (0, None, None))
+    assert state(ctx) == (1, "2026-W51", None)
+    assert planned(ctx)[-1][:3] == ("nudge", "2026-W51", dm(asha))
+
+
+def test_a_snooze_after_escalation_restarts_reminders_when_it_ends(chat, ctx, dm, asha, chloe):
+    start(chat, asha, FALLS)
+    organiser(ctx, chloe)
+    nudge = nudge_now(ctx, dm(asha))
+    next_week(ctx)
+    sweep(ctx, QUICK)  # passed to the organisers
+    assert chat.submit(asha, chat.press(asha, nudge, "Snooze"), weeks="2", reason="other").ok
+
+    next_week(ctx, days=14)
+    sweep(ctx, QUICK)
+
+    assert state(ctx) == (1, "2026-W51", None)
+    assert planned(ctx)[-1][:3] == ("nudge", "2026-W51", dm(asha))
+
+
+# What the lead sees
+
+
+def test_the_nudge_asks_who_is_on_the_team_and_offers_next_steps(chat, ctx, dm, asha):
+    start(chat, asha, FALLS)
+
+    nudge = nudge_now(ctx, dm(asha))
+
+    falls = str(project_id(ctx))
+    assert nudge.sections[0].heading == "Who with lived experience is on your team?"
+    assert nudge.sections[0].text == (
+        'Hello Asha. Who with lived experience is on your "Falls prevention" team? Right now '
+        "there's no service user or carer on it."
+    )
+    assert [(b.label, b.action_id, b.value) for b in nudge.buttons] == [
+        (ASK, ids.ASK_FORUM, falls),
+        ("Add someone already involved", ids.OPEN_ADD_MEMBER, falls),
+        ("Snooze", ids.OPEN_SNOOZE, falls),
+        ("Turn reminders off", ids.MUTE_NUDGES, "off"),
+    ]
+
+
+def test_the_nudge_for_several_projects_names_them_all_with_buttons_for_each(chat, ctx, dm, asha):
+    start(chat, asha, "Sepsis screening", FALLS)
+
+    nudge = nudge_now(ctx, dm(asha))
+
+    falls, sepsis = (str(project_id(ctx, n)) for n in (FALLS, "Sepsis screening"))
+    both = '"Falls prevention" and "Sepsis screening" have no service user or carer on them.'
+    assert f"Who with lived experience is on your teams? Right now {both}" in nudge.text
+    steps = (ASK, "Add someone already involved", "Snooze")
+    assert [(b.label, b.value) for b in nudge.buttons] == [
+        *((label, project) for project in (falls, sepsis) for label in steps),
+        ("Turn reminders off", "off"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("who", "line"),
+    [
+        ("ben", "/qi-join Falls prevention as carer"),
+        ("asha", "/qi-project reminders off"),
+        ("asha", '/qi-project status "Falls prevention" completed'),
+    ],
+)
+def test_a_nudge_no_longer_needed_when_it_is_sent_is_withdrawn(chat, ctx, dm, asha, ben, who, line):
+    start(chat, asha, FALLS)
+    sweep(ctx)
+    assert chat.say({"asha": asha, "ben": ben}[who], line).ok
+
+    assert inbox(ctx, dm(asha)) is None
+
+
+def test_a_nudge_only_mentions_the_projects_that_still_need_it_when_sent(chat, ctx, dm, asha, ben):
+    start(chat, asha, FALLS, "Sepsis screening")
+    sweep(ctx)
+    chat.say(ben, "/qi-join Falls prevention as service user")
+
+    nudge = inbox(ctx, dm(asha))
+
+    assert 'on your "Sepsis screening" team?' in nudge.text
+    assert FALLS not in nudge.text
+
+
+# Snooze
+
+
+def test_snoozing_from_the_nudge_pauses_reminders_until_it_ends(chat, ctx, dm, asha):
+    start(chat, asha, FALLS)
+    opened = chat.press(asha, nudge_now(ctx, dm(asha)), "Snooze")
+
+    done = chat.submit(asha, opened, weeks="4", reason="recruiting")
+
+    assert opened.form.form_id == ids.SNOOZE_FORM
+    weeks, reasons = ([(c.label, c.value) for c in field.choices] for field in opened.form.fields)
+    assert weeks == [("2 weeks", "2"), ("4 weeks", "4"), ("8 weeks", "8")]
+    assert reasons == [
+        ("We're finding someone", "recruiting"),
+        ("Not right for this project", "not_appropriate"),
+        ("Another reason", "other"),
+    ]
+    assert done.ok
+    assert done.text == (
+        'Done: no reminders about "Falls prevention" until Monday 21 December 2026 at 10am. '
+        "They start again by themselves after that."
+    )
+    assert audit_actions(ctx)[-1] == "nudge.snoozed"
+    skipped = []
+    for _ in range(3):
+        next_week(ctx)
+        skipped += [(d.action, d.why) for d in sweep(ctx).decisions]
+    assert skipped == [("skip", "snoozed until 21 December 2026 (we're finding someone)")] * 3
+    assert len(planned(ctx)) == 1
+    next_week(ctx)  # 21 December, 10:00: the snooze has ended
+    sweep(ctx)
+    assert planned(ctx)[-1][:2] == ("nudge", "2026-W52")
+    assert state(ctx)[:2] == (1, "2026-W52")
+
+
+REASON = "Please choose a reason: it helps the forum understand."
+
+
+@pytest.mark.parametrize(
+    ("weeks", "reason", "answer"),
+    [
+        ("3", "recruiting", "Please choose 2, 4 or 8 weeks."),
+        ("", "recruiting", "Please choose 2, 4 or 8 weeks."),
+        ("4", "", REASON),
+        ("4", "bored", REASON),
+    ],
+)
+def test_a_snooze_without_weeks_or_reason_is_refused_kindly(
+    chat, ctx, dm, asha, weeks, reason, answer
+):
+    start(chat, asha, FALLS)
+    opened = chat.press(asha, nudge_now(ctx, dm(asha)), "Snooze")
+    before = given.row_counts(ctx.sessions)
+
+    reply = chat.submit(asha, opened, weeks=weeks, reason=reason)
+
+    assert (reply.ok, reply.text) == (False, answer)
+    assert given.row_counts(ctx.sessions) == before
+    assert state(ctx) == (1, "2026-W48", None)
+
+
+def test_only_the_lead_or_an_organiser_may_snooze_or_ask_the_forum(chat, ctx, dm, asha, ben, chloe):
+    start(chat, asha, FALLS)
+    organiser(ctx, chloe)
+    nudge = nudge_now(ctx, dm(asha))
+    form = chat.press(asha, nudge, "Snooze")
+    before = given.row_counts(ctx.sessions)
+
+    answers = [
+        chat.press(ben, nudge, "Snooze"),
+        chat.submit(ben, form, weeks="8", reason="other"),
+        chat.press(ben, nudge, ASK),
+    ]
+
+    assert [(a.ok, a.text, a.form) for a in answers] == [(False, NOT_YOURS, None)] * 3
+    assert given.row_counts(ctx.sessions) == before
+    by_organiser = chat.submit(chloe, form, weeks="2", reason="other")
+    next_week(ctx)
+    assert by_organiser.ok and "until Monday 7 December 2026 at 10am" in by_organiser.text
+    assert [d.why for d in sweep(ctx).decisions] == [
+        "snoozed until 7 December 2026 (another reason)"
+    ]
+
+
+# Turning reminders off
+
+
+def test_turning_reminders_off_from_the_nudge_stops_them_until_turned_back_on(chat, ctx, dm, asha):
+    start(chat, asha, FALLS)
+    off = chat.press(asha, nudge_now(ctx, dm(asha)), "Turn reminders off")
+    muted_at = ctx.now()
+    next_week(ctx)
+    muted = sweep(ctx)
+
+    assert off.ok and off.text.startswith("Weekly reminders are off. I won't send you any more.")
+    assert given.labels(off) == ["Turn reminders back on"]
+    with ctx.sessions() as session:
+        lead = session.get(Person, given.person_id(ctx.sessions, asha, ctx.now()))
+        assert lead.nudges_muted_at == muted_at
+    assert [d.why for d in muted.decisions] == ["the lead has turned weekly reminders off"]
+    assert len(planned(ctx)) == 1
+
+    on = chat.press(asha, off, "Turn reminders back on")
+    next_week(ctx)
+    sweep(ctx)
+
+    assert on.ok and on.text.startswith("Weekly reminders are on.")
+    assert given.labels(on) == ["Turn reminders off"]
+    assert planned(ctx)[-1][:2] == ("nudge", "2026-W50")
+    assert state(ctx)[0] == 1  # a fresh count after the pause
+    assert audit_actions(ctx)[-2:] == ["nudge.muted", "nudge.unmuted"]
+
+
+def test_reminders_off_and_on_by_command(chat, ctx, dm, asha):
+    start(chat, asha, FALLS)
+
+    off = chat.say(asha, "/qi-project reminders off")
+    off_again = chat.say(asha, "/qi-project reminders OFF")
+    silent = sweep(ctx)
+    on = chat.say(asha, "/qi-project reminders on")
+    next_week(ctx)
+    sweep(ctx)
+
+    assert off.ok and off_again.ok and off.text.startswith("Weekly reminders are off.")
+    assert silent.planned_new == 0
+    assert on.ok and on.text.startswith("Weekly reminders are on.")
+    assert [row[:3] for row in planned(ctx)] == [("nudge", "2026-W49", dm(asha))]
+    assert audit_actions(ctx).count("nudge.muted") == 1  # off twice is one change
+
+
+# Asking the forum for a partner
+
+
+def forum_with_channel(ctx):
+    with ctx.sessions.begin() as session:
+        create_forum(session, name="QI Forum", channel="slack:C0FORUM", now=ctx.now())
+
+
+def test_asking_the_forum_posts_in_its_channel_and_tells_organisers(chat, ctx, dm, asha, chloe):
+    forum_with_channel(ctx)
+    organiser(ctx, chloe)
+    start(chat, asha, FALLS)
+    nudge = nudge_now(ctx, dm(asha))
+    before = len(planned(ctx))
+
+    first = chat.press(asha, nudge, ASK)
+    again = chat.press(asha, nudge, ASK)
+
+    falls = project_id(ctx)
+    payload = {"project": falls, "asked_by": given.person_id(ctx.sessions, asha, ctx.now())}
+    occurrence = f"project:{falls}:2026-W48"
+    assert first.ok and first.text == (
+        "Thank you. I've asked the QI Forum channel and the forum organisers to help find a "
+        'service user or carer for "Falls prevention". They will be in touch.'
+    )
+    assert again.ok and again.text.startswith(
+        'You asked the forum about "Falls prevention" this week already.'
+    )
+    assert planned(ctx)[before:] == [
+        ("partner_request_admin", occurrence, dm(chloe), payload),
+        ("partner_request", occurrence, "channel:slack:C0FORUM", payload),
+    ]
+    assert audit_actions(ctx).count("nudge.asked_forum") == 1
+
+    next_week(ctx)
+    a_week_later = chat.press(asha, nudge, ASK)
+    assert a_week_later.text.startswith("Thank you.")
+    assert planned(ctx)[-1][1] == f"project:{falls}:2026-W49"
+
+
+def test_the_forum_post_offers_joining_and_names_who_asked(chat, ctx, dm, asha, ben, chloe):
+    forum_with_channel(ctx)
+    organiser(ctx, chloe)
+    start(chat, asha, FALLS)
+    chat.press(asha, nudge_now(ctx, dm(asha)), ASK)
+
+    sent = {(kind, recipient): reply for kind, recipient, reply in send_all(ctx)}
+    post = sent["partner_request", "channel:slack:C0FORUM"]
+    note = sent["partner_request_admin", dm(chloe)]
+    joined = chat.press(ben, post, "Join as carer")
+
+    falls = project_id(ctx)
+    assert post.sections[0].heading == "A project team would like a partner with lived experience"
+    assert post.sections[0].text == (
+        'The "Falls prevention" team would like a service user or carer to join them. '
+        "Asha Patel leads it. Could you help, or do you know someone who might?"
+    )
+    assert [(b.label, b.action_id, b.value) for b in post.buttons] == [
+        ("Join as service user", ids.JOIN_AS, f"{falls}:service_user"),
+        ("Join as carer", ids.JOIN_AS, f"{falls}:carer"),
+    ]
+    assert note.text == (
+        'Asha Patel asked the forum to help find a service user or carer for "Falls prevention". '
+        "Could you put them in touch with someone from the forum?"
+    )
+    assert joined.ok
+    assert [row[:2] for row in given.team_rows(ctx.sessions, FALLS)] == [("Ben Okafor", "carer")]
+    next_week(ctx)
+    assert sweep(ctx).decisions == []
+
+
+def test_asking_needs_a_channel_or_organisers_to_hear(chat, ctx, dm, asha, chloe):
+    given.forum(ctx.sessions, ctx.now())  # a forum without a channel, and no organisers
+    start(chat, asha, FALLS)
+    nudge = nudge_now(ctx, dm(asha))
+    before = given.row_counts(ctx.sessions)
+
+    refused = chat.press(asha, nudge, ASK)
+    after_refusal = given.row_counts(ctx.sessions)
+    organiser(ctx, chloe)
+    asked = chat.press(asha, nudge, ASK)
+
+    assert not refused.ok
+    assert refused.text.startswith("There's no QI forum channel or organiser set up yet")
+    assert asked.ok and asked.text.startswith(
+        "Thank you. I've asked the forum organisers to help find"
+    )
+    assert [row[:3:2] for row in planned(ctx)[1:]] == [("partner_request_admin", dm(chloe))]
+    assert after_refusal == before
