@@ -75,9 +75,15 @@ class Pacer:
         self._sleep = sleep
         self._last_any = float("-inf")
         self._last_by_channel: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     def wait_for(self, channel: str) -> None:
         """Sleep until a message may go to `channel`, then count it as sent now."""
+        # One caller at a time: the delivery loop and in-place edits share this pacer.
+        with self._lock:
+            self._wait_for(channel)
+
+    def _wait_for(self, channel: str) -> None:
         ready = max(
             self._last_any + self._policy.workspace_interval,
             self._last_by_channel.get(channel, float("-inf")) + self._policy.channel_interval,

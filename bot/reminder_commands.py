@@ -80,7 +80,12 @@ def summary(outcomes: Counter[str]) -> str:
     """One line counting what happened to the deliveries."""
     return (
         f"Sent {outcomes.get('sent', 0)}, no longer needed {outcomes.get('withdrawn', 0)}, "
-        f"failed {outcomes.get('failed', 0)}, to retry later {outcomes.get('retry', 0)}."
+        f"failed {outcomes.get('failed', 0)}, to retry later {outcomes.get('retry', 0)}"
+        + (
+            f", taken over by another sender {outcomes['taken_over']}."
+            if outcomes.get("taken_over")
+            else "."
+        )
     )
 
 

@@ -27,7 +27,7 @@ def sweep_moment(week: str, ctx: Context, policy: NudgePolicy) -> datetime:
     """When a week's sweep is due, in UTC: the configured local day and time of that week.
 
     Local wall-clock time, so 09:30 stays 09:30 across the clock changes; a time the clocks
-    skip (01:30 on the spring change) is read as the moment just after the skip.
+    skip (01:30 on the spring change) is read with the offset before the change (02:30 BST).
     """
     year, number = week.split("-W")
     day = date.fromisocalendar(int(year), int(number), policy.weekday + 1)

@@ -39,7 +39,11 @@ def test_weekly_nudge_reaches_the_lead_once_and_its_buttons_work(slack_bot, fake
         create_forum(session, name="QI Forum", channel="slack:CFORUM", now=ctx.now())
         for name in ("Falls prevention", "Kinder waiting rooms"):
             create_project(
-                session, name=name, site=None, status=ProjectStatus.ACTIVE, lead_id=lead.id,
+                session,
+                name=name,
+                site=None,
+                status=ProjectStatus.ACTIVE,
+                lead_id=lead.id,
                 now=ctx.now(),
             )
     fake_slack.add_user(LEAD, "Asha Patel")

@@ -1,0 +1,800 @@
+"""The outbox sender against a fake Slack: each planned message goes out once, whatever happens.
+
+Deliveries are planned as the weekly sweep plans them (kind "nudge" to a project lead), then
+drained by a Deliverer whose SlackSender talks to tests.fakes.FakeSlack over HTTP. The pacer runs
+on a fake monotonic clock, so nothing here really sleeps except the one client timeout.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import types
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.http_retry import builtin_handlers
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.delivery import Deliverer, DeliveryPolicy, Pacer, SendError, delivery_key
+from bot.slack.sender import METADATA_EVENT, SlackSender, build_sending_client
+from handlers.context import Context
+from handlers.nudges import NUDGE
+from handlers.reply import say
+from store import outbox, people
+from store.engine import make_engine, make_sessions
+from store.memberships import add_membership
+from store.migrate import upgrade
+from store.models import ChatIdentity, Delivery, Person
+from store.projects import create_project
+from store.roles import Involvement, ProjectStatus, Role
+from tests.fakes import FakeSlack
+from tests.fakes.slack_api import TEAM_ID
+
+WEEK = "2026-W48"
+POLICY = DeliveryPolicy(
+    max_attempts=3,
+    first_backoff=timedelta(seconds=30),
+    channel_interval=1.0,
+    workspace_interval=0.05,
+    batch=10,
+)
+STALE = outbox.CLAIM_LEASE + timedelta(seconds=1)  # a claim older than the lease
+FRESH = outbox.CLAIM_LEASE - timedelta(seconds=1)  # still within it
+MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "slack-manifest.yml"
+
+
+class FakeMonotonic:
+    """A monotonic clock and a sleep that moves it instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as running:
+        yield running
+
+
+@pytest.fixture
+def monotonic() -> FakeMonotonic:
+    return FakeMonotonic()
+
+
+def slack_client(fake: FakeSlack, *, timeout: int = 5) -> WebClient:
+    """What production builds: the bot's client, wrapped for sending (429s waited out)."""
+    return build_sending_client(
+        WebClient(token="xoxb-test", base_url=fake.base_url), timeout=timeout
+    )
+
+
+def deliverer(
+    ctx: Context,
+    fake: FakeSlack,
+    monotonic: FakeMonotonic,
+    policy: DeliveryPolicy = POLICY,
+    *,
+    timeout: int = 5,
+) -> Deliverer:
+    pacer = Pacer(policy, clock=monotonic, sleep=monotonic.sleep)
+    return Deliverer(ctx, SlackSender(slack_client(fake, timeout=timeout)), policy, pacer=pacer)
+
+
+def slack_lead(sessions: sessionmaker[Session], now, name: str, user_id: str) -> int:
+    """A person on Slack; their id."""
+    with sessions.begin() as session:
+        return people.ensure_person_for_identity(
+            session,
+            platform="slack",
+            workspace=TEAM_ID,
+            user_id=user_id,
+            display_name=name,
+            now=now,
+        ).id
+
+
+def offline_lead(sessions: sessionmaker[Session], now, name: str) -> int:
+    """A person with no chat account at all (imported from the register)."""
+    with sessions.begin() as session:
+        person = Person(display_name=name, created_at=now)
+        session.add(person)
+        session.flush()
+        return person.id
+
+
+def active_project(sessions: sessionmaker[Session], now, name: str, lead_id: int) -> int:
+    """An active project led by `lead_id`, with nobody with lived experience on it."""
+    with sessions.begin() as session:
+        return create_project(
+            session,
+            name=name,
+            lead_id=lead_id,
+            site=None,
+            status=ProjectStatus.ACTIVE,
+            now=now,
+        ).id
+
+
+def plan_nudge(
+    sessions: sessionmaker[Session], now, lead_id: int, project_ids: list[int], week: str = WEEK
+) -> int:
+    """Plan the lead's weekly nudge as the sweep does; the delivery's id."""
+    planned = outbox.Planned(
+        NUDGE, week, outbox.person_recipient(lead_id), {"projects": sorted(project_ids)}
+    )
+    with sessions.begin() as session:
+        assert outbox.plan(session, [planned], now=now) == 1
+        return session.scalar(
+            select(Delivery.id).where(
+                Delivery.kind == NUDGE,
+                Delivery.occurrence == week,
+                Delivery.recipient == planned.recipient,
+            )
+        )
+
+
+def row(sessions: sessionmaker[Session], delivery_id: int) -> Delivery:
+    with sessions() as session:
+        found = session.get(Delivery, delivery_id)
+        assert found is not None
+        return found
+
+
+def dm_channel(sessions: sessionmaker[Session], person_id: int) -> str | None:
+    with sessions() as session:
+        identity = people.identity_on(session, person_id, "slack")
+        assert identity is not None
+        return identity.dm_channel
+
+
+def keys_in(fake: FakeSlack, channel: str) -> list[str]:
+    """The delivery keys carried by the messages in a channel, oldest first."""
+    return [
+        m["metadata"]["event_payload"]["key"]
+        for m in fake.messages(channel)
+        if (m.get("metadata") or {}).get("event_type") == METADATA_EVENT
+    ]
+
+
+@pytest.fixture
+def asha(sessions, clock) -> int:
+    """A QI lead on Slack (user U1, so her DM with the bot is D U1 -> "DU1")."""
+    return slack_lead(sessions, clock(), "Asha Patel", "U1")
+
+
+@pytest.fixture
+def falls(sessions, clock, asha) -> int:
+    return active_project(sessions, clock(), "Falls prevention", asha)
+
+
+# -- the ordinary case -------------------------------------------------------------------------
+
+
+def test_a_due_nudge_is_posted_once_to_the_leads_dm_with_its_key(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+
+    outcomes = deliverer(ctx, fake, monotonic).drain()
+
+    assert outcomes == Counter(sent=1)
+    [message] = fake.messages("DU1")
+    assert message["metadata"] == {
+        "event_type": METADATA_EVENT,
+        "event_payload": {"key": delivery_key(delivery_id)},
+    }
+    assert "Falls prevention" in message["text"]
+    assert len(fake.calls_to("chat.postMessage")) == 1
+    sent = row(sessions, delivery_id)
+    assert (sent.status, sent.platform, sent.channel_id) == (outbox.SENT, "slack", "DU1")
+    assert sent.message_ts == message["ts"]
+    assert sent.sent_at == clock()
+    assert sent.attempts == 1 and sent.error is None
+
+
+def test_delivery_keys_are_distinct_per_delivery():
+    assert delivery_key(1) != delivery_key(11)
+    assert delivery_key(7) == delivery_key(7)
+
+
+def test_a_second_drain_sends_nothing(ctx, sessions, clock, fake, monotonic, asha, falls):
+    plan_nudge(sessions, clock(), asha, [falls])
+    sender = deliverer(ctx, fake, monotonic)
+    sender.drain()
+
+    again = sender.drain()
+    later = deliverer(ctx, fake, monotonic)  # a restarted process finds nothing to do either
+    clock.advance(days=1)
+    after_restart = later.drain()
+
+    assert again == Counter() and after_restart == Counter()
+    assert len(fake.messages("DU1")) == 1
+    assert len(fake.calls_to("chat.postMessage")) == 1
+
+
+def test_the_dm_channel_is_opened_once_and_kept_across_weeks(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    assert dm_channel(sessions, asha) is None
+    plan_nudge(sessions, clock(), asha, [falls], week="2026-W48")
+    deliverer(ctx, fake, monotonic).drain()
+    assert dm_channel(sessions, asha) == "DU1"
+
+    for week in ("2026-W49", "2026-W50"):
+        clock.advance(days=7)
+        plan_nudge(sessions, clock(), asha, [falls], week=week)
+        # A new process each week: what it knows comes from the database.
+        deliverer(ctx, fake, monotonic).drain()
+
+    assert len(fake.calls_to("conversations.open")) == 1
+    assert fake.calls_to("conversations.open")[0].args["users"] == "U1"
+    assert len(fake.messages("DU1")) == 3
+
+
+def test_a_channel_recipient_is_posted_in_that_channel_without_opening_a_dm(
+    ctx, sessions, clock, fake, monotonic
+):
+    sender = SlackSender(slack_client(fake))
+    with sessions() as session:
+        assert sender.destination(session, outbox.channel_recipient("slack:C0FORUM")) == "C0FORUM"
+        assert sender.destination(session, outbox.channel_recipient("teams:19:abc")) is None
+    assert fake.calls_to("conversations.open") == []
+
+
+def test_a_lead_not_on_slack_is_failed_with_a_reason_and_nothing_is_sent(
+    ctx, sessions, clock, fake, monotonic
+):
+    lead = offline_lead(sessions, clock(), "Dev Sharma")
+    project = active_project(sessions, clock(), "Sepsis screening", lead)
+    delivery_id = plan_nudge(sessions, clock(), lead, [project])
+
+    outcomes = deliverer(ctx, fake, monotonic).drain()
+
+    assert outcomes == Counter(failed=1)
+    failed = row(sessions, delivery_id)
+    assert failed.status == outbox.FAILED
+    assert "not on slack" in failed.error
+    assert fake.calls == []
+
+
+def test_a_delivery_no_longer_needed_is_withdrawn_and_nothing_is_sent(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    carer = offline_lead(sessions, clock(), "Sam Jones")
+    with sessions.begin() as session:
+        add_membership(
+            session,
+            project_id=falls,
+            person_id=carer,
+            role=Role.CARER,
+            involvement=Involvement.TEAM_MEMBER,
+            consent_by_id=asha,
+            now=clock(),
+        )
+
+    outcomes = deliverer(ctx, fake, monotonic).drain()
+
+    assert outcomes == Counter(withdrawn=1)
+    assert row(sessions, delivery_id).status == outbox.WITHDRAWN
+    assert fake.calls_to("chat.postMessage") == []
+    assert fake.messages("DU1") == []
+
+
+def test_one_message_to_a_lead_lists_only_the_projects_that_still_need_it(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    sepsis = active_project(sessions, clock(), "Sepsis screening", asha)
+    plan_nudge(sessions, clock(), asha, [falls, sepsis])
+    with sessions.begin() as session:
+        add_membership(
+            session,
+            project_id=sepsis,
+            person_id=offline_lead(sessions, clock(), "Sam Jones"),
+            role=Role.SERVICE_USER,
+            involvement=Involvement.TEAM_MEMBER,
+            consent_by_id=asha,
+            now=clock(),
+        )
+
+    deliverer(ctx, fake, monotonic).drain()
+
+    [message] = fake.messages("DU1")
+    assert "Falls prevention" in message["text"]
+    assert "Sepsis screening" not in message["text"]
+
+
+# -- Slack misbehaving ---------------------------------------------------------------------------
+
+
+def test_a_429_is_waited_out_for_its_retry_after_and_sent_once(
+    ctx, sessions, clock, fake, monotonic, asha, falls, monkeypatch
+):
+    slept: list[float] = []
+    monkeypatch.setattr(builtin_handlers, "time", types.SimpleNamespace(sleep=slept.append))
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    fake.fail("chat.postMessage", 429, retry_after=7)
+
+    outcomes = deliverer(ctx, fake, monotonic).drain()
+
+    assert outcomes == Counter(sent=1)
+    assert len(slept) == 1 and 7 <= slept[0] < 8
+    assert len(fake.calls_to("chat.postMessage")) == 2  # the refused one, then the real one
+    assert len(fake.messages("DU1")) == 1
+    assert row(sessions, delivery_id).status == outbox.SENT
+
+
+def test_a_429_on_opening_the_dm_is_waited_out_too(
+    ctx, sessions, clock, fake, monotonic, asha, falls, monkeypatch
+):
+    slept: list[float] = []
+    monkeypatch.setattr(builtin_handlers, "time", types.SimpleNamespace(sleep=slept.append))
+    plan_nudge(sessions, clock(), asha, [falls])
+    fake.fail("conversations.open", 429, retry_after=3)
+
+    assert deliverer(ctx, fake, monotonic).drain() == Counter(sent=1)
+    assert len(slept) == 1 and 3 <= slept[0] < 4
+    assert dm_channel(sessions, asha) == "DU1"
+    assert len(fake.messages("DU1")) == 1
+
+
+def test_a_5xx_is_retried_later_with_the_error_kept_then_sent_exactly_once(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    fake.fail("chat.postMessage", 500)
+    sender = deliverer(ctx, fake, monotonic)
+
+    first = sender.drain()
+
+    assert first == Counter(retry=1)
+    waiting = row(sessions, delivery_id)
+    assert waiting.status == outbox.PENDING
+    assert waiting.next_attempt_at == clock() + POLICY.first_backoff
+    assert "fatal_error" in waiting.error
+    assert fake.messages("DU1") == []
+
+    clock.advance(seconds=29)
+    assert sender.drain() == Counter()  # not due yet
+    clock.advance(seconds=1)
+    second = sender.drain()
+
+    assert second == Counter(sent=1)
+    assert len(fake.messages("DU1")) == 1
+    sent = row(sessions, delivery_id)
+    assert (sent.status, sent.attempts, sent.error) == (outbox.SENT, 2, None)
+    assert sent.message_ts == fake.messages("DU1")[0]["ts"]
+    # The retry looked for an earlier copy before posting: there was none.
+    assert len(fake.calls_to("conversations.history")) == 1
+    assert sender.drain() == Counter()
+
+
+def test_backoff_doubles_after_each_failed_attempt(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    policy = DeliveryPolicy(max_attempts=4, first_backoff=timedelta(seconds=10), batch=10)
+    fake.fail("chat.postMessage", 503, times=3)
+    sender = deliverer(ctx, fake, monotonic, policy)
+    waits = []
+    for _ in range(3):
+        started = clock()
+        assert sender.drain() == Counter(retry=1)
+        due = row(sessions, delivery_id).next_attempt_at
+        waits.append(due - started)
+        clock.current = due
+
+    assert waits == [timedelta(seconds=10), timedelta(seconds=20), timedelta(seconds=40)]
+    assert sender.drain() == Counter(sent=1)
+    assert len(fake.messages("DU1")) == 1
+
+
+def test_after_max_attempts_of_5xx_the_delivery_fails_and_is_listed_as_failed(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    fake.fail("chat.postMessage", 503, times=POLICY.max_attempts)
+    sender = deliverer(ctx, fake, monotonic)
+
+    outcomes: Counter[str] = Counter()
+    for _ in range(POLICY.max_attempts):
+        outcomes.update(sender.drain())
+        clock.advance(hours=1)
+
+    assert outcomes == Counter(retry=POLICY.max_attempts - 1, failed=1)
+    failed = row(sessions, delivery_id)
+    assert failed.status == outbox.FAILED
+    assert failed.attempts == POLICY.max_attempts
+    assert "fatal_error" in failed.error
+    assert f"after {POLICY.max_attempts} attempts" in failed.error
+    with sessions() as session:
+        listed = outbox.deliveries(session, status=outbox.FAILED)
+        assert [d.id for d in listed] == [delivery_id]
+        assert outbox.deliveries(session, status=outbox.PENDING) == []
+    assert fake.messages("DU1") == []
+    # Given up: nothing more is tried.
+    clock.advance(days=1)
+    assert sender.drain() == Counter()
+    assert len(fake.calls_to("chat.postMessage")) == POLICY.max_attempts
+
+
+def test_an_error_a_person_must_fix_fails_at_once(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    fake.fail("chat.postMessage", 200, error="channel_not_found")
+
+    assert deliverer(ctx, fake, monotonic).drain() == Counter(failed=1)
+    failed = row(sessions, delivery_id)
+    assert failed.status == outbox.FAILED
+    assert "channel_not_found" in failed.error
+    assert failed.attempts == 1
+
+
+def test_a_transient_slack_error_in_a_200_answer_is_retried(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    fake.fail("chat.postMessage", 200, error="service_unavailable")
+
+    assert deliverer(ctx, fake, monotonic).drain() == Counter(retry=1)
+    assert row(sessions, delivery_id).status == outbox.PENDING
+
+
+def test_a_send_that_timed_out_but_reached_slack_is_found_and_not_posted_again(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    # Slack takes longer than the client waits, then posts the message anyway.
+    fake.delay("chat.postMessage", 1.3)
+    sender = deliverer(ctx, fake, monotonic, timeout=1)
+
+    first = sender.drain()
+
+    assert first == Counter(retry=1)
+    waiting = row(sessions, delivery_id)
+    assert waiting.status == outbox.PENDING
+    assert "no answer from Slack" in waiting.error
+    assert fake.wait_for(lambda: len(fake.messages("DU1")) == 1, timeout=3)
+
+    clock.advance(seconds=POLICY.first_backoff.total_seconds())
+    second = sender.drain()
+
+    assert second == Counter(sent=1)
+    assert len(fake.calls_to("chat.postMessage")) == 1
+    [message] = fake.messages("DU1")
+    assert keys_in(fake, "DU1") == [delivery_key(delivery_id)]
+    sent = row(sessions, delivery_id)
+    assert (sent.status, sent.message_ts, sent.channel_id) == (outbox.SENT, message["ts"], "DU1")
+    history = fake.calls_to("conversations.history")
+    assert len(history) == 1 and history[0].args["channel"] == "DU1"
+
+
+def test_a_timeout_of_the_message_history_leaves_the_delivery_for_later(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    """Not knowing whether it was posted, the sender must not post blind."""
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    fake.fail("chat.postMessage", 500)
+    sender = deliverer(ctx, fake, monotonic)
+    sender.drain()
+    clock.advance(minutes=1)
+    fake.fail("conversations.history", 500)
+
+    assert sender.drain() == Counter(retry=1)
+    assert row(sessions, delivery_id).status == outbox.PENDING
+    assert len(fake.calls_to("chat.postMessage")) == 1  # only the first, refused one
+
+
+# -- crash recovery ----------------------------------------------------------------------------
+
+
+def leave_claimed(sessions, delivery_id: int, *, claimed_at, attempts: int = 1) -> None:
+    """What a sender that died mid-send leaves behind."""
+    with sessions.begin() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id)
+            .values(status=outbox.SENDING, claimed_at=claimed_at, attempts=attempts)
+        )
+
+
+def post_as_the_dead_sender(fake: FakeSlack, channel: str, key: str) -> str:
+    """The message the dead sender got out before it could record it; its ts."""
+    client = WebClient(token="xoxb-test", base_url=fake.base_url)
+    answer = client.chat_postMessage(
+        channel=channel,
+        text="Who with lived experience is on your team?",
+        metadata={"event_type": METADATA_EVENT, "event_payload": {"key": key}},
+    )
+    return answer["ts"]
+
+
+def test_a_stale_claim_whose_message_is_already_posted_is_marked_sent_without_posting(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    other = plan_nudge(sessions, clock(), asha, [falls], week="2026-W47")
+    leave_claimed(sessions, delivery_id, claimed_at=clock() - STALE)
+    with sessions.begin() as session:
+        identity = people.identity_on(session, asha, "slack")
+        identity.dm_channel = "DU1"
+    # The dead sender's message, after (so above) a message with another delivery's key.
+    post_as_the_dead_sender(fake, "DU1", delivery_key(other + 1000))
+    ts = post_as_the_dead_sender(fake, "DU1", delivery_key(delivery_id))
+    with sessions.begin() as session:  # only the stale one is under test
+        outbox.mark_withdrawn(session, other, reason="not under test")
+    posts_before = len(fake.calls_to("chat.postMessage"))
+
+    outcomes = deliverer(ctx, fake, monotonic).drain()
+
+    assert outcomes == Counter(sent=1)
+    assert len(fake.calls_to("chat.postMessage")) == posts_before
+    assert len(fake.messages("DU1")) == 2
+    recovered = row(sessions, delivery_id)
+    assert (recovered.status, recovered.message_ts) == (outbox.SENT, ts)
+    history = fake.calls_to("conversations.history")
+    assert len(history) == 1
+    assert history[0].args["include_all_metadata"] in ("1", True, "true")
+
+
+def test_a_stale_claim_whose_message_never_went_out_is_posted_once(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    leave_claimed(sessions, delivery_id, claimed_at=clock() - STALE)
+    # Another delivery's message is there; it must not be taken for this one.
+    post_as_the_dead_sender(fake, "DU1", delivery_key(delivery_id + 1))
+
+    outcomes = deliverer(ctx, fake, monotonic).drain()
+
+    assert outcomes == Counter(sent=1)
+    assert keys_in(fake, "DU1") == [delivery_key(delivery_id + 1), delivery_key(delivery_id)]
+    assert len(fake.calls_to("conversations.history")) == 1
+    recovered = row(sessions, delivery_id)
+    assert recovered.status == outbox.SENT
+    assert recovered.attempts == 2
+    assert recovered.message_ts == fake.messages("DU1")[-1]["ts"]
+
+
+def test_a_fresh_claim_belongs_to_a_live_sender_and_is_left_alone(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    leave_claimed(sessions, delivery_id, claimed_at=clock() - FRESH)
+
+    assert deliverer(ctx, fake, monotonic).drain() == Counter()
+    assert row(sessions, delivery_id).status == outbox.SENDING
+    assert fake.calls == []
+
+    clock.advance(seconds=2)  # now the lease has run out
+    assert deliverer(ctx, fake, monotonic).drain() == Counter(sent=1)
+    assert len(fake.messages("DU1")) == 1
+
+
+def test_a_sender_slower_than_the_lease_does_not_post_what_another_took_over(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    """Rate-limit waits can stretch a batch past the lease; another replica then takes the
+    rest of it. The slow sender must not post those a second time."""
+    ben = slack_lead(sessions, clock(), "Ben Okafor", "U2")
+    ben_project = active_project(sessions, clock(), "Sepsis screening", ben)
+    plan_nudge(sessions, clock(), asha, [falls])
+    ben_delivery = plan_nudge(sessions, clock(), ben, [ben_project])
+    slow = deliverer(ctx, fake, monotonic)
+    other = deliverer(ctx, fake, monotonic)
+    real_post = slow.sender.post
+    taken_over = []
+
+    def post_then_stall(channel, reply, key):
+        answer = real_post(channel, reply, key)
+        if not taken_over:
+            # After the first post this sender stalls past the lease; the other one drains.
+            clock.advance(seconds=outbox.CLAIM_LEASE.total_seconds() + 1)
+            taken_over.append(other.drain())
+        return answer
+
+    slow.sender.post = post_then_stall  # type: ignore[method-assign]
+
+    outcomes = slow.drain()
+
+    assert outcomes == Counter(sent=1, taken_over=1)
+    assert taken_over == [Counter(sent=2)]  # Asha found already posted, Ben posted
+    assert len(fake.messages("DU1")) == 1
+    assert len(fake.messages("DU2")) == 1, "Ben got the same nudge twice"
+    assert row(sessions, ben_delivery).status == outbox.SENT
+
+
+def test_an_unexpected_error_puts_the_row_back_and_the_rest_still_go(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    ben = slack_lead(sessions, clock(), "Ben Okafor", "U2")
+    first = plan_nudge(sessions, clock(), asha, [falls])
+    plan_nudge(sessions, clock(), ben, [active_project(sessions, clock(), "Sepsis", ben)])
+    sender = deliverer(ctx, fake, monotonic)
+    real_post = sender.sender.post
+
+    def broken_for_asha(channel, reply, key):
+        if key == delivery_key(first):
+            raise RuntimeError("a bug")
+        return real_post(channel, reply, key)
+
+    sender.sender.post = broken_for_asha  # type: ignore[method-assign]
+
+    assert sender.drain() == Counter(retry=1, sent=1)
+    assert row(sessions, first).status == outbox.PENDING
+    assert len(fake.messages("DU2")) == 1
+
+
+# -- pacing ------------------------------------------------------------------------------------
+
+
+def test_two_messages_to_one_channel_are_spaced_by_the_channel_interval(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    plan_nudge(sessions, clock(), asha, [falls], week="2026-W47")
+    plan_nudge(sessions, clock(), asha, [falls], week="2026-W48")
+    sender = deliverer(ctx, fake, monotonic)
+    posted_at: list[float] = []
+    real_post = sender.sender.post
+
+    def timed_post(channel, reply, key):
+        posted_at.append(monotonic())
+        return real_post(channel, reply, key)
+
+    sender.sender.post = timed_post  # type: ignore[method-assign]
+
+    assert sender.drain() == Counter(sent=2)
+
+    assert len(posted_at) == 2
+    assert posted_at[1] - posted_at[0] >= POLICY.channel_interval
+    assert sum(monotonic.slept) == pytest.approx(POLICY.channel_interval)
+
+
+def test_pacer_spaces_one_channel_by_its_interval_and_others_by_the_workspace_interval():
+    policy = DeliveryPolicy(channel_interval=1.0, workspace_interval=0.05)
+    monotonic = FakeMonotonic()
+    pacer = Pacer(policy, clock=monotonic, sleep=monotonic.sleep)
+    sent: list[tuple[str, float]] = []
+    for channel in ["DU1", "DU2", "DU1", "C9", "DU2"]:
+        pacer.wait_for(channel)
+        sent.append((channel, monotonic()))
+
+    times = [t for _, t in sent]
+    assert all(b - a >= policy.workspace_interval - 1e-9 for a, b in itertools.pairwise(times))
+    for channel in ("DU1", "DU2"):
+        mine = [t for c, t in sent if c == channel]
+        assert mine[1] - mine[0] >= policy.channel_interval - 1e-9
+    # No sleeping beyond what the limits require: the first message waits for nothing.
+    assert monotonic.slept[0] == pytest.approx(0.05)
+    assert times[0] == 1000.0
+
+
+def test_pacer_does_not_sleep_when_enough_time_has_passed():
+    monotonic = FakeMonotonic()
+    pacer = Pacer(DeliveryPolicy(), clock=monotonic, sleep=monotonic.sleep)
+    pacer.wait_for("DU1")
+    monotonic.now += 5
+    pacer.wait_for("DU1")
+    assert monotonic.slept == []
+
+
+# -- the sender alone ----------------------------------------------------------------------------
+
+
+def test_send_errors_say_whether_trying_again_may_help(fake):
+    sender = SlackSender(slack_client(fake))
+    fake.fail("chat.postMessage", 200, error="invalid_auth")
+    fake.fail("chat.postMessage", 502)
+
+    with pytest.raises(SendError) as permanent:
+        sender.post("C1", say("hello"), "k")
+    with pytest.raises(SendError) as transient:
+        sender.post("C1", say("hello"), "k")
+
+    assert permanent.value.retryable is False and "invalid_auth" in permanent.value.reason
+    assert transient.value.retryable is True
+    assert fake.messages("C1") == []
+
+
+def test_find_sent_ignores_messages_with_other_keys_or_no_metadata(fake):
+    sender = SlackSender(slack_client(fake))
+    WebClient(token="xoxb-test", base_url=fake.base_url).chat_postMessage(channel="C1", text="hi")
+    ts = sender.post("C1", say("hello"), "key-a")
+    sender.post("C1", say("hello"), "key-b")
+
+    assert sender.find_sent("C1", "key-a") == ts
+    assert sender.find_sent("C1", "key-c") is None
+
+
+def test_the_sending_client_keeps_the_token_and_address_and_waits_out_429s(fake):
+    original = WebClient(token="xoxb-test", base_url=fake.base_url)
+
+    client = build_sending_client(original, timeout=1)
+
+    assert (client.token, client.base_url, client.timeout) == ("xoxb-test", fake.base_url, 1)
+    handlers = [type(h).__name__ for h in client.retry_handlers]
+    assert handlers == ["RateLimitErrorRetryHandler"]  # 5xx and timeouts go back to the outbox
+
+
+def test_the_manifest_grants_what_the_sender_calls():
+    """Without *:history, conversations.history answers missing_scope and retries fail."""
+    yaml = pytest.importorskip("yaml")
+    scopes = set(yaml.safe_load(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"])
+    # conversations.open (DMs), chat.postMessage/update, conversations.history in DMs and the
+    # forum's public channel.
+    needed = {"im:write", "chat:write", "im:history", "channels:history"}
+    assert needed <= scopes, needed - scopes
+
+
+# -- several senders at once (PostgreSQL: replicas) ---------------------------------------------
+
+
+@pytest.mark.parametrize("fresh_database_url", ["postgresql"], indirect=True)
+def test_two_deliverers_draining_at_once_send_each_message_exactly_once(
+    fresh_database_url, clock, fake
+):
+    engine = make_engine(fresh_database_url, pool_size=6, max_overflow=0)
+    upgrade(engine)
+    sessions = make_sessions(engine)
+    ctx = Context(sessions=sessions, clock=clock)
+    leads = []
+    for n in range(30):
+        lead = slack_lead(sessions, clock(), f"Lead {n}", f"U{n:03d}")
+        plan_nudge(sessions, clock(), lead, [active_project(sessions, clock(), f"P{n}", lead)])
+        leads.append(lead)
+    policy = DeliveryPolicy(batch=4, channel_interval=0, workspace_interval=0)
+    senders = [
+        Deliverer(
+            ctx,
+            SlackSender(slack_client(fake)),
+            policy,
+            pacer=Pacer(policy, clock=FakeMonotonic(), sleep=lambda _: None),
+        )
+        for _ in range(2)
+    ]
+    barrier = threading.Barrier(len(senders))
+    results: list[Counter[str]] = []
+    errors: list[BaseException] = []
+
+    def drain(sender: Deliverer) -> None:
+        try:
+            barrier.wait()
+            results.append(sender.drain())
+        except BaseException as error:  # surfaced below, not lost in the thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=drain, args=(s,)) for s in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert sum(results, Counter()) == Counter(sent=30)
+    per_lead = {n: len(fake.messages(f"DU{n:03d}")) for n in range(30)}
+    assert per_lead == dict.fromkeys(range(30), 1)
+    assert len(fake.calls_to("chat.postMessage")) == 30
+    with sessions() as session:
+        assert outbox.counts_by_status(session) == {outbox.SENT: 30}
+        opened = session.scalar(
+            select(func.count())
+            .select_from(ChatIdentity)
+            .where(ChatIdentity.dm_channel.is_not(None))
+        )
+        assert opened == 30
+    engine.dispose()
