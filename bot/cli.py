@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     forum_sub.add_parser("list", help="list forums").set_defaults(
         handler=admin_commands.cmd_forum_list
     )
+    forum_set = forum_sub.add_parser("set", help="a forum's channel and announcement times")
+    forum_set.add_argument("name")
+    forum_set.add_argument("--channel", help='e.g. slack:C0123 ("" for none)')
+    forum_set.add_argument("--announce", help="times before each meeting, e.g. 7d,1d,0")
+    forum_set.set_defaults(handler=reminder_commands.cmd_forum_set)
 
     meeting = sub.add_parser("meeting", help="add, list, move or cancel forum meetings")
     meeting_sub = meeting.add_subparsers(dest="action", required=True)

@@ -120,6 +120,9 @@ def find_forum(session: Session, text: str = "") -> Forum:
     if not forums:
         raise Refusal(NO_FORUM)
     key = name_key(text)
+    exact = [f for f in forums if f.name_key == key]
+    if key and exact:
+        return exact[0]  # a forum really called "QI Forum" is meant, not "whichever forum"
     if not key or key in FORUM_WORDS:
         if len(forums) == 1:
             return forums[0]
