@@ -24,6 +24,8 @@ def configure_logging(settings: Settings, *, to_file: str | None = None) -> None
     if settings.log_level != "DEBUG":
         # Alembic narrates every start-up at INFO; only its warnings matter to an operator.
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        # APScheduler logs every one-minute tick at INFO; our jobs log what they actually do.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def open_database(settings: Settings, *, migrate: bool = True) -> Engine:
