@@ -9,16 +9,22 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TextIO
 
+from sqlalchemy import select
+
+from bot.reminder_commands import build_deliverer, summary
 from handlers import exports, personal_data
+from handlers.announcements import MAX_OFFSET, offsets_of
 from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.forum import add_meeting, parse_local_time
 from handlers.lookup import find_forum
+from handlers.meeting_changes import cancel_meeting, move_meeting
 from handlers.project_import import RegisterFileError, import_projects, open_register
-from handlers.wording import when
+from handlers.wording import at_place, when
 from store import people
 from store.audit import record
 from store.forums import create_forum, list_forums
+from store.models import Meeting
 from store.names import name_key
 
 PROGRESS_FROM_ROWS = 500
@@ -182,3 +188,80 @@ def cmd_person_erase(ctx: Context, args: argparse.Namespace) -> int:
         for project in erasure.projects_left_without_lead:
             print(f"  {project}")
     return 0
+
+
+def cmd_meeting_list(ctx: Context, args: argparse.Namespace) -> int:
+    """List upcoming meetings with their numbers (to move or cancel one)."""
+    with ctx.sessions() as session:
+        meetings = session.scalars(
+            select(Meeting).where(Meeting.starts_at >= ctx.now()).order_by(Meeting.starts_at)
+        ).all()
+        for meeting in meetings:
+            state = " (cancelled)" if meeting.cancelled_at else ""
+            print(
+                f"#{meeting.id} {meeting.forum.name}: "
+                f"{when(meeting.starts_at, ctx.timezone)}{at_place(meeting.location)}{state}"
+            )
+        if not meetings:
+            print(
+                'No upcoming meetings. Add one with: qi-nudge meeting add --at "2026-12-03 14:00"'
+            )
+    return 0
+
+
+def cmd_meeting_change(ctx: Context, args: argparse.Namespace) -> int:
+    """Cancel or move a meeting, then send the news and edit its announcements."""
+    if args.action == "cancel":
+        change = cancel_meeting(ctx, args.id, actor_id=None)
+    else:
+        change = move_meeting(ctx, args.id, parse_local_time(args.at, ctx), actor_id=None)
+    print(change.text)
+    deliverer = build_deliverer(ctx, args.settings)
+    deliverer.refresh(change.refresh)
+    outcomes = deliverer.drain()
+    if outcomes:
+        print(summary(outcomes))
+    return 0
+
+
+def parse_offsets(text: str) -> list[int]:
+    """'7d,1d,0' or '2h, 30m' as minutes before a meeting; a Refusal explains a mistake."""
+    units = {"d": 24 * 60, "h": 60, "m": 1}
+    minutes: list[int] = []
+    for part in (p.strip().lower() for p in text.split(",")):
+        number, unit = (part[:-1], part[-1]) if part[-1:] in units else (part, "m")
+        if not number.isdecimal() or int(number) * units[unit] > MAX_OFFSET:
+            raise Refusal(
+                f'I couldn\'t read "{part}". Give times before the meeting like 7d,1d,2h,0 '
+                "(days, hours, minutes; 0 is as it starts; at most 60 days)."
+            )
+        minutes.append(int(number) * units[unit])
+    return sorted(set(minutes), reverse=True)
+
+
+def cmd_forum_set(ctx: Context, args: argparse.Namespace) -> int:
+    """Change a forum's announcement channel or when its meetings are announced."""
+    with ctx.sessions.begin() as session:
+        forum = find_forum(session, args.name)
+        if args.channel is not None:
+            forum.channel = args.channel or None
+        if args.announce is not None:
+            forum.announce_offsets = parse_offsets(args.announce)
+        shown = ", ".join(_offset_text(m) for m in offsets_of(forum))
+        print(
+            f'"{forum.name}" announces in {forum.channel or "no channel yet"}; '
+            f"meetings are announced {shown}."
+        )
+    return 0
+
+
+def _offset_text(minutes: int) -> str:
+    if minutes == 0:
+        return "as they start"
+    if minutes % (24 * 60) == 0:
+        count, unit = minutes // (24 * 60), "day"
+    elif minutes % 60 == 0:
+        count, unit = minutes // 60, "hour"
+    else:
+        count, unit = minutes, "minute"
+    return f"{count} {unit}{'s' if count != 1 else ''} before"

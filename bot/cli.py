@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     forum_set.add_argument("name")
     forum_set.add_argument("--channel", help='e.g. slack:C0123 ("" for none)')
     forum_set.add_argument("--announce", help="times before each meeting, e.g. 7d,1d,0")
-    forum_set.set_defaults(handler=reminder_commands.cmd_forum_set)
+    forum_set.set_defaults(handler=admin_commands.cmd_forum_set)
 
     meeting = sub.add_parser("meeting", help="add, list, move or cancel forum meetings")
     meeting_sub = meeting.add_subparsers(dest="action", required=True)
@@ -79,15 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     meeting_add.add_argument("--location")
     meeting_add.set_defaults(handler=admin_commands.cmd_meeting_add)
     meeting_sub.add_parser("list", help="upcoming meetings and their numbers").set_defaults(
-        handler=reminder_commands.cmd_meeting_list
+        handler=admin_commands.cmd_meeting_list
     )
     meeting_cancel = meeting_sub.add_parser("cancel", help="cancel a meeting and tell people")
     meeting_cancel.add_argument("id", type=int, help="the meeting's number (see meeting list)")
-    meeting_cancel.set_defaults(handler=reminder_commands.cmd_meeting_change)
+    meeting_cancel.set_defaults(handler=admin_commands.cmd_meeting_change)
     meeting_move = meeting_sub.add_parser("move", help="move a meeting and tell people")
     meeting_move.add_argument("id", type=int, help="the meeting's number (see meeting list)")
     meeting_move.add_argument("--at", required=True, help='new local time, "2026-12-10 14:00"')
-    meeting_move.set_defaults(handler=reminder_commands.cmd_meeting_change)
+    meeting_move.set_defaults(handler=admin_commands.cmd_meeting_change)
 
     admin = sub.add_parser("admin", help="grant, revoke or list the admin role")
     admin.add_argument("action", choices=["grant", "revoke", "list"])

@@ -17,7 +17,6 @@ from handlers.context import Context
 from handlers.messages import render_delivery
 from handlers.reply import Reply
 from store import outbox
-from store.models import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +173,7 @@ class Deliverer:
     def _refresh_once(self, occurrence_prefix: str) -> int:
         with self.ctx.sessions() as session:
             posted = [
-                (row.channel_id, row.message_ts, _as_claimed(row))
+                (row.channel_id, row.message_ts, outbox.as_claimed(row))
                 for row in outbox.sent_messages(
                     session, occurrence_prefix=occurrence_prefix, platform=self.sender.platform
                 )
@@ -202,13 +201,13 @@ class Deliverer:
         try:
             with self.ctx.sessions.begin() as session:
                 channel = self.sender.destination(session, delivery.recipient)
-            if channel is None:
-                with self.ctx.sessions.begin() as session:
+                if channel is None:
                     outbox.mark_failed(
                         session,
                         delivery.id,
                         error=f"the recipient is not on {self.sender.platform}: nowhere to send",
                     )
+            if channel is None:
                 return "failed"
             # A retry, or a claim taken over from a sender that died, may have been posted
             # already: look for the message's own key on the platform before posting again.
@@ -256,18 +255,6 @@ class Deliverer:
             )
         log.error("delivery %s (%s) failed: %s", delivery.id, delivery.kind, reason)
         return "failed"
-
-
-def _as_claimed(row: Delivery) -> outbox.Claimed:
-    return outbox.Claimed(
-        id=row.id,
-        kind=row.kind,
-        occurrence=row.occurrence,
-        recipient=row.recipient,
-        payload=row.payload or {},
-        attempts=row.attempts,
-        uncertain=False,
-    )
 
 
 def delivery_key(delivery_id: int) -> str:

@@ -1,4 +1,4 @@
-"""`qi-nudge remind`, `deliveries` and meeting changes: what the bot sends, by hand."""
+"""`qi-nudge remind`, `run-due` and `deliveries`: what the bot sends on its own, by hand."""
 
 from __future__ import annotations
 
@@ -10,16 +10,10 @@ from sqlalchemy import select
 from bot.delivery import Deliverer
 from bot.scheduler import Jobs
 from bot.settings import Settings
-from handlers.announcements import DEFAULT_OFFSETS
 from handlers.context import Context
-from handlers.errors import Refusal
-from handlers.forum import parse_local_time
-from handlers.lookup import find_forum
-from handlers.meeting_changes import cancel_meeting, move_meeting
 from handlers.nudges import SweepPlan, plan_sweep, week_of
-from handlers.wording import when
 from store import outbox
-from store.models import Meeting, Person
+from store.models import Person
 
 ACTIONS_SHOWN = {
     "nudge": "Would remind",
@@ -124,41 +118,6 @@ def cmd_deliveries(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_meeting_list(ctx: Context, args: argparse.Namespace) -> int:
-    """List upcoming meetings with their numbers (to move or cancel one)."""
-    with ctx.sessions() as session:
-        meetings = session.scalars(
-            select(Meeting).where(Meeting.starts_at >= ctx.now()).order_by(Meeting.starts_at)
-        ).all()
-        for meeting in meetings:
-            state = " (cancelled)" if meeting.cancelled_at else ""
-            place = f" at {meeting.location}" if meeting.location else ""
-            print(
-                f"#{meeting.id} {meeting.forum.name}: "
-                f"{when(meeting.starts_at, ctx.timezone)}{place}{state}"
-            )
-        if not meetings:
-            print(
-                'No upcoming meetings. Add one with: qi-nudge meeting add --at "2026-12-03 14:00"'
-            )
-    return 0
-
-
-def cmd_meeting_change(ctx: Context, args: argparse.Namespace) -> int:
-    """Cancel or move a meeting, then send the news and edit its announcements."""
-    if args.action == "cancel":
-        change = cancel_meeting(ctx, args.id, actor_id=None)
-    else:
-        change = move_meeting(ctx, args.id, parse_local_time(args.at, ctx), actor_id=None)
-    print(change.text)
-    deliverer = build_deliverer(ctx, args.settings)
-    deliverer.refresh(change.refresh)
-    outcomes = deliverer.drain()
-    if outcomes:
-        print(summary(outcomes))
-    return 0
-
-
 def cmd_run_due(ctx: Context, args: argparse.Namespace) -> int:
     """Do what the scheduler does each minute, once: plan what is due, then send it."""
     settings: Settings = args.settings
@@ -168,45 +127,3 @@ def cmd_run_due(ctx: Context, args: argparse.Namespace) -> int:
     outcomes = build_deliverer(ctx, settings).drain()
     print(summary(outcomes) if outcomes else "Nothing is due to be sent.")
     return 1 if outcomes.get("failed") else 0
-
-
-def parse_offsets(text: str) -> list[int]:
-    """'7d,1d,0' or '2h, 30m' as minutes before a meeting; a Refusal explains a mistake."""
-    units = {"d": 24 * 60, "h": 60, "m": 1}
-    minutes: list[int] = []
-    for part in (p.strip().lower() for p in text.split(",")):
-        number, unit = (part[:-1], part[-1]) if part[-1:] in units else (part, "m")
-        if not number.isdecimal() or int(number) * units[unit] > 60 * 24 * 60:
-            raise Refusal(
-                f'I couldn\'t read "{part}". Give times before the meeting like 7d,1d,2h,0 '
-                "(days, hours, minutes; 0 is as it starts; at most 60 days)."
-            )
-        minutes.append(int(number) * units[unit])
-    return sorted(set(minutes), reverse=True)
-
-
-def cmd_forum_set(ctx: Context, args: argparse.Namespace) -> int:
-    """Change a forum's announcement channel or when its meetings are announced."""
-    with ctx.sessions.begin() as session:
-        forum = find_forum(session, args.name)
-        if args.channel is not None:
-            forum.channel = args.channel or None
-        if args.announce is not None:
-            forum.announce_offsets = parse_offsets(args.announce)
-        offsets = forum.announce_offsets or list(DEFAULT_OFFSETS)
-        shown = ", ".join(_offset_text(m) for m in offsets)
-        print(
-            f'"{forum.name}" announces in {forum.channel or "no channel yet"}; '
-            f"meetings are announced {shown}."
-        )
-    return 0
-
-
-def _offset_text(minutes: int) -> str:
-    if minutes == 0:
-        return "as they start"
-    for size, unit in ((24 * 60, "day"), (60, "hour"), (1, "minute")):
-        if minutes % size == 0:
-            count = minutes // size
-            return f"{count} {unit}{'s' if count != 1 else ''} before"
-    return f"{minutes} minutes before"

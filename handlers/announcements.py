@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -10,13 +9,13 @@ from sqlalchemy.orm import Session
 
 from handlers import ids
 from handlers.context import Context
-from handlers.forum import RSVP_LABELS, meeting_prefix
+from handlers.forum import RSVP_LABELS, going_by_role, meeting_prefix, rsvp_buttons
 from handlers.reply import Button, Reply, Section, say
-from handlers.wording import counts_by_role, when
+from handlers.wording import at_place, counts_by_role, when
 from store import forums as forum_store
 from store import outbox
 from store.models import Forum, Meeting, Rsvp
-from store.roles import Role, RsvpAnswer
+from store.roles import RsvpAnswer
 
 ANNOUNCE = "announce"
 GOING_REMINDER = "going_reminder"
@@ -24,6 +23,8 @@ MEETING_CHANGED = "meeting_changed"
 # Minutes before the start: a week, a day, and as it starts.
 DEFAULT_OFFSETS = (7 * 24 * 60, 24 * 60, 0)
 DAY_BEFORE = timedelta(days=1)
+# Nobody announces a meeting more than 60 days ahead (also the largest offset a forum may set).
+MAX_OFFSET = 60 * 24 * 60
 # A "starting now" note is still useful a little late, not an hour in.
 STARTING_GRACE = timedelta(minutes=30)
 
@@ -41,14 +42,13 @@ def offsets_of(forum: Forum) -> tuple[int, ...]:
 def plan_due_announcements(session: Session, ctx: Context) -> list[outbox.Planned]:
     """What should have gone out by now about upcoming meetings, from two queries."""
     now = ctx.now()
-    horizon = max(max(DEFAULT_OFFSETS), 60 * 24 * 60)  # nobody announces more than 60 days ahead
     meetings = session.execute(
         select(Meeting, Forum)
         .join(Forum, Forum.id == Meeting.forum_id)
         .where(
             Meeting.cancelled_at.is_(None),
             Meeting.starts_at > now - STARTING_GRACE,
-            Meeting.starts_at <= now + timedelta(minutes=horizon),
+            Meeting.starts_at <= now + timedelta(minutes=MAX_OFFSET),
         )
         .order_by(Meeting.starts_at)
     ).all()
@@ -119,16 +119,12 @@ def render_announcement(session: Session, ctx: Context, delivery: outbox.Claimed
     heading = {0: "Starting now", 24 * 60: "Tomorrow"}.get(offset, "Coming up")
     if not delivery.occurrence.startswith(meeting_occurrence(meeting, "")):
         heading = "Moved"  # posted for the old time; it now points at the new one
-    place = f" at {meeting.location}" if meeting.location else ""
     lines = [
-        f"{when(meeting.starts_at, ctx.timezone)}{place}.",
+        f"{when(meeting.starts_at, ctx.timezone)}{at_place(meeting.location)}.",
         "Staff and people with lived experience meet as equals to talk about QI projects. "
         "Everyone is welcome.",
     ]
-    tally = forum_store.rsvp_tally(session, meeting.id)
-    going: Counter[Role | None] = Counter(
-        {role: n for (answer, role), n in tally.items() if answer == RsvpAnswer.GOING}
-    )
+    going = going_by_role(forum_store.rsvp_tally(session, meeting.id))
     total = sum(going.values())
     lines.append(
         f"Going so far: {total} ({counts_by_role(going)})." if total else "Nobody has said yet."
@@ -137,11 +133,7 @@ def render_announcement(session: Session, ctx: Context, delivery: outbox.Claimed
     if agenda:
         lines.append("On the agenda:")
         lines.extend(f'• "{slot.project.name}": {slot.topic}' for slot in agenda)
-    buttons = tuple(
-        Button(label, ids.RSVP, f"{meeting.id}:{answer.value}", primary=answer == RsvpAnswer.GOING)
-        for answer, label in RSVP_LABELS.items()
-    )
-    buttons = () if meeting.starts_at <= ctx.now() else buttons
+    buttons = () if meeting.starts_at <= ctx.now() else rsvp_buttons(meeting.id)
     return Reply(
         sections=(
             Section(heading=f"{heading}: {forum.name}", text="\n".join(lines), buttons=buttons),
@@ -158,10 +150,10 @@ def render_going_reminder(session: Session, ctx: Context, delivery: outbox.Claim
     answer = forum_store.rsvp_of(session, meeting.id, person_id)
     if answer is None or answer.answer != RsvpAnswer.GOING:
         return None
-    place = f" at {meeting.location}" if meeting.location else ""
     return say(
         f"A reminder: the {meeting.forum.name} is {when(meeting.starts_at, ctx.timezone)}"
-        f"{place}. Looking forward to seeing you! If you can't come after all, just say.",
+        f"{at_place(meeting.location)}. Looking forward to seeing you! If you can't come after "
+        "all, just say.",
         buttons=(Button(RSVP_LABELS[RsvpAnswer.NOT_GOING], ids.RSVP, f"{meeting.id}:not_going"),),
     )
 
@@ -179,14 +171,10 @@ def render_meeting_changed(
             f"Sorry: the {forum.name} meeting on {when(meeting.starts_at, ctx.timezone)} has "
             "been cancelled. You said you were going, so I wanted you to know."
         )
-    place = f" at {meeting.location}" if meeting.location else ""
     return say(
         f"The {forum.name} meeting you said you're going to has moved. It is now "
-        f"{when(meeting.starts_at, ctx.timezone)}{place}. Can you still come?",
-        buttons=tuple(
-            Button(label, ids.RSVP, f"{meeting.id}:{answer.value}")
-            for answer, label in RSVP_LABELS.items()
-        ),
+        f"{when(meeting.starts_at, ctx.timezone)}{at_place(meeting.location)}. Can you still come?",
+        buttons=rsvp_buttons(meeting.id, highlight_going=False),
     )
 
 

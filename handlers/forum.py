@@ -21,7 +21,7 @@ from handlers.lookup import (
     require_admin,
 )
 from handlers.reply import Actor, Button, Reply, Section, say
-from handlers.wording import counts_by_role, when
+from handlers.wording import at_place, counts_by_role, when
 from store import forums as forum_store
 from store.audit import record
 from store.models import NAME_MAX, Forum, Meeting, Person, Rsvp
@@ -90,12 +90,9 @@ def forum_sections(
             )
         ]
     tally = forum_store.rsvp_tally(session, meeting.id)
-    going: Counter[Role | None] = Counter(
-        {role: n for (answer, role), n in tally.items() if answer == RsvpAnswer.GOING}
-    )
+    going = going_by_role(tally)
     maybe = sum(n for (answer, _), n in tally.items() if answer == RsvpAnswer.MAYBE)
-    place = f" at {meeting.location}" if meeting.location else ""
-    lines = [f"Next meeting: {when(meeting.starts_at, ctx.timezone)}{place}."]
+    lines = [f"Next meeting: {when(meeting.starts_at, ctx.timezone)}{at_place(meeting.location)}."]
     total = sum(going.values())
     if total:
         lines.append(f"Going: {total} ({counts_by_role(going)}).")
@@ -105,11 +102,27 @@ def forum_sections(
         lines.append(f"Maybe: {maybe}.")
     mine = forum_store.rsvp_of(session, meeting.id, person.id) if person else None
     lines.append(YOUR_ANSWER[mine.answer] if mine else "Will you come?")
-    buttons = tuple(
-        Button(label, ids.RSVP, f"{meeting.id}:{answer.value}", primary=answer == RsvpAnswer.GOING)
+    return [
+        Section(heading=forum.name, text="\n".join(lines), buttons=rsvp_buttons(meeting.id) + join)
+    ]
+
+
+def going_by_role(tally: Counter[tuple[RsvpAnswer, Role | None]]) -> Counter[Role | None]:
+    """From an RSVP tally, how many are going in each role."""
+    return Counter({role: n for (answer, role), n in tally.items() if answer == RsvpAnswer.GOING})
+
+
+def rsvp_buttons(meeting_id: int, *, highlight_going: bool = True) -> tuple[Button, ...]:
+    """I'm going / Maybe / I can't make it, for one meeting."""
+    return tuple(
+        Button(
+            label,
+            ids.RSVP,
+            f"{meeting_id}:{answer.value}",
+            primary=highlight_going and answer == RsvpAnswer.GOING,
+        )
         for answer, label in RSVP_LABELS.items()
     )
-    return [Section(heading=forum.name, text="\n".join(lines), buttons=buttons + join)]
 
 
 def handle_rsvp_button(ctx: Context, actor: Actor, value: str) -> Reply:
@@ -209,9 +222,9 @@ def add_meeting_command(ctx: Context, actor: Actor, words: list[str]) -> Reply:
         require_admin(session, person)
         forum = find_forum(session, forum_name)
         meeting = add_meeting(session, ctx, forum, starts, " ".join(place_words) or None, person.id)
-        place = f" at {meeting.location}" if meeting.location else ""
         return say(
-            f'Added a "{forum.name}" meeting on {when(meeting.starts_at, ctx.timezone)}{place}.'
+            f'Added a "{forum.name}" meeting on {when(meeting.starts_at, ctx.timezone)}'
+            f"{at_place(meeting.location)}."
         )
 
 

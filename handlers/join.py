@@ -20,6 +20,7 @@ from handlers.lookup import (
     get_by_id,
     match_project,
     means_forum,
+    project_by_id,
     require_role,
     says_forum,
 )
@@ -150,9 +151,7 @@ def handle_join_as_button(ctx: Context, actor: Actor, value: str) -> Reply:
         raise Refusal("Sorry, that button didn't work. Please try /qi-join again.")
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        project = get_by_id(session, Project, project_id)
-        if project is None:
-            raise Refusal("That project no longer exists. Type /qi-projects to see them all.")
+        project = project_by_id(session, project_id)
         return join_project(session, ctx, person, ensure_open(project), role)
 
 

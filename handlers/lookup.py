@@ -214,3 +214,11 @@ def get_by_id(session: Session, model: type[M], text: str) -> M | None:
     """The row whose id is in a button value or form context, or None if it is not a valid id."""
     row_id = parse_id(text)
     return None if row_id is None else session.get(model, row_id)
+
+
+def project_by_id(session: Session, text: str) -> Project:
+    """The project a button value or form context names, or a kind Refusal if it is gone."""
+    project = get_by_id(session, Project, text)
+    if project is None:
+        raise Refusal("That project no longer exists. Type /qi-projects to see them all.")
+    return project

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from handlers import ids
 from handlers.context import Context
 from handlers.errors import Refusal
-from handlers.lookup import acting_person, get_by_id, require_lead_or_admin
+from handlers.lookup import acting_person, project_by_id, require_lead_or_admin
 from handlers.nudges import SNOOZE_REASONS, week_of
 from handlers.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
 from handlers.wording import when
@@ -24,14 +24,6 @@ from store.roles import Role
 PARTNER_REQUEST = "partner_request"
 PARTNER_REQUEST_ADMIN = "partner_request_admin"
 SNOOZE_WEEKS = (2, 4, 8)
-GONE = "That project no longer exists. Type /qi-projects to see them all."
-
-
-def _project(session: Session, value: str) -> Project:
-    project = get_by_id(session, Project, value)
-    if project is None:
-        raise Refusal(GONE)
-    return project
 
 
 def announcing_forum(session: Session) -> Forum | None:
@@ -45,7 +37,7 @@ def handle_ask_forum_button(ctx: Context, actor: Actor, value: str) -> Reply:
     """Ask the forum's channel and organisers to help find a service user or carer."""
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        project = _project(session, value)
+        project = project_by_id(session, value)
         require_lead_or_admin(session, person, project)
         forum = announcing_forum(session)
         admins = list_admins(session)
@@ -133,7 +125,7 @@ def handle_open_snooze(ctx: Context, actor: Actor, value: str) -> Reply:
     """The Snooze button: a short form for how long and why."""
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        project = _project(session, value)
+        project = project_by_id(session, value)
         require_lead_or_admin(session, person, project)
         return Reply(
             sections=(Section(text=f'Snooze reminders about "{project.name}".'),),
@@ -171,7 +163,7 @@ def handle_snooze_form(ctx: Context, actor: Actor, values: dict[str, str], conte
         raise Refusal("Please choose a reason: it helps the forum understand.")
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        project = _project(session, context)
+        project = project_by_id(session, context)
         require_lead_or_admin(session, person, project)
         until = ctx.now() + timedelta(weeks=int(weeks_text))
         nudge_store.snooze(session, project.id, until=until, reason=reason)

@@ -15,8 +15,8 @@ from handlers.lookup import (
     acting_person,
     ensure_open,
     find_project,
-    get_by_id,
     known_person,
+    project_by_id,
     require_lead_or_admin,
     require_role,
 )
@@ -306,9 +306,7 @@ def handle_open_add_member(ctx: Context, actor: Actor, value: str) -> Reply:
     """The 'Record someone already involved' button: open the form for that project."""
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        project = get_by_id(session, Project, value)
-        if project is None:
-            raise Refusal("That project no longer exists. Type /qi-projects to see them all.")
+        project = project_by_id(session, value)
         require_lead_or_admin(session, person, project)
         return Reply(
             sections=(Section(text=f'Record a member of the "{project.name}" team.'),),
@@ -329,9 +327,7 @@ def handle_add_member_form(
         raise Refusal("Please choose how they are involved.") from None
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        project = get_by_id(session, Project, context)
-        if project is None:
-            raise Refusal("That project no longer exists. Type /qi-projects to see them all.")
+        project = project_by_id(session, context)
         return add_member(
             session,
             ctx,

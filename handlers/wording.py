@@ -69,6 +69,11 @@ def when(moment: datetime, zone: ZoneInfo) -> str:
     return f"{local:%A} {local.day} {local:%B %Y} at {hour}{minutes}{suffix}"
 
 
+def at_place(location: str | None) -> str:
+    """' at Room 4', or '' when no place is known."""
+    return f" at {location}" if location else ""
+
+
 def did_you_mean(candidates: Iterable[str]) -> str:
     """' Did you mean: "A" or "B"?' or ''."""
     quoted = [f'"{c}"' for c in candidates]

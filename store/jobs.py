@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from store.models import JobRun
+from store.upsert import insert_for
 
 
 def find_run(session: Session, job: str, occurrence: str) -> JobRun | None:
@@ -18,10 +18,10 @@ def find_run(session: Session, job: str, occurrence: str) -> JobRun | None:
 
 def start_run(session: Session, job: str, occurrence: str, *, now: datetime) -> None:
     """Record that an occurrence has started (again, after a crash, changes nothing)."""
-    is_postgres = session.get_bind().dialect.name == "postgresql"
-    insert = (postgresql.insert if is_postgres else sqlite.insert)(JobRun.__table__)
     session.connection().execute(
-        insert.on_conflict_do_nothing(index_elements=["job", "occurrence"]),
+        insert_for(session, JobRun.__table__).on_conflict_do_nothing(
+            index_elements=["job", "occurrence"]
+        ),
         {"job": job, "occurrence": occurrence, "started_at": now},
     )
 

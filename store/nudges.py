@@ -6,13 +6,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from store.models import Person, Project, ProjectNudge
 from store.projects import lived_experience_exists
 from store.roles import ProjectStatus
+from store.upsert import insert_for
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,7 @@ def save_states(session: Session, states: Sequence[dict[str, object]]) -> None:
     """Write the sweep's new per-project states in one statement (insert or update)."""
     if not states:
         return
-    is_postgres = session.get_bind().dialect.name == "postgresql"
-    insert = (postgresql.insert if is_postgres else sqlite.insert)(ProjectNudge.__table__)
+    insert = insert_for(session, ProjectNudge.__table__)
     statement = insert.on_conflict_do_update(
         index_elements=["project_id"],
         set_={
@@ -140,13 +139,3 @@ def set_muted(session: Session, person_id: int, *, muted_at: datetime | None) ->
         return False
     person.nudges_muted_at = muted_at
     return True
-
-
-def snoozed_together(session: Session, project_ids: Collection[int]) -> dict[int, ProjectNudge]:
-    """The nudge states of these projects, by project id."""
-    if not project_ids:
-        return {}
-    states = session.scalars(
-        select(ProjectNudge).where(and_(ProjectNudge.project_id.in_(list(project_ids))))
-    )
-    return {state.project_id: state for state in states}

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from store.models import Delivery
+from store.upsert import insert_for
 
 PENDING = "pending"
 SENDING = "sending"
@@ -78,6 +78,19 @@ class Claimed:
     uncertain: bool
 
 
+def as_claimed(row: Any, *, uncertain: bool = False) -> Claimed:
+    """A delivery row (or a row of its columns) as the sender works with it."""
+    return Claimed(
+        id=row.id,
+        kind=row.kind,
+        occurrence=row.occurrence,
+        recipient=row.recipient,
+        payload=row.payload or {},
+        attempts=row.attempts,
+        uncertain=uncertain,
+    )
+
+
 def plan(session: Session, planned: Sequence[Planned], *, now: datetime) -> int:
     """Add deliveries that are not planned yet (one statement); how many were new."""
     if not planned:
@@ -95,11 +108,8 @@ def plan(session: Session, planned: Sequence[Planned], *, now: datetime) -> int:
         }
         for p in planned
     ]
-    dialect_insert = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
     statement = (
-        dialect_insert(Delivery.__table__)
+        insert_for(session, Delivery.__table__)
         .on_conflict_do_nothing(index_elements=["kind", "occurrence", "recipient"])
         .returning(Delivery.__table__.c.id)
     )
@@ -141,18 +151,7 @@ def claim_due(session: Session, *, now: datetime, limit: int = 50) -> list[Claim
             Delivery.__table__.c.attempts,
         )
     ).all()
-    result = [
-        Claimed(
-            id=row.id,
-            kind=row.kind,
-            occurrence=row.occurrence,
-            recipient=row.recipient,
-            payload=row.payload or {},
-            attempts=row.attempts,
-            uncertain=row.id in was_sending,
-        )
-        for row in claimed
-    ]
+    result = [as_claimed(row, uncertain=row.id in was_sending) for row in claimed]
     return sorted(result, key=lambda c: c.id)
 
 
@@ -247,13 +246,6 @@ def counts_by_status(session: Session) -> dict[str, int]:
     """How many deliveries there are in each status."""
     rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
     return {status: count for status, count in rows}
-
-
-def next_due(session: Session) -> datetime | None:
-    """When the next pending delivery is due, if any."""
-    return session.scalar(
-        select(func.min(Delivery.next_attempt_at)).where(Delivery.status == PENDING)
-    )
 
 
 def _set(session: Session, delivery_id: int, **values: Any) -> None:

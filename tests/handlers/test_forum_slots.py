@@ -28,9 +28,8 @@ def _scene(chat, asha, chloe, clock, sessions):
 
 def _claimed(sessions, kind):
     with sessions() as session:
-        row = session.scalars(select(Delivery).where(Delivery.kind == kind)).one()
-        return outbox.Claimed(
-            row.id, row.kind, row.occurrence, row.recipient, row.payload, row.attempts, False
+        return outbox.as_claimed(
+            session.scalars(select(Delivery).where(Delivery.kind == kind)).one()
         )
 
 

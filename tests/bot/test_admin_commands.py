@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.reminder_commands import parse_offsets
+from bot.admin_commands import parse_offsets
 from handlers.errors import Refusal
 from handlers.lookup import find_forum
 from store.forums import create_forum
