@@ -16,6 +16,7 @@ from handlers import (
     ids,
     join,
     leave,
+    matchmaking,
     nudge_actions,
     project,
     projects,
@@ -53,6 +54,8 @@ ACTIONS: dict[str, ActionHandler] = {
     ids.OPEN_SNOOZE: nudge_actions.handle_open_snooze,
     ids.MUTE_NUDGES: nudge_actions.handle_mute_button,
     ids.SLOT_DECIDE: forum_slots.handle_slot_decision_button,
+    ids.MATCH_OFFER: matchmaking.handle_match_offer_button,
+    ids.MATCH_ANSWER: matchmaking.handle_match_answer_button,
 }
 
 FORMS: dict[str, FormHandler] = {

@@ -110,10 +110,7 @@ def handle_forum_match_button(ctx: Context, actor: Actor, value: str) -> Reply:
         if not wants:
             return say("That's fine. You can change your mind any time with /qi-join forum.")
         if member.role in LIVED_EXPERIENCE_ROLES or member.role == Role.PEER_SUPPORTER:
-            return say(
-                "Thank you. A forum organiser will be in touch when a project team would like "
-                "someone like you to join them. You can always say no."
-            )
+            return say(f"Thank you. {_match_promise(member.role)}")
         buttons = tuple(
             Button(role.label.capitalize(), ids.FORUM_ROLE, f"{member.id}:{role.value}")
             for role in MATCH_ROLES
@@ -142,10 +139,21 @@ def handle_forum_role_button(ctx: Context, actor: Actor, value: str) -> Reply:
             subject_id=member.id,
             new=role.value,
         )
-        return say(
-            f"Thank you, I've noted that you come as {role.label}. A forum organiser will be in "
-            "touch when a project team would like you to join them. You can always say no."
+        return say(f"Thank you, I've noted that you come as {role.label}. {_match_promise(role)}")
+
+
+def _match_promise(role: Role | None) -> str:
+    """What happens next for someone who would like to join a project team."""
+    if role in LIVED_EXPERIENCE_ROLES:
+        # Matchmaking (handlers.matchmaking) introduces service users and carers itself.
+        return (
+            "When a project team would like someone like you, I'll ask you first, and your "
+            "name is only shared if you say yes. You can always say no."
         )
+    return (
+        "A forum organiser will be in touch when a project team would like someone like you to "
+        "join them. You can always say no."
+    )
 
 
 def handle_join_forum_button(ctx: Context, actor: Actor, value: str) -> Reply:

@@ -24,3 +24,7 @@ SNOOZE_FORM = "snooze_form"  # context: "<project id>"
 
 # Forum slots
 SLOT_DECIDE = "slot_decide"  # value: "<slot request id>:accept" or ":decline"
+
+# Matchmaking
+MATCH_OFFER = "match_offer"  # to the lead; value: "<match offer id>:yes" or ":no"
+MATCH_ANSWER = "match_answer"  # to the person; value: "<match offer id>:yes", ":no" or ":stop"

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
 from handlers import ids
 from handlers.context import Context
+from handlers.matchmaking import Seeking, choose_matches, offer_section
 from handlers.reply import Button, Reply, Section
-from handlers.wording import join_names
+from handlers.wording import first_name, join_names
+from store import matches as match_store
 from store import nudges as nudge_store
 from store import outbox
 from store.models import Person
 from store.nudges import Candidate
 from store.people import list_admins
+from store.roles import Role
 
 NUDGE = "nudge"
 ESCALATION = "escalation"
@@ -54,6 +57,8 @@ class SweepPlan:
     decisions: list[Decision] = field(default_factory=list)
     deliveries: list[outbox.Planned] = field(default_factory=list)
     states: list[dict[str, object]] = field(default_factory=list)
+    # Introductions to offer: (project, forum member who would like a project, their role).
+    offers: list[tuple[int, int, Role]] = field(default_factory=list)
     planned_new: int = 0
 
 
@@ -77,6 +82,7 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
     plan = SweepPlan(week=week)
     nudged: dict[int, list[int]] = defaultdict(list)
     escalated: list[int] = []
+    seeking: list[tuple[int, Seeking]] = []
     # Without an organiser to pass a project to, escalating would silence it: keep nudging.
     admins = list_admins(session)
     for c in nudge_store.candidates(session):
@@ -96,8 +102,21 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
         )
         if action == "nudge" and c.lead_id is not None:
             nudged[c.lead_id].append(c.project_id)
+            # Offered once, in the week's first message: a re-run mid-week sends nothing new.
+            if c.last_week != week:
+                seeking.append((count, Seeking(c.project_id, c.lead_id)))
         elif action == "escalate":
             escalated.append(c.project_id)
+    # Longest without a partner first, so the first person free goes where it matters most.
+    seeking.sort(key=lambda item: -item[0])
+    plan.offers = choose_matches(session, [s for _, s in seeking])
+    offered = {project_id: role for project_id, _person, role in plan.offers}
+    plan.decisions = [
+        replace(d, why=f"{d.why}; a {offered[d.project_id].label} from the forum is offered")
+        if d.project_id in offered
+        else d
+        for d in plan.decisions
+    ]
     # One message per lead, however many of their projects need it: no pile of DMs.
     for lead_id, project_ids in nudged.items():
         plan.deliveries.append(
@@ -153,12 +172,19 @@ def _decide(
     return "nudge", f"no service user or carer on the team (reminder {count} in a row)", count
 
 
+def tidy_before_sweep(session: Session, ctx: Context, *, week: str) -> None:
+    """Clear what changed since last week: settled projects, unanswered introductions."""
+    nudge_store.forget_settled(session)
+    match_store.expire_stale(session, week=week, now=ctx.now())
+
+
 def run_sweep(ctx: Context, *, week: str, policy: NudgePolicy) -> SweepPlan:
     """Plan this week's nudges into the outbox and save project states, in one transaction."""
     with ctx.sessions.begin() as session:
-        nudge_store.forget_settled(session)
+        tidy_before_sweep(session, ctx, week=week)
         plan = plan_sweep(session, ctx, week=week, policy=policy)
         nudge_store.save_states(session, plan.states)
+        match_store.add_offers(session, plan.offers, week=week, now=ctx.now())
         plan.planned_new = outbox.plan(session, plan.deliveries, now=ctx.now())
     return plan
 
@@ -168,11 +194,6 @@ SNOOZE_REASONS = {
     "not_appropriate": "not right for this project",
     "other": "another reason",
 }
-
-
-def first_name(display_name: str) -> str:
-    """'Asha' from 'Asha Patel': a greeting, not a register."""
-    return display_name.split()[0] if display_name.split() else display_name
 
 
 def render_nudge(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:
@@ -198,6 +219,8 @@ def render_nudge(session: Session, ctx: Context, delivery: outbox.Claimed) -> Re
             f"{names} have no service user or carer on them."
         )
     sections = [Section(heading="Who with lived experience is on your team?", text=opening)]
+    offers = match_store.open_offers_for(session, [p.id for p in projects])
+    sections.extend(offer_section(offers[p.id], p) for p in projects if p.id in offers)
     sections.append(Section(text=f"{WHY_IT_MATTERS} Here are some next steps:"))
     for project in projects:
         sections.append(

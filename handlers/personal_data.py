@@ -20,6 +20,7 @@ from store.models import (
     Delivery,
     Forum,
     ForumMember,
+    MatchOffer,
     Meeting,
     Membership,
     Person,
@@ -136,6 +137,21 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
         "admin_role": [
             {"granted": _iso(g.granted_at), "revoked": _iso(g.revoked_at)} for g in grants
         ],
+        "project_introductions": [
+            {
+                "project": name,
+                "as": o.role.label,
+                "status": o.status.replace("_", " "),
+                "offered": _iso(o.created_at),
+                "last_changed": _iso(o.updated_at),
+            }
+            for o, name in session.execute(
+                select(MatchOffer, Project.name)
+                .join(Project, Project.id == MatchOffer.project_id)
+                .where(MatchOffer.person_id == person_id)
+                .order_by(MatchOffer.id)
+            )
+        ],
         "messages_sent_to_them": [
             {"kind": d.kind, "status": d.status, "sent": _iso(d.sent_at)}
             for d in session.scalars(
@@ -190,7 +206,7 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
     # Messages to them: what was sent is on the platform (theirs to delete there); here, the
     # record that names them goes.
     session.execute(delete(Delivery).where(Delivery.recipient == person_recipient(person_id)))
-    for model in (ChatIdentity, Membership, ForumMember, Rsvp, AdminGrant):
+    for model in (ChatIdentity, Membership, ForumMember, Rsvp, AdminGrant, MatchOffer):
         session.execute(delete(model).where(model.person_id == person_id))
     session.expunge(person)
     session.execute(delete(Person).where(Person.id == person_id))

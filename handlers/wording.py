@@ -82,3 +82,8 @@ def did_you_mean(candidates: Iterable[str]) -> str:
     if len(quoted) == 1:
         return f" Did you mean {quoted[0]}?"
     return " Did you mean " + ", ".join(quoted[:-1]) + " or " + quoted[-1] + "?"
+
+
+def first_name(display_name: str) -> str:
+    """'Asha' from 'Asha Patel': a greeting, not a register."""
+    return display_name.split()[0] if display_name.split() else display_name

@@ -356,3 +356,30 @@ class SlotRequest(Base):
 
     meeting: Mapped[Meeting] = relationship()
     project: Mapped[Project] = relationship()
+
+
+class MatchOffer(Base):
+    """A matchmaker's introduction: a forum member who wants a project, offered to one project.
+
+    The lead is offered "a carer from the forum" without a name; only if the lead says yes is
+    the person asked, and only their own "yes" puts them on the team. One row per pair, so the
+    same person is never suggested to the same project twice.
+    """
+
+    __tablename__ = "match_offers"
+    __table_args__ = (UniqueConstraint("project_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    # The role they would join as: what they told the forum (service user or carer).
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    # "offered" to the lead, then "asked" (the person) or "lead_declined"; then "joined" or
+    # "person_declined"; "expired" when nobody answered in time.
+    status: Mapped[str] = mapped_column(String(20), default="offered")
+    week: Mapped[str] = mapped_column(String(30))  # the sweep that made the offer
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    project: Mapped[Project] = relationship()
+    person: Mapped[Person] = relationship()

@@ -64,13 +64,23 @@ def test_saying_yes_without_a_role_asks_how_you_would_describe_yourself(
     assert sign_ups(sessions) == [(Role.CARER, True, True)]
 
 
-@pytest.mark.parametrize("role", ["carer", "service user", "peer supporter"])
-def test_saying_yes_with_a_role_just_thanks_you(chat, ben, sessions, forum_id, role):
+@pytest.mark.parametrize(
+    ("role", "next_step"),
+    [
+        ("carer", "I'll ask you first"),
+        ("service user", "I'll ask you first"),
+        # Matchmaking is for service users and carers; organisers find peer supporters a team.
+        ("peer supporter", "A forum organiser will be in touch when a project team"),
+    ],
+)
+def test_saying_yes_with_a_role_says_what_happens_next(
+    chat, ben, sessions, forum_id, role, next_step
+):
     welcome = chat.say(ben, f"/qi-join forum as {role}")
 
     reply = chat.press(ben, welcome, "Yes, please")
 
-    assert reply.ok and "A forum organiser will be in touch when a project team" in reply.text
+    assert reply.ok and next_step in reply.text
     assert given.labels(reply) == []
     assert sign_ups(sessions)[0][1] is True
 

@@ -6,102 +6,36 @@ import pytest
 from sqlalchemy import select
 
 from handlers import ids
-from handlers.messages import render_delivery
-from handlers.nudges import NudgePolicy, first_name, run_sweep, week_before, week_of
-from store import outbox
+from handlers.nudges import NudgePolicy, week_before, week_of
+from handlers.wording import first_name
 from store.forums import create_forum
-from store.models import AuditEvent, Delivery, Person, ProjectNudge
+from store.models import AuditEvent, Person
 from store.projects import create_project
 from store.roles import ProjectStatus
 from tests.conftest import person
 from tests.handlers import given
+from tests.handlers.sweeps import (
+    FALLS,
+    inbox,
+    next_week,
+    nudge_now,
+    organiser,
+    planned,
+    project_id,
+    send_all,
+    start,
+    state,
+    sweep,
+    weekly,
+)
 
-POLICY = NudgePolicy()  # three reminders in a row, then the organisers
 QUICK = NudgePolicy(escalate_after=1)
 ASK = "Ask the forum to find a partner"
 DAN = person("Dan Hughes")
-FALLS = "Falls prevention"
 NOT_YOURS = (
     'Only the lead of "Falls prevention" or a forum organiser can do that. '
     "If you'd like to help, you can join the team yourself with /qi-join."
 )
-
-
-def start(chat, lead, *names):
-    for name in names:
-        assert chat.say(lead, f'/qi-project new "{name}"').ok
-
-
-def sweep(ctx, policy=POLICY):
-    return run_sweep(ctx, week=week_of(ctx.now(), ctx), policy=policy)
-
-
-def weekly(ctx, weeks, policy=POLICY):
-    """Sweep once a week for this many weeks; the last week's plan."""
-    for week in range(weeks):
-        if week:
-            next_week(ctx)
-        plan = sweep(ctx, policy)
-    return plan
-
-
-@pytest.fixture
-def dm(sessions, clock):
-    """The outbox recipient key of a person's direct messages."""
-    return lambda actor: outbox.person_recipient(given.person_id(sessions, actor, clock()))
-
-
-def next_week(ctx, days=7):
-    ctx.clock.advance(days=days)
-
-
-def organiser(ctx, *actors):
-    for actor in actors:
-        given.organiser(ctx.sessions, actor, ctx.now())
-
-
-def project_id(ctx, name=FALLS):
-    return given.project_id(ctx.sessions, name)
-
-
-def planned(ctx):
-    """Every delivery planned so far, oldest first: (kind, occurrence, recipient, payload)."""
-    with ctx.sessions() as session:
-        rows = session.scalars(select(Delivery).order_by(Delivery.id))
-        return [(d.kind, d.occurrence, d.recipient, d.payload) for d in rows]
-
-
-def state(ctx, name=FALLS):
-    """(weeks in a row, last week, escalated at) of the project, or None if never swept."""
-    with ctx.sessions() as session:
-        found = session.get(ProjectNudge, project_id(ctx, name))
-        return found and (found.weeks_in_a_row, found.last_week, found.escalated_at)
-
-
-def send_all(ctx):
-    """Send what is due as the sender would: [(kind, recipient, reply or None if withdrawn)]."""
-    with ctx.sessions.begin() as session:
-        claimed = outbox.claim_due(session, now=ctx.now())
-    sent = [(c.kind, c.recipient, render_delivery(ctx, c)) for c in claimed]
-    with ctx.sessions.begin() as session:
-        for c in claimed:
-            outbox.mark_sent(
-                session, c.id, now=ctx.now(), platform="console", channel_id="dm", message_ts=None
-            )
-    return sent
-
-
-def inbox(ctx, recipient, kind="nudge"):
-    """The one message of this kind that goes to the recipient now."""
-    found = [reply for k, r, reply in send_all(ctx) if k == kind and r == recipient]
-    assert len(found) == 1, found
-    return found[0]
-
-
-def nudge_now(ctx, recipient):
-    """Run this week's sweep and send the lead's nudge."""
-    sweep(ctx)
-    return inbox(ctx, recipient)
 
 
 def audit_actions(ctx):
