@@ -21,13 +21,25 @@ from store import outbox
 log = logging.getLogger(__name__)
 
 
-class SendError(Exception):
-    """A send that did not go through; `retryable` if trying again later may work."""
+# Being rate-limited is not the message's fault: it does not use up an attempt, but a delivery
+# that Slack still rate-limits this long after it was planned is failed rather than kept forever.
+RATE_LIMIT_GIVE_UP = timedelta(hours=24)
+EDIT_TRIES = 3  # an in-place edit (RSVP counts) waits out this many 429s, then is left as is
+WAIT_IN_PLACE = 5.0  # seconds: a shorter Retry-After is waited out by the rest of the batch
 
-    def __init__(self, reason: str, *, retryable: bool) -> None:
+
+class SendError(Exception):
+    """A send that did not go through; `retryable` if trying again later may work.
+
+    `retry_after` (seconds) is set when the platform refused for its rate limit and said when
+    to try again: nothing was sent, and nothing should go to it before then.
+    """
+
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class Sender(Protocol):
@@ -60,7 +72,11 @@ class DeliveryPolicy:
 
 
 class Pacer:
-    """Spaces sends out per channel and overall, sleeping only when a send would be too soon."""
+    """Spaces sends out per channel and overall, sleeping only when a send would be too soon.
+
+    `hold` stops every send for a while (Slack answered 429 with Retry-After): the rest of the
+    batch and the in-place edits wait too, rather than each of them earning a 429 of its own.
+    """
 
     def __init__(
         self,
@@ -75,6 +91,27 @@ class Pacer:
         self._last_any = float("-inf")
         self._last_by_channel: dict[str, float] = {}
         self._lock = threading.Lock()
+        # Its own lock: a hold must be seen (and set) while another thread sleeps in wait_for.
+        self._held_until = float("-inf")
+        self._hold_lock = threading.Lock()
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing for `seconds` from now (a longer hold already in force stays)."""
+        with self._hold_lock:
+            self._held_until = max(self._held_until, self._clock() + seconds)
+
+    def held_for(self) -> float:
+        """Seconds until the current hold ends; 0.0 if sends may go."""
+        with self._hold_lock:
+            return max(0.0, self._held_until - self._clock())
+
+    def wait_out_hold(self, *, longest: float) -> float:
+        """Sleep through a hold of at most `longest` seconds; what is left of a longer one."""
+        while (left := self.held_for()) > 0:
+            if left > longest:
+                return left
+            self._sleep(left)
+        return 0.0
 
     def wait_for(self, channel: str) -> None:
         """Sleep until a message may go to `channel`, then count it as sent now."""
@@ -83,12 +120,18 @@ class Pacer:
             self._wait_for(channel)
 
     def _wait_for(self, channel: str) -> None:
-        ready = max(
-            self._last_any + self._policy.workspace_interval,
-            self._last_by_channel.get(channel, float("-inf")) + self._policy.channel_interval,
-        )
-        delay = ready - self._clock()
-        if delay > 0:
+        # Look again after each sleep: a 429 seen meanwhile by another thread holds this one too.
+        while True:
+            with self._hold_lock:
+                held_until = self._held_until
+            ready = max(
+                held_until,
+                self._last_any + self._policy.workspace_interval,
+                self._last_by_channel.get(channel, float("-inf")) + self._policy.channel_interval,
+            )
+            delay = ready - self._clock()
+            if delay <= 0:
+                break
             self._sleep(delay)
         now = self._clock()
         self._last_any = now
@@ -183,15 +226,31 @@ class Deliverer:
             reply = render_delivery(self.ctx, delivery)
             if reply is None or channel is None or ts is None:
                 continue
+            edited += self._update(channel, ts, reply, delivery.id)
+        return edited
+
+    def _update(self, channel: str, ts: str, reply: Reply, delivery_id: int) -> int:
+        """Edit one posted message, waiting out a few rate limits; 1 if it was edited."""
+        for _ in range(EDIT_TRIES):
             try:
                 self.pacer.wait_for(channel)
                 self.sender.update(channel, ts, reply)
-                edited += 1
+                return 1
             except SendError as error:
-                log.warning("could not update message %s: %s", delivery.id, error.reason)
-        return edited
+                if error.retry_after is None:
+                    log.warning("could not update message %s: %s", delivery_id, error.reason)
+                    return 0
+                self.pacer.hold(error.retry_after)
+        log.warning("could not update message %s: still rate-limited", delivery_id)
+        return 0
 
     def _deliver(self, delivery: outbox.Claimed) -> str:
+        # Slack asked us to wait: before any call (opening the DM too). A long wait gives the
+        # claim back unused rather than sleep on it, so that no claim outlives its lease, nor is
+        # the batch stuck, while we wait; any sender can take the row when the wait is over.
+        held = self.pacer.wait_out_hold(longest=WAIT_IN_PLACE)
+        if held:
+            return self._put_back(delivery, held, "waiting out Slack's rate limit")
         reply = render_delivery(self.ctx, delivery)
         if reply is None:
             with self.ctx.sessions.begin() as session:
@@ -229,6 +288,8 @@ class Deliverer:
                     return "taken_over"
                 found = self.sender.post(channel, reply, key)
         except SendError as error:
+            if error.retry_after is not None:
+                return self._rate_limited(delivery, error.reason, error.retry_after)
             return self._retry_or_fail(delivery, error.reason, retryable=error.retryable)
         with self.ctx.sessions.begin() as session:
             outbox.mark_sent(
@@ -240,6 +301,47 @@ class Deliverer:
                 message_ts=found,
             )
         return "sent"
+
+    def _rate_limited(self, delivery: outbox.Claimed, reason: str, retry_after: float) -> str:
+        """Slack refused for its rate limit: hold every send, and try this one again after.
+
+        Nothing was sent, so this is no attempt against `max_attempts` (5xx and timeouts are);
+        only a delivery still refused a day after it was planned is given up on.
+        """
+        self.pacer.hold(retry_after)
+        with self.ctx.sessions.begin() as session:
+            planned_at = outbox.planned_at(session, delivery.id)
+            if planned_at is not None and self.ctx.now() - planned_at >= RATE_LIMIT_GIVE_UP:
+                hours = RATE_LIMIT_GIVE_UP.total_seconds() / 3600
+                outbox.mark_failed(
+                    session,
+                    delivery.id,
+                    error=f"{reason}: still rate-limited {hours:g} hours after it was planned",
+                )
+                log.error("delivery %s (%s) failed: %s", delivery.id, delivery.kind, reason)
+                return "failed"
+        log.warning(
+            "delivery %s (%s) rate-limited: trying again in %g s",
+            delivery.id,
+            delivery.kind,
+            retry_after,
+        )
+        return self._put_back(delivery, retry_after, f"{reason}; trying again in {retry_after:g} s")
+
+    def _put_back(self, delivery: outbox.Claimed, seconds: float, reason: str) -> str:
+        """Return the claim unused, due again in `seconds`; its attempt does not count."""
+        with self.ctx.sessions.begin() as session:
+            ours = outbox.put_back(
+                session,
+                delivery.id,
+                attempts=delivery.attempts,
+                at=self.ctx.now() + timedelta(seconds=seconds),
+                error=reason,
+            )
+        if not ours:
+            log.info("delivery %s was taken over by another sender", delivery.id)
+            return "taken_over"
+        return "retry"
 
     def _retry_or_fail(self, delivery: outbox.Claimed, reason: str, *, retryable: bool) -> str:
         with self.ctx.sessions.begin() as session:

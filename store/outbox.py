@@ -166,6 +166,28 @@ def renew_claim(session: Session, delivery_id: int, *, attempts: int, now: datet
     return result.rowcount == 1
 
 
+def put_back(
+    session: Session, delivery_id: int, *, attempts: int, at: datetime, error: str
+) -> bool:
+    """Return our claim (the one that made `attempts`) unused: due again at `at`, uncounted.
+
+    For a send that never reached the platform (it refused for its rate limit, or we waited
+    it out): the claim's attempt is taken back. False if another sender took the row over.
+    """
+    table = Delivery.__table__
+    result = session.execute(
+        update(table)
+        .where(table.c.id == delivery_id, table.c.status == SENDING, table.c.attempts == attempts)
+        .values(status=PENDING, next_attempt_at=at, attempts=attempts - 1, error=error[:ERROR_MAX])
+    )
+    return result.rowcount == 1
+
+
+def planned_at(session: Session, delivery_id: int) -> datetime | None:
+    """When the delivery was planned (None if there is no such delivery)."""
+    return session.scalar(select(Delivery.created_at).where(Delivery.id == delivery_id))
+
+
 def mark_sent(
     session: Session,
     delivery_id: int,

@@ -8,7 +8,6 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy.orm import Session
 
 from bot.delivery import SendError
@@ -22,18 +21,30 @@ log = logging.getLogger(__name__)
 PLATFORM = "slack"
 METADATA_EVENT = "qi_nudge_delivery"
 # Slack answers these when trying again later may work; anything else needs a person to fix.
-RETRYABLE_ERRORS = frozenset(
-    {"ratelimited", "internal_error", "fatal_error", "service_unavailable"}
-)
+RETRYABLE_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable"})
+# Slack's "slow down" (HTTP 429, or chat.postMessage's own "too many messages" in a 200).
+RATE_LIMITED_ERRORS = frozenset({"ratelimited", "rate_limited"})
+DEFAULT_RETRY_AFTER = 30.0  # seconds, if Slack refused for its rate limit without Retry-After
 
 
 def build_sending_client(client: WebClient, *, timeout: int = 10) -> WebClient:
-    """A client that waits out 429s (Retry-After) itself; other failures go back to the outbox."""
+    """A client that tries each call once: every failure goes back to the deliverer.
+
+    No retry handlers, on purpose. slack_sdk's RateLimitErrorRetryHandler would sleep out a
+    429 inside the HTTP call, where nothing else can see it: the pacer would let other sends
+    (in-place edits) carry on into the same limit, the wait would run after the claim was
+    renewed (five 60-second Retry-Afters can outlast the lease, and then another sender posts
+    the message as well), and a storm longer than its five retries would use up the delivery's
+    attempts. Instead a 429 is a SendError with `retry_after`: the deliverer holds its pacer,
+    so that the rest of the batch and the edits wait too, and puts the delivery back,
+    uncounted, for when Slack allows. 5xx and timeouts go back to the outbox too (with
+    backoff), which looks for the message before posting again.
+    """
     return WebClient(
         token=client.token,
         base_url=client.base_url,
         timeout=timeout,
-        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=5)],
+        retry_handlers=[],
     )
 
 
@@ -103,10 +114,27 @@ class SlackSender:
         except SlackApiError as error:
             status = error.response.status_code
             code = error.response.get("error") if isinstance(error.response.data, dict) else None
-            retryable = status == 429 or status >= 500 or code in RETRYABLE_ERRORS
-            raise SendError(f"Slack said {code or status}", retryable=retryable) from None
+            reason = f"Slack said {code or status}"
+            if status == 429 or code in RATE_LIMITED_ERRORS:
+                retry_after = _retry_after(error.response.headers)
+                raise SendError(reason, retryable=True, retry_after=retry_after) from None
+            retryable = status >= 500 or code in RETRYABLE_ERRORS
+            raise SendError(reason, retryable=retryable) from None
         except (OSError, TimeoutError) as error:
             # Slack may or may not have acted: the next attempt looks before posting again.
             raise SendError(
                 f"no answer from Slack ({type(error).__name__})", retryable=True
             ) from None
+
+
+def _retry_after(headers: dict[str, Any] | None) -> float:
+    """Seconds Slack asked us to wait (its Retry-After header), at least one."""
+    for name, value in (headers or {}).items():
+        if name.lower() == "retry-after":
+            if isinstance(value, list):  # (some slack_sdk clients keep every value)
+                value = value[0] if value else None
+            try:
+                return max(1.0, float(value))
+            except (TypeError, ValueError):
+                break
+    return DEFAULT_RETRY_AFTER

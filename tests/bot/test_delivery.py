@@ -2,27 +2,40 @@
 
 Deliveries are planned as the weekly sweep plans them (kind "nudge" to a project lead), then
 drained by a Deliverer whose SlackSender talks to tests.fakes.FakeSlack over HTTP. The pacer runs
-on a fake monotonic clock, so nothing here really sleeps except the one client timeout.
+on a fake monotonic clock, so nothing here really sleeps except the client timeouts and the one
+test of a 429 on real clocks.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-import types
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from slack_sdk import WebClient
-from slack_sdk.http_retry import builtin_handlers
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.delivery import Deliverer, DeliveryPolicy, Pacer, SendError, delivery_key
-from bot.slack.sender import METADATA_EVENT, SlackSender, build_sending_client
+from bot.cli import build_parser
+from bot.delivery import (
+    RATE_LIMIT_GIVE_UP,
+    Deliverer,
+    DeliveryPolicy,
+    Pacer,
+    SendError,
+    delivery_key,
+)
+from bot.slack.sender import (
+    DEFAULT_RETRY_AFTER,
+    METADATA_EVENT,
+    SlackSender,
+    build_sending_client,
+)
 from handlers.context import Context
 from handlers.nudges import NUDGE
 from handlers.reply import say
@@ -34,7 +47,7 @@ from store.models import ChatIdentity, Delivery, Person
 from store.projects import create_project
 from store.roles import Involvement, ProjectStatus, Role
 from tests.fakes import FakeSlack
-from tests.fakes.slack_api import TEAM_ID
+from tests.fakes.slack_api import TEAM_ID, Call
 
 WEEK = "2026-W48"
 POLICY = DeliveryPolicy(
@@ -62,6 +75,40 @@ class FakeMonotonic:
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+
+
+class TimedCalls(list):
+    """`FakeSlack.calls` that also keeps when, on a test's clock, each call reached Slack."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self.clock = clock
+        self.at: list[float] = []
+
+    def append(self, call: Call) -> None:
+        self.at.append(self.clock())
+        super().append(call)
+
+
+def time_calls(fake: FakeSlack, clock: Callable[[], float]) -> TimedCalls:
+    """From now on, note the time of every call the fake receives (on `clock`)."""
+    assert fake.calls == []
+    fake.calls = timed = TimedCalls(clock)
+    return timed
+
+
+def time_passes(clock, monotonic: FakeMonotonic, **delta: float) -> None:
+    """Move the database's clock and the pacer's together, as real time moves both."""
+    clock.advance(**delta)
+    monotonic.now += timedelta(**delta).total_seconds()
+
+
+def failed_deliveries_as_admins_see_them(ctx: Context, capsys) -> str:
+    """What `qi-nudge deliveries --failed` prints."""
+    args = build_parser().parse_args(["deliveries", "--failed"])
+    capsys.readouterr()
+    assert args.handler(ctx, args) == 0
+    return capsys.readouterr().out
 
 
 @pytest.fixture
@@ -321,34 +368,186 @@ def test_one_message_to_a_lead_lists_only_the_projects_that_still_need_it(
 # -- Slack misbehaving ---------------------------------------------------------------------------
 
 
-def test_a_429_is_waited_out_for_its_retry_after_and_sent_once(
-    ctx, sessions, clock, fake, monotonic, asha, falls, monkeypatch
+def test_a_429_puts_the_delivery_back_for_its_retry_after_without_using_an_attempt(
+    ctx, sessions, clock, fake, monotonic, asha, falls
 ):
-    slept: list[float] = []
-    monkeypatch.setattr(builtin_handlers, "time", types.SimpleNamespace(sleep=slept.append))
     delivery_id = plan_nudge(sessions, clock(), asha, [falls])
     fake.fail("chat.postMessage", 429, retry_after=7)
+    sender = deliverer(ctx, fake, monotonic)
 
-    outcomes = deliverer(ctx, fake, monotonic).drain()
+    assert sender.drain() == Counter(retry=1)
 
-    assert outcomes == Counter(sent=1)
-    assert len(slept) == 1 and 7 <= slept[0] < 8
+    waiting = row(sessions, delivery_id)
+    assert (waiting.status, waiting.attempts) == (outbox.PENDING, 0)
+    assert waiting.next_attempt_at == clock() + timedelta(seconds=7)
+    assert "ratelimited" in waiting.error
+    assert sender.pacer.held_for() == 7  # and nothing else goes to Slack meanwhile
+
+    time_passes(clock, monotonic, seconds=6)
+    assert sender.drain() == Counter()  # not yet
+    time_passes(clock, monotonic, seconds=1)
+    assert sender.drain() == Counter(sent=1)
+
     assert len(fake.calls_to("chat.postMessage")) == 2  # the refused one, then the real one
     assert len(fake.messages("DU1")) == 1
-    assert row(sessions, delivery_id).status == outbox.SENT
+    sent = row(sessions, delivery_id)
+    assert (sent.status, sent.attempts, sent.error) == (outbox.SENT, 1, None)
+    # A 429 posts nothing, so there was nothing to look for before posting again.
+    assert fake.calls_to("conversations.history") == []
 
 
 def test_a_429_on_opening_the_dm_is_waited_out_too(
-    ctx, sessions, clock, fake, monotonic, asha, falls, monkeypatch
+    ctx, sessions, clock, fake, monotonic, asha, falls
 ):
-    slept: list[float] = []
-    monkeypatch.setattr(builtin_handlers, "time", types.SimpleNamespace(sleep=slept.append))
-    plan_nudge(sessions, clock(), asha, [falls])
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
     fake.fail("conversations.open", 429, retry_after=3)
+    sender = deliverer(ctx, fake, monotonic)
 
-    assert deliverer(ctx, fake, monotonic).drain() == Counter(sent=1)
-    assert len(slept) == 1 and 3 <= slept[0] < 4
+    assert sender.drain() == Counter(retry=1)
+    assert row(sessions, delivery_id).attempts == 0
+    time_passes(clock, monotonic, seconds=3)
+    assert sender.drain() == Counter(sent=1)
+
+    assert len(fake.calls_to("conversations.open")) == 2
     assert dm_channel(sessions, asha) == "DU1"
+    assert len(fake.messages("DU1")) == 1
+
+
+def test_a_storm_of_429s_holds_every_delivery_and_fails_none_and_sends_each_once(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    """20 429s in a row over 10 due nudges: more than slack_sdk's own handler would have
+    retried (5), and far more than max_attempts (3)."""
+    plan_nudge(sessions, clock(), asha, [falls])
+    for n in range(2, 11):
+        lead = slack_lead(sessions, clock(), f"Lead {n}", f"U{n}")
+        plan_nudge(sessions, clock(), lead, [active_project(sessions, clock(), f"P{n}", lead)])
+    calls = time_calls(fake, monotonic)
+    fake.fail("chat.postMessage", 429, retry_after=1, times=20)
+    sender = deliverer(ctx, fake, monotonic)
+
+    outcomes: Counter[str] = Counter()
+    for _ in range(50):
+        outcomes.update(sender.drain())
+        with sessions() as session:
+            if outbox.counts_by_status(session) == {outbox.SENT: 10}:
+                break
+        time_passes(clock, monotonic, seconds=1)
+
+    assert outcomes == Counter(retry=20, sent=10)
+    assert {n: len(fake.messages(f"DU{n}")) for n in range(1, 11)} == dict.fromkeys(range(1, 11), 1)
+    assert len(fake.calls_to("chat.postMessage")) == 20 + 10
+    with sessions() as session:
+        rows = outbox.deliveries(session)
+        assert [(r.status, r.attempts, r.error) for r in rows] == [(outbox.SENT, 1, None)] * 10
+    # Slack asked for a second each time and got it: nothing at all (not even a DM being
+    # opened) went to Slack sooner, from the refused delivery or from the rest of the batch.
+    refused = [i for i, call in enumerate(calls) if call.method == "chat.postMessage"][:20]
+    gaps = [calls.at[i + 1] - calls.at[i] for i in refused]
+    assert min(gaps) >= 1.0, gaps
+    # Nothing was ever in doubt: a 429 posts nothing, so no history was searched.
+    assert fake.calls_to("conversations.history") == []
+
+
+def test_a_long_retry_after_gives_the_batch_back_rather_than_sleep_on_its_claims(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    ben = slack_lead(sessions, clock(), "Ben Okafor", "U2")
+    ids = [
+        plan_nudge(sessions, clock(), asha, [falls]),
+        plan_nudge(sessions, clock(), ben, [active_project(sessions, clock(), "Sepsis", ben)]),
+    ]
+    fake.fail("chat.postMessage", 429, retry_after=120)
+    sender = deliverer(ctx, fake, monotonic)
+
+    assert sender.drain() == Counter(retry=2)
+
+    assert monotonic.slept == []  # nobody sat on the batch's claims for two minutes
+    assert len(fake.calls_to("conversations.open")) == 1  # Ben's DM was not even opened
+    for delivery_id in ids:
+        waiting = row(sessions, delivery_id)
+        assert (waiting.status, waiting.attempts) == (outbox.PENDING, 0)
+        assert waiting.next_attempt_at == clock() + timedelta(seconds=120)
+    time_passes(clock, monotonic, seconds=119)
+    assert sender.drain() == Counter()
+    time_passes(clock, monotonic, seconds=1)
+    assert sender.drain() == Counter(sent=2)
+    assert len(fake.messages("DU1")) == 1 and len(fake.messages("DU2")) == 1
+
+
+def test_after_a_429_nothing_reaches_slack_until_retry_after_has_passed_on_real_clocks(
+    sessions, clock, fake, asha, falls
+):
+    """As `serve` runs it: the pacer on time.monotonic, the database's clock moving for real."""
+    started, start = time.monotonic(), clock()
+    ctx = Context(
+        sessions=sessions, clock=lambda: start + timedelta(seconds=time.monotonic() - started)
+    )
+    ben = slack_lead(sessions, start, "Ben Okafor", "U2")
+    plan_nudge(sessions, start, asha, [falls])
+    plan_nudge(sessions, start, ben, [active_project(sessions, start, "Sepsis", ben)])
+    calls = time_calls(fake, time.monotonic)
+    fake.fail("chat.postMessage", 429, retry_after=1)
+    sender = Deliverer(ctx, SlackSender(slack_client(fake)), POLICY)  # a real Pacer
+
+    deadline = time.monotonic() + 10
+    while len(fake.calls_to("chat.postMessage")) < 3 and time.monotonic() < deadline:
+        sender.drain()  # as the delivery loop does, but often
+        time.sleep(0.02)
+
+    assert len(fake.messages("DU1")) == 1 and len(fake.messages("DU2")) == 1
+    refused = next(i for i, call in enumerate(calls) if call.method == "chat.postMessage")
+    assert calls.at[refused + 1] - calls.at[refused] >= 1.0
+    with sessions() as session:
+        assert outbox.counts_by_status(session) == {outbox.SENT: 2}
+
+
+def test_a_delivery_still_rate_limited_a_day_after_it_was_planned_fails_with_the_reason(
+    ctx, sessions, clock, fake, monotonic, asha, falls, capsys
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    fake.fail("chat.postMessage", 429, retry_after=3600, times=100)
+    sender = deliverer(ctx, fake, monotonic)
+
+    outcomes: Counter[str] = Counter()
+    for _ in range(30):
+        outcomes.update(sender.drain())
+        time_passes(clock, monotonic, hours=1)
+
+    hours = int(RATE_LIMIT_GIVE_UP.total_seconds() // 3600)
+    assert outcomes == Counter(retry=hours, failed=1)
+    failed = row(sessions, delivery_id)
+    assert failed.status == outbox.FAILED
+    assert "ratelimited" in failed.error and f"{hours} hours" in failed.error
+    assert fake.messages("DU1") == []
+    listed = failed_deliveries_as_admins_see_them(ctx, capsys)
+    assert "to Asha Patel: failed" in listed and "still rate-limited" in listed
+
+
+def test_rate_limits_between_5xx_answers_do_not_use_up_attempts(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    fake.fail("chat.postMessage", 503)
+    fake.fail("chat.postMessage", 429, retry_after=1, times=5)
+    fake.fail("chat.postMessage", 503)
+    sender = deliverer(ctx, fake, monotonic)  # max_attempts=3
+    waits = []
+
+    outcomes: Counter[str] = Counter()
+    for _ in range(20):
+        outcomes.update(sender.drain())
+        waiting = row(sessions, delivery_id)
+        if waiting.status != outbox.PENDING:
+            break
+        waits.append(waiting.next_attempt_at - clock())
+        time_passes(clock, monotonic, seconds=waits[-1].total_seconds())
+
+    assert outcomes == Counter(retry=7, sent=1)
+    # Backoff for the 5xx (30 s, then 60 s: the second failed attempt), Retry-After between.
+    assert waits == [timedelta(seconds=s) for s in (30, 1, 1, 1, 1, 1, 60)]
+    sent = row(sessions, delivery_id)
+    assert (sent.status, sent.attempts, sent.error) == (outbox.SENT, 3, None)
     assert len(fake.messages("DU1")) == 1
 
 
@@ -432,6 +631,43 @@ def test_after_max_attempts_of_5xx_the_delivery_fails_and_is_listed_as_failed(
     assert len(fake.calls_to("chat.postMessage")) == POLICY.max_attempts
 
 
+def test_a_5xx_storm_is_retried_with_backoff_then_failed_and_listed_for_admins(
+    ctx, sessions, clock, fake, monotonic, asha, falls, capsys
+):
+    ben = slack_lead(sessions, clock(), "Ben Okafor", "U2")
+    chloe = slack_lead(sessions, clock(), "Chloe Evans", "U3")
+    ids = [plan_nudge(sessions, clock(), asha, [falls])] + [
+        plan_nudge(sessions, clock(), lead, [active_project(sessions, clock(), f"P{lead}", lead)])
+        for lead in (ben, chloe)
+    ]
+    fake.fail("chat.postMessage", 500, times=len(ids) * POLICY.max_attempts)
+    sender = deliverer(ctx, fake, monotonic)
+
+    outcomes: Counter[str] = Counter()
+    waits: dict[int, list[timedelta]] = {delivery_id: [] for delivery_id in ids}
+    for _ in range(POLICY.max_attempts):
+        started = clock()
+        outcomes.update(sender.drain())
+        for delivery_id in ids:
+            if row(sessions, delivery_id).status == outbox.PENDING:
+                waits[delivery_id].append(row(sessions, delivery_id).next_attempt_at - started)
+        clock.current = max(row(sessions, i).next_attempt_at for i in ids)
+
+    assert outcomes == Counter(retry=3 * (POLICY.max_attempts - 1), failed=3)
+    doubling = [POLICY.first_backoff * 2**n for n in range(POLICY.max_attempts - 1)]
+    assert waits == dict.fromkeys(ids, doubling)
+    for delivery_id in ids:
+        failed = row(sessions, delivery_id)
+        assert (failed.status, failed.attempts) == (outbox.FAILED, POLICY.max_attempts)
+        assert "fatal_error" in failed.error
+    assert all(fake.messages(f"DU{n}") == [] for n in (1, 2, 3))
+    assert sender.drain() == Counter()  # given up: nothing more is tried
+    listed = failed_deliveries_as_admins_see_them(ctx, capsys)
+    assert "3 failed" in listed
+    for name in ("Asha Patel", "Ben Okafor", "Chloe Evans"):
+        assert f"to {name}: failed after 3 attempts (Slack said fatal_error" in listed
+
+
 def test_an_error_a_person_must_fix_fails_at_once(
     ctx, sessions, clock, fake, monotonic, asha, falls
 ):
@@ -482,6 +718,32 @@ def test_a_send_that_timed_out_but_reached_slack_is_found_and_not_posted_again(
     assert (sent.status, sent.message_ts, sent.channel_id) == (outbox.SENT, message["ts"], "DU1")
     history = fake.calls_to("conversations.history")
     assert len(history) == 1 and history[0].args["channel"] == "DU1"
+
+
+def test_timeouts_are_retried_with_backoff_and_what_slack_did_post_is_not_posted_again(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    fake.delay("chat.postMessage", 1.3)  # Slack posts it, but after the client gave up
+    fake.delay("conversations.history", 1.3)  # and then looking for it times out too
+    sender = deliverer(ctx, fake, monotonic, timeout=1)
+
+    assert sender.drain() == Counter(retry=1)
+    assert fake.wait_for(lambda: len(fake.messages("DU1")) == 1, timeout=3)
+    waiting = row(sessions, delivery_id)
+    assert "no answer from Slack" in waiting.error
+    assert waiting.next_attempt_at == clock() + POLICY.first_backoff
+
+    clock.advance(seconds=30)
+    assert sender.drain() == Counter(retry=1)  # not knowing, it did not post blind
+    assert row(sessions, delivery_id).next_attempt_at == clock() + 2 * POLICY.first_backoff
+
+    clock.advance(seconds=60)
+    assert sender.drain() == Counter(sent=1)
+    [message] = fake.messages("DU1")
+    assert len(fake.calls_to("chat.postMessage")) == 1
+    sent = row(sessions, delivery_id)
+    assert (sent.status, sent.attempts, sent.message_ts) == (outbox.SENT, 3, message["ts"])
 
 
 def test_a_timeout_of_the_message_history_leaves_the_delivery_for_later(
@@ -684,6 +946,37 @@ def test_pacer_spaces_one_channel_by_its_interval_and_others_by_the_workspace_in
     assert times[0] == 1000.0
 
 
+def test_pacer_hold_stops_every_channel_until_it_ends_and_a_shorter_hold_does_not_cut_it():
+    monotonic = FakeMonotonic()
+    pacer = Pacer(DeliveryPolicy(), clock=monotonic, sleep=monotonic.sleep)
+    pacer.hold(5)
+    pacer.hold(2)
+
+    assert pacer.held_for() == 5
+    pacer.wait_for("DU1")
+    assert monotonic() == 1005.0 and pacer.held_for() == 0
+    pacer.wait_for("C9")  # the hold is over: only the workspace interval
+    assert monotonic() == pytest.approx(1005.05)
+
+
+def test_pacer_honours_a_hold_that_arrives_while_it_sleeps():
+    """An edit's 429, say, seen by another thread while the batch waits for a channel."""
+    monotonic = FakeMonotonic()
+    pacer = Pacer(DeliveryPolicy(channel_interval=1.0), clock=monotonic, sleep=monotonic.sleep)
+    pacer.wait_for("DU1")
+
+    def sleep_and_hear_of_a_429(seconds: float) -> None:
+        monotonic.sleep(seconds)
+        if len(monotonic.slept) == 1:
+            pacer.hold(3)  # must not wait for the lock the sleeper holds
+
+    pacer._sleep = sleep_and_hear_of_a_429
+    pacer.wait_for("DU1")
+
+    assert monotonic.slept == [1.0, 3.0]
+    assert monotonic() == 1004.0
+
+
 def test_pacer_does_not_sleep_when_enough_time_has_passed():
     monotonic = FakeMonotonic()
     pacer = Pacer(DeliveryPolicy(), clock=monotonic, sleep=monotonic.sleep)
@@ -711,6 +1004,28 @@ def test_send_errors_say_whether_trying_again_may_help(fake):
     assert fake.messages("C1") == []
 
 
+def test_a_rate_limit_is_a_send_error_that_says_when_to_try_again(fake):
+    sender = SlackSender(slack_client(fake))
+    fake.fail("chat.postMessage", 429, retry_after=4)
+    fake.fail("chat.postMessage", 200, error="ratelimited")  # no Retry-After
+    fake.fail("chat.postMessage", 503)
+
+    errors = []
+    for _ in range(3):
+        with pytest.raises(SendError) as raised:
+            sender.post("C1", say("hello"), "k")
+        errors.append(raised.value)
+
+    assert [(e.retryable, e.retry_after) for e in errors] == [
+        (True, 4.0),
+        (True, DEFAULT_RETRY_AFTER),
+        (True, None),  # a 5xx is no rate limit: it uses up an attempt
+    ]
+    # One call each: the client itself retried nothing, the deliverer decides.
+    assert len(fake.calls_to("chat.postMessage")) == 3
+    assert fake.messages("C1") == []
+
+
 def test_find_sent_ignores_messages_with_other_keys_or_no_metadata(fake):
     sender = SlackSender(slack_client(fake))
     WebClient(token="xoxb-test", base_url=fake.base_url).chat_postMessage(channel="C1", text="hi")
@@ -721,14 +1036,15 @@ def test_find_sent_ignores_messages_with_other_keys_or_no_metadata(fake):
     assert sender.find_sent("C1", "key-c") is None
 
 
-def test_the_sending_client_keeps_the_token_and_address_and_waits_out_429s(fake):
+def test_the_sending_client_keeps_the_token_and_address_and_retries_nothing_itself(fake):
     original = WebClient(token="xoxb-test", base_url=fake.base_url)
 
     client = build_sending_client(original, timeout=1)
 
     assert (client.token, client.base_url, client.timeout) == ("xoxb-test", fake.base_url, 1)
-    handlers = [type(h).__name__ for h in client.retry_handlers]
-    assert handlers == ["RateLimitErrorRetryHandler"]  # 5xx and timeouts go back to the outbox
+    # 429s, 5xx and timeouts all go back to the deliverer (not even slack_sdk's default
+    # ConnectionErrorRetryHandler, which could post twice).
+    assert client.retry_handlers == []
 
 
 def test_the_manifest_grants_what_the_sender_calls():

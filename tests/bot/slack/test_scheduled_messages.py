@@ -4,6 +4,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.cli import build_parser
+from bot.delivery import DeliveryPolicy, Pacer
 from bot.scheduler import Jobs
 from handlers.context import Context
 from handlers.forum import add_meeting
@@ -16,6 +18,7 @@ from store.people import grant_admin
 from store.projects import create_project
 from store.roles import ProjectStatus
 from tests.bot.slack.test_slack_http import visible_text
+from tests.bot.test_delivery import FakeMonotonic
 from tests.fakes import block_actions_body
 
 LEAD, CARER, ORGANISER = "ULEAD", "UCARER", "UORG"
@@ -145,3 +148,89 @@ def test_announcement_counts_update_in_place_and_a_cancellation_is_told(
     with sessions() as session:
         statuses = session.scalars(select(Delivery.status).where(Delivery.kind == "announce"))
         assert set(statuses) == {outbox.SENT}
+
+
+def paced_on(monotonic: FakeMonotonic) -> Pacer:
+    """The service's pacer on a test clock: waits for Retry-After cost the test no time."""
+    policy = DeliveryPolicy(channel_interval=0, workspace_interval=0)
+    return Pacer(policy, clock=monotonic, sleep=monotonic.sleep)
+
+
+def test_a_rate_limited_nudge_waits_shows_as_pending_and_is_sent_once(
+    slack_bot, fake_slack, clock, capsys
+):
+    ctx = slack_bot.service.transport.bot.ctx
+    sessions = make_sessions(slack_bot.engine)
+    with sessions.begin() as session:
+        lead = slack_person(session, LEAD, "Asha Patel", ctx.now())
+        create_project(
+            session,
+            name="Falls prevention",
+            site=None,
+            status=ProjectStatus.ACTIVE,
+            lead_id=lead.id,
+            now=ctx.now(),
+        )
+    fake_slack.add_user(LEAD, "Asha Patel")
+    monotonic = FakeMonotonic()
+    deliverer = slack_bot.service.deliverer
+    deliverer.pacer = paced_on(monotonic)
+    fake_slack.fail("chat.postMessage", 429, retry_after=2, times=3)
+
+    Jobs(ctx, NudgePolicy()).run_due()
+    deliverer.drain()
+    args = build_parser().parse_args(["deliveries"])
+    capsys.readouterr()
+    args.handler(ctx, args)
+    listed = capsys.readouterr().out
+    assert "to Asha Patel: pending" in listed and "Slack said ratelimited" in listed
+    for _ in range(10):
+        if fake_slack.messages(LEAD):
+            break
+        clock.advance(seconds=2)
+        monotonic.now += 2
+        deliverer.drain()
+
+    assert len(fake_slack.messages(LEAD)) == 1
+    assert len(fake_slack.calls_to("chat.postMessage")) == 4
+    with sessions() as session:
+        (nudge,) = session.scalars(select(Delivery).where(Delivery.kind == "nudge"))
+        assert (nudge.status, nudge.attempts, nudge.error) == (outbox.SENT, 1, None)
+
+
+def test_an_rsvp_count_edit_waits_out_429s_and_still_lands(slack_bot, fake_slack, clock):
+    ctx = slack_bot.service.transport.bot.ctx
+    sessions = make_sessions(slack_bot.engine)
+    with sessions.begin() as session:
+        forum = create_forum(session, name="QI Forum", channel="slack:CFORUM", now=ctx.now())
+        add_meeting(
+            session,
+            Context(sessions=sessions, clock=clock),
+            forum,
+            ctx.now() + timedelta(days=6, hours=4),
+            "Room 4",
+            None,
+        )
+    fake_slack.add_user(CARER, "Ben Okafor")
+    monotonic = FakeMonotonic()
+    slack_bot.service.deliverer.pacer = paced_on(monotonic)
+    Jobs(ctx, NudgePolicy()).run_due()
+    slack_bot.service.deliverer.drain()
+    (post,) = fake_slack.messages("CFORUM")
+    going = next(
+        e
+        for b in post["blocks"]
+        for e in b.get("elements", [])
+        if e.get("text", {}).get("text") == "I'm going"
+    )
+    fake_slack.fail("chat.update", 429, retry_after=2, times=2)
+
+    slack_bot.post(
+        block_actions_body(going["action_id"], going["value"], user_id=CARER, channel_id="CFORUM")
+    )
+    slack_bot.settle()
+
+    (edited,) = fake_slack.messages("CFORUM")
+    assert "Going so far: 1" in visible_text(edited["blocks"])
+    assert len(fake_slack.calls_to("chat.update")) == 3
+    assert sum(monotonic.slept) >= 2 * 2  # each 429's Retry-After was waited out
