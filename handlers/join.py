@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from sqlalchemy.orm import Session
 
 from handlers import ids
@@ -24,16 +22,17 @@ from handlers.lookup import (
     require_role,
     says_forum,
 )
-from handlers.reply import Actor, Button, Choice, Form, FormField, Notice, Reply, Section, say
+from handlers.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
 from store import forums as forum_store
-from store import memberships
+from store import memberships, outbox
 from store.audit import record
-from store.models import Forum, Person, Project
+from store.models import Forum, Membership, Person, Project
 from store.names import name_key
 from store.projects import OPEN_STATUSES, find_by_key, project_names
 from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, Role, parse_role
 
 EXAMPLE = "/qi-join Falls prevention as carer"
+MEMBER_JOINED = "member_joined"  # the lead told that someone joined their team
 # Slack's select menus take at most 100 options; longer lists are typed instead.
 FORM_CHOICE_LIMIT = 99
 
@@ -80,9 +79,18 @@ def _ask_role(project: Project) -> Reply:
 
 
 def join_project(
-    session: Session, ctx: Context, person: Person, project: Project, role: Role
+    session: Session,
+    ctx: Context,
+    person: Person,
+    project: Project,
+    role: Role,
+    *,
+    tell_lead: bool = True,
 ) -> Reply:
-    """Put the person on the team; joining again only changes the role if it differs."""
+    """Put the person on the team; joining again only changes the role if it differs.
+
+    The lead is told through the outbox, so the news survives a restart and is sent once.
+    """
     now = ctx.now()
     membership_id = memberships.insert_membership_if_absent(
         session,
@@ -130,17 +138,38 @@ def join_project(
         if role in LIVED_EXPERIENCE_ROLES
         else ""
     )
-    notices: tuple[Notice, ...] = ()
-    if lead is not None and lead.id != person.id:
-        news = f'{person.display_name} has joined your project "{project.name}" as {role.label}.'
-        if role in LIVED_EXPERIENCE_ROLES:
-            news += " That means a service user or carer is on the team. Do say hello!"
-        notices = (Notice(person_id=lead.id, text=news),)
-    reply = say(
+    if tell_lead and lead is not None and lead.id != person.id:
+        outbox.plan(
+            session,
+            [
+                outbox.Planned(
+                    MEMBER_JOINED,
+                    f"membership:{membership_id}",
+                    outbox.person_recipient(lead.id),
+                    {"membership": membership_id},
+                )
+            ],
+            now=now,
+        )
+    return say(
         f'Welcome to the "{project.name}" team as {role.label}.{lead_text}{thanks}',
         buttons=(Button("Leave this team", ids.LEAVE, f"project:{project.id}"),),
     )
-    return replace(reply, notices=notices)
+
+
+def render_member_joined(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:
+    """The lead's news that someone joined, or None if they have left again since."""
+    membership = session.get(Membership, delivery.payload.get("membership"))
+    if membership is None or membership.left_at is not None:
+        return None
+    role = membership.role
+    news = (
+        f'{membership.person.display_name} has joined your project "{membership.project.name}" '
+        f"as {role.label}."
+    )
+    if role in LIVED_EXPERIENCE_ROLES:
+        news += " That means a service user or carer is on the team. Do say hello!"
+    return say(news)
 
 
 def handle_join_as_button(ctx: Context, actor: Actor, value: str) -> Reply:

@@ -9,7 +9,7 @@ As a matchmaker would, and in this order, so that nobody's name travels without 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
@@ -180,12 +180,12 @@ def handle_match_answer_button(ctx: Context, actor: Actor, value: str) -> Reply:
                 f'Thank you for saying yes. Sorry: "{project.name}" has finished since I asked '
                 "you. I'll let you know if another team would like you to join them."
             )
-        joined = join_project(session, ctx, person, project, offer.role)
+        # The lead hears through the match's own news (below), once, not the usual join note.
+        joined = join_project(session, ctx, person, project, offer.role, tell_lead=False)
         offer.status, offer.updated_at = matches.JOINED, now
         _tell_lead(session, offer, now)
         _audit(session, ctx, person.id, offer, "match.joined")
-        # The lead hears through the outbox (below), once, instead of the usual join notice.
-        return replace(joined, notices=())
+        return joined
 
 
 def render_match_ask(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:

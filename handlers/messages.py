@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from handlers import announcements, forum_slots, matchmaking, nudge_actions, nudges
+from handlers import announcements, forum_slots, join, matchmaking, nudge_actions, nudges
 from handlers.context import Context
 from handlers.reply import Reply
 from store import outbox
@@ -23,6 +23,7 @@ RENDERERS: dict[str, Renderer] = {
     announcements.MEETING_CHANGED: announcements.render_meeting_changed,
     forum_slots.SLOT_REQUEST: forum_slots.render_slot_request,
     forum_slots.SLOT_DECISION: forum_slots.render_slot_decision,
+    join.MEMBER_JOINED: join.render_member_joined,
     matchmaking.MATCH_ASK: matchmaking.render_match_ask,
     matchmaking.MATCH_RESULT: matchmaking.render_match_result,
 }

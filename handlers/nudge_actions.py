@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from handlers import ids
 from handlers.context import Context
 from handlers.errors import Refusal
-from handlers.lookup import acting_person, project_by_id, require_lead_or_admin
+from handlers.lookup import acting_person, ensure_open, project_by_id, require_lead_or_admin
 from handlers.nudges import SNOOZE_REASONS, week_of
 from handlers.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
 from handlers.wording import when
@@ -39,6 +39,7 @@ def handle_ask_forum_button(ctx: Context, actor: Actor, value: str) -> Reply:
         person = acting_person(session, ctx, actor)
         project = project_by_id(session, value)
         require_lead_or_admin(session, person, project)
+        ensure_open(project)  # a finished project needs no partner
         forum = announcing_forum(session)
         admins = list_admins(session)
         if forum is None and not admins:
@@ -74,10 +75,12 @@ def handle_ask_forum_button(ctx: Context, actor: Actor, value: str) -> Reply:
             subject_type="project",
             subject_id=project.id,
         )
-        where = f"the {forum.name} channel and " if forum is not None else ""
+        asked = [f"the {forum.name} channel"] if forum is not None else []
+        asked += ["the forum organisers"] if admins else []
         return say(
-            f"Thank you. I've asked {where}the forum organisers to help find a service user or "
-            f'carer for "{project.name}". They will be in touch.'
+            f"Thank you. I've asked {' and '.join(asked)} to help find a service user or "
+            f'carer for "{project.name}". '
+            + ("They will be in touch." if admins else "Anyone who can help will be in touch.")
         )
 
 

@@ -56,14 +56,6 @@ class Section:
 
 
 @dataclass(frozen=True)
-class Notice:
-    """A message for someone other than the person acting (a lead told of a new member)."""
-
-    person_id: int
-    text: str
-
-
-@dataclass(frozen=True)
 class Reply:
     """What the bot answers the person who acted; only they see it, on every platform."""
 
@@ -71,8 +63,6 @@ class Reply:
     form: Form | None = None
     # False when the request was refused or could not be understood (nothing was changed).
     ok: bool = True
-    # Sent by the transport after it has answered, never in the way of the answer.
-    notices: tuple[Notice, ...] = ()
     # Occurrence prefixes of posted messages whose content changed (RSVP counts): the
     # transport edits them in place after answering.
     refresh: tuple[str, ...] = ()

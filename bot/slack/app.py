@@ -32,8 +32,7 @@ from bot.slack.blocks import (
 from bot.slack.directory import SlackDirectory
 from bot.slack.worker import AfterAck
 from handlers.dispatch import COMMANDS, Dispatcher
-from handlers.reply import Actor, Notice, Reply, Section, say
-from store.people import identity_on
+from handlers.reply import Actor, Reply, say
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +121,7 @@ class SlackTransport:
         return channel
 
     def follow_up(self, reply: Reply) -> None:
-        """After the answer: DMs to people told of it, queued outbox sends, in-place edits."""
-        self.send_notices(reply.notices)
+        """After the answer: queued outbox sends (news for others), in-place edits."""
         if not reply.ok:
             return
         self.planned()
@@ -131,19 +129,6 @@ class SlackTransport:
         if deliverer is not None:
             for prefix in reply.refresh:
                 self.after.submit("refresh", lambda prefix=prefix: deliverer.refresh(prefix))
-
-    def send_notices(self, notices: tuple[Notice, ...]) -> None:
-        """Queue DMs for people told about something (a lead told of a new member)."""
-        for notice in notices:
-            self.after.submit("notice", lambda notice=notice: self._send_notice(notice))
-
-    def _send_notice(self, notice: Notice) -> None:
-        with self.bot.ctx.sessions() as session:
-            identity = identity_on(session, notice.person_id, PLATFORM)
-            user_id = identity.user_id if identity else None
-        if user_id is None:
-            return  # not on Slack (yet): nothing to send here
-        self.send_dm(user_id, Reply(sections=(Section(text=notice.text),)))
 
     def send_dm(self, user_id: str, reply: Reply) -> None:
         """Post a reply in the person's DM with the bot."""

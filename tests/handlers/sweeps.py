@@ -2,6 +2,7 @@
 
 from sqlalchemy import select
 
+from handlers.join import MEMBER_JOINED
 from handlers.messages import render_delivery
 from handlers.nudges import NudgePolicy, run_sweep, week_of
 from store import outbox
@@ -44,9 +45,14 @@ def project_id(ctx, name=FALLS):
 
 
 def planned(ctx):
-    """Every delivery planned so far, oldest first: (kind, occurrence, recipient, payload)."""
+    """Every delivery planned so far, oldest first: (kind, occurrence, recipient, payload).
+
+    Leaving out a lead's news that someone joined their team (tested in test_join).
+    """
     with ctx.sessions() as session:
-        rows = session.scalars(select(Delivery).order_by(Delivery.id))
+        rows = session.scalars(
+            select(Delivery).where(Delivery.kind != MEMBER_JOINED).order_by(Delivery.id)
+        )
         return [(d.kind, d.occurrence, d.recipient, d.payload) for d in rows]
 
 

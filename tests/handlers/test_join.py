@@ -8,6 +8,7 @@ from store.models import ForumMember, Membership, Person
 from store.roles import Involvement, Role
 from tests.conftest import person
 from tests.handlers import given
+from tests.handlers.sweeps import send_all
 
 
 def test_join_project_as_carer_then_again_is_idempotent(chat, asha, ben, sessions):
@@ -412,7 +413,6 @@ def test_first_contact_creates_the_person_once_with_their_chat_name(chat, asha, 
 
 
 def test_forum_found_by_part_of_its_name(chat, ben, sessions, clock):
-    from tests.handlers import given
 
     given.forum(sessions, clock(), "South QI Forum")
     given.forum(sessions, clock(), "North QI Forum")
@@ -466,3 +466,39 @@ def test_join_form_asks_for_a_typed_name_when_there_are_too_many_to_list(chat, a
     assert target.choices == () and "Type the project" in (target.hint or "")
     reply = chat.submit(ben, form, target="project 042", role="carer")
     assert reply.ok and '"Project 042" team as carer' in reply.text
+
+
+def test_the_lead_is_told_once_who_joined_and_as_what(chat, ctx, dm, asha, ben, chloe):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(ben, "/qi-join Falls prevention as carer")
+    chat.say(ben, "/qi-join Falls prevention as carer")  # again: nothing new to tell
+    chat.say(chloe, "/qi-join Falls prevention as staff")
+
+    news = [(recipient, reply.text) for _kind, recipient, reply in send_all(ctx)]
+
+    assert news == [
+        (
+            dm(asha),
+            'Ben Okafor has joined your project "Falls prevention" as carer. That means a '
+            "service user or carer is on the team. Do say hello!",
+        ),
+        (dm(asha), 'Chloe Evans has joined your project "Falls prevention" as staff.'),
+    ]
+    assert send_all(ctx) == []  # sent once
+
+
+def test_nobody_is_told_when_the_lead_joins_their_own_team(chat, ctx, asha):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, "/qi-join Falls prevention as staff")
+
+    assert send_all(ctx) == []
+
+
+def test_news_of_someone_who_has_left_again_by_sending_time_is_withdrawn(chat, ctx, asha, ben):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(ben, "/qi-join Falls prevention as carer")
+    chat.say(ben, "/qi-leave Falls prevention")
+
+    assert [(kind, reply) for kind, _recipient, reply in send_all(ctx)] == [
+        ("member_joined", None)  # withdrawn, not sent
+    ]

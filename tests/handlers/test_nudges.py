@@ -528,3 +528,29 @@ def test_asking_needs_a_channel_or_organisers_to_hear(chat, ctx, dm, asha, chloe
     )
     assert [row[:3:2] for row in planned(ctx)[1:]] == [("partner_request_admin", dm(chloe))]
     assert after_refusal == before
+
+
+def test_with_a_channel_but_no_organisers_the_answer_names_only_the_channel(chat, ctx, dm, asha):
+    forum_with_channel(ctx)
+    start(chat, asha, FALLS)
+
+    asked = chat.press(asha, nudge_now(ctx, dm(asha)), ASK)
+
+    assert asked.ok and asked.text == (
+        "Thank you. I've asked the QI Forum channel to help find a service user or carer for "
+        '"Falls prevention". Anyone who can help will be in touch.'
+    )
+    assert [row[0] for row in planned(ctx)[1:]] == ["partner_request"]
+
+
+def test_a_finished_project_cannot_ask_the_forum(chat, ctx, dm, asha, chloe):
+    forum_with_channel(ctx)
+    organiser(ctx, chloe)
+    start(chat, asha, FALLS)
+    nudge = nudge_now(ctx, dm(asha))
+    assert chat.say(asha, '/qi-project status "Falls prevention" completed').ok
+
+    refused = chat.press(asha, nudge, ASK)
+
+    assert not refused.ok and "is completed, so it is not taking new members" in refused.text
+    assert [row[0] for row in planned(ctx)] == ["nudge"]

@@ -47,9 +47,10 @@ class SlackBot:
         return self.http.post("/slack/events", content=body, headers=headers)
 
     def settle(self) -> None:
-        """Wait for the work done after the ack (DMs, modals, home tabs) to finish."""
+        """Wait for the work done after the ack (modals, home tabs) and send what it planned."""
         self.service.transport.forms.drain()
         self.service.transport.after.drain()
+        self.service.deliverer.drain()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

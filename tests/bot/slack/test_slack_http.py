@@ -313,11 +313,13 @@ def test_user_text_cannot_ping_a_channel(slack_bot, fake_slack):
     assert "&lt;!channel&gt; &lt;@U999&gt;" in text
 
 
-def test_a_rate_limited_dm_waits_for_retry_after_then_arrives(slack_bot, fake_slack):
+def test_a_rate_limited_dm_waits_for_retry_after_then_arrives(slack_bot, fake_slack, clock):
     start_project(slack_bot, fake_slack)
     fake_slack.fail("chat.postMessage", 429, retry_after=1)
 
     command(slack_bot, fake_slack, CARER, "/qi-join", "falls as carer")
+    slack_bot.settle()
+    clock.advance(seconds=2)  # past Retry-After
     slack_bot.settle()
 
     attempts = fake_slack.calls_to("chat.postMessage")
@@ -356,13 +358,18 @@ def test_a_slow_users_info_never_makes_the_ack_late(slack_bot, fake_slack):
     assert count(slack_bot, Membership) == 1  # joined under the name Slack sent ("ben.o")
 
 
-def test_a_slack_server_error_on_a_dm_is_retried_and_delivered(slack_bot, fake_slack):
+def test_a_slack_server_error_on_a_dm_is_retried_and_delivered(slack_bot, fake_slack, clock):
     start_project(slack_bot, fake_slack)
     fake_slack.fail("chat.postMessage", 503)
 
     command(slack_bot, fake_slack, CARER, "/qi-join", "falls as carer")
     slack_bot.settle()
+    tried_once = len(fake_slack.calls_to("chat.postMessage")) == 1
+    nothing_yet = fake_slack.messages("D" + LEAD) == []
+    clock.advance(minutes=1)  # the outbox's back-off
+    slack_bot.settle()
 
+    assert tried_once and nothing_yet
     assert len(fake_slack.calls_to("chat.postMessage")) == 2
     assert len(fake_slack.messages("D" + LEAD)) == 1
 
