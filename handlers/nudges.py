@@ -118,11 +118,11 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
         for d in plan.decisions
     ]
     # One message per lead, however many of their projects need it: no pile of DMs.
+    covered = nudge_store.nudged_this_week(session, NUDGE, week)
     for lead_id, project_ids in nudged.items():
+        recipient = outbox.person_recipient(lead_id)
         plan.deliveries.append(
-            outbox.Planned(
-                NUDGE, week, outbox.person_recipient(lead_id), {"projects": sorted(project_ids)}
-            )
+            _lead_message(recipient, sorted(project_ids), covered.get(recipient, set()), week)
         )
     if escalated:
         for admin in admins:
@@ -135,6 +135,21 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
                 )
             )
     return plan
+
+
+def _lead_message(
+    recipient: str, project_ids: list[int], covered: set[int], week: str
+) -> outbox.Planned:
+    """The week's message to a lead; on a re-run, a follow-up for projects new since then.
+
+    A project that needed a reminder only after this week's message went (`remind --now` run
+    again mid-week) would otherwise be counted as reminded without anyone being told.
+    """
+    new = [p for p in project_ids if p not in covered]
+    if not covered or not new:
+        return outbox.Planned(NUDGE, week, recipient, {"projects": project_ids})
+    # Named by its first project, so running again finds this follow-up instead of a new one.
+    return outbox.Planned(NUDGE, f"{week}+{new[0]}", recipient, {"projects": new})
 
 
 def _decide(

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from store.models import Person, Project, ProjectNudge
+from store.models import Delivery, Person, Project, ProjectNudge
 from store.projects import lived_experience_exists
 from store.roles import ProjectStatus
 from store.upsert import insert_for
@@ -139,3 +139,17 @@ def set_muted(session: Session, person_id: int, *, muted_at: datetime | None) ->
         return False
     person.nudges_muted_at = muted_at
     return True
+
+
+def nudged_this_week(session: Session, kind: str, week: str) -> dict[str, set[int]]:
+    """Which projects each lead's messages of this week already name, by recipient."""
+    covered: dict[str, set[int]] = {}
+    rows = session.execute(
+        select(Delivery.recipient, Delivery.payload).where(
+            Delivery.kind == kind,
+            (Delivery.occurrence == week) | Delivery.occurrence.like(f"{week}+%"),
+        )
+    )
+    for recipient, payload in rows:
+        covered.setdefault(recipient, set()).update(payload.get("projects", []))
+    return covered

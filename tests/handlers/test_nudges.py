@@ -152,6 +152,26 @@ def test_weeks_in_a_row_count_one_sweep_a_week_and_start_again_after_a_gap(chat,
     assert [row[1] for row in planned(ctx)] == ["2026-W48", "2026-W49", "2026-W50", "2026-W52"]
 
 
+def test_a_project_that_needs_it_after_the_weeks_message_gets_a_follow_up(chat, ctx, dm, asha):
+    start(chat, asha, FALLS)
+    sweep(ctx)
+    send_all(ctx)
+    start(chat, asha, "Sepsis screening")  # mid-week, after Monday's message went
+
+    sweep(ctx)  # an organiser runs `qi-nudge remind --now`
+    follow_up = inbox(ctx, dm(asha))
+    sweep(ctx)  # and again
+
+    sepsis = project_id(ctx, "Sepsis screening")
+    assert [row[:4] for row in planned(ctx)] == [
+        ("nudge", "2026-W48", dm(asha), {"projects": [project_id(ctx)]}),
+        ("nudge", f"2026-W48+{sepsis}", dm(asha), {"projects": [sepsis]}),
+    ]
+    assert '"Sepsis screening"' in follow_up.text and FALLS not in follow_up.text
+    assert send_all(ctx) == []
+    assert state(ctx, "Sepsis screening")[:2] == (1, "2026-W48")
+
+
 # Escalation
 
 
