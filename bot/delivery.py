@@ -62,13 +62,15 @@ class Sender(Protocol):
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    """Retries and pacing. Slack allows about one message a second per channel."""
+    """Retries, pacing and claims. Slack allows about one message a second per channel."""
 
     max_attempts: int = 5
     first_backoff: timedelta = timedelta(seconds=30)  # doubled after each failed attempt
     channel_interval: float = 1.0  # seconds between two messages to one channel
     workspace_interval: float = 0.05  # seconds between any two messages (20 a second)
     batch: int = 50
+    # A claim older than this is taken again: its sender is presumed dead.
+    claim_lease: timedelta = outbox.CLAIM_LEASE
 
 
 class Pacer:
@@ -163,7 +165,12 @@ class Deliverer:
         outcomes: Counter[str] = Counter()
         with self._lock:
             with self.ctx.sessions.begin() as session:
-                claimed = outbox.claim_due(session, now=self.ctx.now(), limit=self.policy.batch)
+                claimed = outbox.claim_due(
+                    session,
+                    now=self.ctx.now(),
+                    limit=self.policy.batch,
+                    lease=self.policy.claim_lease,
+                )
             for delivery in claimed:
                 try:
                     outcomes[self._deliver(delivery)] += 1
@@ -364,12 +371,30 @@ def delivery_key(delivery_id: int) -> str:
     return f"qi-nudge-delivery-{delivery_id}"
 
 
-class DeliveryLoop:
-    """A background thread that sends due deliveries, woken early when new ones are planned."""
+# How often the delivery loop looks for due deliveries when nothing wakes it sooner.
+LOOP_SECONDS = 5.0
 
-    def __init__(self, deliverer: Deliverer, *, interval: float = 10.0) -> None:
+
+class DeliveryLoop:
+    """A background thread that sends due deliveries, woken early when new ones are planned.
+
+    `may_send` is asked before each pass: with several replicas only the one that leads the
+    scheduler sends, because pacing (the `Pacer`) is kept per process and two senders would
+    go twice as fast as Slack allows a workspace. The others still plan deliveries; the leader
+    finds them on its next pass, at most `interval` seconds later (a shorter interval sends
+    sooner, for one cheap query per pass on the leader only).
+    """
+
+    def __init__(
+        self,
+        deliverer: Deliverer,
+        *,
+        interval: float = LOOP_SECONDS,
+        may_send: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.deliverer = deliverer
         self._interval = interval
+        self._may_send = may_send
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="qi-delivery", daemon=True)
@@ -392,7 +417,8 @@ class DeliveryLoop:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.deliverer.drain(max_batches=20)
+                if self._may_send():
+                    self.deliverer.drain(max_batches=20)
             except Exception:
                 log.exception("delivery loop: sending failed; trying again shortly")
             self._wake.wait(self._interval)

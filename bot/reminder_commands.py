@@ -7,7 +7,7 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from bot.delivery import Deliverer
+from bot.delivery import Deliverer, DeliveryPolicy
 from bot.scheduler import Jobs
 from bot.settings import Settings
 from handlers.context import Context
@@ -24,15 +24,16 @@ ACTIONS_SHOWN = {
 
 def build_deliverer(ctx: Context, settings: Settings) -> Deliverer:
     """A deliverer for the configured platform: Slack if set up, else this terminal."""
+    policy = DeliveryPolicy(claim_lease=settings.delivery_claim_lease)
     if settings.has_slack:
         from bot.slack.app import build_web_client
         from bot.slack.sender import SlackSender, build_sending_client
 
         sender = SlackSender(build_sending_client(build_web_client(settings)))
-        return Deliverer(ctx, sender)
+        return Deliverer(ctx, sender, policy)
     from bot.console_sender import ConsoleSender
 
-    return Deliverer(ctx, ConsoleSender())
+    return Deliverer(ctx, ConsoleSender(), policy)
 
 
 def cmd_remind(ctx: Context, args: argparse.Namespace) -> int:

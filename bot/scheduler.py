@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
@@ -100,19 +101,42 @@ class Jobs:
 
 
 class Scheduler:
-    """Ticks every minute; only the replica that holds the lead runs the due jobs."""
+    """Ticks every `interval` seconds; only the replica that holds the lead runs the due jobs."""
 
-    def __init__(self, jobs_: Jobs, leader: Leadership, *, interval: int = TICK_SECONDS) -> None:
+    def __init__(
+        self,
+        jobs_: Jobs,
+        leader: Leadership,
+        *,
+        interval: int = TICK_SECONDS,
+        took_lead: Callable[[], None] = lambda: None,
+    ) -> None:
         self.jobs = jobs_
         self.leader = leader
         self.interval = interval
+        self.took_lead = took_lead  # told when this replica becomes the leader (wakes the sender)
+        self._leads = threading.Event()  # read by the delivery thread: only the leader sends
         self._scheduler = BackgroundScheduler(timezone=UTC)
+
+    def leads(self) -> bool:
+        """Whether this replica held the lead at its last tick (False before the first).
+
+        A leader whose lock connection just died learns it at its next tick, so two replicas
+        may both send for up to one tick; claims keep that from sending anything twice.
+        """
+        return self._leads.is_set()
 
     def tick(self) -> None:
         """Run what is due, if this replica schedules."""
         try:
             if self.leader.holds():
+                if not self._leads.is_set():
+                    self._leads.set()
+                    # What other replicas planned (or a dead leader left half sent) is ours now.
+                    self.took_lead()
                 self.jobs.run_due()
+            else:
+                self._leads.clear()
         except Exception:
             log.exception("scheduled jobs failed this tick; they are tried again next tick")
 
@@ -132,4 +156,5 @@ class Scheduler:
     def shutdown(self) -> None:
         """Stop ticking and let another replica take over."""
         self._scheduler.shutdown(wait=True)
+        self._leads.clear()
         self.leader.release()

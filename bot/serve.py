@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 from dataclasses import dataclass
+from types import FrameType
 
 import uvicorn
 from slack_bolt import App
@@ -11,7 +13,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 
-from bot.delivery import Deliverer, DeliveryLoop
+from bot.delivery import Deliverer, DeliveryLoop, DeliveryPolicy
 from bot.http import build_http_app
 from bot.leader import leadership_for
 from bot.scheduler import Jobs, Scheduler
@@ -43,7 +45,11 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
             "To try the bot without Slack, run qi-nudge console."
         )
     transport = SlackTransport(Dispatcher(ctx), build_web_client(settings))
-    deliverer = Deliverer(ctx, SlackSender(build_sending_client(transport.client)))
+    deliverer = Deliverer(
+        ctx,
+        SlackSender(build_sending_client(transport.client)),
+        DeliveryPolicy(claim_lease=settings.delivery_claim_lease),
+    )
     transport.deliverer = deliverer
     slack_app = build_slack_app(settings, transport)
     if settings.slack_signing_secret is None:
@@ -89,26 +95,55 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
         socket = connect_socket_mode(service, settings)
         service.asgi = build_http_app(None, engine)
     # The outbox sender and the scheduler run beside the web server, in this one process.
-    loop = DeliveryLoop(service.deliverer).start()
-    service.transport.planned = loop.wake
+    # Only the replica that leads the scheduler sends (see DeliveryLoop); it is woken when it
+    # takes the lead. (SQLite: one process, which always leads.)
+    scheduler: Scheduler
+    loop = DeliveryLoop(service.deliverer, may_send=lambda: scheduler.leads())
     scheduler = Scheduler(
-        Jobs(ctx, settings.nudge_policy, planned=loop.wake), leadership_for(engine)
+        Jobs(ctx, settings.nudge_policy, planned=loop.wake),
+        leadership_for(engine),
+        interval=settings.scheduler_tick_seconds,
+        took_lead=loop.wake,
     )
+    loop.start()
+    service.transport.planned = loop.wake
     scheduler.start()
     log.info("listening on %s:%s", settings.host, settings.port)
     # One worker: the scheduler and the SQLite default want one process (more replicas, each
     # with one worker, are fine on PostgreSQL: one of them schedules).
-    uvicorn.run(
-        service.asgi,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            service.asgi,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
     )
+    serve_until_stopped(server)
     scheduler.shutdown()  # hands the lead to another replica at once
     loop.stop()
     if socket is not None:
         socket.close()  # stop taking events before the queued work is finished
     service.transport.forms.close()
     service.transport.after.close()
-    return 0
+    return 0 if server.started else 3  # 3: could not start (the port is taken, say), as uvicorn
+
+
+def serve_until_stopped(server: uvicorn.Server) -> None:
+    """Run the web server until SIGTERM or Ctrl-C, then return (rather than die) to shut down.
+
+    uvicorn (0.29 and later) raises the stop signal again once it has stopped, for the handler
+    it had replaced. Python's own handlers would then end the process at once (SIGTERM) or
+    raise KeyboardInterrupt (Ctrl-C), so the sender would drop its batch half sent and the
+    queued work would be lost. This handler only asks uvicorn to stop: a signal that comes
+    before uvicorn listens stops it as it starts, and one that comes again after it stopped
+    changes nothing.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, stop)
+    server.run()

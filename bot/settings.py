@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
 from handlers.nudges import NudgePolicy
 from store.engine import DEFAULT_DATABASE_URL
+from store.outbox import CLAIM_LEASE
 
 
 class SettingsError(ValueError):
@@ -48,6 +49,10 @@ class Settings:
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface
     port: int = 3000
     nudge_policy: NudgePolicy = field(default_factory=NudgePolicy)
+    # Advanced: how long a sender's claim on a message lasts before another takes it over, and
+    # how often the scheduler ticks (and so how soon a replica takes over from a dead leader).
+    delivery_claim_lease: timedelta = CLAIM_LEASE
+    scheduler_tick_seconds: int = 60  # bot.scheduler.TICK_SECONDS
 
     def __repr__(self) -> str:
         return (
@@ -56,7 +61,9 @@ class Settings:
             f"slack_bot_token={self.slack_bot_token!r}, "
             f"slack_signing_secret={self.slack_signing_secret!r}, "
             f"slack_app_token={self.slack_app_token!r}, slack_api_url={self.slack_api_url!r}, "
-            f"host={self.host!r}, port={self.port!r}, nudge_policy={self.nudge_policy!r})"
+            f"host={self.host!r}, port={self.port!r}, nudge_policy={self.nudge_policy!r}, "
+            f"delivery_claim_lease={self.delivery_claim_lease!r}, "
+            f"scheduler_tick_seconds={self.scheduler_tick_seconds!r})"
         )
 
     @property
@@ -92,6 +99,17 @@ def _nudge_policy(values: Mapping[str, str], problems: list[str]) -> NudgePolicy
         at=at,
         escalate_after=int(after_text),
     )
+
+
+def _seconds(
+    values: Mapping[str, str], key: str, default: int, most: int, problems: list[str]
+) -> int:
+    """A whole number of seconds from 1 to `most`, or `default` when the key is not set."""
+    text = (values.get(key) or str(default)).strip()
+    if not text.isdecimal() or not 1 <= int(text) <= most:
+        problems.append(f"{key}: {text!r} is not a number of seconds (1-{most})")
+        return default
+    return int(text)
 
 
 def _hide_password(url: str) -> str:
@@ -142,6 +160,11 @@ def load_settings(
     if not port:
         problems.append(f"PORT: {port_text!r} is not a port number")
     nudge_policy = _nudge_policy(values, problems)
+    default_lease = int(CLAIM_LEASE.total_seconds())
+    lease = _seconds(values, "DELIVERY_CLAIM_LEASE", default_lease, 24 * 3600, problems)
+    tick = _seconds(
+        values, "SCHEDULER_TICK_SECONDS", Settings.scheduler_tick_seconds, 3600, problems
+    )
     if problems:
         raise SettingsError("Configuration problems:\n  " + "\n  ".join(problems))
     return Settings(
@@ -155,4 +178,6 @@ def load_settings(
         host=values.get("HOST") or "0.0.0.0",  # noqa: S104
         port=port,
         nudge_policy=nudge_policy,
+        delivery_claim_lease=timedelta(seconds=lease),
+        scheduler_tick_seconds=tick,
     )

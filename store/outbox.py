@@ -116,9 +116,14 @@ def plan(session: Session, planned: Sequence[Planned], *, now: datetime) -> int:
     return len(session.connection().execute(statement, rows).all())
 
 
-def claim_due(session: Session, *, now: datetime, limit: int = 50) -> list[Claimed]:
-    """Take up to `limit` due deliveries for this sender, oldest first."""
-    stale = now - CLAIM_LEASE
+def claim_due(
+    session: Session, *, now: datetime, limit: int = 50, lease: timedelta = CLAIM_LEASE
+) -> list[Claimed]:
+    """Take up to `limit` due deliveries for this sender, oldest first.
+
+    A claim older than `lease` is due again: its sender died (or is far slower than any send).
+    """
+    stale = now - lease
     query = (
         select(Delivery.id, Delivery.status)
         .where(

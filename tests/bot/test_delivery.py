@@ -25,6 +25,7 @@ from bot.cli import build_parser
 from bot.delivery import (
     RATE_LIMIT_GIVE_UP,
     Deliverer,
+    DeliveryLoop,
     DeliveryPolicy,
     Pacer,
     SendError,
@@ -848,6 +849,18 @@ def test_a_fresh_claim_belongs_to_a_live_sender_and_is_left_alone(
     assert len(fake.messages("DU1")) == 1
 
 
+def test_the_claim_lease_is_the_policys(ctx, sessions, clock, fake, monotonic, asha, falls):
+    """DELIVERY_CLAIM_LEASE reaches the claim: a shorter lease takes a dead claim sooner."""
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    leave_claimed(sessions, delivery_id, claimed_at=clock() - timedelta(seconds=3))
+    short = DeliveryPolicy(channel_interval=0, claim_lease=timedelta(seconds=2))
+
+    assert deliverer(ctx, fake, monotonic).drain() == Counter()  # 5 minutes: still alive
+    assert deliverer(ctx, fake, monotonic, short).drain() == Counter(sent=1)
+    assert len(fake.messages("DU1")) == 1
+    assert len(fake.calls_to("conversations.history")) == 1  # looked first: it was uncertain
+
+
 def test_a_sender_slower_than_the_lease_does_not_post_what_another_took_over(
     ctx, sessions, clock, fake, monotonic, asha, falls
 ):
@@ -1114,3 +1127,36 @@ def test_two_deliverers_draining_at_once_send_each_message_exactly_once(
         )
         assert opened == 30
     engine.dispose()
+
+
+# -- the background loop -------------------------------------------------------------------------
+
+
+class CountingDeliverer:
+    """Stands in for a Deliverer: counts the loop's drains."""
+
+    def __init__(self) -> None:
+        self.drains = 0
+        self.drained = threading.Event()
+
+    def drain(self, *, max_batches: int = 1000) -> Counter[str]:
+        self.drains += 1
+        self.drained.set()
+        return Counter()
+
+
+def test_the_loop_sends_only_while_it_may_and_is_woken_when_it_may():
+    may = threading.Event()
+    counting = CountingDeliverer()
+    loop = DeliveryLoop(counting, interval=3600, may_send=may.is_set)  # type: ignore[arg-type]
+    loop.start()
+    try:
+        loop.wake()
+        assert not counting.drained.wait(0.3), "a replica that does not lead sent"
+
+        may.set()  # it took the lead: the scheduler wakes it
+        loop.wake()
+        assert counting.drained.wait(5)
+    finally:
+        loop.stop()
+    assert counting.drains == 1

@@ -358,6 +358,30 @@ def test_the_leading_replica_runs_what_is_due_on_its_tick(ctx, sessions, clock, 
     assert len(nudges(sessions)) == 1
 
 
+def test_the_scheduler_remembers_whether_it_led_and_says_when_it_took_the_lead(ctx, sessions):
+    """The delivery loop sends only while `leads()`; `took_lead` wakes it to send at once."""
+    leader = StubLeader(False)
+    took: list[bool] = []
+    scheduler = Scheduler(Jobs(ctx, POLICY), leader, took_lead=lambda: took.append(True))
+    assert not scheduler.leads()  # before the first tick nobody knows: do not send
+
+    scheduler.tick()
+    assert (scheduler.leads(), took) == (False, [])
+
+    leader.holding = True
+    scheduler.tick()
+    scheduler.tick()
+    assert (scheduler.leads(), took) == (True, [True])  # told once, when it took the lead
+
+    leader.holding = False  # another replica has it now
+    scheduler.tick()
+    assert not scheduler.leads()
+
+    leader.holding = True
+    scheduler.tick()
+    assert (scheduler.leads(), took) == (True, [True, True])
+
+
 def test_a_failing_tick_is_logged_and_the_next_tick_tries_again(ctx, caplog):
     class Flaky:
         calls = 0
@@ -391,10 +415,12 @@ def test_start_ticks_at_once_and_shutdown_releases_the_lead():
     scheduler.start()
     try:
         assert ticked.wait(5)
+        assert scheduler.leads()
     finally:
         scheduler.shutdown()
 
     assert leader.released
+    assert not scheduler.leads()  # a replica stepping down stops sending too
 
 
 # -- leadership ----------------------------------------------------------------------------------

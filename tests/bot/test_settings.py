@@ -1,8 +1,12 @@
 """Settings are read once, fail fast naming the key, and never show secrets."""
 
+from datetime import timedelta
+
 import pytest
 
+from bot.scheduler import TICK_SECONDS
 from bot.settings import SettingsError, load_settings
+from store.outbox import CLAIM_LEASE
 
 
 def test_defaults_need_no_configuration():
@@ -57,3 +61,31 @@ def test_socket_mode_needs_no_signing_secret_but_http_mode_does():
         load_settings({"SLACK_BOT_TOKEN": "xoxb-1"}, env_file=None)
     with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN"):
         load_settings({"SLACK_APP_TOKEN": "xapp-1"}, env_file=None)
+
+
+def test_claim_lease_and_scheduler_tick_default_to_five_minutes_and_one_minute():
+    settings = load_settings({}, env_file=None)
+
+    assert settings.delivery_claim_lease == CLAIM_LEASE == timedelta(minutes=5)
+    assert settings.scheduler_tick_seconds == TICK_SECONDS == 60
+    assert "delivery_claim_lease" in repr(settings)
+
+
+def test_claim_lease_and_scheduler_tick_are_read_in_seconds():
+    settings = load_settings(
+        {"DELIVERY_CLAIM_LEASE": "3", "SCHEDULER_TICK_SECONDS": " 2 "}, env_file=None
+    )
+
+    assert settings.delivery_claim_lease == timedelta(seconds=3)
+    assert settings.scheduler_tick_seconds == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon", "999999"])
+def test_a_bad_claim_lease_or_scheduler_tick_is_named(value):
+    with pytest.raises(SettingsError) as error:
+        load_settings(
+            {"DELIVERY_CLAIM_LEASE": value, "SCHEDULER_TICK_SECONDS": value}, env_file=None
+        )
+
+    assert "DELIVERY_CLAIM_LEASE" in str(error.value)
+    assert "SCHEDULER_TICK_SECONDS" in str(error.value)

@@ -80,6 +80,13 @@ class _Delay:
 
 
 @dataclass
+class _Stall:
+    seconds: float
+    remaining: int
+    started: threading.Event
+
+
+@dataclass
 class _User:
     user_id: str
     name: str
@@ -114,6 +121,7 @@ class FakeSlack:
         self._thread: threading.Thread | None = None
         self._failures: dict[str, deque[_Failure]] = {}
         self._delays: dict[str, deque[_Delay]] = {}
+        self._stalls: dict[str, deque[_Stall]] = {}
         self._users: dict[str, _User] = {}
         self._open_dms: set[str] = set()
         self._messages: dict[str, list[dict[str, Any]]] = {}
@@ -225,6 +233,19 @@ class FakeSlack:
         with self._lock:
             self._delays.setdefault(method, deque()).append(_Delay(seconds, times))
 
+    def stall_after(self, method: str, seconds: float, *, times: int = 1) -> threading.Event:
+        """Do the next `times` calls to `method`, then sleep `seconds` before answering each.
+
+        Slack has acted but the caller has not heard: kill the caller during the stall to test
+        a crash between a send and its record. The event is set when the first stall begins.
+        """
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        started = threading.Event()
+        with self._lock:
+            self._stalls.setdefault(method, deque()).append(_Stall(seconds, times, started))
+        return started
+
     # -- reading what happened ---------------------------------------------------------------
 
     def calls_to(self, method: str) -> list[Call]:
@@ -262,7 +283,13 @@ class FakeSlack:
         url = urlsplit(request.path)
         body = request.read_body()
         if url.path.startswith("/api/"):
-            return self._answer_api(request, url.path.removeprefix("/api/"), url.query, body)
+            method = url.path.removeprefix("/api/")
+            answer = self._answer_api(request, method, url.query, body)
+            stall = self._take(self._stalls, method)
+            if stall is not None:
+                stall.started.set()
+                self._closing.wait(stall.seconds)
+            return answer
         if url.path.startswith("/hooks/"):
             return self._answer_response_url(url.path.removeprefix("/hooks/"), body)
         return _Answer(404, b"not found", "text/plain; charset=utf-8")

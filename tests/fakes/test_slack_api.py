@@ -354,6 +354,22 @@ def test_close_wakes_delayed_answers():
     assert time.monotonic() - started < 1
 
 
+def test_stall_after_posts_first_then_keeps_the_caller_waiting(fake):
+    impatient = WebClient(base_url=fake.base_url, token="xoxb-test", timeout=0.3)
+    stalled = fake.stall_after("chat.postMessage", 30)
+    assert not stalled.is_set()
+
+    with pytest.raises(TimeoutError):
+        impatient.chat_postMessage(channel="C1", text="posted, never answered")
+
+    assert stalled.is_set()
+    assert [m["text"] for m in fake.messages("C1")] == ["posted, never answered"]
+    assert impatient.chat_postMessage(channel="C1", text="prompt")["ok"] is True
+    started = time.monotonic()
+    fake.close()  # wakes the stalled answer too
+    assert time.monotonic() - started < 1
+
+
 def test_twenty_concurrent_calls_are_all_recorded(client, fake):
     with ThreadPoolExecutor(max_workers=20) as pool:
         answers = list(
