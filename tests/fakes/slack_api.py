@@ -14,6 +14,10 @@ How requests arrive, and how the fake reads them (slack_sdk 3.47's sync WebClien
   accepted, as Slack does, but never a JSON one.
 
 Answers are HTTP 200 with ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``, like Slack's.
+
+Slack's rate limits are off unless asked for: ``fake.enforce_rate_limits(RateLimits(...))`` makes
+chat.postMessage and conversations.open answer 429 with Retry-After, as Slack does, when they go
+faster than the limits allow (see `RateLimits`).
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ import email.parser
 import email.policy
 import itertools
 import json
+import math
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,6 +91,130 @@ class _Stall:
     started: threading.Event
 
 
+@dataclass(frozen=True)
+class RateLimits:
+    """Slack's Web API rate limits, as `FakeSlack.enforce_rate_limits` applies them.
+
+    Each limit is a token bucket: `burst` calls may go at once, then one more each time the rate
+    allows; a call over the limit is answered HTTP 429, Retry-After (whole seconds, rounded up)
+    and {"ok": false, "error": "ratelimited"}, and changes nothing. Slack's documented limits:
+
+    * chat.postMessage: about one message a second per channel, short bursts allowed, within a
+      workspace-wide limit of "several hundred a minute" (Slack gives no figure, so the
+      workspace limit is off unless `workspace_posts_per_minute` is set). A user id and the
+      DM it means ("U1", "DU1") are one channel.
+    * conversations.open: Tier 3, 50+ calls a minute, sporadic bursts welcome.
+
+    None turns a limit off.
+    """
+
+    post_per_channel_per_second: float | None = 1.0
+    post_burst: int = 3
+    workspace_posts_per_minute: float | None = None
+    workspace_burst: int = 10
+    open_per_minute: float | None = 50.0
+    open_burst: int = 5
+
+    def __post_init__(self) -> None:
+        rates = (
+            self.post_per_channel_per_second,
+            self.workspace_posts_per_minute,
+            self.open_per_minute,
+        )
+        if any(rate is not None and rate <= 0 for rate in rates):
+            raise ValueError("a rate must be positive (or None for no limit)")
+        if min(self.post_burst, self.workspace_burst, self.open_burst) < 1:
+            raise ValueError("a burst must be at least 1")
+
+    def floor_seconds(self, messages_per_channel: Iterable[int], *, opens: int = 0) -> float:
+        """The least time these limits allow for these posts (and DM opens), from full buckets.
+
+        A bucket of rate r a second and burst b lets n calls through in no less than
+        max(0, n - b) / r seconds; the floor is the largest of the per-channel, the workspace
+        and the conversations.open figures (the limits run side by side).
+        """
+        counts = list(messages_per_channel)
+        floors = [0.0]
+        if self.post_per_channel_per_second is not None:
+            floors += [
+                _bucket_floor(n, self.post_per_channel_per_second, self.post_burst) for n in counts
+            ]
+        if self.workspace_posts_per_minute is not None:
+            per_second = self.workspace_posts_per_minute / 60
+            floors.append(_bucket_floor(sum(counts), per_second, self.workspace_burst))
+        if self.open_per_minute is not None:
+            floors.append(_bucket_floor(opens, self.open_per_minute / 60, self.open_burst))
+        return max(floors)
+
+
+def _bucket_floor(calls: int, per_second: float, burst: int) -> float:
+    return max(0, calls - burst) / per_second
+
+
+class _TokenBucket:
+    """`burst` calls at once, refilled at `per_second`; the caller holds the fake's lock."""
+
+    def __init__(self, per_second: float, burst: int, now: float) -> None:
+        self.per_second = per_second
+        self.burst = burst
+        self.tokens = float(burst)
+        self.updated = now
+
+    def wait(self, now: float) -> float:
+        """Seconds until one call may go (0.0: now)."""
+        self.tokens = min(float(self.burst), self.tokens + (now - self.updated) * self.per_second)
+        self.updated = now
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.per_second
+
+    def take(self) -> None:
+        self.tokens -= 1
+
+
+class _RateLimiter:
+    """Which buckets a call draws on; a call refused by one takes nothing from the others."""
+
+    def __init__(self, limits: RateLimits, clock: Callable[[], float]) -> None:
+        self.limits = limits
+        self.clock = clock
+        start = clock()
+        self._channels: dict[str, _TokenBucket] = {}
+        self._workspace = (
+            _TokenBucket(limits.workspace_posts_per_minute / 60, limits.workspace_burst, start)
+            if limits.workspace_posts_per_minute is not None
+            else None
+        )
+        self._open = (
+            _TokenBucket(limits.open_per_minute / 60, limits.open_burst, start)
+            if limits.open_per_minute is not None
+            else None
+        )
+
+    def retry_after(self, method: str, args: dict[str, Any]) -> int | None:
+        """None if the call may go (it is counted), else whole seconds to wait."""
+        now = self.clock()
+        buckets = self._buckets(method, args, now)
+        wait = max((bucket.wait(now) for bucket in buckets), default=0.0)
+        if wait > 0:
+            return max(1, math.ceil(wait))
+        for bucket in buckets:
+            bucket.take()
+        return None
+
+    def _buckets(self, method: str, args: dict[str, Any], now: float) -> list[_TokenBucket]:
+        if method == "conversations.open":
+            return [self._open] if self._open is not None else []
+        if method != "chat.postMessage" or not args.get("channel"):
+            return []  # (without a channel the call fails anyway, as Slack's does)
+        buckets = [self._workspace] if self._workspace is not None else []
+        per_second = self.limits.post_per_channel_per_second
+        if per_second is not None:
+            channel = _dm_for(str(args["channel"]))
+            if channel not in self._channels:
+                self._channels[channel] = _TokenBucket(per_second, self.limits.post_burst, now)
+            buckets.append(self._channels[channel])
+        return buckets
+
+
 @dataclass
 class _User:
     user_id: str
@@ -114,7 +243,9 @@ class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.responses: list[tuple[str, dict]] = []
+        self.rate_limited: Counter[str] = Counter()  # calls answered 429 by enforce_rate_limits
         self._lock = threading.RLock()
+        self._limiter: _RateLimiter | None = None
         self.socket_url = ""  # answered by apps.connections.open (Socket Mode tests)
         self._closing = threading.Event()
         self._server: _Server | None = None
@@ -246,6 +377,27 @@ class FakeSlack:
             self._stalls.setdefault(method, deque()).append(_Stall(seconds, times, started))
         return started
 
+    def enforce_rate_limits(
+        self, limits: RateLimits | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> RateLimits:
+        """From now on, answer calls over Slack's rate limits with 429 and Retry-After.
+
+        `limits` defaults to `RateLimits()` (Slack's documented figures, no workspace limit);
+        `clock` (seconds, monotonic) lets a test move time instead of sleeping. Calls refused
+        are recorded in `calls` and counted per method in `rate_limited`, and post nothing.
+        Calling again starts afresh with full buckets.
+        """
+        limits = limits or RateLimits()
+        with self._lock:
+            self._limiter = _RateLimiter(limits, clock)
+        return limits
+
+    @property
+    def rate_limits(self) -> RateLimits | None:
+        """The limits in force, or None if the fake answers every call."""
+        limiter = self._limiter
+        return limiter.limits if limiter is not None else None
+
     # -- reading what happened ---------------------------------------------------------------
 
     def calls_to(self, method: str) -> list[Call]:
@@ -321,6 +473,11 @@ class FakeSlack:
         if handler is None:
             return _json_answer({"ok": False, "error": "unknown_method"})
         with self._lock:
+            # One lock for the check and the work: concurrent calls cannot both take a last token.
+            retry_after = self._limiter.retry_after(method, args) if self._limiter else None
+            if retry_after is not None:
+                self.rate_limited[method] += 1
+                return _failure_answer(_Failure(429, retry_after, None, 0))
             return _json_answer(handler(args))
 
     def _answer_response_url(self, key: str, body: bytes) -> _Answer:

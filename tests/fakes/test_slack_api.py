@@ -26,6 +26,7 @@ from tests.fakes import (
     url_verification_body,
     view_submission_body,
 )
+from tests.fakes.slack_api import RateLimits
 from tests.fakes.slack_signing import JSON_CONTENT_TYPE
 
 SECRET = "shhh-signing-secret"
@@ -379,6 +380,192 @@ def test_twenty_concurrent_calls_are_all_recorded(client, fake):
     assert len({answer["ts"] for answer in answers}) == 20
     assert len(fake.calls_to("chat.postMessage")) == 20
     assert sorted(int(m["text"]) for m in fake.messages("C1")) == list(range(20))
+
+
+# -- rate limits ------------------------------------------------------------------------------
+
+
+class Monotonic:
+    """A monotonic clock for the rate limiter that moves only when told (or slept on)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def monotonic():
+    return Monotonic()
+
+
+def post(client, channel, text="x"):
+    """Post and answer (HTTP status, Retry-After header or None)."""
+    try:
+        client.chat_postMessage(channel=channel, text=text)
+    except SlackApiError as error:
+        return error.response.status_code, error.response.headers.get("Retry-After")
+    return 200, None
+
+
+def test_rate_limits_are_off_unless_asked_for(client, fake):
+    answers = [post(client, "C1") for _ in range(30)]
+
+    assert answers == [(200, None)] * 30
+    assert fake.rate_limits is None
+    assert fake.rate_limited == {}
+
+
+def test_a_burst_to_one_channel_is_answered_429_with_retry_after(client, fake, monotonic):
+    fake.enforce_rate_limits(RateLimits(post_burst=3), clock=monotonic)
+
+    answers = [post(client, "C1", str(n)) for n in range(5)]
+    error = error_of(lambda: client.chat_postMessage(channel="C1", text="again"))
+
+    assert answers == [(200, None)] * 3 + [(429, "1")] * 2
+    assert error.response["error"] == "ratelimited"
+    assert [m["text"] for m in fake.messages("C1")] == ["0", "1", "2"]
+    assert len(fake.calls_to("chat.postMessage")) == 6  # refused calls are still recorded
+    assert fake.rate_limited == {"chat.postMessage": 3}
+
+
+def test_retry_after_is_whole_seconds_rounded_up(client, fake, monotonic):
+    fake.enforce_rate_limits(
+        RateLimits(post_per_channel_per_second=0.3, post_burst=1), clock=monotonic
+    )
+    post(client, "C1")
+
+    assert post(client, "C1") == (429, "4")  # a token every 3.33 s
+    monotonic.sleep(3)
+    assert post(client, "C1") == (429, "1")
+    monotonic.sleep(1)
+    assert post(client, "C1") == (200, None)
+
+
+def test_channels_are_limited_independently_and_a_user_id_is_their_dm(client, fake, monotonic):
+    fake.enforce_rate_limits(RateLimits(post_burst=2), clock=monotonic)
+
+    first = [post(client, channel) for channel in ("C1", "C1", "C1", "C2", "C2", "U7", "DU7")]
+
+    assert [status for status, _ in first] == [200, 200, 429, 200, 200, 200, 200]
+    assert post(client, "U7") == (429, "1")  # "U7" posts in "DU7": one channel, one bucket
+    assert len(fake.messages("C2")) == 2
+    assert len(fake.messages("DU7")) == 2
+
+
+def test_after_waiting_retry_after_the_call_succeeds(client, fake):
+    fake.enforce_rate_limits(RateLimits(post_burst=1))  # the real clock: this test sleeps 1 s
+    assert post(client, "C1") == (200, None)
+    status, retry_after = post(client, "C1")
+    assert (status, retry_after) == (429, "1")
+
+    time.sleep(int(retry_after))
+
+    assert post(client, "C1") == (200, None)
+    assert len(fake.messages("C1")) == 2
+
+
+def test_the_workspace_limit_spans_channels_and_spares_their_own_buckets(client, fake, monotonic):
+    fake.enforce_rate_limits(
+        RateLimits(
+            post_per_channel_per_second=0.1,  # a channel refills far slower than the workspace
+            post_burst=1,
+            workspace_posts_per_minute=30,
+            workspace_burst=2,
+        ),
+        clock=monotonic,
+    )
+
+    answers = [post(client, channel) for channel in ("C1", "C2", "C3")]
+    monotonic.sleep(1.5)  # the workspace refills at one message every 2 s
+    still = post(client, "C3")
+    monotonic.sleep(0.5)
+    refusal_took_no_token = post(client, "C3")  # C3's own bucket was untouched by the 429s
+
+    assert answers == [(200, None), (200, None), (429, "2")]
+    assert still == (429, "1")
+    assert refusal_took_no_token == (200, None)
+    assert fake.messages("C3") != []
+
+
+def test_conversations_open_is_limited_per_minute_and_remembers_nothing_refused(
+    client, fake, monotonic
+):
+    fake.enforce_rate_limits(RateLimits(open_per_minute=50, open_burst=2), clock=monotonic)
+    client.conversations_open(users="U1")
+    client.conversations_open(users="U2")
+
+    error = error_of(lambda: client.conversations_open(users="U3"))
+    monotonic.sleep(int(error.response.headers["Retry-After"]))
+    opened = client.conversations_open(users="U3")
+
+    assert error.response.status_code == 429
+    assert error.response.headers["Retry-After"] == "2"  # one every 1.2 s, rounded up
+    assert "already_open" not in opened.data  # the refused call opened nothing
+    assert post(client, "C1") == (200, None)  # posting has limits of its own
+    assert fake.rate_limited == {"conversations.open": 1}
+
+
+def test_concurrent_calls_never_share_a_last_token(client, fake, monotonic):
+    fake.enforce_rate_limits(RateLimits(post_burst=3), clock=monotonic)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda n: post(client, "C1", str(n)), range(20)))
+
+    assert sorted(status for status, _ in answers) == [200] * 3 + [429] * 17
+    assert len(fake.messages("C1")) == 3
+    assert fake.rate_limited["chat.postMessage"] == 17
+
+
+def test_slack_sdks_retry_handler_waits_out_the_limits_and_posts_each_message_once(
+    fake, monotonic, monkeypatch
+):
+    # slack_sdk's retry handler sleeps Retry-After plus up to 1 s; here sleeping moves the clock.
+    monkeypatch.setattr(builtin_handlers, "time", types.SimpleNamespace(sleep=monotonic.sleep))
+    patient = WebClient(
+        base_url=fake.base_url,
+        token="xoxb-test",
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=5)],
+    )
+    limits = fake.enforce_rate_limits(RateLimits(post_burst=3), clock=monotonic)
+    started = monotonic.now
+
+    for n in range(8):
+        patient.chat_postMessage(channel="C1", text=str(n))
+
+    assert [m["text"] for m in fake.messages("C1")] == [str(n) for n in range(8)]
+    assert monotonic.now - started >= limits.floor_seconds([8]) == 5
+    assert fake.rate_limited["chat.postMessage"] >= 1
+
+
+def test_floor_is_the_slowest_of_the_limits():
+    limits = RateLimits(
+        post_per_channel_per_second=1, post_burst=3, workspace_posts_per_minute=600,
+        workspace_burst=10, open_per_minute=50, open_burst=5,
+    )  # fmt: skip
+
+    assert limits.floor_seconds([1] * 2000) == pytest.approx(199.0)  # (2000 - 10) / 10 a second
+    assert limits.floor_seconds([1] * 200, opens=200) == pytest.approx(234.0)  # (200 - 5) / (50/60)
+    assert limits.floor_seconds([13]) == 10.0  # one channel: (13 - 3) / 1
+    assert RateLimits(workspace_posts_per_minute=None).floor_seconds([1] * 5000) == 0.0
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"post_per_channel_per_second": 0},
+        {"open_per_minute": -1},
+        {"post_burst": 0},
+        {"workspace_burst": 0},
+    ],
+)
+def test_rate_limits_refuse_nonsense(limits):
+    with pytest.raises(ValueError):
+        RateLimits(**limits)
 
 
 # -- response URLs ----------------------------------------------------------------------------

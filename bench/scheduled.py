@@ -1,0 +1,706 @@
+"""The weekly sweep at scale, and its messages through Slack's rate limits.
+
+(a) Choosing: seeds a trust of --projects projects (10,000) with ten memberships each (100,000)
+with set-based bulk inserts: most projects active, 2,000 leads, about a quarter of active
+projects without a service user or carer on the team (some with one only consulted, or who
+left), some snoozed, some already nudged or passed to the organisers, some leads muted. Times
+handlers.nudges.plan_sweep (choosing only) and run_sweep (choosing, saving project states and
+planning the outbox; rolled back after each run so that every run is the week's first), medians
+of --repeat runs, with the SQL statements each issued, on SQLite and PostgreSQL.
+
+(b) Sending: plans one nudge DM for each of N leads with run_sweep, then sends the outbox as
+`qi-nudge serve` does (a bot.delivery.DeliveryLoop woken after the sweep, over a Deliverer with
+the default DeliveryPolicy pacing and bot.slack.sender.SlackSender on build_sending_client) into
+tests.fakes.FakeSlack enforcing Slack's rate limits: 1 post a second per channel (burst 3),
+--workspace-per-minute posts across the workspace (burst --workspace-burst), and
+conversations.open 50 a minute (burst 5). The floor is the least time those limits allow
+(RateLimits.floor_seconds): from full buckets, a limit of r calls a second with burst b lets n
+calls through in no less than max(0, n - b) / r seconds, so
+
+    floor = max( (N - workspace burst) / (workspace per minute / 60),
+                 (DM opens - 5) / (50 / 60),
+                 max over channels (messages to it - 3) / 1 )
+
+Each lead gets one DM, so the per-channel term is 0. Two cases: DM channel ids already stored
+(the steady state: no opens) and the first week (none stored: one conversations.open per lead).
+
+How long it runs. Slack documents no figure for its workspace-wide posting limit, only
+"several hundred a minute"; at the default 600 a minute, 2,000 messages have a floor of 3.3
+minutes on their own (6.6 at --workspace-per-minute 300), and the first week of 2,000 leads
+one of 40 minutes (conversations.open). So the defaults send --messages 500 and
+--first-week-messages 50, to keep a whole run near 5 minutes; `--messages 2000` runs the full
+steady-state case (at least 3.3 minutes more, times however far the sender is above the floor,
+which the output shows). --workspace-interval and --loop-interval override the sender's pacing
+and its loop's idle time, to show where time goes; the output says when they are not defaults.
+
+Run: `.venv/bin/python bench/scheduled.py [--messages 2000] [--workspace-per-minute 600]
+[--first-week-messages 50] [--send-backend postgresql|sqlite|both] [--skip-sweep|--skip-send]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from slack_sdk import WebClient
+from sqlalchemy import Engine, event, insert, text
+from sqlalchemy.orm import sessionmaker
+
+from bot.delivery import Deliverer, DeliveryLoop, DeliveryPolicy
+from bot.slack.sender import SlackSender, build_sending_client
+from handlers.context import Context
+from handlers.nudges import NudgePolicy, plan_sweep, run_sweep, week_before, week_of
+from store import outbox
+from store.engine import make_engine, make_sessions
+from store.migrate import upgrade
+from store.models import AdminGrant, ChatIdentity, Membership, Person, Project, ProjectNudge
+from store.names import name_key
+from store.roles import Involvement, ProjectStatus, Role
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, when the sweep runs
+POLICY = NudgePolicy()
+TEAM = "T0001"  # tests.fakes.slack_api.TEAM_ID
+MEMBERS_PER_PROJECT = 10
+FULL_SEND = 2_000  # leads to message in the case the issue asks about
+STATUSES = [ProjectStatus.ACTIVE] * 82 + [ProjectStatus.ON_HOLD] * 6
+STATUSES += [ProjectStatus.COMPLETED] * 9 + [ProjectStatus.STOPPED] * 3
+OTHER_ROLES = [Role.STAFF] * 6 + [Role.PEER_SUPPORTER, Role.OTHER, Role.SERVICE_USER, Role.CARER]
+LIVED = (Role.SERVICE_USER, Role.CARER)
+
+
+# -- databases ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def database(backend: str) -> Iterator[Engine | None]:
+    """A migrated, empty database (a SQLite file, or a throw-away PostgreSQL schema); None if
+    PostgreSQL does not answer."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            engine = make_engine(f"sqlite:///{folder}/bench.db")
+            upgrade(engine)
+            try:
+                yield engine
+            finally:
+                engine.dispose()
+        return
+    schema = f"qi_bench_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as error:  # the bench reports what it could measure
+        print(f"\nPostgreSQL skipped: {type(error).__name__}: {error}")
+        admin.dispose()
+        yield None
+        return
+    engine = make_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def postgres_answers() -> bool:
+    """Whether the PostgreSQL test server is there."""
+    engine = make_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
+    return True
+
+
+def settle(engine: Engine) -> None:
+    """After bulk inserts with explicit ids: move PostgreSQL's sequences on, gather statistics."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            for table in ("people", "projects", "chat_identities"):
+                connection.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"
+                    )
+                )
+        connection.execute(text("ANALYZE"))  # as autovacuum would have, in a live database
+
+
+class StatementCounter:
+    """Counts the statements an engine sends, by first word (SELECT, INSERT, SAVEPOINT...),
+    and times the slowest."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.seen: Counter[str] = Counter()
+        self.slowest = (0.0, "")
+        self.on = False
+        self._started = 0.0
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if self.on:
+            self.seen[statement.lstrip().split(None, 1)[0].upper()] += 1
+            self._started = time.perf_counter()
+
+    def _after(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        elapsed = (time.perf_counter() - self._started) * 1000
+        if self.on and elapsed > self.slowest[0]:
+            self.slowest = (elapsed, " ".join(statement.split()[:3]))
+
+    @contextmanager
+    def counting(self) -> Iterator[Counter[str]]:
+        self.seen = Counter()
+        self.slowest = (0.0, "")
+        self.on = True
+        try:
+            yield self.seen
+        finally:
+            self.on = False
+
+
+QUERIES = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
+
+
+def describe(seen: Counter[str]) -> str:
+    """'4 SQL (1 INSERT, 2 SELECT, 1 UPDATE) + 3 BEGIN/SAVEPOINT/RELEASE'."""
+    queries = {word: n for word, n in seen.items() if word in QUERIES}
+    control = sum(n for word, n in seen.items() if word not in QUERIES)
+    parts = ", ".join(f"{n} {word}" for word, n in sorted(queries.items()))
+    return f"{sum(queries.values())} SQL ({parts}) + {control} BEGIN/SAVEPOINT/RELEASE"
+
+
+# -- (a) choosing recipients ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trust:
+    projects: int
+    leads: int
+    others: int
+    seed: int = 48
+
+
+def seed_trust(sessions: sessionmaker, trust: Trust) -> dict[str, int]:
+    """Bulk-insert a realistic trust; what it holds, counted."""
+    rng = random.Random(trust.seed)
+    stats: Counter[str] = Counter()
+    previous = week_before(week_of(NOW, Context(sessions=sessions)))
+    people = []
+    for i in range(1, trust.leads + trust.others + 1):
+        muted = i <= trust.leads and rng.random() < 0.05
+        stats["muted leads"] += muted
+        people.append(
+            {
+                "id": i,
+                "display_name": f"{'Lead' if i <= trust.leads else 'Member'} {i}",
+                "created_at": NOW - timedelta(days=400),
+                "nudges_muted_at": NOW - timedelta(days=30) if muted else None,
+            }
+        )
+    identities = [
+        {
+            "id": i,
+            "person_id": i,
+            "platform": "slack",
+            "workspace": TEAM,
+            "user_id": f"U{i:06d}",
+            "dm_channel": f"DU{i:06d}",
+        }
+        for i in range(1, trust.leads + trust.others // 3 + 1)  # leads and a third of the rest
+    ]
+    projects, memberships, states = [], [], []
+    others = range(trust.leads + 1, trust.leads + trust.others + 1)
+    for p in range(1, trust.projects + 1):
+        status = rng.choice(STATUSES)
+        lead = rng.randint(1, trust.leads) if rng.random() > 0.02 else None
+        without = rng.random() < 0.25
+        active = status == ProjectStatus.ACTIVE
+        stats["active projects"] += active
+        stats["active projects without lived experience"] += active and without
+        projects.append(
+            {
+                "id": p,
+                "name": f"Project {p}",
+                "name_key": name_key(f"Project {p}"),
+                "site": f"Site {p % 40}",
+                "status": status,
+                "lead_person_id": lead,
+                "created_at": NOW - timedelta(days=200),
+                "updated_at": NOW - timedelta(days=10),
+            }
+        )
+        team = rng.sample(others, MEMBERS_PER_PROJECT - (lead is not None))
+        roles = [rng.choice(OTHER_ROLES) for _ in team]
+        if not without:
+            roles[0] = rng.choice(LIVED)  # at least one service user or carer, current, Big I
+        for k, person in enumerate(team):
+            if k == 0 and not without:
+                left = consulted = False
+            else:
+                left = rng.random() < 0.05
+                # Near misses where nobody is on the team: a carer consulted now and then, or
+                # one who left, is not "Big I".
+                consulted = roles[k] in LIVED and ((without and not left) or rng.random() < 0.3)
+            memberships.append(membership(p, person, roles[k], consulted=consulted, left=left))
+        if lead is not None:
+            memberships.append(membership(p, lead, Role.STAFF, consulted=False, left=False))
+        state = nudge_state(rng, p, waiting=active and without, previous=previous)
+        if state is not None:
+            states.append(state)
+            stats["snoozed"] += state["snoozed_until"] is not None and state["snoozed_until"] > NOW
+            stats["escalated"] += state["escalated_at"] is not None
+    with sessions.begin() as session:
+        session.execute(insert(Person), people)
+        session.execute(insert(ChatIdentity), identities)
+        session.execute(insert(Project), projects)
+        session.execute(insert(Membership), memberships)
+        session.execute(insert(ProjectNudge), states)
+        for person_id in (trust.leads + 1, trust.leads + 2, trust.leads + 3):
+            session.add(AdminGrant(person_id=person_id, granted_at=NOW - timedelta(days=90)))
+    stats["people"] = len(people)
+    stats["memberships"] = len(memberships)
+    return dict(stats)
+
+
+def membership(project: int, person: int, role: Role, *, consulted: bool, left: bool) -> dict:
+    joined = NOW - timedelta(days=150)
+    return {
+        "project_id": project,
+        "person_id": person,
+        "role": role,
+        "involvement": Involvement.CONSULTED if consulted else Involvement.TEAM_MEMBER,
+        "consent_recorded_at": joined,
+        "joined_at": joined,
+        "left_at": NOW - timedelta(days=20) if left else None,
+    }
+
+
+def nudge_state(rng: random.Random, project: int, *, waiting: bool, previous: str) -> dict | None:
+    """Where a project stands with the reminder: snoozed, nudged before, escalated, or new."""
+    roll = rng.random()
+    state = {
+        "project_id": project,
+        "snoozed_until": None,
+        "snooze_reason": None,
+        "weeks_in_a_row": 0,
+        "last_week": None,
+        "escalated_at": None,
+    }
+    if roll < 0.06:
+        state["snoozed_until"] = NOW + timedelta(weeks=rng.randint(2, 12))
+        state["snooze_reason"] = rng.choice(["recruiting", "not_appropriate", "other"])
+    elif roll < 0.08:
+        state["snoozed_until"] = NOW - timedelta(days=3)  # a snooze that has run out
+        state["snooze_reason"] = "recruiting"
+    elif waiting and roll < 0.12:
+        state.update(weeks_in_a_row=4, last_week=previous, escalated_at=NOW - timedelta(days=7))
+    elif waiting and roll < 0.5:
+        state.update(weeks_in_a_row=rng.randint(1, 3), last_week=previous)
+    elif not waiting and roll < 0.2:
+        state.update(weeks_in_a_row=2, last_week=previous)  # settled since: forget_settled
+    else:
+        return None
+    return state
+
+
+def median_ms(call: Any, repeat: int) -> tuple[float, float, Any]:
+    """(median ms, slowest ms, the last result) of `repeat` calls."""
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = call()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), max(times), result
+
+
+def bench_sweep(label: str, engine: Engine, trust: Trust, repeat: int) -> None:
+    sessions = make_sessions(engine)
+    started = time.perf_counter()
+    stats = seed_trust(sessions, trust)
+    settle(engine)
+    seeded = time.perf_counter() - started
+    counter = StatementCounter(engine)
+    ctx = Context(sessions=sessions, clock=lambda: NOW)
+    week = week_of(NOW, ctx)
+
+    def choose() -> Any:
+        with sessions() as session:
+            return plan_sweep(session, ctx, week=week, policy=POLICY)
+
+    def sweep() -> Any:
+        # Each run in a transaction rolled back afterwards, so each is the week's first sweep.
+        connection = engine.connect()
+        outer = connection.begin()
+        joined = sessionmaker(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            return run_sweep(Context(sessions=joined, clock=lambda: NOW), week=week, policy=POLICY)
+        finally:
+            outer.rollback()
+            connection.close()
+
+    choose()  # warm caches and the connection pool
+    plan_median, plan_max, plan = median_ms(choose, repeat)
+    run_median, run_max, ran = median_ms(sweep, repeat)
+    with counter.counting() as plan_sql:
+        choose()
+    plan_slowest = counter.slowest
+    with counter.counting() as run_sql:
+        sweep()
+    run_slowest = counter.slowest
+    actions = Counter(decision.action for decision in plan.decisions)
+    print(
+        f"\n{label}: {trust.projects} projects ({stats['active projects']} active, "
+        f"{stats['active projects without lived experience']} of them without a service user "
+        f"or carer), {stats['memberships']} memberships, {stats['people']} people, "
+        f"{trust.leads} leads ({stats['muted leads']} muted), {stats['snoozed']} snoozed, "
+        f"{stats['escalated']} escalated; seeded in {seeded:.1f} s"
+    )
+    print(
+        f"  the sweep chose: {actions['nudge']} projects to nudge, {actions['escalate']} to "
+        f"escalate, {actions['skip']} skipped; {len(plan.deliveries)} messages "
+        f"({ran.planned_new} new outbox rows), {len(ran.states)} project states saved"
+    )
+    print(f"  {'':34s} {'median':>9s} {'slowest':>9s}   statements sent (one run)")
+    for name, median, slowest, seen, statement in (
+        ("plan_sweep (choosing only)", plan_median, plan_max, plan_sql, plan_slowest),
+        ("run_sweep (choose, save, outbox)", run_median, run_max, run_sql, run_slowest),
+    ):
+        print(
+            f"  {name:34s} {median:6.1f} ms {slowest:6.1f} ms   {describe(seen)};"
+            f" slowest execute {statement[0]:.0f} ms: {statement[1]}"
+        )
+    if engine.dialect.name == "sqlite":
+        print("  (SQLite computes a SELECT's rows as they are fetched: its time is not in execute)")
+
+
+# -- (b) sending through the rate limits ----------------------------------------------------------
+
+
+class TimedSender(SlackSender):
+    """SlackSender, timing destination(): the Deliverer holds a transaction open around it."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client)
+        self.destination_ms: list[float] = []
+
+    def destination(self, session: Any, recipient: str) -> str | None:
+        started = time.perf_counter()
+        try:
+            return super().destination(session, recipient)
+        finally:
+            self.destination_ms.append((time.perf_counter() - started) * 1000)
+
+
+def seed_leads(sessions: sessionmaker, count: int, *, dm_stored: bool) -> list[str]:
+    """`count` leads on Slack, each leading one active project with nobody with lived
+    experience on it; their Slack user ids."""
+    now = datetime.now(UTC)
+    ids = range(1, count + 1)
+    users = [f"U{i:06d}" for i in ids]
+    with sessions.begin() as session:
+        session.execute(
+            insert(Person),
+            [{"id": i, "display_name": f"Lead {i}", "created_at": now} for i in ids],
+        )
+        session.execute(
+            insert(ChatIdentity),
+            [
+                {
+                    "id": i,
+                    "person_id": i,
+                    "platform": "slack",
+                    "workspace": TEAM,
+                    "user_id": users[i - 1],
+                    "dm_channel": f"D{users[i - 1]}" if dm_stored else None,
+                }
+                for i in ids
+            ],
+        )
+        session.execute(
+            insert(Project),
+            [
+                {
+                    "id": i,
+                    "name": f"Project {i}",
+                    "name_key": name_key(f"Project {i}"),
+                    "site": None,
+                    "status": ProjectStatus.ACTIVE,
+                    "lead_person_id": i,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in ids
+            ],
+        )
+        session.execute(
+            insert(Membership),
+            [membership(i, i, Role.STAFF, consulted=False, left=False) for i in ids],
+        )
+    return users
+
+
+@dataclass
+class SendResult:
+    case: str
+    messages: int
+    floor: float
+    elapsed: float
+    posts_429: int
+    opens_429: int
+    per_recipient: Counter[int]
+    failed: int
+    outcomes: Counter[str]
+    plan_ms: float
+    destination_ms: list[float]
+
+
+class CountingDeliverer(Deliverer):
+    """The Deliverer, keeping count of what happened to each delivery it took."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outcomes: Counter[str] = Counter()
+
+    def run_once(self) -> Counter[str]:
+        outcomes = super().run_once()
+        self.outcomes.update(outcomes)
+        return outcomes
+
+
+def bench_send(
+    engine: Engine,
+    case: str,
+    count: int,
+    *,
+    dm_stored: bool,
+    limits: Any,
+    loop_interval: float | None,
+    policy: DeliveryPolicy,
+    timeout: float = 3600,
+) -> SendResult:
+    from tests.fakes.slack_api import FakeSlack  # main() put the repository on sys.path
+
+    sessions = make_sessions(engine)
+    users = seed_leads(sessions, count, dm_stored=dm_stored)
+    settle(engine)
+    ctx = Context(sessions=sessions)  # the real clock: retries are due in real time
+    started = time.perf_counter()
+    plan = run_sweep(ctx, week=week_of(ctx.now(), ctx), policy=POLICY)
+    plan_ms = (time.perf_counter() - started) * 1000
+    assert plan.planned_new == count, (plan.planned_new, count)
+    with FakeSlack() as fake:
+        fake.enforce_rate_limits(limits)
+        client = build_sending_client(WebClient(base_url=fake.base_url, token="xoxb-bench"))
+        sender = TimedSender(client)
+        deliverer = CountingDeliverer(ctx, sender, policy)
+        # As `qi-nudge serve` sends: a DeliveryLoop, woken when the sweep has planned.
+        loop = (
+            DeliveryLoop(deliverer)
+            if loop_interval is None
+            else DeliveryLoop(deliverer, interval=loop_interval)
+        )
+        started = time.perf_counter()
+        loop.start()
+        loop.wake()
+        while time.perf_counter() - started < timeout:
+            time.sleep(0.25)
+            with sessions() as session:
+                statuses = outbox.counts_by_status(session)
+            if not statuses.get(outbox.PENDING) and not statuses.get(outbox.SENDING):
+                break
+        elapsed = time.perf_counter() - started
+        loop.stop()
+        outcomes = deliverer.outcomes
+        per_recipient = Counter(len(fake.messages(user)) for user in users)
+        posts_429 = fake.rate_limited["chat.postMessage"]
+        opens_429 = fake.rate_limited["conversations.open"]
+    with sessions() as session:
+        failed = outbox.counts_by_status(session).get(outbox.FAILED, 0)
+    return SendResult(
+        case=case,
+        messages=count,
+        floor=limits.floor_seconds([1] * count, opens=0 if dm_stored else count),
+        elapsed=elapsed,
+        posts_429=posts_429,
+        opens_429=opens_429,
+        per_recipient=per_recipient,
+        failed=failed,
+        outcomes=outcomes,
+        plan_ms=plan_ms,
+        destination_ms=sender.destination_ms,
+    )
+
+
+def print_send_table(label: str, results: list[SendResult]) -> None:
+    print(
+        f"\n  {label}\n  {'case':26s} {'msgs':>5s} {'floor':>8s} {'elapsed':>8s} {'msg/s':>6s}"
+        f" {'x floor':>7s} {'429 post':>8s} {'429 open':>8s} {'per recipient':>14s}"
+        f" {'failed':>6s}  outbox outcomes"
+    )
+    for r in results:
+        spread = ", ".join(f"{n}:{k}" for n, k in sorted(r.per_recipient.items()))
+        print(
+            f"  {r.case:26s} {r.messages:5d} {r.floor:7.1f}s {r.elapsed:7.1f}s"
+            f" {r.messages / r.elapsed:6.2f} {r.elapsed / r.floor if r.floor else 0:7.2f}"
+            f" {r.posts_429:8d} {r.opens_429:8d} {spread:>14s} {r.failed:6d}"
+            f"  {dict(r.outcomes)}"
+        )
+    for r in results:
+        hold = sorted(r.destination_ms)
+        print(
+            f"  {r.case}: run_sweep planned {r.messages} nudges in {r.plan_ms:.0f} ms; "
+            f"destination() (inside the Deliverer's transaction) median "
+            f"{statistics.median(hold):.1f} ms, slowest {hold[-1]:.0f} ms"
+        )
+    print("  (per recipient: messages posted:number of leads; must be 1:all)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--projects", type=int, default=10_000)
+    parser.add_argument("--leads", type=int, default=2_000)
+    parser.add_argument("--repeat", type=int, default=7, help="sweep runs to take the median of")
+    parser.add_argument(
+        "--messages", type=int, default=500, help="steady-state messages (2000: the full case)"
+    )
+    parser.add_argument(
+        "--first-week-messages",
+        type=int,
+        default=50,
+        help="first-week messages (each needs conversations.open at 50 a minute)",
+    )
+    parser.add_argument("--workspace-per-minute", type=float, default=600.0)
+    parser.add_argument("--workspace-burst", type=int, default=10)
+    parser.add_argument(
+        "--send-backend",
+        choices=["postgresql", "sqlite", "both"],
+        default="postgresql",
+        help="database for (b); SQLite when PostgreSQL does not answer",
+    )
+    parser.add_argument(
+        "--loop-interval",
+        type=float,
+        default=None,
+        help="seconds the DeliveryLoop idles between passes (default: DeliveryLoop's own)",
+    )
+    parser.add_argument(
+        "--workspace-interval",
+        type=float,
+        default=None,
+        help="pace sends this many seconds apart instead of DeliveryPolicy()'s default",
+    )
+    parser.add_argument("--skip-sweep", action="store_true", help="only (b)")
+    parser.add_argument("--skip-send", action="store_true", help="only (a)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))  # tests.fakes is not installed with the package
+    logging.basicConfig(level=logging.ERROR)  # the deliverer warns of every retry it plans
+    from tests.fakes.slack_api import RateLimits
+
+    if not args.skip_sweep:
+        trust = Trust(
+            projects=args.projects,
+            leads=args.leads,
+            others=max(args.projects * 3, args.leads + MEMBERS_PER_PROJECT),
+        )
+        print(f"(a) Choosing this week's recipients: median of {args.repeat} runs")
+        for backend, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
+            with database(backend) as engine:
+                if engine is not None:
+                    bench_sweep(label, engine, trust, args.repeat)
+    if args.skip_send:
+        return
+    limits = RateLimits(
+        workspace_posts_per_minute=args.workspace_per_minute,
+        workspace_burst=args.workspace_burst,
+    )
+    policy = DeliveryPolicy()
+    if args.workspace_interval is not None:
+        policy = replace(policy, workspace_interval=args.workspace_interval)
+    pacing = "DeliveryPolicy()" if policy == DeliveryPolicy() else "OVERRIDDEN (not the default)"
+    if args.loop_interval is None:
+        default = inspect.signature(DeliveryLoop).parameters["interval"].default
+        idles = f"its default {default:g} s"
+    else:
+        idles = f"{args.loop_interval:g} s, OVERRIDDEN (not the default)"
+    handlers = build_sending_client(WebClient(token="xoxb-bench")).retry_handlers
+    print(
+        f"\n(b) Sending nudge DMs through fake Slack with Slack's limits: "
+        f"{limits.post_per_channel_per_second:g} post/s per channel (burst {limits.post_burst}), "
+        f"{limits.workspace_posts_per_minute:g} posts/min per workspace (burst "
+        f"{limits.workspace_burst}), conversations.open {limits.open_per_minute:g}/min (burst "
+        f"{limits.open_burst}).\n    Sender as `serve` runs it: DeliveryLoop (idles {idles} "
+        f"between passes) over Deliverer with {pacing} pacing, "
+        f"{policy.channel_interval:g} s per channel and {policy.workspace_interval:g} s between "
+        f"any two ({60 / policy.workspace_interval:.0f}/min), batches of {policy.batch}; "
+        f"build_sending_client retry handlers: {[type(h).__name__ for h in handlers]}."
+    )
+    print(
+        "    floor = max((N - workspace burst) / workspace rate, (opens - open burst) / open "
+        "rate, per channel (n - 3) / 1) seconds"
+    )
+    steady = limits.floor_seconds([1] * FULL_SEND) / 60
+    first_week = limits.floor_seconds([1] * FULL_SEND, opens=FULL_SEND) / 60
+    print(
+        f"    For {FULL_SEND} leads these limits allow no less than {steady:.1f} minutes with DM "
+        f"ids stored and {first_week:.1f} minutes in the first week; this run sends "
+        f"{args.messages} (--messages) and {args.first_week_messages} in the first week "
+        f"(--first-week-messages)."
+    )
+    backends = ["postgresql", "sqlite"] if args.send_backend == "both" else [args.send_backend]
+    if "postgresql" in backends and not postgres_answers():
+        print("    PostgreSQL does not answer: sending on SQLite instead.")
+        backends = ["sqlite"]
+    cases = [
+        ("steady (DM ids stored)", args.messages, True),
+        ("first week (opens DMs)", args.first_week_messages, False),
+    ]
+    for backend in backends:
+        results = []
+        for case, count, stored in cases:
+            if count <= 0:
+                continue
+            with database(backend) as engine:
+                if engine is None:
+                    break
+                results.append(
+                    bench_send(
+                        engine,
+                        case,
+                        count,
+                        dm_stored=stored,
+                        limits=limits,
+                        loop_interval=args.loop_interval,
+                        policy=policy,
+                    )
+                )
+        if results:
+            print_send_table(f"on {'PostgreSQL' if backend == 'postgresql' else 'SQLite'}", results)
+
+
+if __name__ == "__main__":
+    main()
