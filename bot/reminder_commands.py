@@ -11,7 +11,7 @@ from bot.delivery import Deliverer, DeliveryPolicy
 from bot.scheduler import Jobs
 from bot.settings import Settings
 from handlers.context import Context
-from handlers.nudges import SweepPlan, plan_sweep, week_of
+from handlers.nudges import SweepPlan, plan_sweep, tidy_before_sweep, week_of
 from store import outbox
 from store.models import Person
 
@@ -42,6 +42,7 @@ def cmd_remind(ctx: Context, args: argparse.Namespace) -> int:
     week = week_of(ctx.now(), ctx)
     if args.dry_run:
         with ctx.sessions() as session:
+            tidy_before_sweep(session, ctx, week=week)
             plan = plan_sweep(session, ctx, week=week, policy=settings.nudge_policy)
             session.rollback()  # looking changes nothing
         print_plan(plan)
