@@ -183,10 +183,18 @@ class Deliverer:
                     outcomes["retry"] += 1
         return outcomes
 
-    def drain(self, *, max_batches: int = 1000) -> Counter[str]:
-        """Send everything that is due now (retries due later stay pending)."""
+    def drain(
+        self, *, max_batches: int = 1000, keep_going: Callable[[], bool] = lambda: True
+    ) -> Counter[str]:
+        """Send everything that is due now (retries due later stay pending).
+
+        `keep_going` is asked before each batch, so that stopping (or losing the lead) never
+        claims a fresh batch that would then sit claimed until its lease ran out.
+        """
         total: Counter[str] = Counter()
         for _ in range(max_batches):
+            if not keep_going():
+                break
             outcomes = self.run_once()
             if not outcomes:
                 break
@@ -414,11 +422,13 @@ class DeliveryLoop:
         self._wake.set()
         self._thread.join(timeout)
 
+    def _keep_going(self) -> bool:
+        return not self._stop.is_set() and self._may_send()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                if self._may_send():
-                    self.deliverer.drain(max_batches=20)
+                self.deliverer.drain(max_batches=20, keep_going=self._keep_going)
             except Exception:
                 log.exception("delivery loop: sending failed; trying again shortly")
             self._wake.wait(self._interval)

@@ -1133,15 +1133,22 @@ def test_two_deliverers_draining_at_once_send_each_message_exactly_once(
 
 
 class CountingDeliverer:
-    """Stands in for a Deliverer: counts the loop's drains."""
+    """Stands in for a Deliverer: counts the batches the loop lets it claim."""
 
-    def __init__(self) -> None:
+    def __init__(self, batches_due: int = 1) -> None:
+        self.batches_due = batches_due
         self.drains = 0
         self.drained = threading.Event()
+        self.on_batch: Callable[[], None] = lambda: None
 
-    def drain(self, *, max_batches: int = 1000) -> Counter[str]:
-        self.drains += 1
-        self.drained.set()
+    def drain(self, *, max_batches: int = 1000, keep_going=lambda: True) -> Counter[str]:
+        for _ in range(min(max_batches, self.batches_due)):
+            if not keep_going():
+                break
+            self.batches_due -= 1
+            self.drains += 1
+            self.drained.set()
+            self.on_batch()
         return Counter()
 
 
@@ -1160,3 +1167,15 @@ def test_the_loop_sends_only_while_it_may_and_is_woken_when_it_may():
     finally:
         loop.stop()
     assert counting.drains == 1
+
+
+def test_stopping_claims_no_further_batch():
+    counting = CountingDeliverer(batches_due=5)
+    loop = DeliveryLoop(counting, interval=3600)  # type: ignore[arg-type]
+    # Asked to stop while the first batch is being sent: the other four stay unclaimed.
+    counting.on_batch = lambda: loop._stop.set()
+
+    loop.start()
+    loop.stop()
+
+    assert counting.drains == 1 and counting.batches_due == 4
