@@ -67,7 +67,17 @@ from handlers.nudges import NudgePolicy, plan_sweep, run_sweep, week_before, wee
 from store import outbox
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
-from store.models import AdminGrant, ChatIdentity, Membership, Person, Project, ProjectNudge
+from store.models import (
+    AdminGrant,
+    ChatIdentity,
+    Forum,
+    ForumMember,
+    MatchOffer,
+    Membership,
+    Person,
+    Project,
+    ProjectNudge,
+)
 from store.names import name_key
 from store.roles import Involvement, ProjectStatus, Role
 
@@ -82,6 +92,8 @@ STATUSES = [ProjectStatus.ACTIVE] * 82 + [ProjectStatus.ON_HOLD] * 6
 STATUSES += [ProjectStatus.COMPLETED] * 9 + [ProjectStatus.STOPPED] * 3
 OTHER_ROLES = [Role.STAFF] * 6 + [Role.PEER_SUPPORTER, Role.OTHER, Role.SERVICE_USER, Role.CARER]
 LIVED = (Role.SERVICE_USER, Role.CARER)
+FORUM_MEMBERS = 1_000  # of whom a third would like a project (matchmaking)
+PAST_OFFERS = 3_000  # introductions made in earlier weeks, answered or lapsed
 
 
 # -- databases ----------------------------------------------------------------------------------
@@ -272,12 +284,48 @@ def seed_trust(sessions: sessionmaker, trust: Trust) -> dict[str, int]:
             states.append(state)
             stats["snoozed"] += state["snoozed_until"] is not None and state["snoozed_until"] > NOW
             stats["escalated"] += state["escalated_at"] is not None
+    # The forum: members from the people on chat; a third would like to join a project.
+    on_chat = range(trust.leads + 1, trust.leads + trust.others // 3 + 1)
+    forum_members = [
+        {
+            "forum_id": 1,
+            "person_id": person,
+            "role": rng.choice((*LIVED, Role.STAFF, Role.PEER_SUPPORTER)),
+            "wants_match": rng.random() < 0.33,
+            "joined_at": NOW - timedelta(days=rng.randint(1, 300)),
+            "left_at": None,
+        }
+        for person in rng.sample(on_chat, min(FORUM_MEMBERS, len(on_chat)))
+    ]
+    stats["forum members who would like a project"] = sum(
+        m["wants_match"] and m["role"] in LIVED for m in forum_members
+    )
+    past = {
+        (rng.randint(1, trust.projects), member["person_id"])
+        for member in rng.choices(forum_members, k=PAST_OFFERS)
+    }
+    offers = [
+        {
+            "project_id": project,
+            "person_id": person,
+            "role": Role.CARER,
+            "status": rng.choice(["expired", "lead_declined", "person_declined", "joined"]),
+            "week": previous,
+            "created_at": NOW - timedelta(days=30),
+            "updated_at": NOW - timedelta(days=20),
+        }
+        for project, person in past
+    ]
     with sessions.begin() as session:
         session.execute(insert(Person), people)
         session.execute(insert(ChatIdentity), identities)
         session.execute(insert(Project), projects)
         session.execute(insert(Membership), memberships)
         session.execute(insert(ProjectNudge), states)
+        session.add(Forum(id=1, name="QI Forum", name_key="qi forum", created_at=NOW))
+        session.flush()
+        session.execute(insert(ForumMember), forum_members)
+        session.execute(insert(MatchOffer), offers)
         for person_id in (trust.leads + 1, trust.leads + 2, trust.leads + 3):
             session.add(AdminGrant(person_id=person_id, granted_at=NOW - timedelta(days=90)))
     stats["people"] = len(people)
@@ -378,11 +426,14 @@ def bench_sweep(label: str, engine: Engine, trust: Trust, repeat: int) -> None:
         f"{stats['active projects without lived experience']} of them without a service user "
         f"or carer), {stats['memberships']} memberships, {stats['people']} people, "
         f"{trust.leads} leads ({stats['muted leads']} muted), {stats['snoozed']} snoozed, "
-        f"{stats['escalated']} escalated; seeded in {seeded:.1f} s"
+        f"{stats['escalated']} escalated, "
+        f"{stats['forum members who would like a project']} forum members who would like a "
+        f"project; seeded in {seeded:.1f} s"
     )
     print(
         f"  the sweep chose: {actions['nudge']} projects to nudge, {actions['escalate']} to "
-        f"escalate, {actions['skip']} skipped; {len(plan.deliveries)} messages "
+        f"escalate, {actions['skip']} skipped, {len(plan.offers)} introductions offered; "
+        f"{len(plan.deliveries)} messages "
         f"({ran.planned_new} new outbox rows), {len(ran.states)} project states saved"
     )
     print(f"  {'':34s} {'median':>9s} {'slowest':>9s}   statements sent (one run)")
