@@ -108,16 +108,12 @@ def handle_slot_decision_button(ctx: Context, actor: Actor, value: str) -> Reply
         slot.status = "accepted" if decision == "accept" else "declined"
         slot.decided_by_id, slot.decided_at = person.id, ctx.now()
         if slot.requested_by_id is not None:
-            outbox.plan(
+            outbox.plan_message_to(
                 session,
-                [
-                    outbox.Planned(
-                        SLOT_DECISION,
-                        f"slot:{slot.id}",
-                        outbox.person_recipient(slot.requested_by_id),
-                        {"slot": slot.id},
-                    )
-                ],
+                slot.requested_by_id,
+                SLOT_DECISION,
+                f"slot:{slot.id}",
+                {"slot": slot.id},
                 now=ctx.now(),
             )
         record(

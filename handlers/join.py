@@ -139,16 +139,12 @@ def join_project(
         else ""
     )
     if tell_lead and lead is not None and lead.id != person.id:
-        outbox.plan(
+        outbox.plan_message_to(
             session,
-            [
-                outbox.Planned(
-                    MEMBER_JOINED,
-                    f"membership:{membership_id}",
-                    outbox.person_recipient(lead.id),
-                    {"membership": membership_id},
-                )
-            ],
+            lead.id,
+            MEMBER_JOINED,
+            f"membership:{membership_id}",
+            {"membership": membership_id},
             now=now,
         )
     return say(

@@ -120,17 +120,8 @@ def handle_match_offer_button(ctx: Context, actor: Actor, value: str) -> Reply:
                 "I'll suggest someone else when I can."
             )
         offer.status, offer.updated_at = matches.ASKED, now
-        outbox.plan(
-            session,
-            [
-                outbox.Planned(
-                    MATCH_ASK,
-                    f"offer:{offer.id}",
-                    outbox.person_recipient(offer.person_id),
-                    {"offer": offer.id},
-                )
-            ],
-            now=now,
+        outbox.plan_message_to(
+            session, offer.person_id, MATCH_ASK, f"offer:{offer.id}", {"offer": offer.id}, now=now
         )
         _audit(session, ctx, person.id, offer, "match.person_asked")
         return say(
@@ -251,17 +242,8 @@ def _tell_lead(session: Session, offer: MatchOffer, now: datetime) -> None:
     lead_id = offer.project.lead_person_id
     if lead_id is None:
         return
-    outbox.plan(
-        session,
-        [
-            outbox.Planned(
-                MATCH_RESULT,
-                f"offer:{offer.id}",
-                outbox.person_recipient(lead_id),
-                {"offer": offer.id},
-            )
-        ],
-        now=now,
+    outbox.plan_message_to(
+        session, lead_id, MATCH_RESULT, f"offer:{offer.id}", {"offer": offer.id}, now=now
     )
 
 

@@ -116,6 +116,22 @@ def plan(session: Session, planned: Sequence[Planned], *, now: datetime) -> int:
     return len(session.connection().execute(statement, rows).all())
 
 
+def plan_message_to(
+    session: Session,
+    person_id: int,
+    kind: str,
+    occurrence: str,
+    payload: dict[str, Any],
+    *,
+    now: datetime,
+) -> bool:
+    """Plan one direct message to a person; False if it was planned already."""
+    return (
+        plan(session, [Planned(kind, occurrence, person_recipient(person_id), payload)], now=now)
+        == 1
+    )
+
+
 def claim_due(
     session: Session, *, now: datetime, limit: int = 50, lease: timedelta = CLAIM_LEASE
 ) -> list[Claimed]:

@@ -57,6 +57,16 @@ def messages_to(ctx, dm, actor):
     return [(kind, reply) for kind, recipient, reply in send_all(ctx) if recipient == dm(actor)]
 
 
+def invited(chat, ctx, dm, *, lead, carer):
+    """A carer who wants a project, offered to the lead's Falls project; the lead says yes."""
+    wants_a_project(chat, carer)
+    start(chat, lead, FALLS)
+    chat.press(lead, nudge_with_offer(chat, ctx, dm, lead), ASK_THEM)
+    [(kind, invitation)] = messages_to(ctx, dm, carer)
+    assert kind == "match_ask"
+    return invitation
+
+
 def test_a_willing_carer_is_offered_to_the_lead_without_their_name(
     chat, ctx, dm, forum_id, asha, ben
 ):
@@ -132,10 +142,7 @@ def test_a_lead_who_says_no_thanks_never_reveals_or_bothers_the_person(
 def test_not_this_one_tells_the_lead_kindly_and_frees_the_person(
     chat, ctx, dm, forum_id, asha, ben, chloe
 ):
-    wants_a_project(chat, ben)
-    start(chat, asha, FALLS)
-    chat.press(asha, nudge_with_offer(chat, ctx, dm, asha), ASK_THEM)
-    [(_, invitation)] = messages_to(ctx, dm, ben)
+    invitation = invited(chat, ctx, dm, lead=asha, carer=ben)
 
     answer = chat.press(ben, invitation, "Not this one")
     [(kind, news)] = messages_to(ctx, dm, asha)
@@ -154,10 +161,7 @@ def test_not_this_one_tells_the_lead_kindly_and_frees_the_person(
 
 
 def test_stop_suggesting_projects_turns_matching_off(chat, ctx, dm, forum_id, asha, ben, chloe):
-    wants_a_project(chat, ben)
-    start(chat, asha, FALLS)
-    chat.press(asha, nudge_with_offer(chat, ctx, dm, asha), ASK_THEM)
-    [(_, invitation)] = messages_to(ctx, dm, ben)
+    invitation = invited(chat, ctx, dm, lead=asha, carer=ben)
 
     stopped = chat.press(ben, invitation, "Stop suggesting projects")
     [(kind, _news)] = messages_to(ctx, dm, asha)
@@ -269,10 +273,7 @@ def test_an_unanswered_offer_lapses_next_week_and_the_person_goes_elsewhere(
 
 
 def test_an_unanswered_invitation_lapses_after_two_weeks(chat, ctx, dm, forum_id, asha, ben):
-    wants_a_project(chat, ben)
-    start(chat, asha, FALLS)
-    chat.press(asha, nudge_with_offer(chat, ctx, dm, asha), ASK_THEM)
-    [(_, invitation)] = messages_to(ctx, dm, ben)
+    invitation = invited(chat, ctx, dm, lead=asha, carer=ben)
     next_week(ctx)
     sweep(ctx)
     waiting = inbox(ctx, dm(asha))
