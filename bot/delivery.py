@@ -269,20 +269,23 @@ class Deliverer:
         reply = render_delivery(self.ctx, delivery)
         if reply is None:
             with self.ctx.sessions.begin() as session:
-                outbox.mark_withdrawn(session, delivery.id, reason="no longer needed")
-            return "withdrawn"
+                ours = outbox.mark_withdrawn(
+                    session, delivery.id, reason="no longer needed", claim=delivery.attempts
+                )
+            return "withdrawn" if ours else self._taken_over(delivery)
         key = delivery_key(delivery.id)
         try:
             with self.ctx.sessions.begin() as session:
                 channel = self.sender.destination(session, delivery.recipient)
                 if channel is None:
-                    outbox.mark_failed(
+                    ours = outbox.mark_failed(
                         session,
                         delivery.id,
                         error=f"the recipient is not on {self.sender.platform}: nowhere to send",
+                        claim=delivery.attempts,
                     )
             if channel is None:
-                return "failed"
+                return "failed" if ours else self._taken_over(delivery)
             # A retry, or a claim taken over from a sender that died, may have been posted
             # already: look for the message's own key on the platform before posting again.
             found = (
@@ -299,23 +302,24 @@ class Deliverer:
                         session, delivery.id, attempts=delivery.attempts, now=self.ctx.now()
                     )
                 if not ours:
-                    log.info("delivery %s was taken over by another sender", delivery.id)
-                    return "taken_over"
+                    return self._taken_over(delivery)
                 found = self.sender.post(channel, reply, key)
         except SendError as error:
             if error.retry_after is not None:
                 return self._rate_limited(delivery, error.reason, error.retry_after)
             return self._retry_or_fail(delivery, error.reason, retryable=error.retryable)
         with self.ctx.sessions.begin() as session:
-            outbox.mark_sent(
+            ours = outbox.mark_sent(
                 session,
                 delivery.id,
                 now=self.ctx.now(),
                 platform=self.sender.platform,
                 channel_id=channel,
                 message_ts=found,
+                claim=delivery.attempts,
             )
-        return "sent"
+        # Taken over meanwhile: the other sender finds this message by its key and records it.
+        return "sent" if ours else self._taken_over(delivery)
 
     def _rate_limited(self, delivery: outbox.Claimed, reason: str, retry_after: float) -> str:
         """Slack refused for its rate limit: hold every send, and try this one again after.
@@ -328,11 +332,14 @@ class Deliverer:
             planned_at = outbox.planned_at(session, delivery.id)
             if planned_at is not None and self.ctx.now() - planned_at >= RATE_LIMIT_GIVE_UP:
                 hours = RATE_LIMIT_GIVE_UP.total_seconds() / 3600
-                outbox.mark_failed(
+                ours = outbox.mark_failed(
                     session,
                     delivery.id,
                     error=f"{reason}: still rate-limited {hours:g} hours after it was planned",
+                    claim=delivery.attempts,
                 )
+                if not ours:
+                    return self._taken_over(delivery)
                 log.error("delivery %s (%s) failed: %s", delivery.id, delivery.kind, reason)
                 return "failed"
         log.warning(
@@ -354,24 +361,42 @@ class Deliverer:
                 error=reason,
             )
         if not ours:
-            log.info("delivery %s was taken over by another sender", delivery.id)
-            return "taken_over"
+            return self._taken_over(delivery)
         return "retry"
 
     def _retry_or_fail(self, delivery: outbox.Claimed, reason: str, *, retryable: bool) -> str:
         with self.ctx.sessions.begin() as session:
             if retryable and delivery.attempts < self.policy.max_attempts:
                 wait = self.policy.first_backoff * (2 ** (delivery.attempts - 1))
-                outbox.mark_retry(session, delivery.id, at=self.ctx.now() + wait, error=reason)
+                ours = outbox.mark_retry(
+                    session,
+                    delivery.id,
+                    at=self.ctx.now() + wait,
+                    error=reason,
+                    claim=delivery.attempts,
+                )
+                if not ours:
+                    return self._taken_over(delivery)
                 log.warning(
                     "delivery %s (%s) will be retried: %s", delivery.id, delivery.kind, reason
                 )
                 return "retry"
-            outbox.mark_failed(
-                session, delivery.id, error=f"{reason} (after {delivery.attempts} attempts)"
+            ours = outbox.mark_failed(
+                session,
+                delivery.id,
+                error=f"{reason} (after {delivery.attempts} attempts)",
+                claim=delivery.attempts,
             )
+        if not ours:
+            return self._taken_over(delivery)
         log.error("delivery %s (%s) failed: %s", delivery.id, delivery.kind, reason)
         return "failed"
+
+    @staticmethod
+    def _taken_over(delivery: outbox.Claimed) -> str:
+        """Another sender took the row over (our claim ran out): its result stands, not ours."""
+        log.info("delivery %s was taken over by another sender", delivery.id)
+        return "taken_over"
 
 
 def delivery_key(delivery_id: int) -> str:

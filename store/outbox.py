@@ -217,11 +217,13 @@ def mark_sent(
     platform: str,
     channel_id: str,
     message_ts: str | None,
-) -> None:
+    claim: int | None = None,
+) -> bool:
     """Record that the message is out, and where it is (to edit it later)."""
-    _set(
+    return _set(
         session,
         delivery_id,
+        claim,
         status=SENT,
         sent_at=now,
         platform=platform,
@@ -231,19 +233,27 @@ def mark_sent(
     )
 
 
-def mark_retry(session: Session, delivery_id: int, *, at: datetime, error: str) -> None:
+def mark_retry(
+    session: Session, delivery_id: int, *, at: datetime, error: str, claim: int | None = None
+) -> bool:
     """Put the delivery back to be tried again at `at`."""
-    _set(session, delivery_id, status=PENDING, next_attempt_at=at, error=error[:ERROR_MAX])
+    return _set(
+        session, delivery_id, claim, status=PENDING, next_attempt_at=at, error=error[:ERROR_MAX]
+    )
 
 
-def mark_failed(session: Session, delivery_id: int, *, error: str) -> None:
+def mark_failed(
+    session: Session, delivery_id: int, *, error: str, claim: int | None = None
+) -> bool:
     """Give up on the delivery, saying why (admins see it in `qi-nudge deliveries --failed`)."""
-    _set(session, delivery_id, status=FAILED, error=error[:ERROR_MAX])
+    return _set(session, delivery_id, claim, status=FAILED, error=error[:ERROR_MAX])
 
 
-def mark_withdrawn(session: Session, delivery_id: int, *, reason: str) -> None:
+def mark_withdrawn(
+    session: Session, delivery_id: int, *, reason: str, claim: int | None = None
+) -> bool:
     """Drop a delivery that is no longer needed (the project found a partner, say)."""
-    _set(session, delivery_id, status=WITHDRAWN, error=reason[:ERROR_MAX])
+    return _set(session, delivery_id, claim, status=WITHDRAWN, error=reason[:ERROR_MAX])
 
 
 def withdraw_pending(session: Session, *, kinds: Iterable[str], occurrence_prefix: str) -> int:
@@ -291,7 +301,14 @@ def counts_by_status(session: Session) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
-def _set(session: Session, delivery_id: int, **values: Any) -> None:
-    session.execute(
-        update(Delivery.__table__).where(Delivery.__table__.c.id == delivery_id).values(**values)
-    )
+def _set(session: Session, delivery_id: int, claim: int | None, **values: Any) -> bool:
+    """Update one delivery; with `claim` (the attempt that claimed it), only if still ours.
+
+    A sender slower than its lease may find its row taken over: its result must not overwrite
+    the other sender's (which looks on the platform first, so nothing is posted twice).
+    """
+    table = Delivery.__table__
+    statement = update(table).where(table.c.id == delivery_id)
+    if claim is not None:
+        statement = statement.where(table.c.status == SENDING, table.c.attempts == claim)
+    return session.execute(statement.values(**values)).rowcount == 1

@@ -887,11 +887,36 @@ def test_a_sender_slower_than_the_lease_does_not_post_what_another_took_over(
 
     outcomes = slow.drain()
 
-    assert outcomes == Counter(sent=1, taken_over=1)
+    # Asha's was posted by the slow sender, but the row is the other's by then: it records it.
+    assert outcomes == Counter(taken_over=2)
     assert taken_over == [Counter(sent=2)]  # Asha found already posted, Ben posted
     assert len(fake.messages("DU1")) == 1
     assert len(fake.messages("DU2")) == 1, "Ben got the same nudge twice"
     assert row(sessions, ben_delivery).status == outbox.SENT
+
+
+def test_a_late_failure_does_not_undo_what_the_sender_that_took_over_recorded(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery = plan_nudge(sessions, clock(), asha, [falls])
+    slow = deliverer(ctx, fake, monotonic)
+    other = deliverer(ctx, fake, monotonic)
+    taken_over = []
+
+    def stall_then_fail(channel, reply, key):
+        # Stalls past the lease, the other sender posts it, then Slack's answer is a 503.
+        clock.advance(seconds=outbox.CLAIM_LEASE.total_seconds() + 1)
+        taken_over.append(other.drain())
+        raise SendError("Slack said 503", retryable=True)
+
+    slow.sender.post = stall_then_fail  # type: ignore[method-assign]
+
+    outcomes = slow.drain()
+
+    assert outcomes == Counter(taken_over=1)
+    assert taken_over == [Counter(sent=1)]
+    assert row(sessions, delivery).status == outbox.SENT, "the late 503 put it back to pending"
+    assert len(fake.messages("DU1")) == 1
 
 
 def test_an_unexpected_error_puts_the_row_back_and_the_rest_still_go(
