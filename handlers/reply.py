@@ -56,6 +56,17 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Image:
+    """A picture to show with a reply (a run chart), with words for people who can't see it."""
+
+    png: bytes
+    title: str
+    # Read aloud by screen readers and shown when the picture can't be: says what it shows.
+    alt_text: str
+    filename: str = "chart.png"
+
+
+@dataclass(frozen=True)
 class Reply:
     """What the bot answers the person who acted; only they see it, on every platform."""
 
@@ -66,6 +77,8 @@ class Reply:
     # Occurrence prefixes of posted messages whose content changed (RSVP counts): the
     # transport edits them in place after answering.
     refresh: tuple[str, ...] = ()
+    # Posted after the answer where the person asked (Slack: a file upload with alt text).
+    image: Image | None = None
 
     @property
     def text(self) -> str:
