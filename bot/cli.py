@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import OperationalError
 
-from bot import admin_commands, reminder_commands
+from bot import admin_commands, reminder_commands, stats_commands
 from bot.console import Console, console_actor
 from bot.runtime import CONSOLE_LOG_FILE, build_context, configure_logging, open_database
 from bot.settings import Settings, SettingsError, load_settings
@@ -121,6 +121,22 @@ def build_parser() -> argparse.ArgumentParser:
     deliveries.add_argument("--failed", action="store_true", help="only those that failed")
     deliveries.add_argument("--limit", type=int, default=50, help="how many (newest first)")
     deliveries.set_defaults(handler=reminder_commands.cmd_deliveries)
+
+    stats = sub.add_parser("stats", help="the headline and run chart, outside chat")
+    stats.add_argument("--chart", metavar="FILE.png", help="write the run chart here")
+    stats.add_argument("--csv", metavar="FILE", help="write every week's figures here")
+    stats.add_argument("--site", help="one site's projects instead of all")
+    stats.add_argument(
+        "--forum", nargs="?", const="", help="attendance at a forum's meetings instead"
+    )
+    stats.add_argument(
+        "--backfill", action="store_true", help="first work out past weeks from history"
+    )
+    stats.add_argument("--since", metavar="YYYY-MM-DD", help="back-fill from this date")
+    stats.add_argument(
+        "--replace", action="store_true", help="back-fill over weeks already recorded"
+    )
+    stats.set_defaults(handler=stats_commands.cmd_stats)
     return parser
 
 

@@ -13,11 +13,13 @@ from bot.leader import Leadership
 from handlers.announcements import run_announcements
 from handlers.context import Context
 from handlers.nudges import NudgePolicy, SweepPlan, run_sweep, week_before, week_of
+from handlers.stats import take_snapshot
 from store import jobs
 
 log = logging.getLogger(__name__)
 
 WEEKLY_NUDGE = "weekly_nudge"
+WEEKLY_SNAPSHOT = "weekly_snapshot"
 # A sweep missed while the bot was down is run late if it is at most this late; an older one
 # is skipped with a warning, rather than nudging twice within a few days.
 CATCH_UP_WINDOW = timedelta(days=3)
@@ -61,7 +63,28 @@ class Jobs:
         """Plan due announcements, and run this week's sweep if due; the sweep's plan if it ran."""
         if run_announcements(self.ctx):
             self.planned()
+        self.run_due_snapshot()
         return self.run_due_sweep()
+
+    def run_due_snapshot(self) -> bool:
+        """Record this week's figures once, when the week's reminders are due (before them).
+
+        Taken however late the bot starts: a late snapshot still belongs to its week, and a
+        missing one would be a gap in the run chart.
+        """
+        week, _moment = latest_due_week(self.ctx, self.policy)
+        if week != week_of(self.ctx.now(), self.ctx):
+            return False  # this week's moment has not come yet; last week's is kept as it was
+        with self.ctx.sessions.begin() as session:
+            run = jobs.find_run(session, WEEKLY_SNAPSHOT, week)
+            if run is not None and run.finished_at is not None:
+                return False  # (one started but not finished crashed: taking it again is safe)
+            jobs.start_run(session, WEEKLY_SNAPSHOT, week, now=self.ctx.now())
+        take_snapshot(self.ctx)
+        with self.ctx.sessions.begin() as session:
+            jobs.finish_run(session, WEEKLY_SNAPSHOT, week, now=self.ctx.now())
+        log.info("weekly figures for %s recorded", week)
+        return True
 
     def run_due_sweep(self) -> SweepPlan | None:
         """Run this week's sweep if it is due and has not finished; the plan if it ran."""

@@ -20,6 +20,7 @@ from handlers import (
     nudge_actions,
     project,
     projects,
+    stats,
 )
 from handlers.args import ArgumentError
 from handlers.context import Context
@@ -38,6 +39,7 @@ COMMANDS: dict[str, CommandHandler] = {
     "qi-projects": projects.handle_projects_command,
     "qi-project": project.handle_project_command,
     "qi-forum": forum.handle_forum_command,
+    "qi-stats": stats.handle_stats_command,
     "qi-help": help.handle_help_command,
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers import stats
 from handlers.context import Context
 from handlers.reply import Actor, Reply, Section
 from store.names import name_key
@@ -49,6 +50,14 @@ TOPICS: dict[str, tuple[str, str]] = {
         'Organisers can add a meeting: /qi-forum add-meeting 2026-12-03 14:00 at "Room 4"\n'
         "A project team can ask for time at the next meeting to talk something through with "
         'people with lived experience: /qi-forum slot "Falls prevention" "Our idea"',
+    ),
+    "stats": (
+        "/qi-stats",
+        "How many active projects have a service user or carer on the team, week by week, as "
+        "a run chart: the way QI teams tell real change from the usual ups and downs.\n"
+        "• /qi-stats: all projects\n• /qi-stats Riverside Hospital: one site\n"
+        "• /qi-stats forum: who comes to the forum's meetings\n"
+        f"Organisers can mark a change on the chart: {stats.EXAMPLE_NOTE}",
     ),
     "help": ("/qi-help", "This help. /qi-help join shows help for one command."),
 }

@@ -7,6 +7,7 @@ from handlers.context import Context
 from handlers.forum import forum_sections
 from handlers.lookup import known_person
 from handlers.reply import Actor, Button, Reply, Section
+from handlers.stats import project_stats
 from handlers.wording import involvement_headline_text
 from store import forums as forum_store
 from store import people
@@ -26,7 +27,8 @@ def handle_home(ctx: Context, actor: Actor) -> Reply:
         sections: list[Section] = [Section(heading="Welcome to qi-nudge", text=WELCOME)]
         if person is None:
             return Reply(sections=tuple(sections))
-        if people.is_admin(session, person.id):
+        admin = people.is_admin(session, person.id)
+        if admin:
             total, involved = involvement_headline(session)
             sections.append(
                 Section(
@@ -66,4 +68,8 @@ def handle_home(ctx: Context, actor: Actor) -> Reply:
         meetings = forum_store.next_meetings(session, ctx.now(), [f.id for f in forums])
         for forum in forums:
             sections.extend(forum_sections(session, ctx, person, forum, meetings.get(forum.id)))
+    if not admin:
         return Reply(sections=tuple(sections))
+    # Organisers also see the run chart: the headline's story, week by week.
+    chart = project_stats(ctx)
+    return Reply(sections=(*sections, *chart.sections[1:]), image=chart.image)

@@ -16,6 +16,7 @@ from store.audit import record
 from store.models import (
     AdminGrant,
     AuditEvent,
+    ChartNote,
     ChatIdentity,
     Delivery,
     Forum,
@@ -200,6 +201,9 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
         update(AuditEvent)
         .where(AuditEvent.actor_person_id == person_id)
         .values(actor_person_id=None)
+    )
+    session.execute(
+        update(ChartNote).where(ChartNote.created_by_id == person_id).values(created_by_id=None)
     )
     for column in (SlotRequest.requested_by_id, SlotRequest.decided_by_id):
         session.execute(update(SlotRequest).where(column == person_id).values({column: None}))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     Enum,
     ForeignKey,
     Index,
@@ -383,3 +384,39 @@ class MatchOffer(Base):
 
     project: Mapped[Project] = relationship()
     person: Mapped[Person] = relationship()
+
+
+class ParticipationSnapshot(Base):
+    """One week's figures for one scope: the run chart's data, kept as it was that week.
+
+    Scope "overall", "site:<site>" (projects), or "forum:<id>" (attendance at its meetings).
+    """
+
+    __tablename__ = "participation_snapshots"
+    __table_args__ = (UniqueConstraint("week", "scope"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    week: Mapped[str] = mapped_column(String(30))  # ISO week in the trust's zone: "2026-W48"
+    week_start: Mapped[date] = mapped_column(Date)  # its Monday, for the chart's axis
+    scope: Mapped[str] = mapped_column(String(NAME_MAX + 10))
+    active_projects: Mapped[int] = mapped_column(Integer, default=0)
+    involved_projects: Mapped[int] = mapped_column(Integer, default=0)
+    # Forum scopes: people who said they were going to that week's meetings, by role.
+    attendance: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    taken_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # True when worked out later from membership and status history, not taken that week.
+    backfilled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ChartNote(Base):
+    """A change worth marking on the run chart ("forum relaunched"), added by an organiser."""
+
+    __tablename__ = "chart_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    on_date: Mapped[date] = mapped_column(Date, index=True)
+    text: Mapped[str] = mapped_column(String(200))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

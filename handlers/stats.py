@@ -1,0 +1,286 @@
+"""The evidence: weekly participation snapshots, back-fill, and /qi-stats with its run chart."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy.orm import Session
+
+from handlers.args import ArgumentError, split_words
+from handlers.context import Context
+from handlers.errors import Refusal
+from handlers.lookup import acting_person, require_admin
+from handlers.nudges import week_of
+from handlers.reply import Actor, Reply, Section, say
+from handlers.wording import involvement_headline_text, plural
+from store import stats as stats_store
+from store.models import Forum, ParticipationSnapshot
+from store.projects import involvement_headline
+from store.roles import LIVED_EXPERIENCE_ROLES, Role
+
+EXAMPLE_NOTE = '/qi-stats note 2026-03-02 "Forum relaunched"'
+NOTE_MAX = 200
+# A back-filled week is measured as it stood at this local time on its Monday: when the
+# weekly snapshot itself is taken, just before the reminders go out.
+BACKFILL_AT = time(9, 30)
+
+
+def week_start(week: str) -> date:
+    """The Monday of an ISO week: '2026-W48' -> 2026-11-23."""
+    year, number = week.split("-W")
+    return date.fromisocalendar(int(year), int(number), 1)
+
+
+def snapshot_rows(
+    history: stats_store.ProjectHistory,
+    attendance: Mapping[tuple[str, int], Counter[Role | None]],
+    *,
+    week: str,
+    moment: datetime,
+    backfilled: bool,
+) -> list[dict[str, object]]:
+    """One week's rows: overall, each site, and each forum that met that week."""
+    base = {"week": week, "week_start": week_start(week), "taken_at": moment}
+    rows: list[dict[str, object]] = [
+        {
+            **base,
+            "scope": scope,
+            "active_projects": figures.active,
+            "involved_projects": figures.involved,
+            "attendance": None,
+            "backfilled": backfilled,
+        }
+        for scope, figures in sorted(history.figures_at(moment).items())
+    ]
+    for (meeting_week, forum_id), counts in attendance.items():
+        if meeting_week == week:
+            rows.append(
+                {
+                    **base,
+                    "scope": stats_store.forum_scope(forum_id),
+                    "active_projects": 0,
+                    "involved_projects": 0,
+                    "attendance": {
+                        (role.value if role else "unknown"): n for role, n in counts.items()
+                    },
+                    "backfilled": backfilled,
+                }
+            )
+    return rows
+
+
+def take_snapshot(ctx: Context) -> str:
+    """Record this week's figures as they stand now (again this week: the latest wins)."""
+    now = ctx.now()
+    week = week_of(now, ctx)
+    with ctx.sessions.begin() as session:
+        history = stats_store.project_history(session)
+        attendance = stats_store.by_week(
+            stats_store.attendance_by_meeting(session), lambda at: week_of(at, ctx)
+        )
+        rows = snapshot_rows(history, attendance, week=week, moment=now, backfilled=False)
+        stats_store.save_snapshots(session, rows, replace=True)
+    return week
+
+
+def backfill(ctx: Context, *, since: date | None = None, replace: bool = False) -> int:
+    """Work out past weeks' figures from membership, status and meeting history; weeks written.
+
+    From `since` (default: the week the first project was recorded) up to last week. Weeks
+    that already have a snapshot are kept unless `replace`.
+    """
+    now = ctx.now()
+    this_week = week_of(now, ctx)
+    with ctx.sessions.begin() as session:
+        history = stats_store.project_history(session)
+        if not history.projects:
+            return 0
+        first = (
+            since
+            or min(created for _, _, created, _ in history.projects).astimezone(ctx.timezone).date()
+        )
+        attendance = stats_store.by_week(
+            stats_store.attendance_by_meeting(session), lambda at: week_of(at, ctx)
+        )
+        monday = first - timedelta(days=first.weekday())
+        rows: list[dict[str, object]] = []
+        weeks = 0
+        while True:
+            moment = datetime.combine(monday, BACKFILL_AT, tzinfo=ctx.timezone)
+            week = week_of(moment, ctx)
+            if week >= this_week:
+                break
+            rows.extend(
+                snapshot_rows(history, attendance, week=week, moment=moment, backfilled=True)
+            )
+            weeks += 1
+            monday += timedelta(days=7)
+        stats_store.save_snapshots(session, rows, replace=replace)
+    return weeks
+
+
+# --- /qi-stats ----------------------------------------------------------------------------
+
+
+def handle_stats_command(ctx: Context, actor: Actor, text: str) -> Reply:
+    """/qi-stats: headline and run chart; `forum`: attendance; `note`: mark a change."""
+    try:
+        words = split_words(text)
+    except ArgumentError as error:
+        raise Refusal(str(error)) from None
+    first = words[0].casefold() if words else ""
+    if first == "note":
+        return _add_note(ctx, actor, words[1:])
+    if first == "forum":
+        return forum_stats(ctx, " ".join(words[1:]))
+    return project_stats(ctx, " ".join(words))
+
+
+def project_stats(ctx: Context, site: str = "") -> Reply:
+    """The headline and the weekly run chart, overall or for one site."""
+    with ctx.sessions() as session:
+        scope = _site_scope(session, site) if site else stats_store.OVERALL
+        weeks = stats_store.snapshots(session, scope)
+        notes = [(n.on_date, n.text) for n in stats_store.notes(session)]
+        total, involved = (
+            involvement_headline(session) if scope == stats_store.OVERALL else _latest(weeks)
+        )
+    where = f" at {site}" if site else ""
+    headline = involvement_headline_text(involved, total).rstrip(".") + where
+    counted = [w for w in weeks if w.active_projects]
+    if not counted:
+        return say(
+            f"{headline}. There are no weekly figures yet to draw a run chart: the "
+            "first are recorded when the weekly reminders go out (an organiser can also work "
+            "out past weeks with qi-nudge stats --backfill).",
+            heading="Lived experience on QI teams",
+        )
+    headline += _since(counted[0], involved, total)
+    return _chart_reply(counted, notes, headline=f"{headline}.", site=site)
+
+
+def _chart_reply(
+    weeks: Sequence[ParticipationSnapshot],
+    notes: Sequence[tuple[date, str]],
+    *,
+    headline: str,
+    site: str,
+) -> Reply:
+    from handlers.charts import run_chart  # matplotlib loads only when a chart is drawn
+    from handlers.run_chart import analyse
+
+    points = [(w.week_start, _share(w)) for w in weeks]
+    analysis = analyse([value for _, value in points])
+    findings = [s.description for s in analysis.signals]
+    what = (
+        "Signs of real change: " + " ".join(findings)
+        if findings
+        else "No sign yet of change beyond the usual week-to-week ups and downs."
+    )
+    title = "Share of active projects with a service user or carer on the team" + (
+        f" ({site})" if site else ""
+    )
+    image = run_chart(points, analysis, title=title, y_label="Projects", notes=notes)
+    return Reply(
+        sections=(
+            Section(heading="Lived experience on QI teams", text=headline),
+            Section(text=f"{plural(len(points), 'week')} of figures. {what}"),
+        ),
+        image=image,
+    )
+
+
+def forum_stats(ctx: Context, name: str = "") -> Reply:
+    """Attendance at the forum's meetings: service users and carers against staff."""
+    from handlers.charts import attendance_chart
+    from handlers.lookup import find_forum
+
+    with ctx.sessions() as session:
+        forum: Forum = find_forum(session, name)
+        meetings = [
+            m for m in stats_store.attendance_by_meeting(session, forum.id) if m[2] <= ctx.now()
+        ]
+        forum_name = forum.name
+    if not meetings:
+        return say(
+            f'"{forum_name}" has not met yet, so there is no attendance to show. It will appear '
+            "here after the first meeting.",
+            heading=f"Who comes to {forum_name}",
+        )
+    rows = [
+        (
+            starts_at.astimezone(ctx.timezone).date(),
+            sum(n for role, n in counts.items() if role in LIVED_EXPERIENCE_ROLES),
+            counts.get(Role.STAFF, 0),
+        )
+        for _id, _forum, starts_at, counts in meetings
+    ]
+    on, lived, staff = rows[-1]
+    people = plural(lived, "service user or carer", "service users and carers")
+    image = attendance_chart(rows, title=f"Who said they were coming to {forum_name}")
+    return Reply(
+        sections=(
+            Section(
+                heading=f"Who comes to {forum_name}",
+                text=(
+                    f"{plural(len(rows), 'meeting')} so far. For the last one "
+                    f"({on:%-d %B %Y}), {people} and {staff} staff said they were coming."
+                ),
+            ),
+        ),
+        image=image,
+    )
+
+
+def _add_note(ctx: Context, actor: Actor, words: list[str]) -> Reply:
+    """Mark a change on the run chart (organisers only): a date and a few words."""
+    if len(words) < 2:
+        raise Refusal(f"Give a date and a few words, for example: {EXAMPLE_NOTE}")
+    try:
+        on = date.fromisoformat(words[0])
+    except ValueError:
+        raise Refusal(
+            f'"{words[0]}" is not a date I can read. Use year-month-day, for example: '
+            f"{EXAMPLE_NOTE}"
+        ) from None
+    text = " ".join(words[1:]).strip()
+    if len(text) > NOTE_MAX:
+        raise Refusal(f"Please keep the note under {NOTE_MAX} characters; it sits on the chart.")
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        require_admin(session, person)
+        stats_store.add_note(session, on=on, text=text, by_id=person.id, now=ctx.now())
+    return say(f'Noted on the run chart: {on:%-d %B %Y}, "{text}".')
+
+
+def _site_scope(session: Session, site: str) -> str:
+    known = [s for s in stats_store.scopes(session) if s.startswith("site:")]
+    wanted = site.casefold().strip()
+    for scope in known:
+        if scope[len("site:") :].casefold() == wanted:
+            return scope
+    sites = ", ".join(s[len("site:") :] for s in known) or "none yet"
+    raise Refusal(f'I have no figures for a site called "{site}". Sites with figures: {sites}.')
+
+
+def _latest(weeks: Sequence[ParticipationSnapshot]) -> tuple[int, int]:
+    return (weeks[-1].active_projects, weeks[-1].involved_projects) if weeks else (0, 0)
+
+
+def _share(week: ParticipationSnapshot) -> float:
+    return week.involved_projects / week.active_projects if week.active_projects else 0.0
+
+
+def _since(first: ParticipationSnapshot, involved: int, total: int) -> str:
+    """', up from 1 of 10 in March 2026' (or down, or the same)."""
+    then = _share(first)
+    now = involved / total if total else 0.0
+    when = f"{first.week_start:%B %Y}"
+    figures = f"{first.involved_projects} of {first.active_projects}"
+    if now > then:
+        return f", up from {figures} in {when}"
+    if now < then:
+        return f", down from {figures} in {when}"
+    return f", as in {when}"

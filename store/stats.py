@@ -1,0 +1,214 @@
+"""The participation history behind the run chart: read in a few queries, worked out in memory."""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store.models import (
+    AuditEvent,
+    ChartNote,
+    Meeting,
+    Membership,
+    ParticipationSnapshot,
+    Project,
+    Rsvp,
+)
+from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, ProjectStatus, Role, RsvpAnswer
+from store.upsert import insert_for
+
+OVERALL = "overall"
+
+
+def site_scope(site: str) -> str:
+    """The scope of one site's projects: 'site:Riverside Hospital'."""
+    return f"site:{site}"
+
+
+def forum_scope(forum_id: int) -> str:
+    """The scope of one forum's meetings: 'forum:3'."""
+    return f"forum:{forum_id}"
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Active projects, and how many of them have a service user or carer on the team."""
+
+    active: int = 0
+    involved: int = 0
+
+
+@dataclass
+class ProjectHistory:
+    """What is needed to say, for any past moment, which projects were active and involved."""
+
+    # (project id, site, created at, status now)
+    projects: list[tuple[int, str | None, datetime, ProjectStatus]]
+    # project id -> status changes, oldest first: (at, status before the change)
+    changes: dict[int, list[tuple[datetime, ProjectStatus]]] = field(default_factory=dict)
+    # project id -> spans of service users and carers on the team: (joined, left or None)
+    spans: dict[int, list[tuple[datetime, datetime | None]]] = field(default_factory=dict)
+
+    def status_at(
+        self, project_id: int, now_status: ProjectStatus, moment: datetime
+    ) -> ProjectStatus:
+        """The project's status at `moment`: before the first change after it, else today's."""
+        changes = self.changes.get(project_id)
+        if not changes:
+            return now_status
+        later = bisect.bisect_right([at for at, _ in changes], moment)
+        return changes[later][1] if later < len(changes) else now_status
+
+    def involved_at(self, project_id: int, moment: datetime) -> bool:
+        """Whether a service user or carer was on the team at `moment`."""
+        return any(
+            joined <= moment and (left is None or left > moment)
+            for joined, left in self.spans.get(project_id, ())
+        )
+
+    def figures_at(self, moment: datetime) -> dict[str, Figures]:
+        """Overall and per-site figures as they stood at `moment`."""
+        counts: Counter[tuple[str, str]] = Counter()
+        for project_id, site, created_at, status in self.projects:
+            if created_at > moment:
+                continue
+            if self.status_at(project_id, status, moment) != ProjectStatus.ACTIVE:
+                continue
+            involved = self.involved_at(project_id, moment)
+            for scope in (OVERALL, *((site_scope(site),) if site else ())):
+                counts[(scope, "active")] += 1
+                counts[(scope, "involved")] += involved
+        scopes = {scope for scope, _ in counts} | {OVERALL}
+        return {s: Figures(counts[(s, "active")], counts[(s, "involved")]) for s in scopes}
+
+
+def project_history(session: Session) -> ProjectHistory:
+    """Projects, their status changes and their lived-experience memberships: three queries."""
+    history = ProjectHistory(
+        projects=[
+            (row[0], row[1], row[2], row[3])
+            for row in session.execute(
+                select(Project.id, Project.site, Project.created_at, Project.status)
+            )
+        ]
+    )
+    # Status changes are in the audit trail (old and new), so history survives later changes.
+    rows = session.execute(
+        select(AuditEvent.subject_id, AuditEvent.at, AuditEvent.detail)
+        .where(AuditEvent.action == "project.status_changed")
+        .order_by(AuditEvent.at, AuditEvent.id)
+    )
+    for project_id, at, detail in rows:
+        try:
+            before = ProjectStatus(detail.get("old"))
+        except ValueError:
+            continue  # an event from before statuses were recorded: nothing to go on
+        history.changes.setdefault(project_id, []).append((at, before))
+    spans = session.execute(
+        select(Membership.project_id, Membership.joined_at, Membership.left_at).where(
+            Membership.involvement == Involvement.TEAM_MEMBER,
+            Membership.role.in_(sorted(LIVED_EXPERIENCE_ROLES)),
+        )
+    )
+    for project_id, joined, left in spans:
+        history.spans.setdefault(project_id, []).append((joined, left))
+    return history
+
+
+def attendance_by_meeting(
+    session: Session, forum_id: int | None = None
+) -> list[tuple[int, int, datetime, Counter[Role | None]]]:
+    """Meetings (not cancelled) with who said they are going, by role, oldest first.
+
+    Each is (meeting id, forum id, starts at, counts by role).
+    """
+    query = (
+        select(Meeting.id, Meeting.forum_id, Meeting.starts_at, Rsvp.role, func.count(Rsvp.id))
+        .outerjoin(Rsvp, (Rsvp.meeting_id == Meeting.id) & (Rsvp.answer == RsvpAnswer.GOING))
+        .where(Meeting.cancelled_at.is_(None))
+        .group_by(Meeting.id, Meeting.forum_id, Meeting.starts_at, Rsvp.role)
+        .order_by(Meeting.starts_at, Meeting.id)
+    )
+    if forum_id is not None:
+        query = query.where(Meeting.forum_id == forum_id)
+    meetings: dict[int, tuple[int, int, datetime, Counter[Role | None]]] = {}
+    for meeting_id, forum, starts_at, role, count in session.execute(query):
+        entry = meetings.setdefault(meeting_id, (meeting_id, forum, starts_at, Counter()))
+        if count:
+            entry[3][role] += count
+    return list(meetings.values())
+
+
+def save_snapshots(session: Session, rows: Sequence[dict[str, object]], *, replace: bool) -> int:
+    """Write snapshots in one statement; `replace` overwrites a week's, else keeps what is there."""
+    if not rows:
+        return 0
+    insert = insert_for(session, ParticipationSnapshot.__table__)
+    if replace:
+        statement = insert.on_conflict_do_update(
+            index_elements=["week", "scope"],
+            set_={
+                name: insert.excluded[name]
+                for name in (
+                    "week_start",
+                    "active_projects",
+                    "involved_projects",
+                    "attendance",
+                    "taken_at",
+                    "backfilled",
+                )
+            },
+        )
+    else:
+        statement = insert.on_conflict_do_nothing(index_elements=["week", "scope"])
+    result = session.connection().execute(statement, list(rows))
+    return result.rowcount or 0
+
+
+def snapshots(session: Session, scope: str = OVERALL) -> list[ParticipationSnapshot]:
+    """A scope's weekly snapshots, oldest first."""
+    return list(
+        session.scalars(
+            select(ParticipationSnapshot)
+            .where(ParticipationSnapshot.scope == scope)
+            .order_by(ParticipationSnapshot.week_start)
+        )
+    )
+
+
+def scopes(session: Session) -> list[str]:
+    """Every scope with snapshots, overall first."""
+    found = set(session.scalars(select(ParticipationSnapshot.scope).distinct()))
+    return sorted(found, key=lambda s: (s != OVERALL, s))
+
+
+def notes(session: Session) -> list[ChartNote]:
+    """The change annotations, in date order."""
+    return list(session.scalars(select(ChartNote).order_by(ChartNote.on_date, ChartNote.id)))
+
+
+def add_note(
+    session: Session, *, on: date, text: str, by_id: int | None, now: datetime
+) -> ChartNote:
+    """Mark a change on the chart."""
+    note = ChartNote(on_date=on, text=text, created_by_id=by_id, created_at=now)
+    session.add(note)
+    session.flush()
+    return note
+
+
+def by_week(
+    meetings: Sequence[tuple[int, int, datetime, Counter[Role | None]]],
+    week_of: Callable[[datetime], str],
+) -> dict[tuple[str, int], Counter[Role | None]]:
+    """Attendance summed per (week, forum), with `week_of` turning a time into its week."""
+    totals: dict[tuple[str, int], Counter[Role | None]] = defaultdict(Counter)
+    for _meeting, forum, starts_at, counts in meetings:
+        totals[(week_of(starts_at), forum)].update(counts)
+    return totals

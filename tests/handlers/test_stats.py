@@ -1,0 +1,276 @@
+"""The evidence: weekly snapshots, back-fill from history, /qi-stats and its notes."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.scheduler import Jobs
+from handlers import ids
+from handlers.nudges import NudgePolicy
+from handlers.personal_data import erase_person
+from handlers.stats import backfill, take_snapshot, week_start
+from store import stats as stats_store
+from store.models import ChartNote, JobRun, ParticipationSnapshot
+from tests.conftest import person
+from tests.handlers import given
+
+FALLS, SEPSIS, DISCHARGE = "Falls prevention", "Sepsis screening", "Discharge letters"
+KIM = person("Kim Lee")
+
+
+def at(clock, year, month, day, hour=12):
+    """Move the frozen clock to this moment (UTC)."""
+    clock.current = datetime(year, month, day, hour, tzinfo=UTC)
+
+
+def figures(ctx, scope=stats_store.OVERALL):
+    """(week, active projects, with a service user or carer, worked out later) for a scope."""
+    with ctx.sessions() as session:
+        return [
+            (w.week, w.active_projects, w.involved_projects, w.backfilled)
+            for w in stats_store.snapshots(session, scope)
+        ]
+
+
+@pytest.fixture
+def history(chat, ctx, clock, asha, ben, chloe):
+    """A trust's autumn: projects start, a carer joins, one leaves, one project finishes.
+
+    Week 36 (from Mon 31 Aug): Falls and Sepsis start on Tuesday.
+    Week 38: Ben joins Falls as a carer.
+    Week 40: Discharge starts at Riverside; Kim joins Sepsis as a service user.
+    Week 42: Sepsis is completed; Ben leaves Falls.
+    """
+    at(clock, 2026, 9, 1)
+    assert chat.say(asha, f'/qi-project new "{FALLS}" --site "Ward 7"').ok
+    assert chat.say(asha, f'/qi-project new "{SEPSIS}"').ok
+    at(clock, 2026, 9, 16)
+    assert chat.say(ben, f"/qi-join {FALLS} as carer").ok
+    at(clock, 2026, 9, 29)
+    assert chat.say(chloe, f'/qi-project new "{DISCHARGE}" --site Riverside').ok
+    assert chat.say(KIM, f"/qi-join {SEPSIS} as service user").ok
+    at(clock, 2026, 10, 14)
+    assert chat.say(asha, f'/qi-project status "{SEPSIS}" completed').ok
+    assert chat.say(ben, f"/qi-leave {FALLS}").ok
+    at(clock, 2026, 11, 23, 10)  # back to today, Monday of week 48
+
+
+def test_week_start_is_the_monday_of_the_iso_week():
+    assert week_start("2026-W48") == date(2026, 11, 23)
+    assert week_start("2027-W01") == date(2027, 1, 4)
+
+
+def test_backfill_works_out_each_past_week_from_history(ctx, history):
+    weeks = backfill(ctx)
+
+    assert weeks == 12  # weeks 36 to 47: this week is the live snapshot's
+    assert figures(ctx)[:9] == [
+        # Measured at Monday 09:30: Tuesday's new projects count from the next week.
+        ("2026-W36", 0, 0, True),
+        ("2026-W37", 2, 0, True),
+        ("2026-W38", 2, 0, True),
+        ("2026-W39", 2, 1, True),  # Ben joined Falls on the Wednesday before
+        ("2026-W40", 2, 1, True),
+        ("2026-W41", 3, 2, True),  # Discharge started, Kim joined Sepsis
+        ("2026-W42", 3, 2, True),
+        ("2026-W43", 2, 0, True),  # Sepsis completed, Ben left: neither counts any more
+        ("2026-W44", 2, 0, True),
+    ]
+    assert figures(ctx, "site:Ward 7")[1:3] == [
+        ("2026-W38", 1, 0, True),
+        ("2026-W39", 1, 1, True),
+    ]
+    assert figures(ctx, "site:Riverside")[0] == ("2026-W41", 1, 0, True)
+
+
+def test_backfill_keeps_weeks_already_recorded_unless_told_to_replace(ctx, history, clock):
+    at(clock, 2026, 10, 5, 10)
+    take_snapshot(ctx)  # the real snapshot of week 41, taken on the day
+    at(clock, 2026, 11, 23, 10)
+    with ctx.sessions.begin() as session:
+        session.execute(
+            ParticipationSnapshot.__table__.update()
+            .where(ParticipationSnapshot.week == "2026-W41")
+            .values(involved_projects=99)  # what the trust recorded then, whatever it was
+        )
+
+    backfill(ctx)
+    kept = dict((w, (a, i, b)) for w, a, i, b in figures(ctx))["2026-W41"]
+    backfill(ctx, replace=True)
+    replaced = dict((w, (a, i, b)) for w, a, i, b in figures(ctx))["2026-W41"]
+
+    assert kept == (3, 99, False)
+    assert replaced == (3, 2, True)
+
+
+def test_backfill_since_a_date_and_with_nothing_to_go_on(ctx, history):
+    assert backfill(ctx, since=date(2026, 11, 4)) == 3  # weeks 45, 46, 47
+    assert [w for w, *_ in figures(ctx)] == ["2026-W45", "2026-W46", "2026-W47"]
+
+
+def test_with_no_projects_there_is_nothing_to_backfill(ctx):
+    assert backfill(ctx) == 0
+    assert figures(ctx) == []
+
+
+def test_the_weekly_snapshot_is_taken_once_when_the_reminders_are_due(ctx, clock, chat, asha):
+    chat.say(asha, f'/qi-project new "{FALLS}"')
+    jobs = Jobs(ctx, NudgePolicy())  # Monday 09:30 London; the clock says Monday 10:00 UTC
+
+    jobs.run_due()
+    jobs.run_due()  # the next tick, or another replica
+    clock.advance(days=1)
+    jobs.run_due()
+    clock.advance(days=6)
+    jobs.run_due()
+
+    assert figures(ctx) == [("2026-W48", 1, 0, False), ("2026-W49", 1, 0, False)]
+    with ctx.sessions() as session:
+        runs = session.scalars(select(JobRun.occurrence).where(JobRun.job == "weekly_snapshot"))
+        assert sorted(runs) == ["2026-W48", "2026-W49"]
+
+
+def test_no_snapshot_before_the_weeks_moment(ctx, clock, chat, asha):
+    chat.say(asha, f'/qi-project new "{FALLS}"')
+    at(clock, 2026, 11, 23, 8)  # Monday 08:00: reminders (and figures) are due at 09:30
+
+    Jobs(ctx, NudgePolicy()).run_due()
+
+    assert figures(ctx) == []
+
+
+def test_forum_attendance_by_role_is_recorded_for_the_week_it_met(
+    chat, ctx, clock, asha, ben, chloe
+):
+    forum_id = given.forum(ctx.sessions, ctx.now())
+    meeting = given.meeting(ctx, forum_id, datetime(2026, 11, 26, 14, tzinfo=UTC))
+    for actor, role in ((ben, "carer"), (chloe, "staff"), (KIM, "service user")):
+        chat.say(actor, f"/qi-join forum as {role}")
+        chat.bot.action(actor, ids.RSVP, f"{meeting}:going")
+    chat.bot.action(asha, ids.RSVP, f"{meeting}:maybe")
+
+    take_snapshot(ctx)
+
+    with ctx.sessions() as session:
+        (row,) = stats_store.snapshots(session, stats_store.forum_scope(forum_id))
+    assert row.week == "2026-W48"
+    assert row.attendance == {"carer": 1, "staff": 1, "service_user": 1}
+
+
+# --- /qi-stats -------------------------------------------------------------------------------
+
+
+def test_stats_before_any_weekly_figures_says_so_kindly(chat, ctx, asha):
+    chat.say(asha, f'/qi-project new "{FALLS}"')
+
+    reply = chat.say(asha, "/qi-stats")
+
+    assert reply.ok and reply.image is None
+    assert reply.text.startswith("Lived experience on QI teams\n0 of 1 active project has")
+    assert "There are no weekly figures yet to draw a run chart" in reply.text
+
+
+def test_stats_gives_the_headline_since_the_first_week_and_a_run_chart(ctx, history, chat, ben):
+    backfill(ctx)
+    take_snapshot(ctx)
+
+    reply = chat.say(ben, "/qi-stats")
+
+    assert reply.ok
+    assert (
+        "0 of 2 active projects have a service user or carer on the team, as in September 2026."
+        in reply.text
+    )
+    assert "12 weeks of figures." in reply.text  # weeks 37 to 48: week 36 had no projects
+    assert reply.image is not None and reply.image.png.startswith(b"\x89PNG")
+    assert "Share of active projects with a service user or carer" in reply.image.title
+    assert reply.image.alt_text
+
+
+def test_stats_says_up_from_the_first_weeks_figures(chat, ctx, clock, asha, ben):
+    at(clock, 2026, 3, 2, 10)
+    chat.say(asha, f'/qi-project new "{FALLS}"')
+    chat.say(asha, f'/qi-project new "{SEPSIS}"')
+    take_snapshot(ctx)
+    at(clock, 2026, 11, 23, 10)
+    chat.say(ben, f"/qi-join {FALLS} as carer")
+    take_snapshot(ctx)
+
+    reply = chat.say(ben, "/qi-stats")
+
+    assert (
+        "1 of 2 active projects has a service user or carer on the team, up from 0 of 2 "
+        "in March 2026." in reply.text
+    )
+
+
+def test_stats_for_one_site_and_an_unknown_site(ctx, history, chat, ben):
+    backfill(ctx)
+
+    ward = chat.say(ben, '/qi-stats "Ward 7"')
+    unknown = chat.say(ben, "/qi-stats Moon Base")
+
+    assert ward.ok and ward.image is not None
+    assert "on the team at Ward 7, as in September 2026." in ward.text
+    assert not unknown.ok
+    assert unknown.text == (
+        'I have no figures for a site called "Moon Base". Sites with figures: Riverside, Ward 7.'
+    )
+
+
+def test_organisers_mark_changes_on_the_chart(chat, ctx, asha, chloe):
+    given.organiser(ctx.sessions, chloe, ctx.now())
+
+    noted = chat.say(chloe, '/qi-stats note 2026-03-02 "Forum relaunched"')
+    not_organiser = chat.say(asha, '/qi-stats note 2026-03-02 "Sneaky"')
+    bad_date = chat.say(chloe, '/qi-stats note 2 March "Forum relaunched"')
+    no_words = chat.say(chloe, "/qi-stats note 2026-03-02")
+
+    assert noted.ok and noted.text == 'Noted on the run chart: 2 March 2026, "Forum relaunched".'
+    assert not not_organiser.ok
+    assert not bad_date.ok and '"2" is not a date I can read' in bad_date.text
+    assert not no_words.ok and "Give a date and a few words" in no_words.text
+    with ctx.sessions() as session:
+        assert [(n.on_date, n.text) for n in session.scalars(select(ChartNote))] == [
+            (date(2026, 3, 2), "Forum relaunched")
+        ]
+
+
+def test_forum_stats_before_any_meeting_says_so_kindly(chat, ctx, ben):
+    given.forum(ctx.sessions, ctx.now())
+
+    reply = chat.say(ben, "/qi-stats forum")
+
+    assert reply.ok and reply.image is None
+    assert '"QI Forum" has not met yet, so there is no attendance to show.' in reply.text
+
+
+def test_forum_stats_show_who_came_to_each_meeting(chat, ctx, clock, ben, chloe):
+    forum_id = given.forum(ctx.sessions, ctx.now())
+    first = given.meeting(ctx, forum_id, ctx.now() + timedelta(days=3))
+    for actor, role in ((ben, "carer"), (chloe, "staff"), (KIM, "service user")):
+        chat.say(actor, f"/qi-join forum as {role}")
+        chat.bot.action(actor, ids.RSVP, f"{first}:going")
+    clock.advance(days=4)
+
+    reply = chat.say(ben, "/qi-stats forum")
+
+    assert reply.ok and reply.image is not None
+    assert (
+        "1 meeting so far. For the last one (26 November 2026), 2 service users and carers and "
+        "1 staff said they were coming." in reply.text
+    )
+
+
+def test_erasing_an_organiser_keeps_their_chart_notes_without_their_name(chat, ctx, chloe):
+    chloe_id = given.organiser(ctx.sessions, chloe, ctx.now())
+    chat.say(chloe, '/qi-stats note 2026-03-02 "Forum relaunched"')
+
+    with ctx.sessions.begin() as session:
+        erase_person(session, chloe_id, now=ctx.now())
+
+    with ctx.sessions() as session:
+        assert [(n.text, n.created_by_id) for n in session.scalars(select(ChartNote))] == [
+            ("Forum relaunched", None)
+        ]
