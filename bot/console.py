@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
 from typing import TextIO
 
 from bot.render_text import render_field, render_reply
 from handlers.dispatch import Dispatcher
-from handlers.reply import Actor, Button, Form, Reply
+from handlers.reply import Actor, Button, Form, Image, Reply
 from store.names import clean_name, name_key
 
 PLATFORM = "console"
@@ -37,6 +39,7 @@ class Console:
         *,
         bold: bool = False,
         echo: bool = False,
+        chart_folder: Path | None = None,
     ) -> None:
         self.bot = bot
         self.actor = actor
@@ -45,6 +48,8 @@ class Console:
         self.bold = bold
         # When input is piped (a script, a test) echo it, so the transcript reads as a dialogue.
         self.echo = echo
+        # Where pictures (run charts) are saved; None is the current folder at the time.
+        self.chart_folder = chart_folder
         self.buttons: list[Button] = []
 
     def write(self, text: str) -> None:
@@ -117,8 +122,24 @@ class Console:
         """Print a reply; walk through its form if it has one."""
         text, self.buttons = render_reply(reply, bold=self.bold)
         self.write(text)
+        if reply.image is not None:
+            self.save_image(reply.image)
         if reply.form is not None:
             self.fill_in(reply.form)
+
+    def save_image(self, image: Image) -> None:
+        """Save a reply's picture as a new file (never over an old one) and say what it shows."""
+        folder = self.chart_folder or Path.cwd()
+        try:
+            path = write_new_file(folder, image.filename, image.png)
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            self.write(
+                f"The chart could not be saved in {folder} ({reason}). It shows: {image.alt_text}"
+            )
+            return
+        shown = f"./{path.name}" if path.parent.resolve() == Path.cwd().resolve() else str(path)
+        self.write(f"Chart saved to {shown} ({image.title}: {image.alt_text})")
 
     def fill_in(self, form: Form) -> None:
         """Ask each question of the form in turn, then submit it (:cancel stops)."""
@@ -139,3 +160,20 @@ class Console:
                         answer = choice.value
             values[field.name] = answer
         self.show(self.bot.submit(self.actor, form.form_id, values, form.context))
+
+
+def write_new_file(folder: Path, filename: str, content: bytes) -> Path:
+    """Write `content` to a new file in `folder`: chart.png, or chart-2.png if that exists, ..."""
+    name = Path(filename).name
+    if name in ("", ".", ".."):
+        name = "chart.png"
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for number in itertools.count(1):
+        path = folder / (name if number == 1 else f"{stem}-{number}{suffix}")
+        try:
+            with path.open("xb") as file:  # "x": fails rather than replace a file
+                file.write(content)
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")

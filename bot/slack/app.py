@@ -11,7 +11,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -32,7 +32,7 @@ from bot.slack.blocks import (
 from bot.slack.directory import SlackDirectory
 from bot.slack.worker import AfterAck
 from handlers.dispatch import COMMANDS, Dispatcher
-from handlers.reply import Actor, Reply, say
+from handlers.reply import Actor, Image, Reply, say
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,16 @@ PLATFORM = "slack"
 DEFAULT_API_URL = "https://slack.com/api/"
 ANY = re.compile(r".+")
 ACK_LOOKUP_TIMEOUT = 1.0  # seconds
+# What files.completeUploadExternal answers when the bot may not share files where the person
+# asked (a channel it was not added to, a private channel or someone else's DM).
+NOT_A_MEMBER_ERRORS = frozenset({"not_in_channel", "channel_not_found"})
+MAX_ALT_TEXT = 1000  # characters; Slack refuses longer alt text (alt_txt_too_large)
+IMAGE_MOVED_TO_DM = "I couldn't post this chart in that channel (I'm not a member), so here it is."
+IMAGE_NOT_POSTED = (
+    "Sorry, I couldn't post the chart here. What it shows: {alt_text}\n"
+    "Whoever looks after qi-nudge for your trust can make the chart outside chat with: "
+    "qi-nudge stats --chart FILE.png"
+)
 
 
 def build_web_client(settings: Settings) -> WebClient:
@@ -120,8 +130,15 @@ class SlackTransport:
             self._dm_channels[user_id] = channel
         return channel
 
-    def follow_up(self, reply: Reply) -> None:
-        """After the answer: queued outbox sends (news for others), in-place edits."""
+    def follow_up(
+        self, reply: Reply, *, user_id: str, channel_id: str = "", response_url: str = ""
+    ) -> None:
+        """After the answer: its picture, queued outbox sends (news for others), in-place edits."""
+        image = reply.image
+        if image is not None and user_id:
+            self.after.submit(
+                "image", lambda: self.post_image(image, user_id, channel_id, response_url)
+            )
         if not reply.ok:
             return
         self.planned()
@@ -136,6 +153,49 @@ class SlackTransport:
             channel=self.dm_channel(user_id),
             text=fallback_text(reply),
             blocks=build_reply_blocks(reply),
+        )
+
+    def post_image(self, image: Image, user_id: str, channel_id: str, response_url: str) -> None:
+        """Upload a reply's picture where the person asked, else in their DM, else say so kindly."""
+        try:
+            self._upload_here_or_in_dm(image, user_id, channel_id)
+            return
+        except (SlackClientError, OSError) as error:
+            code = _slack_error(error) if isinstance(error, SlackApiError) else None
+            log.warning("image not posted: %s", code or type(error).__name__)
+        except Exception:
+            log.exception("image not posted")
+        told = say(IMAGE_NOT_POSTED.format(alt_text=image.alt_text))
+        self.answer_privately(told, user_id, response_url)
+
+    def _upload_here_or_in_dm(self, image: Image, user_id: str, channel_id: str) -> None:
+        comment = None
+        if channel_id:
+            try:
+                self.upload_image(image, channel_id)
+                return
+            except SlackApiError as error:
+                if _slack_error(error) not in NOT_A_MEMBER_ERRORS:
+                    raise
+            comment = IMAGE_MOVED_TO_DM
+        dm = self.dm_channel(user_id)
+        if dm == channel_id:
+            raise SlackClientError("not a member of the person's own DM")
+        self.upload_image(image, dm, comment=comment)
+
+    def upload_image(self, image: Image, channel_id: str, *, comment: str | None = None) -> None:
+        """Share a picture in a channel with its alt text; the client waits out 429s.
+
+        files_upload_v2 is Slack's upload flow: files.getUploadURLExternal (which takes the alt
+        text), a POST of the bytes to the URL it gives, then files.completeUploadExternal.
+        """
+        self.client.files_upload_v2(
+            file=image.png,
+            filename=image.filename,
+            title=image.title,
+            alt_txt=image.alt_text[:MAX_ALT_TEXT],
+            channel=channel_id,
+            initial_comment=comment,
         )
 
     def open_form(self, reply: Reply, trigger_id: str, channel_id: str, response_url: str) -> None:
@@ -203,7 +263,12 @@ class SlackTransport:
                 text=fallback_text(reply),
                 blocks=build_reply_blocks(reply),
             )
-        self.follow_up(reply)
+        self.follow_up(
+            reply,
+            user_id=actor.user_id,
+            channel_id=body.get("channel_id", ""),
+            response_url=body.get("response_url", ""),
+        )
 
     def on_action(self, ack: Ack, body: dict[str, Any], respond: Callable[..., Any]) -> None:
         """A button: run its handler, then update the message, the home tab, or open a form."""
@@ -238,14 +303,16 @@ class SlackTransport:
                 "respond",
                 lambda: self.respond_to(response_url, reply, replace=reply.ok and own),
             )
-        self.follow_up(reply)
+        self.follow_up(
+            reply, user_id=actor.user_id, channel_id=channel_id, response_url=response_url
+        )
 
     def on_view_submission(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """A submitted modal: close it and answer, or keep it open with the reason."""
         user = body.get("user") or {}
         team_id = (body.get("team") or {}).get("id") or user.get("team_id", "")
         actor = self.actor(user.get("id", ""), team_id, user.get("username", ""))
-        values, context, _channel_id, response_url = read_modal_values(view)
+        values, context, channel_id, response_url = read_modal_values(view)
         reply = self.bot.submit(actor, view.get("callback_id", ""), values, context)
         if not reply.ok and values:
             # Keep the modal open with the answers typed so far: nothing is lost.
@@ -255,7 +322,9 @@ class SlackTransport:
         self.after.submit(
             "form answer", lambda: self.answer_privately(reply, actor.user_id, response_url)
         )
-        self.follow_up(reply)
+        self.follow_up(
+            reply, user_id=actor.user_id, channel_id=channel_id, response_url=response_url
+        )
 
     def on_home_opened(self, ack: Ack, event: dict[str, Any], body: dict[str, Any]) -> None:
         """Publish the App Home when the person opens it (once per event, retries or not)."""
@@ -264,6 +333,12 @@ class SlackTransport:
             return
         actor = self.actor(event.get("user", ""), body.get("team_id", ""), "")
         self.after.submit("home", lambda: self.publish_home(actor))
+
+
+def _slack_error(error: SlackApiError) -> str | None:
+    """Slack's error code ("not_in_channel"), if its answer had one."""
+    data = error.response.data
+    return data.get("error") if isinstance(data, dict) else None
 
 
 class SeenEvents:

@@ -1,11 +1,15 @@
 """The console transport: typing commands, pressing numbered buttons, filling in forms."""
 
 import io
+from dataclasses import replace
 
+import pytest
 from sqlalchemy import select
 
 from bot.console import Console, console_actor
+from handlers import dispatch
 from handlers.dispatch import Dispatcher
+from handlers.reply import Image, Reply, Section
 from store.forums import create_forum
 from store.models import ForumMember, Membership, Person
 from store.projects import create_project
@@ -115,3 +119,73 @@ def test_a_tampered_form_id_gets_a_kind_answer(chat, ben, ctx):
 
     assert not reply.ok
     assert "couldn't find a project" in reply.text
+
+
+# -- pictures (run charts) ----------------------------------------------------------------------
+
+CHART = Image(
+    png=b"\x89PNG\r\n\x1a\nfirst chart",
+    title="Lived experience on QI teams",
+    alt_text="Run chart: 1 in 10 projects rising to 8 in 10",
+    filename="qi-run-chart.png",
+)
+
+
+@pytest.fixture
+def chart_command(monkeypatch):
+    """/qi-chart-test answers with a headline and CHART (the second time, a newer chart)."""
+    charts = iter([CHART, replace(CHART, png=b"\x89PNG\r\n\x1a\nsecond chart")])
+    monkeypatch.setitem(
+        dispatch.COMMANDS,
+        "qi-chart-test",
+        lambda ctx, actor, text: Reply(sections=(Section(text="8 of 10"),), image=next(charts)),
+    )
+
+
+def test_a_chart_is_saved_next_to_you_and_described(ctx, chart_command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    transcript = run_console(ctx, ["/qi-chart-test", "/qi-chart-test"])
+
+    assert (tmp_path / "qi-run-chart.png").read_bytes() == CHART.png
+    assert (tmp_path / "qi-run-chart-2.png").read_bytes().endswith(b"second chart")
+    assert (
+        "Chart saved to ./qi-run-chart.png (Lived experience on QI teams: "
+        "Run chart: 1 in 10 projects rising to 8 in 10)"
+    ) in transcript
+    assert "Chart saved to ./qi-run-chart-2.png" in transcript
+
+
+def test_a_chart_never_replaces_a_file_already_there(ctx, chart_command, tmp_path):
+    (tmp_path / "qi-run-chart.png").write_bytes(b"someone's own file")
+    out = io.StringIO()
+    console = Console(
+        Dispatcher(ctx),
+        console_actor("Asha"),
+        io.StringIO("/qi-chart-test\n"),
+        out,
+        chart_folder=tmp_path,
+    )
+
+    console.run()
+
+    assert (tmp_path / "qi-run-chart.png").read_bytes() == b"someone's own file"
+    assert (tmp_path / "qi-run-chart-2.png").read_bytes() == CHART.png
+    assert f"Chart saved to {tmp_path / 'qi-run-chart-2.png'} (" in out.getvalue()
+
+
+def test_a_chart_that_cannot_be_saved_is_still_described(ctx, chart_command, tmp_path):
+    out = io.StringIO()
+    console = Console(
+        Dispatcher(ctx),
+        console_actor("Asha"),
+        io.StringIO("/qi-chart-test\n"),
+        out,
+        chart_folder=tmp_path / "no such folder",
+    )
+
+    console.run()
+
+    assert "The chart could not be saved" in out.getvalue()
+    assert CHART.alt_text in out.getvalue()
+    assert "Traceback" not in out.getvalue()

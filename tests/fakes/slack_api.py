@@ -15,6 +15,12 @@ How requests arrive, and how the fake reads them (slack_sdk 3.47's sync WebClien
 
 Answers are HTTP 200 with ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``, like Slack's.
 
+Files go up in three steps, as slack_sdk's ``files_upload_v2`` sends them:
+files.getUploadURLExternal (filename, length, and the alt text as ``alt_txt``) answers a file id
+and an ``upload_url`` on this server; the bytes are POSTed there (raw, or as multipart); then
+files.completeUploadExternal (``files`` a JSON list of ``{"id", "title"}``, ``channel_id``,
+``initial_comment``) shares them. ``fake.uploads`` and ``fake.files(channel)`` show the result.
+
 Slack's rate limits are off unless asked for: ``fake.enforce_rate_limits(RateLimits(...))`` makes
 chat.postMessage and conversations.open answer 429 with Retry-After, as Slack does, when they go
 faster than the limits allow (see `RateLimits`).
@@ -28,6 +34,7 @@ import email.policy
 import itertools
 import json
 import math
+import mimetypes
 import threading
 import time
 from collections import Counter, deque
@@ -49,12 +56,16 @@ APP_ID = "A0001"
 RESPONSE_URL_METHOD = "response_url"
 """The name `fail` and `delay` take to misbehave on response URLs instead of a Web API method."""
 
+UPLOAD_URL_METHOD = "upload_url"
+"""The name `fail` and `delay` take to misbehave on upload URLs (files.getUploadURLExternal's)."""
+
 FIRST_TS_MICROS = 1_700_000_000_000_100
 TS_STEP_MICROS = 100
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 MAX_PRIVATE_METADATA = 3000
 MAX_TEXT = 40_000
+MAX_ALT_TXT = 1000
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,21 @@ class Call:
     def json_arg(self, name: str, default: Any = None) -> Any:
         """The argument `name`, decoded if it came as a JSON string (form-encoded blocks, view)."""
         return _decoded(self.args.get(name, default))
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file shared by files.completeUploadExternal, with what Slack had received for it."""
+
+    file_id: str
+    filename: str
+    content: bytes
+    title: str
+    # As files.getUploadURLExternal received it (slack_sdk sends it there, not in `files`).
+    alt_txt: str | None
+    # None: the file stays private to the bot (completed without a channel).
+    channel_id: str | None
+    initial_comment: str | None
 
 
 @dataclass
@@ -259,6 +285,9 @@ class FakeSlack:
         self._ephemerals: dict[str, list[dict[str, Any]]] = {}
         self._homes: dict[str, dict[str, Any]] = {}
         self._home_view_ids: dict[str, str] = {}
+        self._files: dict[str, dict[str, Any]] = {}  # file id -> upload started, not completed
+        self._uploads: list[Upload] = []
+        self._file_counter = itertools.count(1)
         self._ts_counter = itertools.count()
         self._view_counter = itertools.count(1)
         self.add_user(BOT_USER_ID, BOT_NAME, is_bot=True)
@@ -345,8 +374,8 @@ class FakeSlack:
         429 carries Retry-After when `retry_after` is given and the body Slack sends,
         {"ok": false, "error": "ratelimited"}; other statuses carry "fatal_error". With `error`,
         the answer is HTTP 200 {"ok": false, "error": error} whatever `status` says. For
-        method "response_url" the answer is `status` with `error` as plain text, e.g.
-        fail("response_url", 404, error="expired_url"). Failed calls change nothing.
+        method "response_url" (or "upload_url") the answer is `status` with `error` as plain
+        text, e.g. fail("response_url", 404, error="expired_url"). Failed calls change nothing.
         """
         if error is None and status == 200:
             raise ValueError("fail() needs a non-200 status or an error")
@@ -415,6 +444,17 @@ class FakeSlack:
         with self._lock:
             return copy.deepcopy(self._ephemerals.get(_dm_for(channel), []))
 
+    @property
+    def uploads(self) -> list[Upload]:
+        """Files shared by files.completeUploadExternal, oldest first."""
+        with self._lock:
+            return list(self._uploads)
+
+    def files(self, channel: str) -> list[Upload]:
+        """Files shared in `channel` (a user id means the bot's DM with them), oldest first."""
+        wanted = _dm_for(channel)
+        return [upload for upload in self.uploads if upload.channel_id == wanted]
+
     def home(self, user_id: str) -> dict[str, Any] | None:
         """The home tab last published for `user_id`."""
         with self._lock:
@@ -444,6 +484,9 @@ class FakeSlack:
             return answer
         if url.path.startswith("/hooks/"):
             return self._answer_response_url(url.path.removeprefix("/hooks/"), body)
+        if url.path.startswith("/upload/"):
+            content_type = request.headers.get("Content-Type", "")
+            return self._answer_upload(url.path.removeprefix("/upload/"), content_type, body)
         return _Answer(404, b"not found", "text/plain; charset=utf-8")
 
     def _answer_api(self, request: _Handler, method: str, query: str, body: bytes) -> _Answer:
@@ -497,6 +540,25 @@ class FakeSlack:
             self.responses.append((key, payload))
         return _Answer(200, b"ok", "text/html")
 
+    def _answer_upload(self, file_id: str, content_type: str, body: bytes) -> _Answer:
+        """The bytes of a file, POSTed raw or as multipart; Slack answers "OK - <length>"."""
+        if not self._wait_out_delay(UPLOAD_URL_METHOD):
+            return _Answer(503, b"", "text/plain")
+        failure = self._take(self._failures, UPLOAD_URL_METHOD)
+        if failure is not None:
+            text = failure.error or "failure"
+            return _Answer(failure.status, text.encode(), "text/plain; charset=utf-8")
+        content = body
+        if content_type.startswith("multipart/form-data"):
+            parts = _multipart(content_type, body).values()
+            content = next((part for part in parts if isinstance(part, bytes)), b"")
+        with self._lock:
+            pending = self._files.get(file_id)
+            if pending is None:
+                return _Answer(404, b"file not found", "text/plain; charset=utf-8")
+            pending["content"] = content
+        return _Answer(200, f"OK - {len(content)}".encode(), "text/plain; charset=utf-8")
+
     def _wait_out_delay(self, method: str) -> bool:
         """Sleep as asked; False if the fake closed meanwhile."""
         delay = self._take(self._delays, method)
@@ -528,6 +590,8 @@ class FakeSlack:
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "apps.connections.open": self._apps_connections_open,
+            "files.getUploadURLExternal": self._files_get_upload_url_external,
+            "files.completeUploadExternal": self._files_complete_upload_external,
         }
 
     # -- the methods (called with the lock held) ---------------------------------------------
@@ -726,6 +790,60 @@ class FakeSlack:
         answer["id"] = view_id
         return answer
 
+    def _files_get_upload_url_external(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("filename"):
+            return _invalid_arguments("missing required field: filename")
+        try:
+            length = int(args.get("length") or 0)
+        except (TypeError, ValueError):
+            return _invalid_arguments("length must be an integer")
+        if length <= 0:
+            return {"ok": False, "error": "missing_argument"}
+        alt_txt = args.get("alt_txt")
+        if alt_txt is not None and len(str(alt_txt)) > MAX_ALT_TXT:
+            return {"ok": False, "error": "alt_txt_too_large"}
+        file_id = f"F{next(self._file_counter):010d}"
+        self._files[file_id] = {
+            "filename": str(args["filename"]),
+            "length": length,
+            "alt_txt": alt_txt,
+            "content": None,
+        }
+        return {"ok": True, "upload_url": f"{self.root_url}/upload/{file_id}", "file_id": file_id}
+
+    def _files_complete_upload_external(self, args: dict[str, Any]) -> dict[str, Any]:
+        entries = _decoded(args.get("files"))
+        if not (
+            isinstance(entries, list)
+            and entries
+            and all(isinstance(entry, dict) and entry.get("id") for entry in entries)
+        ):
+            return _invalid_arguments("files must be a list of objects with an id")
+        channel_id = args.get("channel_id") or None
+        if channel_id is not None and str(channel_id)[:1] not in ("C", "G", "D", "Z"):
+            # A user id is refused here (unlike chat.postMessage): the DM's own id is needed.
+            return _invalid_arguments(
+                "input must match regex pattern: ^[CGDZ][A-Z0-9]{8,}$ [json-pointer:/channel_id]"
+            )
+        # Each upload completes once, and only after its bytes arrived at the upload URL.
+        if any((self._files.get(entry["id"]) or {}).get("content") is None for entry in entries):
+            return {"ok": False, "error": "file_not_found"}
+        shared = []
+        for entry in entries:
+            pending = self._files.pop(entry["id"])
+            upload = Upload(
+                file_id=entry["id"],
+                filename=pending["filename"],
+                content=pending["content"],
+                title=str(entry.get("title") or pending["filename"]),
+                alt_txt=pending["alt_txt"],
+                channel_id=channel_id,
+                initial_comment=args.get("initial_comment"),
+            )
+            self._uploads.append(upload)
+            shared.append(_file_object(upload))
+        return {"ok": True, "files": shared}
+
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self._users.get(args.get("user") or "")
         if user is None:
@@ -903,6 +1021,29 @@ def _view_problem(view: Any) -> str | None:
     if len(str(view.get("private_metadata", ""))) > MAX_PRIVATE_METADATA:
         return f"private_metadata must be at most {MAX_PRIVATE_METADATA} characters"
     return _blocks_problem(view.get("blocks", []), MAX_VIEW_BLOCKS)
+
+
+def _file_object(upload: Upload) -> dict[str, Any]:
+    """A file as files.completeUploadExternal returns it (shares are filled in later by Slack)."""
+    answer: dict[str, Any] = {
+        "id": upload.file_id,
+        "created": 1_700_000_000,
+        "name": upload.filename,
+        "title": upload.title,
+        "mimetype": mimetypes.guess_type(upload.filename)[0] or "application/octet-stream",
+        "filetype": upload.filename.rpartition(".")[2].lower() if "." in upload.filename else "",
+        "user": BOT_USER_ID,
+        "user_team": TEAM_ID,
+        "size": len(upload.content),
+        "is_public": False,
+        "channels": [],
+        "groups": [],
+        "ims": [],
+        "shares": {},
+    }
+    if upload.alt_txt is not None:
+        answer["alt_txt"] = upload.alt_txt
+    return answer
 
 
 def _user_object(user: _User) -> dict[str, Any]:

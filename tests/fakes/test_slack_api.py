@@ -3,6 +3,7 @@
 import json
 import time
 import types
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
@@ -566,6 +567,121 @@ def test_floor_is_the_slowest_of_the_limits():
 def test_rate_limits_refuse_nonsense(limits):
     with pytest.raises(ValueError):
         RateLimits(**limits)
+
+
+# -- files ------------------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\nfake chart"
+
+
+def test_files_upload_v2_goes_through_the_three_steps_and_is_recorded(client, fake):
+    answer = client.files_upload_v2(
+        file=PNG,
+        filename="run-chart.png",
+        title="Run chart",
+        alt_txt="A line rising from 1 in 10 to 8 in 10",
+        channel="C1",
+        initial_comment="Here it is",
+    )
+
+    assert answer["file"]["title"] == "Run chart"
+    assert answer["file"]["mimetype"] == "image/png"
+    (upload,) = fake.uploads
+    assert upload == fake.files("C1")[0]
+    assert upload.file_id == answer["file"]["id"]
+    assert (upload.content, upload.filename, upload.title) == (PNG, "run-chart.png", "Run chart")
+    assert upload.alt_txt == "A line rising from 1 in 10 to 8 in 10"
+    assert (upload.channel_id, upload.initial_comment) == ("C1", "Here it is")
+    # As slack_sdk sends them: the alt text with the URL request, `files` as a JSON string.
+    (asked,) = fake.calls_to("files.getUploadURLExternal")
+    assert asked.args == {
+        "filename": "run-chart.png",
+        "length": str(len(PNG)),
+        "alt_txt": "A line rising from 1 in 10 to 8 in 10",
+    }
+    (completed,) = fake.calls_to("files.completeUploadExternal")
+    assert json.loads(completed.args["files"]) == [{"id": upload.file_id, "title": "Run chart"}]
+    assert completed.json_arg("files")[0]["id"] == upload.file_id
+
+
+def test_the_upload_url_points_back_at_the_fake_and_takes_multipart_too(client, fake):
+    started = client.files_getUploadURLExternal(filename="c.png", length=len(PNG))
+    assert started["upload_url"] == f"{fake.root_url}/upload/{started['file_id']}"
+    body = (
+        b"--XyZ\r\n"
+        b'Content-Disposition: form-data; name="filename"; filename="c.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + PNG + b"\r\n--XyZ--\r\n"
+    )
+    request = urllib.request.Request(
+        started["upload_url"],
+        data=body,
+        headers={"Content-Type": "multipart/form-data; boundary=XyZ"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert (answer.status, answer.read()) == (200, f"OK - {len(PNG)}".encode())
+
+    client.files_completeUploadExternal(files=[{"id": started["file_id"]}])
+
+    (upload,) = fake.uploads
+    assert (upload.content, upload.title, upload.alt_txt) == (PNG, "c.png", None)
+    assert upload.channel_id is None  # no channel: the file stays private
+    assert fake.files("C1") == []
+
+
+def test_a_file_shared_in_a_dm_is_found_by_the_user_id(client, fake):
+    dm = client.conversations_open(users="U1")["channel"]["id"]
+
+    client.files_upload_v2(file=PNG, filename="c.png", channel=dm)
+
+    assert [u.channel_id for u in fake.files("U1")] == ["DU1"]
+
+
+def test_complete_refuses_a_user_id_an_unsent_file_and_a_second_completion(client, fake):
+    started = client.files_getUploadURLExternal(filename="c.png", length=len(PNG))
+    files = [{"id": started["file_id"], "title": "c"}]
+
+    not_sent = error_of(lambda: client.files_completeUploadExternal(files=files, channel_id="C1"))
+    urllib.request.urlopen(urllib.request.Request(started["upload_url"], data=PNG), timeout=5)
+    user_id = error_of(lambda: client.files_completeUploadExternal(files=files, channel_id="U1"))
+    client.files_completeUploadExternal(files=files, channel_id="C1")
+    again = error_of(lambda: client.files_completeUploadExternal(files=files, channel_id="C1"))
+
+    assert not_sent.response["error"] == "file_not_found"
+    assert user_id.response["error"] == "invalid_arguments"
+    assert again.response["error"] == "file_not_found"
+    assert len(fake.uploads) == 1
+
+
+def test_get_upload_url_refuses_what_slack_refuses(client):
+    long_alt = error_of(
+        lambda: client.files_getUploadURLExternal(filename="c.png", length=3, alt_txt="x" * 1001)
+    )
+    empty = error_of(lambda: client.files_getUploadURLExternal(filename="c.png", length=0))
+
+    assert long_alt.response["error"] == "alt_txt_too_large"
+    assert empty.response["error"] == "missing_argument"
+
+
+def test_fail_targets_each_step_of_an_upload_and_nothing_is_shared(client, fake):
+    fake.fail("files.completeUploadExternal", 200, error="not_in_channel")
+    fake.fail("upload_url", 500)
+    fake.fail("files.getUploadURLExternal", 429, retry_after=2)
+
+    def upload():
+        return client.files_upload_v2(file=PNG, filename="c.png", channel="C1")
+
+    limited = error_of(upload)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        upload()
+    not_in_channel = error_of(upload)
+    upload()
+
+    assert limited.response.status_code == 429
+    assert limited.response.headers["Retry-After"] == "2"
+    assert refused.value.code == 500
+    assert not_in_channel.response["error"] == "not_in_channel"
+    assert len(fake.uploads) == 1  # only the last one
+    assert len(fake.calls_to("files.getUploadURLExternal")) == 4
 
 
 # -- response URLs ----------------------------------------------------------------------------

@@ -1,0 +1,175 @@
+"""Slack end to end: a reply with a picture (a run chart) is answered in the ack, then uploaded."""
+
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.slack.app import IMAGE_MOVED_TO_DM
+from handlers import dispatch
+from handlers.reply import Image, Reply, Section
+from tests.fakes import block_actions_body, slash_command_body
+
+PERSON, CHANNEL = "UCHART", "C0CHARTS1"
+CHART = Image(
+    png=b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40,
+    title="Lived experience on QI teams",
+    alt_text="Run chart: projects with a service user or carer rose from 1 in 10 to 8 in 10.",
+    filename="qi-run-chart.png",
+)
+HEADLINE = "8 of 10 active projects have a service user or carer on the team."
+MANIFEST = Path(__file__).resolve().parents[3] / "deploy" / "slack-manifest.yml"
+
+
+def answer_with_a_chart(ctx, actor, text) -> Reply:
+    """A stand-in for /qi-stats: a headline and its run chart."""
+    return Reply(sections=(Section(text=HEADLINE),), image=CHART)
+
+
+@pytest.fixture(autouse=True)
+def chart_command(monkeypatch):
+    """/qi-chart-test and a button that answer with a chart; added before the bot is built."""
+    monkeypatch.setitem(dispatch.COMMANDS, "qi-chart-test", answer_with_a_chart)
+    monkeypatch.setitem(dispatch.ACTIONS, "chart_test", answer_with_a_chart)
+
+
+def ask_for_chart(bot, fake, channel=CHANNEL):
+    fake.add_user(PERSON, "Priya Shah")
+    body = slash_command_body(
+        "/qi-chart-test",
+        "",
+        user_id=PERSON,
+        channel_id=channel,
+        response_url=fake.response_url("chart"),
+    )
+    return bot.post(body)
+
+
+def said_to_the_person(fake) -> str:
+    return "\n".join(str(payload) for _, payload in fake.responses)
+
+
+def test_the_answer_comes_in_the_ack_and_the_chart_follows_in_the_channel(slack_bot, fake_slack):
+    response = ask_for_chart(slack_bot, fake_slack)
+    slack_bot.settle()
+
+    assert response.status_code == 200
+    assert HEADLINE in response.json()["text"]
+    (upload,) = fake_slack.uploads
+    assert upload.channel_id == CHANNEL
+    assert upload.content == CHART.png
+    assert (upload.title, upload.alt_txt) == (CHART.title, CHART.alt_text)
+    assert upload.filename == "qi-run-chart.png"
+    assert upload.initial_comment is None
+    assert fake_slack.responses == []  # nothing went wrong, so nothing more to say
+
+
+@pytest.mark.parametrize("error", ["not_in_channel", "channel_not_found"])
+def test_a_channel_the_bot_is_not_in_gets_the_chart_in_a_dm_instead(slack_bot, fake_slack, error):
+    fake_slack.fail("files.completeUploadExternal", 200, error=error)
+
+    ask_for_chart(slack_bot, fake_slack)
+    slack_bot.settle()
+
+    (upload,) = fake_slack.uploads
+    assert upload.channel_id == "D" + PERSON
+    assert (upload.content, upload.alt_txt) == (CHART.png, CHART.alt_text)
+    assert upload.initial_comment == IMAGE_MOVED_TO_DM
+    assert fake_slack.files(CHANNEL) == []
+    assert fake_slack.responses == []
+
+
+NOT_IN_CHANNEL = {
+    "method": "files.completeUploadExternal",
+    "status": 200,
+    "error": "not_in_channel",
+}
+
+
+@pytest.mark.parametrize(
+    "breakages",
+    [
+        [{"method": "files.getUploadURLExternal", "status": 200, "error": "missing_scope"}],
+        [{"method": "upload_url", "status": 500}],
+        [{"method": "files.completeUploadExternal", "status": 503, "times": 3}],
+        [NOT_IN_CHANNEL, NOT_IN_CHANNEL],  # not in the channel, and then the DM fails too
+        [NOT_IN_CHANNEL, {"method": "conversations.open", "status": 200, "error": "cannot_dm"}],
+    ],
+    ids=["scope", "upload-url", "server-error", "dm-too", "no-dm"],
+)
+def test_when_the_chart_cannot_be_posted_the_person_is_told_kindly(
+    slack_bot, fake_slack, caplog, breakages
+):
+    for breakage in breakages:
+        fake_slack.fail(**breakage)
+
+    with caplog.at_level(logging.INFO):
+        response = ask_for_chart(slack_bot, fake_slack)
+        slack_bot.settle()
+
+    assert HEADLINE in response.json()["text"]
+    assert fake_slack.uploads == []
+    ((key, told),) = fake_slack.responses
+    assert key == "chart" and told["response_type"] == "ephemeral"
+    assert "couldn't post the chart" in told["text"]
+    assert CHART.alt_text in told["text"]  # what it shows, all the same
+    assert "qi-nudge stats --chart FILE.png" in told["text"]
+    text = said_to_the_person(fake_slack)
+    assert "Traceback" not in text and "Error" not in text and "HTTP" not in text
+    # An expected failure is one log line, without a traceback.
+    assert "image not posted" in caplog.text
+    assert not any(record.exc_info for record in caplog.records)
+
+
+def test_the_ack_never_waits_for_the_upload(slack_bot, fake_slack):
+    fake_slack.add_user(PERSON, "Priya Shah")  # no users.info before this ack
+    fake_slack.delay("files.completeUploadExternal", 2.0)
+
+    started = time.monotonic()
+    response = ask_for_chart(slack_bot, fake_slack)
+    elapsed = time.monotonic() - started
+    uploaded_yet = len(fake_slack.uploads)
+    slack_bot.settle()
+
+    assert response.status_code == 200 and HEADLINE in response.json()["text"]
+    assert elapsed < 1.0, elapsed
+    assert uploaded_yet == 0
+    assert len(fake_slack.uploads) == 1
+
+
+def test_a_rate_limited_upload_waits_for_retry_after_then_posts_once(slack_bot, fake_slack):
+    fake_slack.fail("files.completeUploadExternal", 429, retry_after=1)
+
+    ask_for_chart(slack_bot, fake_slack)
+    slack_bot.settle()
+
+    assert len(fake_slack.calls_to("files.completeUploadExternal")) == 2
+    assert [u.channel_id for u in fake_slack.uploads] == [CHANNEL]
+    assert fake_slack.responses == []
+
+
+def test_a_button_that_answers_with_a_chart_posts_it_where_it_was_pressed(slack_bot, fake_slack):
+    fake_slack.add_user(PERSON, "Priya Shah")
+
+    pressed = slack_bot.post(
+        block_actions_body(
+            "chart_test",
+            "",
+            user_id=PERSON,
+            channel_id="C0BUTTONS",
+            response_url=fake_slack.response_url("button"),
+        )
+    )
+    slack_bot.settle()
+
+    assert pressed.status_code == 200
+    ((key, answer),) = fake_slack.responses
+    assert key == "button" and HEADLINE in answer["text"]
+    assert [u.channel_id for u in fake_slack.uploads] == ["C0BUTTONS"]
+
+
+def test_the_manifest_grants_file_uploads():
+    yaml = pytest.importorskip("yaml")
+    scopes = yaml.safe_load(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"]
+    assert "files:write" in scopes
