@@ -41,6 +41,11 @@ PROJECTS = [
     ("Smoother handovers at night", "Riverside Hospital", "Grace Lee"),
 ]
 
+# History, so that `qi-nudge stats --backfill` has a story to chart: projects started over the
+# last half year, and a carer who helped one project for a while and then moved to another.
+STARTED_WEEKS_AGO = [26, 25, 24, 22, 20, 18, 16, 14, 12, 10]
+PAST_MEETINGS_WEEKS_AGO = [12, 8, 4]
+
 DEMO_FORUM = "QI Forum"
 DEMO_ADMIN = "Asha Patel"
 
@@ -83,20 +88,32 @@ def seed_example_trust(ctx: Context) -> DemoSummary:
                 lead_id=people[lead].id,
                 site=site,
                 status=ProjectStatus.ACTIVE,
-                now=now,
+                now=now - timedelta(weeks=weeks),
             )
-            for name, site, lead in PROJECTS
+            for (name, site, lead), weeks in zip(PROJECTS, STARTED_WEEKS_AGO, strict=True)
         ]
         # Leads are not put on their own teams, as /qi-project new does without "as <role>".
-        # The one project that already has a carer on the team.
+        # Ben helped "Safer medicines at home" for ten weeks, then joined the falls project:
+        # the one project that has a carer on the team now.
+        ben = people["Ben Okafor"].id
+        earlier = add_membership(
+            session,
+            project_id=projects[2].id,
+            person_id=ben,
+            role=Role.CARER,
+            involvement=Involvement.TEAM_MEMBER,
+            consent_by_id=ben,
+            now=now - timedelta(weeks=19),
+        )
+        earlier.left_at = now - timedelta(weeks=9)
         add_membership(
             session,
             project_id=projects[0].id,
-            person_id=people["Ben Okafor"].id,
+            person_id=ben,
             role=Role.CARER,
             involvement=Involvement.TEAM_MEMBER,
-            consent_by_id=people["Ben Okafor"].id,
-            now=now,
+            consent_by_id=ben,
+            now=now - timedelta(weeks=6),
         )
         forum = create_forum(session, name=DEMO_FORUM, channel=None, now=now)
         for name, role in PEOPLE:
@@ -106,7 +123,7 @@ def seed_example_trust(ctx: Context) -> DemoSummary:
                     person_id=people[name].id,
                     role=role,
                     wants_match=name == "Priya Shah",
-                    joined_at=now,
+                    joined_at=now - timedelta(weeks=14),
                 )
             )
         local_day = (now + timedelta(days=10)).astimezone(ctx.timezone).date()
@@ -126,4 +143,27 @@ def seed_example_trust(ctx: Context) -> DemoSummary:
                     answered_at=now,
                 )
             )
+        # Past meetings, each a little better attended by people with lived experience.
+        for count, weeks in enumerate(PAST_MEETINGS_WEEKS_AGO, start=1):
+            past = Meeting(
+                forum_id=forum.id,
+                starts_at=starts - timedelta(weeks=weeks),
+                location="Room 4, Trust HQ",
+                created_at=now - timedelta(weeks=weeks + 2),
+            )
+            session.add(past)
+            session.flush()
+            came = [p for p in PEOPLE if p[1] == Role.STAFF][:3] + [
+                p for p in PEOPLE if p[1] != Role.STAFF
+            ][:count]
+            for name, role in came:
+                session.add(
+                    Rsvp(
+                        meeting_id=past.id,
+                        person_id=people[name].id,
+                        answer=RsvpAnswer.GOING,
+                        role=role,
+                        answered_at=past.starts_at - timedelta(days=3),
+                    )
+                )
     return DemoSummary(people=len(PEOPLE), projects=len(PROJECTS), meeting_at=starts)

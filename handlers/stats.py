@@ -172,7 +172,7 @@ def _chart_reply(
     from handlers.run_chart import analyse
 
     points = [(w.week_start, _share(w)) for w in weeks]
-    analysis = analyse([value for _, value in points])
+    analysis = analyse([value for _, value in points], unit="week")
     findings = [s.description for s in analysis.signals]
     what = (
         "Signs of real change: " + " ".join(findings)
@@ -182,7 +182,9 @@ def _chart_reply(
     title = "Share of active projects with a service user or carer on the team" + (
         f" ({site})" if site else ""
     )
-    image = run_chart(points, analysis, title=title, y_label="Projects", notes=notes)
+    image = run_chart(
+        points, analysis, title=title, y_label="Share of active projects", notes=notes
+    )
     return Reply(
         sections=(
             Section(heading="Lived experience on QI teams", text=headline),
