@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -93,6 +94,7 @@ class SlackTransport:
         self.deliverer: Deliverer | None = None
         self._dm_channels: dict[str, str] = {}
         self._dm_lock = threading.Lock()
+        self._home_images: dict[str, str] = {}  # chart digest -> Slack file id
 
     # --- who is acting -------------------------------------------------------------------
 
@@ -219,8 +221,38 @@ class SlackTransport:
                 )
 
     def publish_home(self, actor: Actor) -> None:
-        """Refresh the person's App Home."""
-        self.client.views_publish(user_id=actor.user_id, view=build_home_view(self.bot.home(actor)))
+        """Refresh the person's App Home (organisers' shows the run chart too)."""
+        reply = self.bot.home(actor)
+        file_id = self.home_image(reply.image) if reply.image is not None else None
+        view = build_home_view(reply, image_file_id=file_id)
+        self.client.views_publish(user_id=actor.user_id, view=view)
+
+    def home_image(self, image: Image) -> str | None:
+        """The Slack file id of a picture for App Home, uploaded once per picture.
+
+        Not shared in any channel; kept, so opening the tab again uploads nothing until the
+        chart changes.
+        """
+        digest = hashlib.sha256(image.png).hexdigest()
+        with self._dm_lock:
+            known = self._home_images.get(digest)
+        if known:
+            return known
+        try:
+            answer = self.client.files_upload_v2(
+                file=image.png,
+                filename=image.filename,
+                title=image.title,
+                alt_txt=image.alt_text[:MAX_ALT_TEXT],
+            )
+            file_id = str(answer["files"][0]["id"])
+        except (SlackApiError, OSError, TimeoutError, KeyError, IndexError) as error:
+            # The tab still shows the headline and what the chart says, in words.
+            log.warning("could not upload the App Home chart: %s", type(error).__name__)
+            return None
+        with self._dm_lock:
+            self._home_images[digest] = file_id
+        return file_id
 
     def respond_to(self, response_url: str, reply: Reply, *, replace: bool) -> bool:
         """Answer through a response_url (works in any channel, for 30 minutes); True if sent."""

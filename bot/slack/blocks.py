@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from handlers.reply import Button, Form, FormField, Reply
+from handlers.reply import Button, Form, FormField, Image, Reply
 
 # Slack's own limits; beyond them it rejects the whole message.
 SECTION_TEXT_MAX = 3000
@@ -14,6 +14,7 @@ BUTTON_TEXT_MAX = 75
 OPTION_TEXT_MAX = 75
 MODAL_TITLE_MAX = 24
 BUTTONS_PER_BLOCK = 25
+MAX_IMAGE_TEXT = 2000  # an image block's alt text and title
 # Inside one block every button needs its own action_id; "<id>#<n>" keeps the id routable.
 ACTION_SUFFIX = "#"
 FIELD_ACTION = "value"
@@ -156,6 +157,19 @@ def read_modal_values(view: dict[str, Any]) -> tuple[dict[str, str], str, str, s
     )
 
 
-def build_home_view(reply: Reply) -> Block:
-    """App Home: the same blocks as a reply, in a home tab view."""
-    return {"type": "home", "blocks": build_reply_blocks(reply)[:100]}
+def build_home_view(reply: Reply, *, image_file_id: str | None = None) -> Block:
+    """App Home: the same blocks as a reply, in a home tab view, with its picture if uploaded."""
+    blocks = build_reply_blocks(reply)[:99]
+    if reply.image is not None and image_file_id is not None:
+        blocks.append(build_image_block(reply.image, image_file_id))
+    return {"type": "home", "blocks": blocks}
+
+
+def build_image_block(image: Image, file_id: str) -> Block:
+    """A picture already uploaded to Slack, with its alt text for screen readers."""
+    return {
+        "type": "image",
+        "slack_file": {"id": file_id},
+        "alt_text": image.alt_text[:MAX_IMAGE_TEXT],
+        "title": {"type": "plain_text", "text": image.title[:MAX_IMAGE_TEXT]},
+    }

@@ -51,6 +51,7 @@ def test_every_button_and_form_id_is_routed():
     assert {ids.RSVP, ids.FORUM_MATCH, ids.FORUM_ROLE, ids.JOIN_AS, ids.LEAVE} <= routed_buttons
     assert {ids.JOIN_FORUM, ids.OPEN_ADD_MEMBER, ids.SHOW_FORUM} <= routed_buttons
     assert {ids.ASK_FORUM, ids.OPEN_SNOOZE, ids.MUTE_NUDGES} <= routed_buttons
+    assert {ids.MATCH_OFFER, ids.MATCH_ANSWER, ids.SLOT_DECIDE} <= routed_buttons
     assert set(FORMS) == {ids.JOIN_FORM, ids.ADD_MEMBER_FORM, ids.SNOOZE_FORM}
     assert set(COMMANDS) == {
         "qi-join",
@@ -58,6 +59,7 @@ def test_every_button_and_form_id_is_routed():
         "qi-projects",
         "qi-project",
         "qi-forum",
+        "qi-stats",
         "qi-help",
     }
 

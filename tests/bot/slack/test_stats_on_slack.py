@@ -1,0 +1,77 @@
+"""/qi-stats and the organisers' App Home on Slack: the headline, and the run chart uploaded."""
+
+from handlers.context import Context
+from handlers.stats import backfill, take_snapshot
+from store.engine import make_sessions
+from store.people import grant_admin
+from tests.bot.slack.test_slack_http import LEAD, command, start_project, visible_text
+from tests.fakes import event_body
+
+CHANNEL = "C123"  # where slash_command_body says the command was typed
+
+
+def with_figures(bot, clock):
+    """Two weeks of figures: last week worked out from history, this week's taken now."""
+    ctx = Context(sessions=make_sessions(bot.engine), clock=clock)
+    clock.advance(days=-7)
+    start_project(bot, bot.fake)
+    clock.advance(days=7)
+    backfill(ctx)
+    take_snapshot(ctx)
+    return ctx
+
+
+def test_stats_answers_at_once_and_posts_the_chart_with_its_alt_text(slack_bot, fake_slack, clock):
+    slack_bot.fake = fake_slack
+    with_figures(slack_bot, clock)
+
+    answer = command(slack_bot, fake_slack, LEAD, "/qi-stats", "")
+    slack_bot.settle()
+
+    assert answer.status_code == 200
+    assert "0 of 1 active project has a service user or carer on the team" in visible_text(
+        answer.json()["blocks"]
+    )
+    (upload,) = fake_slack.uploads
+    assert upload.channel_id == CHANNEL
+    assert upload.content.startswith(b"\x89PNG")
+    assert upload.title.startswith("Share of active projects with a service user or carer")
+    assert upload.alt_txt.startswith("Run chart: Share of active projects")
+
+
+def test_an_organisers_app_home_shows_the_chart_uploaded_once(slack_bot, fake_slack, clock):
+    slack_bot.fake = fake_slack
+    ctx = with_figures(slack_bot, clock)
+    with ctx.sessions.begin() as session:
+        grant_admin(session, 1, by_id=None, now=ctx.now())  # Asha, the first person recorded
+    event = {"type": "app_home_opened", "user": LEAD, "channel": "D1", "tab": "home"}
+
+    slack_bot.post(event_body(event, event_id="Ev1"), json_body=True)
+    slack_bot.settle()
+    slack_bot.post(event_body(event, event_id="Ev2"), json_body=True)
+    slack_bot.settle()
+
+    home = fake_slack.home(LEAD)
+    (image,) = [b for b in home["blocks"] if b["type"] == "image"]
+    (upload,) = fake_slack.uploads  # the second opening reused it
+    assert image["slack_file"] == {"id": upload.file_id}
+    assert image["alt_text"] == upload.alt_txt
+    assert upload.channel_id is None  # not shared in any channel
+    assert "Lived experience on QI teams" in visible_text(home["blocks"])
+
+
+def test_a_home_chart_that_cannot_be_uploaded_leaves_the_words(slack_bot, fake_slack, clock):
+    slack_bot.fake = fake_slack
+    ctx = with_figures(slack_bot, clock)
+    with ctx.sessions.begin() as session:
+        grant_admin(session, 1, by_id=None, now=ctx.now())
+    # An app installed before it asked for files:write: Slack refuses the upload.
+    fake_slack.fail("files.getUploadURLExternal", 200, error="missing_scope")
+    event = {"type": "app_home_opened", "user": LEAD, "channel": "D1", "tab": "home"}
+
+    slack_bot.post(event_body(event, event_id="Ev1"), json_body=True)
+    slack_bot.settle()
+
+    home = fake_slack.home(LEAD)
+    assert [b for b in home["blocks"] if b["type"] == "image"] == []
+    assert "1 week of figures." in visible_text(home["blocks"])
