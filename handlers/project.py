@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date, datetime, time
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -54,7 +55,7 @@ USAGE = (
 
 def handle_project_command(ctx: Context, actor: Actor, text: str) -> Reply:
     """Route `/qi-project <new|add-member|show|status> ...`."""
-    args = parse_arguments(text, options=frozenset({"site"}))
+    args = parse_arguments(text, options=frozenset({"site", "since"}))
     if not args.words:
         return say(USAGE)
     verb, rest = name_key(args.words[0]).replace(" ", "-"), args.words[1:]
@@ -185,18 +186,44 @@ def _split_project_and_person(session: Session, words: list[str]) -> tuple[Proje
 
 
 def add_member_command(ctx: Context, actor: Actor, args: Arguments) -> Reply:
-    """`add-member "<project>" "<name>" as <role> --consent [--consulted]`."""
+    """`add-member "<project>" "<name>" as <role> --consent [--consulted] [--since DATE]`."""
     left, role_words = split_on_as(args.words)
     if len(left) < 2:
         raise Refusal(f"Please say which project and who, like this: {ADD_MEMBER_EXAMPLE}")
     role = require_role(role_words, example=ADD_MEMBER_EXAMPLE)
     involvement = Involvement.CONSULTED if "consulted" in args.flags else Involvement.TEAM_MEMBER
+    since = _since(ctx, args.options.get("since"))
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
         project, name = _split_project_and_person(session, left)
         return add_member(
-            session, ctx, person, project, name, role, involvement, "consent" in args.flags
+            session,
+            ctx,
+            person,
+            project,
+            name,
+            role,
+            involvement,
+            "consent" in args.flags,
+            since=since,
         )
+
+
+def _since(ctx: Context, text: str | None) -> datetime | None:
+    """`--since 2026-03-02`: when someone already on the team joined it (for the run chart)."""
+    if text is None:
+        return None
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise Refusal(
+            f'"{text}" is not a date I can read. Use year-month-day, for example --since '
+            "2026-03-02."
+        ) from None
+    joined = datetime.combine(day, time(), tzinfo=ctx.timezone)
+    if joined > ctx.now():
+        raise Refusal("--since is for someone already on the team: the date can't be ahead.")
+    return joined
 
 
 def add_member(
@@ -208,8 +235,13 @@ def add_member(
     role: Role,
     involvement: Involvement,
     consent: bool,
+    *,
+    since: datetime | None = None,
 ) -> Reply:
-    """Record someone who is not on chat as a team member, once they have agreed."""
+    """Record someone who is not on chat as a team member, once they have agreed.
+
+    `since`: they joined earlier than today (consent is still recorded as checked today).
+    """
     require_lead_or_admin(session, recorder, project)
     tidy = clean_name(name)
     if not name_key(tidy):
@@ -248,6 +280,8 @@ def add_member(
         consent_by_id=recorder.id,
         now=now,
     )
+    if since is not None:
+        membership.joined_at = since
     record(
         session,
         at=now,

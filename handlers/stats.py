@@ -76,7 +76,7 @@ def take_snapshot(ctx: Context) -> str:
     now = ctx.now()
     week = week_of(now, ctx)
     with ctx.sessions.begin() as session:
-        history = stats_store.project_history(session)
+        history = stats_store.project_history(session, ctx.timezone)
         attendance = stats_store.by_week(
             stats_store.attendance_by_meeting(session), lambda at: week_of(at, ctx)
         )
@@ -94,7 +94,7 @@ def backfill(ctx: Context, *, since: date | None = None, replace: bool = False) 
     now = ctx.now()
     this_week = week_of(now, ctx)
     with ctx.sessions.begin() as session:
-        history = stats_store.project_history(session)
+        history = stats_store.project_history(session, ctx.timezone)
         if not history.projects:
             return 0
         first = (

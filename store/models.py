@@ -114,6 +114,9 @@ class Project(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # When the work began, if earlier than when it was recorded here (a register's start date):
+    # the run chart's history counts the project from then.
+    started_on: Mapped[date | None] = mapped_column(Date)
 
     lead: Mapped[Person | None] = relationship()
 

@@ -6,7 +6,7 @@ import bisect
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -48,7 +48,7 @@ class Figures:
 class ProjectHistory:
     """What is needed to say, for any past moment, which projects were active and involved."""
 
-    # (project id, site, created at, status now)
+    # (project id, site, began (start date, else when recorded), status now)
     projects: list[tuple[int, str | None, datetime, ProjectStatus]]
     # project id -> status changes, oldest first: (at, status before the change)
     changes: dict[int, list[tuple[datetime, ProjectStatus]]] = field(default_factory=dict)
@@ -88,16 +88,21 @@ class ProjectHistory:
         return {s: Figures(counts[(s, "active")], counts[(s, "involved")]) for s in scopes}
 
 
-def project_history(session: Session) -> ProjectHistory:
-    """Projects, their status changes and their lived-experience memberships: three queries."""
-    history = ProjectHistory(
-        projects=[
-            (row[0], row[1], row[2], row[3])
-            for row in session.execute(
-                select(Project.id, Project.site, Project.created_at, Project.status)
-            )
-        ]
-    )
+def project_history(session: Session, zone: tzinfo) -> ProjectHistory:
+    """Projects, their status changes and their lived-experience memberships: three queries.
+
+    A project counts from its start date (a register's, at midnight in `zone`) when that is
+    earlier than when it was recorded here.
+    """
+    projects = []
+    for project_id, site, created_at, started_on, status in session.execute(
+        select(Project.id, Project.site, Project.created_at, Project.started_on, Project.status)
+    ):
+        began = created_at
+        if started_on is not None:
+            began = min(began, datetime.combine(started_on, time(), tzinfo=zone))
+        projects.append((project_id, site, began, status))
+    history = ProjectHistory(projects=projects)
     # Status changes are in the audit trail (old and new), so history survives later changes.
     rows = session.execute(
         select(AuditEvent.subject_id, AuditEvent.at, AuditEvent.detail)

@@ -11,7 +11,7 @@ from handlers.nudges import NudgePolicy
 from handlers.personal_data import erase_person
 from handlers.stats import backfill, take_snapshot, week_start
 from store import stats as stats_store
-from store.models import ChartNote, JobRun, ParticipationSnapshot
+from store.models import ChartNote, JobRun, ParticipationSnapshot, Project
 from tests.conftest import person
 from tests.handlers import given
 
@@ -274,3 +274,56 @@ def test_erasing_an_organiser_keeps_their_chart_notes_without_their_name(chat, c
         assert [(n.text, n.created_by_id) for n in session.scalars(select(ChartNote))] == [
             ("Forum relaunched", None)
         ]
+
+
+def test_a_member_recorded_as_there_since_a_date_counts_from_then(chat, ctx, clock, asha):
+    at(clock, 2026, 11, 2, 10)
+    chat.say(asha, f'/qi-project new "{FALLS}"')
+    at(clock, 2026, 11, 23, 10)
+
+    added = chat.say(
+        asha, f'/qi-project add-member "{FALLS}" "Sam Jones" as carer --consent --since 2026-11-10'
+    )
+    backfill(ctx)
+
+    assert added.ok
+    # Week 46 began on the 9th, before Sam joined; week 47 on the 16th, after.
+    assert figures(ctx) == [
+        ("2026-W45", 0, 0, True),
+        ("2026-W46", 1, 0, True),
+        ("2026-W47", 1, 1, True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("since", "answer"),
+    [
+        ("10/11/2026", '"10/11/2026" is not a date I can read. Use year-month-day'),
+        ("2026-12-25", "the date can't be ahead"),
+    ],
+)
+def test_a_since_date_that_cannot_be_used_is_refused_kindly(chat, ctx, asha, since, answer):
+    chat.say(asha, f'/qi-project new "{FALLS}"')
+    before = given.row_counts(ctx.sessions)
+
+    reply = chat.say(
+        asha, f'/qi-project add-member "{FALLS}" "Sam Jones" as carer --consent --since {since}'
+    )
+
+    assert not reply.ok and answer in reply.text
+    assert given.row_counts(ctx.sessions) == before
+
+
+def test_a_project_counts_from_its_start_date_when_earlier_than_its_record(chat, ctx, asha):
+    chat.say(asha, f'/qi-project new "{FALLS}"')  # recorded today, 23 November
+    with ctx.sessions.begin() as session:
+        project = session.get(Project, given.project_id(ctx.sessions, FALLS))
+        project.started_on = date(2026, 11, 4)  # as a register's start date says
+
+    backfill(ctx)
+
+    assert figures(ctx) == [
+        ("2026-W45", 0, 0, True),  # measured Monday the 2nd, before it began
+        ("2026-W46", 1, 0, True),
+        ("2026-W47", 1, 0, True),
+    ]

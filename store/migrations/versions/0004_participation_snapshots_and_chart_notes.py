@@ -1,4 +1,4 @@
-"""participation snapshots and chart notes: the run chart's data
+"""participation snapshots, chart notes and project start dates: the run chart's data
 
 Revision ID: 0004
 Revises: 0003
@@ -41,8 +41,14 @@ def upgrade() -> None:
     with op.batch_alter_table('chart_notes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_chart_notes_on_date'), ['on_date'], unique=False)
 
+    with op.batch_alter_table('projects', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('started_on', sa.Date(), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('projects', schema=None) as batch_op:
+        batch_op.drop_column('started_on')
+
     with op.batch_alter_table('chart_notes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_chart_notes_on_date'))
 
