@@ -39,7 +39,8 @@ TOPICS: dict[str, tuple[str, str]] = {
         "(or another role) if you will be on the team in that role too\n"
         '• /qi-project add-member "Falls prevention" "Sam Jones" as carer --consent: record '
         "someone who doesn't use chat, once they have agreed (add --consulted if they are "
-        "asked now and then rather than being on the team)\n"
+        "asked now and then rather than being on the team; add --since 2026-03-02 if they have "
+        "been on it since then)\n"
         '• /qi-project show "Falls prevention": see the team\n'
         '• /qi-project status "Falls prevention" completed: active, on hold, completed or stopped\n'
         "• /qi-project reminders off: no more weekly reminders (on: start them again)",
