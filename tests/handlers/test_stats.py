@@ -185,7 +185,12 @@ def test_stats_gives_the_headline_since_the_first_week_and_a_run_chart(ctx, hist
     assert "12 weeks of figures." in reply.text  # weeks 37 to 48: week 36 had no projects
     assert reply.image is not None and reply.image.png.startswith(b"\x89PNG")
     assert "Share of active projects with a service user or carer" in reply.image.title
-    assert reply.image.alt_text
+    # The data behind the chart: 0%, then 50% and 67% while Ben and Kim were on teams, then 0%.
+    assert reply.image.alt_text.startswith(
+        "Run chart: Share of active projects with a service user or carer on the team, from "
+        "7 September 2026 to 23 November 2026 (12 weeks)."
+    )
+    assert "(lowest 0%, highest 67%)" in reply.image.alt_text
 
 
 def test_stats_says_up_from_the_first_weeks_figures(chat, ctx, clock, asha, ben):
