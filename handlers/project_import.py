@@ -16,7 +16,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -41,6 +41,10 @@ QUOTE_MAX = 60
 ALIASES_SHOWN = 5
 
 STATUS_CHOICES = "active, on hold, completed or stopped"
+START_DATE_FORMS = "12/01/2026 (day first), 12/01/26, 12 January 2026, 12 Jan 2026 or 2026-01-12"
+# A start date before this is a typo ("1926", "0026"), not a QI project: the run chart's
+# back-fill would otherwise count weeks from it.
+EARLIEST_START = date(2000, 1, 1)
 
 
 class RegisterFileError(ValueError):
@@ -139,6 +143,11 @@ _SITE = _Field(
     ),
 )
 _STATUS = _Field("status", ("Status", "Project status", "Stage", "Project stage"))
+# Optional: when the work began, if a register says (Life QI's "Start Date").
+_STARTED = _Field(
+    "start date",
+    ("Start date", "Project start date", "Started", "Date started", "Started on", "Start"),
+)
 
 
 _WHITESPACE_CONTROLS = str.maketrans("\r\n\t\v\f", "     ")
@@ -161,12 +170,17 @@ class _Columns:
     lead_email: int | None
     site: int
     status: int
+    started: int | None
     width: int
     unused: list[str]
 
     @property
     def needed(self) -> int:
-        """How many cells a row must have to reach every column we use."""
+        """How many cells a row must have to reach every column we use.
+
+        Not the start date: a row that stops short of it (a spreadsheet leaving out trailing
+        empty cells) simply has none.
+        """
         used = [self.name, self.lead, self.lead_email, self.site, self.status]
         return max(i for i in used if i is not None) + 1
 
@@ -180,8 +194,9 @@ def _find_column(folded: Sequence[str], wanted: _Field) -> int | None:
 def _map_columns(header: list[str]) -> _Columns:
     """Which column holds what; refuses a header without the columns we need."""
     folded = [_fold_header(cell) for cell in header]
-    name, lead, lead_email, site, status = (
-        _find_column(folded, wanted) for wanted in (_NAME, _LEAD, _LEAD_EMAIL, _SITE, _STATUS)
+    name, lead, lead_email, site, status, started = (
+        _find_column(folded, wanted)
+        for wanted in (_NAME, _LEAD, _LEAD_EMAIL, _SITE, _STATUS, _STARTED)
     )
     found = {
         _NAME: name,
@@ -193,9 +208,9 @@ def _map_columns(header: list[str]) -> _Columns:
     if missing:
         raise RegisterFileError(_missing_columns_message(missing, header))
     assert name is not None and site is not None and status is not None
-    used = {name, lead, lead_email, site, status}
+    used = {name, lead, lead_email, site, status, started}
     unused = [_cell(cell) for i, cell in enumerate(header) if i not in used and _cell(cell)]
-    return _Columns(name, lead, lead_email, site, status, len(header), unused)
+    return _Columns(name, lead, lead_email, site, status, started, len(header), unused)
 
 
 def _missing_columns_message(missing: list[_Field], header: list[str]) -> str:
@@ -361,6 +376,7 @@ class _Row:
     lead: _Lead | None  # None: the register names no lead, so keep what we have
     site: str | None  # None: the register names no site, so keep what we have
     status: ProjectStatus
+    started_on: date | None  # None: the register gives no start date, so keep what we have
 
 
 class _Skip(Exception):
@@ -396,7 +412,80 @@ def _parse_lead(name_cell: str, email_cell: str) -> _Lead | None:
     return _Lead(name or _name_from_email(email), email)
 
 
-def _parse_row(record: _Record, columns: _Columns) -> _Row:
+_MONTH_NAMES = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
+# Spelled out here rather than taken from the locale, which need not be English on a server.
+_MONTHS = (
+    {name: n for n, name in enumerate(_MONTH_NAMES, 1)}
+    | {name[:3]: n for n, name in enumerate(_MONTH_NAMES, 1)}
+    | {"sept": 9}
+)
+_ISO_DATE = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{1,2})-(?P<day>[0-9]{1,2})")
+_UK_DATE = re.compile(r"(?P<day>[0-9]{1,2})/(?P<month>[0-9]{1,2})/(?P<year>[0-9]{4}|[0-9]{2})")
+_WORDS_DATE = re.compile(r"(?P<day>[0-9]{1,2}) (?P<month>[a-z]+) (?P<year>[0-9]{4})")
+
+
+def _read_date(text: str) -> date | None:
+    """'2026-01-12', '12/01/2026', '12/01/26', '12 January 2026' or '12 Jan 2026'; else None."""
+    for pattern in (_ISO_DATE, _UK_DATE, _WORDS_DATE):
+        found = pattern.fullmatch(text.casefold())
+        if found is None:
+            continue
+        month_text = found["month"]
+        month = int(month_text) if month_text.isdigit() else _MONTHS.get(month_text)
+        # Two-digit years are this century: "26" is 2026, and "99" a typo caught as the future.
+        year = int(found["year"]) + (2000 if len(found["year"]) == 2 else 0)
+        try:
+            return date(year, month, int(found["day"])) if month is not None else None
+        except ValueError:  # 31/02/2026, or month first: 01/13/2026
+            return None
+    return None
+
+
+def _parse_start_date(cell: str, today: date) -> date | None:
+    """The start date in a cell, None if it is empty; a date we can't use skips the row."""
+    text = _cell(cell)
+    if not text:
+        return None
+    started = _read_date(text)
+    if started is None:
+        raise _Skip(
+            f"I can't read the start date {_quote(text)}. Please write it like "
+            f"{START_DATE_FORMS}, or leave the cell empty."
+        )
+    if started > today:
+        raise _Skip(
+            f"the start date {_quote(text)} is {_long_date(started)}, which is after today. "
+            "Please give the day the work began (dates are day first, like 12/01/2026 for "
+            "12 January 2026), or leave the cell empty if it hasn't begun yet."
+        )
+    if started < EARLIEST_START:
+        raise _Skip(
+            f"the start date {_quote(text)} is {_long_date(started)}, before "
+            f"{EARLIEST_START.year}: is it a typo? Please write it like {START_DATE_FORMS}, or "
+            "leave the cell empty."
+        )
+    return started
+
+
+def _long_date(when: date) -> str:
+    """'12 January 2026', in English whatever the server's locale."""
+    return f"{when.day} {_MONTH_NAMES[when.month - 1].capitalize()} {when.year}"
+
+
+def _parse_row(record: _Record, columns: _Columns, today: date) -> _Row:
     cells = record.cells
     if cells is None:
         raise _Skip(_unreadable(record.error or ""))
@@ -439,9 +528,17 @@ def _parse_row(record: _Record, columns: _Columns) -> _Row:
     if site is not None and len(site) > NAME_MAX:
         raise _Skip(f"the site or team is too long. Please keep it to {NAME_MAX} characters.")
 
+    started_text = (
+        cells[columns.started]
+        if columns.started is not None and columns.started < len(cells)
+        else ""
+    )
+    started_on = _parse_start_date(started_text, today)
+
     lead_name = cells[columns.lead] if columns.lead is not None else ""
     lead_email = cells[columns.lead_email] if columns.lead_email is not None else ""
-    return _Row(record.line, name, key, _parse_lead(lead_name, lead_email), site, status)
+    lead = _parse_lead(lead_name, lead_email)
+    return _Row(record.line, name, key, lead, site, status, started_on)
 
 
 class _Progress:
@@ -464,14 +561,18 @@ class _Progress:
 
 
 def _read_rows(
-    records: Iterator[_Record], columns: _Columns, problems: list[RowProblem], progress: _Progress
+    records: Iterator[_Record],
+    columns: _Columns,
+    today: date,
+    problems: list[RowProblem],
+    progress: _Progress,
 ) -> list[_Row]:
     """The good rows, keeping the first of each project name; problems go to `problems`."""
     rows: list[_Row] = []
     first_line: dict[str, int] = {}
     for record in records:
         try:
-            row = _parse_row(record, columns)
+            row = _parse_row(record, columns, today)
             if row.key in first_line:
                 raise _Skip(
                     f"{_quote(row.name)} is the same project as line {first_line[row.key]}, "
@@ -573,16 +674,19 @@ def import_projects(
 ) -> ImportReport:
     """Create and update projects from a register CSV; raises RegisterFileError for a bad file.
 
-    Projects are matched by folded name. An empty lead or site cell keeps what we already have
-    (a register with gaps must not stop a lead's nudges); the status is always required.
+    Projects are matched by folded name. An empty lead, site or start date cell keeps what we
+    already have (a register with gaps must not stop a lead's nudges); the status is always
+    required. A start date must be readable and not after today in the trust's time zone.
     Open files with `open_register`, or with newline="" so line numbers are right.
     """
     header, records = _records(source)
     columns = _map_columns(header)
     problems: list[RowProblem] = []
     counter = _Progress(progress)
-    rows = _read_rows(records, columns, problems, counter)
     now = ctx.now()
+    # "Today" is the trust's date: just after midnight in summer, UTC is still on yesterday.
+    today = now.astimezone(ctx.timezone).date()
+    rows = _read_rows(records, columns, today, problems, counter)
     created = updated = unchanged = 0
     with ctx.sessions.begin() as session:
         existing = _existing_projects(session, sorted(row.key for row in rows))
@@ -623,6 +727,7 @@ def _write(
                 site=row.site,
                 status=row.status,
                 lead_person_id=lead.id if lead else None,
+                started_on=row.started_on,
                 created_at=now,
                 updated_at=now,
             )
@@ -645,6 +750,7 @@ def _write(
                 "line": row.line,
                 "status": project.status.value,
                 "lead_id": project.lead_person_id,
+                "started_on": _iso(project.started_on),
             }
             for project, row in created
         ]
@@ -658,6 +764,7 @@ def _write(
                 "changed": changes,
                 "status": project.status.value,
                 "lead_id": project.lead_person_id,
+                "started_on": _iso(project.started_on),
             }
             for project, changes in changed
         ],
@@ -677,4 +784,11 @@ def _apply_changes(project: Project, row: _Row, lead: Person | None) -> list[str
     if project.status != row.status:
         project.status = row.status
         changes.append("status")
+    if row.started_on is not None and project.started_on != row.started_on:
+        project.started_on = row.started_on
+        changes.append("start date")
     return changes
+
+
+def _iso(when: date | None) -> str | None:
+    return when.isoformat() if when is not None else None

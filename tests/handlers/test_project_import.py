@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -50,6 +50,13 @@ def projects(sessions) -> dict[str, tuple[str | None, ProjectStatus, str | None,
         }
 
 
+def start_dates(sessions) -> dict[str, date | None]:
+    """Every project: name -> the start date stored for it."""
+    with sessions() as session:
+        rows = session.execute(select(Project.name, Project.started_on))
+        return {name: started_on for name, started_on in rows}
+
+
 def count(sessions, model) -> int:
     with sessions() as session:
         return session.scalar(select(func.count()).select_from(model))
@@ -68,7 +75,7 @@ def test_life_qi_register_with_extra_columns_and_aliased_headers_loads(ctx, sess
     assert (report.created, report.updated, report.unchanged) == (5, 0, 0)
     assert report.problems == []
     assert report.applied
-    assert report.unknown_columns == ["Project ID", "Start Date", "Progress Score", "Description"]
+    assert report.unknown_columns == ["Project ID", "Progress Score", "Description"]
     assert projects(sessions) == {
         "Discharge letters, made readable": (
             "Acute Medicine",
@@ -129,6 +136,13 @@ def test_each_import_is_in_the_audit_trail_without_names(ctx, sessions):
     text = repr([e.detail for e in events])
     for name in ("Asha", "Patel", "asha.patel", "Falls", "Diabetes"):
         assert name not in text
+    assert sorted(e.detail["started_on"] for e in events) == [
+        "2025-06-30",
+        "2026-01-12",
+        "2026-02-14",
+        "2026-03-01",
+        "2026-04-01",
+    ]
 
 
 # --- Importing again ---------------------------------------------------------------------
@@ -209,6 +223,226 @@ def test_empty_lead_or_site_keeps_what_we_already_have(ctx, sessions):
 
     assert (report.updated, report.unchanged) == (0, 1)
     assert projects(sessions)["Falls"] == ("Ward 7", ProjectStatus.ACTIVE, "Asha Patel", None)
+
+
+# --- Start dates -------------------------------------------------------------------------
+
+START_HEADER = "Project name,Lead,Site,Status,Start date\n"
+FORMS = "12/01/2026 (day first), 12/01/26, 12 January 2026, 12 Jan 2026 or 2026-01-12"
+
+
+def test_the_life_qi_registers_start_dates_are_stored(ctx, sessions):
+    load_file(ctx, "life_qi_register.csv")
+
+    assert start_dates(sessions) == {
+        "Discharge letters, made readable": date(2026, 3, 1),
+        "Falls prevention on Ward 7": date(2026, 1, 12),
+        "Mealtimes matter": date(2026, 4, 1),
+        "Pressure ulcer bundle": date(2025, 6, 30),
+        "Safer insulin": date(2026, 2, 14),
+    }
+
+
+def test_start_dates_are_read_in_every_accepted_form_day_first(ctx, sessions):
+    report = load(
+        ctx,
+        START_HEADER
+        + "Iso,Asha,W7,Active,2026-01-12\n"
+        + "Uk,Asha,W7,Active,12/01/2026\n"
+        + "Uk short year,Asha,W7,Active,12/01/26\n"
+        + "Month name,Asha,W7,Active,12 January 2026\n"
+        + "Month abbreviated,Asha,W7,Active,12 Jan 2026\n"
+        + "Loosely typed,Asha,W7,Active,  12  JANUARY   2026 \n"
+        + "Single digits,Asha,W7,Active,3/2/2026\n"
+        + "September,Asha,W7,Active,3 Sept 2025\n",
+    )
+
+    assert report.problems == [] and report.created == 8
+    assert start_dates(sessions) == {
+        "Iso": date(2026, 1, 12),
+        "Uk": date(2026, 1, 12),
+        "Uk short year": date(2026, 1, 12),
+        "Month name": date(2026, 1, 12),
+        "Month abbreviated": date(2026, 1, 12),
+        "Loosely typed": date(2026, 1, 12),
+        "Single digits": date(2026, 2, 3),
+        "September": date(2025, 9, 3),
+    }
+
+
+@pytest.mark.parametrize(
+    "heading", ["Project start date", "Started", "DATE-STARTED", "start", " Start Date: "]
+)
+def test_start_date_headings_are_recognised(ctx, sessions, heading):
+    report = load(
+        ctx, f"Project name,Lead,Site,Status,{heading}\nFalls,Asha,W7,Active,12/01/2026\n"
+    )
+
+    assert report.unknown_columns == []
+    assert start_dates(sessions) == {"Falls": date(2026, 1, 12)}
+
+
+def test_an_unreadable_start_date_skips_the_row_saying_what_to_write(ctx, sessions):
+    report = load(
+        ctx,
+        START_HEADER
+        + "Falls,Asha,W7,Active,next spring\n"
+        + "Insulin,Ben,Diabetes,Active,01/13/2026\n"  # month first
+        + "Sepsis,Ben,ED,Active,31/02/2026\n"  # no such day
+        + "Mealtimes,Ben,W7,Active,12th Jan 2026\n"
+        + "Discharge,Chloe,AMU,Active,12/01/2026\n",
+    )
+
+    assert [str(problem) for problem in report.problems] == [
+        f'line 2: I can\'t read the start date "next spring". Please write it like {FORMS}, or '
+        "leave the cell empty.",
+        f'line 3: I can\'t read the start date "01/13/2026". Please write it like {FORMS}, or '
+        "leave the cell empty.",
+        f'line 4: I can\'t read the start date "31/02/2026". Please write it like {FORMS}, or '
+        "leave the cell empty.",
+        f'line 5: I can\'t read the start date "12th Jan 2026". Please write it like {FORMS}, or '
+        "leave the cell empty.",
+    ]
+    assert report.applied and report.created == 1
+    assert start_dates(sessions) == {"Discharge": date(2026, 1, 12)}
+    # Leads named only on skipped rows are not added.
+    with sessions() as session:
+        assert list(session.scalars(select(Person.display_name))) == ["Chloe"]
+
+
+def test_a_start_date_in_the_future_skips_the_row(ctx, sessions):
+    # The clock says Monday 23 November 2026.
+    report = load(
+        ctx,
+        START_HEADER
+        + "Falls,Asha,W7,Active,24/11/2026\n"
+        + "Insulin,Ben,Diabetes,Active,23/11/2026\n"  # today is fine
+        + "Sepsis,Ben,ED,Active,01/01/99\n",  # 2099
+    )
+
+    assert [str(problem) for problem in report.problems] == [
+        'line 2: the start date "24/11/2026" is 24 November 2026, which is after today. '
+        "Please give the day the work began (dates are day first, like 12/01/2026 for "
+        "12 January 2026), or leave the cell empty if it hasn't begun yet.",
+        'line 4: the start date "01/01/99" is 1 January 2099, which is after today. '
+        "Please give the day the work began (dates are day first, like 12/01/2026 for "
+        "12 January 2026), or leave the cell empty if it hasn't begun yet.",
+    ]
+    assert start_dates(sessions) == {"Insulin": date(2026, 11, 23)}
+
+
+def test_today_is_the_trusts_date_not_utcs(ctx, sessions, clock):
+    # 23:30 UTC on 30 June is already 00:30 on 1 July in London (BST).
+    clock.current = datetime(2026, 6, 30, 23, 30, tzinfo=UTC)
+
+    report = load(
+        ctx, START_HEADER + "Falls,Asha,W7,Active,01/07/2026\nInsulin,Ben,D,Active,02/07/2026\n"
+    )
+
+    assert problem_lines(report) == [3]
+    assert start_dates(sessions) == {"Falls": date(2026, 7, 1)}
+
+
+def test_a_start_date_last_century_is_taken_for_a_typo(ctx, sessions):
+    report = load(
+        ctx, START_HEADER + "Falls,Asha,W7,Active,12/01/1926\nInsulin,Ben,D,Active,0026-01-12\n"
+    )
+
+    assert report.problems == [
+        RowProblem(
+            2,
+            'the start date "12/01/1926" is 12 January 1926, before 2000: is it a typo? Please '
+            f"write it like {FORMS}, or leave the cell empty.",
+        ),
+        RowProblem(
+            3,
+            'the start date "0026-01-12" is 12 January 26, before 2000: is it a typo? Please '
+            f"write it like {FORMS}, or leave the cell empty.",
+        ),
+    ]
+    assert count(sessions, Project) == 0
+
+
+def test_strict_import_writes_nothing_when_a_start_date_is_bad(ctx, sessions):
+    report = load(
+        ctx,
+        START_HEADER + "Falls,Asha,W7,Active,12/01/2026\nInsulin,Ben,D,Active,soon\n",
+        strict=True,
+    )
+
+    assert not report.applied and problem_lines(report) == [3]
+    assert count(sessions, Project) == 0
+    assert count(sessions, Person) == 0
+    assert count(sessions, AuditEvent) == 0
+
+
+def test_a_changed_start_date_is_updated_and_reported(ctx, sessions, clock):
+    load(ctx, START_HEADER + "Falls,Asha,W7,Active,12/01/2026\nInsulin,Ben,D,Active,\n")
+    clock.advance(days=7)
+
+    report = load(
+        ctx, START_HEADER + "Falls,Asha,W7,Active,19/01/2026\nInsulin,Ben,D,Active,2 Feb 2026\n"
+    )
+
+    assert (report.created, report.updated, report.unchanged) == (0, 2, 0)
+    assert start_dates(sessions) == {"Falls": date(2026, 1, 19), "Insulin": date(2026, 2, 2)}
+    with sessions() as session:
+        updates = session.execute(
+            select(Project.name, Project.updated_at, AuditEvent.detail)
+            .join(Project, Project.id == AuditEvent.subject_id)
+            .where(AuditEvent.action == "project.import_updated")
+            .order_by(Project.name)
+        ).all()
+    assert [(name, detail["changed"], detail["started_on"]) for name, _, detail in updates] == [
+        ("Falls", ["start date"], "2026-01-19"),
+        ("Insulin", ["start date"], "2026-02-02"),
+    ]
+    assert {updated_at for _, updated_at, _ in updates} == {clock()}
+
+
+def test_a_project_started_in_chat_gets_the_registers_start_date(ctx, sessions):
+    with ctx.sessions.begin() as session:
+        create_project(
+            session,
+            name="Falls prevention",
+            lead_id=None,
+            site=None,
+            status=ProjectStatus.ACTIVE,
+            now=ctx.now(),
+        )
+
+    report = load(ctx, START_HEADER + "Falls prevention,,,Active,2026-01-12\n")
+
+    assert report.updated == 1
+    assert start_dates(sessions) == {"Falls prevention": date(2026, 1, 12)}
+
+
+def test_an_empty_start_date_keeps_the_stored_one(ctx, sessions):
+    load(ctx, START_HEADER + "Falls,Asha,W7,Active,12/01/2026\nInsulin,Ben,D,Active,2026-02-02\n")
+
+    report = load(
+        ctx,
+        START_HEADER
+        + "Falls,Asha,W7,Active,\n"
+        + "Insulin,Ben,D,Active\n",  # a spreadsheet that leaves out the empty last cell
+    )
+
+    assert (report.updated, report.unchanged) == (0, 2) and report.problems == []
+    assert start_dates(sessions) == {"Falls": date(2026, 1, 12), "Insulin": date(2026, 2, 2)}
+
+
+def test_a_register_without_a_start_date_column_imports_as_before(ctx, sessions):
+    load(ctx, START_HEADER + "Falls,Asha,W7,Active,12/01/2026\n")
+
+    report = load(ctx, HEADER + "Falls,Asha,W7,Completed\nInsulin,Ben,D,Active\n")
+
+    assert (report.created, report.updated) == (1, 1) and report.problems == []
+    assert start_dates(sessions) == {"Falls": date(2026, 1, 12), "Insulin": None}
+    with sessions() as session:
+        imported = session.scalar(
+            select(AuditEvent.detail).where(AuditEvent.action == "project.imported").offset(1)
+        )
+    assert imported["started_on"] is None
 
 
 # --- Leads -------------------------------------------------------------------------------
