@@ -57,20 +57,27 @@ def run_chart(
     as_percent: bool = True,
 ) -> Image:
     """A weekly run chart as a PNG, with alt text saying what a sighted reader would see."""
-    figure = build_run_chart_figure(
-        points, analysis, title=title, y_label=y_label, notes=notes, as_percent=as_percent
-    )
     alt_text = describe_run_chart(points, analysis, title=title, notes=notes, as_percent=as_percent)
-    return Image(png=render_png(figure), title=title, alt_text=alt_text, filename="run-chart.png")
+    points, notes = list(points), list(notes)  # drawn later: keep the data as it is now
+
+    def draw() -> bytes:
+        figure = build_run_chart_figure(
+            points, analysis, title=title, y_label=y_label, notes=notes, as_percent=as_percent
+        )
+        return render_png(figure)
+
+    return Image(draw=draw, title=title, alt_text=alt_text, filename="run-chart.png")
 
 
 def attendance_chart(meetings: Sequence[tuple[date, int, int]], *, title: str) -> Image:
     """Forum attendance per meeting (service users and carers, staff) as a PNG with alt text."""
-    figure = build_attendance_figure(meetings, title=title)
     alt_text = describe_attendance(meetings, title=title)
-    return Image(
-        png=render_png(figure), title=title, alt_text=alt_text, filename="forum-attendance.png"
-    )
+    meetings = list(meetings)
+
+    def draw() -> bytes:
+        return render_png(build_attendance_figure(meetings, title=title))
+
+    return Image(draw=draw, title=title, alt_text=alt_text, filename="forum-attendance.png")
 
 
 def render_png(figure: Figure) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -55,15 +57,43 @@ class Section:
     buttons: tuple[Button, ...] = ()
 
 
-@dataclass(frozen=True)
 class Image:
-    """A picture to show with a reply (a run chart), with words for people who can't see it."""
+    """A picture to show with a reply (a run chart), with words for people who can't see it.
 
-    png: bytes
-    title: str
-    # Read aloud by screen readers and shown when the picture can't be: says what it shows.
-    alt_text: str
-    filename: str = "chart.png"
+    Give the PNG, or a way to draw it: drawing takes a few hundred milliseconds, so a chart is
+    drawn only when a transport asks for `png`, after it has answered the person.
+    """
+
+    def __init__(
+        self,
+        png: bytes | None = None,
+        *,
+        title: str,
+        alt_text: str,
+        filename: str = "chart.png",
+        draw: Callable[[], bytes] | None = None,
+    ) -> None:
+        if (png is None) == (draw is None):
+            raise ValueError("an Image needs its PNG or a way to draw it, not both")
+        self.title = title
+        # Read aloud by screen readers and shown when the picture can't be: says what it shows.
+        self.alt_text = alt_text
+        self.filename = filename
+        self._png = png
+        self._draw = draw
+        self._lock = threading.Lock()
+
+    @property
+    def png(self) -> bytes:
+        """The picture, drawn the first time it is asked for."""
+        with self._lock:
+            if self._png is None:
+                assert self._draw is not None
+                self._png = self._draw()
+            return self._png
+
+    def __repr__(self) -> str:
+        return f"Image(title={self.title!r}, filename={self.filename!r})"
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,13 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy.orm import Session
 
 from handlers.args import ArgumentError, split_words
+from handlers.charts import attendance_chart, run_chart
 from handlers.context import Context
 from handlers.errors import Refusal
-from handlers.lookup import acting_person, require_admin
+from handlers.lookup import acting_person, find_forum, require_admin
 from handlers.nudges import week_of
 from handlers.reply import Actor, Reply, Section, say
+from handlers.run_chart import analyse
 from handlers.wording import involvement_headline_text, plural
 from store import stats as stats_store
 from store.models import Forum, ParticipationSnapshot
@@ -168,9 +170,6 @@ def _chart_reply(
     headline: str,
     site: str,
 ) -> Reply:
-    from handlers.charts import run_chart  # matplotlib loads only when a chart is drawn
-    from handlers.run_chart import analyse
-
     points = [(w.week_start, _share(w)) for w in weeks]
     analysis = analyse([value for _, value in points], unit="week")
     findings = [s.description for s in analysis.signals]
@@ -196,9 +195,6 @@ def _chart_reply(
 
 def forum_stats(ctx: Context, name: str = "") -> Reply:
     """Attendance at the forum's meetings: service users and carers against staff."""
-    from handlers.charts import attendance_chart
-    from handlers.lookup import find_forum
-
     with ctx.sessions() as session:
         forum: Forum = find_forum(session, name)
         meetings = [

@@ -1,7 +1,6 @@
 """The console transport: typing commands, pressing numbered buttons, filling in forms."""
 
 import io
-from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
@@ -134,7 +133,13 @@ CHART = Image(
 @pytest.fixture
 def chart_command(monkeypatch):
     """/qi-chart-test answers with a headline and CHART (the second time, a newer chart)."""
-    charts = iter([CHART, replace(CHART, png=b"\x89PNG\r\n\x1a\nsecond chart")])
+    second = Image(
+        draw=lambda: b"\x89PNG\r\n\x1a\nsecond chart",  # drawn when asked, as real charts are
+        title=CHART.title,
+        alt_text=CHART.alt_text,
+        filename=CHART.filename,
+    )
+    charts = iter([CHART, second])
     monkeypatch.setitem(
         dispatch.COMMANDS,
         "qi-chart-test",
