@@ -96,25 +96,18 @@ def seed_example_trust(ctx: Context) -> DemoSummary:
         # Ben helped "Safer medicines at home" for ten weeks, then joined the falls project:
         # the one project that has a carer on the team now.
         ben = people["Ben Okafor"].id
-        earlier = add_membership(
-            session,
-            project_id=projects[2].id,
-            person_id=ben,
-            role=Role.CARER,
-            involvement=Involvement.TEAM_MEMBER,
-            consent_by_id=ben,
-            now=now - timedelta(weeks=19),
-        )
-        earlier.left_at = now - timedelta(weeks=9)
-        add_membership(
-            session,
-            project_id=projects[0].id,
-            person_id=ben,
-            role=Role.CARER,
-            involvement=Involvement.TEAM_MEMBER,
-            consent_by_id=ben,
-            now=now - timedelta(weeks=6),
-        )
+        for project, joined, left in ((projects[2], 19, 9), (projects[0], 6, None)):
+            membership = add_membership(
+                session,
+                project_id=project.id,
+                person_id=ben,
+                role=Role.CARER,
+                involvement=Involvement.TEAM_MEMBER,
+                consent_by_id=ben,
+                now=now - timedelta(weeks=joined),
+            )
+            if left is not None:
+                membership.left_at = now - timedelta(weeks=left)
         forum = create_forum(session, name=DEMO_FORUM, channel=None, now=now)
         for name, role in PEOPLE:
             session.add(
