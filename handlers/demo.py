@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import func, select
 
 from handlers.context import Context
+from handlers.stats import backfill
 from store.forums import create_forum
 from store.memberships import add_membership
 from store.models import ChatIdentity, ForumMember, Meeting, Person, Project, Rsvp
@@ -159,4 +160,6 @@ def seed_example_trust(ctx: Context) -> DemoSummary:
                         answered_at=past.starts_at - timedelta(days=3),
                     )
                 )
+    # Its past weeks worked out, so /qi-stats shows a run chart straight away.
+    backfill(ctx)
     return DemoSummary(people=len(PEOPLE), projects=len(PROJECTS), meeting_at=starts)

@@ -15,7 +15,7 @@ from handlers.errors import Refusal
 from handlers.lookup import acting_person, find_forum, require_admin
 from handlers.nudges import week_of
 from handlers.reply import Actor, Reply, Section, say
-from handlers.run_chart import analyse
+from handlers.run_chart import Signal, analyse
 from handlers.wording import involvement_headline_text, plural
 from store import stats as stats_store
 from store.models import Forum, ParticipationSnapshot
@@ -172,12 +172,7 @@ def _chart_reply(
 ) -> Reply:
     points = [(w.week_start, _share(w)) for w in weeks]
     analysis = analyse([value for _, value in points], unit="week")
-    findings = [s.description for s in analysis.signals]
-    what = (
-        "Signs of real change: " + " ".join(findings)
-        if findings
-        else "No sign yet of change beyond the usual week-to-week ups and downs."
-    )
+    what = _findings(analysis.signals)
     title = "Share of active projects with a service user or carer on the team" + (
         f" ({site})" if site else ""
     )
@@ -191,6 +186,20 @@ def _chart_reply(
         ),
         image=image,
     )
+
+
+def _findings(signals: Sequence[Signal]) -> str:
+    """What the rules found, a line each, with why each kind matters said once."""
+    if not signals:
+        return "No sign yet of change beyond the usual week-to-week ups and downs."
+    lines, why, explained = [], [], set()
+    for signal in signals:
+        found, _, meaning = signal.description.partition(". ")
+        lines.append(f"• {found.rstrip('.')}.")
+        if meaning and signal.rule not in explained:
+            explained.add(signal.rule)
+            why.append(meaning)
+    return "Signs of real change:\n" + "\n".join(lines) + ("\n" + " ".join(why) if why else "")
 
 
 def forum_stats(ctx: Context, name: str = "") -> Reply:

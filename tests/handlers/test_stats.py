@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from bot.scheduler import Jobs
 from handlers import ids
+from handlers.demo import seed_example_trust
 from handlers.nudges import NudgePolicy
 from handlers.personal_data import erase_person
 from handlers.stats import backfill, take_snapshot, week_start
@@ -332,3 +333,14 @@ def test_a_project_counts_from_its_start_date_when_earlier_than_its_record(chat,
         ("2026-W46", 1, 0, True),
         ("2026-W47", 1, 0, True),
     ]
+
+
+def test_the_example_trust_shows_its_signals_a_line_each_explained_once(chat, ctx, asha):
+    seed_example_trust(ctx)  # half a year of history, worked out as it is seeded
+
+    reply = chat.say(asha, "/qi-stats")  # the demo's organiser
+
+    assert "25 weeks of figures. Signs of real change:\n" in reply.text
+    assert "• 7 weeks in a row below the median (weeks 1 to 7): a shift.\n" in reply.text
+    assert "• 9 weeks in a row above the median (weeks 8 to 16): a shift.\n" in reply.text
+    assert reply.text.count("Six or more in a row on one side of the median is unlikely") == 1
