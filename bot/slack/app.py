@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
@@ -399,6 +400,7 @@ def build_slack_app(settings: Settings, transport: SlackTransport) -> App:
     signing = settings.slack_signing_secret
     app = App(
         client=transport.client,
+        logger=_bolt_logger(),
         # Socket Mode alone has nothing to verify (Slack is on the other end of our own
         # connection); HTTP mode always verifies, and serve only exposes /slack/events then.
         signing_secret=signing.reveal() if signing else None,
@@ -416,3 +418,21 @@ def build_slack_app(settings: Settings, transport: SlackTransport) -> App:
     app.view(ANY)(transport.on_view_submission)
     app.event("app_home_opened")(transport.on_home_opened)
     return app
+
+
+class _NotTheTokenWarning(logging.Filter):
+    """Drops Bolt's warning that SLACK_BOT_TOKEN is unused when we hand it a client.
+
+    Bolt reads SLACK_BOT_TOKEN from the environment by itself and then warns that our client
+    (built from that same token) wins: true, harmless, and alarming in IT's logs at every start.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("slack_bolt.App")
+    if not any(isinstance(f, _NotTheTokenWarning) for f in logger.filters):
+        logger.addFilter(_NotTheTokenWarning())
+    return logger

@@ -397,3 +397,29 @@ def test_a_slow_lookup_does_not_overwrite_a_stored_name(slack_bot, fake_slack):
     with slack_bot.engine.connect() as connection:
         names = set(connection.execute(select(Person.display_name)).scalars())
     assert names == {"Asha Patel"}
+
+
+def test_starting_with_the_token_in_the_environment_logs_no_false_alarm(
+    fake_slack, monkeypatch, caplog, tmp_path
+):
+    from bot.serve import build_service
+    from bot.settings import load_settings
+    from handlers.context import Context
+    from store.engine import make_engine, make_sessions
+
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")  # as IT deploys it
+    settings = load_settings(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-test-token",
+            "SLACK_SIGNING_SECRET": "secret",
+            "SLACK_API_URL": fake_slack.base_url,
+        },
+        env_file=None,
+    )
+    engine = make_engine(f"sqlite:///{tmp_path / 'qi.db'}")
+
+    with caplog.at_level("WARNING"):
+        build_service(settings, engine, Context(sessions=make_sessions(engine)))
+
+    assert "token` will be unused" not in caplog.text
+    engine.dispose()
