@@ -453,16 +453,16 @@ def bench_sweep(label: str, engine: Engine, trust: Trust, repeat: int) -> None:
 
 
 class TimedSender(SlackSender):
-    """SlackSender, timing destination(): the Deliverer holds a transaction open around it."""
+    """SlackSender, timing destination() (a DM channel from the database, or opened)."""
 
     def __init__(self, client: Any) -> None:
         super().__init__(client)
         self.destination_ms: list[float] = []
 
-    def destination(self, session: Any, recipient: str) -> str | None:
+    def destination(self, sessions: Any, recipient: str) -> str | None:
         started = time.perf_counter()
         try:
-            return super().destination(session, recipient)
+            return super().destination(sessions, recipient)
         finally:
             self.destination_ms.append((time.perf_counter() - started) * 1000)
 

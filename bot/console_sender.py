@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.render_text import render_reply
 from handlers.reply import Reply
@@ -24,12 +24,13 @@ class ConsoleSender:
         self.stream = stream or sys.stdout
         self._count = 0
 
-    def destination(self, session: Session, recipient: str) -> str | None:
+    def destination(self, sessions: sessionmaker[Session], recipient: str) -> str | None:
         """'to Asha Patel (direct message)' or 'in #qi-forum'."""
         person_id = outbox.recipient_person_id(recipient)
         if person_id is not None:
-            person = session.get(Person, person_id)
-            return f"to {person.display_name} (direct message)" if person else None
+            with sessions() as session:
+                person = session.get(Person, person_id)
+                return f"to {person.display_name} (direct message)" if person else None
         target = outbox.recipient_channel(recipient)
         return f"in {target[1]}" if target is not None else None
 

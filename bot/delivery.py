@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.context import Context
 from handlers.messages import render_delivery
@@ -47,8 +47,12 @@ class Sender(Protocol):
 
     platform: str
 
-    def destination(self, session: Session, recipient: str) -> str | None:
-        """The channel to post in for a recipient key, or None if they are not on this platform."""
+    def destination(self, sessions: sessionmaker[Session], recipient: str) -> str | None:
+        """The channel to post in for a recipient key, or None if they are not on this platform.
+
+        Given the session factory, not a session: a sender that must ask the platform (open a
+        DM) does so between short transactions, never holding the database while it waits.
+        """
 
     def find_sent(self, channel: str, key: str) -> str | None:
         """The id of a message already posted with this delivery key, if any (crash recovery)."""
@@ -275,16 +279,15 @@ class Deliverer:
             return "withdrawn" if ours else self._taken_over(delivery)
         key = delivery_key(delivery.id)
         try:
-            with self.ctx.sessions.begin() as session:
-                channel = self.sender.destination(session, delivery.recipient)
-                if channel is None:
+            channel = self.sender.destination(self.ctx.sessions, delivery.recipient)
+            if channel is None:
+                with self.ctx.sessions.begin() as session:
                     ours = outbox.mark_failed(
                         session,
                         delivery.id,
                         error=f"the recipient is not on {self.sender.platform}: nowhere to send",
                         claim=delivery.attempts,
                     )
-            if channel is None:
                 return "failed" if ours else self._taken_over(delivery)
             # A retry, or a claim taken over from a sender that died, may have been posted
             # already: look for the message's own key on the platform before posting again.

@@ -8,12 +8,14 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.orm import Session
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.delivery import SendError
 from bot.slack.blocks import build_reply_blocks, fallback_text
 from handlers.reply import Reply
 from store import outbox
+from store.models import ChatIdentity
 from store.people import identity_on
 
 log = logging.getLogger(__name__)
@@ -56,20 +58,29 @@ class SlackSender:
     def __init__(self, client: WebClient) -> None:
         self.client = client
 
-    def destination(self, session: Session, recipient: str) -> str | None:
+    def destination(self, sessions: sessionmaker[Session], recipient: str) -> str | None:
         """The DM channel for a person (kept in the database), or a channel of this workspace."""
         person_id = outbox.recipient_person_id(recipient)
         if person_id is None:
             target = outbox.recipient_channel(recipient)
             return target[1] if target is not None and target[0] == PLATFORM else None
-        identity = identity_on(session, person_id, PLATFORM)
-        if identity is None:
-            return None
-        if identity.dm_channel is None:
-            # conversations.open allows only about 50 calls a minute: open once, keep the id.
-            answer = self._call(self.client.conversations_open, users=identity.user_id)
-            identity.dm_channel = answer["channel"]["id"]
-        return identity.dm_channel
+        with sessions() as session:
+            identity = identity_on(session, person_id, PLATFORM)
+            if identity is None:
+                return None
+            identity_id, user_id, known = identity.id, identity.user_id, identity.dm_channel
+        if known is not None:
+            return known
+        # conversations.open allows only about 50 calls a minute: open once, keep the id. The
+        # database is not held while Slack answers (SQLite would make every sign-up wait).
+        channel = str(self._call(self.client.conversations_open, users=user_id)["channel"]["id"])
+        with sessions.begin() as session:
+            session.execute(
+                update(ChatIdentity)
+                .where(ChatIdentity.id == identity_id)
+                .values(dm_channel=channel)
+            )
+        return channel
 
     def find_sent(self, channel: str, key: str) -> str | None:
         """The ts of a recent message in `channel` that carries this delivery key."""

@@ -293,13 +293,40 @@ def test_the_dm_channel_is_opened_once_and_kept_across_weeks(
     assert len(fake.messages("DU1")) == 3
 
 
+@pytest.mark.parametrize("fresh_database_url", ["sqlite"], indirect=True)
+def test_the_database_is_free_while_slack_opens_a_dm(fresh_database_url, clock, fake, monotonic):
+    """SQLite has one write lock: a sign-up must not wait while Slack opens a lead's DM.
+
+    (Its own database: the shared test fixture runs every session on one connection.)
+    """
+    engine = make_engine(fresh_database_url)
+    upgrade(engine)
+    real = make_sessions(engine)
+    ctx = Context(sessions=real, clock=clock)
+    lead = slack_lead(real, clock(), "Asha Patel", "U1")
+    plan_nudge(real, clock(), lead, [active_project(real, clock(), "Falls prevention", lead)])
+    fake.delay("conversations.open", 1.5)
+    sending = threading.Thread(target=deliverer(ctx, fake, monotonic).drain)
+    sending.start()
+    assert fake.wait_for(lambda: fake.calls_to("conversations.open") != [], timeout=5)
+
+    started = time.monotonic()
+    with real.begin() as session:  # what a /qi-join does: a write
+        session.add(Person(display_name="Kim Lee", created_at=clock()))
+    waited = time.monotonic() - started
+    sending.join(10)
+
+    assert waited < 0.5, f"a write waited {waited:.1f} s for Slack to open a DM"
+    assert len(fake.messages("DU1")) == 1
+    engine.dispose()
+
+
 def test_a_channel_recipient_is_posted_in_that_channel_without_opening_a_dm(
     ctx, sessions, clock, fake, monotonic
 ):
     sender = SlackSender(slack_client(fake))
-    with sessions() as session:
-        assert sender.destination(session, outbox.channel_recipient("slack:C0FORUM")) == "C0FORUM"
-        assert sender.destination(session, outbox.channel_recipient("teams:19:abc")) is None
+    assert sender.destination(sessions, outbox.channel_recipient("slack:C0FORUM")) == "C0FORUM"
+    assert sender.destination(sessions, outbox.channel_recipient("teams:19:abc")) is None
     assert fake.calls_to("conversations.open") == []
 
 
