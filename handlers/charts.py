@@ -295,7 +295,8 @@ def _new_figure(title: str) -> tuple[Figure, Axes]:
     # Constrained layout makes room for the legend below the axes and the rotated labels.
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, layout="constrained")
     axes = figure.add_subplot()
-    axes.set_title(title, fontsize=14, loc="left")
+    # People's words (site and forum names) are text, never matplotlib's $maths$.
+    axes.set_title(title, fontsize=14, loc="left", parse_math=False)
     axes.grid(axis="y", color="#DDDDDD", linewidth=0.8)
     axes.set_axisbelow(True)
     axes.spines[["top", "right"]].set_visible(False)
@@ -378,6 +379,7 @@ def _draw_notes(
             fontsize=9,
             color=GREY,
             gid="note",
+            parse_math=False,  # an organiser's note ("Budget $5k to $3k") is plain text
             bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
         )
 

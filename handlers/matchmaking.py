@@ -16,10 +16,11 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from handlers import ids
+from handlers.args import parse_id
 from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.join import join_project
-from handlers.lookup import acting_person, get_by_id, require_lead_or_admin
+from handlers.lookup import acting_person, require_lead_or_admin
 from handlers.reply import Actor, Button, Reply, Section, say
 from handlers.wording import first_name
 from store import matches, outbox
@@ -96,7 +97,7 @@ def handle_match_offer_button(ctx: Context, actor: Actor, value: str) -> Reply:
     offer_id, _, answer = value.partition(":")
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        offer = get_by_id(session, MatchOffer, offer_id)
+        offer = matches.locked(session, parse_id(offer_id))
         if offer is None:
             raise Refusal("That suggestion is no longer open. Next week's reminder has the latest.")
         project = offer.project
@@ -111,10 +112,16 @@ def handle_match_offer_button(ctx: Context, actor: Actor, value: str) -> Reply:
                 "No problem. I'll offer them to another team. You can still ask the forum for "
                 "help whenever you like."
             )
-        if project.status != ProjectStatus.ACTIVE or not matches.still_willing(
-            session, offer.person_id
-        ):
+        if project.status != ProjectStatus.ACTIVE:
             offer.status, offer.updated_at = matches.EXPIRED, now
+            _audit(session, ctx, person.id, offer, "match.lapsed")
+            return say(
+                f'"{project.name}" is {project.status.label} now, so I haven\'t asked them. '
+                "If it starts again, the weekly reminder will suggest someone when it can."
+            )
+        if not matches.still_willing(session, offer.person_id):
+            offer.status, offer.updated_at = matches.EXPIRED, now
+            _audit(session, ctx, person.id, offer, "match.lapsed")
             return say(
                 "Sorry, that suggestion has lapsed: they are no longer looking for a project. "
                 "I'll suggest someone else when I can."
@@ -135,7 +142,7 @@ def handle_match_answer_button(ctx: Context, actor: Actor, value: str) -> Reply:
     offer_id, _, answer = value.partition(":")
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        offer = get_by_id(session, MatchOffer, offer_id)
+        offer = matches.locked(session, parse_id(offer_id))
         # Buttons carry ids; only the person invited may answer.
         if offer is None or offer.person_id != person.id:
             raise Refusal("That invitation isn't yours to answer. Type /qi-join to join a team.")
@@ -151,6 +158,8 @@ def handle_match_answer_button(ctx: Context, actor: Actor, value: str) -> Reply:
                 "That's fine: I won't suggest any more projects. If you change your mind, "
                 "type /qi-join forum."
             )
+        if offer.status == matches.JOINED:
+            return say(f'You\'re on the "{project.name}" team already. Thank you for joining.')
         if offer.status != matches.ASKED:
             return say(
                 "That invitation has lapsed, sorry. I'll let you know if another team would "
@@ -229,6 +238,13 @@ def render_match_result(session: Session, ctx: Context, delivery: outbox.Claimed
             f'has joined "{project.name}". Do say hello and welcome them to the team.',
             heading="Someone with lived experience has joined your team",
         )
+    if offer.status == matches.EXPIRED:
+        return say(
+            f'The {offer.role.label} I asked about "{project.name}" hasn\'t answered in two '
+            "weeks, so I've stopped waiting. I'll suggest someone else when I can, and you can "
+            "ask the forum for help too.",
+            buttons=(Button("Ask the forum to find a partner", ids.ASK_FORUM, str(project.id)),),
+        )
     if offer.status == matches.PERSON_DECLINED:
         return say(
             f'The {offer.role.label} I asked can\'t join "{project.name}" this time. '
@@ -236,6 +252,23 @@ def render_match_result(session: Session, ctx: Context, delivery: outbox.Claimed
             buttons=(Button("Ask the forum to find a partner", ids.ASK_FORUM, str(project.id)),),
         )
     return None
+
+
+def tell_leads_of_lapsed(session: Session, offer_ids: list[int], now: datetime) -> None:
+    """The leads waiting on invitations nobody answered: tell them, rather than leave them."""
+    outbox.plan(
+        session,
+        [
+            outbox.Planned(
+                MATCH_RESULT,
+                f"offer:{offer_id}",
+                outbox.person_recipient(lead_id),
+                {"offer": offer_id},
+            )
+            for offer_id, lead_id in matches.leads_of(session, offer_ids)
+        ],
+        now=now,
+    )
 
 
 def _tell_lead(session: Session, offer: MatchOffer, now: datetime) -> None:

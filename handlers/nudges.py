@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from handlers import ids
 from handlers.context import Context
-from handlers.matchmaking import Seeking, choose_matches, offer_section
+from handlers.matchmaking import Seeking, choose_matches, offer_section, tell_leads_of_lapsed
 from handlers.reply import Button, Reply, Section
 from handlers.wording import first_name, join_names
 from store import matches as match_store
@@ -190,7 +190,8 @@ def _decide(
 def tidy_before_sweep(session: Session, ctx: Context, *, week: str) -> None:
     """Clear what changed since last week: settled projects, unanswered introductions."""
     nudge_store.forget_settled(session)
-    match_store.expire_stale(session, week=week, now=ctx.now())
+    lapsed = match_store.expire_stale(session, week=week, now=ctx.now())
+    tell_leads_of_lapsed(session, lapsed, ctx.now())
 
 
 def run_sweep(ctx: Context, *, week: str, policy: NudgePolicy) -> SweepPlan:

@@ -718,6 +718,9 @@ def _write(
     """Add and update the projects, with an audit event each; (created, updated, unchanged)."""
     created: list[tuple[Project, _Row]] = []
     changed: list[tuple[Project, list[str]]] = []
+    # Status changes are audited as /qi-project status does (old and new), so the run chart's
+    # history knows a project imported as active, then completed, was active in between.
+    status_changes: list[tuple[Project, ProjectStatus]] = []
     for row, lead in resolved:
         project = existing.get(row.key)
         if project is None:
@@ -733,9 +736,13 @@ def _write(
             )
             session.add(project)
             created.append((project, row))
-        elif changes := _apply_changes(project, row, lead):
-            project.updated_at = now
-            changed.append((project, changes))
+        else:
+            before = project.status
+            if changes := _apply_changes(project, row, lead):
+                project.updated_at = now
+                changed.append((project, changes))
+                if "status" in changes:
+                    status_changes.append((project, before))
     session.flush()  # the new projects' ids, for the audit trail
     # One batched INSERT for the whole file's audit trail, not one per project.
     audit.record_many(
@@ -767,6 +774,18 @@ def _write(
                 "started_on": _iso(project.started_on),
             }
             for project, changes in changed
+        ]
+        + [
+            {
+                "at": now,
+                "actor_id": None,
+                "action": "project.status_changed",
+                "subject_type": "project",
+                "subject_id": project.id,
+                "old": before.value,
+                "new": project.status.value,
+            }
+            for project, before in status_changes
         ],
     )
     return len(created), len(changed), len(resolved) - len(created) - len(changed)

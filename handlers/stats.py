@@ -146,9 +146,12 @@ def project_stats(ctx: Context, site: str = "") -> Reply:
         scope = _site_scope(session, site) if site else stats_store.OVERALL
         weeks = stats_store.snapshots(session, scope)
         notes = [(n.on_date, n.text) for n in stats_store.notes(session)]
-        total, involved = (
-            involvement_headline(session) if scope == stats_store.OVERALL else _latest(weeks)
-        )
+        if scope == stats_store.OVERALL:
+            total, involved = involvement_headline(session)
+        else:
+            now = stats_store.project_history(session, ctx.timezone).figures_at(ctx.now())
+            site_now = now.get(scope, stats_store.Figures())
+            total, involved = site_now.active, site_now.involved
     where = f" at {site}" if site else ""
     headline = involvement_headline_text(involved, total).rstrip(".") + where
     counted = [w for w in weeks if w.active_projects]
@@ -270,10 +273,6 @@ def _site_scope(session: Session, site: str) -> str:
             return scope
     sites = ", ".join(s[len("site:") :] for s in known) or "none yet"
     raise Refusal(f'I have no figures for a site called "{site}". Sites with figures: {sites}.')
-
-
-def _latest(weeks: Sequence[ParticipationSnapshot]) -> tuple[int, int]:
-    return (weeks[-1].active_projects, weeks[-1].involved_projects) if weeks else (0, 0)
 
 
 def _share(week: ParticipationSnapshot) -> float:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from store.models import ChatIdentity, ForumMember, MatchOffer, Membership
+from store.models import ChatIdentity, ForumMember, MatchOffer, Membership, Project
 from store.roles import LIVED_EXPERIENCE_ROLES, Role
 
 OFFERED = "offered"
@@ -100,19 +100,49 @@ def add_offers(
     )
 
 
-def expire_stale(session: Session, *, week: str, now: datetime) -> int:
-    """Free people whose introduction went unanswered: a lead's by the next week, theirs later."""
-    lapsed_offers = session.execute(
+def expire_stale(session: Session, *, week: str, now: datetime) -> list[int]:
+    """Free people whose introduction went unanswered: a lead's by the next week, theirs later.
+
+    Returns the invitations that lapsed unanswered by the person: their leads are waiting.
+    """
+    session.execute(
         update(MatchOffer)
         .where(MatchOffer.status == OFFERED, MatchOffer.week != week)
         .values(status=EXPIRED, updated_at=now)
     )
-    lapsed_asks = session.execute(
-        update(MatchOffer)
-        .where(MatchOffer.status == ASKED, MatchOffer.updated_at <= now - ASK_LIFETIME)
-        .values(status=EXPIRED, updated_at=now)
+    lapsed = list(
+        session.scalars(
+            select(MatchOffer.id).where(
+                MatchOffer.status == ASKED, MatchOffer.updated_at <= now - ASK_LIFETIME
+            )
+        )
     )
-    return (lapsed_offers.rowcount or 0) + (lapsed_asks.rowcount or 0)
+    if lapsed:
+        session.execute(
+            update(MatchOffer)
+            .where(MatchOffer.id.in_(lapsed))
+            .values(status=EXPIRED, updated_at=now)
+        )
+    return lapsed
+
+
+def leads_of(session: Session, offer_ids: Collection[int]) -> list[tuple[int, int]]:
+    """(offer, lead) for these offers' projects that have a lead."""
+    if not offer_ids:
+        return []
+    rows = session.execute(
+        select(MatchOffer.id, Project.lead_person_id)
+        .join(Project, Project.id == MatchOffer.project_id)
+        .where(MatchOffer.id.in_(list(offer_ids)), Project.lead_person_id.is_not(None))
+    )
+    return [(offer_id, lead_id) for offer_id, lead_id in rows]
+
+
+def locked(session: Session, offer_id: int | None) -> MatchOffer | None:
+    """The offer, locked until this transaction ends: two presses at once take turns."""
+    if offer_id is None:
+        return None
+    return session.get(MatchOffer, offer_id, with_for_update=True)
 
 
 def open_offers_for(session: Session, project_ids: Collection[int]) -> dict[int, MatchOffer]:

@@ -419,7 +419,5 @@ class ChartNote(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     on_date: Mapped[date] = mapped_column(Date, index=True)
     text: Mapped[str] = mapped_column(String(200))
-    created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("people.id", ondelete="SET NULL")
-    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

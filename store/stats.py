@@ -75,16 +75,20 @@ class ProjectHistory:
     def figures_at(self, moment: datetime) -> dict[str, Figures]:
         """Overall and per-site figures as they stood at `moment`."""
         counts: Counter[tuple[str, str]] = Counter()
+        scopes = {OVERALL}
         for project_id, site, created_at, status in self.projects:
             if created_at > moment:
                 continue
+            # A site whose projects have all finished still gets its week (0 of 0), so its
+            # chart and headline never show an old figure as if it were current.
+            if site:
+                scopes.add(site_scope(site))
             if self.status_at(project_id, status, moment) != ProjectStatus.ACTIVE:
                 continue
             involved = self.involved_at(project_id, moment)
             for scope in (OVERALL, *((site_scope(site),) if site else ())):
                 counts[(scope, "active")] += 1
                 counts[(scope, "involved")] += involved
-        scopes = {scope for scope, _ in counts} | {OVERALL}
         return {s: Figures(counts[(s, "active")], counts[(s, "involved")]) for s in scopes}
 
 

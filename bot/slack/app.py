@@ -225,8 +225,19 @@ class SlackTransport:
         """Refresh the person's App Home (organisers' shows the run chart too)."""
         reply = self.bot.home(actor)
         file_id = self.home_image(reply.image) if reply.image is not None else None
-        view = build_home_view(reply, image_file_id=file_id)
-        self.client.views_publish(user_id=actor.user_id, view=view)
+        try:
+            self.client.views_publish(
+                user_id=actor.user_id, view=build_home_view(reply, image_file_id=file_id)
+            )
+        except SlackApiError as error:
+            if file_id is None or error.response.get("error") != "invalid_blocks":
+                raise
+            # Slack finishes an upload in the background: a file this fresh can be refused.
+            # The words say what the chart shows; the next opening will try the picture again.
+            log.warning("App Home refused the chart image; published without it")
+            with self._dm_lock:
+                self._home_images = {k: v for k, v in self._home_images.items() if v != file_id}
+            self.client.views_publish(user_id=actor.user_id, view=build_home_view(reply))
 
     def home_image(self, image: Image) -> str | None:
         """The Slack file id of a picture for App Home, uploaded once per picture.
@@ -234,7 +245,12 @@ class SlackTransport:
         Not shared in any channel; kept, so opening the tab again uploads nothing until the
         chart changes.
         """
-        digest = hashlib.sha256(image.png).hexdigest()
+        try:
+            digest = hashlib.sha256(image.png).hexdigest()  # draws the chart
+        except Exception:
+            # A chart that cannot be drawn must not cost the organiser their whole tab.
+            log.exception("could not draw the App Home chart")
+            return None
         with self._dm_lock:
             known = self._home_images.get(digest)
         if known:

@@ -279,9 +279,14 @@ def test_an_unanswered_invitation_lapses_after_two_weeks(chat, ctx, dm, forum_id
     waiting = inbox(ctx, dm(asha))
     next_week(ctx)
     sweep(ctx)
+    told = dict(messages_to(ctx, dm, asha))
 
     late = chat.press(ben, invitation, JOIN)
 
+    # The lead, told "I'll let you know", is told: not left waiting.
+    assert told["match_result"].text.startswith(
+        'The carer I asked about "Falls prevention" hasn\'t answered in two weeks'
+    )
     assert "I've asked the carer from the forum if they would like to join" in waiting.text
     assert ASK_THEM not in [b.label for b in waiting.buttons]
     assert offers(ctx) == [(FALLS, "Ben Okafor", Role.CARER, "expired")]
@@ -351,3 +356,17 @@ def test_introductions_are_exported_and_erased_with_the_person(chat, ctx, dm, fo
     ]
     assert offers(ctx) == []
     assert project_id(ctx)  # the project itself stays
+
+
+def test_a_lead_who_says_yes_after_the_project_went_on_hold_is_told_why(
+    chat, ctx, dm, forum_id, asha, ben
+):
+    wants_a_project(chat, ben)
+    start(chat, asha, FALLS)
+    nudge = nudge_with_offer(chat, ctx, dm, asha)
+    assert chat.say(asha, '/qi-project status "Falls prevention" on hold').ok
+
+    answer = chat.press(asha, nudge, ASK_THEM)
+
+    assert answer.text.startswith('"Falls prevention" is on hold now, so I haven\'t asked them.')
+    assert messages_to(ctx, dm, ben) == []

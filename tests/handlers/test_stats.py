@@ -1,5 +1,6 @@
 """The evidence: weekly snapshots, back-fill from history, /qi-stats and its notes."""
 
+import io
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from handlers import ids
 from handlers.demo import seed_example_trust
 from handlers.nudges import NudgePolicy
 from handlers.personal_data import erase_person
+from handlers.project_import import import_projects
 from handlers.stats import backfill, take_snapshot, week_start
 from store import stats as stats_store
 from store.models import ChartNote, JobRun, ParticipationSnapshot, Project
@@ -344,3 +346,45 @@ def test_the_example_trust_shows_its_signals_a_line_each_explained_once(chat, ct
     assert "• 7 weeks in a row below the median (weeks 1 to 7): a shift.\n" in reply.text
     assert "• 9 weeks in a row above the median (weeks 8 to 16): a shift.\n" in reply.text
     assert reply.text.count("Six or more in a row on one side of the median is unlikely") == 1
+
+
+def test_a_site_whose_projects_have_all_finished_says_so_not_an_old_figure(
+    ctx, history, chat, chloe
+):
+    backfill(ctx)
+    assert chat.say(chloe, f'/qi-project status "{DISCHARGE}" completed').ok
+    take_snapshot(ctx)
+
+    reply = chat.say(chloe, "/qi-stats Riverside")
+
+    assert "0 of 0 active projects have a service user or carer on the team at Riverside" in (
+        reply.text
+    )
+    assert figures(ctx, "site:Riverside")[-1] == ("2026-W48", 0, 0, False)
+
+
+def test_a_chart_note_with_dollar_signs_is_drawn_as_words(chat, ctx, history, chloe):
+    given.organiser(ctx.sessions, chloe, ctx.now())
+    backfill(ctx)
+    chat.say(chloe, '/qi-stats note 2026-10-01 "Pay {$5} vs {$6}}"')
+
+    reply = chat.say(chloe, "/qi-stats")
+
+    assert reply.image is not None and reply.image.png.startswith(b"\x89PNG")
+
+
+def test_a_register_that_closes_a_project_keeps_its_active_weeks_in_history(ctx, clock):
+    register = "Project name,Lead,Site,Status,Start date\nFalls,Asha Patel,Ward 7,{},07/09/2026\n"
+    at(clock, 2026, 10, 1)
+    import_projects(ctx, io.StringIO(register.format("Active"), newline=""))
+    at(clock, 2026, 10, 28)
+    import_projects(ctx, io.StringIO(register.format("Completed"), newline=""))
+    at(clock, 2026, 11, 23, 10)
+
+    backfill(ctx)
+
+    active = {week: a for week, a, _involved, _later in figures(ctx)}
+    assert min(active) == "2026-W37"  # its first week: nothing is counted before it began
+    assert active["2026-W37"] == 1  # from its start date in the register, Monday 7 September
+    assert active["2026-W44"] == 1  # still active on Monday 26 October
+    assert active["2026-W45"] == 0  # the register said completed on the 28th
