@@ -13,7 +13,7 @@ from bot.leader import Leadership
 from handlers.announcements import run_announcements
 from handlers.context import Context
 from handlers.nudges import NudgePolicy, SweepPlan, run_sweep, week_before, week_of
-from handlers.stats import take_snapshot
+from handlers.stats import backfill, take_snapshot
 from store import jobs
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ WEEKLY_SNAPSHOT = "weekly_snapshot"
 # is skipped with a warning, rather than nudging twice within a few days.
 CATCH_UP_WINDOW = timedelta(days=3)
 TICK_SECONDS = 60
+# How far back the weekly figures look for weeks the bot was not running to record.
+MISSED_WEEKS_LOOKBACK = timedelta(weeks=8)
 
 
 def sweep_moment(week: str, ctx: Context, policy: NudgePolicy) -> datetime:
@@ -63,7 +65,12 @@ class Jobs:
         """Plan due announcements, and run this week's sweep if due; the sweep's plan if it ran."""
         if run_announcements(self.ctx):
             self.planned()
-        self.run_due_snapshot()
+        try:
+            self.run_due_snapshot()
+        except Exception:
+            # The figures can be worked out again later (stats --backfill); the reminders
+            # cannot be sent late without nagging, so a failure here must not stop them.
+            log.exception("recording this week's figures failed; the reminders go on")
         return self.run_due_sweep()
 
     def run_due_snapshot(self) -> bool:
@@ -80,9 +87,14 @@ class Jobs:
             if run is not None and run.finished_at is not None:
                 return False  # (one started but not finished crashed: taking it again is safe)
             jobs.start_run(session, WEEKLY_SNAPSHOT, week, now=self.ctx.now())
+        # Weeks missed while the bot was down are worked out from history first (weeks
+        # already recorded are kept), so the run chart has no gaps.
+        missed = backfill(self.ctx, since=self.ctx.now().date() - MISSED_WEEKS_LOOKBACK)
         take_snapshot(self.ctx)
         with self.ctx.sessions.begin() as session:
             jobs.finish_run(session, WEEKLY_SNAPSHOT, week, now=self.ctx.now())
+        if missed:
+            log.info("weekly figures: %d earlier weeks worked out from history", missed)
         log.info("weekly figures for %s recorded", week)
         return True
 

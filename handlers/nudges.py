@@ -122,7 +122,12 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
     for lead_id, project_ids in nudged.items():
         recipient = outbox.person_recipient(lead_id)
         plan.deliveries.append(
-            _lead_message(recipient, sorted(project_ids), covered.get(recipient, set()), week)
+            _lead_message(
+                recipient,
+                sorted(project_ids),
+                covered.get(recipient, nudge_store.WeekMessages()),
+                week,
+            )
         )
     if escalated:
         for admin in admins:
@@ -138,18 +143,23 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
 
 
 def _lead_message(
-    recipient: str, project_ids: list[int], covered: set[int], week: str
+    recipient: str, project_ids: list[int], sent: nudge_store.WeekMessages, week: str
 ) -> outbox.Planned:
     """The week's message to a lead; on a re-run, a follow-up for projects new since then.
 
     A project that needed a reminder only after this week's message went (`remind --now` run
-    again mid-week) would otherwise be counted as reminded without anyone being told.
+    again mid-week), or whose message was withdrawn, would otherwise be counted as reminded
+    without anyone being told.
     """
-    new = [p for p in project_ids if p not in covered]
-    if not covered or not new:
+    new = [p for p in project_ids if p not in sent.covered]
+    if not sent.occurrences or not new:
         return outbox.Planned(NUDGE, week, recipient, {"projects": project_ids})
     # Named by its first project, so running again finds this follow-up instead of a new one.
-    return outbox.Planned(NUDGE, f"{week}+{new[0]}", recipient, {"projects": new})
+    occurrence, again = f"{week}+{new[0]}", 1
+    while occurrence in sent.occurrences:  # that follow-up was itself withdrawn
+        again += 1
+        occurrence = f"{week}+{new[0]}.{again}"
+    return outbox.Planned(NUDGE, occurrence, recipient, {"projects": new})
 
 
 def _decide(

@@ -153,6 +153,12 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
                 .order_by(MatchOffer.id)
             )
         ],
+        "run_chart_notes_written": [
+            {"date": n.on_date.isoformat(), "note": n.text, "written": _iso(n.created_at)}
+            for n in session.scalars(
+                select(ChartNote).where(ChartNote.created_by_id == person_id).order_by(ChartNote.id)
+            )
+        ],
         "messages_sent_to_them": [
             {"kind": d.kind, "status": d.status, "sent": _iso(d.sent_at)}
             for d in session.scalars(

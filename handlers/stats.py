@@ -99,10 +99,9 @@ def backfill(ctx: Context, *, since: date | None = None, replace: bool = False) 
         history = stats_store.project_history(session, ctx.timezone)
         if not history.projects:
             return 0
-        first = (
-            since
-            or min(created for _, _, created, _ in history.projects).astimezone(ctx.timezone).date()
-        )
+        earliest = min(began for _, _, began, _ in history.projects).astimezone(ctx.timezone)
+        # Nothing to count before the first project began, whatever `since` says.
+        first = max(since, earliest.date()) if since else earliest.date()
         attendance = stats_store.by_week(
             stats_store.attendance_by_meeting(session), lambda at: week_of(at, ctx)
         )
@@ -159,7 +158,7 @@ def project_stats(ctx: Context, site: str = "") -> Reply:
         return say(
             f"{headline}. There are no weekly figures yet to draw a run chart: the "
             "first are recorded when the weekly reminders go out (an organiser can also work "
-            "out past weeks with qi-nudge stats --backfill).",
+            "out past weeks from the projects' history).",
             heading="Lived experience on QI teams",
         )
     headline += _since(counted[0], involved, total)

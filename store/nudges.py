@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -141,15 +141,27 @@ def set_muted(session: Session, person_id: int, *, muted_at: datetime | None) ->
     return True
 
 
-def nudged_this_week(session: Session, kind: str, week: str) -> dict[str, set[int]]:
-    """Which projects each lead's messages of this week already name, by recipient."""
-    covered: dict[str, set[int]] = {}
+@dataclass
+class WeekMessages:
+    """A lead's messages of one week: the projects they name, and the occurrences taken."""
+
+    covered: set[int] = field(default_factory=set)
+    occurrences: set[str] = field(default_factory=set)
+
+
+def nudged_this_week(session: Session, kind: str, week: str) -> dict[str, WeekMessages]:
+    """Each lead's messages of this week so far, by recipient (one query)."""
+    found: dict[str, WeekMessages] = {}
     rows = session.execute(
-        select(Delivery.recipient, Delivery.payload).where(
+        select(Delivery.recipient, Delivery.occurrence, Delivery.status, Delivery.payload).where(
             Delivery.kind == kind,
             (Delivery.occurrence == week) | Delivery.occurrence.like(f"{week}+%"),
         )
     )
-    for recipient, payload in rows:
-        covered.setdefault(recipient, set()).update(payload.get("projects", []))
-    return covered
+    for recipient, occurrence, status, payload in rows:
+        messages = found.setdefault(recipient, WeekMessages())
+        messages.occurrences.add(occurrence)
+        # A message withdrawn (or failed) told nobody anything.
+        if status in ("pending", "sending", "sent"):
+            messages.covered.update(payload.get("projects", []))
+    return found

@@ -69,7 +69,10 @@ def send_all(ctx):
         claimed = outbox.claim_due(session, now=ctx.now())
     sent = [(c.kind, c.recipient, render_delivery(ctx, c)) for c in claimed]
     with ctx.sessions.begin() as session:
-        for c in claimed:
+        for (_kind, _recipient, reply), c in zip(sent, claimed, strict=True):
+            if reply is None:  # as the deliverer does with a message no longer needed
+                outbox.mark_withdrawn(session, c.id, reason="no longer needed")
+                continue
             outbox.mark_sent(
                 session, c.id, now=ctx.now(), platform="console", channel_id="dm", message_ts=None
             )

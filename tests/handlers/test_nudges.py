@@ -172,6 +172,24 @@ def test_a_project_that_needs_it_after_the_weeks_message_gets_a_follow_up(chat, 
     assert state(ctx, "Sepsis screening")[:2] == (1, "2026-W48")
 
 
+def test_a_withdrawn_message_does_not_count_as_telling_the_lead(chat, ctx, dm, asha, ben):
+    start(chat, asha, FALLS)
+    sweep(ctx)
+    chat.say(ben, "/qi-join Falls prevention as carer")
+    assert [reply for kind, _r, reply in send_all(ctx) if kind == "nudge"] == [None]  # withdrawn
+    chat.say(ben, "/qi-leave Falls prevention")
+
+    sweep(ctx)  # an organiser runs remind --now mid-week
+
+    falls = project_id(ctx)
+    assert [row[:4] for row in planned(ctx)][-1] == (
+        "nudge",
+        f"2026-W48+{falls}",
+        dm(asha),
+        {"projects": [falls]},
+    )
+
+
 # Escalation
 
 

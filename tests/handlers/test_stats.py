@@ -10,7 +10,7 @@ from bot.scheduler import Jobs
 from handlers import ids
 from handlers.demo import seed_example_trust
 from handlers.nudges import NudgePolicy
-from handlers.personal_data import erase_person
+from handlers.personal_data import erase_person, export_person
 from handlers.project_import import import_projects
 from handlers.stats import backfill, take_snapshot, week_start
 from store import stats as stats_store
@@ -388,3 +388,46 @@ def test_a_register_that_closes_a_project_keeps_its_active_weeks_in_history(ctx,
     assert active["2026-W37"] == 1  # from its start date in the register, Monday 7 September
     assert active["2026-W44"] == 1  # still active on Monday 26 October
     assert active["2026-W45"] == 0  # the register said completed on the 28th
+
+
+def test_a_week_the_bot_was_down_is_filled_in_from_history(ctx, clock, chat, asha):
+    at(clock, 2026, 11, 2, 10)  # Monday, week 45
+    chat.say(asha, f'/qi-project new "{FALLS}"')
+    jobs = Jobs(ctx, NudgePolicy())
+    jobs.run_due()
+    at(clock, 2026, 11, 23, 10)  # down for weeks 46 and 47; back on Monday of week 48
+
+    jobs.run_due()
+
+    assert figures(ctx) == [
+        ("2026-W45", 1, 0, False),
+        ("2026-W46", 1, 0, True),
+        ("2026-W47", 1, 0, True),
+        ("2026-W48", 1, 0, False),
+    ]
+
+
+def test_figures_that_fail_do_not_stop_the_weekly_reminders(ctx, chat, asha, monkeypatch):
+    chat.say(asha, f'/qi-project new "{FALLS}"')
+
+    def broken(_ctx):
+        raise RuntimeError("a bug in the figures")
+
+    monkeypatch.setattr("bot.scheduler.take_snapshot", broken)
+
+    plan = Jobs(ctx, NudgePolicy()).run_due()
+
+    assert plan is not None and len(plan.deliveries) == 1  # Asha's reminder is planned
+    assert figures(ctx) == []
+
+
+def test_an_organisers_chart_notes_are_in_their_data_export(chat, ctx, chloe):
+    chloe_id = given.organiser(ctx.sessions, chloe, ctx.now())
+    chat.say(chloe, '/qi-stats note 2026-03-02 "Forum relaunched"')
+
+    with ctx.sessions() as session:
+        exported = export_person(session, chloe_id)
+
+    assert exported["run_chart_notes_written"] == [
+        {"date": "2026-03-02", "note": "Forum relaunched", "written": ctx.now().isoformat()}
+    ]
