@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -13,6 +15,11 @@ from dotenv import dotenv_values
 from handlers.nudges import NudgePolicy
 from store.engine import DEFAULT_DATABASE_URL
 from store.outbox import CLAIM_LEASE
+
+TEAMS_LOGIN_URL = "https://login.microsoftonline.com"
+TEAMS_OPENID_METADATA_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+TEAMS_SERVICE_URL = "https://smba.trafficmanager.net/teams/"
+GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
 class SettingsError(ValueError):
@@ -53,6 +60,13 @@ class Settings:
     # how often the scheduler ticks (and so how soon a replica takes over from a dead leader).
     delivery_claim_lease: timedelta = CLAIM_LEASE
     scheduler_tick_seconds: int = 60  # bot.scheduler.TICK_SECONDS
+    # Microsoft Teams (issue 6): the Azure Bot registration, all three or none.
+    teams_app_id: str | None = None
+    teams_app_password: Secret | None = None
+    teams_tenant_id: str | None = None
+    teams_login_url: str = TEAMS_LOGIN_URL
+    teams_openid_metadata_url: str = TEAMS_OPENID_METADATA_URL
+    teams_service_url: str = TEAMS_SERVICE_URL
 
     def __repr__(self) -> str:
         return (
@@ -63,7 +77,13 @@ class Settings:
             f"slack_app_token={self.slack_app_token!r}, slack_api_url={self.slack_api_url!r}, "
             f"host={self.host!r}, port={self.port!r}, nudge_policy={self.nudge_policy!r}, "
             f"delivery_claim_lease={self.delivery_claim_lease!r}, "
-            f"scheduler_tick_seconds={self.scheduler_tick_seconds!r})"
+            f"scheduler_tick_seconds={self.scheduler_tick_seconds!r}, "
+            f"teams_app_id={self.teams_app_id!r}, "
+            f"teams_app_password={self.teams_app_password!r}, "
+            f"teams_tenant_id={self.teams_tenant_id!r}, "
+            f"teams_login_url={self.teams_login_url!r}, "
+            f"teams_openid_metadata_url={self.teams_openid_metadata_url!r}, "
+            f"teams_service_url={self.teams_service_url!r})"
         )
 
     @property
@@ -71,6 +91,15 @@ class Settings:
         """Whether Slack is configured: a bot token, and a way to receive (HTTP or Socket Mode)."""
         receives = self.slack_signing_secret is not None or self.slack_app_token is not None
         return self.slack_bot_token is not None and receives
+
+    @property
+    def has_teams(self) -> bool:
+        """Whether Microsoft Teams is configured (load_settings allows all three or none)."""
+        return (
+            self.teams_app_id is not None
+            and self.teams_app_password is not None
+            and self.teams_tenant_id is not None
+        )
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -110,6 +139,52 @@ def _seconds(
         problems.append(f"{key}: {text!r} is not a number of seconds (1-{most})")
         return default
     return int(text)
+
+
+def _url(values: Mapping[str, str], key: str, default: str, problems: list[str]) -> str:
+    """An http(s) URL, or `default` when the key is not set."""
+    url = (values.get(key) or "").strip() or default
+    if not url.startswith(("http://", "https://")):
+        problems.append(f"{key}: {url!r} is not an http(s) URL")
+        return default
+    return url
+
+
+def _teams(values: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    """The TEAMS_* settings, checked: the registration's three values come together."""
+    given = {
+        key: (values.get(key) or "").strip()
+        for key in ("TEAMS_APP_ID", "TEAMS_APP_PASSWORD", "TEAMS_TENANT_ID")
+    }
+    missing = [key for key, value in given.items() if not value]
+    if missing and len(missing) < len(given):
+        present = [key for key, value in given.items() if value]
+        problems.append(
+            f"{' and '.join(missing)}: needed too when {' and '.join(present)} "
+            f"{'is' if len(present) == 1 else 'are'} given. Teams needs all three: the Microsoft "
+            "App ID and App Tenant ID from the Azure Bot's Configuration page, and a client "
+            "secret of that app as the password."
+        )
+    where = {"TEAMS_APP_ID": "Microsoft App ID", "TEAMS_TENANT_ID": "App Tenant ID"}
+    for key, label in where.items():
+        if given[key] and not GUID.fullmatch(given[key]):
+            problems.append(
+                f"{key}: {given[key]!r} is not a GUID (32 hex digits in groups of 8-4-4-4-12); "
+                f"copy the {label} from the Azure Bot's Configuration page"
+            )
+    password = given["TEAMS_APP_PASSWORD"]
+    login_url = _url(values, "TEAMS_LOGIN_URL", TEAMS_LOGIN_URL, problems).rstrip("/")
+    service_url = _url(values, "TEAMS_SERVICE_URL", TEAMS_SERVICE_URL, problems)
+    return {
+        "teams_app_id": given["TEAMS_APP_ID"] or None,
+        "teams_app_password": Secret(password) if password else None,
+        "teams_tenant_id": given["TEAMS_TENANT_ID"] or None,
+        "teams_login_url": login_url,
+        "teams_openid_metadata_url": _url(
+            values, "TEAMS_OPENID_METADATA_URL", TEAMS_OPENID_METADATA_URL, problems
+        ),
+        "teams_service_url": service_url if service_url.endswith("/") else service_url + "/",
+    }
 
 
 def _hide_password(url: str) -> str:
@@ -165,6 +240,7 @@ def load_settings(
     tick = _seconds(
         values, "SCHEDULER_TICK_SECONDS", Settings.scheduler_tick_seconds, 3600, problems
     )
+    teams = _teams(values, problems)
     if problems:
         raise SettingsError("Configuration problems:\n  " + "\n  ".join(problems))
     return Settings(
@@ -180,4 +256,5 @@ def load_settings(
         nudge_policy=nudge_policy,
         delivery_claim_lease=timedelta(seconds=lease),
         scheduler_tick_seconds=tick,
+        **teams,
     )

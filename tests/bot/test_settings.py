@@ -89,3 +89,88 @@ def test_a_bad_claim_lease_or_scheduler_tick_is_named(value):
 
     assert "DELIVERY_CLAIM_LEASE" in str(error.value)
     assert "SCHEDULER_TICK_SECONDS" in str(error.value)
+
+
+APP_ID = "0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b"
+TENANT_ID = "9e8d7c6b-5a49-4837-a261-50f4e3d2c1b0"
+TEAMS = {"TEAMS_APP_ID": APP_ID, "TEAMS_APP_PASSWORD": "teams-secret", "TEAMS_TENANT_ID": TENANT_ID}
+
+
+def test_teams_is_off_by_default_with_microsofts_public_endpoints():
+    settings = load_settings({}, env_file=None)
+
+    assert not settings.has_teams
+    assert settings.teams_app_id is settings.teams_app_password is settings.teams_tenant_id is None
+    assert settings.teams_login_url == "https://login.microsoftonline.com"
+    assert settings.teams_openid_metadata_url == (
+        "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    )
+    assert settings.teams_service_url == "https://smba.trafficmanager.net/teams/"
+
+
+def test_teams_registration_is_read_and_its_password_never_shown():
+    settings = load_settings(TEAMS, env_file=None)
+
+    assert settings.has_teams and not settings.has_slack
+    assert (settings.teams_app_id, settings.teams_tenant_id) == (APP_ID, TENANT_ID)
+    assert settings.teams_app_password.reveal() == "teams-secret"
+    shown = repr(settings) + str(settings) + str(settings.teams_app_password)
+    assert "teams-secret" not in shown
+    assert APP_ID in repr(settings)  # ids are not secrets, and help whoever reads a log
+
+
+@pytest.mark.parametrize("left_out", sorted(TEAMS))
+def test_teams_needs_all_three_and_says_which_are_missing(left_out):
+    with pytest.raises(SettingsError) as error:
+        load_settings({k: v for k, v in TEAMS.items() if k != left_out}, env_file=None)
+
+    message = str(error.value)
+    assert f"{left_out}: needed too when" in message
+    assert "Azure Bot's Configuration page" in message
+    assert "teams-secret" not in message
+
+
+def test_one_teams_setting_alone_names_both_missing_ones():
+    with pytest.raises(SettingsError) as error:
+        load_settings({"TEAMS_APP_PASSWORD": "teams-secret"}, env_file=None)
+
+    message = str(error.value)
+    assert (
+        "TEAMS_APP_ID and TEAMS_TENANT_ID: needed too when TEAMS_APP_PASSWORD is given" in message
+    )
+    assert "teams-secret" not in message
+
+
+@pytest.mark.parametrize("key", ["TEAMS_APP_ID", "TEAMS_TENANT_ID"])
+@pytest.mark.parametrize(
+    "value", ["qi-nudge", "0f1e2d3c4b5a49788a9b0c1d2e3f4a5b", "{" + APP_ID + "}"]
+)
+def test_teams_ids_must_be_guids(key, value):
+    with pytest.raises(SettingsError) as error:
+        load_settings({**TEAMS, key: value}, env_file=None)
+
+    assert f"{key}: {value!r} is not a GUID" in str(error.value)
+    assert "copy the" in str(error.value)
+
+
+def test_teams_urls_can_point_at_a_test_server_and_must_be_http():
+    settings = load_settings(
+        {
+            **TEAMS,
+            "TEAMS_LOGIN_URL": "http://127.0.0.1:9000/",
+            "TEAMS_OPENID_METADATA_URL": "http://127.0.0.1:9000/v1/.well-known/openidconfiguration",
+            "TEAMS_SERVICE_URL": "http://127.0.0.1:9000/teams",
+        },
+        env_file=None,
+    )
+    assert settings.teams_login_url == "http://127.0.0.1:9000"  # the tenant's path follows
+    assert settings.teams_openid_metadata_url.endswith("/openidconfiguration")
+    assert settings.teams_service_url == "http://127.0.0.1:9000/teams/"
+
+    with pytest.raises(SettingsError) as error:
+        load_settings(
+            {"TEAMS_LOGIN_URL": "login.microsoftonline.com", "TEAMS_SERVICE_URL": "smba"},
+            env_file=None,
+        )
+    assert "TEAMS_LOGIN_URL: 'login.microsoftonline.com' is not an http(s) URL" in str(error.value)
+    assert "TEAMS_SERVICE_URL" in str(error.value)
