@@ -137,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--replace", action="store_true", help="back-fill over weeks already recorded"
     )
     stats.set_defaults(handler=stats_commands.cmd_stats)
+
+    teams = sub.add_parser("teams", help="Microsoft Teams: the app package to upload")
+    teams_sub = teams.add_subparsers(dest="action", required=True)
+    package = teams_sub.add_parser("package", help="write the Teams app package (a zip)")
+    package.add_argument("--out", metavar="FILE", help="where to write it (qi-nudge-teams.zip)")
+    package.add_argument("--domain", metavar="HOST", help="where Teams reaches the bot")
+    package.add_argument("--version", metavar="X.Y.Z", help="the app's version (1.0.0)")
     return parser
 
 
@@ -171,6 +178,10 @@ def run_console(ctx: Context, args: argparse.Namespace) -> int:
 def dispatch(settings: Settings, args: argparse.Namespace) -> int:
     """Run the chosen subcommand."""
     command = args.command or "console"
+    if command == "teams":  # needs no database; bot.teams.package does not load the Teams SDK
+        from bot.teams.package import cmd_teams_package
+
+        return cmd_teams_package(settings, args)
     engine = open_database(settings, migrate=command != "db")
     ctx = build_context(settings, engine)
     if command == "db":
