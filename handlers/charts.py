@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import textwrap
@@ -66,7 +67,10 @@ def run_chart(
         )
         return render_png(figure)
 
-    return Image(draw=draw, title=title, alt_text=alt_text, filename="run-chart.png")
+    drawn_from = _digest(points, analysis, title, y_label, notes, as_percent)
+    return Image(
+        draw=draw, title=title, alt_text=alt_text, filename="run-chart.png", drawn_from=drawn_from
+    )
 
 
 def attendance_chart(meetings: Sequence[tuple[date, int, int]], *, title: str) -> Image:
@@ -77,7 +81,18 @@ def attendance_chart(meetings: Sequence[tuple[date, int, int]], *, title: str) -
     def draw() -> bytes:
         return render_png(build_attendance_figure(meetings, title=title))
 
-    return Image(draw=draw, title=title, alt_text=alt_text, filename="forum-attendance.png")
+    return Image(
+        draw=draw,
+        title=title,
+        alt_text=alt_text,
+        filename="forum-attendance.png",
+        drawn_from=_digest(meetings, title),
+    )
+
+
+def _digest(*data: object) -> str:
+    """A fingerprint of what a chart is drawn from (dates, numbers, words: all repr-stable)."""
+    return hashlib.sha256(repr(data).encode()).hexdigest()
 
 
 def render_png(figure: Figure) -> bytes:

@@ -72,6 +72,7 @@ class Image:
         alt_text: str,
         filename: str = "chart.png",
         draw: Callable[[], bytes] | None = None,
+        drawn_from: str | None = None,
     ) -> None:
         if (png is None) == (draw is None):
             raise ValueError("an Image needs its PNG or a way to draw it, not both")
@@ -79,6 +80,9 @@ class Image:
         # Read aloud by screen readers and shown when the picture can't be: says what it shows.
         self.alt_text = alt_text
         self.filename = filename
+        # What the picture is drawn from (a digest of its data): the same means the same
+        # picture, so a transport can reuse an upload without drawing it again.
+        self.drawn_from = drawn_from
         self._png = png
         self._draw = draw
         self._lock = threading.Lock()

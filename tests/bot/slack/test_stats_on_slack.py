@@ -75,3 +75,27 @@ def test_a_home_chart_that_cannot_be_uploaded_leaves_the_words(slack_bot, fake_s
     home = fake_slack.home(LEAD)
     assert [b for b in home["blocks"] if b["type"] == "image"] == []
     assert "1 week of figures." in visible_text(home["blocks"])
+
+
+def test_opening_app_home_again_does_not_redraw_the_same_chart(
+    slack_bot, fake_slack, clock, monkeypatch
+):
+    import handlers.charts
+
+    slack_bot.fake = fake_slack
+    ctx = with_figures(slack_bot, clock)
+    with ctx.sessions.begin() as session:
+        grant_admin(session, 1, by_id=None, now=ctx.now())
+    drawn = []
+    real_render = handlers.charts.render_png
+    monkeypatch.setattr(
+        handlers.charts, "render_png", lambda figure: drawn.append(1) or real_render(figure)
+    )
+    event = {"type": "app_home_opened", "user": LEAD, "channel": "D1", "tab": "home"}
+
+    for event_id in ("Ev1", "Ev2", "Ev3"):
+        slack_bot.post(event_body(event, event_id=event_id), json_body=True)
+        slack_bot.settle()
+
+    assert len(drawn) == 1  # drawn for the one upload; the same figures are recognised after
+    assert len(fake_slack.uploads) == 1
