@@ -41,9 +41,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.local_server import LocalFake, QuietServer
 
 TEAM_ID = "T0001"
 TEAM_NAME = "QI Test"
@@ -258,7 +260,7 @@ class _Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeSlack:
+class FakeSlack(LocalFake):
     """A Slack Web API on 127.0.0.1: records calls, keeps messages and views, fails on request.
 
     Channels and users need no set-up: any channel id takes messages, and a user id given as a
@@ -267,15 +269,13 @@ class FakeSlack:
     """
 
     def __init__(self) -> None:
+        super().__init__(_Handler, "fake-slack")
         self.calls: list[Call] = []
         self.responses: list[tuple[str, dict]] = []
         self.rate_limited: Counter[str] = Counter()  # calls answered 429 by enforce_rate_limits
         self._lock = threading.RLock()
         self._limiter: _RateLimiter | None = None
         self.socket_url = ""  # answered by apps.connections.open (Socket Mode tests)
-        self._closing = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._failures: dict[str, deque[_Failure]] = {}
         self._delays: dict[str, deque[_Delay]] = {}
         self._stalls: dict[str, deque[_Stall]] = {}
@@ -292,49 +292,7 @@ class FakeSlack:
         self._view_counter = itertools.count(1)
         self.add_user(BOT_USER_ID, BOT_NAME, is_bot=True)
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> FakeSlack:
-        """Listen on a free port of 127.0.0.1 in a daemon thread."""
-        if self._server is not None:
-            return self
-        self._closing.clear()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.01},
-            name="fake-slack",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop listening; delayed answers still in progress wake up and are dropped."""
-        if self._server is None:
-            return
-        self._closing.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    @property
-    def root_url(self) -> str:
-        """The server's address, e.g. "http://127.0.0.1:54321"."""
-        if self._server is None:
-            raise RuntimeError("FakeSlack is not started; call start() or use it as a context")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    # -- addresses (start, close and root_url come from LocalFake) ---------------------------
 
     @property
     def base_url(self) -> str:
@@ -459,15 +417,6 @@ class FakeSlack:
         """The home tab last published for `user_id`."""
         with self._lock:
             return copy.deepcopy(self._homes.get(user_id))
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-        """Poll `predicate` until it holds or `timeout` seconds pass; its final value."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.01)
-        return predicate()
 
     # -- serving -----------------------------------------------------------------------------
 
@@ -861,17 +810,8 @@ class FakeSlack:
         return {"ok": False, "error": "users_not_found"}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # with the default 5, a burst of connections waits 1 s for SYN retry
-    fake: FakeSlack
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Clients that gave up (timeouts) are expected; stay quiet."""
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: QuietServer
 
     def do_GET(self) -> None:
         self._respond()

@@ -49,12 +49,13 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 
+from tests.fakes.local_server import LocalFake, QuietServer
 from tests.fakes.teams_signing import (
     ACTIVITY_KINDS,
     APP_ID,
@@ -258,7 +259,7 @@ class _Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeTeams:
+class FakeTeams(LocalFake):
     """Entra token endpoint + Bot Framework OpenID/JWKS + Bot Connector on one local server.
 
     The bot registration is `app_id`/`app_password` in `tenant_id` (defaults from
@@ -274,6 +275,7 @@ class FakeTeams:
         app_password: str = APP_PASSWORD,
         tenant_id: str = TENANT_ID,
     ) -> None:
+        super().__init__(_Handler, "fake-teams")
         self.app_id = app_id
         self.tenant_id = tenant_id
         self.token_lifetime = TOKEN_LIFETIME
@@ -281,9 +283,6 @@ class FakeTeams:
         self.calls: list[Call] = []
         self.rate_limited: Counter[str] = Counter()  # calls answered 429 by the rate limits
         self._lock = threading.RLock()
-        self._closing = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._clients: dict[str, str] = {app_id: app_password}
         self._signing_keys = [SigningKey.shared("fake-bf-key-1")]
         self._token_key = SigningKey.shared("fake-entra-key-1")
@@ -300,49 +299,7 @@ class FakeTeams:
         self._removed: set[str] = set()
         self._activity_ids = itertools.count()
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> FakeTeams:
-        """Listen on a free port of 127.0.0.1 in a daemon thread."""
-        if self._server is not None:
-            return self
-        self._closing.clear()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.01},
-            name="fake-teams",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop listening; delayed answers still in progress wake up and are dropped."""
-        if self._server is None:
-            return
-        self._closing.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeTeams:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    @property
-    def root_url(self) -> str:
-        """The server's address, e.g. "http://127.0.0.1:54321"."""
-        if self._server is None:
-            raise RuntimeError("FakeTeams is not started; call start() or use it as a context")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    # -- addresses (start, close and root_url come from LocalFake) ---------------------------
 
     @property
     def login_url(self) -> str:
@@ -541,15 +498,6 @@ class FakeTeams:
         """How many access tokens the token endpoint has issued (to any client)."""
         with self._lock:
             return len(self._issued)
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-        """Poll `predicate` until it holds or `timeout` seconds pass; its final value."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.01)
-        return predicate()
 
     # -- serving -----------------------------------------------------------------------------
 
@@ -831,17 +779,8 @@ class FakeTeams:
             return None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    fake: FakeTeams
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Clients that gave up (timeouts) are expected; stay quiet."""
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: QuietServer
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms delayed ACK
 
