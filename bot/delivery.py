@@ -281,14 +281,9 @@ class Deliverer:
         try:
             channel = self.sender.destination(self.ctx.sessions, delivery.recipient)
             if channel is None:
+                nowhere = f"the recipient is not on {self.sender.platform}: nowhere to send"
                 with self.ctx.sessions.begin() as session:
-                    ours = outbox.mark_failed(
-                        session,
-                        delivery.id,
-                        error=f"the recipient is not on {self.sender.platform}: nowhere to send",
-                        claim=delivery.attempts,
-                    )
-                return "failed" if ours else self._taken_over(delivery)
+                    return self._give_up(session, delivery, nowhere)
             # A retry, or a claim taken over from a sender that died, may have been posted
             # already: look for the message's own key on the platform before posting again.
             found = (
@@ -335,16 +330,11 @@ class Deliverer:
             planned_at = outbox.planned_at(session, delivery.id)
             if planned_at is not None and self.ctx.now() - planned_at >= RATE_LIMIT_GIVE_UP:
                 hours = RATE_LIMIT_GIVE_UP.total_seconds() / 3600
-                ours = outbox.mark_failed(
+                return self._give_up(
                     session,
-                    delivery.id,
-                    error=f"{reason}: still rate-limited {hours:g} hours after it was planned",
-                    claim=delivery.attempts,
+                    delivery,
+                    f"{reason}: still rate-limited {hours:g} hours after it was planned",
                 )
-                if not ours:
-                    return self._taken_over(delivery)
-                log.error("delivery %s (%s) failed: %s", delivery.id, delivery.kind, reason)
-                return "failed"
         log.warning(
             "delivery %s (%s) rate-limited: trying again in %g s",
             delivery.id,
@@ -384,15 +374,15 @@ class Deliverer:
                     "delivery %s (%s) will be retried: %s", delivery.id, delivery.kind, reason
                 )
                 return "retry"
-            ours = outbox.mark_failed(
-                session,
-                delivery.id,
-                error=f"{reason} (after {delivery.attempts} attempts)",
-                claim=delivery.attempts,
+            return self._give_up(
+                session, delivery, f"{reason} (after {delivery.attempts} attempts)"
             )
-        if not ours:
+
+    def _give_up(self, session: Session, delivery: outbox.Claimed, error: str) -> str:
+        """Mark our claim failed with its reason (admins see it); its outcome."""
+        if not outbox.mark_failed(session, delivery.id, error=error, claim=delivery.attempts):
             return self._taken_over(delivery)
-        log.error("delivery %s (%s) failed: %s", delivery.id, delivery.kind, reason)
+        log.error("delivery %s (%s) failed: %s", delivery.id, delivery.kind, error)
         return "failed"
 
     @staticmethod
