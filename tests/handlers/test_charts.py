@@ -3,38 +3,15 @@
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import matplotlib.colors
 import pytest
 
-from handlers.charts import (
-    attendance_chart,
-    build_attendance_figure,
-    build_run_chart_figure,
-    run_chart,
-)
-
-try:
-    from handlers.run_chart import RunChartAnalysis, Signal
-except ImportError:  # handlers/run_chart.py is being written alongside this; same fields
-
-    @dataclass(frozen=True)
-    class Signal:
-        rule: str
-        indices: tuple[int, ...]
-        description: str
-
-    @dataclass(frozen=True)
-    class RunChartAnalysis:
-        median: float | None
-        useful_observations: int
-        runs: int
-        runs_limits: tuple[int, int] | None
-        signals: tuple[Signal, ...]
-
+from handlers.chart_drawing import build_attendance_figure, build_run_chart_figure
+from handlers.charts import attendance_chart, run_chart
+from handlers.run_chart import RunChartAnalysis, Signal
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 OKABE_ITO = {
@@ -407,7 +384,7 @@ def test_drawing_never_loads_pyplot_and_its_shared_global_state():
     script = (
         "import sys, datetime\n"
         "from handlers import charts\n"
-        "charts.attendance_chart([(datetime.date(2026, 3, 5), 3, 12)], title='t')\n"
+        "charts.attendance_chart([(datetime.date(2026, 3, 5), 3, 12)], title='t').png\n"
         "print('matplotlib.pyplot' in sys.modules)\n"
     )
     done = subprocess.run(
@@ -419,3 +396,25 @@ def test_drawing_never_loads_pyplot_and_its_shared_global_state():
         cwd=Path(__file__).resolve().parents[2],
     )
     assert done.stdout.strip() == "False"
+
+
+def test_matplotlib_loads_only_when_a_chart_is_drawn():
+    """Every qi-nudge command and the server start without it; /qi-stats answers before it."""
+    script = (
+        "import sys, datetime\n"
+        "import handlers.dispatch\n"
+        "from handlers import charts\n"
+        "image = charts.attendance_chart([(datetime.date(2026, 3, 5), 3, 12)], title='t')\n"
+        "print('matplotlib' in sys.modules)\n"
+        "image.png\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.stdout.split() == ["False", "True"]

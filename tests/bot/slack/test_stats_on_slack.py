@@ -80,16 +80,16 @@ def test_a_home_chart_that_cannot_be_uploaded_leaves_the_words(slack_bot, fake_s
 def test_opening_app_home_again_does_not_redraw_the_same_chart(
     slack_bot, fake_slack, clock, monkeypatch
 ):
-    import handlers.charts
+    import handlers.chart_drawing
 
     slack_bot.fake = fake_slack
     ctx = with_figures(slack_bot, clock)
     with ctx.sessions.begin() as session:
         grant_admin(session, 1, by_id=None, now=ctx.now())
     drawn = []
-    real_render = handlers.charts.render_png
+    real_render = handlers.chart_drawing.render_png
     monkeypatch.setattr(
-        handlers.charts, "render_png", lambda figure: drawn.append(1) or real_render(figure)
+        handlers.chart_drawing, "render_png", lambda figure: drawn.append(1) or real_render(figure)
     )
     event = {"type": "app_home_opened", "user": LEAD, "channel": "D1", "tab": "home"}
 

@@ -1,0 +1,290 @@
+"""Drawing run charts and attendance charts headless with matplotlib (loaded only to draw)."""
+
+from __future__ import annotations
+
+import io
+import math
+import textwrap
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+# Figure + FigureCanvasAgg, never pyplot: pyplot keeps a global "current figure" and backend
+# that are shared by every thread, while a Figure we own is private to the call drawing it.
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import DateFormatter, MonthLocator, date2num, num2date
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, PercentFormatter
+
+from handlers.charts import (
+    NO_DATA,
+    check_points,
+    format_value,
+    notes_in_range,
+    runs_phrase,
+    short_date,
+)
+
+if TYPE_CHECKING:
+    from handlers.run_chart import RunChartAnalysis, Signal
+
+# Okabe-Ito: told apart by people with the common kinds of colour blindness.
+BLACK = "#000000"
+ORANGE = "#E69F00"
+BLUE = "#0072B2"
+VERMILLION = "#D55E00"
+REDDISH_PURPLE = "#CC79A7"
+GREY = "#555555"  # not a signal colour: notes and "No data yet", like the axes' words
+
+FIGURE_SIZE = (10.0, 5.0)  # inches
+DPI = 120  # 1200 x 600 pixels: sharp in chat, quick to draw
+
+# Each signal gets its own marker shape as well as its own colour, so it never relies on
+# colour alone; sizes shrink in drawing order so a point in two signals shows both.
+SIGNAL_STYLES: dict[str, tuple[str, str, float, str]] = {
+    # rule: (legend label, colour, marker size, marker)
+    "shift": ("Shift: 6 or more points on one side of the median", VERMILLION, 12, "s"),
+    "trend": ("Trend: 5 or more points rising or falling", REDDISH_PURPLE, 10, "^"),
+    "astronomical": ("Astronomical point", ORANGE, 9, "D"),
+}
+
+
+def render_png(figure: Figure) -> bytes:
+    """The figure as PNG bytes, drawn by Agg (no screen needed)."""
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure)  # attaches itself to the figure
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def build_run_chart_figure(
+    points: Sequence[tuple[date, float]],
+    analysis: RunChartAnalysis,
+    *,
+    title: str,
+    y_label: str,
+    notes: Sequence[tuple[date, str]] = (),
+    as_percent: bool = True,
+) -> Figure:
+    """The run chart as a Figure, for run_chart to render and tests to inspect.
+
+    Artists carry a gid ("data", "median", "signal-<rule>", "note", "no-data") so tests and
+    readers can find them. Notes dated outside the points' first..last dates are left out:
+    a line clamped to the edge would claim the change happened on a week it didn't.
+    """
+    check_points(points, analysis)
+    figure, axes = _new_figure(title)
+    axes.set_xlabel("Week")
+    axes.set_ylabel(y_label)
+    values = [value for _, value in points]
+    _set_value_axis(axes, values, as_percent=as_percent)
+    if not points:
+        _draw_no_data(axes)
+        return figure
+
+    dates = [when for when, _ in points]
+    axes.plot(
+        dates,
+        values,
+        color=BLUE,
+        marker="o",
+        markersize=5,
+        linewidth=1.5,
+        label=y_label,
+        gid="data",
+        zorder=2,
+    )
+    if analysis.median is not None:
+        axes.axhline(
+            analysis.median,
+            color=BLACK,
+            linewidth=1.2,
+            label=f"Median {format_value(analysis.median, as_percent)}",
+            gid="median",
+            zorder=1,
+        )
+    for rule, indices in _signal_indices(analysis.signals).items():
+        label, colour, size, marker = SIGNAL_STYLES[rule]
+        axes.plot(
+            [dates[i] for i in indices],
+            [values[i] for i in indices],
+            linestyle="none",
+            marker=marker,
+            markersize=size,
+            color=colour,
+            markeredgecolor=BLACK,
+            markeredgewidth=0.8,
+            label=label,
+            gid=f"signal-{rule}",
+            zorder=3,
+            clip_on=False,  # a point at 0% or 100% sits on the frame; show all of it
+        )
+    _draw_notes(axes, notes_in_range(notes, dates[0], dates[-1]), points)
+    _set_date_axis(axes, dates)
+
+    handles, labels = axes.get_legend_handles_labels()
+    runs = _runs_message(analysis)
+    if runs:
+        # A runs signal is about the whole series, not some points: a legend line with no mark.
+        handles.append(Line2D([], [], linestyle="none", gid="signal-runs"))
+        labels.append(runs)
+    figure.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
+    return figure
+
+
+def build_attendance_figure(meetings: Sequence[tuple[date, int, int]], *, title: str) -> Figure:
+    """Attendance per meeting as a Figure: two lines with their own colour, marker and dashes."""
+    figure, axes = _new_figure(title)
+    axes.set_xlabel("Meeting")
+    axes.set_ylabel("People")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_ylim(bottom=0)
+    if not meetings:
+        axes.set_ylim(0, 10)
+        _draw_no_data(axes)
+        return figure
+
+    ordered = sorted(meetings)
+    dates = [when for when, _, _ in ordered]
+    axes.plot(
+        dates,
+        [lived for _, lived, _ in ordered],
+        color=VERMILLION,
+        marker="o",
+        markersize=7,
+        linestyle="-",
+        linewidth=2,
+        label="Service users and carers",
+        gid="lived-experience",
+        clip_on=False,
+    )
+    axes.plot(
+        dates,
+        [staff for _, _, staff in ordered],
+        color=BLUE,
+        marker="s",
+        markersize=6,
+        linestyle="--",
+        linewidth=2,
+        label="Staff",
+        gid="staff",
+        clip_on=False,
+    )
+    top = max(max(lived, staff) for _, lived, staff in ordered)
+    axes.set_ylim(0, max(5, math.ceil(top * 1.1)))
+    _set_date_axis(axes, dates)
+    figure.legend(loc="outside lower center", ncols=2, frameon=False)
+    return figure
+
+
+def _new_figure(title: str) -> tuple[Figure, Axes]:
+    """A blank figure of our size with one set of axes and the title."""
+    # Constrained layout makes room for the legend below the axes and the rotated labels.
+    figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, layout="constrained")
+    axes = figure.add_subplot()
+    # People's words (site and forum names) are text, never matplotlib's $maths$.
+    axes.set_title(title, fontsize=14, loc="left", parse_math=False)
+    axes.grid(axis="y", color="#DDDDDD", linewidth=0.8)
+    axes.set_axisbelow(True)
+    axes.spines[["top", "right"]].set_visible(False)
+    return figure, axes
+
+
+def _draw_no_data(axes: Axes) -> None:
+    """Say plainly in the middle of empty axes that there is nothing yet."""
+    axes.set_xticks([])
+    axes.text(
+        0.5,
+        0.5,
+        NO_DATA,
+        transform=axes.transAxes,
+        ha="center",
+        va="center",
+        fontsize=16,
+        color=GREY,
+        gid="no-data",
+    )
+
+
+def _set_value_axis(axes: Axes, values: Sequence[float], *, as_percent: bool) -> None:
+    """Shares on a 0 to 100% axis; other measures from 0 (or below, if any are) upward."""
+    if as_percent:
+        axes.set_ylim(min([0.0, *values]), max([1.0, *values]))
+        axes.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+    elif values:
+        axes.set_ylim(min([0.0, *values]), max([0.0, *values]) * 1.1 or 1.0)
+
+
+def _set_date_axis(axes: Axes, dates: Sequence[date]) -> None:
+    """Ticks and limits for dates: month names over months, the days themselves over weeks."""
+    span = (dates[-1] - dates[0]).days
+    if span >= 56:
+        # About eight to twelve month labels at most, so they never collide.
+        axes.xaxis.set_major_locator(MonthLocator(interval=max(1, math.ceil(span / 365))))
+        axes.xaxis.set_major_formatter(DateFormatter("%b %Y"))
+    else:
+        axes.xaxis.set_major_locator(FixedLocator([date2num(d) for d in dates]))
+        axes.xaxis.set_major_formatter(
+            FuncFormatter(lambda x, _pos: short_date(num2date(x).date()))
+        )
+    pad = timedelta(days=max(4, round(span * 0.02)))
+    axes.set_xlim(dates[0] - pad, dates[-1] + pad)
+
+
+def _draw_notes(
+    axes: Axes, notes: Sequence[tuple[date, str]], points: Sequence[tuple[date, float]]
+) -> None:
+    """Each change as a dashed vertical line, its words written along it where the data isn't."""
+    low, high = axes.get_ylim()
+    for number, (when, text) in enumerate(notes):
+        axes.axvline(
+            when,
+            color=GREY,
+            linestyle="--",
+            linewidth=1.2,
+            gid="note",
+            zorder=1,
+            label="Change made" if number == 0 else "_nolegend_",
+        )
+        # The words sit just left of the line: look at the data there (about three weeks
+        # before, one after) and write from the top or the bottom, whichever has more room.
+        nearby = [
+            (value - low) / (high - low)
+            for moment, value in points
+            if when - timedelta(weeks=3) <= moment <= when + timedelta(weeks=1)
+        ] or [0.5]
+        at_top = 1 - max(nearby) >= min(nearby)
+        axes.text(
+            when,
+            0.97 if at_top else 0.03,
+            # Two short lines rather than one long one cross less of the data.
+            "\n".join(textwrap.wrap(text, width=24)) or text,
+            transform=axes.get_xaxis_transform(),
+            rotation=90,
+            ha="right",
+            va="top" if at_top else "bottom",
+            fontsize=9,
+            color=GREY,
+            gid="note",
+            parse_math=False,  # an organiser's note ("Budget $5k to $3k") is plain text
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
+        )
+
+
+def _signal_indices(signals: Sequence[Signal]) -> dict[str, list[int]]:
+    """The points of each drawable rule, in drawing order (largest marker first)."""
+    found: dict[str, set[int]] = {rule: set() for rule in SIGNAL_STYLES}
+    for signal in signals:
+        if signal.rule in found:
+            found[signal.rule].update(signal.indices)
+    return {rule: sorted(indices) for rule, indices in found.items() if indices}
+
+
+def _runs_message(analysis: RunChartAnalysis) -> str | None:
+    """'Too few runs: 4 runs where 11 to 22 were expected', if a runs signal was found."""
+    if not any(signal.rule == "runs" for signal in analysis.signals):
+        return None
+    phrase = runs_phrase(analysis)
+    return phrase[0].upper() + phrase[1:]
