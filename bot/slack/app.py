@@ -96,6 +96,7 @@ class SlackTransport:
         self._dm_channels: dict[str, str] = {}
         self._dm_lock = threading.Lock()
         self._home_images: dict[str, str] = {}  # chart digest -> Slack file id
+        self._home_images_lock = threading.Lock()
 
     # --- who is acting -------------------------------------------------------------------
 
@@ -235,7 +236,7 @@ class SlackTransport:
             # Slack finishes an upload in the background: a file this fresh can be refused.
             # The words say what the chart shows; the next opening will try the picture again.
             log.warning("App Home refused the chart image; published without it")
-            with self._dm_lock:
+            with self._home_images_lock:
                 self._home_images = {k: v for k, v in self._home_images.items() if v != file_id}
             self.client.views_publish(user_id=actor.user_id, view=build_home_view(reply))
 
@@ -248,7 +249,7 @@ class SlackTransport:
         try:
             # The chart's data fingerprint when it has one: no drawing just to recognise it.
             digest = image.drawn_from or hashlib.sha256(image.png).hexdigest()
-            with self._dm_lock:
+            with self._home_images_lock:
                 known = self._home_images.get(digest)
             if known:
                 return known
@@ -269,7 +270,7 @@ class SlackTransport:
             # The tab still shows the headline and what the chart says, in words.
             log.warning("could not upload the App Home chart: %s", type(error).__name__)
             return None
-        with self._dm_lock:
+        with self._home_images_lock:
             self._home_images[digest] = file_id
         return file_id
 
