@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
 from handlers.args import parse_id
@@ -17,6 +17,7 @@ from store.models import (
     AdminGrant,
     AuditEvent,
     ChartNote,
+    ChatAddress,
     ChatIdentity,
     Delivery,
     Forum,
@@ -63,6 +64,20 @@ def find_person(session: Session, spec: str) -> Person:
     raise Refusal(f'{len(matches)} people are called "{spec}" ({numbers}); give the number.')
 
 
+def _addresses_of(person_id: int) -> Select[tuple[ChatAddress]]:
+    """The chat addresses of a person's identities (matched on platform, workspace and id)."""
+    return (
+        select(ChatAddress)
+        .join(
+            ChatIdentity,
+            (ChatIdentity.platform == ChatAddress.platform)
+            & (ChatIdentity.workspace == ChatAddress.workspace)
+            & (ChatIdentity.user_id == ChatAddress.user_id),
+        )
+        .where(ChatIdentity.person_id == person_id)
+    )
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
@@ -106,8 +121,24 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
             "weekly_reminders_off_since": _iso(person.nudges_muted_at),
         },
         "chat_identities": [
-            {"platform": i.platform, "workspace": i.workspace, "user_id": i.user_id}
+            {
+                "platform": i.platform,
+                "workspace": i.workspace,
+                "user_id": i.user_id,
+                "email_sha256": i.email_sha256,
+                "last_active_on": i.last_active_on.isoformat() if i.last_active_on else None,
+            }
             for i in identities
+        ],
+        "chat_addresses": [
+            {
+                "platform": a.platform,
+                "workspace": a.workspace,
+                "user_id": a.user_id,
+                "conversation": a.dm_channel,
+                "address": a.address,
+            }
+            for a in session.scalars(_addresses_of(person_id))
         ],
         "project_teams": [
             {
@@ -216,6 +247,9 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
     # Messages to them: what was sent is on the platform (theirs to delete there); here, the
     # record that names them goes.
     session.execute(delete(Delivery).where(Delivery.recipient == person_recipient(person_id)))
+    # How to reach them on Teams is keyed by their platform ids, not their number.
+    theirs = _addresses_of(person_id).with_only_columns(ChatAddress.id)
+    session.execute(delete(ChatAddress).where(ChatAddress.id.in_(theirs.scalar_subquery())))
     for model in (ChatIdentity, Membership, ForumMember, Rsvp, AdminGrant, MatchOffer):
         session.execute(delete(model).where(model.person_id == person_id))
     session.expunge(person)

@@ -34,6 +34,8 @@ NAMING_CONVENTION = {
 }
 
 NAME_MAX = 200
+# Teams conversation ids (with ";messageid=...") run far longer than Slack's channel ids.
+CONVERSATION_MAX = 400
 
 # Must match store.projects.lived_experience_exists() term for term (roles sorted), or
 # SQLite will not use the partial index built on it.
@@ -92,8 +94,52 @@ class ChatIdentity(Base):
     user_id: Mapped[str] = mapped_column(String(NAME_MAX))
     # The bot's direct-message channel with them, kept because opening one is rate-limited.
     dm_channel: Mapped[str | None] = mapped_column(String(100))
+    # SHA-256 of the e-mail address the platform itself verified (never one a person typed):
+    # kept only to recognise the same person arriving from another platform.
+    email_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The day they last used qi-nudge here: with identities on two platforms, messages go to
+    # the one they use. A date, written at most once a day, to keep requests write-free.
+    last_active_on: Mapped[date | None] = mapped_column(Date)
 
     person: Mapped[Person] = relationship(back_populates="identities")
+
+
+class ChatAddress(Base):
+    """How to message one chat user directly, learned before we know who they are.
+
+    Teams gives the bot a conversation reference when its app is installed or first messaged;
+    proactive messages need it later. Pseudonymous: platform ids only, no name.
+    """
+
+    __tablename__ = "chat_addresses"
+    __table_args__ = (UniqueConstraint("platform", "workspace", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    workspace: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(String(NAME_MAX))
+    # The 1:1 conversation with the bot, once one exists (Teams' ids run to ~150 characters).
+    dm_channel: Mapped[str | None] = mapped_column(String(CONVERSATION_MAX))
+    # What the platform needs to reach them: Teams' {"serviceUrl", "userId": "29:..."}.
+    address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ChatChannel(Base):
+    """A channel the bot was added to, so organisers can pick one by name, not by id."""
+
+    __tablename__ = "chat_channels"
+    __table_args__ = (UniqueConstraint("platform", "workspace", "channel_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    workspace: Mapped[str] = mapped_column(String(100))
+    channel_id: Mapped[str] = mapped_column(String(CONVERSATION_MAX))
+    name: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    # What the platform needs to post there: Teams' {"serviceUrl", "teamId", "teamName"}.
+    address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Project(Base):
@@ -331,8 +377,12 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Where it went, so it can be edited in place (RSVP counts) or found again after a crash.
     platform: Mapped[str | None] = mapped_column(String(20))
-    channel_id: Mapped[str | None] = mapped_column(String(100))
-    message_ts: Mapped[str | None] = mapped_column(String(40))
+    channel_id: Mapped[str | None] = mapped_column(String(CONVERSATION_MAX))
+    message_ts: Mapped[str | None] = mapped_column(String(100))
+    # Set just before a post is attempted and cleared when the platform proves it refused: on a
+    # platform that cannot be asked what it received (Teams), a row claimed again with this set
+    # may have been posted already.
+    post_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

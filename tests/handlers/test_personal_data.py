@@ -34,8 +34,15 @@ def test_export_lists_everything_held_about_the_person(chat, asha, ben, clock, s
 
     assert data["person"]["name"] == "Ben Okafor"
     assert data["chat_identities"] == [
-        {"platform": "console", "workspace": "local", "user_id": "ben okafor"}
+        {
+            "platform": "console",
+            "workspace": "local",
+            "user_id": "ben okafor",
+            "email_sha256": None,
+            "last_active_on": None,
+        }
     ]
+    assert data["chat_addresses"] == []
     assert [(t["project"], t["role"]) for t in data["project_teams"]] == [
         ("Falls prevention", "carer")
     ]
