@@ -1,9 +1,9 @@
-"""The HTTP host: Slack's endpoint and a health check, under uvicorn."""
+"""The HTTP host: Slack's and Teams' endpoints and a health check, under uvicorn."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import anyio
 import anyio.to_thread
@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 log = logging.getLogger(__name__)
 # Few threads: with Starlette's default 40, twenty concurrent requests thrashed the GIL.
@@ -32,9 +32,14 @@ def build_http_app(
     *,
     signing_secret: str = "",
     offload: Offload | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """POST /slack/events for commands, buttons, forms and events; GET /healthz."""
-    routes = [Route("/healthz", _healthz(engine), methods=["GET"])]
+    """POST /slack/events for commands, buttons, forms and events; GET /healthz.
+
+    `extra_routes`: other platforms' endpoints (Teams' POST /api/messages) on the same server.
+    """
+    routes: list[BaseRoute] = [Route("/healthz", _healthz(engine), methods=["GET"])]
+    routes.extend(extra_routes)
     if slack_app is not None:
         routes.append(
             Route(

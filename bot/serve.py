@@ -1,4 +1,4 @@
-"""`qi-nudge serve`: the bot on Slack, over HTTP (or Socket Mode inside a trust network)."""
+"""`qi-nudge serve`: the bot on Slack and/or Teams over HTTP (Slack also by Socket Mode)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import logging
 import signal
 from dataclasses import dataclass
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import uvicorn
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
-from bot.delivery import Deliverer, DeliveryLoop, DeliveryPolicy
+from bot.delivery import Deliverer, DeliveryLoop, DeliveryPolicy, Sender
 from bot.http import build_http_app
 from bot.leader import leadership_for
 from bot.scheduler import Jobs, Scheduler
@@ -24,58 +26,128 @@ from handlers.context import Context
 from handlers.dispatch import Dispatcher
 from handlers.errors import Refusal
 
+if TYPE_CHECKING:  # the Teams SDK takes ~2 s to import: only when Teams is configured
+    from bot.teams.sender import TeamsSender
+    from bot.teams.transport import TeamsTransport
+
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Service:
-    """The assembled bot: the ASGI app to host, and the Slack parts behind it."""
+    """The assembled bot: the ASGI app to host, and the platform parts behind it."""
 
     asgi: Starlette
-    slack_app: App
-    transport: SlackTransport
     deliverer: Deliverer
+    slack_app: App | None = None
+    transport: SlackTransport | None = None  # Slack's
+    teams: TeamsTransport | None = None
+    teams_sender: TeamsSender | None = None
+    extra_routes: tuple[BaseRoute, ...] = ()
+
+    def close(self) -> None:
+        """Finish the work queued after answers, then stop the platforms' own threads."""
+        if self.transport is not None:
+            self.transport.forms.close()
+            self.transport.after.close()
+        if self.teams is not None:
+            self.teams.wait_idle()
+        if self.teams_sender is not None:
+            self.teams_sender.close()
 
 
 def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
-    """Wire Slack, the handlers and the HTTP routes together; serve and tests both use this."""
-    if not settings.has_slack:
+    """Wire the configured platforms, the handlers and the HTTP routes; serve and tests use it."""
+    if not (settings.has_slack or settings.has_teams):
         raise Refusal(
-            "qi-nudge serve needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (see .env.example). "
-            "To try the bot without Slack, run qi-nudge console."
+            "qi-nudge serve needs Slack settings (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET) or "
+            "Teams settings (TEAMS_APP_ID, TEAMS_APP_PASSWORD and TEAMS_TENANT_ID); see "
+            ".env.example. To try the bot without either, run qi-nudge console."
         )
-    transport = SlackTransport(Dispatcher(ctx), build_web_client(settings))
-    deliverer = Deliverer(
-        ctx,
-        SlackSender(build_sending_client(transport.client)),
-        DeliveryPolicy(claim_lease=settings.delivery_claim_lease),
-    )
-    transport.deliverer = deliverer
-    slack_app = build_slack_app(settings, transport)
-    if settings.slack_signing_secret is None:
-        # Socket Mode only: without a signing secret there is no HTTP endpoint at all, since
-        # nothing could tell Slack's requests from forged ones.
+    bot = Dispatcher(ctx)
+    policy = DeliveryPolicy(claim_lease=settings.delivery_claim_lease)
+    senders: list[Sender] = []
+    teams = teams_sender = None
+    routes: list[BaseRoute] = []
+    if settings.has_teams:
+        teams, teams_sender, teams_routes = _build_teams(settings, bot)
+        senders.append(teams_sender)
+        routes.extend(teams_routes)
+    if not settings.has_slack:
+        assert teams is not None
+        deliverer = Deliverer(ctx, _one_or_router(senders), policy)
+        teams.deliverer = deliverer
         return Service(
-            asgi=build_http_app(None, engine),
-            slack_app=slack_app,
-            transport=transport,
+            asgi=build_http_app(None, engine, extra_routes=routes),
             deliverer=deliverer,
+            teams=teams,
+            teams_sender=teams_sender,
+            extra_routes=tuple(routes),
         )
+    transport = SlackTransport(bot, build_web_client(settings))
+    # Slack first: a person on both platforms with no sign of which they use hears on Slack.
+    senders.insert(0, SlackSender(build_sending_client(transport.client)))
+    deliverer = Deliverer(ctx, _one_or_router(senders), policy)
+    transport.deliverer = deliverer
+    if teams is not None:
+        teams.deliverer = deliverer
+    slack_app = build_slack_app(settings, transport)
+    service = Service(
+        asgi=build_http_app(None, engine, extra_routes=routes),
+        deliverer=deliverer,
+        slack_app=slack_app,
+        transport=transport,
+        teams=teams,
+        teams_sender=teams_sender,
+        extra_routes=tuple(routes),
+    )
+    if settings.slack_signing_secret is None:
+        # Socket Mode only: without a signing secret there is no Slack HTTP endpoint at all,
+        # since nothing could tell Slack's requests from forged ones.
+        return service
     postgres = engine.dialect.name != "sqlite"
-    asgi = build_http_app(
+    service.asgi = build_http_app(
         slack_app,
         engine,
         signing_secret=settings.slack_signing_secret.reveal(),
         # SQLite has one writer at a time: threads only add GIL contention there (measured in
         # bench/slack_ack.py), except for a request that must first wait for users.info.
         offload=lambda request: postgres or transport.must_look_up(request.body),
+        extra_routes=routes,
     )
-    return Service(asgi=asgi, slack_app=slack_app, transport=transport, deliverer=deliverer)
+    return service
+
+
+def _build_teams(
+    settings: Settings, bot: Dispatcher
+) -> tuple[TeamsTransport, TeamsSender, list[BaseRoute]]:
+    """The Teams transport, sender and /api/messages route (the SDK is imported only here)."""
+    from bot.teams.app import build_teams_app
+    from bot.teams.sender import TeamsSender
+    from bot.teams.transport import TeamsTransport
+
+    assert settings.teams_app_id and settings.teams_tenant_id
+    teams = TeamsTransport(bot)
+    teams_app, routes = build_teams_app(settings, teams)
+    sender = TeamsSender(
+        service_url=settings.teams_service_url,
+        app_id=settings.teams_app_id,
+        tenant_id=settings.teams_tenant_id,
+        token_provider=teams_app.token_provider,
+        sessions=bot.ctx.sessions,
+    )
+    return teams, sender, list(routes)
+
+
+def _one_or_router(senders: list[Sender]) -> Sender:
+    """The one configured platform's sender (the router over several comes with routing)."""
+    return senders[0]
 
 
 def connect_socket_mode(service: Service, settings: Settings) -> SocketModeHandler:
     """Dial Slack over a WebSocket (Socket Mode) and answer through the same Bolt app."""
     assert settings.slack_app_token is not None
+    assert service.slack_app is not None and service.transport is not None
     socket = SocketModeHandler(
         service.slack_app,
         settings.slack_app_token.reveal(),
@@ -90,10 +162,10 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
     """Run until stopped: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT."""
     service = build_service(settings, engine, ctx)
     socket = None
-    if settings.slack_app_token is not None:
+    if settings.slack_app_token is not None and settings.has_slack:
         # Socket Mode needs no public URL; /healthz is still served for the platform.
         socket = connect_socket_mode(service, settings)
-        service.asgi = build_http_app(None, engine)
+        service.asgi = build_http_app(None, engine, extra_routes=service.extra_routes)
     # The outbox sender and the scheduler run beside the web server, in this one process.
     # Only the replica that leads the scheduler sends (see DeliveryLoop); it is woken when it
     # takes the lead. (SQLite: one process, which always leads.)
@@ -106,7 +178,9 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
         took_lead=loop.wake,
     )
     loop.start()
-    service.transport.planned = loop.wake
+    for transport in (service.transport, service.teams):
+        if transport is not None:
+            transport.planned = loop.wake
     scheduler.start()
     log.info("listening on %s:%s", settings.host, settings.port)
     # One worker: the scheduler and the SQLite default want one process (more replicas, each
@@ -125,8 +199,7 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
     loop.stop()
     if socket is not None:
         socket.close()  # stop taking events before the queued work is finished
-    service.transport.forms.close()
-    service.transport.after.close()
+    service.close()
     return 0 if server.started else 3  # 3: could not start (the port is taken, say), as uvicorn
 
 

@@ -6,7 +6,6 @@ import hashlib
 import logging
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.webhook import WebhookClient
 
 from bot.delivery import Deliverer
+from bot.seen import SeenEvents
 from bot.settings import Settings
 from bot.slack.blocks import (
     build_home_view,
@@ -391,27 +391,6 @@ def _slack_error(error: SlackApiError) -> str | None:
     """Slack's error code ("not_in_channel"), if its answer had one."""
     data = error.response.data
     return data.get("error") if isinstance(data, dict) else None
-
-
-class SeenEvents:
-    """Event ids already handled: Slack redelivers an event it thinks we missed."""
-
-    def __init__(self, remember: int = 10_000) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._remember = remember
-        self._lock = threading.Lock()
-
-    def seen(self, event_id: str) -> bool:
-        """True if this event was handled before; otherwise remember it and say False."""
-        if not event_id:
-            return False
-        with self._lock:
-            if event_id in self._ids:
-                return True
-            self._ids[event_id] = None
-            if len(self._ids) > self._remember:
-                self._ids.popitem(last=False)
-        return False
 
 
 def build_slack_app(settings: Settings, transport: SlackTransport) -> App:

@@ -160,8 +160,12 @@ def input_id(field_name: str) -> str:
     return f"{INPUT_PREFIX}{field_name}"
 
 
-def build_input(field: FormField) -> Element:
-    """A form field: a drop-down of choices (never pre-selected), or a short text box."""
+def build_input(field: FormField, value: str | None = None) -> Element:
+    """A form field: a drop-down of choices, or a short text box; `value` is an earlier answer.
+
+    Nothing is pre-selected on a fresh form: even a single option (consent) must be chosen by
+    the person. Only what they answered themselves comes back (after a refusal).
+    """
     element: Element
     if field.choices:
         element = {
@@ -170,14 +174,17 @@ def build_input(field: FormField) -> Element:
             "choices": [{"title": c.label, "value": c.value} for c in field.choices],
             "style": "filtered" if len(field.choices) > CHOICES_BEFORE_FILTER else "compact",
             "isMultiSelect": False,
-            # No "value": even a single option (consent) must be chosen by the person.
         }
+        if value is not None and any(c.value == value for c in field.choices):
+            element["value"] = value
     else:
         element = {
             "type": "Input.Text",
             "id": input_id(field.name),
             "maxLength": TEXT_INPUT_MAX,
         }
+        if value:
+            element["value"] = value[:TEXT_INPUT_MAX]
     element["label"] = field.label
     if field.hint:
         element["placeholder"] = field.hint
@@ -199,11 +206,12 @@ def build_submit(form: Form) -> Element:
     }
 
 
-def build_form_elements(form: Form) -> list[Element]:
-    """A form's title, inputs and submit, for the body of a card."""
+def build_form_elements(form: Form, values: Mapping[str, str] | None = None) -> list[Element]:
+    """A form's title, inputs (with earlier answers, if any) and submit, for a card's body."""
+    values = values or {}
     return [
         build_heading(form.title),
-        *(build_input(field) for field in form.fields),
+        *(build_input(field, values.get(field.name)) for field in form.fields),
         {"type": "ActionSet", "actions": [build_submit(form)]},
     ]
 
@@ -217,7 +225,9 @@ def fallback_text(reply: Reply) -> str:
     return _summary(reply.text)
 
 
-def build_reply_card(reply: Reply, *, form: Form | None = None) -> Card:
+def build_reply_card(
+    reply: Reply, *, form: Form | None = None, values: Mapping[str, str] | None = None
+) -> Card:
     """A reply as a card: headings, text, rows of buttons, then its form (or `form`) if any.
 
     `form` shows a form under a reply that has none, e.g. the form again under a refusal.
@@ -230,7 +240,7 @@ def build_reply_card(reply: Reply, *, form: Form | None = None) -> Card:
         parts += [(block, False) for block in build_button_sets(section.buttons)]
     form = form or reply.form
     if form is not None:
-        parts += [(element, False) for element in build_form_elements(form)]
+        parts += [(element, False) for element in build_form_elements(form, values)]
     summary = reply.text or (form.title if form is not None else "")
     return _card(_fit(parts), _summary(summary))
 
@@ -296,12 +306,17 @@ def build_command_reply(reply: Reply, *, form: Form | None = None) -> dict[str, 
     return build_message(build_reply_card(reply, form=form))
 
 
-def build_invoke_response(reply: Reply, *, form: Form | None = None) -> dict[str, Any]:
-    """The answer to an `adaptiveCard/action` invoke: the reply's card replaces the clicked one."""
+def build_invoke_response(
+    reply: Reply, *, form: Form | None = None, values: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The answer to an `adaptiveCard/action` invoke: the reply's card replaces the clicked one.
+
+    `form` and `values`: the form again, with what the person typed, under a refusal.
+    """
     return {
         "statusCode": 200,
         "type": CARD_CONTENT_TYPE,
-        "value": build_reply_card(reply, form=form),
+        "value": build_reply_card(reply, form=form, values=values),
     }
 
 

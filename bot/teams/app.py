@@ -1,0 +1,143 @@
+"""The Teams SDK's App, hosted inside our own Starlette app: its routes, its checks, its handlers.
+
+Import this module only when Teams is configured: importing the SDK takes about two seconds
+and loads `.env` into the process environment (it calls load_dotenv itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from microsoft_teams.api import InvokeResponse, TokenCredentials
+from microsoft_teams.api.auth.cloud_environment import PUBLIC, with_overrides
+from microsoft_teams.apps import App
+from microsoft_teams.apps.http.adapter import HttpRequest, HttpResponse, HttpRouteHandler
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.settings import Settings
+from bot.teams.auth import BotConnectorToken
+from bot.teams.transport import TeamsTransport
+
+log = logging.getLogger(__name__)
+
+MESSAGING_ENDPOINT = "/api/messages"
+TEAMS_CHANNEL = "msteams"
+MAX_BODY_BYTES = 512 * 1024  # an activity is at most ~100 KB; anything far larger is not Teams
+
+
+class StarletteRoutes:
+    """The SDK's HttpServerAdapter, handing its routes to our Starlette app (no second server)."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def register_route(self, method: str, path: str, handler: HttpRouteHandler) -> None:
+        """Serve the SDK's handler at `path`: parse the JSON, let the SDK check and route it."""
+
+        async def endpoint(request: Request) -> Response:
+            raw = await request.body()
+            if len(raw) > MAX_BODY_BYTES:
+                return JSONResponse({"error": "request too large"}, status_code=413)
+            try:
+                body = await request.json()
+                if not isinstance(body, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                log.warning("malformed Teams request refused (not a JSON object)")
+                return JSONResponse({"error": "malformed request"}, status_code=400)
+            result = await handler(HttpRequest(body=body, headers=dict(request.headers)))
+            return _response(result)
+
+        self.routes.append(Route(path, endpoint, methods=[method]))
+
+    def serve_static(self, path: str, directory: str) -> None:
+        """Not needed: qi-nudge has no tabs or pages."""
+        raise NotImplementedError("qi-nudge serves no static files")
+
+    async def start(self, port: int) -> None:
+        """Never called: `qi-nudge serve` runs the one uvicorn for Slack and Teams alike."""
+        raise NotImplementedError("qi-nudge serve runs the web server")
+
+    async def stop(self) -> None:
+        """Nothing to stop (see start)."""
+
+
+def _response(result: HttpResponse) -> Response:
+    body = result.get("body")
+    status = int(result.get("status", 200))
+    if body is None:
+        return Response(status_code=status)
+    return JSONResponse(body, status_code=status)
+
+
+class SdkRefused(Exception):
+    """The SDK would not use the bot's own token provider (see build_teams_app)."""
+
+
+def build_teams_app(settings: Settings, transport: TeamsTransport) -> tuple[App, list[Route]]:
+    """The SDK App for our bot registration, and the Starlette routes that serve it."""
+    assert settings.teams_app_id and settings.teams_app_password and settings.teams_tenant_id
+    routes = StarletteRoutes()
+    token = BotConnectorToken(
+        settings.teams_login_url,
+        settings.teams_tenant_id,
+        settings.teams_app_id,
+        settings.teams_app_password.reveal(),
+    )
+    app = App(
+        client_id=settings.teams_app_id,
+        tenant_id=settings.teams_tenant_id,
+        token=token,
+        cloud=with_overrides(PUBLIC, openid_metadata_url=settings.teams_openid_metadata_url),
+        service_url=settings.teams_service_url,
+        http_server_adapter=routes,
+        messaging_endpoint=MESSAGING_ENDPOINT,
+        # Explicit, so that no environment variable can turn the checks off.
+        dangerously_allow_unauthenticated_requests=False,
+    )
+    if not isinstance(app.credentials, TokenCredentials):
+        # The SDK prefers a CLIENT_SECRET from the environment to our provider, and would then
+        # ask the real Microsoft login with it: refuse to start rather than talk past settings.
+        raise SdkRefused(
+            "A CLIENT_SECRET (or similar) in the environment overrides qi-nudge's Teams sign-in. "
+            "Remove it and use TEAMS_APP_PASSWORD."
+        )
+    register(app, transport, tenant_id=settings.teams_tenant_id)
+    asyncio.run(app.initialize())  # registers POST /api/messages with `routes`; starts nothing
+    transport.app_id = settings.teams_app_id
+    transport.token = token
+    return app, routes.routes
+
+
+def register(app: App, transport: TeamsTransport, *, tenant_id: str) -> None:
+    """Everything qi-nudge answers on Teams: the table of contents for this transport."""
+
+    async def only_our_tenant(ctx: Any) -> Any:
+        # The SDK proved Microsoft sent this; it does not check for whom. The bot is
+        # single-tenant: another organisation's activity, or another channel than Teams,
+        # is refused before anything is read or stored.
+        activity = ctx.activity
+        if activity.channel_id != TEAMS_CHANNEL or _tenant(activity) != tenant_id:
+            log.warning("Teams activity from another tenant or channel refused")
+            return InvokeResponse(status=403, body={"error": "forbidden"})
+        return await ctx.next()
+
+    app.use(only_our_tenant)
+    app.on_message(transport.on_message)
+    app.on_card_action(transport.on_card_action)
+    app.on_installation_update(transport.on_installation_update)
+    app.on_conversation_update(transport.on_conversation_update)
+
+
+def _tenant(activity: Any) -> str | None:
+    conversation = getattr(activity, "conversation", None)
+    tenant = getattr(conversation, "tenant_id", None)
+    if tenant:
+        return str(tenant)
+    channel_data = getattr(activity, "channel_data", None)
+    tenant_info = getattr(channel_data, "tenant", None)
+    return getattr(tenant_info, "id", None)

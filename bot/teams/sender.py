@@ -1,0 +1,246 @@
+"""Sending outbox deliveries through the Bot Connector: 1:1 chats and team channels."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Coroutine
+from typing import Any
+
+import httpx
+from microsoft_teams.api import (
+    Account,
+    ApiClient,
+    CreateConversationParams,
+    MessageActivityInput,
+)
+from microsoft_teams.common.http import ClientOptions
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.delivery import SendError
+from bot.teams.cards import build_message, build_reply_card
+from handlers.reply import Reply
+from store import addresses, outbox
+from store.models import ChatAddress
+from store.people import identity_on
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "teams"
+CALL_TIMEOUT = 30.0  # seconds for one Connector call
+DEFAULT_RETRY_AFTER = 30.0  # seconds, when Teams answers 429 without Retry-After (undocumented)
+# Teams answers these when trying again later may work (Microsoft asks bots to retry them).
+RETRYABLE_STATUSES = frozenset({408, 412, 500, 502, 503, 504})
+# The conversation is gone for the bot: the app was uninstalled, or the person left the tenant.
+GONE_STATUSES = frozenset({403, 404})
+
+
+class TeamsSender:
+    """Posts deliveries as Adaptive Cards; a sync Sender over the SDK's async API client.
+
+    The delivery loop is a plain thread. The SDK's HTTP pool belongs to the event loop that
+    first uses it, so this sender owns one private loop thread and its own ApiClient, and
+    waits on each call; nothing here shares a loop with the web server.
+    """
+
+    platform = PLATFORM
+    # The Bot Connector cannot read messages back: after a crash mid-post, the outbox must not
+    # look (it can't) and must not post blindly again (see bot/delivery.py).
+    can_look_back = False
+
+    def __init__(
+        self,
+        *,
+        service_url: str,
+        app_id: str,
+        tenant_id: str,
+        token_provider: Any,
+        sessions: sessionmaker[Session],
+        timeout: float = CALL_TIMEOUT,
+    ) -> None:
+        self._default_service_url = service_url
+        self._app_id = app_id
+        self._tenant_id = tenant_id
+        self._sessions = sessions
+        self._timeout = timeout
+        self._service_urls: dict[str, str] = {}  # conversation id -> where it lives
+        self._urls_lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="qi-teams-sender", daemon=True
+        )
+        self._thread.start()
+        self._api = ApiClient(
+            service_url, ClientOptions(timeout=timeout), token_provider=token_provider
+        )
+
+    def close(self) -> None:
+        """Stop the private event loop."""
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    # --- the Sender protocol -------------------------------------------------------------
+
+    def destination(self, sessions: sessionmaker[Session], recipient: str) -> str | None:
+        """A person's 1:1 chat (created once, then kept), or a team channel's id."""
+        person_id = outbox.recipient_person_id(recipient)
+        if person_id is None:
+            target = outbox.recipient_channel(recipient)
+            if target is None or target[0] != PLATFORM:
+                return None
+            with sessions() as session:
+                channel = addresses.channel_of(session, PLATFORM, target[1])
+                if channel is not None and channel.address.get("serviceUrl"):
+                    self._learn(target[1], str(channel.address["serviceUrl"]))
+            return target[1]
+        with sessions() as session:
+            identity = identity_on(session, person_id, PLATFORM)
+            if identity is None:
+                return None
+            address = addresses.address_of(session, PLATFORM, identity.workspace, identity.user_id)
+            if address is None:
+                return None  # never installed nor messaged the bot: Teams gives no way in
+            address_id, known = address.id, address.dm_channel
+            service_url = str(address.address.get("serviceUrl") or self._default_service_url)
+            user_id = address.address.get("userId")
+        if known:
+            self._learn(known, service_url)
+            return known
+        if not user_id:
+            return None
+        # The database is not held while Teams answers (SQLite would make every request wait).
+        created = self._call(
+            self._api.clone(service_url=service_url).conversations.create(
+                CreateConversationParams(
+                    members=[Account(id=str(user_id))],
+                    tenant_id=self._tenant_id,
+                    channel_data={"tenant": {"id": self._tenant_id}},
+                    **{"bot": {"id": f"28:{self._app_id}"}, "isGroup": False},
+                )
+            ),
+            conversation=None,
+        )
+        conversation = str(created.id)
+        with sessions.begin() as session:
+            addresses.set_dm_channel(session, address_id, conversation)
+        self._learn(conversation, service_url)
+        return conversation
+
+    def find_sent(self, channel: str, key: str) -> str | None:
+        """Nothing can be found: the Bot Connector has no way to read a message back."""
+        return None
+
+    def post(self, channel: str, reply: Reply, key: str) -> str | None:
+        """Post the reply as a card; Teams assigns the message id."""
+        sent = self._call(
+            self._api.conversations.create_activity(
+                channel, _activity(reply), service_url=self._service_url(channel)
+            ),
+            conversation=channel,
+        )
+        return str(sent.id) if sent is not None and sent.id else None
+
+    def update(self, channel: str, message_id: str, reply: Reply) -> None:
+        """Edit a posted card in place (RSVP counts)."""
+        self._call(
+            self._api.conversations.update_activity(
+                channel, message_id, _activity(reply), service_url=self._service_url(channel)
+            ),
+            conversation=channel,
+        )
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _learn(self, conversation: str, service_url: str) -> None:
+        with self._urls_lock:
+            self._service_urls[conversation] = service_url
+
+    def _service_url(self, conversation: str) -> str:
+        """Where a conversation lives: learned, stored (after a restart), else the default."""
+        with self._urls_lock:
+            known = self._service_urls.get(conversation)
+        if known:
+            return known
+        with self._sessions() as session:
+            channel = addresses.channel_of(session, PLATFORM, conversation)
+            stored = channel.address.get("serviceUrl") if channel is not None else None
+            if stored is None:
+                row = session.scalar(
+                    select(ChatAddress).where(
+                        ChatAddress.platform == PLATFORM, ChatAddress.dm_channel == conversation
+                    )
+                )
+                stored = row.address.get("serviceUrl") if row is not None else None
+        url = str(stored or self._default_service_url)
+        self._learn(conversation, url)
+        return url
+
+    def _call(self, work: Coroutine[Any, Any, Any], *, conversation: str | None) -> Any:
+        """Run one Connector call on the private loop; its failures as SendErrors."""
+        future = asyncio.run_coroutine_threadsafe(work, self._loop)
+        try:
+            return future.result(self._timeout + 5)
+        except httpx.HTTPStatusError as error:
+            raise self._refused(error, conversation) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            # Nothing reached Teams: safe to post again later.
+            raise SendError(
+                f"could not reach Teams ({type(error).__name__})", retryable=True
+            ) from None
+        except (httpx.HTTPError, TimeoutError, OSError) as error:
+            # Sent, then no answer: Teams may have posted it (see SendError.maybe_sent).
+            future.cancel()
+            raise SendError(
+                f"no answer from Teams ({type(error).__name__})", retryable=True, maybe_sent=True
+            ) from None
+
+    def _refused(self, error: httpx.HTTPStatusError, conversation: str | None) -> SendError:
+        status = error.response.status_code
+        code = _error_code(error.response)
+        reason = f"Teams said {status}{f' {code}' if code else ''}"
+        if status == 429:
+            return SendError(reason, retryable=True, retry_after=_retry_after(error.response))
+        if status in GONE_STATUSES and conversation is not None:
+            self._forget(conversation)
+            return SendError(
+                f"{reason}: qi-nudge was removed from that chat or channel in Teams",
+                retryable=False,
+            )
+        return SendError(reason, retryable=status in RETRYABLE_STATUSES or status == 401)
+
+    def _forget(self, conversation: str) -> None:
+        """A 1:1 chat Teams no longer lets us use: the next message opens a new one."""
+        with self._sessions.begin() as session:
+            row = session.scalar(
+                select(ChatAddress).where(
+                    ChatAddress.platform == PLATFORM, ChatAddress.dm_channel == conversation
+                )
+            )
+            if row is not None:
+                addresses.set_dm_channel(session, row.id, None)
+        with self._urls_lock:
+            self._service_urls.pop(conversation, None)
+
+
+def _activity(reply: Reply) -> MessageActivityInput:
+    return MessageActivityInput.model_validate(build_message(build_reply_card(reply)))
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return str(code) if code else None
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """Seconds Teams asked us to wait; Microsoft documents no header, so a default otherwise."""
+    try:
+        return max(1.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return DEFAULT_RETRY_AFTER

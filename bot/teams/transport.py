@@ -1,0 +1,424 @@
+"""The Teams transport: SDK activities in, handler calls, Adaptive Cards out.
+
+Each SDK handler is async and thin: it works out who is acting, runs the (synchronous,
+database-bound) handler in a worker thread, and answers. In a personal chat the answer comes
+in place; when someone @mentions the bot in a channel or group chat, the answer goes to their
+1:1 chat with the bot (a reply is for the person who asked, as Slack's are ephemeral) and the
+thread gets one short line saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio.to_thread
+from microsoft_teams.api import Account, CreateConversationParams, MessageActivityInput
+
+from bot.delivery import Deliverer
+from bot.http import LIMITER
+from bot.seen import SeenEvents
+from bot.teams.cards import (
+    ButtonPress,
+    FormSubmission,
+    build_command_reply,
+    build_image_card,
+    build_image_words_card,
+    build_invoke_response,
+    build_message,
+    read_card_action,
+)
+from bot.teams.commands import bot_mention_texts, parse_command_text
+from bot.teams.directory import TeamsDirectory
+from handlers.dispatch import Dispatcher
+from handlers.reply import Actor, Form, Image, Reply, refuse
+from store import addresses
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "teams"
+PERSONAL = "personal"
+ANSWERED_IN_CHAT = "I've answered you in our 1:1 chat (look for qi-nudge in your chats)."
+COULD_NOT_REACH = (
+    "I couldn't message you privately. Open a chat with qi-nudge (Apps, then qi-nudge) and "
+    "type the same thing there."
+)
+OLD_BUTTON = "Sorry, that button no longer works. Type qi-help to see what I can do."
+FORMS_REMEMBERED = 1000  # forms shown recently, so a refused answer can show the form again
+
+
+class TeamsTransport:
+    """Everything Teams-specific on the way in: who is acting, where to answer, what follows."""
+
+    def __init__(self, bot: Dispatcher) -> None:
+        self.bot = bot
+        self.app_id = ""  # set by build_teams_app
+        self.directory = TeamsDirectory()
+        self.events = SeenEvents()
+        # Told when a request may have planned outbox deliveries (wakes the sender); and the
+        # deliverer, to edit posted messages whose content changed (RSVP counts).
+        self.planned: Callable[[], None] = lambda: None
+        self.deliverer: Deliverer | None = None
+        self._forms: OrderedDict[tuple[str, str], Form] = OrderedDict()
+        self._known: set[tuple[str, ...]] = set()  # addresses and channels already stored
+        self._lock = threading.Lock()
+        self._after: set[asyncio.Task[None]] = set()
+        self._idle = threading.Event()
+        self._idle.set()
+
+    # --- who is acting -------------------------------------------------------------------
+
+    async def actor(self, ctx: Any) -> Actor:
+        """The person behind an activity: their AAD object id, which outlives bot registrations."""
+        activity = ctx.activity
+        user = activity.from_
+        aad = user.aad_object_id or user.id
+        email = await self.directory.email(ctx.api, activity.conversation.id, user.id, aad)
+        name = (user.name or "").strip()
+        return Actor(
+            PLATFORM,
+            _tenant(activity),
+            aad,
+            name or aad,
+            verified_email=email,
+            name_verified=bool(name),
+        )
+
+    # --- listeners -----------------------------------------------------------------------
+
+    async def on_message(self, ctx: Any) -> None:
+        """A message: a command typed in the 1:1 chat, or the bot @mentioned in a channel."""
+        activity = ctx.activity
+        if self.events.seen(activity.id or ""):
+            return
+        if not activity.text and activity.value is not None:
+            return  # an old-style Action.Submit card, which qi-nudge never sends
+        actor = await self.actor(ctx)
+        parsed = parse_command_text(
+            activity.text, bot_mentions=bot_mention_texts(activity.entities, activity.recipient.id)
+        )
+
+        def work() -> Reply:
+            self.remember(activity)
+            if parsed is None:
+                return self.bot.command(actor, "qi-help", "")
+            return self.bot.command(actor, *parsed)
+
+        reply = await anyio.to_thread.run_sync(work, limiter=LIMITER)
+        self._remember_form(reply.form)
+        message = build_command_reply(reply)
+        if _personal(activity):
+            await ctx.send(_activity(message))
+            conversation = activity.conversation.id
+        else:
+            conversation = await self._answer_in_chat(ctx, message)
+        self.follow_up(ctx.api, reply, conversation, activity.service_url)
+
+    async def on_card_action(self, ctx: Any) -> dict[str, Any]:
+        """A button or a form on one of our cards: the answer replaces the card for the clicker."""
+        activity = ctx.activity
+        press = read_card_action(activity.value)
+        if press is None:
+            return build_invoke_response(refuse(OLD_BUTTON))
+        actor = await self.actor(ctx)
+        if isinstance(press, ButtonPress):
+            reply = await anyio.to_thread.run_sync(
+                self.bot.action, actor, press.action_id, press.value, limiter=LIMITER
+            )
+            self._remember_form(reply.form)
+            response = build_invoke_response(reply)
+        else:
+            reply, response = await self._submit(actor, press)
+        conversation = activity.conversation.id if _personal(activity) else None
+        self.follow_up(ctx.api, reply, conversation, activity.service_url)
+        return response
+
+    async def on_installation_update(self, ctx: Any) -> None:
+        """Installed for a person: keep how to reach them and say hello; removed: forget it."""
+        activity = ctx.activity
+        if not _personal(activity):
+            return  # a team install: its channels arrive as conversationUpdate
+        if activity.action == "remove":
+            await anyio.to_thread.run_sync(self.forget_chat, activity, limiter=LIMITER)
+            return
+        actor = await self.actor(ctx)
+
+        def work() -> Reply:
+            self.remember(activity)
+            return self.bot.home(actor)  # the welcome; stores nothing about them
+
+        reply = await anyio.to_thread.run_sync(work, limiter=LIMITER)
+        await ctx.send(_activity(build_command_reply(reply)))
+
+    async def on_conversation_update(self, ctx: Any) -> None:
+        """The bot added to a team (note its General channel) or removed from one."""
+        activity = ctx.activity
+        team = getattr(activity.channel_data, "team", None)
+        bot_id = activity.recipient.id
+        if team is None:
+            return
+        added = any(m.id == bot_id for m in activity.members_added or ())
+        removed = any(m.id == bot_id for m in activity.members_removed or ())
+        if added or removed:
+            await anyio.to_thread.run_sync(self.note_team, activity, team, removed, limiter=LIMITER)
+
+    # --- storing addresses ---------------------------------------------------------------
+
+    def remember(self, activity: Any) -> None:
+        """Keep how to reach the sender (and the channel they wrote in) for messages later."""
+        user = activity.from_
+        tenant = _tenant(activity)
+        aad = user.aad_object_id or user.id
+        personal = _personal(activity)
+        conversation = activity.conversation.id if personal else None
+        key = (aad, activity.service_url, user.id, conversation or "")
+        channel = _channel_of(activity)
+        channel_key = (channel["id"], activity.service_url) if channel else None
+        with self._lock:
+            new_address = key not in self._known
+            new_channel = channel_key is not None and channel_key not in self._known
+        if not (new_address or new_channel):
+            return  # the common case: nothing new, no write
+        ctx = self.bot.ctx
+        with ctx.sessions.begin() as session:
+            if new_address:
+                addresses.remember_address(
+                    session,
+                    platform=PLATFORM,
+                    workspace=tenant,
+                    user_id=aad,
+                    address={"serviceUrl": activity.service_url, "userId": user.id},
+                    dm_channel=conversation,
+                    now=ctx.now(),
+                )
+            if new_channel and channel is not None:
+                addresses.remember_channel(
+                    session,
+                    platform=PLATFORM,
+                    workspace=tenant,
+                    channel_id=channel["id"],
+                    name=channel["name"],
+                    address=channel["address"],
+                    now=ctx.now(),
+                )
+        with self._lock:
+            self._known.add(key)
+            if channel_key is not None:
+                self._known.add(channel_key)
+
+    def forget_chat(self, activity: Any) -> None:
+        """The person uninstalled the app: their 1:1 conversation can no longer be used."""
+        user = activity.from_
+        ctx = self.bot.ctx
+        with ctx.sessions.begin() as session:
+            row = addresses.address_of(
+                session, PLATFORM, _tenant(activity), user.aad_object_id or user.id
+            )
+            if row is not None:
+                addresses.set_dm_channel(session, row.id, None)
+        with self._lock:
+            self._known = {k for k in self._known if k[0] != (user.aad_object_id or user.id)}
+
+    def note_team(self, activity: Any, team: Any, removed: bool) -> None:
+        """Record the team's General channel (its id is the team's), or mark the team's gone."""
+        ctx = self.bot.ctx
+        tenant = _tenant(activity)
+        with ctx.sessions.begin() as session:
+            if removed:
+                addresses.forget_channels(
+                    session, platform=PLATFORM, workspace=tenant, team_id=team.id, now=ctx.now()
+                )
+            else:
+                addresses.remember_channel(
+                    session,
+                    platform=PLATFORM,
+                    workspace=tenant,
+                    channel_id=team.id,
+                    name=f"{team.name or 'Team'} > General",
+                    address=_channel_address(activity.service_url, team),
+                    now=ctx.now(),
+                )
+        with self._lock:
+            self._known = {k for k in self._known if k[0] != team.id}
+
+    # --- answering -----------------------------------------------------------------------
+
+    async def _answer_in_chat(self, ctx: Any, message: dict[str, Any]) -> str | None:
+        """Send an answer to the person's 1:1 chat, and a line in the thread saying where it is."""
+        activity = ctx.activity
+        try:
+            conversation = await self._personal_conversation(ctx)
+            await ctx.api.conversations.create_activity(
+                conversation, _activity(message), service_url=activity.service_url
+            )
+        except Exception as error:  # the person is told; IT sees why
+            log.warning("could not answer a Teams user in their chat: %s", type(error).__name__)
+            await ctx.send(MessageActivityInput(text=COULD_NOT_REACH, text_format="plain"))
+            return None
+        await ctx.send(MessageActivityInput(text=ANSWERED_IN_CHAT, text_format="plain"))
+        return conversation
+
+    async def _personal_conversation(self, ctx: Any) -> str:
+        """The 1:1 chat between the bot and the sender: known, or created (and then kept)."""
+        activity = ctx.activity
+        user = activity.from_
+        tenant = _tenant(activity)
+        aad = user.aad_object_id or user.id
+
+        def known() -> str | None:
+            with self.bot.ctx.sessions() as session:
+                row = addresses.address_of(session, PLATFORM, tenant, aad)
+                return row.dm_channel if row is not None else None
+
+        conversation = await anyio.to_thread.run_sync(known, limiter=LIMITER)
+        if conversation:
+            return conversation
+        created = await ctx.api.conversations.create(
+            CreateConversationParams(
+                members=[Account(id=user.id)],
+                tenant_id=tenant,
+                channel_data={"tenant": {"id": tenant}},
+                **{"bot": {"id": activity.recipient.id}, "isGroup": False},
+            )
+        )
+
+        def keep() -> None:
+            with self.bot.ctx.sessions.begin() as session:
+                addresses.remember_address(
+                    session,
+                    platform=PLATFORM,
+                    workspace=tenant,
+                    user_id=aad,
+                    address={"serviceUrl": activity.service_url, "userId": user.id},
+                    dm_channel=created.id,
+                    now=self.bot.ctx.now(),
+                )
+
+        await anyio.to_thread.run_sync(keep, limiter=LIMITER)
+        return str(created.id)
+
+    async def _submit(self, actor: Actor, form: FormSubmission) -> tuple[Reply, dict[str, Any]]:
+        """A submitted form: its answer, or the form again under the reason, answers kept."""
+        reply = await anyio.to_thread.run_sync(
+            self.bot.submit, actor, form.form_id, form.values, form.context, limiter=LIMITER
+        )
+        if reply.ok:
+            self._remember_form(reply.form)
+            return reply, build_invoke_response(reply)
+        with self._lock:
+            shown = self._forms.get((form.form_id, form.context))
+        # As Slack keeps its modal open: nothing typed is lost, and the reason is on top.
+        return reply, build_invoke_response(reply, form=shown, values=form.values)
+
+    def _remember_form(self, form: Form | None) -> None:
+        if form is None:
+            return
+        with self._lock:
+            self._forms[(form.form_id, form.context)] = form
+            self._forms.move_to_end((form.form_id, form.context))
+            while len(self._forms) > FORMS_REMEMBERED:
+                self._forms.popitem(last=False)
+
+    # --- after the answer ----------------------------------------------------------------
+
+    def follow_up(
+        self, api: Any, reply: Reply, conversation: str | None, service_url: str | None
+    ) -> None:
+        """After the answer: its chart, then queued outbox sends and in-place edits."""
+        image = reply.image
+        if image is not None and conversation:
+            self._later(self._post_image(api, image, conversation, service_url))
+        if not reply.ok:
+            return
+        self.planned()
+        deliverer = self.deliverer
+        if deliverer is not None:
+            for prefix in reply.refresh:
+                self._later(anyio.to_thread.run_sync(deliverer.refresh, prefix, limiter=LIMITER))
+
+    async def _post_image(
+        self, api: Any, image: Image, conversation: str, service_url: str | None
+    ) -> None:
+        """Draw the chart (in a thread: it takes a moment) and send it as a second message."""
+        try:
+            card = await anyio.to_thread.run_sync(build_image_card, image, limiter=LIMITER)
+        except Exception:
+            log.exception("could not draw a chart for Teams")
+            card = build_image_words_card(image)
+        try:
+            await api.conversations.create_activity(
+                conversation, _activity(build_message(card)), service_url=service_url
+            )
+        except Exception as error:  # refused: say it in words
+            log.warning("Teams refused a chart: %s", type(error).__name__)
+            await api.conversations.create_activity(
+                conversation,
+                _activity(build_message(build_image_words_card(image))),
+                service_url=service_url,
+            )
+
+    def _later(self, work: Awaitable[Any]) -> None:
+        """Run `work` on this event loop after the answer, keeping hold of it until it ends."""
+
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("work after a Teams answer failed")
+
+        task = asyncio.get_running_loop().create_task(run())
+        with self._lock:
+            self._after.add(task)
+            self._idle.clear()
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        with self._lock:
+            self._after.discard(task)
+            if not self._after:
+                self._idle.set()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block (from another thread) until the work after answers is done; tests settle on it."""
+        return self._idle.wait(timeout)
+
+
+def _activity(message: Mapping[str, Any]) -> MessageActivityInput:
+    """Our message JSON (cards.build_message) as the SDK's outgoing activity."""
+    return MessageActivityInput.model_validate(dict(message))
+
+
+def _personal(activity: Any) -> bool:
+    return getattr(activity.conversation, "conversation_type", None) == PERSONAL
+
+
+def _tenant(activity: Any) -> str:
+    tenant = getattr(activity.conversation, "tenant_id", None)
+    if not tenant:
+        info = getattr(activity.channel_data, "tenant", None)
+        tenant = getattr(info, "id", None)
+    return str(tenant or "")
+
+
+def _channel_address(service_url: str | None, team: Any) -> dict[str, Any]:
+    return {"serviceUrl": service_url, "teamId": team.id, "teamName": team.name}
+
+
+def _channel_of(activity: Any) -> dict[str, Any] | None:
+    """The team channel a message was posted in, if any: id, name and how to post there."""
+    data = activity.channel_data
+    channel = getattr(data, "channel", None)
+    team = getattr(data, "team", None)
+    if channel is None or team is None or not getattr(channel, "id", None):
+        return None
+    team_name = team.name or "Team"
+    name = f"{team_name} > {channel.name or 'General'}"
+    return {
+        "id": channel.id,
+        "name": name,
+        "address": _channel_address(activity.service_url, team),
+    }

@@ -1,0 +1,314 @@
+"""qi-nudge on Teams over real HTTP: activities posted as Teams posts them, cards sent back.
+
+The bot runs as `qi-nudge serve` builds it (Starlette + the Teams SDK under uvicorn) on a free
+port; every Microsoft service it talks to is tests.fakes.FakeTeams on another.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from store.models import ChatAddress, ChatChannel, ChatIdentity, Membership, Person, Project
+from store.projects import create_project
+from store.roles import ProjectStatus, Role
+from tests.fakes.teams_connector import CREATE_CONVERSATION, SEND_ACTIVITY
+from tests.fakes.teams_signing import (
+    BAD_TOKEN_KINDS,
+    CHANNEL_ID_QI,
+    PRIYA,
+    TEAM_ID,
+    TENANT_ID,
+    TeamsUser,
+    personal_conversation_id,
+)
+
+BEN = TeamsUser(
+    user_id="29:1Ben0kafor-personal-id",
+    name="Ben Okafor",
+    aad_object_id="6f1c2d3e-4a5b-4c6d-8e7f-000000000002",
+    email="ben.okafor@nhs.net",
+)
+
+
+# --- reading cards ---------------------------------------------------------------------
+
+
+def card_of(activity: dict[str, Any]) -> dict[str, Any]:
+    """The Adaptive Card in a message the bot sent."""
+    (attachment,) = activity["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    return attachment["content"]
+
+
+def _walk(node: Any):
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def card_text(card: dict[str, Any]) -> str:
+    """Every word a person sees on a card, in order, one line per text element."""
+    lines = []
+    for element in _walk(card.get("body", [])):
+        if element.get("type") == "RichTextBlock":
+            lines.append("".join(run.get("text", "") for run in element.get("inlines", [])))
+        elif element.get("type") == "TextBlock":
+            lines.append(element.get("text", ""))
+    return "\n".join(lines)
+
+
+def button(card: dict[str, Any], title: str) -> tuple[str, dict[str, Any]]:
+    """(verb, data) of the Action.Execute titled `title`."""
+    for element in _walk(card.get("body", [])):
+        if element.get("type") == "Action.Execute" and element.get("title") == title:
+            return element["verb"], element["data"]
+    titles = [e.get("title") for e in _walk(card) if e.get("type") == "Action.Execute"]
+    raise AssertionError(f"no button {title!r} among {titles}")
+
+
+def inputs_of(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The card's inputs by id."""
+    elements = _walk(card.get("body", []))
+    return {e["id"]: e for e in elements if e.get("type", "").startswith("Input.")}
+
+
+def sent_to(fake, user: TeamsUser = PRIYA) -> list[dict[str, Any]]:
+    """The messages the bot posted in its 1:1 chat with `user`."""
+    return fake.activities(personal_conversation_id(user))
+
+
+def count(bot, model) -> int:
+    with bot.ctx.sessions() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def project(bot, name: str, *, lead: Person | None = None) -> None:
+    with bot.ctx.sessions.begin() as session:
+        create_project(
+            session,
+            name=name,
+            site=None,
+            status=ProjectStatus.ACTIVE,
+            lead_id=lead.id if lead else None,
+            now=bot.ctx.now(),
+        )
+
+
+# --- security --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", BAD_TOKEN_KINDS)
+def test_a_wrongly_signed_activity_is_refused_and_changes_nothing(teams_bot, fake_teams, kind):
+    project(teams_bot, "Falls prevention")
+    activity = fake_teams.activity("personal", "qi-join Falls prevention as carer")
+
+    answer = teams_bot.http.post(
+        "/api/messages",
+        json=activity,
+        headers={"Authorization": f"Bearer {fake_teams.sign_bad(kind)}"},
+    )
+
+    assert answer.status_code == 401
+    assert count(teams_bot, Membership) == 0
+    assert count(teams_bot, ChatAddress) == 0
+    assert fake_teams.calls_to(SEND_ACTIVITY) == []
+
+
+def test_an_unsigned_activity_is_refused(teams_bot, fake_teams):
+    activity = fake_teams.activity("personal", "qi-help")
+
+    answer = teams_bot.http.post("/api/messages", json=activity)
+
+    assert answer.status_code == 401
+    assert fake_teams.calls_to(SEND_ACTIVITY) == []
+
+
+def test_another_organisations_tenant_is_refused(teams_bot, fake_teams):
+    stranger = TeamsUser(
+        user_id="29:stranger", name="Someone Else", aad_object_id="aad-x", tenant_id="other-t"
+    )
+    activity = fake_teams.activity("personal", "qi-join forum", user=stranger)
+
+    answer = teams_bot.post(activity)
+
+    assert answer.status_code == 403
+    assert count(teams_bot, Person) == 0
+    assert fake_teams.calls_to(SEND_ACTIVITY) == []
+
+
+def test_an_activity_from_another_channel_than_teams_is_refused(teams_bot, fake_teams):
+    activity = fake_teams.activity("personal", "qi-help")
+    activity["channelId"] = "webchat"
+
+    assert teams_bot.post(activity).status_code == 403
+    assert fake_teams.calls_to(SEND_ACTIVITY) == []
+
+
+def test_a_body_that_is_not_an_activity_gets_400(teams_bot, fake_teams):
+    answer = teams_bot.http.post("/api/messages", content=b"[1, 2", headers=fake_teams.headers())
+
+    assert answer.status_code == 400
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+def test_joining_in_the_personal_chat_is_stored_and_answered_there(teams_bot, fake_teams):
+    fake_teams.add_user(PRIYA)
+    project(teams_bot, "Falls prevention")
+
+    answer = teams_bot.say("qi-join Falls prevention as carer")
+
+    assert answer.status_code == 200
+    (reply,) = sent_to(fake_teams)
+    assert "Falls prevention" in card_text(card_of(reply))
+    with teams_bot.ctx.sessions() as session:
+        member = session.scalars(select(Membership)).one()
+        identity = session.scalars(select(ChatIdentity)).one()
+        address = session.scalars(select(ChatAddress)).one()
+    assert member.role == Role.CARER
+    assert (identity.platform, identity.workspace, identity.user_id) == (
+        "teams",
+        TENANT_ID,
+        PRIYA.aad_object_id,
+    )
+    # How to reach her later (nudges) was kept: her 1:1 chat and Teams' own id for her.
+    assert address.dm_channel == personal_conversation_id(PRIYA)
+    assert address.address["userId"] == PRIYA.user_id
+
+
+def test_a_channel_mention_is_answered_in_the_persons_own_chat(teams_bot, fake_teams):
+    fake_teams.add_user(PRIYA)
+    project(teams_bot, "Falls prevention")
+
+    teams_bot.say("qi-join Falls prevention as staff", kind="channel_mention")
+
+    (created,) = fake_teams.calls_to(CREATE_CONVERSATION)
+    assert created.body["members"] == [{"id": PRIYA.user_id}]
+    (answer,) = sent_to(fake_teams)
+    assert "Falls prevention" in card_text(card_of(answer))
+    posts = _channel_posts(fake_teams)
+    thread = [a for conv, acts in posts.items() for a in acts if CHANNEL_ID_QI in conv]
+    assert [a["text"] for a in thread] == [
+        "I've answered you in our 1:1 chat (look for qi-nudge in your chats)."
+    ]
+    with teams_bot.ctx.sessions() as session:
+        channel = session.scalars(select(ChatChannel)).one()
+    assert channel.channel_id == CHANNEL_ID_QI
+
+
+def _channel_posts(fake) -> dict[str, list[dict[str, Any]]]:
+    posts: dict[str, list[dict[str, Any]]] = {}
+    for call in fake.calls_to(SEND_ACTIVITY):
+        conversation = call.conversation_id
+        if conversation and conversation.startswith("19:"):
+            posts.setdefault(conversation, []).append(call.body)
+    return posts
+
+
+def test_the_same_activity_delivered_twice_is_handled_once(teams_bot, fake_teams):
+    project(teams_bot, "Falls prevention")
+    activity = fake_teams.activity("personal", "qi-join Falls prevention as carer")
+
+    teams_bot.post(activity)
+    teams_bot.post(activity)  # Teams redelivers what it thinks was lost
+    teams_bot.settle()
+
+    assert count(teams_bot, Membership) == 1
+    assert len(sent_to(fake_teams)) == 1
+
+
+def test_text_that_is_not_a_command_gets_the_help(teams_bot, fake_teams):
+    teams_bot.say("hello there")
+
+    (reply,) = sent_to(fake_teams)
+    assert "How qi-nudge works" in card_text(card_of(reply))
+
+
+def test_join_with_no_words_shows_a_form_whose_answers_join_the_team(teams_bot, fake_teams):
+    project(teams_bot, "Falls prevention")
+
+    teams_bot.say("qi-join")
+    (form_message,) = sent_to(fake_teams)
+    form = card_of(form_message)
+    fields = inputs_of(form)
+    submit = next(e for e in _walk(form["body"]) if e.get("type") == "Action.Execute")
+    values = {}
+    for input_id, element in fields.items():
+        choices = [c["value"] for c in element.get("choices", [])]
+        if "carer" in choices:
+            values[input_id] = "carer"
+        elif choices:
+            values[input_id] = next(c for c in choices if "falls" in c.lower() or c.isdigit())
+        else:
+            values[input_id] = "Falls prevention"
+    answer = teams_bot.press(submit["verb"], submit["data"], inputs=values)
+
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["statusCode"] == 200
+    assert "Falls prevention" in card_text(body["value"])
+    with teams_bot.ctx.sessions() as session:
+        assert session.scalars(select(Membership.role)).all() == [Role.CARER]
+
+
+def test_a_refused_form_comes_back_with_the_answers_typed(teams_bot, fake_teams):
+    project(teams_bot, "Falls prevention")
+    teams_bot.say("qi-join")
+    form = card_of(sent_to(fake_teams)[0])
+    target = next(c["value"] for c in inputs_of(form)["field:target"]["choices"])
+    submit = next(e for e in _walk(form["body"]) if e.get("type") == "Action.Execute")
+
+    # A client that skips the card's own checks: the role is missing.
+    answer = teams_bot.press(submit["verb"], submit["data"], inputs={"field:target": target})
+
+    again = answer.json()["value"]
+    assert "Please choose how you will take part." in card_text(again)
+    assert inputs_of(again)["field:target"]["value"] == target  # nothing typed is lost
+    assert "value" not in inputs_of(again)["field:role"]
+    assert count(teams_bot, Membership) == 0
+
+
+def test_installing_the_app_says_hello_and_keeps_the_address_but_no_person(teams_bot, fake_teams):
+    answer = teams_bot.post(fake_teams.activity("install"))
+    teams_bot.settle()
+
+    assert answer.status_code == 200
+    (welcome,) = sent_to(fake_teams)
+    assert "Welcome to qi-nudge" in card_text(card_of(welcome))
+    assert count(teams_bot, Person) == 0  # saying hello stores nobody
+    with teams_bot.ctx.sessions() as session:
+        address = session.scalars(select(ChatAddress)).one()
+    assert address.dm_channel == personal_conversation_id(PRIYA)
+
+
+def test_adding_the_bot_to_a_team_lists_its_general_channel(teams_bot, fake_teams):
+    teams_bot.post(fake_teams.activity("team_added"))
+    teams_bot.settle()
+
+    with teams_bot.ctx.sessions() as session:
+        channel = session.scalars(select(ChatChannel)).one()
+    assert channel.channel_id == TEAM_ID
+    assert channel.name == "QI Forum > General"
+    assert channel.address["teamId"] == TEAM_ID
+
+
+def test_projects_listed_in_teams_show_what_someone_joined(teams_bot, fake_teams):
+    project(teams_bot, "Falls prevention")
+    teams_bot.say("qi-join Falls prevention as carer")
+    teams_bot.say("qi-join Falls prevention as carer", user=BEN)
+
+    teams_bot.say("qi-projects")
+
+    last = sent_to(fake_teams)[-1]
+    assert "Falls prevention" in card_text(card_of(last))
+    with teams_bot.ctx.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Project)) == 1
+        assert session.scalar(select(func.count()).select_from(Membership)) == 2
