@@ -1,0 +1,204 @@
+"""Messages the bot sends on its own through Teams: the weekly nudge and forum announcements.
+
+The service is built as serve builds it with only Teams configured; the outbox is drained by
+its own deliverer, whose TeamsSender posts to tests.fakes.FakeTeams over HTTP.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.scheduler import Jobs
+from handlers.forum import add_meeting
+from handlers.nudges import NudgePolicy
+from store import addresses
+from store.forums import create_forum
+from store.models import ChatAddress, ChatIdentity, Delivery, Person
+from store.people import grant_admin
+from store.projects import create_project
+from store.roles import ProjectStatus
+from tests.bot.teams.test_teams_http import BEN, button, card_of, card_text, sent_to
+from tests.fakes.teams_connector import CREATE_CONVERSATION, SEND_ACTIVITY, UPDATE_ACTIVITY
+from tests.fakes.teams_signing import CHANNEL_ID_QI, PRIYA, TENANT_ID, personal_conversation_id
+
+FORUM_CHANNEL = f"teams:{CHANNEL_ID_QI}"
+
+
+def teams_person(session, user, now, *, service_url: str | None) -> Person:
+    """Someone known on Teams; with a `service_url`, one the bot can reach (they used the app)."""
+    person = Person(display_name=user.name, created_at=now)
+    person.identities.append(
+        ChatIdentity(platform="teams", workspace=TENANT_ID, user_id=user.aad_object_id)
+    )
+    session.add(person)
+    session.flush()
+    if service_url:
+        # As an @mention in a channel leaves it: Teams' id for them, no 1:1 chat yet.
+        addresses.remember_address(
+            session,
+            platform="teams",
+            workspace=TENANT_ID,
+            user_id=user.aad_object_id,
+            address={"serviceUrl": service_url, "userId": user.user_id},
+            now=now,
+        )
+    return person
+
+
+def lead_with_two_projects(bot, *, address: bool = True) -> None:
+    with bot.ctx.sessions.begin() as session:
+        url = bot.fake.service_url
+        lead = teams_person(session, PRIYA, bot.ctx.now(), service_url=url if address else None)
+        organiser = teams_person(session, BEN, bot.ctx.now(), service_url=url)
+        grant_admin(session, organiser.id, by_id=None, now=bot.ctx.now())
+        create_forum(session, name="QI Forum", channel=FORUM_CHANNEL, now=bot.ctx.now())
+        for name in ("Falls prevention", "Kinder waiting rooms"):
+            create_project(
+                session,
+                name=name,
+                site=None,
+                status=ProjectStatus.ACTIVE,
+                lead_id=lead.id,
+                now=bot.ctx.now(),
+            )
+
+
+def test_the_weekly_nudge_reaches_a_teams_lead_once_and_its_buttons_work(teams_bot, fake_teams):
+    lead_with_two_projects(teams_bot)
+    jobs = Jobs(teams_bot.ctx, NudgePolicy())
+
+    jobs.run_due()  # Monday 10:00: this week's reminder is due
+    jobs.run_due()  # a second tick (or a second replica) the same week
+    teams_bot.service.deliverer.drain()
+    teams_bot.service.deliverer.drain()
+
+    (nudge,) = sent_to(fake_teams)
+    card = card_of(nudge)
+    assert '"Falls prevention" and "Kinder waiting rooms"' in card_text(card)
+    # The 1:1 chat was opened once, and kept for next time.
+    (created,) = fake_teams.calls_to(CREATE_CONVERSATION)
+    assert created.body["members"] == [{"id": PRIYA.user_id}]
+    with teams_bot.ctx.sessions() as session:
+        kept = session.scalars(
+            select(ChatAddress.dm_channel).where(ChatAddress.user_id == PRIYA.aad_object_id)
+        ).one()
+        delivery = session.scalars(select(Delivery).where(Delivery.kind == "nudge")).one()
+    assert kept == personal_conversation_id(PRIYA)
+    assert (delivery.status, delivery.platform) == ("sent", "teams")
+    assert delivery.message_ts == nudge["id"]
+
+    verb, data = button(card, "Ask the forum to find a partner")
+    pressed = teams_bot.press(verb, data, reply_to_id=nudge["id"])
+    teams_bot.service.deliverer.drain()
+
+    assert pressed.status_code == 200
+    assert "forum" in card_text(pressed.json()["value"]).lower()
+    (post,) = fake_teams.activities(CHANNEL_ID_QI)
+    assert "would like a service user or carer to join" in card_text(card_of(post))
+    organiser_note = sent_to(fake_teams, BEN)
+    assert len(organiser_note) == 1
+    assert "asked the forum to help" in card_text(card_of(organiser_note[0]))
+
+
+def test_a_lead_the_bot_cannot_reach_on_teams_is_reported_not_retried(teams_bot, fake_teams):
+    lead_with_two_projects(teams_bot, address=False)  # never opened qi-nudge in Teams
+
+    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
+    teams_bot.service.deliverer.drain()
+
+    assert sent_to(fake_teams) == []
+    with teams_bot.ctx.sessions() as session:
+        delivery = session.scalars(select(Delivery).where(Delivery.kind == "nudge")).one()
+    assert delivery.status == "failed"
+    assert "teams" in (delivery.error or "").lower()
+
+
+def test_the_forum_announcement_goes_to_the_channel_and_its_counts_update(teams_bot, fake_teams):
+    with teams_bot.ctx.sessions.begin() as session:
+        forum = create_forum(
+            session, name="QI Forum", channel=FORUM_CHANNEL, now=teams_bot.ctx.now()
+        )
+        add_meeting(
+            session,
+            teams_bot.ctx,
+            forum,
+            teams_bot.ctx.now() + timedelta(days=6, hours=4),
+            "Room 4",
+            None,
+        )
+    jobs = Jobs(teams_bot.ctx, NudgePolicy())
+
+    jobs.run_due()
+    jobs.run_due()
+    teams_bot.service.deliverer.drain()
+
+    (post,) = fake_teams.activities(CHANNEL_ID_QI)
+    assert "Coming up: QI Forum" in card_text(card_of(post))
+    assert "Nobody has said yet." in card_text(card_of(post))
+
+    verb, data = button(card_of(post), "I'm going")
+    pressed = teams_bot.press(
+        verb, data, reply_to_id=post["id"], channel_id=CHANNEL_ID_QI, user=BEN
+    )
+
+    assert pressed.status_code == 200
+    (edit,) = fake_teams.calls_to(UPDATE_ACTIVITY)
+    (now_shown,) = fake_teams.activities(CHANNEL_ID_QI)
+    assert now_shown["id"] == post["id"]
+    assert "Nobody has said yet." not in card_text(card_of(now_shown))
+    assert "1" in card_text(card_of(now_shown))
+    assert edit.conversation_id == CHANNEL_ID_QI
+
+
+def test_a_rate_limited_nudge_waits_and_is_then_sent_once(teams_bot, fake_teams, clock):
+    lead_with_two_projects(teams_bot)
+    fake_teams.fail(SEND_ACTIVITY, 429, retry_after=1)
+    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
+
+    first = teams_bot.service.deliverer.drain()
+    with teams_bot.ctx.sessions() as session:
+        waiting = session.scalars(select(Delivery).where(Delivery.kind == "nudge")).one()
+        waiting_state = (waiting.status, waiting.attempts, waiting.next_attempt_at)
+    clock.advance(seconds=2)
+    teams_bot.service.deliverer.pacer.hold(0)
+    second = teams_bot.service.deliverer.drain()
+
+    assert first["retry"] == 1 and second["sent"] == 1
+    assert waiting_state[0] == "pending"
+    assert waiting_state[1] == 0, "being rate-limited does not use up an attempt"
+    assert len(sent_to(fake_teams)) == 1
+    assert len([c for c in fake_teams.calls_to(SEND_ACTIVITY) if c.status == 429]) == 1
+
+
+def test_a_lead_who_removed_the_app_gets_a_fresh_chat_next_time(teams_bot, fake_teams):
+    lead_with_two_projects(teams_bot)
+    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
+    teams_bot.service.deliverer.drain()
+    fake_teams.remove_bot(personal_conversation_id(PRIYA))
+
+    with teams_bot.ctx.sessions() as session:
+        delivery = session.scalars(select(Delivery)).first()
+    assert delivery is not None
+    sender = teams_bot.service.teams_sender
+    assert sender is not None
+    from bot.delivery import SendError
+    from handlers.reply import say
+
+    try:
+        sender.post(personal_conversation_id(PRIYA), say("Hello"), "key")
+    except SendError as error:
+        refused = error
+    else:  # pragma: no cover - the fake must refuse
+        raise AssertionError("Teams accepted a post to a chat the app was removed from")
+
+    assert not refused.retryable
+    assert "removed" in refused.reason
+    with teams_bot.ctx.sessions() as session:
+        assert (
+            session.scalars(
+                select(ChatAddress.dm_channel).where(ChatAddress.user_id == PRIYA.aad_object_id)
+            ).one()
+            is None
+        )
