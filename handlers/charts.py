@@ -35,13 +35,13 @@ def run_chart(
     alt_text = describe_run_chart(points, analysis, title=title, notes=notes, as_percent=as_percent)
     points, notes = list(points), list(notes)  # drawn later: keep the data as it is now
 
-    def draw() -> bytes:
+    def draw(scale: float = 1.0) -> bytes:
         from handlers import chart_drawing as drawing  # matplotlib loads when a chart is drawn
 
         figure = drawing.build_run_chart_figure(
             points, analysis, title=title, y_label=y_label, notes=notes, as_percent=as_percent
         )
-        return drawing.render_png(figure)
+        return drawing.render_png(figure, scale=scale)
 
     drawn_from = _digest(points, analysis, title, y_label, notes, as_percent)
     return Image(
@@ -54,10 +54,11 @@ def attendance_chart(meetings: Sequence[tuple[date, int, int]], *, title: str) -
     alt_text = describe_attendance(meetings, title=title)
     meetings = list(meetings)
 
-    def draw() -> bytes:
+    def draw(scale: float = 1.0) -> bytes:
         from handlers import chart_drawing as drawing  # matplotlib loads when a chart is drawn
 
-        return drawing.render_png(drawing.build_attendance_figure(meetings, title=title))
+        figure = drawing.build_attendance_figure(meetings, title=title)
+        return drawing.render_png(figure, scale=scale)
 
     return Image(
         draw=draw,

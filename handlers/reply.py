@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,7 +72,8 @@ class Image:
         title: str,
         alt_text: str,
         filename: str = "chart.png",
-        draw: Callable[[], bytes] | None = None,
+        # Called with no arguments for the picture, or with `scale` (below 1) for a smaller one.
+        draw: Callable[..., bytes] | None = None,
         drawn_from: str | None = None,
     ) -> None:
         if (png is None) == (draw is None):
@@ -85,6 +87,7 @@ class Image:
         self.drawn_from = drawn_from
         self._png = png
         self._draw = draw
+        self._smaller: dict[int, bytes] = {}
         self._lock = threading.Lock()
 
     @property
@@ -96,8 +99,33 @@ class Image:
                 self._png = self._draw()
             return self._png
 
+    def png_within(self, max_pixels: int) -> bytes:
+        """The picture at most `max_pixels` wide and high (Teams shows up to 1024 pixels).
+
+        Redrawn smaller when it must be, so it stays sharp rather than scaled by the client.
+        """
+        png = self.png
+        width, height = png_size(png)
+        if max(width, height) <= max_pixels or self._draw is None:
+            return png
+        scale = max_pixels / max(width, height)
+        with self._lock:
+            smaller = self._smaller.get(max_pixels)
+            if smaller is None:
+                smaller = self._draw(scale=scale)
+                self._smaller[max_pixels] = smaller
+            return smaller
+
     def __repr__(self) -> str:
         return f"Image(title={self.title!r}, filename={self.filename!r})"
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG, read from its header; (0, 0) if it is not one."""
+    if len(png) < 24 or png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        return 0, 0
+    width, height = struct.unpack(">II", png[16:24])
+    return int(width), int(height)
 
 
 @dataclass(frozen=True)

@@ -255,7 +255,7 @@ def build_image_card(image: Image) -> Card:
 
     Draws the chart (a few hundred milliseconds): call it after the person has been answered.
     """
-    png = image.png
+    png = image.png_within(IMAGE_MAX_PIXELS)
     if _png_fits(png):
         card = _card(
             [

@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import os
+from datetime import date, timedelta
 
 import pytest
 from microsoft_teams.api.activities.message import MessageActivityInput
@@ -36,7 +37,19 @@ from bot.teams.cards import (
     read_card_action,
 )
 from handlers import ids
-from handlers.reply import Button, Choice, Form, FormField, Image, Reply, Section, refuse
+from handlers.charts import run_chart
+from handlers.reply import (
+    Button,
+    Choice,
+    Form,
+    FormField,
+    Image,
+    Reply,
+    Section,
+    png_size,
+    refuse,
+)
+from handlers.run_chart import analyse
 
 NASTY = "*Falls* _prevention_ [x](http://evil) <at>Everyone</at> # heading"
 
@@ -395,9 +408,36 @@ def test_a_chart_too_big_for_a_teams_message_is_described_in_words():
     assert card_bytes(card) < 2000
 
 
-def test_a_chart_wider_than_teams_shows_is_described_in_words():
+def test_a_picture_wider_than_teams_shows_that_cannot_be_redrawn_is_described_in_words():
     card = build_image_card(Image(png(1200, 600), title="Falls", alt_text="Falls fell by 3."))
     assert "Image" not in types(card)
+
+
+def test_a_chart_wider_than_teams_shows_is_redrawn_smaller_and_shown():
+    scales = []
+
+    def draw(scale=1.0):
+        scales.append(scale)
+        return png(round(1200 * scale), round(600 * scale))
+
+    card = check(build_image_card(Image(draw=draw, title="Falls", alt_text="Falls fell by 3.")))
+
+    assert types(card) == ["RichTextBlock", "Image"]
+    shown = base64.b64decode(card["body"][1]["url"].split(",", 1)[1])
+    assert png_size(shown) == (1024, 512)
+    assert scales == [1.0, 1024 / 1200]
+
+
+def test_a_real_run_chart_fits_a_teams_card_as_a_picture():
+    points = [(date(2026, 1, 5) + timedelta(weeks=i), (i % 5) / 10 + 0.1) for i in range(30)]
+    chart = run_chart(points, analyse([v for _, v in points]), title="Falls", y_label="Projects")
+
+    card = check(build_image_card(chart))
+
+    assert types(card) == ["RichTextBlock", "Image"]
+    width, height = png_size(base64.b64decode(card["body"][1]["url"].split(",", 1)[1]))
+    assert max(width, height) <= 1024 and width >= 1000
+    assert card_bytes(card) <= IMAGE_CARD_MAX_BYTES
 
 
 def test_words_for_a_chart_never_draw_it():

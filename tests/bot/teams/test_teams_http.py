@@ -312,3 +312,25 @@ def test_projects_listed_in_teams_show_what_someone_joined(teams_bot, fake_teams
     with teams_bot.ctx.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Project)) == 1
         assert session.scalar(select(func.count()).select_from(Membership)) == 2
+
+
+def test_stats_answer_first_then_the_run_chart_as_a_picture_with_alt_text(
+    teams_bot, fake_teams, clock
+):
+    from handlers.stats import backfill, take_snapshot
+
+    clock.advance(days=-7)
+    project(teams_bot, "Falls prevention")
+    clock.advance(days=7)
+    backfill(teams_bot.ctx)
+    take_snapshot(teams_bot.ctx)
+
+    teams_bot.say("qi-stats")
+
+    answer, chart = sent_to(fake_teams)
+    assert "0 of 1 active project has a service user or carer on the team" in card_text(
+        card_of(answer)
+    )
+    image = next(e for e in _walk(card_of(chart)["body"]) if e.get("type") == "Image")
+    assert image["url"].startswith("data:image/png;base64,")
+    assert image["altText"].startswith("Run chart: Share of active projects")
