@@ -27,6 +27,7 @@ from handlers.dispatch import Dispatcher
 from handlers.errors import Refusal
 
 if TYPE_CHECKING:  # the Teams SDK takes ~2 s to import: only when Teams is configured
+    from bot.teams.app import SigningKeys
     from bot.teams.sender import TeamsSender
     from bot.teams.transport import TeamsTransport
 
@@ -43,6 +44,7 @@ class Service:
     transport: SlackTransport | None = None  # Slack's
     teams: TeamsTransport | None = None
     teams_sender: TeamsSender | None = None
+    teams_keys: SigningKeys | None = None
     extra_routes: tuple[BaseRoute, ...] = ()
 
     def close(self) -> None:
@@ -54,6 +56,8 @@ class Service:
             self.teams.wait_idle()
         if self.teams_sender is not None:
             self.teams_sender.close()
+        if self.teams_keys is not None:
+            self.teams_keys.stop()
 
 
 def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
@@ -67,10 +71,10 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
     bot = Dispatcher(ctx)
     policy = DeliveryPolicy(claim_lease=settings.delivery_claim_lease)
     senders: list[Sender] = []
-    teams = teams_sender = None
+    teams = teams_sender = teams_keys = None
     routes: list[BaseRoute] = []
     if settings.has_teams:
-        teams, teams_sender, teams_routes = _build_teams(settings, bot)
+        teams, teams_sender, teams_keys, teams_routes = _build_teams(settings, bot)
         senders.append(teams_sender)
         routes.extend(teams_routes)
     if not settings.has_slack:
@@ -82,6 +86,7 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
             deliverer=deliverer,
             teams=teams,
             teams_sender=teams_sender,
+            teams_keys=teams_keys,
             extra_routes=tuple(routes),
         )
     transport = SlackTransport(bot, build_web_client(settings))
@@ -99,6 +104,7 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
         transport=transport,
         teams=teams,
         teams_sender=teams_sender,
+        teams_keys=teams_keys,
         extra_routes=tuple(routes),
     )
     if settings.slack_signing_secret is None:
@@ -120,9 +126,9 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
 
 def _build_teams(
     settings: Settings, bot: Dispatcher
-) -> tuple[TeamsTransport, TeamsSender, list[BaseRoute]]:
-    """The Teams transport, sender and /api/messages route (the SDK is imported only here)."""
-    from bot.teams.app import build_teams_app
+) -> tuple[TeamsTransport, TeamsSender, SigningKeys, list[BaseRoute]]:
+    """The Teams transport, sender, signing keys and /api/messages (the SDK loads only here)."""
+    from bot.teams.app import SigningKeys, build_teams_app
     from bot.teams.sender import TeamsSender
     from bot.teams.transport import TeamsTransport
 
@@ -136,7 +142,9 @@ def _build_teams(
         token_provider=teams_app.token_provider,
         sessions=bot.ctx.sessions,
     )
-    return teams, sender, list(routes)
+    keys = SigningKeys(teams_app)
+    keys.fetch()  # before the first request, which would otherwise wait for them
+    return teams, sender, keys, list(routes)
 
 
 def _one_or_router(senders: list[Sender]) -> Sender:
@@ -178,6 +186,8 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
         took_lead=loop.wake,
     )
     loop.start()
+    if service.teams_keys is not None:
+        service.teams_keys.start()
     for transport in (service.transport, service.teams):
         if transport is not None:
             transport.planned = loop.wake

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
+import jwt
 from microsoft_teams.api import InvokeResponse, TokenCredentials
 from microsoft_teams.api.auth.cloud_environment import PUBLIC, with_overrides
 from microsoft_teams.apps import App
@@ -109,8 +111,62 @@ def build_teams_app(settings: Settings, transport: TeamsTransport) -> tuple[App,
     register(app, transport, tenant_id=settings.teams_tenant_id)
     asyncio.run(app.initialize())  # registers POST /api/messages with `routes`; starts nothing
     transport.app_id = settings.teams_app_id
-    transport.token = token
     return app, routes.routes
+
+
+class SigningKeys:
+    """Keeps the Bot Framework signing keys fresh from a thread, never inside a request.
+
+    The SDK checks tokens with PyJWT's JWKS client, which fetches the keys with blocking I/O,
+    inside the event loop, whenever its five-minute cache runs out: every few minutes one
+    request would hold up every other (Slack's acks too) for a round trip to Microsoft, or up
+    to 30 s if it is slow. Fetched at start and refreshed every four minutes instead, the
+    cache never runs out on a request.
+    """
+
+    REFRESH_SECONDS = 240.0
+
+    def __init__(self, app: App) -> None:
+        self._client = _jwks_client(app)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="qi-teams-keys", daemon=True)
+
+    def fetch(self) -> bool:
+        """Fetch the keys now; False (and a log line) if they could not be."""
+        if self._client is None:
+            return False
+        try:
+            self._client.get_jwk_set(refresh=True)
+            return True
+        except Exception as error:
+            # Not fatal: the SDK fetches them itself on the next request.
+            log.warning("could not fetch the Teams signing keys: %s", type(error).__name__)
+            return False
+
+    def start(self) -> SigningKeys:
+        """Refresh in the background until stopped."""
+        if self._client is not None:
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop refreshing."""
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.REFRESH_SECONDS):
+            self.fetch()
+
+
+def _jwks_client(app: App) -> jwt.PyJWKClient | None:
+    """The SDK's JWKS client (private to it: looked up carefully, and optional)."""
+    validator = getattr(app.server, "_token_validator", None)
+    service = getattr(validator, "_service_validator", None)
+    client = getattr(service, "_jwks_client", None)
+    if not isinstance(client, jwt.PyJWKClient):
+        log.warning("the Teams SDK changed: its signing keys are fetched in requests")
+        return None
+    return client
 
 
 def register(app: App, transport: TeamsTransport, *, tenant_id: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -30,7 +31,10 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "teams"
 CALL_TIMEOUT = 30.0  # seconds for one Connector call
-DEFAULT_RETRY_AFTER = 30.0  # seconds, when Teams answers 429 without Retry-After (undocumented)
+# Teams documents no Retry-After on its 429s; without one, back off exponentially with jitter,
+# as Microsoft asks: 2 s, 4 s, 8 s ... up to a minute, starting again after a send goes through.
+FIRST_BACKOFF = 2.0  # seconds
+MAX_BACKOFF = 60.0  # seconds
 # Teams answers these when trying again later may work (Microsoft asks bots to retry them).
 RETRYABLE_STATUSES = frozenset({408, 412, 500, 502, 503, 504})
 # The conversation is gone for the bot: the app was uninstalled, or the person left the tenant.
@@ -66,6 +70,7 @@ class TeamsSender:
         self._sessions = sessions
         self._timeout = timeout
         self._service_urls: dict[str, str] = {}  # conversation id -> where it lives
+        self._throttled = 0  # 429s in a row without Retry-After, for the back-off
         self._urls_lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -181,7 +186,9 @@ class TeamsSender:
         """Run one Connector call on the private loop; its failures as SendErrors."""
         future = asyncio.run_coroutine_threadsafe(work, self._loop)
         try:
-            return future.result(self._timeout + 5)
+            answer = future.result(self._timeout + 5)
+            self._throttled = 0
+            return answer
         except httpx.HTTPStatusError as error:
             raise self._refused(error, conversation) from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
@@ -201,7 +208,7 @@ class TeamsSender:
         code = _error_code(error.response)
         reason = f"Teams said {status}{f' {code}' if code else ''}"
         if status == 429:
-            return SendError(reason, retryable=True, retry_after=_retry_after(error.response))
+            return SendError(reason, retryable=True, retry_after=self._retry_after(error.response))
         if status in GONE_STATUSES and conversation is not None:
             self._forget(conversation)
             return SendError(
@@ -209,6 +216,17 @@ class TeamsSender:
                 retryable=False,
             )
         return SendError(reason, retryable=status in RETRYABLE_STATUSES or status == 401)
+
+    def _retry_after(self, response: httpx.Response) -> float:
+        """Seconds to hold all sending: Teams' Retry-After if it gave one, else the back-off."""
+        try:
+            return max(1.0, float(response.headers.get("Retry-After", "")))
+        except ValueError:
+            pass
+        self._throttled += 1
+        backoff = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (self._throttled - 1))
+        # Jitter: replicas and other bots in the tenant do not all come back at the same moment.
+        return backoff * random.uniform(0.8, 1.2)
 
     def _forget(self, conversation: str) -> None:
         """A 1:1 chat Teams no longer lets us use: the next message opens a new one."""
@@ -236,11 +254,3 @@ def _error_code(response: httpx.Response) -> str | None:
     error = body.get("error") if isinstance(body, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
     return str(code) if code else None
-
-
-def _retry_after(response: httpx.Response) -> float:
-    """Seconds Teams asked us to wait; Microsoft documents no header, so a default otherwise."""
-    try:
-        return max(1.0, float(response.headers.get("Retry-After", "")))
-    except ValueError:
-        return DEFAULT_RETRY_AFTER

@@ -334,3 +334,14 @@ def test_stats_answer_first_then_the_run_chart_as_a_picture_with_alt_text(
     image = next(e for e in _walk(card_of(chart)["body"]) if e.get("type") == "Image")
     assert image["url"].startswith("data:image/png;base64,")
     assert image["altText"].startswith("Run chart: Share of active projects")
+
+
+def test_signing_keys_are_fetched_at_start_not_while_people_wait(teams_bot, fake_teams):
+    from tests.fakes.teams_connector import KEYS
+
+    fetched_at_start = len(fake_teams.calls_to(KEYS))
+    for text in ("qi-help", "qi-projects", "qi-forum"):
+        teams_bot.say(text)
+
+    assert fetched_at_start == 1
+    assert len(fake_teams.calls_to(KEYS)) == 1

@@ -202,3 +202,33 @@ def test_a_lead_who_removed_the_app_gets_a_fresh_chat_next_time(teams_bot, fake_
             ).one()
             is None
         )
+
+
+def test_429s_without_retry_after_back_off_exponentially_and_reset_after_a_send(
+    teams_bot, fake_teams
+):
+    from bot.delivery import SendError
+    from handlers.reply import say
+
+    sender = teams_bot.service.teams_sender
+    assert sender is not None
+    conversation = personal_conversation_id(PRIYA)
+    fake_teams.fail(SEND_ACTIVITY, 429, times=3)  # Teams documents no Retry-After
+
+    waits = []
+    for _ in range(3):
+        try:
+            sender.post(conversation, say("Hello"), "key")
+        except SendError as error:
+            waits.append(error.retry_after)
+    sender.post(conversation, say("Hello"), "key")  # goes through
+    fake_teams.fail(SEND_ACTIVITY, 429)
+    try:
+        sender.post(conversation, say("Hello"), "key")
+    except SendError as error:
+        after_success = error.retry_after
+
+    assert len(waits) == 3
+    for wait, base in zip(waits, (2.0, 4.0, 8.0), strict=True):
+        assert 0.8 * base <= wait <= 1.2 * base
+    assert 1.6 <= after_success <= 2.4
