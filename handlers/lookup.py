@@ -35,32 +35,38 @@ NAME_TRUSTED_PLATFORMS = frozenset({"console"})
 
 
 def acting_person(session: Session, ctx: Context, actor: Actor) -> Person:
-    """The person behind the actor, created on first contact (or linked to their imported self)."""
-    known = people.find_by_identity(session, actor.platform, actor.workspace, actor.user_id)
-    if known is not None:
-        # The common case, in one query: keep their name as their platform shows it now.
+    """The person behind the actor, created on first contact (or linked to their other self)."""
+    digest = people.email_digest(actor.verified_email)
+    today = ctx.now().astimezone(ctx.timezone).date()
+    found = people.find_identity(session, actor.platform, actor.workspace, actor.user_id)
+    if found is not None:
+        # The common case, in one query: keep their name as their platform shows it now, and
+        # their address digest and active day (compared in memory; written only on a change).
+        identity, known = found
         name = clean_name(actor.display_name) or actor.user_id
         if actor.name_verified and known.display_name != name:
             known.display_name = name
+        people.note_activity(identity, email_sha256=digest, today=today)
         return known
-    lead = people.find_unlinked_lead(
+    owner, via = _same_person_elsewhere(session, actor, digest)
+    if owner is not None and people.link_identity(
         session,
-        email=actor.verified_email,
-        name=actor.display_name if actor.platform in NAME_TRUSTED_PLATFORMS else None,
-    )
-    if lead is not None:
-        # A lead imported from the project register, now using chat: the same person.
-        people.link_identity(
-            session, lead, platform=actor.platform, workspace=actor.workspace, user_id=actor.user_id
-        )
+        owner,
+        platform=actor.platform,
+        workspace=actor.workspace,
+        user_id=actor.user_id,
+        email_sha256=digest,
+        active_on=today,
+    ):
         record(
             session,
             at=ctx.now(),
-            actor_id=lead.id,
+            actor_id=owner.id,
             action="person.identity_linked",
             subject_type="person",
-            subject_id=lead.id,
+            subject_id=owner.id,
             platform=actor.platform,
+            via=via,
         )
     return people.ensure_person_for_identity(
         session,
@@ -69,12 +75,39 @@ def acting_person(session: Session, ctx: Context, actor: Actor) -> Person:
         user_id=actor.user_id,
         display_name=actor.display_name,
         now=ctx.now(),
+        email_sha256=digest,
+        active_on=today,
     )
+
+
+def _same_person_elsewhere(
+    session: Session, actor: Actor, digest: str | None
+) -> tuple[Person | None, str]:
+    """Who a new chat identity already is, if the platform proves it: (person, how we know)."""
+    lead = people.find_unlinked_lead(
+        session,
+        email=actor.verified_email,
+        name=actor.display_name if actor.platform in NAME_TRUSTED_PLATFORMS else None,
+    )
+    if lead is not None:
+        # A lead imported from the project register, now using chat: the same person.
+        return lead, "imported_lead"
+    if digest is not None:
+        # Someone already here from another platform with the same verified address. Names
+        # are never used for this: on Slack and Teams people choose their own.
+        return people.find_by_email_digest(session, digest, not_on=actor.platform), "email"
+    return None, ""
 
 
 def known_person(session: Session, actor: Actor) -> Person | None:
     """The person behind the actor if we know them; looking around stores nothing about anyone."""
-    return people.find_by_identity(session, actor.platform, actor.workspace, actor.user_id)
+    known = people.find_by_identity(session, actor.platform, actor.workspace, actor.user_id)
+    digest = people.email_digest(actor.verified_email)
+    if known is None and digest is not None:
+        # Someone we know from another platform, looking before they have done anything here:
+        # show them their own projects without storing anything yet.
+        return people.find_by_email_digest(session, digest, not_on=actor.platform)
+    return known
 
 
 def find_project(session: Session, text: str, *, open_only: bool = True) -> Project:

@@ -38,8 +38,8 @@ def test_export_lists_everything_held_about_the_person(chat, asha, ben, clock, s
             "platform": "console",
             "workspace": "local",
             "user_id": "ben okafor",
-            "email_sha256": None,
-            "last_active_on": None,
+            "email_sha256": None,  # the console has no verified address
+            "last_active_on": "2026-11-23",  # the day they used the bot (the frozen clock's)
         }
     ]
     assert data["chat_addresses"] == []
