@@ -12,7 +12,7 @@ from typing import TextIO
 from sqlalchemy import select
 
 from bot.reminder_commands import build_deliverer, summary
-from handlers import exports, personal_data
+from handlers import exports, merging, personal_data
 from handlers.announcements import MAX_OFFSET, offsets_of
 from handlers.context import Context
 from handlers.errors import Refusal
@@ -73,7 +73,7 @@ def cmd_import_projects(ctx: Context, args: argparse.Namespace) -> int:
         )
         if linking.conflicts:
             print(
-                "Already on Slack as a separate record (export both, then erase one): "
+                "Already on Slack as a separate record (link the two with qi-nudge person link): "
                 + ", ".join(linking.conflicts)
             )
     return 1 if report.problems else 0
@@ -187,6 +187,28 @@ def cmd_person_erase(ctx: Context, args: argparse.Namespace) -> int:
         print("These projects now have no lead; please name a new one:")
         for project in erasure.projects_left_without_lead:
             print(f"  {project}")
+    return 0
+
+
+def cmd_person_link(ctx: Context, args: argparse.Namespace) -> int:
+    """Link two records of one person: the second is merged into the first."""
+    if not args.other:
+        raise Refusal(
+            "Say which two records are the same person, the one to keep first, for example: "
+            'qi-nudge person link "Ben Okafor" #7'
+        )
+    with ctx.sessions.begin() as session:
+        keep = personal_data.find_person(session, args.person)
+        merged = personal_data.find_person(session, args.other)
+        if not args.yes and keep.id != merged.id:
+            raise Refusal(
+                f"This merges {merged.display_name} (#{merged.id}) into {keep.display_name} "
+                f"(#{keep.id}): everything of #{merged.id} moves to #{keep.id}, and "
+                f"#{merged.id} is deleted. Run again with --yes to go ahead."
+            )
+        result = merging.merge_people(session, keep.id, merged.id, now=ctx.now())
+    for line in merging.describe(result):
+        print(line)
     return 0
 
 

@@ -94,15 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("person", nargs="?", help='e.g. "console:Asha Patel", slack:T1:U1, #12')
     admin.set_defaults(handler=admin_commands.cmd_admin)
 
-    person = sub.add_parser("person", help="export or erase one person's data")
-    person.add_argument("action", choices=["export", "erase"])
+    person = sub.add_parser("person", help="export, erase or link one person's data")
+    person.add_argument("action", choices=["export", "erase", "link"])
     person.add_argument("person", help='e.g. "Asha Patel", slack:T1:U1, asha@nhs.net, #12')
+    person.add_argument(
+        "other", nargs="?", help="link: the same person's other record, merged into the first"
+    )
     person.add_argument("--out", metavar="FILE", help="export: write here")
-    person.add_argument("--yes", action="store_true", help="erase: yes, really")
+    person.add_argument("--yes", action="store_true", help="erase or link: yes, really")
     person.set_defaults(
         handler_by_action={
             "export": admin_commands.cmd_person_export,
             "erase": admin_commands.cmd_person_erase,
+            "link": admin_commands.cmd_person_link,
         }
     )
     remind = sub.add_parser("remind", help="the weekly reminder to leads: preview or run now")

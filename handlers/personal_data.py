@@ -42,7 +42,8 @@ def find_person(session: Session, spec: str) -> Person:
         if found is None:
             raise Refusal(f"There is nobody with the number {spec}.")
         return found
-    parts = spec.split(":")
+    # At most three parts: Teams user ids have a colon of their own ("29:1a2b...").
+    parts = spec.split(":", 2)
     if parts[0] == "console" and len(parts) == 2:
         parts = ["console", "local", name_key(parts[1])]
     if len(parts) == 3 and all(parts):

@@ -1,11 +1,18 @@
-"""The admin commands around sending: forum announcement times, and how they are read."""
+"""The admin commands: forum announcement times, and linking one person's two records."""
+
+import json
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.admin_commands import parse_offsets
+from bot.cli import build_parser
 from handlers.errors import Refusal
 from handlers.lookup import find_forum
+from handlers.reply import Actor
 from store.forums import create_forum
+from store.models import Person
+from tests.handlers import given
 
 
 def test_announcement_times_are_read_in_days_hours_and_minutes():
@@ -28,3 +35,61 @@ def test_a_forum_called_qi_forum_is_found_by_its_name_among_several(sessions, cl
         assert find_forum(session, "QI Forum").name == "QI Forum"
         with pytest.raises(Refusal, match="There are 2 forums"):
             find_forum(session, "the forum")
+
+
+# --- qi-nudge person link -------------------------------------------------------------------
+
+SLACK_BEN = Actor("slack", "T1", "U1", "Ben O", verified_email="ben@example.org")
+TEAMS_BEN = Actor("teams", "tenant-1", "29:1ben", "Ben Okafor", verified_email="ben@nhs.net")
+
+
+def run(ctx, *argv):
+    """A `qi-nudge` subcommand as the command line reads it, on the test database."""
+    args = build_parser().parse_args(list(argv))
+    handler = args.handler_by_action[args.action] if args.command == "person" else args.handler
+    return handler(ctx, args)
+
+
+def test_person_link_asks_first_then_merges_and_export_lists_both_accounts(
+    ctx, chat, asha, sessions, clock, capsys
+):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(SLACK_BEN, "/qi-join falls as carer")
+    chat.say(TEAMS_BEN, '/qi-project new "Sepsis screening"')
+
+    with pytest.raises(Refusal, match="Run again with --yes") as asked:
+        run(ctx, "person", "link", "slack:T1:U1", "teams:tenant-1:29:1ben")
+    assert "merges Ben Okafor (#" in asked.value.reply.text
+    assert count(sessions, Person) == 3  # asking changed nothing
+
+    assert run(ctx, "person", "link", "slack:T1:U1", "teams:tenant-1:29:1ben", "--yes") == 0
+
+    said = capsys.readouterr().out
+    assert "Linked Ben Okafor" in said and "into Ben O" in said
+    assert "their Microsoft Teams account" in said
+    assert "1 project they lead" in said
+    assert count(sessions, Person) == 2
+    run(ctx, "person", "export", "Ben O")
+    exported = json.loads(capsys.readouterr().out)
+    assert sorted(i["platform"] for i in exported["chat_identities"]) == ["slack", "teams"]
+    assert exported["projects_led"] == ["Sepsis screening"]
+    assert [t["project"] for t in exported["project_teams"]] == ["Falls prevention"]
+    # Ben on Teams now sees the team he joined on Slack.
+    assert "Falls prevention" in chat.say(TEAMS_BEN, "/qi-projects mine").text
+
+
+def test_person_link_needs_two_people_and_refuses_one_twice(ctx, chat, sessions, clock):
+    given.forum(sessions, clock())
+    chat.say(SLACK_BEN, "/qi-join forum")
+
+    with pytest.raises(Refusal, match="Say which two records"):
+        run(ctx, "person", "link", "Ben O")
+    with pytest.raises(Refusal, match="nothing to link"):
+        run(ctx, "person", "link", "Ben O", "slack:T1:U1")
+    with pytest.raises(Refusal, match="Nobody is called"):
+        run(ctx, "person", "link", "Ben O", "Nobody Here", "--yes")
+
+
+def count(sessions, model):
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(model))

@@ -114,3 +114,24 @@ def test_unreachable_database_is_a_sentence(tmp_path):
     assert result.returncode == 1
     assert "Could not use the database" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@BOTH
+def test_person_link_merges_two_records_of_one_person(fresh_database_url):
+    url = fresh_database_url
+    qi(url, "console", "--as", "Asha Patel", stdin='/qi-project new "Falls"\n')
+    qi(url, "console", "--as", "Ben Okafor", stdin="/qi-join falls as carer\n")
+    qi(url, "console", "--as", "Ben O", stdin="/qi-join falls as carer\n")
+
+    refused = qi(url, "person", "link", "console:Ben Okafor", "console:Ben O")
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    linked = qi(url, "person", "link", "console:Ben Okafor", "console:Ben O", "--yes")
+
+    assert linked.returncode == 0, linked.stderr
+    assert "Linked Ben O (#3) into Ben Okafor (#2); #3 no longer exists." in linked.stdout
+    assert "Both were on 1 team: the earlier joining is kept." in linked.stdout
+    data = json.loads(qi(url, "person", "export", "Ben Okafor").stdout)
+    assert sorted(i["user_id"] for i in data["chat_identities"]) == ["ben o", "ben okafor"]
+    assert [t["project"] for t in data["project_teams"]] == ["Falls"]
+    gone = qi(url, "person", "export", "#3")
+    assert gone.returncode == 1 and "nobody with the number #3" in gone.stderr

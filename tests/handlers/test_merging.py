@@ -1,0 +1,283 @@
+"""Linking two records of one person: everything moves to the one kept, nothing is doubled."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from handlers.errors import Refusal
+from handlers.merging import describe, merge_people
+from handlers.reply import Actor
+from store import outbox
+from store.merging import PERSON_COLUMNS
+from store.models import (
+    AdminGrant,
+    AuditEvent,
+    Base,
+    ChartNote,
+    ChatIdentity,
+    Delivery,
+    ForumMember,
+    MatchOffer,
+    Membership,
+    Person,
+    Project,
+    Rsvp,
+    SlotRequest,
+)
+from store.people import find_by_identity, grant_admin
+from store.projects import create_project
+from store.roles import Involvement, ProjectStatus, Role, RsvpAnswer
+from tests.handlers import given
+
+# Ben on Slack with his own address, and on Teams with his NHSmail: no automatic link.
+SLACK_BEN = Actor("slack", "T1", "U1", "Ben O", verified_email="ben.okafor@example.org")
+TEAMS_BEN = Actor("teams", "tenant-1", "29:1ben", "Ben Okafor", verified_email="ben.okafor@nhs.net")
+
+
+def pid(sessions, actor):
+    with sessions() as session:
+        return find_by_identity(session, actor.platform, actor.workspace, actor.user_id).id
+
+
+def person_columns():
+    """Every column in the schema that refers to a person."""
+    return {
+        f"{table.name}.{fk.parent.name}": fk.parent
+        for table in Base.metadata.tables.values()
+        for fk in table.foreign_keys
+        if fk.column.table.name == "people"
+    }
+
+
+def rows_naming(sessions, person_id):
+    """How many rows in each person column still name this person (none after a merge)."""
+    with sessions() as session:
+        counts = {
+            name: session.scalar(
+                select(func.count()).select_from(column.table).where(column == person_id)
+            )
+            for name, column in person_columns().items()
+        }
+    return {name: count for name, count in counts.items() if count}
+
+
+def test_every_column_that_refers_to_a_person_is_handled_by_merging():
+    # A new column pointing at people.id must be moved by store.merging, or a merge would
+    # delete (CASCADE) or orphan (SET NULL) what it holds.
+    assert set(person_columns()) == PERSON_COLUMNS
+
+
+@pytest.fixture
+def two_bens(chat, asha, ctx, sessions, clock):
+    """Ben has done a bit of everything twice over: on Teams first, then on Slack."""
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    forum_id = given.forum(sessions, clock())
+    meeting_id = given.meeting(ctx, forum_id, clock() + timedelta(days=7))
+    asha_id = pid(sessions, asha)
+
+    chat.say(TEAMS_BEN, "/qi-join falls as carer")
+    chat.say(TEAMS_BEN, '/qi-project new "Sepsis screening"')
+    chat.say(TEAMS_BEN, '/qi-project add-member "Sepsis" "Sam Jones" as carer --consent')
+    asked = chat.say(TEAMS_BEN, "/qi-join forum as carer")
+    chat.press(TEAMS_BEN, asked, "Yes, please")
+    chat.press(TEAMS_BEN, chat.say(TEAMS_BEN, "/qi-forum"), "I can't make it")
+    clock.advance(hours=1)
+    chat.say(SLACK_BEN, "/qi-join falls as carer")
+    chat.say(SLACK_BEN, "/qi-join forum")  # no role given on Slack
+    clock.advance(hours=1)
+    chat.press(TEAMS_BEN, chat.say(TEAMS_BEN, "/qi-forum"), "I'm going")  # his latest answer
+    chat.press(SLACK_BEN, chat.say(SLACK_BEN, "/qi-forum"), "Maybe")
+    clock.advance(hours=1)
+    chat.press(TEAMS_BEN, chat.say(TEAMS_BEN, "/qi-forum"), "I'm going")
+    keep, merge = pid(sessions, SLACK_BEN), pid(sessions, TEAMS_BEN)
+    now = clock()
+    with sessions.begin() as session:
+        grant_admin(session, merge, by_id=asha_id, now=now - timedelta(days=30))
+        grant_admin(session, keep, by_id=merge, now=now)
+        falls, sepsis = (
+            session.scalar(select(Project.id).where(Project.name == name))
+            for name in ("Falls prevention", "Sepsis screening")
+        )
+        other = create_project(
+            session, name="Kinder", lead_id=None, site=None, status=ProjectStatus.ACTIVE, now=now
+        ).id
+        for person_id, project_id, updated in ((merge, other, 1), (keep, other, 2)):
+            session.add(
+                MatchOffer(
+                    project_id=project_id,
+                    person_id=person_id,
+                    role=Role.CARER,
+                    status="expired" if person_id == keep else "asked",
+                    week="2026-W48",
+                    created_at=now,
+                    updated_at=now - timedelta(hours=updated),
+                )
+            )
+        session.add(
+            SlotRequest(
+                meeting_id=meeting_id,
+                project_id=sepsis,
+                topic="Discharge leaflets",
+                requested_by_id=merge,
+                decided_by_id=merge,
+                created_at=now,
+            )
+        )
+        session.add(
+            ChartNote(on_date=now.date(), text="Relaunch", created_by_id=merge, created_at=now)
+        )
+        session.flush()
+        for recipient, kind, occurrence in (
+            (merge, "nudge", "2026-W48"),
+            (merge, "meeting.announce", f"meeting:{meeting_id}:1d"),
+            (keep, "meeting.announce", f"meeting:{meeting_id}:1d"),
+        ):
+            outbox.plan_message_to(session, recipient, kind, occurrence, {}, now=now)
+    return {"keep": keep, "merge": merge, "falls": falls, "meeting": meeting_id, "other": other}
+
+
+def test_merging_moves_every_kind_of_row_and_doubles_nothing(chat, sessions, clock, two_bens):
+    keep, merge = two_bens["keep"], two_bens["merge"]
+    assert set(rows_naming(sessions, merge)) == PERSON_COLUMNS  # every kind is there to move
+
+    with sessions.begin() as session:
+        result = merge_people(session, keep, merge, now=clock())
+
+    assert rows_naming(sessions, merge) == {}
+    with sessions() as session:
+        assert session.get(Person, merge) is None
+        assert sorted(
+            session.scalars(select(ChatIdentity.platform).where(ChatIdentity.person_id == keep))
+        ) == ["slack", "teams"]
+        # One membership of Falls: the earlier one (joined on Teams), now his only record.
+        falls = session.scalars(
+            select(Membership).where(
+                Membership.project_id == two_bens["falls"], Membership.person_id == keep
+            )
+        ).all()
+        assert len(falls) == 1 and falls[0].joined_at == clock() - timedelta(hours=3)
+        # The forum: once, with the role and the wish for a project he gave on Teams.
+        (signup,) = session.scalars(select(ForumMember).where(ForumMember.person_id == keep))
+        assert (signup.role, signup.wants_match, signup.left_at) == (Role.CARER, True, None)
+        # The meeting: his most recent answer, given on Teams.
+        (answer,) = session.scalars(select(Rsvp).where(Rsvp.person_id == keep))
+        assert answer.answer == RsvpAnswer.GOING
+        # Organiser: one current grant (the earlier); the later one is kept as history.
+        grants = session.scalars(select(AdminGrant).where(AdminGrant.person_id == keep)).all()
+        assert len(grants) == 2 and sum(g.revoked_at is None for g in grants) == 1
+        # Introductions: one per project, the one that got further most recently.
+        (offer,) = session.scalars(select(MatchOffer).where(MatchOffer.person_id == keep))
+        assert offer.status == "asked"
+        sepsis = session.scalar(select(Project).where(Project.name == "Sepsis screening"))
+        assert sepsis.lead_person_id == keep
+        slot = session.scalar(select(SlotRequest))
+        assert (slot.requested_by_id, slot.decided_by_id) == (keep, keep)
+        assert session.scalar(select(ChartNote.created_by_id)) == keep
+        bens = [outbox.person_recipient(keep), outbox.person_recipient(merge)]
+        deliveries = {
+            (d.recipient, d.kind, d.status)
+            for d in session.scalars(select(Delivery).where(Delivery.recipient.in_(bens)))
+        }
+        merged_event = session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "person.merged")
+        )
+    assert deliveries == {
+        (f"person:{keep}", "nudge", "pending"),
+        (f"person:{keep}", "meeting.announce", "pending"),
+        (f"person:{merge}", "meeting.announce", "withdrawn"),  # not sent to him twice
+    }
+    assert (merged_event.subject_id, merged_event.detail) == (keep, {"merged": merge})
+    # What Ben notices: on Teams, he sees everything he did on either platform.
+    mine = chat.say(TEAMS_BEN, "/qi-projects mine").text
+    assert "Falls prevention" in mine and "Sepsis screening" in mine
+    summary = "\n".join(describe(result))
+    assert f"Linked Ben Okafor (#{merge}) into Ben O (#{keep})" in summary
+    assert "their Microsoft Teams account" in summary
+    assert "Both were on 1 team: the earlier joining is kept." in summary
+    assert "1 waiting message withdrawn" in summary
+
+
+def test_different_roles_on_one_team_are_refused_and_nothing_changes(chat, asha, sessions, clock):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(SLACK_BEN, "/qi-join falls as carer")
+    chat.say(TEAMS_BEN, "/qi-join falls as service user")
+    keep, merge = pid(sessions, SLACK_BEN), pid(sessions, TEAMS_BEN)
+    before = given.row_counts(sessions)
+
+    with pytest.raises(Refusal) as refused, sessions.begin() as session:
+        merge_people(session, keep, merge, now=clock())
+
+    text = refused.value.reply.text
+    assert "Nothing was changed" in text
+    assert '"Falls prevention" team: carer, a team member' in text
+    assert "service user, a team member" in text
+    assert "/qi-leave" in text
+    assert given.row_counts(sessions) == before
+
+
+def test_a_team_member_and_someone_consulted_are_refused(chat, asha, sessions, clock):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(SLACK_BEN, "/qi-join falls as carer")
+    chat.say(TEAMS_BEN, "/qi-join falls as carer")
+    keep, merge = pid(sessions, SLACK_BEN), pid(sessions, TEAMS_BEN)
+    with sessions.begin() as session:
+        session.execute(
+            Membership.__table__.update()
+            .where(Membership.person_id == merge)
+            .values(involvement=Involvement.CONSULTED.value)
+        )
+    before = given.row_counts(sessions)
+
+    consulted = pytest.raises(Refusal, match="someone the team consults")
+    with consulted as refused, sessions.begin() as session:
+        merge_people(session, keep, merge, now=clock())
+
+    assert "carer, a team member" in refused.value.reply.text
+    assert given.row_counts(sessions) == before
+
+
+def test_different_roles_at_the_forum_are_refused(chat, sessions, clock):
+    given.forum(sessions, clock())
+    chat.say(SLACK_BEN, "/qi-join forum as staff")
+    chat.say(TEAMS_BEN, "/qi-join forum as carer")
+    keep, merge = pid(sessions, SLACK_BEN), pid(sessions, TEAMS_BEN)
+
+    staff = pytest.raises(Refusal, match='"QI Forum" forum: staff')
+    with staff as refused, sessions.begin() as session:
+        merge_people(session, keep, merge, now=clock())
+
+    assert f"carer (#{merge})" in refused.value.reply.text
+
+
+def test_a_person_with_themself_or_an_unknown_number_is_refused(chat, sessions, clock):
+    given.forum(sessions, clock())
+    chat.say(SLACK_BEN, "/qi-join forum")
+    ben = pid(sessions, SLACK_BEN)
+
+    with sessions.begin() as session:
+        with pytest.raises(Refusal, match="nothing to link"):
+            merge_people(session, ben, ben, now=clock())
+        with pytest.raises(Refusal, match="nobody with the number #999999"):
+            merge_people(session, ben, 999999, now=clock())
+        with pytest.raises(Refusal, match="nobody with the number #999999"):
+            merge_people(session, 999999, ben, now=clock())
+
+
+def test_the_kept_record_takes_the_address_and_the_reminders_choice(chat, sessions, clock):
+    given.forum(sessions, clock())
+    chat.say(SLACK_BEN, "/qi-join forum")
+    chat.say(TEAMS_BEN, "/qi-join forum")
+    keep, merge = pid(sessions, SLACK_BEN), pid(sessions, TEAMS_BEN)
+    muted = clock() - timedelta(days=3)
+    with sessions.begin() as session:
+        merged = session.get(Person, merge)
+        merged.email, merged.nudges_muted_at = "ben.okafor@nhs.net", muted
+
+    with sessions.begin() as session:
+        merge_people(session, keep, merge, now=clock())
+
+    with sessions() as session:
+        kept = session.get(Person, keep)
+        assert (kept.email, kept.nudges_muted_at) == ("ben.okafor@nhs.net", muted)
+        assert session.scalar(select(func.count()).select_from(ForumMember)) == 1
