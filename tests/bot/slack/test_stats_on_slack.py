@@ -89,7 +89,9 @@ def test_opening_app_home_again_does_not_redraw_the_same_chart(
     drawn = []
     real_render = handlers.chart_drawing.render_png
     monkeypatch.setattr(
-        handlers.chart_drawing, "render_png", lambda figure: drawn.append(1) or real_render(figure)
+        handlers.chart_drawing,
+        "render_png",
+        lambda figure, **size: drawn.append(1) or real_render(figure, **size),
     )
     event = {"type": "app_home_opened", "user": LEAD, "channel": "D1", "tab": "home"}
 
