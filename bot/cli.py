@@ -142,8 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stats.set_defaults(handler=stats_commands.cmd_stats)
 
-    teams = sub.add_parser("teams", help="Microsoft Teams: the app package to upload")
+    teams = sub.add_parser("teams", help="Microsoft Teams: the app package, and its channels")
     teams_sub = teams.add_subparsers(dest="action", required=True)
+    teams_sub.add_parser(
+        "channels", help="the channels qi-nudge was added to, with their --channel values"
+    )
     package = teams_sub.add_parser("package", help="write the Teams app package (a zip)")
     package.add_argument("--out", metavar="FILE", help="where to write it (qi-nudge-teams.zip)")
     package.add_argument("--domain", metavar="HOST", help="where Teams reaches the bot")
@@ -182,8 +185,8 @@ def run_console(ctx: Context, args: argparse.Namespace) -> int:
 def dispatch(settings: Settings, args: argparse.Namespace) -> int:
     """Run the chosen subcommand."""
     command = args.command or "console"
-    if command == "teams":  # needs no database; bot.teams.package does not load the Teams SDK
-        from bot.teams.package import cmd_teams_package
+    if command == "teams" and args.action == "package":
+        from bot.teams.package import cmd_teams_package  # no database, no Teams SDK needed
 
         return cmd_teams_package(settings, args)
     engine = open_database(settings, migrate=command != "db")
@@ -202,6 +205,10 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from bot.serve import run_serve  # Slack and the web server load only when serving
 
         return run_serve(settings, engine, ctx)
+    if command == "teams":
+        from bot.teams.channels import cmd_teams_channels
+
+        return cmd_teams_channels(ctx, args)
     handler: Command = args.handler_by_action[args.action] if command == "person" else args.handler
     args.settings = settings  # the import step links leads on Slack when Slack is configured
     return handler(ctx, args)

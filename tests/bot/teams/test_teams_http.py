@@ -345,3 +345,24 @@ def test_signing_keys_are_fetched_at_start_not_while_people_wait(teams_bot, fake
 
     assert fetched_at_start == 1
     assert len(fake_teams.calls_to(KEYS)) == 1
+
+
+def test_teams_channels_lists_where_the_bot_can_post_with_the_value_to_use(
+    teams_bot, fake_teams, monkeypatch, tmp_path, capsys
+):
+    from bot.cli import main
+
+    teams_bot.post(fake_teams.activity("team_added"))
+    teams_bot.say("qi-help", kind="channel_mention")
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("DATABASE_URL", teams_bot.engine.url.render_as_string(hide_password=False))
+    for name in ("SLACK_BOT_TOKEN", "TEAMS_APP_ID", "TEAMS_APP_PASSWORD", "TEAMS_TENANT_ID"):
+        monkeypatch.delenv(name, raising=False)
+
+    assert main(["forum", "add", "QI Forum", "--channel", f"teams:{CHANNEL_ID_QI}"]) == 0
+    capsys.readouterr()
+    assert main(["teams", "channels"]) == 0
+
+    out = capsys.readouterr().out
+    assert f"QI Forum > General\n    --channel teams:{TEAM_ID}" in out
+    assert f'(announcements of "QI Forum")\n    --channel teams:{CHANNEL_ID_QI}' in out
