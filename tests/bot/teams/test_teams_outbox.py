@@ -232,3 +232,72 @@ def test_429s_without_retry_after_back_off_exponentially_and_reset_after_a_send(
     for wait, base in zip(waits, (2.0, 4.0, 8.0), strict=True):
         assert 0.8 * base <= wait <= 1.2 * base
     assert 1.6 <= after_success <= 2.4
+
+
+def _submit_form(bot, card, answers):
+    """Fill the form on `card` (field name -> value) and press its one submit."""
+    from tests.bot.teams.test_teams_http import _walk
+
+    submit = next(
+        e
+        for e in _walk(card["body"])
+        if e.get("type") == "Action.Execute" and e["verb"].startswith("form:")
+    )
+    inputs = {f"field:{name}": value for name, value in answers.items()}
+    return bot.press(submit["verb"], submit["data"], inputs=inputs)
+
+
+def test_a_lead_records_a_member_from_the_nudge_with_the_teams_form(teams_bot, fake_teams):
+    from store.models import Membership
+    from store.roles import Role
+
+    lead_with_two_projects(teams_bot)
+    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
+    teams_bot.service.deliverer.drain()
+    (nudge,) = sent_to(fake_teams)
+    verb, data = button(card_of(nudge), "Add someone already involved")
+
+    opened = teams_bot.press(verb, data, reply_to_id=nudge["id"])
+    form = opened.json()["value"]
+    recorded = _submit_form(
+        teams_bot,
+        form,
+        {"name": "Sam Jones", "role": "carer", "involvement": "team_member", "consent": "yes"},
+    )
+
+    assert "Record a team member" in card_text(form)
+    assert "Sam Jones" in card_text(recorded.json()["value"])
+    with teams_bot.ctx.sessions() as session:
+        sam = session.scalars(select(Person).where(Person.display_name == "Sam Jones")).one()
+        member = session.scalars(select(Membership).where(Membership.person_id == sam.id)).one()
+    assert member.role == Role.CARER
+
+
+def test_a_lead_snoozes_the_nudge_with_a_reason_on_teams(teams_bot, fake_teams):
+    from store.models import ProjectNudge
+
+    lead_with_two_projects(teams_bot)
+    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
+    teams_bot.service.deliverer.drain()
+    (nudge,) = sent_to(fake_teams)
+    verb, data = button(card_of(nudge), "Snooze")
+
+    form = teams_bot.press(verb, data, reply_to_id=nudge["id"]).json()["value"]
+    weeks = next(e for e in _walk_inputs(form) if e["id"] == "field:weeks")
+    reason = next(e for e in _walk_inputs(form) if e["id"] == "field:reason")
+    answer = _submit_form(
+        teams_bot,
+        form,
+        {"weeks": weeks["choices"][0]["value"], "reason": reason["choices"][0]["value"]},
+    )
+
+    assert answer.json()["statusCode"] == 200
+    with teams_bot.ctx.sessions() as session:
+        snoozed = session.scalars(select(ProjectNudge.snoozed_until)).all()
+    assert any(until is not None for until in snoozed)
+
+
+def _walk_inputs(card):
+    from tests.bot.teams.test_teams_http import inputs_of
+
+    return list(inputs_of(card).values())
