@@ -366,3 +366,21 @@ def test_teams_channels_lists_where_the_bot_can_post_with_the_value_to_use(
     out = capsys.readouterr().out
     assert f"QI Forum > General\n    --channel teams:{TEAM_ID}" in out
     assert f'(announcements of "QI Forum")\n    --channel teams:{CHANNEL_ID_QI}' in out
+
+
+@pytest.mark.parametrize("kind", ["card_action", "install", "team_added"])
+def test_every_kind_of_activity_from_another_tenant_is_refused(teams_bot, fake_teams, kind):
+    stranger = TeamsUser(
+        user_id="29:stranger", name="Someone Else", aad_object_id="aad-x", tenant_id="other-t"
+    )
+    if kind == "card_action":
+        activity = fake_teams.activity(
+            kind, "rsvp", {"action": "rsvp", "value": "1:going"}, reply_to_id="1", user=stranger
+        )
+    else:
+        activity = fake_teams.activity(kind, user=stranger)
+
+    assert teams_bot.post(activity).status_code == 403
+    assert count(teams_bot, ChatAddress) == 0
+    assert count(teams_bot, ChatChannel) == 0
+    assert fake_teams.calls_to(SEND_ACTIVITY) == []
