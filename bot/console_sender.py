@@ -19,6 +19,7 @@ class ConsoleSender:
     """Prints each message with who it is for; everyone counts as reachable here."""
 
     platform = PLATFORM
+    can_look_back = True  # nothing to look in, but a message printed twice harms nobody
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout

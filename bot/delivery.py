@@ -13,6 +13,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.routing_sender import Destination, SenderRouter
 from handlers.context import Context
 from handlers.messages import render_delivery
 from handlers.reply import Reply
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 # Being rate-limited is not the message's fault: it does not use up an attempt, but a delivery
-# that Slack still rate-limits this long after it was planned is failed rather than kept forever.
+# still rate-limited this long after it was planned is failed rather than kept forever.
 RATE_LIMIT_GIVE_UP = timedelta(hours=24)
 EDIT_TRIES = 3  # an in-place edit (RSVP counts) waits out this many 429s, then is left as is
 WAIT_IN_PLACE = 5.0  # seconds: a shorter Retry-After is waited out by the rest of the batch
@@ -33,22 +34,39 @@ class SendError(Exception):
 
     `retry_after` (seconds) is set when the platform refused for its rate limit and said when
     to try again: nothing was sent, and nothing should go to it before then.
+    `maybe_sent` is set when the request may have reached the platform but no answer came
+    (a read timeout, the connection dropped mid-answer): the platform may have acted on it.
+    Left False, the error says the platform did not (it answered with an error status, or
+    the connection was refused).
     """
 
-    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        maybe_sent: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after
+        self.maybe_sent = maybe_sent
 
 
 class Sender(Protocol):
     """One chat platform, as the deliverer needs it."""
 
     platform: str
+    # Whether `find_sent` can really look (Slack: yes; Teams: no). A platform that cannot is
+    # never posted to twice: a post that may have arrived is recorded as sent, unconfirmed.
+    can_look_back: bool
 
     def destination(self, sessions: sessionmaker[Session], recipient: str) -> str | None:
         """The channel to post in for a recipient key, or None if they are not on this platform.
+
+        (A channel key of another platform is None too: the router asks every sender.)
 
         Given the session factory, not a session: a sender that must ask the platform (open a
         DM) does so between short transactions, never holding the database while it waits.
@@ -145,18 +163,23 @@ class Pacer:
 
 
 class Deliverer:
-    """Sends due outbox rows through one platform; safe to run in several processes at once."""
+    """Sends due outbox rows through the platforms; safe to run in several processes at once.
+
+    Given one `Sender`, or a `SenderRouter` over several. One pacer serves every platform: a
+    rate limit on one holds the others too (simple, and they are seldom both busy).
+    """
 
     def __init__(
         self,
         ctx: Context,
-        sender: Sender,
+        sender: Sender | SenderRouter,
         policy: DeliveryPolicy | None = None,
         *,
         pacer: Pacer | None = None,
     ) -> None:
         self.ctx = ctx
-        self.sender = sender
+        self.sender = sender  # as given (with one platform, tests reach its sender here)
+        self.router = sender if isinstance(sender, SenderRouter) else SenderRouter([sender])
         self.policy = policy or DeliveryPolicy()
         self.pacer = pacer or Pacer(self.policy)
         self._lock = threading.Lock()  # one batch at a time in this process
@@ -234,26 +257,29 @@ class Deliverer:
 
     def _refresh_once(self, occurrence_prefix: str) -> int:
         with self.ctx.sessions() as session:
+            # Each message is edited on the platform it went out on, by that platform's sender.
             posted = [
-                (row.channel_id, row.message_ts, outbox.as_claimed(row))
+                (sender, row.channel_id, row.message_ts, outbox.as_claimed(row))
+                for platform in self.router.platforms
+                if (sender := self.router.sender_for(platform)) is not None
                 for row in outbox.sent_messages(
-                    session, occurrence_prefix=occurrence_prefix, platform=self.sender.platform
+                    session, occurrence_prefix=occurrence_prefix, platform=platform
                 )
             ]
         edited = 0
-        for channel, ts, delivery in posted:
+        for sender, channel, ts, delivery in posted:
             reply = render_delivery(self.ctx, delivery)
             if reply is None or channel is None or ts is None:
                 continue
-            edited += self._update(channel, ts, reply, delivery.id)
+            edited += self._update(sender, channel, ts, reply, delivery.id)
         return edited
 
-    def _update(self, channel: str, ts: str, reply: Reply, delivery_id: int) -> int:
+    def _update(self, sender: Sender, channel: str, ts: str, reply: Reply, delivery_id: int) -> int:
         """Edit one posted message, waiting out a few rate limits; 1 if it was edited."""
         for _ in range(EDIT_TRIES):
             try:
                 self.pacer.wait_for(channel)
-                self.sender.update(channel, ts, reply)
+                sender.update(channel, ts, reply)
                 return 1
             except SendError as error:
                 if error.retry_after is None:
@@ -264,12 +290,12 @@ class Deliverer:
         return 0
 
     def _deliver(self, delivery: outbox.Claimed) -> str:
-        # Slack asked us to wait: before any call (opening the DM too). A long wait gives the
-        # claim back unused rather than sleep on it, so that no claim outlives its lease, nor is
-        # the batch stuck, while we wait; any sender can take the row when the wait is over.
+        # A platform asked us to wait: before any call (opening the DM too). A long wait gives
+        # the claim back unused rather than sleep on it, so that no claim outlives its lease, nor
+        # is the batch stuck, while we wait; any sender can take the row when the wait is over.
         held = self.pacer.wait_out_hold(longest=WAIT_IN_PLACE)
         if held:
-            return self._put_back(delivery, held, "waiting out Slack's rate limit")
+            return self._put_back(delivery, held, "waiting out a platform's rate limit")
         reply = render_delivery(self.ctx, delivery)
         if reply is None:
             with self.ctx.sessions.begin() as session:
@@ -279,48 +305,112 @@ class Deliverer:
             return "withdrawn" if ours else self._taken_over(delivery)
         key = delivery_key(delivery.id)
         try:
-            channel = self.sender.destination(self.ctx.sessions, delivery.recipient)
-            if channel is None:
-                nowhere = f"the recipient is not on {self.sender.platform}: nowhere to send"
+            where = self._post_in_doubt(delivery) or self.router.route(
+                self.ctx.sessions, delivery.recipient
+            )
+            if where is None:
                 with self.ctx.sessions.begin() as session:
-                    return self._give_up(session, delivery, nowhere)
+                    return self._give_up(session, delivery, self.router.nowhere(delivery.recipient))
+            sender = self.router.sender_for(where.platform)
+            posted_maybe = delivery.post_started_at is not None
+            if sender is None or (posted_maybe and not sender.can_look_back):
+                return self._unconfirmed(delivery, where)
             # A retry, or a claim taken over from a sender that died, may have been posted
             # already: look for the message's own key on the platform before posting again.
+            # (Where no post was started, or it was refused, there is nothing to find.)
+            may_be_there = delivery.uncertain or delivery.attempts > 1 or posted_maybe
             found = (
-                self.sender.find_sent(channel, key)
-                if delivery.uncertain or delivery.attempts > 1
+                sender.find_sent(where.channel, key)
+                if may_be_there and sender.can_look_back
                 else None
             )
             if found is None:
-                self.pacer.wait_for(channel)
+                self.pacer.wait_for(where.channel)
                 # Rate-limit waits can outlast the lease of a whole batch's claim: post only
                 # if no other sender has taken this row over meanwhile (it sends it instead).
                 with self.ctx.sessions.begin() as session:
                     ours = outbox.renew_claim(
-                        session, delivery.id, attempts=delivery.attempts, now=self.ctx.now()
+                        session,
+                        delivery.id,
+                        attempts=delivery.attempts,
+                        now=self.ctx.now(),
+                        platform=where.platform,
+                        channel_id=where.channel,
                     )
                 if not ours:
                     return self._taken_over(delivery)
-                found = self.sender.post(channel, reply, key)
+                try:
+                    found = sender.post(where.channel, reply, key)
+                except SendError as error:
+                    # Only an error of the post itself tells whether a post is still in doubt.
+                    return self._send_failed(delivery, error, post_refused=not error.maybe_sent)
         except SendError as error:
-            if error.retry_after is not None:
-                return self._rate_limited(delivery, error.reason, error.retry_after)
-            return self._retry_or_fail(delivery, error.reason, retryable=error.retryable)
+            return self._send_failed(delivery, error, post_refused=False)
         with self.ctx.sessions.begin() as session:
             ours = outbox.mark_sent(
                 session,
                 delivery.id,
                 now=self.ctx.now(),
-                platform=self.sender.platform,
-                channel_id=channel,
+                platform=where.platform,
+                channel_id=where.channel,
                 message_ts=found,
                 claim=delivery.attempts,
             )
-        # Taken over meanwhile: the other sender finds this message by its key and records it.
+        # Taken over meanwhile: the other sender finds this message by its key and records it
+        # (or, on a platform it cannot look in, records it as sent, unconfirmed).
         return "sent" if ours else self._taken_over(delivery)
 
-    def _rate_limited(self, delivery: outbox.Claimed, reason: str, retry_after: float) -> str:
-        """Slack refused for its rate limit: hold every send, and try this one again after.
+    @staticmethod
+    def _post_in_doubt(delivery: outbox.Claimed) -> Destination | None:
+        """Where an earlier attempt started posting, if it may have arrived there.
+
+        That is where to look (or decline to post again), wherever the person is now.
+        """
+        if delivery.post_started_at is None or not delivery.platform or not delivery.channel_id:
+            return None
+        return Destination(delivery.platform, delivery.channel_id)
+
+    def _unconfirmed(self, delivery: outbox.Claimed, where: Destination) -> str:
+        """Record as sent a post that may have arrived where nobody can look: never post twice.
+
+        A missed reminder is asked again next week; a duplicate cannot be taken back.
+        """
+        note = (
+            f"unconfirmed: {where.platform.capitalize()} cannot be asked whether it arrived, "
+            "so it was not sent again"
+        )
+        with self.ctx.sessions.begin() as session:
+            ours = outbox.mark_sent(
+                session,
+                delivery.id,
+                now=self.ctx.now(),
+                platform=where.platform,
+                channel_id=where.channel,
+                message_ts=None,  # unknown: in-place edits (RSVP counts) skip it
+                claim=delivery.attempts,
+                note=note,
+            )
+        if not ours:
+            return self._taken_over(delivery)
+        log.warning("delivery %s (%s) %s", delivery.id, delivery.kind, note)
+        return "unconfirmed"
+
+    def _send_failed(
+        self, delivery: outbox.Claimed, error: SendError, *, post_refused: bool
+    ) -> str:
+        """Put the row back or give up, as the platform's error says; its outcome."""
+        if error.retry_after is not None:
+            return self._rate_limited(
+                delivery, error.reason, error.retry_after, post_refused=post_refused
+            )
+        return self._retry_or_fail(
+            delivery, error.reason, retryable=error.retryable, post_refused=post_refused
+        )
+
+    def _rate_limited(
+        self, delivery: outbox.Claimed, reason: str, retry_after: float, *, post_refused: bool
+    ) -> str:
+        """The platform refused for its rate limit: hold every send, and try this one after.
 
         Nothing was sent, so this is no attempt against `max_attempts` (5xx and timeouts are);
         only a delivery still refused a day after it was planned is given up on.
@@ -341,9 +431,16 @@ class Deliverer:
             delivery.kind,
             retry_after,
         )
-        return self._put_back(delivery, retry_after, f"{reason}; trying again in {retry_after:g} s")
+        return self._put_back(
+            delivery,
+            retry_after,
+            f"{reason}; trying again in {retry_after:g} s",
+            post_refused=post_refused,
+        )
 
-    def _put_back(self, delivery: outbox.Claimed, seconds: float, reason: str) -> str:
+    def _put_back(
+        self, delivery: outbox.Claimed, seconds: float, reason: str, *, post_refused: bool = False
+    ) -> str:
         """Return the claim unused, due again in `seconds`; its attempt does not count."""
         with self.ctx.sessions.begin() as session:
             ours = outbox.put_back(
@@ -352,12 +449,15 @@ class Deliverer:
                 attempts=delivery.attempts,
                 at=self.ctx.now() + timedelta(seconds=seconds),
                 error=reason,
+                post_refused=post_refused,
             )
         if not ours:
             return self._taken_over(delivery)
         return "retry"
 
-    def _retry_or_fail(self, delivery: outbox.Claimed, reason: str, *, retryable: bool) -> str:
+    def _retry_or_fail(
+        self, delivery: outbox.Claimed, reason: str, *, retryable: bool, post_refused: bool = False
+    ) -> str:
         with self.ctx.sessions.begin() as session:
             if retryable and delivery.attempts < self.policy.max_attempts:
                 wait = self.policy.first_backoff * (2 ** (delivery.attempts - 1))
@@ -367,6 +467,7 @@ class Deliverer:
                     at=self.ctx.now() + wait,
                     error=reason,
                     claim=delivery.attempts,
+                    post_refused=post_refused,
                 )
                 if not ours:
                     return self._taken_over(delivery)

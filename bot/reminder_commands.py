@@ -81,6 +81,11 @@ def summary(outcomes: Counter[str]) -> str:
         f"Sent {outcomes.get('sent', 0)}, no longer needed {outcomes.get('withdrawn', 0)}, "
         f"failed {outcomes.get('failed', 0)}, to retry later {outcomes.get('retry', 0)}"
         + (
+            f", sent but unconfirmed {outcomes['unconfirmed']}"
+            if outcomes.get("unconfirmed")
+            else ""
+        )
+        + (
             f", taken over by another sender {outcomes['taken_over']}."
             if outcomes.get("taken_over")
             else "."
@@ -114,7 +119,8 @@ def cmd_deliveries(ctx: Context, args: argparse.Namespace) -> int:
             line = f"  #{row.id} {row.kind} {row.occurrence} to {who}: {row.status}"
             if row.attempts:
                 line += f" after {row.attempts} attempt{'s' if row.attempts != 1 else ''}"
-            if row.error and row.status in (outbox.FAILED, outbox.PENDING):
+            # (A sent row keeps a note only when it is unconfirmed: admins should see that.)
+            if row.error and row.status in (outbox.FAILED, outbox.PENDING, outbox.SENT):
                 line += f" ({row.error})"
             print(line)
     return 0

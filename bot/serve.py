@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute
 from bot.delivery import Deliverer, DeliveryLoop, DeliveryPolicy, Sender
 from bot.http import build_http_app
 from bot.leader import leadership_for
+from bot.routing_sender import SenderRouter
 from bot.scheduler import Jobs, Scheduler
 from bot.settings import Settings
 from bot.slack.app import SlackTransport, build_slack_app, build_web_client
@@ -147,9 +148,9 @@ def _build_teams(
     return teams, sender, keys, list(routes)
 
 
-def _one_or_router(senders: list[Sender]) -> Sender:
-    """The one configured platform's sender (the router over several comes with routing)."""
-    return senders[0]
+def _one_or_router(senders: list[Sender]) -> Sender | SenderRouter:
+    """The one configured platform's sender, or a router over several (in this order)."""
+    return senders[0] if len(senders) == 1 else SenderRouter(senders)
 
 
 def connect_socket_mode(service: Service, settings: Settings) -> SocketModeHandler:

@@ -4,7 +4,9 @@ A delivery is planned as a row with a unique key (kind, occurrence, recipient), 
 is sent and marked sent afterwards. Planning twice finds the row; claiming is atomic, so two
 senders never take the same row; a claim left behind by a crash is taken again after a lease,
 marked as uncertain so that the sender first looks on the platform for the message it may
-already have posted.
+already have posted. Where a post was started and nothing proved the platform refused it, the row
+keeps when and where (`post_started_at`, `platform`, `channel_id`): on a platform that cannot be
+asked what it received, the message is then taken as sent rather than risk sending it twice.
 """
 
 from __future__ import annotations
@@ -67,7 +69,11 @@ class Planned:
 
 @dataclass(frozen=True)
 class Claimed:
-    """A delivery taken by one sender; `uncertain` if an earlier claim may have sent it."""
+    """A delivery taken by one sender; `uncertain` if an earlier claim may have sent it.
+
+    `post_started_at` is set if an earlier attempt began posting it, to `platform` and
+    `channel_id`, and nothing proved the platform refused: it may be there already.
+    """
 
     id: int
     kind: str
@@ -76,6 +82,9 @@ class Claimed:
     payload: dict[str, Any]
     attempts: int
     uncertain: bool
+    post_started_at: datetime | None = None
+    platform: str | None = None
+    channel_id: str | None = None
 
 
 def as_claimed(row: Any, *, uncertain: bool = False) -> Claimed:
@@ -88,6 +97,9 @@ def as_claimed(row: Any, *, uncertain: bool = False) -> Claimed:
         payload=row.payload or {},
         attempts=row.attempts,
         uncertain=uncertain,
+        post_started_at=row.post_started_at,
+        platform=row.platform,
+        channel_id=row.channel_id,
     )
 
 
@@ -170,36 +182,70 @@ def claim_due(
             Delivery.__table__.c.recipient,
             Delivery.__table__.c.payload,
             Delivery.__table__.c.attempts,
+            # Loaded with the claim: whether to post again is decided without another query.
+            Delivery.__table__.c.post_started_at,
+            Delivery.__table__.c.platform,
+            Delivery.__table__.c.channel_id,
         )
     ).all()
     result = [as_claimed(row, uncertain=row.id in was_sending) for row in claimed]
     return sorted(result, key=lambda c: c.id)
 
 
-def renew_claim(session: Session, delivery_id: int, *, attempts: int, now: datetime) -> bool:
-    """Restart the lease of our claim (the one that made `attempts`); False if it was taken over."""
-    table = Delivery.__table__
-    result = session.execute(
-        update(table)
-        .where(table.c.id == delivery_id, table.c.status == SENDING, table.c.attempts == attempts)
-        .values(claimed_at=now)
-    )
-    return result.rowcount == 1
-
-
-def put_back(
-    session: Session, delivery_id: int, *, attempts: int, at: datetime, error: str
+def renew_claim(
+    session: Session,
+    delivery_id: int,
+    *,
+    attempts: int,
+    now: datetime,
+    platform: str,
+    channel_id: str,
 ) -> bool:
-    """Return our claim (the one that made `attempts`) unused: due again at `at`, uncounted.
+    """Restart our claim's lease (the claim that made `attempts`) just before posting.
 
-    For a send that never reached the platform (it refused for its rate limit, or we waited
-    it out): the claim's attempt is taken back. False if another sender took the row over.
+    Also notes that a post to `platform`/`channel_id` starts now: committed before the post, so
+    if its answer never comes the next attempt knows the message may be there. False if the row
+    was taken over (then do not post).
     """
     table = Delivery.__table__
     result = session.execute(
         update(table)
         .where(table.c.id == delivery_id, table.c.status == SENDING, table.c.attempts == attempts)
-        .values(status=PENDING, next_attempt_at=at, attempts=attempts - 1, error=error[:ERROR_MAX])
+        .values(claimed_at=now, post_started_at=now, platform=platform, channel_id=channel_id)
+    )
+    return result.rowcount == 1
+
+
+# A post the platform is known to have refused (it answered with an error) left nothing behind.
+_NO_POST_STARTED = {"post_started_at": None, "platform": None, "channel_id": None}
+
+
+def put_back(
+    session: Session,
+    delivery_id: int,
+    *,
+    attempts: int,
+    at: datetime,
+    error: str,
+    post_refused: bool = False,
+) -> bool:
+    """Return our claim (the one that made `attempts`) unused: due again at `at`, uncounted.
+
+    For a send that never reached the platform (it refused for its rate limit, or we waited
+    it out): the claim's attempt is taken back. `post_refused`: this claim's post was refused,
+    so no post is in doubt any more. False if another sender took the row over.
+    """
+    table = Delivery.__table__
+    result = session.execute(
+        update(table)
+        .where(table.c.id == delivery_id, table.c.status == SENDING, table.c.attempts == attempts)
+        .values(
+            status=PENDING,
+            next_attempt_at=at,
+            attempts=attempts - 1,
+            error=error[:ERROR_MAX],
+            **(_NO_POST_STARTED if post_refused else {}),
+        )
     )
     return result.rowcount == 1
 
@@ -218,8 +264,12 @@ def mark_sent(
     channel_id: str,
     message_ts: str | None,
     claim: int | None = None,
+    note: str | None = None,
 ) -> bool:
-    """Record that the message is out, and where it is (to edit it later)."""
+    """Record that the message is out, and where it is (to edit it later).
+
+    `note` qualifies it for admins (an unconfirmed send); it is kept where errors are.
+    """
     return _set(
         session,
         delivery_id,
@@ -229,16 +279,28 @@ def mark_sent(
         platform=platform,
         channel_id=channel_id,
         message_ts=message_ts,
-        error=None,
+        error=note[:ERROR_MAX] if note else None,
     )
 
 
 def mark_retry(
-    session: Session, delivery_id: int, *, at: datetime, error: str, claim: int | None = None
+    session: Session,
+    delivery_id: int,
+    *,
+    at: datetime,
+    error: str,
+    claim: int | None = None,
+    post_refused: bool = False,
 ) -> bool:
-    """Put the delivery back to be tried again at `at`."""
+    """Put the delivery back to be tried again at `at` (`post_refused`: see `put_back`)."""
     return _set(
-        session, delivery_id, claim, status=PENDING, next_attempt_at=at, error=error[:ERROR_MAX]
+        session,
+        delivery_id,
+        claim,
+        status=PENDING,
+        next_attempt_at=at,
+        error=error[:ERROR_MAX],
+        **(_NO_POST_STARTED if post_refused else {}),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -54,6 +55,7 @@ class SlackSender:
     """Posts deliveries to DMs and channels, tagged so that they can be found again."""
 
     platform = PLATFORM
+    can_look_back = True  # conversations.history shows each message's metadata (its key)
 
     def __init__(self, client: WebClient) -> None:
         self.client = client
@@ -132,10 +134,19 @@ class SlackSender:
             retryable = status >= 500 or code in RETRYABLE_ERRORS
             raise SendError(reason, retryable=retryable) from None
         except (OSError, TimeoutError) as error:
-            # Slack may or may not have acted: the next attempt looks before posting again.
+            # Slack may or may not have acted (unless it was never reached): the next attempt
+            # looks before posting again.
             raise SendError(
-                f"no answer from Slack ({type(error).__name__})", retryable=True
+                f"no answer from Slack ({type(error).__name__})",
+                retryable=True,
+                maybe_sent=not _refused(error),
             ) from None
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether the connection was refused: the request never reached Slack."""
+    reason = error.reason if isinstance(error, URLError) else error
+    return isinstance(reason, ConnectionRefusedError)
 
 
 def _retry_after(headers: dict[str, Any] | None) -> float:

@@ -9,6 +9,7 @@ test of a 429 on real clocks.
 from __future__ import annotations
 
 import itertools
+import socket
 import threading
 import time
 from collections import Counter
@@ -1089,6 +1090,28 @@ def test_a_rate_limit_is_a_send_error_that_says_when_to_try_again(fake):
     # One call each: the client itself retried nothing, the deliverer decides.
     assert len(fake.calls_to("chat.postMessage")) == 3
     assert fake.messages("C1") == []
+
+
+def test_a_send_error_says_whether_slack_may_have_acted_on_it(fake):
+    """A timeout may have posted (look before posting again); a refused connection cannot."""
+    fake.delay("chat.postMessage", 1.3)
+    with pytest.raises(SendError) as timed_out:
+        SlackSender(slack_client(fake, timeout=1)).post("C1", say("hello"), "k")
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}/api/"
+    with pytest.raises(SendError) as refused:
+        SlackSender(WebClient(token="xoxb-test", base_url=nowhere, retry_handlers=[])).post(
+            "C1", say("hello"), "k"
+        )
+    fake.fail("chat.postMessage", 503)
+    with pytest.raises(SendError) as answered:
+        SlackSender(slack_client(fake)).post("C1", say("hello"), "k")
+
+    assert timed_out.value.maybe_sent is True and timed_out.value.retryable is True
+    assert refused.value.maybe_sent is False and refused.value.retryable is True
+    assert answered.value.maybe_sent is False
+    assert SlackSender(slack_client(fake)).can_look_back is True
 
 
 def test_find_sent_ignores_messages_with_other_keys_or_no_metadata(fake):
