@@ -7,7 +7,8 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from bot.delivery import Deliverer, DeliveryPolicy
+from bot.delivery import Deliverer, DeliveryPolicy, Sender
+from bot.routing_sender import one_or_router
 from bot.scheduler import Jobs
 from bot.settings import Settings
 from handlers.context import Context
@@ -23,17 +24,25 @@ ACTIONS_SHOWN = {
 
 
 def build_deliverer(ctx: Context, settings: Settings) -> Deliverer:
-    """A deliverer for the configured platform: Slack if set up, else this terminal."""
+    """A deliverer for the configured platforms (Slack, Teams or both), else this terminal."""
     policy = DeliveryPolicy(claim_lease=settings.delivery_claim_lease)
+    senders: list[Sender] = []
     if settings.has_slack:
         from bot.slack.app import build_web_client
         from bot.slack.sender import SlackSender, build_sending_client
 
-        sender = SlackSender(build_sending_client(build_web_client(settings)))
-        return Deliverer(ctx, sender, policy)
-    from bot.console_sender import ConsoleSender
+        senders.append(SlackSender(build_sending_client(build_web_client(settings))))
+    if settings.has_teams:
+        from bot.teams.app import build_token_provider  # loads the Teams SDK (~2 s)
+        from bot.teams.sender import TeamsSender
 
-    return Deliverer(ctx, ConsoleSender(), policy)
+        provider = build_token_provider(settings)
+        senders.append(TeamsSender.for_settings(settings, ctx.sessions, provider))
+    if not senders:
+        from bot.console_sender import ConsoleSender
+
+        senders.append(ConsoleSender())
+    return Deliverer(ctx, one_or_router(senders), policy)
 
 
 def cmd_remind(ctx: Context, args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute
 from bot.delivery import Deliverer, DeliveryLoop, DeliveryPolicy, Sender
 from bot.http import build_http_app
 from bot.leader import leadership_for
-from bot.routing_sender import SenderRouter
+from bot.routing_sender import one_or_router
 from bot.scheduler import Jobs, Scheduler
 from bot.settings import Settings
 from bot.slack.app import SlackTransport, build_slack_app, build_web_client
@@ -80,7 +80,7 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
         routes.extend(teams_routes)
     if not settings.has_slack:
         assert teams is not None
-        deliverer = Deliverer(ctx, _one_or_router(senders), policy)
+        deliverer = Deliverer(ctx, one_or_router(senders), policy)
         teams.deliverer = deliverer
         return Service(
             asgi=build_http_app(None, engine, extra_routes=routes),
@@ -93,7 +93,7 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
     transport = SlackTransport(bot, build_web_client(settings))
     # Slack first: a person on both platforms with no sign of which they use hears on Slack.
     senders.insert(0, SlackSender(build_sending_client(transport.client)))
-    deliverer = Deliverer(ctx, _one_or_router(senders), policy)
+    deliverer = Deliverer(ctx, one_or_router(senders), policy)
     transport.deliverer = deliverer
     if teams is not None:
         teams.deliverer = deliverer
@@ -133,24 +133,12 @@ def _build_teams(
     from bot.teams.sender import TeamsSender
     from bot.teams.transport import TeamsTransport
 
-    assert settings.teams_app_id and settings.teams_tenant_id
     teams = TeamsTransport(bot)
     teams_app, routes = build_teams_app(settings, teams)
-    sender = TeamsSender(
-        service_url=settings.teams_service_url,
-        app_id=settings.teams_app_id,
-        tenant_id=settings.teams_tenant_id,
-        token_provider=teams_app.token_provider,
-        sessions=bot.ctx.sessions,
-    )
+    sender = TeamsSender.for_settings(settings, bot.ctx.sessions, teams_app.token_provider)
     keys = SigningKeys(teams_app)
     keys.fetch()  # before the first request, which would otherwise wait for them
     return teams, sender, keys, list(routes)
-
-
-def _one_or_router(senders: list[Sender]) -> Sender | SenderRouter:
-    """The one configured platform's sender, or a router over several (in this order)."""
-    return senders[0] if len(senders) == 1 else SenderRouter(senders)
 
 
 def connect_socket_mode(service: Service, settings: Settings) -> SocketModeHandler:

@@ -82,8 +82,23 @@ class SdkRefused(Exception):
 
 def build_teams_app(settings: Settings, transport: TeamsTransport) -> tuple[App, list[Route]]:
     """The SDK App for our bot registration, and the Starlette routes that serve it."""
-    assert settings.teams_app_id and settings.teams_app_password and settings.teams_tenant_id
+    assert settings.teams_tenant_id
     routes = StarletteRoutes()
+    app = _sdk_app(settings, routes)
+    register(app, transport, tenant_id=settings.teams_tenant_id)
+    asyncio.run(app.initialize())  # registers POST /api/messages with `routes`; starts nothing
+    transport.app_id = app.id or ""
+    return app, routes.routes
+
+
+def build_token_provider(settings: Settings) -> Any:
+    """The SDK's token provider for Connector calls, for commands that only send (no routes)."""
+    return _sdk_app(settings, StarletteRoutes()).token_provider
+
+
+def _sdk_app(settings: Settings, routes: StarletteRoutes) -> App:
+    """The SDK's App with our token provider and our signing-key address, checked."""
+    assert settings.teams_app_id and settings.teams_app_password and settings.teams_tenant_id
     token = BotConnectorToken(
         settings.teams_login_url,
         settings.teams_tenant_id,
@@ -108,10 +123,7 @@ def build_teams_app(settings: Settings, transport: TeamsTransport) -> tuple[App,
             "A CLIENT_SECRET (or similar) in the environment overrides qi-nudge's Teams sign-in. "
             "Remove it and use TEAMS_APP_PASSWORD."
         )
-    register(app, transport, tenant_id=settings.teams_tenant_id)
-    asyncio.run(app.initialize())  # registers POST /api/messages with `routes`; starts nothing
-    transport.app_id = settings.teams_app_id
-    return app, routes.routes
+    return app
 
 
 class SigningKeys:

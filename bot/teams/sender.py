@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.delivery import SendError
+from bot.settings import Settings
 from bot.teams.cards import build_message, build_reply_card
 from handlers.reply import Reply
 from store import addresses, outbox
@@ -79,6 +80,26 @@ class TeamsSender:
         self._thread.start()
         self._api = ApiClient(
             service_url, ClientOptions(timeout=timeout), token_provider=token_provider
+        )
+
+    @classmethod
+    def for_settings(
+        cls,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        token_provider: Any,
+        *,
+        timeout: float = CALL_TIMEOUT,
+    ) -> TeamsSender:
+        """The sender for this deployment's bot registration."""
+        assert settings.teams_app_id and settings.teams_tenant_id
+        return cls(
+            service_url=settings.teams_service_url,
+            app_id=settings.teams_app_id,
+            tenant_id=settings.teams_tenant_id,
+            token_provider=token_provider,
+            sessions=sessions,
+            timeout=timeout,
         )
 
     def close(self) -> None:

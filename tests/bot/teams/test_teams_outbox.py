@@ -301,3 +301,65 @@ def _walk_inputs(card):
     from tests.bot.teams.test_teams_http import inputs_of
 
     return list(inputs_of(card).values())
+
+
+def test_a_post_teams_took_but_never_answered_is_not_sent_again(teams_bot, fake_teams, clock):
+    from bot.delivery import Deliverer, DeliveryPolicy, Pacer
+    from bot.teams.app import build_token_provider
+    from bot.teams.sender import TeamsSender
+    from tests.bot.teams.conftest import teams_settings
+
+    lead_with_two_projects(teams_bot)
+    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
+    settings = teams_settings(fake_teams, "sqlite://")
+    # Gives up long before Teams answers.
+    impatient = TeamsSender.for_settings(
+        settings, teams_bot.ctx.sessions, build_token_provider(settings), timeout=0.5
+    )
+    no_pacing = DeliveryPolicy(channel_interval=0, workspace_interval=0)
+    try:
+        fake_teams.stall_after(SEND_ACTIVITY, 2.0)  # Teams posts it, then takes 2 s to say so
+        first = Deliverer(teams_bot.ctx, impatient, no_pacing, pacer=Pacer(no_pacing)).drain()
+        clock.advance(minutes=10)  # past the retry's back-off
+        # A restarted bot (a fresh deliverer) takes the row again.
+        second = Deliverer(teams_bot.ctx, impatient, no_pacing, pacer=Pacer(no_pacing)).drain()
+    finally:
+        impatient.close()
+
+    assert first["retry"] == 1
+    assert second["unconfirmed"] == 1
+    assert len(sent_to(fake_teams)) == 1, "the nudge reached the lead once, never twice"
+    with teams_bot.ctx.sessions() as session:
+        delivery = session.scalars(select(Delivery).where(Delivery.kind == "nudge")).one()
+    assert delivery.status == "sent"
+    assert delivery.message_ts is None
+    assert "unconfirmed" in (delivery.error or "")
+
+
+def test_remind_now_on_a_teams_deployment_sends_through_teams(
+    teams_bot, fake_teams, monkeypatch, tmp_path, capsys
+):
+    from bot.cli import main
+    from tests.bot.teams.conftest import teams_settings
+
+    lead_with_two_projects(teams_bot)
+    url = teams_bot.engine.url.render_as_string(hide_password=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    settings = teams_settings(fake_teams, url)
+    for name, value in {
+        "DATABASE_URL": url,
+        "TEAMS_APP_ID": settings.teams_app_id,
+        "TEAMS_APP_PASSWORD": settings.teams_app_password.reveal(),
+        "TEAMS_TENANT_ID": settings.teams_tenant_id,
+        "TEAMS_LOGIN_URL": fake_teams.login_url,
+        "TEAMS_OPENID_METADATA_URL": fake_teams.openid_metadata_url,
+        "TEAMS_SERVICE_URL": fake_teams.service_url,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    status = main(["remind", "--now"])
+
+    assert status == 0, capsys.readouterr()
+    (nudge,) = sent_to(fake_teams)
+    assert '"Falls prevention" and "Kinder waiting rooms"' in card_text(card_of(nudge))
