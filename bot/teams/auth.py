@@ -39,8 +39,16 @@ class BotConnectorToken:
         return f"BotConnectorToken(app_id={self._app_id!r}, url={self._url!r})"  # no secret
 
     async def __call__(self, scope: str | list[str], tenant_id: str | None = None) -> str:
-        """The token for `scope`; fetched in a thread, so any event loop may ask."""
-        return await asyncio.to_thread(self.fetch, scope if isinstance(scope, str) else scope[0])
+        """The token for `scope`: from the cache at once, else fetched in a worker thread.
+
+        The SDK asks before every Connector call: the common case must not cost a thread hop.
+        """
+        scope = scope if isinstance(scope, str) else scope[0]
+        with self._lock:
+            known = self._cache.get(scope)
+        if known is not None and time.monotonic() < known[1]:
+            return known[0]
+        return await asyncio.to_thread(self.fetch, scope)
 
     def fetch(self, scope: str) -> str:
         """A valid token for `scope`, from the cache or from Entra."""
