@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio.to_thread
 from microsoft_teams.api import Account, CreateConversationParams, MessageActivityInput
+from sqlalchemy.orm import Session
 
 from bot.delivery import Deliverer
 from bot.http import LIMITER
@@ -186,15 +187,7 @@ class TeamsTransport:
         ctx = self.bot.ctx
         with ctx.sessions.begin() as session:
             if new_address:
-                addresses.remember_address(
-                    session,
-                    platform=PLATFORM,
-                    workspace=tenant,
-                    user_id=aad,
-                    address={"serviceUrl": activity.service_url, "userId": user.id},
-                    dm_channel=conversation,
-                    now=ctx.now(),
-                )
+                self._keep_address(session, activity, dm_channel=conversation)
             if new_channel and channel is not None:
                 addresses.remember_channel(
                     session,
@@ -209,6 +202,19 @@ class TeamsTransport:
             self._known.add(key)
             if channel_key is not None:
                 self._known.add(channel_key)
+
+    def _keep_address(self, session: Session, activity: Any, *, dm_channel: str | None) -> None:
+        """Store how to reach the sender: Teams' id for them, and their 1:1 chat if known."""
+        user = activity.from_
+        addresses.remember_address(
+            session,
+            platform=PLATFORM,
+            workspace=_tenant(activity),
+            user_id=user.aad_object_id or user.id,
+            address={"serviceUrl": activity.service_url, "userId": user.id},
+            dm_channel=dm_channel,
+            now=self.bot.ctx.now(),
+        )
 
     def forget_chat(self, activity: Any) -> None:
         """The person uninstalled the app: their 1:1 conversation can no longer be used."""
@@ -288,15 +294,7 @@ class TeamsTransport:
 
         def keep() -> None:
             with self.bot.ctx.sessions.begin() as session:
-                addresses.remember_address(
-                    session,
-                    platform=PLATFORM,
-                    workspace=tenant,
-                    user_id=aad,
-                    address={"serviceUrl": activity.service_url, "userId": user.id},
-                    dm_channel=created.id,
-                    now=self.bot.ctx.now(),
-                )
+                self._keep_address(session, activity, dm_channel=created.id)
 
         await anyio.to_thread.run_sync(keep, limiter=LIMITER)
         return str(created.id)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
 from bot.delivery import DeliveryPolicy, Pacer
@@ -18,6 +15,7 @@ from bot.settings import load_settings
 from handlers.context import Context
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
+from tests.bot.serving import serving
 from tests.conftest import database_url_for
 from tests.fakes import FakeSlack, slack_headers
 
@@ -77,19 +75,8 @@ def _run_bot(url: str, fake_slack: FakeSlack, clock) -> Iterator[SlackBot]:
     # Slack's pacing (a message a second per channel) is tested on its own; here it would
     # only make every test wait.
     service.deliverer.pacer = Pacer(DeliveryPolicy(channel_interval=0, workspace_interval=0))
-    server = uvicorn.Server(
-        uvicorn.Config(service.asgi, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=base, timeout=10) as http:
+    with serving(service.asgi) as base, httpx.Client(base_url=base, timeout=10) as http:
         yield SlackBot(url=base, engine=engine, service=service, http=http)
-    server.should_exit = True
-    thread.join(timeout=10)
+    assert service.transport is not None
     service.transport.after.drain()
     engine.dispose()

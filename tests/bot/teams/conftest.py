@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
 from bot.delivery import DeliveryPolicy, Pacer
@@ -19,6 +16,7 @@ from bot.settings import load_settings
 from handlers.context import Context
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
+from tests.bot.serving import serving
 from tests.conftest import database_url_for
 from tests.fakes.teams_connector import FakeTeams
 from tests.fakes.teams_signing import APP_ID, APP_PASSWORD, TENANT_ID
@@ -77,21 +75,21 @@ def teams_bot(request, tmp_path, fake_teams, clock) -> Iterator[TeamsBot]:
         yield from run_teams_bot(url, fake_teams, clock)
 
 
+def teams_env(fake: FakeTeams) -> dict[str, str]:
+    """The TEAMS_* settings of the fakes' bot registration, every Microsoft URL at the fake."""
+    return {
+        "TEAMS_APP_ID": APP_ID,
+        "TEAMS_APP_PASSWORD": APP_PASSWORD,
+        "TEAMS_TENANT_ID": TENANT_ID,
+        "TEAMS_LOGIN_URL": fake.login_url,
+        "TEAMS_OPENID_METADATA_URL": fake.openid_metadata_url,
+        "TEAMS_SERVICE_URL": fake.service_url,
+    }
+
+
 def teams_settings(fake: FakeTeams, url: str, **extra: str):
-    """Settings pointing every Microsoft URL at the fake."""
-    return load_settings(
-        {
-            "TEAMS_APP_ID": APP_ID,
-            "TEAMS_APP_PASSWORD": APP_PASSWORD,
-            "TEAMS_TENANT_ID": TENANT_ID,
-            "TEAMS_LOGIN_URL": fake.login_url,
-            "TEAMS_OPENID_METADATA_URL": fake.openid_metadata_url,
-            "TEAMS_SERVICE_URL": fake.service_url,
-            "DATABASE_URL": url,
-            **extra,
-        },
-        env_file=None,
-    )
+    """Settings for a bot on Teams only, talking to the fake."""
+    return load_settings({**teams_env(fake), "DATABASE_URL": url, **extra}, env_file=None)
 
 
 def run_teams_bot(url: str, fake: FakeTeams, clock, **extra: str) -> Iterator[TeamsBot]:
@@ -101,19 +99,7 @@ def run_teams_bot(url: str, fake: FakeTeams, clock, **extra: str) -> Iterator[Te
     service = build_service(teams_settings(fake, url, **extra), engine, ctx)
     # Pacing (a message a second per conversation) is tested on its own; here it would only wait.
     service.deliverer.pacer = Pacer(DeliveryPolicy(channel_interval=0, workspace_interval=0))
-    server = uvicorn.Server(
-        uvicorn.Config(service.asgi, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=base, timeout=10) as http:
+    with serving(service.asgi) as base, httpx.Client(base_url=base, timeout=10) as http:
         yield TeamsBot(url=base, engine=engine, service=service, http=http, fake=fake)
-    server.should_exit = True
-    thread.join(timeout=10)
     service.close()
     engine.dispose()

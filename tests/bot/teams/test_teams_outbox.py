@@ -340,22 +340,13 @@ def test_remind_now_on_a_teams_deployment_sends_through_teams(
     teams_bot, fake_teams, monkeypatch, tmp_path, capsys
 ):
     from bot.cli import main
-    from tests.bot.teams.conftest import teams_settings
+    from tests.bot.teams.conftest import teams_env
 
     lead_with_two_projects(teams_bot)
     url = teams_bot.engine.url.render_as_string(hide_password=False)
     monkeypatch.chdir(tmp_path)  # no .env here
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
-    settings = teams_settings(fake_teams, url)
-    for name, value in {
-        "DATABASE_URL": url,
-        "TEAMS_APP_ID": settings.teams_app_id,
-        "TEAMS_APP_PASSWORD": settings.teams_app_password.reveal(),
-        "TEAMS_TENANT_ID": settings.teams_tenant_id,
-        "TEAMS_LOGIN_URL": fake_teams.login_url,
-        "TEAMS_OPENID_METADATA_URL": fake_teams.openid_metadata_url,
-        "TEAMS_SERVICE_URL": fake_teams.service_url,
-    }.items():
+    for name, value in {"DATABASE_URL": url, **teams_env(fake_teams)}.items():
         monkeypatch.setenv(name, value)
 
     status = main(["remind", "--now"])

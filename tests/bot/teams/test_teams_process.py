@@ -15,9 +15,10 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from tests.bot.teams.conftest import teams_env
 from tests.fakes import FakeSlack, slack_headers
 from tests.fakes.teams_connector import FakeTeams
-from tests.fakes.teams_signing import APP_ID, APP_PASSWORD, PRIYA, TENANT_ID
+from tests.fakes.teams_signing import APP_PASSWORD, PRIYA
 from tests.fakes.teams_signing import personal_conversation_id as chat_with
 
 SIGNING_SECRET = "process-test-secret"
@@ -73,17 +74,6 @@ def start_serve(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen[byt
         time.sleep(0.1)
     process.kill()
     pytest.fail(f"serve did not start:\n{log.read_text()}")
-
-
-def teams_env(fake: FakeTeams) -> dict[str, str]:
-    return {
-        "TEAMS_APP_ID": APP_ID,
-        "TEAMS_APP_PASSWORD": APP_PASSWORD,
-        "TEAMS_TENANT_ID": TENANT_ID,
-        "TEAMS_LOGIN_URL": fake.login_url,
-        "TEAMS_OPENID_METADATA_URL": fake.openid_metadata_url,
-        "TEAMS_SERVICE_URL": fake.service_url,
-    }
 
 
 def wait_for(condition, what: str, timeout: float = 10.0) -> None:
