@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from handlers import (
     forum,
@@ -25,7 +26,8 @@ from handlers import (
 from handlers.args import ArgumentError
 from handlers.context import Context
 from handlers.errors import Refusal
-from handlers.reply import Actor, Reply, refuse
+from handlers.lookup import project_by_id
+from handlers.reply import Actor, Form, Reply, refuse
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,18 @@ FORMS: dict[str, FormHandler] = {
     ids.SNOOZE_FORM: nudge_actions.handle_snooze_form,
 }
 
+# How to draw each form again from its id and context: a platform whose forms live in the
+# message (Teams) shows a refused form again, with the answers given, from any replica.
+FORM_BUILDERS: dict[str, Callable[[Session, str], Form]] = {
+    ids.JOIN_FORM: lambda session, context: join.build_join_form(session),
+    ids.ADD_MEMBER_FORM: lambda session, context: project.build_add_member_form(
+        project_by_id(session, context)
+    ),
+    ids.SNOOZE_FORM: lambda session, context: nudge_actions.build_snooze_form(
+        project_by_id(session, context)
+    ),
+}
+
 SORRY = (
     "Sorry, something went wrong on our side and nothing was changed. Please try again in a "
     "minute; if it keeps happening, tell a QI forum organiser."
@@ -103,6 +117,17 @@ class Dispatcher:
         if handler is None:
             return refuse("Sorry, that form no longer works. Type /qi-help to see what I can do.")
         return self._run(lambda: handler(self.ctx, actor, values, context), what=form_id)
+
+    def form(self, form_id: str, context: str) -> Form | None:
+        """The form with this id and context, drawn again; None if it can't be (gone, unknown)."""
+        build = FORM_BUILDERS.get(form_id)
+        if build is None:
+            return None
+        try:
+            with self.ctx.sessions() as session:
+                return build(session, context)
+        except Refusal:
+            return None  # its project is gone: the refusal itself says what to do
 
     def home(self, actor: Actor) -> Reply:
         """The person's own page (App Home)."""

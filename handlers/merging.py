@@ -133,7 +133,7 @@ def describe(result: MergeResult) -> list[str]:
     if moved.deliveries_withdrawn:
         lines.append(
             f"{_count(moved.deliveries_withdrawn, 'waiting message', 'waiting messages')} "
-            "withdrawn: the same message was already going to them."
+            "dropped: the same message was already going to them."
         )
     return lines
 

@@ -132,28 +132,33 @@ def handle_open_snooze(ctx: Context, actor: Actor, value: str) -> Reply:
         require_lead_or_admin(session, person, project)
         return Reply(
             sections=(Section(text=f'Snooze reminders about "{project.name}".'),),
-            form=Form(
-                form_id=ids.SNOOZE_FORM,
-                title="Snooze reminders",
-                context=str(project.id),
-                fields=(
-                    FormField(
-                        "weeks",
-                        "For how long?",
-                        choices=tuple(Choice(f"{n} weeks", str(n)) for n in SNOOZE_WEEKS),
-                    ),
-                    FormField(
-                        "reason",
-                        "Why?",
-                        choices=tuple(
-                            Choice(label[0].upper() + label[1:], code)
-                            for code, label in SNOOZE_REASONS.items()
-                        ),
-                    ),
-                ),
-                submit_label="Snooze",
-            ),
+            form=build_snooze_form(project),
         )
+
+
+def build_snooze_form(project: Project) -> Form:
+    """How long to snooze a project's reminders, and why."""
+    return Form(
+        form_id=ids.SNOOZE_FORM,
+        title="Snooze reminders",
+        context=str(project.id),
+        fields=(
+            FormField(
+                "weeks",
+                "For how long?",
+                choices=tuple(Choice(f"{n} weeks", str(n)) for n in SNOOZE_WEEKS),
+            ),
+            FormField(
+                "reason",
+                "Why?",
+                choices=tuple(
+                    Choice(label[0].upper() + label[1:], code)
+                    for code, label in SNOOZE_REASONS.items()
+                ),
+            ),
+        ),
+        submit_label="Snooze",
+    )
 
 
 def handle_snooze_form(ctx: Context, actor: Actor, values: dict[str, str], context: str) -> Reply:

@@ -25,7 +25,7 @@ from store.models import (
     Rsvp,
     SlotRequest,
 )
-from store.outbox import PENDING, WITHDRAWN, person_recipient
+from store.outbox import PENDING, person_recipient
 from store.roles import Involvement, Role
 
 # Columns that only say who someone is or what they did: they simply change hands.
@@ -194,26 +194,27 @@ def _combine_forum_signups(session: Session, keep_id: int, merge_id: int) -> Non
 
 
 def _move_deliveries(session: Session, keep_id: int, merge_id: int) -> tuple[int, int]:
-    """Re-address the merged person's messages; a waiting twin of one already planned is withdrawn.
+    """Re-address the merged person's messages; a twin of one the kept person has is dropped.
 
-    The key (kind, occurrence, recipient) is unique: a message planned for both would go twice.
+    The key (kind, occurrence, recipient) is unique, so a message planned for both cannot be
+    moved: the kept person's row is the record (and is sent once). The twin goes rather than
+    stay under a number that no longer exists, where export and erasure would never find it.
+    (moved, twins dropped that were still waiting to be sent).
     """
     kept, merged = person_recipient(keep_id), person_recipient(merge_id)
     twin = aliased(Delivery)
     has_twin = exists().where(
         twin.kind == Delivery.kind, twin.occurrence == Delivery.occurrence, twin.recipient == kept
     )
-    withdrawn = _run(
-        session,
-        update(Delivery)
-        .where(Delivery.recipient == merged, Delivery.status == PENDING, has_twin)
-        .values(status=WITHDRAWN, error=f"the same message goes to #{keep_id}"),
-    )
     moved = _run(
         session,
         update(Delivery).where(Delivery.recipient == merged, ~has_twin).values(recipient=kept),
     )
-    return moved, withdrawn
+    waiting = _run(
+        session, delete(Delivery).where(Delivery.recipient == merged, Delivery.status == PENDING)
+    )
+    _run(session, delete(Delivery).where(Delivery.recipient == merged))
+    return moved, waiting
 
 
 def _combine_people(keep: Person, merged: Person) -> None:

@@ -41,8 +41,12 @@ class StarletteRoutes:
         """Serve the SDK's handler at `path`: parse the JSON, let the SDK check and route it."""
 
         async def endpoint(request: Request) -> Response:
+            if not _from_bot_framework(request.headers.get("authorization", "")):
+                return JSONResponse({"error": "Unauthorized"}, status_code=401)
+            if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+                return JSONResponse({"error": "request too large"}, status_code=413)
             raw = await request.body()
-            if len(raw) > MAX_BODY_BYTES:
+            if len(raw) > MAX_BODY_BYTES:  # sent in chunks, with no length given
                 return JSONResponse({"error": "request too large"}, status_code=413)
             try:
                 body = await request.json()
@@ -66,6 +70,24 @@ class StarletteRoutes:
 
     async def stop(self) -> None:
         """Nothing to stop (see start)."""
+
+
+def _from_bot_framework(authorization: str) -> bool:
+    """Whether the token at least claims to come from the Bot Framework (checked properly later).
+
+    The SDK also accepts tokens issued by Entra for "Agent 365" apps, and for those it fetches
+    the signing keys of whatever tenant the token names, with blocking I/O, before checking
+    anything: one forged token could stall every request on this server (Slack's acks too)
+    for a round trip to Microsoft. qi-nudge is a Bot Framework bot, so those are refused here.
+    """
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    return claims.get("iss") == PUBLIC.token_issuer
 
 
 def _response(result: HttpResponse) -> Response:

@@ -44,8 +44,9 @@ class BotConnectorToken:
         The SDK asks before every Connector call: the common case must not cost a thread hop.
         """
         scope = scope if isinstance(scope, str) else scope[0]
-        with self._lock:
-            known = self._cache.get(scope)
+        # No lock here, on the event loop: while another thread renews the token (holding the
+        # lock for Entra's answer), the loop must not wait. Reading one dict entry is atomic.
+        known = self._cache.get(scope)
         if known is not None and time.monotonic() < known[1]:
             return known[0]
         return await asyncio.to_thread(self.fetch, scope)

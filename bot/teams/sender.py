@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.delivery import SendError
 from bot.settings import Settings
+from bot.teams.auth import TokenError
 from bot.teams.cards import build_message, build_reply_card
 from handlers.reply import Reply
 from store import addresses, outbox
@@ -217,11 +218,28 @@ class TeamsSender:
             raise SendError(
                 f"could not reach Teams ({type(error).__name__})", retryable=True
             ) from None
-        except (httpx.HTTPError, TimeoutError, OSError) as error:
+        except TokenError as error:
+            # No token, so nothing was sent: an expired client secret must not turn every
+            # message into "unconfirmed" (sent, as far as the outbox knows) and lose it.
+            raise SendError(f"could not sign in to Teams: {error}", retryable=True) from None
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as error:
             # Sent, then no answer: Teams may have posted it (see SendError.maybe_sent).
             future.cancel()
             raise SendError(
                 f"no answer from Teams ({type(error).__name__})", retryable=True, maybe_sent=True
+            ) from None
+        except TimeoutError:
+            # Our own wait ran out: the request may be on its way or answered.
+            future.cancel()
+            raise SendError(
+                "no answer from Teams in time", retryable=True, maybe_sent=True
+            ) from None
+        except Exception as error:
+            # Anything else failed before or while building the request (the SDK's own checks):
+            # nothing reached Teams. Logged for IT, tried again later.
+            log.exception("Teams call failed before it was sent")
+            raise SendError(
+                f"could not send to Teams ({type(error).__name__})", retryable=True
             ) from None
 
     def _refused(self, error: httpx.HTTPStatusError, conversation: str | None) -> SendError:

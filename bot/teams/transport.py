@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import OrderedDict
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -48,8 +48,9 @@ COULD_NOT_REACH = (
     "I couldn't message you privately. Open a chat with qi-nudge (Apps, then qi-nudge) and "
     "type the same thing there."
 )
+KNOWN_FOR = 3600.0  # seconds an address written is trusted to be still there
+KNOWN_MAX = 50_000  # entries before the expired ones are swept out
 OLD_BUTTON = "Sorry, that button no longer works. Type qi-help to see what I can do."
-FORMS_REMEMBERED = 1000  # forms shown recently, so a refused answer can show the form again
 
 
 class TeamsTransport:
@@ -64,8 +65,10 @@ class TeamsTransport:
         # deliverer, to edit posted messages whose content changed (RSVP counts).
         self.planned: Callable[[], None] = lambda: None
         self.deliverer: Deliverer | None = None
-        self._forms: OrderedDict[tuple[str, str], Form] = OrderedDict()
-        self._known: set[tuple[str, ...]] = set()  # addresses and channels already stored
+        # Addresses and channels stored lately (key -> when): most messages then write nothing.
+        # Kept for an hour only, so a row removed elsewhere (an erasure, another replica
+        # forgetting an uninstalled chat) is written again soon; and never grows without end.
+        self._known: dict[tuple[str, ...], float] = {}
         self._lock = threading.Lock()
         self._after: set[asyncio.Task[None]] = set()
         self._idle = threading.Event()
@@ -110,7 +113,6 @@ class TeamsTransport:
             return self.bot.command(actor, *parsed)
 
         reply = await anyio.to_thread.run_sync(work, limiter=LIMITER)
-        self._remember_form(reply.form)
         message = build_command_reply(reply)
         if _personal(activity):
             await ctx.send(_activity(message))
@@ -126,11 +128,12 @@ class TeamsTransport:
         if press is None:
             return build_invoke_response(refuse(OLD_BUTTON))
         actor = await self.actor(ctx)
+        # Someone who only ever clicks (an RSVP in a channel) can still be messaged later.
+        await anyio.to_thread.run_sync(self.remember, activity, limiter=LIMITER)
         if isinstance(press, ButtonPress):
             reply = await anyio.to_thread.run_sync(
                 self.bot.action, actor, press.action_id, press.value, limiter=LIMITER
             )
-            self._remember_form(reply.form)
             response = build_invoke_response(reply)
         else:
             reply, response = await self._submit(actor, press)
@@ -180,8 +183,11 @@ class TeamsTransport:
         channel = _channel_of(activity)
         channel_key = (channel["id"], activity.service_url) if channel else None
         with self._lock:
-            new_address = key not in self._known
-            new_channel = channel_key is not None and channel_key not in self._known
+            now = time.monotonic()
+            if len(self._known) > KNOWN_MAX:
+                self._known = {k: t for k, t in self._known.items() if now - t < KNOWN_FOR}
+            new_address = self._stale(key, now)
+            new_channel = channel_key is not None and self._stale(channel_key, now)
         if not (new_address or new_channel):
             return  # the common case: nothing new, no write
         ctx = self.bot.ctx
@@ -199,9 +205,14 @@ class TeamsTransport:
                     now=ctx.now(),
                 )
         with self._lock:
-            self._known.add(key)
+            self._known[key] = time.monotonic()
             if channel_key is not None:
-                self._known.add(channel_key)
+                self._known[channel_key] = time.monotonic()
+
+    def _stale(self, key: tuple[str, ...], now: float) -> bool:
+        """Whether `key` was not written lately (call with the lock held)."""
+        written = self._known.get(key)
+        return written is None or now - written >= KNOWN_FOR
 
     def _keep_address(self, session: Session, activity: Any, *, dm_channel: str | None) -> None:
         """Store how to reach the sender: Teams' id for them, and their 1:1 chat if known."""
@@ -227,7 +238,8 @@ class TeamsTransport:
             if row is not None:
                 addresses.set_dm_channel(session, row.id, None)
         with self._lock:
-            self._known = {k for k in self._known if k[0] != (user.aad_object_id or user.id)}
+            gone = user.aad_object_id or user.id
+            self._known = {k: t for k, t in self._known.items() if k[0] != gone}
 
     def note_team(self, activity: Any, team: Any, removed: bool) -> None:
         """Record the team's General channel (its id is the team's), or mark the team's gone."""
@@ -249,7 +261,7 @@ class TeamsTransport:
                     now=ctx.now(),
                 )
         with self._lock:
-            self._known = {k for k in self._known if k[0] != team.id}
+            self._known = {k: t for k, t in self._known.items() if k[0] != team.id}
 
     # --- answering -----------------------------------------------------------------------
 
@@ -301,25 +313,18 @@ class TeamsTransport:
 
     async def _submit(self, actor: Actor, form: FormSubmission) -> tuple[Reply, dict[str, Any]]:
         """A submitted form: its answer, or the form again under the reason, answers kept."""
-        reply = await anyio.to_thread.run_sync(
-            self.bot.submit, actor, form.form_id, form.values, form.context, limiter=LIMITER
-        )
-        if reply.ok:
-            self._remember_form(reply.form)
-            return reply, build_invoke_response(reply)
-        with self._lock:
-            shown = self._forms.get((form.form_id, form.context))
-        # As Slack keeps its modal open: nothing typed is lost, and the reason is on top.
-        return reply, build_invoke_response(reply, form=shown, values=form.values)
 
-    def _remember_form(self, form: Form | None) -> None:
-        if form is None:
-            return
-        with self._lock:
-            self._forms[(form.form_id, form.context)] = form
-            self._forms.move_to_end((form.form_id, form.context))
-            while len(self._forms) > FORMS_REMEMBERED:
-                self._forms.popitem(last=False)
+        def work() -> tuple[Reply, Form | None]:
+            reply = self.bot.submit(actor, form.form_id, form.values, form.context)
+            # As Slack keeps its modal open: nothing typed is lost, and the reason is on top.
+            # Drawn again from its id and context, so any replica, after any restart, can.
+            again = None if reply.ok else self.bot.form(form.form_id, form.context)
+            return reply, again
+
+        reply, again = await anyio.to_thread.run_sync(work, limiter=LIMITER)
+        if again is None:
+            return reply, build_invoke_response(reply)
+        return reply, build_invoke_response(reply, form=again, values=form.values)
 
     # --- after the answer ----------------------------------------------------------------
 

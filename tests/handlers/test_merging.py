@@ -185,8 +185,7 @@ def test_merging_moves_every_kind_of_row_and_doubles_nothing(chat, sessions, clo
     assert deliveries == {
         (f"person:{keep}", "nudge", "pending"),
         (f"person:{keep}", "meeting.announce", "pending"),
-        (f"person:{merge}", "meeting.announce", "withdrawn"),  # not sent to him twice
-    }
+    }  # the twin announcement is gone, not left under a number that no longer exists
     assert (merged_event.subject_id, merged_event.detail) == (keep, {"merged": merge})
     # What Ben notices: on Teams, he sees everything he did on either platform.
     mine = chat.say(TEAMS_BEN, "/qi-projects mine").text
@@ -195,7 +194,7 @@ def test_merging_moves_every_kind_of_row_and_doubles_nothing(chat, sessions, clo
     assert f"Linked Ben Okafor (#{merge}) into Ben O (#{keep})" in summary
     assert "their Microsoft Teams account" in summary
     assert "Both were on 1 team: the earlier joining is kept." in summary
-    assert "1 waiting message withdrawn" in summary
+    assert "1 waiting message dropped" in summary
 
 
 def test_different_roles_on_one_team_are_refused_and_nothing_changes(chat, asha, sessions, clock):

@@ -384,3 +384,51 @@ def test_every_kind_of_activity_from_another_tenant_is_refused(teams_bot, fake_t
     assert count(teams_bot, ChatAddress) == 0
     assert count(teams_bot, ChatChannel) == 0
     assert fake_teams.calls_to(SEND_ACTIVITY) == []
+
+
+def test_a_token_claiming_another_issuer_is_refused_before_any_key_is_fetched(
+    teams_bot, fake_teams, monkeypatch
+):
+    import jwt
+
+    fetched = []
+    real_fetch = jwt.PyJWKClient.fetch_data
+    monkeypatch.setattr(
+        jwt.PyJWKClient, "fetch_data", lambda self: fetched.append(self.uri) or real_fetch(self)
+    )
+    # Entra-style: the SDK would fetch this (made-up) tenant's keys, blocking, to check it.
+    token = fake_teams.sign(
+        iss="https://login.microsoftonline.com/made-up-tenant/v2.0", tid="made-up-tenant"
+    )
+    activity = fake_teams.activity("personal", "qi-help")
+
+    answer = teams_bot.http.post(
+        "/api/messages", json=activity, headers={"Authorization": f"Bearer {token}"}
+    )
+
+    assert answer.status_code == 401
+    assert fetched == []
+    assert fake_teams.calls_to(SEND_ACTIVITY) == []
+
+
+def test_a_body_larger_than_any_activity_is_refused_unread(teams_bot, fake_teams):
+    answer = teams_bot.http.post(
+        "/api/messages",
+        content=b"{" + b" " * 600_000 + b"}",
+        headers=fake_teams.headers(),
+    )
+
+    assert answer.status_code == 413
+
+
+def test_a_failing_member_lookup_is_not_repeated_on_every_message(teams_bot, fake_teams):
+    from tests.fakes.teams_connector import GET_MEMBER
+
+    fake_teams.add_user(PRIYA)
+    fake_teams.fail(GET_MEMBER, 503)
+
+    teams_bot.say("qi-help")
+    teams_bot.say("qi-projects")
+
+    assert len(fake_teams.calls_to(GET_MEMBER)) == 1
+    assert len(sent_to(fake_teams)) == 2  # both answered all the same

@@ -144,6 +144,11 @@ def test_the_forum_announcement_goes_to_the_channel_and_its_counts_update(teams_
     )
 
     assert pressed.status_code == 200
+    with teams_bot.ctx.sessions() as session:
+        # Ben only clicked: he can still be messaged later (the day-before reminder).
+        assert session.scalar(
+            select(ChatAddress.address).where(ChatAddress.user_id == BEN.aad_object_id)
+        ) == {"serviceUrl": fake_teams.service_url, "userId": BEN.user_id}
     (edit,) = fake_teams.calls_to(UPDATE_ACTIVITY)
     (now_shown,) = fake_teams.activities(CHANNEL_ID_QI)
     assert now_shown["id"] == post["id"]
@@ -354,3 +359,58 @@ def test_remind_now_on_a_teams_deployment_sends_through_teams(
     assert status == 0, capsys.readouterr()
     (nudge,) = sent_to(fake_teams)
     assert '"Falls prevention" and "Kinder waiting rooms"' in card_text(card_of(nudge))
+
+
+def test_when_teams_sign_in_fails_nothing_is_lost_or_marked_sent(teams_bot, fake_teams, clock):
+    from bot.delivery import Deliverer, DeliveryPolicy, Pacer
+    from bot.teams.app import build_token_provider
+    from bot.teams.sender import TeamsSender
+    from tests.bot.teams.conftest import teams_settings
+    from tests.fakes.teams_connector import TOKEN
+
+    lead_with_two_projects(teams_bot)
+    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
+    settings = teams_settings(fake_teams, "sqlite://")
+    # A fresh sign-in (nothing cached), refused as when the client secret has expired.
+    sender = TeamsSender.for_settings(
+        settings, teams_bot.ctx.sessions, build_token_provider(settings)
+    )
+    no_pacing = DeliveryPolicy(channel_interval=0, workspace_interval=0)
+    try:
+        fake_teams.fail(TOKEN, 401)  # once: the next sign-in (the secret renewed) works
+        refused = Deliverer(teams_bot.ctx, sender, no_pacing, pacer=Pacer(no_pacing)).drain()
+        with teams_bot.ctx.sessions() as session:
+            waiting = session.scalars(select(Delivery).where(Delivery.kind == "nudge")).one()
+            state = (waiting.status, waiting.post_started_at, waiting.error)
+        clock.advance(minutes=10)
+        later = Deliverer(teams_bot.ctx, sender, no_pacing, pacer=Pacer(no_pacing)).drain()
+    finally:
+        sender.close()
+
+    assert refused["retry"] == 1
+    assert state[0] == "pending" and state[1] is None
+    assert "could not sign in to Teams" in state[2]
+    assert later["sent"] == 1
+    assert len(sent_to(fake_teams)) == 1
+
+
+def test_a_refused_member_form_comes_back_with_the_name_typed(teams_bot, fake_teams):
+    lead_with_two_projects(teams_bot)
+    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
+    teams_bot.service.deliverer.drain()
+    (nudge,) = sent_to(fake_teams)
+    verb, data = button(card_of(nudge), "Add someone already involved")
+    form = teams_bot.press(verb, data, reply_to_id=nudge["id"]).json()["value"]
+
+    # A client that skips the card's own checks: consent is not given.
+    answer = _submit_form(
+        teams_bot, form, {"name": "Sam Jones", "role": "carer", "involvement": "team_member"}
+    )
+
+    again = answer.json()["value"]
+    inputs = {e["id"]: e for e in _walk_inputs(again)}
+    assert "please check they are happy to be part of the team" in card_text(again)
+    assert inputs["field:name"]["value"] == "Sam Jones"
+    assert inputs["field:role"]["value"] == "carer"
+    with teams_bot.ctx.sessions() as session:
+        assert session.scalars(select(Person).where(Person.display_name == "Sam Jones")).all() == []
