@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 # threads 325-336 req/s. Eight kept the best one-client latency of those runs (noisy machine).
 LIMITER = anyio.CapacityLimiter(8)
 
+MAX_SLACK_BODY = 1024 * 1024  # bytes; a modal's submission with every field full is far less
+
 # Which requests leave the event loop for a worker thread (see build_http_app).
 Offload = Callable[[BoltRequest], bool]
 
@@ -53,7 +55,13 @@ def build_http_app(
 
 def _slack_events(app: App, verifier: SignatureVerifier, offload: Offload | None):  # noqa: ANN202
     async def slack_events(request: Request) -> Response:
+        # Slack's requests are a few kilobytes: anything far larger is refused before it is read
+        # (the signature can only be checked once the whole body is in memory).
+        if int(request.headers.get("content-length") or 0) > MAX_SLACK_BODY:
+            return JSONResponse({"error": "request too large"}, status_code=413)
         body = await request.body()
+        if len(body) > MAX_SLACK_BODY:
+            return JSONResponse({"error": "request too large"}, status_code=413)
         # Verify before parsing: nothing Slack did not sign is even read (Bolt checks again).
         if not verifier.is_valid_request(body, dict(request.headers)):
             return JSONResponse({"error": "invalid signature"}, status_code=401)

@@ -303,6 +303,15 @@ def test_a_malformed_payload_gets_a_4xx_and_a_log_line(slack_bot, fake_slack, ca
     assert slack_bot.http.get("/healthz").json() == {"status": "ok"}
 
 
+def test_a_body_far_larger_than_any_slack_request_is_refused(slack_bot, fake_slack):
+    calls_before = len(fake_slack.calls)
+
+    response = slack_bot.post(b"text=" + b"x" * (1024 * 1024 + 1))
+
+    assert response.status_code == 413
+    assert len(fake_slack.calls) == calls_before
+
+
 def test_user_text_cannot_ping_a_channel(slack_bot, fake_slack):
     start_project(slack_bot, fake_slack, name="<!channel> <@U999> <https://evil|click>")
 
