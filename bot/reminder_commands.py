@@ -8,7 +8,7 @@ from collections import Counter
 from sqlalchemy import select
 
 from bot.delivery import Deliverer, DeliveryPolicy, Sender
-from bot.routing_sender import one_or_router
+from bot.routing_sender import SenderRouter
 from bot.scheduler import Jobs
 from bot.settings import Settings
 from handlers.context import Context
@@ -42,7 +42,7 @@ def build_deliverer(ctx: Context, settings: Settings) -> Deliverer:
         from bot.console_sender import ConsoleSender
 
         senders.append(ConsoleSender())
-    return Deliverer(ctx, one_or_router(senders), policy)
+    return Deliverer(ctx, SenderRouter(senders), policy)
 
 
 def cmd_remind(ctx: Context, args: argparse.Namespace) -> int:

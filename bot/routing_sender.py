@@ -73,8 +73,3 @@ class SenderRouter:
         if first is None or first not in self._by_platform:
             return list(self.platforms)
         return [first, *(p for p in self.platforms if p != first)]
-
-
-def one_or_router(senders: Sequence[Sender]) -> Sender | SenderRouter:
-    """The one configured platform's sender, or a router over several (in this order)."""
-    return senders[0] if len(senders) == 1 else SenderRouter(senders)

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute
 from bot.delivery import Deliverer, DeliveryLoop, DeliveryPolicy, Sender
 from bot.http import build_http_app
 from bot.leader import leadership_for
-from bot.routing_sender import one_or_router
+from bot.routing_sender import SenderRouter
 from bot.scheduler import Jobs, Scheduler
 from bot.settings import Settings
 from bot.slack.app import SlackTransport, build_slack_app, build_web_client
@@ -70,7 +70,6 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
             ".env.example. To try the bot without either, run qi-nudge console."
         )
     bot = Dispatcher(ctx)
-    policy = DeliveryPolicy(claim_lease=settings.delivery_claim_lease)
     senders: list[Sender] = []
     teams = teams_sender = teams_keys = None
     routes: list[BaseRoute] = []
@@ -78,28 +77,20 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
         teams, teams_sender, teams_keys, teams_routes = _build_teams(settings, bot)
         senders.append(teams_sender)
         routes.extend(teams_routes)
-    if not settings.has_slack:
-        assert teams is not None
-        deliverer = Deliverer(ctx, one_or_router(senders), policy)
-        teams.deliverer = deliverer
-        return Service(
-            asgi=build_http_app(None, engine, extra_routes=routes),
-            deliverer=deliverer,
-            teams=teams,
-            teams_sender=teams_sender,
-            teams_keys=teams_keys,
-            extra_routes=tuple(routes),
-        )
-    transport = SlackTransport(bot, build_web_client(settings))
-    # Slack first: a person on both platforms with no sign of which they use hears on Slack.
-    senders.insert(0, SlackSender(build_sending_client(transport.client)))
-    deliverer = Deliverer(ctx, one_or_router(senders), policy)
-    transport.deliverer = deliverer
-    if teams is not None:
-        teams.deliverer = deliverer
-    slack_app = build_slack_app(settings, transport)
-    service = Service(
-        asgi=build_http_app(None, engine, extra_routes=routes),
+    transport = slack_app = None
+    if settings.has_slack:
+        transport = SlackTransport(bot, build_web_client(settings))
+        # Slack first: a person on both platforms with no sign of which they use hears on Slack.
+        senders.insert(0, SlackSender(build_sending_client(transport.client)))
+    policy = DeliveryPolicy(claim_lease=settings.delivery_claim_lease)
+    deliverer = Deliverer(ctx, SenderRouter(senders), policy)
+    for platform in (transport, teams):
+        if platform is not None:
+            platform.deliverer = deliverer
+    if transport is not None:
+        slack_app = build_slack_app(settings, transport)
+    return Service(
+        asgi=_http_app(settings, engine, slack_app, transport, routes),
         deliverer=deliverer,
         slack_app=slack_app,
         transport=transport,
@@ -108,21 +99,31 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
         teams_keys=teams_keys,
         extra_routes=tuple(routes),
     )
-    if settings.slack_signing_secret is None:
-        # Socket Mode only: without a signing secret there is no Slack HTTP endpoint at all,
-        # since nothing could tell Slack's requests from forged ones.
-        return service
+
+
+def _http_app(
+    settings: Settings,
+    engine: Engine,
+    slack_app: App | None,
+    transport: SlackTransport | None,
+    routes: list[BaseRoute],
+) -> Starlette:
+    """The web app: /healthz, Teams' route if any, and Slack's endpoint when it can verify."""
+    secret = settings.slack_signing_secret
+    if slack_app is None or transport is None or secret is None:
+        # No Slack, or Socket Mode only: without a signing secret there is no Slack HTTP
+        # endpoint at all, since nothing could tell Slack's requests from forged ones.
+        return build_http_app(None, engine, extra_routes=routes)
     postgres = engine.dialect.name != "sqlite"
-    service.asgi = build_http_app(
+    return build_http_app(
         slack_app,
         engine,
-        signing_secret=settings.slack_signing_secret.reveal(),
+        signing_secret=secret.reveal(),
         # SQLite has one writer at a time: threads only add GIL contention there (measured in
         # bench/slack_ack.py), except for a request that must first wait for users.info.
         offload=lambda request: postgres or transport.must_look_up(request.body),
         extra_routes=routes,
     )
-    return service
 
 
 def _build_teams(

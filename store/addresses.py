@@ -48,6 +48,15 @@ def address_of(session: Session, platform: str, workspace: str, user_id: str) ->
     )
 
 
+def address_with_chat(session: Session, platform: str, dm_channel: str) -> ChatAddress | None:
+    """The address whose 1:1 conversation this is (rarely asked: after a restart, or a 403)."""
+    return session.scalar(
+        select(ChatAddress).where(
+            ChatAddress.platform == platform, ChatAddress.dm_channel == dm_channel
+        )
+    )
+
+
 def set_dm_channel(session: Session, address_id: int, dm_channel: str | None) -> None:
     """Record (or, with None, forget) the 1:1 conversation with a user."""
     session.execute(

@@ -109,7 +109,6 @@ def build_teams_app(settings: Settings, transport: TeamsTransport) -> tuple[App,
     app = _sdk_app(settings, routes)
     register(app, transport, tenant_id=settings.teams_tenant_id)
     asyncio.run(app.initialize())  # registers POST /api/messages with `routes`; starts nothing
-    transport.app_id = app.id or ""
     return app, routes.routes
 
 

@@ -17,7 +17,6 @@ from microsoft_teams.api import (
     MessageActivityInput,
 )
 from microsoft_teams.common.http import ClientOptions
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.delivery import SendError
@@ -26,7 +25,6 @@ from bot.teams.auth import TokenError
 from bot.teams.cards import build_message, build_reply_card
 from handlers.reply import Reply
 from store import addresses, outbox
-from store.models import ChatAddress
 from store.people import identity_on
 
 log = logging.getLogger(__name__)
@@ -140,12 +138,7 @@ class TeamsSender:
         # The database is not held while Teams answers (SQLite would make every request wait).
         created = self._call(
             self._api.clone(service_url=service_url).conversations.create(
-                CreateConversationParams(
-                    members=[Account(id=str(user_id))],
-                    tenant_id=self._tenant_id,
-                    channel_data={"tenant": {"id": self._tenant_id}},
-                    **{"bot": {"id": f"28:{self._app_id}"}, "isGroup": False},
-                )
+                personal_chat(str(user_id), self._tenant_id, f"28:{self._app_id}")
             ),
             conversation=None,
         )
@@ -194,11 +187,7 @@ class TeamsSender:
             channel = addresses.channel_of(session, PLATFORM, conversation)
             stored = channel.address.get("serviceUrl") if channel is not None else None
             if stored is None:
-                row = session.scalar(
-                    select(ChatAddress).where(
-                        ChatAddress.platform == PLATFORM, ChatAddress.dm_channel == conversation
-                    )
-                )
+                row = addresses.address_with_chat(session, PLATFORM, conversation)
                 stored = row.address.get("serviceUrl") if row is not None else None
         url = str(stored or self._default_service_url)
         self._learn(conversation, url)
@@ -270,15 +259,22 @@ class TeamsSender:
     def _forget(self, conversation: str) -> None:
         """A 1:1 chat Teams no longer lets us use: the next message opens a new one."""
         with self._sessions.begin() as session:
-            row = session.scalar(
-                select(ChatAddress).where(
-                    ChatAddress.platform == PLATFORM, ChatAddress.dm_channel == conversation
-                )
-            )
+            row = addresses.address_with_chat(session, PLATFORM, conversation)
             if row is not None:
                 addresses.set_dm_channel(session, row.id, None)
         with self._urls_lock:
             self._service_urls.pop(conversation, None)
+
+
+def personal_chat(user_id: str, tenant_id: str, bot_id: str) -> CreateConversationParams:
+    """What POST /v3/conversations takes to open (or find) the bot's 1:1 chat with a user."""
+    return CreateConversationParams(
+        members=[Account(id=user_id)],
+        tenant_id=tenant_id,
+        channel_data={"tenant": {"id": tenant_id}},
+        # Not fields of the SDK's model, but the Connector wants them (extra keys pass through).
+        **{"bot": {"id": bot_id}, "isGroup": False},
+    )
 
 
 def _activity(reply: Reply) -> MessageActivityInput:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio.to_thread
-from microsoft_teams.api import Account, CreateConversationParams, MessageActivityInput
+from microsoft_teams.api import MessageActivityInput
 from sqlalchemy.orm import Session
 
 from bot.delivery import Deliverer
@@ -35,8 +35,9 @@ from bot.teams.cards import (
 )
 from bot.teams.commands import bot_mention_texts, parse_command_text
 from bot.teams.directory import TeamsDirectory
+from bot.teams.sender import personal_chat
 from handlers.dispatch import Dispatcher
-from handlers.reply import Actor, Form, Image, Reply, refuse
+from handlers.reply import Actor, Image, Reply, refuse
 from store import addresses
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,6 @@ class TeamsTransport:
 
     def __init__(self, bot: Dispatcher) -> None:
         self.bot = bot
-        self.app_id = ""  # set by build_teams_app
         self.directory = TeamsDirectory()
         self.events = SeenEvents()
         # Told when a request may have planned outbox deliveries (wakes the sender); and the
@@ -128,15 +128,16 @@ class TeamsTransport:
         if press is None:
             return build_invoke_response(refuse(OLD_BUTTON))
         actor = await self.actor(ctx)
-        # Someone who only ever clicks (an RSVP in a channel) can still be messaged later.
-        await anyio.to_thread.run_sync(self.remember, activity, limiter=LIMITER)
-        if isinstance(press, ButtonPress):
-            reply = await anyio.to_thread.run_sync(
-                self.bot.action, actor, press.action_id, press.value, limiter=LIMITER
-            )
-            response = build_invoke_response(reply)
-        else:
-            reply, response = await self._submit(actor, press)
+
+        def work() -> tuple[Reply, dict[str, Any]]:
+            # Someone who only ever clicks (an RSVP in a channel) can still be messaged later.
+            self.remember(activity)
+            if isinstance(press, ButtonPress):
+                reply = self.bot.action(actor, press.action_id, press.value)
+                return reply, build_invoke_response(reply)
+            return self._submit(actor, press)
+
+        reply, response = await anyio.to_thread.run_sync(work, limiter=LIMITER)
         conversation = activity.conversation.id if _personal(activity) else None
         self.follow_up(ctx.api, reply, conversation, activity.service_url)
         return response
@@ -296,12 +297,7 @@ class TeamsTransport:
         if conversation:
             return conversation
         created = await ctx.api.conversations.create(
-            CreateConversationParams(
-                members=[Account(id=user.id)],
-                tenant_id=tenant,
-                channel_data={"tenant": {"id": tenant}},
-                **{"bot": {"id": activity.recipient.id}, "isGroup": False},
-            )
+            personal_chat(user.id, tenant, activity.recipient.id)
         )
 
         def keep() -> None:
@@ -311,19 +307,14 @@ class TeamsTransport:
         await anyio.to_thread.run_sync(keep, limiter=LIMITER)
         return str(created.id)
 
-    async def _submit(self, actor: Actor, form: FormSubmission) -> tuple[Reply, dict[str, Any]]:
+    def _submit(self, actor: Actor, form: FormSubmission) -> tuple[Reply, dict[str, Any]]:
         """A submitted form: its answer, or the form again under the reason, answers kept."""
-
-        def work() -> tuple[Reply, Form | None]:
-            reply = self.bot.submit(actor, form.form_id, form.values, form.context)
-            # As Slack keeps its modal open: nothing typed is lost, and the reason is on top.
-            # Drawn again from its id and context, so any replica, after any restart, can.
-            again = None if reply.ok else self.bot.form(form.form_id, form.context)
-            return reply, again
-
-        reply, again = await anyio.to_thread.run_sync(work, limiter=LIMITER)
-        if again is None:
+        reply = self.bot.submit(actor, form.form_id, form.values, form.context)
+        if reply.ok:
             return reply, build_invoke_response(reply)
+        # As Slack keeps its modal open: nothing typed is lost, and the reason is on top.
+        # Drawn again from its id and context, so any replica, after any restart, can.
+        again = self.bot.form(form.form_id, form.context)
         return reply, build_invoke_response(reply, form=again, values=form.values)
 
     # --- after the answer ----------------------------------------------------------------
