@@ -24,6 +24,8 @@ from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, ProjectStatus, Role
 from store.upsert import insert_for
 
 OVERALL = "overall"
+# The audit action of a member's role being changed (handlers/join.py writes it).
+ROLE_CHANGED = "membership.role_changed"
 
 
 def site_scope(site: str) -> str:
@@ -119,15 +121,56 @@ def project_history(session: Session, zone: tzinfo) -> ProjectHistory:
         except ValueError:
             continue  # an event from before statuses were recorded: nothing to go on
         history.changes.setdefault(project_id, []).append((at, before))
-    spans = session.execute(
-        select(Membership.project_id, Membership.joined_at, Membership.left_at).where(
+    # Role changes are audited too: a member whose role was put right later counts by the role
+    # they had each week, not by today's (a carer once recorded as staff, or the other way).
+    role_changes: dict[int, list[tuple[datetime, Role]]] = {}
+    rows = session.execute(
+        select(AuditEvent.subject_id, AuditEvent.at, AuditEvent.detail)
+        .where(AuditEvent.action == ROLE_CHANGED, AuditEvent.subject_type == "membership")
+        .order_by(AuditEvent.at, AuditEvent.id)
+    )
+    for membership_id, at, detail in rows:
+        try:
+            role_changes.setdefault(membership_id, []).append((at, Role(detail.get("old"))))
+        except ValueError:
+            continue
+    members = session.execute(
+        select(
+            Membership.id,
+            Membership.project_id,
+            Membership.role,
+            Membership.joined_at,
+            Membership.left_at,
+        ).where(
             Membership.involvement == Involvement.TEAM_MEMBER,
-            Membership.role.in_(sorted(LIVED_EXPERIENCE_ROLES)),
+            Membership.role.in_(sorted(LIVED_EXPERIENCE_ROLES))
+            | Membership.id.in_(
+                select(AuditEvent.subject_id).where(AuditEvent.action == ROLE_CHANGED)
+            ),
         )
     )
-    for project_id, joined, left in spans:
-        history.spans.setdefault(project_id, []).append((joined, left))
+    for membership_id, project_id, role, joined, left in members:
+        changes = role_changes.get(membership_id, [])
+        for span in lived_experience_spans(joined, left, role, changes):
+            history.spans.setdefault(project_id, []).append(span)
     return history
+
+
+def lived_experience_spans(
+    joined: datetime, left: datetime | None, role: Role, changes: Sequence[tuple[datetime, Role]]
+) -> list[tuple[datetime, datetime | None]]:
+    """The parts of a membership held in a lived-experience role.
+
+    `role` is the role now; `changes` are (when, the role before) in time order.
+    """
+    starts = [joined, *(at for at, _ in changes)]
+    ends: list[datetime | None] = [*(at for at, _ in changes), left]
+    roles = [*(before for _, before in changes), role]
+    return [
+        (start, end)
+        for start, end, held in zip(starts, ends, roles, strict=True)
+        if held in LIVED_EXPERIENCE_ROLES and (end is None or start < end)
+    ]
 
 
 def attendance_by_meeting(

@@ -303,6 +303,32 @@ def test_a_member_recorded_as_there_since_a_date_counts_from_then(chat, ctx, clo
     ]
 
 
+def test_backfill_counts_each_week_by_the_role_held_that_week(chat, ctx, clock, asha, ben):
+    """A role changed later does not rewrite the weeks before the change."""
+    at(clock, 2026, 11, 2, 10)  # Monday of week 45, after that week's 09:30 moment
+    chat.say(asha, f'/qi-project new "{FALLS}" --site "Ward 7"')
+    chat.say(asha, f'/qi-project new "{SEPSIS}" --site Riverside')
+    at(clock, 2026, 11, 3)
+    assert chat.say(ben, f"/qi-join {FALLS} as staff").ok
+    assert chat.say(KIM, f"/qi-join {SEPSIS} as carer").ok
+    at(clock, 2026, 11, 11)  # Wednesday of week 46: both roles are put right
+    assert "changed your role" in chat.say(ben, f"/qi-join {FALLS} as carer").text
+    assert "changed your role" in chat.say(KIM, f"/qi-join {SEPSIS} as staff").text
+    at(clock, 2026, 11, 23, 10)
+
+    backfill(ctx)
+
+    # Ben was staff, then a carer; Kim was a carer, then staff.
+    assert figures(ctx, "site:Ward 7") == [
+        ("2026-W46", 1, 0, True),
+        ("2026-W47", 1, 1, True),
+    ]
+    assert figures(ctx, "site:Riverside") == [
+        ("2026-W46", 1, 1, True),
+        ("2026-W47", 1, 0, True),
+    ]
+
+
 @pytest.mark.parametrize(
     ("since", "answer"),
     [
