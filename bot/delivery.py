@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_GIVE_UP = timedelta(hours=24)
 EDIT_TRIES = 3  # an in-place edit (RSVP counts) waits out this many 429s, then is left as is
 WAIT_IN_PLACE = 5.0  # seconds: a shorter Retry-After is waited out by the rest of the batch
+# A claim must outlast the longest single send, or another sender takes the row over and posts
+# it too: on Teams, signing in, opening the chat and posting are up to three 30-second calls.
+SAFE_CLAIM_LEASE = timedelta(minutes=2)
 
 
 class SendError(Exception):

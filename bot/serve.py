@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from bot.delivery import Deliverer, DeliveryLoop, DeliveryPolicy, Sender
+from bot.delivery import SAFE_CLAIM_LEASE, Deliverer, DeliveryLoop, DeliveryPolicy, Sender
 from bot.http import build_http_app
 from bot.leader import leadership_for
 from bot.routing_sender import SenderRouter
@@ -182,6 +182,15 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
         if transport is not None:
             transport.planned = loop.wake
     scheduler.start()
+    lease = settings.delivery_claim_lease
+    if lease < SAFE_CLAIM_LEASE:
+        # Allowed (tests use seconds), but say so: in production it risks sending twice.
+        log.warning(
+            "DELIVERY_CLAIM_LEASE is %d seconds: a message still being sent after that may be "
+            "sent again by another replica. Keep it at %d or more (default 300).",
+            lease.total_seconds(),
+            SAFE_CLAIM_LEASE.total_seconds(),
+        )
     log.info("listening on %s:%s", settings.host, settings.port)
     # One worker: the scheduler and the SQLite default want one process (more replicas, each
     # with one worker, are fine on PostgreSQL: one of them schedules).
