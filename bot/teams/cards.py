@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import struct
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -53,6 +54,9 @@ ACTIONS_PER_SET = 6
 # shows about 15 options at a time, and typing a project's name is quicker than scrolling.
 CHOICES_BEFORE_FILTER = 15
 TEXT_INPUT_MAX = 200  # as Slack's plain_text_input
+# "/qi-join" in the handlers' words: on Teams a "/" at the start of the compose box opens Teams'
+# own command menu, so commands are shown as typed there, "qi-join" (not inside a link or path).
+SLASH_COMMAND = re.compile(r"(?<![\w/.:-])/(qi-[a-z]+)\b")
 # Teams refuses a message over ~100 KB (413 MessageSizeTooBig), counted as UTF-16, and asks
 # bots to stay within 80 KB. Text beyond that is left out, with a note saying so.
 CARD_BUDGET_UTF16 = 80_000
@@ -88,6 +92,11 @@ class FormSubmission(NamedTuple):
     context: str
 
 
+def teams_words(text: str) -> str:
+    """The handlers' words as Teams people type them: "/qi-join …" becomes "qi-join …"."""
+    return SLASH_COMMAND.sub(r"\1", text)
+
+
 def inert(text: str) -> str:
     """Text for a TextRun, shown exactly as typed.
 
@@ -99,7 +108,7 @@ def inert(text: str) -> str:
 
 
 def _run(text: str, *, heading: bool = False, spacing: str | None = None) -> Element:
-    run: Element = {"type": "TextRun", "text": inert(text)}
+    run: Element = {"type": "TextRun", "text": inert(teams_words(text))}
     if heading:
         run["weight"] = "Bolder"
         run["size"] = "Medium"
@@ -370,7 +379,7 @@ def card_utf16_bytes(element: Element | Card) -> int:
 
 
 def _summary(text: str) -> str:
-    text = " ".join(text.split())
+    text = " ".join(teams_words(text).split())
     if len(text) > SUMMARY_MAX:
         text = text[: SUMMARY_MAX - 1] + "…"
     return text or " "

@@ -48,6 +48,7 @@ from handlers.reply import (
     Section,
     png_size,
     refuse,
+    say,
 )
 from handlers.run_chart import analyse
 
@@ -210,6 +211,21 @@ def test_people_s_words_are_never_markdown_links_or_mentions():
     field = next(e for e in elements(card) if e["type"] == "Input.ChoiceSet")
     assert (field["label"], field["placeholder"], field["choices"][0]["title"]) == (name,) * 3
     assert fallback_text(reply).startswith(name)
+
+
+def test_commands_are_shown_as_typed_on_teams_without_the_slash():
+    reply = say(
+        "Type /qi-join Falls prevention as carer, or see /qi-help. "
+        "Links keep theirs: https://example.org/qi-join and /tmp/qi-join and a/qi-x."
+    )
+    card = check(build_reply_card(reply))
+
+    expected = (
+        "Type qi-join Falls prevention as carer, or see qi-help. "
+        "Links keep theirs: https://example.org/qi-join and /tmp/qi-join and a/qi-x."
+    )
+    assert runs(card) == [expected]
+    assert fallback_text(reply) == expected
 
 
 def test_long_rows_of_buttons_are_split_into_action_sets_teams_shows_in_full():

@@ -229,7 +229,10 @@ def test_text_that_is_not_a_command_gets_the_help(teams_bot, fake_teams):
     teams_bot.say("hello there")
 
     (reply,) = sent_to(fake_teams)
-    assert "How qi-nudge works" in card_text(card_of(reply))
+    help_text = card_text(card_of(reply))
+    assert "How qi-nudge works" in help_text
+    # Shown as Teams people type them: a "/" would open Teams' own command menu.
+    assert "qi-join" in help_text and "/qi-" not in help_text
 
 
 def test_join_with_no_words_shows_a_form_whose_answers_join_the_team(teams_bot, fake_teams):
