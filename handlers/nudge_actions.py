@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +13,7 @@ from handlers.errors import Refusal
 from handlers.lookup import acting_person, ensure_open, project_by_id, require_lead_or_admin
 from handlers.nudges import SNOOZE_REASONS, week_of
 from handlers.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
-from handlers.wording import when
+from handlers.wording import on_day
 from store import nudges as nudge_store
 from store import outbox
 from store.audit import record
@@ -173,7 +173,12 @@ def handle_snooze_form(ctx: Context, actor: Actor, values: dict[str, str], conte
         person = acting_person(session, ctx, actor)
         project = project_by_id(session, context)
         require_lead_or_admin(session, person, project)
-        until = ctx.now() + timedelta(weeks=int(weeks_text))
+        weeks = int(weeks_text)
+        # From the start of that day, not this minute: snoozed from Monday's nudge, the nudge
+        # comes back on the Monday `weeks` later (its sweep runs in the morning, which a
+        # snooze ending at the time the button was pressed would miss by minutes, for a week).
+        back_on = ctx.now().astimezone(ctx.timezone).date() + timedelta(weeks=weeks)
+        until = datetime.combine(back_on, time(), tzinfo=ctx.timezone)
         nudge_store.snooze(session, project.id, until=until, reason=reason)
         record(
             session,
@@ -182,12 +187,12 @@ def handle_snooze_form(ctx: Context, actor: Actor, values: dict[str, str], conte
             action="nudge.snoozed",
             subject_type="project",
             subject_id=project.id,
-            weeks=int(weeks_text),
+            weeks=weeks,
             reason=reason,
         )
         return say(
-            f'Done: no reminders about "{project.name}" until {when(until, ctx.timezone)}. '
-            "They start again by themselves after that."
+            f'Done: no reminders about "{project.name}" for {weeks} weeks. They start again by '
+            f"themselves from {on_day(back_on)}."
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from store.roles import Role
@@ -66,7 +66,12 @@ def when(moment: datetime, zone: ZoneInfo) -> str:
     hour = local.hour % 12 or 12
     minutes = f":{local.minute:02d}" if local.minute else ""
     suffix = "am" if local.hour < 12 else "pm"
-    return f"{local:%A} {local.day} {local:%B %Y} at {hour}{minutes}{suffix}"
+    return f"{on_day(local)} at {hour}{minutes}{suffix}"
+
+
+def on_day(day: date) -> str:
+    """'Thursday 3 December 2026' (a datetime: its own date; convert to local time first)."""
+    return f"{day:%A} {day.day} {day:%B %Y}"
 
 
 def at_place(location: str | None) -> str:

@@ -366,8 +366,8 @@ def test_snoozing_from_the_nudge_pauses_reminders_until_it_ends(chat, ctx, dm, a
     ]
     assert done.ok
     assert done.text == (
-        'Done: no reminders about "Falls prevention" until Monday 21 December 2026 at 10am. '
-        "They start again by themselves after that."
+        'Done: no reminders about "Falls prevention" for 4 weeks. They start again by '
+        "themselves from Monday 21 December 2026."
     )
     assert audit_actions(ctx)[-1] == "nudge.snoozed"
     skipped = []
@@ -380,6 +380,26 @@ def test_snoozing_from_the_nudge_pauses_reminders_until_it_ends(chat, ctx, dm, a
     sweep(ctx)
     assert planned(ctx)[-1][:2] == ("nudge", "2026-W52")
     assert state(ctx)[:2] == (1, "2026-W52")
+
+
+def test_a_snooze_from_mondays_nudge_ends_in_time_for_the_monday_it_names(chat, ctx, dm, asha):
+    """Two weeks from the nudge is the nudge two weeks later, whatever minute it was pressed."""
+    ctx.clock.current = datetime(2026, 11, 23, 9, 31, tzinfo=UTC)  # just after the sweep
+    start(chat, asha, FALLS)
+    nudge = nudge_now(ctx, dm(asha))
+    ctx.clock.current = datetime(2026, 11, 23, 9, 45, tzinfo=UTC)
+    opened = chat.press(asha, nudge, "Snooze")
+    assert (
+        "from Monday 7 December 2026" in chat.submit(asha, opened, weeks="2", reason="other").text
+    )
+
+    next_week(ctx)
+    skipped = [d.action for d in sweep(ctx).decisions]
+    ctx.clock.current = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)  # that Monday's sweep
+    decided = [d.action for d in sweep(ctx).decisions]
+
+    assert skipped == ["skip"]
+    assert decided == ["nudge"]
 
 
 REASON = "Please choose a reason: it helps the forum understand."
@@ -425,7 +445,7 @@ def test_only_the_lead_or_an_organiser_may_snooze_or_ask_the_forum(chat, ctx, dm
     assert given.row_counts(ctx.sessions) == before
     by_organiser = chat.submit(chloe, form, weeks="2", reason="other")
     next_week(ctx)
-    assert by_organiser.ok and "until Monday 7 December 2026 at 10am" in by_organiser.text
+    assert by_organiser.ok and "from Monday 7 December 2026" in by_organiser.text
     assert [d.why for d in sweep(ctx).decisions] == [
         "snoozed until 7 December 2026 (another reason)"
     ]
