@@ -97,6 +97,18 @@ def _going_reminders(session: Session, meetings: list[Meeting]) -> list[outbox.P
     ]
 
 
+def _day_word(starts_at: datetime, ctx: Context) -> str:
+    """The heading's word (Today, Tomorrow, Coming up) by the calendar when the post is written.
+
+    Not from the milestone: a meeting added (or moved) to later today reaches the day-before
+    milestone at once, and must not be announced as tomorrow's.
+    """
+    days = (
+        starts_at.astimezone(ctx.timezone).date() - ctx.now().astimezone(ctx.timezone).date()
+    ).days
+    return {0: "Today", 1: "Tomorrow"}.get(days, "Coming up")
+
+
 def run_announcements(ctx: Context) -> int:
     """Plan every announcement and reminder that is due; how many are new."""
     with ctx.sessions.begin() as session:
@@ -116,7 +128,7 @@ def render_announcement(session: Session, ctx: Context, delivery: outbox.Claimed
             heading=f"Cancelled: {forum.name}",
         )
     offset = int(delivery.payload.get("offset", 0))
-    heading = {0: "Starting now", 24 * 60: "Tomorrow"}.get(offset, "Coming up")
+    heading = "Starting now" if offset == 0 else _day_word(meeting.starts_at, ctx)
     if not delivery.occurrence.startswith(meeting_occurrence(meeting, "")):
         heading = "Moved"  # posted for the old time; it now points at the new one
     lines = [

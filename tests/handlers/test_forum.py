@@ -6,10 +6,13 @@ import pytest
 from sqlalchemy import select
 
 from handlers import ids
+from handlers.announcements import ANNOUNCE, run_announcements
+from store.forums import create_forum
 from store.models import NAME_MAX, Meeting, Rsvp
 from store.roles import Role, RsvpAnswer
 from tests.conftest import person
 from tests.handlers import given
+from tests.handlers.sweeps import send_all
 
 DEC_3_2PM = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)  # London is on GMT in December
 RSVP_LABELS = ["I'm going", "Maybe", "I can't make it"]
@@ -342,3 +345,24 @@ def test_add_meeting_may_be_typed_with_a_space(chat, asha, sessions, clock):
     reply = chat.say(asha, '/qi-forum add meeting 2027-03-28 02:30 at "Room 4"')
 
     assert reply.ok and "Sunday 28 March 2027 at 2:30am at Room 4" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("starts", "heading"),
+    [
+        (datetime(2026, 11, 23, 14, 0, tzinfo=UTC), "Today: QI Forum"),  # added at 10am
+        (datetime(2026, 11, 24, 9, 0, tzinfo=UTC), "Tomorrow: QI Forum"),
+        (datetime(2026, 11, 27, 14, 0, tzinfo=UTC), "Coming up: QI Forum"),
+    ],
+)
+def test_an_announcement_names_the_day_by_the_calendar(ctx, sessions, clock, starts, heading):
+    """A meeting added for later today reaches the day-before milestone at once: "Today"."""
+    with sessions.begin() as session:
+        forum = create_forum(session, name="QI Forum", channel="slack:CFORUM", now=clock())
+        forum_id = forum.id
+    given.meeting(ctx, forum_id, starts)
+
+    run_announcements(ctx)
+    (post,) = [reply for kind, _, reply in send_all(ctx) if kind == ANNOUNCE]
+
+    assert post.sections[0].heading == heading
