@@ -55,15 +55,13 @@ def build_http_app(
 
 def _slack_events(app: App, verifier: SignatureVerifier, offload: Offload | None):  # noqa: ANN202
     async def slack_events(request: Request) -> Response:
-        # Slack's requests are a few kilobytes: anything far larger is refused before it is read
-        # (the signature can only be checked once the whole body is in memory).
-        if int(request.headers.get("content-length") or 0) > MAX_SLACK_BODY:
-            return JSONResponse({"error": "request too large"}, status_code=413)
-        body = await request.body()
-        if len(body) > MAX_SLACK_BODY:
+        # Slack's requests are a few kilobytes: anything far larger is refused before it is all
+        # read (the signature can only be checked once the whole body is in memory).
+        body = await read_body(request, MAX_SLACK_BODY)
+        if body is None:
             return JSONResponse({"error": "request too large"}, status_code=413)
         # Verify before parsing: nothing Slack did not sign is even read (Bolt checks again).
-        if not verifier.is_valid_request(body, dict(request.headers)):
+        if not _signed_by_slack(verifier, body, request):
             return JSONResponse({"error": "invalid signature"}, status_code=401)
         try:
             bolt_request = to_bolt_request(request, body)
@@ -82,6 +80,34 @@ def _slack_events(app: App, verifier: SignatureVerifier, offload: Offload | None
         return to_starlette_response(response)
 
     return slack_events
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request's body, or None as soon as it is found to be longer than `limit` bytes.
+
+    A chunked body declares no length: it is counted as it arrives, so a body without end
+    costs at most `limit` bytes of memory, and the sender hears 413 while still sending.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and (len(declared) > len(str(limit)) or int(declared) > limit):
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _signed_by_slack(verifier: SignatureVerifier, body: bytes, request: Request) -> bool:
+    # slack_sdk reads the timestamp with int(): "abc" would raise, and become a 500 with a
+    # traceback for anyone who sends one. It is simply not a valid signature.
+    try:
+        return verifier.is_valid_request(body, dict(request.headers))
+    except (ValueError, TypeError, OverflowError):
+        return False
 
 
 def _healthz(engine: Engine):  # noqa: ANN202 - a Starlette endpoint

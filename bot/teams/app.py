@@ -7,6 +7,7 @@ and loads `.env` into the process environment (it calls load_dotenv itself).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from typing import Any
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.http import read_body
 from bot.settings import Settings
 from bot.teams.auth import BotConnectorToken
 from bot.teams.transport import TeamsTransport
@@ -43,16 +45,14 @@ class StarletteRoutes:
         async def endpoint(request: Request) -> Response:
             if not _from_bot_framework(request.headers.get("authorization", "")):
                 return JSONResponse({"error": "Unauthorized"}, status_code=401)
-            if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
-                return JSONResponse({"error": "request too large"}, status_code=413)
-            raw = await request.body()
-            if len(raw) > MAX_BODY_BYTES:  # sent in chunks, with no length given
+            raw = await read_body(request, MAX_BODY_BYTES)
+            if raw is None:
                 return JSONResponse({"error": "request too large"}, status_code=413)
             try:
-                body = await request.json()
+                body = json.loads(raw)
                 if not isinstance(body, dict):
                     raise ValueError("not an object")
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested too deep
                 log.warning("malformed Teams request refused (not a JSON object)")
                 return JSONResponse({"error": "malformed request"}, status_code=400)
             result = await handler(HttpRequest(body=body, headers=dict(request.headers)))

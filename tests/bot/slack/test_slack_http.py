@@ -7,7 +7,10 @@ import pytest
 from sqlalchemy import func, select
 
 from store.models import ForumMember, Membership, Person, Project, Rsvp
+from tests.bot.serving import post_chunked
 from tests.fakes import block_actions_body, event_body, slash_command_body, view_submission_body
+
+FORM = "application/x-www-form-urlencoded"
 
 LEAD, CARER, ORGANISER = "ULEAD", "UCARER", "UORG"
 
@@ -310,6 +313,34 @@ def test_a_body_far_larger_than_any_slack_request_is_refused(slack_bot, fake_sla
 
     assert response.status_code == 413
     assert len(fake_slack.calls) == calls_before
+
+
+def test_a_chunked_body_without_end_is_refused_while_it_is_still_coming(slack_bot):
+    """No Content-Length to check first: the body is counted as it arrives, not kept whole."""
+    status, sent = post_chunked(
+        slack_bot.url, "/slack/events", {"Content-Type": FORM}, most=64 * 1024 * 1024
+    )
+
+    assert status == b"HTTP/1.1 413 Request Entity Too Large"
+    assert sent < 8 * 1024 * 1024  # told long before the 64 MB were sent
+    assert slack_bot.http.get("/healthz").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("stamp", ["abc", "1e3", "", "9" * 5000])
+def test_a_timestamp_that_is_not_a_number_is_refused_not_a_crash(slack_bot, stamp, caplog):
+    body = b"command=/qi-help&user_id=U1"
+    response = slack_bot.http.post(
+        "/slack/events",
+        content=body,
+        headers={
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": "v0=00",
+            "Content-Type": FORM,
+        },
+    )
+
+    assert response.status_code == 401
+    assert "Traceback" not in caplog.text
 
 
 def test_user_text_cannot_ping_a_channel(slack_bot, fake_slack):

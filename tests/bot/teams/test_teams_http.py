@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import jwt
 import pytest
 from sqlalchemy import func, select
 
 from store.models import ChatAddress, ChatChannel, ChatIdentity, Membership, Person, Project
 from store.projects import create_project
 from store.roles import ProjectStatus, Role
+from tests.bot.serving import post_chunked
 from tests.fakes.teams_connector import CREATE_CONVERSATION, SEND_ACTIVITY
 from tests.fakes.teams_signing import (
     BAD_TOKEN_KINDS,
@@ -422,6 +424,32 @@ def test_a_body_larger_than_any_activity_is_refused_unread(teams_bot, fake_teams
     )
 
     assert answer.status_code == 413
+
+
+def forged_token() -> str:
+    """A token that only claims the Bot Framework as issuer: enough to pass the first check."""
+    return jwt.encode({"iss": "https://api.botframework.com"}, "k" * 32, algorithm="HS256")
+
+
+def test_a_chunked_body_without_end_is_refused_while_it_is_still_coming(teams_bot):
+    headers = {"Authorization": f"Bearer {forged_token()}", "Content-Type": "application/json"}
+
+    status, sent = post_chunked(teams_bot.url, "/api/messages", headers, most=64 * 1024 * 1024)
+
+    assert status == b"HTTP/1.1 413 Request Entity Too Large"
+    assert sent < 8 * 1024 * 1024  # told long before the 64 MB were sent
+
+
+def test_json_nested_too_deep_gets_400_not_a_crash(teams_bot, fake_teams, caplog):
+    answer = teams_bot.http.post(
+        "/api/messages",
+        content=b"[" * 100_000 + b"]" * 100_000,
+        headers={"Authorization": f"Bearer {forged_token()}", "Content-Type": "application/json"},
+    )
+
+    assert answer.status_code == 400
+    assert "Traceback" not in caplog.text
+    assert fake_teams.calls_to(SEND_ACTIVITY) == []
 
 
 def test_a_failing_member_lookup_is_not_repeated_on_every_message(teams_bot, fake_teams):
