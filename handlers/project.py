@@ -23,6 +23,7 @@ from handlers.lookup import (
 )
 from handlers.nudge_actions import set_reminders
 from handlers.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
+from handlers.stats import refigure_since
 from handlers.wording import counts_by_role
 from store import memberships
 from store import people as people_store
@@ -282,6 +283,9 @@ def add_member(
     )
     if since is not None:
         membership.joined_at = since
+        # The weeks since then were recorded without them: work those out again, so that the
+        # run chart counts them from the date given (as figures worked out later).
+        refigure_since(session, ctx, since)
     record(
         session,
         at=now,

@@ -122,6 +122,26 @@ def backfill(ctx: Context, *, since: date | None = None, replace: bool = False) 
     return weeks
 
 
+def refigure_since(session: Session, ctx: Context, since: datetime) -> int:
+    """Take again, each at its own moment, the weeks' figures taken since `since`; how many.
+
+    For history corrected after the fact (a member recorded as on the team since a past
+    date): those weeks were measured without them. The figures are then marked as worked out
+    later. Forum attendance is left as it was.
+    """
+    moments = stats_store.taken_since(session, since)
+    if not moments:
+        return 0
+    history = stats_store.project_history(session, ctx.timezone)
+    rows = [
+        row
+        for week, moment in moments
+        for row in snapshot_rows(history, {}, week=week, moment=moment, backfilled=True)
+    ]
+    stats_store.save_snapshots(session, rows, replace=True)
+    return len(moments)
+
+
 # --- /qi-stats ----------------------------------------------------------------------------
 
 

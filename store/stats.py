@@ -223,6 +223,16 @@ def save_snapshots(session: Session, rows: Sequence[dict[str, object]], *, repla
     return result.rowcount or 0
 
 
+def taken_since(session: Session, since: datetime) -> list[tuple[str, datetime]]:
+    """(week, when taken) of the overall figures taken at or after `since`, oldest first."""
+    rows = session.execute(
+        select(ParticipationSnapshot.week, ParticipationSnapshot.taken_at)
+        .where(ParticipationSnapshot.scope == OVERALL, ParticipationSnapshot.taken_at >= since)
+        .order_by(ParticipationSnapshot.week)
+    )
+    return [(week, taken) for week, taken in rows]
+
+
 def snapshots(session: Session, scope: str = OVERALL) -> list[ParticipationSnapshot]:
     """A scope's weekly snapshots, oldest first."""
     return list(

@@ -329,6 +329,30 @@ def test_backfill_counts_each_week_by_the_role_held_that_week(chat, ctx, clock, 
     ]
 
 
+def test_a_member_recorded_since_a_past_date_changes_the_weeks_already_recorded(
+    chat, ctx, clock, asha
+):
+    """The weekly figures were taken without them: those weeks are worked out again."""
+    at(clock, 2026, 11, 2, 10)
+    chat.say(asha, f'/qi-project new "{FALLS}"')
+    for day in (2, 9, 16, 23):  # the weekly figure, taken live each Monday at 10:00
+        at(clock, 2026, 11, day, 10)
+        take_snapshot(ctx)
+    at(clock, 2026, 11, 25, 12)
+
+    added = chat.say(
+        asha, f'/qi-project add-member "{FALLS}" "Sam Jones" as carer --consent --since 2026-11-03'
+    )
+
+    assert added.ok
+    assert figures(ctx) == [
+        ("2026-W45", 1, 0, False),  # taken on the 2nd, before Sam joined: kept
+        ("2026-W46", 1, 1, True),  # worked out again: Sam was on the team by then
+        ("2026-W47", 1, 1, True),
+        ("2026-W48", 1, 1, True),  # this week's too, each at its own moment
+    ]
+
+
 @pytest.mark.parametrize(
     ("since", "answer"),
     [
