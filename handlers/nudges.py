@@ -121,45 +121,39 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
     covered = nudge_store.nudged_this_week(session, NUDGE, week)
     for lead_id, project_ids in nudged.items():
         recipient = outbox.person_recipient(lead_id)
-        plan.deliveries.append(
-            _lead_message(
-                recipient,
-                sorted(project_ids),
-                covered.get(recipient, nudge_store.WeekMessages()),
-                week,
-            )
-        )
+        sent = covered.get(recipient, nudge_store.WeekMessages())
+        plan.deliveries.append(_week_message(NUDGE, recipient, sorted(project_ids), sent, week))
     if escalated:
+        # The organisers may have had this week's message already (a re-run mid-week):
+        # projects escalated since then need a follow-up, or nobody would hear of them.
+        told = nudge_store.nudged_this_week(session, ESCALATION, week)
         for admin in admins:
+            recipient = outbox.person_recipient(admin.id)
+            sent = told.get(recipient, nudge_store.WeekMessages())
             plan.deliveries.append(
-                outbox.Planned(
-                    ESCALATION,
-                    week,
-                    outbox.person_recipient(admin.id),
-                    {"projects": sorted(escalated)},
-                )
+                _week_message(ESCALATION, recipient, sorted(escalated), sent, week)
             )
     return plan
 
 
-def _lead_message(
-    recipient: str, project_ids: list[int], sent: nudge_store.WeekMessages, week: str
+def _week_message(
+    kind: str, recipient: str, project_ids: list[int], sent: nudge_store.WeekMessages, week: str
 ) -> outbox.Planned:
-    """The week's message to a lead; on a re-run, a follow-up for projects new since then.
+    """The week's message about these projects; on a re-run, a follow-up for the new ones.
 
-    A project that needed a reminder only after this week's message went (`remind --now` run
-    again mid-week), or whose message was withdrawn, would otherwise be counted as reminded
-    without anyone being told.
+    A project that needed a reminder (or escalating) only after this week's message went
+    (`remind --now` run again mid-week), or whose message was withdrawn, would otherwise be
+    counted as dealt with without anyone being told.
     """
     new = [p for p in project_ids if p not in sent.covered]
     if not sent.occurrences or not new:
-        return outbox.Planned(NUDGE, week, recipient, {"projects": project_ids})
+        return outbox.Planned(kind, week, recipient, {"projects": project_ids})
     # Named by its first project, so running again finds this follow-up instead of a new one.
     occurrence, again = f"{week}+{new[0]}", 1
     while occurrence in sent.occurrences:  # that follow-up was itself withdrawn
         again += 1
         occurrence = f"{week}+{new[0]}.{again}"
-    return outbox.Planned(NUDGE, occurrence, recipient, {"projects": new})
+    return outbox.Planned(kind, occurrence, recipient, {"projects": new})
 
 
 def _decide(

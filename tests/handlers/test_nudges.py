@@ -235,6 +235,29 @@ def test_the_organisers_note_names_project_and_lead_and_can_ask_forum(chat, ctx,
     assert planned(ctx)[-1][:3] == ("partner_request_admin", occurrence, dm(chloe))
 
 
+def test_a_project_escalated_in_a_rerun_mid_week_reaches_the_organisers_too(
+    chat, ctx, dm, asha, chloe
+):
+    """Monday's note went already: a project escalated later that week gets one of its own."""
+    start(chat, asha, FALLS)
+    start(chat, DAN, "Sepsis screening")
+    organiser(ctx, chloe)
+    sweep(ctx, QUICK)
+    chat.say(DAN, "/qi-project reminders off")
+    next_week(ctx)
+    sweep(ctx, QUICK)  # Falls escalated; Sepsis skipped, its lead's reminders being off
+    send_all(ctx)
+    chat.say(DAN, "/qi-project reminders on")
+    ctx.clock.advance(hours=4)
+
+    rerun = sweep(ctx, QUICK)  # remind --now, the same week
+    told = [reply for kind, _, reply in send_all(ctx) if kind == "escalation"]
+
+    assert ("Sepsis screening", "escalate") in [(d.project_name, d.action) for d in rerun.decisions]
+    assert len(told) == 1
+    assert '"Sepsis screening"' in told[0].text and FALLS not in told[0].text
+
+
 def test_with_no_organiser_to_ask_the_lead_keeps_being_reminded(chat, ctx, asha):
     start(chat, asha, FALLS)
 
