@@ -297,7 +297,7 @@ class SlackTransport:
     def on_command(self, ack: Ack, body: dict[str, Any]) -> None:
         """A slash command: answer in the ack (only the person sees it), or open a modal."""
         actor = self.actor(body["user_id"], body.get("team_id", ""), body.get("user_name", ""))
-        reply = self.bot.command(actor, body["command"], body.get("text", ""))
+        reply = self.bot.command(actor, body["command"], typed_text(body.get("text", "")))
         if reply.form is not None and body.get("trigger_id"):
             ack()
             self.forms.submit(
@@ -385,6 +385,17 @@ class SlackTransport:
             return
         actor = self.actor(event.get("user", ""), body.get("team_id", ""), "")
         self.after.submit("home", lambda: self.publish_home(actor))
+
+
+def typed_text(text: str) -> str:
+    """A slash command's text as the person typed it.
+
+    Slack sends all message text with &, < and > as HTML entities (its control characters), so
+    "Falls & fractures" arrives as "Falls &amp; fractures"; stored like that it would show as
+    "&amp;" everywhere and not match the same name typed in a form or on Teams. (Escaped again,
+    once, whenever it goes back into mrkdwn.)
+    """
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _slack_error(error: SlackApiError) -> str | None:

@@ -73,7 +73,8 @@ def slash_command_body(
             "user_id": user_id,
             "user_name": user_name,
             "command": command,
-            "text": text,
+            # Slack sends message text with its control characters as HTML entities.
+            "text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
             "api_app_id": APP_ID,
             "is_enterprise_install": "false",
             "response_url": response_url,

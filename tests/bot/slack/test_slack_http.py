@@ -343,6 +343,20 @@ def test_a_timestamp_that_is_not_a_number_is_refused_not_a_crash(slack_bot, stam
     assert "Traceback" not in caplog.text
 
 
+def test_text_slack_sends_escaped_is_kept_as_it_was_typed(slack_bot, fake_slack):
+    """Slack sends "&" as "&amp;": stored as typed, shown once-escaped, never as "&amp;amp;"."""
+    start_project(slack_bot, fake_slack, name="Falls & fractures <ward 7>")
+
+    listing = command(slack_bot, fake_slack, LEAD, "/qi-projects", "").json()
+
+    with slack_bot.engine.connect() as connection:
+        names = list(connection.execute(select(Project.name)).scalars())
+    assert names == ["Falls & fractures <ward 7>"]
+    text = visible_text(listing["blocks"])
+    assert "Falls &amp; fractures &lt;ward 7&gt;" in text
+    assert "&amp;amp;" not in text and "&amp;lt;" not in text
+
+
 def test_user_text_cannot_ping_a_channel(slack_bot, fake_slack):
     start_project(slack_bot, fake_slack, name="<!channel> <@U999> <https://evil|click>")
 
