@@ -35,6 +35,14 @@ CommandHandler = Callable[[Context, Actor, str], Reply]
 ActionHandler = Callable[[Context, Actor, str], Reply]
 FormHandler = Callable[[Context, Actor, dict[str, str], str], Reply]
 
+# The longest real command (a slot request: a project's name and a 300-character topic) is
+# far shorter, and handlers say kindly what is too long. But platforms cap what people type
+# only in their own apps, and names are matched loosely: a request of megabytes would tie up
+# the server for seconds. So text beyond any reason is refused before a handler sees it.
+MAX_COMMAND_TEXT = 10_000  # characters
+MAX_FORM_VALUE = 10_000  # characters; the forms' own boxes allow 200
+TOO_LONG = "Sorry, that is longer than I can take in. Please keep it under {most} characters."
+
 COMMANDS: dict[str, CommandHandler] = {
     "qi-join": join.handle_join_command,
     "qi-leave": leave.handle_leave_command,
@@ -102,6 +110,8 @@ class Dispatcher:
         handler = COMMANDS.get(command_name(name))
         if handler is None:
             return refuse(f"I don't know the command {name}. Type /qi-help to see what I can do.")
+        if len(text) > MAX_COMMAND_TEXT:
+            return refuse(TOO_LONG.format(most=f"{MAX_COMMAND_TEXT:,}"))
         return self._run(lambda: handler(self.ctx, actor, text), what=command_name(name))
 
     def action(self, actor: Actor, action_id: str, value: str) -> Reply:
@@ -116,6 +126,8 @@ class Dispatcher:
         handler = FORMS.get(form_id)
         if handler is None:
             return refuse("Sorry, that form no longer works. Type /qi-help to see what I can do.")
+        if any(len(value) > MAX_FORM_VALUE for value in values.values()):
+            return refuse(TOO_LONG.format(most=f"{MAX_FORM_VALUE:,}"))
         return self._run(lambda: handler(self.ctx, actor, values, context), what=form_id)
 
     def form(self, form_id: str, context: str) -> Form | None:

@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 import pytest
 
 from handlers import forum, ids, join
-from handlers.dispatch import ACTIONS, COMMANDS, FORMS, SORRY, Dispatcher, command_name
+from handlers.dispatch import (
+    ACTIONS,
+    COMMANDS,
+    FORMS,
+    SORRY,
+    TOO_LONG,
+    Dispatcher,
+    command_name,
+)
 from tests.handlers import given
 
 
@@ -35,6 +43,17 @@ def test_an_unknown_form_says_it_no_longer_works(chat, asha, sessions):
     reply = chat.bot.submit(asha, "retired_form", {"name": "x"}, "")
 
     assert not reply.ok and "that form no longer works" in reply.text
+    assert given.row_counts(sessions) == before
+
+
+def test_text_far_longer_than_any_command_or_answer_is_refused_kindly(chat, asha, sessions):
+    before = given.row_counts(sessions)
+
+    typed = chat.bot.command(asha, "/qi-join", "Falls " * 2000 + "as carer")
+    answered = chat.bot.submit(asha, ids.JOIN_FORM, {"target": "x" * 10_001, "role": "carer"}, "")
+
+    assert (typed.ok, typed.text) == (False, TOO_LONG.format(most="10,000"))
+    assert (answered.ok, answered.text) == (False, TOO_LONG.format(most="10,000"))
     assert given.row_counts(sessions) == before
 
 
