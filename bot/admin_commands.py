@@ -24,7 +24,7 @@ from handlers.wording import at_place, when
 from store import people
 from store.audit import record
 from store.forums import create_forum, list_forums
-from store.models import Meeting
+from store.models import ChatAddress, Meeting
 from store.names import name_key
 
 PROGRESS_FROM_ROWS = 500
@@ -161,10 +161,13 @@ def cmd_admin(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_person_export(ctx: Context, args: argparse.Namespace) -> int:
-    """Print everything held about one person as JSON."""
+    """Print everything held about one person (or a chat account alone) as JSON."""
     with ctx.sessions() as session:
-        person = personal_data.find_person(session, args.person)
-        data = personal_data.export_person(session, person.id)
+        found = personal_data.find_person_or_address(session, args.person)
+        if isinstance(found, ChatAddress):
+            data = personal_data.export_address(found)
+        else:
+            data = personal_data.export_person(session, found.id)
     with _out(args.out) as out:
         json.dump(data, out, indent=2, ensure_ascii=False)
         out.write("\n")
@@ -172,18 +175,24 @@ def cmd_person_export(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_person_erase(ctx: Context, args: argparse.Namespace) -> int:
-    """Erase one person and everything that names them."""
+    """Erase one person and everything that names them (or a chat account held alone)."""
     with ctx.sessions.begin() as session:
-        person = personal_data.find_person(session, args.person)
-        if not args.yes:
-            raise Refusal(
-                f"This deletes {person.display_name} (#{person.id}) and everything about them. "
-                "Run again with --yes to go ahead."
-            )
-        name = person.display_name
-        erasure = personal_data.erase_person(session, person.id, now=ctx.now())
-    print(f"Erased {name} (#{erasure.person_number}).")
-    if erasure.projects_left_without_lead:
+        found = personal_data.find_person_or_address(session, args.person)
+        if isinstance(found, ChatAddress):
+            if not args.yes:
+                raise Refusal(personal_data.address_erasure_warning(found))
+            done = personal_data.erase_address(session, found, now=ctx.now())
+        else:
+            if not args.yes:
+                raise Refusal(
+                    f"This deletes {found.display_name} (#{found.id}) and everything about "
+                    "them. Run again with --yes to go ahead."
+                )
+            name = found.display_name
+            erasure = personal_data.erase_person(session, found.id, now=ctx.now())
+            done = f"Erased {name} (#{erasure.person_number})."
+    print(done)  # once the transaction has committed
+    if not isinstance(found, ChatAddress) and erasure.projects_left_without_lead:
         print("These projects now have no lead; please name a new one:")
         for project in erasure.projects_left_without_lead:
             print(f"  {project}")

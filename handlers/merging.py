@@ -130,11 +130,21 @@ def describe(result: MergeResult) -> list[str]:
         ),
     ]
     lines.extend(text.format(_count(n, noun, noun + "s")) for n, text, noun in twice if n)
-    if moved.deliveries_withdrawn:
-        lines.append(
-            f"{_count(moved.deliveries_withdrawn, 'waiting message', 'waiting messages')} "
-            "dropped: the same message was already going to them."
-        )
+    waiting = [
+        (moved.deliveries_withdrawn, "dropped: the same message was already going to them."),
+        (
+            moved.deliveries_combined,
+            "combined with one already going to them: it now covers what both were about.",
+        ),
+        (
+            moved.deliveries_superseded,
+            "dropped: a different message of the same kind, for the same week or meeting, was "
+            "already planned for them.",
+        ),
+    ]
+    lines.extend(
+        f"{_count(n, 'waiting message', 'waiting messages')} {text}" for n, text in waiting if n
+    )
     return lines
 
 

@@ -114,7 +114,8 @@ def render_partner_request_admin(
 ) -> Reply | None:
     """The organisers' note that a lead asked the forum for help."""
     project = session.get(Project, delivery.payload.get("project"))
-    asker = session.get(Person, delivery.payload.get("asked_by"))
+    asked_by = delivery.payload.get("asked_by")  # gone once the person was erased
+    asker = session.get(Person, asked_by) if asked_by is not None else None
     if project is None:
         return None
     who = asker.display_name if asker else "A project lead"

@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from handlers.args import parse_id
 from handlers.errors import Refusal
-from store import people
+from handlers.merging import PLATFORM_NAMES
+from store import addresses, people
 from store.audit import record
+from store.merging import replace_person_in_payloads
 from store.models import (
     AdminGrant,
     AuditEvent,
@@ -42,11 +44,8 @@ def find_person(session: Session, spec: str) -> Person:
         if found is None:
             raise Refusal(f"There is nobody with the number {spec}.")
         return found
-    # At most three parts: Teams user ids have a colon of their own ("29:1a2b...").
-    parts = spec.split(":", 2)
-    if parts[0] == "console" and len(parts) == 2:
-        parts = ["console", "local", name_key(parts[1])]
-    if len(parts) == 3 and all(parts):
+    parts = _identity_parts(spec)
+    if parts is not None:
         found = people.find_by_identity(session, *parts)
         if found is None:
             raise Refusal(f"Nobody has the chat identity {spec}.")
@@ -65,6 +64,31 @@ def find_person(session: Session, spec: str) -> Person:
     raise Refusal(f'{len(matches)} people are called "{spec}" ({numbers}); give the number.')
 
 
+def _identity_parts(spec: str) -> tuple[str, str, str] | None:
+    """(platform, workspace, user id) from 'platform:workspace:user' or 'console:Name'."""
+    # At most three parts: Teams user ids have a colon of their own ("29:1a2b...").
+    parts = spec.split(":", 2)
+    if parts[0] == "console" and len(parts) == 2:
+        parts = ["console", "local", name_key(parts[1])]
+    if len(parts) == 3 and all(parts):
+        return parts[0], parts[1], parts[2]
+    return None
+
+
+def find_person_or_address(session: Session, spec: str) -> Person | ChatAddress:
+    """The person a spec names, or else the chat address of a user we hold nothing more about."""
+    # Someone who installed or messaged the bot on Teams, and did nothing that made them a
+    # person here, still has an address: their export and erasure must be able to find it.
+    try:
+        return find_person(session, spec)
+    except Refusal:
+        parts = _identity_parts(spec.strip())
+        address = addresses.address_of(session, *parts) if parts is not None else None
+        if address is None:
+            raise
+        return address
+
+
 def _addresses_of(person_id: int) -> Select[tuple[ChatAddress]]:
     """The chat addresses of a person's identities (matched on platform, workspace and id)."""
     return (
@@ -81,6 +105,24 @@ def _addresses_of(person_id: int) -> Select[tuple[ChatAddress]]:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def _address_export(address: ChatAddress) -> dict[str, Any]:
+    return {
+        "platform": address.platform,
+        "workspace": address.workspace,
+        "user_id": address.user_id,
+        "conversation": address.dm_channel,
+        "address": address.address,
+    }
+
+
+def _spec_of(address: ChatAddress) -> str:
+    return f"{address.platform}:{address.workspace}:{address.user_id}"
+
+
+def _platform_name(address: ChatAddress) -> str:
+    return PLATFORM_NAMES.get(address.platform, address.platform)
 
 
 def export_person(session: Session, person_id: int) -> dict[str, Any]:
@@ -113,6 +155,17 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
     actions = session.scalars(
         select(AuditEvent).where(AuditEvent.actor_person_id == person_id).order_by(AuditEvent.at)
     )
+    # Erasure forgets who asked for or decided these; the topic itself is in their words.
+    slot_rows = session.execute(
+        select(SlotRequest, Project.name, Forum.name, Meeting.starts_at)
+        .join(Project, Project.id == SlotRequest.project_id)
+        .join(Meeting, Meeting.id == SlotRequest.meeting_id)
+        .join(Forum, Forum.id == Meeting.forum_id)
+        .where(
+            (SlotRequest.requested_by_id == person_id) | (SlotRequest.decided_by_id == person_id)
+        )
+        .order_by(SlotRequest.id)
+    )
     return {
         "person": {
             "number": person.id,
@@ -128,19 +181,11 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
                 "user_id": i.user_id,
                 "email_sha256": i.email_sha256,
                 "last_active_on": i.last_active_on.isoformat() if i.last_active_on else None,
+                "conversation": i.dm_channel,
             }
             for i in identities
         ],
-        "chat_addresses": [
-            {
-                "platform": a.platform,
-                "workspace": a.workspace,
-                "user_id": a.user_id,
-                "conversation": a.dm_channel,
-                "address": a.address,
-            }
-            for a in session.scalars(_addresses_of(person_id))
-        ],
+        "chat_addresses": [_address_export(a) for a in session.scalars(_addresses_of(person_id))],
         "project_teams": [
             {
                 "project": name,
@@ -164,8 +209,28 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
             for f, name in forum_rows
         ],
         "meeting_answers": [
-            {"forum": forum, "meeting": _iso(starts), "answer": r.answer.value.replace("_", " ")}
+            {
+                "forum": forum,
+                "meeting": _iso(starts),
+                "answer": r.answer.value.replace("_", " "),
+                "role": r.role.label if r.role else None,
+                "answered": _iso(r.answered_at),
+            }
             for r, starts, forum in rsvp_rows
+        ],
+        "forum_slots": [
+            {
+                "project": project,
+                "forum": forum,
+                "meeting": _iso(starts),
+                "topic": slot.topic,
+                "status": slot.status,
+                "asked": _iso(slot.created_at),
+                "decided": _iso(slot.decided_at),
+                "asked_by_them": slot.requested_by_id == person_id,
+                "decided_by_them": slot.decided_by_id == person_id,
+            }
+            for slot, project, forum, starts in slot_rows
         ],
         "admin_role": [
             {"granted": _iso(g.granted_at), "revoked": _iso(g.revoked_at)} for g in grants
@@ -192,7 +257,15 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
             )
         ],
         "messages_sent_to_them": [
-            {"kind": d.kind, "status": d.status, "sent": _iso(d.sent_at)}
+            {
+                "kind": d.kind,
+                "status": d.status,
+                "planned": _iso(d.created_at),
+                "sent": _iso(d.sent_at),
+                "platform": d.platform,
+                "conversation": d.channel_id,
+                "error": d.error,
+            }
             for d in session.scalars(
                 select(Delivery)
                 .where(Delivery.recipient == person_recipient(person_id))
@@ -248,6 +321,9 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
     # Messages to them: what was sent is on the platform (theirs to delete there); here, the
     # record that names them goes.
     session.execute(delete(Delivery).where(Delivery.recipient == person_recipient(person_id)))
+    # Messages to others that name them ("Asha asked the forum..."): their number goes, or the
+    # next person given it (SQLite reuses numbers) would be named instead. The message stays.
+    replace_person_in_payloads(session, person_id, None)
     # How to reach them on Teams is keyed by their platform ids, not their number.
     theirs = _addresses_of(person_id).with_only_columns(ChatAddress.id)
     session.execute(delete(ChatAddress).where(ChatAddress.id.in_(theirs.scalar_subquery())))
@@ -264,3 +340,49 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
         subject_id=person_id,
     )
     return Erasure(person_number=person_id, projects_left_without_lead=orphaned)
+
+
+def export_address(address: ChatAddress) -> dict[str, Any]:
+    """All that is held for a chat account no person is recorded for: how to reach it."""
+    return {
+        "person": None,
+        "note": (
+            "Nobody is recorded for this chat account. qi-nudge holds only how to reach it on "
+            f"{_platform_name(address)}, kept because the app was installed or messaged there: "
+            "the ids below, and no name."
+        ),
+        "chat_addresses": [_address_export(address)],
+    }
+
+
+def address_erasure_warning(address: ChatAddress) -> str:
+    """What erasing a chat address alone deletes, for the admin to confirm."""
+    platform = _platform_name(address)
+    return (
+        f"Nobody is recorded for {_spec_of(address)}, but qi-nudge holds how to reach them on "
+        f"{platform} (their {platform} ids and their chat with the bot, no name): they installed "
+        "or messaged the bot and did nothing more. This deletes it. Run again with --yes to go "
+        "ahead."
+    )
+
+
+def erase_address(session: Session, address: ChatAddress, *, now: datetime) -> str:
+    """Delete a chat address no person is recorded for; says what was removed."""
+    platform = _platform_name(address)
+    done = (
+        f"Erased how to reach {_spec_of(address)} on {platform} (their {platform} ids and their "
+        "chat with the bot). Nothing else was held about them."
+    )
+    address_id = address.id
+    session.expunge(address)
+    addresses.forget_address(session, address_id)
+    # The audit trail keeps that it happened, by the row's number: no platform ids.
+    record(
+        session,
+        at=now,
+        actor_id=None,
+        action="chat_address.erased",
+        subject_type="chat_address",
+        subject_id=address_id,
+    )
+    return done

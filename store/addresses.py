@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from store.models import ChatAddress, ChatChannel
@@ -62,6 +62,11 @@ def set_dm_channel(session: Session, address_id: int, dm_channel: str | None) ->
     session.execute(
         update(ChatAddress).where(ChatAddress.id == address_id).values(dm_channel=dm_channel)
     )
+
+
+def forget_address(session: Session, address_id: int) -> None:
+    """Delete how to reach a user (erasure of someone known by nothing more)."""
+    session.execute(delete(ChatAddress).where(ChatAddress.id == address_id))
 
 
 def remember_channel(

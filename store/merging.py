@@ -7,7 +7,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, and_, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    ColumnElement,
+    Integer,
+    Text,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Session, aliased
 
 from store.models import (
@@ -42,6 +57,9 @@ REASSIGNED: tuple[Column[Any], ...] = (
 # Columns where both records may hold "the same" row (one per project, forum, meeting...):
 # twins are settled first, in move_everything.
 COMBINED = ("memberships", "forum_members", "rsvps", "admin_grants", "match_offers")
+# Keys of outbox payloads that hold a person's number ("who asked the forum"), not a column:
+# merging points them at the kept record, erasure takes them out.
+PAYLOAD_PERSON_KEYS = ("asked_by",)
 # Every column that refers to a person, handled here; a test compares it with the models.
 PERSON_COLUMNS = frozenset(
     {f"{c.table.name}.{c.name}" for c in REASSIGNED} | {f"{t}.person_id" for t in COMBINED}
@@ -76,7 +94,9 @@ class Moved:
     match_offers_combined: int
     projects_led: int
     deliveries: int
-    deliveries_withdrawn: int
+    deliveries_withdrawn: int  # waiting, and the same as one already going to the kept record
+    deliveries_combined: int = 0  # waiting, and now part of the kept record's (more projects)
+    deliveries_superseded: int = 0  # waiting, and different from the kept record's: dropped
 
 
 def clashes(session: Session, keep_id: int, merge_id: int) -> list[Clash]:
@@ -193,13 +213,67 @@ def _combine_forum_signups(session: Session, keep_id: int, merge_id: int) -> Non
     )
 
 
-def _move_deliveries(session: Session, keep_id: int, merge_id: int) -> tuple[int, int]:
-    """Re-address the merged person's messages; a twin of one the kept person has is dropped.
+def replace_person_in_payloads(session: Session, person_id: int, new_id: int | None) -> int:
+    """Make outbox payloads that name `person_id` name `new_id`, or nobody with None; how many.
+
+    One statement per key. The JSON is edited in the database: SQLite's json_set/json_remove,
+    PostgreSQL's jsonb operators (the column is json there, so it is cast to jsonb and back).
+    """
+    on_postgres = session.get_bind().dialect.name == "postgresql"
+    changed = 0
+    for key in PAYLOAD_PERSON_KEYS:
+        edited: ColumnElement[Any]
+        if on_postgres:
+            as_jsonb = cast(Delivery.payload, JSONB)
+            if new_id is None:
+                edited = as_jsonb.op("-")(key)
+            else:
+                path = cast([key], ARRAY(Text))
+                edited = func.jsonb_set(as_jsonb, path, func.to_jsonb(cast(new_id, Integer)))
+            edited = cast(edited, JSON)
+        else:
+            path_text = f'$."{key}"'
+            edited = (
+                func.json_remove(Delivery.payload, path_text)
+                if new_id is None
+                else func.json_set(Delivery.payload, path_text, new_id)
+            )
+        changed += _run(
+            session,
+            update(Delivery)
+            .where(Delivery.payload[key].as_integer() == person_id)
+            .values(payload=edited),
+        )
+    return changed
+
+
+@dataclass(frozen=True)
+class _Deliveries:
+    """What became of the merged person's outbox rows."""
+
+    moved: int
+    same: int
+    combined: int
+    superseded: int
+
+
+def _combined_projects(ours: dict[str, Any], theirs: dict[str, Any]) -> list[Any] | None:
+    """The kept row's projects, then the merged row's others; None unless both list projects."""
+    mine, other = ours.get("projects"), theirs.get("projects")
+    if not isinstance(mine, list) or not isinstance(other, list):
+        return None
+    return mine + [p for p in dict.fromkeys(other) if p not in mine]
+
+
+def _move_deliveries(session: Session, keep_id: int, merge_id: int) -> _Deliveries:
+    """Re-address the merged person's messages; settle those the kept person has a twin of.
 
     The key (kind, occurrence, recipient) is unique, so a message planned for both cannot be
-    moved: the kept person's row is the record (and is sent once). The twin goes rather than
-    stay under a number that no longer exists, where export and erasure would never find it.
-    (moved, twins dropped that were still waiting to be sent).
+    moved: the kept person's row is the record (and is sent once). A waiting twin that says
+    the same goes; one about other projects (each record's own weekly reminder) adds them to
+    the kept row while that is still waiting, so no project's reminder is lost; any other goes,
+    and is counted apart. Twins go rather than stay under a number that no longer exists,
+    where export and erasure would never find them.
     """
     kept, merged = person_recipient(keep_id), person_recipient(merge_id)
     twin = aliased(Delivery)
@@ -210,11 +284,50 @@ def _move_deliveries(session: Session, keep_id: int, merge_id: int) -> tuple[int
         session,
         update(Delivery).where(Delivery.recipient == merged, ~has_twin).values(recipient=kept),
     )
-    waiting = _run(
-        session, delete(Delivery).where(Delivery.recipient == merged, Delivery.status == PENDING)
-    )
+    # Few rows (one person's waiting twins): compared here, as JSON is not comparable in SQL
+    # on every database.
+    waiting_twins = session.execute(
+        select(Delivery.payload, twin.id, twin.status, twin.payload)
+        .join(
+            twin,
+            and_(
+                twin.kind == Delivery.kind,
+                twin.occurrence == Delivery.occurrence,
+                twin.recipient == kept,
+            ),
+        )
+        .where(Delivery.recipient == merged, Delivery.status == PENDING)
+        .order_by(Delivery.id)
+    ).all()
+    same = combined = superseded = 0
+    for their_payload, twin_id, twin_status, our_payload in waiting_twins:
+        theirs, ours = their_payload or {}, our_payload or {}
+        projects = _combined_projects(ours, theirs)
+        if theirs == ours or (projects is not None and projects == ours["projects"]):
+            same += 1  # the kept row already says all the merged one did
+        elif (
+            projects is not None
+            and twin_status == PENDING
+            and _add_projects(session, twin_id, {**ours, "projects": projects})
+        ):
+            combined += 1
+        else:
+            superseded += 1
     _run(session, delete(Delivery).where(Delivery.recipient == merged))
-    return moved, waiting
+    return _Deliveries(moved, same, combined, superseded)
+
+
+def _add_projects(session: Session, delivery_id: int, payload: dict[str, Any]) -> bool:
+    """Give a waiting delivery its combined payload; False if a sender took it meanwhile."""
+    # Only while still waiting: a row being sent has been rendered from its old payload.
+    return bool(
+        _run(
+            session,
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.status == PENDING)
+            .values(payload=payload),
+        )
+    )
 
 
 def _combine_people(keep: Person, merged: Person) -> None:
@@ -311,7 +424,9 @@ def move_everything(session: Session, keep: Person, merged: Person, *, now: date
         )
         for column in REASSIGNED
     }
-    deliveries, withdrawn = _move_deliveries(session, keep_id, merge_id)
+    # Before the outbox rows are compared: a twin naming the merged number names the kept one.
+    replace_person_in_payloads(session, merge_id, keep_id)
+    deliveries = _move_deliveries(session, keep_id, merge_id)
     session.expunge(merged)
     _run(session, delete(Person).where(Person.id == merge_id))
     # Everything loaded before now may be stale: read it afresh when next asked.
@@ -323,7 +438,9 @@ def move_everything(session: Session, keep: Person, merged: Person, *, now: date
         rsvps_combined=rsvps_combined,
         match_offers_combined=offers_combined,
         projects_led=reassigned["projects.lead_person_id"],
-        deliveries=deliveries,
-        deliveries_withdrawn=withdrawn,
+        deliveries=deliveries.moved,
+        deliveries_withdrawn=deliveries.same,
+        deliveries_combined=deliveries.combined,
+        deliveries_superseded=deliveries.superseded,
         **counts,
     )

@@ -10,8 +10,9 @@ from bot.cli import build_parser
 from handlers.errors import Refusal
 from handlers.lookup import find_forum
 from handlers.reply import Actor
+from store.addresses import remember_address
 from store.forums import create_forum
-from store.models import Person
+from store.models import ChatAddress, Person
 from tests.handlers import given
 
 
@@ -93,3 +94,34 @@ def test_person_link_needs_two_people_and_refuses_one_twice(ctx, chat, sessions,
 def count(sessions, model):
     with sessions() as session:
         return session.scalar(select(func.count()).select_from(model))
+
+
+def test_a_teams_account_held_alone_can_be_exported_and_erased_from_the_command_line(
+    ctx, sessions, clock, capsys
+):
+    """Someone who only installed the bot on Teams: how to reach them is all that is held."""
+    with sessions.begin() as session:
+        remember_address(
+            session,
+            platform="teams",
+            workspace="tenant-1",
+            user_id="aad-1",
+            address={"serviceUrl": "https://smba.example", "userId": "29:1x"},
+            dm_channel="a:1conversation",
+            now=clock(),
+        )
+
+    assert run(ctx, "person", "export", "teams:tenant-1:aad-1") == 0
+    exported = json.loads(capsys.readouterr().out)
+    with pytest.raises(Refusal, match="Run again with --yes"):
+        run(ctx, "person", "erase", "teams:tenant-1:aad-1")
+    assert count(sessions, ChatAddress) == 1  # asking changed nothing
+    assert run(ctx, "person", "erase", "teams:tenant-1:aad-1", "--yes") == 0
+    said = capsys.readouterr().out
+
+    assert exported["person"] is None
+    assert "29:1x" in json.dumps(exported["chat_addresses"])
+    assert said.startswith("Erased how to reach teams:tenant-1:aad-1 on Microsoft Teams")
+    assert count(sessions, ChatAddress) == 0
+    with pytest.raises(Refusal, match="Nobody has the chat identity"):
+        run(ctx, "person", "export", "teams:tenant-1:aad-1")

@@ -7,9 +7,10 @@ from sqlalchemy import func, select
 
 from handlers.errors import Refusal
 from handlers.merging import describe, merge_people
+from handlers.messages import render_delivery
 from handlers.reply import Actor
 from store import outbox
-from store.merging import PERSON_COLUMNS
+from store.merging import PAYLOAD_PERSON_KEYS, PERSON_COLUMNS
 from store.models import (
     AdminGrant,
     AuditEvent,
@@ -29,6 +30,7 @@ from store.people import find_by_identity, grant_admin
 from store.projects import create_project
 from store.roles import Involvement, ProjectStatus, Role, RsvpAnswer
 from tests.handlers import given
+from tests.handlers.sweeps import send_all, sweep
 
 # Ben on Slack with his own address, and on Teams with his NHSmail: no automatic link.
 SLACK_BEN = Actor("slack", "T1", "U1", "Ben O", verified_email="ben.okafor@example.org")
@@ -51,7 +53,7 @@ def person_columns():
 
 
 def rows_naming(sessions, person_id):
-    """How many rows in each person column still name this person (none after a merge)."""
+    """How many rows in each person column, or outbox payload key, still name this person."""
     with sessions() as session:
         counts = {
             name: session.scalar(
@@ -59,7 +61,14 @@ def rows_naming(sessions, person_id):
             )
             for name, column in person_columns().items()
         }
+        payloads = [d.payload for d in session.scalars(select(Delivery))]
+    for key in PAYLOAD_PERSON_KEYS:
+        counts[f"deliveries.payload.{key}"] = sum(p.get(key) == person_id for p in payloads)
     return {name: count for name, count in counts.items() if count}
+
+
+# Every place a person's number is held: columns, and keys of outbox payloads.
+EVERY_REFERENCE = PERSON_COLUMNS | {f"deliveries.payload.{key}" for key in PAYLOAD_PERSON_KEYS}
 
 
 def test_every_column_that_refers_to_a_person_is_handled_by_merging():
@@ -134,12 +143,21 @@ def two_bens(chat, asha, ctx, sessions, clock):
             (keep, "meeting.announce", f"meeting:{meeting_id}:1d"),
         ):
             outbox.plan_message_to(session, recipient, kind, occurrence, {}, now=now)
+        # On Teams, Ben asked the forum to find a partner for Sepsis screening: Asha is told.
+        outbox.plan_message_to(
+            session,
+            asha_id,
+            "partner_request_admin",
+            f"project:{sepsis}:2026-W48",
+            {"project": sepsis, "asked_by": merge},
+            now=now,
+        )
     return {"keep": keep, "merge": merge, "falls": falls, "meeting": meeting_id, "other": other}
 
 
 def test_merging_moves_every_kind_of_row_and_doubles_nothing(chat, sessions, clock, two_bens):
     keep, merge = two_bens["keep"], two_bens["merge"]
-    assert set(rows_naming(sessions, merge)) == PERSON_COLUMNS  # every kind is there to move
+    assert set(rows_naming(sessions, merge)) == EVERY_REFERENCE  # every kind is there to move
 
     with sessions.begin() as session:
         result = merge_people(session, keep, merge, now=clock())
@@ -194,7 +212,102 @@ def test_merging_moves_every_kind_of_row_and_doubles_nothing(chat, sessions, clo
     assert f"Linked Ben Okafor (#{merge}) into Ben O (#{keep})" in summary
     assert "their Microsoft Teams account" in summary
     assert "Both were on 1 team: the earlier joining is kept." in summary
-    assert "1 waiting message dropped" in summary
+    assert "1 waiting message dropped: the same message was already going to them." in summary
+
+
+def test_the_organisers_are_told_who_asked_the_forum_by_the_record_kept(
+    chat, sessions, clock, two_bens
+):
+    with sessions.begin() as session:
+        merge_people(session, two_bens["keep"], two_bens["merge"], now=clock())
+    with sessions() as session:
+        asked = session.scalars(
+            select(Delivery).where(Delivery.kind == "partner_request_admin")
+        ).one()
+
+    note = render_delivery(chat.bot.ctx, outbox.as_claimed(asked))
+
+    assert note.text.startswith("Ben O asked the forum to help find a service user or carer")
+
+
+def test_both_records_weekly_reminders_become_one_that_names_every_project(
+    chat, asha, ctx, sessions, clock
+):
+    asha_on_a_second_account = Actor("console", "local", "asha-2", "Asha P")
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha_on_a_second_account, '/qi-project new "Sepsis screening"')
+    sweep(ctx)  # each record has this week's reminder waiting, about its own project
+    keep, merge = pid(sessions, asha), pid(sessions, asha_on_a_second_account)
+
+    with sessions.begin() as session:
+        result = merge_people(session, keep, merge, now=clock())
+    sent = send_all(ctx)
+
+    nudges = [(recipient, reply.text) for kind, recipient, reply in sent if kind == "nudge"]
+    assert len(nudges) == 1
+    recipient, text = nudges[0]
+    assert recipient == outbox.person_recipient(keep)
+    assert '"Falls prevention" and "Sepsis screening" have no service user or carer' in text
+    summary = "\n".join(describe(result))
+    assert (
+        "1 waiting message combined with one already going to them: it now covers what both "
+        "were about." in summary
+    )
+    assert "dropped" not in summary
+
+
+def test_waiting_messages_that_differ_are_combined_or_dropped_and_said_so(
+    chat, asha, sessions, clock
+):
+    given.forum(sessions, clock())
+    chat.say(SLACK_BEN, "/qi-join forum")
+    chat.say(TEAMS_BEN, "/qi-join forum")
+    keep, merge = pid(sessions, SLACK_BEN), pid(sessions, TEAMS_BEN)
+    asha_id = given.person_id(sessions, asha, clock())
+    now = clock()
+    with sessions.begin() as session:
+        kinder, sepsis, falls = (
+            create_project(
+                session, name=name, lead_id=None, site=None, status=ProjectStatus.ACTIVE, now=now
+            ).id
+            for name in ("Kinder", "Sepsis screening", "Falls prevention")
+        )
+        for person_id, projects, asked_by in (
+            (keep, [kinder, sepsis], keep),
+            (merge, [sepsis, falls], asha_id),  # Asha asked, as the other record was told
+        ):
+            outbox.plan_message_to(
+                session, person_id, "escalation", "2026-W48", {"projects": projects}, now=now
+            )
+            outbox.plan_message_to(
+                session,
+                person_id,
+                "partner_request_admin",
+                f"project:{kinder}:2026-W48",
+                {"project": kinder, "asked_by": asked_by},
+                now=now,
+            )
+
+    with sessions.begin() as session:
+        result = merge_people(session, keep, merge, now=clock())
+
+    with sessions() as session:
+        left = {
+            d.kind: d.payload
+            for d in session.scalars(
+                select(Delivery).where(Delivery.recipient == outbox.person_recipient(keep))
+            )
+        }
+    assert left == {
+        "escalation": {"projects": [kinder, sepsis, falls]},  # in order, none twice
+        "partner_request_admin": {"project": kinder, "asked_by": keep},
+    }
+    summary = "\n".join(describe(result))
+    assert "1 waiting message combined with one already going to them" in summary
+    assert (
+        "1 waiting message dropped: a different message of the same kind, for the same week "
+        "or meeting, was already planned for them." in summary
+    )
 
 
 def test_different_roles_on_one_team_are_refused_and_nothing_changes(chat, asha, sessions, clock):

@@ -7,10 +7,23 @@ from sqlalchemy import func, select
 
 from handlers.errors import Refusal
 from handlers.forum import add_meeting
+from handlers.messages import render_delivery
 from handlers.personal_data import erase_person, export_person, find_person
+from store import outbox
 from store.forums import create_forum
-from store.models import AuditEvent, ChatIdentity, Membership, Person, Project, Rsvp
+from store.models import (
+    AuditEvent,
+    ChatIdentity,
+    Delivery,
+    Membership,
+    Person,
+    Project,
+    Rsvp,
+    SlotRequest,
+)
 from store.people import grant_admin
+from tests.handlers import given
+from tests.handlers.sweeps import nudge_now, send_all
 
 
 def _busy_person(chat, asha, ben, clock, sessions):
@@ -40,6 +53,7 @@ def test_export_lists_everything_held_about_the_person(chat, asha, ben, clock, s
             "user_id": "ben okafor",
             "email_sha256": None,  # the console has no verified address
             "last_active_on": "2026-11-23",  # the day they used the bot (the frozen clock's)
+            "conversation": None,  # no direct-message channel opened with them yet
         }
     ]
     assert data["chat_addresses"] == []
@@ -133,7 +147,108 @@ def test_reminders_sent_to_a_person_are_exported_and_erased_with_them(chat, asha
         left = session.scalar(select(func.count()).select_from(Delivery))
 
     assert exported["messages_sent_to_them"] == [
-        {"kind": "nudge", "status": "pending", "sent": None}
+        {
+            "kind": "nudge",
+            "status": "pending",
+            "planned": clock().isoformat(),
+            "sent": None,
+            "platform": None,
+            "conversation": None,
+            "error": None,
+        }
     ]
     assert exported["person"]["weekly_reminders_off_since"] is None
     assert left == 0
+
+
+def test_export_includes_everything_erasure_removes(chat, asha, ben, clock, sessions):
+    _busy_person(chat, asha, ben, clock, sessions)
+    with sessions.begin() as session:
+        grant_admin(session, find_person(session, "Asha Patel").id, by_id=None, now=clock())
+        ben_on_chat = session.scalar(
+            select(ChatIdentity).where(ChatIdentity.user_id == "ben okafor")
+        )
+        ben_on_chat.dm_channel = "D0BEN"  # the bot's direct-message channel with him
+    asked_at = clock()
+    chat.say(ben, '/qi-forum slot "Falls prevention" "Night checks: what carers see"')
+    clock.advance(hours=2)
+    with sessions() as session:
+        request = session.scalars(select(Delivery).where(Delivery.kind == "slot_request")).one()
+    chat.press(asha, render_delivery(chat.bot.ctx, outbox.as_claimed(request)), "Accept")
+    with sessions.begin() as session:
+        told = session.scalars(select(Delivery).where(Delivery.kind == "slot_decision")).one()
+        outbox.mark_sent(
+            session,
+            told.id,
+            now=clock(),
+            platform="console",
+            channel_id="D0BEN",
+            message_ts=None,
+            note="not confirmed by the platform",
+        )
+
+    with sessions() as session:
+        data = export_person(session, find_person(session, "Ben Okafor").id)
+        meeting = session.scalar(select(SlotRequest)).meeting.starts_at.isoformat()
+
+    assert data["chat_identities"][0]["conversation"] == "D0BEN"
+    assert data["forum_slots"] == [
+        {
+            "project": "Falls prevention",
+            "forum": "QI Forum",
+            "meeting": meeting,
+            "topic": "Night checks: what carers see",
+            "status": "accepted",
+            "asked": asked_at.isoformat(),
+            "decided": clock().isoformat(),
+            "asked_by_them": True,
+            "decided_by_them": False,
+        }
+    ]
+    assert data["meeting_answers"] == [
+        {
+            "forum": "QI Forum",
+            "meeting": meeting,
+            "answer": "going",
+            "role": "carer",
+            "answered": asked_at.isoformat(),
+        }
+    ]
+    assert data["messages_sent_to_them"] == [
+        {
+            "kind": "slot_decision",
+            "status": "sent",
+            "planned": clock().isoformat(),
+            "sent": clock().isoformat(),
+            "platform": "console",
+            "conversation": "D0BEN",
+            "error": "not confirmed by the platform",
+        }
+    ]
+    with sessions() as session:
+        organiser = export_person(session, find_person(session, "Asha Patel").id)
+    assert [
+        (s["topic"], s["asked_by_them"], s["decided_by_them"]) for s in organiser["forum_slots"]
+    ] == [("Night checks: what carers see", False, True)]
+
+
+def test_erasing_someone_who_asked_the_forum_takes_them_out_of_the_organisers_note(
+    chat, ctx, dm, asha, ben, chloe, clock, sessions
+):
+    given.organiser(sessions, chloe, clock())
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.press(asha, nudge_now(ctx, dm(asha)), "Ask the forum to find a partner")
+    with sessions.begin() as session:
+        erase_person(session, find_person(session, "Asha Patel").id, now=clock())
+    # Someone new arrives after her: on SQLite they may be given the number she had.
+    chat.say(ben, '/qi-project new "Sepsis screening"')
+    with sessions() as session:
+        payloads = [d.payload for d in session.scalars(select(Delivery))]
+
+    sent = send_all(ctx)
+
+    (note,) = [reply for kind, _, reply in sent if kind == "partner_request_admin"]
+    assert note.text.startswith(
+        'A project lead asked the forum to help find a service user or carer for "Falls'
+    )
+    assert not [p for p in payloads if "asked_by" in p]  # her number is nowhere in the outbox

@@ -2,11 +2,21 @@
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
-from handlers.personal_data import erase_person, export_person
+from handlers.errors import Refusal
+from handlers.personal_data import (
+    address_erasure_warning,
+    erase_address,
+    erase_person,
+    export_address,
+    export_person,
+    find_person,
+    find_person_or_address,
+)
 from store import addresses
-from store.models import ChatAddress, ChatIdentity, Person
+from store.models import AuditEvent, ChatAddress, ChatIdentity, Person
 
 SERVICE = "https://smba.example/teams/"
 
@@ -90,3 +100,71 @@ def test_a_persons_teams_address_is_exported_and_erased_with_them(sessions, cloc
         }
     ]
     assert left == ["aad-2"]
+
+
+def test_someone_who_only_installed_the_bot_on_teams_can_be_exported_and_erased(sessions, clock):
+    with sessions.begin() as session:
+        _remember(session, "aad-3", clock(), dm_channel="a:3-conversation")
+        _remember(session, "aad-2", clock())  # somebody else
+    spec = "teams:tenant-1:aad-3"
+    with sessions.begin() as session:
+        found = find_person_or_address(session, spec)
+        exported = export_address(found)
+        warning = address_erasure_warning(found)
+        erased = erase_address(session, found, now=clock())
+    with sessions() as session:
+        left = list(session.scalars(select(ChatAddress.user_id)))
+        audited = list(session.scalars(select(AuditEvent.action)))
+        with pytest.raises(Refusal, match="Nobody has the chat identity teams:tenant-1:aad-3"):
+            find_person_or_address(session, spec)
+
+    assert exported == {
+        "person": None,
+        "note": (
+            "Nobody is recorded for this chat account. qi-nudge holds only how to reach it on "
+            "Microsoft Teams, kept because the app was installed or messaged there: the ids "
+            "below, and no name."
+        ),
+        "chat_addresses": [
+            {
+                "platform": "teams",
+                "workspace": "tenant-1",
+                "user_id": "aad-3",
+                "conversation": "a:3-conversation",
+                "address": {"serviceUrl": SERVICE, "userId": "29:aad-3"},
+            }
+        ],
+    }
+    assert warning == (
+        "Nobody is recorded for teams:tenant-1:aad-3, but qi-nudge holds how to reach them on "
+        "Microsoft Teams (their Microsoft Teams ids and their chat with the bot, no name): they "
+        "installed or messaged the bot and did nothing more. This deletes it. Run again with "
+        "--yes to go ahead."
+    )
+    assert erased == (
+        "Erased how to reach teams:tenant-1:aad-3 on Microsoft Teams (their Microsoft Teams ids "
+        "and their chat with the bot). Nothing else was held about them."
+    )
+    assert left == ["aad-2"]
+    assert audited == ["chat_address.erased"]
+
+
+def test_an_address_alone_is_not_a_person_to_make_an_admin_or_to_link(sessions, clock):
+    with sessions.begin() as session:
+        _remember(session, "aad-3", clock())
+    with sessions() as session, pytest.raises(Refusal, match="Nobody has the chat identity"):
+        find_person(session, "teams:tenant-1:aad-3")
+
+
+def test_a_persons_own_address_still_finds_the_person(sessions, clock):
+    with sessions.begin() as session:
+        person = Person(display_name="Ben Okafor", created_at=clock())
+        person.identities.append(
+            ChatIdentity(platform="teams", workspace="tenant-1", user_id="aad-1")
+        )
+        session.add(person)
+        _remember(session, "aad-1", clock())
+    with sessions() as session:
+        found = find_person_or_address(session, "teams:tenant-1:aad-1")
+
+    assert isinstance(found, Person) and found.display_name == "Ben Okafor"
