@@ -56,21 +56,30 @@ def snapshot_rows(
         }
         for scope, figures in sorted(history.figures_at(moment).items())
     ]
-    for (meeting_week, forum_id), counts in attendance.items():
-        if meeting_week == week:
-            rows.append(
-                {
-                    **base,
-                    "scope": stats_store.forum_scope(forum_id),
-                    "active_projects": 0,
-                    "involved_projects": 0,
-                    "attendance": {
-                        (role.value if role else "unknown"): n for role, n in counts.items()
-                    },
-                    "backfilled": backfilled,
-                }
-            )
-    return rows
+    return rows + forum_rows(attendance, week=week, moment=moment, backfilled=backfilled)
+
+
+def forum_rows(
+    attendance: Mapping[tuple[str, int], Counter[Role | None]],
+    *,
+    week: str,
+    moment: datetime,
+    backfilled: bool,
+) -> list[dict[str, object]]:
+    """A week's rows for each forum that met that week: who said they were going, by role."""
+    base = {"week": week, "week_start": week_start(week), "taken_at": moment}
+    return [
+        {
+            **base,
+            "scope": stats_store.forum_scope(forum_id),
+            "active_projects": 0,
+            "involved_projects": 0,
+            "attendance": {(role.value if role else "unknown"): n for role, n in counts.items()},
+            "backfilled": backfilled,
+        }
+        for (meeting_week, forum_id), counts in attendance.items()
+        if meeting_week == week
+    ]
 
 
 def take_snapshot(ctx: Context) -> str:
@@ -83,6 +92,11 @@ def take_snapshot(ctx: Context) -> str:
             stats_store.attendance_by_meeting(session), lambda at: week_of(at, ctx)
         )
         rows = snapshot_rows(history, attendance, week=week, moment=now, backfilled=False)
+        # This week's meetings are mostly still to come: last week's attendance, taken last
+        # Monday, is only now complete, so it is taken again (the projects' figures are not:
+        # they are as they stood at last week's moment).
+        last_week = week_of(now - timedelta(days=7), ctx)
+        rows += forum_rows(attendance, week=last_week, moment=now, backfilled=False)
         stats_store.save_snapshots(session, rows, replace=True)
     return week
 

@@ -161,6 +161,25 @@ def test_forum_attendance_by_role_is_recorded_for_the_week_it_met(
     assert row.attendance == {"carer": 1, "staff": 1, "service_user": 1}
 
 
+def test_a_weeks_attendance_is_taken_again_once_its_meetings_are_over(chat, ctx, clock, ben, chloe):
+    """Monday's figure comes before Thursday's meeting: next Monday's has everyone who said."""
+    forum_id = given.forum(ctx.sessions, ctx.now())
+    meeting = given.meeting(ctx, forum_id, datetime(2026, 11, 26, 14, tzinfo=UTC))
+    chat.say(ben, "/qi-join forum as carer")
+    chat.bot.action(ben, ids.RSVP, f"{meeting}:going")
+    take_snapshot(ctx)  # Monday 23 November
+    at(clock, 2026, 11, 25)
+    chat.say(chloe, "/qi-join forum as staff")
+    chat.bot.action(chloe, ids.RSVP, f"{meeting}:going")  # Wednesday, after the figure
+
+    at(clock, 2026, 11, 30, 10)
+    take_snapshot(ctx)
+
+    with ctx.sessions() as session:
+        rows = stats_store.snapshots(session, stats_store.forum_scope(forum_id))
+    assert [(row.week, row.attendance) for row in rows] == [("2026-W48", {"carer": 1, "staff": 1})]
+
+
 # --- /qi-stats -------------------------------------------------------------------------------
 
 
