@@ -47,6 +47,8 @@ PROJECTS = [
 STARTED_WEEKS_AGO = [26, 25, 24, 22, 20, 18, 16, 14, 12, 10]
 PAST_MEETINGS_WEEKS_AGO = [12, 8, 4]
 
+THURSDAY = 3  # date.weekday()
+
 DEMO_FORUM = "QI Forum"
 DEMO_ADMIN = "Asha Patel"
 
@@ -120,7 +122,9 @@ def seed_example_trust(ctx: Context) -> DemoSummary:
                     joined_at=now - timedelta(weeks=14),
                 )
             )
-        local_day = (now + timedelta(days=10)).astimezone(ctx.timezone).date()
+        # A Thursday afternoon a week or two ahead, as forums usually meet on a weekday.
+        today = now.astimezone(ctx.timezone).date()
+        local_day = today + timedelta(days=7 + (THURSDAY - today.weekday()) % 7)
         starts = datetime.combine(local_day, time(14, 0), tzinfo=ctx.timezone)
         meeting = Meeting(
             forum_id=forum.id, starts_at=starts, location="Room 4, Trust HQ", created_at=now
