@@ -37,6 +37,10 @@ FIRST_BACKOFF = 2.0  # seconds
 MAX_BACKOFF = 60.0  # seconds
 # Teams answers these when trying again later may work (Microsoft asks bots to retry them).
 RETRYABLE_STATUSES = frozenset({408, 412, 500, 502, 503, 504})
+# Of those, the ones that can come back after Teams has already posted the message (a gateway
+# or a timeout between us and the service): a post answered so may be there. 503 and 412 are
+# Teams declining the request itself.
+MAYBE_POSTED_STATUSES = frozenset({408, 500, 502, 504})
 # The conversation is gone for the bot: the app was uninstalled, or the person left the tenant.
 GONE_STATUSES = frozenset({403, 404})
 
@@ -159,6 +163,7 @@ class TeamsSender:
                 channel, _activity(reply), service_url=self._service_url(channel)
             ),
             conversation=channel,
+            posting=True,
         )
         return str(sent.id) if sent is not None and sent.id else None
 
@@ -193,15 +198,20 @@ class TeamsSender:
         self._learn(conversation, url)
         return url
 
-    def _call(self, work: Coroutine[Any, Any, Any], *, conversation: str | None) -> Any:
-        """Run one Connector call on the private loop; its failures as SendErrors."""
+    def _call(
+        self, work: Coroutine[Any, Any, Any], *, conversation: str | None, posting: bool = False
+    ) -> Any:
+        """Run one Connector call on the private loop; its failures as SendErrors.
+
+        `posting`: the call posts a message, which must not be posted twice.
+        """
         future = asyncio.run_coroutine_threadsafe(work, self._loop)
         try:
             answer = future.result(self._timeout + 5)
             self._throttled = 0
             return answer
         except httpx.HTTPStatusError as error:
-            raise self._refused(error, conversation) from None
+            raise self._refused(error, conversation, posting=posting) from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
             # Nothing reached Teams: safe to post again later.
             raise SendError(
@@ -231,10 +241,16 @@ class TeamsSender:
                 f"could not send to Teams ({type(error).__name__})", retryable=True
             ) from None
 
-    def _refused(self, error: httpx.HTTPStatusError, conversation: str | None) -> SendError:
+    def _refused(
+        self, error: httpx.HTTPStatusError, conversation: str | None, *, posting: bool
+    ) -> SendError:
         status = error.response.status_code
         code = _error_code(error.response)
         reason = f"Teams said {status}{f' {code}' if code else ''}"
+        if posting and status in MAYBE_POSTED_STATUSES:
+            # Teams cannot be asked whether it has the message: it may, so it is not posted
+            # again (see SendError.maybe_sent), rather than risk a lead getting it twice.
+            return SendError(reason, retryable=True, maybe_sent=True)
         if status == 429:
             return SendError(reason, retryable=True, retry_after=self._retry_after(error.response))
         if status in GONE_STATUSES and conversation is not None:

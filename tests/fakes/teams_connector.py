@@ -31,7 +31,8 @@ Connector errors are ``{"error": {"code", "message"}}`` with Teams' documented c
 An activity body over `MAX_ACTIVITY_BYTES` (100 KB, counted over the whole JSON body, base64
 images included) is 413 MessageSizeTooBig.
 
-Misbehaviour on demand, as FakeSlack: `fail`, `delay`, `stall_after`, `remove_bot` (app
+Misbehaviour on demand, as FakeSlack: `fail`, `delay`, `stall_after`, `fail_after` (acts, then
+answers with an error or an empty body, as a gateway in front of Teams can), `remove_bot` (app
 uninstalled: 403), `revoke_tokens`, and `enforce_rate_limits` (Teams' per-bot per-conversation
 limits, 429 with or without Retry-After).
 """
@@ -293,6 +294,7 @@ class FakeTeams(LocalFake):
         self._failures: dict[str, deque[_Failure]] = {}
         self._delays: dict[str, deque[_Delay]] = {}
         self._stalls: dict[str, deque[_Delay]] = {}
+        self._failures_after: dict[str, deque[_Failure]] = {}
         self._users: dict[str, TeamsUser] = {}
         self._conversations: dict[str, Conversation] = {}
         self._activities: dict[str, list[dict[str, Any]]] = {}
@@ -404,6 +406,20 @@ class FakeTeams(LocalFake):
         with self._lock:
             self._stalls.setdefault(route, deque()).append(stall)
         return stall.started
+
+    def fail_after(self, route: str, status: int, *, times: int = 1) -> None:
+        """Do the next `times` calls to `route`, then answer `status` instead of the real answer.
+
+        Teams (or a gateway in front of it, answering 502 or 504) has acted, but the caller is
+        told it failed. A status of 200 answers with an empty body, which is not the JSON the
+        caller expects.
+        """
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._failures_after.setdefault(route, deque()).append(
+                _Failure(status, None, None, times)
+            )
 
     def enforce_rate_limits(
         self,
@@ -529,6 +545,9 @@ class FakeTeams(LocalFake):
                 answer.headers["Retry-After"] = str(failure.retry_after)
             return record(answer)
         answer = record(self._handle(route, params, url.query, headers, body, raw))
+        after = self._take(self._failures_after, route, request.command)
+        if after is not None:
+            answer = _Answer(200) if after.status < 400 else _error(after.status)
         stall = self._take(self._stalls, route, request.command)
         if stall is not None:
             stall.started.set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot.scheduler import Jobs
@@ -339,6 +340,61 @@ def test_a_post_teams_took_but_never_answered_is_not_sent_again(teams_bot, fake_
     assert delivery.status == "sent"
     assert delivery.message_ts is None
     assert "unconfirmed" in (delivery.error or "")
+
+
+@pytest.mark.parametrize("answer", [502, 504, 500, 408], ids=lambda a: f"then-{a}")
+def test_a_post_teams_took_but_answered_badly_is_not_sent_again(
+    teams_bot, fake_teams, clock, answer
+):
+    """A gateway error after Teams acted: the post may be there, so it is not posted again."""
+    from bot.delivery import Deliverer, DeliveryPolicy, Pacer
+    from bot.teams.app import build_token_provider
+    from bot.teams.sender import TeamsSender
+    from tests.bot.teams.conftest import teams_settings
+
+    lead_with_two_projects(teams_bot)
+    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
+    settings = teams_settings(fake_teams, "sqlite://")
+    sender = TeamsSender.for_settings(
+        settings, teams_bot.ctx.sessions, build_token_provider(settings)
+    )
+    no_pacing = DeliveryPolicy(channel_interval=0, workspace_interval=0)
+    try:
+        fake_teams.fail_after(SEND_ACTIVITY, answer)  # posted, then told it failed
+        Deliverer(teams_bot.ctx, sender, no_pacing, pacer=Pacer(no_pacing)).drain()
+        clock.advance(minutes=10)  # past the retry's back-off
+        again = Deliverer(teams_bot.ctx, sender, no_pacing, pacer=Pacer(no_pacing)).drain()
+    finally:
+        sender.close()
+
+    assert len(sent_to(fake_teams)) == 1, "the nudge reached the lead once, never twice"
+    assert again["unconfirmed"] == 1
+
+
+def test_a_post_teams_refused_outright_is_sent_again(teams_bot, fake_teams, clock):
+    """503 and 412: Teams did not take it, so trying again cannot make a duplicate."""
+    from bot.delivery import Deliverer, DeliveryPolicy, Pacer
+    from bot.teams.app import build_token_provider
+    from bot.teams.sender import TeamsSender
+    from tests.bot.teams.conftest import teams_settings
+
+    lead_with_two_projects(teams_bot)
+    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
+    settings = teams_settings(fake_teams, "sqlite://")
+    sender = TeamsSender.for_settings(
+        settings, teams_bot.ctx.sessions, build_token_provider(settings)
+    )
+    no_pacing = DeliveryPolicy(channel_interval=0, workspace_interval=0)
+    try:
+        fake_teams.fail(SEND_ACTIVITY, 503)
+        Deliverer(teams_bot.ctx, sender, no_pacing, pacer=Pacer(no_pacing)).drain()
+        clock.advance(minutes=10)
+        again = Deliverer(teams_bot.ctx, sender, no_pacing, pacer=Pacer(no_pacing)).drain()
+    finally:
+        sender.close()
+
+    assert again["sent"] == 1
+    assert len(sent_to(fake_teams)) == 1
 
 
 def test_remind_now_on_a_teams_deployment_sends_through_teams(
