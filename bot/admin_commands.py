@@ -71,6 +71,8 @@ def cmd_import_projects(ctx: Context, args: argparse.Namespace) -> int:
         print(
             f"Slack: {linking.linked} leads found by e-mail, {linking.not_on_slack} not on Slack."
         )
+        if linking.not_checked:
+            print(f"Slack: {linking.not_checked} leads not checked yet: {linking.problem}.")
         if linking.conflicts:
             print(
                 "Already on Slack as a separate record (link the two with qi-nudge person link): "

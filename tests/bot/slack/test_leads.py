@@ -39,3 +39,64 @@ def test_leads_found_by_email_get_their_slack_identity(ctx, sessions, fake_slack
     before = len(fake_slack.calls_to("users.lookupByEmail"))
     link_leads_by_email(sessions, client)
     assert len(fake_slack.calls_to("users.lookupByEmail")) == before + 1  # only the one not found
+
+
+def test_when_slack_refuses_the_look_ups_the_import_says_why_and_loses_nothing(
+    ctx, sessions, fake_slack, chat
+):
+    import_projects(ctx, io.StringIO(REGISTER))
+    fake_slack.add_user("UTOM", "Tom Hughes", email="tom.hughes@nhs.net")
+    client = WebClient(token="xoxb-test", base_url=fake_slack.base_url)
+    fake_slack.fail("users.lookupByEmail", 200, error="missing_scope")
+
+    refused = link_leads_by_email(sessions, client)  # no traceback: a kind account of it
+    later = link_leads_by_email(sessions, client)  # the app reinstalled with the permission
+
+    assert (refused.linked, refused.not_checked) == (0, 2)
+    assert "users:read.email" in (refused.problem or "")
+    assert len(fake_slack.calls_to("users.lookupByEmail")) == 1 + 2  # stopped asking at once
+    assert (later.linked, later.not_on_slack, later.not_checked) == (1, 1, 0)
+    tom = Actor("slack", "T0001", "UTOM", "Tom H")
+    assert "Falls prevention" in chat.say(tom, "/qi-projects mine").text
+
+
+def test_leads_are_kept_as_they_are_found(ctx, sessions, fake_slack, monkeypatch):
+    import bot.slack.leads
+
+    monkeypatch.setattr(bot.slack.leads, "SAVE_EVERY", 1)  # every lead found is saved at once
+    import_projects(ctx, io.StringIO(REGISTER + "Kind words,ann.lee@nhs.net,Ward 2,Active\n"))
+    fake_slack.add_user("UTOM", "Tom Hughes", email="tom.hughes@nhs.net")
+    fake_slack.add_user("UANN", "Ann Lee", email="ann.lee@nhs.net")
+    client = WebClient(token="xoxb-test", base_url=fake_slack.base_url)
+
+    linking = link_leads_by_email(sessions, client)
+
+    assert (linking.linked, linking.not_on_slack, linking.conflicts) == (2, 1, [])
+    with sessions() as session:
+        assert sorted(session.scalars(select(ChatIdentity.user_id))) == ["UANN", "UTOM"]
+
+
+def test_the_import_command_says_which_leads_slack_was_not_asked_about(
+    fake_slack, monkeypatch, tmp_path, capsys
+):
+    from bot.cli import main
+
+    register = tmp_path / "register.csv"
+    register.write_text(REGISTER)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    for name, value in {
+        "DATABASE_URL": f"sqlite:///{tmp_path}/qi.db",
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "secret",
+        "SLACK_API_URL": fake_slack.base_url,
+    }.items():
+        monkeypatch.setenv(name, value)
+    fake_slack.fail("users.lookupByEmail", 429, retry_after=0, times=4)  # past the retries
+
+    status = main(["import-projects", str(register)])
+
+    said = capsys.readouterr()
+    assert status == 0
+    assert "Imported: 2 new" in said.out
+    assert "Slack: 2 leads not checked yet: Slack is limiting look-ups for now" in said.out
+    assert "Traceback" not in said.out + said.err
