@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 
 from handlers.context import Context
 from store import audit
-from store.models import NAME_MAX, Person, Project
+from store.models import NAME_MAX, ChatIdentity, Person, Project
 from store.names import clean_name, name_key
+from store.people import email_digest
 from store.roles import ProjectStatus, parse_status
 
 PROGRESS_EVERY = 500
@@ -623,6 +624,23 @@ class _People:
             for person in session.scalars(query):
                 assert person.email is not None
                 known.by_email.setdefault(person.email.lower(), person)
+        # A lead who already uses chat has no address on their record, only a digest of the one
+        # Slack or Teams vouched for: found by that, they stay the lead (never a second record).
+        digests = {email_digest(email): email for email in emails if email not in known.by_email}
+        for chunk in _chunks(sorted(d for d in digests if d)):
+            holders: dict[str, set[int]] = defaultdict(set)
+            rows = session.execute(
+                select(ChatIdentity.email_sha256, ChatIdentity.person_id).where(
+                    ChatIdentity.email_sha256.in_(chunk)
+                )
+            )
+            for digest, person_id in rows:
+                holders[digest].add(person_id)
+            # Two people with one address: never guess between them.
+            owner = {next(iter(ids)): d for d, ids in holders.items() if len(ids) == 1}
+            if owner:
+                for person in session.scalars(select(Person).where(Person.id.in_(list(owner)))):
+                    known.by_email[digests[owner[person.id]]] = person
         for chunk in _chunks(names):
             query = (
                 select(Person).where(func.lower(Person.display_name).in_(chunk)).order_by(Person.id)

@@ -3,12 +3,12 @@
 import io
 
 from slack_sdk import WebClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.slack.leads import link_leads_by_email
 from handlers.project_import import import_projects
 from handlers.reply import Actor
-from store.models import ChatIdentity
+from store.models import ChatIdentity, Person
 
 REGISTER = (
     "Project name,Lead,Site,Status\n"
@@ -100,3 +100,21 @@ def test_the_import_command_says_which_leads_slack_was_not_asked_about(
     assert "Imported: 2 new" in said.out
     assert "Slack: 2 leads not checked yet: Slack is limiting look-ups for now" in said.out
     assert "Traceback" not in said.out + said.err
+
+
+def test_a_lead_already_on_chat_stays_the_lead_when_the_register_names_them(
+    ctx, sessions, fake_slack, chat
+):
+    """Chat keeps only a digest of their address: matched by it, not made a second record."""
+    tom = Actor("slack", "T0001", "UTOM", "Tom Hughes", verified_email="Tom.Hughes@nhs.net")
+    chat.say(tom, '/qi-project new "Falls prevention"')
+    with sessions() as session:
+        people_before = session.scalar(select(func.count()).select_from(Person))
+
+    report = import_projects(ctx, io.StringIO(REGISTER))
+
+    assert "Falls prevention" in chat.say(tom, "/qi-projects mine").text
+    assert report.updated + report.unchanged == 1
+    with sessions() as session:
+        # Only the lead nobody knows yet is new.
+        assert session.scalar(select(func.count()).select_from(Person)) == people_before + 1
