@@ -416,17 +416,18 @@ class Deliverer:
         """The platform refused for its rate limit: hold every send, and try this one after.
 
         Nothing was sent, so this is no attempt against `max_attempts` (5xx and timeouts are);
-        only a delivery still refused a day after it was planned is given up on.
+        only a delivery still refused a day after it was first refused is given up on.
         """
         self.pacer.hold(retry_after)
         with self.ctx.sessions.begin() as session:
-            planned_at = outbox.planned_at(session, delivery.id)
-            if planned_at is not None and self.ctx.now() - planned_at >= RATE_LIMIT_GIVE_UP:
+            now = self.ctx.now()
+            since = outbox.rate_limited_since(session, delivery.id, now=now)
+            if since is not None and now - since >= RATE_LIMIT_GIVE_UP:
                 hours = RATE_LIMIT_GIVE_UP.total_seconds() / 3600
                 return self._give_up(
                     session,
                     delivery,
-                    f"{reason}: still rate-limited {hours:g} hours after it was planned",
+                    f"{reason}: still rate-limited {hours:g} hours after it was first refused",
                 )
         log.warning(
             "delivery %s (%s) rate-limited: trying again in %g s",

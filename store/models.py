@@ -383,6 +383,8 @@ class Delivery(Base):
     # platform that cannot be asked what it received (Teams), a row claimed again with this set
     # may have been posted already.
     post_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # When a platform first refused it for its rate limit: a day of that, and it is given up.
+    rate_limited_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

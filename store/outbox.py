@@ -250,9 +250,19 @@ def put_back(
     return result.rowcount == 1
 
 
-def planned_at(session: Session, delivery_id: int) -> datetime | None:
-    """When the delivery was planned (None if there is no such delivery)."""
-    return session.scalar(select(Delivery.created_at).where(Delivery.id == delivery_id))
+def rate_limited_since(session: Session, delivery_id: int, *, now: datetime) -> datetime | None:
+    """Since when the platform has refused this delivery for its rate limit (from `now` if new).
+
+    Counted from the first refusal, not from when it was planned: a message planned before
+    the bot was down for a day has not been refused for a day (None: no such delivery).
+    """
+    table = Delivery.__table__
+    session.execute(
+        update(table)
+        .where(table.c.id == delivery_id, table.c.rate_limited_since.is_(None))
+        .values(rate_limited_since=now)
+    )
+    return session.scalar(select(table.c.rate_limited_since).where(table.c.id == delivery_id))
 
 
 def mark_sent(

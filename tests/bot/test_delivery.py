@@ -531,7 +531,7 @@ def test_after_a_429_nothing_reaches_slack_until_retry_after_has_passed_on_real_
         assert outbox.counts_by_status(session) == {outbox.SENT: 2}
 
 
-def test_a_delivery_still_rate_limited_a_day_after_it_was_planned_fails_with_the_reason(
+def test_a_delivery_still_rate_limited_a_day_after_its_first_refusal_fails_with_the_reason(
     ctx, sessions, clock, fake, monotonic, asha, falls, capsys
 ):
     delivery_id = plan_nudge(sessions, clock(), asha, [falls])
@@ -551,6 +551,23 @@ def test_a_delivery_still_rate_limited_a_day_after_it_was_planned_fails_with_the
     assert fake.messages("DU1") == []
     listed = failed_deliveries_as_admins_see_them(ctx, capsys)
     assert "to Asha Patel: failed" in listed and "still rate-limited" in listed
+
+
+def test_a_message_planned_before_a_long_outage_is_not_failed_at_its_first_rate_limit(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    """The day is counted from the first refusal, not from when the message was planned."""
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    time_passes(clock, monotonic, hours=30)  # the bot was down over a weekend
+    fake.fail("chat.postMessage", 429, retry_after=1)
+
+    refused = deliverer(ctx, fake, monotonic).drain()
+    time_passes(clock, monotonic, minutes=1)
+    later = deliverer(ctx, fake, monotonic).drain()
+
+    assert (refused, later) == (Counter(retry=1), Counter(sent=1))
+    assert len(fake.messages("DU1")) == 1
+    assert row(sessions, delivery_id).status == outbox.SENT
 
 
 def test_rate_limits_between_5xx_answers_do_not_use_up_attempts(
