@@ -10,6 +10,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_DATABASE_URL = "sqlite:///qi-nudge.db"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# libpq settings for every PostgreSQL connection: give up connecting after 10 s; probe an idle
+# connection after 30 s and every 10 s, dead after 3 unanswered probes; and a write that goes
+# unacknowledged for 60 s ends the connection (so a half-open one is noticed within about a
+# minute, and is retried on a fresh one, instead of hanging a request).
+POSTGRES_CONNECT_ARGS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,  # milliseconds
+}
 
 
 def normalise_url(url: str) -> str:
@@ -31,7 +43,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # No pool_pre_ping: it costs a round trip on every request. A connection found dead
         # (database restart, failover) is invalidated by SQLAlchemy and the unit of work is
         # retried once on a fresh one (handlers.dispatch), which is cheaper and as safe.
-        return create_engine(url, hide_parameters=True, **kwargs)
+        # TCP keepalives: a firewall between the bot and the database that silently drops idle
+        # connections would otherwise leave the next query (a Slack ack, the scheduler's lock
+        # check) waiting many minutes for a reply that cannot come. Settings in the URL win.
+        given = make_url(url).query
+        defaults = {k: v for k, v in POSTGRES_CONNECT_ARGS.items() if k not in given}
+        connect_args = {**defaults, **kwargs.pop("connect_args", {})}
+        return create_engine(url, hide_parameters=True, connect_args=connect_args, **kwargs)
     # hide_parameters: a logged database error must not carry people's names into IT's logs.
     engine = create_engine(url, hide_parameters=True, **kwargs)
 
