@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.routing_sender import Destination, SenderRouter
 from handlers.context import Context
-from handlers.messages import render_delivery
+from handlers.messages import LIVE_KINDS, render_delivery
 from handlers.reply import Reply
 from store import outbox
 
@@ -361,7 +361,24 @@ class Deliverer:
             )
         # Taken over meanwhile: the other sender finds this message by its key and records it
         # (or, on a platform it cannot look in, records it as sent, unconfirmed).
-        return "sent" if ours else self._taken_over(delivery)
+        if not ours:
+            return self._taken_over(delivery)
+        if delivery.kind in LIVE_KINDS and found is not None:
+            self._catch_up(sender, where.channel, found, reply, delivery)
+        return "sent"
+
+    def _catch_up(
+        self, sender: Sender, channel: str, ts: str, posted: Reply, delivery: outbox.Claimed
+    ) -> None:
+        """Edit a message just posted if what it shows changed while it was being sent.
+
+        An RSVP made between drawing an announcement and recording it as sent asks for an edit
+        of sent messages only, so it found none: without this the count would stay wrong until
+        the next RSVP.
+        """
+        now = render_delivery(self.ctx, delivery)
+        if now is not None and now != posted:
+            self._update(sender, channel, ts, now, delivery.id)
 
     @staticmethod
     def _post_in_doubt(delivery: outbox.Claimed) -> Destination | None:

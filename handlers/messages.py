@@ -29,6 +29,11 @@ RENDERERS: dict[str, Renderer] = {
 }
 
 
+# Kinds whose posted message is edited when what it shows changes (an announcement's RSVP
+# counts): after posting one, the sender checks it still shows what is true.
+LIVE_KINDS = frozenset({announcements.ANNOUNCE})
+
+
 def render_delivery(ctx: Context, delivery: outbox.Claimed) -> Reply | None:
     """The message for a delivery, or None if it is no longer needed (or of an unknown kind)."""
     renderer = RENDERERS.get(delivery.kind)

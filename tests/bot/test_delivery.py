@@ -38,11 +38,15 @@ from bot.slack.sender import (
     SlackSender,
     build_sending_client,
 )
+from handlers import ids
+from handlers.announcements import run_announcements
 from handlers.context import Context
+from handlers.dispatch import Dispatcher
 from handlers.nudges import NUDGE
-from handlers.reply import say
+from handlers.reply import Actor, say
 from store import outbox, people
 from store.engine import make_engine, make_sessions
+from store.forums import create_forum
 from store.memberships import add_membership
 from store.migrate import upgrade
 from store.models import ChatIdentity, Delivery, Person
@@ -50,6 +54,7 @@ from store.projects import create_project
 from store.roles import Involvement, ProjectStatus, Role
 from tests.fakes import FakeSlack
 from tests.fakes.slack_api import TEAM_ID, Call
+from tests.handlers import given
 
 WEEK = "2026-W48"
 POLICY = DeliveryPolicy(
@@ -1271,3 +1276,24 @@ def test_stopping_claims_no_further_batch():
     loop.stop()
 
     assert counting.drains == 1 and counting.batches_due == 4
+
+
+def test_an_rsvp_made_while_the_announcement_was_being_posted_shows_in_it(
+    ctx, sessions, clock, fake, monotonic
+):
+    """Drawn with nobody going, posted a moment later: edited once to count the RSVP."""
+    with sessions.begin() as session:
+        forum_id = create_forum(session, name="QI Forum", channel="slack:CFORUM", now=clock()).id
+    meeting = given.meeting(ctx, forum_id, clock() + timedelta(days=6))
+    run_announcements(ctx)
+    fake.delay("chat.postMessage", 1.0)  # Slack takes a second to post it
+    carer = Actor("console", "local", "ben", "Ben Okafor")
+    rsvp = threading.Timer(0.3, lambda: Dispatcher(ctx).action(carer, ids.RSVP, f"{meeting}:going"))
+
+    rsvp.start()
+    deliverer(ctx, fake, monotonic).drain()
+    rsvp.join()
+
+    (post,) = fake.messages("CFORUM")
+    assert "Going so far: 1" in post["text"]
+    assert len(fake.calls_to("chat.update")) == 1
