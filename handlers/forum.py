@@ -85,7 +85,7 @@ def forum_sections(
         return [
             Section(
                 heading=forum.name,
-                text="No meeting is planned yet. Organisers will announce the next one here.",
+                text="No meeting is planned yet. Type /qi-forum again later to see the next one.",
                 buttons=join,
             )
         ]

@@ -10,6 +10,7 @@ from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.lookup import acting_person, get_by_id
 from handlers.reply import Actor, Button, Reply, Section, say
+from handlers.wording import as_role
 from store import forums as forum_store
 from store.audit import record
 from store.models import Forum, ForumMember, Person
@@ -40,7 +41,7 @@ def join_forum(
             )
         start = f'You\'re already signed up to "{forum.name}".'
         if changed and role is not None:
-            start += f" I've noted that you come as {role.label}."
+            start += f" I've noted that you come {as_role(role)}."
         return _with_match_question(start, member)
     member = ForumMember(
         forum_id=forum.id, person_id=person.id, role=role, wants_match=False, joined_at=now
@@ -86,7 +87,10 @@ def _own_member(session: Session, ctx: Context, actor: Actor, member_id: str) ->
     member = get_by_id(session, ForumMember, member_id)
     # Buttons carry ids; only the person they were offered to may press them.
     if member is None or member.person_id != person.id or member.left_at is not None:
-        raise Refusal("That button is no longer yours to press. Type /qi-join forum to sign up.")
+        raise Refusal(
+            "This button was for someone else, or you have left the forum since. To sign up, "
+            "type /qi-join forum."
+        )
     return member
 
 
@@ -139,7 +143,7 @@ def handle_forum_role_button(ctx: Context, actor: Actor, value: str) -> Reply:
             subject_id=member.id,
             new=role.value,
         )
-        return say(f"Thank you, I've noted that you come as {role.label}. {_match_promise(role)}")
+        return say(f"Thank you, I've noted that you come {as_role(role)}. {_match_promise(role)}")
 
 
 def _match_promise(role: Role | None) -> str:

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers import ids
-from handlers.args import parse_arguments
+from handlers.args import parse_arguments, parse_id
 from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.forum import meeting_prefix
-from handlers.lookup import acting_person, find_forum, find_project, get_by_id, require_admin
+from handlers.lookup import acting_person, find_forum, find_project, require_admin
 from handlers.reply import Actor, Button, Reply, say
 from handlers.wording import when
 from store import forums as forum_store
 from store import outbox
 from store.audit import record
 from store.memberships import current_membership
-from store.models import Person, SlotRequest
+from store.models import Meeting, Person, SlotRequest
 from store.people import is_admin, list_admins
 
 SLOT_REQUEST = "slot_request"
 SLOT_DECISION = "slot_decision"
+# A slot_decision's payload news when the meeting was cancelled after the team asked.
+CANCELLED = "cancelled"
 TOPIC_MAX = 300
 EXAMPLE = '/qi-forum slot "Falls prevention" "Talk through our idea for night checks"'
 
@@ -100,11 +104,25 @@ def handle_slot_decision_button(ctx: Context, actor: Actor, value: str) -> Reply
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
         require_admin(session, person)
-        slot = get_by_id(session, SlotRequest, slot_id)
+        # Locked until this unit of work ends: two organisers pressing at once take turns, and
+        # the second sees the first one's decision instead of overwriting it.
+        row_id = parse_id(slot_id)
+        slot = None if row_id is None else session.get(SlotRequest, row_id, with_for_update=True)
         if slot is None:
             raise Refusal("That request no longer exists.")
         if slot.status != "requested":
             return say(f'The slot for "{slot.project.name}" was already {slot.status}.')
+        meeting = slot.meeting
+        if meeting.cancelled_at is not None:
+            raise Refusal(
+                f"The {meeting.forum.name} meeting on {when(meeting.starts_at, ctx.timezone)} "
+                "was cancelled, so there is no slot to give. Nothing has changed."
+            )
+        if meeting.starts_at <= ctx.now():
+            raise Refusal(
+                f"The {meeting.forum.name} meeting on {when(meeting.starts_at, ctx.timezone)} "
+                "has already started, so it's too late to decide this slot. Nothing has changed."
+            )
         slot.status = "accepted" if decision == "accept" else "declined"
         slot.decided_by_id, slot.decided_at = person.id, ctx.now()
         if slot.requested_by_id is not None:
@@ -136,7 +154,7 @@ def handle_slot_decision_button(ctx: Context, actor: Actor, value: str) -> Reply
 def render_slot_request(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:
     """The organiser's message: which project asks, about what, with Accept and Decline."""
     slot = session.get(SlotRequest, delivery.payload.get("slot"))
-    if slot is None or slot.status != "requested":
+    if slot is None or slot.status != "requested" or _too_late(slot, ctx):
         return None
     asker = session.get(Person, slot.requested_by_id) if slot.requested_by_id else None
     who = asker.display_name if asker else "A project team"
@@ -151,9 +169,11 @@ def render_slot_request(session: Session, ctx: Context, delivery: outbox.Claimed
 
 
 def render_slot_decision(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:
-    """The team's answer from the organisers."""
+    """The team's answer from the organisers, or news that the meeting was cancelled."""
     slot = session.get(SlotRequest, delivery.payload.get("slot"))
-    if slot is None or slot.status == "requested":
+    if delivery.payload.get("news") == CANCELLED:
+        return _render_slot_cancelled(slot, ctx)
+    if slot is None or slot.status == "requested" or _too_late(slot, ctx):
         return None
     meeting = slot.meeting
     if slot.status == "accepted":
@@ -165,3 +185,47 @@ def render_slot_decision(session: Session, ctx: Context, delivery: outbox.Claime
         f'The organisers couldn\'t fit "{slot.project.name}" into the {meeting.forum.name} on '
         f"{when(meeting.starts_at, ctx.timezone)}. Do ask again for a later meeting."
     )
+
+
+def plan_slot_teams_told_of_cancelling(session: Session, meeting: Meeting, *, now: datetime) -> int:
+    """Tell each team that asked for a slot at this cancelled meeting (not declined); how many."""
+    slots = session.scalars(
+        select(SlotRequest).where(
+            SlotRequest.meeting_id == meeting.id,
+            SlotRequest.status.in_(("requested", "accepted")),
+            SlotRequest.requested_by_id.is_not(None),
+        )
+    )
+    return outbox.plan(
+        session,
+        [
+            outbox.Planned(
+                SLOT_DECISION,
+                f"slot:{slot.id}:{CANCELLED}",
+                outbox.person_recipient(slot.requested_by_id),
+                {"slot": slot.id, "news": CANCELLED},
+            )
+            for slot in slots
+            if slot.requested_by_id is not None
+        ],
+        now=now,
+    )
+
+
+def _render_slot_cancelled(slot: SlotRequest | None, ctx: Context) -> Reply | None:
+    # A team whose slot was declined was told so already: nothing more to say.
+    if slot is None or slot.meeting.cancelled_at is None or slot.status == "declined":
+        return None
+    meeting, project = slot.meeting, slot.project
+    return say(
+        f"Sorry: the {meeting.forum.name} meeting on {when(meeting.starts_at, ctx.timezone)} has "
+        f'been cancelled, so "{project.name}" won\'t have the time it asked for. When the next '
+        f'meeting is planned, you can ask again: /qi-forum slot "{project.name}" '
+        '"what you\'d like to talk about"'
+    )
+
+
+def _too_late(slot: SlotRequest, ctx: Context) -> bool:
+    """Whether the slot's meeting was cancelled or has started: news of the slot is no use."""
+    meeting = slot.meeting
+    return meeting.cancelled_at is not None or meeting.starts_at <= ctx.now()

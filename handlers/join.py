@@ -23,6 +23,7 @@ from handlers.lookup import (
     says_forum,
 )
 from handlers.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
+from handlers.wording import as_role
 from store import forums as forum_store
 from store import memberships, outbox
 from store.audit import record
@@ -104,7 +105,7 @@ def join_project(
     if membership_id is None:
         current = memberships.current_membership(session, project.id, person.id)
         if current is None or current.role == role:
-            return say(f'You\'re already on the "{project.name}" team as {role.label}.')
+            return say(f'You\'re already on the "{project.name}" team {as_role(role)}.')
         old = current.role
         current.role = role
         record(
@@ -148,7 +149,7 @@ def join_project(
             now=now,
         )
     return say(
-        f'Welcome to the "{project.name}" team as {role.label}.{lead_text}{thanks}',
+        f'Welcome to the "{project.name}" team {as_role(role)}.{lead_text}{thanks}',
         buttons=(Button("Leave this team", ids.LEAVE, f"project:{project.id}"),),
     )
 
@@ -161,7 +162,7 @@ def render_member_joined(session: Session, ctx: Context, delivery: outbox.Claime
     role = membership.role
     news = (
         f'{membership.person.display_name} has joined your project "{membership.project.name}" '
-        f"as {role.label}."
+        f"{as_role(role)}."
     )
     if role in LIVED_EXPERIENCE_ROLES:
         news += " That means a service user or carer is on the team. Do say hello!"

@@ -23,8 +23,8 @@ from store.roles import Role, parse_role, role_list_text
 M = TypeVar("M")
 
 NO_FORUM = (
-    "There is no QI forum set up here yet. A forum organiser can add one "
-    '(qi-nudge forum add "QI Forum").'
+    "There is no QI forum set up here yet. Please ask your trust's QI team: whoever looks after "
+    "qi-nudge for your trust can add one."
 )
 FORUM_WORDS = frozenset({"forum", "the forum", "qi forum", "the qi forum"})
 
@@ -228,8 +228,8 @@ def require_admin(session: Session, person: Person) -> None:
     """Refuse unless the person is a forum organiser (admin)."""
     if not people.is_admin(session, person.id):
         raise Refusal(
-            "Only QI forum organisers can do that. If you think you should be one, ask an "
-            "organiser to add you."
+            "Only QI forum organisers can do that. If you think you should be one, ask whoever "
+            "looks after qi-nudge for your trust."
         )
 
 

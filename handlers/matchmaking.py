@@ -115,10 +115,7 @@ def handle_match_offer_button(ctx: Context, actor: Actor, value: str) -> Reply:
         if project.status != ProjectStatus.ACTIVE:
             offer.status, offer.updated_at = matches.EXPIRED, now
             _audit(session, ctx, person.id, offer, "match.lapsed")
-            return say(
-                f'"{project.name}" is {project.status.label} now, so I haven\'t asked them. '
-                "If it starts again, the weekly reminder will suggest someone when it can."
-            )
+            return say(_not_asked_now(project))
         if not matches.still_willing(session, offer.person_id):
             offer.status, offer.updated_at = matches.EXPIRED, now
             _audit(session, ctx, person.id, offer, "match.lapsed")
@@ -160,6 +157,8 @@ def handle_match_answer_button(ctx: Context, actor: Actor, value: str) -> Reply:
             )
         if offer.status == matches.JOINED:
             return say(f'You\'re on the "{project.name}" team already. Thank you for joining.')
+        if offer.status == matches.EXPIRED and project.status != ProjectStatus.ACTIVE:
+            return say(_project_not_active(project))
         if offer.status != matches.ASKED:
             return say(
                 "That invitation has lapsed, sorry. I'll let you know if another team would "
@@ -176,10 +175,7 @@ def handle_match_answer_button(ctx: Context, actor: Actor, value: str) -> Reply:
             )
         if project.status != ProjectStatus.ACTIVE:
             offer.status, offer.updated_at = matches.EXPIRED, now
-            return say(
-                f'Thank you for saying yes. Sorry: "{project.name}" has finished since I asked '
-                "you. I'll let you know if another team would like you to join them."
-            )
+            return say(_project_not_active(project))
         # The lead hears through the match's own news (below), once, not the usual join note.
         joined = join_project(session, ctx, person, project, offer.role, tell_lead=False)
         offer.status, offer.updated_at = matches.JOINED, now
@@ -232,6 +228,10 @@ def render_match_result(session: Session, ctx: Context, delivery: outbox.Claimed
     if offer is None:
         return None
     project = offer.project
+    # Someone who joined is on the team whatever its status: the lead should still hear. The
+    # other news ends "I'll suggest someone else", which is not true of a project not active.
+    if offer.status != matches.JOINED and project.status != ProjectStatus.ACTIVE:
+        return None
     if offer.status == matches.JOINED:
         return say(
             f"Good news: {offer.person.display_name}, a {offer.role.label} from the QI forum, "
@@ -288,7 +288,24 @@ def _stop_suggestions(session: Session, person_id: int) -> None:
     )
 
 
+def _not_asked_now(project: Project) -> str:
+    return (
+        f'"{project.name}" is {project.status.label} now, so I haven\'t asked them. '
+        "If it starts again, the weekly reminder will suggest someone when it can."
+    )
+
+
+def _project_not_active(project: Project) -> str:
+    return (
+        f'Thank you for saying yes. Sorry: "{project.name}" is {project.status.label} now, '
+        "so the team isn't looking for anyone at the moment. I'll let you know if another team "
+        "would like you to join them."
+    )
+
+
 def _already(offer: MatchOffer, project: Project) -> str:
+    if offer.status == matches.EXPIRED and project.status != ProjectStatus.ACTIVE:
+        return _not_asked_now(project)
     if offer.status == matches.ASKED:
         return f"I've already asked them about \"{project.name}\". I'll let you know what they say."
     if offer.status == matches.JOINED:

@@ -11,6 +11,7 @@ from handlers.announcements import plan_meeting_changed
 from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.forum import meeting_prefix
+from handlers.forum_slots import plan_slot_teams_told_of_cancelling
 from handlers.wording import when
 from store.audit import record
 from store.models import Meeting
@@ -42,6 +43,7 @@ def cancel_meeting(ctx: Context, meeting_id: int, *, actor_id: int | None) -> Me
             raise Refusal(f"Meeting #{meeting_id} has already started, so it can't be cancelled.")
         meeting.cancelled_at = ctx.now()
         told = plan_meeting_changed(session, ctx, meeting, what="cancelled", now=ctx.now())
+        teams = plan_slot_teams_told_of_cancelling(session, meeting, now=ctx.now())
         record(
             session,
             at=ctx.now(),
@@ -55,6 +57,9 @@ def cancel_meeting(ctx: Context, meeting_id: int, *, actor_id: int | None) -> Me
             f"{when(meeting.starts_at, ctx.timezone)}. {told} people who said they were going "
             "will be told, and its announcements now say it is cancelled."
         )
+        if teams:
+            teams_text = "1 team" if teams == 1 else f"{teams} teams"
+            text += f" {teams_text} that asked for a slot will be told too."
         return MeetingChange(text=text, refresh=meeting_prefix(meeting.id), told=told)
 
 
@@ -66,6 +71,12 @@ def move_meeting(
         meeting = _meeting(session, meeting_id)
         if meeting.cancelled_at is not None:
             raise Refusal(f"Meeting #{meeting_id} was cancelled. Add a new one instead.")
+        if meeting.starts_at <= ctx.now():
+            # It took place (or is taking place): moving it would rewrite who came, and when.
+            raise Refusal(
+                f"Meeting #{meeting_id} has already started, so it can't be moved. "
+                "Add a new meeting instead."
+            )
         if starts_at <= ctx.now():
             raise Refusal("That time has already passed. Please choose a time in the future.")
         if starts_at == meeting.starts_at:

@@ -45,7 +45,7 @@ def handle_ask_forum_button(ctx: Context, actor: Actor, value: str) -> Reply:
         if forum is None and not admins:
             raise Refusal(
                 "There's no QI forum channel or organiser set up yet, so there's nobody for me "
-                "to ask. A forum organiser can set one up (qi-nudge forum add)."
+                "to ask. Please ask your trust's QI team to set one up."
             )
         week = week_of(ctx.now(), ctx)
         occurrence = f"project:{project.id}:{week}"

@@ -24,8 +24,10 @@ from handlers.lookup import (
 from handlers.nudge_actions import set_reminders
 from handlers.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
 from handlers.stats import refigure_since
-from handlers.wording import counts_by_role
+from handlers.wording import as_role, counts_by_role
+from store import matches as match_store
 from store import memberships
+from store import nudges as nudge_store
 from store import people as people_store
 from store.audit import record
 from store.models import NAME_MAX, Person, Project
@@ -164,7 +166,7 @@ def build_new_project_reply(project: Project, lead_role: Role | None) -> Reply:
         sections=(
             Section(
                 text=f'You\'re the lead of "{project.name}"'
-                + (f", and on its team as {lead_role.label}." if lead_role else "."),
+                + (f", and on its team {as_role(lead_role)}." if lead_role else "."),
                 heading="Project registered",
             ),
             Section(text=ask),
@@ -300,7 +302,7 @@ def add_member(
     )
     how = "a team member" if involvement == Involvement.TEAM_MEMBER else "someone the team consults"
     text = (
-        f'{tidy} is now recorded on the "{project.name}" team as {role.label}, {how}. '
+        f'{tidy} is now recorded on the "{project.name}" team {as_role(role)}, {how}. '
         "I've noted that you checked they agreed."
     )
     counts = role in LIVED_EXPERIENCE_ROLES and involvement == Involvement.TEAM_MEMBER
@@ -441,7 +443,7 @@ def build_project_card(
             )
         mine = next((m for m in everyone if m.person_id == viewer_id), None)
         if mine is not None:
-            lines.append(f"You're on the team as {mine.role.label}.")
+            lines.append(f"You're on the team {as_role(mine.role)}.")
     if not everyone:
         lines = ["Nobody has joined the team yet."]
     buttons: tuple[Button, ...] = ()
@@ -482,6 +484,11 @@ def set_status(ctx: Context, actor: Actor, args: Arguments) -> Reply:
         old = project.status
         project.status = status
         project.updated_at = ctx.now()
+        if old == ProjectStatus.ACTIVE:
+            # Whoever it was introduced to is free for another project at the next sweep.
+            match_store.expire_open_of_project(session, project.id, now=ctx.now())
+        # Paused and restarted (or reopened): its reminders begin again from the first.
+        nudge_store.start_afresh(session, project.id)
         record(
             session,
             at=ctx.now(),

@@ -14,6 +14,14 @@ from store.projects import ProjectSummary, involvement_headline, project_summari
 LIST_LIMIT = 40
 
 
+NOTHING_ACTIVE = 'There are no active projects to show. Start one with /qi-project new "Name".'
+NOT_ON_ANY = (
+    "You're not on any active project yet. Type /qi-join to join one, or "
+    '/qi-project new "Project name" to start one.'
+)
+NO_MATCH = "No active project has those words in its name or place. Type /qi-projects to see all."
+
+
 def handle_projects_command(ctx: Context, actor: Actor, text: str) -> Reply:
     """List active projects: all, `mine`, or those whose name or site contains the words."""
     words = parse_arguments(text).words
@@ -22,34 +30,30 @@ def handle_projects_command(ctx: Context, actor: Actor, text: str) -> Reply:
         person = known_person(session, actor)
         if name_key(query) == "mine":
             summaries = project_summaries(session, involving_id=person.id) if person else []
-            heading = "Your active projects"
+            heading, empty = "Your active projects", NOT_ON_ANY
         elif not query:
             # The whole list: count in SQL and fetch only the rows a chat message can show.
             total, involved = involvement_headline(session)
             shown = project_summaries(session, limit=LIST_LIMIT)
-            return _list_reply("Active QI projects", shown, total, involved)
+            return _list_reply("Active QI projects", shown, total, involved, NOTHING_ACTIVE)
         else:
             summaries = project_summaries(session)
-            heading = "Active QI projects"
+            heading, empty = "Active QI projects", NOTHING_ACTIVE
     if query and name_key(query) != "mine":
         key = name_key(query)
         words = key.split()
         summaries = [
             s for s in summaries if all(w in name_key(f"{s.name} {s.site or ''}") for w in words)
         ]
-        heading = f'Active QI projects matching "{query}"'
+        heading, empty = f'Active QI projects matching "{query}"', NO_MATCH
     involved = sum(1 for s in summaries if s.has_lived_experience)
-    return _list_reply(heading, summaries[:LIST_LIMIT], len(summaries), involved)
+    return _list_reply(heading, summaries[:LIST_LIMIT], len(summaries), involved, empty)
 
 
-def _list_reply(heading: str, shown: list[ProjectSummary], total: int, involved: int) -> Reply:
+def _list_reply(
+    heading: str, shown: list[ProjectSummary], total: int, involved: int, empty: str
+) -> Reply:
     if not total:
-        empty = (
-            "You're not on any active project yet. Type /qi-join to join one, or "
-            '/qi-project new "Project name" to start one.'
-            if heading.startswith("Your")
-            else 'There are no active projects to show. Start one with /qi-project new "Name".'
-        )
         return Reply(sections=(Section(text=empty, heading=heading),))
     headline = involvement_headline_text(involved, total)
     lines = [_line(s) for s in shown]

@@ -22,6 +22,16 @@ def plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
+def as_role(role: Role) -> str:
+    """How people say the part they take: "as a carer", "as staff", "in another role"."""
+    if role == Role.STAFF:
+        return "as staff"
+    if role == Role.OTHER:
+        return "in another role"
+    article = "an" if role.label[0] in "aeiou" else "a"
+    return f"as {article} {role.label}"
+
+
 def role_count(role: Role | None, count: int) -> str:
     """'1 carer', '3 staff', '2 not said'."""
     if role is None:

@@ -10,7 +10,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from store.models import ChatIdentity, ForumMember, MatchOffer, Membership, Project
-from store.roles import LIVED_EXPERIENCE_ROLES, Role
+from store.roles import LIVED_EXPERIENCE_ROLES, ProjectStatus, Role
 
 OFFERED = "offered"
 ASKED = "asked"
@@ -126,14 +126,33 @@ def expire_stale(session: Session, *, week: str, now: datetime) -> list[int]:
     return lapsed
 
 
+def expire_open_of_project(session: Session, project_id: int, *, now: datetime) -> int:
+    """Close the project's open introductions (it is no longer active); how many.
+
+    The people offered are free for other projects at the next sweep, and a lead whose project
+    has finished or paused is not later told "I'll suggest someone else".
+    """
+    result = session.execute(
+        update(MatchOffer)
+        .where(MatchOffer.project_id == project_id, MatchOffer.status.in_(OPEN))
+        .values(status=EXPIRED, updated_at=now)
+    )
+    return result.rowcount or 0
+
+
 def leads_of(session: Session, offer_ids: Collection[int]) -> list[tuple[int, int]]:
-    """(offer, lead) for these offers' projects that have a lead."""
+    """(offer, lead) for these offers' projects that are active and have a lead."""
     if not offer_ids:
         return []
     rows = session.execute(
         select(MatchOffer.id, Project.lead_person_id)
         .join(Project, Project.id == MatchOffer.project_id)
-        .where(MatchOffer.id.in_(list(offer_ids)), Project.lead_person_id.is_not(None))
+        .where(
+            MatchOffer.id.in_(list(offer_ids)),
+            Project.lead_person_id.is_not(None),
+            # A lead whose project is no longer active is waiting for nobody.
+            Project.status == ProjectStatus.ACTIVE,
+        )
     )
     return [(offer_id, lead_id) for offer_id, lead_id in rows]
 

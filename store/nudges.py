@@ -119,6 +119,19 @@ def forget_settled(session: Session) -> int:
     return result.rowcount or 0
 
 
+def start_afresh(session: Session, project_id: int) -> None:
+    """Clear the project's reminder count and escalation (its status changed); keep a snooze.
+
+    An escalated project is skipped until something changes; a pause and restart is such a
+    change, and the lead of a restarted project should be asked again from the first reminder.
+    """
+    session.execute(
+        update(ProjectNudge)
+        .where(ProjectNudge.project_id == project_id)
+        .values(weeks_in_a_row=0, last_week=None, escalated_at=None)
+    )
+
+
 def snooze(session: Session, project_id: int, *, until: datetime, reason: str) -> None:
     """Pause the project's nudges until `until`; the count starts again afterwards."""
     state = session.get(ProjectNudge, project_id)

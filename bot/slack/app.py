@@ -33,6 +33,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.directory import SlackDirectory
 from bot.slack.worker import AfterAck
+from handlers import ids
 from handlers.dispatch import COMMANDS, Dispatcher
 from handlers.reply import Actor, Image, Reply, say
 
@@ -46,6 +47,11 @@ ACK_LOOKUP_TIMEOUT = 1.0  # seconds
 # asked (a channel it was not added to, a private channel or someone else's DM).
 NOT_A_MEMBER_ERRORS = frozenset({"not_in_channel", "channel_not_found"})
 MAX_ALT_TEXT = 1000  # characters; Slack refuses longer alt text (alt_txt_too_large)
+FORM_NOT_OPENED = "Sorry, the form didn't open in time."
+# Forms that a command can do as well: the person is told how to type it instead.
+TYPE_IT = {
+    ids.JOIN_FORM: " You can type it instead, for example: /qi-join Falls prevention as carer",
+}
 IMAGE_MOVED_TO_DM = "I couldn't post this chart in that channel (I'm not a member), so here it is."
 IMAGE_NOT_POSTED = (
     "Sorry, I couldn't post the chart here. What it shows: {alt_text}\n"
@@ -215,10 +221,7 @@ class SlackTransport:
             if response_url:
                 self.respond_to(
                     response_url,
-                    say(
-                        "Sorry, the form didn't open in time. You can type it instead, for "
-                        "example: /qi-join Falls prevention as carer"
-                    ),
+                    say(FORM_NOT_OPENED + TYPE_IT.get(reply.form.form_id, " Please try again.")),
                     replace=False,
                 )
 

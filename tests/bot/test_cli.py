@@ -45,7 +45,7 @@ def test_demo_console_session_end_to_end(fresh_database_url):
     assert result.returncode == 0, result.stderr
     assert "Added an example trust: 10 projects" in out
     assert "1 of 10 active projects has a service user or carer on the team." in out
-    assert 'Welcome to the "Kinder waiting rooms" team as service user' in out
+    assert 'Welcome to the "Kinder waiting rooms" team as a service user' in out
     assert "Next meeting: Thursday " in out  # forums meet on weekdays
     assert "You said maybe." in out
     assert 'I couldn\'t find a project called "nowhere"' in out

@@ -43,7 +43,7 @@ def test_join_form_is_walked_through_question_by_question(ctx, sessions):
     transcript = run_console(ctx, ["/qi-join", "2", "3"], name="Priya Shah")
 
     assert "Which project would you like to join" in transcript
-    assert 'Welcome to the "Kinder waiting rooms" team as carer' in transcript
+    assert 'Welcome to the "Kinder waiting rooms" team as a carer' in transcript
     with sessions() as session:
         role = session.scalar(
             select(Membership.role)

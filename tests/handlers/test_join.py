@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from handlers import ids
+from handlers.wording import as_role
 from store.models import ForumMember, Membership, Person
 from store.roles import Involvement, Role
 from tests.conftest import person
@@ -17,7 +18,7 @@ def test_join_project_as_carer_then_again_is_idempotent(chat, asha, ben, session
     first = chat.say(ben, "/qi-join falls prevention as carer")
     again = chat.say(ben, "/qi-join Falls Prevention as carer")
 
-    assert first.ok and 'Welcome to the "Falls prevention" team as carer' in first.text
+    assert first.ok and 'Welcome to the "Falls prevention" team as a carer' in first.text
     assert "Asha Patel leads it" in first.text
     assert "already on the" in again.text
     with sessions() as session:
@@ -62,7 +63,7 @@ def test_roles_are_read_forgivingly(chat, asha, ben, sessions, typed, role):
     reply = chat.say(ben, f"/qi-join Falls prevention as {typed}")
 
     assert reply.ok, reply.text
-    assert f"team as {role.label}" in reply.text
+    assert f"team {as_role(role)}." in reply.text
     assert [r[1] for r in given.team_rows(sessions, "Falls prevention")] == [role]
 
 
@@ -110,7 +111,7 @@ def test_naming_a_project_but_no_role_offers_a_button_for_each_role(chat, asha, 
 
     joined = chat.press(ben, question, "Service user")
 
-    assert joined.ok and "as service user" in joined.text
+    assert joined.ok and "as a service user" in joined.text
     assert [r[1] for r in given.team_rows(sessions, "Falls prevention")] == [Role.SERVICE_USER]
 
 
@@ -158,7 +159,7 @@ def test_submitting_the_form_for_a_project_joins_it(chat, asha, ben, sessions):
 
     reply = chat.submit(ben, form, target=choice.value, role="carer")
 
-    assert reply.ok and 'Welcome to the "Falls prevention" team as carer' in reply.text
+    assert reply.ok and 'Welcome to the "Falls prevention" team as a carer' in reply.text
     assert [r[:2] for r in given.team_rows(sessions, "Falls prevention")] == [
         ("Ben Okafor", Role.CARER)
     ]
@@ -431,7 +432,7 @@ def test_a_finished_project_does_not_make_a_name_ambiguous(chat, asha, ben):
     reply = chat.say(ben, "/qi-join falls as carer")
 
     assert reply.ok, reply.text
-    assert '"Falls prevention" team as carer' in reply.text
+    assert '"Falls prevention" team as a carer' in reply.text
 
 
 def test_only_a_finished_project_by_that_name_is_explained(chat, asha, ben):
@@ -465,7 +466,7 @@ def test_join_form_asks_for_a_typed_name_when_there_are_too_many_to_list(chat, a
 
     assert target.choices == () and "Type the project" in (target.hint or "")
     reply = chat.submit(ben, form, target="project 042", role="carer")
-    assert reply.ok and '"Project 042" team as carer' in reply.text
+    assert reply.ok and '"Project 042" team as a carer' in reply.text
 
 
 def test_the_lead_is_told_once_who_joined_and_as_what(chat, ctx, dm, asha, ben, chloe):
@@ -479,7 +480,7 @@ def test_the_lead_is_told_once_who_joined_and_as_what(chat, ctx, dm, asha, ben, 
     assert news == [
         (
             dm(asha),
-            'Ben Okafor has joined your project "Falls prevention" as carer. That means a '
+            'Ben Okafor has joined your project "Falls prevention" as a carer. That means a '
             "service user or carer is on the team. Do say hello!",
         ),
         (dm(asha), 'Chloe Evans has joined your project "Falls prevention" as staff.'),
@@ -502,3 +503,19 @@ def test_news_of_someone_who_has_left_again_by_sending_time_is_withdrawn(chat, c
     assert [(kind, reply) for kind, _recipient, reply in send_all(ctx)] == [
         ("member_joined", None)  # withdrawn, not sent
     ]
+
+
+@pytest.mark.parametrize(
+    ("role", "says"),
+    [
+        ("staff", "team as staff."),
+        ("peer supporter", "team as a peer supporter."),
+        ("other", "team in another role."),
+    ],
+)
+def test_the_welcome_reads_as_people_say_it(chat, asha, ben, role, says):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+
+    reply = chat.say(ben, f"/qi-join Falls prevention as {role}")
+
+    assert reply.ok and f'Welcome to the "Falls prevention" {says}' in reply.text

@@ -5,8 +5,8 @@ from sqlalchemy import select
 
 from handlers.nudges import plan_sweep, week_of
 from handlers.personal_data import erase_person, export_person
-from store.models import ForumMember, MatchOffer
-from store.roles import Involvement, Role
+from store.models import ForumMember, MatchOffer, Project
+from store.roles import Involvement, ProjectStatus, Role
 from tests.conftest import person
 from tests.handlers import given
 from tests.handlers.sweeps import (
@@ -105,7 +105,7 @@ def test_the_matchmaker_asks_the_person_and_their_yes_puts_them_on_the_team(
         "Not this one",
         "Stop suggesting projects",
     ]
-    assert joined.ok and 'Welcome to the "Falls prevention" team as carer' in joined.text
+    assert joined.ok and 'Welcome to the "Falls prevention" team as a carer' in joined.text
     assert given.team_rows(ctx.sessions, FALLS) == [
         ("Ben Okafor", Role.CARER, Involvement.TEAM_MEMBER, None)
     ]
@@ -370,3 +370,69 @@ def test_a_lead_who_says_yes_after_the_project_went_on_hold_is_told_why(
 
     assert answer.text.startswith('"Falls prevention" is on hold now, so I haven\'t asked them.')
     assert messages_to(ctx, dm, ben) == []
+
+
+def lead_was_told(ctx, dm, lead):
+    """The kinds of message planned so far to the lead."""
+    return [
+        kind for kind, _occurrence, recipient, _payload in planned(ctx) if recipient == dm(lead)
+    ]
+
+
+@pytest.mark.parametrize("status", ["completed", "stopped", "on hold"])
+def test_a_project_that_stops_frees_the_person_it_invited_at_once(
+    chat, ctx, dm, forum_id, asha, ben, chloe, status
+):
+    invited(chat, ctx, dm, lead=asha, carer=ben)
+
+    assert chat.say(asha, f'/qi-project status "Falls prevention" {status}').ok
+    start(chat, chloe, SEPSIS)
+    next_week(ctx)
+    sweep(ctx)
+
+    # Ben is free for Sepsis the next week, not held by Falls for two weeks.
+    assert offers(ctx) == [
+        (FALLS, "Ben Okafor", Role.CARER, "expired"),
+        (SEPSIS, "Ben Okafor", Role.CARER, "offered"),
+    ]
+    for _ in range(3):
+        next_week(ctx)
+        sweep(ctx)
+    # Asha is not told her project's invitation went unanswered and someone else will be found.
+    assert "match_result" not in lead_was_told(ctx, dm, asha)
+
+
+def test_a_stopped_project_s_lead_is_not_promised_someone_else(chat, ctx, dm, forum_id, asha, ben):
+    invitation = invited(chat, ctx, dm, lead=asha, carer=ben)
+    chat.press(ben, invitation, "Not this one")
+
+    assert chat.say(asha, '/qi-project status "Falls prevention" stopped').ok
+
+    assert messages_to(ctx, dm, asha) == [("match_result", None)]  # withdrawn, not sent
+
+
+def test_an_invitation_of_a_project_already_inactive_lapses_without_telling_its_lead(
+    chat, ctx, dm, forum_id, asha, ben
+):
+    invited(chat, ctx, dm, lead=asha, carer=ben)
+    with ctx.sessions.begin() as session:  # put on hold before introductions were freed
+        session.get(Project, project_id(ctx)).status = ProjectStatus.ON_HOLD
+
+    for _ in range(3):
+        next_week(ctx)
+        sweep(ctx)
+
+    assert offers(ctx) == [(FALLS, "Ben Okafor", Role.CARER, "expired")]
+    assert "match_result" not in lead_was_told(ctx, dm, asha)
+
+
+def test_a_yes_after_the_project_finished_is_thanked_and_explained(
+    chat, ctx, dm, forum_id, asha, ben
+):
+    invitation = invited(chat, ctx, dm, lead=asha, carer=ben)
+    assert chat.say(asha, '/qi-project status "Falls prevention" completed').ok
+
+    late = chat.press(ben, invitation, JOIN)
+
+    assert late.text.startswith('Thank you for saying yes. Sorry: "Falls prevention" is completed')
+    assert given.team_rows(ctx.sessions, FALLS) == []

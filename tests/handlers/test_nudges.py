@@ -635,3 +635,38 @@ def test_a_finished_project_cannot_ask_the_forum(chat, ctx, dm, asha, chloe):
 
     assert not refused.ok and "is completed, so it is not taking new members" in refused.text
     assert [row[0] for row in planned(ctx)] == ["nudge"]
+
+
+def test_a_project_escalated_then_paused_and_restarted_is_reminded_afresh(
+    chat, ctx, dm, asha, chloe
+):
+    organiser(ctx, chloe)
+    start(chat, asha, FALLS)
+    weekly(ctx, 4)  # passed to the organisers
+    assert state(ctx)[2] is not None
+    assert chat.say(asha, '/qi-project status "Falls prevention" on hold').ok
+    next_week(ctx, days=120)
+    assert chat.say(asha, '/qi-project status "Falls prevention" active').ok
+
+    plan = sweep(ctx)
+
+    week = week_of(ctx.now(), ctx)
+    assert [(d.action, d.why) for d in plan.decisions] == [
+        ("nudge", "no service user or carer on the team (reminder 1 in a row)")
+    ]
+    assert planned(ctx)[-1][:3] == ("nudge", week, dm(asha))
+    assert state(ctx) == (1, week, None)
+
+
+def test_a_snooze_still_running_is_kept_when_the_status_changes(chat, ctx, dm, asha):
+    start(chat, asha, FALLS)
+    nudge = nudge_now(ctx, dm(asha))
+    assert chat.submit(asha, chat.press(asha, nudge, "Snooze"), weeks="4", reason="other").ok
+    assert chat.say(asha, '/qi-project status "Falls prevention" on hold').ok
+    assert chat.say(asha, '/qi-project status "Falls prevention" active').ok
+    next_week(ctx)
+
+    plan = sweep(ctx)
+
+    assert [d.action for d in plan.decisions] == ["skip"]
+    assert "snoozed until" in plan.decisions[0].why

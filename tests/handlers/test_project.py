@@ -189,7 +189,7 @@ def test_add_member_with_consent_records_someone_not_on_chat(chat, asha, session
     reply = chat.say(asha, ADD_SAM)
 
     assert reply.ok
-    assert 'Sam Jones is now recorded on the "Falls prevention" team as carer' in reply.text
+    assert 'Sam Jones is now recorded on the "Falls prevention" team as a carer' in reply.text
     assert "you checked they agreed" in reply.text
     assert '"Falls prevention" now has a service user or carer on the team' in reply.text
     assert given.team_rows(sessions, "Falls prevention") == [
@@ -504,7 +504,7 @@ def test_only_the_lead_and_organisers_see_names(chat, asha, ben, chloe, sessions
 
     # Joining a team must not be a way to read who else is on it (Sam is not on chat).
     assert "Sam Jones" not in member_view.text
-    assert "You're on the team as carer." in member_view.text
+    assert "You're on the team as a carer." in member_view.text
     assert "Sam Jones" not in outsider_view.text and "Ben Okafor" not in outsider_view.text
     assert "On the team: 2 carers." in outsider_view.text
 
@@ -718,7 +718,7 @@ def test_a_chat_user_sharing_the_name_is_someone_else(chat, asha, sessions):
 def test_a_carer_leading_a_project_counts_as_lived_experience_on_the_team(chat, ben):
     reply = chat.say(ben, '/qi-project new "Carers\' passports" as carer')
 
-    assert "You're the lead of \"Carers' passports\", and on its team as carer." in reply.text
+    assert "You're the lead of \"Carers' passports\", and on its team as a carer." in reply.text
     listing = chat.say(ben, "/qi-projects")
     assert "1 of 1 active project has a service user or carer on the team." in listing.text
 

@@ -177,7 +177,7 @@ def test_a_search_that_finds_nothing_says_so(chat, asha):
     reply = chat.say(asha, "/qi-projects dermatology")
 
     assert reply.ok
-    assert "There are no active projects to show" in reply.text
+    assert "No active project has those words in its name or place." in reply.text
     assert "Falls prevention" not in reply.text
 
 

@@ -6,6 +6,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from handlers import ids
 from store.models import ForumMember, Membership, Person, Project, Rsvp
 from tests.bot.serving import post_chunked
 from tests.fakes import block_actions_body, event_body, slash_command_body, view_submission_body
@@ -74,7 +75,7 @@ def test_join_answers_in_the_ack_and_tells_the_lead(slack_bot, fake_slack):
     assert joined.status_code == 200
     answer = joined.json()
     assert answer["response_type"] == "ephemeral"
-    assert 'Welcome to the "Falls prevention" team as carer' in visible_text(answer["blocks"])
+    assert 'Welcome to the "Falls prevention" team as a carer' in visible_text(answer["blocks"])
     assert count(slack_bot, Membership) == 1
     dms = fake_slack.calls_to("chat.postMessage")
     assert [c.args["channel"] for c in dms] == ["D" + LEAD]
@@ -438,6 +439,25 @@ def test_when_a_form_cannot_open_the_person_is_told_how_to_type_it(slack_bot, fa
     (_, body) = fake_slack.responses[-1]
     assert "the form didn't open in time" in body["text"]
     assert "/qi-join Falls prevention as carer" in body["text"]
+
+
+def test_a_form_no_command_can_replace_just_asks_to_try_again(slack_bot, fake_slack):
+    """The snooze form has no typed form: no misleading /qi-join example."""
+    start_project(slack_bot, fake_slack)
+    with slack_bot.engine.connect() as connection:
+        project = connection.execute(select(Project.id)).scalar_one()
+    fake_slack.fail("views.open", 200, error="expired_trigger_id")
+
+    pressed = slack_bot.post(
+        block_actions_body(
+            ids.OPEN_SNOOZE, str(project), user_id=LEAD, response_url=fake_slack.response_url()
+        )
+    )
+    slack_bot.settle()
+
+    assert pressed.status_code == 200
+    (_, body) = fake_slack.responses[-1]
+    assert body["text"] == "Sorry, the form didn't open in time. Please try again."
 
 
 def test_a_slow_lookup_does_not_overwrite_a_stored_name(slack_bot, fake_slack):
