@@ -195,7 +195,10 @@ def cmd_person_erase(ctx: Context, args: argparse.Namespace) -> int:
             done = f"Erased {name} (#{erasure.person_number})."
     print(done)  # once the transaction has committed
     if not isinstance(found, ChatAddress) and erasure.projects_left_without_lead:
-        print("These projects now have no lead; please name a new one:")
+        print(
+            "These projects now have no lead. Put a new lead in the project register and run "
+            "qi-nudge import-projects again:"
+        )
         for project in erasure.projects_left_without_lead:
             print(f"  {project}")
     return 0

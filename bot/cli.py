@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("demo", help="fill an empty database with an example trust")
-    sub.add_parser("serve", help="run the bot on Slack (HTTP on PORT, or Socket Mode)")
+    sub.add_parser(
+        "serve", help="run the bot on Slack, Teams or both: web server, scheduler and sender"
+    )
 
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade", "current"])

@@ -13,6 +13,7 @@ from bot.scheduler import Jobs
 from bot.settings import Settings
 from handlers.context import Context
 from handlers.nudges import SweepPlan, plan_sweep, tidy_before_sweep, week_of
+from handlers.wording import plural
 from store import outbox
 from store.models import Person
 
@@ -72,7 +73,8 @@ def print_plan(plan: SweepPlan, *, done: bool = False) -> None:
         )
         return
     print(
-        f"Week {plan.week}: {len(plan.decisions)} active projects without a service user or carer."
+        f"Week {plan.week}: {plural(len(plan.decisions), 'active project')} without a service user "
+        "or carer."
     )
     for decision in plan.decisions:
         lead = decision.lead_name or "no lead"
@@ -81,7 +83,10 @@ def print_plan(plan: SweepPlan, *, done: bool = False) -> None:
             verb = verb.replace("Would remind", "Reminding").replace("Would pass", "Passing")
         print(f'  {verb}: "{decision.project_name}" (lead: {lead}): {decision.why}')
     if done:
-        print(f"{plan.planned_new} new messages planned ({len(plan.deliveries)} this week in all).")
+        print(
+            f"{plural(plan.planned_new, 'new message')} planned "
+            f"({len(plan.deliveries)} this week in all)."
+        )
 
 
 def summary(outcomes: Counter[str]) -> str:

@@ -11,6 +11,7 @@ from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.reply import Reply
 from handlers.stats import backfill, forum_stats, project_stats
+from handlers.wording import plural
 from store import stats as stats_store
 
 CSV_HEADER = (
@@ -31,7 +32,10 @@ def cmd_stats(ctx: Context, args: argparse.Namespace) -> int:
         since = _date(args.since) if args.since else None
         weeks = backfill(ctx, since=since, replace=args.replace)
         kept = "" if args.replace else " (weeks already recorded were kept as they were)"
-        print(f"Worked out {weeks} past weeks from the project and membership history{kept}.")
+        print(
+            f"Worked out {plural(weeks, 'past week')} from the project and membership "
+            f"history{kept}."
+        )
     reply: Reply = (
         forum_stats(ctx, args.forum)
         if args.forum is not None

@@ -12,7 +12,7 @@ from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.forum import meeting_prefix
 from handlers.forum_slots import plan_slot_teams_told_of_cancelling
-from handlers.wording import when
+from handlers.wording import plural, when
 from store.audit import record
 from store.models import Meeting
 
@@ -54,8 +54,8 @@ def cancel_meeting(ctx: Context, meeting_id: int, *, actor_id: int | None) -> Me
         )
         text = (
             f"Cancelled the {meeting.forum.name} meeting on "
-            f"{when(meeting.starts_at, ctx.timezone)}. {told} people who said they were going "
-            "will be told, and its announcements now say it is cancelled."
+            f"{when(meeting.starts_at, ctx.timezone)}. {plural(told, 'person', 'people')} who "
+            "said they were going will be told, and its announcements now say it is cancelled."
         )
         if teams:
             teams_text = "1 team" if teams == 1 else f"{teams} teams"
@@ -97,6 +97,6 @@ def move_meeting(
         )
         text = (
             f"Moved the {meeting.forum.name} meeting to {when(starts_at, ctx.timezone)}. "
-            f"{told} people who said they were going will be told."
+            f"{plural(told, 'person', 'people')} who said they were going will be told."
         )
         return MeetingChange(text=text, refresh=meeting_prefix(meeting.id), told=told)

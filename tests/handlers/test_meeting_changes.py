@@ -94,3 +94,14 @@ def slot_news(sessions):
             select(Delivery).where(Delivery.kind == "slot_decision").order_by(Delivery.id)
         )
         return [(d.recipient, outbox.as_claimed(d)) for d in rows]
+
+
+def test_the_organiser_is_told_how_many_people_will_hear_in_plain_numbers(
+    chat, ctx, ben, meeting_id
+):
+    assert chat.press(ben, chat.say(ben, "/qi-forum"), "I'm going").ok
+
+    change = cancel_meeting(ctx, meeting_id, actor_id=None)
+
+    assert change.told == 1
+    assert "1 person who said they were going will be told" in change.text
