@@ -225,19 +225,21 @@ def render_nudge(session: Session, ctx: Context, delivery: outbox.Claimed) -> Re
     lead = session.get(Person, lead_id) if lead_id is not None else None
     if not projects or lead is None or lead.nudges_muted_at is not None:
         return None
+    # The heading asks the question; the words say where things stand and what to do.
     if len(projects) == 1:
         opening = (
-            f"Hello {first_name(lead.display_name)}. Who with lived experience is on your "
-            f'"{projects[0].name}" '
-            "team? Right now there's no service user or carer on it."
+            f'Hello {first_name(lead.display_name)}. Your "{projects[0].name}" team has no '
+            "service user or carer on it yet."
         )
     else:
         names = join_names(f'"{p.name}"' for p in projects)
         opening = (
-            f"Hello {first_name(lead.display_name)}. Who with lived experience is on your "
-            "teams? Right now "
-            f"{names} have no service user or carer on them."
+            f"Hello {first_name(lead.display_name)}. Your teams {names} have no service user "
+            "or carer on them yet."
         )
+    opening += (
+        " If someone is already involved, add them. If not, the forum can help you find someone."
+    )
     sections = [Section(heading="Who with lived experience is on your team?", text=opening)]
     offers = match_store.open_offers_for(session, [p.id for p in projects])
     sections.extend(offer_section(offers[p.id], p) for p in projects if p.id in offers)

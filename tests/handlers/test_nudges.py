@@ -317,8 +317,8 @@ def test_the_nudge_asks_who_is_on_the_team_and_offers_next_steps(chat, ctx, dm, 
     falls = str(project_id(ctx))
     assert nudge.sections[0].heading == "Who with lived experience is on your team?"
     assert nudge.sections[0].text == (
-        'Hello Asha. Who with lived experience is on your "Falls prevention" team? Right now '
-        "there's no service user or carer on it."
+        'Hello Asha. Your "Falls prevention" team has no service user or carer on it yet. If '
+        "someone is already involved, add them. If not, the forum can help you find someone."
     )
     assert [(b.label, b.action_id, b.value) for b in nudge.buttons] == [
         (ASK, ids.ASK_FORUM, falls),
@@ -334,8 +334,8 @@ def test_the_nudge_for_several_projects_names_them_all_with_buttons_for_each(cha
     nudge = nudge_now(ctx, dm(asha))
 
     falls, sepsis = (str(project_id(ctx, n)) for n in (FALLS, "Sepsis screening"))
-    both = '"Falls prevention" and "Sepsis screening" have no service user or carer on them.'
-    assert f"Who with lived experience is on your teams? Right now {both}" in nudge.text
+    both = '"Falls prevention" and "Sepsis screening" have no service user or carer on them yet.'
+    assert f"Your teams {both}" in nudge.text
     steps = (ASK, "Add someone already involved", "Snooze")
     assert [(b.label, b.value) for b in nudge.buttons] == [
         *((label, project) for project in (falls, sepsis) for label in steps),
@@ -366,7 +366,7 @@ def test_a_nudge_only_mentions_the_projects_that_still_need_it_when_sent(chat, c
 
     nudge = inbox(ctx, dm(asha))
 
-    assert 'on your "Sepsis screening" team?' in nudge.text
+    assert 'Your "Sepsis screening" team has no service user or carer' in nudge.text
     assert FALLS not in nudge.text
 
 
