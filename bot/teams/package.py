@@ -49,7 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "qi-forum": ("The next QI forum meeting, and say if you will come", ""),
     "qi-stats": (
-        "The run chart of lived experience on QI teams",
+        "How many projects have a service user or carer, week by week",
         '[a site | forum | note 2026-03-02 "What changed"]',
     ),
     "qi-help": ("What qi-nudge can do, in plain English", "[command]"),
