@@ -110,20 +110,15 @@ def expire_stale(session: Session, *, week: str, now: datetime) -> list[int]:
         .where(MatchOffer.status == OFFERED, MatchOffer.week != week)
         .values(status=EXPIRED, updated_at=now)
     )
-    lapsed = list(
-        session.scalars(
-            select(MatchOffer.id).where(
-                MatchOffer.status == ASKED, MatchOffer.updated_at <= now - ASK_LIFETIME
-            )
-        )
+    # One statement, the status checked as each row is changed: a "yes" that commits while
+    # the sweep runs is not overwritten (a select, then an update by id, would lose it).
+    lapsed = session.scalars(
+        update(MatchOffer)
+        .where(MatchOffer.status == ASKED, MatchOffer.updated_at <= now - ASK_LIFETIME)
+        .values(status=EXPIRED, updated_at=now)
+        .returning(MatchOffer.id)
     )
-    if lapsed:
-        session.execute(
-            update(MatchOffer)
-            .where(MatchOffer.id.in_(lapsed))
-            .values(status=EXPIRED, updated_at=now)
-        )
-    return lapsed
+    return sorted(lapsed)
 
 
 def expire_open_of_project(session: Session, project_id: int, *, now: datetime) -> int:
