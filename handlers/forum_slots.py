@@ -26,6 +26,7 @@ SLOT_REQUEST = "slot_request"
 SLOT_DECISION = "slot_decision"
 # A slot_decision's payload news when the meeting was cancelled after the team asked.
 CANCELLED = "cancelled"
+MOVED = "moved"
 TOPIC_MAX = 300
 EXAMPLE = '/qi-forum slot "Falls prevention" "Talk through our idea for night checks"'
 
@@ -173,6 +174,8 @@ def render_slot_decision(session: Session, ctx: Context, delivery: outbox.Claime
     slot = session.get(SlotRequest, delivery.payload.get("slot"))
     if delivery.payload.get("news") == CANCELLED:
         return _render_slot_cancelled(slot, ctx)
+    if delivery.payload.get("news") == MOVED:
+        return _render_slot_moved(slot, ctx)
     if slot is None or slot.status == "requested" or _too_late(slot, ctx):
         return None
     meeting = slot.meeting
@@ -189,6 +192,19 @@ def render_slot_decision(session: Session, ctx: Context, delivery: outbox.Claime
 
 def plan_slot_teams_told_of_cancelling(session: Session, meeting: Meeting, *, now: datetime) -> int:
     """Tell each team that asked for a slot at this cancelled meeting (not declined); how many."""
+    return _tell_slot_teams(session, meeting, CANCELLED, CANCELLED, now=now)
+
+
+def plan_slot_teams_told_of_moving(session: Session, meeting: Meeting, *, now: datetime) -> int:
+    """Tell each team that asked for a slot at this meeting (not declined) its new time."""
+    # Keyed by the new time: moved twice, they hear twice.
+    when_key = f"{MOVED}:{meeting.starts_at.isoformat()}"
+    return _tell_slot_teams(session, meeting, MOVED, when_key, now=now)
+
+
+def _tell_slot_teams(
+    session: Session, meeting: Meeting, news: str, key: str, *, now: datetime
+) -> int:
     slots = session.scalars(
         select(SlotRequest).where(
             SlotRequest.meeting_id == meeting.id,
@@ -201,9 +217,9 @@ def plan_slot_teams_told_of_cancelling(session: Session, meeting: Meeting, *, no
         [
             outbox.Planned(
                 SLOT_DECISION,
-                f"slot:{slot.id}:{CANCELLED}",
+                f"slot:{slot.id}:{key}",
                 outbox.person_recipient(slot.requested_by_id),
-                {"slot": slot.id, "news": CANCELLED},
+                {"slot": slot.id, "news": news},
             )
             for slot in slots
             if slot.requested_by_id is not None
@@ -222,6 +238,18 @@ def _render_slot_cancelled(slot: SlotRequest | None, ctx: Context) -> Reply | No
         f'been cancelled, so "{project.name}" won\'t have the time it asked for. When the next '
         f'meeting is planned, you can ask again: /qi-forum slot "{project.name}" '
         '"what you\'d like to talk about"'
+    )
+
+
+def _render_slot_moved(slot: SlotRequest | None, ctx: Context) -> Reply | None:
+    # Declined, cancelled since, or already under way: the new time is no news to them.
+    if slot is None or slot.status == "declined" or _too_late(slot, ctx):
+        return None
+    meeting, project = slot.meeting, slot.project
+    stands = "slot moves with it" if slot.status == "accepted" else "request for a slot stands"
+    return say(
+        f'The {meeting.forum.name} meeting where "{project.name}" asked for time has moved: it '
+        f"is now on {when(meeting.starts_at, ctx.timezone)}. Your {stands}."
     )
 
 

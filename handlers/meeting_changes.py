@@ -11,7 +11,10 @@ from handlers.announcements import plan_meeting_changed
 from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.forum import meeting_prefix
-from handlers.forum_slots import plan_slot_teams_told_of_cancelling
+from handlers.forum_slots import (
+    plan_slot_teams_told_of_cancelling,
+    plan_slot_teams_told_of_moving,
+)
 from handlers.wording import plural, when
 from store.audit import record
 from store.models import Meeting
@@ -85,6 +88,7 @@ def move_meeting(
         meeting.starts_at = starts_at
         session.flush()
         told = plan_meeting_changed(session, ctx, meeting, what="moved", now=ctx.now())
+        teams = plan_slot_teams_told_of_moving(session, meeting, now=ctx.now())
         record(
             session,
             at=ctx.now(),
@@ -99,4 +103,6 @@ def move_meeting(
             f"Moved the {meeting.forum.name} meeting to {when(starts_at, ctx.timezone)}. "
             f"{plural(told, 'person', 'people')} who said they were going will be told."
         )
+        if teams:
+            text += f" {plural(teams, 'team')} that asked for a slot will be told too."
         return MeetingChange(text=text, refresh=meeting_prefix(meeting.id), told=told)

@@ -105,3 +105,34 @@ def test_the_organiser_is_told_how_many_people_will_hear_in_plain_numbers(
 
     assert change.told == 1
     assert "1 person who said they were going will be told" in change.text
+
+
+def test_teams_with_a_slot_are_told_the_new_time_when_the_meeting_moves(
+    chat, ctx, asha, ben, chloe, dm, sessions, clock, meeting_id
+):
+    given.organiser(sessions, chloe, clock())
+    for lead, project in ((asha, "Falls prevention"), (ben, "Sepsis screening")):
+        assert chat.say(lead, f'/qi-project new "{project}"').ok
+        assert chat.say(lead, f'/qi-forum slot "{project}" "Our idea"').ok
+    with sessions() as session:
+        request = outbox.as_claimed(
+            session.scalars(
+                select(Delivery).where(Delivery.kind == "slot_request").order_by(Delivery.id)
+            ).first()
+        )
+    chat.press(chloe, render_delivery(ctx, request), "Accept")  # Falls; Sepsis still asked
+
+    change = move_meeting(ctx, meeting_id, clock() + timedelta(days=14), actor_id=None)
+
+    moved = [
+        (recipient, render_delivery(ctx, claimed).text)
+        for recipient, claimed in slot_news(sessions)
+        if ":moved:" in claimed.occurrence
+    ]
+    assert [recipient for recipient, _ in moved] == [dm(asha), dm(ben)]
+    assert moved[0][1] == (
+        'The QI Forum meeting where "Falls prevention" asked for time has moved: it is now on '
+        "Monday 7 December 2026 at 10am. Your slot moves with it."
+    )
+    assert moved[1][1].endswith("Your request for a slot stands.")
+    assert "2 teams that asked for a slot will be told too." in change.text
