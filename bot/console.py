@@ -13,6 +13,8 @@ from store.names import clean_name, name_key
 
 PLATFORM = "console"
 WORKSPACE = "local"
+# The console's own commands, which also end a form when typed in the middle of one.
+CONSOLE_COMMANDS = frozenset({":as", ":help", ":quit", ":q", ":exit"})
 
 CONSOLE_HELP = """\
 Type commands as you would in chat, for example /qi-help or /qi-join forum.
@@ -45,6 +47,7 @@ class Console:
         self.actor = actor
         self.stdin = stdin
         self.stdout = stdout
+        self._next_line: str | None = None  # a command typed in the middle of a form
         self.bold = bold
         # When input is piped (a script, a test) echo it, so the transcript reads as a dialogue.
         self.echo = echo
@@ -73,7 +76,9 @@ class Console:
         """Loop until :quit or end of input."""
         self.write(f"qi-nudge console. You are {self.actor.display_name}. Type :help for help.")
         while True:
-            line = self.read(f"{self.actor.display_name}> ")
+            line, self._next_line = self._next_line, None
+            if line is None:
+                line = self.read(f"{self.actor.display_name}> ")
             if line is None:
                 self.write("\nGoodbye.")
                 return 0
@@ -152,6 +157,11 @@ class Console:
                 self.write("Cancelled. Nothing was changed.")
                 return
             answer = answer.strip()
+            if answer.startswith("/") or answer.split(" ")[0] in CONSOLE_COMMANDS:
+                # A command, not an answer: the person has moved on. Leave the form, do it.
+                self.write("Left the form. Nothing was changed.")
+                self._next_line = answer
+                return
             if answer.isascii() and answer.isdecimal() and 1 <= int(answer) <= len(field.choices):
                 answer = field.choices[int(answer) - 1].value
             else:

@@ -194,3 +194,15 @@ def test_a_chart_that_cannot_be_saved_is_still_described(ctx, chart_command, tmp
     assert "The chart could not be saved" in out.getvalue()
     assert CHART.alt_text in out.getvalue()
     assert "Traceback" not in out.getvalue()
+
+
+def test_a_command_typed_in_the_middle_of_a_form_leaves_it_and_is_done(ctx, sessions):
+    _setup(ctx)
+
+    transcript = run_console(ctx, ["/qi-join", ":as Priya Shah", "/qi-forum"], name="Ben Okafor")
+
+    assert "Left the form. Nothing was changed." in transcript
+    assert "You are now Priya Shah." in transcript
+    assert "== QI Forum ==" in transcript
+    with sessions() as session:
+        assert session.scalars(select(Membership)).all() == []
