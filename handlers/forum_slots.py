@@ -113,7 +113,12 @@ def handle_slot_decision_button(ctx: Context, actor: Actor, value: str) -> Reply
             raise Refusal("That request no longer exists.")
         if slot.status != "requested":
             return say(f'The slot for "{slot.project.name}" was already {slot.status}.')
-        meeting = slot.meeting
+        # The meeting is locked too (as cancelling and moving lock it): a decision and a
+        # cancellation at the same moment take turns, so the team hears the one that stands.
+        meeting = session.get(
+            Meeting, slot.meeting_id, with_for_update=True, populate_existing=True
+        )
+        assert meeting is not None  # a slot request belongs to a meeting (foreign key)
         if meeting.cancelled_at is not None:
             raise Refusal(
                 f"The {meeting.forum.name} meeting on {when(meeting.starts_at, ctx.timezone)} "

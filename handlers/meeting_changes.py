@@ -30,7 +30,8 @@ class MeetingChange:
 
 
 def _meeting(session: Session, meeting_id: int) -> Meeting:
-    meeting = session.get(Meeting, meeting_id)
+    # Locked for the change: a slot decided at the same moment waits, then sees the change.
+    meeting = session.get(Meeting, meeting_id, with_for_update=True)
     if meeting is None:
         raise Refusal(f"There is no meeting #{meeting_id}. See them with: qi-nudge meeting list")
     return meeting
