@@ -89,7 +89,12 @@ class Jobs:
             jobs.start_run(session, WEEKLY_SNAPSHOT, week, now=self.ctx.now())
         # Weeks missed while the bot was down are worked out from history first (weeks
         # already recorded are kept), so the run chart has no gaps.
-        missed = backfill(self.ctx, since=self.ctx.now().date() - MISSED_WEEKS_LOOKBACK)
+        missed = backfill(
+            self.ctx,
+            since=self.ctx.now().date() - MISSED_WEEKS_LOOKBACK,
+            weekday=self.policy.weekday,
+            at=self.policy.at,
+        )
         take_snapshot(self.ctx)
         with self.ctx.sessions.begin() as session:
             jobs.finish_run(session, WEEKLY_SNAPSHOT, week, now=self.ctx.now())

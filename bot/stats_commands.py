@@ -9,6 +9,7 @@ from pathlib import Path
 
 from handlers.context import Context
 from handlers.errors import Refusal
+from handlers.nudges import NudgePolicy
 from handlers.reply import Reply
 from handlers.stats import backfill, forum_stats, project_stats
 from handlers.wording import plural
@@ -30,7 +31,12 @@ def cmd_stats(ctx: Context, args: argparse.Namespace) -> int:
     """Print the headline; write the chart (--chart) and the weekly figures (--csv)."""
     if args.backfill:
         since = _date(args.since) if args.since else None
-        weeks = backfill(ctx, since=since, replace=args.replace)
+        settings = getattr(args, "settings", None)
+        # Measured when the live weekly figure is taken: NUDGE_DAY at NUDGE_TIME.
+        policy = settings.nudge_policy if settings is not None else NudgePolicy()
+        weeks = backfill(
+            ctx, since=since, replace=args.replace, weekday=policy.weekday, at=policy.at
+        )
         kept = "" if args.replace else " (weeks already recorded were kept as they were)"
         print(
             f"Worked out {plural(weeks, 'past week')} from the project and membership "

@@ -25,7 +25,8 @@ from store.roles import LIVED_EXPERIENCE_ROLES, Role
 EXAMPLE_NOTE = '/qi-stats note 2026-03-02 "Forum relaunched"'
 NOTE_MAX = 200
 # A back-filled week is measured as it stood at this local time on its Monday: when the
-# weekly snapshot itself is taken, just before the reminders go out.
+# weekly snapshot itself is taken, just before the reminders go out (the defaults of
+# NUDGE_DAY and NUDGE_TIME; callers pass the configured ones).
 BACKFILL_AT = time(9, 30)
 
 
@@ -101,11 +102,19 @@ def take_snapshot(ctx: Context) -> str:
     return week
 
 
-def backfill(ctx: Context, *, since: date | None = None, replace: bool = False) -> int:
+def backfill(
+    ctx: Context,
+    *,
+    since: date | None = None,
+    replace: bool = False,
+    weekday: int = 0,
+    at: time = BACKFILL_AT,
+) -> int:
     """Work out past weeks' figures from membership, status and meeting history; weeks written.
 
     From `since` (default: the week the first project was recorded) up to last week. Weeks
-    that already have a snapshot are kept unless `replace`.
+    that already have a snapshot are kept unless `replace`. Each week is measured at its
+    weekly moment (`weekday`, 0 for Monday, at `at` local time), as the live figure is.
     """
     now = ctx.now()
     this_week = week_of(now, ctx)
@@ -123,7 +132,8 @@ def backfill(ctx: Context, *, since: date | None = None, replace: bool = False) 
         rows: list[dict[str, object]] = []
         weeks = 0
         while True:
-            moment = datetime.combine(monday, BACKFILL_AT, tzinfo=ctx.timezone)
+            day = monday + timedelta(days=weekday)
+            moment = datetime.combine(day, at, tzinfo=ctx.timezone)
             week = week_of(moment, ctx)
             if week >= this_week:
                 break

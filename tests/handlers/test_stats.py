@@ -1,7 +1,7 @@
 """The evidence: weekly snapshots, back-fill from history, /qi-stats and its notes."""
 
 import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -85,6 +85,17 @@ def test_backfill_works_out_each_past_week_from_history(ctx, history):
         ("2026-W39", 1, 1, True),
     ]
     assert figures(ctx, "site:Riverside")[0] == ("2026-W41", 1, 0, True)
+
+
+def test_backfill_measures_each_week_when_the_live_figure_is_taken(ctx, history):
+    """With the reminders on Wednesdays at 2pm, so are the worked-out weeks' figures."""
+    backfill(ctx, weekday=2, at=time(14, 0))
+
+    # Falls and Sepsis started on Tuesday 1 September: counted in that week (week 36) now.
+    assert figures(ctx)[:2] == [("2026-W36", 2, 0, True), ("2026-W37", 2, 0, True)]
+    with ctx.sessions() as session:
+        (first,) = [s for s in stats_store.snapshots(session) if s.week == "2026-W36"]
+    assert first.taken_at.astimezone(ctx.timezone).strftime("%A %H:%M") == "Wednesday 14:00"
 
 
 def test_backfill_keeps_weeks_already_recorded_unless_told_to_replace(ctx, history, clock):
