@@ -45,19 +45,19 @@ def snapshot_rows(
     backfilled: bool,
 ) -> list[dict[str, object]]:
     """One week's rows: overall, each site, and each forum that met that week."""
-    base = {"week": week, "week_start": week_start(week), "taken_at": moment}
-    rows: list[dict[str, object]] = [
-        {
-            **base,
-            "scope": scope,
-            "active_projects": figures.active,
-            "involved_projects": figures.involved,
-            "attendance": None,
-            "backfilled": backfilled,
-        }
+    return project_rows(history, week=week, moment=moment, backfilled=backfilled) + forum_rows(
+        attendance, week=week, moment=moment, backfilled=backfilled
+    )
+
+
+def project_rows(
+    history: stats_store.ProjectHistory, *, week: str, moment: datetime, backfilled: bool
+) -> list[dict[str, object]]:
+    """A week's rows for the projects: overall and each site, as they stood at `moment`."""
+    return [
+        _row(week, moment, backfilled, scope, figures.active, figures.involved, None)
         for scope, figures in sorted(history.figures_at(moment).items())
     ]
-    return rows + forum_rows(attendance, week=week, moment=moment, backfilled=backfilled)
 
 
 def forum_rows(
@@ -68,19 +68,40 @@ def forum_rows(
     backfilled: bool,
 ) -> list[dict[str, object]]:
     """A week's rows for each forum that met that week: who said they were going, by role."""
-    base = {"week": week, "week_start": week_start(week), "taken_at": moment}
     return [
-        {
-            **base,
-            "scope": stats_store.forum_scope(forum_id),
-            "active_projects": 0,
-            "involved_projects": 0,
-            "attendance": {(role.value if role else "unknown"): n for role, n in counts.items()},
-            "backfilled": backfilled,
-        }
+        _row(
+            week,
+            moment,
+            backfilled,
+            stats_store.forum_scope(forum_id),
+            0,
+            0,
+            {(role.value if role else "unknown"): n for role, n in counts.items()},
+        )
         for (meeting_week, forum_id), counts in attendance.items()
         if meeting_week == week
     ]
+
+
+def _row(
+    week: str,
+    moment: datetime,
+    backfilled: bool,
+    scope: str,
+    active: int,
+    involved: int,
+    attendance: dict[str, int] | None,
+) -> dict[str, object]:
+    return {
+        "week": week,
+        "week_start": week_start(week),
+        "taken_at": moment,
+        "scope": scope,
+        "active_projects": active,
+        "involved_projects": involved,
+        "attendance": attendance,
+        "backfilled": backfilled,
+    }
 
 
 def take_snapshot(ctx: Context) -> str:
@@ -160,7 +181,7 @@ def refigure_since(session: Session, ctx: Context, since: datetime) -> int:
     rows = [
         row
         for week, moment in moments
-        for row in snapshot_rows(history, {}, week=week, moment=moment, backfilled=True)
+        for row in project_rows(history, week=week, moment=moment, backfilled=True)
     ]
     stats_store.save_snapshots(session, rows, replace=True)
     return len(moments)
