@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.models import Delivery
@@ -257,12 +257,17 @@ def rate_limited_since(session: Session, delivery_id: int, *, now: datetime) -> 
     the bot was down for a day has not been refused for a day (None: no such delivery).
     """
     table = Delivery.__table__
-    session.execute(
+    return session.scalar(
         update(table)
-        .where(table.c.id == delivery_id, table.c.rate_limited_since.is_(None))
-        .values(rate_limited_since=now)
+        .where(table.c.id == delivery_id)
+        # The first refusal's time stays; `now` is typed as the column, stored as it stores.
+        .values(
+            rate_limited_since=func.coalesce(
+                table.c.rate_limited_since, literal(now, table.c.rate_limited_since.type)
+            )
+        )
+        .returning(table.c.rate_limited_since)
     )
-    return session.scalar(select(table.c.rate_limited_since).where(table.c.id == delivery_id))
 
 
 def mark_sent(
