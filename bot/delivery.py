@@ -349,16 +349,7 @@ class Deliverer:
                     return self._send_failed(delivery, error, post_refused=not error.maybe_sent)
         except SendError as error:
             return self._send_failed(delivery, error, post_refused=False)
-        with self.ctx.sessions.begin() as session:
-            ours = outbox.mark_sent(
-                session,
-                delivery.id,
-                now=self.ctx.now(),
-                platform=where.platform,
-                channel_id=where.channel,
-                message_ts=found,
-                claim=delivery.attempts,
-            )
+        ours = self._mark_sent(delivery, where, found)
         # Taken over meanwhile: the other sender finds this message by its key and records it
         # (or, on a platform it cannot look in, records it as sent, unconfirmed).
         if not ours:
@@ -380,6 +371,27 @@ class Deliverer:
         if now is not None and now != posted:
             self._update(sender, channel, ts, now, delivery.id)
 
+    def _mark_sent(
+        self,
+        delivery: outbox.Claimed,
+        where: Destination,
+        message_ts: str | None,
+        *,
+        note: str | None = None,
+    ) -> bool:
+        """Record our claim's delivery as sent there; False if another sender took it over."""
+        with self.ctx.sessions.begin() as session:
+            return outbox.mark_sent(
+                session,
+                delivery.id,
+                now=self.ctx.now(),
+                platform=where.platform,
+                channel_id=where.channel,
+                message_ts=message_ts,
+                claim=delivery.attempts,
+                note=note,
+            )
+
     @staticmethod
     def _post_in_doubt(delivery: outbox.Claimed) -> Destination | None:
         """Where an earlier attempt started posting, if it may have arrived there.
@@ -399,17 +411,8 @@ class Deliverer:
             f"unconfirmed: {where.platform.capitalize()} cannot be asked whether it arrived, "
             "so it was not sent again"
         )
-        with self.ctx.sessions.begin() as session:
-            ours = outbox.mark_sent(
-                session,
-                delivery.id,
-                now=self.ctx.now(),
-                platform=where.platform,
-                channel_id=where.channel,
-                message_ts=None,  # unknown: in-place edits (RSVP counts) skip it
-                claim=delivery.attempts,
-                note=note,
-            )
+        # The message id is unknown: in-place edits (RSVP counts) skip it.
+        ours = self._mark_sent(delivery, where, None, note=note)
         if not ours:
             return self._taken_over(delivery)
         log.warning("delivery %s (%s) %s", delivery.id, delivery.kind, note)
