@@ -309,28 +309,40 @@ def _walk_inputs(card):
     return list(inputs_of(card).values())
 
 
-def test_a_post_teams_took_but_never_answered_is_not_sent_again(teams_bot, fake_teams, clock):
+def nudge_delivered_twice(bot, fake, clock, *, timeout=None, between=lambda: None):
+    """Plan this week's nudge and drain the outbox twice through a real TeamsSender.
+
+    The second drain comes ten minutes later (past a retry's back-off), as a restarted bot
+    (a fresh deliverer) would; `between` runs in between. The two drains' outcomes.
+    """
     from bot.delivery import Deliverer, DeliveryPolicy, Pacer
     from bot.teams.app import build_token_provider
     from bot.teams.sender import TeamsSender
     from tests.bot.teams.conftest import teams_settings
 
-    lead_with_two_projects(teams_bot)
-    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
-    settings = teams_settings(fake_teams, "sqlite://")
-    # Gives up long before Teams answers.
-    impatient = TeamsSender.for_settings(
-        settings, teams_bot.ctx.sessions, build_token_provider(settings), timeout=0.5
+    lead_with_two_projects(bot)
+    Jobs(bot.ctx, NudgePolicy()).run_due()
+    settings = teams_settings(fake, "sqlite://")
+    options = {} if timeout is None else {"timeout": timeout}
+    sender = TeamsSender.for_settings(
+        settings, bot.ctx.sessions, build_token_provider(settings), **options
     )
     no_pacing = DeliveryPolicy(channel_interval=0, workspace_interval=0)
     try:
-        fake_teams.stall_after(SEND_ACTIVITY, 2.0)  # Teams posts it, then takes 2 s to say so
-        first = Deliverer(teams_bot.ctx, impatient, no_pacing, pacer=Pacer(no_pacing)).drain()
-        clock.advance(minutes=10)  # past the retry's back-off
-        # A restarted bot (a fresh deliverer) takes the row again.
-        second = Deliverer(teams_bot.ctx, impatient, no_pacing, pacer=Pacer(no_pacing)).drain()
+        first = Deliverer(bot.ctx, sender, no_pacing, pacer=Pacer(no_pacing)).drain()
+        between()
+        clock.advance(minutes=10)
+        second = Deliverer(bot.ctx, sender, no_pacing, pacer=Pacer(no_pacing)).drain()
     finally:
-        impatient.close()
+        sender.close()
+    return first, second
+
+
+def test_a_post_teams_took_but_never_answered_is_not_sent_again(teams_bot, fake_teams, clock):
+    fake_teams.stall_after(SEND_ACTIVITY, 2.0)  # Teams posts it, then takes 2 s to say so
+
+    # The sender gives up long before Teams answers.
+    first, second = nudge_delivered_twice(teams_bot, fake_teams, clock, timeout=0.5)
 
     assert first["retry"] == 1
     assert second["unconfirmed"] == 1
@@ -347,25 +359,9 @@ def test_a_post_teams_took_but_answered_badly_is_not_sent_again(
     teams_bot, fake_teams, clock, answer
 ):
     """A gateway error after Teams acted: the post may be there, so it is not posted again."""
-    from bot.delivery import Deliverer, DeliveryPolicy, Pacer
-    from bot.teams.app import build_token_provider
-    from bot.teams.sender import TeamsSender
-    from tests.bot.teams.conftest import teams_settings
+    fake_teams.fail_after(SEND_ACTIVITY, answer)  # posted, then told it failed
 
-    lead_with_two_projects(teams_bot)
-    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
-    settings = teams_settings(fake_teams, "sqlite://")
-    sender = TeamsSender.for_settings(
-        settings, teams_bot.ctx.sessions, build_token_provider(settings)
-    )
-    no_pacing = DeliveryPolicy(channel_interval=0, workspace_interval=0)
-    try:
-        fake_teams.fail_after(SEND_ACTIVITY, answer)  # posted, then told it failed
-        Deliverer(teams_bot.ctx, sender, no_pacing, pacer=Pacer(no_pacing)).drain()
-        clock.advance(minutes=10)  # past the retry's back-off
-        again = Deliverer(teams_bot.ctx, sender, no_pacing, pacer=Pacer(no_pacing)).drain()
-    finally:
-        sender.close()
+    _, again = nudge_delivered_twice(teams_bot, fake_teams, clock)
 
     assert len(sent_to(fake_teams)) == 1, "the nudge reached the lead once, never twice"
     assert again["unconfirmed"] == 1
@@ -373,25 +369,9 @@ def test_a_post_teams_took_but_answered_badly_is_not_sent_again(
 
 def test_a_post_teams_refused_outright_is_sent_again(teams_bot, fake_teams, clock):
     """503 and 412: Teams did not take it, so trying again cannot make a duplicate."""
-    from bot.delivery import Deliverer, DeliveryPolicy, Pacer
-    from bot.teams.app import build_token_provider
-    from bot.teams.sender import TeamsSender
-    from tests.bot.teams.conftest import teams_settings
+    fake_teams.fail(SEND_ACTIVITY, 503)
 
-    lead_with_two_projects(teams_bot)
-    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
-    settings = teams_settings(fake_teams, "sqlite://")
-    sender = TeamsSender.for_settings(
-        settings, teams_bot.ctx.sessions, build_token_provider(settings)
-    )
-    no_pacing = DeliveryPolicy(channel_interval=0, workspace_interval=0)
-    try:
-        fake_teams.fail(SEND_ACTIVITY, 503)
-        Deliverer(teams_bot.ctx, sender, no_pacing, pacer=Pacer(no_pacing)).drain()
-        clock.advance(minutes=10)
-        again = Deliverer(teams_bot.ctx, sender, no_pacing, pacer=Pacer(no_pacing)).drain()
-    finally:
-        sender.close()
+    _, again = nudge_delivered_twice(teams_bot, fake_teams, clock)
 
     assert again["sent"] == 1
     assert len(sent_to(fake_teams)) == 1
@@ -418,31 +398,21 @@ def test_remind_now_on_a_teams_deployment_sends_through_teams(
 
 
 def test_when_teams_sign_in_fails_nothing_is_lost_or_marked_sent(teams_bot, fake_teams, clock):
-    from bot.delivery import Deliverer, DeliveryPolicy, Pacer
-    from bot.teams.app import build_token_provider
-    from bot.teams.sender import TeamsSender
-    from tests.bot.teams.conftest import teams_settings
     from tests.fakes.teams_connector import TOKEN
 
-    lead_with_two_projects(teams_bot)
-    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
-    settings = teams_settings(fake_teams, "sqlite://")
-    # A fresh sign-in (nothing cached), refused as when the client secret has expired.
-    sender = TeamsSender.for_settings(
-        settings, teams_bot.ctx.sessions, build_token_provider(settings)
-    )
-    no_pacing = DeliveryPolicy(channel_interval=0, workspace_interval=0)
-    try:
-        fake_teams.fail(TOKEN, 401)  # once: the next sign-in (the secret renewed) works
-        refused = Deliverer(teams_bot.ctx, sender, no_pacing, pacer=Pacer(no_pacing)).drain()
+    # A fresh sign-in (nothing cached), refused as when the client secret has expired; once:
+    # the next sign-in (the secret renewed) works.
+    fake_teams.fail(TOKEN, 401)
+    states = []
+
+    def look() -> None:
         with teams_bot.ctx.sessions() as session:
             waiting = session.scalars(select(Delivery).where(Delivery.kind == "nudge")).one()
-            state = (waiting.status, waiting.post_started_at, waiting.error)
-        clock.advance(minutes=10)
-        later = Deliverer(teams_bot.ctx, sender, no_pacing, pacer=Pacer(no_pacing)).drain()
-    finally:
-        sender.close()
+            states.append((waiting.status, waiting.post_started_at, waiting.error))
 
+    refused, later = nudge_delivered_twice(teams_bot, fake_teams, clock, between=look)
+
+    (state,) = states
     assert refused["retry"] == 1
     assert state[0] == "pending" and state[1] is None
     assert "could not sign in to Teams" in state[2]
