@@ -54,17 +54,12 @@ def test_teams_with_a_slot_are_told_when_the_meeting_is_cancelled(
     chat, ctx, asha, ben, chloe, dm, sessions, clock, meeting_id
 ):
     given.organiser(sessions, chloe, clock())
-    for lead, project in ((asha, "Falls prevention"), (ben, "Sepsis screening")):
-        assert chat.say(lead, f'/qi-project new "{project}"').ok
-        assert chat.say(lead, f'/qi-forum slot "{project}" "Our idea"').ok
     dan = person("Dan Hughes")
-    assert chat.say(dan, '/qi-project new "Diabetes care"').ok
-    assert chat.say(dan, '/qi-forum slot "Diabetes care" "Our idea"').ok
-    with sessions() as session:
-        requests = {
-            outbox.as_claimed(d).payload["slot"]: outbox.as_claimed(d)
-            for d in session.scalars(select(Delivery).where(Delivery.kind == "slot_request"))
-        }
+    requests = slots_asked_for(
+        chat,
+        sessions,
+        ((asha, "Falls prevention"), (ben, "Sepsis screening"), (dan, "Diabetes care")),
+    )
     falls, _sepsis, diabetes = sorted(requests)
     chat.press(chloe, render_delivery(ctx, requests[falls]), "Accept")
     chat.press(chloe, render_delivery(ctx, requests[diabetes]), "Decline")
@@ -85,6 +80,16 @@ def test_teams_with_a_slot_are_told_when_the_meeting_is_cancelled(
     assert change.told == 0  # nobody had said they were going
     # The organisers' message about Sepsis no longer offers Accept and Decline.
     assert render_delivery(ctx, requests[_sepsis]) is None
+
+
+def slots_asked_for(chat, sessions, leads_and_projects):
+    """Each lead starts a project and asks for a slot: the organisers' requests, by slot id."""
+    for lead, project in leads_and_projects:
+        assert chat.say(lead, f'/qi-project new "{project}"').ok
+        assert chat.say(lead, f'/qi-forum slot "{project}" "Our idea"').ok
+    with sessions() as session:
+        rows = session.scalars(select(Delivery).where(Delivery.kind == "slot_request"))
+        return {outbox.as_claimed(d).payload["slot"]: outbox.as_claimed(d) for d in rows}
 
 
 def slot_news(sessions):
@@ -111,16 +116,11 @@ def test_teams_with_a_slot_are_told_the_new_time_when_the_meeting_moves(
     chat, ctx, asha, ben, chloe, dm, sessions, clock, meeting_id
 ):
     given.organiser(sessions, chloe, clock())
-    for lead, project in ((asha, "Falls prevention"), (ben, "Sepsis screening")):
-        assert chat.say(lead, f'/qi-project new "{project}"').ok
-        assert chat.say(lead, f'/qi-forum slot "{project}" "Our idea"').ok
-    with sessions() as session:
-        request = outbox.as_claimed(
-            session.scalars(
-                select(Delivery).where(Delivery.kind == "slot_request").order_by(Delivery.id)
-            ).first()
-        )
-    chat.press(chloe, render_delivery(ctx, request), "Accept")  # Falls; Sepsis still asked
+    requests = slots_asked_for(
+        chat, sessions, ((asha, "Falls prevention"), (ben, "Sepsis screening"))
+    )
+    falls = min(requests)
+    chat.press(chloe, render_delivery(ctx, requests[falls]), "Accept")  # Sepsis still asked
 
     change = move_meeting(ctx, meeting_id, clock() + timedelta(days=14), actor_id=None)
 
