@@ -1,0 +1,94 @@
+"""Teams' rules as the fake applies them: the schema files, their corrections, the wording."""
+
+import hashlib
+import json
+import re
+
+import pytest
+
+from tests.fakes.teams_rules import (
+    _SCHEMA_CORRECTIONS,
+    SCHEMA_DIR,
+    _validator,
+    card_problems,
+    card_versions,
+    invoke_response_problems,
+    manifest_problems,
+)
+
+CARD = {"type": "AdaptiveCard", "version": "1.5", "body": []}
+FILTERED = {"type": "Input.ChoiceSet", "id": "p", "choices": [], "style": "filtered"}
+EXPANDABLE = {"type": "Image", "url": "https://example.org/a.png", "msteams": {"allowExpand": True}}
+
+
+def published(version: str):
+    """Microsoft's schema exactly as published, without our corrections."""
+    return _validator(json.loads((SCHEMA_DIR / f"adaptive-card-{version}.json").read_text()))
+
+
+def test_the_schema_files_are_the_ones_the_readme_names():
+    readme = (SCHEMA_DIR / "README.md").read_text()
+    listed = dict(
+        (name, digest) for digest, name in re.findall(r"^([0-9a-f]{64})  (\S+)$", readme, re.M)
+    )
+    files = sorted(path.name for path in SCHEMA_DIR.glob("*.json"))
+
+    assert sorted(listed) == files
+    for name in files:
+        assert hashlib.sha256((SCHEMA_DIR / name).read_bytes()).hexdigest() == listed[name], name
+    assert card_versions() == ("1.5",)
+
+
+@pytest.mark.parametrize("element", [FILTERED, EXPANDABLE], ids=["filtered", "msteams"])
+def test_each_correction_is_still_needed_and_still_enough(element):
+    card = {**CARD, "body": [element]}
+
+    assert list(published("1.5").iter_errors(card)), "fixed upstream: drop the correction"
+    assert card_problems(card) == []
+    assert set(_SCHEMA_CORRECTIONS) <= set(card_versions())
+
+
+def test_problems_name_the_element_and_what_is_wrong():
+    card = {
+        **CARD,
+        "body": [
+            {"type": "Container", "items": [{"type": "RichTextBlock", "inlines": [{"x": 1}]}]},
+            {"type": "Input.ChoiceSet", "id": "p", "choices": [], "style": "Filtered"},
+        ],
+    }
+
+    assert card_problems(card) == [
+        "$.body[0].items[0].inlines[0]: 'type' is a required property",
+        "$.body[0].items[0].inlines[0]: 'text' is a required property",
+        "$.body[0].items[0].inlines[0]: Additional properties are not allowed ('x' was unexpected)",
+        "$.body[1].style: 'Filtered' is not one of ['compact', 'expanded', 'filtered']",
+    ]
+
+
+def test_invoke_answers_are_checked_for_their_envelope_and_their_card():
+    card = {**CARD, "body": [{"type": "RichTextBlock", "inlines": ["Done"]}]}
+    good = {"statusCode": 200, "type": "application/vnd.microsoft.card.adaptive", "value": card}
+
+    assert invoke_response_problems(good) == []
+    assert invoke_response_problems({**good, "value": {**card, "version": "1.9"}})[-1] == (
+        "value: Adaptive Card version '1.9' is not supported (schemas here: 1.5)"
+    )
+    assert invoke_response_problems({**good, "statusCode": 201}) == [
+        "statusCode: Input should be 200"
+    ]
+    assert invoke_response_problems({**good, "type": "text/plain"})[0].startswith(
+        "type: 'text/plain' is not one of"
+    )
+
+
+def test_a_manifest_is_checked_against_the_schema_for_its_version():
+    manifest = {"manifestVersion": "1.19", "id": "not-a-guid", "unknown": True}
+
+    problems = manifest_problems(manifest)
+
+    assert "$: Additional properties are not allowed ('unknown' was unexpected)" in problems
+    assert any(problem.startswith("$.id: 'not-a-guid' does not match") for problem in problems)
+    assert "$: 'bots' is a required property" not in problems  # bots are optional
+    assert manifest_problems({"manifestVersion": "1.5"}) == [
+        f"no Teams manifest schema for manifestVersion '1.5' in {SCHEMA_DIR}"
+    ]
