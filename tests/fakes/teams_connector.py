@@ -28,8 +28,17 @@ here (TEAMS_LOGIN_URL = `FakeTeams.login_url`, TEAMS_OPENID_METADATA_URL =
 
 Connector errors are ``{"error": {"code", "message"}}`` with Teams' documented codes
 (BadArgument, ConversationNotFound, BotNotInConversationRoster, MessageSizeTooBig, Throttled...).
-An activity body over `MAX_ACTIVITY_BYTES` (100 KB, counted over the whole JSON body, base64
-images included) is 413 MessageSizeTooBig.
+Every activity sent, replied or edited is checked as Teams checks it (tests/fakes/teams_rules.py
+says where each rule comes from), before anything else about the conversation:
+
+* Size: the activity's JSON text as received, encoded as UTF-16, over `MAX_ACTIVITY_BYTES`
+  (100 KB = 102,400 bytes, Microsoft's documented limit) is 413 MessageSizeTooBig. Base64 images
+  count: Microsoft says they do not, but that was never tried against real Teams, so the fake
+  takes the strict reading and exempts nothing.
+* Content: an activity that does not parse as one of the Teams SDK's outgoing activity models,
+  or carries an Adaptive Card that fails Microsoft's published schema for the version it
+  declares (or declares no version, or one without a schema in tests/data/schemas), is 400
+  BadArgument whose message says what is wrong and where.
 
 Misbehaviour on demand, as FakeSlack: `fail`, `delay`, `stall_after`, `fail_after` (acts, then
 answers with an error or an empty body, as a gateway in front of Teams can), `remove_bot` (app
@@ -57,6 +66,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import jwt
 
 from tests.fakes.local_server import LocalFake, QuietServer
+from tests.fakes.teams_rules import MAX_MESSAGE_BYTES, activity_problems, message_bytes
 from tests.fakes.teams_signing import (
     ACTIVITY_KINDS,
     APP_ID,
@@ -75,7 +85,7 @@ from tests.fakes.teams_signing import (
 )
 
 SERVICE_PATH = "/teams/"
-MAX_ACTIVITY_BYTES = 100 * 1024
+MAX_ACTIVITY_BYTES = MAX_MESSAGE_BYTES  # UTF-16 bytes of the activity's JSON text
 TOKEN_LIFETIME = 3599  # what Entra answers as expires_in for client-credentials tokens
 DENIED = {"message": "Authorization has been denied for this request."}
 
@@ -573,10 +583,10 @@ class FakeTeams(LocalFake):
             return _Answer(401, DENIED)
         if route == GET_CONVERSATIONS:
             return _error(405, headers={"Allow": "POST"})
-        if route in (SEND_ACTIVITY, REPLY_ACTIVITY, UPDATE_ACTIVITY) and (
-            len(raw) > self.max_activity_bytes
-        ):
-            return _error(413)
+        if route in (SEND_ACTIVITY, REPLY_ACTIVITY, UPDATE_ACTIVITY):
+            refused = self._refuse_content(raw, body)
+            if refused is not None:
+                return refused
         with self._lock:
             # One lock for the check and the work: concurrent calls cannot both take a last slot.
             if route == CREATE_CONVERSATION:
@@ -696,6 +706,15 @@ class FakeTeams(LocalFake):
             answer.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return answer
 
+    def _refuse_content(self, raw: bytes, body: Any) -> _Answer | None:
+        """413 for an activity over the size limit, 400 for one Teams would not take."""
+        if message_bytes(raw.decode("utf-8", errors="replace")) > self.max_activity_bytes:
+            return _error(413)
+        problems = activity_problems(body)
+        if problems:
+            return _error(400, message="; ".join(problems))
+        return None
+
     def _create_conversation(self, body: Any) -> _Answer:
         if not isinstance(body, dict):
             return _error(400, message="The request body must be a conversation's parameters.")
@@ -722,8 +741,7 @@ class FakeTeams(LocalFake):
         return _Answer(201, {"id": conversation_id})
 
     def _send(self, conversation_id: str, body: Any, reply_to: str | None) -> _Answer:
-        if not isinstance(body, dict) or not body.get("type"):
-            return _error(400, message="An activity needs a type.")
+        # `body` passed `_refuse_content`: a JSON object Teams would take.
         activity = copy.deepcopy(body)
         activity["id"] = str(FIRST_ACTIVITY_MS + 1_000 + next(self._activity_ids))
         if reply_to is not None:
@@ -732,8 +750,6 @@ class FakeTeams(LocalFake):
         return _Answer(201, {"id": activity["id"]})
 
     def _update(self, conversation_id: str, activity_id: str, body: Any) -> _Answer:
-        if not isinstance(body, dict) or not body.get("type"):
-            return _error(400, message="An activity needs a type.")
         stored = self._activities.get(conversation_id, [])
         for index, activity in enumerate(stored):
             if activity["id"] == activity_id:
