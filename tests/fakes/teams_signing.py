@@ -51,6 +51,7 @@ TEAM_AAD_GROUP_ID = "00000000-0000-4000-8000-00000000c0de"
 GENERAL_CHANNEL_ID = TEAM_ID  # a team's General channel has the team's own id
 CHANNEL_ID_QI = "19:b7c2a1f0e3d54e5f9a8b7c6d5e4f3a2b@thread.tacv2"
 
+CARD_ACTION_INVOKE = "adaptiveCard/action"  # the invoke Teams sends for an Action.Execute
 FIRST_ACTIVITY_MS = 1_764_489_600_000  # 2025-11-30T08:00:00Z, the shape of Teams' message ids
 _activity_ids = itertools.count()
 
@@ -429,7 +430,7 @@ def card_action(
         action["id"] = action_id
     action["data"] = {**(data or {}), **(inputs or {})}
     activity.update(
-        name="adaptiveCard/action",
+        name=CARD_ACTION_INVOKE,
         replyToId=reply_to_id,
         value={"action": action, "trigger": "manual"},
     )

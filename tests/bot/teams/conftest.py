@@ -19,7 +19,8 @@ from store.migrate import upgrade
 from tests.bot.serving import serving
 from tests.conftest import database_url_for
 from tests.fakes.teams_connector import FakeTeams
-from tests.fakes.teams_signing import APP_ID, APP_PASSWORD, TENANT_ID
+from tests.fakes.teams_rules import invoke_response_problems
+from tests.fakes.teams_signing import APP_ID, APP_PASSWORD, CARD_ACTION_INVOKE, TENANT_ID
 
 
 @pytest.fixture
@@ -45,8 +46,15 @@ class TeamsBot:
         return self.service.teams.bot.ctx
 
     def post(self, activity: dict[str, Any], **claims: Any) -> httpx.Response:
-        """POST an activity with a token signed as the Bot Framework signs Teams' requests."""
-        return self.http.post("/api/messages", json=activity, headers=self.fake.headers(**claims))
+        """POST an activity with a token signed as the Bot Framework signs Teams' requests.
+
+        The answer to a card action is the card Teams shows in place of the clicked one, and it
+        never goes through the Connector: it is checked here against the same rules.
+        """
+        answer = self.http.post("/api/messages", json=activity, headers=self.fake.headers(**claims))
+        if activity.get("name") == CARD_ACTION_INVOKE and answer.status_code == 200:
+            assert invoke_response_problems(answer.json()) == [], "Teams would not show this card"
+        return answer
 
     def say(self, text: str, kind: str = "personal", **options: Any) -> httpx.Response:
         """Type a message to the bot (1:1 chat, or an @mention in a channel) and wait for it."""
