@@ -23,6 +23,7 @@ from bot.teams.package import (
     cmd_teams_package,
 )
 from handlers import dispatch
+from tests.fakes.teams_rules import manifest_problems
 
 ROOT = Path(__file__).resolve().parents[3]
 APP_ID = "0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b"
@@ -72,6 +73,16 @@ def test_manifest_names_the_app_and_bot_by_the_app_id(manifest):
     assert manifest["validDomains"] == ["qi.example.nhs.uk"]
     assert manifest["icons"] == {"color": "color.png", "outline": "outline.png"}
     assert manifest["accentColor"].lower() == "#005eb8"  # NHS blue
+
+
+@pytest.mark.parametrize(
+    ("domain", "version"),
+    [("qi.example.nhs.uk", "1.2.3"), (f"{'q' * 63}.{'i' * 63}.trust.nhs.uk", "999.999.999")],
+)
+def test_the_manifest_meets_microsofts_published_schema_for_its_version(domain, version):
+    built = unzip(build_app_package(APP_ID, domain=domain, version=version))
+
+    assert manifest_problems(json.loads(built["manifest.json"])) == []
 
 
 def test_manifest_respects_teams_limits(manifest):
