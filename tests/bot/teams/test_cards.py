@@ -51,6 +51,7 @@ from handlers.reply import (
     say,
 )
 from handlers.run_chart import analyse
+from tests.fakes.teams_rules import card_problems
 
 NASTY = "*Falls* _prevention_ [x](http://evil) <at>Everyone</at> # heading"
 
@@ -81,8 +82,9 @@ def elements(node):
 
 
 def check(card):
-    """The card is valid for the SDK's models, with no type or property they don't know."""
+    """The card meets Microsoft's schema and the SDK's models, with nothing they don't know."""
     assert card["version"] == "1.5"
+    assert card_problems(card) == []
     for element in elements(card):
         model = MODELS.get(element["type"])
         assert model is not None, f"unexpected element type {element['type']}"
