@@ -121,6 +121,9 @@ def failed_deliveries_as_admins_see_them(ctx: Context, capsys) -> str:
 @pytest.fixture
 def fake() -> Iterator[FakeSlack]:
     with FakeSlack() as running:
+        # Channels these tests post in, with the bot in them (as an organiser would set up).
+        running.add_channel("C1", "c1", bot_member=True)
+        running.add_channel("CFORUM", "cforum", bot_member=True)
         yield running
 
 
