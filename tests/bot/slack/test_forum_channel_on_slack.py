@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.scheduler import Jobs
+from bot.serve import join_forum_channels_soon
 from handlers.announcements import ANNOUNCE
 from handlers.channel_problems import RETRY_EVERY
 from handlers.context import Context
@@ -204,3 +205,24 @@ def test_an_older_announcement_still_waiting_gives_way_to_the_latest(slack_bot, 
     (post,) = fake_slack.messages(PRIVATE)
     assert post["text"].splitlines()[0] == "Tomorrow: QI Forum"
     assert sorted(a.status for a in announcements(slack_bot)) == [outbox.SENT, outbox.WITHDRAWN]
+
+
+def test_at_start_serve_joins_public_forum_channels_and_logs_how_to_invite_to_private_ones(
+    slack_bot, fake_slack, clock, caplog
+):
+    fake_slack.add_channel(PUBLIC, "qi-forum")
+    fake_slack.add_channel(PRIVATE, "carers-forum", private=True)
+    ctx = slack_bot.service.transport.bot.ctx
+    with ctx.sessions.begin() as session:
+        create_forum(session, name="QI Forum", channel=f"slack:{PUBLIC}", now=ctx.now())
+        create_forum(session, name="Carers Forum", channel=f"slack:{PRIVATE}", now=ctx.now())
+        create_forum(session, name="Teams Forum", channel="teams:19:x@thread.tacv2", now=ctx.now())
+
+    joining = join_forum_channels_soon(slack_bot.service, ctx)
+    assert joining is not None
+    joining.join(10)
+
+    assert fake_slack.bot_is_member(PUBLIC)
+    assert not fake_slack.bot_is_member(PRIVATE)
+    assert [c.args["channel"] for c in fake_slack.calls_to("conversations.join")] == [PUBLIC]
+    assert "Carers Forum" in caplog.text and "/invite @qi-nudge" in caplog.text
