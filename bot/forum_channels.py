@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.delivery import SendError
 from bot.settings import Settings
 from handlers.channel_problems import BOT_MENTION, ChannelProblem
 from handlers.context import Context
@@ -110,8 +111,6 @@ class ChannelChecker:
         return slack_words(forum, channel_id, seen)
 
     def _check_teams(self, forum: str, channel_id: str) -> ChannelCheck:
-        from bot.delivery import SendError
-
         if self._settings is None or not self._settings.has_teams:
             return ChannelCheck(
                 False,
@@ -120,19 +119,20 @@ class ChannelChecker:
             )
         with self._sessions() as session:
             known = addresses.channel_of(session, "teams", channel_id)
-            name = f'"{known.name}"' if known is not None and known.name else "the channel"
+            name = f'"{known.name}"' if known is not None and known.name else None
         try:
             self._teams_sender().check_channel(channel_id)
         except SendError as error:
             if error.channel_problem is ChannelProblem.APP_REMOVED:
+                team = f"the team of {name}" if name else "its team"
                 return ChannelCheck(
                     False,
-                    f"qi-nudge was removed from the team of {name} (or the channel was "
-                    f"deleted), so it cannot post there. Please {ADD_APP_BACK}; if the channel "
-                    f"is gone, {CHOOSE_ANOTHER.format(forum=forum, platform='teams')}.",
+                    f"qi-nudge was removed from {team} (or the channel was deleted), so it "
+                    f"cannot post there. Please {ADD_APP_BACK}; if the channel is gone, "
+                    f"{CHOOSE_ANOTHER.format(forum=forum, platform='teams')}.",
                 )
             return ChannelCheck(False, f"could not check it on Teams just now: {error.reason}.")
-        return ChannelCheck(True, f"qi-nudge can post in {name} on Teams.")
+        return ChannelCheck(True, f"qi-nudge can post in {name or 'the channel'} on Teams.")
 
     def _slack_client(self) -> WebClient:
         if self._slack is None:

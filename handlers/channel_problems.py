@@ -86,8 +86,8 @@ def render_channel_problem(
         f"{int(RETRY_EVERY.total_seconds() // 60)} minutes, and nothing else is needed."
     )
     elsewhere = (
-        "or choose another channel: whoever runs qi-nudge types "
-        f'qi-nudge forum set "{forums[0].name}" --channel {platform}:<channel id>.'
+        "ask whoever runs qi-nudge to choose another channel "
+        f'(qi-nudge forum set "{forums[0].name}" --channel {platform}:<channel id>).'
     )
     if problem is ChannelProblem.APP_REMOVED:
         text = (
@@ -98,8 +98,8 @@ def render_channel_problem(
     elif problem is ChannelProblem.ARCHIVED:
         text = (
             f"I can't post {names} messages in {where}: the channel was archived. Please "
-            f"unarchive it (in the channel's settings), {elsewhere} Messages for it are waiting "
-            "meanwhile."
+            f"unarchive it (in the channel's settings), or {elsewhere} Messages for it are "
+            "waiting meanwhile."
         )
     else:
         reason = (
