@@ -11,6 +11,7 @@ from typing import TextIO
 
 from sqlalchemy import select
 
+from bot.forum_channels import join_after_setting
 from bot.reminder_commands import build_deliverer, summary
 from handlers import exports, merging, personal_data
 from handlers.announcements import MAX_OFFSET, offsets_of
@@ -106,6 +107,9 @@ def cmd_forum_add(ctx: Context, args: argparse.Namespace) -> int:
             subject_id=forum.id,
         )
         print(f'Added the forum "{forum.name}".')
+        added = forum.name
+    if args.channel:
+        join_after_setting(getattr(args, "settings", None), ctx, added, args.channel)
     return 0
 
 
@@ -288,6 +292,9 @@ def cmd_forum_set(ctx: Context, args: argparse.Namespace) -> int:
             f'"{forum.name}" announces in {forum.channel or "no channel yet"}; '
             f"meetings are announced {shown}."
         )
+        name, channel = forum.name, forum.channel
+    if args.channel and channel:
+        join_after_setting(getattr(args, "settings", None), ctx, name, channel)
     return 0
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import OperationalError
 
-from bot import admin_commands, reminder_commands, stats_commands
+from bot import admin_commands, forum_channels, reminder_commands, stats_commands
 from bot.console import Console, console_actor
 from bot.runtime import CONSOLE_LOG_FILE, build_context, configure_logging, open_database
 from bot.settings import Settings, SettingsError, load_settings
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", metavar="FILE", help="write here instead of the screen")
     exp.set_defaults(handler=admin_commands.cmd_export)
 
-    forum = sub.add_parser("forum", help="add or list forums")
+    forum = sub.add_parser("forum", help="add, list, set or check forums")
     forum_sub = forum.add_subparsers(dest="action", required=True)
     forum_add = forum_sub.add_parser("add", help="add a forum")
     forum_add.add_argument("name")
@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     forum_set.add_argument("--channel", help='e.g. slack:C0123 ("" for none)')
     forum_set.add_argument("--announce", help="times before each meeting, e.g. 7d,1d,0")
     forum_set.set_defaults(handler=admin_commands.cmd_forum_set)
+    forum_sub.add_parser(
+        "check", help="whether qi-nudge can post in each forum's channel"
+    ).set_defaults(handler=forum_channels.cmd_forum_check)
 
     meeting = sub.add_parser("meeting", help="add, list, move or cancel forum meetings")
     meeting_sub = meeting.add_subparsers(dest="action", required=True)

@@ -14,6 +14,8 @@ from typing import Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.routing_sender import Destination, SenderRouter
+from handlers import channel_problems
+from handlers.channel_problems import ChannelProblem
 from handlers.context import Context
 from handlers.messages import LIVE_KINDS, render_delivery
 from handlers.reply import Reply
@@ -41,6 +43,9 @@ class SendError(Exception):
     (a read timeout, the connection dropped mid-answer): the platform may have acted on it.
     Left False, the error says the platform did not (it answered with an error status, or
     the connection was refused).
+    `channel_problem` is set when the platform refused because the bot may not use that
+    conversation (not in the channel, removed from the team, archived): nothing was sent, and
+    a person can fix it. A post to a channel then waits for them; a direct message fails.
     """
 
     def __init__(
@@ -50,12 +55,14 @@ class SendError(Exception):
         retryable: bool,
         retry_after: float | None = None,
         maybe_sent: bool = False,
+        channel_problem: ChannelProblem | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after
         self.maybe_sent = maybe_sent
+        self.channel_problem = channel_problem
 
 
 class Sender(Protocol):
@@ -426,6 +433,11 @@ class Deliverer:
             return self._rate_limited(
                 delivery, error.reason, error.retry_after, post_refused=post_refused
             )
+        target = outbox.recipient_channel(delivery.recipient)
+        if error.channel_problem is not None and target is not None:
+            return self._wait_for_channel(
+                delivery, error, f"{target[0]}:{target[1]}", post_refused=post_refused
+            )
         return self._retry_or_fail(
             delivery, error.reason, retryable=error.retryable, post_refused=post_refused
         )
@@ -459,6 +471,61 @@ class Deliverer:
             delivery,
             retry_after,
             f"{reason}; trying again in {retry_after:g} s",
+            post_refused=post_refused,
+        )
+
+    def _wait_for_channel(
+        self, delivery: outbox.Claimed, error: SendError, channel: str, *, post_refused: bool
+    ) -> str:
+        """The bot may not post in the channel: tell the organisers once, and keep the message.
+
+        Nothing was sent and only a person can change that (invite the bot, add the app back),
+        so this uses no attempt: the message is tried again every little while until it goes,
+        is no longer needed (its renderer says so, as when its meeting is over), or has waited
+        far too long.
+        """
+        assert error.channel_problem is not None
+        with self.ctx.sessions.begin() as session:
+            now = self.ctx.now()
+            planned = outbox.planned_at(session, delivery.id) or now
+            if now - planned >= channel_problems.GIVE_UP_AFTER:
+                days = channel_problems.GIVE_UP_AFTER.days
+                return self._give_up(
+                    session,
+                    delivery,
+                    f"{error.reason}: the bot still could not post in {channel} {days} days "
+                    "after this was planned",
+                )
+            told = channel_problems.tell_organisers(
+                session, channel, error.channel_problem, now=now
+            )
+        if told.new:
+            log.warning(
+                "cannot post in %s (%s): told %d organisers; delivery %s waits",
+                channel,
+                error.reason,
+                told.new,
+                delivery.id,
+            )
+        elif not told.organisers:
+            log.warning(
+                "cannot post in %s (%s), and there is no organiser to tell (qi-nudge admin "
+                "grant); delivery %s waits",
+                channel,
+                error.reason,
+                delivery.id,
+            )
+        who = (
+            "the organisers were told what to do"
+            if told.organisers
+            else "nobody is an organiser to tell: qi-nudge admin grant PERSON"
+        )
+        minutes = int(channel_problems.RETRY_EVERY.total_seconds() // 60)
+        return self._put_back(
+            delivery,
+            channel_problems.RETRY_EVERY.total_seconds(),
+            f"{error.reason}: waiting until the bot can post in that channel ({who}); trying "
+            f"again every {minutes} minutes",
             post_refused=post_refused,
         )
 

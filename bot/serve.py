@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from bot.delivery import SAFE_CLAIM_LEASE, Deliverer, DeliveryLoop, DeliveryPolicy, Sender
+from bot.forum_channels import join_slack_forum_channels
 from bot.http import build_http_app
 from bot.leader import leadership_for
 from bot.routing_sender import SenderRouter
@@ -142,6 +144,24 @@ def _build_teams(
     return teams, sender, keys, list(routes)
 
 
+def join_forum_channels_soon(service: Service, ctx: Context) -> threading.Thread | None:
+    """Join the forums' public Slack channels beside start-up, which does not wait for Slack."""
+    if service.transport is None:
+        return None
+    client = build_sending_client(service.transport.client, timeout=10)
+
+    def join() -> None:
+        try:
+            join_slack_forum_channels(ctx.sessions, client)
+        except Exception:
+            # Never worse than not joining now: the sender joins when it next posts there.
+            log.exception("could not look at the forums' Slack channels at start")
+
+    thread = threading.Thread(target=join, name="qi-forum-channels", daemon=True)
+    thread.start()
+    return thread
+
+
 def connect_socket_mode(service: Service, settings: Settings) -> SocketModeHandler:
     """Dial Slack over a WebSocket (Socket Mode) and answer through the same Bolt app."""
     assert settings.slack_app_token is not None
@@ -176,6 +196,7 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
         took_lead=loop.wake,
     )
     loop.start()
+    join_forum_channels_soon(service, ctx)
     if service.teams_keys is not None:
         service.teams_keys.start()
     for transport in (service.transport, service.teams):

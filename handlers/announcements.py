@@ -110,16 +110,30 @@ def _day_word(starts_at: datetime, ctx: Context) -> str:
 
 
 def run_announcements(ctx: Context) -> int:
-    """Plan every announcement and reminder that is due; how many are new."""
+    """Plan every announcement and reminder that is due; how many are new.
+
+    An earlier milestone's announcement still waiting to go (its channel would not take it)
+    gives way to the latest one: the channel gets one post about the meeting, not two.
+    """
     with ctx.sessions.begin() as session:
-        return outbox.plan(session, plan_due_announcements(session, ctx), now=ctx.now())
+        planned = plan_due_announcements(session, ctx)
+        new = outbox.plan(session, planned, now=ctx.now())
+        for announcement in (p for p in planned if p.kind == ANNOUNCE):
+            outbox.withdraw_pending(
+                session,
+                kinds=(ANNOUNCE,),
+                occurrence_prefix=meeting_prefix(announcement.payload["meeting"]),
+                keep=announcement.occurrence,
+                reason="a later announcement of the meeting replaced it",
+            )
+        return new
 
 
 def render_announcement(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:
     """The channel post: when and where, who is going by role, the agenda and RSVP buttons."""
     meeting = session.get(Meeting, delivery.payload.get("meeting"))
-    if meeting is None:
-        return None
+    if meeting is None or meeting.starts_at + STARTING_GRACE <= ctx.now():
+        return None  # over: an announcement still waiting (or an edit) helps nobody now
     forum = meeting.forum
     if meeting.cancelled_at is not None:
         return say(

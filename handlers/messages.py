@@ -6,7 +6,15 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from handlers import announcements, forum_slots, join, matchmaking, nudge_actions, nudges
+from handlers import (
+    announcements,
+    channel_problems,
+    forum_slots,
+    join,
+    matchmaking,
+    nudge_actions,
+    nudges,
+)
 from handlers.context import Context
 from handlers.reply import Reply
 from store import outbox
@@ -26,6 +34,7 @@ RENDERERS: dict[str, Renderer] = {
     join.MEMBER_JOINED: join.render_member_joined,
     matchmaking.MATCH_ASK: matchmaking.render_match_ask,
     matchmaking.MATCH_RESULT: matchmaking.render_match_result,
+    channel_problems.CHANNEL_PROBLEM: channel_problems.render_channel_problem,
 }
 
 

@@ -333,18 +333,44 @@ def mark_withdrawn(
     return _set(session, delivery_id, claim, status=WITHDRAWN, error=reason[:ERROR_MAX])
 
 
-def withdraw_pending(session: Session, *, kinds: Iterable[str], occurrence_prefix: str) -> int:
-    """Withdraw what is still waiting to go for these kinds and occurrences; how many."""
-    result = session.execute(
-        update(Delivery)
-        .where(
-            Delivery.kind.in_(list(kinds)),
-            Delivery.occurrence.startswith(occurrence_prefix, autoescape=True),
-            Delivery.status == PENDING,
-        )
-        .values(status=WITHDRAWN, error="no longer needed")
+def withdraw_pending(
+    session: Session,
+    *,
+    kinds: Iterable[str],
+    occurrence_prefix: str,
+    keep: str | None = None,
+    reason: str = "no longer needed",
+) -> int:
+    """Withdraw what is still waiting to go for these kinds and occurrences; how many.
+
+    `keep`: an occurrence under the prefix that stays (the one that replaces the others).
+    """
+    statement = update(Delivery).where(
+        Delivery.kind.in_(list(kinds)),
+        Delivery.occurrence.startswith(occurrence_prefix, autoescape=True),
+        Delivery.status == PENDING,
     )
+    if keep is not None:
+        statement = statement.where(Delivery.occurrence != keep)
+    result = session.execute(statement.values(status=WITHDRAWN, error=reason[:ERROR_MAX]))
     return result.rowcount or 0
+
+
+def last_sent_id(session: Session, recipient: str) -> int:
+    """The latest delivery that reached this recipient (its id; 0 if none ever did)."""
+    return (
+        session.scalar(
+            select(func.max(Delivery.id)).where(
+                Delivery.recipient == recipient, Delivery.status == SENT
+            )
+        )
+        or 0
+    )
+
+
+def planned_at(session: Session, delivery_id: int) -> datetime | None:
+    """When the delivery was planned (None: no such delivery)."""
+    return session.scalar(select(Delivery.created_at).where(Delivery.id == delivery_id))
 
 
 def sent_messages(session: Session, *, occurrence_prefix: str, platform: str) -> list[Delivery]:

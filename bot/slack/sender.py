@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.delivery import SendError
 from bot.slack.blocks import build_reply_blocks, fallback_text
+from handlers.channel_problems import ChannelProblem
 from handlers.reply import Reply
 from store import outbox
 from store.models import ChatIdentity
@@ -28,6 +29,12 @@ RETRYABLE_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavaila
 # Slack's "slow down" (HTTP 429, or chat.postMessage's own "too many messages" in a 200).
 RATE_LIMITED_ERRORS = frozenset({"ratelimited", "rate_limited"})
 DEFAULT_RETRY_AFTER = 30.0  # seconds, if Slack refused for its rate limit without Retry-After
+# Slack's answers when the bot may not use a channel: a person has to let it in (or unarchive).
+CHANNEL_ERRORS = {
+    "not_in_channel": ChannelProblem.NOT_IN_CHANNEL,
+    "channel_not_found": ChannelProblem.NOT_FOUND,
+    "is_archived": ChannelProblem.ARCHIVED,
+}
 
 
 def build_sending_client(client: WebClient, *, timeout: int = 10) -> WebClient:
@@ -86,7 +93,7 @@ class SlackSender:
 
     def find_sent(self, channel: str, key: str) -> str | None:
         """The ts of a recent message in `channel` that carries this delivery key."""
-        answer = self._call(
+        answer = self._in_channel(
             self.client.conversations_history,
             channel=channel,
             limit=200,
@@ -101,7 +108,7 @@ class SlackSender:
 
     def post(self, channel: str, reply: Reply, key: str) -> str | None:
         """chat.postMessage with the delivery key in the message's metadata."""
-        answer = self._call(
+        answer = self._in_channel(
             self.client.chat_postMessage,
             channel=channel,
             text=fallback_text(reply),
@@ -112,13 +119,37 @@ class SlackSender:
 
     def update(self, channel: str, ts: str, reply: Reply) -> None:
         """Edit a message in place (RSVP counts)."""
-        self._call(
+        self._in_channel(
             self.client.chat_update,
             channel=channel,
             ts=ts,
             text=fallback_text(reply),
             blocks=build_reply_blocks(reply),
         )
+
+    def _in_channel(self, method: Callable[..., Any], *, channel: str, **kwargs: Any) -> Any:
+        """Call a method on a channel, joining it first if it is public and the bot is not in.
+
+        A forum channel set before the bot joined it, or one it was removed from, then just
+        works; if Slack will not let it join (a private channel, a missing scope), the
+        not_in_channel error stands and the deliverer tells the organisers.
+        """
+        try:
+            return self._call(method, channel=channel, **kwargs)
+        except SendError as error:
+            if error.channel_problem is not ChannelProblem.NOT_IN_CHANNEL:
+                raise
+            try:
+                self._call(self.client.conversations_join, channel=channel)
+            except SendError as join_error:
+                raise SendError(
+                    f"{error.reason} (and could not join it: {join_error.reason})",
+                    retryable=join_error.retryable,
+                    retry_after=join_error.retry_after,
+                    channel_problem=None if join_error.retryable else error.channel_problem,
+                ) from None
+            log.info("joined Slack channel %s to post there", channel)
+        return self._call(method, channel=channel, **kwargs)
 
     @staticmethod
     def _call(method: Callable[..., Any], **kwargs: Any) -> Any:
@@ -132,7 +163,9 @@ class SlackSender:
                 retry_after = _retry_after(error.response.headers)
                 raise SendError(reason, retryable=True, retry_after=retry_after) from None
             retryable = status >= 500 or code in RETRYABLE_ERRORS
-            raise SendError(reason, retryable=retryable) from None
+            raise SendError(
+                reason, retryable=retryable, channel_problem=CHANNEL_ERRORS.get(code or "")
+            ) from None
         except (OSError, TimeoutError) as error:
             # Slack may or may not have acted (unless it was never reached): the next attempt
             # looks before posting again.

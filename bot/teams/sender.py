@@ -23,6 +23,7 @@ from bot.delivery import SendError
 from bot.settings import Settings
 from bot.teams.auth import TokenError
 from bot.teams.cards import build_message, build_reply_card
+from handlers.channel_problems import ChannelProblem
 from handlers.reply import Reply
 from store import addresses, outbox
 from store.people import identity_on
@@ -43,6 +44,7 @@ RETRYABLE_STATUSES = frozenset({408, 412, 500, 502, 503, 504})
 MAYBE_POSTED_STATUSES = frozenset({408, 500, 502, 504})
 # The conversation is gone for the bot: the app was uninstalled, or the person left the tenant.
 GONE_STATUSES = frozenset({403, 404})
+MEMBERS_PAGE = 50  # the smallest page Teams serves: checking a channel reads no more than this
 
 
 class TeamsSender:
@@ -176,6 +178,19 @@ class TeamsSender:
             conversation=channel,
         )
 
+    def check_channel(self, channel: str) -> None:
+        """Ask Teams whether the bot is still in a channel (one page of its members).
+
+        Raises SendError: `channel_problem` is set if the app was removed from the team.
+        """
+        service_url = self._service_url(channel)
+        self._call(
+            self._api.clone(service_url=service_url).conversations.get_paged_members(
+                channel, page_size=MEMBERS_PAGE
+            ),
+            conversation=channel,
+        )
+
     # --- helpers -------------------------------------------------------------------------
 
     def _learn(self, conversation: str, service_url: str) -> None:
@@ -258,6 +273,7 @@ class TeamsSender:
             return SendError(
                 f"{reason}: qi-nudge was removed from that chat or channel in Teams",
                 retryable=False,
+                channel_problem=ChannelProblem.APP_REMOVED,
             )
         return SendError(reason, retryable=status in RETRYABLE_STATUSES or status == 401)
 

@@ -121,6 +121,9 @@ def failed_deliveries_as_admins_see_them(ctx: Context, capsys) -> str:
 @pytest.fixture
 def fake() -> Iterator[FakeSlack]:
     with FakeSlack() as running:
+        # Channels these tests post in, with the bot in them (as an organiser would set up).
+        running.add_channel("C1", "c1", bot_member=True)
+        running.add_channel("CFORUM", "cforum", bot_member=True)
         yield running
 
 
@@ -1297,3 +1300,50 @@ def test_an_rsvp_made_while_the_announcement_was_being_posted_shows_in_it(
     (post,) = fake.messages("CFORUM")
     assert "Going so far: 1" in post["text"]
     assert len(fake.calls_to("chat.update")) == 1
+
+
+# --- a channel the bot may not use --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", ["channel_not_found", "not_in_channel", "is_archived"])
+def test_a_direct_message_slack_refuses_for_its_channel_still_fails_and_nobody_is_told(
+    ctx, sessions, clock, fake, monotonic, asha, falls, capsys, error
+):
+    """Only posts to forum channels wait for an organiser; a lead's DM fails as it always has."""
+    given.organiser(sessions, Actor("slack", TEAM_ID, "UORG", "Olu Admin"), clock())
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    fake.fail("chat.postMessage", 200, error=error)
+
+    outcomes = deliverer(ctx, fake, monotonic).drain()
+
+    assert outcomes == Counter(failed=1)
+    assert row(sessions, delivery_id).status == outbox.FAILED
+    assert f"Slack said {error}" in failed_deliveries_as_admins_see_them(ctx, capsys)
+    assert fake.messages("UORG") == []
+
+
+def test_a_channel_post_still_waiting_after_two_weeks_is_given_up_with_a_reason(
+    ctx, sessions, clock, fake, monotonic, capsys
+):
+    fake.add_channel("G0CARERS", "carers-forum", private=True)
+    with sessions.begin() as session:
+        forum = create_forum(session, name="QI Forum", channel="slack:G0CARERS", now=clock())
+        forum.announce_offsets = [60 * 24 * 60]  # announced 60 days ahead
+        forum_id = forum.id
+    given.meeting(ctx, forum_id, clock() + timedelta(days=59))
+    run_announcements(ctx)
+    sender = deliverer(ctx, fake, monotonic)
+
+    first = sender.drain()
+    clock.advance(days=13, hours=23)
+    nearly = sender.drain()
+    clock.advance(hours=1)
+    last = sender.drain()
+
+    assert (first, nearly, last) == (Counter(retry=1), Counter(retry=1), Counter(failed=1))
+    assert fake.messages("G0CARERS") == []
+    shown = failed_deliveries_as_admins_see_them(ctx, capsys)
+    assert (
+        "Slack said channel_not_found: the bot still could not post in slack:G0CARERS 14 days"
+        in (shown)
+    )

@@ -121,6 +121,8 @@ class NoLookBackPlatform:
 @pytest.fixture
 def fake() -> Iterator[FakeSlack]:
     with FakeSlack() as running:
+        # Channels these tests post in, with the bot in them (as an organiser would set up).
+        running.add_channel("C0FORUM", "c0forum", bot_member=True)
         yield running
 
 

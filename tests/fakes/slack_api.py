@@ -21,6 +21,12 @@ and an ``upload_url`` on this server; the bytes are POSTed there (raw, or as mul
 files.completeUploadExternal (``files`` a JSON list of ``{"id", "title"}``, ``channel_id``,
 ``initial_comment``) shares them. ``fake.uploads`` and ``fake.files(channel)`` show the result.
 
+Channels are known only once added (`fake.add_channel`), as in a real workspace: chat.postMessage,
+chat.update and conversations.history in a channel answer ``channel_not_found`` for an unknown
+channel or a private one the bot is not in, ``not_in_channel`` for a public one it is not in, and
+``is_archived`` when posting in an archived one. conversations.join and conversations.info
+answer as Slack's do (see `FakeSlack.add_channel`). A user id or a DM needs no set-up.
+
 Slack's rate limits are off unless asked for: ``fake.enforce_rate_limits(RateLimits(...))`` makes
 chat.postMessage and conversations.open answer 429 with Retry-After, as Slack does, when they go
 faster than the limits allow (see `RateLimits`).
@@ -252,6 +258,20 @@ class _User:
     is_bot: bool
 
 
+# Methods that need the bot in the channel, and of those, the ones that post in it.
+_MEMBERS_ONLY = frozenset({"chat.postMessage", "chat.update", "conversations.history"})
+_POSTS = frozenset({"chat.postMessage", "chat.update"})
+
+
+@dataclass
+class _Channel:
+    channel_id: str
+    name: str
+    private: bool
+    archived: bool
+    bot_member: bool
+
+
 @dataclass
 class _Answer:
     status: int = 200
@@ -263,9 +283,9 @@ class _Answer:
 class FakeSlack(LocalFake):
     """A Slack Web API on 127.0.0.1: records calls, keeps messages and views, fails on request.
 
-    Channels and users need no set-up: any channel id takes messages, and a user id given as a
-    channel means the bot's DM with them ("U123" -> "DU123"). users.info and
-    users.lookupByEmail find only users added with `add_user` (and the bot, UBOT).
+    A channel takes messages only once added with `add_channel`, with the bot in it; a user id
+    given as a channel means the bot's DM with them ("U123" -> "DU123"), with no set-up.
+    users.info and users.lookupByEmail find only users added with `add_user` (and the bot, UBOT).
     """
 
     def __init__(self) -> None:
@@ -281,6 +301,7 @@ class FakeSlack(LocalFake):
         self._stalls: dict[str, deque[_Stall]] = {}
         self._users: dict[str, _User] = {}
         self._open_dms: set[str] = set()
+        self._channels: dict[str, _Channel] = {}
         self._messages: dict[str, list[dict[str, Any]]] = {}
         self._ephemerals: dict[str, list[dict[str, Any]]] = {}
         self._homes: dict[str, dict[str, Any]] = {}
@@ -317,6 +338,50 @@ class FakeSlack(LocalFake):
         """A workspace member that users.info and users.lookupByEmail will find."""
         with self._lock:
             self._users[user_id] = _User(user_id, name, email, team_id, is_bot)
+
+    # -- channels --------------------------------------------------------------------------
+
+    def add_channel(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        private: bool = False,
+        archived: bool = False,
+        bot_member: bool = False,
+    ) -> None:
+        """A channel of the workspace: public ids start with C; private with G (old) or C."""
+        if channel_id[:1] not in (("C", "G") if private else ("C",)):
+            kind = "private channel ids start with C or G" if private else "public ids start with C"
+            raise ValueError(f"{channel_id!r}: {kind}")
+        with self._lock:
+            self._channels[channel_id] = _Channel(channel_id, name, private, archived, bot_member)
+
+    def invite_bot(self, channel_id: str) -> None:
+        """Someone adds the bot to the channel (/invite @qi-nudge), as a private one needs."""
+        with self._lock:
+            self._channel(channel_id).bot_member = True
+
+    def remove_bot(self, channel_id: str) -> None:
+        """Someone removes the bot from the channel (/remove @qi-nudge)."""
+        with self._lock:
+            self._channel(channel_id).bot_member = False
+
+    def archive(self, channel_id: str) -> None:
+        """Someone archives the channel: nothing more can be posted in it."""
+        with self._lock:
+            self._channel(channel_id).archived = True
+
+    def bot_is_member(self, channel_id: str) -> bool:
+        """Whether the bot is in the channel now."""
+        with self._lock:
+            return self._channel(channel_id).bot_member
+
+    def _channel(self, channel_id: str) -> _Channel:
+        found = self._channels.get(channel_id)
+        if found is None:
+            raise KeyError(f"no channel {channel_id!r}: add it first with add_channel")
+        return found
 
     def fail(
         self,
@@ -470,6 +535,9 @@ class FakeSlack(LocalFake):
             if retry_after is not None:
                 self.rate_limited[method] += 1
                 return _failure_answer(_Failure(429, retry_after, None, 0))
+            refusal = self._membership_refusal(method, args)
+            if refusal is not None:
+                return _json_answer(refusal)
             return _json_answer(handler(args))
 
     def _answer_response_url(self, key: str, body: bytes) -> _Answer:
@@ -531,6 +599,8 @@ class FakeSlack(LocalFake):
             "auth.test": self._auth_test,
             "conversations.open": self._conversations_open,
             "conversations.history": self._conversations_history,
+            "conversations.join": self._conversations_join,
+            "conversations.info": self._conversations_info,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -809,6 +879,50 @@ class FakeSlack(LocalFake):
                 return {"ok": True, "user": _user_object(user)}
         return {"ok": False, "error": "users_not_found"}
 
+    # -- channel membership (called with the lock held) --------------------------------------
+
+    def _membership_refusal(self, method: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """Slack's answer when the bot may not use `channel` for `method`; None if it may."""
+        if method not in _MEMBERS_ONLY:
+            return None
+        channel_id = str(args.get("channel") or "")
+        if channel_id[:1] not in ("C", "G") or channel_id in self._open_dms:
+            return None  # a user id or a DM (or a group DM the bot opened): no membership
+        channel = self._channels.get(channel_id)
+        if channel is None or (channel.private and not channel.bot_member):
+            return {"ok": False, "error": "channel_not_found"}  # a private one is invisible
+        if channel.archived and method in _POSTS:
+            return {"ok": False, "error": "is_archived"}
+        if not channel.bot_member:
+            return {"ok": False, "error": "not_in_channel"}
+        return None
+
+    def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel_id = str(args.get("channel") or "")
+        if channel_id[:1] in ("D", "U", "W") or channel_id in self._open_dms:
+            return {"ok": False, "error": "method_not_supported_for_channel_type"}
+        channel = self._channels.get(channel_id)
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel.private:
+            # A bot cannot join a private channel: someone in it has to invite it.
+            return {"ok": False, "error": "method_not_supported_for_channel_type"}
+        if channel.archived:
+            return {"ok": False, "error": "is_archived"}
+        answer: dict[str, Any] = {"ok": True}
+        if channel.bot_member:
+            answer["warning"] = "already_in_channel"
+            answer["response_metadata"] = {"warnings": ["already_in_channel"]}
+        channel.bot_member = True
+        answer["channel"] = _channel_object(channel)
+        return answer
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channels.get(str(args.get("channel") or ""))
+        if channel is None or (channel.private and not channel.bot_member):
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": _channel_object(channel)}
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: QuietServer
@@ -1016,4 +1130,36 @@ def _user_object(user: _User) -> dict[str, Any]:
         "is_app_user": False,
         "updated": 1_700_000_000,
         "profile": profile,
+    }
+
+
+def _channel_object(channel: _Channel) -> dict[str, Any]:
+    """A channel as conversations.info and conversations.join return it.
+
+    A private channel made before March 2021 has a G id and is a "group", not a "channel".
+    """
+    group = channel.private and channel.channel_id.startswith("G")
+    return {
+        "id": channel.channel_id,
+        "name": channel.name,
+        "name_normalized": channel.name,
+        "is_channel": not group,
+        "is_group": group,
+        "is_im": False,
+        "is_mpim": False,
+        "is_private": channel.private,
+        "is_archived": channel.archived,
+        "is_general": False,
+        "is_shared": False,
+        "is_ext_shared": False,
+        "is_org_shared": False,
+        "is_pending_ext_shared": False,
+        "pending_shared": [],
+        "is_member": channel.bot_member,
+        "created": 1_700_000_000,
+        "creator": "U0CREATOR",
+        "unlinked": 0,
+        "topic": {"value": "", "creator": "", "last_set": 0},
+        "purpose": {"value": "", "creator": "", "last_set": 0},
+        "previous_names": [],
     }

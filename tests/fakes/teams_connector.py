@@ -361,6 +361,11 @@ class FakeTeams(LocalFake):
         with self._lock:
             self._removed.add(_thread_of(conversation_id))
 
+    def reinstall_bot(self, conversation_id: str) -> None:
+        """The app was added back there (to the team, for a channel): it may post again."""
+        with self._lock:
+            self._removed.discard(_thread_of(conversation_id))
+
     def rotate_signing_key(self, *, keep_old: bool = True) -> SigningKey:
         """Publish a new key and sign inbound tokens with it from now on."""
         with self._lock:

@@ -37,9 +37,15 @@ BLOCKS = [
 ]
 
 
+# The channels these tests post in, with the bot in them (as a channel it was invited to).
+CHANNELS = ("C1", "C2", "C3")
+
+
 @pytest.fixture
 def fake():
     with FakeSlack() as running:
+        for channel in CHANNELS:
+            running.add_channel(channel, f"channel-{channel.lower()}", bot_member=True)
         yield running
 
 
@@ -97,6 +103,112 @@ def test_conversations_open_gives_the_dm_and_remembers_it(client, fake):
     assert again["channel"]["id"] == "DU123"
     assert again["already_open"] is True
     assert [call.args["users"] for call in fake.calls_to("conversations.open")] == ["U123"] * 2
+
+
+# -- channel membership ---------------------------------------------------------------------
+
+
+def test_a_channel_slack_has_never_heard_of_is_not_found_for_every_channel_method(client, fake):
+    for call in (
+        lambda: client.chat_postMessage(channel="C404", text="hi"),
+        lambda: client.chat_update(channel="C404", ts="1700000000.000100", text="hi"),
+        lambda: client.conversations_history(channel="C404"),
+        lambda: client.conversations_info(channel="C404"),
+        lambda: client.conversations_join(channel="C404"),
+    ):
+        assert error_of(call).response["error"] == "channel_not_found"
+    assert fake.messages("C404") == []
+
+
+def test_a_public_channel_without_the_bot_refuses_posts_and_history_until_it_joins(client, fake):
+    fake.add_channel("C0FORUM", "qi-forum")
+
+    post = error_of(lambda: client.chat_postMessage(channel="C0FORUM", text="hi"))
+    history = error_of(lambda: client.conversations_history(channel="C0FORUM"))
+    info = client.conversations_info(channel="C0FORUM")["channel"]
+    joined = client.conversations_join(channel="C0FORUM")
+    again = client.conversations_join(channel="C0FORUM")
+
+    assert post.response["error"] == history.response["error"] == "not_in_channel"
+    assert (info["name"], info["is_private"], info["is_member"]) == ("qi-forum", False, False)
+    assert joined["channel"]["id"] == "C0FORUM" and joined["channel"]["is_member"] is True
+    assert "warning" not in joined.data
+    assert again["warning"] == "already_in_channel"
+    assert again["response_metadata"]["warnings"] == ["already_in_channel"]
+    assert client.chat_postMessage(channel="C0FORUM", text="hi")["ok"] is True
+    assert [m["text"] for m in fake.messages("C0FORUM")] == ["hi"]
+    assert fake.bot_is_member("C0FORUM")
+
+
+@pytest.mark.parametrize("channel_id", ["G0PRIVATE", "C0PRIVATE"])
+def test_a_private_channel_is_invisible_until_someone_invites_the_bot(client, fake, channel_id):
+    fake.add_channel(channel_id, "carers-forum", private=True)
+
+    refused = [
+        error_of(call).response["error"]
+        for call in (
+            lambda: client.chat_postMessage(channel=channel_id, text="hi"),
+            lambda: client.conversations_history(channel=channel_id),
+            lambda: client.conversations_info(channel=channel_id),
+            lambda: client.conversations_join(channel=channel_id),
+        )
+    ]
+    fake.invite_bot(channel_id)
+    info = client.conversations_info(channel=channel_id)["channel"]
+
+    assert refused == ["channel_not_found"] * 3 + ["method_not_supported_for_channel_type"]
+    assert (info["is_private"], info["is_member"]) == (True, True)
+    # Channels made before March 2021 have G ids and are "groups"; newer private ones are not.
+    assert (info["is_channel"], info["is_group"]) == (
+        (False, True) if channel_id.startswith("G") else (True, False)
+    )
+    assert client.chat_postMessage(channel=channel_id, text="hi")["ok"] is True
+    assert len(fake.messages(channel_id)) == 1
+
+
+def test_a_bot_removed_from_a_channel_can_no_longer_post_or_edit_there(client, fake):
+    fake.add_channel("C0FORUM", "qi-forum", bot_member=True)
+    ts = client.chat_postMessage(channel="C0FORUM", text="one")["ts"]
+    fake.remove_bot("C0FORUM")
+
+    post = error_of(lambda: client.chat_postMessage(channel="C0FORUM", text="two"))
+    edit = error_of(lambda: client.chat_update(channel="C0FORUM", ts=ts, text="edited"))
+
+    assert post.response["error"] == edit.response["error"] == "not_in_channel"
+    assert [m["text"] for m in fake.messages("C0FORUM")] == ["one"]
+
+
+def test_an_archived_channel_refuses_posts_and_joins_but_its_history_can_be_read(client, fake):
+    fake.add_channel("C0OLD", "old-forum", bot_member=True)
+    client.chat_postMessage(channel="C0OLD", text="before")
+    fake.archive("C0OLD")
+    fake.add_channel("C0GONE", "gone", archived=True)
+
+    post = error_of(lambda: client.chat_postMessage(channel="C0OLD", text="after"))
+    join = error_of(lambda: client.conversations_join(channel="C0GONE"))
+    history = client.conversations_history(channel="C0OLD")
+
+    assert post.response["error"] == join.response["error"] == "is_archived"
+    assert client.conversations_info(channel="C0OLD")["channel"]["is_archived"] is True
+    assert [m["text"] for m in history["messages"]] == ["before"]
+
+
+def test_dms_and_user_ids_need_no_channel_and_cannot_be_joined(client, fake):
+    dm = client.conversations_open(users="U123")["channel"]["id"]
+
+    assert client.chat_postMessage(channel=dm, text="hi")["ok"] is True
+    assert client.chat_postMessage(channel="U123", text="again")["ok"] is True
+    assert error_of(lambda: client.conversations_join(channel=dm)).response["error"] == (
+        "method_not_supported_for_channel_type"
+    )
+    assert len(fake.messages("U123")) == 2
+
+
+def test_a_channel_id_of_the_wrong_kind_is_refused_when_added(fake):
+    with pytest.raises(ValueError, match="public ids start with C"):
+        fake.add_channel("G0NOPE", "nope")
+    with pytest.raises(KeyError, match="add it first"):
+        fake.invite_bot("C0UNKNOWN")
 
 
 def test_post_message_answers_with_increasing_ts_and_stores_the_message(client, fake):

@@ -511,6 +511,19 @@ def test_a_removed_bot_gets_403(fake, bot):
     assert bot.get(f"v3/conversations/{chat}/members/{PRIYA.user_id}").status_code == 403
 
 
+def test_a_bot_added_back_to_a_channels_team_may_post_there_again(fake, bot):
+    fake.remove_bot(CHANNEL_ID_QI)
+    refused = bot.post(f"v3/conversations/{CHANNEL_ID_QI}/activities", json=message())
+    members_refused = bot.get(f"v3/conversations/{CHANNEL_ID_QI}/pagedMembers")
+
+    fake.reinstall_bot(CHANNEL_ID_QI)
+    accepted = bot.post(f"v3/conversations/{CHANNEL_ID_QI}/activities", json=message())
+
+    assert (refused.status_code, members_refused.status_code) == (403, 403)
+    assert accepted.status_code == 201
+    assert len(fake.activities(CHANNEL_ID_QI)) == 1
+
+
 # -- members --------------------------------------------------------------------------------------
 
 

@@ -23,9 +23,14 @@ SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
 
 
+FORUM_CHANNEL = "CFORUM"  # the forum's announcement channel in these tests
+
+
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
     with FakeSlack() as fake:
+        # The organisers set the forum up properly: the bot is in its channel.
+        fake.add_channel(FORUM_CHANNEL, "qi-forum", bot_member=True)
         yield fake
 
 

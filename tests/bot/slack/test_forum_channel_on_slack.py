@@ -1,0 +1,228 @@
+"""A forum channel the bot is not in, on Slack: it joins if it can, else organisers are told once.
+
+The service is built as serve builds it; the fake Slack refuses channels the bot is not in, as
+Slack does. Announcements are planned by the scheduler's job and drained by the service's own
+deliverer; time moves on the test clock.
+"""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.scheduler import Jobs
+from bot.serve import join_forum_channels_soon
+from handlers.announcements import ANNOUNCE
+from handlers.channel_problems import RETRY_EVERY
+from handlers.context import Context
+from handlers.forum import add_meeting
+from handlers.nudges import NudgePolicy
+from store import outbox
+from store.engine import make_sessions
+from store.forums import create_forum
+from store.models import Delivery
+from store.people import grant_admin
+from tests.bot.slack.test_scheduled_messages import slack_person
+from tests.bot.slack.test_slack_http import visible_text
+
+ORGANISER, SECOND_ORGANISER = "UORG", "UORG2"
+PRIVATE, PUBLIC = "G0CARERS", "C0QIFORUM"
+
+
+def forum_with_a_meeting(slack_bot, clock, channel: str, *, in_days: float = 6) -> Context:
+    """The "QI Forum" announcing in `channel`, a meeting ahead, and two organisers on Slack."""
+    ctx = slack_bot.service.transport.bot.ctx
+    sessions = make_sessions(slack_bot.engine)
+    with sessions.begin() as session:
+        for user_id, name in ((ORGANISER, "Olu Admin"), (SECOND_ORGANISER, "Mo Admin")):
+            organiser = slack_person(session, user_id, name, ctx.now())
+            grant_admin(session, organiser.id, by_id=None, now=ctx.now())
+        forum = create_forum(session, name="QI Forum", channel=f"slack:{channel}", now=ctx.now())
+        add_meeting(
+            session,
+            Context(sessions=sessions, clock=clock),
+            forum,
+            ctx.now() + timedelta(days=in_days, hours=4),
+            "Room 4",
+            None,
+        )
+    return ctx
+
+
+def a_pass(slack_bot, clock, jobs: Jobs) -> None:
+    """The scheduler's next tick and the sender's next pass, one retry interval later."""
+    clock.advance(seconds=RETRY_EVERY.total_seconds())
+    jobs.run_due()
+    slack_bot.service.deliverer.drain()
+
+
+def announcements(slack_bot) -> list[Delivery]:
+    with make_sessions(slack_bot.engine)() as session:
+        return list(session.scalars(select(Delivery).where(Delivery.kind == ANNOUNCE)))
+
+
+def test_a_private_channel_waits_for_an_invite_then_gets_the_announcement_once(
+    slack_bot, fake_slack, clock
+):
+    fake_slack.add_channel(PRIVATE, "carers-forum", private=True)
+    ctx = forum_with_a_meeting(slack_bot, clock, PRIVATE)
+    jobs = Jobs(ctx, NudgePolicy())
+
+    jobs.run_due()
+    slack_bot.service.deliverer.drain()
+    for _ in range(3):  # three more tries while nobody has acted
+        a_pass(slack_bot, clock, jobs)
+
+    assert fake_slack.messages(PRIVATE) == []
+    for organiser in (ORGANISER, SECOND_ORGANISER):
+        (told,) = fake_slack.messages(organiser)  # once each, however many tries
+        text = visible_text(told["blocks"])
+        assert "QI Forum" in text and PRIVATE in text
+        assert "/invite @qi-nudge" in text
+        assert "nothing else is needed" in text
+    (waiting,) = announcements(slack_bot)
+    assert waiting.status == outbox.PENDING
+    assert waiting.attempts == 0, "waiting for a person uses up no attempt"
+    assert "organisers were told" in (waiting.error or "")
+    assert fake_slack.calls_to("conversations.join") == []  # a private channel is never joined
+
+    fake_slack.invite_bot(PRIVATE)  # an organiser types /invite @qi-nudge in the channel
+    a_pass(slack_bot, clock, jobs)
+    a_pass(slack_bot, clock, jobs)
+
+    (post,) = fake_slack.messages(PRIVATE)
+    assert "Coming up: QI Forum" in visible_text(post["blocks"])
+    assert [len(fake_slack.messages(o)) for o in (ORGANISER, SECOND_ORGANISER)] == [1, 1]
+    assert [a.status for a in announcements(slack_bot)] == [outbox.SENT]
+
+
+def test_a_public_channel_is_joined_by_the_bot_and_nobody_needs_telling(
+    slack_bot, fake_slack, clock
+):
+    fake_slack.add_channel(PUBLIC, "qi-forum")
+    ctx = forum_with_a_meeting(slack_bot, clock, PUBLIC)
+
+    Jobs(ctx, NudgePolicy()).run_due()
+    slack_bot.service.deliverer.drain()
+
+    assert fake_slack.bot_is_member(PUBLIC)
+    assert [c.args["channel"] for c in fake_slack.calls_to("conversations.join")] == [PUBLIC]
+    (post,) = fake_slack.messages(PUBLIC)
+    assert "Coming up: QI Forum" in visible_text(post["blocks"])
+    assert fake_slack.messages(ORGANISER) == []
+
+
+def test_a_public_channel_the_bot_may_not_join_is_told_with_the_invite_and_then_sent(
+    slack_bot, fake_slack, clock
+):
+    # An app installed before channels:join was added to the manifest may not join by itself.
+    fake_slack.add_channel(PUBLIC, "qi-forum")
+    fake_slack.fail("conversations.join", 200, error="missing_scope", times=10)
+    ctx = forum_with_a_meeting(slack_bot, clock, PUBLIC)
+    jobs = Jobs(ctx, NudgePolicy())
+
+    jobs.run_due()
+    slack_bot.service.deliverer.drain()
+    a_pass(slack_bot, clock, jobs)
+
+    (told,) = fake_slack.messages(ORGANISER)
+    assert "I'm not in it" in visible_text(told["blocks"])
+    assert "/invite @qi-nudge" in visible_text(told["blocks"])
+    (waiting,) = announcements(slack_bot)
+    assert "could not join it: Slack said missing_scope" in (waiting.error or "")
+
+    fake_slack.invite_bot(PUBLIC)
+    a_pass(slack_bot, clock, jobs)
+
+    assert len(fake_slack.messages(PUBLIC)) == 1
+    assert len(fake_slack.messages(ORGANISER)) == 1
+
+
+def test_a_bot_removed_after_posting_is_told_again_and_the_next_post_waits_for_it(
+    slack_bot, fake_slack, clock
+):
+    fake_slack.add_channel(PRIVATE, "carers-forum", private=True, bot_member=True)
+    ctx = forum_with_a_meeting(slack_bot, clock, PRIVATE)
+    jobs = Jobs(ctx, NudgePolicy())
+    jobs.run_due()
+    slack_bot.service.deliverer.drain()
+    assert len(fake_slack.messages(PRIVATE)) == 1  # the week-before post went out
+
+    fake_slack.remove_bot(PRIVATE)
+    clock.advance(days=5, hours=4)  # the day before
+    jobs.run_due()
+    slack_bot.service.deliverer.drain()
+    a_pass(slack_bot, clock, jobs)
+
+    assert len(fake_slack.messages(ORGANISER)) == 1
+    fake_slack.invite_bot(PRIVATE)
+    a_pass(slack_bot, clock, jobs)
+
+    assert [p["text"].splitlines()[0] for p in fake_slack.messages(PRIVATE)] == [
+        "Coming up: QI Forum",
+        "Tomorrow: QI Forum",
+    ]
+    # Removed once more after that: a new problem, so the organisers hear again, once.
+    fake_slack.remove_bot(PRIVATE)
+    clock.advance(hours=23, minutes=32)  # just after the meeting starts
+    jobs.run_due()
+    slack_bot.service.deliverer.drain()
+    a_pass(slack_bot, clock, jobs)
+    assert len(fake_slack.messages(ORGANISER)) == 2
+
+
+def test_an_archived_channel_is_told_and_the_waiting_post_is_dropped_once_the_meeting_is_over(
+    slack_bot, fake_slack, clock, capsys
+):
+    fake_slack.add_channel(PUBLIC, "qi-forum", bot_member=True, archived=True)
+    ctx = forum_with_a_meeting(slack_bot, clock, PUBLIC, in_days=0.5)  # later today
+    jobs = Jobs(ctx, NudgePolicy())
+
+    jobs.run_due()
+    slack_bot.service.deliverer.drain()
+    (told,) = fake_slack.messages(ORGANISER)
+    clock.advance(hours=17)  # the meeting was at 14:00 and is long over
+    outcomes = slack_bot.service.deliverer.drain()
+
+    assert "archived" in visible_text(told["blocks"])
+    assert "unarchive" in visible_text(told["blocks"])
+    assert outcomes["withdrawn"] == 1
+    assert all(a.status == outbox.WITHDRAWN for a in announcements(slack_bot))
+    assert fake_slack.messages(PUBLIC) == []
+
+
+def test_an_older_announcement_still_waiting_gives_way_to_the_latest(slack_bot, fake_slack, clock):
+    fake_slack.add_channel(PRIVATE, "carers-forum", private=True)
+    ctx = forum_with_a_meeting(slack_bot, clock, PRIVATE)
+    jobs = Jobs(ctx, NudgePolicy())
+    jobs.run_due()
+    slack_bot.service.deliverer.drain()
+
+    clock.advance(days=5, hours=4)  # the day before: still not invited
+    jobs.run_due()
+    fake_slack.invite_bot(PRIVATE)
+    a_pass(slack_bot, clock, jobs)
+
+    (post,) = fake_slack.messages(PRIVATE)
+    assert post["text"].splitlines()[0] == "Tomorrow: QI Forum"
+    assert sorted(a.status for a in announcements(slack_bot)) == [outbox.SENT, outbox.WITHDRAWN]
+
+
+def test_at_start_serve_joins_public_forum_channels_and_logs_how_to_invite_to_private_ones(
+    slack_bot, fake_slack, clock, caplog
+):
+    fake_slack.add_channel(PUBLIC, "qi-forum")
+    fake_slack.add_channel(PRIVATE, "carers-forum", private=True)
+    ctx = slack_bot.service.transport.bot.ctx
+    with ctx.sessions.begin() as session:
+        create_forum(session, name="QI Forum", channel=f"slack:{PUBLIC}", now=ctx.now())
+        create_forum(session, name="Carers Forum", channel=f"slack:{PRIVATE}", now=ctx.now())
+        create_forum(session, name="Teams Forum", channel="teams:19:x@thread.tacv2", now=ctx.now())
+
+    joining = join_forum_channels_soon(slack_bot.service, ctx)
+    assert joining is not None
+    joining.join(10)
+
+    assert fake_slack.bot_is_member(PUBLIC)
+    assert not fake_slack.bot_is_member(PRIVATE)
+    assert [c.args["channel"] for c in fake_slack.calls_to("conversations.join")] == [PUBLIC]
+    assert "Carers Forum" in caplog.text and "/invite @qi-nudge" in caplog.text
