@@ -31,9 +31,13 @@ from tests.fakes.slack_api import RateLimits
 from tests.fakes.slack_signing import JSON_CONTENT_TYPE
 
 SECRET = "shhh-signing-secret"
+YES = {"type": "plain_text", "text": "Yes"}
 BLOCKS = [
     {"type": "section", "block_id": "intro", "text": {"type": "mrkdwn", "text": "Hello"}},
-    {"type": "actions", "elements": [{"type": "button", "action_id": "yes", "value": "1"}]},
+    {
+        "type": "actions",
+        "elements": [{"type": "button", "action_id": "yes", "value": "1", "text": YES}],
+    },
 ]
 
 
@@ -172,9 +176,9 @@ def test_post_ephemeral_answers_with_message_ts(client, fake):
 
 
 def test_views_open_needs_a_trigger_id(client, fake):
-    view = {"type": "modal", "callback_id": "join", "title": {"type": "plain_text", "text": "J"}}
+    view = {"type": "modal", "callback_id": "join", "title": YES, "blocks": BLOCKS}
 
-    answer = client.views_open(trigger_id="t.1", view=view)
+    answer = client.views_open(trigger_id=fake.new_trigger_id(), view=view)
     error = error_of(lambda: client.api_call("views.open", json={"view": view}))
 
     assert answer["view"]["id"].startswith("V")
@@ -184,7 +188,7 @@ def test_views_open_needs_a_trigger_id(client, fake):
 
 
 def test_views_publish_keeps_the_last_home_per_user(client, fake):
-    client.views_publish(user_id="U123", view={"type": "home", "blocks": []})
+    client.views_publish(user_id="U123", view={"type": "home", "blocks": BLOCKS[:1]})
     answer = client.views_publish(user_id="U123", view={"type": "home", "blocks": BLOCKS})
 
     assert answer["view"]["type"] == "home"
@@ -256,6 +260,8 @@ def test_unknown_method_is_recorded(client, fake):
 
 def test_get_with_query_and_form_token_are_read_too(fake):
     fake.add_user("U123", "Ben")
+    fake.add_token("xoxb-get")
+    fake.add_token("xoxb-form")
     request = urllib.request.Request(
         fake.base_url + "users.info?user=U123",
         headers={"Authorization": "Bearer xoxb-get"},
