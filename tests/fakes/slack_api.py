@@ -286,6 +286,7 @@ class FakeSlack(LocalFake):
         self.tokens = Tokens(tokens)
         self.triggers = Triggers(lambda: self.clock())
         self.response_urls = ResponseUrls(lambda: self.clock())
+        self._opened_views: list[dict[str, Any]] = []
         self.calls: list[Call] = []
         self.responses: list[tuple[str, dict]] = []
         self.rate_limited: Counter[str] = Counter()  # calls answered 429 by enforce_rate_limits
@@ -446,6 +447,11 @@ class FakeSlack(LocalFake):
         """Files shared in `channel` (a user id means the bot's DM with them), oldest first."""
         wanted = _dm_for(channel)
         return [upload for upload in self.uploads if upload.channel_id == wanted]
+
+    def opened_views(self) -> list[dict[str, Any]]:
+        """The modals views.open opened, oldest first, as Slack answered them."""
+        with self._lock:
+            return copy.deepcopy(self._opened_views)
 
     def home(self, user_id: str) -> dict[str, Any] | None:
         """The home tab last published for `user_id`."""
@@ -747,7 +753,9 @@ class FakeSlack(LocalFake):
         if trigger_problem is not None:
             return {"ok": False, "error": trigger_problem}
         view_id = f"V{next(self._view_counter):010d}"
-        return {"ok": True, "view": self._view_object(view_id, view)}
+        opened = self._view_object(view_id, view)
+        self._opened_views.append(opened)
+        return {"ok": True, "view": copy.deepcopy(opened)}
 
     def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
         user_id = args.get("user_id")
