@@ -271,7 +271,9 @@ class FakeSlack(LocalFake):
 
     Channels and users need no set-up: any channel id takes messages, and a user id given as a
     channel means the bot's DM with them ("U123" -> "DU123"). users.info and
-    users.lookupByEmail find only users added with `add_user` (and the bot, UBOT).
+    users.lookupByEmail find only users added with `add_user` (and the bot, UBOT). Calls need
+    one of `tokens` (or one added with `add_token`); trigger ids and response URLs age on
+    `clock`, a monotonic clock in seconds.
     """
 
     def __init__(
@@ -989,13 +991,15 @@ def _copy_content(args: dict[str, Any], message: dict[str, Any]) -> None:
             message[name] = _decoded(args[name])
 
 
-def _message_problem(args: dict[str, Any], *, require_content: bool = True) -> dict | None:
+def _message_problem(
+    args: dict[str, Any], *, require_content: bool = True
+) -> dict[str, Any] | None:
     """Slack's answer to a message it would refuse (see `slack_rules`), if it would."""
     refusal = message_refusal(args, require_content=require_content)
     return refusal.answer() if refusal is not None else None
 
 
-def _view_problem(view: Any) -> dict | None:
+def _view_problem(view: Any) -> dict[str, Any] | None:
     """Slack's answer to a view it would refuse (see `slack_rules`), if it would."""
     refusal = view_refusal(view)
     return refusal.answer() if refusal is not None else None
