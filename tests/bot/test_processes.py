@@ -241,8 +241,10 @@ class Bots:
             if not key.startswith(("SLACK_", "NUDGE_", "DELIVERY_", "SCHEDULER_", "QI_"))
             and key not in ("DATABASE_URL", "HOST", "PORT", "LOG_LEVEL")
         }
+        token = f"xoxb-{name}"  # its own token, known to the fake, tells its calls apart
+        self.fake.add_token(token)
         env.update(
-            SLACK_BOT_TOKEN=f"xoxb-{name}",
+            SLACK_BOT_TOKEN=token,
             SLACK_SIGNING_SECRET="process-test-secret",
             SLACK_API_URL=self.fake.base_url,
             DATABASE_URL=self.database.url,

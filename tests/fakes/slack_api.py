@@ -27,6 +27,14 @@ channel or a private one the bot is not in, ``not_in_channel`` for a public one 
 ``is_archived`` when posting in an archived one. conversations.join and conversations.info
 answer as Slack's do (see `FakeSlack.add_channel`). A user id or a DM needs no set-up.
 
+What Slack refuses, the fake refuses, with Slack's answer: every message and view is checked by
+`slack_rules` (slack_sdk's own Block Kit models, plus Slack's documented limits), so a message
+too big for Slack fails here as it would there (invalid_blocks, msg_too_long, invalid_arguments).
+`slack_grants` keeps what Slack lets a caller do: only known tokens work (`add_token`,
+`revoke_token`; else invalid_auth, token_revoked), views.open needs a trigger_id minted by
+`new_trigger_id` less than 3 s ago and never used before, and a `response_url` takes 5 answers
+within 30 minutes. Both age on `fake.clock`, which a test may replace to move time.
+
 Slack's rate limits are off unless asked for: ``fake.enforce_rate_limits(RateLimits(...))`` makes
 chat.postMessage and conversations.open answer 429 with Retry-After, as Slack does, when they go
 faster than the limits allow (see `RateLimits`).
@@ -52,6 +60,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.local_server import LocalFake, QuietServer
+from tests.fakes.slack_grants import KNOWN_TOKENS, ResponseUrls, Tokens, Triggers
+from tests.fakes.slack_rules import message_refusal, response_url_refusal, view_refusal
 
 TEAM_ID = "T0001"
 TEAM_NAME = "QI Test"
@@ -69,10 +79,6 @@ UPLOAD_URL_METHOD = "upload_url"
 
 FIRST_TS_MICROS = 1_700_000_000_000_100
 TS_STEP_MICROS = 100
-MAX_MESSAGE_BLOCKS = 50
-MAX_VIEW_BLOCKS = 100
-MAX_PRIVATE_METADATA = 3000
-MAX_TEXT = 40_000
 MAX_ALT_TXT = 1000
 
 
@@ -286,10 +292,23 @@ class FakeSlack(LocalFake):
     A channel takes messages only once added with `add_channel`, with the bot in it; a user id
     given as a channel means the bot's DM with them ("U123" -> "DU123"), with no set-up.
     users.info and users.lookupByEmail find only users added with `add_user` (and the bot, UBOT).
+    Calls need one of `tokens` (or one added with `add_token`); trigger ids and response URLs
+    age on `clock`, a monotonic clock in seconds.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        tokens: Iterable[str] = KNOWN_TOKENS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(_Handler, "fake-slack")
+        # Trigger ids and response URLs age on this clock: a test may swap it for its own.
+        self.clock = clock
+        self.tokens = Tokens(tokens)
+        self.triggers = Triggers(lambda: self.clock())
+        self.response_urls = ResponseUrls(lambda: self.clock())
+        self._opened_views: list[dict[str, Any]] = []
         self.calls: list[Call] = []
         self.responses: list[tuple[str, dict]] = []
         self.rate_limited: Counter[str] = Counter()  # calls answered 429 by enforce_rate_limits
@@ -320,9 +339,27 @@ class FakeSlack(LocalFake):
         """What `WebClient(base_url=...)` takes, e.g. "http://127.0.0.1:54321/api/"."""
         return f"{self.root_url}/api/"
 
-    def response_url(self, key: str = "r1") -> str:
-        """An URL on this server that stands in for a hooks.slack.com response_url."""
-        return f"{self.root_url}/hooks/{key}"
+    def response_url(self, key: str | None = None) -> str:
+        """A new response_url on this server (or the one named `key`), as an interaction has.
+
+        Like Slack's, it takes 5 answers within 30 minutes of its first issue, then answers
+        404 used_url or expired_url.
+        """
+        return f"{self.root_url}/hooks/{self.response_urls.issue(key)}"
+
+    # -- grants: tokens and trigger ids --------------------------------------------------------
+
+    def add_token(self, token: str) -> None:
+        """Accept `token` too (the fake knows `slack_grants.KNOWN_TOKENS` from the start)."""
+        self.tokens.add(token)
+
+    def revoke_token(self, token: str) -> None:
+        """Answer token_revoked to every call with `token` from now on (an uninstalled app)."""
+        self.tokens.revoke(token)
+
+    def new_trigger_id(self) -> str:
+        """A trigger_id as Slack sends with an interaction: one views.open, within 3 seconds."""
+        return self.triggers.mint()
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -478,6 +515,11 @@ class FakeSlack(LocalFake):
         wanted = _dm_for(channel)
         return [upload for upload in self.uploads if upload.channel_id == wanted]
 
+    def opened_views(self) -> list[dict[str, Any]]:
+        """The modals views.open opened, oldest first, as Slack answered them."""
+        with self._lock:
+            return copy.deepcopy(self._opened_views)
+
     def home(self, user_id: str) -> dict[str, Any] | None:
         """The home tab last published for `user_id`."""
         with self._lock:
@@ -526,6 +568,9 @@ class FakeSlack(LocalFake):
             return _json_answer({"ok": False, "error": parse_error})
         if not token:
             return _json_answer({"ok": False, "error": "not_authed"})
+        token_problem = self.tokens.problem(token, method)
+        if token_problem is not None:
+            return _json_answer({"ok": False, "error": token_problem})
         handler = self._handlers().get(method)
         if handler is None:
             return _json_answer({"ok": False, "error": "unknown_method"})
@@ -554,6 +599,13 @@ class FakeSlack(LocalFake):
         if not isinstance(payload, dict):
             return _Answer(400, b"invalid_payload", "text/html")
         with self._lock:
+            refused = self.response_urls.refusal(key)
+            if refused is not None:
+                return _Answer(404, refused.encode(), "text/html")
+            refused = response_url_refusal(payload)
+            if refused is not None:
+                return _Answer(400, refused.encode(), "text/html")
+            self.response_urls.use(key)
             self.responses.append((key, payload))
         return _Answer(200, b"ok", "text/html")
 
@@ -660,7 +712,7 @@ class FakeSlack(LocalFake):
             return {"ok": False, "error": "channel_not_found"}
         problem = _message_problem(args)
         if problem:
-            return {"ok": False, "error": problem}
+            return problem
         channel = _dm_for(channel)
         message = {
             "type": "message",
@@ -691,7 +743,7 @@ class FakeSlack(LocalFake):
             return {"ok": False, "error": "message_not_found"}
         problem = _message_problem(args, require_content=False)
         if problem:
-            return {"ok": False, "error": problem}
+            return problem
         message = found[0]
         if "text" in args:
             message["text"] = args["text"] or ""
@@ -713,7 +765,7 @@ class FakeSlack(LocalFake):
             return {"ok": False, "error": "user_not_in_channel"}
         problem = _message_problem(args)
         if problem:
-            return {"ok": False, "error": problem}
+            return problem
         message = {"type": "message", "user": args["user"], "ts": self._next_ts()}
         message["text"] = args.get("text") or ""
         _copy_content(args, message)
@@ -762,14 +814,20 @@ class FakeSlack(LocalFake):
         return answer
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        if not (args.get("trigger_id") or args.get("interactivity_pointer")):
+        trigger_id = args.get("trigger_id") or args.get("interactivity_pointer")
+        if not trigger_id:
             return _invalid_arguments("missing required field: trigger_id")
         view = _decoded(args.get("view"))
         problem = _view_problem(view)
         if problem:
-            return _invalid_arguments(problem)
+            return problem
+        trigger_problem = self.triggers.exchange(str(trigger_id))
+        if trigger_problem is not None:
+            return {"ok": False, "error": trigger_problem}
         view_id = f"V{next(self._view_counter):010d}"
-        return {"ok": True, "view": self._view_object(view_id, view)}
+        opened = self._view_object(view_id, view)
+        self._opened_views.append(opened)
+        return {"ok": True, "view": copy.deepcopy(opened)}
 
     def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
         user_id = args.get("user_id")
@@ -778,7 +836,7 @@ class FakeSlack(LocalFake):
         view = _decoded(args.get("view"))
         problem = _view_problem(view)
         if problem:
-            return _invalid_arguments(problem)
+            return problem
         if view.get("type") != "home":
             return _invalid_arguments("must be a home view")
         view_id = self._home_view_ids.setdefault(user_id, f"V{next(self._view_counter):010d}")
@@ -1047,34 +1105,18 @@ def _copy_content(args: dict[str, Any], message: dict[str, Any]) -> None:
             message[name] = _decoded(args[name])
 
 
-def _message_problem(args: dict[str, Any], *, require_content: bool = True) -> str | None:
-    """The error Slack gives for a message it would refuse, if any."""
-    if require_content and not (args.get("text") or args.get("blocks") or args.get("attachments")):
-        return "no_text"
-    if len(str(args.get("text") or "")) > MAX_TEXT:
-        return "msg_too_long"
-    if "blocks" in args and _blocks_problem(_decoded(args["blocks"]), MAX_MESSAGE_BLOCKS):
-        return "invalid_blocks"
-    return None
+def _message_problem(
+    args: dict[str, Any], *, require_content: bool = True
+) -> dict[str, Any] | None:
+    """Slack's answer to a message it would refuse (see `slack_rules`), if it would."""
+    refusal = message_refusal(args, require_content=require_content)
+    return refusal.answer() if refusal is not None else None
 
 
-def _blocks_problem(blocks: Any, limit: int) -> str | None:
-    if not isinstance(blocks, list) or not all(isinstance(b, dict) and "type" in b for b in blocks):
-        return "blocks must be a list of objects with a type"
-    if len(blocks) > limit:
-        return f"no more than {limit} items allowed [json-pointer:/blocks]"
-    block_ids = [block["block_id"] for block in blocks if "block_id" in block]
-    if len(block_ids) != len(set(block_ids)):
-        return "duplicate block_id"
-    return None
-
-
-def _view_problem(view: Any) -> str | None:
-    if not isinstance(view, dict) or "type" not in view:
-        return "missing required field: view"
-    if len(str(view.get("private_metadata", ""))) > MAX_PRIVATE_METADATA:
-        return f"private_metadata must be at most {MAX_PRIVATE_METADATA} characters"
-    return _blocks_problem(view.get("blocks", []), MAX_VIEW_BLOCKS)
+def _view_problem(view: Any) -> dict[str, Any] | None:
+    """Slack's answer to a view it would refuse (see `slack_rules`), if it would."""
+    refusal = view_refusal(view)
+    return refusal.answer() if refusal is not None else None
 
 
 def _file_object(upload: Upload) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The fake Slack, checked with the real slack_sdk clients so it answers as Slack does."""
 
 import json
+import re
 import time
 import types
 import urllib.error
@@ -31,9 +32,13 @@ from tests.fakes.slack_api import RateLimits
 from tests.fakes.slack_signing import JSON_CONTENT_TYPE
 
 SECRET = "shhh-signing-secret"
+YES = {"type": "plain_text", "text": "Yes"}
 BLOCKS = [
     {"type": "section", "block_id": "intro", "text": {"type": "mrkdwn", "text": "Hello"}},
-    {"type": "actions", "elements": [{"type": "button", "action_id": "yes", "value": "1"}]},
+    {
+        "type": "actions",
+        "elements": [{"type": "button", "action_id": "yes", "value": "1", "text": YES}],
+    },
 ]
 
 
@@ -284,9 +289,9 @@ def test_post_ephemeral_answers_with_message_ts(client, fake):
 
 
 def test_views_open_needs_a_trigger_id(client, fake):
-    view = {"type": "modal", "callback_id": "join", "title": {"type": "plain_text", "text": "J"}}
+    view = {"type": "modal", "callback_id": "join", "title": YES, "blocks": BLOCKS}
 
-    answer = client.views_open(trigger_id="t.1", view=view)
+    answer = client.views_open(trigger_id=fake.new_trigger_id(), view=view)
     error = error_of(lambda: client.api_call("views.open", json={"view": view}))
 
     assert answer["view"]["id"].startswith("V")
@@ -296,7 +301,7 @@ def test_views_open_needs_a_trigger_id(client, fake):
 
 
 def test_views_publish_keeps_the_last_home_per_user(client, fake):
-    client.views_publish(user_id="U123", view={"type": "home", "blocks": []})
+    client.views_publish(user_id="U123", view={"type": "home", "blocks": BLOCKS[:1]})
     answer = client.views_publish(user_id="U123", view={"type": "home", "blocks": BLOCKS})
 
     assert answer["view"]["type"] == "home"
@@ -368,6 +373,8 @@ def test_unknown_method_is_recorded(client, fake):
 
 def test_get_with_query_and_form_token_are_read_too(fake):
     fake.add_user("U123", "Ben")
+    fake.add_token("xoxb-get")
+    fake.add_token("xoxb-form")
     request = urllib.request.Request(
         fake.base_url + "users.info?user=U123",
         headers={"Authorization": "Bearer xoxb-get"},
@@ -899,3 +906,617 @@ def test_bolt_accepts_the_signed_payloads_and_talks_to_the_fake(fake):
     assert sorted(seen) == sorted(["Sepsis", "42", "U9"])
     assert fake.responses[0][1]["text"] == "joined"
     assert fake.calls_to("auth.test")
+
+
+# -- what Slack refuses in a message ----------------------------------------------------------
+
+DIVIDER = {"type": "divider"}
+
+
+def plain(text):
+    return {"type": "plain_text", "text": text}
+
+
+def mrkdwn(text):
+    return {"type": "mrkdwn", "text": text}
+
+
+def section(text):
+    return {"type": "section", "text": mrkdwn(text)}
+
+
+def button(text="Go", **extra):
+    return {"type": "button", "text": plain(text), "action_id": "go", **extra}
+
+
+def actions(*elements):
+    return {"type": "actions", "elements": list(elements)}
+
+
+def option(text="One", value="1"):
+    return {"text": plain(text), "value": value}
+
+
+def select(options, **extra):
+    return {"type": "static_select", "action_id": "pick", "options": options, **extra}
+
+
+def text_input(**extra):
+    element = {"type": "plain_text_input", "action_id": "typed", **extra}
+    return {"type": "input", "block_id": "note", "label": plain("Note"), "element": element}
+
+
+def chars(limit):
+    return f"must be less than {limit + 1} characters"
+
+
+def items(limit):
+    return f"no more than {limit} items allowed"
+
+
+def refused(limit, pointer, problem):
+    """Slack's problem report for one over `limit`, as its `errors` list has it."""
+    return f"{problem(limit)} [json-pointer:{pointer}]"
+
+
+# (limit, the blocks with n of something, where Slack points, what it says)
+MESSAGE_LIMITS = [
+    pytest.param(50, lambda n: [DIVIDER] * n, "/blocks", items, id="blocks in a message"),
+    pytest.param(
+        3000, lambda n: [section("x" * n)], "/blocks/0/text/text", chars, id="section text"
+    ),
+    pytest.param(
+        10,
+        lambda n: [{"type": "section", "fields": [mrkdwn("f")] * n}],
+        "/blocks/0/fields",
+        items,
+        id="section fields",
+    ),
+    pytest.param(
+        2000,
+        lambda n: [{"type": "section", "fields": [mrkdwn("x" * n)]}],
+        "/blocks/0/fields/0/text",
+        chars,
+        id="section field text",
+    ),
+    pytest.param(
+        150,
+        lambda n: [{"type": "header", "text": plain("x" * n)}],
+        "/blocks/0/text/text",
+        chars,
+        id="header text",
+    ),
+    pytest.param(
+        75,
+        lambda n: [actions(button("x" * n))],
+        "/blocks/0/elements/0/text/text",
+        chars,
+        id="button text",
+    ),
+    pytest.param(
+        2000,
+        lambda n: [actions(button(value="v" * n))],
+        "/blocks/0/elements/0/value",
+        chars,
+        id="button value",
+    ),
+    pytest.param(
+        3000,
+        lambda n: [actions(button(url="https://nhs.uk/" + "u" * (n - 15)))],
+        "/blocks/0/elements/0/url",
+        chars,
+        id="button url",
+    ),
+    pytest.param(
+        255,
+        lambda n: [actions(button(action_id="a" * n))],
+        "/blocks/0/elements/0/action_id",
+        chars,
+        id="action_id",
+    ),
+    pytest.param(
+        255,
+        lambda n: [{"type": "divider", "block_id": "b" * n}],
+        "/blocks/0/block_id",
+        chars,
+        id="block_id",
+    ),
+    pytest.param(
+        25,
+        lambda n: [actions(*[button(action_id=f"go{i}") for i in range(n)])],
+        "/blocks/0/elements",
+        items,
+        id="elements in an actions block",
+    ),
+    pytest.param(
+        10,
+        lambda n: [{"type": "context", "elements": [mrkdwn("c")] * n}],
+        "/blocks/0/elements",
+        items,
+        id="elements in a context block",
+    ),
+    pytest.param(
+        75,
+        lambda n: [actions(select([option("o" * n)]))],
+        "/blocks/0/elements/0/options/0/text/text",
+        chars,
+        id="option text",
+    ),
+    pytest.param(
+        150,
+        lambda n: [actions(select([option(value="v" * n)]))],
+        "/blocks/0/elements/0/options/0/value",
+        chars,
+        id="option value",
+    ),
+    pytest.param(
+        100,
+        lambda n: [actions(select([option(f"o{i}", str(i)) for i in range(n)]))],
+        "/blocks/0/elements/0/options",
+        items,
+        id="options in a select",
+    ),
+    pytest.param(
+        10,
+        lambda n: [
+            actions(
+                {
+                    "type": "checkboxes",
+                    "action_id": "tick",
+                    "options": [option(f"o{i}", str(i)) for i in range(n)],
+                }
+            )
+        ],
+        "/blocks/0/elements/0/options",
+        items,
+        id="checkbox options",
+    ),
+    pytest.param(
+        150,
+        lambda n: [actions(select([option()], placeholder=plain("p" * n)))],
+        "/blocks/0/elements/0/placeholder/text",
+        chars,
+        id="placeholder",
+    ),
+    pytest.param(
+        2000,
+        lambda n: [{"type": "image", "image_url": "https://nhs.uk/c.png", "alt_text": "a" * n}],
+        "/blocks/0/alt_text",
+        chars,
+        id="image alt text",
+    ),
+    pytest.param(
+        2000,
+        lambda n: [{**text_input(), "label": plain("l" * n)}],
+        "/blocks/0/label/text",
+        chars,
+        id="input label",
+    ),
+    pytest.param(
+        3000,
+        lambda n: [text_input(max_length=n)],
+        "/blocks/0/element/max_length",
+        lambda limit: f"must be less than {limit + 1}",
+        id="plain_text_input max_length",
+    ),
+]
+
+
+@pytest.mark.parametrize(("limit", "blocks", "pointer", "problem"), MESSAGE_LIMITS)
+def test_a_message_at_slacks_limit_posts_and_one_over_is_invalid_blocks(
+    client, fake, limit, blocks, pointer, problem
+):
+    client.chat_postMessage(channel="C1", text="fits", blocks=blocks(limit))
+
+    error = error_of(
+        lambda: client.chat_postMessage(channel="C1", text="no", blocks=blocks(limit + 1))
+    )
+
+    assert error.response.status_code == 200
+    assert error.response["error"] == "invalid_blocks"
+    assert refused(limit, pointer, problem) in error.response["errors"]
+    messages = error.response["response_metadata"]["messages"]
+    assert f"[ERROR] {refused(limit, pointer, problem)}" in messages
+    assert [m["text"] for m in fake.messages("C1")] == ["fits"]
+
+
+def test_slacks_answer_to_a_long_section_is_word_for_word(client):
+    error = error_of(
+        lambda: client.chat_postMessage(channel="C1", text="x", blocks=[section("x" * 3001)])
+    )
+
+    assert error.response.data == {
+        "ok": False,
+        "error": "invalid_blocks",
+        "errors": [
+            "failed to match all allowed schemas [json-pointer:/blocks/0/text]",
+            "must be less than 3001 characters [json-pointer:/blocks/0/text/text]",
+        ],
+        "response_metadata": {
+            "messages": [
+                "[ERROR] failed to match all allowed schemas [json-pointer:/blocks/0/text]",
+                "[ERROR] must be less than 3001 characters [json-pointer:/blocks/0/text/text]",
+            ]
+        },
+    }
+
+
+def test_update_and_ephemeral_refuse_the_same_blocks(client, fake):
+    posted = client.chat_postMessage(channel="C1", text="before", blocks=[section("ok")])
+    too_long = [section("x" * 3001)]
+
+    update = error_of(
+        lambda: client.chat_update(channel="C1", ts=posted["ts"], text="x", blocks=too_long)
+    )
+    ephemeral = error_of(
+        lambda: client.chat_postEphemeral(channel="C1", user="U1", text="x", blocks=too_long)
+    )
+    client.chat_update(channel="C1", ts=posted["ts"], text="x", blocks=[section("x" * 3000)])
+
+    assert update.response["error"] == ephemeral.response["error"] == "invalid_blocks"
+    assert fake.ephemerals("C1") == []
+    assert fake.messages("C1")[0]["blocks"] == [section("x" * 3000)]
+
+
+def test_top_level_text_is_at_most_forty_thousand_characters(client, fake):
+    client.chat_postMessage(channel="C1", text="x" * 40_000)
+
+    error = error_of(lambda: client.chat_postMessage(channel="C1", text="x" * 40_001))
+
+    assert error.response["error"] == "msg_too_long"
+    assert len(fake.messages("C1")) == 1
+
+
+def test_slack_sdks_own_validators_are_consulted_too(client):
+    def confirming(title_length):
+        confirm = {
+            "title": plain("t" * title_length),
+            "text": plain("Sure?"),
+            "confirm": plain("Yes"),
+            "deny": plain("No"),
+        }
+        return [actions(button(confirm=confirm))]
+
+    client.chat_postMessage(channel="C1", text="x", blocks=confirming(100))
+    error = error_of(
+        lambda: client.chat_postMessage(channel="C1", text="x", blocks=confirming(101))
+    )
+
+    # Not one of the limits walked here: slack_sdk's ConfirmObject says it.
+    assert error.response["errors"] == [
+        "title attribute cannot exceed 100 characters [json-pointer:/blocks/0]"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("blocks", "problem"),
+    [
+        pytest.param(
+            [{"type": "sectoin", "text": mrkdwn("x")}],
+            "unsupported block type: sectoin [json-pointer:/blocks/0/type]",
+            id="unknown block type",
+        ),
+        pytest.param(
+            [{"type": "section", "text": {**mrkdwn("x"), "emoji": True}}],
+            "invalid additional property: emoji [json-pointer:/blocks/0/text]",
+            id="emoji on mrkdwn",
+        ),
+        pytest.param(
+            [section("")],
+            "must be more than 0 characters [json-pointer:/blocks/0/text/text]",
+            id="empty text",
+        ),
+        pytest.param(
+            [{"type": "header", "text": mrkdwn("*Head*")}],
+            "must be one of: plain_text [json-pointer:/blocks/0/text/type]",
+            id="mrkdwn header",
+        ),
+        pytest.param(
+            [{**section("a"), "block_id": "b"}, {**section("b"), "block_id": "b"}],
+            "duplicate block_id: b [json-pointer:/blocks/1/block_id]",
+            id="block_id twice in a message",
+        ),
+        pytest.param(
+            [actions(button(), button())],
+            "duplicate action_id: go [json-pointer:/blocks/0/elements/1/action_id]",
+            id="action_id twice in a block",
+        ),
+        pytest.param(
+            [{"type": "actions", "elements": []}],
+            "missing required field: elements [json-pointer:/blocks/0]",
+            id="empty actions",
+        ),
+    ],
+)
+def test_malformed_blocks_are_invalid_blocks(client, blocks, problem):
+    error = error_of(lambda: client.chat_postMessage(channel="C1", text="x", blocks=blocks))
+
+    assert error.response["error"] == "invalid_blocks"
+    assert problem in error.response["errors"]
+
+
+def test_an_action_id_may_repeat_in_another_block(client, fake):
+    client.chat_postMessage(channel="C1", text="x", blocks=[actions(button()), actions(button())])
+
+    assert len(fake.messages("C1")) == 1
+
+
+@pytest.mark.parametrize(
+    ("metadata", "error"),
+    [
+        ({"event_payload": {"key": "k"}}, "invalid_metadata_schema"),
+        ({"event_type": "qi_nudge", "event_payload": "k"}, "invalid_metadata_schema"),
+        ("not json", "invalid_metadata_format"),
+    ],
+)
+def test_metadata_needs_an_event_type_and_a_payload_object(client, fake, metadata, error):
+    refusal = error_of(
+        lambda: client.api_call(
+            "chat.postMessage", json={"channel": "C1", "text": "x", "metadata": metadata}
+        )
+    )
+
+    assert refusal.response["error"] == error
+    assert fake.messages("C1") == []
+
+
+# -- what Slack refuses in a view -------------------------------------------------------------
+
+
+def modal(**fields):
+    return {"type": "modal", "title": plain("Join"), "blocks": [section("Hi")], **fields}
+
+
+# (limit, the view with n of something, where Slack points, what it says)
+VIEW_LIMITS = [
+    pytest.param(
+        100, lambda n: modal(blocks=[DIVIDER] * n), "/view/blocks", items, id="blocks in a modal"
+    ),
+    pytest.param(24, lambda n: modal(title=plain("t" * n)), "/view/title/text", chars, id="title"),
+    pytest.param(
+        24, lambda n: modal(submit=plain("s" * n)), "/view/submit/text", chars, id="submit"
+    ),
+    pytest.param(24, lambda n: modal(close=plain("c" * n)), "/view/close/text", chars, id="close"),
+    pytest.param(
+        255, lambda n: modal(callback_id="c" * n), "/view/callback_id", chars, id="callback_id"
+    ),
+    pytest.param(
+        3000,
+        lambda n: modal(private_metadata="m" * n),
+        "/view/private_metadata",
+        chars,
+        id="private_metadata",
+    ),
+    pytest.param(
+        3000,
+        lambda n: modal(blocks=[section("x" * n)]),
+        "/view/blocks/0/text/text",
+        chars,
+        id="section text in a modal",
+    ),
+    pytest.param(
+        2000,
+        lambda n: modal(submit=plain("Save"), blocks=[{**text_input(), "hint": plain("h" * n)}]),
+        "/view/blocks/0/hint/text",
+        chars,
+        id="input hint",
+    ),
+]
+
+
+@pytest.mark.parametrize(("limit", "view", "pointer", "problem"), VIEW_LIMITS)
+def test_a_modal_at_slacks_limit_opens_and_one_over_is_invalid_arguments(
+    client, fake, limit, view, pointer, problem
+):
+    client.views_open(trigger_id=fake.new_trigger_id(), view=view(limit))
+
+    error = error_of(
+        lambda: client.views_open(trigger_id=fake.new_trigger_id(), view=view(limit + 1))
+    )
+
+    assert error.response["error"] == "invalid_arguments"
+    messages = error.response["response_metadata"]["messages"]
+    assert messages[0] == "[ERROR] failed to match all allowed schemas [json-pointer:/view]"
+    assert f"[ERROR] {refused(limit, pointer, problem)}" in messages
+
+
+def test_a_home_tab_holds_a_hundred_blocks_and_no_more(client, fake):
+    client.views_publish(user_id="U1", view={"type": "home", "blocks": [DIVIDER] * 100})
+
+    error = error_of(
+        lambda: client.views_publish(user_id="U1", view={"type": "home", "blocks": [DIVIDER] * 101})
+    )
+
+    assert error.response["error"] == "invalid_arguments"
+    assert (
+        "[ERROR] no more than 100 items allowed [json-pointer:/view/blocks]"
+        in error.response["response_metadata"]["messages"]
+    )
+    assert len(fake.home("U1")["blocks"]) == 100
+
+
+@pytest.mark.parametrize(
+    ("view", "problem"),
+    [
+        pytest.param(
+            {"type": "modal", "blocks": [section("Hi")]},
+            "missing required field: title [json-pointer:/view]",
+            id="modal without a title",
+        ),
+        pytest.param(
+            modal(blocks=[text_input()]),
+            "missing required field: submit [json-pointer:/view]",
+            id="inputs without a submit button",
+        ),
+        pytest.param(
+            modal(blocks=[]),
+            "views must contain between 1 and 100 blocks [json-pointer:/view]",
+            id="no blocks (slack_sdk's rule)",
+        ),
+    ],
+)
+def test_malformed_modals_are_invalid_arguments(client, fake, view, problem):
+    error = error_of(lambda: client.views_open(trigger_id=fake.new_trigger_id(), view=view))
+
+    assert error.response["error"] == "invalid_arguments"
+    assert f"[ERROR] {problem}" in error.response["response_metadata"]["messages"]
+
+
+def test_a_home_tab_cannot_have_a_submit_button(client, fake):
+    home = {"type": "home", "blocks": [section("Hi")], "submit": plain("Save")}
+
+    error = error_of(lambda: client.views_publish(user_id="U1", view=home))
+
+    assert error.response["error"] == "invalid_arguments"
+    assert fake.home("U1") is None
+
+
+def test_a_view_over_250_kb_is_too_large(client, fake):
+    big = modal(blocks=[section("x" * 3000)] * 84)  # about 254 KB of JSON
+
+    error = error_of(lambda: client.views_open(trigger_id=fake.new_trigger_id(), view=big))
+
+    assert error.response["error"] == "view_too_large"
+
+
+# -- tokens -----------------------------------------------------------------------------------
+
+
+def test_an_unknown_token_is_invalid_auth_and_posts_nothing(fake):
+    stranger = WebClient(base_url=fake.base_url, token="xoxb-made-up")
+
+    posting = error_of(lambda: stranger.chat_postMessage(channel="C1", text="hi"))
+    checking = error_of(stranger.auth_test)
+
+    assert posting.response["error"] == checking.response["error"] == "invalid_auth"
+    assert fake.messages("C1") == []
+    assert [call.token for call in fake.calls] == ["xoxb-made-up"] * 2
+
+
+def test_a_revoked_token_is_token_revoked_and_others_still_work(client, fake):
+    fake.add_token("xoxb-other")
+    other = WebClient(base_url=fake.base_url, token="xoxb-other")
+    client.chat_postMessage(channel="C1", text="before")
+
+    fake.revoke_token("xoxb-test")
+
+    assert error_of(client.auth_test).response["error"] == "token_revoked"
+    posting = error_of(lambda: client.chat_postMessage(channel="C1", text="after"))
+    assert posting.response["error"] == "token_revoked"
+    assert other.chat_postMessage(channel="C1", text="other")["ok"] is True
+    assert [m["text"] for m in fake.messages("C1")] == ["before", "other"]
+
+
+def test_app_tokens_only_open_socket_mode_connections(fake):
+    fake.socket_url = "wss://example.invalid/link"
+    app = WebClient(base_url=fake.base_url, token="xapp-test")
+    bot = WebClient(base_url=fake.base_url, token="xoxb-test")
+
+    assert app.apps_connections_open(app_token="xapp-test")["url"] == fake.socket_url
+    wrong_method = error_of(lambda: app.chat_postMessage(channel="C1", text="hi"))
+    wrong_token = error_of(lambda: bot.api_call("apps.connections.open"))
+
+    assert wrong_method.response["error"] == wrong_token.response["error"]
+    assert wrong_token.response["error"] == "not_allowed_token_type"
+
+
+# -- trigger ids ------------------------------------------------------------------------------
+
+
+def test_minted_trigger_ids_look_like_slacks_and_differ(fake):
+    first, second = fake.new_trigger_id(), fake.new_trigger_id()
+
+    assert re.fullmatch(r"\d+\.\d+\.[0-9a-f]+", first)
+    assert first != second
+
+
+def test_a_made_up_trigger_id_is_invalid(client, fake):
+    error = error_of(lambda: client.views_open(trigger_id="12345.98765.abcd2358fdea", view=modal()))
+
+    assert error.response["error"] == "invalid_trigger_id"
+
+
+def test_a_trigger_id_expires_after_three_seconds(client, fake, monotonic):
+    fake.clock = monotonic
+    in_time, late = fake.new_trigger_id(), fake.new_trigger_id()
+
+    monotonic.sleep(3.0)
+    client.views_open(trigger_id=in_time, view=modal())
+    monotonic.sleep(0.01)
+    error = error_of(lambda: client.views_open(trigger_id=late, view=modal()))
+
+    assert error.response["error"] == "expired_trigger_id"
+
+
+def test_a_trigger_id_opens_one_view(client, fake):
+    trigger_id = fake.new_trigger_id()
+    client.views_open(trigger_id=trigger_id, view=modal())
+
+    error = error_of(lambda: client.views_open(trigger_id=trigger_id, view=modal()))
+
+    assert error.response["error"] == "exchanged_trigger_id"
+
+
+def test_a_refused_view_leaves_its_trigger_unused(client, fake):
+    trigger_id = fake.new_trigger_id()
+
+    refused_view = error_of(
+        lambda: client.views_open(trigger_id=trigger_id, view=modal(title=plain("t" * 25)))
+    )
+    opened = client.views_open(trigger_id=trigger_id, view=modal())
+
+    assert refused_view.response["error"] == "invalid_arguments"
+    assert opened["ok"] is True
+
+
+# -- response URL limits ----------------------------------------------------------------------
+
+
+def test_each_response_url_is_new(fake):
+    assert fake.response_url() != fake.response_url()
+    assert fake.response_url("same") == fake.response_url("same")
+
+
+def test_a_response_url_takes_five_answers(fake):
+    hook = WebhookClient(fake.response_url("r9"))
+
+    answers = [hook.send(text=str(n)) for n in range(6)]
+
+    assert [a.status_code for a in answers] == [200] * 5 + [404]
+    assert answers[-1].body == "used_url"
+    assert [body["text"] for _, body in fake.responses] == ["0", "1", "2", "3", "4"]
+
+
+def test_a_response_url_expires_after_thirty_minutes(fake, monotonic):
+    fake.clock = monotonic
+    in_time, late = WebhookClient(fake.response_url()), WebhookClient(fake.response_url())
+
+    monotonic.sleep(30 * 60)
+    first = in_time.send(text="just in time")
+    monotonic.sleep(1)
+    second = late.send(text="too late")
+
+    assert first.status_code == 200
+    assert (second.status_code, second.body) == (404, "expired_url")
+    assert [body["text"] for _, body in fake.responses] == ["just in time"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        ({"text": "x", "blocks": [section("x" * 3001)]}, "invalid_blocks"),
+        ({"response_type": "ephemeral"}, "no_text"),
+        ({"text": "x" * 40_001}, "msg_too_long"),
+    ],
+)
+def test_a_response_url_refuses_what_slack_refuses_with_400(fake, payload, error):
+    answer = WebhookClient(fake.response_url()).send_dict(payload)
+
+    assert (answer.status_code, answer.body) == (400, error)
+    assert fake.responses == []
+
+
+def test_a_response_url_deletes_without_text(fake):
+    answer = WebhookClient(fake.response_url()).send_dict({"delete_original": True})
+
+    assert answer.status_code == 200

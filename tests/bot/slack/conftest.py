@@ -18,6 +18,7 @@ from store.migrate import upgrade
 from tests.bot.serving import serving
 from tests.conftest import database_url_for
 from tests.fakes import FakeSlack, slack_headers
+from tests.fakes.slack_rules import Refusal, message_refusal
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
@@ -44,16 +45,32 @@ class SlackBot:
     http: httpx.Client
 
     def post(self, body: bytes, *, json_body: bool = False, **header_options) -> httpx.Response:
-        """POST a Slack request signed exactly as Slack signs it."""
+        """POST a Slack request signed exactly as Slack signs it.
+
+        A message in the answer (a command's ephemeral reply) is checked as Slack checks it:
+        the fake Slack never sees it, but Slack would refuse it all the same.
+        """
         content_type = "application/json" if json_body else "application/x-www-form-urlencoded"
         headers = slack_headers(body, SIGNING_SECRET, content_type=content_type, **header_options)
-        return self.http.post("/slack/events", content=body, headers=headers)
+        answer = self.http.post("/slack/events", content=body, headers=headers)
+        refusal = _refusal_of_answer(answer)
+        assert refusal is None, f"Slack would refuse this answer: {refusal}"
+        return answer
 
     def settle(self) -> None:
         """Wait for the work done after the ack (modals, home tabs) and send what it planned."""
         self.service.transport.forms.drain()
         self.service.transport.after.drain()
         self.service.deliverer.drain()
+
+
+def _refusal_of_answer(answer: httpx.Response) -> Refusal | None:
+    if answer.status_code != 200 or "json" not in answer.headers.get("content-type", ""):
+        return None
+    message = answer.json()
+    if not isinstance(message, dict) or "response_action" in message:
+        return None  # a modal's answer (errors, update), not a message
+    return message_refusal(message)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

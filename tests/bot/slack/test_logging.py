@@ -27,6 +27,7 @@ def test_debug_logs_keep_our_lines_but_not_what_slack_was_sent(
     fake_slack, caplog, restored_log_levels
 ):
     fake_slack.add_user("U1", "Ben Okafor", email=EMAIL)
+    fake_slack.add_token("xoxb-not-logged")
     caplog.set_level(logging.DEBUG)
     configure_logging(load_settings({"LOG_LEVEL": "DEBUG"}, env_file=None))
 

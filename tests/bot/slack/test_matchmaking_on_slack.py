@@ -18,10 +18,17 @@ from tests.bot.slack.test_slack_http import (
 from tests.fakes import block_actions_body
 
 
-def press(bot, message, label, user):
+def press(bot, fake, message, label, user):
     """Press a button on a message the bot posted, as Slack sends the click."""
     pressed = button(message, label)
-    answer = bot.post(block_actions_body(pressed["action_id"], pressed["value"], user_id=user))
+    click = block_actions_body(
+        pressed["action_id"],
+        pressed["value"],
+        user_id=user,
+        response_url=fake.response_url(),
+        trigger_id=fake.new_trigger_id(),
+    )
+    answer = bot.post(click)
     assert answer.status_code == 200
     bot.settle()
 
@@ -33,14 +40,14 @@ def test_a_carer_from_the_forum_joins_a_team_through_the_lead_and_their_own_yes(
     start_project(slack_bot, fake_slack)
     fake_slack.add_user(CARER, "Ben Okafor")
     signup = command(slack_bot, fake_slack, CARER, "/qi-join", "forum as carer").json()
-    press(slack_bot, signup, "Yes, please", CARER)
+    press(slack_bot, fake_slack, signup, "Yes, please", CARER)
 
     Jobs(slack_bot.service.transport.bot.ctx, NudgePolicy()).run_due()
     slack_bot.settle()
     (nudge,) = fake_slack.messages("D" + LEAD)
-    press(slack_bot, nudge, "Yes, ask them", LEAD)
+    press(slack_bot, fake_slack, nudge, "Yes, ask them", LEAD)
     (invitation,) = fake_slack.messages("D" + CARER)
-    press(slack_bot, invitation, "Yes, I'd like to join", CARER)
+    press(slack_bot, fake_slack, invitation, "Yes, I'd like to join", CARER)
 
     assert "a carer from the QI forum has said they would like to join" in visible_text(
         nudge["blocks"]

@@ -72,7 +72,13 @@ def test_weekly_nudge_reaches_the_lead_once_and_its_buttons_work(slack_bot, fake
         if e.get("text", {}).get("text") == "Ask the forum to find a partner"
     )
     pressed = slack_bot.post(
-        block_actions_body(ask["action_id"], ask["value"], user_id=LEAD, channel_id="DULEAD")
+        block_actions_body(
+            ask["action_id"],
+            ask["value"],
+            user_id=LEAD,
+            channel_id="DULEAD",
+            response_url=fake_slack.response_url(),
+        )
     )
     slack_bot.settle()
     slack_bot.service.deliverer.drain()
@@ -118,7 +124,13 @@ def test_announcement_counts_update_in_place_and_a_cancellation_is_told(
         if e.get("text", {}).get("text") == "I'm going"
     )
     slack_bot.post(
-        block_actions_body(going["action_id"], going["value"], user_id=CARER, channel_id="CFORUM")
+        block_actions_body(
+            going["action_id"],
+            going["value"],
+            user_id=CARER,
+            channel_id="CFORUM",
+            response_url=fake_slack.response_url(),
+        )
     )
     slack_bot.settle()
 
@@ -226,7 +238,13 @@ def test_an_rsvp_count_edit_waits_out_429s_and_still_lands(slack_bot, fake_slack
     fake_slack.fail("chat.update", 429, retry_after=2, times=2)
 
     slack_bot.post(
-        block_actions_body(going["action_id"], going["value"], user_id=CARER, channel_id="CFORUM")
+        block_actions_body(
+            going["action_id"],
+            going["value"],
+            user_id=CARER,
+            channel_id="CFORUM",
+            response_url=fake_slack.response_url(),
+        )
     )
     slack_bot.settle()
 

@@ -34,7 +34,10 @@ def count(bot, model):
 
 
 def command(bot, fake, user, name, text, **options):
-    body = slash_command_body(name, text, user_id=user, response_url=fake.response_url(), **options)
+    """A slash command as Slack sends it: with a new response_url and trigger_id each time."""
+    options.setdefault("trigger_id", fake.new_trigger_id())
+    options.setdefault("response_url", fake.response_url())
+    body = slash_command_body(name, text, user_id=user, **options)
     return bot.post(body)
 
 
@@ -105,13 +108,23 @@ def test_join_with_no_words_opens_a_modal_and_its_submission_joins(slack_bot, fa
     start_project(slack_bot, fake_slack)
     fake_slack.add_user(CARER, "Ben Okafor")
 
-    response = command(slack_bot, fake_slack, CARER, "/qi-join", "", trigger_id="trig.9")
+    trigger_id = fake_slack.new_trigger_id()
+    response = command(
+        slack_bot,
+        fake_slack,
+        CARER,
+        "/qi-join",
+        "",
+        trigger_id=trigger_id,
+        response_url=fake_slack.response_url("join"),
+    )
     slack_bot.settle()
 
     assert response.status_code == 200 and response.content in (b"", b"null")
     (opened,) = fake_slack.calls_to("views.open")
-    assert opened.args["trigger_id"] == "trig.9"
+    assert opened.args["trigger_id"] == trigger_id
     view = opened.args["view"]
+    assert [v["callback_id"] for v in fake_slack.opened_views()] == ["join_form"]
     assert view["callback_id"] == "join_form"
     project_choice = view["blocks"][1]["element"]["options"][0]
 
@@ -133,7 +146,7 @@ def test_join_with_no_words_opens_a_modal_and_its_submission_joins(slack_bot, fa
     # The answer goes back through the command's response_url: that works in any channel,
     # where chat.postEphemeral fails unless the bot was added to it.
     (key, answer) = fake_slack.responses[-1]
-    assert key == "r1" and answer["response_type"] == "ephemeral"
+    assert key == "join" and answer["response_type"] == "ephemeral"
     assert "Welcome to the" in answer["text"]
     assert fake_slack.calls_to("chat.postEphemeral") == []
 
@@ -227,14 +240,17 @@ def test_record_member_button_opens_the_add_member_modal(slack_bot, fake_slack):
     with slack_bot.engine.connect() as connection:
         project_id = connection.execute(select(Project.id)).scalar()
 
+    trigger_id = fake_slack.new_trigger_id()
     slack_bot.post(
-        block_actions_body("open_add_member#0", str(project_id), user_id=LEAD, trigger_id="trig.5")
+        block_actions_body(
+            "open_add_member#0", str(project_id), user_id=LEAD, trigger_id=trigger_id
+        )
     )
     slack_bot.settle()
 
     (opened,) = fake_slack.calls_to("views.open")
-    assert opened.args["view"]["callback_id"] == "add_member_form"
-    assert opened.args["trigger_id"] == "trig.5"
+    assert opened.args["trigger_id"] == trigger_id
+    assert [v["callback_id"] for v in fake_slack.opened_views()] == ["add_member_form"]
 
 
 def test_app_home_shows_my_projects_and_a_retry_publishes_once(slack_bot, fake_slack):
@@ -387,7 +403,11 @@ def test_forum_join_buttons_work_from_the_ephemeral_answer(slack_bot, fake_slack
     answer = command(slack_bot, fake_slack, CARER, "/qi-join", "forum").json()
     yes = button(answer, "Yes, please")
 
-    slack_bot.post(block_actions_body(yes["action_id"], yes["value"], user_id=CARER))
+    slack_bot.post(
+        block_actions_body(
+            yes["action_id"], yes["value"], user_id=CARER, response_url=fake_slack.response_url()
+        )
+    )
     slack_bot.settle()
 
     with slack_bot.engine.connect() as connection:
@@ -431,11 +451,13 @@ def test_a_slack_server_error_on_a_dm_is_retried_and_delivered(slack_bot, fake_s
 
 def test_when_a_form_cannot_open_the_person_is_told_how_to_type_it(slack_bot, fake_slack):
     start_project(slack_bot, fake_slack)
-    fake_slack.fail("views.open", 200, error="expired_trigger_id")
+    stale = fake_slack.new_trigger_id()
+    fake_slack.clock = lambda: time.monotonic() + 3.5  # the trigger is 3.5 s old when used
 
-    command(slack_bot, fake_slack, CARER, "/qi-join", "")
+    command(slack_bot, fake_slack, CARER, "/qi-join", "", trigger_id=stale)
     slack_bot.settle()
 
+    assert fake_slack.opened_views() == []
     (_, body) = fake_slack.responses[-1]
     assert "the form didn't open in time" in body["text"]
     assert "/qi-join Falls prevention as carer" in body["text"]

@@ -86,6 +86,7 @@ def wait_for(condition, what: str, timeout: float = 10.0) -> None:
 
 def test_serve_answers_slack_and_teams_on_one_port_and_stops_cleanly(fakes, tmp_path):
     teams, slack = fakes
+    slack.add_token("xoxb-process")
     process, base, log = start_serve(
         tmp_path,
         {
