@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from handlers.reply import Section
+
 T = TypeVar("T")
 
 # How much listed text one message carries, in UTF-16 code units (as Teams counts, and never
@@ -58,3 +60,11 @@ def and_more(count: int, one: str = "", many: str | None = None) -> str:
     """'…and 277 more projects' ('…and 1 more project'; '…and 3 more' without a noun)."""
     noun = one if count == 1 else (many or (one + "s" if one else ""))
     return f"…and {count} more" + (f" {noun}" if noun else "")
+
+
+def words_of(*sections: Section) -> str:
+    """Every word of these sections, headings and button labels too: what they add to a message."""
+    return " ".join(
+        " ".join([section.heading or "", section.text, *(b.label for b in section.buttons)])
+        for section in sections
+    )

@@ -10,8 +10,16 @@ from sqlalchemy.orm import Session
 
 from handlers import ids
 from handlers.context import Context
-from handlers.listing import and_more, shortlist
-from handlers.matchmaking import Seeking, choose_matches, offer_section, tell_leads_of_lapsed
+from handlers.listing import and_more, shortlist, words_of
+from handlers.matchmaking import (
+    OFFER_NO,
+    OFFER_YES,
+    Seeking,
+    choose_matches,
+    offer_section,
+    offer_text,
+    tell_leads_of_lapsed,
+)
 from handlers.projects import SEE_MINE
 from handlers.reply import Button, Reply, Section
 from handlers.wording import first_name, join_names
@@ -29,6 +37,7 @@ ESCALATION = "escalation"
 # waiting longest, each with its buttons, then how many more there are (Slack takes 50 blocks
 # in a message, and each project shown takes two, two more with an offer from the forum).
 NUDGE_PROJECTS_SHOWN = 10
+OFFER_BUTTONS = (Button(OFFER_YES, ids.MATCH_OFFER), Button(OFFER_NO, ids.MATCH_OFFER))
 # Up to this many projects, the opening names them all; beyond, it counts them.
 NAMED_IN_OPENING = 3
 # The organisers' note lists this many projects, the first few with a button each.
@@ -123,7 +132,11 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
     shown = [
         item
         for items in seeking.values()
-        for item in sorted(items, key=lambda item: (-item[0], item[1]))[:NUDGE_PROJECTS_SHOWN]
+        for item in shortlist(
+            sorted(items, key=lambda item: (-item[0], item[1])),
+            NUDGE_PROJECTS_SHOWN,
+            line=lambda item: _room_taken(item[2].project_id, item[1]),
+        ).shown
     ]
     # Longest without a partner first, so the first person free goes where it matters most.
     shown.sort(key=lambda item: -item[0])
@@ -251,7 +264,10 @@ def render_nudge(session: Session, ctx: Context, delivery: outbox.Claimed) -> Re
     lead = session.get(Person, lead_id) if lead_id is not None else None
     if not projects or lead is None or lead.nudges_muted_at is not None:
         return None
-    listed = shortlist(projects, NUDGE_PROJECTS_SHOWN, line=lambda p: p.name, total=total)
+    # As many as fit in one message, counting every word each project may add to it.
+    listed = shortlist(
+        projects, NUDGE_PROJECTS_SHOWN, line=lambda p: _room_taken(p.id, p.name), total=total
+    )
     shown = listed.shown
     # The heading asks the question; the words say where things stand and what to do.
     hello = f"Hello {first_name(lead.display_name)}."
@@ -274,22 +290,7 @@ def render_nudge(session: Session, ctx: Context, delivery: outbox.Claimed) -> Re
     if listed.more:
         steps += f" for the {len(shown)} that have waited longest"
     sections.append(Section(text=f"{WHY_IT_MATTERS} {steps}:"))
-    for project in shown:
-        sections.append(
-            Section(
-                text=f'"{project.name}"' if total > 1 else "",
-                buttons=(
-                    Button(
-                        "Ask the forum to find a partner",
-                        ids.ASK_FORUM,
-                        str(project.id),
-                        primary=True,
-                    ),
-                    Button("Add someone already involved", ids.OPEN_ADD_MEMBER, str(project.id)),
-                    Button("Snooze", ids.OPEN_SNOOZE, str(project.id)),
-                ),
-            )
-        )
+    sections.extend(_next_steps(p.id, p.name, named=total > 1) for p in shown)
     if listed.more:
         verb = "has" if listed.more == 1 else "have"
         sections.append(
@@ -305,6 +306,28 @@ def render_nudge(session: Session, ctx: Context, delivery: outbox.Claimed) -> Re
         )
     )
     return Reply(sections=tuple(sections))
+
+
+def _next_steps(project_id: int, name: str, *, named: bool) -> Section:
+    """The lead's buttons for one project, under its name when the message is about several."""
+    return Section(
+        text=f'"{name}"' if named else "",
+        buttons=(
+            Button("Ask the forum to find a partner", ids.ASK_FORUM, str(project_id), primary=True),
+            Button("Add someone already involved", ids.OPEN_ADD_MEMBER, str(project_id)),
+            Button("Snooze", ids.OPEN_SNOOZE, str(project_id)),
+        ),
+    )
+
+
+def _room_taken(project_id: int, name: str) -> str:
+    """Every word one project may add to the reminder: its next steps, and an offer.
+
+    The sweep offers introductions only to the projects the reminder will show, before it
+    knows which get one; so both count every project as offered one.
+    """
+    offer = Section(text=offer_text(Role.SERVICE_USER, name), buttons=OFFER_BUTTONS)
+    return words_of(_next_steps(project_id, name, named=True), offer)
 
 
 def render_escalation(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:
