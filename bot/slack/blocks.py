@@ -6,7 +6,9 @@ import json
 import re
 from typing import Any
 
-from handlers.reply import Button, Form, FormField, Image, Reply
+from bot.clipping import clip, within
+from handlers.listing import text_units
+from handlers.reply import BUTTON_VALUE_MAX, Button, Form, FormField, Image, Reply
 
 # Slack's own limits; beyond them it refuses the whole message (invalid_blocks, msg_too_long).
 MESSAGE_BLOCKS_MAX = 50
@@ -14,7 +16,6 @@ VIEW_BLOCKS_MAX = 100  # a modal or the App Home tab
 SECTION_TEXT_MAX = 3000
 HEADER_TEXT_MAX = 150
 BUTTON_TEXT_MAX = 75
-BUTTON_VALUE_MAX = 2000
 OPTION_TEXT_MAX = 75
 OPTIONS_MAX = 100
 MODAL_TITLE_MAX = 24
@@ -25,7 +26,6 @@ FALLBACK_TEXT_MAX = 3000
 # Inside one block every button needs its own action_id; "<id>#<n>" keeps the id routable.
 ACTION_SUFFIX = "#"
 FIELD_ACTION = "value"
-ELLIPSIS = "…"
 # What ends a message (or the Home tab) too long for Slack, where its last blocks would be.
 LEFT_OUT = "There is more than fits in one Slack message, so the rest is left out."
 LEFT_OUT_OF_HOME = "There is more than fits on this page, so the rest is left out."
@@ -43,33 +43,6 @@ def escape_mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def text_length(text: str) -> int:
-    """Text's length in UTF-16 code units: never less than Slack counts (an emoji is two)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def clip(text: str, limit: int) -> str:
-    """The text within `limit`, cut at a word boundary and ended with "…" if it had to be."""
-    if text_length(text) <= limit:
-        return text
-    head = _within(text, limit - len(ELLIPSIS))
-    space = max(head.rfind(" "), head.rfind("\n"))
-    # A word longer than half the room (Chinese has no spaces) is cut where the room ends.
-    if space > len(head) // 2:
-        head = head[:space]
-    return head.rstrip() + ELLIPSIS
-
-
-def _within(text: str, limit: int) -> str:
-    """The longest start of the text within `limit` UTF-16 code units."""
-    used = 0
-    for index, char in enumerate(text):
-        used += 2 if ord(char) > 0xFFFF else 1
-        if used > limit:
-            return text[:index]
-    return text
-
-
 def _plain(text: str, limit: int) -> dict[str, Any]:
     return {"type": "plain_text", "text": clip(text, limit) or " ", "emoji": False}
 
@@ -77,8 +50,8 @@ def _plain(text: str, limit: int) -> dict[str, Any]:
 def _wrap(line: str, limit: int) -> list[str]:
     """An escaped line as pieces within `limit`, broken at spaces and never inside an entity."""
     pieces = []
-    while text_length(line) > limit:
-        head = _within(line, limit)
+    while text_units(line) > limit:
+        head = within(line, limit)
         space = head.rfind(" ")
         if space > len(head) // 2:
             head = head[:space]
@@ -97,7 +70,7 @@ def _mrkdwn_chunks(text: str) -> list[str]:
     chunks, current = [], ""
     for line in escape_mrkdwn(text).splitlines() or [""]:
         for piece in _wrap(line, SECTION_TEXT_MAX):
-            if current and text_length(current) + text_length(piece) + 1 > SECTION_TEXT_MAX:
+            if current and text_units(current) + text_units(piece) + 1 > SECTION_TEXT_MAX:
                 chunks.append(current)
                 current = ""
             current = f"{current}\n{piece}" if current else piece

@@ -26,6 +26,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from bot.clipping import clip
 from handlers.reply import Button, Form, FormField, Image, Reply
 
 Card = dict[str, Any]
@@ -384,10 +385,7 @@ def card_utf16_bytes(element: Element | Card) -> int:
 
 
 def _summary(text: str) -> str:
-    text = " ".join(teams_words(text).split())
-    if len(text) > SUMMARY_MAX:
-        text = text[: SUMMARY_MAX - 1] + "…"
-    return text or " "
+    return clip(" ".join(teams_words(text).split()), SUMMARY_MAX) or " "
 
 
 def _json(value: Any) -> str:
@@ -450,19 +448,22 @@ def _fit(parts: list[_Part]) -> list[Element]:
         ending = [i for i in ending if parts[i].button]
     room -= sum(sizes[i] for i in ending)
     in_ending = set(ending)
-    kept: list[Element] = []
+    kept: list[_Part] = []
     for index, (part, size) in enumerate(zip(parts, sizes, strict=True)):
         if part.section is None or index in in_ending:
             continue
         if size > room:
+            if part.button:  # its words without their buttons would only puzzle: both go
+                whole = [p for p in kept if p.section != part.section]
+                kept = whole or kept
             break
-        kept.append(part.element)
+        kept.append(part)
         room -= size
-    while kept and _is_heading(kept[-1]):  # a heading with nothing under it
+    while kept and _is_heading(kept[-1].element):  # a heading with nothing under it
         kept.pop()
     tail = [parts[i].element for i in ending] if room >= 0 else []
     form = [part.element for part in parts if part.section is None]
-    return [*kept, note, *tail, *form]
+    return [*(part.element for part in kept), note, *tail, *form]
 
 
 def _is_heading(element: Element) -> bool:
