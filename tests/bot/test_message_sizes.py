@@ -549,3 +549,35 @@ def test_every_message_the_bot_sends_fits_with_the_longest_names(ctx, kind, scri
     assert reply is not None
     seen = shown(reply)
     assert len(seen.slack_buttons) == len(seen.teams_buttons) == len(reply.buttons)
+
+
+# --- answers that repeat what people typed -------------------------------------------------
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_answers_that_repeat_the_longest_names_fit(chat, ctx, asha, ben, script):
+    name = long_name(1, script)
+    given.organiser(ctx.sessions, asha, ctx.now())
+    given.forum(ctx.sessions, ctx.now(), name=long_name(2, script))
+    lines = [
+        (asha, f'/qi-project new "{name}" as carer'),
+        (
+            asha,
+            f'/qi-project add-member "{name}" "{long_name(3, script)[:100]}" as carer --consent',
+        ),
+        (ben, f"/qi-join {name} as carer"),
+        (ben, "/qi-join forum as carer"),
+        (asha, f'/qi-project show "{name}"'),
+        (ben, "/qi-forum"),
+        (asha, "/qi-projects"),
+        (asha, f'/qi-project status "{name}" on hold'),
+        (ben, f"/qi-leave {name}"),
+        (asha, "/qi-stats"),
+        (asha, "/qi-help"),
+    ]
+
+    for who, line in lines:
+        reply = chat.say(who, line)
+
+        assert reply.ok, (line, reply.text)
+        shown(reply)
