@@ -127,13 +127,14 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
                 seeking[c.lead_id].append((count, c.project_name, Seeking(c.project_id, c.lead_id)))
         elif action == "escalate":
             escalated.append(c.project_id)
-    # Only to projects the lead's message shows (the longest waiting, as it orders them): an
-    # offer the lead never sees would keep its person from every other team until it lapses.
+    # Only to projects the lead's message shows (the longest waiting, in the order it shows
+    # them): an offer the lead never sees would keep its person from every other team until it
+    # lapses.
     shown = [
         item
         for items in seeking.values()
         for item in shortlist(
-            sorted(items, key=lambda item: (-item[0], item[1])),
+            sorted(items, key=lambda item: (-item[0], item[2].project_id)),
             NUDGE_PROJECTS_SHOWN,
             line=lambda item: _room_taken(item[2].project_id, item[1]),
         ).shown

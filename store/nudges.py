@@ -78,7 +78,7 @@ def still_without_lived_experience(
 ) -> tuple[list[Project], int]:
     """Of these projects, those that still need the nudge now: active, no partner, not snoozed.
 
-    The longest waiting first (most reminders in a row), then by name, with their leads; at
+    The longest waiting first (most reminders in a row, then the oldest), with their leads; at
     most `most` of them, and how many there are in all. Two queries, however many projects.
     """
     if not project_ids:
@@ -97,8 +97,9 @@ def still_without_lived_experience(
         .where(*conditions)
     )
     total = session.scalar(select(func.count()).select_from(waiting.subquery())) or 0
+    # Reminded most weeks in a row first; of those, the one started first has waited longest.
     query = waiting.options(joinedload(Project.lead)).order_by(
-        func.coalesce(ProjectNudge.weeks_in_a_row, 0).desc(), Project.name, Project.id
+        func.coalesce(ProjectNudge.weeks_in_a_row, 0).desc(), Project.id
     )
     if most is not None:
         query = query.limit(most)

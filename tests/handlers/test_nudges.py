@@ -334,11 +334,12 @@ def test_the_nudge_for_several_projects_names_them_all_with_buttons_for_each(cha
     nudge = nudge_now(ctx, dm(asha))
 
     falls, sepsis = (str(project_id(ctx, n)) for n in (FALLS, "Sepsis screening"))
-    both = '"Falls prevention" and "Sepsis screening" have no service user or carer on them yet.'
+    # Waiting as long as each other: the one started first has waited longest.
+    both = '"Sepsis screening" and "Falls prevention" have no service user or carer on them yet.'
     assert f"Your teams {both}" in nudge.text
     steps = (ASK, "Add someone already involved", "Snooze")
     assert [(b.label, b.value) for b in nudge.buttons] == [
-        *((label, project) for project in (falls, sepsis) for label in steps),
+        *((label, project) for project in (sepsis, falls) for label in steps),
         ("Turn reminders off", "off"),
     ]
 
