@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 from handlers import ids
 from handlers.context import Context
 from handlers.forum import RSVP_LABELS, going_by_role, meeting_prefix, rsvp_buttons
+from handlers.listing import and_more, shortlist
 from handlers.reply import Button, Reply, Section, say
 from handlers.wording import at_place, counts_by_role, when
 from store import forums as forum_store
 from store import outbox
-from store.models import Forum, Meeting, Rsvp
+from store.models import Forum, Meeting, Rsvp, SlotRequest
 from store.roles import RsvpAnswer
 
 ANNOUNCE = "announce"
@@ -25,6 +26,8 @@ DEFAULT_OFFSETS = (7 * 24 * 60, 24 * 60, 0)
 DAY_BEFORE = timedelta(days=1)
 # Nobody announces a meeting more than 60 days ahead (also the largest offset a forum may set).
 MAX_OFFSET = 60 * 24 * 60
+# The announcement lists this many agenda items; the post says how many more there are.
+AGENDA_SHOWN = 10
 # A "starting now" note is still useful a little late, not an hour in.
 STARTING_GRACE = timedelta(minutes=30)
 
@@ -155,16 +158,22 @@ def render_announcement(session: Session, ctx: Context, delivery: outbox.Claimed
     lines.append(
         f"Going so far: {total} ({counts_by_role(going)})." if total else "Nobody has said yet."
     )
-    agenda = forum_store.accepted_slots(session, meeting.id)
-    if agenda:
+    agenda = shortlist(forum_store.accepted_slots(session, meeting.id), AGENDA_SHOWN, line=_item)
+    if agenda.shown:
         lines.append("On the agenda:")
-        lines.extend(f'• "{slot.project.name}": {slot.topic}' for slot in agenda)
+        lines.extend(_item(slot) for slot in agenda.shown)
+    if agenda.more:
+        lines.append(f"{and_more(agenda.more)} on the agenda.")
     buttons = () if meeting.starts_at <= ctx.now() else rsvp_buttons(meeting.id)
     return Reply(
         sections=(
             Section(heading=f"{heading}: {forum.name}", text="\n".join(lines), buttons=buttons),
         )
     )
+
+
+def _item(slot: SlotRequest) -> str:
+    return f'• "{slot.project.name}": {slot.topic}'
 
 
 def render_going_reminder(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:

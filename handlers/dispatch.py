@@ -56,6 +56,7 @@ COMMANDS: dict[str, CommandHandler] = {
 ACTIONS: dict[str, ActionHandler] = {
     ids.RSVP: forum.handle_rsvp_button,
     ids.SHOW_FORUM: forum.handle_show_forum_button,
+    ids.MORE_PROJECTS: projects.handle_more_projects_button,
     ids.FORUM_MATCH: forum_signup.handle_forum_match_button,
     ids.FORUM_ROLE: forum_signup.handle_forum_role_button,
     ids.JOIN_FORUM: forum_signup.handle_join_forum_button,

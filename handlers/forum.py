@@ -12,6 +12,7 @@ from handlers import ids
 from handlers.args import parse_arguments
 from handlers.context import Context
 from handlers.errors import Refusal
+from handlers.listing import and_more
 from handlers.lookup import (
     NO_FORUM,
     acting_person,
@@ -39,6 +40,9 @@ YOUR_ANSWER = {
     RsvpAnswer.NOT_GOING: "You said you can't make it.",
 }
 DATE_FORMATS = ("%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M")
+# One answer shows this many forums' next meetings (three blocks each in Slack, which takes 50).
+FORUMS_SHOWN = 10
+SEE_FORUMS = "Type /qi-forum and a forum's name to see its next meeting."
 ADD_MEETING_EXAMPLE = '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4, Trust HQ"'
 
 
@@ -68,10 +72,14 @@ def handle_forum_command(ctx: Context, actor: Actor, text: str) -> Reply:
             forums = mine or forum_store.list_forums(session)
         if not forums:
             raise Refusal(NO_FORUM)
-        meetings = forum_store.next_meetings(session, ctx.now(), [f.id for f in forums])
+        shown = forums[:FORUMS_SHOWN]
+        meetings = forum_store.next_meetings(session, ctx.now(), [f.id for f in shown])
         sections: list[Section] = []
-        for forum in forums:
+        for forum in shown:
             sections.extend(forum_sections(session, ctx, person, forum, meetings.get(forum.id)))
+        if len(forums) > len(shown):
+            more = and_more(len(forums) - len(shown), "forum")
+            sections.append(Section(text=f"{more}. {SEE_FORUMS}"))
         return Reply(sections=tuple(sections))
 
 

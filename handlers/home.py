@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from handlers import ids
 from handlers.context import Context
-from handlers.forum import forum_sections
+from handlers.forum import SEE_FORUMS, forum_sections
+from handlers.listing import and_more, shortlist
 from handlers.lookup import known_person
+from handlers.projects import SEE_MINE
 from handlers.reply import Actor, Button, Reply, Section
 from handlers.stats import project_stats
 from handlers.wording import involvement_headline_text
 from store import forums as forum_store
 from store import people
-from store.projects import involvement_headline, project_summaries
+from store.projects import ProjectSummary, involvement_headline, project_summaries
 
+# The tab shows a person's page at a glance (Slack takes 100 blocks in it): this many of their
+# projects and forums, then how many more and where to see them all.
+HOME_PROJECTS_SHOWN = 20
+HOME_FORUMS_SHOWN = 5
 WELCOME = (
     "qi-nudge helps QI projects include people with lived experience: service users and "
     "carers. Type /qi-join to join a project team or the QI forum, /qi-projects to see what is "
@@ -37,15 +43,10 @@ def handle_home(ctx: Context, actor: Actor) -> Reply:
                 )
             )
         mine = project_summaries(session, involving_id=person.id)
-        lines = [
-            f"• {p.name}{' (you lead it)' if p.lead_id == person.id else ''}: "
-            + (
-                "has a service user or carer on the team"
-                if p.has_lived_experience
-                else "no service user or carer on the team yet"
-            )
-            for p in mine
-        ]
+        listed = shortlist(mine, HOME_PROJECTS_SHOWN, line=lambda p: _line(p, person.id))
+        lines = [_line(p, person.id) for p in listed.shown]
+        if listed.more:
+            lines.append(f"{and_more(listed.more, 'project')}. {SEE_MINE}")
         sections.append(
             Section(
                 heading="Your projects",
@@ -53,6 +54,7 @@ def handle_home(ctx: Context, actor: Actor) -> Reply:
             )
         )
         forums = forum_store.forums_of(session, person.id)
+        shown_forums = forums[:HOME_FORUMS_SHOWN]
         if not forums:
             everyone = forum_store.list_forums(session)
             join = tuple(Button(f"Join {f.name}", ids.JOIN_FORUM, str(f.id)) for f in everyone[:3])
@@ -65,11 +67,24 @@ def handle_home(ctx: Context, actor: Actor) -> Reply:
                     buttons=join,
                 )
             )
-        meetings = forum_store.next_meetings(session, ctx.now(), [f.id for f in forums])
-        for forum in forums:
+        meetings = forum_store.next_meetings(session, ctx.now(), [f.id for f in shown_forums])
+        for forum in shown_forums:
             sections.extend(forum_sections(session, ctx, person, forum, meetings.get(forum.id)))
+        if len(forums) > len(shown_forums):
+            more = and_more(len(forums) - len(shown_forums), "forum")
+            sections.append(Section(text=f"{more}. {SEE_FORUMS}"))
     if not admin:
         return Reply(sections=tuple(sections))
     # Organisers also see the run chart: the headline's story, week by week.
     chart = project_stats(ctx)
     return Reply(sections=(*sections, *chart.sections[1:]), image=chart.image)
+
+
+def _line(project: ProjectSummary, person_id: int) -> str:
+    lead = " (you lead it)" if project.lead_id == person_id else ""
+    involvement = (
+        "has a service user or carer on the team"
+        if project.has_lived_experience
+        else "no service user or carer on the team yet"
+    )
+    return f"• {project.name}{lead}: {involvement}"

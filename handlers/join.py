@@ -9,6 +9,7 @@ from handlers.args import parse_arguments, split_on_as
 from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.forum_signup import join_forum
+from handlers.listing import LIST_TEXT_MAX, text_units
 from handlers.lookup import (
     acting_person,
     ensure_open,
@@ -34,7 +35,8 @@ from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, Role, parse_role
 
 EXAMPLE = "/qi-join Falls prevention as carer"
 MEMBER_JOINED = "member_joined"  # the lead told that someone joined their team
-# Slack's select menus take at most 100 options; longer lists are typed instead.
+# Slack's select menus take at most 100 options; longer lists (or lists of names too long for
+# one Teams message) are typed instead.
 FORM_CHOICE_LIMIT = 99
 
 
@@ -188,7 +190,8 @@ def build_join_form(session: Session) -> Form:
     choices = [Choice(f.name, f"{ids.FORUM_TARGET}:{f.id}") for f in forums]
     choices += [Choice(p.name, str(p.id)) for p in open_projects]
     question = "Which project would you like to join, or the QI forum?"
-    if len(choices) > FORM_CHOICE_LIMIT:
+    words = sum(text_units(choice.label) for choice in choices)
+    if len(choices) > FORM_CHOICE_LIMIT or words > LIST_TEXT_MAX:
         # Too many to pick from: type the name instead, matched as forgivingly as the command.
         target = FormField(
             "target", question, hint='Type the project\'s name (or part of it), or "forum"'

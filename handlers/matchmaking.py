@@ -30,6 +30,8 @@ from store.roles import ProjectStatus, Role
 
 MATCH_ASK = "match_ask"  # to the person: would you like to join this team?
 MATCH_RESULT = "match_result"  # to the lead: they joined, or can't this time
+OFFER_YES = "Yes, ask them"
+OFFER_NO = "No, thank you"
 
 
 @dataclass(frozen=True)
@@ -80,15 +82,20 @@ def offer_section(offer: MatchOffer, project: Project) -> Section:
             )
         )
     return Section(
-        text=(
-            f"Good news: a {offer.role.label} from the QI forum has said they would like to join "
-            f'a project team. Shall I ask them about "{project.name}"? I\'ll only share their '
-            "name with you if they say yes."
-        ),
+        text=offer_text(offer.role, project.name),
         buttons=(
-            Button("Yes, ask them", ids.MATCH_OFFER, f"{offer.id}:yes", primary=True),
-            Button("No, thank you", ids.MATCH_OFFER, f"{offer.id}:no"),
+            Button(OFFER_YES, ids.MATCH_OFFER, f"{offer.id}:yes", primary=True),
+            Button(OFFER_NO, ids.MATCH_OFFER, f"{offer.id}:no"),
         ),
+    )
+
+
+def offer_text(role: Role, project_name: str) -> str:
+    """The words offering a lead an introduction (the person is not named)."""
+    return (
+        f"Good news: a {role.label} from the QI forum has said they would like to join "
+        f'a project team. Shall I ask them about "{project_name}"? I\'ll only share their '
+        "name with you if they say yes."
     )
 
 

@@ -10,19 +10,39 @@ from sqlalchemy.orm import Session
 
 from handlers import ids
 from handlers.context import Context
-from handlers.matchmaking import Seeking, choose_matches, offer_section, tell_leads_of_lapsed
+from handlers.listing import and_more, shortlist, words_of
+from handlers.matchmaking import (
+    OFFER_NO,
+    OFFER_YES,
+    Seeking,
+    choose_matches,
+    offer_section,
+    offer_text,
+    tell_leads_of_lapsed,
+)
+from handlers.projects import SEE_MINE
 from handlers.reply import Button, Reply, Section
 from handlers.wording import first_name, join_names
 from store import matches as match_store
 from store import nudges as nudge_store
 from store import outbox
-from store.models import Person
+from store.models import Person, Project
 from store.nudges import Candidate
 from store.people import list_admins
 from store.roles import Role
 
 NUDGE = "nudge"
 ESCALATION = "escalation"
+# A lead with many projects gets one message they can act on: this many of the projects
+# waiting longest, each with its buttons, then how many more there are (Slack takes 50 blocks
+# in a message, and each project shown takes two, two more with an offer from the forum).
+NUDGE_PROJECTS_SHOWN = 10
+OFFER_BUTTONS = (Button(OFFER_YES, ids.MATCH_OFFER), Button(OFFER_NO, ids.MATCH_OFFER))
+# Up to this many projects, the opening names them all; beyond, it counts them.
+NAMED_IN_OPENING = 3
+# The organisers' note lists this many projects, the first few with a button each.
+ESCALATION_PROJECTS_SHOWN = 20
+ESCALATION_BUTTONS = 5
 WHY_IT_MATTERS = (
     "Projects go further when people who use our services, or care for someone who does, help "
     "shape them from the start."
@@ -82,7 +102,7 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
     plan = SweepPlan(week=week)
     nudged: dict[int, list[int]] = defaultdict(list)
     escalated: list[int] = []
-    seeking: list[tuple[int, Seeking]] = []
+    seeking: dict[int, list[tuple[int, str, Seeking]]] = defaultdict(list)
     # Without an organiser to pass a project to, escalating would silence it: keep nudging.
     admins = list_admins(session)
     for c in nudge_store.candidates(session):
@@ -104,12 +124,24 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
             nudged[c.lead_id].append(c.project_id)
             # Offered once, in the week's first message: a re-run mid-week sends nothing new.
             if c.last_week != week:
-                seeking.append((count, Seeking(c.project_id, c.lead_id)))
+                seeking[c.lead_id].append((count, c.project_name, Seeking(c.project_id, c.lead_id)))
         elif action == "escalate":
             escalated.append(c.project_id)
+    # Only to projects the lead's message shows (the longest waiting, in the order it shows
+    # them): an offer the lead never sees would keep its person from every other team until it
+    # lapses.
+    shown = [
+        item
+        for items in seeking.values()
+        for item in shortlist(
+            sorted(items, key=lambda item: (-item[0], item[2].project_id)),
+            NUDGE_PROJECTS_SHOWN,
+            line=lambda item: _room_taken(item[2].project_id, item[1]),
+        ).shown
+    ]
     # Longest without a partner first, so the first person free goes where it matters most.
-    seeking.sort(key=lambda item: -item[0])
-    plan.offers = choose_matches(session, [s for _, s in seeking])
+    shown.sort(key=lambda item: -item[0])
+    plan.offers = choose_matches(session, [s for _, _, s in shown])
     offered = {project_id: role for project_id, _person, role in plan.offers}
     plan.decisions = [
         replace(d, why=f"{d.why}; a {offered[d.project_id].label} from the forum is offered")
@@ -217,47 +249,55 @@ SNOOZE_REASONS = {
 
 
 def render_nudge(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:
-    """The lead's weekly message, from what is true now; None if it is no longer needed."""
+    """The lead's weekly message, from what is true now; None if it is no longer needed.
+
+    However many projects need it, one message that fits: the longest waiting with their
+    buttons, then how many more there are and where to see them all.
+    """
     lead_id = outbox.recipient_person_id(delivery.recipient)
-    projects = nudge_store.still_without_lived_experience(
-        session, delivery.payload.get("projects", []), lead_id=lead_id, now=ctx.now()
+    projects, total = nudge_store.still_without_lived_experience(
+        session,
+        delivery.payload.get("projects", []),
+        lead_id=lead_id,
+        now=ctx.now(),
+        most=NUDGE_PROJECTS_SHOWN,
     )
     lead = session.get(Person, lead_id) if lead_id is not None else None
     if not projects or lead is None or lead.nudges_muted_at is not None:
         return None
+    # As many as fit in one message, counting every word each project may add to it.
+    listed = shortlist(
+        projects, NUDGE_PROJECTS_SHOWN, line=lambda p: _room_taken(p.id, p.name), total=total
+    )
+    shown = listed.shown
     # The heading asks the question; the words say where things stand and what to do.
-    if len(projects) == 1:
-        opening = (
-            f'Hello {first_name(lead.display_name)}. Your "{projects[0].name}" team has no '
-            "service user or carer on it yet."
-        )
+    hello = f"Hello {first_name(lead.display_name)}."
+    if total == 1:
+        opening = f'{hello} Your "{shown[0].name}" team has no service user or carer on it yet.'
+    elif not listed.more and total <= NAMED_IN_OPENING:
+        names = join_names(f'"{p.name}"' for p in shown)
+        opening = f"{hello} Your teams {names} have no service user or carer on them yet."
     else:
-        names = join_names(f'"{p.name}"' for p in projects)
         opening = (
-            f"Hello {first_name(lead.display_name)}. Your teams {names} have no service user "
-            "or carer on them yet."
+            f"{hello} {total} of your project teams have no service user or carer on them yet."
         )
     opening += (
         " If someone is already involved, add them. If not, the forum can help you find someone."
     )
     sections = [Section(heading="Who with lived experience is on your team?", text=opening)]
-    offers = match_store.open_offers_for(session, [p.id for p in projects])
-    sections.extend(offer_section(offers[p.id], p) for p in projects if p.id in offers)
-    sections.append(Section(text=f"{WHY_IT_MATTERS} Here are some next steps:"))
-    for project in projects:
+    offers = match_store.open_offers_for(session, [p.id for p in shown])
+    sections.extend(offer_section(offers[p.id], p) for p in shown if p.id in offers)
+    steps = "Here are some next steps"
+    if listed.more:
+        steps += f" for the {len(shown)} that have waited longest"
+    sections.append(Section(text=f"{WHY_IT_MATTERS} {steps}:"))
+    sections.extend(_next_steps(p.id, p.name, named=total > 1) for p in shown)
+    if listed.more:
+        verb = "has" if listed.more == 1 else "have"
         sections.append(
             Section(
-                text=f'"{project.name}"' if len(projects) > 1 else "",
-                buttons=(
-                    Button(
-                        "Ask the forum to find a partner",
-                        ids.ASK_FORUM,
-                        str(project.id),
-                        primary=True,
-                    ),
-                    Button("Add someone already involved", ids.OPEN_ADD_MEMBER, str(project.id)),
-                    Button("Snooze", ids.OPEN_SNOOZE, str(project.id)),
-                ),
+                text=f"{and_more(listed.more, 'of your projects', 'of your projects')} also "
+                f"{verb} no service user or carer on the team yet. {SEE_MINE}"
             )
         )
     sections.append(
@@ -269,15 +309,46 @@ def render_nudge(session: Session, ctx: Context, delivery: outbox.Claimed) -> Re
     return Reply(sections=tuple(sections))
 
 
+def _next_steps(project_id: int, name: str, *, named: bool) -> Section:
+    """The lead's buttons for one project, under its name when the message is about several."""
+    return Section(
+        text=f'"{name}"' if named else "",
+        buttons=(
+            Button("Ask the forum to find a partner", ids.ASK_FORUM, str(project_id), primary=True),
+            Button("Add someone already involved", ids.OPEN_ADD_MEMBER, str(project_id)),
+            Button("Snooze", ids.OPEN_SNOOZE, str(project_id)),
+        ),
+    )
+
+
+def _room_taken(project_id: int, name: str) -> str:
+    """Every word one project may add to the reminder: its next steps, and an offer.
+
+    The sweep offers introductions only to the projects the reminder will show, before it
+    knows which get one; so both count every project as offered one.
+    """
+    offer = Section(text=offer_text(Role.SERVICE_USER, name), buttons=OFFER_BUTTONS)
+    return words_of(_next_steps(project_id, name, named=True), offer)
+
+
 def render_escalation(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:
     """The organisers' note about projects that stayed without a partner after reminders."""
-    projects = nudge_store.still_without_lived_experience(
-        session, delivery.payload.get("projects", []), lead_id=None, now=ctx.now()
+    projects, total = nudge_store.still_without_lived_experience(
+        session,
+        delivery.payload.get("projects", []),
+        lead_id=None,
+        now=ctx.now(),
+        most=ESCALATION_PROJECTS_SHOWN,
     )
     if not projects:
         return None
-    leads = {p.id: (p.lead.display_name if p.lead else "no lead recorded") for p in projects}
-    lines = [f'• "{p.name}" (lead: {leads[p.id]})' for p in projects]
+    listed = shortlist(projects, ESCALATION_PROJECTS_SHOWN, line=_escalation_line, total=total)
+    lines = [_escalation_line(p) for p in listed.shown]
+    if listed.more:
+        lines.append(
+            f"{and_more(listed.more, 'project')}. Type /qi-projects to see every active project "
+            "and whether it has a service user or carer on the team."
+        )
     return Reply(
         sections=(
             Section(
@@ -290,8 +361,13 @@ def render_escalation(session: Session, ctx: Context, delivery: outbox.Claimed) 
                 ),
                 buttons=tuple(
                     Button(f'Ask the forum for "{p.name}"', ids.ASK_FORUM, str(p.id))
-                    for p in projects[:5]
+                    for p in listed.shown[:ESCALATION_BUTTONS]
                 ),
             ),
         )
     )
+
+
+def _escalation_line(project: Project) -> str:
+    lead = project.lead.display_name if project.lead else "no lead recorded"
+    return f'• "{project.name}" (lead: {lead})'

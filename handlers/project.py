@@ -12,6 +12,7 @@ from handlers import ids
 from handlers.args import Arguments, parse_arguments, split_on_as
 from handlers.context import Context
 from handlers.errors import Refusal
+from handlers.listing import and_more, shortlist
 from handlers.lookup import (
     acting_person,
     ensure_open,
@@ -43,6 +44,8 @@ from store.roles import (
 )
 
 PERSON_NAME_MAX = 100
+# The card names this many members; the rest are counted by role.
+TEAM_SHOWN = 30
 ADD_MEMBER_EXAMPLE = '/qi-project add-member "Falls prevention" "Sam Jones" as carer --consent'
 USAGE = (
     "Here's what /qi-project can do:\n"
@@ -424,14 +427,12 @@ def build_project_card(
     )
     lines: list[str] = []
     if show_names:
-        lines += [
-            f"• {m.name}: {m.role.label}{'' if m.in_chat else ' (not on chat)'}" for m in team
-        ]
-        lines += [
-            f"• {m.name}: {m.role.label}, consulted now and then"
-            + ("" if m.in_chat else " (not on chat)")
-            for m in consulted
-        ]
+        # Lived experience first (as `current_team` orders), then the rest, as many as fit.
+        listed = shortlist([*team, *consulted], TEAM_SHOWN, line=_member_line)
+        lines += [_member_line(m) for m in listed.shown]
+        if listed.more:
+            rest = Counter(m.role for m in [*team, *consulted][len(listed.shown) :])
+            lines.append(f"{and_more(listed.more)}: {counts_by_role(rest)}.")
     else:
         if team:
             lines.append("On the team: " + counts_by_role(Counter(m.role for m in team)) + ".")
@@ -457,6 +458,13 @@ def build_project_card(
             ),
             Section(text="\n".join(lines), buttons=buttons),
         )
+    )
+
+
+def _member_line(member: TeamMember) -> str:
+    consulted = ", consulted now and then" if member.involvement == Involvement.CONSULTED else ""
+    return f"• {member.name}: {member.role.label}{consulted}" + (
+        "" if member.in_chat else " (not on chat)"
     )
 
 

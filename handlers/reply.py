@@ -7,6 +7,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# The most a button's value may carry (Slack's limit); a handler never offers a longer one.
+BUTTON_VALUE_MAX = 2000
+
 
 @dataclass(frozen=True)
 class Button:

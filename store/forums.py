@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from store.models import Forum, ForumMember, Meeting, Rsvp, SlotRequest
 from store.names import clean_name, name_key
@@ -100,6 +100,7 @@ def accepted_slots(session: Session, meeting_id: int) -> list[SlotRequest]:
     return list(
         session.scalars(
             select(SlotRequest)
+            .options(joinedload(SlotRequest.project))
             .where(SlotRequest.meeting_id == meeting_id, SlotRequest.status == "accepted")
             .order_by(SlotRequest.id)
         )

@@ -6,8 +6,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, joinedload
 
 from store.models import Delivery, Person, Project, ProjectNudge
 from store.projects import lived_experience_exists
@@ -69,25 +69,41 @@ def candidates(session: Session) -> list[Candidate]:
 
 
 def still_without_lived_experience(
-    session: Session, project_ids: Collection[int], *, lead_id: int | None, now: datetime
-) -> list[Project]:
-    """Of these projects, those that still need the nudge now: active, no partner, not snoozed."""
+    session: Session,
+    project_ids: Collection[int],
+    *,
+    lead_id: int | None,
+    now: datetime,
+    most: int | None = None,
+) -> tuple[list[Project], int]:
+    """Of these projects, those that still need the nudge now: active, no partner, not snoozed.
+
+    The longest waiting first (most reminders in a row, then the oldest), with their leads; at
+    most `most` of them, and how many there are in all. Two queries, however many projects.
+    """
     if not project_ids:
-        return []
-    query = (
+        return [], 0
+    conditions = [
+        Project.id.in_(list(project_ids)),
+        Project.status == ProjectStatus.ACTIVE,
+        ~lived_experience_exists(),
+        (ProjectNudge.snoozed_until.is_(None)) | (ProjectNudge.snoozed_until <= now),
+    ]
+    if lead_id is not None:
+        conditions.append(Project.lead_person_id == lead_id)
+    waiting = (
         select(Project)
         .outerjoin(ProjectNudge, ProjectNudge.project_id == Project.id)
-        .where(
-            Project.id.in_(list(project_ids)),
-            Project.status == ProjectStatus.ACTIVE,
-            ~lived_experience_exists(),
-            (ProjectNudge.snoozed_until.is_(None)) | (ProjectNudge.snoozed_until <= now),
-        )
-        .order_by(Project.name)
+        .where(*conditions)
     )
-    if lead_id is not None:
-        query = query.where(Project.lead_person_id == lead_id)
-    return list(session.scalars(query))
+    total = session.scalar(select(func.count()).select_from(waiting.subquery())) or 0
+    # Reminded most weeks in a row first; of those, the one started first has waited longest.
+    query = waiting.options(joinedload(Project.lead)).order_by(
+        func.coalesce(ProjectNudge.weeks_in_a_row, 0).desc(), Project.id
+    )
+    if most is not None:
+        query = query.limit(most)
+    return list(session.scalars(query)), total
 
 
 def save_states(session: Session, states: Sequence[dict[str, object]]) -> None:

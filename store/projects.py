@@ -64,6 +64,7 @@ def project_summaries(
     member_id: int | None = None,
     involving_id: int | None = None,
     limit: int | None = None,
+    offset: int = 0,
 ) -> list[ProjectSummary]:
     """Projects with lead and involvement status, in one query, ordered by name."""
     lead = aliased(Person)
@@ -79,7 +80,7 @@ def project_summaries(
         )
         .outerjoin(lead, lead.id == Project.lead_person_id)
         .where(Project.status.in_(list(statuses)))
-        .order_by(Project.name_key)
+        .order_by(Project.name_key, Project.id)
     )
     if member_id is not None:
         query = query.where(_current_member(member_id))
@@ -90,6 +91,8 @@ def project_summaries(
         )
     if limit is not None:
         query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
     return [
         ProjectSummary(
             id=row[0],

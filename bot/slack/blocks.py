@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from handlers.reply import Button, Form, FormField, Image, Reply
+from bot.clipping import clip, within
+from handlers.listing import text_units
+from handlers.reply import BUTTON_VALUE_MAX, Button, Form, FormField, Image, Reply
 
-# Slack's own limits; beyond them it rejects the whole message.
+# Slack's own limits; beyond them it refuses the whole message (invalid_blocks, msg_too_long).
+MESSAGE_BLOCKS_MAX = 50
+VIEW_BLOCKS_MAX = 100  # a modal or the App Home tab
 SECTION_TEXT_MAX = 3000
 HEADER_TEXT_MAX = 150
 BUTTON_TEXT_MAX = 75
 OPTION_TEXT_MAX = 75
+OPTIONS_MAX = 100
 MODAL_TITLE_MAX = 24
 BUTTONS_PER_BLOCK = 25
 MAX_IMAGE_TEXT = 2000  # an image block's alt text and title
+# A message's own text (notifications, screen readers) may be 40,000; a few lines say enough.
+FALLBACK_TEXT_MAX = 3000
 # Inside one block every button needs its own action_id; "<id>#<n>" keeps the id routable.
 ACTION_SUFFIX = "#"
 FIELD_ACTION = "value"
+# What ends a message (or the Home tab) too long for Slack, where its last blocks would be.
+LEFT_OUT = "There is more than fits in one Slack message, so the rest is left out."
+LEFT_OUT_OF_HOME = "There is more than fits on this page, so the rest is left out."
+LEFT_OUT_OF_FORM = "There is more than fits in this form, so the rest is left out."
+# A reply's last section (a "Turn reminders off" button, say) stays after that note if it has
+# buttons and is this short.
+FINAL_BLOCKS_KEPT = 3
 
 Block = dict[str, Any]
+_ENTITY = re.compile(r"&[a-z]*$")
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -28,21 +44,42 @@ def escape_mrkdwn(text: str) -> str:
 
 
 def _plain(text: str, limit: int) -> dict[str, Any]:
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return {"type": "plain_text", "text": text, "emoji": False}
+    return {"type": "plain_text", "text": clip(text, limit) or " ", "emoji": False}
+
+
+def _wrap(line: str, limit: int) -> list[str]:
+    """An escaped line as pieces within `limit`, broken at spaces and never inside an entity."""
+    pieces = []
+    while text_units(line) > limit:
+        head = within(line, limit)
+        space = head.rfind(" ")
+        if space > len(head) // 2:
+            head = head[:space]
+        else:  # no space near: cut where the room ends, before any "&amp;" it would split
+            entity = _ENTITY.search(head)
+            head = head[: entity.start()] if entity else head
+        pieces.append(head)
+        line = line[len(head) :].lstrip(" ")
+    pieces.append(line)
+    return pieces
 
 
 def _mrkdwn_chunks(text: str) -> list[str]:
-    # A long team list must not make Slack refuse the message: split at line ends.
+    # A long team list must not make Slack refuse the message: split at line ends, and a line
+    # longer than a section at its spaces, so nothing is lost.
     chunks, current = [], ""
     for line in escape_mrkdwn(text).splitlines() or [""]:
-        if current and len(current) + len(line) + 1 > SECTION_TEXT_MAX:
-            chunks.append(current)
-            current = ""
-        current = f"{current}\n{line}" if current else line[:SECTION_TEXT_MAX]
+        for piece in _wrap(line, SECTION_TEXT_MAX):
+            if current and text_units(current) + text_units(piece) + 1 > SECTION_TEXT_MAX:
+                chunks.append(current)
+                current = ""
+            current = f"{current}\n{piece}" if current else piece
     chunks.append(current)
     return [c for c in chunks if c.strip()]
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
 def build_button(button: Button, index: int) -> Block:
@@ -63,30 +100,58 @@ def handler_action_id(action_id: str) -> str:
     return action_id.split(ACTION_SUFFIX, 1)[0]
 
 
-def build_reply_blocks(reply: Reply) -> list[Block]:
-    """A reply as blocks: a header per heading, text sections, and rows of buttons."""
-    blocks: list[Block] = []
+def build_reply_blocks(
+    reply: Reply, *, most: int = MESSAGE_BLOCKS_MAX, left_out: str = LEFT_OUT
+) -> list[Block]:
+    """A reply as blocks: a header per heading, text sections, and rows of buttons.
+
+    Never more than `most` blocks: a reply that would need more keeps its first sections,
+    then says that the rest is left out (`left_out`), then its last section if that has
+    buttons and fits (a "Turn reminders off").
+    """
+    groups: list[list[Block]] = []
     index = 0
     for section in reply.sections:
+        group: list[Block] = []
         if section.heading:
-            blocks.append({"type": "header", "text": _plain(section.heading, HEADER_TEXT_MAX)})
-        blocks += [
-            {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
-            for chunk in _mrkdwn_chunks(section.text)
-        ]
-        buttons = list(section.buttons)
+            group.append({"type": "header", "text": _plain(section.heading, HEADER_TEXT_MAX)})
+        group += [_section(chunk) for chunk in _mrkdwn_chunks(section.text)]
+        # A value Slack can't carry would cost the whole message; handlers never make one.
+        buttons = [b for b in section.buttons if len(b.value) <= BUTTON_VALUE_MAX]
         for start in range(0, len(buttons), BUTTONS_PER_BLOCK):
             elements = []
             for button in buttons[start : start + BUTTONS_PER_BLOCK]:
                 elements.append(build_button(button, index))
                 index += 1
-            blocks.append({"type": "actions", "elements": elements})
-    return blocks
+            group.append({"type": "actions", "elements": elements})
+        groups.append(group)
+    blocks = [block for group in groups for block in group]
+    if len(blocks) <= most:
+        return blocks
+    return _cut(groups, most, left_out)
+
+
+def _cut(groups: list[list[Block]], most: int, left_out: str) -> list[Block]:
+    """The first whole sections that fit, the note, and the last section if it has buttons."""
+    last = groups[-1]
+    keep_last = len(last) <= FINAL_BLOCKS_KEPT and last[-1]["type"] == "actions"
+    tail = last if keep_last else []
+    room = most - 1 - len(tail)
+    head: list[Block] = []
+    for group in groups[:-1] if keep_last else groups:
+        if len(head) + len(group) > room:
+            if not head:  # one section longer than a message: as much of it as fits
+                head = group[:room]
+            break
+        head += group
+    while head and head[-1]["type"] == "header":  # a heading with nothing under it
+        head.pop()
+    return [*head, _section(left_out), *tail]
 
 
 def fallback_text(reply: Reply) -> str:
     """The notification and screen-reader text of a message, escaped like the blocks."""
-    return escape_mrkdwn(reply.text)[:SECTION_TEXT_MAX] or " "
+    return escape_mrkdwn(clip(reply.text, FALLBACK_TEXT_MAX)) or " "
 
 
 def _input_block(field: FormField) -> Block:
@@ -95,9 +160,10 @@ def _input_block(field: FormField) -> Block:
         element = {
             "type": "static_select",
             "action_id": FIELD_ACTION,
+            # Handlers ask for typing instead of offering more (Slack would refuse the form).
             "options": [
                 {"text": _plain(choice.label, OPTION_TEXT_MAX), "value": choice.value}
-                for choice in field.choices
+                for choice in field.choices[:OPTIONS_MAX]
             ],
         }
         # Never pre-select, even a single option: for consent, choosing it *is* the answer.
@@ -119,10 +185,12 @@ def build_modal(
     form: Form, *, intro: str = "", channel_id: str = "", response_url: str = ""
 ) -> Block:
     """A form as a modal; private_metadata carries the form's context and where to answer."""
-    blocks: list[Block] = []
-    if intro:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": escape_mrkdwn(intro)}})
-    blocks += [_input_block(field) for field in form.fields]
+    inputs = [_input_block(field) for field in form.fields]
+    # The form's own questions always stay; its introduction has the room they leave.
+    blocks = [_section(chunk) for chunk in _mrkdwn_chunks(intro)] if intro else []
+    if len(blocks) + len(inputs) > VIEW_BLOCKS_MAX:
+        blocks = [*blocks[: VIEW_BLOCKS_MAX - len(inputs) - 1], _section(LEFT_OUT_OF_FORM)]
+    blocks += inputs
     return {
         "type": "modal",
         "callback_id": form.form_id,
@@ -158,8 +226,13 @@ def read_modal_values(view: dict[str, Any]) -> tuple[dict[str, str], str, str, s
 
 
 def build_home_view(reply: Reply, *, image_file_id: str | None = None) -> Block:
-    """App Home: the same blocks as a reply, in a home tab view, with its picture if uploaded."""
-    blocks = build_reply_blocks(reply)[:99]
+    """App Home: the same blocks as a reply, in a home tab view, with its picture if uploaded.
+
+    Within the tab's 100 blocks; if the reply needs more, the tab says the rest is left out.
+    """
+    picture = reply.image is not None and image_file_id is not None
+    most = VIEW_BLOCKS_MAX - (1 if picture else 0)
+    blocks = build_reply_blocks(reply, most=most, left_out=LEFT_OUT_OF_HOME)
     if reply.image is not None and image_file_id is not None:
         blocks.append(build_image_block(reply.image, image_file_id))
     return {"type": "home", "blocks": blocks}
@@ -170,6 +243,6 @@ def build_image_block(image: Image, file_id: str) -> Block:
     return {
         "type": "image",
         "slack_file": {"id": file_id},
-        "alt_text": image.alt_text[:MAX_IMAGE_TEXT],
-        "title": {"type": "plain_text", "text": image.title[:MAX_IMAGE_TEXT]},
+        "alt_text": clip(image.alt_text, MAX_IMAGE_TEXT),
+        "title": {"type": "plain_text", "text": clip(image.title, MAX_IMAGE_TEXT)},
     }

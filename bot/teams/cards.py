@@ -26,6 +26,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from bot.clipping import clip
 from handlers.reply import Button, Form, FormField, Image, Reply
 
 Card = dict[str, Any]
@@ -57,9 +58,14 @@ TEXT_INPUT_MAX = 200  # as Slack's plain_text_input
 # "/qi-join" in the handlers' words: on Teams a "/" at the start of the compose box opens Teams'
 # own command menu, so commands are shown as typed there, "qi-join" (not inside a link or path).
 SLASH_COMMAND = re.compile(r"(?<![\w/.:-])/(qi-[a-z]+)\b")
-# Teams refuses a message over ~100 KB (413 MessageSizeTooBig), counted as UTF-16, and asks
-# bots to stay within 80 KB. Text beyond that is left out, with a note saying so.
-CARD_BUDGET_UTF16 = 80_000
+# Teams refuses a message over about 100 KB (413 MessageSizeTooBig), counted as UTF-16. Our
+# own messages stay within 40 KB: Microsoft advises 80 KB but documented 40 KB until recently,
+# and tenants may differ (issue 13). The SDK adds the conversation's, sender's and recipient's
+# ids and the service URL around our message JSON, so that much is kept free for it.
+MESSAGE_BUDGET_UTF16 = 40_000
+ACTIVITY_ALLOWANCE_UTF16 = 2_000
+# What one card may take, the message around it included (see _fit).
+CARD_BUDGET_UTF16 = MESSAGE_BUDGET_UTF16 - ACTIVITY_ALLOWANCE_UTF16
 # A chart is embedded as a base64 data: URL. Microsoft says base64 images are not counted in
 # the 100 KB, but that could not be tried against real Teams, so the whole image card (base64
 # included) stays under 90 KB; anything bigger is described in words instead.
@@ -241,15 +247,15 @@ def build_reply_card(
 
     `form` shows a form under a reply that has none, e.g. the form again under a refusal.
     """
-    parts: list[tuple[Element, bool]] = []  # (element, is text that may be left out)
-    for section in reply.sections:
+    parts: list[_Part] = []
+    for number, section in enumerate(reply.sections):
         if section.heading:
-            parts.append((build_heading(section.heading), False))
-        parts += [(block, True) for block in build_text(section.text)]
-        parts += [(block, False) for block in build_button_sets(section.buttons)]
+            parts.append(_Part(build_heading(section.heading), number))
+        parts += [_Part(block, number) for block in build_text(section.text)]
+        parts += [_Part(block, number, button=True) for block in build_button_sets(section.buttons)]
     form = form or reply.form
     if form is not None:
-        parts += [(element, False) for element in build_form_elements(form, values)]
+        parts += [_Part(element, None) for element in build_form_elements(form, values)]
     summary = reply.text or (form.title if form is not None else "")
     return _card(_fit(parts), _summary(summary))
 
@@ -379,10 +385,7 @@ def card_utf16_bytes(element: Element | Card) -> int:
 
 
 def _summary(text: str) -> str:
-    text = " ".join(teams_words(text).split())
-    if len(text) > SUMMARY_MAX:
-        text = text[: SUMMARY_MAX - 1] + "…"
-    return text or " "
+    return clip(" ".join(teams_words(text).split()), SUMMARY_MAX) or " "
 
 
 def _json(value: Any) -> str:
@@ -411,32 +414,61 @@ def _card(body: list[Element], fallback: str) -> Card:
     }
 
 
-def _fit(parts: list[tuple[Element, bool]]) -> list[Element]:
-    """The elements, leaving out text from the first line that would break the budget.
+class _Part(NamedTuple):
+    """An element of a reply's card, and which section it shows (None: the form)."""
 
-    Headings, buttons and forms always stay (they are small, and they are what people act on);
-    text is kept in order up to the budget, and a note says that the rest was left out.
+    element: Element
+    section: int | None
+    button: bool = False
+
+
+def _fit(parts: list[_Part]) -> list[Element]:
+    """The elements, within CARD_BUDGET_UTF16 for the whole message (as Teams counts it).
+
+    A card too big keeps its sections in order while they fit, line by line, then a note that
+    the rest is left out: text and buttons of the later sections go together, so no button is
+    left without the words that say what it is for. The reply's last section (a "Turn
+    reminders off") stays after the note if it has buttons and fits: its buttons at least.
+    A form always stays: it is what the person came to fill in.
     """
-    skeleton = card_utf16_bytes(_card([], " " * SUMMARY_MAX))
-    sizes = [card_utf16_bytes(element) + 2 for element, _ in parts]  # +2: the comma
-    if skeleton + sum(sizes) <= CARD_BUDGET_UTF16:
-        return [element for element, _ in parts]
+    skeleton = card_utf16_bytes(build_message(_card([], " " * SUMMARY_MAX)))
+    sizes = [card_utf16_bytes(part.element) + 2 for part in parts]  # +2: the comma
+    room = CARD_BUDGET_UTF16 - skeleton
+    if sum(sizes) <= room:
+        return [part.element for part in parts]
     note = _run(TRUNCATED_NOTE)
-    room = CARD_BUDGET_UTF16 - skeleton - card_utf16_bytes(note) - 2
-    room -= sum(size for (_, droppable), size in zip(parts, sizes, strict=True) if not droppable)
-    body: list[Element] = []
-    cut = False
-    for (element, droppable), size in zip(parts, sizes, strict=True):
-        if droppable:
-            if cut:
-                continue
-            if size > room:
-                cut = True
-                body.append(note)
-                continue
-            room -= size
-        body.append(element)
-    return body
+    room -= card_utf16_bytes(note) + 2
+    room -= sum(size for part, size in zip(parts, sizes, strict=True) if part.section is None)
+    sections = [part.section for part in parts if part.section is not None]
+    last = max(sections) if sections else None
+    ending = [i for i, part in enumerate(parts) if last is not None and part.section == last]
+    if not any(parts[i].button for i in ending):
+        ending = []
+    elif sum(sizes[i] for i in ending) > room // 4:  # a long last section: its buttons only
+        ending = [i for i in ending if parts[i].button]
+    room -= sum(sizes[i] for i in ending)
+    in_ending = set(ending)
+    kept: list[_Part] = []
+    for index, (part, size) in enumerate(zip(parts, sizes, strict=True)):
+        if part.section is None or index in in_ending:
+            continue
+        if size > room:
+            if part.button:  # its words without their buttons would only puzzle: both go
+                whole = [p for p in kept if p.section != part.section]
+                kept = whole or kept
+            break
+        kept.append(part)
+        room -= size
+    while kept and _is_heading(kept[-1].element):  # a heading with nothing under it
+        kept.pop()
+    tail = [parts[i].element for i in ending] if room >= 0 else []
+    form = [part.element for part in parts if part.section is None]
+    return [*(part.element for part in kept), note, *tail, *form]
+
+
+def _is_heading(element: Element) -> bool:
+    inlines = element.get("inlines") or [{}]
+    return element.get("type") == "RichTextBlock" and inlines[0].get("weight") == "Bolder"
 
 
 def _png_fits(png: bytes) -> bool:

@@ -5,9 +5,10 @@ Plain functions rather than fixtures, so each test says in its own words what it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.context import Context
@@ -15,7 +16,9 @@ from handlers.forum import add_meeting
 from handlers.reply import Actor, Reply
 from store import people
 from store.forums import create_forum
-from store.models import Base, Forum, Membership, Person, Project
+from store.models import Base, ChatIdentity, Forum, Membership, Person, Project
+from store.names import clean_name, name_key
+from store.roles import Involvement, ProjectStatus, Role
 
 
 def person_id(sessions: sessionmaker[Session], actor: Actor, now: datetime) -> int:
@@ -86,3 +89,92 @@ def team_rows(sessions: sessionmaker[Session], project_name: str) -> list[tuple]
 def labels(reply: Reply) -> list[str]:
     """The labels of the buttons a reply offers, in order."""
     return [button.label for button in reply.buttons]
+
+
+def many_people(
+    sessions: sessionmaker[Session], names: Sequence[str], now: datetime, *, on_chat: bool = True
+) -> list[int]:
+    """People with these names (on console chat, unless not `on_chat`), in one insert each."""
+    if not names:
+        return []
+    with sessions.begin() as session:
+        ids = list(
+            session.scalars(
+                insert(Person).returning(Person.id, sort_by_parameter_order=True),
+                [{"display_name": name, "created_at": now} for name in names],
+            )
+        )
+        if on_chat and ids:
+            session.execute(
+                insert(ChatIdentity),
+                [
+                    {
+                        "person_id": pid,
+                        "platform": "console",
+                        "workspace": "local",
+                        "user_id": f"p{pid}",
+                    }
+                    for pid in ids
+                ],
+            )
+        return ids
+
+
+def many_projects(
+    sessions: sessionmaker[Session],
+    names: Sequence[str],
+    now: datetime,
+    *,
+    lead_id: int | None,
+    status: ProjectStatus = ProjectStatus.ACTIVE,
+    site: str | None = None,
+) -> list[int]:
+    """Projects with these names, led by `lead_id`, in one insert; their ids in order."""
+    if not names:
+        return []
+    with sessions.begin() as session:
+        return list(
+            session.scalars(
+                insert(Project).returning(Project.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "name": clean_name(name),
+                        "name_key": name_key(name),
+                        "status": status,
+                        "site": site,
+                        "lead_person_id": lead_id,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for name in names
+                ],
+            )
+        )
+
+
+def many_members(
+    sessions: sessionmaker[Session],
+    project: int,
+    people_roles: Sequence[tuple[int, Role]],
+    now: datetime,
+    *,
+    involvement: Involvement = Involvement.TEAM_MEMBER,
+) -> None:
+    """Put these people on the project's team in these roles, in one insert."""
+    if not people_roles:
+        return
+    with sessions.begin() as session:
+        session.execute(
+            insert(Membership),
+            [
+                {
+                    "project_id": project,
+                    "person_id": pid,
+                    "role": role,
+                    "involvement": involvement,
+                    "consent_recorded_at": now,
+                    "joined_at": now,
+                }
+                for pid, role in people_roles
+            ],
+        )

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from handlers import ids
-from handlers.nudges import NudgePolicy, week_before, week_of
+from handlers.nudges import NUDGE_PROJECTS_SHOWN, NudgePolicy, week_before, week_of
 from handlers.wording import first_name
 from store.forums import create_forum
 from store.models import AuditEvent, Person
@@ -334,13 +334,37 @@ def test_the_nudge_for_several_projects_names_them_all_with_buttons_for_each(cha
     nudge = nudge_now(ctx, dm(asha))
 
     falls, sepsis = (str(project_id(ctx, n)) for n in (FALLS, "Sepsis screening"))
-    both = '"Falls prevention" and "Sepsis screening" have no service user or carer on them yet.'
+    # Waiting as long as each other: the one started first has waited longest.
+    both = '"Sepsis screening" and "Falls prevention" have no service user or carer on them yet.'
     assert f"Your teams {both}" in nudge.text
     steps = (ASK, "Add someone already involved", "Snooze")
     assert [(b.label, b.value) for b in nudge.buttons] == [
-        *((label, project) for project in (falls, sepsis) for label in steps),
+        *((label, project) for project in (sepsis, falls) for label in steps),
         ("Turn reminders off", "off"),
     ]
+
+
+def test_a_lead_with_many_projects_sees_those_waiting_longest_then_how_many_more(
+    chat, ctx, dm, asha
+):
+    start(chat, asha, *(f"Project {n:02d}" for n in range(12)))
+    nudge_now(ctx, dm(asha))
+    next_week(ctx)
+    start(chat, asha, "Another audit", "Brand new idea")  # first by name, but only just begun
+
+    nudge = nudge_now(ctx, dm(asha))
+
+    asked = [b.value for b in nudge.buttons if b.label == ASK]
+    assert asked == [str(project_id(ctx, f"Project {n:02d}")) for n in range(NUDGE_PROJECTS_SHOWN)]
+    assert "Hello Asha. 14 of your project teams have no service user or carer on them yet." in (
+        nudge.text
+    )
+    assert "next steps for the 10 that have waited longest:" in nudge.text
+    assert nudge.sections[-2].text == (
+        "…and 4 more of your projects also have no service user or carer on the team yet. "
+        "Type /qi-projects mine to see them all."
+    )
+    assert nudge.buttons[-1].label == "Turn reminders off"
 
 
 @pytest.mark.parametrize(

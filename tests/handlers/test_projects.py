@@ -187,15 +187,49 @@ def test_with_no_projects_at_all_it_suggests_starting_one(chat, asha):
     assert reply.ok and '/qi-project new "Name"' in reply.text
 
 
-def test_a_long_list_is_cut_short_with_a_hint(chat, asha):
+def test_a_long_list_shows_a_page_and_a_button_for_the_rest(chat, asha):
     for number in range(LIST_LIMIT + 3):
         chat.say(asha, f'/qi-project new "Project {number:02d}"')
 
     reply = chat.say(asha, "/qi-projects")
+    rest = chat.press(asha, reply, "Show more projects")
 
     assert len([line for line in reply.text.splitlines() if line.startswith("•")]) == LIST_LIMIT
-    assert "...and 3 more." in reply.text
+    assert reply.sections[0].heading == f"Active QI projects (1 to 40 of {LIST_LIMIT + 3})"
+    assert "…and 3 more." in reply.text
     assert f"0 of {LIST_LIMIT + 3} active projects have" in reply.text
+    assert rest.sections[0].heading == f"Active QI projects (41 to 43 of {LIST_LIMIT + 3})"
+    assert [line for line in rest.text.splitlines() if line.startswith("•")] == [
+        f"• Project {n}: led by Asha Patel; no service user or carer on the team yet"
+        for n in (40, 41, 42)
+    ]
+    assert rest.buttons == ()
+
+
+def test_my_projects_page_on_from_the_button_too(chat, asha, ben):
+    for number in range(LIST_LIMIT + 1):
+        chat.say(asha, f'/qi-project new "Project {number:02d}"')
+    chat.say(ben, '/qi-project new "Not Asha\'s"')
+
+    first = chat.say(asha, "/qi-projects mine")
+    rest = chat.press(asha, first, "Show more projects")
+
+    assert first.sections[0].heading == f"Your active projects (1 to 40 of {LIST_LIMIT + 1})"
+    assert "…and 1 more." in first.text and "add a word" not in first.text
+    assert rest.sections[0].heading == f"Your active projects (41 to 41 of {LIST_LIMIT + 1})"
+    assert "• Project 40:" in rest.text and "Not Asha" not in rest.text
+
+
+def test_a_stale_more_button_says_the_list_has_ended(chat, asha):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+
+    reply = chat.bot.action(asha, "more_projects", "40:")
+
+    assert (
+        reply.ok
+        and reply.text
+        == "That's the end of the list. Type /qi-projects to see it again from the start."
+    )
 
 
 def test_projects_are_listed_by_name_ignoring_case(chat, asha):

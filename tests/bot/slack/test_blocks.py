@@ -1,10 +1,15 @@
 """Block Kit built from replies and forms, checked without any Slack at all."""
 
 import json
+import re
 
 from bot.slack.blocks import (
     BUTTONS_PER_BLOCK,
+    LEFT_OUT,
+    LEFT_OUT_OF_HOME,
+    MESSAGE_BLOCKS_MAX,
     SECTION_TEXT_MAX,
+    VIEW_BLOCKS_MAX,
     build_home_view,
     build_modal,
     build_reply_blocks,
@@ -14,6 +19,7 @@ from bot.slack.blocks import (
     read_modal_values,
 )
 from handlers.reply import Button, Choice, Form, FormField, Reply, Section
+from tests.bot.message_limits import check_slack_message, check_slack_view
 
 
 def test_escaping_neutralises_mentions_links_and_entities():
@@ -103,3 +109,106 @@ def test_a_single_choice_such_as_consent_is_never_preselected():
     )
     element = build_modal(form)["blocks"][0]["element"]
     assert "initial_option" not in element
+
+
+# --- whatever a handler gives it, Slack never refuses the message -----------------------------
+
+
+def many_sections(count: int) -> Reply:
+    """A reply far longer than one message: a project and its buttons each, then a way out."""
+    projects = [
+        Section(text=f'"Project {n}"', buttons=(Button("Ask the forum", "ask_forum", str(n)),))
+        for n in range(count)
+    ]
+    last = Section(
+        text="Rather not?", buttons=(Button("Turn reminders off", "mute_nudges", "off"),)
+    )
+    return Reply(sections=(Section(heading="Who is on your team?", text="Hello."), *projects, last))
+
+
+def test_a_reply_too_long_for_one_message_keeps_its_start_and_its_way_out():
+    reply = many_sections(100)
+
+    blocks = build_reply_blocks(reply)
+
+    check_slack_message(fallback_text(reply), blocks)
+    assert MESSAGE_BLOCKS_MAX - 2 <= len(blocks) <= MESSAGE_BLOCKS_MAX  # whole sections
+    texts = [b["text"]["text"] for b in blocks if b["type"] in ("section", "header")]
+    assert texts[:4] == ["Who is on your team?", "Hello.", '"Project 0"', '"Project 1"']
+    assert texts[-2:] == [LEFT_OUT, "Rather not?"]
+    # Each project shown keeps its button: none is cut off from the words it belongs to.
+    assert [b["type"] for b in blocks[2:-3]] == ["section", "actions"] * ((len(blocks) - 5) // 2)
+    assert blocks[-1]["elements"][0]["text"]["text"] == "Turn reminders off"
+
+
+def test_a_reply_of_exactly_fifty_blocks_is_not_cut_and_one_more_section_is():
+    exactly, over = many_sections(23), many_sections(24)  # 2 + 2 x 23 + 2 blocks, and 2 more
+
+    assert len(build_reply_blocks(exactly)) == MESSAGE_BLOCKS_MAX
+    assert LEFT_OUT not in str(build_reply_blocks(exactly))
+    assert LEFT_OUT in str(build_reply_blocks(over))
+
+
+def test_app_home_too_long_for_the_tab_says_that_the_rest_is_left_out():
+    view = build_home_view(many_sections(200))
+
+    check_slack_view(view)
+    assert VIEW_BLOCKS_MAX - 2 <= len(view["blocks"]) <= VIEW_BLOCKS_MAX
+    assert view["blocks"][-3]["text"]["text"] == LEFT_OUT_OF_HOME
+
+
+def test_text_cut_to_fit_ends_at_a_word_with_an_ellipsis():
+    words = "Reducing falls on the older people's wards at night " * 10
+    reply = Reply(sections=(Section(heading=words, text="x", buttons=(Button(words, "a"),)),))
+    form = Form("f", words, fields=(FormField("t", words, choices=(Choice(words, "1"),)),))
+
+    blocks = build_reply_blocks(reply)
+    modal = build_modal(form)
+
+    check_slack_message(fallback_text(reply), blocks)
+    check_slack_view(modal)
+    cut = [
+        blocks[0]["text"]["text"],
+        blocks[2]["elements"][0]["text"]["text"],
+        modal["title"]["text"],
+        modal["blocks"][0]["element"]["options"][0]["text"]["text"],
+    ]
+    for text in cut:
+        assert text.endswith("…") and words.startswith(text[:-1])
+        assert words[len(text) - 1] == " ", f"cut inside a word: {text!r}"
+
+
+def test_a_line_longer_than_a_section_is_wrapped_at_its_spaces_and_nothing_is_lost():
+    names = " and ".join(f'"Falls prevention on ward {n}"' for n in range(200))  # ~7,000
+    blocks = build_reply_blocks(Reply(sections=(Section(text=f"Your teams {names}."),)))
+
+    check_slack_message("x", blocks)
+    assert len(blocks) == 3
+    assert " ".join(b["text"]["text"] for b in blocks) == f"Your teams {names}."
+
+
+def test_text_without_spaces_is_wrapped_where_the_room_ends_never_inside_an_escape():
+    chinese = "减少老年病房夜间跌倒" * 400  # 4,000 characters, no spaces
+    ampersands = "&" * 4000  # 20,000 characters once escaped as &amp;
+
+    for text in (chinese, ampersands):
+        blocks = build_reply_blocks(Reply(sections=(Section(text=text),)))
+
+        check_slack_message("x", blocks)
+        chunks = [b["text"]["text"] for b in blocks]
+        assert "".join(chunks) == escape_mrkdwn(text)  # nothing lost
+        assert not any(re.search(r"&[a-z]*$", chunk) for chunk in chunks)
+
+
+def test_emoji_count_twice_as_slack_and_teams_count_them():
+    header = build_reply_blocks(Reply(sections=(Section(heading="🏥" * 100, text="x"),)))[0]
+
+    assert header["text"]["text"] == "🏥" * 74 + "…"  # 149 UTF-16 code units
+
+
+def test_the_notification_text_is_cut_at_a_word_too():
+    words = "Falls prevention " * 500
+    text = fallback_text(Reply(sections=(Section(text=words),)))
+
+    assert len(text) <= 3000 and text.endswith("…")
+    assert words.startswith(text[:-1]) and words[len(text) - 1] == " "

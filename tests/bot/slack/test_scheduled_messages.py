@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from bot.cli import build_parser
 from bot.delivery import DeliveryPolicy, Pacer
@@ -13,15 +13,19 @@ from handlers.nudges import NudgePolicy
 from store import outbox
 from store.engine import make_sessions
 from store.forums import create_forum
-from store.models import ChatIdentity, Delivery, Person
+from store.models import ChatIdentity, Delivery, Person, ProjectNudge
 from store.people import grant_admin
 from store.projects import create_project
 from store.roles import ProjectStatus
-from tests.bot.slack.test_slack_http import visible_text
+from tests.bot.message_limits import check_slack_message, check_slack_view, slack_buttons
+from tests.bot.slack.test_slack_http import command, visible_text
 from tests.bot.test_delivery import FakeMonotonic
-from tests.fakes import block_actions_body
+from tests.fakes import block_actions_body, event_body
+from tests.handlers import given
 
 LEAD, CARER, ORGANISER = "ULEAD", "UCARER", "UORG"
+ASK = "Ask the forum to find a partner"
+WEEK_BEFORE = "2026-W47"  # the clock starts on Monday of 2026-W48
 
 
 def slack_person(session, user_id, name, now):
@@ -252,3 +256,51 @@ def test_an_rsvp_count_edit_waits_out_429s_and_still_lands(slack_bot, fake_slack
     assert "Going so far: 1" in visible_text(edited["blocks"])
     assert len(fake_slack.calls_to("chat.update")) == 3
     assert sum(monotonic.slept) >= 2 * 2  # each 429's Retry-After was waited out
+
+
+def test_a_lead_with_300_projects_gets_one_reminder_that_fits_and_lets_them_act(
+    slack_bot, fake_slack, clock
+):
+    ctx = slack_bot.service.transport.bot.ctx
+    sessions = make_sessions(slack_bot.engine)
+    with sessions.begin() as session:
+        lead_id = slack_person(session, LEAD, "Asha Patel", ctx.now()).id
+    names = [f"Project {n:03d}: " + "a long name for a QI project " * 6 for n in range(300)]
+    projects = given.many_projects(sessions, names, ctx.now(), lead_id=lead_id)
+    # The last ten by name have waited longest: reminded the two weeks before this one.
+    waited_longest = projects[-10:]
+    with sessions.begin() as session:
+        session.execute(
+            insert(ProjectNudge),
+            [
+                {"project_id": p, "weeks_in_a_row": 2, "last_week": "2026-W47"}
+                for p in waited_longest
+            ],
+        )
+    fake_slack.add_user(LEAD, "Asha Patel")
+
+    Jobs(ctx, NudgePolicy()).run_due()
+    slack_bot.service.deliverer.drain()
+
+    (dm,) = fake_slack.messages(LEAD)
+    check_slack_message(dm["text"], dm["blocks"])
+    asks = [b for b in slack_buttons(dm["blocks"]) if b["text"]["text"] == ASK]
+    assert [b["value"] for b in asks] == [str(p) for p in waited_longest]
+    text = visible_text(dm["blocks"])
+    assert "300 of your project teams have no service user or carer on them yet" in text
+    assert "…and 290 more of your projects also have no service user or carer" in text
+    assert "Type /qi-projects mine to see them all." in text
+    assert "Turn reminders off" in text
+
+    # Where it says to look, every one of them can be seen, a page at a time.
+    listing = command(slack_bot, fake_slack, LEAD, "/qi-projects", "mine").json()
+    check_slack_message(listing["text"], listing["blocks"])
+    assert "Your active projects (1 to " in visible_text(listing["blocks"])
+    assert "Show more projects" in visible_text(listing["blocks"])
+    slack_bot.post(
+        event_body({"type": "app_home_opened", "user": LEAD, "tab": "home"}), json_body=True
+    )
+    slack_bot.settle()
+    home = fake_slack.home(LEAD)
+    check_slack_view(home)
+    assert "…and 280 more projects. Type /qi-projects mine" in visible_text(home["blocks"])

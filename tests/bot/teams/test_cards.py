@@ -51,6 +51,7 @@ from handlers.reply import (
     say,
 )
 from handlers.run_chart import analyse
+from tests.bot.message_limits import check_teams_message
 from tests.fakes.teams_rules import card_problems
 
 NASTY = "*Falls* _prevention_ [x](http://evil) <at>Everyone</at> # heading"
@@ -389,6 +390,47 @@ def test_text_too_long_for_one_teams_message_is_cut_with_a_note_and_buttons_kept
     assert shown[-1] == TRUNCATED_NOTE
     assert "Project 1999" not in json.dumps(card)
     assert [a["verb"] for a in actions(card)] == ["show_forum"]
+
+
+def many_projects(count: int) -> Reply:
+    """A reply far bigger than a Teams message: a project with three buttons each, a way out."""
+    projects = [
+        Section(
+            text=f"Project {n} " + "🏥" * 200,
+            buttons=tuple(Button(label, "ask_forum", str(n)) for label in ("Ask", "Add", "Snooze")),
+        )
+        for n in range(count)
+    ]
+    last = Section(
+        text="Rather not?", buttons=(Button("Turn reminders off", "mute_nudges", "off"),)
+    )
+    return Reply(sections=(Section(heading="Who is on your team?", text="Hello."), *projects, last))
+
+
+def test_a_card_too_big_keeps_whole_sections_in_order_then_a_note_and_its_way_out():
+    message = build_command_reply(many_projects(100))
+
+    check_teams_message(message)
+    card = check(message["attachments"][0]["content"])
+    shown = runs(card)
+    kept = [text for text in shown if text.startswith("Project ")]
+    assert 0 < len(kept) < 100
+    assert shown[:3] == ["Who is on your team?", "Hello.", kept[0]]
+    assert shown[-2:] == [TRUNCATED_NOTE, "Rather not?"]
+    # Every project shown has its three buttons; the ones left out have none.
+    values = [a["data"]["value"] for a in actions(card)]
+    assert values == [str(n) for n in range(len(kept)) for _ in range(3)] + ["off"]
+
+
+def test_a_form_always_stays_on_a_card_too_big():
+    form = Form("snooze_form", "Snooze", fields=(FormField("why", "Why?"),), context="7")
+
+    message = build_command_reply(many_projects(100), form=form)
+
+    check_teams_message(message)
+    card = message["attachments"][0]["content"]
+    assert card["body"][-1]["actions"][0]["verb"] == "form:snooze_form"
+    assert TRUNCATED_NOTE in runs(card)
 
 
 def test_short_text_is_not_cut():

@@ -9,22 +9,25 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from bot.scheduler import Jobs
 from handlers.forum import add_meeting
 from handlers.nudges import NudgePolicy
 from store import addresses
 from store.forums import create_forum
-from store.models import ChatAddress, ChatIdentity, Delivery, Person
+from store.models import ChatAddress, ChatIdentity, Delivery, Person, ProjectNudge
 from store.people import grant_admin
 from store.projects import create_project
 from store.roles import ProjectStatus
+from tests.bot.message_limits import check_teams_message, teams_buttons
 from tests.bot.teams.test_teams_http import BEN, button, card_of, card_text, sent_to
 from tests.fakes.teams_connector import CREATE_CONVERSATION, SEND_ACTIVITY, UPDATE_ACTIVITY
 from tests.fakes.teams_signing import CHANNEL_ID_QI, PRIYA, TENANT_ID, personal_conversation_id
+from tests.handlers import given
 
 FORUM_CHANNEL = f"teams:{CHANNEL_ID_QI}"
+WEEK_BEFORE = "2026-W47"  # the clock starts on Monday of 2026-W48
 
 
 def teams_person(session, user, now, *, service_url: str | None) -> Person:
@@ -101,6 +104,43 @@ def test_the_weekly_nudge_reaches_a_teams_lead_once_and_its_buttons_work(teams_b
     organiser_note = sent_to(fake_teams, BEN)
     assert len(organiser_note) == 1
     assert "asked the forum to help" in card_text(card_of(organiser_note[0]))
+
+
+def test_a_lead_with_300_projects_gets_one_reminder_that_fits_and_lets_them_act(
+    teams_bot, fake_teams
+):
+    now = teams_bot.ctx.now()
+    with teams_bot.ctx.sessions.begin() as session:
+        lead = teams_person(session, PRIYA, now, service_url=teams_bot.fake.service_url).id
+    # Long names in Welsh, with an emoji: Teams counts each emoji twice.
+    words = "Lleihau cwympiadau ar wardiau pobl hŷn " * 4
+    names = [f"Prosiect {n:03d} 🏥 {words}" for n in range(300)]
+    projects = given.many_projects(teams_bot.ctx.sessions, names, now, lead_id=lead)
+    # The last ten by name have waited longest: reminded the two weeks before this one.
+    waited_longest = projects[-10:]
+    with teams_bot.ctx.sessions.begin() as session:
+        session.execute(
+            insert(ProjectNudge),
+            [
+                {"project_id": p, "weeks_in_a_row": 2, "last_week": WEEK_BEFORE}
+                for p in waited_longest
+            ],
+        )
+
+    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
+    teams_bot.service.deliverer.drain()
+
+    (nudge,) = sent_to(fake_teams)
+    # The activity as the Bot Connector received it, the SDK's own fields and all.
+    check_teams_message(nudge)
+    card = card_of(nudge)
+    asks = [b for b in teams_buttons(card) if b["title"] == "Ask the forum to find a partner"]
+    assert [b["data"]["value"] for b in asks] == [str(p) for p in waited_longest]
+    text = card_text(card)
+    assert "300 of your project teams have no service user or carer on them yet" in text
+    assert "…and 290 more of your projects also have no service user or carer" in text
+    assert "Type qi-projects mine to see them all." in text
+    button(card, "Turn reminders off")
 
 
 def test_a_lead_the_bot_cannot_reach_on_teams_is_reported_not_retried(teams_bot, fake_teams):
