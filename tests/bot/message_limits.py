@@ -1,8 +1,11 @@
 """What Slack and Teams accept in one message, checked in one place for every size test.
 
-Slack: slack_sdk's own Block Kit models (each block parsed and validated, nested elements
-included) and the limits Slack documents. Teams: the size of the whole message as Teams counts
-it (UTF-16), and a card structure the bot can read back.
+The platforms' rules are the fakes' own (`tests.fakes.slack_rules`: slack_sdk's Block Kit models
+and Slack's documented limits; `tests.fakes.teams_rules`: the Teams SDK's activity models and
+Microsoft's Adaptive Card schema), so a message these checks pass is one the fakes accept. On
+top, what is stricter than the platforms on purpose: Slack's limits counted in UTF-16 units (an
+emoji counts twice, never less than Slack counts), Teams within our own 40 KB, and cards the bot
+can read back.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.teams.cards import CARD_VERSION, MESSAGE_BUDGET_UTF16, card_utf16_bytes
+from tests.fakes import slack_rules
+from tests.fakes.teams_rules import activity_problems, card_problems
 
 SLACK_MESSAGE_BLOCKS = 50
 SLACK_VIEW_BLOCKS = 100
@@ -75,12 +80,16 @@ def check_slack_blocks(blocks: list[dict[str, Any]], *, most: int) -> None:
 def check_slack_message(text: str, blocks: list[dict[str, Any]]) -> None:
     """A chat.postMessage (or ephemeral, or response_url) Slack accepts."""
     assert 0 < len(text) <= SLACK_TEXT
+    refusal = slack_rules.message_refusal({"text": text, "blocks": blocks})
+    assert refusal is None, refusal.answer()
     check_slack_blocks(blocks, most=SLACK_MESSAGE_BLOCKS)
 
 
 def check_slack_view(view: dict[str, Any]) -> None:
     """A modal or App Home view Slack accepts."""
     View(**view).to_dict()  # the view's own rules: type, title, 1 to 100 blocks
+    refusal = slack_rules.view_refusal(view)
+    assert refusal is None, refusal.answer()
     check_slack_blocks(view["blocks"], most=SLACK_VIEW_BLOCKS)
 
 
@@ -88,6 +97,7 @@ def check_teams_message(message: dict[str, Any], *, budget: int = MESSAGE_BUDGET
     """A message activity within our 40 KB (as Teams counts: UTF-16), its card intact."""
     size = card_utf16_bytes(message)
     assert size <= budget, f"{size:,} bytes as Teams counts them (we keep within {budget:,})"
+    assert activity_problems(message) == []
     (attachment,) = message["attachments"]
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
     check_teams_card(attachment["content"])
@@ -95,6 +105,7 @@ def check_teams_message(message: dict[str, Any], *, budget: int = MESSAGE_BUDGET
 
 def check_teams_card(card: dict[str, Any]) -> None:
     """A card whose every element is one the bot builds and reads back."""
+    assert card_problems(card) == []
     assert card["type"] == "AdaptiveCard" and card["version"] == CARD_VERSION
     assert card["body"], "an empty card"
     for element in card["body"]:

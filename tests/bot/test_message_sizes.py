@@ -19,7 +19,15 @@ from bot.render_text import render_reply
 from bot.slack.blocks import LEFT_OUT, build_home_view, build_modal, build_reply_blocks
 from bot.slack.blocks import fallback_text as slack_fallback
 from bot.teams.cards import TRUNCATED_NOTE, build_command_reply
-from handlers import announcements, forum_slots, join, matchmaking, nudge_actions, nudges
+from handlers import (
+    announcements,
+    channel_problems,
+    forum_slots,
+    join,
+    matchmaking,
+    nudge_actions,
+    nudges,
+)
 from handlers.forum import FORUMS_SHOWN
 from handlers.home import HOME_FORUMS_SHOWN, HOME_PROJECTS_SHOWN, handle_home
 from handlers.join import FORM_CHOICE_LIMIT
@@ -31,6 +39,7 @@ from handlers.reply import Reply
 from store import outbox
 from store.models import (
     NAME_MAX,
+    Forum,
     ForumMember,
     MatchOffer,
     Meeting,
@@ -428,6 +437,7 @@ class Scene:
     slot: int
     membership: int
     offer: int
+    forum: int
 
 
 def scene(ctx, script: str) -> Scene:
@@ -484,7 +494,7 @@ def scene(ctx, script: str) -> Scene:
         )
         session.flush()
         ids = (slot.id, membership.id, offer.id)
-    return Scene(lead, carer, organiser, project, meeting, *ids)
+    return Scene(lead, carer, organiser, project, meeting, *ids, forum)
 
 
 def _set(ctx, model: type, row_id: int, **values: Any) -> None:
@@ -523,6 +533,11 @@ DELIVERIES = {
         "lead",
         {"offer": s.offer},
         (MatchOffer, s.offer, {"status": matchmaking.matches.JOINED}),
+    ),
+    channel_problems.CHANNEL_PROBLEM: lambda s: (
+        "organiser",
+        {"channel": "slack:C0FORUM", "problem": "not_found", "after": 0},
+        (Forum, s.forum, {"channel": "slack:C0FORUM"}),
     ),
 }
 
