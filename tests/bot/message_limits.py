@@ -41,14 +41,15 @@ def units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
+def walk(node: Any) -> Iterator[dict[str, Any]]:
+    """Every object in a JSON tree, depth first, in order."""
     if isinstance(node, dict):
         yield node
         for value in node.values():
-            yield from _walk(value)
+            yield from walk(value)
     elif isinstance(node, list):
         for value in node:
-            yield from _walk(value)
+            yield from walk(value)
 
 
 def check_slack_blocks(blocks: list[dict[str, Any]], *, most: int) -> None:
@@ -66,7 +67,7 @@ def check_slack_blocks(blocks: list[dict[str, Any]], *, most: int) -> None:
         elif kind == "actions":
             assert 1 <= len(block["elements"]) <= SLACK_ACTIONS_ELEMENTS
         assert units(block.get("block_id", "")) <= SLACK_ID
-    for element in _walk(blocks):
+    for element in walk(blocks):
         if element.get("type") == "button":
             assert 0 < units(element["text"]["text"]) <= SLACK_BUTTON_TEXT
             assert len(element.get("value", "")) <= SLACK_BUTTON_VALUE
@@ -132,7 +133,7 @@ def teams_texts(card: dict[str, Any]) -> list[str]:
 
 def teams_buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
     """Every button on a card, in order."""
-    return [e for e in _walk(card["body"]) if e.get("type") == "Action.Execute"]
+    return [e for e in walk(card["body"]) if e.get("type") == "Action.Execute"]
 
 
 def slack_texts(blocks: list[dict[str, Any]]) -> str:

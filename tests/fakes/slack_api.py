@@ -61,7 +61,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.local_server import LocalFake, QuietServer
 from tests.fakes.slack_grants import KNOWN_TOKENS, ResponseUrls, Tokens, Triggers
-from tests.fakes.slack_rules import message_refusal, response_url_refusal, view_refusal
+from tests.fakes.slack_rules import decoded, message_refusal, response_url_refusal, view_refusal
 
 TEAM_ID = "T0001"
 TEAM_NAME = "QI Test"
@@ -92,7 +92,7 @@ class Call:
 
     def json_arg(self, name: str, default: Any = None) -> Any:
         """The argument `name`, decoded if it came as a JSON string (form-encoded blocks, view)."""
-        return _decoded(self.args.get(name, default))
+        return decoded(self.args.get(name, default))
 
 
 @dataclass(frozen=True)
@@ -817,7 +817,7 @@ class FakeSlack(LocalFake):
         trigger_id = args.get("trigger_id") or args.get("interactivity_pointer")
         if not trigger_id:
             return _invalid_arguments("missing required field: trigger_id")
-        view = _decoded(args.get("view"))
+        view = decoded(args.get("view"))
         problem = _view_problem(view)
         if problem:
             return problem
@@ -833,7 +833,7 @@ class FakeSlack(LocalFake):
         user_id = args.get("user_id")
         if not user_id:
             return _invalid_arguments("missing required field: user_id")
-        view = _decoded(args.get("view"))
+        view = decoded(args.get("view"))
         problem = _view_problem(view)
         if problem:
             return problem
@@ -889,7 +889,7 @@ class FakeSlack(LocalFake):
         return {"ok": True, "upload_url": f"{self.root_url}/upload/{file_id}", "file_id": file_id}
 
     def _files_complete_upload_external(self, args: dict[str, Any]) -> dict[str, Any]:
-        entries = _decoded(args.get("files"))
+        entries = decoded(args.get("files"))
         if not (
             isinstance(entries, list)
             and entries
@@ -1055,16 +1055,6 @@ def _bearer(authorization: str | None) -> str | None:
     return token.strip() or None
 
 
-def _decoded(value: Any) -> Any:
-    """JSON-looking strings (how form-encoded blocks arrive) as the structure they encode."""
-    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() in ("1", "true")
 
@@ -1102,7 +1092,7 @@ def _invalid_arguments(message: str) -> dict[str, Any]:
 def _copy_content(args: dict[str, Any], message: dict[str, Any]) -> None:
     for name in ("blocks", "attachments", "metadata"):
         if name in args:
-            message[name] = _decoded(args[name])
+            message[name] = decoded(args[name])
 
 
 def _message_problem(

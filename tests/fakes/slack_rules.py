@@ -159,7 +159,7 @@ class Refusal:
 
 def message_refusal(args: Mapping[str, Any], *, require_content: bool = True) -> Refusal | None:
     """Why Slack would refuse this chat.postMessage/update/postEphemeral or response_url post."""
-    blocks = _decoded(args.get("blocks"))
+    blocks = decoded(args.get("blocks"))
     if require_content and not (args.get("text") or blocks or args.get("attachments")):
         return Refusal("no_text")
     if len(str(args.get("text") or "")) > MAX_TEXT:
@@ -171,7 +171,7 @@ def message_refusal(args: Mapping[str, Any], *, require_content: bool = True) ->
         if problems:
             return Refusal("invalid_blocks", tuple(problems))
     if "metadata" in args:
-        return metadata_refusal(_decoded(args["metadata"]))
+        return metadata_refusal(decoded(args["metadata"]))
     return None
 
 
@@ -524,7 +524,7 @@ def _at(pointer: str, problem: str) -> str:
     return f"{problem} [json-pointer:{pointer}]"
 
 
-def _decoded(value: Any) -> Any:
+def decoded(value: Any) -> Any:
     """JSON-looking strings (how form-encoded arguments arrive) as what they encode."""
     if isinstance(value, str) and value.strip()[:1] in ("{", "["):
         try:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from store.models import ChatAddress, ChatChannel, ChatIdentity, Membership, Person, Project
 from store.projects import create_project
 from store.roles import ProjectStatus, Role
+from tests.bot.message_limits import walk
 from tests.bot.serving import post_chunked
 from tests.fakes.teams_connector import CREATE_CONVERSATION, SEND_ACTIVITY
 from tests.fakes.teams_signing import (
@@ -45,20 +46,10 @@ def card_of(activity: dict[str, Any]) -> dict[str, Any]:
     return attachment["content"]
 
 
-def _walk(node: Any):
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
-
-
 def card_text(card: dict[str, Any]) -> str:
     """Every word a person sees on a card, in order, one line per text element."""
     lines = []
-    for element in _walk(card.get("body", [])):
+    for element in walk(card.get("body", [])):
         if element.get("type") == "RichTextBlock":
             lines.append("".join(run.get("text", "") for run in element.get("inlines", [])))
         elif element.get("type") == "TextBlock":
@@ -68,16 +59,16 @@ def card_text(card: dict[str, Any]) -> str:
 
 def button(card: dict[str, Any], title: str) -> tuple[str, dict[str, Any]]:
     """(verb, data) of the Action.Execute titled `title`."""
-    for element in _walk(card.get("body", [])):
+    for element in walk(card.get("body", [])):
         if element.get("type") == "Action.Execute" and element.get("title") == title:
             return element["verb"], element["data"]
-    titles = [e.get("title") for e in _walk(card) if e.get("type") == "Action.Execute"]
+    titles = [e.get("title") for e in walk(card) if e.get("type") == "Action.Execute"]
     raise AssertionError(f"no button {title!r} among {titles}")
 
 
 def inputs_of(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The card's inputs by id."""
-    elements = _walk(card.get("body", []))
+    elements = walk(card.get("body", []))
     return {e["id"]: e for e in elements if e.get("type", "").startswith("Input.")}
 
 
@@ -244,7 +235,7 @@ def test_join_with_no_words_shows_a_form_whose_answers_join_the_team(teams_bot, 
     (form_message,) = sent_to(fake_teams)
     form = card_of(form_message)
     fields = inputs_of(form)
-    submit = next(e for e in _walk(form["body"]) if e.get("type") == "Action.Execute")
+    submit = next(e for e in walk(form["body"]) if e.get("type") == "Action.Execute")
     values = {}
     for input_id, element in fields.items():
         choices = [c["value"] for c in element.get("choices", [])]
@@ -269,7 +260,7 @@ def test_a_refused_form_comes_back_with_the_answers_typed(teams_bot, fake_teams)
     teams_bot.say("qi-join")
     form = card_of(sent_to(fake_teams)[0])
     target = next(c["value"] for c in inputs_of(form)["field:target"]["choices"])
-    submit = next(e for e in _walk(form["body"]) if e.get("type") == "Action.Execute")
+    submit = next(e for e in walk(form["body"]) if e.get("type") == "Action.Execute")
 
     # A client that skips the card's own checks: the role is missing.
     answer = teams_bot.press(submit["verb"], submit["data"], inputs={"field:target": target})
@@ -336,7 +327,7 @@ def test_stats_answer_first_then_the_run_chart_as_a_picture_with_alt_text(
     assert "0 of 1 active project has a service user or carer on the team" in card_text(
         card_of(answer)
     )
-    image = next(e for e in _walk(card_of(chart)["body"]) if e.get("type") == "Image")
+    image = next(e for e in walk(card_of(chart)["body"]) if e.get("type") == "Image")
     assert image["url"].startswith("data:image/png;base64,")
     assert image["altText"].startswith("Run chart: Share of active projects")
 
