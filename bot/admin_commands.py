@@ -18,6 +18,7 @@ from handlers.announcements import MAX_OFFSET, offsets_of
 from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.forum import add_meeting, parse_local_time
+from handlers.forum_channel import change_channel, parse_channel
 from handlers.lookup import find_forum
 from handlers.meeting_changes import cancel_meeting, move_meeting
 from handlers.project_import import RegisterFileError, import_projects, open_register
@@ -94,10 +95,11 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_forum_add(ctx: Context, args: argparse.Namespace) -> int:
     """Add a forum."""
+    channel = parse_channel(args.channel)
     with ctx.sessions.begin() as session:
         if any(f.name_key == name_key(args.name) for f in list_forums(session)):
             raise Refusal(f'There is already a forum called "{args.name}".')
-        forum = create_forum(session, name=args.name, channel=args.channel, now=ctx.now())
+        forum = create_forum(session, name=args.name, channel=channel, now=ctx.now())
         record(
             session,
             at=ctx.now(),
@@ -108,8 +110,8 @@ def cmd_forum_add(ctx: Context, args: argparse.Namespace) -> int:
         )
         print(f'Added the forum "{forum.name}".')
         added = forum.name
-    if args.channel:
-        join_after_setting(getattr(args, "settings", None), ctx, added, args.channel)
+    if channel:
+        join_after_setting(getattr(args, "settings", None), ctx, added, channel)
     return 0
 
 
@@ -281,10 +283,11 @@ def parse_offsets(text: str) -> list[int]:
 
 def cmd_forum_set(ctx: Context, args: argparse.Namespace) -> int:
     """Change a forum's announcement channel or when its meetings are announced."""
+    channel = parse_channel(args.channel)
     with ctx.sessions.begin() as session:
         forum = find_forum(session, args.name)
         if args.channel is not None:
-            forum.channel = args.channel or None
+            change_channel(session, forum, channel)
         if args.announce is not None:
             forum.announce_offsets = parse_offsets(args.announce)
         shown = ", ".join(_offset_text(m) for m in offsets_of(forum))

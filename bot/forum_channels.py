@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.delivery import SendError
 from bot.settings import Settings
-from handlers.channel_problems import BOT_MENTION, ChannelProblem
+from handlers.channel_problems import BOT_MENTION, TEAMS_ADMIN_STEPS, ChannelProblem
 from handlers.context import Context
-from store import addresses
+from handlers.forum_channel import EXAMPLES
+from store import addresses, outbox
 from store.forums import list_forums
 
 if TYPE_CHECKING:  # Slack's and Teams' libraries load only when a channel is on them
@@ -31,10 +32,15 @@ ADD_APP_BACK = "add qi-nudge to that team again (in Teams: Apps, find qi-nudge, 
 
 @dataclass(frozen=True)
 class ChannelCheck:
-    """One forum's channel: `ok` if the bot can post there (or will join it), and why not."""
+    """One forum's channel: `ok` if the bot can post there (or will join it), and why not.
+
+    `checked` is False when the platform could not be asked (not set up here, or not
+    answering): then nothing is known about the channel either way.
+    """
 
     ok: bool
     text: str
+    checked: bool = True
 
 
 def slack_words(forum: str, channel_id: str, seen: SlackChannel) -> ChannelCheck:
@@ -83,15 +89,15 @@ class ChannelChecker:
 
     def check(self, forum: str, channel: str, *, join: bool = False) -> ChannelCheck:
         """Whether the bot can post in `channel` ("slack:C0123"); `join`: join it if public."""
-        platform, _, channel_id = channel.partition(":")
-        if platform == "slack" and channel_id:
+        platform, channel_id = outbox.split_channel(channel) or ("", "")
+        if platform == "slack":
             return self._check_slack(forum, channel_id, join=join)
-        if platform == "teams" and channel_id:
+        if platform == "teams":
             return self._check_teams(forum, channel_id)
         return ChannelCheck(
             False,
-            f'"{channel}" is not a Slack or Teams channel. Write it as slack:C0123 or '
-            f'teams:19:...: qi-nudge forum set "{forum}" --channel slack:C0123',
+            f'"{channel}" is not a Slack or Teams channel. Write it as {EXAMPLES}: '
+            f'qi-nudge forum set "{forum}" --channel slack:C0123',
         )
 
     def _check_slack(self, forum: str, channel_id: str, *, join: bool) -> ChannelCheck:
@@ -100,6 +106,7 @@ class ChannelChecker:
                 False,
                 "its channel is on Slack, but Slack is not set up here (SLACK_BOT_TOKEN), so "
                 "it could not be checked.",
+                checked=False,
             )
         from bot.slack.channels import SlackCheckFailed, join_channel, look_at_channel
 
@@ -107,7 +114,9 @@ class ChannelChecker:
         try:
             seen = look(self._slack_client(), channel_id)
         except SlackCheckFailed as failed:
-            return ChannelCheck(False, f"could not check it on Slack just now: {failed.reason}.")
+            return ChannelCheck(
+                False, f"could not check it on Slack just now: {failed.reason}.", checked=False
+            )
         return slack_words(forum, channel_id, seen)
 
     def _check_teams(self, forum: str, channel_id: str) -> ChannelCheck:
@@ -116,6 +125,7 @@ class ChannelChecker:
                 False,
                 "its channel is on Teams, but Teams is not set up here (TEAMS_APP_ID, "
                 "TEAMS_APP_PASSWORD, TEAMS_TENANT_ID), so it could not be checked.",
+                checked=False,
             )
         with self._sessions() as session:
             known = addresses.channel_of(session, "teams", channel_id)
@@ -123,6 +133,13 @@ class ChannelChecker:
         try:
             self._teams_sender().check_channel(channel_id)
         except SendError as error:
+            if error.channel_problem is ChannelProblem.APP_BLOCKED:
+                return ChannelCheck(
+                    False,
+                    "your organisation's Teams administrator has blocked the qi-nudge app, so it "
+                    "cannot post anywhere in Teams. Please ask your IT team to allow it again "
+                    f"({TEAMS_ADMIN_STEPS}).",
+                )
             if error.channel_problem is ChannelProblem.APP_REMOVED:
                 team = f"the team of {name}" if name else "its team"
                 return ChannelCheck(
@@ -131,7 +148,9 @@ class ChannelChecker:
                     f"cannot post there. Please {ADD_APP_BACK}; if the channel is gone, "
                     f"{CHOOSE_ANOTHER.format(forum=forum, platform='teams')}.",
                 )
-            return ChannelCheck(False, f"could not check it on Teams just now: {error.reason}.")
+            return ChannelCheck(
+                False, f"could not check it on Teams just now: {error.reason}.", checked=False
+            )
         return ChannelCheck(True, f"qi-nudge can post in {name or 'the channel'} on Teams.")
 
     def _slack_client(self) -> WebClient:
@@ -165,7 +184,7 @@ def cmd_forum_check(ctx: Context, args: argparse.Namespace) -> int:
         print('No forums yet. Add one with: qi-nudge forum add "QI Forum" --channel slack:C0123')
         return 0
     checker = ChannelChecker(getattr(args, "settings", None), ctx.sessions)
-    failing = 0
+    failing = unchecked = 0
     try:
         for name, channel in forums:
             if not channel:
@@ -175,7 +194,10 @@ def cmd_forum_check(ctx: Context, args: argparse.Namespace) -> int:
                 )
                 continue
             result = checker.check(name, channel)
-            failing += 0 if result.ok else 1
+            if not result.checked:
+                unchecked += 1
+            elif not result.ok:
+                failing += 1
             print(f'"{name}" ({channel}): {result.text}')
     finally:
         checker.close()
@@ -184,7 +206,13 @@ def cmd_forum_check(ctx: Context, args: argparse.Namespace) -> int:
             f"{failing} of {len(forums)} forums cannot be posted to yet. Until that is fixed "
             "their messages wait, and the organisers are told what to do."
         )
-    return 1 if failing else 0
+    if unchecked:
+        print(
+            f"{unchecked} of {len(forums)} forums could not be checked, so whether qi-nudge can "
+            "post there is not known yet. Run qi-nudge forum check again once the platform "
+            "answers (or is set up here)."
+        )
+    return 1 if failing or unchecked else 0
 
 
 def join_after_setting(settings: Settings | None, ctx: Context, forum: str, channel: str) -> None:
@@ -193,7 +221,13 @@ def join_after_setting(settings: Settings | None, ctx: Context, forum: str, chan
         return
     result = ChannelChecker(settings, ctx.sessions).check(forum, channel, join=True)
     print(result.text)
-    if not result.ok:
+    if not result.checked:
+        print(
+            "Nothing is lost meanwhile: the forum is set, and qi-nudge joins the channel (if "
+            "it can) when it first posts there. qi-nudge forum check says whether it can, once "
+            "it can reach Slack."
+        )
+    elif not result.ok:
         print(
             "Nothing is lost meanwhile: messages for the channel wait, and the organisers are "
             "told what to do. qi-nudge forum check shows when it is fixed."
@@ -212,8 +246,8 @@ def join_slack_forum_channels(sessions: sessionmaker[Session], client: WebClient
         forums = [(f.name, f.channel) for f in list_forums(session) if f.channel]
     failed = 0
     for name, channel in forums:
-        platform, _, channel_id = channel.partition(":")
-        if platform != "slack" or not channel_id:
+        platform, channel_id = outbox.split_channel(channel) or ("", "")
+        if platform != "slack":
             continue
         try:
             seen = join_channel(client, channel_id)

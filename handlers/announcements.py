@@ -138,6 +138,11 @@ def render_announcement(session: Session, ctx: Context, delivery: outbox.Claimed
     if meeting is None or meeting.starts_at + STARTING_GRACE <= ctx.now():
         return None  # over: an announcement still waiting (or an edit) helps nobody now
     forum = meeting.forum
+    if not delivery.sent and delivery.recipient != outbox.channel_recipient(forum.channel or ""):
+        # The forum now announces elsewhere (or nowhere): a post still waiting for its old
+        # channel is dropped (the next pass plans it for the new one). One already posted there
+        # is still kept true, as when the meeting is cancelled.
+        return None
     if meeting.cancelled_at is not None:
         return say(
             f"This {forum.name} meeting on {when(meeting.starts_at, ctx.timezone)} has been "

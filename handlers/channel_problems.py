@@ -10,6 +10,7 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from handlers.announcements import MAX_OFFSET, STARTING_GRACE
 from handlers.context import Context
 from handlers.reply import Reply, say
 from store import addresses, outbox
@@ -21,9 +22,17 @@ CHANNEL_PROBLEM = "channel_problem"
 # lets the bot in, rare enough to cost nothing while nobody has.
 RETRY_EVERY = timedelta(minutes=15)
 # A message still waiting this long after it was planned is given up on (admins see why).
-# Announcements stop being needed sooner, once their meeting is over.
-GIVE_UP_AFTER = timedelta(days=14)
+# Longer than any announcement can wait: one is planned at most MAX_OFFSET before its meeting,
+# and its renderer drops it STARTING_GRACE after the start, so no announcement of a meeting
+# still ahead is ever given up on (a forum may announce 60 days ahead). Other posts drop
+# themselves sooner once they are no longer needed (a project that found its partner).
+GIVE_UP_AFTER = timedelta(minutes=MAX_OFFSET) + STARTING_GRACE + timedelta(days=1)
 BOT_MENTION = "@qi-nudge"
+# Where IT lets a blocked app in again (Microsoft's names for the pages).
+TEAMS_ADMIN_STEPS = (
+    "in the Teams admin centre, under Teams apps: allow it in Manage apps, and in the app "
+    "permission policies that apply to staff"
+)
 PLATFORM_NAMES = {"slack": "Slack", "teams": "Teams"}
 
 
@@ -34,6 +43,9 @@ class ChannelProblem(StrEnum):
     NOT_FOUND = "not_found"  # Slack: a private channel it was not invited to, or no such channel
     ARCHIVED = "archived"  # Slack: the channel was archived
     APP_REMOVED = "app_removed"  # Teams: the app was taken out of the team (or the channel went)
+    # Teams: the organisation's Teams admin blocked the app. Organisers cannot undo that, but
+    # they can ask IT; once the app is allowed again, what waits goes out by itself.
+    APP_BLOCKED = "app_blocked"
 
 
 class Told(NamedTuple):
@@ -94,6 +106,14 @@ def render_channel_problem(
             f"I can't post {names} messages in {where}: qi-nudge was removed from that team "
             "(or the channel was deleted). Please add qi-nudge to the team again (in Teams: "
             f"Apps, find qi-nudge, Add to a team). {waiting} If the channel is gone, {elsewhere}"
+        )
+    elif problem is ChannelProblem.APP_BLOCKED:
+        text = (
+            f"I can't post {names} messages in {where}: your organisation's Teams "
+            "administrator has blocked the qi-nudge app. Please ask your IT team to allow "
+            f"qi-nudge again ({TEAMS_ADMIN_STEPS}). Once they have, "
+            f"what is waiting goes out by itself within {int(RETRY_EVERY.total_seconds() // 60)} "
+            "minutes."
         )
     elif problem is ChannelProblem.ARCHIVED:
         text = (

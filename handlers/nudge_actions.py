@@ -19,6 +19,7 @@ from store import outbox
 from store.audit import record
 from store.models import Forum, Person, Project
 from store.people import list_admins
+from store.projects import still_seeking_partner
 from store.roles import Role
 
 PARTNER_REQUEST = "partner_request"
@@ -31,6 +32,11 @@ def announcing_forum(session: Session) -> Forum | None:
     return session.scalar(
         select(Forum).where(Forum.channel.is_not(None)).order_by(Forum.id).limit(1)
     )
+
+
+def partner_request_prefix(project_id: int) -> str:
+    """What every week's request for a partner for this project has its occurrence start with."""
+    return f"project:{project_id}:"
 
 
 def handle_ask_forum_button(ctx: Context, actor: Actor, value: str) -> Reply:
@@ -48,7 +54,7 @@ def handle_ask_forum_button(ctx: Context, actor: Actor, value: str) -> Reply:
                 "to ask. Please ask your trust's QI team to set one up."
             )
         week = week_of(ctx.now(), ctx)
-        occurrence = f"project:{project.id}:{week}"
+        occurrence = f"{partner_request_prefix(project.id)}{week}"
         payload = {"project": project.id, "asked_by": person.id}
         planned = [
             outbox.Planned(
@@ -62,6 +68,15 @@ def handle_ask_forum_button(ctx: Context, actor: Actor, value: str) -> Reply:
                     PARTNER_REQUEST, occurrence, outbox.channel_recipient(forum.channel), payload
                 )
             )
+        # A request from an earlier week still waiting (the bot is not let into the channel
+        # yet) gives way to this one: the channel gets the request once, not once a week.
+        outbox.withdraw_pending(
+            session,
+            kinds=(PARTNER_REQUEST, PARTNER_REQUEST_ADMIN),
+            occurrence_prefix=partner_request_prefix(project.id),
+            keep=occurrence,
+            reason="the lead asked again: a later request replaced it",
+        )
         if outbox.plan(session, planned, now=ctx.now()) == 0:
             return say(
                 f'You asked the forum about "{project.name}" this week already. The organisers '
@@ -89,8 +104,15 @@ def render_partner_request(
 ) -> Reply | None:
     """The post in the forum's channel asking for a partner, with one-click ways to join."""
     project = session.get(Project, delivery.payload.get("project"))
-    if project is None:
+    # A request that waited (for the bot to be let into the channel) may be stale: a project
+    # that has since found its partner, or closed, asks nobody.
+    if project is None or not still_seeking_partner(session, project.id):
         return None
+    forum = announcing_forum(session)
+    if not delivery.sent and (
+        forum is None or delivery.recipient != outbox.channel_recipient(forum.channel or "")
+    ):
+        return None  # requests now go to another channel (changing it moves what waits)
     lead = f" {project.lead.display_name} leads it." if project.lead else ""
     return Reply(
         sections=(

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from store.models import Delivery
 from store.upsert import insert_for
@@ -50,11 +50,16 @@ def recipient_person_id(recipient: str) -> int | None:
     return int(rest) if kind == "person" and rest.isdigit() else None
 
 
+def split_channel(channel: str) -> tuple[str, str] | None:
+    """(platform, channel id) of a channel given as "<platform>:<channel id>"; None if not so."""
+    platform, _, channel_id = channel.partition(":")
+    return (platform, channel_id) if platform and channel_id else None
+
+
 def recipient_channel(recipient: str) -> tuple[str, str] | None:
     """(platform, channel id) for a channel recipient key, or None for a person."""
     kind, _, rest = recipient.partition(":")
-    platform, _, channel = rest.partition(":")
-    return (platform, channel) if kind == "channel" and channel else None
+    return split_channel(rest) if kind == "channel" else None
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class Claimed:
 
     `post_started_at` is set if an earlier attempt began posting it, to `platform` and
     `channel_id`, and nothing proved the platform refused: it may be there already.
+    `sent` is set for a message already posted, drawn again to edit it in place.
     """
 
     id: int
@@ -85,6 +91,7 @@ class Claimed:
     post_started_at: datetime | None = None
     platform: str | None = None
     channel_id: str | None = None
+    sent: bool = False
 
 
 def as_claimed(row: Any, *, uncertain: bool = False) -> Claimed:
@@ -100,6 +107,7 @@ def as_claimed(row: Any, *, uncertain: bool = False) -> Claimed:
         post_started_at=row.post_started_at,
         platform=row.platform,
         channel_id=row.channel_id,
+        sent=row.status == SENT,
     )
 
 
@@ -186,6 +194,7 @@ def claim_due(
             Delivery.__table__.c.post_started_at,
             Delivery.__table__.c.platform,
             Delivery.__table__.c.channel_id,
+            Delivery.__table__.c.status,
         )
     ).all()
     result = [as_claimed(row, uncertain=row.id in was_sending) for row in claimed]
@@ -354,6 +363,46 @@ def withdraw_pending(
         statement = statement.where(Delivery.occurrence != keep)
     result = session.execute(statement.values(status=WITHDRAWN, error=reason[:ERROR_MAX]))
     return result.rowcount or 0
+
+
+def redirect_pending(
+    session: Session, recipient: str, *, kinds: Iterable[str], to: str | None
+) -> int:
+    """What is still waiting to go to `recipient`, of these kinds, goes to `to` instead.
+
+    Two statements. A row whose post may already be at the old recipient, or that `to` already
+    has, is withdrawn instead, as is everything when `to` is None. How many were moved.
+    """
+    if to == recipient:
+        return 0
+    waiting = (
+        Delivery.kind.in_(list(kinds)),
+        Delivery.recipient == recipient,
+        Delivery.status == PENDING,
+    )
+    moved = 0
+    if to is not None:
+        twin = aliased(Delivery)
+        result = session.execute(
+            update(Delivery)
+            .where(
+                *waiting,
+                Delivery.post_started_at.is_(None),
+                ~exists().where(
+                    twin.kind == Delivery.kind,
+                    twin.occurrence == Delivery.occurrence,
+                    twin.recipient == to,
+                ),
+            )
+            .values(recipient=to, error=None)
+        )
+        moved = result.rowcount or 0
+    session.execute(
+        update(Delivery)
+        .where(*waiting)
+        .values(status=WITHDRAWN, error="its channel changed before it could be posted")
+    )
+    return moved
 
 
 def last_sent_id(session: Session, recipient: str) -> int:

@@ -116,6 +116,21 @@ def involvement_headline(session: Session) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def still_seeking_partner(session: Session, project_id: int) -> bool:
+    """Whether the project is still open and has no service user or carer on the team."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Project.id == project_id,
+                    Project.status.in_(OPEN_STATUSES),
+                    ~lived_experience_exists(),
+                )
+            )
+        )
+    )
+
+
 def project_names(
     session: Session, statuses: Iterable[ProjectStatus] | None = None
 ) -> list[ProjectName]:

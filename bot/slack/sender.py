@@ -131,8 +131,9 @@ class SlackSender:
         """Call a method on a channel, joining it first if it is public and the bot is not in.
 
         A forum channel set before the bot joined it, or one it was removed from, then just
-        works; if Slack will not let it join (a private channel, a missing scope), the
-        not_in_channel error stands and the deliverer tells the organisers.
+        works; if Slack will not let it join (a missing scope), the not_in_channel error stands
+        and the deliverer tells the organisers; if the join finds the channel archived (or
+        gone), that is the problem they are told of.
         """
         try:
             return self._call(method, channel=channel, **kwargs)
@@ -142,11 +143,14 @@ class SlackSender:
             try:
                 self._call(self.client.conversations_join, channel=channel)
             except SendError as join_error:
+                # The join's own answer says more (is_archived: inviting the bot would not
+                # help, unarchiving would); a refusal without one (missing_scope) needs an invite.
+                problem = join_error.channel_problem or error.channel_problem
                 raise SendError(
                     f"{error.reason} (and could not join it: {join_error.reason})",
                     retryable=join_error.retryable,
                     retry_after=join_error.retry_after,
-                    channel_problem=None if join_error.retryable else error.channel_problem,
+                    channel_problem=None if join_error.retryable else problem,
                 ) from None
             log.info("joined Slack channel %s to post there", channel)
         return self._call(method, channel=channel, **kwargs)

@@ -44,6 +44,9 @@ RETRYABLE_STATUSES = frozenset({408, 412, 500, 502, 503, 504})
 MAYBE_POSTED_STATUSES = frozenset({408, 500, 502, 504})
 # The conversation is gone for the bot: the app was uninstalled, or the person left the tenant.
 GONE_STATUSES = frozenset({403, 404})
+# Of those, the one that says the organisation's Teams admin blocked the app everywhere: the
+# conversation is still there, and only IT can let the app in again.
+BLOCKED_BY_ADMIN = "BotDisabledByAdmin"
 MEMBERS_PAGE = 50  # the smallest page Teams serves: checking a channel reads no more than this
 
 
@@ -268,6 +271,12 @@ class TeamsSender:
             return SendError(reason, retryable=True, maybe_sent=True)
         if status == 429:
             return SendError(reason, retryable=True, retry_after=self._retry_after(error.response))
+        if status in GONE_STATUSES and code == BLOCKED_BY_ADMIN:
+            return SendError(
+                f"{reason}: the organisation's Teams admin has blocked the qi-nudge app",
+                retryable=False,
+                channel_problem=ChannelProblem.APP_BLOCKED,
+            )
         if status in GONE_STATUSES and conversation is not None:
             self._forget(conversation)
             return SendError(

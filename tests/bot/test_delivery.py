@@ -40,6 +40,7 @@ from bot.slack.sender import (
 )
 from handlers import ids
 from handlers.announcements import run_announcements
+from handlers.channel_problems import GIVE_UP_AFTER
 from handlers.context import Context
 from handlers.dispatch import Dispatcher
 from handlers.nudges import NUDGE
@@ -1322,28 +1323,52 @@ def test_a_direct_message_slack_refuses_for_its_channel_still_fails_and_nobody_i
     assert fake.messages("UORG") == []
 
 
-def test_a_channel_post_still_waiting_after_two_weeks_is_given_up_with_a_reason(
+def test_an_announcement_planned_60_days_ahead_waits_until_its_meeting_and_is_never_failed(
     ctx, sessions, clock, fake, monotonic, capsys
 ):
     fake.add_channel("G0CARERS", "carers-forum", private=True)
     with sessions.begin() as session:
         forum = create_forum(session, name="QI Forum", channel="slack:G0CARERS", now=clock())
-        forum.announce_offsets = [60 * 24 * 60]  # announced 60 days ahead
+        forum.announce_offsets = [60 * 24 * 60]  # announced 60 days ahead, as a forum may
         forum_id = forum.id
     given.meeting(ctx, forum_id, clock() + timedelta(days=59))
     run_announcements(ctx)
     sender = deliverer(ctx, fake, monotonic)
 
     first = sender.drain()
-    clock.advance(days=13, hours=23)
+    clock.advance(days=59)  # the meeting starts now: still worth posting, if let in
+    as_it_starts = sender.drain()
+    clock.advance(hours=1)  # over: nobody needs it now
+    after = sender.drain()
+
+    assert (first, as_it_starts, after) == (
+        Counter(retry=1),
+        Counter(retry=1),
+        Counter(withdrawn=1),
+    )
+    assert fake.messages("G0CARERS") == []
+    assert "No failed deliveries." in failed_deliveries_as_admins_see_them(ctx, capsys)
+
+
+def test_a_channel_post_still_waiting_after_the_longest_wait_is_given_up_with_a_reason(
+    ctx, sessions, clock, fake, monotonic, asha, falls, capsys
+):
+    fake.add_channel("G0CARERS", "carers-forum", private=True)
+    with sessions.begin() as session:
+        create_forum(session, name="QI Forum", channel="slack:G0CARERS", now=clock())
+    # The lead asks the forum for a partner; nobody ever lets the bot into the channel.
+    Dispatcher(ctx).action(Actor("slack", TEAM_ID, "U1", "Asha Patel"), ids.ASK_FORUM, str(falls))
+    sender = deliverer(ctx, fake, monotonic)
+
+    first = sender.drain()
+    clock.advance(seconds=(GIVE_UP_AFTER - timedelta(hours=1)).total_seconds())
     nearly = sender.drain()
     clock.advance(hours=1)
     last = sender.drain()
 
     assert (first, nearly, last) == (Counter(retry=1), Counter(retry=1), Counter(failed=1))
     assert fake.messages("G0CARERS") == []
-    shown = failed_deliveries_as_admins_see_them(ctx, capsys)
     assert (
-        "Slack said channel_not_found: the bot still could not post in slack:G0CARERS 14 days"
-        in (shown)
-    )
+        "Slack said channel_not_found: the bot still could not post in slack:G0CARERS "
+        f"{GIVE_UP_AFTER.days} days after this was planned"
+    ) in failed_deliveries_as_admins_see_them(ctx, capsys)

@@ -15,11 +15,11 @@ import yaml
 
 from bot.cli import main
 from store.engine import make_engine, make_sessions
-from store.forums import create_forum
+from store.forums import create_forum, list_forums
 from store.migrate import upgrade
 from tests.bot.teams.conftest import teams_env
 from tests.fakes import FakeSlack
-from tests.fakes.teams_connector import FakeTeams
+from tests.fakes.teams_connector import PAGED_MEMBERS, FakeTeams
 from tests.fakes.teams_signing import CHANNEL_ID_QI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,6 +65,16 @@ def on_slack(database, fake, monkeypatch) -> str:
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
     monkeypatch.setenv("SLACK_API_URL", fake.base_url)
     return database
+
+
+def forums_stored(url: str) -> list[tuple[str, str | None]]:
+    """Every forum's name and channel, as stored."""
+    engine = make_engine(url)
+    try:
+        with make_sessions(engine)() as session:
+            return [(f.name, f.channel) for f in list_forums(session)]
+    finally:
+        engine.dispose()
 
 
 def qi(capsys, *argv: str) -> tuple[int, str]:
@@ -130,6 +140,71 @@ def test_without_slack_here_setting_a_slack_channel_says_so(database, capsys):
 
     assert code == 0
     assert "Slack is not set up here (SLACK_BOT_TOKEN)" in out
+
+
+@pytest.mark.parametrize(
+    "typed", ["C0123", "teams:", "slack:", "zoom:abc", "slack:c0123", "slack:#qi-forum", ":C0123"]
+)
+def test_a_channel_that_is_not_one_is_refused_kindly_and_nothing_is_stored(
+    on_slack, fake, capsys, typed
+):
+    code, out = qi(capsys, "forum", "add", "QI Forum", "--channel", typed)
+
+    assert code == 1
+    assert out == (
+        f'"{typed}" is not a channel I can post in, so nothing was changed. Please write it as '
+        "slack:C0123 (a Slack channel) or teams:19:...@thread.tacv2 (a Teams channel). In "
+        "Slack, a channel's id is at the bottom of its details; for Teams, qi-nudge teams "
+        "channels lists them.\n"
+    )
+    assert forums_stored(on_slack) == []
+    assert fake.calls == []  # nothing was asked of Slack either
+
+
+def test_setting_a_channel_that_is_not_one_keeps_the_channel_the_forum_had(on_slack, fake, capsys):
+    qi(capsys, "forum", "add", "QI Forum", "--channel", "slack:C0MEMBER")
+
+    code, out = qi(capsys, "forum", "set", "QI Forum", "--channel", "C0999")
+
+    assert code == 1
+    assert out.startswith('"C0999" is not a channel I can post in, so nothing was changed.')
+    assert forums_stored(on_slack) == [("QI Forum", "slack:C0MEMBER")]
+
+
+def test_spaces_around_a_channel_are_dropped_before_it_is_stored(on_slack, fake, capsys):
+    code, out = qi(capsys, "forum", "add", "QI Forum", "--channel", " slack:C0PUBLIC ")
+    qi(capsys, "forum", "add", "Teams Forum", "--channel", f"teams:{CHANNEL_ID_QI}\n")
+
+    assert code == 0
+    assert out.endswith("qi-nudge joined #qi-forum, so it can post there.\n")
+    assert forums_stored(on_slack) == [
+        ("QI Forum", "slack:C0PUBLIC"),
+        ("Teams Forum", f"teams:{CHANNEL_ID_QI}"),
+    ]
+
+
+def test_an_empty_channel_clears_the_forum_s_channel(on_slack, fake, capsys):
+    qi(capsys, "forum", "add", "QI Forum", "--channel", "slack:C0MEMBER")
+
+    code, out = qi(capsys, "forum", "set", "QI Forum", "--channel", "")
+
+    assert code == 0
+    assert out.startswith('"QI Forum" announces in no channel yet;')
+    assert forums_stored(on_slack) == [("QI Forum", None)]
+
+
+def test_slack_unreachable_while_setting_a_channel_does_not_say_organisers_are_told(
+    on_slack, fake, capsys, monkeypatch
+):
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api/")  # nothing listens there
+
+    code, out = qi(capsys, "forum", "add", "QI Forum", "--channel", "slack:C0PUBLIC")
+
+    assert code == 0
+    assert "could not check it on Slack just now: could not reach Slack" in out
+    assert "organisers are told" not in out
+    assert "joins the channel (if it can) when it first posts there" in out
+    assert forums_stored(on_slack) == [("QI Forum", "slack:C0PUBLIC")]
 
 
 # --- forum check ---------------------------------------------------------------------------------
@@ -201,6 +276,41 @@ def test_forum_check_on_teams_says_when_the_app_was_removed_from_the_team(
     assert removed[0] == 1
     assert "qi-nudge was removed from its team (or the channel was deleted)" in removed[1]
     assert "add qi-nudge to that team again" in removed[1]
+
+
+def test_forum_check_with_slack_unreachable_says_it_could_not_check_not_that_it_cannot_post(
+    on_slack, fake, capsys, monkeypatch
+):
+    qi(capsys, "forum", "add", "QI Forum", "--channel", "slack:C0MEMBER")
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api/")  # nothing listens there
+
+    code, out = qi(capsys, "forum", "check")
+
+    assert code == 1  # something needs looking at, all the same
+    assert out.splitlines() == [
+        '"QI Forum" (slack:C0MEMBER): could not check it on Slack just now: could not reach '
+        "Slack (URLError).",
+        "1 of 1 forums could not be checked, so whether qi-nudge can post there is not known "
+        "yet. Run qi-nudge forum check again once the platform answers (or is set up here).",
+    ]
+
+
+def test_forum_check_on_teams_says_when_the_tenant_admin_blocked_the_app(
+    database, monkeypatch, capsys
+):
+    with FakeTeams() as teams:
+        for name, value in teams_env(teams).items():
+            monkeypatch.setenv(name, value)
+        qi(capsys, "forum", "add", "QI Forum", "--channel", f"teams:{CHANNEL_ID_QI}")
+        teams.fail(PAGED_MEMBERS, 403, code="BotDisabledByAdmin")
+
+        code, out = qi(capsys, "forum", "check")
+
+    assert code == 1
+    assert "Teams administrator has blocked the qi-nudge app" in out
+    assert "ask your IT team to allow it again" in out
+    assert "add qi-nudge to that team again" not in out
+    assert "1 of 1 forums cannot be posted to yet." in out
 
 
 # --- the Slack app asks for what joining and checking need, and the README says so ---------------

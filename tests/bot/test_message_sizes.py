@@ -70,6 +70,7 @@ SCRIPTS = {
     "emoji": "🏥🧓🌙✨ ",
 }
 TOPIC_MAX = forum_slots.TOPIC_MAX
+FORUM_CHANNEL = "console:forum"  # where the forum announces (and asks for partners)
 
 
 def long_name(number: int, script: str | None = None, length: int = NAME_MAX) -> str:
@@ -354,7 +355,7 @@ def test_a_project_card_fits_however_big_the_team(chat, ctx, asha, ben, count):
 
 @pytest.mark.parametrize("count", sizes(announcements.AGENDA_SHOWN))
 def test_an_announcement_fits_however_long_its_agenda_and_however_many_go(ctx, count):
-    forum = given.forum(ctx.sessions, ctx.now(), name=long_name(1))
+    forum = given.forum(ctx.sessions, ctx.now(), name=long_name(1), channel=FORUM_CHANNEL)
     meeting = given.meeting(ctx, forum, ctx.now() + timedelta(days=7), long_name(2))
     projects = given.many_projects(
         ctx.sessions, long_names(count, start=10), ctx.now(), lead_id=None
@@ -391,7 +392,10 @@ def test_an_announcement_fits_however_long_its_agenda_and_however_many_go(ctx, c
             )
     week = 7 * 24 * 60
     delivery = claimed(
-        announcements.ANNOUNCE, "channel:console:forum", meeting=meeting, offset=week
+        announcements.ANNOUNCE,
+        outbox.channel_recipient(FORUM_CHANNEL),
+        meeting=meeting,
+        offset=week,
     )
 
     post = render_delivery(ctx, delivery)
@@ -448,7 +452,7 @@ def scene(ctx, script: str) -> Scene:
     (project,) = given.many_projects(
         ctx.sessions, [long_name(4, script)], now, lead_id=lead, site=long_name(5, script)
     )
-    forum = given.forum(ctx.sessions, now, name=long_name(6, script))
+    forum = given.forum(ctx.sessions, now, name=long_name(6, script), channel=FORUM_CHANNEL)
     meeting = given.meeting(ctx, forum, now + timedelta(days=3), long_name(7, script))
     with ctx.sessions.begin() as session:
         grant_admin(session, organiser, by_id=None, now=now)
@@ -554,7 +558,7 @@ def test_every_message_the_bot_sends_fits_with_the_longest_names(ctx, kind, scri
     if first is not None:
         _set(ctx, first[0], first[1], **first[2])
     recipient = (
-        outbox.channel_recipient("console:forum")
+        outbox.channel_recipient(FORUM_CHANNEL)
         if to == "channel"
         else outbox.person_recipient(getattr(found, to))
     )

@@ -42,10 +42,16 @@ def organiser(sessions: sessionmaker[Session], actor: Actor, now: datetime) -> i
     return pid
 
 
-def forum(sessions: sessionmaker[Session], now: datetime, name: str = "QI Forum") -> int:
-    """A forum with this name; returns its id."""
+def forum(
+    sessions: sessionmaker[Session],
+    now: datetime,
+    name: str = "QI Forum",
+    *,
+    channel: str | None = None,
+) -> int:
+    """A forum with this name (announcing in `channel`, if given); returns its id."""
     with sessions.begin() as session:
-        return create_forum(session, name=name, channel=None, now=now).id
+        return create_forum(session, name=name, channel=channel, now=now).id
 
 
 def meeting(ctx: Context, forum_id: int, starts_at: datetime, location: str | None = None) -> int:

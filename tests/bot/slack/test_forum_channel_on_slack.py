@@ -11,20 +11,26 @@ from sqlalchemy import select
 
 from bot.scheduler import Jobs
 from bot.serve import join_forum_channels_soon
+from handlers import ids
 from handlers.announcements import ANNOUNCE
 from handlers.channel_problems import RETRY_EVERY
 from handlers.context import Context
 from handlers.forum import add_meeting
+from handlers.nudge_actions import PARTNER_REQUEST
 from handlers.nudges import NudgePolicy
 from store import outbox
 from store.engine import make_sessions
 from store.forums import create_forum
-from store.models import Delivery
+from store.memberships import add_membership
+from store.models import Delivery, Forum, Project
 from store.people import grant_admin
+from store.projects import create_project
+from store.roles import Involvement, ProjectStatus, Role
 from tests.bot.slack.test_scheduled_messages import slack_person
 from tests.bot.slack.test_slack_http import visible_text
+from tests.fakes import block_actions_body
 
-ORGANISER, SECOND_ORGANISER = "UORG", "UORG2"
+ORGANISER, SECOND_ORGANISER, LEAD = "UORG", "UORG2", "ULEAD"
 PRIVATE, PUBLIC = "G0CARERS", "C0QIFORUM"
 
 
@@ -55,9 +61,47 @@ def a_pass(slack_bot, clock, jobs: Jobs) -> None:
     slack_bot.service.deliverer.drain()
 
 
-def announcements(slack_bot) -> list[Delivery]:
+def announcements(slack_bot, kind: str = ANNOUNCE) -> list[Delivery]:
     with make_sessions(slack_bot.engine)() as session:
-        return list(session.scalars(select(Delivery).where(Delivery.kind == ANNOUNCE)))
+        return list(
+            session.scalars(select(Delivery).where(Delivery.kind == kind).order_by(Delivery.id))
+        )
+
+
+def a_project_asking_in(slack_bot, channel: str) -> int:
+    """A lead's project with no service user or carer; the forum announces in `channel`."""
+    ctx = slack_bot.service.transport.bot.ctx
+    with ctx.sessions.begin() as session:
+        organiser = slack_person(session, ORGANISER, "Olu Admin", ctx.now())
+        grant_admin(session, organiser.id, by_id=None, now=ctx.now())
+        lead = slack_person(session, LEAD, "Asha Patel", ctx.now())
+        create_forum(session, name="QI Forum", channel=f"slack:{channel}", now=ctx.now())
+        project = create_project(
+            session,
+            name="Falls prevention",
+            site=None,
+            status=ProjectStatus.ACTIVE,
+            lead_id=lead.id,
+            now=ctx.now(),
+        )
+        return project.id
+
+
+def lead_asks_the_forum(slack_bot, fake_slack, project_id: int) -> None:
+    """The lead presses "Ask the forum to find a partner" in their weekly reminder."""
+    fake_slack.add_user(LEAD, "Asha Patel")
+    pressed = slack_bot.post(
+        block_actions_body(
+            ids.ASK_FORUM,
+            str(project_id),
+            user_id=LEAD,
+            channel_id="DULEAD",
+            response_url=fake_slack.response_url(),
+        )
+    )
+    assert pressed.status_code == 200
+    slack_bot.settle()
+    slack_bot.service.deliverer.drain()
 
 
 def test_a_private_channel_waits_for_an_invite_then_gets_the_announcement_once(
@@ -226,3 +270,144 @@ def test_at_start_serve_joins_public_forum_channels_and_logs_how_to_invite_to_pr
     assert not fake_slack.bot_is_member(PRIVATE)
     assert [c.args["channel"] for c in fake_slack.calls_to("conversations.join")] == [PUBLIC]
     assert "Carers Forum" in caplog.text and "/invite @qi-nudge" in caplog.text
+
+
+# --- what waits must still be wanted, and go where the forum is now ------------------------------
+
+
+def test_a_lead_asking_two_weeks_running_while_the_bot_is_kept_out_gets_one_request_posted(
+    slack_bot, fake_slack, clock
+):
+    fake_slack.add_channel(PRIVATE, "carers-forum", private=True)
+    project_id = a_project_asking_in(slack_bot, PRIVATE)
+
+    lead_asks_the_forum(slack_bot, fake_slack, project_id)
+    clock.advance(days=7)  # nobody has invited the bot; the lead asks again next week
+    lead_asks_the_forum(slack_bot, fake_slack, project_id)
+    fake_slack.invite_bot(PRIVATE)
+    clock.advance(seconds=RETRY_EVERY.total_seconds())
+    slack_bot.service.deliverer.drain()
+
+    (post,) = fake_slack.messages(PRIVATE)
+    assert '"Falls prevention" team would like a service user or carer' in visible_text(
+        post["blocks"]
+    )
+    assert sorted(r.status for r in announcements(slack_bot, PARTNER_REQUEST)) == [
+        outbox.SENT,
+        outbox.WITHDRAWN,
+    ]
+
+
+def test_a_partner_request_still_waiting_is_dropped_once_a_carer_joins_the_team(
+    slack_bot, fake_slack, clock
+):
+    fake_slack.add_channel(PRIVATE, "carers-forum", private=True)
+    project_id = a_project_asking_in(slack_bot, PRIVATE)
+    lead_asks_the_forum(slack_bot, fake_slack, project_id)
+    ctx = slack_bot.service.transport.bot.ctx
+    with ctx.sessions.begin() as session:  # the lead finds a carer another way, and adds them
+        carer = slack_person(session, "UCARER", "Ben Okafor", ctx.now())
+        add_membership(
+            session,
+            project_id=project_id,
+            person_id=carer.id,
+            role=Role.CARER,
+            involvement=Involvement.TEAM_MEMBER,
+            consent_by_id=carer.id,
+            now=ctx.now(),
+        )
+
+    fake_slack.invite_bot(PRIVATE)
+    clock.advance(seconds=RETRY_EVERY.total_seconds())
+    outcomes = slack_bot.service.deliverer.drain()
+
+    assert fake_slack.messages(PRIVATE) == []
+    assert outcomes["withdrawn"] == 1
+    assert [r.status for r in announcements(slack_bot, PARTNER_REQUEST)] == [outbox.WITHDRAWN]
+
+
+def test_a_partner_request_still_waiting_is_dropped_once_the_project_closes(
+    slack_bot, fake_slack, clock
+):
+    fake_slack.add_channel(PRIVATE, "carers-forum", private=True)
+    project_id = a_project_asking_in(slack_bot, PRIVATE)
+    lead_asks_the_forum(slack_bot, fake_slack, project_id)
+    ctx = slack_bot.service.transport.bot.ctx
+    with ctx.sessions.begin() as session:
+        session.get(Project, project_id).status = ProjectStatus.COMPLETED
+
+    fake_slack.invite_bot(PRIVATE)
+    clock.advance(seconds=RETRY_EVERY.total_seconds())
+    slack_bot.service.deliverer.drain()
+
+    assert fake_slack.messages(PRIVATE) == []
+    assert [r.status for r in announcements(slack_bot, PARTNER_REQUEST)] == [outbox.WITHDRAWN]
+
+
+def test_a_forum_moved_to_another_channel_never_posts_the_waiting_announcement_in_the_old_one(
+    slack_bot, fake_slack, clock
+):
+    fake_slack.add_channel(PRIVATE, "carers-forum", private=True)
+    fake_slack.add_channel(PUBLIC, "qi-forum", bot_member=True)
+    ctx = forum_with_a_meeting(slack_bot, clock, PRIVATE)
+    jobs = Jobs(ctx, NudgePolicy())
+    jobs.run_due()
+    slack_bot.service.deliverer.drain()
+
+    # The organiser follows the DM's advice and chooses another channel (however it is changed).
+    with ctx.sessions.begin() as session:
+        session.scalar(select(Forum)).channel = f"slack:{PUBLIC}"
+    a_pass(slack_bot, clock, jobs)
+    fake_slack.invite_bot(PRIVATE)  # days later someone invites the bot to the old channel
+    clock.advance(days=2)
+    a_pass(slack_bot, clock, jobs)
+
+    assert fake_slack.messages(PRIVATE) == []
+    (post,) = fake_slack.messages(PUBLIC)
+    assert "QI Forum" in visible_text(post["blocks"])
+    old, new = announcements(slack_bot)
+    assert (old.recipient, old.status) == (f"channel:slack:{PRIVATE}", outbox.WITHDRAWN)
+    assert (new.recipient, new.status) == (f"channel:slack:{PUBLIC}", outbox.SENT)
+
+
+def test_an_announcement_planned_three_weeks_ahead_still_goes_when_the_bot_is_let_in_on_day_15(
+    slack_bot, fake_slack, clock
+):
+    fake_slack.add_channel(PRIVATE, "carers-forum", private=True)
+    ctx = forum_with_a_meeting(slack_bot, clock, PRIVATE, in_days=21)
+    with ctx.sessions.begin() as session:
+        session.scalar(select(Forum)).announce_offsets = [21 * 24 * 60 + 4 * 60]  # --announce 21d
+    jobs = Jobs(ctx, NudgePolicy())
+    jobs.run_due()
+    slack_bot.service.deliverer.drain()
+    for _ in range(15):  # two weeks and a day, nobody acting
+        clock.advance(days=1)
+        jobs.run_due()
+        slack_bot.service.deliverer.drain()
+
+    fake_slack.invite_bot(PRIVATE)  # the DM said: invite the bot, "nothing else is needed"
+    a_pass(slack_bot, clock, jobs)
+
+    (post,) = fake_slack.messages(PRIVATE)
+    assert "QI Forum" in visible_text(post["blocks"])
+    assert [a.status for a in announcements(slack_bot)] == [outbox.SENT]
+
+
+def test_a_public_channel_found_archived_when_joining_tells_the_organisers_to_unarchive_it(
+    slack_bot, fake_slack, clock
+):
+    # Slack answers the post with not_in_channel, then the join with is_archived.
+    fake_slack.add_channel(PUBLIC, "qi-forum")
+    fake_slack.fail("conversations.join", 200, error="is_archived", times=10)
+    ctx = forum_with_a_meeting(slack_bot, clock, PUBLIC)
+
+    Jobs(ctx, NudgePolicy()).run_due()
+    slack_bot.service.deliverer.drain()
+
+    (told,) = fake_slack.messages(ORGANISER)
+    text = visible_text(told["blocks"])
+    assert "the channel was archived" in text and "unarchive it" in text
+    assert "/invite" not in text
+    (waiting,) = announcements(slack_bot)
+    assert waiting.status == outbox.PENDING
+    assert "could not join it: Slack said is_archived" in (waiting.error or "")

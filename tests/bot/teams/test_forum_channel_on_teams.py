@@ -9,8 +9,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.scheduler import Jobs
+from bot.teams.sender import BLOCKED_BY_ADMIN
 from handlers.announcements import ANNOUNCE
-from handlers.channel_problems import RETRY_EVERY
+from handlers.channel_problems import CHANNEL_PROBLEM, RETRY_EVERY, render_channel_problem
 from handlers.forum import add_meeting
 from handlers.nudges import NudgePolicy
 from store import outbox
@@ -62,3 +63,43 @@ def test_a_channel_the_app_was_removed_from_waits_until_it_is_added_back(
     (post,) = fake_teams.activities(CHANNEL_ID_QI)
     assert "Coming up: QI Forum" in card_text(card_of(post))
     assert len(sent_to(fake_teams, BEN)) == 1
+
+
+def test_an_app_blocked_by_the_tenant_admin_asks_for_it_to_be_allowed_and_the_post_waits(
+    teams_bot, fake_teams, clock
+):
+    ctx = teams_bot.ctx
+    with ctx.sessions.begin() as session:
+        organiser = teams_person(session, BEN, ctx.now(), service_url=fake_teams.service_url)
+        grant_admin(session, organiser.id, by_id=None, now=ctx.now())
+        forum = create_forum(session, name="QI Forum", channel=FORUM_CHANNEL, now=ctx.now())
+        add_meeting(session, ctx, forum, ctx.now() + timedelta(days=6, hours=4), "Room 4", None)
+    # IT blocks the app for the whole organisation: the next two sends (the post, then the
+    # note to the organiser) are refused with 403 BotDisabledByAdmin; then IT allows it again.
+    fake_teams.fail(SEND_ACTIVITY, 403, code=BLOCKED_BY_ADMIN, times=2)
+    jobs = Jobs(ctx, NudgePolicy())
+
+    jobs.run_due()
+    teams_bot.service.deliverer.drain()
+
+    with ctx.sessions() as session:
+        waiting = session.scalars(select(Delivery).where(Delivery.kind == ANNOUNCE)).one()
+        told = session.scalars(select(Delivery).where(Delivery.kind == CHANNEL_PROBLEM)).one()
+        assert (waiting.status, waiting.attempts) == (outbox.PENDING, 0)
+        assert "Teams admin has blocked the qi-nudge app" in (waiting.error or "")
+        # The organiser is on Teams too, so their note cannot arrive either: it fails, saying why.
+        assert told.status == outbox.FAILED
+        assert "Teams admin has blocked the qi-nudge app" in (told.error or "")
+    with ctx.sessions() as session:
+        note = render_channel_problem(session, ctx, outbox.as_claimed(told))
+    assert note is not None
+    assert "administrator has blocked the qi-nudge app" in note.text
+    assert "ask your IT team to allow qi-nudge again" in note.text
+    assert "add qi-nudge to the team again" not in note.text
+
+    clock.advance(seconds=RETRY_EVERY.total_seconds())  # IT allows the app again
+    jobs.run_due()
+    teams_bot.service.deliverer.drain()
+
+    (post,) = fake_teams.activities(CHANNEL_ID_QI)
+    assert "Coming up: QI Forum" in card_text(card_of(post))

@@ -250,6 +250,38 @@ def test_a_lead_who_removed_the_app_gets_a_fresh_chat_next_time(teams_bot, fake_
         )
 
 
+def test_a_lead_whose_app_the_teams_admin_blocked_keeps_their_chat_for_when_it_is_allowed(
+    teams_bot, fake_teams
+):
+    from bot.delivery import SendError
+    from bot.teams.sender import BLOCKED_BY_ADMIN
+    from handlers.channel_problems import ChannelProblem
+    from handlers.reply import say
+
+    lead_with_two_projects(teams_bot)
+    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
+    teams_bot.service.deliverer.drain()  # the chat with Priya is open
+    fake_teams.fail(SEND_ACTIVITY, 403, code=BLOCKED_BY_ADMIN)
+    sender = teams_bot.service.teams_sender
+    assert sender is not None
+
+    try:
+        sender.post(personal_conversation_id(PRIYA), say("Hello"), "key")
+    except SendError as error:
+        refused = error
+    else:  # pragma: no cover - the fake must refuse
+        raise AssertionError("Teams accepted a post while the app was blocked")
+
+    assert not refused.retryable
+    assert refused.channel_problem is ChannelProblem.APP_BLOCKED
+    assert "Teams admin has blocked the qi-nudge app" in refused.reason
+    with teams_bot.ctx.sessions() as session:
+        kept = session.scalars(
+            select(ChatAddress.dm_channel).where(ChatAddress.user_id == PRIYA.aad_object_id)
+        ).one()
+    assert kept == personal_conversation_id(PRIYA)
+
+
 def test_429s_without_retry_after_back_off_exponentially_and_reset_after_a_send(
     teams_bot, fake_teams
 ):
