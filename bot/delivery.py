@@ -19,6 +19,7 @@ from handlers.channel_problems import ChannelProblem
 from handlers.context import Context
 from handlers.messages import LIVE_KINDS, render_delivery
 from handlers.reply import Reply
+from handlers.wording import plural
 from store import outbox
 
 log = logging.getLogger(__name__)
@@ -567,7 +568,7 @@ class Deliverer:
                 )
                 return "retry"
             return self._give_up(
-                session, delivery, f"{reason} (after {delivery.attempts} attempts)"
+                session, delivery, f"{reason} (after {plural(delivery.attempts, 'attempt')})"
             )
 
     def _give_up(self, session: Session, delivery: outbox.Claimed, error: str) -> str:

@@ -733,6 +733,7 @@ def test_an_error_a_person_must_fix_fails_at_once(
     failed = row(sessions, delivery_id)
     assert failed.status == outbox.FAILED
     assert "channel_not_found" in failed.error
+    assert failed.error.endswith("(after 1 attempt)")
     assert failed.attempts == 1
 
 
