@@ -47,6 +47,13 @@ GONE_STATUSES = frozenset({403, 404})
 # Of those, the one that says the organisation's Teams admin blocked the app everywhere: the
 # conversation is still there, and only IT can let the app in again.
 BLOCKED_BY_ADMIN = "BotDisabledByAdmin"
+# What the codes Teams documents with those statuses mean, for the outbox's record (Microsoft's
+# "Status codes from bot conversational APIs"); anything else is taken as the app being removed.
+GONE_REASONS = {
+    "ConversationBlockedByUser": "the person blocked qi-nudge in Teams",
+    "ConversationNotFound": "Teams has no such chat or channel (or qi-nudge was never added there)",
+}
+GONE_REASON = "qi-nudge was removed from that chat or channel in Teams"
 MEMBERS_PAGE = 50  # the smallest page Teams serves: checking a channel reads no more than this
 
 
@@ -278,9 +285,11 @@ class TeamsSender:
                 channel_problem=ChannelProblem.APP_BLOCKED,
             )
         if status in GONE_STATUSES and conversation is not None:
+            # Final for a direct message; a channel's post waits for an organiser to add the app
+            # (bot/delivery.py). A blocked chat is forgotten too: Teams asks bots to drop it.
             self._forget(conversation)
             return SendError(
-                f"{reason}: qi-nudge was removed from that chat or channel in Teams",
+                f"{reason}: {GONE_REASONS.get(code or '', GONE_REASON)}",
                 retryable=False,
                 channel_problem=ChannelProblem.APP_REMOVED,
             )

@@ -20,7 +20,7 @@ from store.migrate import upgrade
 from tests.bot.teams.conftest import teams_env
 from tests.fakes import FakeSlack
 from tests.fakes.teams_connector import PAGED_MEMBERS, FakeTeams
-from tests.fakes.teams_signing import CHANNEL_ID_QI
+from tests.fakes.teams_signing import CHANNEL_ID_QI, TEAM_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "deploy" / "slack-manifest.yml"
@@ -257,18 +257,20 @@ def test_forum_check_with_no_forums_or_no_slack_here_is_kind(database, capsys):
     assert "Slack is not set up here (SLACK_BOT_TOKEN), so it could not be checked." in out
 
 
-def test_forum_check_on_teams_says_when_the_app_was_removed_from_the_team(
-    database, monkeypatch, capsys
-):
+def test_forum_check_on_teams_says_when_the_app_is_not_in_the_team(database, monkeypatch, capsys):
     with FakeTeams() as teams:
         for name, value in teams_env(teams).items():
             monkeypatch.setenv(name, value)
         qi(capsys, "forum", "add", "QI Forum", "--channel", f"teams:{CHANNEL_ID_QI}")
 
+        never_added = qi(capsys, "forum", "check")
+        teams.install_in_team(TEAM_ID, channel_ids=[CHANNEL_ID_QI])
         present = qi(capsys, "forum", "check")
         teams.remove_bot(CHANNEL_ID_QI)
         removed = qi(capsys, "forum", "check")
 
+    assert never_added[0] == 1
+    assert "add qi-nudge to that team again" in never_added[1]
     assert present == (
         0,
         f'"QI Forum" (teams:{CHANNEL_ID_QI}): qi-nudge can post in the channel on Teams.\n',

@@ -26,24 +26,37 @@ here (TEAMS_LOGIN_URL = `FakeTeams.login_url`, TEAMS_OPENID_METADATA_URL =
   405, as on Teams: a bot cannot list its conversations, and nothing reads a message back, so a
   sender cannot look for what it already sent.
 
+Conversations exist only as on Teams (see "Status codes from bot conversational APIs" in
+Microsoft's msteams-docs, bots/build-conversational-capability.md). A 1:1 exists once POST
+v3/conversations made it for a user of the tenant (`add_user`), or once its user wrote to the bot
+(an activity made by `activity`: Teams made the chat). A channel exists once the app is installed
+in its team (`install_in_team`, or a ``team_added`` activity). Anything else is 404
+ConversationNotFound for sends, edits and member reads. Opening a 1:1 with someone the fake does
+not know is refused as Teams refuses it: a 29: id it cannot read is 400 BadArgument "Failed to
+decrypt pairwise id" (seen from Teams, not documented: MicrosoftDocs/msteams-docs#7424); any other
+id is 403 ForbiddenOperationException, "Bot isn't installed in user's personal scope".
+
 Connector errors are ``{"error": {"code", "message"}}`` with Teams' documented codes
 (BadArgument, ConversationNotFound, BotNotInConversationRoster, MessageSizeTooBig, Throttled...).
 Every activity sent, replied or edited is checked as Teams checks it (tests/fakes/teams_rules.py
 says where each rule comes from), before anything else about the conversation:
 
 * Size: the activity's JSON text as received, encoded as UTF-16, over `MAX_ACTIVITY_BYTES`
-  (100 KB = 102,400 bytes, Microsoft's documented limit) is 413 MessageSizeTooBig. Base64 images
-  count: Microsoft says they do not, but that was never tried against real Teams, so the fake
-  takes the strict reading and exempts nothing.
+  (100,000 bytes: the stricter reading of Microsoft's approximate "100 KB") is 413
+  MessageSizeTooBig. Base64 images count: Microsoft says they do not, but that was never tried
+  against real Teams, so the fake takes the strict reading and exempts nothing.
 * Content: an activity that does not parse as one of the Teams SDK's outgoing activity models,
   or carries an Adaptive Card that fails Microsoft's published schema for the version it
   declares (or declares no version, or one without a schema in tests/data/schemas), is 400
-  BadArgument whose message says what is wrong and where.
+  BadArgument whose message says what is wrong and where (a guard for tests: Teams may instead
+  show the card as "couldn't be displayed", see tests/fakes/teams_rules.py).
 
 Misbehaviour on demand, as FakeSlack: `fail`, `delay`, `stall_after`, `fail_after` (acts, then
 answers with an error or an empty body, as a gateway in front of Teams can), `remove_bot` (app
-uninstalled: 403), `revoke_tokens`, and `enforce_rate_limits` (Teams' per-bot per-conversation
-limits, 429 with or without Retry-After).
+uninstalled from a team or a person's chat: 403 BotNotInConversationRoster) and
+`reinstall_bot`, `block_bot` (the person blocked the bot: 403 ConversationBlockedByUser),
+`revoke_tokens`, and `enforce_rate_limits` (Teams' per-bot per-conversation limits, 429 with or
+without Retry-After).
 """
 
 from __future__ import annotations
@@ -76,6 +89,8 @@ from tests.fakes.teams_signing import (
     FIRST_ACTIVITY_MS,
     KEYS_PATH,
     OPENID_PATH,
+    PRIYA,
+    TEAM_ID,
     TENANT_ID,
     SigningKey,
     TeamsUser,
@@ -240,7 +255,7 @@ class Call:
 
 @dataclass(frozen=True)
 class Conversation:
-    """A 1:1 conversation made by POST /v3/conversations."""
+    """A 1:1 conversation: made by POST /v3/conversations, or by its user writing to the bot."""
 
     conversation_id: str
     tenant_id: str
@@ -275,8 +290,9 @@ class FakeTeams(LocalFake):
 
     The bot registration is `app_id`/`app_password` in `tenant_id` (defaults from
     teams_signing). `register_client` adds other apps of the tenant, whose tokens the Connector
-    refuses (they are not the bot). Conversations need no set-up: any id takes activities;
-    members are the users added with `add_user` (in a 1:1 made here, only its user).
+    refuses (they are not the bot). Conversations exist as on Teams (see the module docstring):
+    1:1s once made or written in, channels once the app is in their team (`install_in_team`).
+    Members are the users added with `add_user` or seen in an activity (in a 1:1, only its user).
     """
 
     def __init__(
@@ -308,7 +324,9 @@ class FakeTeams(LocalFake):
         self._users: dict[str, TeamsUser] = {}
         self._conversations: dict[str, Conversation] = {}
         self._activities: dict[str, list[dict[str, Any]]] = {}
-        self._removed: set[str] = set()
+        self._channels: dict[str, str] = {}  # channel id -> its team's id (General's is the team's)
+        self._removed: set[str] = set()  # teams and 1:1 chats the app was uninstalled from
+        self._blocked: set[str] = set()  # ids of users who blocked the bot
         self._activity_ids = itertools.count()
 
     # -- addresses (start, close and root_url come from LocalFake) ---------------------------
@@ -356,15 +374,37 @@ class FakeTeams(LocalFake):
         with self._lock:
             self._revoked.update(self._issued)
 
-    def remove_bot(self, conversation_id: str) -> None:
-        """The app was uninstalled there: sends and member reads answer 403."""
+    def install_in_team(self, team_id: str = TEAM_ID, *, channel_ids: Iterable[str] = ()) -> None:
+        """The app was added to a team: its General channel (the team's id) and `channel_ids`.
+
+        Installing again adds channels and undoes `remove_bot` there.
+        """
         with self._lock:
-            self._removed.add(_thread_of(conversation_id))
+            for channel in (team_id, *channel_ids):
+                self._channels[channel] = team_id
+            self._removed.discard(team_id)
+
+    def remove_bot(self, conversation_id: str) -> None:
+        """The app was uninstalled there: from a channel's whole team, or from a person's chat.
+
+        Sends and member reads there answer 403 BotNotInConversationRoster. A conversation
+        that does not exist raises ValueError: the test has not set up what it means to undo.
+        """
+        with self._lock:
+            self._removed.add(self._installation(conversation_id))
 
     def reinstall_bot(self, conversation_id: str) -> None:
         """The app was added back there (to the team, for a channel): it may post again."""
         with self._lock:
-            self._removed.discard(_thread_of(conversation_id))
+            self._removed.discard(self._installation(conversation_id))
+
+    def block_bot(self, user: TeamsUser) -> None:
+        """The person blocked the bot: sends to their 1:1 answer 403 ConversationBlockedByUser.
+
+        Until they write to it again (an activity from them made by `activity`), as on Teams.
+        """
+        with self._lock:
+            self._blocked.add(user.user_id)
 
     def rotate_signing_key(self, *, keep_old: bool = True) -> SigningKey:
         """Publish a new key and sign inbound tokens with it from now on."""
@@ -500,7 +540,9 @@ class FakeTeams(LocalFake):
             raise ValueError(f"unknown activity kind {kind!r}; one of {sorted(ACTIVITY_KINDS)}")
         options.setdefault("service_url", self.service_url)
         options.setdefault("app_id", self.app_id)
-        return builder(*args, **options)
+        activity = builder(*args, **options)
+        self._arrived(activity, options.get("user", PRIYA))
+        return activity
 
     # -- reading what happened ---------------------------------------------------------------
 
@@ -520,7 +562,7 @@ class FakeTeams(LocalFake):
 
     @property
     def conversations(self) -> dict[str, Conversation]:
-        """The 1:1 conversations created with POST /v3/conversations, by id."""
+        """The 1:1 conversations that exist (opened by the bot, or its user wrote), by id."""
         with self._lock:
             return dict(self._conversations)
 
@@ -597,12 +639,9 @@ class FakeTeams(LocalFake):
             if route == CREATE_CONVERSATION:
                 return self._create_conversation(body)
             conversation_id = params["conversation"]
-            if _thread_of(conversation_id) in self._removed:
-                return _error(
-                    403,
-                    "BotNotInConversationRoster",
-                    "The bot is not part of the conversation roster.",
-                )
+            refused = self._refuse_conversation(route, conversation_id)
+            if refused is not None:
+                return refused
             throttled = self._throttle(route, conversation_id)
             if throttled is not None:
                 return throttled
@@ -720,6 +759,63 @@ class FakeTeams(LocalFake):
             return _error(400, message="; ".join(problems))
         return None
 
+    def _installation(self, conversation_id: str) -> str:
+        """What the app is installed in for a conversation: a 1:1's id, or a channel's team.
+
+        Raises ValueError if the conversation does not exist (call with the lock held).
+        """
+        where = self._installed_in(conversation_id)
+        if where is None:
+            raise ValueError(
+                f"no conversation {conversation_id!r}: open the 1:1 (or send an activity from its "
+                "user), or install_in_team, first"
+            )
+        return where
+
+    def _installed_in(self, conversation_id: str) -> str | None:
+        conversation = _thread_of(conversation_id)
+        if conversation in self._conversations:
+            return conversation
+        return self._channels.get(conversation)
+
+    def _refuse_conversation(self, route: str, conversation_id: str) -> _Answer | None:
+        """404 for a conversation that does not exist, 403 where the bot may not be."""
+        where = self._installed_in(conversation_id)
+        if where is None:
+            return _error(404, "ConversationNotFound", "Conversation not found.")
+        if where in self._removed:
+            return _error(
+                403, "BotNotInConversationRoster", "The bot is not part of the conversation roster."
+            )
+        chat = self._conversations.get(where)
+        if route in _SENDS and chat is not None and chat.user_id in self._blocked:
+            return _error(
+                403, "ConversationBlockedByUser", "User blocked the conversation with the bot."
+            )
+        return None
+
+    def _arrived(self, activity: dict[str, Any], user: TeamsUser) -> None:
+        """Teams sent this activity: its sender, and the conversation it came in, exist."""
+        conversation = activity["conversation"]
+        data = activity.get("channelData") or {}
+        team = (data.get("team") or {}).get("id")
+        with self._lock:
+            self._users.setdefault(user.user_id, user)
+            if conversation.get("conversationType") == "personal":
+                chat = conversation["id"]
+                self._conversations.setdefault(
+                    chat, Conversation(chat, user.tenant_id, user.user_id, self.app_id)
+                )
+                self._blocked.discard(user.user_id)  # they write to the bot: not blocked
+                if activity["type"] == "installationUpdate":
+                    self._removed.discard(chat)
+            elif team is not None:
+                channel = (data.get("channel") or {}).get("id") or team
+                self._channels.setdefault(team, team)
+                self._channels.setdefault(channel, team)
+                if data.get("eventType") == "teamMemberAdded":
+                    self._removed.discard(team)
+
     def _create_conversation(self, body: Any) -> _Answer:
         if not isinstance(body, dict):
             return _error(400, message="The request body must be a conversation's parameters.")
@@ -733,10 +829,18 @@ class FakeTeams(LocalFake):
             return _error(400, message="Tenant id is required.")
         if len(members) != 1 or not isinstance(members[0], dict) or not members[0].get("id"):
             return _error(400, message="A 1:1 conversation needs exactly one member with an id.")
-        user = self._find_user(str(members[0]["id"]))
-        user_id = user.user_id if user is not None else str(members[0]["id"])
-        account = TeamsUser(user_id, "", "", tenant_id=str(tenant))
-        conversation_id = personal_conversation_id(account, self.app_id)
+        member_id = str(members[0]["id"])
+        user = self._find_user(member_id)
+        if user is None or user.tenant_id != tenant:
+            if member_id.startswith("29:"):
+                return _error(400, message="Failed to decrypt pairwise id")
+            return _error(
+                403,
+                "ForbiddenOperationException",
+                "Bot isn't installed in user's personal scope",
+            )
+        user_id = user.user_id
+        conversation_id = personal_conversation_id(user, self.app_id)
         throttled = self._throttle(CREATE_CONVERSATION, conversation_id)
         if throttled is not None:
             return throttled

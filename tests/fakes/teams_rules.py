@@ -9,17 +9,21 @@ empty when Teams would take the thing.
 Size. Microsoft's "Format your bot messages" (learn.microsoft.com/microsoftteams/platform/bots/
 how-to/format-your-bot-messages): "The bot message size limit is 100 KB", counting the message
 "encoded as UTF-16"; over it the bot gets 413 with the code MessageSizeTooBig (the page also
-advises staying within 80 KB, and said 40 KB until 2025). Here the size is the JSON text of the
-activity as sent, encoded as UTF-16, against 100 KB = 102,400 bytes. The same page says base64
-images are not counted; nobody here has tried that against real Teams, so they are counted:
-nothing in the activity is exempt.
+advises staying within 80 KB, and said 40 KB until 2025). The limit is approximate (the page does
+not say whether a KB is 1,000 or 1,024 bytes, nor what else Teams adds), so the stricter reading
+is taken: the JSON text as sent, encoded as UTF-16, may be at most 100,000 bytes. The same page
+says base64 images are not counted; nobody here has tried that against real Teams, so they are
+counted: nothing is exempt. The limit applies to activities and to invoke answers alike.
 
 Cards. Every Adaptive Card is validated against Microsoft's published JSON schema for the
 version it declares (tests/data/schemas/adaptive-card-<version>.json; where it comes from is in
 the README there), with the validator for the JSON Schema draft the file declares. A card
 without a version, or with one that has no schema there, is refused. Where the published schema
 is known to be wrong, `_SCHEMA_CORRECTIONS` says so, with the upstream reference: that is the
-one place to add another.
+one place to add another. Answering 400 BadArgument for a card that fails the schema is a guard
+for tests, not what Teams always does: Teams sometimes answers 400 (microsoft/AdaptiveCards#3357)
+but often takes the message and shows "We're sorry, this card couldn't be displayed"
+(MicrosoftDocs/msteams-docs#8105), which is worse, as the person sees nothing useful.
 
 SDK models. The activity must also parse as one of the Teams SDK's outgoing activity models
 (`microsoft_teams.api.ActivityParams`: a message, reaction or typing activity), which checks its
@@ -27,7 +31,8 @@ type and the types of its fields. The SDK's card model (`microsoft_teams.cards.A
 is not used on cards: it types only the card's top level, and reads every body element as a
 bare `CardElement` that allows anything, so it catches nothing the schema does not. Invoke
 answers are parsed with the SDK's `AdaptiveCardActionResponse`, which checks their envelope
-(statusCode, type, value) before the card in them is checked against the schema.
+(statusCode, type, value) before the card in them is checked against the schema and the answer
+against the size limit.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from pydantic import TypeAdapter
 from pydantic import ValidationError as ModelError
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "data" / "schemas"
-MAX_MESSAGE_BYTES = 100 * 1024  # 102,400 bytes of UTF-16: see the module docstring
+MAX_MESSAGE_BYTES = 100_000  # bytes of UTF-16, the stricter reading of "100 KB": see above
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 _MESSAGE_MAX = 300  # characters of one problem; schema messages quote whole elements
 Schema = dict[str, Any]
@@ -187,14 +192,30 @@ def activity_problems(activity: Any) -> list[str]:
     return problems
 
 
-def invoke_response_problems(body: Any) -> list[str]:
-    """Why Teams would not show this answer to an ``adaptiveCard/action`` invoke."""
+def size_problems(text: str) -> list[str]:
+    """Why Teams would refuse this JSON text for its size (empty if it fits)."""
+    size = message_bytes(text)
+    if size <= MAX_MESSAGE_BYTES:
+        return []
+    return [
+        f"{size:,} bytes as Teams counts them (UTF-16), over the limit of "
+        f"{MAX_MESSAGE_BYTES:,} (413 MessageSizeTooBig)"
+    ]
+
+
+def invoke_response_problems(body: Any, text: str | None = None) -> list[str]:
+    """Why Teams would not show this answer to an ``adaptiveCard/action`` invoke.
+
+    `text` is the answer's JSON as the bot sent it; without it, the body's most compact JSON.
+    """
     if not isinstance(body, dict):
         return ["an invoke answer must be a JSON object"]
+    if text is None:
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     model = _invoke_answer_models().get(body.get("type"))
     if model is None:
         return [f"type: {body.get('type')!r} is not one of {sorted(_invoke_answer_models())}"]
-    problems = _model_problems(model, body)
+    problems = size_problems(text) + _model_problems(model, body)
     if body["type"] == CARD_CONTENT_TYPE:
         problems += [f"value: {problem}" for problem in card_problems(body.get("value"))]
     return problems

@@ -14,6 +14,7 @@ from tests.fakes.teams_rules import (
     card_versions,
     invoke_response_problems,
     manifest_problems,
+    message_bytes,
 )
 
 CARD = {"type": "AdaptiveCard", "version": "1.5", "body": []}
@@ -79,6 +80,39 @@ def test_invoke_answers_are_checked_for_their_envelope_and_their_card():
     assert invoke_response_problems({**good, "type": "text/plain"})[0].startswith(
         "type: 'text/plain' is not one of"
     )
+
+
+def invoke_answer(text: str) -> dict:
+    run = {"type": "TextRun", "text": text}
+    card = {**CARD, "body": [{"type": "RichTextBlock", "inlines": [run]}]}
+    return {"statusCode": 200, "type": "application/vnd.microsoft.card.adaptive", "value": card}
+
+
+def compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_an_invoke_answer_over_100_000_bytes_of_utf16_is_refused_as_a_message_would_be():
+    # ASCII is 2 bytes a character in UTF-16: one character more is 2 bytes over.
+    room = (100_000 - message_bytes(compact(invoke_answer("")))) // 2
+    fits, over = invoke_answer("x" * room), invoke_answer("x" * (room + 1))
+    assert message_bytes(compact(fits)) == 100_000
+
+    assert invoke_response_problems(fits) == []
+    assert invoke_response_problems(over) == [
+        "100,002 bytes as Teams counts them (UTF-16), over the limit of 100,000 "
+        "(413 MessageSizeTooBig)"
+    ]
+    # Counted as the bot sent it: its spacing counts too.
+    assert invoke_response_problems(fits, json.dumps(fits, indent=1)) != []
+
+
+def test_an_invoke_answer_is_counted_in_utf16_not_utf8():
+    # Welsh names are mostly ASCII: 1 byte a character in UTF-8, 2 in UTF-16.
+    answer = invoke_answer("Siân Llŷr " * 6_000)
+    assert len(compact(answer).encode("utf-8")) < 100_000 < message_bytes(compact(answer))
+
+    assert invoke_response_problems(answer)[0].endswith("(413 MessageSizeTooBig)")
 
 
 def test_a_manifest_is_checked_against_the_schema_for_its_version():

@@ -53,7 +53,8 @@ class TeamsBot:
         """
         answer = self.http.post("/api/messages", json=activity, headers=self.fake.headers(**claims))
         if activity.get("name") == CARD_ACTION_INVOKE and answer.status_code == 200:
-            assert invoke_response_problems(answer.json()) == [], "Teams would not show this card"
+            problems = invoke_response_problems(answer.json(), answer.text)
+            assert problems == [], f"Teams would not show this card: {problems}"
         return answer
 
     def say(self, text: str, kind: str = "personal", **options: Any) -> httpx.Response:

@@ -1,11 +1,13 @@
-"""A forum channel whose team the app was removed from, on Teams: organisers told once, post waits.
+"""A forum channel whose team the app is not in, on Teams: organisers told once, post waits.
 
 The service is built as serve builds it with only Teams configured; the fake Bot Connector
-answers 403 BotNotInConversationRoster in a channel the app was removed from, as Teams does.
+answers as Teams does: 403 BotNotInConversationRoster in a channel the app was removed from, 404
+ConversationNotFound in one whose team it was never added to.
 """
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot.scheduler import Jobs
@@ -21,19 +23,20 @@ from store.people import grant_admin
 from tests.bot.teams.test_teams_http import BEN, card_of, card_text, sent_to
 from tests.bot.teams.test_teams_outbox import FORUM_CHANNEL, teams_person
 from tests.fakes.teams_connector import SEND_ACTIVITY
-from tests.fakes.teams_signing import CHANNEL_ID_QI
+from tests.fakes.teams_signing import CHANNEL_ID_QI, TEAM_ID
 
 
-def test_a_channel_the_app_was_removed_from_waits_until_it_is_added_back(
-    teams_bot, fake_teams, clock
-):
+@pytest.mark.parametrize("app", ["removed from the team", "never added to the team"])
+def test_a_channel_the_app_is_not_in_waits_until_it_is_added(teams_bot, fake_teams, clock, app):
     ctx = teams_bot.ctx
     with ctx.sessions.begin() as session:
-        organiser = teams_person(session, BEN, ctx.now(), service_url=fake_teams.service_url)
+        organiser = teams_person(session, BEN, ctx.now(), reachable_on=fake_teams)
         grant_admin(session, organiser.id, by_id=None, now=ctx.now())
         forum = create_forum(session, name="QI Forum", channel=FORUM_CHANNEL, now=ctx.now())
         add_meeting(session, ctx, forum, ctx.now() + timedelta(days=6, hours=4), "Room 4", None)
-    fake_teams.remove_bot(CHANNEL_ID_QI)
+    if app == "removed from the team":
+        fake_teams.install_in_team(TEAM_ID, channel_ids=[CHANNEL_ID_QI])
+        fake_teams.remove_bot(CHANNEL_ID_QI)
     jobs = Jobs(ctx, NudgePolicy())
 
     jobs.run_due()
@@ -51,10 +54,13 @@ def test_a_channel_the_app_was_removed_from_waits_until_it_is_added_back(
     with ctx.sessions() as session:
         (waiting,) = session.scalars(select(Delivery).where(Delivery.kind == ANNOUNCE))
         assert (waiting.status, waiting.attempts) == (outbox.PENDING, 0)
-    refused = [c for c in fake_teams.calls_to(SEND_ACTIVITY) if c.status == 403]
-    assert len(refused) == 4
+    refused = [c for c in fake_teams.calls_to(SEND_ACTIVITY) if c.conversation_id == CHANNEL_ID_QI]
+    assert [c.status for c in refused] == [403 if app == "removed from the team" else 404] * 4
 
-    fake_teams.reinstall_bot(CHANNEL_ID_QI)  # someone adds the app to the team again
+    if app == "removed from the team":
+        fake_teams.reinstall_bot(CHANNEL_ID_QI)  # someone adds the app to the team again
+    else:
+        fake_teams.install_in_team(TEAM_ID, channel_ids=[CHANNEL_ID_QI])
     for _ in range(2):
         clock.advance(seconds=RETRY_EVERY.total_seconds())
         jobs.run_due()
@@ -70,10 +76,11 @@ def test_an_app_blocked_by_the_tenant_admin_asks_for_it_to_be_allowed_and_the_po
 ):
     ctx = teams_bot.ctx
     with ctx.sessions.begin() as session:
-        organiser = teams_person(session, BEN, ctx.now(), service_url=fake_teams.service_url)
+        organiser = teams_person(session, BEN, ctx.now(), reachable_on=fake_teams)
         grant_admin(session, organiser.id, by_id=None, now=ctx.now())
         forum = create_forum(session, name="QI Forum", channel=FORUM_CHANNEL, now=ctx.now())
         add_meeting(session, ctx, forum, ctx.now() + timedelta(days=6, hours=4), "Room 4", None)
+    fake_teams.install_in_team(TEAM_ID, channel_ids=[CHANNEL_ID_QI])
     # IT blocks the app for the whole organisation: the next two sends (the post, then the
     # note to the organiser) are refused with 403 BotDisabledByAdmin; then IT allows it again.
     fake_teams.fail(SEND_ACTIVITY, 403, code=BLOCKED_BY_ADMIN, times=2)

@@ -22,40 +22,53 @@ from store.projects import create_project
 from store.roles import ProjectStatus
 from tests.bot.message_limits import check_teams_message, teams_buttons, walk
 from tests.bot.teams.test_teams_http import BEN, button, card_of, card_text, sent_to
-from tests.fakes.teams_connector import CREATE_CONVERSATION, SEND_ACTIVITY, UPDATE_ACTIVITY
-from tests.fakes.teams_signing import CHANNEL_ID_QI, PRIYA, TENANT_ID, personal_conversation_id
+from tests.fakes.teams_connector import (
+    CREATE_CONVERSATION,
+    SEND_ACTIVITY,
+    UPDATE_ACTIVITY,
+    FakeTeams,
+)
+from tests.fakes.teams_signing import (
+    CHANNEL_ID_QI,
+    PRIYA,
+    TEAM_ID,
+    TENANT_ID,
+    personal_conversation_id,
+)
 from tests.handlers import given
 
 FORUM_CHANNEL = f"teams:{CHANNEL_ID_QI}"
 WEEK_BEFORE = "2026-W47"  # the clock starts on Monday of 2026-W48
 
 
-def teams_person(session, user, now, *, service_url: str | None) -> Person:
-    """Someone known on Teams; with a `service_url`, one the bot can reach (they used the app)."""
+def teams_person(session, user, now, *, reachable_on: FakeTeams | None) -> Person:
+    """Someone known on Teams; with `reachable_on`, one the bot can reach (they used the app)."""
     person = Person(display_name=user.name, created_at=now)
     person.identities.append(
         ChatIdentity(platform="teams", workspace=TENANT_ID, user_id=user.aad_object_id)
     )
     session.add(person)
     session.flush()
-    if service_url:
+    if reachable_on is not None:
+        reachable_on.add_user(user)  # in the tenant, with the app: Teams opens a chat with them
         # As an @mention in a channel leaves it: Teams' id for them, no 1:1 chat yet.
         addresses.remember_address(
             session,
             platform="teams",
             workspace=TENANT_ID,
             user_id=user.aad_object_id,
-            address={"serviceUrl": service_url, "userId": user.user_id},
+            address={"serviceUrl": reachable_on.service_url, "userId": user.user_id},
             now=now,
         )
     return person
 
 
 def lead_with_two_projects(bot, *, address: bool = True) -> None:
+    bot.fake.install_in_team(TEAM_ID, channel_ids=[CHANNEL_ID_QI])  # the forum's channel
     with bot.ctx.sessions.begin() as session:
-        url = bot.fake.service_url
-        lead = teams_person(session, PRIYA, bot.ctx.now(), service_url=url if address else None)
-        organiser = teams_person(session, BEN, bot.ctx.now(), service_url=url)
+        teams = bot.fake
+        lead = teams_person(session, PRIYA, bot.ctx.now(), reachable_on=teams if address else None)
+        organiser = teams_person(session, BEN, bot.ctx.now(), reachable_on=teams)
         grant_admin(session, organiser.id, by_id=None, now=bot.ctx.now())
         create_forum(session, name="QI Forum", channel=FORUM_CHANNEL, now=bot.ctx.now())
         for name in ("Falls prevention", "Kinder waiting rooms"):
@@ -111,7 +124,7 @@ def test_a_lead_with_300_projects_gets_one_reminder_that_fits_and_lets_them_act(
 ):
     now = teams_bot.ctx.now()
     with teams_bot.ctx.sessions.begin() as session:
-        lead = teams_person(session, PRIYA, now, service_url=teams_bot.fake.service_url).id
+        lead = teams_person(session, PRIYA, now, reachable_on=teams_bot.fake).id
     # Long names in Welsh, with an emoji: Teams counts each emoji twice.
     words = "Lleihau cwympiadau ar wardiau pobl hŷn " * 4
     names = [f"Prosiect {n:03d} 🏥 {words}" for n in range(300)]
@@ -157,6 +170,7 @@ def test_a_lead_the_bot_cannot_reach_on_teams_is_reported_not_retried(teams_bot,
 
 
 def test_the_forum_announcement_goes_to_the_channel_and_its_counts_update(teams_bot, fake_teams):
+    fake_teams.install_in_team(TEAM_ID, channel_ids=[CHANNEL_ID_QI])
     with teams_bot.ctx.sessions.begin() as session:
         forum = create_forum(
             session, name="QI Forum", channel=FORUM_CHANNEL, now=teams_bot.ctx.now()
@@ -282,6 +296,31 @@ def test_a_lead_whose_app_the_teams_admin_blocked_keeps_their_chat_for_when_it_i
     assert kept == personal_conversation_id(PRIYA)
 
 
+def test_a_lead_who_blocked_the_bot_is_not_sent_the_nudge_nor_made_to_wait_for_it(
+    teams_bot, fake_teams, clock
+):
+    lead_with_two_projects(teams_bot)
+    fake_teams.block_bot(PRIYA)
+    jobs = Jobs(teams_bot.ctx, NudgePolicy())
+
+    jobs.run_due()
+    teams_bot.service.deliverer.drain()
+    clock.advance(seconds=3600)  # past any retry's back-off, or a channel's wait
+    jobs.run_due()
+    teams_bot.service.deliverer.drain()
+
+    assert sent_to(fake_teams) == []
+    refused = [c for c in fake_teams.calls_to(SEND_ACTIVITY) if c.status == 403]
+    assert len(refused) == 1  # tried once: blocking is the person's choice, not a fault
+    with teams_bot.ctx.sessions() as session:
+        (nudge,) = session.scalars(select(Delivery).where(Delivery.kind == "nudge"))
+        kinds = session.scalars(select(Delivery.kind)).all()
+    assert (nudge.status, nudge.attempts) == ("failed", 1)
+    assert "ConversationBlockedByUser: the person blocked qi-nudge in Teams" in nudge.error
+    assert kinds == ["nudge"]  # no organiser is told to fix a "channel"
+    assert sent_to(fake_teams, BEN) == []
+
+
 def test_429s_without_retry_after_back_off_exponentially_and_reset_after_a_send(
     teams_bot, fake_teams
 ):
@@ -290,7 +329,8 @@ def test_429s_without_retry_after_back_off_exponentially_and_reset_after_a_send(
 
     sender = teams_bot.service.teams_sender
     assert sender is not None
-    conversation = personal_conversation_id(PRIYA)
+    # Priya has written to the bot, so her chat with it exists.
+    conversation = fake_teams.activity("personal", "qi-help")["conversation"]["id"]
     fake_teams.fail(SEND_ACTIVITY, 429, times=3)  # Teams documents no Retry-After
 
     waits = []
