@@ -15,7 +15,7 @@ ADD_MEMBER_FORM = "add_member_form"
 
 FORUM_TARGET = "forum"  # the join form's value for a forum: "forum:<forum id>"
 SHOW_FORUM = "show_forum"  # value: ""
-MORE_PROJECTS = "more_projects"  # value: "<how many were shown already>:<what was asked>"
+MORE_PROJECTS = "more_projects"  # value: JSON [last name key, last project id, what was asked]
 
 # The weekly nudge
 ASK_FORUM = "ask_forum"  # value: "<project id>"

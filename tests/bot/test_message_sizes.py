@@ -270,6 +270,25 @@ def test_the_project_list_fits_and_pages_through_them_all(chat, ctx, asha, count
         assert len(listed) == len(set(listed)) == count
 
 
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_longest_search_that_finds_projects_pages_through_them_all(chat, ctx, asha, script):
+    site = long_name(9999, script)
+    given.many_projects(ctx.sessions, long_names(100, script), ctx.now(), lead_id=None, site=site)
+    query = site.replace("9999 ", "")  # every word of a 200-character site
+
+    reply = chat.say(asha, f'/qi-projects "{query}"')
+
+    listed = []
+    while True:
+        seen = shown(reply)  # the button's value within Slack's 2,000 characters, too
+        listed += lines_of(reply)
+        assert seen.slack.splitlines()[0].endswith(f" to {len(listed)} of 100)")
+        if len(listed) == 100:
+            break
+        reply = chat.press(asha, reply, "Show more projects")
+    assert len(set(listed)) == 100
+
+
 @pytest.mark.parametrize("count", sizes(HOME_PROJECTS_SHOWN))
 def test_app_home_fits_and_says_what_it_leaves_out(ctx, asha, count):
     me = given.organiser(ctx.sessions, asha, ctx.now())
