@@ -48,16 +48,16 @@ def handle_projects_command(ctx: Context, actor: Actor, text: str) -> Reply:
 
 def handle_more_projects_button(ctx: Context, actor: Actor, value: str) -> Reply:
     """'Show more projects': the same list, from the project the last page ended with."""
-    after, query = read_more_value(value)
+    after, query = _read_more_value(value)
     return _page(ctx, actor, query, after=after)
 
 
-def more_value(last: ProjectSummary, query: str) -> str:
+def _more_value(last: ProjectSummary, query: str) -> str:
     """The 'Show more projects' button's value: where the page ended, and what was asked."""
     return json.dumps([last.key, last.id, query], ensure_ascii=False, separators=(",", ":"))
 
 
-def read_more_value(value: str) -> tuple[ListMark, str]:
+def _read_more_value(value: str) -> tuple[ListMark, str]:
     """Where the list goes on from, and what was asked; a kind Refusal if the value is not ours.
 
     Buttons sent before paging went by name carry "<offset>:<query>", which no longer says
@@ -107,7 +107,7 @@ def _page(ctx: Context, actor: Actor, query: str, *, after: ListMark | None) -> 
     buttons: tuple[Button, ...] = ()
     if listed.more:
         lines.append(f"{and_more(listed.more)}.")
-        value = more_value(shown[-1], query)
+        value = _more_value(shown[-1], query)
         if text_units(value) <= BUTTON_VALUE_MAX:
             buttons = (Button(SHOW_MORE, ids.MORE_PROJECTS, value),)
         else:
