@@ -60,8 +60,8 @@ def _more_value(last: ProjectSummary, query: str) -> str:
 def _read_more_value(value: str) -> tuple[ListMark, str]:
     """Where the list goes on from, and what was asked; a kind Refusal if the value is not ours.
 
-    Buttons sent before paging went by name carry "<offset>:<query>", which no longer says
-    where to go on from: those get the same kind answer.
+    Older buttons carry "<offset>:<query>": a count that no longer says for sure where the
+    list goes on from, so they get the same kind answer.
     """
     try:
         key, project_id, query = json.loads(value)
@@ -85,16 +85,16 @@ def _page(ctx: Context, actor: Actor, query: str, *, after: ListMark | None) -> 
                 if person
                 else ProjectPage([], 0, 0, 0)
             )
-            heading, empty = "Your active projects", NOT_ON_ANY
+            empty = NOT_ON_ANY
         elif not key:
             page = project_page(session, after=after, limit=LIST_LIMIT)
-            heading, empty = "Active QI projects", NOTHING_ACTIVE
+            empty = NOTHING_ACTIVE
         else:
             found = active_projects_with_words(session, key.split())
             page = project_page(session, after=after, limit=LIST_LIMIT, among=found)
-            heading, empty = "", NO_MATCH
+            empty = NO_MATCH
     if not page.total:
-        return Reply(sections=(Section(text=empty, heading=heading or _search_heading(query)),))
+        return Reply(sections=(Section(text=empty, heading=_heading(key, query)),))
     if not page.rows:
         return say(END_OF_LIST)
     listed = shortlist(page.rows, LIST_LIMIT, line=_line, total=page.total - page.before)
@@ -102,7 +102,6 @@ def _page(ctx: Context, actor: Actor, query: str, *, after: ListMark | None) -> 
     numbers = ""
     if page.before or listed.more:
         numbers = f" ({page.before + 1} to {page.before + len(shown)} of {page.total})"
-    heading = heading + numbers if heading else _search_heading(query, numbers)
     lines = [_line(s) for s in shown]
     buttons: tuple[Button, ...] = ()
     if listed.more:
@@ -117,14 +116,18 @@ def _page(ctx: Context, actor: Actor, query: str, *, after: ListMark | None) -> 
     headline = involvement_headline_text(page.involved, page.total)
     return Reply(
         sections=(
-            Section(text=headline, heading=heading),
+            Section(text=headline, heading=_heading(key, query, numbers)),
             Section(text="\n".join(lines), buttons=buttons),
         )
     )
 
 
-def _search_heading(query: str, numbers: str = "") -> str:
+def _heading(key: str, query: str, numbers: str = "") -> str:
     """'Active QI projects matching "…" (41 to 80 of 95)': a long search cut, not the numbers."""
+    if key == MINE:
+        return "Your active projects" + numbers
+    if not key:
+        return "Active QI projects" + numbers
     start, end = 'Active QI projects matching "', f'"{numbers}'
     return start + clip(query, HEADING_MAX - text_units(start + end)) + end
 
