@@ -15,11 +15,14 @@ ADD_MEMBER_FORM = "add_member_form"
 
 FORUM_TARGET = "forum"  # the join form's value for a forum: "forum:<forum id>"
 SHOW_FORUM = "show_forum"  # value: ""
-MORE_PROJECTS = "more_projects"  # value: "<how many were shown already>:<what was asked>"
+MORE_PROJECTS = "more_projects"  # value: JSON [last name key, last project id, what was asked]
 
 # The weekly nudge
 ASK_FORUM = "ask_forum"  # value: "<project id>"
 OPEN_SNOOZE = "open_snooze"  # value: "<project id>"
+# The next few of a long reminder, or of the organisers' note, with their buttons.
+MORE_WAITING = "more_waiting"  # value: "<week>:<lead id>:<weeks in a row>:<last project id>"
+MORE_ESCALATED = "more_escalated"  # value: "<week>:<weeks in a row>:<last project id>"
 MUTE_NUDGES = "mute_nudges"  # value: "off" (stop reminders) or "on" (start them again)
 SNOOZE_FORM = "snooze_form"  # context: "<project id>"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
@@ -9,8 +10,11 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy.orm import Session
 
 from handlers import ids
+from handlers.args import parse_id
 from handlers.context import Context
-from handlers.listing import and_more, shortlist, words_of
+from handlers.errors import Refusal
+from handlers.listing import Shortlist, and_more, shortlist, words_of
+from handlers.lookup import known_person
 from handlers.matchmaking import (
     OFFER_NO,
     OFFER_YES,
@@ -21,14 +25,14 @@ from handlers.matchmaking import (
     tell_leads_of_lapsed,
 )
 from handlers.projects import SEE_MINE
-from handlers.reply import Button, Reply, Section
+from handlers.reply import Actor, Button, Reply, Section, say
 from handlers.wording import first_name, join_names
 from store import matches as match_store
 from store import nudges as nudge_store
 from store import outbox
 from store.models import Person, Project
 from store.nudges import Candidate
-from store.people import list_admins
+from store.people import is_admin, list_admins
 from store.roles import Role
 
 NUDGE = "nudge"
@@ -252,10 +256,10 @@ def render_nudge(session: Session, ctx: Context, delivery: outbox.Claimed) -> Re
     """The lead's weekly message, from what is true now; None if it is no longer needed.
 
     However many projects need it, one message that fits: the longest waiting with their
-    buttons, then how many more there are and where to see them all.
+    buttons, then how many more there are, a button for the next few and where to see them all.
     """
     lead_id = outbox.recipient_person_id(delivery.recipient)
-    projects, total = nudge_store.still_without_lived_experience(
+    waiting, total = nudge_store.still_without_lived_experience(
         session,
         delivery.payload.get("projects", []),
         lead_id=lead_id,
@@ -263,13 +267,16 @@ def render_nudge(session: Session, ctx: Context, delivery: outbox.Claimed) -> Re
         most=NUDGE_PROJECTS_SHOWN,
     )
     lead = session.get(Person, lead_id) if lead_id is not None else None
-    if not projects or lead is None or lead.nudges_muted_at is not None:
+    if not waiting or lead is None or lead.nudges_muted_at is not None:
         return None
     # As many as fit in one message, counting every word each project may add to it.
     listed = shortlist(
-        projects, NUDGE_PROJECTS_SHOWN, line=lambda p: _room_taken(p.id, p.name), total=total
+        waiting,
+        NUDGE_PROJECTS_SHOWN,
+        line=lambda w: _room_taken(w.project.id, w.project.name),
+        total=total,
     )
-    shown = listed.shown
+    shown = [w.project for w in listed.shown]
     # The heading asks the question; the words say where things stand and what to do.
     hello = f"Hello {first_name(lead.display_name)}."
     if total == 1:
@@ -289,17 +296,12 @@ def render_nudge(session: Session, ctx: Context, delivery: outbox.Claimed) -> Re
     sections.extend(offer_section(offers[p.id], p) for p in shown if p.id in offers)
     steps = "Here are some next steps"
     if listed.more:
-        steps += f" for the {len(shown)} that have waited longest"
+        steps += f" for the {len(shown)} that have waited longest for a service user or carer"
     sections.append(Section(text=f"{WHY_IT_MATTERS} {steps}:"))
     sections.extend(_next_steps(p.id, p.name, named=total > 1) for p in shown)
     if listed.more:
-        verb = "has" if listed.more == 1 else "have"
-        sections.append(
-            Section(
-                text=f"{and_more(listed.more, 'of your projects', 'of your projects')} also "
-                f"{verb} no service user or carer on the team yet. {SEE_MINE}"
-            )
-        )
+        value = f"{_week_of(delivery)}:{lead.id}:{_mark_value(listed.shown[-1].mark)}"
+        sections.append(_more_of_yours(listed.more, value))
     sections.append(
         Section(
             text="Rather not get these weekly reminders?",
@@ -309,10 +311,11 @@ def render_nudge(session: Session, ctx: Context, delivery: outbox.Claimed) -> Re
     return Reply(sections=tuple(sections))
 
 
-def _next_steps(project_id: int, name: str, *, named: bool) -> Section:
-    """The lead's buttons for one project, under its name when the message is about several."""
+def _next_steps(project_id: int, name: str, *, named: bool, lead: str | None = None) -> Section:
+    """The buttons for one project, under its name (and lead's) when there are several."""
+    led = f" (lead: {lead})" if lead else ""
     return Section(
-        text=f'"{name}"' if named else "",
+        text=f'"{name}"{led}' if named else "",
         buttons=(
             Button("Ask the forum to find a partner", ids.ASK_FORUM, str(project_id), primary=True),
             Button("Add someone already involved", ids.OPEN_ADD_MEMBER, str(project_id)),
@@ -331,43 +334,193 @@ def _room_taken(project_id: int, name: str) -> str:
     return words_of(_next_steps(project_id, name, named=True), offer)
 
 
+def _more_of_yours(more: int, value: str) -> Section:
+    """How many more of the lead's projects wait, with a button for the next few of them."""
+    verb = "has" if more == 1 else "have"
+    return Section(
+        text=f"{and_more(more, 'of your projects', 'of your projects')} also {verb} no service "
+        f"user or carer on the team yet. {SEE_MINE}",
+        buttons=(Button(show_next_label(more), ids.MORE_WAITING, value),),
+    )
+
+
+def show_next_label(more: int) -> str:
+    """'Show the next 10 projects': as many as the next answer shows, at most."""
+    count = min(more, NUDGE_PROJECTS_SHOWN)
+    return "Show the next project" if count == 1 else f"Show the next {count} projects"
+
+
 def render_escalation(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:
     """The organisers' note about projects that stayed without a partner after reminders."""
-    projects, total = nudge_store.still_without_lived_experience(
+    waiting, total = nudge_store.still_without_lived_experience(
         session,
         delivery.payload.get("projects", []),
         lead_id=None,
         now=ctx.now(),
         most=ESCALATION_PROJECTS_SHOWN,
     )
-    if not projects:
+    if not waiting:
         return None
-    listed = shortlist(projects, ESCALATION_PROJECTS_SHOWN, line=_escalation_line, total=total)
-    lines = [_escalation_line(p) for p in listed.shown]
+    listed = shortlist(
+        waiting,
+        ESCALATION_PROJECTS_SHOWN,
+        line=lambda w: _escalation_line(w.project),
+        total=total,
+    )
+    lines = [_escalation_line(w.project) for w in listed.shown]
     if listed.more:
         lines.append(
             f"{and_more(listed.more, 'project')}. Type /qi-projects to see every active project "
             "and whether it has a service user or carer on the team."
         )
-    return Reply(
-        sections=(
-            Section(
-                heading="Projects that could use the forum's help",
-                text=(
-                    "These projects still have no service user or carer on the team after "
-                    "several weekly reminders. A friendly word from the forum may help more "
-                    "than another reminder, so I have stopped reminding their leads:\n"
-                    + "\n".join(lines)
-                ),
-                buttons=tuple(
-                    Button(f'Ask the forum for "{p.name}"', ids.ASK_FORUM, str(p.id))
-                    for p in listed.shown[:ESCALATION_BUTTONS]
-                ),
+    with_buttons = listed.shown[:ESCALATION_BUTTONS]
+    sections = [
+        Section(
+            heading="Projects that could use the forum's help",
+            text=(
+                "These projects still have no service user or carer on the team after "
+                "several weekly reminders. A friendly word from the forum may help more "
+                "than another reminder, so I have stopped reminding their leads:\n"
+                + "\n".join(lines)
             ),
+            buttons=tuple(
+                Button(f'Ask the forum for "{w.project.name}"', ids.ASK_FORUM, str(w.project.id))
+                for w in with_buttons
+            ),
+        ),
+    ]
+    rest = total - len(with_buttons)
+    if rest:
+        value = f"{_week_of(delivery)}:{_mark_value(with_buttons[-1].mark)}"
+        sections.append(
+            Section(
+                text="The other one has buttons too:"
+                if rest == 1
+                else f"The other {rest} have buttons too, a few at a time:",
+                buttons=(Button(show_next_label(rest), ids.MORE_ESCALATED, value),),
+            )
         )
-    )
+    return Reply(sections=tuple(sections))
 
 
 def _escalation_line(project: Project) -> str:
-    lead = project.lead.display_name if project.lead else "no lead recorded"
-    return f'• "{project.name}" (lead: {lead})'
+    return f'• "{project.name}" (lead: {_lead_name(project)})'
+
+
+# --- the rest of a long reminder or note, a few at a time -----------------------------------
+
+MORE_BROKE = "Sorry, that button didn't work. Type /qi-projects mine to see your projects."
+FOR_SOMEONE_ELSE = (
+    "This button was for someone else. Type /qi-projects mine to see your own projects."
+)
+NO_MORE = (
+    "There are no more projects from that {what} to show: they have a service user or carer "
+    "now, were snoozed or closed, or a newer {what} has them. {where}"
+)
+NO_MORE_OF_YOURS = NO_MORE.format(
+    what="reminder", where="Type /qi-projects mine to see all your projects."
+)
+NO_MORE_ESCALATED = NO_MORE.format(
+    what="note", where="Type /qi-projects to see every active project."
+)
+_WEEK = re.compile(r"\d{4}-W\d{2}")
+
+
+def _week_of(delivery: outbox.Claimed) -> str:
+    """The week a reminder is for: its occurrence, or that of the reminder it follows up."""
+    return delivery.occurrence.partition("+")[0]
+
+
+def _mark_value(mark: nudge_store.WaitMark) -> str:
+    return f"{mark.weeks_in_a_row}:{mark.project_id}"
+
+
+def _read_more_value(value: str, count: int) -> tuple[str, list[int]]:
+    """The week and the `count` numbers a 'Show the next' button carries; a Refusal if not ours."""
+    week, *texts = value.split(":")
+    numbers = [parse_id(text) for text in texts]
+    if len(numbers) != count or not _WEEK.fullmatch(week) or None in numbers:
+        raise Refusal(MORE_BROKE)
+    return week, [n for n in numbers if n is not None]
+
+
+def _next_batch(
+    session: Session, ctx: Context, *, week: str, lead_id: int | None, after: list[int]
+) -> Shortlist[nudge_store.Waiting]:
+    """The next few projects of that week's reminder to the lead (None: the organisers' note)."""
+    batch, total = nudge_store.reminded_in_week(
+        session,
+        week=week,
+        lead_id=lead_id,
+        escalated=lead_id is None,
+        after=nudge_store.WaitMark(*after),
+        now=ctx.now(),
+        most=NUDGE_PROJECTS_SHOWN,
+    )
+    return shortlist(batch, NUDGE_PROJECTS_SHOWN, line=_steps_room, total=total)
+
+
+def handle_more_waiting_button(ctx: Context, actor: Actor, value: str) -> Reply:
+    """'Show the next 10 projects' on a lead's reminder: the next few, with their buttons."""
+    week, (lead_id, *after) = _read_more_value(value, 3)
+    with ctx.sessions() as session:
+        person = known_person(session, actor)
+        if person is None or (person.id != lead_id and not is_admin(session, person.id)):
+            raise Refusal(FOR_SOMEONE_ELSE)
+        listed = _next_batch(session, ctx, week=week, lead_id=lead_id, after=after)
+        if not listed.shown:
+            return say(NO_MORE_OF_YOURS)
+        sections = [
+            Section(
+                heading="More of your projects",
+                text="These also have no service user or carer on the team yet. Here are some "
+                "next steps:",
+            ),
+            *(_next_steps(w.project.id, w.project.name, named=True) for w in listed.shown),
+        ]
+    if listed.more:
+        value = f"{week}:{lead_id}:{_mark_value(listed.shown[-1].mark)}"
+        sections.append(_more_of_yours(listed.more, value))
+    return Reply(sections=tuple(sections))
+
+
+def handle_more_escalated_button(ctx: Context, actor: Actor, value: str) -> Reply:
+    """'Show the next 10 projects' on the organisers' note: the next few, with their buttons."""
+    week, after = _read_more_value(value, 2)
+    with ctx.sessions() as session:
+        person = known_person(session, actor)
+        if person is None or not is_admin(session, person.id):
+            raise Refusal(FOR_SOMEONE_ELSE)
+        listed = _next_batch(session, ctx, week=week, lead_id=None, after=after)
+        if not listed.shown:
+            return say(NO_MORE_ESCALATED)
+        sections = [
+            Section(
+                heading="More projects that could use the forum's help",
+                text="These also still have no service user or carer on the team after several "
+                "weekly reminders:",
+            ),
+            *(
+                _next_steps(w.project.id, w.project.name, named=True, lead=_lead_name(w.project))
+                for w in listed.shown
+            ),
+        ]
+    if listed.more:
+        value = f"{week}:{_mark_value(listed.shown[-1].mark)}"
+        sections.append(
+            Section(
+                text=f"{and_more(listed.more, 'project')} also waiting.",
+                buttons=(Button(show_next_label(listed.more), ids.MORE_ESCALATED, value),),
+            )
+        )
+    return Reply(sections=tuple(sections))
+
+
+def _steps_room(waiting: nudge_store.Waiting) -> str:
+    """Every word one project adds to a 'Show the next' answer."""
+    project = waiting.project
+    return words_of(_next_steps(project.id, project.name, named=True, lead=_lead_name(project)))
+
+
+def _lead_name(project: Project) -> str:
+    return project.lead.display_name if project.lead else "no lead recorded"

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
 from handlers import ids
 from handlers.args import parse_arguments, parse_id
+from handlers.clipping import clip
 from handlers.context import Context
 from handlers.errors import Refusal
-from handlers.listing import and_more, shortlist
+from handlers.listing import and_more, shortlist, text_units
 from handlers.lookup import known_person
-from handlers.reply import BUTTON_VALUE_MAX, Actor, Button, Reply, Section, say
+from handlers.reply import BUTTON_VALUE_MAX, HEADING_MAX, Actor, Button, Reply, Section, say
 from handlers.wording import involvement_headline_text
 from store.names import name_key
-from store.projects import ProjectSummary, involvement_headline, project_summaries
+from store.projects import (
+    ListMark,
+    ProjectPage,
+    ProjectSummary,
+    active_projects_with_words,
+    project_page,
+)
 
 # A chat message is no place for a thousand lines: this many at a time, then a button for more.
 LIST_LIMIT = 40
@@ -24,73 +33,103 @@ NOT_ON_ANY = (
 )
 NO_MATCH = "No active project has those words in its name or place. Type /qi-projects to see all."
 END_OF_LIST = "That's the end of the list. Type /qi-projects to see it again from the start."
+BUTTON_BROKE = "Sorry, that button didn't work. Type /qi-projects to see the list."
 SHOW_MORE = "Show more projects"
 SEE_MINE = "Type /qi-projects mine to see them all."
 NARROW = "To find one, add a word from its name, for example /qi-projects falls"
+NARROW_SEARCH = "To find one, add another word to your search."
+SEARCH_TOO_LONG = "That search is too long to show page by page: please try it with fewer words."
 
 
 def handle_projects_command(ctx: Context, actor: Actor, text: str) -> Reply:
     """List active projects: all, `mine`, or those whose name or site contains the words."""
-    return _page(ctx, actor, " ".join(parse_arguments(text).words), start=0)
+    return _page(ctx, actor, " ".join(parse_arguments(text).words), after=None)
 
 
 def handle_more_projects_button(ctx: Context, actor: Actor, value: str) -> Reply:
-    """'Show the next 40': the same list, from where the last page ended."""
-    start_text, _, query = value.partition(":")
-    start = parse_id(start_text)
-    if start is None:
-        raise Refusal("Sorry, that button didn't work. Type /qi-projects to see the list.")
-    return _page(ctx, actor, query, start=start)
+    """'Show more projects': the same list, from the project the last page ended with."""
+    after, query = _read_more_value(value)
+    return _page(ctx, actor, query, after=after)
 
 
-def _page(ctx: Context, actor: Actor, query: str, *, start: int) -> Reply:
-    """One page of the list the query asks for, from its `start`-th project."""
+def _more_value(last: ProjectSummary, query: str) -> str:
+    """The 'Show more projects' button's value: where the page ended, and what was asked."""
+    return json.dumps([last.key, last.id, query], ensure_ascii=False, separators=(",", ":"))
+
+
+def _read_more_value(value: str) -> tuple[ListMark, str]:
+    """Where the list goes on from, and what was asked; a kind Refusal if the value is not ours.
+
+    Older buttons carry "<offset>:<query>": a count that no longer says for sure where the
+    list goes on from, so they get the same kind answer.
+    """
+    try:
+        key, project_id, query = json.loads(value)
+    except (ValueError, TypeError, RecursionError):
+        raise Refusal(BUTTON_BROKE) from None
+    if not (isinstance(key, str) and isinstance(query, str)) or type(project_id) is not int:
+        raise Refusal(BUTTON_BROKE)
+    if parse_id(str(project_id)) is None:  # below 0, or beyond any id the database can compare
+        raise Refusal(BUTTON_BROKE)
+    return ListMark(key, project_id), query
+
+
+def _page(ctx: Context, actor: Actor, query: str, *, after: ListMark | None) -> Reply:
+    """One page of the list the query asks for, after the project `after` (or from the start)."""
     key = name_key(query)
     with ctx.sessions() as session:
         if key == MINE:
             person = known_person(session, actor)
-            mine = project_summaries(session, involving_id=person.id) if person else []
-            heading, empty = "Your active projects", NOT_ON_ANY
-            total, involved = len(mine), sum(1 for s in mine if s.has_lived_experience)
-            rows = mine[start : start + LIST_LIMIT]
+            page = (
+                project_page(session, after=after, limit=LIST_LIMIT, involving_id=person.id)
+                if person
+                else ProjectPage([], 0, 0, 0)
+            )
+            empty = NOT_ON_ANY
         elif not key:
-            # The whole list: count in SQL and fetch only the rows a chat message can show.
-            total, involved = involvement_headline(session)
-            rows = project_summaries(session, limit=LIST_LIMIT, offset=start)
-            heading, empty = "Active QI projects", NOTHING_ACTIVE
+            page = project_page(session, after=after, limit=LIST_LIMIT)
+            empty = NOTHING_ACTIVE
         else:
-            words = key.split()
-            found = [
-                s
-                for s in project_summaries(session)
-                if all(w in name_key(f"{s.name} {s.site or ''}") for w in words)
-            ]
-            heading, empty = f'Active QI projects matching "{query}"', NO_MATCH
-            total, involved = len(found), sum(1 for s in found if s.has_lived_experience)
-            rows = found[start : start + LIST_LIMIT]
-    if not total:
-        return Reply(sections=(Section(text=empty, heading=heading),))
-    if not rows:
+            found = active_projects_with_words(session, key.split())
+            page = project_page(session, after=after, limit=LIST_LIMIT, among=found)
+            empty = NO_MATCH
+    if not page.total:
+        return Reply(sections=(Section(text=empty, heading=_heading(key, query)),))
+    if not page.rows:
         return say(END_OF_LIST)
-    listed = shortlist(rows, LIST_LIMIT, line=_line, total=total - start)
-    if start or listed.more:
-        heading += f" ({start + 1} to {start + len(listed.shown)} of {total})"
-    lines = [_line(s) for s in listed.shown]
+    listed = shortlist(page.rows, LIST_LIMIT, line=_line, total=page.total - page.before)
+    shown = listed.shown
+    numbers = ""
+    if page.before or listed.more:
+        numbers = f" ({page.before + 1} to {page.before + len(shown)} of {page.total})"
+    lines = [_line(s) for s in shown]
     buttons: tuple[Button, ...] = ()
     if listed.more:
         lines.append(f"{and_more(listed.more)}.")
-        value = f"{start + len(listed.shown)}:{query}"
-        if len(value) <= BUTTON_VALUE_MAX:
+        value = _more_value(shown[-1], query)
+        if text_units(value) <= BUTTON_VALUE_MAX:
             buttons = (Button(SHOW_MORE, ids.MORE_PROJECTS, value),)
+        else:
+            lines.append(SEARCH_TOO_LONG)
         if key != MINE:
-            lines.append(NARROW)
-    headline = involvement_headline_text(involved, total)
+            lines.append(NARROW_SEARCH if key else NARROW)
+    headline = involvement_headline_text(page.involved, page.total)
     return Reply(
         sections=(
-            Section(text=headline, heading=heading),
+            Section(text=headline, heading=_heading(key, query, numbers)),
             Section(text="\n".join(lines), buttons=buttons),
         )
     )
+
+
+def _heading(key: str, query: str, numbers: str = "") -> str:
+    """'Active QI projects matching "…" (41 to 80 of 95)': a long search cut, not the numbers."""
+    if key == MINE:
+        return "Your active projects" + numbers
+    if not key:
+        return "Active QI projects" + numbers
+    start, end = 'Active QI projects matching "', f'"{numbers}'
+    return start + clip(query, HEADING_MAX - text_units(start + end)) + end
 
 
 def _line(summary: ProjectSummary) -> str:

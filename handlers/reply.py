@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 # The most a button's value may carry (Slack's limit); a handler never offers a longer one.
 BUTTON_VALUE_MAX = 2000
+# The longest heading every platform shows whole (Slack's header block), in UTF-16 code units.
+HEADING_MAX = 150
 
 
 @dataclass(frozen=True)

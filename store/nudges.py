@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from store.models import Delivery, Person, Project, ProjectNudge
@@ -68,6 +68,57 @@ def candidates(session: Session) -> list[Candidate]:
     ]
 
 
+@dataclass(frozen=True)
+class WaitMark:
+    """A project's place in the reminders' order: most weeks in a row first, then by id."""
+
+    weeks_in_a_row: int
+    project_id: int
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A project still waiting for a service user or carer, with its lead loaded."""
+
+    project: Project
+    mark: WaitMark
+
+
+_WEEKS = func.coalesce(ProjectNudge.weeks_in_a_row, 0)
+
+
+def _still_waiting(now: datetime) -> list[ColumnElement[bool]]:
+    """SQL: the project still needs the nudge now: active, no partner, not snoozed."""
+    return [
+        Project.status == ProjectStatus.ACTIVE,
+        ~lived_experience_exists(),
+        (ProjectNudge.snoozed_until.is_(None)) | (ProjectNudge.snoozed_until <= now),
+    ]
+
+
+def _longest_waiting_first(
+    session: Session, conditions: list[ColumnElement[bool]], most: int | None
+) -> tuple[list[Waiting], int]:
+    """The projects that meet the conditions, longest waiting first: at most `most`, and the count.
+
+    Reminded most weeks in a row first; of those, the one started first has waited longest
+    (the order the sweep offers introductions in, too). Two queries, however many projects.
+    """
+    waiting = (
+        select(Project, _WEEKS)
+        .outerjoin(ProjectNudge, ProjectNudge.project_id == Project.id)
+        .where(*conditions)
+    )
+    total = session.scalar(select(func.count()).select_from(waiting.subquery())) or 0
+    query = waiting.options(joinedload(Project.lead)).order_by(_WEEKS.desc(), Project.id)
+    if most is not None:
+        query = query.limit(most)
+    found = [
+        Waiting(project, WaitMark(weeks, project.id)) for project, weeks in session.execute(query)
+    ]
+    return found, total
+
+
 def still_without_lived_experience(
     session: Session,
     project_ids: Collection[int],
@@ -75,35 +126,48 @@ def still_without_lived_experience(
     lead_id: int | None,
     now: datetime,
     most: int | None = None,
-) -> tuple[list[Project], int]:
+) -> tuple[list[Waiting], int]:
     """Of these projects, those that still need the nudge now: active, no partner, not snoozed.
 
-    The longest waiting first (most reminders in a row, then the oldest), with their leads; at
-    most `most` of them, and how many there are in all. Two queries, however many projects.
+    The longest waiting first, with their leads; at most `most` of them, and how many there
+    are in all.
     """
     if not project_ids:
         return [], 0
+    conditions = [Project.id.in_(list(project_ids)), *_still_waiting(now)]
+    if lead_id is not None:
+        conditions.append(Project.lead_person_id == lead_id)
+    return _longest_waiting_first(session, conditions, most)
+
+
+def reminded_in_week(
+    session: Session,
+    *,
+    week: str,
+    lead_id: int | None,
+    escalated: bool,
+    after: WaitMark,
+    now: datetime,
+    most: int,
+) -> tuple[list[Waiting], int]:
+    """The next of `week`'s reminders to this lead (`escalated`: to the organisers) after `after`.
+
+    The projects that week's sweep reminded the lead about (or passed to the organisers),
+    still waiting now, that come after `after` in the reminders' order: at most `most`, and
+    how many there are after `after` in all. A sweep since then has started a new week.
+    """
+    weeks, passed_on = _WEEKS, ProjectNudge.escalated_at
     conditions = [
-        Project.id.in_(list(project_ids)),
-        Project.status == ProjectStatus.ACTIVE,
-        ~lived_experience_exists(),
-        (ProjectNudge.snoozed_until.is_(None)) | (ProjectNudge.snoozed_until <= now),
+        *_still_waiting(now),
+        ProjectNudge.last_week == week,
+        passed_on.is_not(None) if escalated else passed_on.is_(None),
+        # After `after` in the order: fewer weeks in a row, or as many and a later id.
+        (weeks < after.weeks_in_a_row)
+        | ((weeks == after.weeks_in_a_row) & (Project.id > after.project_id)),
     ]
     if lead_id is not None:
         conditions.append(Project.lead_person_id == lead_id)
-    waiting = (
-        select(Project)
-        .outerjoin(ProjectNudge, ProjectNudge.project_id == Project.id)
-        .where(*conditions)
-    )
-    total = session.scalar(select(func.count()).select_from(waiting.subquery())) or 0
-    # Reminded most weeks in a row first; of those, the one started first has waited longest.
-    query = waiting.options(joinedload(Project.lead)).order_by(
-        func.coalesce(ProjectNudge.weeks_in_a_row, 0).desc(), Project.id
-    )
-    if most is not None:
-        query = query.limit(most)
-    return list(session.scalars(query)), total
+    return _longest_waiting_first(session, conditions, most)
 
 
 def save_states(session: Session, states: Sequence[dict[str, object]]) -> None:

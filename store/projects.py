@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from store.models import ChatIdentity, Membership, Person, Project
@@ -27,6 +28,7 @@ class ProjectSummary:
     lead_id: int | None
     lead_name: str | None
     has_lived_experience: bool
+    key: str  # the folded name the list is ordered by
 
 
 @dataclass(frozen=True)
@@ -57,18 +59,10 @@ def _current_member(person_id: int) -> ColumnElement[bool]:
     )
 
 
-def project_summaries(
-    session: Session,
-    *,
-    statuses: Iterable[ProjectStatus] = (ProjectStatus.ACTIVE,),
-    member_id: int | None = None,
-    involving_id: int | None = None,
-    limit: int | None = None,
-    offset: int = 0,
-) -> list[ProjectSummary]:
-    """Projects with lead and involvement status, in one query, ordered by name."""
+def _summaries_query() -> Select[Any]:
+    """Projects with their lead and involvement, in the order every list shows them: by name."""
     lead = aliased(Person)
-    query = (
+    return (
         select(
             Project.id,
             Project.name,
@@ -77,22 +71,14 @@ def project_summaries(
             Project.lead_person_id,
             lead.display_name,
             lived_experience_exists().label("has_le"),
+            Project.name_key,
         )
         .outerjoin(lead, lead.id == Project.lead_person_id)
-        .where(Project.status.in_(list(statuses)))
         .order_by(Project.name_key, Project.id)
     )
-    if member_id is not None:
-        query = query.where(_current_member(member_id))
-    if involving_id is not None:
-        # "Mine": the projects they lead or are on the team of, in the same one query.
-        query = query.where(
-            or_(Project.lead_person_id == involving_id, _current_member(involving_id))
-        )
-    if limit is not None:
-        query = query.limit(limit)
-    if offset:
-        query = query.offset(offset)
+
+
+def _summaries(session: Session, query: Select[Any]) -> list[ProjectSummary]:
     return [
         ProjectSummary(
             id=row[0],
@@ -102,8 +88,102 @@ def project_summaries(
             lead_id=row[4],
             lead_name=row[5],
             has_lived_experience=bool(row[6]),
+            key=row[7],
         )
         for row in session.execute(query)
+    ]
+
+
+def _involving(person_id: int) -> ColumnElement[bool]:
+    """SQL: the person leads the project or is on its team (their "mine")."""
+    return or_(Project.lead_person_id == person_id, _current_member(person_id))
+
+
+def project_summaries(
+    session: Session,
+    *,
+    statuses: Iterable[ProjectStatus] = (ProjectStatus.ACTIVE,),
+    member_id: int | None = None,
+    involving_id: int | None = None,
+    limit: int | None = None,
+) -> list[ProjectSummary]:
+    """Projects with lead and involvement status, in one query, ordered by name."""
+    query = _summaries_query().where(Project.status.in_(list(statuses)))
+    if member_id is not None:
+        query = query.where(_current_member(member_id))
+    if involving_id is not None:
+        query = query.where(_involving(involving_id))
+    if limit is not None:
+        query = query.limit(limit)
+    return _summaries(session, query)
+
+
+@dataclass(frozen=True)
+class ListMark:
+    """Where a page of projects ended: the last one's place in the order (name key, then id)."""
+
+    key: str
+    id: int
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """One page of a list of active projects, and where it stands in the whole list."""
+
+    rows: list[ProjectSummary]
+    before: int  # how many of the list come before the page
+    total: int
+    involved: int  # how many of the whole list have a service user or carer on the team
+
+
+def project_page(
+    session: Session,
+    *,
+    after: ListMark | None,
+    limit: int,
+    involving_id: int | None = None,
+    among: Collection[int] | None = None,
+) -> ProjectPage:
+    """The active projects after `after` in name order, and the counts of the whole list.
+
+    All of them, those `involving_id` leads or is on the team of, or those `among` these ids.
+    Paged by where the last page ended, not by how many came before it: a project closed or
+    added before that point moves nothing. Two queries, however long the list.
+    """
+    conditions: list[ColumnElement[bool]] = [Project.status == ProjectStatus.ACTIVE]
+    if involving_id is not None:
+        conditions.append(_involving(involving_id))
+    if among is not None:
+        if not among:
+            return ProjectPage([], 0, 0, 0)
+        conditions.append(Project.id.in_(sorted(among)))
+    position = tuple_(Project.name_key, Project.id)
+    listed = select(func.count()).select_from(Project).where(*conditions)
+    # EXISTS in WHERE lets PostgreSQL plan a semi-join; inside CASE it runs once per project.
+    counts = [listed, listed.where(lived_experience_exists())]
+    if after is not None:
+        counts.append(listed.where(position <= tuple_(literal(after.key), literal(after.id))))
+    total, involved, *before = session.execute(
+        select(*(count.scalar_subquery() for count in counts))
+    ).one()
+    query = _summaries_query().where(*conditions).limit(limit)
+    if after is not None:
+        query = query.where(position > tuple_(literal(after.key), literal(after.id)))
+    return ProjectPage(_summaries(session, query), int(before[0]) if before else 0, total, involved)
+
+
+def active_projects_with_words(session: Session, words: Iterable[str]) -> list[int]:
+    """The ids of active projects whose name or site holds every one of the (folded) words."""
+    wanted = list(words)
+    rows = session.execute(
+        select(Project.id, Project.name_key, Project.site).where(
+            Project.status == ProjectStatus.ACTIVE
+        )
+    )
+    return [
+        project_id
+        for project_id, key, site in rows
+        if all(word in f"{key} {name_key(site or '')}" for word in wanted)
     ]
 
 

@@ -8,7 +8,7 @@ Welsh, Arabic, Chinese and emoji: the heaviest text either platform counts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from handlers import (
     announcements,
     channel_problems,
     forum_slots,
+    ids,
     join,
     matchmaking,
     nudge_actions,
@@ -44,6 +45,7 @@ from store.models import (
     MatchOffer,
     Meeting,
     Membership,
+    ProjectNudge,
     Rsvp,
     SlotRequest,
 )
@@ -230,10 +232,135 @@ def test_the_organisers_note_fits_and_offers_the_first_few_buttons(ctx, count):
     seen = shown(note)
     listed = seen.console.count("• ")
     assert listed == count or 10 <= listed <= ESCALATION_PROJECTS_SHOWN  # as many as fit
-    assert len(seen.slack_buttons) == len(seen.teams_buttons) == min(count, ESCALATION_BUTTONS)
+    with_buttons = min(count, ESCALATION_BUTTONS)
+    for buttons in (seen.slack_buttons, seen.teams_buttons):
+        assert len(buttons) == with_buttons + (count > with_buttons)
+        assert titled(buttons, "Show the next 10 projects") == (count > with_buttons + 9)
     if count > listed:
         assert seen.everywhere(f"…and {count - listed} more project")
         assert seen.everywhere("Type /qi-projects to see every active project")
+
+
+def next_label(reply: Reply) -> str | None:
+    """The label of the reply's 'Show the next' button, or None if it has none."""
+    found = [
+        b.label for b in reply.buttons if b.action_id in (ids.MORE_WAITING, ids.MORE_ESCALATED)
+    ]
+    return found[0] if found else None
+
+
+def page_through(chat, actor, first: Reply, most: int | None = None) -> list[Reply]:
+    """The reply and every answer to its 'Show the next' buttons (at most `most` presses)."""
+    replies = [first]
+    while next_label(replies[-1]) and (most is None or len(replies) <= most):
+        replies.append(chat.press(actor, replies[-1], next_label(replies[-1])))
+    return replies
+
+
+def asked_about(reply: Reply) -> list[str]:
+    return [b.value for b in reply.buttons if b.action_id == ids.ASK_FORUM]
+
+
+@pytest.mark.parametrize("count", sizes(NUDGE_PROJECTS_SHOWN))
+def test_the_rest_of_a_long_reminder_fits_a_few_at_a_time_with_buttons(chat, ctx, asha, count):
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    projects = given.many_projects(ctx.sessions, long_names(count), ctx.now(), lead_id=lead)
+    sweep(ctx)
+    sent = [reply for kind, _to, reply in send_all(ctx) if kind == nudges.NUDGE]
+    if not count:
+        assert sent == []
+        return
+
+    replies = page_through(chat, asha, sent[0], most=None if count <= 100 else 2)
+
+    for reply in replies:
+        seen = shown(reply)
+        listed = len(asked_about(reply))
+        assert 1 <= listed <= NUDGE_PROJECTS_SHOWN
+        for buttons in (seen.slack_buttons, seen.teams_buttons):
+            assert titled(buttons, "Ask the forum to find a partner") == listed
+            assert titled(buttons, "Snooze") == listed
+    for answer in replies[1:]:
+        assert answer.sections[0].heading == "More of your projects"
+    asked = [value for reply in replies for value in asked_about(reply)]
+    assert len(asked) == len(set(asked))
+    if count <= 100:  # every one of them has its buttons, a few at a time
+        assert asked == [str(p) for p in projects]
+    else:
+        assert next_label(replies[-1]) == "Show the next 10 projects"
+
+
+@pytest.mark.parametrize("count", sizes(ESCALATION_BUTTONS))
+def test_the_rest_of_the_organisers_note_fits_a_few_at_a_time_with_buttons(chat, ctx, asha, count):
+    me = given.organiser(ctx.sessions, asha, ctx.now())
+    (lead,) = given.many_people(ctx.sessions, long_names(1, start=7000), ctx.now())
+    projects = given.many_projects(ctx.sessions, long_names(count), ctx.now(), lead_id=lead)
+    week = nudges.week_of(ctx.now(), ctx)
+    passed_on(ctx, projects, week)
+    delivery = claimed(nudges.ESCALATION, outbox.person_recipient(me), projects=projects)
+    note = render_delivery(ctx, replace(delivery, occurrence=week))
+    if not count:
+        assert note is None
+        return
+
+    replies = page_through(chat, asha, note, most=None if count <= 100 else 2)
+
+    for reply in replies:
+        seen = shown(reply)
+        listed = len(asked_about(reply))
+        assert len(seen.slack_buttons) == len(seen.teams_buttons) == len(reply.buttons)
+        assert 1 <= listed <= NUDGE_PROJECTS_SHOWN
+    for answer in replies[1:]:
+        assert answer.sections[0].heading == "More projects that could use the forum's help"
+        assert len(answer.buttons) == 3 * len(asked_about(answer)) + bool(next_label(answer))
+    asked = [int(value) for reply in replies for value in asked_about(reply)]
+    assert len(asked) == len(set(asked))
+    if count <= 100:
+        assert asked == projects
+    else:
+        assert next_label(replies[-1]) == "Show the next 10 projects"
+
+
+def passed_on(ctx, projects: list[int], week: str) -> None:
+    """The projects as a sweep leaves them when it passes them to the organisers."""
+    if projects:
+        with ctx.sessions.begin() as session:
+            session.execute(
+                insert(ProjectNudge),
+                [
+                    {
+                        "project_id": p,
+                        "weeks_in_a_row": 4,
+                        "last_week": week,
+                        "escalated_at": ctx.now(),
+                    }
+                    for p in projects
+                ],
+            )
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_next_projects_fit_in_every_script(chat, ctx, asha, script):
+    me = given.organiser(ctx.sessions, asha, ctx.now())
+    names = long_names(1000, script)
+    mine = given.many_projects(ctx.sessions, names[:500], ctx.now(), lead_id=me)
+    (lead,) = given.many_people(ctx.sessions, [long_name(7000, script)], ctx.now())
+    theirs = given.many_projects(ctx.sessions, names[500:], ctx.now(), lead_id=lead)
+    week = nudges.week_of(ctx.now(), ctx)
+    passed_on(ctx, theirs, week)
+    sweep(ctx)
+    (nudge,) = [reply for kind, _to, reply in send_all(ctx) if kind == nudges.NUDGE]
+    delivery = claimed(nudges.ESCALATION, outbox.person_recipient(me), projects=theirs)
+    note = render_delivery(ctx, replace(delivery, occurrence=week))
+
+    for first, projects in ((nudge, mine), (note, theirs)):
+        replies = page_through(chat, asha, first, most=3)
+        asked = [int(value) for reply in replies for value in asked_about(reply)]
+        assert asked == projects[: len(asked)]
+        for answer in replies[1:]:
+            seen = shown(answer)
+            assert 5 <= len(asked_about(answer)) <= NUDGE_PROJECTS_SHOWN
+            assert len(seen.slack_buttons) == len(seen.teams_buttons) == len(answer.buttons)
 
 
 # --- what people ask to see ---------------------------------------------------------------
@@ -269,6 +396,25 @@ def test_the_project_list_fits_and_pages_through_them_all(chat, ctx, asha, count
             more = count - len(listed)
             assert more == 0 or f"…and {more} more." in reply.text
         assert len(listed) == len(set(listed)) == count
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_longest_search_that_finds_projects_pages_through_them_all(chat, ctx, asha, script):
+    site = long_name(9999, script)
+    given.many_projects(ctx.sessions, long_names(100, script), ctx.now(), lead_id=None, site=site)
+    query = site.replace("9999 ", "")  # every word of a 200-character site
+
+    reply = chat.say(asha, f'/qi-projects "{query}"')
+
+    listed = []
+    while True:
+        seen = shown(reply)  # the button's value within Slack's 2,000 characters, too
+        listed += lines_of(reply)
+        assert seen.slack.splitlines()[0].endswith(f" to {len(listed)} of 100)")
+        if len(listed) == 100:
+            break
+        reply = chat.press(asha, reply, "Show more projects")
+    assert len(set(listed)) == 100
 
 
 @pytest.mark.parametrize("count", sizes(HOME_PROJECTS_SHOWN))

@@ -6,7 +6,15 @@ import pytest
 from sqlalchemy import select
 
 from handlers import ids
-from handlers.nudges import NUDGE_PROJECTS_SHOWN, NudgePolicy, week_before, week_of
+from handlers.nudges import (
+    FOR_SOMEONE_ELSE,
+    MORE_BROKE,
+    NO_MORE_OF_YOURS,
+    NUDGE_PROJECTS_SHOWN,
+    NudgePolicy,
+    week_before,
+    week_of,
+)
 from handlers.wording import first_name
 from store.forums import create_forum
 from store.models import AuditEvent, Person
@@ -14,6 +22,7 @@ from store.projects import create_project
 from store.roles import ProjectStatus
 from tests.conftest import person
 from tests.handlers import given
+from tests.handlers.given import labels
 from tests.handlers.sweeps import (
     FALLS,
     inbox,
@@ -31,6 +40,7 @@ from tests.handlers.sweeps import (
 
 QUICK = NudgePolicy(escalate_after=1)
 ASK = "Ask the forum to find a partner"
+STEPS = (ASK, "Add someone already involved", "Snooze")
 DAN = person("Dan Hughes")
 NOT_YOURS = (
     'Only the lead of "Falls prevention" or a forum organiser can do that. '
@@ -359,39 +369,189 @@ def test_a_lead_with_many_projects_sees_those_waiting_longest_then_how_many_more
     assert "Hello Asha. 14 of your project teams have no service user or carer on them yet." in (
         nudge.text
     )
-    assert "next steps for the 10 that have waited longest:" in nudge.text
+    assert (
+        "next steps for the 10 that have waited longest for a service user or carer:" in nudge.text
+    )
     assert nudge.sections[-2].text == (
         "…and 4 more of your projects also have no service user or carer on the team yet. "
         "Type /qi-projects mine to see them all."
     )
-    assert nudge.buttons[-1].label == "Turn reminders off"
+    assert labels(nudge)[-2:] == ["Show the next 4 projects", "Turn reminders off"]
+
+    rest = chat.press(asha, nudge, "Show the next 4 projects")
+
+    # The same order: the two reminded twice, then the two begun this week, the first first.
+    waited = ["Project 10", "Project 11", "Another audit", "Brand new idea"]
+    assert rest.sections[0].heading == "More of your projects"
+    assert [s.text for s in rest.sections[1:]] == [f'"{name}"' for name in waited]
+    assert [(b.label, b.value) for b in rest.buttons] == [
+        (label, str(project_id(ctx, name))) for name in waited for label in STEPS
+    ]
+
+
+def waiting_projects(ctx, lead, count, name="Project"):
+    return given.many_projects(
+        ctx.sessions, [f"{name} {n:03d}" for n in range(count)], ctx.now(), lead_id=lead
+    )
+
+
+def asked_about(*replies):
+    """The projects these replies offer an 'Ask the forum' button for, in order."""
+    return [int(b.value) for r in replies for b in r.buttons if b.action_id == ids.ASK_FORUM]
+
+
+def next_button(reply):
+    """The label of the reply's 'Show the next' button, or None if it has none."""
+    found = [
+        b.label for b in reply.buttons if b.action_id in (ids.MORE_WAITING, ids.MORE_ESCALATED)
+    ]
+    return found[0] if found else None
+
+
+def steps_of(reply):
+    """The buttons offered for each project the reply names: one tuple of labels per project."""
+    return {tuple(b.label for b in s.buttons) for s in reply.sections if s.text.startswith('"')}
+
+
+def test_every_project_in_a_long_reminder_gets_its_buttons_a_few_at_a_time(chat, ctx, dm, asha):
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    projects = waiting_projects(ctx, lead, 25)
+
+    replies = [nudge_now(ctx, dm(asha))]
+    while next_button(replies[-1]):
+        replies.append(chat.press(asha, replies[-1], next_button(replies[-1])))
+
+    assert asked_about(*replies) == projects
+    assert [next_button(r) for r in replies] == [
+        "Show the next 10 projects",
+        "Show the next 5 projects",
+        None,
+    ]
+    assert "…and 5 more of your projects also have no service user or carer" in replies[1].text
+    assert "Type /qi-projects mine to see them all." in replies[1].text
+    assert [steps_of(r) for r in replies] == [{STEPS}] * 3
+
+
+def test_the_next_projects_leave_out_those_that_no_longer_need_it(chat, ctx, dm, asha, ben):
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    projects = waiting_projects(ctx, lead, 14)
+    nudge = nudge_now(ctx, dm(asha))
+    chat.say(ben, "/qi-join Project 011 as carer")
+    chat.say(asha, '/qi-project status "Project 012" completed')
+
+    rest = chat.press(asha, nudge, "Show the next 4 projects")
+
+    assert asked_about(rest) == [projects[10], projects[13]]
+    assert not any(b.action_id == ids.MORE_WAITING for b in rest.buttons)
+
+
+def test_the_next_projects_of_last_weeks_reminder_are_in_this_weeks(chat, ctx, dm, asha):
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    waiting_projects(ctx, lead, 12)
+    last_week = nudge_now(ctx, dm(asha))
+    next_week(ctx)
+    this_week = nudge_now(ctx, dm(asha))
+
+    stale = chat.press(asha, last_week, "Show the next 2 projects")
+    fresh = chat.press(asha, this_week, "Show the next 2 projects")
+
+    assert (stale.ok, stale.text) == (True, NO_MORE_OF_YOURS)
+    assert len(asked_about(fresh)) == 2
+
+
+def test_every_project_passed_to_the_organisers_gets_its_buttons_a_few_at_a_time(
+    chat, ctx, dm, asha, chloe
+):
+    organiser(ctx, chloe)
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    projects = waiting_projects(ctx, lead, 23)
+    weekly(ctx, 2, QUICK)  # reminded once, then passed to the organisers
+
+    note = inbox(ctx, dm(chloe), kind="escalation")
+    assert labels(note)[-1] == "Show the next 10 projects"
+    assert "The other 18 have buttons too, a few at a time:" in note.text
+    first = chat.press(chloe, note, "Show the next 10 projects")
+    second = chat.press(chloe, first, "Show the next 8 projects")
+
+    assert asked_about(note, first, second) == projects
+    assert first.sections[0].heading == "More projects that could use the forum's help"
+    assert first.sections[1].text == '"Project 005" (lead: Asha Patel)'
+    assert "…and 8 more projects also waiting." in first.text
+    assert labels(second)[-3:] == list(STEPS)
+    asked = chat.press(chloe, second, ASK)
+    assert asked.ok and asked.text.startswith("Thank you. I've asked the forum organisers")
+
+
+def test_an_organisers_note_with_one_project_beyond_the_buttons_says_so(chat, ctx, dm, asha, chloe):
+    organiser(ctx, chloe)
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    projects = waiting_projects(ctx, lead, 6)
+    weekly(ctx, 2, QUICK)
+
+    note = inbox(ctx, dm(chloe), kind="escalation")
+    last = chat.press(chloe, note, "Show the next project")
+
+    assert note.sections[-1].text == "The other one has buttons too:"
+    assert asked_about(last) == projects[5:]
+    assert next_button(last) is None
+
+
+def test_only_the_lead_or_an_organiser_may_see_the_next_projects(chat, ctx, dm, asha, ben, chloe):
+    organiser(ctx, chloe)
+    given.person_id(ctx.sessions, ben, ctx.now())
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    waiting_projects(ctx, lead, 12)
+    nudge = nudge_now(ctx, dm(asha))
+    before = given.row_counts(ctx.sessions)
+
+    not_the_lead = [
+        chat.press(ben, nudge, "Show the next 2 projects"),
+        chat.press(DAN, nudge, "Show the next 2 projects"),  # never seen before
+    ]
+
+    assert [(r.ok, r.text) for r in not_the_lead] == [(False, FOR_SOMEONE_ELSE)] * 2
+    assert given.row_counts(ctx.sessions) == before
+    assert len(asked_about(chat.press(chloe, nudge, "Show the next 2 projects"))) == 2
+
+    next_week(ctx)
+    weekly(ctx, 1, QUICK)  # now passed to the organisers
+    note = inbox(ctx, dm(chloe), kind="escalation")
+    not_an_organiser = [
+        chat.press(ben, note, "Show the next 7 projects"),
+        chat.press(asha, note, "Show the next 7 projects"),  # their lead, but not an organiser
+    ]
+
+    assert [(r.ok, r.text) for r in not_an_organiser] == [(False, FOR_SOMEONE_ELSE)] * 2
+    assert len(asked_about(chat.press(chloe, note, "Show the next 7 projects"))) == 7
 
 
 @pytest.mark.parametrize(
-    ("who", "line"),
+    ("action", "value"),
     [
-        ("ben", "/qi-join Falls prevention as carer"),
-        ("asha", "/qi-project reminders off"),
-        ("asha", '/qi-project status "Falls prevention" completed'),
+        (ids.MORE_WAITING, ""),
+        (ids.MORE_WAITING, "2026-W48"),
+        (ids.MORE_WAITING, "2026-W48:1:1"),  # an organisers' value
+        (ids.MORE_WAITING, "2026-W48:x:1:1"),
+        (ids.MORE_WAITING, "week:1:1:1"),
+        (ids.MORE_WAITING, "2026-W48:1:1:1:1"),
+        (ids.MORE_WAITING, "2026-W48:-1:1:1"),
+        (ids.MORE_WAITING, "2026-W48:1:1:99999999999999999999999"),
+        (ids.MORE_ESCALATED, ""),
+        (ids.MORE_ESCALATED, "2026-W48:1:1:1"),  # a lead's value
+        (ids.MORE_ESCALATED, "2026-W48:one:1"),
+        (ids.MORE_ESCALATED, "2026-48:1:1"),
     ],
 )
-def test_a_nudge_no_longer_needed_when_it_is_sent_is_withdrawn(chat, ctx, dm, asha, ben, who, line):
-    start(chat, asha, FALLS)
-    sweep(ctx)
-    assert chat.say({"asha": asha, "ben": ben}[who], line).ok
+def test_a_next_projects_button_with_a_value_not_ours_gets_a_kind_answer(
+    chat, ctx, asha, action, value
+):
+    given.organiser(ctx.sessions, asha, ctx.now())
+    before = given.row_counts(ctx.sessions)
 
-    assert inbox(ctx, dm(asha)) is None
+    reply = chat.bot.action(asha, action, value)
 
-
-def test_a_nudge_only_mentions_the_projects_that_still_need_it_when_sent(chat, ctx, dm, asha, ben):
-    start(chat, asha, FALLS, "Sepsis screening")
-    sweep(ctx)
-    chat.say(ben, "/qi-join Falls prevention as service user")
-
-    nudge = inbox(ctx, dm(asha))
-
-    assert 'Your "Sepsis screening" team has no service user or carer' in nudge.text
-    assert FALLS not in nudge.text
+    assert (reply.ok, reply.text) == (False, MORE_BROKE)
+    assert given.row_counts(ctx.sessions) == before
 
 
 # Snooze

@@ -1,8 +1,13 @@
 """Listing projects: /qi-projects, and whether each has a service user or carer on the team."""
 
 import pytest
+from sqlalchemy import update
 
-from handlers.projects import LIST_LIMIT
+from handlers.listing import text_units
+from handlers.projects import BUTTON_BROKE, END_OF_LIST, LIST_LIMIT, SEARCH_TOO_LONG
+from handlers.reply import HEADING_MAX
+from store.models import Project
+from store.roles import ProjectStatus
 from tests.handlers import given
 
 YES = "has a service user or carer on the team"
@@ -220,16 +225,146 @@ def test_my_projects_page_on_from_the_button_too(chat, asha, ben):
     assert "• Project 40:" in rest.text and "Not Asha" not in rest.text
 
 
-def test_a_stale_more_button_says_the_list_has_ended(chat, asha):
-    chat.say(asha, '/qi-project new "Falls prevention"')
+def numbered(count):
+    return [f"Project {n:03d}" for n in range(count)]
 
-    reply = chat.bot.action(asha, "more_projects", "40:")
 
-    assert (
-        reply.ok
-        and reply.text
-        == "That's the end of the list. Type /qi-projects to see it again from the start."
-    )
+def listed(reply):
+    return [line[2:].split(":")[0] for line in reply.text.splitlines() if line.startswith("• ")]
+
+
+def close(ctx, project):
+    with ctx.sessions.begin() as session:
+        session.execute(
+            update(Project).where(Project.id == project).values(status=ProjectStatus.COMPLETED)
+        )
+
+
+FORMS = {"all": "", "mine": "mine", "a search": "project"}
+
+
+@pytest.mark.parametrize("asked", FORMS.values(), ids=FORMS.keys())
+def test_a_project_closed_before_the_next_page_makes_it_skip_none(chat, ctx, asha, asked):
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    ids = given.many_projects(ctx.sessions, numbered(LIST_LIMIT + 1), ctx.now(), lead_id=lead)
+    first = chat.say(asha, f"/qi-projects {asked}")
+    assert listed(first)[-1] == "Project 039"
+
+    close(ctx, ids[0])  # one already seen
+    rest = chat.press(asha, first, "Show more projects")
+
+    assert listed(rest) == ["Project 040"]
+    # Counted as the list stands now: 39 still active before it, 40 in all.
+    assert rest.sections[0].heading.endswith("(40 to 40 of 40)")
+
+
+@pytest.mark.parametrize("asked", FORMS.values(), ids=FORMS.keys())
+def test_a_project_started_before_the_next_page_makes_it_repeat_none(chat, ctx, asha, asked):
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    given.many_projects(ctx.sessions, numbered(LIST_LIMIT + 1), ctx.now(), lead_id=lead)
+    first = chat.say(asha, f"/qi-projects {asked}")
+
+    # First by name, so before the page; and one after it, which the next page shows.
+    given.many_projects(ctx.sessions, ["Aardvark project", "Project 999"], ctx.now(), lead_id=lead)
+    rest = chat.press(asha, first, "Show more projects")
+
+    assert listed(rest) == ["Project 040", "Project 999"]
+    assert rest.sections[0].heading.endswith("(42 to 43 of 43)")
+
+
+def test_every_project_is_seen_once_while_others_come_and_go(chat, ctx, asha):
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    ids = given.many_projects(ctx.sessions, numbered(3 * LIST_LIMIT), ctx.now(), lead_id=lead)
+    seen, reply = [], chat.say(asha, "/qi-projects")
+    while True:
+        seen += listed(reply)
+        if not reply.buttons:
+            break
+        close(ctx, ids[len(seen) - 1])  # the last two shown end, and one starts before them
+        close(ctx, ids[len(seen) - 2])
+        given.many_projects(ctx.sessions, [f"Aardvark {len(seen)}"], ctx.now(), lead_id=lead)
+        reply = chat.press(asha, reply, "Show more projects")
+
+    assert seen == numbered(3 * LIST_LIMIT)
+
+
+def test_a_more_button_for_a_list_that_has_since_ended_says_so(chat, ctx, asha):
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    ids = given.many_projects(ctx.sessions, numbered(LIST_LIMIT + 1), ctx.now(), lead_id=lead)
+    first = chat.say(asha, "/qi-projects")
+    close(ctx, ids[-1])
+
+    reply = chat.press(asha, first, "Show more projects")
+
+    assert (reply.ok, reply.text) == (True, END_OF_LIST)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "40:",  # a button from before paging went by name
+        "40:falls",
+        "",
+        "not json",
+        "[]",
+        '["project 039", "12", ""]',
+        '["project 039", true, ""]',
+        '["project 039", -1, ""]',
+        '["project 039", 99999999999999999999999, ""]',
+        '[null, 12, ""]',
+        '{"a": 1, "b": 2, "c": 3}',
+        "[" * 1900,
+    ],
+)
+def test_a_more_button_with_a_value_not_ours_gets_a_kind_answer(chat, ctx, asha, value):
+    given.many_projects(ctx.sessions, numbered(3), ctx.now(), lead_id=None)
+    before = given.row_counts(ctx.sessions)
+
+    reply = chat.bot.action(asha, "more_projects", value)
+
+    assert (reply.ok, reply.text) == (False, BUTTON_BROKE)
+    assert given.row_counts(ctx.sessions) == before
+
+
+def test_a_search_page_says_to_add_a_word_to_the_search(chat, ctx, asha):
+    given.many_projects(ctx.sessions, numbered(LIST_LIMIT + 1), ctx.now(), lead_id=None)
+
+    everything = chat.say(asha, "/qi-projects")
+    search = chat.say(asha, "/qi-projects project")
+
+    assert "add a word from its name, for example /qi-projects falls" in everything.text
+    assert "To find one, add another word to your search." in search.text
+    assert "/qi-projects falls" not in search.text
+
+
+@pytest.mark.parametrize(
+    "word",
+    ["ward ", "Cymru\U0001f3f4\U000e0067\U000e0062\U000e0077\U000e006c\U000e0073\U000e007f "],
+)
+def test_a_long_search_is_shortened_in_the_heading_and_the_page_numbers_kept(chat, ctx, asha, word):
+    site = (word * (200 // len(word))).strip()  # as long as a site may be
+    given.many_projects(ctx.sessions, numbered(LIST_LIMIT + 1), ctx.now(), lead_id=None, site=site)
+
+    first = chat.say(asha, f'/qi-projects "{site}"')
+    rest = chat.press(asha, first, "Show more projects")
+
+    shown = len(listed(first))
+    for page, numbers in ((first, f"(1 to {shown} of 41)"), (rest, f"({shown + 1} to ")):
+        heading = page.sections[0].heading
+        assert heading.startswith('Active QI projects matching "' + site[:20])
+        assert f'…" {numbers}' in heading
+        assert text_units(heading) <= HEADING_MAX
+    assert rest.sections[0].heading.endswith(" of 41)")
+
+
+def test_a_search_too_long_for_a_button_says_how_to_see_the_rest(chat, ctx, asha):
+    given.many_projects(ctx.sessions, numbered(LIST_LIMIT + 1), ctx.now(), lead_id=None)
+
+    reply = chat.say(asha, "/qi-projects " + "proj " * 399)  # 1,995 characters
+
+    assert reply.ok and len(listed(reply)) == LIST_LIMIT
+    assert reply.buttons == ()
+    assert SEARCH_TOO_LONG in reply.text
 
 
 def test_projects_are_listed_by_name_ignoring_case(chat, asha):

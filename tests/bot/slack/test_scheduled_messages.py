@@ -292,6 +292,26 @@ def test_a_lead_with_300_projects_gets_one_reminder_that_fits_and_lets_them_act(
     assert "Type /qi-projects mine to see them all." in text
     assert "Turn reminders off" in text
 
+    # The next ten of them, each with its buttons, answered to the lead alone.
+    (more,) = [b for b in slack_buttons(dm["blocks"]) if b["text"]["text"].startswith("Show the")]
+    assert more["text"]["text"] == "Show the next 10 projects"
+    slack_bot.post(
+        block_actions_body(
+            more["action_id"],
+            more["value"],
+            user_id=LEAD,
+            channel_id="DULEAD",
+            response_url=fake_slack.response_url(),
+        )
+    )
+    slack_bot.settle()
+    ((_key, answer),) = fake_slack.responses
+    assert answer["response_type"] == "ephemeral"
+    check_slack_message(answer["text"], answer["blocks"])
+    asks = [b for b in slack_buttons(answer["blocks"]) if b["text"]["text"] == ASK]
+    assert [b["value"] for b in asks] == [str(p) for p in projects[:10]]
+    assert "…and 280 more of your projects" in visible_text(answer["blocks"])
+
     # Where it says to look, every one of them can be seen, a page at a time.
     listing = command(slack_bot, fake_slack, LEAD, "/qi-projects", "mine").json()
     check_slack_message(listing["text"], listing["blocks"])

@@ -155,6 +155,16 @@ def test_a_lead_with_300_projects_gets_one_reminder_that_fits_and_lets_them_act(
     assert "Type qi-projects mine to see them all." in text
     button(card, "Turn reminders off")
 
+    # The next ten of them, each with its buttons, in the card that answers the press.
+    verb, data = button(card, "Show the next 10 projects")
+    pressed = teams_bot.press(verb, data, reply_to_id=nudge["id"])
+    answer = pressed.json()["value"]
+    check_teams_message({**nudge, "attachments": [{**nudge["attachments"][0], "content": answer}]})
+    asks = [b for b in teams_buttons(answer) if b["title"] == "Ask the forum to find a partner"]
+    assert [b["data"]["value"] for b in asks] == [str(p) for p in projects[:10]]
+    assert "…and 280 more of your projects" in card_text(answer)
+    button(answer, "Show the next 10 projects")
+
 
 def test_a_lead_the_bot_cannot_reach_on_teams_is_reported_not_retried(teams_bot, fake_teams):
     lead_with_two_projects(teams_bot, address=False)  # never opened qi-nudge in Teams
