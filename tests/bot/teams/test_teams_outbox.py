@@ -20,7 +20,7 @@ from store.models import ChatAddress, ChatIdentity, Delivery, Person, ProjectNud
 from store.people import grant_admin
 from store.projects import create_project
 from store.roles import ProjectStatus
-from tests.bot.message_limits import check_teams_message, teams_buttons
+from tests.bot.message_limits import check_teams_message, teams_buttons, walk
 from tests.bot.teams.test_teams_http import BEN, button, card_of, card_text, sent_to
 from tests.fakes.teams_connector import CREATE_CONVERSATION, SEND_ACTIVITY, UPDATE_ACTIVITY
 from tests.fakes.teams_signing import CHANNEL_ID_QI, PRIYA, TENANT_ID, personal_conversation_id
@@ -282,11 +282,9 @@ def test_429s_without_retry_after_back_off_exponentially_and_reset_after_a_send(
 
 def _submit_form(bot, card, answers):
     """Fill the form on `card` (field name -> value) and press its one submit."""
-    from tests.bot.teams.test_teams_http import _walk
-
     submit = next(
         e
-        for e in _walk(card["body"])
+        for e in walk(card["body"])
         if e.get("type") == "Action.Execute" and e["verb"].startswith("form:")
     )
     inputs = {f"field:{name}": value for name, value in answers.items()}
