@@ -23,6 +23,10 @@ BUTTONS_PER_BLOCK = 25
 MAX_IMAGE_TEXT = 2000  # an image block's alt text and title
 # A message's own text (notifications, screen readers) may be 40,000; a few lines say enough.
 FALLBACK_TEXT_MAX = 3000
+# All the text of a message's blocks together, in UTF-16 units. Slack refuses more than about
+# 12,000 characters (msg_blocks_too_long; observed, not documented: slackapi/bolt-js#2509 and
+# #2867, refused at 11,341); this keeps well below it.
+MESSAGE_TEXT_MAX = 10_000
 # Inside one block every button needs its own action_id; "<id>#<n>" keeps the id routable.
 ACTION_SUFFIX = "#"
 FIELD_ACTION = "value"
@@ -101,13 +105,18 @@ def handler_action_id(action_id: str) -> str:
 
 
 def build_reply_blocks(
-    reply: Reply, *, most: int = MESSAGE_BLOCKS_MAX, left_out: str = LEFT_OUT
+    reply: Reply,
+    *,
+    most: int = MESSAGE_BLOCKS_MAX,
+    text_most: int | None = MESSAGE_TEXT_MAX,
+    left_out: str = LEFT_OUT,
 ) -> list[Block]:
     """A reply as blocks: a header per heading, text sections, and rows of buttons.
 
-    Never more than `most` blocks: a reply that would need more keeps its first sections,
-    then says that the rest is left out (`left_out`), then its last section if that has
-    buttons and fits (a "Turn reminders off").
+    Never more than `most` blocks, nor more than `text_most` UTF-16 units of text in them all
+    (None: no such limit): a reply that would need more keeps its first sections, then says
+    that the rest is left out (`left_out`), then its last section if that has buttons and fits
+    (a "Turn reminders off").
     """
     groups: list[list[Block]] = []
     index = 0
@@ -126,27 +135,64 @@ def build_reply_blocks(
             group.append({"type": "actions", "elements": elements})
         groups.append(group)
     blocks = [block for group in groups for block in group]
-    if len(blocks) <= most:
+    text_room = text_most if text_most is not None else float("inf")
+    if len(blocks) <= most and _text_units(blocks) <= text_room:
         return blocks
-    return _cut(groups, most, left_out)
+    return _cut(groups, most, text_room, left_out)
 
 
-def _cut(groups: list[list[Block]], most: int, left_out: str) -> list[Block]:
+def _cut(groups: list[list[Block]], most: int, text_most: float, left_out: str) -> list[Block]:
     """The first whole sections that fit, the note, and the last section if it has buttons."""
     last = groups[-1]
-    keep_last = len(last) <= FINAL_BLOCKS_KEPT and last[-1]["type"] == "actions"
+    note = _section(left_out)
+    keep_last = (
+        len(last) <= FINAL_BLOCKS_KEPT
+        and last[-1]["type"] == "actions"
+        and _text_units([note, *last]) <= text_most
+    )
     tail = last if keep_last else []
     room = most - 1 - len(tail)
+    text_room = text_most - _text_units([note, *tail])
     head: list[Block] = []
+    used = 0
     for group in groups[:-1] if keep_last else groups:
-        if len(head) + len(group) > room:
+        size = _text_units(group)
+        if len(head) + len(group) > room or used + size > text_room:
             if not head:  # one section longer than a message: as much of it as fits
-                head = group[:room]
+                head = _fitting(group, room, text_room)
             break
         head += group
+        used += size
     while head and head[-1]["type"] == "header":  # a heading with nothing under it
         head.pop()
-    return [*head, _section(left_out), *tail]
+    return [*head, note, *tail]
+
+
+def _fitting(blocks: list[Block], room: int, text_room: float) -> list[Block]:
+    """The first of the blocks that fit in `room` blocks and `text_room` units of text."""
+    kept: list[Block] = []
+    used = 0
+    for block in blocks[:room]:
+        used += _text_units([block])
+        if used > text_room:
+            break
+        kept.append(block)
+    return kept
+
+
+def _text_units(blocks: list[Block]) -> int:
+    """The UTF-16 units of every text object in the blocks (headers, sections, buttons)."""
+    total = 0
+    stack: list[Any] = list(blocks)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") in ("plain_text", "mrkdwn") and isinstance(node.get("text"), str):
+                total += text_units(node["text"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return total
 
 
 def fallback_text(reply: Reply) -> str:
@@ -232,7 +278,8 @@ def build_home_view(reply: Reply, *, image_file_id: str | None = None) -> Block:
     """
     picture = reply.image is not None and image_file_id is not None
     most = VIEW_BLOCKS_MAX - (1 if picture else 0)
-    blocks = build_reply_blocks(reply, most=most, left_out=LEFT_OUT_OF_HOME)
+    # A view has no msg_blocks_too_long: its limits are 100 blocks and 250 KB.
+    blocks = build_reply_blocks(reply, most=most, text_most=None, left_out=LEFT_OUT_OF_HOME)
     if reply.image is not None and image_file_id is not None:
         blocks.append(build_image_block(reply.image, image_file_id))
     return {"type": "home", "blocks": blocks}

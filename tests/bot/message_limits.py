@@ -10,7 +10,6 @@ can read back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from slack_sdk.models.blocks import Block
@@ -18,6 +17,7 @@ from slack_sdk.models.views import View
 
 from bot.teams.cards import CARD_VERSION, MESSAGE_BUDGET_UTF16, card_utf16_bytes
 from tests.fakes import slack_rules
+from tests.fakes.slack_rules import walk
 from tests.fakes.teams_rules import activity_problems, card_problems
 
 SLACK_MESSAGE_BLOCKS = 50
@@ -39,17 +39,6 @@ TEAMS_INPUTS = {"Input.Text", "Input.ChoiceSet"}
 def units(text: str) -> int:
     """Length in UTF-16 code units: the stricter of Slack's and Teams' ways of counting."""
     return len(text.encode("utf-16-le")) // 2
-
-
-def walk(node: Any) -> Iterator[dict[str, Any]]:
-    """Every object in a JSON tree, depth first, in order."""
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)
 
 
 def check_slack_blocks(blocks: list[dict[str, Any]], *, most: int) -> None:

@@ -135,6 +135,42 @@ def test_slack_down_while_setting_a_channel_is_said_kindly_and_nothing_is_lost(
     assert with_slack_back[0] == 0 and "joins by itself" in with_slack_back[1]
 
 
+def installed_without(fake: FakeSlack, scope: str) -> None:
+    """The bot's token is from an install made before the manifest asked for `scope`."""
+    fake.add_token("xoxb-test", scopes=[s for s in fake.bot_scopes if s != scope])
+
+
+def test_an_app_installed_before_it_could_join_says_to_reinstall_it(on_slack, fake, capsys):
+    installed_without(fake, "channels:join")
+
+    code, out = qi(capsys, "forum", "add", "QI Forum", "--channel", "slack:C0PUBLIC")
+    fake.add_token("xoxb-test")  # reinstalled from the manifest
+    again = qi(capsys, "forum", "set", "QI Forum", "--channel", "slack:C0PUBLIC")
+
+    assert code == 0  # the forum is added all the same
+    assert "the Slack app lacks a permission (channels:join)" in out
+    assert "reinstall it from deploy/slack-manifest.yml" in out
+    assert "Traceback" not in out
+    assert again[0] == 0
+    assert again[1].endswith("qi-nudge joined #qi-forum, so it can post there.\n")
+    assert fake.bot_is_member("C0PUBLIC")
+
+
+def test_forum_check_without_the_scope_to_see_a_channel_says_which_is_missing(
+    on_slack, fake, capsys
+):
+    installed_without(fake, "groups:read")
+    fake.invite_bot("G0PRIVATE")
+    qi(capsys, "forum", "add", "Public", "--channel", "slack:C0MEMBER")
+    qi(capsys, "forum", "add", "Private", "--channel", "slack:G0PRIVATE")
+
+    code, out = qi(capsys, "forum", "check")
+
+    assert code == 1
+    assert '"Public" (slack:C0MEMBER): qi-nudge can post in #carers-forum.' in out
+    assert "the Slack app lacks a permission (groups:read)" in out
+
+
 def test_without_slack_here_setting_a_slack_channel_says_so(database, capsys):
     code, out = qi(capsys, "forum", "add", "QI Forum", "--channel", "slack:C0PUBLIC")
 

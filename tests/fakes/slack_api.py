@@ -22,17 +22,22 @@ files.completeUploadExternal (``files`` a JSON list of ``{"id", "title"}``, ``ch
 ``initial_comment``) shares them. ``fake.uploads`` and ``fake.files(channel)`` show the result.
 
 Channels are known only once added (`fake.add_channel`), as in a real workspace: chat.postMessage,
-chat.update and conversations.history in a channel answer ``channel_not_found`` for an unknown
-channel or a private one the bot is not in, ``not_in_channel`` for a public one it is not in, and
-``is_archived`` when posting in an archived one. conversations.join and conversations.info
-answer as Slack's do (see `FakeSlack.add_channel`). A user id or a DM needs no set-up.
+chat.update, chat.postEphemeral, conversations.history and files.completeUploadExternal (its
+``channel_id``) in a channel answer ``channel_not_found`` for an unknown channel or a private one
+the bot is not in, ``not_in_channel`` for a public one it is not in, and ``is_archived`` when
+posting in an archived one. conversations.join and conversations.info answer as Slack's do (see
+`FakeSlack.add_channel`). A user id or a DM needs no set-up.
 
 What Slack refuses, the fake refuses, with Slack's answer: every message and view is checked by
 `slack_rules` (slack_sdk's own Block Kit models, plus Slack's documented limits), so a message
 too big for Slack fails here as it would there (invalid_blocks, msg_too_long, invalid_arguments).
 `slack_grants` keeps what Slack lets a caller do: only known tokens work (`add_token`,
-`revoke_token`; else invalid_auth, token_revoked), views.open needs a trigger_id minted by
-`new_trigger_id` less than 3 s ago and never used before, and a `response_url` takes 5 answers
+`revoke_token`; else invalid_auth, token_revoked), each with its scopes: by default the bot scopes
+of deploy/slack-manifest.yml, read when the fake starts, and a method without the scope Slack
+requires for it answers ``missing_scope`` with ``needed`` and ``provided``, as Slack does
+(`add_token(token, scopes=...)` makes an install from before a scope was added). views.open needs
+a trigger_id minted by `new_trigger_id` less than 3 s ago and never used before, and a
+`response_url` must be one the fake issued (`fake.response_url()`; else 404) and takes 5 answers
 within 30 minutes. Both age on `fake.clock`, which a test may replace to move time.
 
 Slack's rate limits are off unless asked for: ``fake.enforce_rate_limits(RateLimits(...))`` makes
@@ -60,7 +65,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.local_server import LocalFake, QuietServer
-from tests.fakes.slack_grants import KNOWN_TOKENS, ResponseUrls, Tokens, Triggers
+from tests.fakes.slack_grants import (
+    DM,
+    GROUP_DM,
+    KNOWN_TOKENS,
+    PRIVATE,
+    PUBLIC,
+    ResponseUrls,
+    Tokens,
+    Triggers,
+)
 from tests.fakes.slack_rules import decoded, message_refusal, response_url_refusal, view_refusal
 
 TEAM_ID = "T0001"
@@ -264,9 +278,12 @@ class _User:
     is_bot: bool
 
 
-# Methods that need the bot in the channel, and of those, the ones that post in it.
-_MEMBERS_ONLY = frozenset({"chat.postMessage", "chat.update", "conversations.history"})
-_POSTS = frozenset({"chat.postMessage", "chat.update"})
+# Methods that need the bot in the channel, and of those, the ones that post in it. An ephemeral
+# message too: Slack refuses it where the bot is not a member, even though only one person sees it.
+_POSTS = frozenset(
+    {"chat.postMessage", "chat.update", "chat.postEphemeral", "files.completeUploadExternal"}
+)
+_MEMBERS_ONLY = _POSTS | {"conversations.history"}
 
 
 @dataclass
@@ -343,15 +360,26 @@ class FakeSlack(LocalFake):
         """A new response_url on this server (or the one named `key`), as an interaction has.
 
         Like Slack's, it takes 5 answers within 30 minutes of its first issue, then answers
-        404 used_url or expired_url.
+        404 used_url or expired_url. Only URLs issued here work: any other is 404 no_service.
         """
         return f"{self.root_url}/hooks/{self.response_urls.issue(key)}"
 
     # -- grants: tokens and trigger ids --------------------------------------------------------
 
-    def add_token(self, token: str) -> None:
-        """Accept `token` too (the fake knows `slack_grants.KNOWN_TOKENS` from the start)."""
-        self.tokens.add(token)
+    def add_token(self, token: str, *, scopes: Iterable[str] | None = None) -> None:
+        """Accept `token` too, carrying `scopes` (the fake knows `KNOWN_TOKENS` from the start).
+
+        `scopes` defaults to the manifest's bot scopes (`bot_scopes`), or connections:write for
+        an app-level "xapp-" token. Fewer make an install from before the manifest asked for
+        more, e.g. ``scopes=[s for s in fake.bot_scopes if s != "channels:join"]``; adding a
+        known token again changes its scopes, as reinstalling the app does.
+        """
+        self.tokens.add(token, scopes)
+
+    @property
+    def bot_scopes(self) -> tuple[str, ...]:
+        """The bot scopes of deploy/slack-manifest.yml, which a token carries unless told."""
+        return self.tokens.bot_scopes
 
     def revoke_token(self, token: str) -> None:
         """Answer token_revoked to every call with `token` from now on (an uninstalled app)."""
@@ -575,6 +603,10 @@ class FakeSlack(LocalFake):
         if handler is None:
             return _json_answer({"ok": False, "error": "unknown_method"})
         with self._lock:
+            kind = self._conversation_kind(method, args)
+            missing = self.tokens.missing_scope(token, method, kind)
+            if missing is not None:
+                return _json_answer(missing)
             # One lock for the check and the work: concurrent calls cannot both take a last token.
             retry_after = self._limiter.retry_after(method, args) if self._limiter else None
             if retry_after is not None:
@@ -939,11 +971,36 @@ class FakeSlack(LocalFake):
 
     # -- channel membership (called with the lock held) --------------------------------------
 
+    def _conversation_kind(self, method: str, args: dict[str, Any]) -> str | None:
+        """What kind of conversation the call is about, for its scope; None if hidden or none.
+
+        A channel the bot cannot see has no kind yet: Slack answers channel_not_found for it.
+        """
+        if method == "conversations.open" and not args.get("channel"):
+            users = args.get("users")
+            names = users if isinstance(users, list) else str(users or "").split(",")
+            return GROUP_DM if len([n for n in names if str(n).strip()]) > 1 else DM
+        channel_id = str(args.get("channel") or "")
+        if channel_id[:1] in ("U", "W", "D"):
+            return DM
+        if channel_id in self._open_dms:
+            return GROUP_DM
+        channel = self._channels.get(channel_id)
+        if channel is None or (channel.private and not channel.bot_member):
+            return None
+        return PRIVATE if channel.private else PUBLIC
+
     def _membership_refusal(self, method: str, args: dict[str, Any]) -> dict[str, Any] | None:
-        """Slack's answer when the bot may not use `channel` for `method`; None if it may."""
+        """Slack's answer when the bot may not use the channel for `method`; None if it may."""
         if method not in _MEMBERS_ONLY:
             return None
-        channel_id = str(args.get("channel") or "")
+        for channel_id in _channels_of(method, args):
+            refusal = self._channel_refusal(method, channel_id)
+            if refusal is not None:
+                return refusal
+        return None
+
+    def _channel_refusal(self, method: str, channel_id: str) -> dict[str, Any] | None:
         if channel_id[:1] not in ("C", "G") or channel_id in self._open_dms:
             return None  # a user id or a DM (or a group DM the bot opened): no membership
         channel = self._channels.get(channel_id)
@@ -960,10 +1017,13 @@ class FakeSlack(LocalFake):
         if channel_id[:1] in ("D", "U", "W") or channel_id in self._open_dms:
             return {"ok": False, "error": "method_not_supported_for_channel_type"}
         channel = self._channels.get(channel_id)
-        if channel is None:
+        hidden = channel is not None and channel.private and not channel.bot_member
+        if channel is None or (hidden and channel_id.startswith("C")):
+            # A private channel the bot was not invited to is invisible to it: not found.
             return {"ok": False, "error": "channel_not_found"}
         if channel.private:
-            # A bot cannot join a private channel: someone in it has to invite it.
+            # No bot joins a private channel by itself; an old one (a G "group") is the wrong
+            # kind of conversation for the method, and so, in the fake, is one it is already in.
             return {"ok": False, "error": "method_not_supported_for_channel_type"}
         if channel.archived:
             return {"ok": False, "error": "is_archived"}
@@ -1053,6 +1113,15 @@ def _bearer(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return token.strip() or None
+
+
+def _channels_of(method: str, args: dict[str, Any]) -> list[str]:
+    """The channels a call acts in: files.completeUploadExternal names them differently."""
+    if method != "files.completeUploadExternal":
+        return [str(args.get("channel") or "")]
+    named = [str(args.get("channel_id") or "")]
+    named += [channel.strip() for channel in str(args.get("channels") or "").split(",")]
+    return [channel for channel in named if channel]
 
 
 def _truthy(value: Any) -> bool:

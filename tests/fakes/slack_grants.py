@@ -1,6 +1,7 @@
-"""What Slack lets a caller do, and for how long: tokens, trigger ids and response URLs.
+"""What Slack lets a caller do, and for how long: tokens, scopes, trigger ids, response URLs.
 
-Each takes a monotonic clock (seconds), so a test moves time instead of sleeping.
+Trigger ids and response URLs take a monotonic clock (seconds), so a test moves time instead of
+sleeping.
 """
 
 from __future__ import annotations
@@ -8,8 +9,13 @@ from __future__ import annotations
 import itertools
 import secrets
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 # The tokens the fake knows from the start: the bot tokens and the app-level token the tests
 # use. Any other token is invalid_auth until `FakeSlack.add_token` makes it known.
@@ -20,27 +26,120 @@ KNOWN_TOKENS = frozenset({"xoxb-test", "xoxb-test-token", "xapp-test"})
 APP_TOKEN_PREFIX = "xapp-"
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
+# What a token may do is its scopes. A bot token carries what the manifest asked for when the
+# app was installed: the manifest is the one source, read when a fake starts.
+MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "slack-manifest.yml"
+# An app-level token (Socket Mode) is made with connections:write, and needs nothing else.
+APP_TOKEN_SCOPES = ("connections:write",)
+
+# The kinds of conversation, as Slack's per-kind scopes name them: a public channel, a private
+# one (a "group"), a DM and a group DM.
+PUBLIC, PRIVATE, DM, GROUP_DM = "channels", "groups", "im", "mpim"
+
+# The bot-token scope each method needs, from its page at https://docs.slack.dev/reference/
+# methods/<method> ("Scopes", bot token). Where the scope depends on the kind of conversation
+# (https://docs.slack.dev/apis/web-api/using-the-conversations-api), Slack asks only for the
+# one for that kind: {"error": "missing_scope", "needed": "groups:history", ...}.
+METHOD_SCOPES: dict[str, str | Mapping[str, str]] = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "conversations.join": "channels:join",
+    "conversations.info": {
+        PUBLIC: "channels:read",
+        PRIVATE: "groups:read",
+        DM: "im:read",
+        GROUP_DM: "mpim:read",
+    },
+    "conversations.history": {
+        PUBLIC: "channels:history",
+        PRIVATE: "groups:history",
+        DM: "im:history",
+        GROUP_DM: "mpim:history",
+    },
+    "conversations.open": {DM: "im:write", GROUP_DM: "mpim:write"},
+    "users.info": "users:read",
+    "users.lookupByEmail": "users:read.email",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
+    "apps.connections.open": "connections:write",
+}
+# Methods whose pages say "No scope required".
+SCOPELESS_METHODS = frozenset({"auth.test", "views.open", "views.publish"})
+
+
+@cache
+def manifest_bot_scopes(manifest: Path = MANIFEST) -> tuple[str, ...]:
+    """The bot scopes the app manifest asks for, in its order: what an install's token carries."""
+    with manifest.open(encoding="utf-8") as file:
+        loaded: Any = yaml.safe_load(file)
+    return tuple(str(scope) for scope in loaded["oauth_config"]["scopes"]["bot"])
+
+
+def scope_needed(method: str, kind: str | None) -> str | None:
+    """The scope `method` needs for a conversation of `kind` (None: none, or not yet known)."""
+    needed = METHOD_SCOPES.get(method)
+    if isinstance(needed, Mapping):
+        return needed.get(kind) if kind is not None else None
+    return needed
+
+
 # https://docs.slack.dev/surfaces/modals: a trigger_id "expires in 3 seconds" and opens one view.
 TRIGGER_LIFETIME = 3.0
 # https://docs.slack.dev/interactivity/handling-user-interaction: a response_url can be used
 # "up to 5 times within 30 minutes" of receiving it.
 RESPONSE_URL_USES = 5
 RESPONSE_URL_LIFETIME = 30 * 60.0
+# A hooks URL Slack never issued (or has removed) is HTTP 404 with this body, as Slack answers an
+# unknown webhook (slackapi/slack-github-action#249 shows it for a removed one).
+UNKNOWN_URL = "no_service"
 
 
 class Tokens:
-    """The tokens Slack would accept; revoked ones answer token_revoked, unknown invalid_auth."""
+    """The tokens Slack would accept, with their scopes; revoked ones answer token_revoked.
 
-    def __init__(self, known: Iterable[str] = KNOWN_TOKENS) -> None:
-        self._known = set(known)
+    Unknown tokens answer invalid_auth. A bot token carries `bot_scopes` (the manifest's)
+    unless it was added with others; an app-level token carries connections:write.
+    """
+
+    def __init__(
+        self, known: Iterable[str] = KNOWN_TOKENS, *, bot_scopes: Iterable[str] | None = None
+    ) -> None:
+        self.bot_scopes = tuple(bot_scopes if bot_scopes is not None else manifest_bot_scopes())
+        self._scopes: dict[str, tuple[str, ...]] = {}
         self._revoked: set[str] = set()
         self._lock = threading.Lock()
+        for token in known:
+            self.add(token)
 
-    def add(self, token: str) -> None:
-        """Accept `token` from now on (a new install, or another app's token)."""
+    def add(self, token: str, scopes: Iterable[str] | None = None) -> None:
+        """Accept `token` from now on (a new install, or another app's token), with `scopes`.
+
+        Adding a known token again gives it these scopes, as reinstalling the app does.
+        """
+        if scopes is None:
+            scopes = APP_TOKEN_SCOPES if token.startswith(APP_TOKEN_PREFIX) else self.bot_scopes
         with self._lock:
-            self._known.add(token)
+            self._scopes[token] = tuple(scopes)
             self._revoked.discard(token)
+
+    def scopes(self, token: str) -> tuple[str, ...]:
+        """The scopes `token` carries (none if Slack does not know it)."""
+        with self._lock:
+            return self._scopes.get(token, ())
+
+    def missing_scope(self, token: str, method: str, kind: str | None) -> dict[str, Any] | None:
+        """Slack's answer when `token` lacks the scope `method` needs here; None if it has it."""
+        needed = scope_needed(method, kind)
+        provided = self.scopes(token)
+        if needed is None or needed in provided:
+            return None
+        return {
+            "ok": False,
+            "error": "missing_scope",
+            "needed": needed,
+            "provided": ",".join(provided),
+        }
 
     def revoke(self, token: str) -> None:
         """Refuse `token` from now on with token_revoked, as Slack does after an uninstall."""
@@ -52,7 +151,7 @@ class Tokens:
         with self._lock:
             if token in self._revoked:
                 return "token_revoked"
-            if token not in self._known:
+            if token not in self._scopes:
                 return "invalid_auth"
         if token.startswith(APP_TOKEN_PREFIX) != (method in APP_TOKEN_METHODS):
             return "not_allowed_token_type"
@@ -119,7 +218,9 @@ class ResponseUrls:
     def refusal(self, key: str) -> str | None:
         """Why Slack would refuse a post to this URL now (HTTP 404 with this body), if it would."""
         with self._lock:
-            url = self._urls.setdefault(key, _ResponseUrl(self._clock()))
+            url = self._urls.get(key)
+            if url is None:
+                return UNKNOWN_URL
             if self._clock() - url.issued > RESPONSE_URL_LIFETIME:
                 return "expired_url"
             if url.uses >= RESPONSE_URL_USES:

@@ -37,8 +37,16 @@ from slack_sdk.models.views import View
 MAX_MESSAGE_BLOCKS = 50
 # https://docs.slack.dev/reference/block-kit/blocks: "100 blocks in modals or Home tabs".
 MAX_VIEW_BLOCKS = 100
-# https://docs.slack.dev/reference/methods/chat.postMessage: longer text is msg_too_long.
+# https://docs.slack.dev/reference/methods/chat.postMessage: longer text is msg_too_long. Since
+# 2018 Slack has also documented truncating such text with a message_truncated warning
+# (https://docs.slack.dev/changelog/2018-04-truncating-really-long-messages), so the fake, which
+# refuses it, is the stricter of the two.
 MAX_TEXT = 40_000
+# Observed, not documented: Slack refuses a message whose blocks' text objects add up to more than
+# about 12,000 characters with msg_blocks_too_long. A Slack maintainer gave "12,000 text characters
+# with a buffer" (slackapi/bolt-js#2509, refused at about 13,200) and slackapi/bolt-js#2867 reports
+# a refusal at 11,341; the fake refuses over 11,000, below both.
+MAX_BLOCKS_TEXT = 11_000
 # https://docs.slack.dev/reference/block-kit/blocks/section-block: text.
 SECTION_TEXT_MAX = 3000
 # https://docs.slack.dev/reference/block-kit/blocks/section-block: fields, items.
@@ -170,6 +178,8 @@ def message_refusal(args: Mapping[str, Any], *, require_content: bool = True) ->
         problems = blocks_problems(blocks, "/blocks", MAX_MESSAGE_BLOCKS)
         if problems:
             return Refusal("invalid_blocks", tuple(problems))
+        if blocks_text_length(blocks) > MAX_BLOCKS_TEXT:
+            return Refusal("msg_blocks_too_long")
     if "metadata" in args:
         return metadata_refusal(decoded(args["metadata"]))
     return None
@@ -199,7 +209,7 @@ def view_refusal(view: Any) -> Refusal | None:
     """Why views.open or views.publish would refuse this view (invalid_arguments, mostly)."""
     if not isinstance(view, dict) or "type" not in view:
         return Refusal("invalid_arguments", ("missing required field: view",))
-    if len(json.dumps(view).encode()) > VIEW_MAX_BYTES:
+    if view_size(view) > VIEW_MAX_BYTES:
         return Refusal("view_too_large")
     problems = list(_view_problems(view))
     if not problems:
@@ -210,6 +220,31 @@ def view_refusal(view: Any) -> Refusal | None:
             ("failed to match all allowed schemas [json-pointer:/view]", *problems),
         )
     return None
+
+
+def view_size(view: dict[str, Any]) -> int:
+    """A view's size as Slack weighs it: the UTF-8 bytes of its compact JSON, text unescaped."""
+    return len(json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def blocks_text_length(blocks: Any) -> int:
+    """The characters of every text object in the blocks (sections, fields, buttons, options...)."""
+    return sum(
+        len(node["text"])
+        for node in walk(blocks)
+        if node.get("type") in PLAIN_OR_MRKDWN and isinstance(node.get("text"), str)
+    )
+
+
+def walk(node: Any) -> Iterator[dict[str, Any]]:
+    """Every object in a JSON tree, depth first, in order."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)
 
 
 def blocks_problems(blocks: list[Any], at: str, limit: int) -> list[str]:

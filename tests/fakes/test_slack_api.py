@@ -7,9 +7,11 @@ import types
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
+import yaml
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
@@ -29,6 +31,7 @@ from tests.fakes import (
     view_submission_body,
 )
 from tests.fakes.slack_api import RateLimits
+from tests.fakes.slack_grants import METHOD_SCOPES, SCOPELESS_METHODS
 from tests.fakes.slack_signing import JSON_CONTENT_TYPE
 
 SECRET = "shhh-signing-secret"
@@ -161,7 +164,13 @@ def test_a_private_channel_is_invisible_until_someone_invites_the_bot(client, fa
     fake.invite_bot(channel_id)
     info = client.conversations_info(channel=channel_id)["channel"]
 
-    assert refused == ["channel_not_found"] * 3 + ["method_not_supported_for_channel_type"]
+    # Joining: a private channel is invisible (not found); an old G "group" is the wrong kind.
+    joining = (
+        "channel_not_found"
+        if channel_id.startswith("C")
+        else ("method_not_supported_for_channel_type")
+    )
+    assert refused == ["channel_not_found"] * 3 + [joining]
     assert (info["is_private"], info["is_member"]) == (True, True)
     # Channels made before March 2021 have G ids and are "groups"; newer private ones are not.
     assert (info["is_channel"], info["is_group"]) == (
@@ -196,6 +205,62 @@ def test_an_archived_channel_refuses_posts_and_joins_but_its_history_can_be_read
     assert post.response["error"] == join.response["error"] == "is_archived"
     assert client.conversations_info(channel="C0OLD")["channel"]["is_archived"] is True
     assert [m["text"] for m in history["messages"]] == ["before"]
+
+
+def test_an_ephemeral_message_needs_the_bot_in_the_channel_too(client, fake):
+    fake.add_channel("C0FORUM", "qi-forum")
+    fake.add_channel("C0PRIVATE", "carers", private=True)
+
+    public = error_of(lambda: client.chat_postEphemeral(channel="C0FORUM", user="U1", text="hi"))
+    private = error_of(lambda: client.chat_postEphemeral(channel="C0PRIVATE", user="U1", text="hi"))
+    client.conversations_join(channel="C0FORUM")
+    client.chat_postEphemeral(channel="C0FORUM", user="U1", text="now")
+
+    assert (public.response["error"], private.response["error"]) == (
+        "not_in_channel",
+        "channel_not_found",
+    )
+    assert [m["text"] for m in fake.ephemerals("C0FORUM")] == ["now"]
+    assert fake.ephemerals("C0PRIVATE") == []
+
+
+def test_a_file_is_shared_only_in_a_channel_the_bot_is_in(client, fake):
+    fake.add_channel("C0FORUM", "qi-forum")
+    fake.add_channel("C0PRIVATE", "carers", private=True)
+    fake.add_channel("C0OLD", "old-forum", bot_member=True, archived=True)
+
+    def share(channel):
+        return client.files_upload_v2(file=PNG, filename="c.png", channel=channel)
+
+    refused = {
+        channel: error_of(lambda channel=channel: share(channel)).response["error"]
+        for channel in ("C0FORUM", "C0PRIVATE", "C404", "C0OLD")
+    }
+    fake.invite_bot("C0PRIVATE")
+    share("C0PRIVATE")
+
+    assert refused == {
+        "C0FORUM": "not_in_channel",
+        "C0PRIVATE": "channel_not_found",
+        "C404": "channel_not_found",
+        "C0OLD": "is_archived",
+    }
+    assert [upload.channel_id for upload in fake.uploads] == ["C0PRIVATE"]
+
+
+def test_a_refused_share_leaves_the_uploaded_file_to_complete_elsewhere(client, fake):
+    fake.add_channel("C0FORUM", "qi-forum")
+    started = client.files_getUploadURLExternal(filename="c.png", length=len(PNG))
+    urllib.request.urlopen(urllib.request.Request(started["upload_url"], data=PNG), timeout=5)
+    files = [{"id": started["file_id"], "title": "c"}]
+
+    listed = error_of(
+        lambda: client.files_completeUploadExternal(files=files, channels=["C1", "C0FORUM"])
+    )
+    client.files_completeUploadExternal(files=files, channel_id="C1")
+
+    assert listed.response["error"] == "not_in_channel"
+    assert [upload.channel_id for upload in fake.uploads] == ["C1"]
 
 
 def test_dms_and_user_ids_need_no_channel_and_cannot_be_joined(client, fake):
@@ -815,6 +880,15 @@ def test_response_url_records_what_was_posted(fake):
     assert fake.calls == []
 
 
+def test_a_response_url_slack_never_issued_is_not_found(fake):
+    made_up = WebhookClient(f"{fake.root_url}/hooks/T0001/made-up")
+
+    answer = made_up.send(text="hello")
+
+    assert (answer.status_code, answer.body) == (404, "no_service")
+    assert fake.responses == []
+
+
 def test_response_url_can_fail(fake):
     fake.fail("response_url", 404, error="expired_url")
 
@@ -1167,6 +1241,35 @@ def test_top_level_text_is_at_most_forty_thousand_characters(client, fake):
     assert len(fake.messages("C1")) == 1
 
 
+def test_blocks_text_over_eleven_thousand_characters_is_msg_blocks_too_long(client, fake):
+    # Every text object counts: sections, fields, headers, buttons.
+    at_limit = [
+        {"type": "header", "text": plain("h" * 100)},
+        section("x" * 3000),
+        section("x" * 3000),
+        section("x" * 3000),
+        {"type": "section", "fields": [mrkdwn("f" * 1000), mrkdwn("f" * 890)]},
+        actions(button("b" * 10)),
+    ]
+    one_over = [*at_limit[:-1], actions(button("b" * 11))]
+
+    client.chat_postMessage(channel="C1", text="fits", blocks=at_limit)
+    posted = error_of(lambda: client.chat_postMessage(channel="C1", text="x", blocks=one_over))
+    ephemeral = error_of(
+        lambda: client.chat_postEphemeral(channel="C1", user="U1", text="x", blocks=one_over)
+    )
+    ts = fake.messages("C1")[0]["ts"]
+    update = error_of(lambda: client.chat_update(channel="C1", ts=ts, text="x", blocks=one_over))
+    answer = WebhookClient(fake.response_url()).send(text="x", blocks=one_over)
+
+    errors = {posted.response["error"], ephemeral.response["error"], update.response["error"]}
+    assert errors == {"msg_blocks_too_long"}
+    assert posted.response.data == {"ok": False, "error": "msg_blocks_too_long"}
+    assert (answer.status_code, answer.body) == (400, "msg_blocks_too_long")
+    assert [m["blocks"] for m in fake.messages("C1")] == [at_limit]
+    assert fake.ephemerals("C1") == [] and fake.responses == []
+
+
 def test_slack_sdks_own_validators_are_consulted_too(client):
     def confirming(title_length):
         confirm = {
@@ -1379,6 +1482,37 @@ def test_a_view_over_250_kb_is_too_large(client, fake):
     assert error.response["error"] == "view_too_large"
 
 
+def home_of_size(size: int) -> dict:
+    """A home tab whose compact JSON is `size` bytes of UTF-8."""
+    blocks = [section("x" * 3000) for _ in range(size // 3050)]
+    view = {"type": "home", "blocks": blocks}
+    blocks.append(section("x"))
+    short = size - len(json.dumps(view, separators=(",", ":")))
+    blocks[-1] = section("x" * (1 + short))
+    return view
+
+
+def test_a_view_is_weighed_as_compact_json_in_utf8_bytes(client, fake):
+    client.views_publish(user_id="U1", view=home_of_size(250_000))
+
+    error = error_of(lambda: client.views_publish(user_id="U1", view=home_of_size(250_001)))
+
+    assert error.response["error"] == "view_too_large"
+    assert len(json.dumps(fake.home("U1")["blocks"], separators=(",", ":"))) > 249_000
+
+
+def test_non_latin_text_is_weighed_in_its_utf8_bytes_not_escaped(client, fake):
+    # 75,000 Chinese characters: 225 KB of UTF-8, though 450 KB written as \uXXXX escapes.
+    chinese = modal(blocks=[section("漢" * 3000) for _ in range(25)])
+    client.views_open(trigger_id=fake.new_trigger_id(), view=chinese)
+
+    heavier = modal(blocks=[section("漢" * 3000) for _ in range(28)])  # 252 KB of UTF-8
+    error = error_of(lambda: client.views_open(trigger_id=fake.new_trigger_id(), view=heavier))
+
+    assert len(fake.opened_views()) == 1
+    assert error.response["error"] == "view_too_large"
+
+
 # -- tokens -----------------------------------------------------------------------------------
 
 
@@ -1418,6 +1552,125 @@ def test_app_tokens_only_open_socket_mode_connections(fake):
 
     assert wrong_method.response["error"] == wrong_token.response["error"]
     assert wrong_token.response["error"] == "not_allowed_token_type"
+
+
+# -- scopes -----------------------------------------------------------------------------------
+
+MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "slack-manifest.yml"
+
+
+def manifest_scopes() -> list[str]:
+    return yaml.safe_load(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"]
+
+
+def installed_without(fake, scope: str, token: str = "xoxb-old-install") -> WebClient:
+    """A client whose install predates `scope`: every other scope of the manifest, not it."""
+    fake.add_token(token, scopes=[s for s in fake.bot_scopes if s != scope])
+    return WebClient(base_url=fake.base_url, token=token)
+
+
+def test_a_token_carries_the_manifests_bot_scopes_and_no_others(client, fake):
+    # The manifest asks for no mpim:write, so the bot cannot open a group DM.
+    group_dm = error_of(lambda: client.conversations_open(users="U1,U2"))
+
+    assert fake.bot_scopes == tuple(manifest_scopes())
+    assert group_dm.response.data == {
+        "ok": False,
+        "error": "missing_scope",
+        "needed": "mpim:write",
+        "provided": ",".join(manifest_scopes()),
+    }
+
+
+# (the scope Slack needs, a call that needs it); each channel is one the bot is in, or a DM.
+SCOPED_CALLS = [
+    ("chat:write", lambda c: c.chat_postMessage(channel="C1", text="hi")),
+    ("chat:write", lambda c: c.chat_update(channel="C1", ts="1.000000", text="hi")),
+    ("chat:write", lambda c: c.chat_postEphemeral(channel="C1", user="U1", text="hi")),
+    ("channels:join", lambda c: c.conversations_join(channel="C1")),
+    ("channels:read", lambda c: c.conversations_info(channel="C1")),
+    ("groups:read", lambda c: c.conversations_info(channel="C0PRIVATE")),
+    ("im:read", lambda c: c.conversations_info(channel="DU1")),
+    ("channels:history", lambda c: c.conversations_history(channel="C1")),
+    ("groups:history", lambda c: c.conversations_history(channel="C0PRIVATE")),
+    ("im:history", lambda c: c.conversations_history(channel="DU1")),
+    ("im:write", lambda c: c.conversations_open(users="U1")),
+    ("users:read", lambda c: c.users_info(user="UBOT")),
+    ("users:read.email", lambda c: c.users_lookupByEmail(email="ben@nhs.net")),
+    ("files:write", lambda c: c.files_getUploadURLExternal(filename="c.png", length=3)),
+    ("files:write", lambda c: c.files_completeUploadExternal(files=[{"id": "F1"}])),
+]
+
+
+@pytest.mark.parametrize(("scope", "call"), SCOPED_CALLS)
+def test_a_method_without_its_scope_is_missing_scope_and_does_nothing(fake, scope, call):
+    fake.add_channel("C0PRIVATE", "carers", private=True, bot_member=True)
+    old = installed_without(fake, scope)
+
+    error = error_of(lambda: call(old))
+
+    assert error.response.status_code == 200
+    assert error.response["error"] == "missing_scope"
+    assert error.response["needed"] == scope
+    assert error.response["provided"].split(",") == [s for s in fake.bot_scopes if s != scope]
+    assert fake.messages("C1") == [] and fake.ephemerals("C1") == []
+
+
+def test_after_a_reinstall_with_the_scope_the_same_token_works(fake):
+    fake.add_channel("C0FORUM", "qi-forum")
+    old = installed_without(fake, "channels:join")
+    refused = error_of(lambda: old.conversations_join(channel="C0FORUM"))
+
+    fake.add_token("xoxb-old-install")  # reinstalled from the current manifest
+    joined = old.conversations_join(channel="C0FORUM")
+
+    assert refused.response["error"] == "missing_scope"
+    assert joined["channel"]["is_member"] is True
+
+
+def test_views_and_auth_test_need_no_scope(fake):
+    fake.add_token("xoxb-bare", scopes=[])
+    bare = WebClient(base_url=fake.base_url, token="xoxb-bare")
+
+    bare.auth_test()
+    bare.views_publish(user_id="U1", view={"type": "home", "blocks": [DIVIDER]})
+    bare.views_open(trigger_id=fake.new_trigger_id(), view=modal())
+    posting = error_of(lambda: bare.chat_postMessage(channel="C1", text="hi"))
+
+    assert posting.response["provided"] == ""
+    assert fake.home("U1") is not None and len(fake.opened_views()) == 1
+
+
+def test_a_channel_the_bot_cannot_see_is_not_found_whatever_the_scopes(fake):
+    # Slack cannot say which scope a channel needs without showing the channel is there.
+    fake.add_channel("C0HIDDEN", "carers", private=True)
+    old = installed_without(fake, "groups:history")
+
+    error = error_of(lambda: old.conversations_history(channel="C0HIDDEN"))
+
+    assert error.response["error"] == "channel_not_found"
+
+
+def test_an_app_level_token_opens_socket_mode_with_connections_write(fake):
+    fake.socket_url = "wss://example.invalid/link"
+    fake.add_token("xapp-no-connections", scopes=[])
+    app = WebClient(base_url=fake.base_url, token="xapp-no-connections")
+
+    error = error_of(lambda: app.apps_connections_open(app_token="xapp-no-connections"))
+
+    assert (error.response["error"], error.response["needed"]) == (
+        "missing_scope",
+        "connections:write",
+    )
+    assert WebClient(base_url=fake.base_url, token="xapp-test").apps_connections_open(
+        app_token="xapp-test"
+    )["ok"]
+
+
+def test_every_method_the_fake_answers_has_slacks_scope_rule(fake):
+    answered = set(fake._handlers())
+
+    assert answered == set(METHOD_SCOPES) | SCOPELESS_METHODS
 
 
 # -- trigger ids ------------------------------------------------------------------------------

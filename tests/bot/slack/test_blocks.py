@@ -8,6 +8,7 @@ from bot.slack.blocks import (
     LEFT_OUT,
     LEFT_OUT_OF_HOME,
     MESSAGE_BLOCKS_MAX,
+    MESSAGE_TEXT_MAX,
     SECTION_TEXT_MAX,
     VIEW_BLOCKS_MAX,
     build_home_view,
@@ -18,8 +19,10 @@ from bot.slack.blocks import (
     handler_action_id,
     read_modal_values,
 )
+from handlers.listing import text_units
 from handlers.reply import Button, Choice, Form, FormField, Reply, Section
 from tests.bot.message_limits import check_slack_message, check_slack_view
+from tests.fakes.slack_rules import walk
 
 
 def test_escaping_neutralises_mentions_links_and_entities():
@@ -48,11 +51,11 @@ def test_buttons_get_unique_action_ids_that_route_back_to_their_handler():
 
 
 def test_long_text_is_split_under_slacks_section_limit():
-    text = "\n".join(f"• Project {i}: led by someone with a long name" for i in range(400))
+    text = "\n".join(f"• Project {i}: led by someone with a long name" for i in range(200))
     blocks = build_reply_blocks(Reply(sections=(Section(text=text),)))
     assert len(blocks) > 1
     assert all(len(b["text"]["text"]) <= SECTION_TEXT_MAX for b in blocks)
-    assert "Project 399" in blocks[-1]["text"]["text"]
+    assert "Project 199" in blocks[-1]["text"]["text"]
 
 
 def test_a_form_becomes_a_modal_and_its_answers_come_back():
@@ -189,7 +192,8 @@ def test_a_line_longer_than_a_section_is_wrapped_at_its_spaces_and_nothing_is_lo
 
 def test_text_without_spaces_is_wrapped_where_the_room_ends_never_inside_an_escape():
     chinese = "减少老年病房夜间跌倒" * 400  # 4,000 characters, no spaces
-    ampersands = "&" * 4000  # 20,000 characters once escaped as &amp;
+    # 9,501 characters once escaped as &amp;, so the room ends inside an escape: all in one message.
+    ampersands = "x" + "&" * 1900
 
     for text in (chinese, ampersands):
         blocks = build_reply_blocks(Reply(sections=(Section(text=text),)))
@@ -212,3 +216,72 @@ def test_the_notification_text_is_cut_at_a_word_too():
 
     assert len(text) <= 3000 and text.endswith("…")
     assert words.startswith(text[:-1]) and words[len(text) - 1] == " "
+
+
+def blocks_text(blocks) -> int:
+    """All the text of the blocks, in UTF-16 units, as Slack adds it up for msg_blocks_too_long."""
+    texts = [node["text"] for node in walk(blocks) if node.get("type") in ("plain_text", "mrkdwn")]
+    return sum(text_units(text) for text in texts)
+
+
+def wordy_sections(count: int, words: str) -> Reply:
+    """A greeting, `count` projects each with long words and a button, and a way out."""
+    projects = [
+        Section(
+            text=f"Project {n}: {words}", buttons=(Button("Ask the forum", "ask_forum", str(n)),)
+        )
+        for n in range(count)
+    ]
+    last = Section(
+        text="Rather not?", buttons=(Button("Turn reminders off", "mute_nudges", "off"),)
+    )
+    return Reply(sections=(Section(heading="Who is on your team?", text="Hello."), *projects, last))
+
+
+def test_a_reply_with_more_text_than_slack_takes_keeps_its_start_and_its_way_out():
+    reply = wordy_sections(10, "falls prevention " * 117)  # 10 x 2,000 characters: 20,000
+
+    blocks = build_reply_blocks(reply)
+
+    check_slack_message(fallback_text(reply), blocks)  # no msg_blocks_too_long
+    assert len(blocks) < MESSAGE_BLOCKS_MAX  # cut for its text, not for its blocks
+    assert MESSAGE_TEXT_MAX - 2_100 < blocks_text(blocks) <= MESSAGE_TEXT_MAX
+    texts = [b["text"]["text"] for b in blocks if b["type"] in ("section", "header")]
+    assert texts[:2] == ["Who is on your team?", "Hello."]
+    assert [t.split(":")[0] for t in texts[2:-2]] == [f"Project {n}" for n in range(4)]
+    assert texts[-2:] == [LEFT_OUT, "Rather not?"]
+    # Each project shown keeps its button, and the way out stays last.
+    assert [b["type"] for b in blocks[2:-3]] == ["section", "actions"] * 4
+    assert blocks[-1]["elements"][0]["text"]["text"] == "Turn reminders off"
+
+
+def test_text_of_exactly_the_budget_is_not_cut_and_one_more_unit_is():
+    def reply(last: int) -> Reply:
+        return Reply(sections=(*[Section(text="x" * 3000)] * 3, Section(text="x" * last)))
+
+    exactly, over = build_reply_blocks(reply(1000)), build_reply_blocks(reply(1001))
+
+    assert blocks_text(exactly) == MESSAGE_TEXT_MAX
+    assert LEFT_OUT not in str(exactly)
+    assert [b["text"]["text"] for b in over] == ["x" * 3000] * 3 + [LEFT_OUT]
+
+
+def test_the_text_budget_counts_an_emoji_twice_as_it_counts_everywhere():
+    # 6,000 characters, which Slack takes, but 12,000 UTF-16 units, which we never send.
+    reply = Reply(sections=tuple(Section(text="🏥" * 1500) for _ in range(4)))
+
+    blocks = build_reply_blocks(reply)
+
+    check_slack_message("x", blocks)
+    assert blocks_text(blocks) <= MESSAGE_TEXT_MAX
+    assert [b["text"]["text"] for b in blocks] == ["🏥" * 1500] * 3 + [LEFT_OUT]
+
+
+def test_app_home_is_a_view_so_only_its_blocks_are_counted_not_its_text():
+    reply = wordy_sections(10, "falls prevention " * 117)
+
+    view = build_home_view(reply)
+
+    check_slack_view(view)
+    assert blocks_text(view["blocks"]) > MESSAGE_TEXT_MAX
+    assert LEFT_OUT_OF_HOME not in str(view)

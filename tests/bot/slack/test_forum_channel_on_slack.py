@@ -26,6 +26,7 @@ from store.models import Delivery, Forum, Project
 from store.people import grant_admin
 from store.projects import create_project
 from store.roles import Involvement, ProjectStatus, Role
+from tests.bot.slack.conftest import BOT_TOKEN
 from tests.bot.slack.test_scheduled_messages import slack_person
 from tests.bot.slack.test_slack_http import visible_text
 from tests.fakes import block_actions_body
@@ -159,8 +160,10 @@ def test_a_public_channel_the_bot_may_not_join_is_told_with_the_invite_and_then_
     slack_bot, fake_slack, clock
 ):
     # An app installed before channels:join was added to the manifest may not join by itself.
+    fake_slack.add_token(
+        BOT_TOKEN, scopes=[s for s in fake_slack.bot_scopes if s != "channels:join"]
+    )
     fake_slack.add_channel(PUBLIC, "qi-forum")
-    fake_slack.fail("conversations.join", 200, error="missing_scope", times=10)
     ctx = forum_with_a_meeting(slack_bot, clock, PUBLIC)
     jobs = Jobs(ctx, NudgePolicy())
 
@@ -173,6 +176,8 @@ def test_a_public_channel_the_bot_may_not_join_is_told_with_the_invite_and_then_
     assert "/invite @qi-nudge" in visible_text(told["blocks"])
     (waiting,) = announcements(slack_bot)
     assert "could not join it: Slack said missing_scope" in (waiting.error or "")
+    joins = fake_slack.calls_to("conversations.join")
+    assert joins and {c.token for c in joins} == {BOT_TOKEN}  # asked, and refused by Slack
 
     fake_slack.invite_bot(PUBLIC)
     a_pass(slack_bot, clock, jobs)

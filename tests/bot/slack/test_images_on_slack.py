@@ -5,13 +5,18 @@ import time
 from pathlib import Path
 
 import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.slack.app import IMAGE_MOVED_TO_DM
 from handlers import dispatch
 from handlers.reply import Image, Reply, Section
+from tests.bot.slack.conftest import BOT_TOKEN
 from tests.fakes import block_actions_body, slash_command_body
 
 PERSON, CHANNEL = "UCHART", "C0CHARTS1"
+BUTTONS_CHANNEL = "C0BUTTONS"
+PRIVATE_CHANNEL = "C0CARERS1"  # private, and nobody invited the bot
 CHART = Image(
     png=b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40,
     title="Lived experience on QI teams",
@@ -32,6 +37,14 @@ def chart_command(monkeypatch):
     """/qi-chart-test and a button that answer with a chart; added before the bot is built."""
     monkeypatch.setitem(dispatch.COMMANDS, "qi-chart-test", answer_with_a_chart)
     monkeypatch.setitem(dispatch.ACTIONS, "chart_test", answer_with_a_chart)
+
+
+@pytest.fixture(autouse=True)
+def channels(fake_slack):
+    """The channels people ask in: the bot was added to the public ones."""
+    fake_slack.add_channel(CHANNEL, "qi-charts", bot_member=True)
+    fake_slack.add_channel(BUTTONS_CHANNEL, "qi-buttons", bot_member=True)
+    fake_slack.add_channel(PRIVATE_CHANNEL, "carers", private=True)
 
 
 def ask_for_chart(bot, fake, channel=CHANNEL):
@@ -65,18 +78,34 @@ def test_the_answer_comes_in_the_ack_and_the_chart_follows_in_the_channel(slack_
     assert fake_slack.responses == []  # nothing went wrong, so nothing more to say
 
 
-@pytest.mark.parametrize("error", ["not_in_channel", "channel_not_found"])
-def test_a_channel_the_bot_is_not_in_gets_the_chart_in_a_dm_instead(slack_bot, fake_slack, error):
-    fake_slack.fail("files.completeUploadExternal", 200, error=error)
+def shared_in(fake) -> list[str | None]:
+    """Where the bot tried to share a file, refused or not, in order."""
+    return [call.args.get("channel_id") for call in fake.calls_to("files.completeUploadExternal")]
 
-    ask_for_chart(slack_bot, fake_slack)
+
+@pytest.mark.parametrize(
+    ("channel", "error"),
+    [(CHANNEL, "not_in_channel"), (PRIVATE_CHANNEL, "channel_not_found")],
+    ids=["left-public", "private"],
+)
+def test_a_channel_the_bot_is_not_in_gets_the_chart_in_a_dm_instead(
+    slack_bot, fake_slack, channel, error
+):
+    fake_slack.remove_bot(CHANNEL)  # someone removed it (/remove @qi-nudge)
+    client = WebClient(base_url=fake_slack.base_url, token=BOT_TOKEN)
+    with pytest.raises(SlackApiError) as refused:  # what Slack answers a share there
+        client.files_completeUploadExternal(files=[{"id": "F0"}], channel_id=channel)
+
+    ask_for_chart(slack_bot, fake_slack, channel)
     slack_bot.settle()
 
+    assert refused.value.response["error"] == error
     (upload,) = fake_slack.uploads
     assert upload.channel_id == "D" + PERSON
     assert (upload.content, upload.alt_txt) == (CHART.png, CHART.alt_text)
     assert upload.initial_comment == IMAGE_MOVED_TO_DM
-    assert fake_slack.files(CHANNEL) == []
+    assert shared_in(fake_slack)[-2:] == [channel, "D" + PERSON]  # tried there first
+    assert fake_slack.files(channel) == []
     assert fake_slack.responses == []
 
 
@@ -87,14 +116,25 @@ NOT_IN_CHANNEL = {
 }
 
 
+def without_files_write(fake) -> None:
+    """An app installed before it asked for files:write: Slack refuses every upload."""
+    fake.add_token(BOT_TOKEN, scopes=[s for s in fake.bot_scopes if s != "files:write"])
+
+
+def bot_removed_and_no_dm(fake) -> None:
+    """Not in the channel, and Slack will not open a DM with the person either."""
+    fake.remove_bot(CHANNEL)
+    fake.fail("conversations.open", 200, error="cannot_dm")
+
+
 @pytest.mark.parametrize(
     "breakages",
     [
-        [{"method": "files.getUploadURLExternal", "status": 200, "error": "missing_scope"}],
+        [without_files_write],
         [{"method": "upload_url", "status": 500}],
         [{"method": "files.completeUploadExternal", "status": 503, "times": 3}],
         [NOT_IN_CHANNEL, NOT_IN_CHANNEL],  # not in the channel, and then the DM fails too
-        [NOT_IN_CHANNEL, {"method": "conversations.open", "status": 200, "error": "cannot_dm"}],
+        [bot_removed_and_no_dm],
     ],
     ids=["scope", "upload-url", "server-error", "dm-too", "no-dm"],
 )
@@ -102,7 +142,10 @@ def test_when_the_chart_cannot_be_posted_the_person_is_told_kindly(
     slack_bot, fake_slack, caplog, breakages
 ):
     for breakage in breakages:
-        fake_slack.fail(**breakage)
+        if callable(breakage):
+            breakage(fake_slack)
+        else:
+            fake_slack.fail(**breakage)
 
     with caplog.at_level(logging.INFO):
         response = ask_for_chart(slack_bot, fake_slack)
@@ -157,7 +200,7 @@ def test_a_button_that_answers_with_a_chart_posts_it_where_it_was_pressed(slack_
             "chart_test",
             "",
             user_id=PERSON,
-            channel_id="C0BUTTONS",
+            channel_id=BUTTONS_CHANNEL,
             response_url=fake_slack.response_url("button"),
         )
     )
@@ -166,7 +209,7 @@ def test_a_button_that_answers_with_a_chart_posts_it_where_it_was_pressed(slack_
     assert pressed.status_code == 200
     ((key, answer),) = fake_slack.responses
     assert key == "button" and HEADLINE in answer["text"]
-    assert [u.channel_id for u in fake_slack.uploads] == ["C0BUTTONS"]
+    assert [u.channel_id for u in fake_slack.uploads] == [BUTTONS_CHANNEL]
 
 
 def test_the_manifest_grants_file_uploads():

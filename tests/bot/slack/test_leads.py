@@ -47,10 +47,12 @@ def test_when_slack_refuses_the_look_ups_the_import_says_why_and_loses_nothing(
     import_projects(ctx, io.StringIO(REGISTER))
     fake_slack.add_user("UTOM", "Tom Hughes", email="tom.hughes@nhs.net")
     client = WebClient(token="xoxb-test", base_url=fake_slack.base_url)
-    fake_slack.fail("users.lookupByEmail", 200, error="missing_scope")
+    # Installed before the manifest asked for users:read.email.
+    fake_slack.add_token("xoxb-test", scopes=[s for s in fake_slack.bot_scopes if "email" not in s])
 
     refused = link_leads_by_email(sessions, client)  # no traceback: a kind account of it
-    later = link_leads_by_email(sessions, client)  # the app reinstalled with the permission
+    fake_slack.add_token("xoxb-test")  # the app reinstalled from the manifest
+    later = link_leads_by_email(sessions, client)
 
     assert (refused.linked, refused.not_checked) == (0, 2)
     assert "users:read.email" in (refused.problem or "")

@@ -4,6 +4,7 @@ from handlers.context import Context
 from handlers.stats import backfill, take_snapshot
 from store.engine import make_sessions
 from store.people import grant_admin
+from tests.bot.slack.conftest import BOT_TOKEN
 from tests.bot.slack.test_slack_http import LEAD, command, start_project, visible_text
 from tests.fakes import event_body
 
@@ -23,6 +24,7 @@ def with_figures(bot, clock):
 
 def test_stats_answers_at_once_and_posts_the_chart_with_its_alt_text(slack_bot, fake_slack, clock):
     slack_bot.fake = fake_slack
+    fake_slack.add_channel(CHANNEL, "qi-team", bot_member=True)
     with_figures(slack_bot, clock)
 
     answer = command(slack_bot, fake_slack, LEAD, "/qi-stats", "")
@@ -66,7 +68,7 @@ def test_a_home_chart_that_cannot_be_uploaded_leaves_the_words(slack_bot, fake_s
     with ctx.sessions.begin() as session:
         grant_admin(session, 1, by_id=None, now=ctx.now())
     # An app installed before it asked for files:write: Slack refuses the upload.
-    fake_slack.fail("files.getUploadURLExternal", 200, error="missing_scope")
+    fake_slack.add_token(BOT_TOKEN, scopes=[s for s in fake_slack.bot_scopes if s != "files:write"])
     event = {"type": "app_home_opened", "user": LEAD, "channel": "D1", "tab": "home"}
 
     slack_bot.post(event_body(event, event_id="Ev1"), json_body=True)
