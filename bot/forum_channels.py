@@ -115,7 +115,7 @@ class ChannelChecker:
             seen = look(self._slack_client(), channel_id)
         except SlackCheckFailed as failed:
             return ChannelCheck(
-                False, f"could not check it on Slack just now: {failed.reason}.", checked=False
+                False, f"could not check it on Slack: {failed.reason}.", checked=False
             )
         return slack_words(forum, channel_id, seen)
 
@@ -149,7 +149,7 @@ class ChannelChecker:
                     f"{CHOOSE_ANOTHER.format(forum=forum, platform='teams')}.",
                 )
             return ChannelCheck(
-                False, f"could not check it on Teams just now: {error.reason}.", checked=False
+                False, f"could not check it on Teams: {error.reason}.", checked=False
             )
         return ChannelCheck(True, f"qi-nudge can post in {name or 'the channel'} on Teams.")
 

@@ -104,4 +104,4 @@ def _reason(error: SlackApiError) -> str:
 
 
 def _unreachable(error: OSError) -> str:
-    return f"could not reach Slack ({type(error).__name__})"
+    return f"could not reach Slack just now ({type(error).__name__}); try again later"

@@ -163,6 +163,9 @@ class SlackSender:
             status = error.response.status_code
             code = error.response.get("error") if isinstance(error.response.data, dict) else None
             reason = f"Slack said {code or status}"
+            needed = error.response.get("needed") if code == "missing_scope" else None
+            if needed:  # the IT person adds it to the manifest and reinstalls the app
+                reason += f" (the app needs the scope {needed}: reinstall it)"
             if status == 429 or code in RATE_LIMITED_ERRORS:
                 retry_after = _retry_after(error.response.headers)
                 raise SendError(reason, retryable=True, retry_after=retry_after) from None

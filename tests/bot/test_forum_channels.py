@@ -127,7 +127,7 @@ def test_slack_down_while_setting_a_channel_is_said_kindly_and_nothing_is_lost(
     code, out = qi(capsys, "forum", "add", "QI Forum", "--channel", "slack:C0PUBLIC")
 
     assert code == 0
-    assert "could not check it on Slack just now: Slack said fatal_error" in out
+    assert "could not check it on Slack: Slack said fatal_error" in out
     assert "Nothing is lost meanwhile" in out
     assert "Traceback" not in out
     assert not fake.bot_is_member("C0PUBLIC")
@@ -237,7 +237,7 @@ def test_slack_unreachable_while_setting_a_channel_does_not_say_organisers_are_t
     code, out = qi(capsys, "forum", "add", "QI Forum", "--channel", "slack:C0PUBLIC")
 
     assert code == 0
-    assert "could not check it on Slack just now: could not reach Slack" in out
+    assert "could not check it on Slack: could not reach Slack just now" in out
     assert "organisers are told" not in out
     assert "joins the channel (if it can) when it first posts there" in out
     assert forums_stored(on_slack) == [("QI Forum", "slack:C0PUBLIC")]
@@ -326,8 +326,8 @@ def test_forum_check_with_slack_unreachable_says_it_could_not_check_not_that_it_
 
     assert code == 1  # something needs looking at, all the same
     assert out.splitlines() == [
-        '"QI Forum" (slack:C0MEMBER): could not check it on Slack just now: could not reach '
-        "Slack (URLError).",
+        '"QI Forum" (slack:C0MEMBER): could not check it on Slack: could not reach Slack just now '
+        "(URLError); try again later.",
         "1 of 1 forums could not be checked, so whether qi-nudge can post there is not known "
         "yet. Run qi-nudge forum check again once the platform answers (or is set up here).",
     ]

@@ -175,7 +175,10 @@ def test_a_public_channel_the_bot_may_not_join_is_told_with_the_invite_and_then_
     assert "I'm not in it" in visible_text(told["blocks"])
     assert "/invite @qi-nudge" in visible_text(told["blocks"])
     (waiting,) = announcements(slack_bot)
-    assert "could not join it: Slack said missing_scope" in (waiting.error or "")
+    assert (
+        "could not join it: Slack said missing_scope (the app needs the scope channels:join: "
+        "reinstall it)" in (waiting.error or "")
+    )
     joins = fake_slack.calls_to("conversations.join")
     assert joins and {c.token for c in joins} == {BOT_TOKEN}  # asked, and refused by Slack
 
