@@ -536,22 +536,25 @@ def test_base64_images_count_towards_the_limit(fake, bot):
 TEXT_RUN = {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": "Hi"}]}
 
 
+INVALID_CARDS = [
+    ({**CARD, "body": [{"type": "Marquee", "text": "Hi"}]}, "unknown type 'Marquee'"),
+    ({**CARD, "body": [{"type": "RichTextBlock"}]}, "'inlines' is a required property"),
+    ({**CARD, "body": [{"type": "Input.Text", "label": "Name"}]}, "'id' is a required"),
+    ({**CARD, "version": "2.0"}, "version '2.0' is not supported"),
+    ({"type": "AdaptiveCard", "body": [TEXT_RUN]}, "has no version"),
+    ({**CARD, "body": [{**TEXT_RUN, "colour": "red"}]}, "('colour' was unexpected)"),
+    (
+        {**CARD, "actions": [{"type": "Action.Execute", "title": "Go", "style": "loud"}]},
+        "$.actions[0].style",
+    ),
+    ({**CARD, "msteams": {"width": "Half"}}, "'Half' is not one of ['Full']"),
+    ('{"type": "AdaptiveCard"}', "must be a JSON object"),
+]
+
+
 @pytest.mark.parametrize(
     ("card", "says"),
-    [
-        ({**CARD, "body": [{"type": "Marquee", "text": "Hi"}]}, "unknown type 'Marquee'"),
-        ({**CARD, "body": [{"type": "RichTextBlock"}]}, "'inlines' is a required property"),
-        ({**CARD, "body": [{"type": "Input.Text", "label": "Name"}]}, "'id' is a required"),
-        ({**CARD, "version": "2.0"}, "version '2.0' is not supported"),
-        ({"type": "AdaptiveCard", "body": [TEXT_RUN]}, "has no version"),
-        ({**CARD, "body": [{**TEXT_RUN, "colour": "red"}]}, "('colour' was unexpected)"),
-        (
-            {**CARD, "actions": [{"type": "Action.Execute", "title": "Go", "style": "loud"}]},
-            "$.actions[0].style",
-        ),
-        ({**CARD, "msteams": {"width": "Half"}}, "'Half' is not one of ['Full']"),
-        ('{"type": "AdaptiveCard"}', "must be a JSON object"),
-    ],
+    INVALID_CARDS,
     ids=[
         "unknown-element",
         "missing-inlines",

@@ -4,11 +4,16 @@ import hashlib
 import json
 import re
 
+import fastjsonschema
 import pytest
 
+from bot.teams.cards import build_reply_card
+from handlers.reply import Button, say
 from tests.fakes.teams_rules import (
     _SCHEMA_CORRECTIONS,
     SCHEMA_DIR,
+    _card_validator,
+    _fast_card_check,
     _validator,
     card_problems,
     card_versions,
@@ -126,3 +131,26 @@ def test_a_manifest_is_checked_against_the_schema_for_its_version():
     assert manifest_problems({"manifestVersion": "1.5"}) == [
         f"no Teams manifest schema for manifestVersion '1.5' in {SCHEMA_DIR}"
     ]
+
+
+def test_the_quick_check_and_the_explaining_one_agree():
+    from tests.fakes.test_teams_connector import INVALID_CARDS
+
+    valid = [
+        {**CARD, "body": [FILTERED]},
+        {**CARD, "body": [EXPANDABLE]},
+        build_reply_card(say("Hello " * 200, heading="Hi", buttons=(Button("Go", "go", "1"),))),
+    ]
+    invalid = [card for card, _ in INVALID_CARDS if isinstance(card, dict) and "version" in card]
+    validator = _card_validator("1.5")
+    assert validator is not None and invalid
+
+    for card in valid + invalid:
+        explained = list(validator.iter_errors(card))
+        try:
+            _fast_card_check("1.5")(card)
+        except fastjsonschema.JsonSchemaException:
+            quick = False
+        else:
+            quick = True
+        assert quick == (not explained), (card, explained)
