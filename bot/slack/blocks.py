@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from bot.clipping import clip, within
+from handlers.clipping import clip, within
 from handlers.listing import text_units
 from handlers.reply import BUTTON_VALUE_MAX, Button, Form, FormField, Image, Reply
 

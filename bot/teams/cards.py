@@ -26,7 +26,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from bot.clipping import clip
+from handlers.clipping import clip
 from handlers.reply import Button, Form, FormField, Image, Reply
 
 Card = dict[str, Any]
