@@ -7,7 +7,6 @@ from datetime import UTC, datetime, time, timedelta
 
 from bot.settings import Settings
 from handlers.context import Context
-from handlers.wording import plural
 from store import outbox
 
 # The chat platforms a delivery can be meant for, as people name them, and the settings that
@@ -89,13 +88,19 @@ def _still(count: int) -> str:
 
 def _left_for_elsewhere(count: int, platforms: tuple[str, ...]) -> str:
     names = " or ".join(PLATFORM_NAMES[p] for p in platforms)
-    settings = "; ".join(f"for {PLATFORM_NAMES[p]}, {PLATFORM_SETTINGS[p]}" for p in platforms)
-    it = "it is" if len(platforms) == 1 else "they are"
+    settings = " and ".join(
+        f"{PLATFORM_SETTINGS[p]} for {PLATFORM_NAMES[p]}"
+        if len(platforms) > 1
+        else PLATFORM_SETTINGS[p]
+        for p in platforms
+    )
+    they, them = ("it is", "it") if len(platforms) == 1 else ("they are", "them")
+    waits = f"1 message for {them} is" if count == 1 else f"{count} messages for {them} are"
     return (
-        f"Sent nothing to {names}: {it} not set up here. "
-        f"{plural(count, 'message')} for {names} {'is' if count == 1 else 'are'} still waiting, "
-        "for qi-nudge serve (or this command, where they are set up) to send. "
-        f"To send from here, set {settings} (see .env.example and the README's set-up steps)."
+        f"Sent nothing to {names}: {they} not set up here. {waits} still waiting, for "
+        f"qi-nudge serve to send where {they} set up. "
+        f"To send them from here, set {settings} (see .env.example and the README's set-up "
+        "steps)."
     )
 
 
