@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from typing import TextIO
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.render_text import render_reply
 from handlers.reply import Reply
 from store import outbox
-from store.models import Person
+from store.models import ChatIdentity, Person
 
 PLATFORM = "console"
 
 
 class ConsoleSender:
-    """Prints each message with who it is for; everyone counts as reachable here."""
+    """Prints each message with who it is for: the console's own people and channels only."""
 
     platform = PLATFORM
     can_look_back = True  # nothing to look in, but a message printed twice harms nobody
@@ -26,16 +28,27 @@ class ConsoleSender:
         self._count = 0
 
     def destination(self, sessions: sessionmaker[Session], recipient: str) -> str | None:
-        """'to Asha Patel (direct message)' or 'in #qi-forum'."""
+        """'to Asha Patel (direct message)' or 'in forum'; None for anyone not on the console.
+
+        Only the console's own people and channels: a message for someone on Slack or Teams
+        printed here would reach nobody, yet count as sent.
+        """
         person_id = outbox.recipient_person_id(recipient)
         if person_id is not None:
             with sessions() as session:
                 person = session.get(Person, person_id)
-                return f"to {person.display_name} (direct message)" if person else None
+                platforms = set(
+                    session.scalars(
+                        select(ChatIdentity.platform).where(ChatIdentity.person_id == person_id)
+                    )
+                )
+            if person is None or platforms != {PLATFORM}:
+                return None
+            return f"to {person.display_name} (direct message)"
         target = outbox.recipient_channel(recipient)
-        return f"in {target[1]}" if target is not None else None
+        return f"in {target[1]}" if target is not None and target[0] == PLATFORM else None
 
-    def find_sent(self, channel: str, key: str) -> str | None:
+    def find_sent(self, channel: str, key: str, *, since: datetime) -> str | None:
         """The terminal keeps nothing to look in."""
         return None
 

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +33,16 @@ WAIT_IN_PLACE = 5.0  # seconds: a shorter Retry-After is waited out by the rest 
 # A claim must outlast the longest single send, or another sender takes the row over and posts
 # it too: on Teams, signing in, opening the chat and posting are up to three 30-second calls.
 SAFE_CLAIM_LEASE = timedelta(minutes=2)
+
+
+# How far before a post's start its message is looked for: the platform's clock and ours differ.
+LOOK_BACK_MARGIN = timedelta(minutes=5)
+
+
+def _look_back_from(delivery: outbox.Claimed, now: datetime) -> datetime:
+    """How far back a message in doubt can be: just before its post (or its plan) began."""
+    started = delivery.post_started_at or delivery.planned_at or now
+    return started - LOOK_BACK_MARGIN
 
 
 class SendError(Exception):
@@ -83,8 +93,12 @@ class Sender(Protocol):
         DM) does so between short transactions, never holding the database while it waits.
         """
 
-    def find_sent(self, channel: str, key: str) -> str | None:
-        """The id of a message already posted with this delivery key, if any (crash recovery)."""
+    def find_sent(self, channel: str, key: str, *, since: datetime) -> str | None:
+        """The id of a message posted with this delivery key since `since`, if any (after a crash).
+
+        `since` is when the post in doubt started (or the delivery was planned): no older
+        message can be it, and the look must reach back that far however busy the channel.
+        """
 
     def post(self, channel: str, reply: Reply, key: str) -> str | None:
         """Post the message, tagged with the delivery key; its message id."""
@@ -187,12 +201,15 @@ class Deliverer:
         policy: DeliveryPolicy | None = None,
         *,
         pacer: Pacer | None = None,
+        elsewhere: outbox.Elsewhere | None = None,
     ) -> None:
         self.ctx = ctx
         self.sender = sender  # as given (with one platform, tests reach its sender here)
         self.router = sender if isinstance(sender, SenderRouter) else SenderRouter([sender])
         self.policy = policy or DeliveryPolicy()
         self.pacer = pacer or Pacer(self.policy)
+        # Deliveries for platforms not set up in this process: left queued for one that is.
+        self.elsewhere = elsewhere
         self._lock = threading.Lock()  # one batch at a time in this process
         self._refreshing: set[str] = set()
         self._dirty: set[str] = set()
@@ -208,6 +225,7 @@ class Deliverer:
                     now=self.ctx.now(),
                     limit=self.policy.batch,
                     lease=self.policy.claim_lease,
+                    elsewhere=self.elsewhere,
                 )
             for delivery in claimed:
                 try:
@@ -330,8 +348,9 @@ class Deliverer:
             # already: look for the message's own key on the platform before posting again.
             # (Where no post was started, or it was refused, there is nothing to find.)
             may_be_there = delivery.uncertain or delivery.attempts > 1 or posted_maybe
+            since = _look_back_from(delivery, self.ctx.now())
             found = (
-                sender.find_sent(where.channel, key)
+                sender.find_sent(where.channel, key, since=since)
                 if may_be_there and sender.can_look_back
                 else None
             )

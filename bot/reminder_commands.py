@@ -11,6 +11,7 @@ from bot.delivery import Deliverer, DeliveryPolicy, Sender
 from bot.routing_sender import SenderRouter
 from bot.scheduler import Jobs
 from bot.settings import Settings
+from bot.waiting_report import elsewhere_for, report_waiting
 from handlers.context import Context
 from handlers.nudges import SweepPlan, plan_sweep, tidy_before_sweep, week_of
 from handlers.wording import plural
@@ -25,7 +26,11 @@ ACTIONS_SHOWN = {
 
 
 def build_deliverer(ctx: Context, settings: Settings) -> Deliverer:
-    """A deliverer for the configured platforms (Slack, Teams or both), else this terminal."""
+    """A deliverer for the configured platforms (Slack, Teams or both), else this terminal.
+
+    Messages for a platform not set up here stay queued, untouched, for a process that is:
+    printed here, they would reach nobody and yet count as sent.
+    """
     policy = DeliveryPolicy(claim_lease=settings.delivery_claim_lease)
     senders: list[Sender] = []
     if settings.has_slack:
@@ -43,7 +48,7 @@ def build_deliverer(ctx: Context, settings: Settings) -> Deliverer:
         from bot.console_sender import ConsoleSender
 
         senders.append(ConsoleSender())
-    return Deliverer(ctx, SenderRouter(senders), policy)
+    return Deliverer(ctx, SenderRouter(senders), policy, elsewhere=elsewhere_for(settings))
 
 
 def cmd_remind(ctx: Context, args: argparse.Namespace) -> int:
@@ -59,9 +64,16 @@ def cmd_remind(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     plan = Jobs(ctx, settings.nudge_policy).sweep(week)
     print_plan(plan, done=True)
-    outcomes = build_deliverer(ctx, settings).drain()
+    deliverer = build_deliverer(ctx, settings)
+    outcomes = deliverer.drain()
     print(summary(outcomes))
-    return 1 if outcomes.get("failed") else 0
+    return _exit_code(ctx, deliverer, outcomes)
+
+
+def _exit_code(ctx: Context, deliverer: Deliverer, outcomes: Counter[str]) -> int:
+    """Say what is still waiting; 1 if anything failed or is overdue, else 0."""
+    overdue = report_waiting(ctx, elsewhere=deliverer.elsewhere, lease=deliverer.policy.claim_lease)
+    return 1 if outcomes.get("failed") or overdue else 0
 
 
 def print_plan(plan: SweepPlan, *, done: bool = False) -> None:
@@ -146,6 +158,7 @@ def cmd_run_due(ctx: Context, args: argparse.Namespace) -> int:
     plan = Jobs(ctx, settings.nudge_policy).run_due()
     if plan is not None:
         print_plan(plan, done=True)
-    outcomes = build_deliverer(ctx, settings).drain()
+    deliverer = build_deliverer(ctx, settings)
+    outcomes = deliverer.drain()
     print(summary(outcomes) if outcomes else "Nothing is due to be sent.")
-    return 1 if outcomes.get("failed") else 0
+    return _exit_code(ctx, deliverer, outcomes)

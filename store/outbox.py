@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy import String, and_, case, cast, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
-from store.models import Delivery
+from store.models import ChatIdentity, Delivery
 from store.upsert import insert_for
 
 PENDING = "pending"
@@ -92,6 +93,19 @@ class Claimed:
     platform: str | None = None
     channel_id: str | None = None
     sent: bool = False
+    planned_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """Platforms not set up in this process: their deliveries stay queued for one that is.
+
+    A channel, or a post already started, on one of `platforms` is theirs; so is a person who
+    is on one of them and on none of `unless_on` (the platforms this process really sends on).
+    """
+
+    platforms: tuple[str, ...]
+    unless_on: tuple[str, ...] = ()
 
 
 def as_claimed(row: Any, *, uncertain: bool = False) -> Claimed:
@@ -108,6 +122,7 @@ def as_claimed(row: Any, *, uncertain: bool = False) -> Claimed:
         platform=row.platform,
         channel_id=row.channel_id,
         sent=row.status == SENT,
+        planned_at=getattr(row, "created_at", None),
     )
 
 
@@ -152,12 +167,39 @@ def plan_message_to(
     )
 
 
+def _meant_for(elsewhere: Elsewhere) -> ColumnElement[bool]:
+    """Deliveries that only a process set up on `elsewhere.platforms` can send (see Elsewhere)."""
+    platforms = list(elsewhere.platforms)
+
+    def on(platform_list: list[str]) -> ColumnElement[bool]:
+        # The recipient key of a person is "person:<id>": compared as text, never cast.
+        return exists().where(
+            ChatIdentity.platform.in_(platform_list),
+            literal("person:") + cast(ChatIdentity.person_id, String) == Delivery.recipient,
+        )
+
+    person = and_(Delivery.recipient.startswith("person:"), on(platforms))
+    if elsewhere.unless_on:
+        person = and_(person, ~on(list(elsewhere.unless_on)))
+    return or_(
+        *(Delivery.recipient.startswith(f"channel:{p}:", autoescape=True) for p in platforms),
+        and_(Delivery.post_started_at.is_not(None), Delivery.platform.in_(platforms)),
+        person,
+    )
+
+
 def claim_due(
-    session: Session, *, now: datetime, limit: int = 50, lease: timedelta = CLAIM_LEASE
+    session: Session,
+    *,
+    now: datetime,
+    limit: int = 50,
+    lease: timedelta = CLAIM_LEASE,
+    elsewhere: Elsewhere | None = None,
 ) -> list[Claimed]:
     """Take up to `limit` due deliveries for this sender, oldest first.
 
     A claim older than `lease` is due again: its sender died (or is far slower than any send).
+    `elsewhere`: deliveries for platforms not set up here are left alone, unclaimed.
     """
     stale = now - lease
     query = (
@@ -171,6 +213,8 @@ def claim_due(
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
     )
+    if elsewhere is not None and elsewhere.platforms:
+        query = query.where(~_meant_for(elsewhere))
     if session.get_bind().dialect.name == "postgresql":
         # Replicas claim side by side without waiting on each other's rows.
         query = query.with_for_update(skip_locked=True)
@@ -195,6 +239,7 @@ def claim_due(
             Delivery.__table__.c.platform,
             Delivery.__table__.c.channel_id,
             Delivery.__table__.c.status,
+            Delivery.__table__.c.created_at,
         )
     ).all()
     result = [as_claimed(row, uncertain=row.id in was_sending) for row in claimed]
@@ -445,6 +490,60 @@ def deliveries(session: Session, *, status: str | None = None, limit: int = 200)
     if status is not None:
         query = query.where(Delivery.status == status)
     return list(session.scalars(query))
+
+
+# What holds back a delivery that is still to go (see `waiting`).
+CLAIMED = "claimed"  # another process (maybe one that died) took it and has not finished
+RETRY = "retry"  # tried and put back: it goes again at its next attempt
+DUE = "due"  # due now, and free for any sender to take
+ELSEWHERE = "elsewhere"  # for a platform not set up in this process (see Elsewhere)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Deliveries still to go for one reason: how many, and when the first and last may go."""
+
+    count: int
+    first: datetime
+    last: datetime
+
+
+def waiting(
+    session: Session,
+    *,
+    now: datetime,
+    planned_since: datetime,
+    lease: timedelta = CLAIM_LEASE,
+    elsewhere: Elsewhere | None = None,
+) -> dict[str, Waiting]:
+    """Deliveries planned since `planned_since` and not yet out, by what holds them (one query).
+
+    A claimed delivery may go when its claim's lease runs out (if its sender died meanwhile);
+    one put back for a retry goes at its next attempt. Keyed by CLAIMED, RETRY, DUE, ELSEWHERE.
+    """
+    stale = now - lease
+    holds: list[tuple[ColumnElement[bool], str]] = []
+    if elsewhere is not None and elsewhere.platforms:
+        holds.append((_meant_for(elsewhere), ELSEWHERE))
+    holds += [
+        (and_(Delivery.status == SENDING, Delivery.claimed_at >= stale), CLAIMED),
+        (and_(Delivery.status == PENDING, Delivery.next_attempt_at > now), RETRY),
+    ]
+    reason = case(*holds, else_=literal(DUE)).label("reason")
+    goes_at = case(
+        (Delivery.status == SENDING, Delivery.claimed_at), else_=Delivery.next_attempt_at
+    )
+    rows = session.execute(
+        select(reason, func.count(), func.min(goes_at), func.max(goes_at))
+        .where(Delivery.status.in_([PENDING, SENDING]), Delivery.created_at >= planned_since)
+        .group_by(reason)
+    ).all()
+    found: dict[str, Waiting] = {}
+    for why, count, first, last in rows:
+        # A claim is free to be taken again once its lease is over.
+        shift = lease if why == CLAIMED else timedelta(0)
+        found[why] = Waiting(count, max(first + shift, now), max(last + shift, now))
+    return found
 
 
 def counts_by_status(session: Session) -> dict[str, int]:

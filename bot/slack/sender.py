@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.error import URLError
 
@@ -28,6 +29,8 @@ METADATA_EVENT = "qi_nudge_delivery"
 RETRYABLE_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable"})
 # Slack's "slow down" (HTTP 429, or chat.postMessage's own "too many messages" in a 200).
 RATE_LIMITED_ERRORS = frozenset({"ratelimited", "rate_limited"})
+HISTORY_PAGE = 200  # messages per conversations.history call (Slack allows up to 999)
+HISTORY_PAGES_MAX = 50  # a look back this long is a channel far busier than any forum
 DEFAULT_RETRY_AFTER = 30.0  # seconds, if Slack refused for its rate limit without Retry-After
 # Slack's answers when the bot may not use a channel: a person has to let it in (or unarchive).
 CHANNEL_ERRORS = {
@@ -91,20 +94,36 @@ class SlackSender:
             )
         return channel
 
-    def find_sent(self, channel: str, key: str) -> str | None:
-        """The ts of a recent message in `channel` that carries this delivery key."""
-        answer = self._in_channel(
-            self.client.conversations_history,
-            channel=channel,
-            limit=200,
-            include_all_metadata=True,
+    def find_sent(self, channel: str, key: str, *, since: datetime) -> str | None:
+        """The ts of a message in `channel`, posted since `since`, that carries this delivery key.
+
+        Every page back to `since` is read: a busy channel can take far more than one page of
+        messages between a lost answer and the retry, and a page missed is a duplicate post.
+        """
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES_MAX):
+            answer = self._in_channel(
+                self.client.conversations_history,
+                channel=channel,
+                oldest=f"{since.timestamp():.6f}",
+                limit=HISTORY_PAGE,
+                include_all_metadata=True,
+                **({"cursor": cursor} if cursor else {}),
+            )
+            for message in answer.get("messages", []):
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == METADATA_EVENT and payload.get("key") == key:
+                    return str(message["ts"])
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor") or None
+            if not answer.get("has_more") or cursor is None:
+                return None
+        # Not looked all the way back: posting again might post twice, so try again later.
+        raise SendError(
+            f"could not look through the channel's last {HISTORY_PAGES_MAX * HISTORY_PAGE} "
+            "messages for this one",
+            retryable=True,
         )
-        for message in answer.get("messages", []):
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == METADATA_EVENT and payload.get("key") == key:
-                return str(message["ts"])
-        return None
 
     def post(self, channel: str, reply: Reply, key: str) -> str | None:
         """chat.postMessage with the delivery key in the message's metadata."""

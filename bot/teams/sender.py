@@ -7,6 +7,7 @@ import logging
 import random
 import threading
 from collections.abc import Coroutine
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -164,7 +165,7 @@ class TeamsSender:
         self._learn(conversation, service_url)
         return conversation
 
-    def find_sent(self, channel: str, key: str) -> str | None:
+    def find_sent(self, channel: str, key: str, *, since: datetime) -> str | None:
         """Nothing can be found: the Bot Connector has no way to read a message back."""
         return None
 

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -1147,8 +1147,9 @@ def test_find_sent_ignores_messages_with_other_keys_or_no_metadata(fake):
     ts = sender.post("C1", say("hello"), "key-a")
     sender.post("C1", say("hello"), "key-b")
 
-    assert sender.find_sent("C1", "key-a") == ts
-    assert sender.find_sent("C1", "key-c") is None
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    assert sender.find_sent("C1", "key-a", since=since) == ts
+    assert sender.find_sent("C1", "key-c", since=since) is None
 
 
 def test_the_sending_client_keeps_the_token_and_address_and_retries_nothing_itself(fake):
@@ -1302,6 +1303,45 @@ def test_an_rsvp_made_while_the_announcement_was_being_posted_shows_in_it(
     (post,) = fake.messages("CFORUM")
     assert "Going so far: 1" in post["text"]
     assert len(fake.calls_to("chat.update")) == 1
+
+
+def test_an_announcement_whose_answer_was_lost_is_found_past_250_later_messages_not_reposted(
+    ctx, sessions, clock, fake, monotonic
+):
+    """The look back pages through everything posted since the post began, and no further."""
+    fake.wall_clock = lambda: clock().timestamp()  # Slack's clock and ours agree
+    chat = WebClient(token="xoxb-test", base_url=fake.base_url)
+    clock.advance(days=-1)
+    for n in range(300):  # yesterday's talk in the forum channel: nothing to look through
+        chat.chat_postMessage(channel="CFORUM", text=f"yesterday {n}")
+    clock.advance(days=1)
+    with sessions.begin() as session:
+        forum_id = create_forum(session, name="QI Forum", channel="slack:CFORUM", now=clock()).id
+    given.meeting(ctx, forum_id, clock() + timedelta(days=6))
+    run_announcements(ctx)
+    fake.delay("chat.postMessage", 1.3)  # Slack posts it, but its answer never comes back
+    sender = deliverer(ctx, fake, monotonic, timeout=1)
+
+    assert sender.drain() == Counter(retry=1)
+    assert fake.wait_for(lambda: len(keys_in(fake, "CFORUM")) == 1, timeout=3)
+    clock.advance(seconds=10)
+    for n in range(250):  # a busy channel: more than one page of history before the retry
+        chat.chat_postMessage(channel="CFORUM", text=f"later {n}")
+    clock.advance(seconds=POLICY.first_backoff.total_seconds())
+    fake.calls.clear()
+
+    assert sender.drain() == Counter(sent=1)
+
+    assert len(keys_in(fake, "CFORUM")) == 1  # posted once
+    assert fake.calls_to("chat.postMessage") == []
+    announcement = next(m for m in fake.messages("CFORUM") if m.get("metadata"))
+    with sessions() as session:
+        sent = session.scalars(select(Delivery).where(Delivery.channel_id == "CFORUM")).one()
+    assert (sent.status, sent.message_ts) == (outbox.SENT, announcement["ts"])
+    pages = fake.calls_to("conversations.history")
+    assert len(pages) == 2  # 251 messages since the post began; yesterday's were not read
+    assert all(float(page.args["oldest"]) < float(announcement["ts"]) for page in pages)
+    assert "cursor" not in pages[0].args and pages[1].args["cursor"]
 
 
 # --- a channel the bot may not use --------------------------------------------------------------

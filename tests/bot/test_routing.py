@@ -92,7 +92,7 @@ class NoLookBackPlatform:
             # No conversation with them yet: nothing to post in.
             return identity.dm_channel if identity is not None else None
 
-    def find_sent(self, channel: str, key: str) -> str | None:
+    def find_sent(self, channel: str, key: str, *, since=None) -> str | None:
         self.looked += 1
         return None
 

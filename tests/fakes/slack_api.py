@@ -47,6 +47,7 @@ faster than the limits allow (see `RateLimits`).
 
 from __future__ import annotations
 
+import base64
 import copy
 import email.parser
 import email.policy
@@ -345,7 +346,10 @@ class FakeSlack(LocalFake):
         self._files: dict[str, dict[str, Any]] = {}  # file id -> upload started, not completed
         self._uploads: list[Upload] = []
         self._file_counter = itertools.count(1)
-        self._ts_counter = itertools.count()
+        # Message ts are times, as Slack's are (`oldest` and `latest` bound them): a test may
+        # swap this for its own clock, in seconds since the epoch.
+        self.wall_clock: Callable[[], float] = time.time
+        self._last_ts_micros = FIRST_TS_MICROS - TS_STEP_MICROS
         self._view_counter = itertools.count(1)
         self.add_user(BOT_USER_ID, BOT_NAME, is_bot=True)
 
@@ -700,7 +704,10 @@ class FakeSlack(LocalFake):
     # -- the methods (called with the lock held) ---------------------------------------------
 
     def _next_ts(self) -> str:
-        micros = FIRST_TS_MICROS + next(self._ts_counter) * TS_STEP_MICROS
+        # As Slack's: the time of posting (on `wall_clock`), unique and increasing.
+        now = int(self.wall_clock() * 1_000_000)
+        micros = max(now, self._last_ts_micros + TS_STEP_MICROS)
+        self._last_ts_micros = micros
         seconds, fraction = divmod(micros, 1_000_000)
         return f"{seconds}.{fraction:06d}"
 
@@ -812,14 +819,22 @@ class FakeSlack(LocalFake):
         oldest = Decimal(str(args.get("oldest") or "0"))
         latest = Decimal(str(args["latest"])) if args.get("latest") else None
         limit = min(int(args.get("limit") or 100), 999)
-        start = int(str(args.get("cursor") or "offset:0").removeprefix("offset:"))
+        # Slack's cursor names the next message to show ("next_ts:<ts>", base64): pages stay
+        # put while messages arrive. A cursor it did not issue is refused, as Slack does.
+        cursor = str(args.get("cursor") or "")
+        below: Decimal | None = None
+        if cursor:
+            try:
+                below = Decimal(base64.b64decode(cursor).decode().removeprefix("next_ts:"))
+            except (ValueError, ArithmeticError, UnicodeDecodeError):
+                return {"ok": False, "error": "invalid_cursor"}
         with_metadata = _truthy(args.get("include_all_metadata"))
 
         def in_range(message: dict[str, Any]) -> bool:
             ts = Decimal(message["ts"])
             after = ts >= oldest if inclusive else ts > oldest
             before = latest is None or (ts <= latest if inclusive else ts < latest)
-            return after and before
+            return after and before and (below is None or ts <= below)
 
         top_level = [
             message
@@ -828,11 +843,11 @@ class FakeSlack(LocalFake):
             or message.get("reply_broadcast")
         ]
         chosen = [message for message in top_level if in_range(message)]
-        page = copy.deepcopy(chosen[start : start + limit])
+        page = copy.deepcopy(chosen[:limit])
         if not with_metadata:
             for message in page:
                 message.pop("metadata", None)
-        has_more = start + limit < len(chosen)
+        has_more = limit < len(chosen)
         answer: dict[str, Any] = {
             "ok": True,
             "messages": page,
@@ -842,7 +857,8 @@ class FakeSlack(LocalFake):
             "channel_actions_count": 0,
         }
         if has_more:
-            answer["response_metadata"] = {"next_cursor": f"offset:{start + limit}"}
+            following = f"next_ts:{chosen[limit]['ts']}".encode()
+            answer["response_metadata"] = {"next_cursor": base64.b64encode(following).decode()}
         return answer
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:

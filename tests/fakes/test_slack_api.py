@@ -288,7 +288,7 @@ def test_post_message_answers_with_increasing_ts_and_stores_the_message(client, 
     second = client.chat_postMessage(channel="C1", text="two")
 
     assert first["channel"] == "C1"
-    assert first["ts"] == "1700000000.000100"
+    assert abs(float(first["ts"]) - time.time()) < 60  # Slack's ts is the time of posting
     assert float(second["ts"]) > float(first["ts"])
     assert first["message"]["text"] == "one"
     assert first["message"]["blocks"] == BLOCKS
@@ -427,6 +427,33 @@ def test_history_pages_with_cursors(client):
     pages = client.conversations_history(channel="C1", limit=2)
 
     assert [m["text"] for page in pages for m in page["messages"]] == ["4", "3", "2", "1", "0"]
+
+
+def test_history_pages_back_to_oldest_by_cursor_and_a_new_message_shifts_no_page(client, fake):
+    fake.wall_clock = lambda: 1_800_000_000.0
+    client.chat_postMessage(channel="C1", text="before")
+    fake.wall_clock = lambda: 1_800_000_100.0
+    for n in range(5):
+        client.chat_postMessage(channel="C1", text=str(n))
+
+    first = client.conversations_history(channel="C1", oldest="1800000050", limit=2)
+    client.chat_postMessage(channel="C1", text="late")
+    cursor = first["response_metadata"]["next_cursor"]
+    second = client.conversations_history(channel="C1", oldest="1800000050", limit=2, cursor=cursor)
+    last = client.conversations_history(
+        channel="C1",
+        oldest="1800000050",
+        limit=2,
+        cursor=second["response_metadata"]["next_cursor"],
+    )
+
+    assert [m["text"] for m in first["messages"]] == ["4", "3"]
+    assert [m["text"] for m in second["messages"]] == ["2", "1"]
+    assert [m["text"] for m in last["messages"]] == ["0"]
+    assert first["has_more"] is second["has_more"] is True
+    assert last["has_more"] is False and "response_metadata" not in last
+    refused = error_of(lambda: client.conversations_history(channel="C1", cursor="%%%"))
+    assert refused.response["error"] == "invalid_cursor"
 
 
 def test_unknown_method_is_recorded(client, fake):
