@@ -361,6 +361,7 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
                 "sent": _iso(d.sent_at),
                 "platform": d.platform,
                 "conversation": d.channel_id,
+                "message_id": d.message_ts,
                 "error": d.error,
             }
             for d in session.scalars(
@@ -413,6 +414,8 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
     digests = _email_digests(session, person)
     theirs = _addresses_of(session, person)
     digests |= {a.email_sha256 for a in theirs if a.email_sha256}
+    # Before who asked for which slot is forgotten: the topics they asked for go.
+    _redact_free_text(session, person_id, names)
     # Set-based, and explicit rather than trusting every database's ON DELETE to be on.
     session.execute(
         update(Project).where(Project.lead_person_id == person_id).values(lead_person_id=None)
@@ -430,7 +433,6 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
     )
     for column in (SlotRequest.requested_by_id, SlotRequest.decided_by_id):
         session.execute(update(SlotRequest).where(column == person_id).values({column: None}))
-    _redact_free_text(session, person_id, names)
     _forget_in_audit(session, person_id)
     # Messages to them: what was sent is on the platform (theirs to delete there); here, the
     # record that names them goes.

@@ -154,6 +154,7 @@ def test_reminders_sent_to_a_person_are_exported_and_erased_with_them(chat, asha
             "sent": None,
             "platform": None,
             "conversation": None,
+            "message_id": None,
             "error": None,
         }
     ]
@@ -222,6 +223,7 @@ def test_export_includes_everything_erasure_removes(chat, asha, ben, clock, sess
             "sent": clock().isoformat(),
             "platform": "console",
             "conversation": "D0BEN",
+            "message_id": None,
             "error": "not confirmed by the platform",
         }
     ]
