@@ -18,12 +18,13 @@ _PERSONAL = re.compile(
         (
             r"[\w.+'-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+",  # an e-mail address
             # Teams: a user (29:), a bot (28:), a personal (a:) or group/channel (19:) chat,
-            # plain or percent-encoded in a URL.
-            r"\b(?:29|28|a|19)(?::|%3[aA])[^\s/\"'?&#,;)]+",
+            # plain or percent-encoded in a URL; long, and with a letter (not a time, 19:30).
+            r"(?:\b|(?<=%2[fF]))(?:29|28|a|19)(?::|%3[aA])(?=[^\s/\"'?&#,;)]*[A-Za-z])[^\s/\"'?&#,;)]{10,}",
             # An Entra (AAD) object id, or any GUID: tenants and apps look the same.
             r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
-            # Slack users and direct-message channels (U0123ABCD, W..., D...).
-            r"\b[UWD][A-Z0-9]{8,}\b",
+            # Slack users and direct-message channels (U0123ABCD, W..., D...), with a digit
+            # (not a shouted word such as DEPRECATED).
+            r"\b[UWD](?=[A-Z0-9]*[0-9])[A-Z0-9]{8,}\b",
         )
     )
 )

@@ -221,3 +221,31 @@ def _teams_values(user: TeamsUser) -> tuple[str, ...]:
         user.email or "",
         chat_with(user),
     )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "GET /v3/conversations/a:1xIFl5AEmcq06ZAHHuEr8pSJW9yf/members/29:1Pq7m3Yd0gXkz2Vh8uJ",
+        "Client error '403' for url '/conversations/19:b7c2a1f0e3d54e5f@thread.tacv2/activities'",
+        "member 6f1c2d3e-4a5b-4c6d-8e7f-000000000001 not found",
+        "users.info failed for U0LEAD7731 in DU0LEAD7731",
+        "no such user: priya.shah@nhs.net",
+        "conversations%2Fa%3A1xIFl5AEmcq06ZAHHuEr8pSJW9yf",
+    ],
+)
+def test_ids_and_addresses_are_redacted_from_any_line(line):
+    from bot.log_privacy import REDACTED, redact
+
+    cleaned = redact(line)
+
+    assert REDACTED in cleaned
+    for secret in ("1xIFl5AE", "1Pq7m3Yd", "b7c2a1f0", "000000000001", "U0LEAD", "priya"):
+        assert secret not in cleaned
+
+
+def test_times_and_shouted_words_are_left_alone():
+    from bot.log_privacy import redact
+
+    line = "DEPRECATED: the reminder at 19:30 on 2026-12-07T19:30:00 went to 12 leads"
+    assert redact(line) == line
