@@ -173,9 +173,13 @@ def _naming(text: str, words: list[str]) -> bool:
 
 
 def _patterns(words: list[str]) -> list[re.Pattern[str]]:
-    # Any run of spaces between the parts of a name: notes are typed by hand.
+    # Whole words only ("Al" is not in "Alcohol"), with any run of spaces between the parts
+    # of a name: notes are typed by hand.
     return [
-        re.compile(r"\s+".join(re.escape(part) for part in word.split()), re.IGNORECASE)
+        re.compile(
+            r"(?<!\w)" + r"\s+".join(re.escape(part) for part in word.split()) + r"(?!\w)",
+            re.IGNORECASE,
+        )
         for word in words
         if word.strip()
     ]

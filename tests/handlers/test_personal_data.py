@@ -299,3 +299,24 @@ def test_an_erased_name_is_not_left_readable_in_the_sqlite_file(tmp_path, clock)
     assert b"Someone Staying 1" in on_disk  # the file is readable as it is
     assert b"Okonkwo-Marsh" not in on_disk
     assert b"U0ZANELE01" not in on_disk
+
+
+def test_erasure_takes_a_name_out_of_chart_notes_as_a_whole_word_only(sessions, clock):
+    from store.models import ChartNote
+
+    with sessions.begin() as session:
+        al = Person(display_name="Al", created_at=clock())
+        session.add(al)
+        session.flush()
+        session.add_all(
+            [
+                ChartNote(on_date=clock().date(), text="Alcohol liaison began", created_at=clock()),
+                ChartNote(on_date=clock().date(), text="AL joined as a carer", created_at=clock()),
+            ]
+        )
+        session.flush()
+        erase_person(session, al.id, now=clock())
+    with sessions() as session:
+        notes = sorted(session.scalars(select(ChartNote.text)))
+
+    assert notes == ["(name removed) joined as a carer", "Alcohol liaison began"]
