@@ -200,7 +200,10 @@ def cmd_person_erase(ctx: Context, args: argparse.Namespace) -> int:
             erasure = personal_data.erase_person(session, found.id, now=ctx.now())
             done = f"Erased {name} (#{erasure.person_number})."
     print(done)  # once the transaction has committed
-    if not isinstance(found, ChatAddress) and erasure.projects_left_without_lead:
+    if isinstance(found, ChatAddress):
+        return 0
+    print(personal_data.REGISTER_REMINDER)
+    if erasure.projects_left_without_lead:
         print(
             "These projects now have no lead. Put a new lead in the project register and run "
             "qi-nudge import-projects again:"

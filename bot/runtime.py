@@ -6,14 +6,14 @@ import logging
 
 from sqlalchemy import Engine
 
+from bot.log_privacy import CHAT_SDK_LOGGERS, protect_logs
 from bot.settings import Settings
 from handlers.context import Context
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
 
 CONSOLE_LOG_FILE = "qi-nudge.log"
-# Libraries that log people's data at DEBUG (request and answer bodies).
-CHAT_SDK_LOGGERS = ("slack_sdk", "slack_bolt", "microsoft_teams", "httpx", "httpcore", "urllib3")
+__all__ = ["CHAT_SDK_LOGGERS", "build_context", "configure_logging", "open_database"]
 
 
 def configure_logging(settings: Settings, *, to_file: str | None = None) -> None:
@@ -28,12 +28,9 @@ def configure_logging(settings: Settings, *, to_file: str | None = None) -> None
         logging.getLogger("alembic").setLevel(logging.WARNING)
         # APScheduler logs every one-minute tick at INFO; our jobs log what they actually do.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    # At DEBUG the chat SDKs log whole requests and answers: people's names, e-mail addresses
-    # and messages. IT's logs must not hold those, so these stay at INFO whatever LOG_LEVEL says.
-    for chatty in CHAT_SDK_LOGGERS:
-        logger = logging.getLogger(chatty)
-        if logger.getEffectiveLevel() < logging.INFO:
-            logger.setLevel(logging.INFO)
+    # The chat SDKs and their HTTP clients log people's names, e-mail addresses, messages and
+    # ids (Teams puts user and conversation ids in its URLs). IT's logs must hold none of them.
+    protect_logs()
 
 
 def open_database(settings: Settings, *, migrate: bool = True) -> Engine:

@@ -20,6 +20,7 @@ from bot.delivery import SAFE_CLAIM_LEASE, Deliverer, DeliveryLoop, DeliveryPoli
 from bot.forum_channels import join_slack_forum_channels
 from bot.http import build_http_app
 from bot.leader import leadership_for
+from bot.log_privacy import protect_logs
 from bot.routing_sender import SenderRouter
 from bot.scheduler import Jobs, Scheduler
 from bot.settings import Settings
@@ -215,15 +216,15 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
     log.info("listening on %s:%s", settings.host, settings.port)
     # One worker: the scheduler and the SQLite default want one process (more replicas, each
     # with one worker, are fine on PostgreSQL: one of them schedules).
-    server = uvicorn.Server(
-        uvicorn.Config(
-            service.asgi,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            access_log=False,
-        )
+    config = uvicorn.Config(
+        service.asgi,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
     )
+    protect_logs()  # uvicorn has just set up its own log handlers: redact there too
+    server = uvicorn.Server(config)
     serve_until_stopped(server)
     scheduler.shutdown()  # hands the lead to another replica at once
     loop.stop()

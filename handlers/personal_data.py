@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from handlers.args import parse_id
 from handlers.errors import Refusal
 from handlers.merging import PLATFORM_NAMES
-from store import addresses, people
+from store import addresses, erasure, people
 from store.audit import record
 from store.merging import replace_person_in_payloads
 from store.models import (
@@ -34,6 +35,15 @@ from store.models import (
 )
 from store.names import name_key
 from store.outbox import person_recipient
+from store.personal_columns import AUDIT_PERSON_KEYS
+
+NAME_REMOVED = "(name removed)"
+REGISTER_REMINDER = (
+    "If they are in your project register, remove them from it too: until then, each import "
+    "skips their rows and says so (qi-nudge keeps only a keyed digest of their addresses, to "
+    "recognise them)."
+)
+TOPIC_REMOVED = "(topic removed: the person who asked for this slot had their details erased)"
 
 
 def find_person(session: Session, spec: str) -> Person:
@@ -51,10 +61,7 @@ def find_person(session: Session, spec: str) -> Person:
             raise Refusal(f"Nobody has the chat identity {spec}.")
         return found
     if "@" in spec:
-        found = people.find_by_email(session, spec)
-        if found is None:
-            raise Refusal(f"Nobody has the e-mail address {spec}.")
-        return found
+        return _person_with_email(session, spec)
     matches = people.find_by_name(session, spec)
     if len(matches) == 1:
         return matches[0]
@@ -62,6 +69,30 @@ def find_person(session: Session, spec: str) -> Person:
         raise Refusal(f'Nobody is called "{spec}".')
     numbers = ", ".join(f"#{p.id}" for p in matches)
     raise Refusal(f'{len(matches)} people are called "{spec}" ({numbers}); give the number.')
+
+
+def _person_with_email(session: Session, email: str) -> Person:
+    """The person with this address: imported with it, or verified by Slack or Teams."""
+    found = people.find_by_email(session, email)
+    if found is not None:
+        return found
+    # Someone who arrived by chat is held by a digest of the address their platform verified.
+    holders = list(
+        session.scalars(
+            select(ChatIdentity.person_id)
+            .where(ChatIdentity.email_sha256 == people.email_digest(email))
+            .distinct()
+            .order_by(ChatIdentity.person_id)
+        )
+    )
+    if len(holders) == 1:
+        person = session.get(Person, holders[0])
+        assert person is not None
+        return person
+    if holders:
+        numbers = ", ".join(f"#{n}" for n in holders)
+        raise Refusal(f"{len(holders)} people have the e-mail address {email} ({numbers}).")
+    raise Refusal(f"Nobody has the e-mail address {email}.")
 
 
 def _identity_parts(spec: str) -> tuple[str, str, str] | None:
@@ -82,25 +113,87 @@ def find_person_or_address(session: Session, spec: str) -> Person | ChatAddress:
     try:
         return find_person(session, spec)
     except Refusal:
-        parts = _identity_parts(spec.strip())
-        address = addresses.address_of(session, *parts) if parts is not None else None
+        address = _address_for(session, spec.strip())
         if address is None:
             raise
         return address
 
 
-def _addresses_of(person_id: int) -> Select[tuple[ChatAddress]]:
-    """The chat addresses of a person's identities (matched on platform, workspace and id)."""
-    return (
-        select(ChatAddress)
-        .join(
-            ChatIdentity,
-            (ChatIdentity.platform == ChatAddress.platform)
-            & (ChatIdentity.workspace == ChatAddress.workspace)
-            & (ChatIdentity.user_id == ChatAddress.user_id),
+def _address_for(session: Session, spec: str) -> ChatAddress | None:
+    """The chat address a spec names: by its ids (Entra object id or Teams' 29: id), or e-mail."""
+    if "@" in spec and ":" not in spec:
+        digest = people.email_digest(spec)
+        return session.scalar(
+            select(ChatAddress).where(ChatAddress.email_sha256 == digest).order_by(ChatAddress.id)
         )
-        .where(ChatIdentity.person_id == person_id)
+    parts = _identity_parts(spec)
+    if parts is None:
+        return None
+    platform, workspace, user_id = parts
+    return addresses.address_of(session, platform, workspace, user_id) or session.scalar(
+        select(ChatAddress).where(
+            ChatAddress.platform == platform,
+            ChatAddress.workspace == workspace,
+            ChatAddress.address["userId"].as_string() == user_id,
+        )
     )
+
+
+def _email_digests(session: Session, person: Person) -> set[str]:
+    """The SHA-256 digests of every e-mail address held for a person."""
+    digests = set(
+        session.scalars(
+            select(ChatIdentity.email_sha256).where(
+                ChatIdentity.person_id == person.id, ChatIdentity.email_sha256.is_not(None)
+            )
+        )
+    )
+    own = people.email_digest(person.email)
+    return digests | {own} if own else digests
+
+
+def _addresses_of(session: Session, person: Person) -> list[ChatAddress]:
+    """A person's chat addresses: their identities', and any with an e-mail address of theirs."""
+    by_identity = select(ChatAddress.id).join(
+        ChatIdentity,
+        (ChatIdentity.platform == ChatAddress.platform)
+        & (ChatIdentity.workspace == ChatAddress.workspace)
+        & (ChatIdentity.user_id == ChatAddress.user_id),
+    )
+    mine = ChatAddress.id.in_(by_identity.where(ChatIdentity.person_id == person.id))
+    digests = _email_digests(session, person)
+    if digests:
+        mine = mine | ChatAddress.email_sha256.in_(sorted(digests))
+    return list(session.scalars(select(ChatAddress).where(mine).order_by(ChatAddress.id)))
+
+
+def _naming(text: str, words: list[str]) -> bool:
+    """Whether the text names the person (their full name or e-mail address), in any case."""
+    return any(pattern.search(text) for pattern in _patterns(words))
+
+
+def _patterns(words: list[str]) -> list[re.Pattern[str]]:
+    # Whole words only ("Al" is not in "Alcohol"), with any run of spaces between the parts
+    # of a name: notes are typed by hand.
+    return [
+        re.compile(
+            r"(?<!\w)" + r"\s+".join(re.escape(part) for part in word.split()) + r"(?!\w)",
+            re.IGNORECASE,
+        )
+        for word in words
+        if word.strip()
+    ]
+
+
+def _names_of(person: Person) -> list[str]:
+    """What, in free text, would name the person."""
+    return [w for w in (person.display_name, person.email) if w]
+
+
+def _redact(text: str, words: list[str]) -> str:
+    for pattern in _patterns(words):
+        text = pattern.sub(NAME_REMOVED, text)
+    return text
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -155,17 +248,21 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
     actions = session.scalars(
         select(AuditEvent).where(AuditEvent.actor_person_id == person_id).order_by(AuditEvent.at)
     )
-    # Erasure forgets who asked for or decided these; the topic itself is in their words.
-    slot_rows = session.execute(
-        select(SlotRequest, Project.name, Forum.name, Meeting.starts_at)
-        .join(Project, Project.id == SlotRequest.project_id)
-        .join(Meeting, Meeting.id == SlotRequest.meeting_id)
-        .join(Forum, Forum.id == Meeting.forum_id)
-        .where(
-            (SlotRequest.requested_by_id == person_id) | (SlotRequest.decided_by_id == person_id)
+    # Slots they asked for or decided, and any whose topic names them.
+    names = _names_of(person)
+    slot_rows = [
+        row
+        for row in session.execute(
+            select(SlotRequest, Project.name, Forum.name, Meeting.starts_at)
+            .join(Project, Project.id == SlotRequest.project_id)
+            .join(Meeting, Meeting.id == SlotRequest.meeting_id)
+            .join(Forum, Forum.id == Meeting.forum_id)
+            .order_by(SlotRequest.id)
         )
-        .order_by(SlotRequest.id)
-    )
+        if person_id in (row[0].requested_by_id, row[0].decided_by_id)
+        or _naming(row[0].topic, names)
+    ]
+    notes = list(session.scalars(select(ChartNote).order_by(ChartNote.id)))
     return {
         "person": {
             "number": person.id,
@@ -185,7 +282,7 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
             }
             for i in identities
         ],
-        "chat_addresses": [_address_export(a) for a in session.scalars(_addresses_of(person_id))],
+        "chat_addresses": [_address_export(a) for a in _addresses_of(session, person)],
         "project_teams": [
             {
                 "project": name,
@@ -252,9 +349,13 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
         ],
         "run_chart_notes_written": [
             {"date": n.on_date.isoformat(), "note": n.text, "written": _iso(n.created_at)}
-            for n in session.scalars(
-                select(ChartNote).where(ChartNote.created_by_id == person_id).order_by(ChartNote.id)
-            )
+            for n in notes
+            if n.created_by_id == person_id
+        ],
+        "run_chart_notes_naming_them": [
+            {"date": n.on_date.isoformat(), "note": n.text, "written": _iso(n.created_at)}
+            for n in notes
+            if n.created_by_id != person_id and _naming(n.text, names)
         ],
         "messages_sent_to_them": [
             {
@@ -264,6 +365,7 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
                 "sent": _iso(d.sent_at),
                 "platform": d.platform,
                 "conversation": d.channel_id,
+                "message_id": d.message_ts,
                 "error": d.error,
             }
             for d in session.scalars(
@@ -275,7 +377,19 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
         "actions_taken": [
             {"when": _iso(a.at), "action": a.action, "on": a.subject_type} for a in actions
         ],
+        "changes_recorded_about_them": [
+            {"when": _iso(a.at), "action": a.action}
+            for a in session.scalars(_audit_about(person_id).order_by(AuditEvent.at))
+        ],
     }
+
+
+def _audit_about(person_id: int) -> Select[tuple[AuditEvent]]:
+    """Audit events whose subject is the person, or that hold their number in their details."""
+    about = (AuditEvent.subject_type == "person") & (AuditEvent.subject_id == person_id)
+    for key in AUDIT_PERSON_KEYS:
+        about = about | (AuditEvent.detail[key].as_integer() == person_id)
+    return select(AuditEvent).where(about)
 
 
 @dataclass(frozen=True)
@@ -287,7 +401,11 @@ class Erasure:
 
 
 def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
-    """Delete a person and everything that names them; their projects keep going, lead-less."""
+    """Delete a person and everything that names them; their projects keep going, lead-less.
+
+    What is kept: a keyed digest of their addresses (store.erasure), so that a register import
+    does not quietly bring them back. See store.personal_columns for every column touched.
+    """
     person = session.get(Person, person_id)
     if person is None:
         raise Refusal(f"There is nobody with the number #{person_id}.")
@@ -296,6 +414,12 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
             select(Project.name).where(Project.lead_person_id == person_id).order_by(Project.name)
         )
     )
+    names = _names_of(person)
+    digests = _email_digests(session, person)
+    theirs = _addresses_of(session, person)
+    digests |= {a.email_sha256 for a in theirs if a.email_sha256}
+    # Before who asked for which slot is forgotten: the topics they asked for go.
+    _redact_free_text(session, person_id, names)
     # Set-based, and explicit rather than trusting every database's ON DELETE to be on.
     session.execute(
         update(Project).where(Project.lead_person_id == person_id).values(lead_person_id=None)
@@ -309,37 +433,81 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
         update(AdminGrant).where(AdminGrant.granted_by_id == person_id).values(granted_by_id=None)
     )
     session.execute(
-        update(AuditEvent)
-        .where(AuditEvent.actor_person_id == person_id)
-        .values(actor_person_id=None)
-    )
-    session.execute(
         update(ChartNote).where(ChartNote.created_by_id == person_id).values(created_by_id=None)
     )
     for column in (SlotRequest.requested_by_id, SlotRequest.decided_by_id):
         session.execute(update(SlotRequest).where(column == person_id).values({column: None}))
+    _forget_in_audit(session, person_id)
     # Messages to them: what was sent is on the platform (theirs to delete there); here, the
     # record that names them goes.
     session.execute(delete(Delivery).where(Delivery.recipient == person_recipient(person_id)))
-    # Messages to others that name them ("Asha asked the forum..."): their number goes, or the
-    # next person given it (SQLite reuses numbers) would be named instead. The message stays.
+    # Messages to others that name them ("Asha asked the forum..."): their number goes. The
+    # message stays.
     replace_person_in_payloads(session, person_id, None)
     # How to reach them on Teams is keyed by their platform ids, not their number.
-    theirs = _addresses_of(person_id).with_only_columns(ChatAddress.id)
-    session.execute(delete(ChatAddress).where(ChatAddress.id.in_(theirs.scalar_subquery())))
+    if theirs:
+        session.execute(delete(ChatAddress).where(ChatAddress.id.in_([a.id for a in theirs])))
     for model in (ChatIdentity, Membership, ForumMember, Rsvp, AdminGrant, MatchOffer):
         session.execute(delete(model).where(model.person_id == person_id))
     session.expunge(person)
     session.execute(delete(Person).where(Person.id == person_id))
+    # A lead known by name only can be recognised in a register by nothing else.
+    erasure.remember_erased(
+        session, email_sha256s=digests, names=[] if digests else [person.display_name]
+    )
+    # That it happened, and when; not whom.
     record(
         session,
         at=now,
         actor_id=None,
         action="person.erased",
         subject_type="person",
-        subject_id=person_id,
+        subject_id=None,
     )
     return Erasure(person_number=person_id, projects_left_without_lead=orphaned)
+
+
+def _redact_free_text(session: Session, person_id: int, names: list[str]) -> None:
+    """Slot topics they asked for go; their name goes from other topics and chart notes."""
+    for slot in session.scalars(select(SlotRequest)):
+        if slot.requested_by_id == person_id:
+            slot.topic = TOPIC_REMOVED  # their own words about their project
+        elif _naming(slot.topic, names):
+            slot.topic = _redact(slot.topic, names)
+    # A note they wrote marks a change in the service ("forum moved to evenings"): the run
+    # chart is read by it, so it stays, without its author; only their name goes from it.
+    for note in session.scalars(select(ChartNote)):
+        if _naming(note.text, names):
+            note.text = _redact(note.text, names)[: ChartNote.text.type.length]
+    session.flush()
+
+
+def _forget_in_audit(session: Session, person_id: int) -> None:
+    """The audit trail keeps what happened, not to or by whom: their number goes from it."""
+    session.execute(
+        update(AuditEvent)
+        .where(AuditEvent.actor_person_id == person_id)
+        .values(actor_person_id=None)
+    )
+    # Events about their own rows (their record, teams, sign-ups, introductions).
+    own_rows = {
+        "person": [person_id],
+        "membership": select(Membership.id).where(Membership.person_id == person_id),
+        "forum_member": select(ForumMember.id).where(ForumMember.person_id == person_id),
+        "match_offer": select(MatchOffer.id).where(MatchOffer.person_id == person_id),
+    }
+    for subject_type, ids in own_rows.items():
+        session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.subject_type == subject_type, AuditEvent.subject_id.in_(ids))
+            .values(subject_id=None)
+        )
+    for event in session.scalars(_audit_about(person_id)):
+        event.detail = {
+            key: (None if key in AUDIT_PERSON_KEYS and value == person_id else value)
+            for key, value in event.detail.items()
+        }
+    session.flush()
 
 
 def export_address(address: ChatAddress) -> dict[str, Any]:
@@ -374,15 +542,17 @@ def erase_address(session: Session, address: ChatAddress, *, now: datetime) -> s
         "chat with the bot). Nothing else was held about them."
     )
     address_id = address.id
+    if address.email_sha256:
+        erasure.remember_erased(session, email_sha256s=[address.email_sha256])
     session.expunge(address)
     addresses.forget_address(session, address_id)
-    # The audit trail keeps that it happened, by the row's number: no platform ids.
+    # The audit trail keeps that it happened: no platform ids, no number.
     record(
         session,
         at=now,
         actor_id=None,
         action="chat_address.erased",
         subject_type="chat_address",
-        subject_id=address_id,
+        subject_id=None,
     )
     return done

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from handlers.context import Context
-from store import audit
+from store import audit, erasure
 from store.models import NAME_MAX, ChatIdentity, Person, Project
 from store.names import clean_name, name_key
 from store.people import email_digest
@@ -46,6 +46,13 @@ START_DATE_FORMS = "12/01/2026 (day first), 12/01/26, 12 January 2026, 12 Jan 20
 # A start date before this is a typo ("1926", "0026"), not a QI project: the run chart's
 # back-fill would otherwise count weeks from it.
 EARLIEST_START = date(2000, 1, 1)
+
+
+# A register row whose lead asked to be erased: skipped, and the admin told what to do.
+ERASED_LEAD = (
+    "skipped: the lead asked for their details to be erased from qi-nudge, so I did not add "
+    "them back; remove them from the register."
+)
 
 
 class RegisterFileError(ValueError):
@@ -611,6 +618,10 @@ class _People:
     by_email: dict[str, Person] = field(default_factory=dict)
     by_name: dict[str, list[Person]] = field(default_factory=lambda: defaultdict(list))
     new: list[Person] = field(default_factory=list)
+    # Leads who asked to be erased (by address digest, or by name if named only): the register
+    # must not quietly bring them back.
+    erased_emails: set[str] = field(default_factory=set)
+    erased_names: set[str] = field(default_factory=set)
 
     @classmethod
     def load(cls, session: Session, leads: Iterable[_Lead]) -> _People:
@@ -647,6 +658,12 @@ class _People:
             )
             for person in session.scalars(query):
                 known.by_name[person.display_name.lower()].append(person)
+        erased_emails, erased_names = erasure.erased_among(
+            session,
+            email_sha256s=(d for d in (email_digest(e) for e in emails) if d),
+            names=names,
+        )
+        known.erased_emails, known.erased_names = erased_emails, {n.lower() for n in erased_names}
         return known
 
     def resolve(self, lead: _Lead, now: datetime) -> Person:
@@ -656,6 +673,8 @@ class _People:
             found = self.by_email.get(lead.email)
             if found is not None:
                 return found
+            if email_digest(lead.email) in self.erased_emails:
+                raise _Skip(ERASED_LEAD)
         else:
             named = self.by_name.get(lead.name.lower(), [])
             if len(named) > 1:
@@ -665,6 +684,11 @@ class _People:
                 )
             if named:
                 return named[0]
+            if lead.name.lower() in self.erased_names:
+                raise _Skip(
+                    f"{ERASED_LEAD} (If {_quote(lead.name)} is someone else with the same name, "
+                    "give their e-mail address.)"
+                )
         person = Person(display_name=lead.name, email=lead.email, created_at=now)
         self.new.append(person)
         self.by_name[person.display_name.lower()].append(person)

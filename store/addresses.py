@@ -21,11 +21,14 @@ def remember_address(
     address: dict[str, Any],
     now: datetime,
     dm_channel: str | None = None,
+    email_sha256: str | None = None,
 ) -> None:
-    """Keep (or refresh) how to reach a user; a known 1:1 conversation is kept unless given."""
+    """Keep (or refresh) how to reach a user; a known 1:1 conversation or digest is kept."""
     values: dict[str, Any] = {"address": address, "updated_at": now}
     if dm_channel is not None:
         values["dm_channel"] = dm_channel
+    if email_sha256 is not None:
+        values["email_sha256"] = email_sha256
     # One statement: two first messages at once must not fail on the unique key.
     statement = insert_for(session, ChatAddress.__table__).values(
         platform=platform, workspace=workspace, user_id=user_id, **values

@@ -67,6 +67,9 @@ class Person(Base):
     """Someone involved in QI: staff, a service user, a carer, ...; chat user or not."""
 
     __tablename__ = "people"
+    # Numbers are never reused (SQLite would otherwise hand an erased person's number to the
+    # next one, and whatever still named it would name them). PostgreSQL never reuses them.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     display_name: Mapped[str] = mapped_column(String(NAME_MAX))
@@ -123,6 +126,9 @@ class ChatAddress(Base):
     # What the platform needs to reach them: Teams' {"serviceUrl", "userId": "29:..."}.
     address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # SHA-256 of the e-mail address the platform verified, as on ChatIdentity: so that someone
+    # who only looked around can be found for export and erasure by the address they give.
+    email_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class ChatChannel(Base):
@@ -473,3 +479,26 @@ class ChartNote(Base):
     text: Mapped[str] = mapped_column(String(200))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ErasedAddress(Base):
+    """A keyed digest of an address of someone erased: all that erasure keeps.
+
+    HMAC-SHA256, under the key in ErasureKey, of the SHA-256 of an e-mail address (or of a name,
+    for a lead a register names without one): a register import skips them, instead of quietly
+    bringing them back.
+    """
+
+    __tablename__ = "erased_addresses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ErasureKey(Base):
+    """The random key of ErasedAddress's digests, made at the first erasure: one row."""
+
+    __tablename__ = "erasure_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))

@@ -39,6 +39,7 @@ from bot.teams.sender import personal_chat
 from handlers.dispatch import Dispatcher
 from handlers.reply import Actor, Image, Reply, refuse
 from store import addresses
+from store.people import email_digest
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class TeamsTransport:
         )
 
         def work() -> Reply:
-            self.remember(activity)
+            self.remember(activity, actor)
             if parsed is None:
                 return self.bot.command(actor, "qi-help", "")
             return self.bot.command(actor, *parsed)
@@ -131,7 +132,7 @@ class TeamsTransport:
 
         def work() -> tuple[Reply, dict[str, Any]]:
             # Someone who only ever clicks (an RSVP in a channel) can still be messaged later.
-            self.remember(activity)
+            self.remember(activity, actor)
             if isinstance(press, ButtonPress):
                 reply = self.bot.action(actor, press.action_id, press.value)
                 return reply, build_invoke_response(reply)
@@ -153,7 +154,7 @@ class TeamsTransport:
         actor = await self.actor(ctx)
 
         def work() -> Reply:
-            self.remember(activity)
+            self.remember(activity, actor)
             return self.bot.home(actor)  # the welcome; stores nothing about them
 
         reply = await anyio.to_thread.run_sync(work, limiter=LIMITER)
@@ -173,8 +174,12 @@ class TeamsTransport:
 
     # --- storing addresses ---------------------------------------------------------------
 
-    def remember(self, activity: Any) -> None:
-        """Keep how to reach the sender (and the channel they wrote in) for messages later."""
+    def remember(self, activity: Any, actor: Actor | None = None) -> None:
+        """Keep how to reach the sender (and the channel they wrote in) for messages later.
+
+        With the actor, the digest of the e-mail address Teams verified for them is kept too,
+        so that export and erasure find them by the address they give.
+        """
         user = activity.from_
         tenant = _tenant(activity)
         aad = user.aad_object_id or user.id
@@ -194,7 +199,8 @@ class TeamsTransport:
         ctx = self.bot.ctx
         with ctx.sessions.begin() as session:
             if new_address:
-                self._keep_address(session, activity, dm_channel=conversation)
+                digest = email_digest(actor.verified_email) if actor is not None else None
+                self._keep_address(session, activity, dm_channel=conversation, email_sha256=digest)
             if new_channel and channel is not None:
                 addresses.remember_channel(
                     session,
@@ -215,7 +221,14 @@ class TeamsTransport:
         written = self._known.get(key)
         return written is None or now - written >= KNOWN_FOR
 
-    def _keep_address(self, session: Session, activity: Any, *, dm_channel: str | None) -> None:
+    def _keep_address(
+        self,
+        session: Session,
+        activity: Any,
+        *,
+        dm_channel: str | None,
+        email_sha256: str | None = None,
+    ) -> None:
         """Store how to reach the sender: Teams' id for them, and their 1:1 chat if known."""
         user = activity.from_
         addresses.remember_address(
@@ -225,6 +238,7 @@ class TeamsTransport:
             user_id=user.aad_object_id or user.id,
             address={"serviceUrl": activity.service_url, "userId": user.id},
             dm_channel=dm_channel,
+            email_sha256=email_sha256,
             now=self.bot.ctx.now(),
         )
 

@@ -12,7 +12,8 @@ from handlers.lookup import find_forum
 from handlers.reply import Actor
 from store.addresses import remember_address
 from store.forums import create_forum
-from store.models import ChatAddress, Person
+from store.models import ChatAddress, ErasedAddress, Person
+from store.people import email_digest
 from tests.handlers import given
 
 
@@ -125,3 +126,51 @@ def test_a_teams_account_held_alone_can_be_exported_and_erased_from_the_command_
     assert count(sessions, ChatAddress) == 0
     with pytest.raises(Refusal, match="Nobody has the chat identity"):
         run(ctx, "person", "export", "teams:tenant-1:aad-1")
+
+
+# --- erasure is not undone by the next register import ---------------------------------------
+
+REGISTER = (
+    "Project name,Lead,Site,Status\n"
+    "Falls prevention,asha.patel@nhs.example,Ward 4,active\n"
+    "Kinder discharge,Sam Jones,Ward 9,active\n"
+    "Sepsis screening,ben@example.org,Ward 2,active\n"
+)
+
+
+def test_an_erased_lead_is_not_brought_back_by_the_register_and_the_import_says_why(
+    ctx, chat, sessions, clock, tmp_path, capsys
+):
+    register = tmp_path / "register.csv"
+    register.write_text(REGISTER)
+    given.forum(sessions, clock())
+    chat.say(SLACK_BEN, "/qi-join forum")  # Ben uses Slack, which verified his address
+    assert run(ctx, "import-projects", str(register)) == 0
+    capsys.readouterr()
+
+    for who in ("asha.patel@nhs.example", "Sam Jones", "ben@example.org"):
+        assert run(ctx, "person", "erase", who, "--yes") == 0
+        assert "remove them from it too" in capsys.readouterr().out
+    assert run(ctx, "import-projects", str(register)) == 1  # the routine weekly import
+    out, err = capsys.readouterr()
+
+    assert err.count("asked for their details to be erased") == 3
+    assert "line 2: skipped: the lead asked" in err and "remove them from the register" in err
+    assert "0 new, 0 updated, 0 unchanged, 3 rows skipped" in out
+    assert count(sessions, Person) == 0  # nobody came back
+    with sessions() as session:
+        kept = " ".join(session.scalars(select(ErasedAddress.digest)))
+    assert kept and "asha" not in kept.lower()
+    assert email_digest("asha.patel@nhs.example") not in kept  # keyed, not a plain digest
+
+
+def test_a_person_on_chat_is_found_by_the_address_their_platform_verified(
+    ctx, chat, sessions, clock, capsys
+):
+    given.forum(sessions, clock())
+    chat.say(SLACK_BEN, "/qi-join forum")  # Slack verified ben@example.org; only its digest is kept
+
+    assert run(ctx, "person", "export", "ben@example.org") == 0
+    exported = json.loads(capsys.readouterr().out)
+
+    assert exported["person"]["name"] == "Ben O"

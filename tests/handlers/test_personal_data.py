@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from handlers.errors import Refusal
 from handlers.forum import add_meeting
@@ -154,6 +154,7 @@ def test_reminders_sent_to_a_person_are_exported_and_erased_with_them(chat, asha
             "sent": None,
             "platform": None,
             "conversation": None,
+            "message_id": None,
             "error": None,
         }
     ]
@@ -222,6 +223,7 @@ def test_export_includes_everything_erasure_removes(chat, asha, ben, clock, sess
             "sent": clock().isoformat(),
             "platform": "console",
             "conversation": "D0BEN",
+            "message_id": None,
             "error": "not confirmed by the platform",
         }
     ]
@@ -252,3 +254,69 @@ def test_erasing_someone_who_asked_the_forum_takes_them_out_of_the_organisers_no
         'A project lead asked the forum to help find a service user or carer for "Falls'
     )
     assert not [p for p in payloads if "asked_by" in p]  # her number is nowhere in the outbox
+
+
+def test_an_erased_name_is_not_left_readable_in_the_sqlite_file(tmp_path, clock):
+    """secure_delete: erased rows are overwritten, not left in the file's free space."""
+    from store.engine import make_engine, make_sessions
+    from store.migrate import upgrade
+    from store.people import ensure_person_for_identity
+
+    path = tmp_path / "qi.db"
+    engine = make_engine(f"sqlite:///{path}")
+
+    # Debian builds SQLite with secure_delete on by default; python.org's and Windows' don't.
+    # Start every connection as theirs do, before qi-nudge's own settings.
+    def as_on_most_builds(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA secure_delete=OFF")
+
+    event.listen(engine, "connect", as_on_most_builds, insert=True)
+    upgrade(engine)
+    sessions = make_sessions(engine)
+    with sessions.begin() as session:
+        for n in range(3):
+            ensure_person_for_identity(
+                session,
+                platform="slack",
+                workspace="T1",
+                user_id=f"U0KEEP{n}",
+                display_name=f"Someone Staying {n}",
+                now=clock(),
+            )
+        zanele = ensure_person_for_identity(
+            session,
+            platform="slack",
+            workspace="T1",
+            user_id="U0ZANELE01",
+            display_name="Zanele Okonkwo-Marsh",
+            now=clock(),
+        ).id
+    with sessions.begin() as session:
+        erase_person(session, zanele, now=clock())
+    engine.dispose()  # the last connection checkpoints the write-ahead log into the file
+
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("qi.db"))
+    assert b"Someone Staying 1" in on_disk  # the file is readable as it is
+    assert b"Okonkwo-Marsh" not in on_disk
+    assert b"U0ZANELE01" not in on_disk
+
+
+def test_erasure_takes_a_name_out_of_chart_notes_as_a_whole_word_only(sessions, clock):
+    from store.models import ChartNote
+
+    with sessions.begin() as session:
+        al = Person(display_name="Al", created_at=clock())
+        session.add(al)
+        session.flush()
+        session.add_all(
+            [
+                ChartNote(on_date=clock().date(), text="Alcohol liaison began", created_at=clock()),
+                ChartNote(on_date=clock().date(), text="AL joined as a carer", created_at=clock()),
+            ]
+        )
+        session.flush()
+        erase_person(session, al.id, now=clock())
+    with sessions() as session:
+        notes = sorted(session.scalars(select(ChartNote.text)))
+
+    assert notes == ["(name removed) joined as a carer", "Alcohol liaison began"]

@@ -3,7 +3,7 @@
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from store.engine import make_engine
 from store.migrate import current_revision, downgrade, head_revision, upgrade
@@ -44,3 +44,49 @@ def test_upgrade_is_repeatable_and_downgrade_empties(fresh_database_url):
     assert current_revision(engine) is None
     assert not set(Base.metadata.tables) & set(inspect(engine).get_table_names())
     engine.dispose()
+
+
+@BOTH
+def test_an_erased_persons_number_is_never_given_again_and_upgrading_keeps_everyone(
+    fresh_database_url,
+):
+    engine = make_engine(fresh_database_url)
+    upgrade(engine, "0006")
+    with engine.begin() as connection:
+        for name in ("Asha Patel", "Ben Okafor"):
+            connection.execute(
+                text(
+                    "INSERT INTO people (display_name, created_at) "
+                    "VALUES (:name, '2026-11-23 10:00:00+00:00')"
+                ),
+                {"name": name},
+            )
+        ben = connection.execute(
+            text("SELECT id FROM people WHERE display_name = 'Ben Okafor'")
+        ).scalar()
+        connection.execute(
+            text(
+                "INSERT INTO chat_identities (person_id, platform, workspace, user_id) "
+                "VALUES (:ben, 'slack', 'T1', 'U2')"
+            ),
+            {"ben": ben},
+        )
+    upgrade(engine)  # on SQLite, people is rebuilt: nothing that points at it may go
+    with engine.begin() as connection:
+        kept = connection.execute(text("SELECT count(*) FROM chat_identities")).scalar()
+        connection.execute(text("DELETE FROM people WHERE id = :ben"), {"ben": ben})  # erased
+        gone = connection.execute(text("SELECT count(*) FROM chat_identities")).scalar()
+        connection.execute(
+            text(
+                "INSERT INTO people (display_name, created_at) "
+                "VALUES ('Chloe Wright', '2026-11-24 10:00:00+00:00')"
+            )
+        )
+        chloe = connection.execute(
+            text("SELECT id FROM people WHERE display_name = 'Chloe Wright'")
+        ).scalar()
+    engine.dispose()
+
+    assert kept == 1  # the rebuild kept Ben's account
+    assert gone == 0  # and deleting him still takes it with him (foreign keys are back on)
+    assert chloe > ben  # not Ben's number: the last one, so SQLite would give it again
