@@ -29,6 +29,7 @@ from handlers.context import Context
 from handlers.nudges import NUDGE, NudgePolicy, run_sweep
 from store import jobs, outbox, people
 from store.engine import make_engine
+from store.migrate import upgrade
 from store.models import Delivery, JobRun, ProjectNudge
 from store.projects import create_project
 from store.roles import ProjectStatus
@@ -338,6 +339,9 @@ class StubLeader:
     def holds(self) -> bool:
         return self.holding
 
+    def valid(self) -> bool:
+        return self.holding
+
     def release(self) -> None:
         self.released = True
 
@@ -459,7 +463,11 @@ def two_replicas(fresh_database_url):
     """Two leaders on separate engines (as two replicas have), on a lock key of their own."""
     key = random.randrange(1, 2**31)  # other test runs may share this database
     engines = [make_engine(fresh_database_url) for _ in range(3)]
-    leaders = [AdvisoryLockLeader(engines[0], key), AdvisoryLockLeader(engines[1], key)]
+    upgrade(engines[2])
+    leaders = [
+        AdvisoryLockLeader(engines[0], key, name="replica-a"),
+        AdvisoryLockLeader(engines[1], key, name="replica-b"),
+    ]
     yield leaders, engines[2]
     for leader in leaders:
         leader.release()
