@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.leader import AdvisoryLockLeader, SoleLeader, leadership_for
-from bot.scheduler import Jobs, Scheduler
+from bot.scheduler import Scheduler
 from store import leadership
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
@@ -126,13 +126,13 @@ def test_a_replica_kept_from_leading_by_another_session_says_so_once_naming_it(d
 
 
 @pytest.mark.parametrize("fresh_database_url", ["postgresql"], indirect=True)
-def test_a_leader_that_hears_nothing_stops_leading_when_its_lease_would_run_out(database, ctx):
+def test_a_leader_that_hears_nothing_stops_leading_when_its_lease_would_run_out(database):
     url, _admin, key = database
     now = [1000.0]
     a = AdvisoryLockLeader(
         make_engine(url), key, name="web-1:41", ttl=TTL, monotonic=lambda: now[0]
     )
-    scheduler = Scheduler(Jobs(ctx, policy=None), a)  # type: ignore[arg-type]
+    scheduler = Scheduler(jobs_=None, leader=a)  # type: ignore[arg-type]  # only leads here
     try:
         assert scheduler.renew() and scheduler.leads()
         now[0] += TTL.total_seconds() - 0.1
@@ -159,3 +159,21 @@ def test_on_sqlite_the_one_process_leads_and_says_so_in_the_lease(tmp_path):
     with sessions() as session:
         assert leadership.current_leader(session, leader.clock()) is None
     engine.dispose()
+
+
+@pytest.mark.parametrize("fresh_database_url", ["postgresql"], indirect=True)
+def test_a_leader_whose_connection_was_cut_ends_its_own_ghost_and_leads_on(database):
+    """A blip that resets the bot's side only: the server still holds the old session's lock."""
+    url, admin, key = database
+    with TcpProxy("127.0.0.1", make_url(url).port or 5432) as proxy:
+        a = AdvisoryLockLeader(make_engine(through(proxy, url)), key, name="web-1:41", ttl=TTL)
+        try:
+            assert a.holds()
+            ghost = lock_holder_pids(admin, key)
+            proxy.orphan_server_side()
+
+            assert a.holds()  # at once: nobody else led meanwhile, the lease says so
+
+            assert lock_holder_pids(admin, key) == [backend_pid(a)] != ghost
+        finally:
+            a.release()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time as time_module
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -425,6 +426,39 @@ def test_start_ticks_at_once_and_shutdown_releases_the_lead():
 
     assert leader.released
     assert not scheduler.leads()  # a replica stepping down stops sending too
+
+
+def test_the_lead_is_renewed_every_tick_while_a_long_sweep_runs():
+    """A sweep longer than the lease must not let the lease run out under it."""
+    running = threading.Event()
+    finish = threading.Event()
+
+    class LongSweep:
+        def run_due(self) -> None:
+            running.set()
+            finish.wait(10)
+
+    class Counting(StubLeader):
+        renewals = 0
+
+        def holds(self) -> bool:
+            self.renewals += 1
+            return True
+
+    leader = Counting(True)
+    scheduler = Scheduler(LongSweep(), leader, interval=1)  # type: ignore[arg-type]
+    scheduler.start()
+    try:
+        assert running.wait(5)
+        renewals_then = leader.renewals
+        deadline = time_module.monotonic() + 5
+        while leader.renewals < renewals_then + 2 and time_module.monotonic() < deadline:
+            time_module.sleep(0.05)
+        assert leader.renewals >= renewals_then + 2
+        assert scheduler.leads()
+    finally:
+        finish.set()
+        scheduler.shutdown()
 
 
 # -- leadership ----------------------------------------------------------------------------------
