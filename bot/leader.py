@@ -351,7 +351,7 @@ class AdvisoryLockLeader:
 
 
 def _names(lease: LeaderInfo | None, holder: LockHolder) -> bool:
-    """Whether the lease names the session that holds the lock (TypeGuard-free for clarity)."""
+    """Whether the lease names the session that holds the lock (else it is not ours to end)."""
     return lease is not None and lease.backend_pid == holder.pid
 
 

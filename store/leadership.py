@@ -85,7 +85,8 @@ def take_with_lock(
 ) -> bool:
     """PostgreSQL: take the advisory lock and, in the same statement, the lease; False if taken.
 
-    One statement, so no session ever holds the lock without the lease naming it.
+    One statement, so no session ever holds the lock without the lease naming it. The table
+    holds one row per lease name, so the lock function runs for that row only.
     """
     _ensure_row(session, lease)
     result = session.execute(
