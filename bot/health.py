@@ -12,6 +12,7 @@ ANSWER_WITHIN seconds and otherwise says "database not answering".
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,8 @@ from starlette.routing import BaseRoute, Route
 
 from store import leadership, outbox
 from store.engine import cut_if_slower_than
+
+log = logging.getLogger(__name__)
 
 ANSWER_WITHIN = 0.9  # seconds a health request waits for the database
 FRESH_FOR = 1.0  # seconds a check's answer is given again without asking the database
@@ -126,8 +129,10 @@ class HealthChecks:
         """200 when the database answered within a second, else 503 saying what is wrong."""
         outcome = await self.database.answer()
         if outcome is None:
+            log.warning("health check: the database did not answer within a second")
             return JSONResponse({"status": NOT_ANSWERING}, status_code=503)
         if outcome.error is not None:
+            log.warning("health check: database unreachable: %s", type(outcome.error).__name__)
             return JSONResponse({"status": "database unreachable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 

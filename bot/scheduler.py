@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.leader import Leadership
@@ -220,7 +222,8 @@ class Scheduler:
 
     def _run_jobs_now(self) -> None:
         if self._scheduler.running:
-            self._scheduler.modify_job("jobs", next_run_time=datetime.now(UTC))
+            with contextlib.suppress(JobLookupError):  # shutting down just now
+                self._scheduler.modify_job("jobs", next_run_time=datetime.now(UTC))
 
     def shutdown(self) -> None:
         """Stop ticking and let another replica take over."""
