@@ -10,11 +10,13 @@ import anyio.to_thread
 from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+
+from bot.health import HealthChecks
 
 log = logging.getLogger(__name__)
 # Few threads: with Starlette's default 40, twenty concurrent requests thrashed the GIL.
@@ -35,12 +37,14 @@ def build_http_app(
     signing_secret: str = "",
     offload: Offload | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    health: HealthChecks | None = None,
 ) -> Starlette:
-    """POST /slack/events for commands, buttons, forms and events; GET /healthz.
+    """POST /slack/events for commands, buttons, forms and events; the health endpoints.
 
     `extra_routes`: other platforms' endpoints (Teams' POST /api/messages) on the same server.
+    `health`: the checks behind /livez, /healthz and /healthz/scheduler (see bot.health).
     """
-    routes: list[BaseRoute] = [Route("/healthz", _healthz(engine), methods=["GET"])]
+    routes: list[BaseRoute] = (health or HealthChecks(engine)).routes()
     routes.extend(extra_routes)
     if slack_app is not None:
         routes.append(
@@ -108,17 +112,3 @@ def _signed_by_slack(verifier: SignatureVerifier, body: bytes, request: Request)
         return verifier.is_valid_request(body, dict(request.headers))
     except (ValueError, TypeError, OverflowError):
         return False
-
-
-def _healthz(engine: Engine):  # noqa: ANN202 - a Starlette endpoint
-    def healthz(request: Request) -> Response:
-        # A plain function: Starlette runs it in a thread, so it answers while requests run.
-        try:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except Exception as error:
-            log.warning("health check: database unreachable: %s", type(error).__name__)
-            return JSONResponse({"status": "database unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
-
-    return healthz

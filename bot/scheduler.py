@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.leader import Leadership
@@ -141,7 +143,11 @@ class Jobs:
 
 
 class Scheduler:
-    """Ticks every `interval` seconds; only the replica that holds the lead runs the due jobs."""
+    """Ticks every `interval` seconds; only the replica that holds the lead runs the due jobs.
+
+    Two jobs: one renews (or takes) the lead, one runs what is due. Apart, so that a sweep
+    that takes longer than the lease never lets the lease run out under it.
+    """
 
     def __init__(
         self,
@@ -159,39 +165,65 @@ class Scheduler:
         self._scheduler = BackgroundScheduler(timezone=UTC)
 
     def leads(self) -> bool:
-        """Whether this replica held the lead at its last tick (False before the first).
+        """Whether this replica leads: it renewed the lead, and that lease has not run out.
 
-        A leader whose lock connection just died learns it at its next tick, so two replicas
-        may both send for up to one tick; claims keep that from sending anything twice.
+        A leader that cannot reach the database stops on its own clock once its lease would
+        have run out, before another replica may take over; the claims keep anything sent
+        around a change of leader from being sent twice.
         """
-        return self._leads.is_set()
+        return self._leads.is_set() and self.leader.valid()
 
-    def tick(self) -> None:
-        """Run what is due, if this replica schedules."""
+    def renew(self) -> bool:
+        """Renew or take the lead (told to `took_lead` when newly taken); whether we lead."""
+        was_leading = self.leads()
         try:
-            if self.leader.holds():
-                if not self._leads.is_set():
-                    self._leads.set()
-                    # What other replicas planned (or a dead leader left half sent) is ours now.
-                    self.took_lead()
-                self.jobs.run_due()
-            else:
-                self._leads.clear()
+            held = self.leader.holds()
+        except Exception:
+            log.exception("could not tell whether this replica leads; it does not, for now")
+            held = False
+        if not held:
+            self._leads.clear()
+            return False
+        self._leads.set()
+        if not was_leading:
+            # What other replicas planned (or a dead leader left half sent) is ours now.
+            self.took_lead()
+            self._run_jobs_now()
+        return True
+
+    def run_due(self) -> None:
+        """Run what is due, if this replica leads."""
+        if not self.leads():
+            return
+        try:
+            self.jobs.run_due()
         except Exception:
             log.exception("scheduled jobs failed this tick; they are tried again next tick")
 
+    def tick(self) -> None:
+        """Renew the lead, then run what is due if this replica leads."""
+        self.renew()
+        self.run_due()
+
     def start(self) -> None:
-        """Tick now and every `interval` seconds, in a background thread."""
+        """Take the lead now and run the jobs every `interval` seconds, in background threads."""
+        common = {"seconds": self.interval, "max_instances": 1, "coalesce": True}
         self._scheduler.add_job(
-            self.tick,
+            self.run_due,
             "interval",
-            seconds=self.interval,
-            next_run_time=datetime.now(UTC),
-            max_instances=1,
-            coalesce=True,
-            id="tick",
+            next_run_time=datetime.now(UTC) + timedelta(seconds=self.interval),
+            id="jobs",
+            **common,
+        )
+        self._scheduler.add_job(
+            self.renew, "interval", next_run_time=datetime.now(UTC), id="lead", **common
         )
         self._scheduler.start()
+
+    def _run_jobs_now(self) -> None:
+        if self._scheduler.running:
+            with contextlib.suppress(JobLookupError):  # shutting down just now
+                self._scheduler.modify_job("jobs", next_run_time=datetime.now(UTC))
 
     def shutdown(self) -> None:
         """Stop ticking and let another replica take over."""

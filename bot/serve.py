@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute
 
 from bot.delivery import SAFE_CLAIM_LEASE, Deliverer, DeliveryLoop, DeliveryPolicy, Sender
 from bot.forum_channels import join_slack_forum_channels
+from bot.health import HealthChecks
 from bot.http import build_http_app
 from bot.leader import leadership_for
 from bot.log_privacy import protect_logs
@@ -116,7 +117,7 @@ def _http_app(
     if slack_app is None or transport is None or secret is None:
         # No Slack, or Socket Mode only: without a signing secret there is no Slack HTTP
         # endpoint at all, since nothing could tell Slack's requests from forged ones.
-        return build_http_app(None, engine, extra_routes=routes)
+        return build_http_app(None, engine, extra_routes=routes, health=_health(settings, engine))
     postgres = engine.dialect.name != "sqlite"
     return build_http_app(
         slack_app,
@@ -126,7 +127,13 @@ def _http_app(
         # bench/slack_ack.py), except for a request that must first wait for users.info.
         offload=lambda request: postgres or transport.must_look_up(request.body),
         extra_routes=routes,
+        health=_health(settings, engine),
     )
+
+
+def _health(settings: Settings, engine: Engine) -> HealthChecks:
+    """The health checks, knowing how often the scheduler's leader renews its lease."""
+    return HealthChecks(engine, tick_seconds=settings.scheduler_tick_seconds)
 
 
 def _build_teams(
@@ -184,7 +191,9 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
     if settings.slack_app_token is not None and settings.has_slack:
         # Socket Mode needs no public URL; /healthz is still served for the platform.
         socket = connect_socket_mode(service, settings)
-        service.asgi = build_http_app(None, engine, extra_routes=service.extra_routes)
+        service.asgi = build_http_app(
+            None, engine, extra_routes=service.extra_routes, health=_health(settings, engine)
+        )
     # The outbox sender and the scheduler run beside the web server, in this one process.
     # Only the replica that leads the scheduler sends (see DeliveryLoop); it is woken when it
     # takes the lead. (SQLite: one process, which always leads.)
@@ -192,7 +201,7 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
     loop = DeliveryLoop(service.deliverer, may_send=lambda: scheduler.leads())
     scheduler = Scheduler(
         Jobs(ctx, settings.nudge_policy, planned=loop.wake),
-        leadership_for(engine),
+        leadership_for(engine, tick_seconds=settings.scheduler_tick_seconds),
         interval=settings.scheduler_tick_seconds,
         took_lead=loop.wake,
     )

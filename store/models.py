@@ -355,6 +355,24 @@ class JobRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+class SchedulerLease(Base):
+    """Which replica leads the scheduler, until when: renewed every tick by the leader.
+
+    On PostgreSQL the leader also holds an advisory lock; the lease says whether that lock's
+    session is still alive (`backend_pid` is the session's), so a session left behind by a dead
+    host is ended once its lease has run out. On SQLite only the sole process writes it.
+    """
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)  # "scheduler"
+    holder: Mapped[str | None] = mapped_column(String(200))  # the replica: "<host>:<pid>"
+    backend_pid: Mapped[int | None] = mapped_column(Integer)
+    acquired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    renewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
 class Delivery(Base):
     """A message the bot sends on its own initiative: the outbox row that makes it happen once.
 

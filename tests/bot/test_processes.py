@@ -46,6 +46,7 @@ from store.roles import ProjectStatus
 from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, postgres_reachable
 from tests.fakes import FakeSlack
 from tests.fakes.slack_api import TEAM_ID
+from tests.fakes.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
 
@@ -234,7 +235,7 @@ class Bots:
     folder: Path
     started: list[Bot] = field(default_factory=list)
 
-    def start(self, name: str, schedule: dict[str, str]) -> Bot:
+    def start(self, name: str, schedule: dict[str, str], *, database_url: str = "") -> Bot:
         env = {
             key: value
             for key, value in os.environ.items()
@@ -247,7 +248,7 @@ class Bots:
             SLACK_BOT_TOKEN=token,
             SLACK_SIGNING_SECRET="process-test-secret",
             SLACK_API_URL=self.fake.base_url,
-            DATABASE_URL=self.database.url,
+            DATABASE_URL=database_url or self.database.url,
             HOST="127.0.0.1",
             PORT=str(free_port()),
             LOG_LEVEL="INFO",
@@ -428,3 +429,75 @@ def test_of_two_replicas_one_sends_and_the_other_finishes_when_it_is_killed(data
     assert len(fake.calls_to("chat.postMessage")) == LEADS
     assert survivor.stop() == 0
     assert "Traceback" not in survivor.output()
+
+
+def through(proxy: TcpProxy, url: str) -> str:
+    """The database URL, reached through the proxy."""
+    parsed = make_url(url).set(host="127.0.0.1", port=proxy.port)
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_when_the_leaders_network_dies_the_other_replica_takes_over_within_a_few_ticks(
+    database, fake, bots
+):
+    """The leader's path to the database goes dead without closing: PostgreSQL keeps its session
+    and lock. The other replica ends that ghost once its lease has run out, and sends the rest."""
+    database.seed_leads()
+    schedule = schedule_just_gone()
+    week = due_week(database, schedule)
+    fake.delay("chat.postMessage", 2 * POST_SECONDS, times=100 * LEADS)
+    port = make_url(database.url).port or 5432
+    with TcpProxy("127.0.0.1", port) as path_a, TcpProxy("127.0.0.1", port) as path_b:
+        replicas = [
+            bots.start("a", schedule, database_url=through(path_a, database.url)),
+            bots.start("b", schedule, database_url=through(path_b, database.url)),
+        ]
+        paths = {"a": path_a, "b": path_b}
+        bots.wait_until(lambda: all(r.healthy() for r in replicas), timeout=60, what="replicas up")
+        both_up = posted_count(fake, database)
+        bots.wait_until(
+            lambda: posted_count(fake, database) >= both_up + 5,
+            timeout=60,
+            what="nudges sent while both replicas run",
+        )
+        (leader,) = [r for r in replicas if r.token in set(sending_calls(fake))]
+        (survivor,) = [r for r in replicas if r is not leader]
+        assert posted_count(fake, database) < LEADS, "the sweep ended before the network died"
+
+        cut_at_call = len(fake.calls)
+        cut_at = time.monotonic()
+        paths[leader.name].blackhole()
+        paths[leader.name].orphan_server_side()
+        bots.wait_until(
+            lambda: survivor.token in sending_calls(fake, since=cut_at_call),
+            timeout=60,
+            what="sending by the surviving replica",
+        )
+        took_over_in = time.monotonic() - cut_at
+
+        # The cut-off replica's health check says so at once, instead of hanging.
+        started = time.monotonic()
+        answer = httpx.get(f"http://127.0.0.1:{leader.port}/healthz", timeout=5)
+        assert (answer.status_code, time.monotonic() - started < 1.5) == (503, True)
+        assert answer.json() == {"status": "database not answering"}
+
+        bots.wait_until(
+            lambda: database.statuses() == {outbox.SENT: LEADS}, timeout=60, what="all nudges sent"
+        )
+
+        # The lease lasts 2.5 ticks; the survivor looks every tick: about three ticks in all.
+        assert took_over_in < 3 * TICK_SECONDS + 3, f"took {took_over_in:.1f} s to take over"
+        assert_every_lead_nudged_once(fake, database, week)
+        assert len(fake.calls_to("chat.postMessage")) == LEADS
+        survivor_says = survivor.output().splitlines()
+        ghost = f"{socket.gethostname()}:{leader.process.pid}"
+        assert any(
+            " WARNING bot.leader" in line and ghost in line and "has not renewed its lease" in line
+            for line in survivor_says
+        )
+        status = httpx.get(f"http://127.0.0.1:{survivor.port}/healthz/scheduler", timeout=5)
+        assert status.json()["status"] == "ok"
+        assert status.json()["leader"]["name"] == f"{socket.gethostname()}:{survivor.process.pid}"
+        assert survivor.stop() == 0
+        assert "Traceback" not in survivor.output()

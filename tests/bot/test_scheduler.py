@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time as time_module
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -29,6 +30,7 @@ from handlers.context import Context
 from handlers.nudges import NUDGE, NudgePolicy, run_sweep
 from store import jobs, outbox, people
 from store.engine import make_engine
+from store.migrate import upgrade
 from store.models import Delivery, JobRun, ProjectNudge
 from store.projects import create_project
 from store.roles import ProjectStatus
@@ -338,6 +340,9 @@ class StubLeader:
     def holds(self) -> bool:
         return self.holding
 
+    def valid(self) -> bool:
+        return self.holding
+
     def release(self) -> None:
         self.released = True
 
@@ -423,6 +428,39 @@ def test_start_ticks_at_once_and_shutdown_releases_the_lead():
     assert not scheduler.leads()  # a replica stepping down stops sending too
 
 
+def test_the_lead_is_renewed_every_tick_while_a_long_sweep_runs():
+    """A sweep longer than the lease must not let the lease run out under it."""
+    running = threading.Event()
+    finish = threading.Event()
+
+    class LongSweep:
+        def run_due(self) -> None:
+            running.set()
+            finish.wait(10)
+
+    class Counting(StubLeader):
+        renewals = 0
+
+        def holds(self) -> bool:
+            self.renewals += 1
+            return True
+
+    leader = Counting(True)
+    scheduler = Scheduler(LongSweep(), leader, interval=1)  # type: ignore[arg-type]
+    scheduler.start()
+    try:
+        assert running.wait(5)
+        renewals_then = leader.renewals
+        deadline = time_module.monotonic() + 5
+        while leader.renewals < renewals_then + 2 and time_module.monotonic() < deadline:
+            time_module.sleep(0.05)
+        assert leader.renewals >= renewals_then + 2
+        assert scheduler.leads()
+    finally:
+        finish.set()
+        scheduler.shutdown()
+
+
 # -- leadership ----------------------------------------------------------------------------------
 
 
@@ -459,7 +497,11 @@ def two_replicas(fresh_database_url):
     """Two leaders on separate engines (as two replicas have), on a lock key of their own."""
     key = random.randrange(1, 2**31)  # other test runs may share this database
     engines = [make_engine(fresh_database_url) for _ in range(3)]
-    leaders = [AdvisoryLockLeader(engines[0], key), AdvisoryLockLeader(engines[1], key)]
+    upgrade(engines[2])
+    leaders = [
+        AdvisoryLockLeader(engines[0], key, name="replica-a"),
+        AdvisoryLockLeader(engines[1], key, name="replica-b"),
+    ]
     yield leaders, engines[2]
     for leader in leaders:
         leader.release()

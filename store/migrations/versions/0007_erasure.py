@@ -1,6 +1,6 @@
 """Erasure that lasts: person numbers never reused, address digests, erased-address digests
 
-Revision ID: 0007_erasure
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-07
 """
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0007_erasure'
+revision: str = '0007'
 down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
