@@ -29,6 +29,7 @@ from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.lookup import project_by_id
 from handlers.reply import Actor, Form, Reply, refuse
+from store.deadline import out_of_time, unavailable_because, waiting_at_most
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,11 @@ FORM_BUILDERS: dict[str, Callable[[Session, str], Form]] = {
     ),
 }
 
+# A person in chat waits for the database this long at most (Slack gives up at 3 s), then is
+# told to try again. Jobs and the command line are not in a hurry: they keep the engine's waits.
+REQUEST_DATABASE_WAIT = 2.0  # seconds
+UNREACHABLE = "Sorry, I can't reach my records just now. Please try again in a minute."
+
 SORRY = (
     "Sorry, something went wrong on our side and nothing was changed. Please try again in a "
     "minute; if it keeps happening, tell a QI forum organiser."
@@ -106,8 +112,9 @@ def command_name(text: str) -> str:
 class Dispatcher:
     """Runs the handler for each command, button or form, and never lets an error escape."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, database_wait: float = REQUEST_DATABASE_WAIT) -> None:
         self.ctx = ctx
+        self.database_wait = database_wait
 
     def command(self, actor: Actor, name: str, text: str) -> Reply:
         """Answer a slash command such as ('/qi-join', 'Falls prevention as carer')."""
@@ -140,33 +147,57 @@ class Dispatcher:
         if build is None:
             return None
         try:
-            with self.ctx.sessions() as session:
+            with waiting_at_most(self.database_wait), self.ctx.sessions() as session:
                 return build(session, context)
         except Refusal:
             return None  # its project is gone: the refusal itself says what to do
+        except Exception as error:
+            why = unavailable_because(error)
+            if why is None:
+                raise
+            log.warning("database unavailable (%s) while drawing a form again", why)
+            return None
 
     def home(self, actor: Actor) -> Reply:
         """The person's own page (App Home)."""
         return self._run(lambda: home.handle_home(self.ctx, actor), what="home")
 
+    def run(self, call: Callable[[], Reply], *, what: str) -> Reply:
+        """Run a request's work within its database wait; any failure becomes a kind reply.
+
+        For transports that store something of their own before the handler runs (Teams keeps
+        how to reach the person): one deadline and one answer for the whole request.
+        """
+        return self._run(call, what=what)
+
     def _run(self, call: Callable[[], Reply], *, what: str) -> Reply:
-        try:
-            return self._once_more_if_disconnected(call, what=what)
-        except Refusal as refusal:
-            return refusal.reply
-        except ArgumentError as error:
-            return refuse(str(error))
-        except Exception:
-            # Logged with the traceback for IT; the person sees a kind sentence, never the trace.
-            log.exception("handler failed: %s", what)
-            return refuse(SORRY)
+        with waiting_at_most(self.database_wait):
+            try:
+                return self._once_more_if_disconnected(call, what=what)
+            except Refusal as refusal:
+                return refusal.reply
+            except ArgumentError as error:
+                return refuse(str(error))
+            except Exception as error:
+                why = unavailable_because(error)
+                if why is not None:
+                    # Not a bug: the database is down, unreachable or busy. One line for IT.
+                    log.warning(
+                        "database unavailable (%s) during %s; asked to try again", why, what
+                    )
+                    return refuse(UNREACHABLE)
+                # Logged with the traceback for IT; the person sees a kind sentence, never it.
+                log.exception("handler failed: %s", what)
+                return refuse(SORRY)
 
     @staticmethod
     def _once_more_if_disconnected(call: Callable[[], Reply], *, what: str) -> Reply:
         try:
             return call()
         except DBAPIError as error:
-            if not error.connection_invalidated:
+            if not error.connection_invalidated or out_of_time():
+                # Cut at the deadline (the database stopped answering): another try would
+                # only keep the person waiting longer.
                 raise
             # The database dropped the connection (restart, failover); the unit of work rolled
             # back with it, so running it again on a fresh connection is safe.

@@ -2,8 +2,10 @@
 
 The admin's command line calls `open_register` and `import_projects`. Good rows are loaded and
 bad ones reported with their line numbers; with `strict=True` nothing is written unless every
-row is good. Reads the whole register before writing, so the database sees a constant number of
-queries and one unit of work however long the file is.
+row is good (every row is checked before the first is written). Reads the whole register
+first, then writes it in batches of WRITE_BATCH rows, each its own short transaction, so chat
+requests are answered while a large register loads; importing the same file again is harmless
+(it only changes what differs), which is how an import stopped half way is finished.
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ from sqlalchemy.orm import Session
 
 from handlers.context import Context
 from store import audit, erasure
+from store.engine import let_others_write
 from store.models import NAME_MAX, ChatIdentity, Person, Project
 from store.names import clean_name, name_key
 from store.people import email_digest
 from store.roles import ProjectStatus, parse_status
 
 PROGRESS_EVERY = 500
+# Rows written per transaction: each holds SQLite's write lock for a fraction of a second.
+WRITE_BATCH = 1000
 # Bigger than any real register; a guard against a wrong file filling memory.
 MAX_FILE_BYTES = 50 * 1024 * 1024
 EMAIL_MAX = 320
@@ -729,26 +734,60 @@ def import_projects(
     # "Today" is the trust's date: just after midnight in summer, UTC is still on yesterday.
     today = now.astimezone(ctx.timezone).date()
     rows = _read_rows(records, columns, today, problems, counter)
-    created = updated = unchanged = 0
-    with ctx.sessions.begin() as session:
-        existing = _existing_projects(session, sorted(row.key for row in rows))
-        people = _People.load(session, (row.lead for row in rows if row.lead is not None))
-        resolved: list[tuple[_Row, Person | None]] = []
-        for row in rows:
-            try:
-                lead = people.resolve(row.lead, now) if row.lead is not None else None
-            except _Skip as skip:
-                problems.append(RowProblem(row.line, str(skip)))
-                continue
-            resolved.append((row, lead))
-        problems.sort(key=lambda problem: problem.line)
-        applied = not (strict and problems)
-        if applied:
-            session.add_all(people.new)
-            session.flush()  # the new leads' ids
-            created, updated, unchanged = _write(session, resolved, existing, now)
     counter.finish()
-    return ImportReport(created, updated, unchanged, problems, applied, columns.unused)
+    if strict:
+        # Every row is checked before anything is written, so --strict still writes nothing
+        # when a row needs fixing.
+        problems += _apply(ctx, rows, now, write=False).problems
+    applied = not (strict and problems)
+    outcome = _apply(ctx, rows, now, write=True) if applied else _Outcome()
+    problems = sorted(problems + outcome.problems, key=lambda problem: problem.line)
+    return ImportReport(
+        outcome.created, outcome.updated, outcome.unchanged, problems, applied, columns.unused
+    )
+
+
+@dataclass
+class _Outcome:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+
+
+def _apply(ctx: Context, rows: list[_Row], now: datetime, *, write: bool) -> _Outcome:
+    """Resolve each batch's leads and write it (or, with write=False, only find problems).
+
+    One short transaction per WRITE_BATCH rows, with a pause between them on SQLite: a whole
+    register in one transaction held SQLite's single write lock for many seconds, and chat
+    requests waiting behind it failed ("database is locked"). Each batch looks up what it needs
+    afresh, so whatever chat changed in between is seen, and an import that stops half way
+    (a crash, Ctrl-C) is finished by running it again.
+    """
+    outcome = _Outcome()
+    for start in range(0, len(rows), WRITE_BATCH):
+        batch = rows[start : start + WRITE_BATCH]
+        with ctx.sessions.begin() as session:
+            existing = _existing_projects(session, sorted(row.key for row in batch))
+            people = _People.load(session, (row.lead for row in batch if row.lead is not None))
+            resolved: list[tuple[_Row, Person | None]] = []
+            for row in batch:
+                try:
+                    lead = people.resolve(row.lead, now) if row.lead is not None else None
+                except _Skip as skip:
+                    outcome.problems.append(RowProblem(row.line, str(skip)))
+                    continue
+                resolved.append((row, lead))
+            if write:
+                session.add_all(people.new)
+                session.flush()  # the new leads' ids
+                created, updated, unchanged = _write(session, resolved, existing, now)
+                outcome.created += created
+                outcome.updated += updated
+                outcome.unchanged += unchanged
+        if start + WRITE_BATCH < len(rows):
+            let_others_write(ctx.sessions)
+    return outcome
 
 
 def _write(

@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,8 +14,14 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.deadline import DeadlineQueuePool, bound_waits
+
 DEFAULT_DATABASE_URL = "sqlite:///qi-nudge.db"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# A long series of writes on SQLite (a register import) pauses this long between transactions:
+# a connection waiting for the one write lock looks again every 100 ms at most, so a pause of
+# that length lets every waiting chat request in.
+SQLITE_WRITER_PAUSE = 0.1  # seconds
 # libpq settings for every PostgreSQL connection: give up connecting after 10 s; probe an idle
 # connection after 30 s and every 10 s, dead after 3 unanswered probes; and a write that goes
 # unacknowledged for 60 s ends the connection (so a half-open one is noticed within about a
@@ -42,7 +49,11 @@ def _unicode_lower(value: object) -> object:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and real transactions."""
+    """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and real transactions.
+
+    Every wait is bounded by `store.deadline.waiting_at_most` where a caller sets one (chat
+    requests); otherwise by the settings here, which suit the scheduler and the command line.
+    """
     url = normalise_url(url)
     if make_url(url).get_backend_name() != "sqlite":
         # No pool_pre_ping: it costs a round trip on every request. A connection found dead
@@ -54,7 +65,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         given = make_url(url).query
         defaults = {k: v for k, v in POSTGRES_CONNECT_ARGS.items() if k not in given}
         connect_args = {**defaults, **kwargs.pop("connect_args", {})}
-        return create_engine(url, hide_parameters=True, connect_args=connect_args, **kwargs)
+        kwargs.setdefault("poolclass", DeadlineQueuePool)
+        engine = create_engine(url, hide_parameters=True, connect_args=connect_args, **kwargs)
+        bound_waits(engine, sqlite_busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
+        return engine
+    if make_url(url).database not in (None, "", ":memory:"):
+        kwargs.setdefault("poolclass", DeadlineQueuePool)  # a file: SQLAlchemy's QueuePool
     # hide_parameters: a logged database error must not carry people's names into IT's logs.
     engine = create_engine(url, hide_parameters=True, **kwargs)
 
@@ -83,6 +99,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # instead of failing with "database is locked" when one upgrades a read lock.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    bound_waits(engine, sqlite_busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
     return engine
 
 
@@ -124,3 +141,13 @@ def _shut(fd: int) -> None:
             duplicate.shutdown(socket.SHUT_RDWR)
         finally:
             duplicate.close()
+
+
+def let_others_write(sessions: sessionmaker[Session]) -> None:
+    """Between the transactions of a long series of writes, let others waiting to write go first.
+
+    Only SQLite needs it (one writer at a time); PostgreSQL locks rows, not the database.
+    """
+    bind = sessions.kw.get("bind")
+    if bind is not None and bind.dialect.name == "sqlite":
+        time.sleep(SQLITE_WRITER_PAUSE)

@@ -37,8 +37,9 @@ from bot.teams.commands import bot_mention_texts, parse_command_text
 from bot.teams.directory import TeamsDirectory
 from bot.teams.sender import personal_chat
 from handlers.dispatch import Dispatcher
-from handlers.reply import Actor, Image, Reply, refuse
+from handlers.reply import Actor, Image, Reply, refuse, say
 from store import addresses
+from store.deadline import waiting_at_most
 from store.people import email_digest
 
 log = logging.getLogger(__name__)
@@ -108,10 +109,12 @@ class TeamsTransport:
         )
 
         def work() -> Reply:
-            self.remember(activity, actor)
-            if parsed is None:
-                return self.bot.command(actor, "qi-help", "")
-            return self.bot.command(actor, *parsed)
+            with waiting_at_most(self.bot.database_wait):
+                if (trouble := self._remember_first(activity, actor)) is not None:
+                    return trouble
+                if parsed is None:
+                    return self.bot.command(actor, "qi-help", "")
+                return self.bot.command(actor, *parsed)
 
         reply = await anyio.to_thread.run_sync(work, limiter=LIMITER)
         message = build_command_reply(reply)
@@ -131,12 +134,14 @@ class TeamsTransport:
         actor = await self.actor(ctx)
 
         def work() -> tuple[Reply, dict[str, Any]]:
-            # Someone who only ever clicks (an RSVP in a channel) can still be messaged later.
-            self.remember(activity, actor)
-            if isinstance(press, ButtonPress):
-                reply = self.bot.action(actor, press.action_id, press.value)
-                return reply, build_invoke_response(reply)
-            return self._submit(actor, press)
+            with waiting_at_most(self.bot.database_wait):
+                # Someone who only ever clicks (an RSVP in a channel) can still be messaged.
+                if (trouble := self._remember_first(activity, actor)) is not None:
+                    return trouble, build_invoke_response(trouble)
+                if isinstance(press, ButtonPress):
+                    reply = self.bot.action(actor, press.action_id, press.value)
+                    return reply, build_invoke_response(reply)
+                return self._submit(actor, press)
 
         reply, response = await anyio.to_thread.run_sync(work, limiter=LIMITER)
         conversation = activity.conversation.id if _personal(activity) else None
@@ -154,8 +159,10 @@ class TeamsTransport:
         actor = await self.actor(ctx)
 
         def work() -> Reply:
-            self.remember(activity, actor)
-            return self.bot.home(actor)  # the welcome; stores nothing about them
+            with waiting_at_most(self.bot.database_wait):
+                if (trouble := self._remember_first(activity, actor)) is not None:
+                    return trouble
+                return self.bot.home(actor)  # the welcome; stores nothing about them
 
         reply = await anyio.to_thread.run_sync(work, limiter=LIMITER)
         await ctx.send(_activity(build_command_reply(reply)))
@@ -173,6 +180,16 @@ class TeamsTransport:
             await anyio.to_thread.run_sync(self.note_team, activity, team, removed, limiter=LIMITER)
 
     # --- storing addresses ---------------------------------------------------------------
+
+    def _remember_first(self, activity: Any, actor: Actor | None = None) -> Reply | None:
+        """Keep how to reach the sender; or, if the database can't be used, the reply saying so."""
+
+        def remembered() -> Reply:
+            self.remember(activity, actor)
+            return say("")
+
+        reply = self.bot.run(remembered, what="keeping a Teams address")
+        return None if reply.ok else reply
 
     def remember(self, activity: Any, actor: Actor | None = None) -> None:
         """Keep how to reach the sender (and the channel they wrote in) for messages later.
@@ -246,7 +263,8 @@ class TeamsTransport:
         """The person uninstalled the app: their 1:1 conversation can no longer be used."""
         user = activity.from_
         ctx = self.bot.ctx
-        with ctx.sessions.begin() as session:
+        # Bounded like a request; a failure is an error answer, and Teams sends it again.
+        with waiting_at_most(self.bot.database_wait), ctx.sessions.begin() as session:
             row = addresses.address_of(
                 session, PLATFORM, _tenant(activity), user.aad_object_id or user.id
             )
@@ -260,7 +278,7 @@ class TeamsTransport:
         """Record the team's General channel (its id is the team's), or mark the team's gone."""
         ctx = self.bot.ctx
         tenant = _tenant(activity)
-        with ctx.sessions.begin() as session:
+        with waiting_at_most(self.bot.database_wait), ctx.sessions.begin() as session:
             if removed:
                 addresses.forget_channels(
                     session, platform=PLATFORM, workspace=tenant, team_id=team.id, now=ctx.now()
@@ -303,7 +321,7 @@ class TeamsTransport:
         aad = user.aad_object_id or user.id
 
         def known() -> str | None:
-            with self.bot.ctx.sessions() as session:
+            with waiting_at_most(self.bot.database_wait), self.bot.ctx.sessions() as session:
                 row = addresses.address_of(session, PLATFORM, tenant, aad)
                 return row.dm_channel if row is not None else None
 
@@ -315,7 +333,7 @@ class TeamsTransport:
         )
 
         def keep() -> None:
-            with self.bot.ctx.sessions.begin() as session:
+            with waiting_at_most(self.bot.database_wait), self.bot.ctx.sessions.begin() as session:
                 self._keep_address(session, activity, dm_channel=created.id)
 
         await anyio.to_thread.run_sync(keep, limiter=LIMITER)

@@ -12,6 +12,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import aliased
 
 from handlers.project_import import (
+    WRITE_BATCH,
     ImportReport,
     RegisterFileError,
     RowProblem,
@@ -807,3 +808,27 @@ def test_progress_at_a_round_500_is_not_repeated(ctx):
     load(ctx, _register(500, "p"), progress=seen.append)
 
     assert seen == [500]
+
+
+def test_a_register_of_many_batches_loads_whole_and_again_changes_nothing(ctx, sessions):
+    register = _register(2 * WRITE_BATCH + 500, "big")
+
+    first = load(ctx, register)
+    again = load(ctx, register)
+
+    assert (first.created, first.problems) == (2 * WRITE_BATCH + 500, [])
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2 * WRITE_BATCH + 500)
+    # Leads named in several batches are one person each: 25 by e-mail, 20 by name.
+    assert count(sessions, Person) == 45
+
+
+def test_strict_import_writes_nothing_when_only_the_last_batch_has_a_problem(ctx, sessions):
+    with ctx.sessions.begin() as session:
+        for _ in range(2):
+            session.add(Person(display_name="Sam Jones", created_at=ctx.now()))
+    rows = 2 * WRITE_BATCH + 500
+
+    report = load(ctx, _register(rows, "big") + "Last one,Sam Jones,D,Active\n", strict=True)
+
+    assert not report.applied and problem_lines(report) == [rows + 2]
+    assert count(sessions, Project) == 0

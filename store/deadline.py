@@ -1,0 +1,230 @@
+"""How long a unit of work may wait for the database: a chat request briefly, a job as it needs.
+
+A chat request runs inside `waiting_at_most(2)`. Every way it could wait is then bounded by what
+is left of those seconds: a free connection from the pool, a new connection (libpq's
+`connect_timeout`), SQLite's busy timeout, and a query on an established connection whose
+answer will never come because the network drops packets (neither `statement_timeout` nor TCP
+keepalives end that wait soon: the watchdog here cuts the connection's socket, so the driver
+fails at once and SQLAlchemy throws the connection away). Code outside such a block (the
+scheduler, the sender, the command line) keeps the engine's longer waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.pool import QueuePool
+
+log = logging.getLogger(__name__)
+
+# When (time.monotonic()) the current unit of work stops waiting for the database; None: no limit.
+_deadline: ContextVar[float | None] = ContextVar("qi_database_deadline", default=None)
+LIBPQ_MIN_CONNECT_TIMEOUT = 2  # seconds; libpq treats anything less as 2
+WATCH_POLL = 0.05  # seconds between looks at a connection that is past its deadline but idle
+
+
+@contextlib.contextmanager
+def waiting_at_most(seconds: float) -> Iterator[None]:
+    """Bound every database wait in this block (and this thread) to `seconds` from now.
+
+    Nested blocks keep the earlier deadline: an inner call never extends an outer request's.
+    """
+    ends = time.monotonic() + seconds
+    outer = _deadline.get()
+    token = _deadline.set(ends if outer is None else min(outer, ends))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def seconds_left() -> float | None:
+    """What is left of the current deadline (may be negative); None when there is none."""
+    ends = _deadline.get()
+    return None if ends is None else ends - time.monotonic()
+
+
+def out_of_time() -> bool:
+    """Whether a deadline is set and has passed."""
+    left = seconds_left()
+    return left is not None and left <= 0
+
+
+def unavailable_because(error: BaseException) -> str | None:
+    """Why the database could not serve us, if that is what `error` says; None for other errors.
+
+    A short phrase for the log ("no answer in time", "busy with other work"), never the
+    driver's message, which may quote values.
+    """
+    if isinstance(error, sa_exc.TimeoutError):
+        return "no free connection in time"
+    if not isinstance(error, sa_exc.DBAPIError):
+        return None
+    orig = error.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        text = str(orig).lower()
+        return "busy with other work" if "locked" in text or "busy" in text else None
+    if error.connection_invalidated:
+        return "no answer in time" if out_of_time() else "connection lost"
+    # psycopg's OperationalError and its kinds (ConnectionTimeout, QueryCanceled): the server
+    # or the path to it failed, not our query.
+    if isinstance(error, sa_exc.OperationalError) and type(orig).__module__.startswith("psycopg"):
+        return "could not connect" if str(orig).startswith("connection") else "no answer in time"
+    return None
+
+
+class DeadlineQueuePool(QueuePool):
+    """A QueuePool whose wait for a free connection ends at the current deadline, if sooner."""
+
+    @property
+    def _timeout(self) -> float:  # type: ignore[override]  # QueuePool reads self._timeout
+        left = seconds_left()
+        if left is None:
+            return self._configured_timeout
+        return max(0.01, min(self._configured_timeout, left))
+
+    @_timeout.setter
+    def _timeout(self, value: float) -> None:
+        self._configured_timeout = value
+
+
+def bound_waits(engine: Engine, *, sqlite_busy_timeout_ms: int) -> None:
+    """Make `engine`'s connections honour `waiting_at_most` (checkout, connect, busy, answers)."""
+    if engine.dialect.name == "sqlite":
+        _bound_sqlite(engine, sqlite_busy_timeout_ms)
+    else:
+        _bound_network(engine)
+
+
+def _bound_sqlite(engine: Engine, normal_ms: int) -> None:
+    @event.listens_for(engine, "checkout")
+    def _short_busy_timeout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        left = seconds_left()
+        if left is None:
+            return
+        # SQLite waits for another writer's lock up to the busy timeout: this request's rest.
+        ms = max(1, int(left * 1000))
+        dbapi_connection.execute(f"PRAGMA busy_timeout={ms}")
+        record.info["qi_busy_timeout_shortened"] = True
+
+    @event.listens_for(engine, "checkin")
+    def _normal_busy_timeout(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None and record.info.pop("qi_busy_timeout_shortened", False):
+            dbapi_connection.execute(f"PRAGMA busy_timeout={normal_ms}")
+
+
+def _bound_network(engine: Engine) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _short_connect_timeout(_dialect: Any, _record: Any, _cargs: Any, cparams: dict) -> None:
+        left = seconds_left()
+        if left is None:
+            return
+        wanted = max(LIBPQ_MIN_CONNECT_TIMEOUT, math.ceil(left))
+        given = cparams.get("connect_timeout")
+        cparams["connect_timeout"] = min(int(given), wanted) if given else wanted
+
+    @event.listens_for(engine, "checkout")
+    def _watch(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        ends = _deadline.get()
+        if ends is not None:
+            WATCHDOG.watch(record, dbapi_connection, ends)
+
+    for name in ("checkin", "invalidate", "soft_invalidate", "close", "detach"):
+        event.listen(engine, name, _forget)
+
+
+def _forget(_dbapi_connection: Any, record: Any, *_rest: Any) -> None:
+    WATCHDOG.forget(record)
+
+
+@dataclass
+class _Watch:
+    connection: Any  # the psycopg connection
+    sock: socket.socket  # our own descriptor of its socket: safe to cut even if libpq closed its
+    ends: float
+    cut: bool = False
+
+
+class Watchdog:
+    """Cuts the socket of a connection still waiting for the server after its deadline."""
+
+    def __init__(self) -> None:
+        self._watched: dict[int, _Watch] = {}
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, record: Any, connection: Any, ends: float) -> None:
+        """Watch `connection` (checked out as pool entry `record`) until it is checked in."""
+        try:
+            sock = socket.socket(fileno=os.dup(connection.fileno()))
+        except Exception as error:  # closed or not a socket (a test's stand-in): not watched
+            log.debug("cannot watch a connection: %s", type(error).__name__)
+            return
+        with self._changed:
+            old = self._watched.pop(id(record), None)
+            self._watched[id(record)] = _Watch(connection, sock, ends)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="qi-database-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify()
+        if old is not None:
+            old.sock.close()
+
+    def forget(self, record: Any) -> None:
+        """Stop watching (the connection is back in the pool, or closed)."""
+        with self._changed:
+            watch = self._watched.pop(id(record), None)
+        if watch is not None:
+            watch.sock.close()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                late = [w for w in self._watched.values() if w.ends <= now and not w.cut]
+                for watch in late:
+                    if _waiting_for_server(watch.connection):
+                        watch.cut = True
+                        _cut(watch.sock)
+                pending = [w.ends - now for w in self._watched.values() if w.ends > now]
+                idle_late = any(not w.cut for w in late)
+                wait = min(pending, default=None)
+                if idle_late:
+                    wait = WATCH_POLL if wait is None else min(wait, WATCH_POLL)
+                self._changed.wait(wait)
+
+
+def _waiting_for_server(connection: Any) -> bool:
+    """Whether a command was sent and its answer has not come (libpq's ACTIVE state)."""
+    try:
+        from psycopg.pq import TransactionStatus
+
+        return connection.info.transaction_status == TransactionStatus.ACTIVE
+    except Exception:
+        return False
+
+
+def _cut(sock: socket.socket) -> None:
+    # Shutting the socket down wakes the driver's wait with end-of-file: it raises "server
+    # closed the connection unexpectedly", and SQLAlchemy discards the connection.
+    log.debug("cutting a database connection that is past its deadline")
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+WATCHDOG = Watchdog()

@@ -1,0 +1,62 @@
+"""Teams messages when the database stops answering: a kind answer in time, never a hang."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.bot.teams.conftest import TeamsBot, run_teams_bot
+from tests.bot.teams.test_teams_http import card_of, card_text, project, sent_to
+from tests.conftest import database_url_for
+from tests.fakes.tcp_proxy import TcpProxy
+from tests.fakes.teams_signing import PRIYA
+
+ANSWER_WITHIN = 3.0  # seconds
+
+
+def said(message: dict) -> str:
+    """What a message the bot sent says: a card's text, or plain text."""
+    return card_text(card_of(message)) if message.get("attachments") else message.get("text", "")
+
+
+@pytest.fixture
+def teams_bot_behind_proxy(tmp_path, fake_teams, clock) -> Iterator[tuple[TeamsBot, TcpProxy]]:
+    """A Teams bot on PostgreSQL whose every database connection goes through a TcpProxy."""
+    with database_url_for("postgresql", tmp_path) as url, TcpProxy("127.0.0.1", 5432) as proxy:
+        proxied = make_url(url).set(port=proxy.port).render_as_string(hide_password=False)
+        running = run_teams_bot(proxied, fake_teams, clock)
+        bot = next(running)
+        try:
+            yield bot, proxy
+        finally:
+            proxy.restore()
+            proxy.stop()  # a request still stuck on a dropped packet gets its error now
+            for _ in running:
+                pass
+
+
+@pytest.mark.slow
+def test_a_message_while_the_database_is_blackholed_is_answered_in_time(
+    teams_bot_behind_proxy, fake_teams
+):
+    bot, proxy = teams_bot_behind_proxy
+    fake_teams.add_user(PRIYA)
+    project(bot, "Falls prevention")  # and a pooled connection, about to go dead
+    proxy.blackhole()
+
+    started = time.monotonic()
+    answer = bot.post(fake_teams.activity("personal", "qi-join Falls prevention as carer"))
+    took = time.monotonic() - started
+
+    assert answer.status_code == 200
+    assert took < ANSWER_WITHIN, f"answered after {took:.1f} s"
+    (reply,) = sent_to(fake_teams)
+    assert "Please try again in a minute" in said(reply), said(reply)
+
+    proxy.restore()
+    bot.say("qi-join Falls prevention as carer")
+
+    assert "Falls prevention" in said(sent_to(fake_teams)[-1])
