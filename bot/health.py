@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from store import leadership, outbox
-from store.engine import cut_if_slower_than
+from store.deadline import cut_if_slower_than
 
 log = logging.getLogger(__name__)
 

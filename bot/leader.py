@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from store import leadership
-from store.engine import cut_if_slower_than, make_engine
+from store.deadline import cut_if_slower_than
+from store.engine import make_engine
 from store.leadership import LeaderInfo, LockHolder
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
@@ -228,3 +228,38 @@ def _cut(sock: socket.socket) -> None:
 
 
 WATCHDOG = Watchdog()
+
+
+@contextlib.contextmanager
+def cut_if_slower_than(connection: Connection, seconds: float) -> Iterator[None]:
+    """Shut the connection's socket if what runs inside takes longer than `seconds`.
+
+    libpq has no client-side query timeout, and a network path that drops packets (or a proxy
+    that swallows them) can leave a query waiting for a reply far longer than any TCP setting
+    notices. Shutting the socket makes the waiting call fail at once, as a dead line would.
+    """
+    try:
+        fd = connection.connection.dbapi_connection.pgconn.socket  # type: ignore[union-attr]
+    except Exception:
+        fd = None
+    timer = None
+    if fd is not None:
+        timer = threading.Timer(seconds, _shut, args=(fd,))
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _shut(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        # A duplicate of the descriptor: shutdown acts on the socket both share, and closing
+        # the duplicate leaves the driver's own descriptor for it to close.
+        duplicate = socket.socket(fileno=os.dup(fd))
+        try:
+            _cut(duplicate)
+        finally:
+            duplicate.close()

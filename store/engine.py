@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -106,41 +101,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
     """A session factory; callers own the unit of work with `with sessions.begin()`."""
     return sessionmaker(bind=engine, expire_on_commit=False)
-
-
-@contextlib.contextmanager
-def cut_if_slower_than(connection: Connection, seconds: float) -> Iterator[None]:
-    """Shut the connection's socket if what runs inside takes longer than `seconds`.
-
-    libpq has no client-side query timeout, and a network path that drops packets (or a proxy
-    that swallows them) can leave a query waiting for a reply far longer than any TCP setting
-    notices. Shutting the socket makes the waiting call fail at once, as a dead line would.
-    """
-    try:
-        fd = connection.connection.dbapi_connection.pgconn.socket  # type: ignore[union-attr]
-    except Exception:
-        fd = None
-    timer = None
-    if fd is not None:
-        timer = threading.Timer(seconds, _shut, args=(fd,))
-        timer.daemon = True
-        timer.start()
-    try:
-        yield
-    finally:
-        if timer is not None:
-            timer.cancel()
-
-
-def _shut(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        # A duplicate of the descriptor: shutdown acts on the socket both share, and closing
-        # the duplicate leaves the driver's own descriptor for it to close.
-        duplicate = socket.socket(fileno=os.dup(fd))
-        try:
-            duplicate.shutdown(socket.SHUT_RDWR)
-        finally:
-            duplicate.close()
 
 
 def let_others_write(sessions: sessionmaker[Session]) -> None:
