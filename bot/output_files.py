@@ -69,6 +69,8 @@ def check_target(path: str, *, protected: Iterable[Path] = (), force: bool = Fal
         if not force:
             raise Refusal(f"{path} already exists. Add --force to replace it.")
     folder = target.parent
+    if folder.exists() and not folder.is_dir():
+        raise Refusal(f"Could not write {path}: {folder} is a file, not a folder.")
     if not folder.is_dir():
         raise Refusal(f"There is no folder {folder}: create it first, or choose another place.")
     return target
@@ -168,7 +170,7 @@ def _refusal(path: str, error: OSError) -> Refusal:
     folder = Path(path).parent
     if isinstance(error, PermissionError):
         return Refusal(f"Could not write {path}: qi-nudge may not write in {folder}.")
-    if isinstance(error, FileNotFoundError):
+    if isinstance(error, FileNotFoundError) and not folder.is_dir():
         return Refusal(f"There is no folder {folder}: create it first, or choose another place.")
     if isinstance(error, NotADirectoryError):
         return Refusal(f"Could not write {path}: {folder} is not a folder.")
