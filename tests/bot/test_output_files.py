@@ -86,9 +86,9 @@ def test_files_with_personal_data_are_for_their_owner_only_and_kept_unless_force
         assert path.read_text() != "kept"
         assert mode(path) == 0o600, f"{name} is readable by others: {oct(mode(path))}"
 
-        path.unlink()
-        assert writes(url, tmp_path, *command, name)[0] == 0  # a new file needs no --force
-        assert mode(path) == 0o600
+    path = tmp_path / "new.json"
+    assert writes(url, tmp_path, "person", "export", ASHA, "--out", path.name)[0] == 0
+    assert mode(path) == 0o600  # a new file needs no --force, and is as private
     assert json.loads((tmp_path / "person.json").read_text())["person"]["name"] == ASHA
     # Nothing half-written was left behind.
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".part") == []
@@ -130,11 +130,14 @@ def test_a_bad_output_path_is_one_plain_line(sqlite_trust, tmp_path):
         str(locked / "out.csv"): f"qi-nudge may not write in {locked}",
     }
     for path, said in cases.items():
-        for command in (("export", "memberships"), ("person", "export", ASHA), ("stats",)):
-            option = "--csv" if command == ("stats",) else "--out"
-            status, _, stderr = writes(sqlite_trust, tmp_path, *command, option, path)
-            assert status == 1, (command, path)
-            assert said in one_plain_line(stderr), (command, path)
+        status, _, stderr = writes(sqlite_trust, tmp_path, "export", "memberships", "--out", path)
+        assert status == 1, path
+        assert said in one_plain_line(stderr), path
+    # Every command that writes a file says it the same way, before doing any work.
+    for command in (("person", "export", ASHA, "--out"), ("stats", "--csv"), ("stats", "--chart")):
+        status, _, stderr = writes(sqlite_trust, tmp_path, *command, "nowhere/out")
+        assert status == 1, command
+        assert "There is no folder nowhere" in one_plain_line(stderr), command
 
 
 @pytest.mark.parametrize(
