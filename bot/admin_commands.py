@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import nullcontext
 from pathlib import Path
-from typing import TextIO
 
 from sqlalchemy import select
 
 from bot.forum_channels import join_after_setting
+from bot.output_files import database_files_of, open_output
 from bot.reminder_commands import build_deliverer, summary
 from handlers import exports, merging, personal_data
 from handlers.announcements import MAX_OFFSET, offsets_of
@@ -30,11 +29,6 @@ from store.models import ChatAddress, Meeting
 from store.names import name_key
 
 PROGRESS_FROM_ROWS = 500
-
-
-def _out(path: str | None) -> TextIO | nullcontext[TextIO]:
-    # newline="" because the csv module writes its own line endings.
-    return open(path, "w", encoding="utf-8", newline="") if path else nullcontext(sys.stdout)
 
 
 def cmd_import_projects(ctx: Context, args: argparse.Namespace) -> int:
@@ -86,7 +80,12 @@ def cmd_import_projects(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     """Write memberships or forum sign-ups as CSV."""
     writer = exports.export_memberships if args.what == "memberships" else exports.export_signups
-    with ctx.sessions() as session, _out(args.out) as out:
+    protected = database_files_of(ctx.sessions)
+    # The file is opened first: a path that cannot be written is said before any work.
+    with (
+        open_output(args.out, protected=protected, force=args.force) as out,
+        ctx.sessions() as session,
+    ):
         rows = writer(session, out)
     if args.out:
         print(f"Wrote {rows} rows to {args.out}.")
@@ -176,7 +175,8 @@ def cmd_person_export(ctx: Context, args: argparse.Namespace) -> int:
             data = personal_data.export_address(found)
         else:
             data = personal_data.export_person(session, found.id)
-    with _out(args.out) as out:
+    protected = database_files_of(ctx.sessions)
+    with open_output(args.out, protected=protected, force=args.force) as out:
         json.dump(data, out, indent=2, ensure_ascii=False)
         out.write("\n")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -45,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the bot on Slack, Teams or both: web server, scheduler and sender"
     )
 
+    sub.add_parser(
+        "check", help="after installing or any change: is everything working? (line by line)"
+    )
+
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade", "current"])
 
@@ -56,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export", help="write memberships or forum sign-ups as CSV")
     exp.add_argument("what", choices=["memberships", "signups"])
     exp.add_argument("--out", metavar="FILE", help="write here instead of the screen")
+    exp.add_argument("--force", action="store_true", help="replace the file if it is already there")
     exp.set_defaults(handler=admin_commands.cmd_export)
 
     forum = sub.add_parser("forum", help="add, list, set or check forums")
@@ -106,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         "other", nargs="?", help="link: the same person's other record, merged into the first"
     )
     person.add_argument("--out", metavar="FILE", help="export: write here")
+    person.add_argument("--force", action="store_true", help="export: replace the --out file")
     person.add_argument("--yes", action="store_true", help="erase or link: yes, really")
     person.set_defaults(
         handler_by_action={
@@ -134,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="the headline and run chart, outside chat")
     stats.add_argument("--chart", metavar="FILE.png", help="write the run chart here")
     stats.add_argument("--csv", metavar="FILE", help="write every week's figures here")
+    stats.add_argument(
+        "--force", action="store_true", help="replace the --chart or --csv file if it is there"
+    )
     stats.add_argument("--site", help="one site's projects instead of all")
     stats.add_argument(
         "--forum", nargs="?", const="", help="attendance at a forum's meetings instead"
@@ -194,6 +204,10 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from bot.teams.package import cmd_teams_package  # no database, no Teams SDK needed
 
         return cmd_teams_package(settings, args)
+    if command == "check":
+        from bot.check_command import cmd_check  # checks the database itself: never migrates
+
+        return cmd_check(settings)
     engine = open_database(settings, migrate=command != "db")
     ctx = build_context(settings, engine)
     if command == "db":
@@ -235,7 +249,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = args.command in (None, "console")
     configure_logging(settings, to_file=CONSOLE_LOG_FILE if console else None)
     try:
-        return dispatch(settings, args)
+        status = dispatch(settings, args)
+        sys.stdout.flush()  # here, so that a closed pipe is noticed below, not at exit
+        return status
+    except BrokenPipeError:
+        # `qi-nudge person export X | head -1`: whatever read the output stopped reading.
+        # Python would complain again when it flushes at exit: point stdout at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("The output was cut short: what was reading it stopped.", file=sys.stderr)
+        return 1
     except Refusal as refusal:
         print(refusal.reply.text, file=sys.stderr)
         return 1

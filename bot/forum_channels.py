@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -176,39 +176,52 @@ class ChannelChecker:
         return self._teams
 
 
+NO_CHANNEL = (
+    '"{name}": no channel yet, so its meetings are not announced. Choose one: '
+    'qi-nudge forum set "{name}" --channel slack:C0123'
+)
+
+
+def check_forum_channels(
+    settings: Settings | None, sessions: sessionmaker[Session]
+) -> Iterator[tuple[str, str | None, ChannelCheck | None]]:
+    """Each forum's name, channel and whether the bot can post there (None: no channel)."""
+    with sessions() as session:
+        forums = [(forum.name, forum.channel) for forum in list_forums(session)]
+    checker = ChannelChecker(settings, sessions)
+    try:
+        for name, channel in forums:
+            yield name, channel, checker.check(name, channel) if channel else None
+    finally:
+        checker.close()
+
+
 def cmd_forum_check(ctx: Context, args: argparse.Namespace) -> int:
     """Say, per forum, whether the bot can post in its channel; 1 if any it cannot."""
-    with ctx.sessions() as session:
-        forums = [(forum.name, forum.channel) for forum in list_forums(session)]
+    forums = 0
+    failing = unchecked = 0
+    settings = getattr(args, "settings", None)
+    for name, channel, result in check_forum_channels(settings, ctx.sessions):
+        forums += 1
+        if result is None:
+            print(NO_CHANNEL.format(name=name))
+            continue
+        if not result.checked:
+            unchecked += 1
+        elif not result.ok:
+            failing += 1
+        print(f'"{name}" ({channel}): {result.text}')
     if not forums:
         print('No forums yet. Add one with: qi-nudge forum add "QI Forum" --channel slack:C0123')
         return 0
-    checker = ChannelChecker(getattr(args, "settings", None), ctx.sessions)
-    failing = unchecked = 0
-    try:
-        for name, channel in forums:
-            if not channel:
-                print(
-                    f'"{name}": no channel yet, so its meetings are not announced. Choose one: '
-                    f'qi-nudge forum set "{name}" --channel slack:C0123'
-                )
-                continue
-            result = checker.check(name, channel)
-            if not result.checked:
-                unchecked += 1
-            elif not result.ok:
-                failing += 1
-            print(f'"{name}" ({channel}): {result.text}')
-    finally:
-        checker.close()
     if failing:
         print(
-            f"{failing} of {len(forums)} forums cannot be posted to yet. Until that is fixed "
+            f"{failing} of {forums} forums cannot be posted to yet. Until that is fixed "
             "their messages wait, and the organisers are told what to do."
         )
     if unchecked:
         print(
-            f"{unchecked} of {len(forums)} forums could not be checked, so whether qi-nudge can "
+            f"{unchecked} of {forums} forums could not be checked, so whether qi-nudge can "
             "post there is not known yet. Run qi-nudge forum check again once the platform "
             "answers (or is set up here)."
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from types import FrameType
@@ -16,6 +17,7 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from bot.credentials import check_platforms
 from bot.delivery import SAFE_CLAIM_LEASE, Deliverer, DeliveryLoop, DeliveryPolicy, Sender
 from bot.forum_channels import join_slack_forum_channels
 from bot.health import HealthChecks
@@ -186,6 +188,13 @@ def connect_socket_mode(service: Service, settings: Settings) -> SocketModeHandl
 
 def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
     """Run until stopped: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT."""
+    # A wrong token or secret is said at once, by name, and the deploy fails (exit 2, as for a
+    # setting that cannot be read), instead of a bot that listens and can send nothing.
+    problems = check_platforms(settings)
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 2
     service = build_service(settings, engine, ctx)
     socket = None
     if settings.slack_app_token is not None and settings.has_slack:

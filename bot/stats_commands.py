@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import csv
 from datetime import date
-from pathlib import Path
 
+from bot.output_files import check_target, database_files_of, open_output, write_output
 from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.nudges import NudgePolicy
@@ -29,6 +29,11 @@ CSV_HEADER = (
 
 def cmd_stats(ctx: Context, args: argparse.Namespace) -> int:
     """Print the headline; write the chart (--chart) and the weekly figures (--csv)."""
+    protected = database_files_of(ctx.sessions)
+    force = getattr(args, "force", False)
+    for path in (args.chart, args.csv):
+        if path:  # before any work (a back-fill can take a while): a bad path is said at once
+            check_target(path, protected=protected, force=force)
     if args.backfill:
         since = _date(args.since) if args.since else None
         settings = getattr(args, "settings", None)
@@ -52,15 +57,15 @@ def cmd_stats(ctx: Context, args: argparse.Namespace) -> int:
         if reply.image is None:
             print("No chart to write yet.")
         else:
-            Path(args.chart).write_bytes(reply.image.png)
+            write_output(args.chart, reply.image.png, protected=protected, force=force)
             print(f"Chart written to {args.chart}. What it shows: {reply.image.alt_text}")
     if args.csv:
-        rows = write_csv(ctx, Path(args.csv))
+        rows = write_csv(ctx, args.csv, force=force)
         print(f"{rows} weekly figures written to {args.csv}.")
     return 0
 
 
-def write_csv(ctx: Context, path: Path) -> int:
+def write_csv(ctx: Context, path: str, *, force: bool = False) -> int:
     """Every scope's weekly snapshots, oldest first, as a spreadsheet can read them."""
     with ctx.sessions() as session:
         rows = [
@@ -79,7 +84,8 @@ def write_csv(ctx: Context, path: Path) -> int:
             for scope in stats_store.scopes(session)
             for week in stats_store.snapshots(session, scope)
         ]
-    with path.open("w", encoding="utf-8", newline="") as out:
+    protected = database_files_of(ctx.sessions)
+    with open_output(path, protected=protected, force=force) as out:
         writer = csv.writer(out)
         writer.writerow(CSV_HEADER)
         writer.writerows(rows)

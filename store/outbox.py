@@ -584,3 +584,50 @@ def _set(session: Session, delivery_id: int, claim: int | None, **values: Any) -
     if claim is not None:
         statement = statement.where(table.c.status == SENDING, table.c.attempts == claim)
     return session.execute(statement.values(**values)).rowcount == 1
+
+
+# How late a message due to go may be before it counts as overdue: the sender looks every few
+# seconds and the scheduler every minute, so a quarter of an hour means nothing is sending.
+OVERDUE_AFTER = timedelta(minutes=15)
+# Failed messages this recent count as a problem; older ones are history (`deliveries --failed`).
+FAILED_RECENTLY = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class DeliveryProblems:
+    """What is wrong with the outbox now: what failed lately, what is retrying, what is late."""
+
+    failed: int  # given up on, planned within FAILED_RECENTLY
+    retrying: int  # waiting to be tried again after an error
+    overdue: int  # due more than OVERDUE_AFTER ago and not sent (or claimed by a dead sender)
+    oldest_due: datetime | None  # when the longest-overdue one was due
+
+    @property
+    def any(self) -> bool:
+        """Whether anything is failing or overdue."""
+        return bool(self.failed or self.retrying or self.overdue)
+
+
+def delivery_problems(
+    session: Session, now: datetime, *, lease: timedelta = CLAIM_LEASE
+) -> DeliveryProblems:
+    """Failing and overdue deliveries, counted in one query (no row is loaded)."""
+    late = now - OVERDUE_AFTER
+    overdue = or_(
+        and_(Delivery.status == PENDING, Delivery.next_attempt_at < late),
+        # A claim older than its lease belongs to a dead sender; by now another should have it.
+        and_(Delivery.status == SENDING, Delivery.claimed_at < late - lease),
+    )
+    failed = and_(Delivery.status == FAILED, Delivery.created_at >= now - FAILED_RECENTLY)
+    retrying = and_(Delivery.status == PENDING, Delivery.error.is_not(None))
+    row = session.execute(
+        select(
+            func.count().filter(failed),
+            func.count().filter(retrying),
+            func.count().filter(overdue),
+            func.min(Delivery.next_attempt_at).filter(overdue),
+        ).where(Delivery.status.in_([PENDING, SENDING, FAILED]))
+    ).one()
+    return DeliveryProblems(
+        failed=row[0] or 0, retrying=row[1] or 0, overdue=row[2] or 0, oldest_due=row[3]
+    )

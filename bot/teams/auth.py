@@ -16,8 +16,20 @@ EARLY_RENEWAL = 300.0  # seconds
 TOKEN_TIMEOUT = 10.0  # seconds for the token endpoint to answer
 
 
+BOT_FRAMEWORK_SCOPE = "https://api.botframework.com/.default"
+
+
 class TokenError(Exception):
-    """Entra refused (wrong secret, unknown app) or could not be reached; says which, no secret."""
+    """Entra refused (wrong secret, unknown app) or could not be reached; says which, no secret.
+
+    `status` is Entra's HTTP status (None: not reached) and `code` its error, e.g.
+    "invalid_client", so that start-up and `qi-nudge check` can name the setting at fault.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 class BotConnectorToken:
@@ -84,5 +96,10 @@ class BotConnectorToken:
             # Entra's own description (AADSTS...) says what is wrong; it never echoes the secret.
             detail = str(body.get("error_description") or body.get("error") or "")[:200]
             status = answer.status_code
-            raise TokenError(f"Entra refused the bot's credentials ({status}): {detail}")
+            code = str(body.get("error") or "")
+            raise TokenError(
+                f"Entra refused the bot's credentials ({status}): {detail}",
+                status=status,
+                code=code,
+            )
         return str(body["access_token"]), float(body.get("expires_in", 3599))

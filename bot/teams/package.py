@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw
 
+from bot.output_files import database_files, write_output
 from bot.settings import Settings
+from handlers.errors import Refusal
 
 # Manifest 1.19: the version in the design. Microsoft has published newer ones since (1.27 in
 # April 2026) and still accepts every earlier one; nothing newer is needed by a bot with a
@@ -218,10 +220,13 @@ def cmd_teams_package(settings: Settings, args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 1
     out = Path(args.out or DEFAULT_OUT)
+    package = build_app_package(settings.teams_app_id, domain=domain, version=version)
     try:
-        out.write_bytes(build_app_package(settings.teams_app_id, domain=domain, version=version))
-    except OSError as error:
-        print(f"Could not write {out}: {error.strerror or error}", file=sys.stderr)
+        # A package is rebuilt for each new version: it replaces the last one without --force.
+        protected = database_files(settings.database_url)
+        write_output(str(out), package, protected=protected, force=True)
+    except Refusal as refusal:
+        print(refusal.reply.text, file=sys.stderr)
         return 1
     print(f"Wrote {out}: the Teams app for bot {settings.teams_app_id}, version {version}.")
     if not args.domain:
