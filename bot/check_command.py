@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -22,6 +23,7 @@ from bot.runtime import build_context
 from bot.settings import Settings
 from handlers.context import Context
 from handlers.wording import plural, when
+from store import leadership
 from store.engine import make_engine
 from store.migrate import current_revision, head_revision
 from store.outbox import FAILED_RECENTLY, delivery_problems
@@ -188,12 +190,46 @@ def check_deliveries(setup: Setup) -> list[Line]:
     return lines
 
 
+def check_scheduler(setup: Setup) -> list[Line]:
+    """Whether a qi-nudge serve is running the scheduler (and so sending) on this database."""
+    if not setup.database_ready:
+        return [Line(NOTE, "Scheduler: not checked, since the database is not ready.")]
+    ctx = setup.ctx
+    now = ctx.now()
+    with ctx.sessions() as session:
+        last = leadership.last_lease(session)
+    if last is None:
+        return [
+            Line(
+                PROBLEM,
+                "Scheduler: no qi-nudge serve has run the scheduler on this database yet, so "
+                "nothing is reminded or announced. Start qi-nudge serve, then check again.",
+            )
+        ]
+    if not last.expired(now):
+        return [
+            Line(OK, f"Scheduler: {last.name} runs it (since {when(last.since, ctx.timezone)}).")
+        ]
+    # When a leader dies its lease runs out a little before another replica takes over.
+    tick = timedelta(seconds=setup.settings.scheduler_tick_seconds)
+    if now - last.expires_at <= tick:
+        return [Line(NOTE, f"Scheduler: changing hands ({last.name} has just stopped).")]
+    return [
+        Line(
+            PROBLEM,
+            f"Scheduler: nobody has run it since {when(last.expires_at, ctx.timezone)} (it was "
+            f"{last.name}), so nothing is reminded or announced. Is qi-nudge serve running? If it "
+            "is, its log says why (a WARNING names what holds the scheduler's lock).",
+        )
+    ]
+
+
 # In this order: the database check comes first, as the later ones need it.
 CHECKS: list[Check] = [
     check_database,
     check_platform_credentials,
     check_forums,
-    # Here: whether a scheduler leader is active (the coordinator adds it).
+    check_scheduler,
     check_deliveries,
 ]
 

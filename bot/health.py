@@ -204,13 +204,13 @@ class HealthChecks:
             Session(bind=connection) as session,
         ):
             last = leadership.last_lease(session)
-            overdue, oldest = outbox.overdue_deliveries(session, now)
+            problems = outbox.delivery_problems(session, now)
         leader = None if last is None or last.expired(now) else last
         return SchedulerHealth(
             leader=leader,
             leaderless_since=None if last is None else last.expires_at,
-            overdue=overdue,
-            oldest_due=oldest,
+            overdue=problems.overdue,
+            oldest_due=problems.oldest_due,
         )
 
 

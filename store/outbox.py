@@ -546,27 +546,6 @@ def waiting(
     return found
 
 
-# A delivery still not sent this long after it was due is overdue: the sender is stuck, or no
-# replica sends. Well above a big sweep's paced sending (20 messages a second per workspace).
-OVERDUE_AFTER = timedelta(minutes=15)
-
-
-def overdue_deliveries(
-    session: Session, now: datetime, *, grace: timedelta = OVERDUE_AFTER
-) -> tuple[int, datetime | None]:
-    """How many deliveries were due more than `grace` ago and are still not sent, and the oldest.
-
-    One statement. Waiting out a rate limit or a channel problem moves a row's due time on, so
-    only rows that nobody has dealt with count.
-    """
-    count, oldest = session.execute(
-        select(func.count(), func.min(Delivery.next_attempt_at)).where(
-            Delivery.status.in_([PENDING, SENDING]), Delivery.next_attempt_at <= now - grace
-        )
-    ).one()
-    return count, oldest
-
-
 def counts_by_status(session: Session) -> dict[str, int]:
     """How many deliveries there are in each status."""
     rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))

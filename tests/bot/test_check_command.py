@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from store import outbox
+from store import leadership, outbox
 from store.engine import make_engine, make_sessions
 from store.migrate import current_revision, head_revision
 from store.outbox import Planned
@@ -63,6 +63,14 @@ def slack(fake: FakeSlack, token: str = "xoxb-good") -> dict[str, str]:
     return {"SLACK_BOT_TOKEN": token, "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": fake.base_url}
 
 
+def lead_the_scheduler(url: str, *, renewed: datetime, ttl: timedelta) -> None:
+    """Record the scheduler's lease as a serve replica named web-1:42 renews it."""
+    engine = make_engine(url)
+    with make_sessions(engine).begin() as session:
+        leadership.record_sole(session, holder="web-1:42", now=renewed, ttl=ttl)
+    engine.dispose()
+
+
 def marked(output: str, mark: str) -> list[str]:
     """The report's lines with this mark (OK, PROBLEM or NOTE), without it."""
     return [line[len(mark) :].strip() for line in output.splitlines() if line.startswith(mark)]
@@ -76,6 +84,7 @@ def test_when_all_is_well_every_line_says_ok_and_it_exits_0(
     assert qi(url, tmp_path, "db", "upgrade").returncode == 0
     added = qi(url, tmp_path, "forum", "add", "QI Forum", "--channel", f"slack:{FORUM_CHANNEL}")
     assert added.returncode == 0, added.stderr
+    lead_the_scheduler(url, renewed=datetime.now(UTC), ttl=timedelta(hours=1))
 
     result = qi(url, tmp_path, "check", **slack(fake_slack))
 
@@ -86,6 +95,7 @@ def test_when_all_is_well_every_line_says_ok_and_it_exits_0(
     assert "Slack: Slack accepts SLACK_BOT_TOKEN." in ok
     assert 'Forum "QI Forum" (slack:C0FORUM): qi-nudge can post in #qi-forum.' in ok
     assert "Messages: none failing or overdue." in ok
+    assert [line for line in ok if line.startswith("Scheduler: web-1:42 runs it (since ")]
     assert marked(result.stdout, "NOTE") == ["Teams: not set up here (no TEAMS_APP_ID)."]
     assert marked(result.stdout, "PROBLEM") == []
     assert result.stdout.splitlines()[-1] == "Everything checked is working."
@@ -105,6 +115,8 @@ def test_each_thing_wrong_is_a_line_and_it_exits_1(fresh_database_url, tmp_path,
         (failed,) = [d.id for d in outbox.deliveries(session) if d.occurrence == "2026-W49"]
         outbox.mark_failed(session, failed, error="user_not_found")
     engine.dispose()
+    # The last serve stopped two hours ago, and none has led since.
+    lead_the_scheduler(url, renewed=now - timedelta(hours=2), ttl=timedelta(seconds=150))
     fake_teams = FakeTeams().start()
     try:
         settings = {**slack(fake_slack, token="xoxb-wrong"), **teams_env(fake_teams)}
@@ -118,14 +130,29 @@ def test_each_thing_wrong_is_a_line_and_it_exits_1(fresh_database_url, tmp_path,
     assert problems[0].startswith("SLACK_BOT_TOKEN: Slack refused the token (invalid_auth).")
     assert problems[1].startswith("TEAMS_APP_PASSWORD: Microsoft Entra refused the client secret")
     assert problems[2].startswith('Forum "Carers Forum" (slack:C0SECRET): ')
-    assert problems[3].startswith("Messages: 2 messages overdue (the oldest was due ")
-    assert "Is qi-nudge serve running?" in problems[3]
-    assert problems[4] == (
+    assert problems[3].startswith("Scheduler: nobody has run it since ")
+    assert "(it was web-1:42), so nothing is reminded or announced." in problems[3]
+    assert problems[4].startswith("Messages: 2 messages overdue (the oldest was due ")
+    assert "Is qi-nudge serve running?" in problems[4]
+    assert problems[5] == (
         "Messages: 1 message failed in the last 7 days. qi-nudge deliveries --failed says why."
     )
-    assert len(problems) == 5
+    assert len(problems) == 6
     assert marked(result.stdout, "OK")[0].startswith("Database: ")
-    assert result.stdout.splitlines()[-1].startswith("5 problems found")
+    assert result.stdout.splitlines()[-1].startswith("6 problems found")
+
+
+def test_a_database_no_serve_has_ever_led_on_says_to_start_serve(tmp_path, fake_slack):
+    url = f"sqlite:///{tmp_path / 'qi.db'}"
+    assert qi(url, tmp_path, "db", "upgrade").returncode == 0
+
+    result = qi(url, tmp_path, "check", **slack(fake_slack))
+
+    assert result.returncode == 1
+    assert marked(result.stdout, "PROBLEM") == [
+        "Scheduler: no qi-nudge serve has run the scheduler on this database yet, so nothing is "
+        "reminded or announced. Start qi-nudge serve, then check again."
+    ]
 
 
 @BOTH

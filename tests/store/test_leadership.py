@@ -48,8 +48,10 @@ def test_deliveries_unsent_long_after_they_were_due_are_overdue(sessions, clock)
     with sessions.begin() as session:
         outbox.plan(session, due[:3], now=now - timedelta(hours=2))
         outbox.plan(session, due[3:], now=now - timedelta(minutes=5))  # due, not overdue yet
-        assert outbox.overdue_deliveries(session, now) == (3, now - timedelta(hours=2))
-        # One is sent, one is being sent (still overdue), one failed for good (told elsewhere).
+        found = outbox.delivery_problems(session, now)
+        assert (found.overdue, found.oldest_due) == (3, now - timedelta(hours=2))
+        # One is sent, one is being sent (not overdue until its claim outlives the lease), one
+        # failed for good (counted as failed, not overdue).
         sent, sending, failed = outbox.claim_due(session, now=now, limit=3)
         outbox.mark_sent(
             session,
@@ -62,10 +64,15 @@ def test_deliveries_unsent_long_after_they_were_due_are_overdue(sessions, clock)
         )
         outbox.mark_failed(session, failed.id, error="gone", claim=failed.attempts)
 
-        assert outbox.overdue_deliveries(session, now) == (1, now - timedelta(hours=2))
+        found = outbox.delivery_problems(session, now)
+        assert (found.overdue, found.failed) == (0, 1)
         assert sending.id not in (sent.id, failed.id)
+        later = now + outbox.CLAIM_LEASE + outbox.OVERDUE_AFTER + timedelta(minutes=1)
+        # By then its sender has died, and the one planned five minutes ago is late too.
+        assert outbox.delivery_problems(session, later).overdue == 2
 
 
 def test_nothing_overdue_says_so(sessions, clock):
     with sessions.begin() as session:
-        assert outbox.overdue_deliveries(session, clock()) == (0, None)
+        found = outbox.delivery_problems(session, clock())
+        assert (found.overdue, found.oldest_due, found.any) == (0, None, False)
