@@ -1,8 +1,11 @@
 """Files the commands write: owner-only, never the database or through a link, no tracebacks.
 
-A real `qi-nudge` process each time, as an IT admin runs it, in a folder of the test's own.
+The `qi-nudge` command's own entry point, as an IT admin runs it, in a folder of the test's own:
+in this process (dozens of runs), except for the closed pipe, which needs a real one.
 """
 
+import contextlib
+import io
 import json
 import os
 import stat
@@ -12,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from tests.bot.test_cli import BOTH, qi
 from tests.conftest import database_url_for
 
@@ -27,9 +31,27 @@ def sqlite_trust(tmp_path):
 
 
 def writes(url, folder, *args):
-    """`qi-nudge ...` in `folder`: (exit status, stdout, stderr)."""
-    result = qi(url, *args, cwd=folder)
-    return result.returncode, result.stdout, result.stderr
+    """`qi-nudge ...` in `folder`, run by its entry point here: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = {key: os.environ.get(key) for key in ("DATABASE_URL", "LOG_LEVEL", "SLACK_BOT_TOKEN")}
+    here = Path.cwd()
+    os.environ.update(DATABASE_URL=url, LOG_LEVEL="WARNING")
+    os.environ.pop("SLACK_BOT_TOKEN", None)
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = main(list(args))
+            except SystemExit as exit_:  # argparse's own refusals
+                status = exit_.code if isinstance(exit_.code, int) else 2
+    finally:
+        os.chdir(here)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return status, out.getvalue(), err.getvalue()
 
 
 def one_plain_line(stderr):
