@@ -473,3 +473,17 @@ class ChartNote(Base):
     text: Mapped[str] = mapped_column(String(200))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SeenRequest(Base):
+    """A chat request already acted on, kept while a copy of it could still be accepted.
+
+    The key is a digest (of a Slack request's timestamp and signature, a Slack event's id, or a
+    Teams activity's conversation and id), never the ids themselves. Kept in the database so that
+    every replica refuses a replay, not only the one that saw the original.
+    """
+
+    __tablename__ = "seen_requests"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
