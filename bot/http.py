@@ -36,6 +36,7 @@ SLACK_REQUEST_WINDOW = timedelta(minutes=6)
 # Slack retries an event three times within about six minutes, each time newly signed.
 SLACK_EVENT_WINDOW = timedelta(hours=1)
 MALFORMED = {"error": "malformed request"}
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Which requests leave the event loop for a worker thread (see build_http_app).
 Offload = Callable[[BoltRequest], bool]
@@ -106,6 +107,8 @@ def _slack_events(  # noqa: ANN202 - a Starlette endpoint
         except Exception as error:
             # The last resort, for a shape shape_problem did not foresee: one line, no
             # traceback (whose messages could carry what was sent), and never a dropped line.
+            if not is_shape_error(error):
+                raise
             log.warning(
                 "malformed Slack request refused: %s at %s", type(error).__name__, raised_at(error)
             )
@@ -145,12 +148,31 @@ def _first_time(seen: SeenRequests, bolt_request: BoltRequest, request: Request)
     return False
 
 
+def is_shape_error(error: BaseException) -> bool:
+    """Whether an exception is what Python raises on data of the wrong shape.
+
+    A missing key, text where an object was expected, a value that does not parse: the
+    sender's fault (400). Anything else (the database, a platform's API) is not.
+    """
+    return isinstance(error, AttributeError | LookupError | TypeError | ValueError)
+
+
 def raised_at(error: BaseException) -> str:
-    """Where an exception was raised, as file:line, and nothing of its message."""
+    """Where an exception was raised, as file:line, and nothing of its message.
+
+    The last place in qi-nudge's own code, if any: that is where someone would look.
+    """
     frames = traceback.extract_tb(error.__traceback__)
-    if not frames:
+    ours = [f for f in frames if _is_ours(f.filename)]
+    frame = (ours or frames or [None])[-1]
+    if frame is None:
         return "unknown place"
-    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}"
+    return f"{Path(frame.filename).name}:{frame.lineno}"
+
+
+def _is_ours(filename: str) -> bool:
+    path = Path(filename)
+    return path.is_relative_to(PROJECT_ROOT) and "site-packages" not in path.parts
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:

@@ -21,7 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.webhook import WebhookClient
 
 from bot.delivery import Deliverer
-from bot.http import MALFORMED, raised_at
+from bot.http import MALFORMED, is_shape_error, raised_at
 from bot.seen import SeenEvents
 from bot.settings import Settings
 from bot.slack.blocks import (
@@ -439,7 +439,11 @@ def refuse_unreadable(error: Exception) -> BoltResponse:
 
     The last resort: Bolt's own answer is a 500 and a traceback, whose messages can carry what
     was sent. (Handlers' own failures never come here: the dispatcher answers those kindly.)
+    A failure that is not about the payload's shape is still a 500, logged as Bolt would.
     """
+    if not is_shape_error(error):
+        log.error("Slack listener failed: %s", type(error).__name__, exc_info=error)
+        return BoltResponse(status=500, body="")
     log.warning("malformed Slack request refused: %s at %s", type(error).__name__, raised_at(error))
     return BoltResponse(status=400, body=MALFORMED)
 

@@ -205,6 +205,7 @@ def bolt_app_failing_in(where: str, folder: Path, fake_slack) -> Iterator[httpx.
 
     "listener": inside a listener (Bolt's own answer would be a 500 and a traceback);
     "offload": in the choice of thread, before Bolt (on SQLite, this reset the connection).
+    "listener, not the payload": inside a listener, for a reason that is not the payload's.
     """
     app = App(
         signing_secret=SIGNING_SECRET,
@@ -213,6 +214,8 @@ def bolt_app_failing_in(where: str, folder: Path, fake_slack) -> Iterator[httpx.
     )
 
     def fails(ack, body):
+        if where == "listener, not the payload":
+            raise RuntimeError("something of ours broke")
         return body["no such field"]
 
     app.command("/qi-help")(fails)
@@ -252,3 +255,14 @@ def test_a_failure_no_check_foresaw_is_a_400_and_one_line_not_a_traceback(
         line.levelno == logging.WARNING and line.exc_info is None and "Traceback" not in caplog.text
     )
     assert "U123" not in caplog.text
+
+
+def test_a_failure_that_is_not_about_the_payload_is_still_a_500(tmp_path, fake_slack, caplog):
+    """Not the sender's fault: no 400 to hide it, and the traceback is there for IT."""
+    body = slash_command_body("/qi-help", "", user_id="U123")
+    with bolt_app_failing_in("listener, not the payload", tmp_path, fake_slack) as http:
+        answer = http.post("/slack/events", content=body, headers=headers_for(body))
+
+    assert answer.status_code == 500
+    (line,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert line.levelno == logging.ERROR and line.exc_info is not None
