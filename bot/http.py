@@ -108,7 +108,9 @@ def _slack_events(  # noqa: ANN202 - a Starlette endpoint
             # The last resort, for a shape shape_problem did not foresee: one line, no
             # traceback (whose messages could carry what was sent), and never a dropped line.
             if not is_shape_error(error):
-                raise
+                # Ours, not the sender's: the traceback is for IT, and still an answer.
+                log.error("Slack request failed: %s", type(error).__name__, exc_info=error)
+                return JSONResponse({"error": "internal error"}, status_code=500)
             log.warning(
                 "malformed Slack request refused: %s at %s", type(error).__name__, raised_at(error)
             )

@@ -38,8 +38,11 @@ def request_key(*parts: str) -> str:
 class SeenRequests:
     """The database's list of requests acted on; asks it once per request, in one statement."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], *, prune_every: float = PRUNE_EVERY
+    ) -> None:
         self._sessions = sessions
+        self._prune_every = prune_every
         self._lock = threading.Lock()
         self._pruned_at = time.monotonic()
 
@@ -60,7 +63,7 @@ class SeenRequests:
 
     def _prune_due(self) -> bool:
         with self._lock:
-            if time.monotonic() - self._pruned_at < PRUNE_EVERY:
+            if time.monotonic() - self._pruned_at < self._prune_every:
                 return False
             self._pruned_at = time.monotonic()
             return True
