@@ -101,10 +101,15 @@ def _check_view_submission(body: Payload) -> None:
     state = _object(view, "state", f"{where} view")
     values = _object(state, "values", f"{where} view state") if state is not None else None
     for block in (values or {}).values():
-        if not isinstance(block, Mapping) or not all(
-            isinstance(element, Mapping) for element in block.values()
-        ):
-            raise Malformed(f"{where}: a field's value is not an object")
+        if not isinstance(block, Mapping):
+            raise Malformed(f"{where}: a field is not an object")
+        for element in block.values():
+            if not isinstance(element, Mapping):
+                raise Malformed(f"{where}: a field's value is not an object")
+            _text(element, "value", f"{where} field")
+            option = _object(element, "selected_option", f"{where} field")
+            if option is not None:
+                _text(option, "value", f"{where} field's option")
 
 
 def _check_event_callback(body: Payload) -> None:

@@ -127,6 +127,8 @@ FORMS = {
     "state a string": form(setting("view.state", "s")),
     "values a list": form(setting("view.state.values", [1])),
     "field a string": form(setting("view.state.values.project", "a")),
+    "field value an object": form(setting("view.state.values.project.field", {"value": {}})),
+    "option a string": form(setting("view.state.values.project.field", {"selected_option": "a"})),
     "callback_id a number": form(setting("view.callback_id", 4)),
     "no callback_id": form(setting("view.callback_id", ...)),
     "private_metadata a number": form(setting("view.private_metadata", 4)),
