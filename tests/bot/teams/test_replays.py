@@ -7,6 +7,7 @@ database so that a copy sent to another replica is refused too.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from store.forums import create_forum
-from store.models import Meeting, Membership
+from store.models import Meeting, Membership, SeenRequest
 from store.people import grant_admin
 from tests.bot.message_limits import walk
 from tests.bot.teams.conftest import TeamsBot, run_teams_bot
@@ -130,3 +131,19 @@ def test_a_replay_sent_to_another_replica_is_refused_too(two_replicas, fake_team
     assert replay.status_code == 200 and replay.content == b""
     assert count(first_replica, Meeting) == 1
     assert len(sent_to(fake_teams, BEN)) == 1
+
+
+def test_an_activity_is_remembered_as_a_digest_until_its_token_could_no_longer_pass(
+    teams_bot, fake_teams
+):
+    an_organiser_and_a_forum(teams_bot)
+    activity = fake_teams.activity("personal", ADD_MEETING, user=BEN)
+    expires = int(time.time()) + 1800
+
+    post(teams_bot, activity, fake_teams.headers(exp=expires))
+
+    with teams_bot.ctx.sessions() as session:
+        (row,) = session.scalars(select(SeenRequest)).all()
+    assert activity["id"] not in row.key and BEN.user_id not in row.key
+    # The SDK takes a token up to five minutes after it expires.
+    assert row.expires_at.timestamp() == pytest.approx(expires + 5 * 60)
