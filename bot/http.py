@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import anyio
 import anyio.to_thread
@@ -17,6 +20,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.health import HealthChecks
+from bot.replays import SeenRequests, request_key
+from bot.slack.payload_shape import shape_problem
+from store.engine import make_sessions
 
 log = logging.getLogger(__name__)
 # Few threads: with Starlette's default 40, twenty concurrent requests thrashed the GIL.
@@ -25,6 +31,13 @@ log = logging.getLogger(__name__)
 LIMITER = anyio.CapacityLimiter(8)
 
 MAX_SLACK_BODY = 1024 * 1024  # bytes; a modal's submission with every field full is far less
+# How long a signed Slack request could be accepted again: slack_sdk takes a timestamp up to
+# five minutes either side of its clock; one more minute covers replicas' clocks disagreeing.
+SLACK_REQUEST_WINDOW = timedelta(minutes=6)
+# Slack retries an event three times within about six minutes, each time newly signed.
+SLACK_EVENT_WINDOW = timedelta(hours=1)
+MALFORMED = {"error": "malformed request"}
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Which requests leave the event loop for a worker thread (see build_http_app).
 Offload = Callable[[BoltRequest], bool]
@@ -47,17 +60,20 @@ def build_http_app(
     routes: list[BaseRoute] = (health or HealthChecks(engine)).routes()
     routes.extend(extra_routes)
     if slack_app is not None:
+        seen = SeenRequests(make_sessions(engine))
         routes.append(
             Route(
                 "/slack/events",
-                _slack_events(slack_app, SignatureVerifier(signing_secret), offload),
+                _slack_events(slack_app, SignatureVerifier(signing_secret), offload, seen),
                 methods=["POST"],
             )
         )
     return Starlette(routes=routes)
 
 
-def _slack_events(app: App, verifier: SignatureVerifier, offload: Offload | None):  # noqa: ANN202
+def _slack_events(  # noqa: ANN202 - a Starlette endpoint
+    app: App, verifier: SignatureVerifier, offload: Offload | None, seen: SeenRequests
+):
     async def slack_events(request: Request) -> Response:
         # Slack's requests are a few kilobytes: anything far larger is refused before it is all
         # read (the signature can only be checked once the whole body is in memory).
@@ -73,17 +89,95 @@ def _slack_events(app: App, verifier: SignatureVerifier, offload: Offload | None
                 raise TypeError("body is not an object")
         except Exception as error:
             log.warning("malformed Slack request refused: %s", type(error).__name__)
-            return JSONResponse({"error": "malformed request"}, status_code=400)
+            return JSONResponse(MALFORMED, status_code=400)
+        problem = shape_problem(bolt_request.body)
+        if problem is not None:
+            log.warning("malformed Slack request refused: %s", problem)
+            return JSONResponse(MALFORMED, status_code=400)
+
+        def handle() -> Response:
+            if not _first_time(seen, bolt_request, request):
+                return Response(status_code=200)  # acknowledged; done the first time
+            return to_starlette_response(app.dispatch(bolt_request))
+
         # Bolt and the handlers are synchronous. Quick requests run right here; one that must
         # wait (PostgreSQL round trips, a first users.info) goes to a thread so that its wait
         # holds up nobody else's ack, nor the health check.
-        if offload is not None and offload(bolt_request):
-            response = await anyio.to_thread.run_sync(app.dispatch, bolt_request, limiter=LIMITER)
-        else:
-            response = app.dispatch(bolt_request)
-        return to_starlette_response(response)
+        try:
+            if offload is not None and offload(bolt_request):
+                return await anyio.to_thread.run_sync(handle, limiter=LIMITER)
+            return handle()
+        except Exception as error:
+            # The last resort, for a shape shape_problem did not foresee: one line, no
+            # traceback (whose messages could carry what was sent), and never a dropped line.
+            if not is_shape_error(error):
+                # Ours, not the sender's: the traceback is for IT, and still an answer.
+                log.error("Slack request failed: %s", type(error).__name__, exc_info=error)
+                return JSONResponse({"error": "internal error"}, status_code=500)
+            log.warning(
+                "malformed Slack request refused: %s at %s", type(error).__name__, raised_at(error)
+            )
+            return JSONResponse(MALFORMED, status_code=400)
 
     return slack_events
+
+
+def _first_time(seen: SeenRequests, bolt_request: BoltRequest, request: Request) -> bool:
+    """Whether this request should be acted on: not a copy of one acted on already.
+
+    An event is known by its id, which Slack keeps when it retries (each retry is signed
+    anew); anything else by its timestamp and signature, which a replayed copy repeats.
+    """
+    body = bolt_request.body
+    now = datetime.now(UTC)
+    if body.get("type") == "event_callback":
+        key = request_key("slack event", body["team_id"], body["event_id"])
+        until = now + SLACK_EVENT_WINDOW
+    else:
+        stamp = request.headers.get("x-slack-request-timestamp", "")
+        key = request_key("slack", stamp, request.headers.get("x-slack-signature", ""))
+        # The signature was checked, so the timestamp is a number within five minutes of now.
+        until = datetime.fromtimestamp(int(stamp), UTC) + SLACK_REQUEST_WINDOW
+    try:
+        if seen.first_time(key, until):
+            return True
+    except Exception as error:
+        # Without the database the request cannot do anything anyway; its handler says so
+        # kindly, which a refusal here could not.
+        log.warning("could not check whether a Slack request was new: %s", type(error).__name__)
+        return True
+    if body.get("type") == "event_callback" and request.headers.get("x-slack-retry-num"):
+        log.info("Slack sent an event again that was handled already; acknowledged")
+    else:
+        log.warning("a Slack request already acted on came again (replayed?); not acted on")
+    return False
+
+
+def is_shape_error(error: BaseException) -> bool:
+    """Whether an exception is what Python raises on data of the wrong shape.
+
+    A missing key, text where an object was expected, a value that does not parse: the
+    sender's fault (400). Anything else (the database, a platform's API) is not.
+    """
+    return isinstance(error, AttributeError | LookupError | TypeError | ValueError)
+
+
+def raised_at(error: BaseException) -> str:
+    """Where an exception was raised, as file:line, and nothing of its message.
+
+    The last place in qi-nudge's own code, if any: that is where someone would look.
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [f for f in frames if _is_ours(f.filename)]
+    frame = (ours or frames or [None])[-1]
+    if frame is None:
+        return "unknown place"
+    return f"{Path(frame.filename).name}:{frame.lineno}"
+
+
+def _is_ours(filename: str) -> bool:
+    path = Path(filename)
+    return path.is_relative_to(PROJECT_ROOT) and "site-packages" not in path.parts
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:

@@ -520,3 +520,17 @@ class ErasureKey(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(64))
+
+
+class SeenRequest(Base):
+    """A chat request already acted on, kept while a copy of it could still be accepted.
+
+    The key is a digest (of a Slack request's timestamp and signature, a Slack event's id, or a
+    Teams activity's conversation and id), never the ids themselves. Kept in the database so that
+    every replica refuses a replay, not only the one that saw the original.
+    """
+
+    __tablename__ = "seen_requests"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

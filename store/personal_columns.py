@@ -76,6 +76,9 @@ NOT_PERSONAL: frozenset[str] = frozenset(
             )
         ),
         *(f"job_runs.{c}" for c in ("id", "job", "occurrence", "started_at", "finished_at")),
+        # A digest of a request's own ids (Slack's timestamp and signature or event id, Teams'
+        # conversation and activity ids), kept at most a day so that a replay is not acted on.
+        *(f"seen_requests.{c}" for c in ("key", "expires_at")),
         # The scheduler's lease names a replica (host and process), never a person.
         *(
             f"scheduler_leases.{c}"

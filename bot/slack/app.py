@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltResponse
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -21,6 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.webhook import WebhookClient
 
 from bot.delivery import Deliverer
+from bot.http import MALFORMED, is_shape_error, raised_at
 from bot.seen import SeenEvents
 from bot.settings import Settings
 from bot.slack.blocks import (
@@ -429,7 +430,22 @@ def build_slack_app(settings: Settings, transport: SlackTransport) -> App:
     app.action(ANY)(transport.on_action)
     app.view(ANY)(transport.on_view_submission)
     app.event("app_home_opened")(transport.on_home_opened)
+    app.error(refuse_unreadable)
     return app
+
+
+def refuse_unreadable(error: Exception) -> BoltResponse:
+    """A listener failed on a payload bot.slack.payload_shape let through: 400, one line.
+
+    The last resort: Bolt's own answer is a 500 and a traceback, whose messages can carry what
+    was sent. (Handlers' own failures never come here: the dispatcher answers those kindly.)
+    A failure that is not about the payload's shape is still a 500, logged as Bolt would.
+    """
+    if not is_shape_error(error):
+        log.error("Slack listener failed: %s", type(error).__name__, exc_info=error)
+        return BoltResponse(status=500, body="")
+    log.warning("malformed Slack request refused: %s at %s", type(error).__name__, raised_at(error))
+    return BoltResponse(status=400, body=MALFORMED)
 
 
 class _NotTheTokenWarning(logging.Filter):

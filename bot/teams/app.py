@@ -10,8 +10,11 @@ import asyncio
 import json
 import logging
 import threading
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio.to_thread
 import jwt
 from microsoft_teams.api import InvokeResponse, TokenCredentials
 from microsoft_teams.api.auth.cloud_environment import PUBLIC, with_overrides
@@ -21,8 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.http import read_body
+from bot.http import LIMITER, MALFORMED, is_shape_error, raised_at, read_body
+from bot.replays import SeenRequests, request_key
 from bot.settings import Settings
+from bot.teams.activity_shape import activity_problem
 from bot.teams.auth import BotConnectorToken
 from bot.teams.transport import TeamsTransport
 
@@ -31,6 +36,17 @@ log = logging.getLogger(__name__)
 MESSAGING_ENDPOINT = "/api/messages"
 TEAMS_CHANNEL = "msteams"
 MAX_BODY_BYTES = 512 * 1024  # an activity is at most ~100 KB; anything far larger is not Teams
+# The SDK accepts a token up to five minutes past its expiry (clock skew): an activity that
+# came with it could come again until then, so its id is kept that long.
+TOKEN_LEEWAY = timedelta(minutes=5)
+UNKNOWN_TOKEN_LIFE = timedelta(hours=1)  # if the token did not say (the SDK then refuses it)
+MOST_KEPT = timedelta(days=1)
+# The activities qi-nudge acts on (see register): only these are remembered.
+ACTED_ON = frozenset({"message", "invoke", "installationUpdate", "conversationUpdate"})
+
+# When the token of the request being handled expires: read in the endpoint, which sees the
+# header, for the middleware that keeps the activity's id, which sees only the activity.
+_token_expires: ContextVar[datetime | None] = ContextVar("token_expires", default=None)
 
 
 class StarletteRoutes:
@@ -43,7 +59,8 @@ class StarletteRoutes:
         """Serve the SDK's handler at `path`: parse the JSON, let the SDK check and route it."""
 
         async def endpoint(request: Request) -> Response:
-            if not _from_bot_framework(request.headers.get("authorization", "")):
+            claims = _bot_framework_claims(request.headers.get("authorization", ""))
+            if claims is None:
                 return JSONResponse({"error": "Unauthorized"}, status_code=401)
             raw = await read_body(request, MAX_BODY_BYTES)
             if raw is None:
@@ -54,7 +71,12 @@ class StarletteRoutes:
                     raise ValueError("not an object")
             except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested too deep
                 log.warning("malformed Teams request refused (not a JSON object)")
-                return JSONResponse({"error": "malformed request"}, status_code=400)
+                return JSONResponse(MALFORMED, status_code=400)
+            problem = activity_problem(body)
+            if problem is not None:
+                log.warning("malformed Teams request refused: %s", problem)
+                return JSONResponse(MALFORMED, status_code=400)
+            _token_expires.set(_expiry(claims))
             result = await handler(HttpRequest(body=body, headers=dict(request.headers)))
             return _response(result)
 
@@ -72,8 +94,11 @@ class StarletteRoutes:
         """Nothing to stop (see start)."""
 
 
-def _from_bot_framework(authorization: str) -> bool:
-    """Whether the token at least claims to come from the Bot Framework (checked properly later).
+def _bot_framework_claims(authorization: str) -> dict[str, Any] | None:
+    """The token's claims if it at least claims to come from the Bot Framework, else None.
+
+    Checked properly by the SDK later; read here only to refuse the wrong issuer early, and
+    to know how long the token (so a copy of the request) stays valid.
 
     The SDK also accepts tokens issued by Entra for "Agent 365" apps, and for those it fetches
     the signing keys of whatever tenant the token names, with blocking I/O, before checking
@@ -82,12 +107,22 @@ def _from_bot_framework(authorization: str) -> bool:
     """
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        return False
+        return None
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
-        return False
-    return claims.get("iss") == PUBLIC.token_issuer
+        return None
+    return claims if claims.get("iss") == PUBLIC.token_issuer else None
+
+
+def _expiry(claims: dict[str, Any]) -> datetime | None:
+    expires = claims.get("exp")
+    if not isinstance(expires, int | float) or isinstance(expires, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(expires, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _response(result: HttpResponse) -> Response:
@@ -204,6 +239,20 @@ def _jwks_client(app: App) -> jwt.PyJWKClient | None:
 
 def register(app: App, transport: TeamsTransport, *, tenant_id: str) -> None:
     """Everything qi-nudge answers on Teams: the table of contents for this transport."""
+    seen = SeenRequests(transport.bot.ctx.sessions)
+
+    async def refuse_unreadable(ctx: Any) -> Any:
+        # The last resort, for a shape activity_problem did not foresee: 400 and one line,
+        # where the SDK would answer 500 and log a traceback.
+        try:
+            return await ctx.next()
+        except Exception as error:
+            if not is_shape_error(error):
+                raise  # not about the activity: the SDK answers 500, as before
+            log.warning(
+                "malformed Teams request refused: %s at %s", type(error).__name__, raised_at(error)
+            )
+            return InvokeResponse(status=400, body=MALFORMED)
 
     async def only_our_tenant(ctx: Any) -> Any:
         # The SDK proved Microsoft sent this; it does not check for whom. The bot is
@@ -215,11 +264,42 @@ def register(app: App, transport: TeamsTransport, *, tenant_id: str) -> None:
             return InvokeResponse(status=403, body={"error": "forbidden"})
         return await ctx.next()
 
+    async def once_per_activity(ctx: Any) -> Any:
+        # After the SDK checked the token: a forged request cannot use up a genuine id.
+        activity = ctx.activity
+        if activity.type not in ACTED_ON:
+            return await ctx.next()  # typing and the like: nothing to do twice, no write
+        key = request_key("teams", activity.conversation.id, activity.id)
+        until = _keep_until(_token_expires.get())
+        if await anyio.to_thread.run_sync(_first_time, seen, key, until, limiter=LIMITER):
+            return await ctx.next()
+        log.warning("a Teams activity already acted on came again; not acted on")
+        return InvokeResponse(status=200)
+
+    app.use(refuse_unreadable)
     app.use(only_our_tenant)
+    app.use(once_per_activity)
     app.on_message(transport.on_message)
     app.on_card_action(transport.on_card_action)
     app.on_installation_update(transport.on_installation_update)
     app.on_conversation_update(transport.on_conversation_update)
+
+
+def _keep_until(token_expires: datetime | None) -> datetime:
+    """Until when an activity's id is kept: while its token, so a copy, could still pass."""
+    now = datetime.now(UTC)
+    expires = token_expires or now + UNKNOWN_TOKEN_LIFE
+    return min(expires + TOKEN_LEEWAY, now + MOST_KEPT)
+
+
+def _first_time(seen: SeenRequests, key: str, until: datetime) -> bool:
+    """Whether to act on an activity: its id not seen lately in its conversation."""
+    try:
+        return seen.first_time(key, until)
+    except Exception as error:
+        # Without the database the activity cannot do anything anyway; its handler says so.
+        log.warning("could not check whether a Teams activity was new: %s", type(error).__name__)
+        return True
 
 
 def _tenant(activity: Any) -> str | None:

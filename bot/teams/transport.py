@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from bot.delivery import Deliverer
 from bot.http import LIMITER
-from bot.seen import SeenEvents
 from bot.teams.cards import (
     ButtonPress,
     FormSubmission,
@@ -62,7 +61,6 @@ class TeamsTransport:
     def __init__(self, bot: Dispatcher) -> None:
         self.bot = bot
         self.directory = TeamsDirectory()
-        self.events = SeenEvents()
         # Told when a request may have planned outbox deliveries (wakes the sender); and the
         # deliverer, to edit posted messages whose content changed (RSVP counts).
         self.planned: Callable[[], None] = lambda: None
@@ -99,8 +97,6 @@ class TeamsTransport:
     async def on_message(self, ctx: Any) -> None:
         """A message: a command typed in the 1:1 chat, or the bot @mentioned in a channel."""
         activity = ctx.activity
-        if self.events.seen(activity.id or ""):
-            return
         if not activity.text and activity.value is not None:
             return  # an old-style Action.Submit card, which qi-nudge never sends
         actor = await self.actor(ctx)
