@@ -94,6 +94,7 @@ elif mode == "pg-floor":
 else:
     from tests.fakes import FakeSlack
     fake = FakeSlack().start()
+    fake.add_token(os.environ["SLACK_BOT_TOKEN"])  # the fake knows only tokens it was given
     for i in range(int(os.environ["BENCH_USERS"])):
         fake.add_user(f"U{i}", f"User {i}")
     os.environ["SLACK_API_URL"] = fake.base_url
