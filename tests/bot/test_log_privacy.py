@@ -8,13 +8,9 @@ e-mail addresses, user ids and conversation ids.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -29,7 +25,8 @@ from store.models import Delivery
 from store.projects import create_project
 from store.roles import ProjectStatus
 from tests.bot.teams.conftest import teams_env
-from tests.bot.test_processes import free_port, schedule_just_gone, throwaway_database
+from tests.bot.teams.test_teams_process import start_serve, wait_for
+from tests.bot.test_processes import schedule_just_gone, throwaway_database
 from tests.fakes import FakeSlack, slack_headers
 from tests.fakes.slack_api import TEAM_ID
 from tests.fakes.teams_connector import FakeTeams
@@ -50,48 +47,6 @@ OMAR = TeamsUser(
 # Slack people: (user id, name, e-mail). The lead is reminded; the other signs up.
 SLACK_LEAD = ("U0LEAD7731", "Grace Mensah", "grace.mensah@example.org")
 SLACK_CARER = ("U0CARE5512", "Tomasz Nowak", "tomasz.nowak@example.org")
-
-
-def _start(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = free_port()
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "TEAMS_", "NUDGE_", "QI_", "DELIVERY_", "SCHEDULER_"))
-        and k not in ("DATABASE_URL", "HOST", "PORT", "LOG_LEVEL")
-    }
-    clean.update(HOST="127.0.0.1", PORT=str(port), PYTHONUNBUFFERED="1")
-    clean.update(env)
-    log = folder / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve"],
-            env=clean,
-            cwd=folder,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"serve exited ({process.returncode}):\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).is_success:
-                return process, base, log
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    pytest.fail(f"serve did not start:\n{log.read_text()}")
-
-
-def _wait_for(condition, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} after {timeout} s")
-        time.sleep(0.1)
 
 
 def _seed(url: str, teams: FakeTeams) -> None:
@@ -164,7 +119,7 @@ def test_a_debug_run_logs_no_name_address_or_id_of_anyone(backend, tmp_path):
         teams.add_user(PRIYA)
         teams.add_user(OMAR)
         _seed(url, teams)
-        process, base, log = _start(
+        process, base, log = start_serve(
             tmp_path,
             {
                 **teams_env(teams),
@@ -179,7 +134,7 @@ def test_a_debug_run_logs_no_name_address_or_id_of_anyone(backend, tmp_path):
         )
         try:
             # The weekly reminder reaches both leads: a Slack DM, and a new Teams 1:1 chat.
-            _wait_for(lambda: len(_sent(url)) >= 2, "reminders sent")
+            wait_for(lambda: len(_sent(url)) >= 2, "reminders sent")
             # Omar installs the app on Teams and looks around; Priya signs up to the forum.
             for activity in (
                 teams.activity("install", user=OMAR),
@@ -188,7 +143,7 @@ def test_a_debug_run_logs_no_name_address_or_id_of_anyone(backend, tmp_path):
             ):
                 answer = httpx.post(f"{base}/api/messages", json=activity, headers=teams.headers())
                 assert answer.status_code == 200, answer.text
-            _wait_for(lambda: len(teams.activities(chat_with(OMAR))) >= 2, "answers to Omar")
+            wait_for(lambda: len(teams.activities(chat_with(OMAR))) >= 2, "answers to Omar")
             # On Slack, a carer signs up and the lead looks at her projects.
             assert _slack_command(base, SLACK_CARER[0], "/qi-join", "forum as carer").is_success
             assert _slack_command(base, SLACK_LEAD[0], "/qi-projects", "mine").is_success

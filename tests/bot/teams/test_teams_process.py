@@ -42,16 +42,18 @@ def start_serve(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen[byt
     clean = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "TEAMS_", "NUDGE_", "QI_", "CLIENT_", "TENANT_"))
-        and k not in ("DATABASE_URL", "HOST", "PORT")
+        if not k.startswith(
+            ("SLACK_", "TEAMS_", "NUDGE_", "QI_", "CLIENT_", "TENANT_", "DELIVERY_", "SCHEDULER_")
+        )
+        and k not in ("DATABASE_URL", "HOST", "PORT", "LOG_LEVEL")
     }
     clean.update(
         DATABASE_URL=f"sqlite:///{folder / 'qi.db'}",
         HOST="127.0.0.1",
         PORT=str(port),
         PYTHONUNBUFFERED="1",
-        **env,
     )
+    clean.update(env)  # the test's own settings win (DATABASE_URL, say)
     log = folder / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
