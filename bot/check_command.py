@@ -121,14 +121,14 @@ def check_platform_credentials(setup: Setup) -> list[Line]:
     if settings.has_slack:
         problems = check_slack(settings)
         socket = " and SLACK_APP_TOKEN (Socket Mode)" if settings.slack_app_token else ""
-        lines += [Line(PROBLEM, p) for p in problems] or [
+        lines += [Line(PROBLEM, p.text) for p in problems] or [
             Line(OK, f"Slack: Slack accepts SLACK_BOT_TOKEN{socket}.")
         ]
     else:
         lines.append(Line(NOTE, "Slack: not set up here (no SLACK_BOT_TOKEN)."))
     if settings.has_teams:
         problems = check_teams(settings)
-        lines += [Line(PROBLEM, p) for p in problems] or [
+        lines += [Line(PROBLEM, p.text) for p in problems] or [
             Line(OK, "Teams: Microsoft Entra accepts TEAMS_APP_ID and TEAMS_APP_PASSWORD.")
         ]
     else:

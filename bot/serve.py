@@ -190,10 +190,16 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
     """Run until stopped: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT."""
     # A wrong token or secret is said at once, by name, and the deploy fails (exit 2, as for a
     # setting that cannot be read), instead of a bot that listens and can send nothing.
+    # A platform answering with its own error (5xx, 429) refused nothing: start, and let the
+    # outbox wait for it, rather than take every platform and the scheduler down with it.
     problems = check_platforms(settings)
-    if problems:
-        for problem in problems:
-            print(problem, file=sys.stderr)
+    for problem in problems:
+        if problem.passing:
+            log.warning("%s Starting anyway: messages wait until it answers.", problem.text)
+    refused = [problem for problem in problems if not problem.passing]
+    if refused:
+        for problem in refused:
+            print(problem.text, file=sys.stderr)
         return 2
     service = build_service(settings, engine, ctx)
     socket = None

@@ -12,9 +12,11 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.credentials import check_slack, check_teams
@@ -138,8 +140,9 @@ def test_a_slack_that_does_not_answer_in_time_is_named(fake_slack):
 
     (problem,) = check_slack(settings, timeout=1)
 
-    assert problem.startswith("SLACK_API_URL: could not reach Slack")
-    assert "(no answer in time)" in problem
+    assert problem.text.startswith("SLACK_API_URL: could not reach Slack")
+    assert "(no answer in time)" in problem.text
+    assert not problem.passing
 
 
 def test_good_credentials_have_no_problems_and_teams_app_id_unknown_is_named(
@@ -151,4 +154,46 @@ def test_good_credentials_have_no_problems_and_teams_app_id_unknown_is_named(
 
     (problem,) = check_teams(load_settings(other_app, env_file=None))
 
-    assert problem.startswith("TEAMS_APP_ID: Microsoft Entra does not know this app")
+    assert problem.text.startswith("TEAMS_APP_ID: Microsoft Entra does not know this app")
+
+
+def test_serve_starts_when_slack_answers_with_its_own_error_and_says_so(fake_slack, tmp_path):
+    """A Slack outage (5xx) refuses nothing: serve listens, and warns, instead of failing."""
+    fake_slack.fail("auth.test", 503)
+    port = closed_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SLACK_", "TEAMS_", "CLIENT_", "TENANT_"))
+        and key not in ("DATABASE_URL", "HOST", "PORT")
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'qi.db'}",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        LOG_LEVEL="INFO",
+        **slack(fake_slack),
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/livez", timeout=1).is_success:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert process.poll() is None, "serve stopped although Slack refused nothing"
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=20)
+    assert "Slack answered with an error (HTTP 503)" in output
+    assert "Starting anyway: messages wait until it answers." in output
+    assert "Traceback" not in output
