@@ -77,6 +77,13 @@ def database_now(session: Session) -> datetime:
     return session.scalar(select(_database_clock()))  # type: ignore[return-value]
 
 
+def lease_clock(session: Session, fallback: datetime) -> datetime:
+    """The time to judge leases by: PostgreSQL's clock, or on SQLite (one process) `fallback`."""
+    if session.get_bind().dialect.name == "postgresql":
+        return database_now(session)
+    return fallback
+
+
 def _database_clock() -> Any:
     # clock_timestamp, not now(): the time of this statement, not of its transaction.
     return func.clock_timestamp(type_=DateTime(timezone=True))
