@@ -76,10 +76,18 @@ NOT_PERSONAL: frozenset[str] = frozenset(
             )
         ),
         *(f"job_runs.{c}" for c in ("id", "job", "occurrence", "started_at", "finished_at")),
-        # The scheduler's lease names a replica (host and process), never a person.
+        # The scheduler's lease names a replica (host, process, random token), never a person.
         *(
             f"scheduler_leases.{c}"
-            for c in ("name", "holder", "backend_pid", "acquired_at", "renewed_at", "expires_at")
+            for c in (
+                "name",
+                "holder",
+                "token",
+                "backend_pid",
+                "acquired_at",
+                "renewed_at",
+                "expires_at",
+            )
         ),
         *(
             f"deliveries.{c}"
