@@ -198,6 +198,7 @@ def check_scheduler(setup: Setup) -> list[Line]:
     now = ctx.now()
     with ctx.sessions() as session:
         last = leadership.last_lease(session)
+        now = leadership.lease_clock(session, now)  # serve writes leases by PostgreSQL's clock
     if last is None:
         return [
             Line(

@@ -96,6 +96,7 @@ class SchedulerHealth:
     leaderless_since: datetime | None
     overdue: int
     oldest_due: datetime | None
+    lease_now: datetime | None = None  # the time leases were judged by: PostgreSQL's clock
 
 
 class HealthChecks:
@@ -151,8 +152,10 @@ class HealthChecks:
         problems: list[str] = []
         leader = health.leader
         since = health.leaderless_since or self.started_at
+        # Lease times are by the database's clock; when this process started, by ours.
+        then = health.lease_now if health.leaderless_since and health.lease_now else now
         # A dead leader's lease runs out before another takes over: allow a tick more.
-        leaderless = leader is None and now - since > self.tick
+        leaderless = leader is None and then - since > self.tick
         if leaderless:
             problems.append(
                 f"no replica has run the scheduler since {since.isoformat(timespec='seconds')}"
@@ -204,13 +207,15 @@ class HealthChecks:
             Session(bind=connection) as session,
         ):
             last = leadership.last_lease(session)
+            lease_now = leadership.lease_clock(session, now)
             problems = outbox.delivery_problems(session, now)
-        leader = None if last is None or last.expired(now) else last
+        leader = None if last is None or last.expired(lease_now) else last
         return SchedulerHealth(
             leader=leader,
             leaderless_since=None if last is None else last.expires_at,
             overdue=problems.overdue,
             oldest_due=problems.oldest_due,
+            lease_now=lease_now,
         )
 
 

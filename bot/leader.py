@@ -6,6 +6,9 @@ leader also renews a lease row every tick (store.leadership). Another replica th
 lock held under a lease that has run out ends the ghost session and takes over: within a few
 ticks, on any number of replicas. The leader itself stops sending as soon as its lease would
 have run out by its own clock, whether or not it heard from the database (see `valid`).
+
+Lease times are the database's clock, not the replicas' (which may differ), and a lease names
+its replica by a random token as well as by "<host>:<pid>", which containers often share.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -85,6 +89,7 @@ class SoleLeader:
     ) -> None:
         self.sessions = sessions
         self.name = name or replica_name()
+        self.token = uuid.uuid4().hex
         self.ttl = ttl
         self.clock = clock
 
@@ -94,7 +99,7 @@ class SoleLeader:
             try:
                 with self.sessions.begin() as session:
                     leadership.record_sole(
-                        session, holder=self.name, now=self.clock(), ttl=self.ttl
+                        session, holder=self.name, token=self.token, now=self.clock(), ttl=self.ttl
                     )
             except Exception:
                 log.debug("could not record the scheduler's lease", exc_info=True)
@@ -110,7 +115,7 @@ class SoleLeader:
             return
         try:
             with self.sessions.begin() as session:
-                leadership.step_down(session, holder=self.name, now=self.clock())
+                leadership.step_down(session, token=self.token, now=self.clock())
         except Exception:
             log.debug("could not end the scheduler's lease", exc_info=True)
 
@@ -131,13 +136,13 @@ class AdvisoryLockLeader:
         *,
         name: str | None = None,
         ttl: timedelta = DEFAULT_LEASE,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.key = key
         self.name = name or replica_name()
+        # Which sessions are this process's own: names repeat (a shared hostname, pid 1).
+        self.token = uuid.uuid4().hex
         self.ttl = ttl
-        self.clock = clock
         self.monotonic = monotonic
         seconds = ttl.total_seconds()
         # A query on the lock connection gets a third of a lease: a silent network must not
@@ -148,7 +153,7 @@ class AdvisoryLockLeader:
             poolclass=NullPool,  # one connection, made and closed by this object alone
             connect_args={
                 # pg_stat_activity names the replica, for a DBA looking at the lock's holder.
-                "application_name": f"qi-nudge {self.name}"[:63],
+                "application_name": f"qi-nudge {self.name} {self.token[:8]}"[:63],
                 "connect_timeout": max(2, int(self.wait)),
                 "keepalives_idle": max(1, int(self.wait)),
                 "keepalives_interval": max(1, int(self.wait / 3)),
@@ -194,7 +199,7 @@ class AdvisoryLockLeader:
             return
         try:
             with self._session() as session:
-                leadership.step_down(session, holder=self.name, now=self.clock())
+                leadership.step_down(session, token=self.token)
                 session.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
                 session.commit()
         except Exception:
@@ -206,7 +211,8 @@ class AdvisoryLockLeader:
     def _renew(self) -> bool:
         try:
             with self._session() as session:
-                ours = leadership.renew(session, holder=self.name, now=self.clock(), ttl=self.ttl)
+                ours = leadership.renew(session, token=self.token, ttl=self.ttl)
+                lease = None if ours else leadership.last_lease(session)
                 session.commit()
         except Exception as error:
             log.warning(
@@ -217,7 +223,14 @@ class AdvisoryLockLeader:
             self._valid_until = float("-inf")
             self._drop()
             return False
-        if not ours:
+        if not ours and lease is not None and lease.token == self.token:
+            # Renewing it now could race another replica ending this session as a ghost.
+            log.warning(
+                "this replica's lease on the scheduler ran out before it was renewed (the "
+                "database or this replica was slow); it steps down and takes the lead again"
+            )
+            self.release()
+        elif not ours:
             log.warning("this replica's lease on the scheduler was taken over; it steps down")
             self.release()
         return ours
@@ -231,13 +244,16 @@ class AdvisoryLockLeader:
         with self._session() as session:
             holder = leadership.lock_holder(session, self.key)
             lease = leadership.last_lease(session)
-        now = self.clock()
+            now = leadership.database_now(session)
         if holder is None:
             return False  # let go just now: taken at the next tick
-        if _names(lease, holder) and (lease.name == self.name or lease.expired(now)):
-            if self._end_ghost(holder, lease, now) and self._wait_for_lock():
+        if _names(lease, holder) and (lease.token == self.token or lease.expired(now)):
+            ended = self._end_ghost(holder, lease, now)
+            if ended and self._wait_for_lock():
                 self._took(started)
                 return True
+            if ended is None:
+                self._stand_by(lease)  # it renewed just in time: a live leader after all
             return False
         if _names(lease, holder):
             self._stand_by(lease)
@@ -248,7 +264,7 @@ class AdvisoryLockLeader:
     def _try_lock(self) -> bool:
         with self._session() as session:
             got = leadership.take_with_lock(
-                session, holder=self.name, lock_key=self.key, now=self.clock(), ttl=self.ttl
+                session, holder=self.name, token=self.token, lock_key=self.key, ttl=self.ttl
             )
             session.commit()
         return got
@@ -268,31 +284,37 @@ class AdvisoryLockLeader:
         self._blocked_since = self._warned_at = self._leader_seen = None
         log.info("this replica (%s) now runs the scheduled jobs", self.name)
 
-    def _end_ghost(self, holder: LockHolder, lease: LeaderInfo, now: datetime) -> bool:
-        """End the session left holding the lock by a leader that is gone; True if ended."""
-        if lease.name == self.name:
+    def _end_ghost(self, holder: LockHolder, lease: LeaderInfo, now: datetime) -> bool | None:
+        """End the session left holding the lock by a leader that is gone; True if ended.
+
+        None if the lease was renewed meanwhile: a live leader after all, not ended.
+        """
+        ours = lease.token == self.token
+        try:
+            with self._session() as session:
+                ended = leadership.end_ghost(session, holder.pid, ours=self.token)
+                session.commit()
+        except Exception as error:
+            self._blocked(holder, lease, f"and this replica may not end it ({_reason(error)})")
+            return False
+        if ended is False:
+            self._blocked(holder, lease, "and PostgreSQL did not end it when asked")
+        elif ended and ours:
             # Our own earlier connection, cut by the network: nobody else led meanwhile.
             log.warning(
-                "this replica's earlier database session (%d) still holds the scheduler lock; "
-                "ending it",
+                "this replica's earlier database session (%d) still held the scheduler lock; "
+                "it was ended",
                 holder.pid,
             )
-        else:
+        elif ended:
             log.warning(
                 "the scheduler's leader, replica %s (database session %d%s), has not renewed "
-                "its lease for %.0f s; ending that session so that this replica takes over",
+                "its lease for %.0f s; that session was ended so that this replica takes over",
                 lease.name,
                 holder.pid,
                 _from(holder),
                 (now - lease.renewed_at).total_seconds(),
             )
-        try:
-            with self._session() as session:
-                ended = leadership.end_session(session, holder.pid)
-                session.commit()
-        except Exception as error:
-            self._blocked(holder, lease, f"and this replica may not end it ({_reason(error)})")
-            return False
         return ended
 
     def _stand_by(self, lease: LeaderInfo) -> None:

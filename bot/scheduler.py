@@ -207,7 +207,15 @@ class Scheduler:
 
     def start(self) -> None:
         """Take the lead now and run the jobs every `interval` seconds, in background threads."""
-        common = {"seconds": self.interval, "max_instances": 1, "coalesce": True}
+        # A tick that comes late (a stalled process, a busy host) still runs, once: APScheduler
+        # would skip one over a second late, and a skipped renewal lets a live leader's lease
+        # run out.
+        common = {
+            "seconds": self.interval,
+            "max_instances": 1,
+            "coalesce": True,
+            "misfire_grace_time": None,
+        }
         self._scheduler.add_job(
             self.run_due,
             "interval",

@@ -5,14 +5,19 @@ the lease always names the session (`backend_pid`) that holds the lock. A replic
 the lock held under a lease that has run out knows the holder is a ghost (its host or network
 died without closing the connection) and may end that session. On SQLite the one process that
 schedules writes the lease only so that others (`qi-nudge check`, /healthz) can see it lead.
+
+On PostgreSQL every lease time is the database's clock, written and compared there: replicas'
+clocks may differ. A lease names its replica twice: `holder` ("<host>:<pid>", for people) and
+`token`, random per process, since containers often share a hostname and all run as pid 1.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import DateTime, func, select, text, update
 from sqlalchemy.orm import Session
 
 from store.models import SchedulerLease
@@ -30,6 +35,7 @@ class LeaderInfo:
     renewed_at: datetime
     expires_at: datetime
     backend_pid: int | None = None
+    token: str | None = None
 
     def expired(self, now: datetime) -> bool:
         """Whether the lease has run out (its holder stopped renewing it) by `now`."""
@@ -56,6 +62,7 @@ def last_lease(session: Session, lease: str = SCHEDULER) -> LeaderInfo | None:
         renewed_at=row.renewed_at or row.expires_at,
         expires_at=row.expires_at,
         backend_pid=row.backend_pid,
+        token=row.token,
     )
 
 
@@ -63,6 +70,32 @@ def current_leader(session: Session, now: datetime, lease: str = SCHEDULER) -> L
     """The replica leading the scheduler now (its lease has not run out), or None."""
     info = last_lease(session, lease)
     return None if info is None or info.expired(now) else info
+
+
+def database_now(session: Session) -> datetime:
+    """PostgreSQL's clock now: the one clock all replicas compare lease times by."""
+    return session.scalar(select(_database_clock()))  # type: ignore[return-value]
+
+
+def lease_clock(session: Session, fallback: datetime) -> datetime:
+    """The time to judge leases by: PostgreSQL's clock, or on SQLite (one process) `fallback`."""
+    if session.get_bind().dialect.name == "postgresql":
+        return database_now(session)
+    return fallback
+
+
+def _database_clock() -> Any:
+    # clock_timestamp, not now(): the time of this statement, not of its transaction.
+    return func.clock_timestamp(type_=DateTime(timezone=True))
+
+
+def _clock(session: Session, now: datetime | None) -> Any:
+    """When, for a lease: `now` if given (SQLite's one process), else the database's clock."""
+    if now is not None:
+        return now
+    if session.get_bind().dialect.name == "postgresql":
+        return _database_clock()
+    return datetime.now(UTC)
 
 
 def _ensure_row(session: Session, lease: str) -> None:
@@ -78,8 +111,8 @@ def take_with_lock(
     session: Session,
     *,
     holder: str,
+    token: str,
     lock_key: int,
-    now: datetime,
     ttl: timedelta,
     lease: str = SCHEDULER,
 ) -> bool:
@@ -89,11 +122,13 @@ def take_with_lock(
     holds one row per lease name, so the lock function runs for that row only.
     """
     _ensure_row(session, lease)
+    now = _database_clock()
     result = session.execute(
         update(SchedulerLease)
         .where(SchedulerLease.name == lease, func.pg_try_advisory_lock(lock_key))
         .values(
             holder=holder,
+            token=token,
             backend_pid=func.pg_backend_pid(),
             acquired_at=now,
             renewed_at=now,
@@ -104,24 +139,38 @@ def take_with_lock(
 
 
 def renew(
-    session: Session, *, holder: str, now: datetime, ttl: timedelta, lease: str = SCHEDULER
+    session: Session,
+    *,
+    token: str,
+    ttl: timedelta,
+    now: datetime | None = None,
+    lease: str = SCHEDULER,
 ) -> bool:
-    """Extend our lease to `now + ttl`; False if it is no longer ours (then step down).
+    """Extend our lease by `ttl` from now, while it runs; False if it ran out or is not ours.
 
-    On PostgreSQL only from the session that holds the lock: a replica whose lock session was
-    ended cannot renew from another one.
+    A lease that has run out is not renewed: another replica may be ending its session just
+    then, so its holder steps down and takes the lead again. On PostgreSQL only from the
+    session that holds the lock: a replica whose lock session was ended cannot renew from
+    another one.
     """
+    at = _clock(session, now)
     statement = update(SchedulerLease).where(
-        SchedulerLease.name == lease, SchedulerLease.holder == holder
+        SchedulerLease.name == lease, SchedulerLease.token == token, SchedulerLease.expires_at > at
     )
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.where(SchedulerLease.backend_pid == func.pg_backend_pid())
-    result = session.execute(statement.values(renewed_at=now, expires_at=now + ttl))
+    result = session.execute(statement.values(renewed_at=at, expires_at=at + ttl))
     return result.rowcount == 1
 
 
 def record_sole(
-    session: Session, *, holder: str, now: datetime, ttl: timedelta, lease: str = SCHEDULER
+    session: Session,
+    *,
+    holder: str,
+    now: datetime,
+    ttl: timedelta,
+    token: str | None = None,
+    lease: str = SCHEDULER,
 ) -> None:
     """SQLite: this process leads (it is the only one); say so, keeping `since` while it leads."""
     table = SchedulerLease.__table__
@@ -130,6 +179,7 @@ def record_sole(
         index_elements=["name"],
         set_={
             "holder": statement.excluded.holder,
+            "token": statement.excluded.token,
             "acquired_at": func.coalesce(
                 # Since when: kept while the same process renews an unexpired lease.
                 select(table.c.acquired_at)
@@ -146,6 +196,7 @@ def record_sole(
         {
             "name": lease,
             "holder": holder,
+            "token": token,
             "acquired_at": now,
             "renewed_at": now,
             "expires_at": now + ttl,
@@ -153,12 +204,14 @@ def record_sole(
     )
 
 
-def step_down(session: Session, *, holder: str, now: datetime, lease: str = SCHEDULER) -> None:
+def step_down(
+    session: Session, *, token: str, now: datetime | None = None, lease: str = SCHEDULER
+) -> None:
     """End our lease now, so another replica takes over on its next tick."""
     session.execute(
         update(SchedulerLease)
-        .where(SchedulerLease.name == lease, SchedulerLease.holder == holder)
-        .values(expires_at=now)
+        .where(SchedulerLease.name == lease, SchedulerLease.token == token)
+        .values(expires_at=_clock(session, now))
     )
 
 
@@ -181,6 +234,26 @@ def lock_holder(session: Session, lock_key: int) -> LockHolder | None:
     )
 
 
-def end_session(session: Session, pid: int) -> bool:
-    """PostgreSQL: end another session (a ghost holding the lock); False if not allowed."""
-    return bool(session.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}))
+def end_ghost(
+    session: Session, pid: int, *, ours: str | None = None, lease: str = SCHEDULER
+) -> bool | None:
+    """PostgreSQL: end session `pid`, holding the lock, if the lease naming it has run out.
+
+    Also if the lease bears our token `ours`: an earlier session of this process, which
+    nobody else leads through. One statement, with the lease's row locked: a leader renewing
+    just then either renews first (and is not ended) or waits, and is ended before it renews.
+    True if ended; None if the lease no longer names that session or runs again; False if
+    PostgreSQL did not end it.
+    """
+    ended = session.execute(
+        text(
+            "WITH ghost AS MATERIALIZED ("
+            " SELECT backend_pid FROM scheduler_leases"
+            " WHERE name = :lease AND backend_pid = :pid"
+            " AND (expires_at <= clock_timestamp() OR token = :ours)"
+            " FOR UPDATE) "
+            "SELECT pg_terminate_backend(backend_pid) FROM ghost"
+        ),
+        {"lease": lease, "pid": pid, "ours": ours},
+    ).first()
+    return None if ended is None else bool(ended[0])

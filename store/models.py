@@ -367,6 +367,8 @@ class SchedulerLease(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)  # "scheduler"
     holder: Mapped[str | None] = mapped_column(String(200))  # the replica: "<host>:<pid>"
+    # The replica process's random id: containers often share a hostname and run as pid 1.
+    token: Mapped[str | None] = mapped_column(String(32))
     backend_pid: Mapped[int | None] = mapped_column(Integer)
     acquired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     renewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

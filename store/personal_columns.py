@@ -79,10 +79,18 @@ NOT_PERSONAL: frozenset[str] = frozenset(
         # A digest of a request's own ids (Slack's timestamp and signature or event id, Teams'
         # conversation and activity ids), kept at most a day so that a replay is not acted on.
         *(f"seen_requests.{c}" for c in ("key", "expires_at")),
-        # The scheduler's lease names a replica (host and process), never a person.
+        # The scheduler's lease names a replica (host, process, random token), never a person.
         *(
             f"scheduler_leases.{c}"
-            for c in ("name", "holder", "backend_pid", "acquired_at", "renewed_at", "expires_at")
+            for c in (
+                "name",
+                "holder",
+                "token",
+                "backend_pid",
+                "acquired_at",
+                "renewed_at",
+                "expires_at",
+            )
         ),
         *(
             f"deliveries.{c}"

@@ -3,6 +3,7 @@ no replica leads and when messages are overdue."""
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from bot.health import HealthChecks
 from bot.http import build_http_app
+from bot.leader import AdvisoryLockLeader
 from store import leadership, outbox
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
@@ -121,3 +123,22 @@ def test_healthz_answers_within_a_second_when_the_database_is_blackholed(fresh_d
                 assert time.monotonic() < deadline, "healthz never recovered"
                 time.sleep(0.2)
         engine.dispose()
+
+
+@pytest.mark.parametrize("fresh_database_url", ["postgresql"], indirect=True)
+def test_a_replica_whose_clock_is_fast_still_sees_the_live_leader(engine):
+    """Lease times are PostgreSQL's: a replica's clock five minutes fast does not matter."""
+    leader = AdvisoryLockLeader(engine, random.randrange(1, 2**31), name="web-1:41")
+    assert leader.holds()
+    fast = HealthChecks(
+        engine, tick_seconds=TICK, clock=lambda: datetime.now(UTC) + timedelta(minutes=5)
+    )
+    try:
+        app = build_http_app(None, engine, health=fast)
+        with serving(app) as url:
+            answer = httpx.get(f"{url}/healthz/scheduler", timeout=5)
+
+        assert answer.status_code == 200, answer.json()
+        assert answer.json()["leader"]["name"] == "web-1:41"
+    finally:
+        leader.release()

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import random
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 from bot.leader import AdvisoryLockLeader, SoleLeader, leadership_for
@@ -82,7 +82,7 @@ def test_a_leader_cut_off_by_a_dead_network_is_replaced_once_its_lease_runs_out(
             assert lock_holder_pids(admin, key) == [backend_pid(b)]
             assert took_over_in < 2 * TTL.total_seconds()
             with make_sessions(admin)() as session:
-                leader = leadership.current_leader(session, b.clock())
+                leader = leadership.current_leader(session, leadership.database_now(session))
                 assert leader is not None and leader.name == "web-2:42"
             # The cut-off leader stops on its own clock, and its tick does not hang.
             assert not a.valid()
@@ -177,3 +177,121 @@ def test_a_leader_whose_connection_was_cut_ends_its_own_ghost_and_leads_on(datab
             assert lock_holder_pids(admin, key) == [backend_pid(a)] != ghost
         finally:
             a.release()
+
+
+@pytest.mark.parametrize("fresh_database_url", ["postgresql"], indirect=True)
+def test_two_replicas_with_the_same_name_do_not_both_lead(database):
+    """Containers often run as process 1 under one hostname, so two replicas share a name."""
+    url, admin, key = database
+    a = AdvisoryLockLeader(make_engine(url), key, name="qi-nudge:1", ttl=TTL)
+    b = AdvisoryLockLeader(make_engine(url), key, name="qi-nudge:1", ttl=TTL)
+    try:
+        assert a.holds()
+        leader_session = lock_holder_pids(admin, key)
+        for _ in range(4):
+            assert not b.holds()
+            assert a.holds()
+            assert (a.valid(), b.valid()) == (True, False)
+            assert lock_holder_pids(admin, key) == leader_session  # never ended
+    finally:
+        b.release()
+        a.release()
+
+
+class ClockAhead(datetime):
+    """A replica's clock five minutes fast: NTP not running on its host."""
+
+    @classmethod
+    def now(cls, tz=None):  # type: ignore[override]
+        return datetime.now(tz) + timedelta(minutes=5)
+
+
+@pytest.mark.parametrize("fresh_database_url", ["postgresql"], indirect=True)
+def test_a_replica_whose_clock_is_fast_does_not_end_a_live_leader(database, monkeypatch):
+    url, admin, key = database
+    a = AdvisoryLockLeader(make_engine(url), key, name="web-1:41", ttl=TTL)
+    b = AdvisoryLockLeader(make_engine(url), key, name="web-2:42", ttl=TTL)
+    try:
+        assert a.holds()
+        leader_session = lock_holder_pids(admin, key)
+        with monkeypatch.context() as fast:
+            fast.setattr("bot.leader.datetime", ClockAhead)
+            assert not b.holds()
+            assert not b.holds()
+        assert a.holds() and a.valid() and not b.valid()
+        assert lock_holder_pids(admin, key) == leader_session
+        with make_sessions(admin)() as session:
+            lease = leadership.last_lease(session)
+            database_now = session.scalar(text("SELECT clock_timestamp()"))
+        # The lease is written by the database's clock, whatever the replicas' clocks say.
+        assert abs((lease.renewed_at - database_now).total_seconds()) < 5
+    finally:
+        b.release()
+        a.release()
+
+
+@pytest.mark.parametrize("fresh_database_url", ["postgresql"], indirect=True)
+def test_a_leader_renewing_late_while_another_replica_ends_it_is_never_a_second_leader(database):
+    """B reads A's lease run out; A renews late just then; B must not end A's session after."""
+    url, admin, key = database
+    a = AdvisoryLockLeader(make_engine(url), key, name="web-1:41", ttl=TTL)
+    b = AdvisoryLockLeader(make_engine(url), key, name="web-2:42", ttl=TTL)
+    renewed_late: list[bool] = []
+
+    def a_renews_late(_conn, _cursor, statement, *_args) -> None:
+        if "pg_terminate_backend" in statement and not renewed_late:
+            renewed_late.append(a.holds())
+
+    event.listen(b.engine, "before_cursor_execute", a_renews_late)
+    try:
+        assert a.holds()
+        time.sleep(TTL.total_seconds() + 0.2)  # A's tick is late: its lease has run out
+        b_leads = b.holds()
+
+        assert renewed_late, "B never tried to end A's session"
+        leaders = [name for name, r in (("a", a), ("b", b)) if r.valid()]
+        assert len(leaders) == 1, leaders
+        assert b_leads == b.valid()
+        assert a.holds() != b.holds()
+        holder = backend_pid(a) if a.valid() else backend_pid(b)
+        assert lock_holder_pids(admin, key) == [holder]
+    finally:
+        b.release()
+        a.release()
+
+
+@pytest.mark.parametrize("fresh_database_url", ["postgresql"], indirect=True)
+def test_a_leader_whose_lease_ran_out_takes_the_lead_again_rather_than_renewing(database, caplog):
+    url, admin, key = database
+    a = AdvisoryLockLeader(make_engine(url), key, name="web-1:41", ttl=TTL)
+    try:
+        assert a.holds()
+        with make_sessions(admin)() as session:
+            first = leadership.last_lease(session)
+        time.sleep(TTL.total_seconds() + 0.2)  # its tick came too late
+
+        with caplog.at_level(logging.WARNING, logger="bot.leader"):
+            assert a.holds() and a.valid()
+
+        with make_sessions(admin)() as session:
+            again = leadership.last_lease(session)
+        assert again.since > first.expires_at  # a new lease, not the old one stretched
+        assert lock_holder_pids(admin, key) == [backend_pid(a)] == [again.backend_pid]
+        assert any("ran out before it was renewed" in r.getMessage() for r in caplog.records)
+    finally:
+        a.release()
+
+
+@pytest.mark.parametrize("fresh_database_url", ["postgresql"], indirect=True)
+def test_a_session_whose_lease_still_runs_is_not_ended_as_a_ghost(database):
+    """The end is guarded by the lease in the same statement, not by an earlier read."""
+    url, admin, key = database
+    a = AdvisoryLockLeader(make_engine(url), key, name="web-1:41", ttl=TTL)
+    try:
+        assert a.holds()
+        leader_session = backend_pid(a)
+        with make_sessions(admin)() as session:
+            assert leadership.end_ghost(session, leader_session) is None
+        assert a.holds() and lock_holder_pids(admin, key) == [leader_session]
+    finally:
+        a.release()

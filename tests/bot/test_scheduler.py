@@ -461,6 +461,43 @@ def test_the_lead_is_renewed_every_tick_while_a_long_sweep_runs():
         scheduler.shutdown()
 
 
+def test_a_renewal_that_comes_late_still_runs_once():
+    """A process stalled past a renewal (a paused VM, a busy host) renews when it wakes.
+
+    APScheduler skips a run more than a second late unless told otherwise; a skipped renewal
+    could let the lease run out under a leader that is alive.
+    """
+
+    class Counting(StubLeader):
+        renewals = 0
+
+        def holds(self) -> bool:
+            self.renewals += 1
+            return True
+
+    class Idle:
+        def run_due(self) -> None:
+            pass
+
+    leader = Counting(True)
+    scheduler = Scheduler(Idle(), leader, interval=4)  # type: ignore[arg-type]
+    scheduler.start()
+    try:
+        deadline = time_module.monotonic() + 2
+        while leader.renewals < 1 and time_module.monotonic() < deadline:
+            time_module.sleep(0.05)
+        assert leader.renewals == 1
+        scheduler._scheduler.pause()  # stalled: the renewal due in 4 s is 2 s late
+        time_module.sleep(6)
+        scheduler._scheduler.resume()
+        deadline = time_module.monotonic() + 1  # long before the next one is due
+        while leader.renewals < 2 and time_module.monotonic() < deadline:
+            time_module.sleep(0.05)
+        assert leader.renewals == 2  # run late, and once: the missed runs are not piled up
+    finally:
+        scheduler.shutdown()
+
+
 # -- leadership ----------------------------------------------------------------------------------
 
 

@@ -36,9 +36,11 @@ def test_the_leader_is_named_with_since_when_until_its_lease_runs_out(sessions, 
 
 def test_only_the_holder_renews_and_stepping_down_ends_the_lease_at_once(sessions, clock):
     with sessions.begin() as session:
-        leadership.record_sole(session, holder="web-1:7", now=clock(), ttl=TTL)
-        assert not leadership.renew(session, holder="web-2:9", now=clock(), ttl=TTL)
-        leadership.step_down(session, holder="web-1:7", now=clock())
+        leadership.record_sole(session, holder="web-1:7", token="a" * 32, now=clock(), ttl=TTL)
+        assert not leadership.renew(session, token="b" * 32, now=clock(), ttl=TTL)
+        leadership.step_down(session, token="b" * 32, now=clock())  # not its lease to end
+        assert leadership.current_leader(session, clock()) is not None
+        leadership.step_down(session, token="a" * 32, now=clock())
         assert leadership.current_leader(session, clock()) is None
 
 
