@@ -196,6 +196,37 @@ def _hide_password(url: str) -> str:
         return "<unparseable>"
 
 
+def _database_url_problem(url: str) -> str | None:
+    """Why DATABASE_URL cannot be used (unreadable, or a database qi-nudge does not run on)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from store.engine import normalise_url
+
+    try:
+        parsed = make_url(normalise_url(url))
+    except ArgumentError:
+        # Never echo the value: it may hold a password.
+        return (
+            "DATABASE_URL: not a database address (try sqlite:///qi.db or "
+            "postgresql+psycopg://user@host/dbname)"
+        )
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        return (
+            f"DATABASE_URL: qi-nudge runs on SQLite or PostgreSQL, not "
+            f"{parsed.get_backend_name()} (try sqlite:///qi.db or "
+            "postgresql+psycopg://user@host/dbname)"
+        )
+    try:
+        parsed.get_dialect().import_dbapi()
+    except Exception:  # an unknown driver, or one that is not installed here
+        return (
+            f"DATABASE_URL: the database driver {parsed.get_driver_name()!r} is not installed "
+            "here; use postgresql+psycopg:// (installed with qi-nudge) or sqlite:///"
+        )
+    return None
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, *, env_file: str | None = ".env"
 ) -> Settings:
@@ -241,10 +272,13 @@ def load_settings(
         values, "SCHEDULER_TICK_SECONDS", Settings.scheduler_tick_seconds, 3600, problems
     )
     teams = _teams(values, problems)
+    database_url = values.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    if (database_problem := _database_url_problem(database_url)) is not None:
+        problems.append(database_problem)
     if problems:
         raise SettingsError("Configuration problems:\n  " + "\n  ".join(problems))
     return Settings(
-        database_url=values.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+        database_url=database_url,
         timezone=timezone,
         log_level=log_level,
         slack_bot_token=Secret(token) if token else None,

@@ -174,3 +174,28 @@ def test_teams_urls_can_point_at_a_test_server_and_must_be_http():
         )
     assert "TEAMS_LOGIN_URL: 'login.microsoftonline.com' is not an http(s) URL" in str(error.value)
     assert "TEAMS_SERVICE_URL" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("notaurl", "DATABASE_URL: not a database address"),
+        (
+            "mysql://qi:hunter2@db/qi",
+            "DATABASE_URL: qi-nudge runs on SQLite or PostgreSQL, not mysql",
+        ),
+        ("postgresql+asyncpg://qi:hunter2@db/qi", "the database driver 'asyncpg' is not installed"),
+        ("postgresql+nosuch://qi:hunter2@db/qi", "the database driver 'nosuch' is not installed"),
+    ],
+)
+def test_a_database_url_qi_nudge_cannot_use_is_named_without_its_password(url, said):
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"DATABASE_URL": url}, env_file=None)
+
+    assert said in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_plain_postgresql_and_sqlite_urls_are_accepted():
+    for url in ("postgresql://qi@db/qi", "postgresql+psycopg://qi@db/qi", "sqlite:///qi.db"):
+        assert load_settings({"DATABASE_URL": url}, env_file=None).database_url == url
