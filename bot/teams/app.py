@@ -44,6 +44,9 @@ MOST_KEPT = timedelta(days=1)
 # The activities qi-nudge acts on (see register): only these are remembered.
 ACTED_ON = frozenset({"message", "invoke", "installationUpdate", "conversationUpdate"})
 
+# installationUpdate actions Teams sends when an installed app is upgraded (botframework-sdk#6139).
+UPGRADE_ACTIONS = frozenset({"add-upgrade", "remove-upgrade"})
+
 # When the token of the request being handled expires: read in the endpoint, which sees the
 # header, for the middleware that keeps the activity's id, which sees only the activity.
 _token_expires: ContextVar[datetime | None] = ContextVar("token_expires", default=None)
@@ -72,6 +75,12 @@ class StarletteRoutes:
             except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested too deep
                 log.warning("malformed Teams request refused (not a JSON object)")
                 return JSONResponse(MALFORMED, status_code=400)
+            if _upgrade_notice(body):
+                # Teams says the app was upgraded where it is installed: nothing to do (what
+                # is remembered about the conversation still holds). The SDK's models know only
+                # add and remove, and would refuse it as malformed.
+                log.info("Teams app upgrade noticed: %s", body.get("action"))
+                return Response(status_code=200)
             problem = activity_problem(body)
             if problem is not None:
                 log.warning("malformed Teams request refused: %s", problem)
@@ -235,6 +244,11 @@ def _jwks_client(app: App) -> jwt.PyJWKClient | None:
         log.warning("the Teams SDK changed: its signing keys are fetched in requests")
         return None
     return client
+
+
+def _upgrade_notice(body: dict[str, Any]) -> bool:
+    """Whether the activity only says that the installed app was upgraded."""
+    return body.get("type") == "installationUpdate" and body.get("action") in UPGRADE_ACTIONS
 
 
 def register(app: App, transport: TeamsTransport, *, tenant_id: str) -> None:

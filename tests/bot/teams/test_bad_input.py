@@ -155,6 +155,27 @@ def test_the_activities_the_table_starts_from_are_accepted(teams_bot, fake_teams
     assert answer.status_code == 200
 
 
+@pytest.mark.parametrize("action", ["add-upgrade", "remove-upgrade"])
+def test_an_app_upgrade_notice_is_acknowledged_and_changes_nothing(
+    teams_bot, fake_teams, caplog, action
+):
+    """Teams sends these when IT uploads a new version; the SDK's models do not know them."""
+    fake_teams.add_user(PRIYA)
+    assert teams_bot.post(fake_teams.activity("install")).status_code == 200
+    teams_bot.settle()
+    addresses_before = count(teams_bot, ChatAddress)
+    activity = fake_teams.activity("install")
+    activity["action"] = action
+
+    with caplog.at_level(logging.INFO):
+        answer = teams_bot.post(activity)
+        teams_bot.settle()
+
+    assert answer.status_code == 200
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert count(teams_bot, ChatAddress) == addresses_before  # still installed, as before
+
+
 # --- the last resort -----------------------------------------------------------------------
 
 
