@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -51,6 +51,8 @@ class Setup:
     engine: Engine
     ctx: Context
     database_ready: bool = False
+    # Platforms whose credentials check failed, with what to say instead of asking them again.
+    not_working: dict[str, str] = field(default_factory=dict)
 
 
 Check = Callable[[Setup], list[Line]]
@@ -120,6 +122,8 @@ def check_platform_credentials(setup: Setup) -> list[Line]:
     lines: list[Line] = []
     if settings.has_slack:
         problems = check_slack(settings)
+        if problems:
+            setup.not_working["slack"] = "not checked, since Slack is not working (see above)."
         socket = " and SLACK_APP_TOKEN (Socket Mode)" if settings.slack_app_token else ""
         lines += [Line(PROBLEM, p.text) for p in problems] or [
             Line(OK, f"Slack: Slack accepts SLACK_BOT_TOKEN{socket}.")
@@ -128,6 +132,8 @@ def check_platform_credentials(setup: Setup) -> list[Line]:
         lines.append(Line(NOTE, "Slack: not set up here (no SLACK_BOT_TOKEN)."))
     if settings.has_teams:
         problems = check_teams(settings)
+        if problems:
+            setup.not_working["teams"] = "not checked, since Teams is not working (see above)."
         lines += [Line(PROBLEM, p.text) for p in problems] or [
             Line(OK, "Teams: Microsoft Entra accepts TEAMS_APP_ID and TEAMS_APP_PASSWORD.")
         ]
@@ -141,11 +147,15 @@ def check_forums(setup: Setup) -> list[Line]:
     if not setup.database_ready:
         return [Line(NOTE, "Forum channels: not checked, since the database is not ready.")]
     lines: list[Line] = []
-    for name, channel, result in check_forum_channels(setup.settings, setup.ctx.sessions):
+    channels = check_forum_channels(
+        setup.settings, setup.ctx.sessions, not_asking=setup.not_working
+    )
+    for name, channel, result in channels:
         if result is None:
             lines.append(Line(NOTE, "Forum " + NO_CHANNEL.format(name=name)))
         else:
-            mark = OK if result.ok and result.checked else PROBLEM
+            skipped = not result.checked and str(channel).split(":", 1)[0] in setup.not_working
+            mark = OK if result.ok and result.checked else NOTE if skipped else PROBLEM
             lines.append(Line(mark, f'Forum "{name}" ({channel}): {result.text}'))
     return lines or [Line(NOTE, "Forums: none yet (qi-nudge forum add).")]
 

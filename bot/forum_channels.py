@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -183,15 +183,28 @@ NO_CHANNEL = (
 
 
 def check_forum_channels(
-    settings: Settings | None, sessions: sessionmaker[Session]
+    settings: Settings | None,
+    sessions: sessionmaker[Session],
+    *,
+    not_asking: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[str, str | None, ChannelCheck | None]]:
-    """Each forum's name, channel and whether the bot can post there (None: no channel)."""
+    """Each forum's name, channel and whether the bot can post there (None: no channel).
+
+    `not_asking`: platforms ("slack", "teams") already known not to work, with why: their
+    channels are not asked about (each would only wait for the same failure again).
+    """
     with sessions() as session:
         forums = [(forum.name, forum.channel) for forum in list_forums(session)]
     checker = ChannelChecker(settings, sessions)
+    skip = not_asking or {}
     try:
         for name, channel in forums:
-            yield name, channel, checker.check(name, channel) if channel else None
+            if not channel:
+                yield name, channel, None
+            elif (platform := channel.split(":", 1)[0]) in skip:
+                yield name, channel, ChannelCheck(False, skip[platform], checked=False)
+            else:
+                yield name, channel, checker.check(name, channel)
     finally:
         checker.close()
 
