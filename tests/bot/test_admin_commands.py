@@ -7,13 +7,17 @@ from sqlalchemy import func, select
 
 from bot.admin_commands import parse_offsets
 from bot.cli import build_parser
+from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.lookup import find_forum
 from handlers.reply import Actor
 from store.addresses import remember_address
+from store.engine import make_engine, make_sessions
 from store.forums import create_forum
+from store.migrate import upgrade
 from store.models import ChatAddress, ErasedAddress, Person
-from store.people import email_digest
+from store.names import name_key
+from store.people import email_digest, ensure_person_for_identity
 from tests.handlers import given
 
 
@@ -174,3 +178,38 @@ def test_a_person_on_chat_is_found_by_the_address_their_platform_verified(
     exported = json.loads(capsys.readouterr().out)
 
     assert exported["person"]["name"] == "Ben O"
+
+
+def test_an_erased_person_is_not_left_in_the_write_ahead_log_while_serve_is_running(
+    tmp_path, clock, capsys
+):
+    """serve keeps connections open, so SQLite never empties its -wal file on its own."""
+    url = f"sqlite:///{tmp_path / 'qi.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    ctx = Context(sessions=make_sessions(engine), clock=clock)
+    with ctx.sessions.begin() as session:
+        for name in ("Someone Staying", "Zanele Okonkwo-Marsh"):
+            ensure_person_for_identity(
+                session,
+                platform="slack",
+                workspace="T1",
+                user_id=name_key(name),
+                display_name=name,
+                now=clock(),
+            )
+    serve = make_engine(url)  # another process's pool, holding an idle connection open
+    with serve.connect() as connection:
+        connection.execute(select(func.count()).select_from(Person))
+        connection.commit()
+    try:
+        assert run(ctx, "person", "erase", "Zanele Okonkwo-Marsh", "--yes") == 0
+        said = capsys.readouterr().out
+
+        on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("qi.db"))
+        assert b"Someone Staying" in on_disk  # the files are readable as they are
+        assert b"Okonkwo-Marsh" not in on_disk
+        assert "write-ahead log" not in said  # emptied: nothing for the admin to do
+    finally:
+        serve.dispose()
+        engine.dispose()
