@@ -21,7 +21,7 @@ from handlers.forum_channel import change_channel, parse_channel
 from handlers.lookup import find_forum
 from handlers.meeting_changes import cancel_meeting, move_meeting
 from handlers.project_import import RegisterFileError, import_projects, open_register
-from handlers.wording import at_place, when
+from handlers.wording import at_place, plural, when
 from store import people
 from store.audit import record
 from store.engine import checkpoint_sqlite
@@ -57,7 +57,11 @@ def cmd_import_projects(ctx: Context, args: argparse.Namespace) -> int:
         return 1
     print(
         f"Imported: {report.created} new, {report.updated} updated, {report.unchanged} unchanged"
-        + (f", {len(report.problems)} rows skipped (see above)." if report.problems else ".")
+        + (
+            f", {plural(len(report.problems), 'row')} skipped (see above)."
+            if report.problems
+            else "."
+        )
     )
     settings = getattr(args, "settings", None)
     if settings is not None and settings.has_slack:

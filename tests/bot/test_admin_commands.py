@@ -213,3 +213,51 @@ def test_an_erased_person_is_not_left_in_the_write_ahead_log_while_serve_is_runn
     finally:
         serve.dispose()
         engine.dispose()
+
+
+def test_an_erased_lead_named_in_the_register_by_name_only_stays_erased_after_linking_chat(
+    ctx, chat, sessions, clock, tmp_path, capsys
+):
+    register = tmp_path / "register.csv"
+    register.write_text("Project name,Lead,Site,Status\nKinder discharge,Ben O,Ward 9,active\n")
+    assert run(ctx, "import-projects", str(register)) == 0
+    given.forum(sessions, clock())
+    chat.say(SLACK_BEN, "/qi-join forum")  # Ben arrives on Slack, which verified his address
+    with sessions() as session:
+        lead_number = session.scalar(select(func.min(Person.id)))
+    assert run(ctx, "person", "link", f"#{lead_number}", "slack:T1:U1", "--yes") == 0
+    assert run(ctx, "person", "erase", "Ben O", "--yes") == 0
+    capsys.readouterr()
+
+    assert run(ctx, "import-projects", str(register)) == 1
+    out, err = capsys.readouterr()
+
+    assert "line 2: skipped: the lead asked" in err
+    assert "0 new, 0 updated, 0 unchanged, 1 row skipped" in out
+    assert count(sessions, Person) == 0
+
+
+def test_every_chat_address_with_an_e_mail_address_is_exported_and_erased_by_it(
+    ctx, sessions, clock, capsys
+):
+    """One user, reached through two tenants' bots: both addresses are theirs."""
+    with sessions.begin() as session:
+        for tenant in ("tenant-1", "tenant-2"):
+            remember_address(
+                session,
+                platform="teams",
+                workspace=tenant,
+                user_id=f"aad-{tenant}",
+                address={"serviceUrl": "https://smba.example", "userId": f"29:{tenant}"},
+                email_sha256=email_digest("kim@nhs.example"),
+                now=clock(),
+            )
+
+    assert run(ctx, "person", "export", "kim@nhs.example") == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert run(ctx, "person", "erase", "kim@nhs.example", "--yes") == 0
+    said = capsys.readouterr().out
+
+    assert [a["workspace"] for a in exported["chat_addresses"]] == ["tenant-1", "tenant-2"]
+    assert "teams:tenant-1:aad-tenant-1" in said and "teams:tenant-2:aad-tenant-2" in said
+    assert count(sessions, ChatAddress) == 0
