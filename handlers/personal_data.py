@@ -114,8 +114,8 @@ def find_person_or_address(session: Session, spec: str) -> Person | list[ChatAdd
         return find_person(session, spec)
     except Refusal:
         found = _addresses_for(session, spec.strip())
-        if not found:
-            raise
+        if not found or _held_by_people(session, spec.strip()):
+            raise  # nobody at all, or several people: never guess between them
     # An admin may give the Teams id ("29:...") of someone who is a person here: their
     # identity is keyed by their Entra id, which the address holds.
     holders = sorted(
@@ -142,6 +142,15 @@ def find_person_or_address(session: Session, spec: str) -> Person | list[ChatAdd
         numbers = ", ".join(f"#{n}" for n in holders)
         raise Refusal(f"{len(holders)} people have the chat account {spec} ({numbers}).")
     return found
+
+
+def _held_by_people(session: Session, spec: str) -> bool:
+    """Whether a chat identity holds this e-mail address (then several people do)."""
+    if "@" not in spec or ":" in spec:
+        return False
+    digest = people.email_digest(spec)
+    held = select(ChatIdentity.id).where(ChatIdentity.email_sha256 == digest).limit(1)
+    return session.scalar(held) is not None
 
 
 def _user_ids_of(address: ChatAddress) -> list[str]:

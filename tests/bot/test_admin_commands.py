@@ -261,3 +261,27 @@ def test_every_chat_address_with_an_e_mail_address_is_exported_and_erased_by_it(
     assert [a["workspace"] for a in exported["chat_addresses"]] == ["tenant-1", "tenant-2"]
     assert "teams:tenant-1:aad-tenant-1" in said and "teams:tenant-2:aad-tenant-2" in said
     assert count(sessions, ChatAddress) == 0
+
+
+def test_an_e_mail_address_two_people_share_is_refused_even_with_a_teams_address_for_it(
+    ctx, chat, sessions, clock
+):
+    given.forum(sessions, clock())
+    chat.say(SLACK_BEN, "/qi-join forum")
+    chat.say(
+        Actor("slack", "T2", "U9", "Ben Other", verified_email="ben@example.org"), "/qi-join forum"
+    )
+    with sessions.begin() as session:
+        remember_address(
+            session,
+            platform="teams",
+            workspace="tenant-1",
+            user_id="aad-ben",
+            address={"serviceUrl": "https://smba.example", "userId": "29:1ben"},
+            email_sha256=email_digest("ben@example.org"),
+            now=clock(),
+        )
+
+    with pytest.raises(Refusal, match="2 people have the e-mail address"):
+        run(ctx, "person", "erase", "ben@example.org", "--yes")
+    assert count(sessions, Person) == 2 and count(sessions, ChatAddress) == 1
