@@ -285,3 +285,33 @@ def test_an_e_mail_address_two_people_share_is_refused_even_with_a_teams_address
     with pytest.raises(Refusal, match="2 people have the e-mail address"):
         run(ctx, "person", "erase", "ben@example.org", "--yes")
     assert count(sessions, Person) == 2 and count(sessions, ChatAddress) == 1
+
+
+def test_erasure_says_so_when_a_reader_keeps_the_write_ahead_log_from_being_emptied(
+    tmp_path, clock, capsys, monkeypatch
+):
+    import sqlite3
+
+    import store.engine
+
+    monkeypatch.setattr(store.engine, "CHECKPOINT_TRIES", 1)  # one try (a second), not five
+    url = f"sqlite:///{tmp_path / 'qi.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    ctx = Context(sessions=make_sessions(engine), clock=clock)
+    with ctx.sessions.begin() as session:
+        ensure_person_for_identity(
+            session, platform="slack", workspace="T1", user_id="U1", display_name="Zed", now=clock()
+        )
+    reader = sqlite3.connect(tmp_path / "qi.db", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM people").fetchall()  # a long read, mid-transaction
+    try:
+        assert run(ctx, "person", "erase", "Zed", "--yes") == 0
+        said = capsys.readouterr().out
+    finally:
+        reader.close()
+        engine.dispose()
+
+    assert said.startswith("Erased Zed (#")
+    assert "could not be emptied now" in said and "stop qi-nudge serve" in said
