@@ -21,11 +21,12 @@ from handlers.forum_channel import change_channel, parse_channel
 from handlers.lookup import find_forum
 from handlers.meeting_changes import cancel_meeting, move_meeting
 from handlers.project_import import RegisterFileError, import_projects, open_register
-from handlers.wording import at_place, when
+from handlers.wording import at_place, plural, when
 from store import people
 from store.audit import record
+from store.engine import checkpoint_sqlite
 from store.forums import create_forum, list_forums
-from store.models import ChatAddress, Meeting
+from store.models import Meeting
 from store.names import name_key
 
 PROGRESS_FROM_ROWS = 500
@@ -56,7 +57,11 @@ def cmd_import_projects(ctx: Context, args: argparse.Namespace) -> int:
         return 1
     print(
         f"Imported: {report.created} new, {report.updated} updated, {report.unchanged} unchanged"
-        + (f", {len(report.problems)} rows skipped (see above)." if report.problems else ".")
+        + (
+            f", {plural(len(report.problems), 'row')} skipped (see above)."
+            if report.problems
+            else "."
+        )
     )
     settings = getattr(args, "settings", None)
     if settings is not None and settings.has_slack:
@@ -171,7 +176,7 @@ def cmd_person_export(ctx: Context, args: argparse.Namespace) -> int:
     """Print everything held about one person (or a chat account alone) as JSON."""
     with ctx.sessions() as session:
         found = personal_data.find_person_or_address(session, args.person)
-        if isinstance(found, ChatAddress):
+        if isinstance(found, list):
             data = personal_data.export_address(found)
         else:
             data = personal_data.export_person(session, found.id)
@@ -182,11 +187,19 @@ def cmd_person_export(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+WAL_NOT_EMPTIED = (
+    "Note: the database's write-ahead log (the file beside it ending -wal) is in use by another "
+    "qi-nudge process, so it could not be emptied now and may still hold the erased details. "
+    "It is emptied when every qi-nudge process has stopped (stop qi-nudge serve for a moment), "
+    "and overwritten as the bot runs."
+)
+
+
 def cmd_person_erase(ctx: Context, args: argparse.Namespace) -> int:
     """Erase one person and everything that names them (or a chat account held alone)."""
     with ctx.sessions.begin() as session:
         found = personal_data.find_person_or_address(session, args.person)
-        if isinstance(found, ChatAddress):
+        if isinstance(found, list):
             if not args.yes:
                 raise Refusal(personal_data.address_erasure_warning(found))
             done = personal_data.erase_address(session, found, now=ctx.now())
@@ -200,7 +213,9 @@ def cmd_person_erase(ctx: Context, args: argparse.Namespace) -> int:
             erasure = personal_data.erase_person(session, found.id, now=ctx.now())
             done = f"Erased {name} (#{erasure.person_number})."
     print(done)  # once the transaction has committed
-    if isinstance(found, ChatAddress):
+    if not checkpoint_sqlite(ctx.sessions):
+        print(WAL_NOT_EMPTIED)
+    if isinstance(found, list):
         return 0
     print(personal_data.REGISTER_REMINDER)
     if erasure.projects_left_without_lead:

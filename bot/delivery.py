@@ -37,6 +37,10 @@ SAFE_CLAIM_LEASE = timedelta(minutes=2)
 
 # How far before a post's start its message is looked for: the platform's clock and ours differ.
 LOOK_BACK_MARGIN = timedelta(minutes=5)
+# A delivery given back for a platform not set up here (its recipient is on it, and cannot be
+# reached here) is not claimed again by this process for this long: a way to reach them here
+# may appear meanwhile (they install the app on Teams), so it is looked at again after.
+LEAVE_FOR = timedelta(minutes=15)
 
 
 def _look_back_from(delivery: outbox.Claimed, now: datetime) -> datetime:
@@ -214,6 +218,13 @@ class Deliverer:
         self._refreshing: set[str] = set()
         self._dirty: set[str] = set()
         self._refreshing_lock = threading.Lock()
+        self._left: dict[int, datetime] = {}  # given back for elsewhere: id -> not before
+
+    def left_for_elsewhere(self) -> list[int]:
+        """The deliveries this process gave back, unsent, for a platform not set up here."""
+        now = self.ctx.now()
+        self._left = {n: until for n, until in self._left.items() if until > now}
+        return sorted(self._left)
 
     def run_once(self) -> Counter[str]:
         """Claim and send one batch of due deliveries; what happened to each, counted."""
@@ -226,6 +237,7 @@ class Deliverer:
                     limit=self.policy.batch,
                     lease=self.policy.claim_lease,
                     elsewhere=self.elsewhere,
+                    skip=self.left_for_elsewhere(),
                 )
             for delivery in claimed:
                 try:
@@ -339,6 +351,8 @@ class Deliverer:
             )
             if where is None:
                 with self.ctx.sessions.begin() as session:
+                    if self._for_elsewhere(session, delivery):
+                        return self._leave(session, delivery)
                     return self._give_up(session, delivery, self.router.nowhere(delivery.recipient))
             sender = self.router.sender_for(where.platform)
             posted_maybe = delivery.post_started_at is not None
@@ -589,6 +603,19 @@ class Deliverer:
             return self._give_up(
                 session, delivery, f"{reason} (after {plural(delivery.attempts, 'attempt')})"
             )
+
+    def _for_elsewhere(self, session: Session, delivery: outbox.Claimed) -> bool:
+        """Whether a process set up on a platform not set up here may reach the recipient."""
+        return self.elsewhere is not None and outbox.for_a_platform_not_here(
+            session, delivery.id, self.elsewhere
+        )
+
+    def _leave(self, session: Session, delivery: outbox.Claimed) -> str:
+        """Give the claim back untouched, for a process set up where the recipient is."""
+        if not outbox.give_back(session, delivery.id, attempts=delivery.attempts):
+            return self._taken_over(delivery)
+        self._left[delivery.id] = self.ctx.now() + LEAVE_FOR
+        return "left"
 
     def _give_up(self, session: Session, delivery: outbox.Claimed, error: str) -> str:
         """Mark our claim failed with its reason (admins see it); its outcome."""

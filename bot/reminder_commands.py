@@ -70,9 +70,17 @@ def cmd_remind(ctx: Context, args: argparse.Namespace) -> int:
     return _exit_code(ctx, deliverer, outcomes)
 
 
-def _exit_code(ctx: Context, deliverer: Deliverer, outcomes: Counter[str]) -> int:
+def _exit_code(
+    ctx: Context, deliverer: Deliverer, outcomes: Counter[str], *, nothing_sent: bool = False
+) -> int:
     """Say what is still waiting; 1 if anything failed or is overdue, else 0."""
-    overdue = report_waiting(ctx, elsewhere=deliverer.elsewhere, lease=deliverer.policy.claim_lease)
+    overdue = report_waiting(
+        ctx,
+        elsewhere=deliverer.elsewhere,
+        lease=deliverer.policy.claim_lease,
+        left=deliverer.left_for_elsewhere(),
+        nothing_sent=nothing_sent,
+    )
     return 1 if outcomes.get("failed") or overdue else 0
 
 
@@ -160,5 +168,8 @@ def cmd_run_due(ctx: Context, args: argparse.Namespace) -> int:
         print_plan(plan, done=True)
     deliverer = build_deliverer(ctx, settings)
     outcomes = deliverer.drain()
-    print(summary(outcomes) if outcomes else "Nothing is due to be sent.")
-    return _exit_code(ctx, deliverer, outcomes)
+    # Given back for another platform is not something this run did.
+    done = +Counter({k: n for k, n in outcomes.items() if k != "left"})
+    if done:
+        print(summary(done))
+    return _exit_code(ctx, deliverer, outcomes, nothing_sent=not done)

@@ -1,8 +1,8 @@
-"""After `remind --now` or `run-due`: what of this week's messages is still waiting, and why."""
+"""After `remind --now` or `run-due`: what messages are still waiting, and why."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 
 from bot.settings import Settings
@@ -40,36 +40,43 @@ def report_waiting(
     *,
     elsewhere: outbox.Elsewhere | None,
     lease: timedelta,
+    left: Sequence[int] = (),
+    nothing_sent: bool = False,
     say: Callable[[str], None] = print,
 ) -> bool:
-    """Say what of this week's messages is still to go, and when; True if any is overdue.
+    """Say what messages are still to go, and when, whenever planned; True if any is overdue.
 
     Overdue: left for a platform not set up here, held by another process (perhaps one that
-    died), or due and not sent. A retry waiting for its time is not overdue.
+    died), or due and not sent. A retry waiting for its time is not overdue. `left`: the
+    deliveries this process gave back for a platform not set up here. `nothing_sent`: this
+    run sent nothing; said first, in words that fit what is still waiting.
     """
     now = ctx.now()
     with ctx.sessions() as session:
-        found = outbox.waiting(
-            session, now=now, planned_since=week_start(ctx), lease=lease, elsewhere=elsewhere
-        )
+        found = outbox.waiting(session, now=now, lease=lease, elsewhere=elsewhere, left=left)
+    since = week_start(ctx)
+    overdue = {outbox.ELSEWHERE, outbox.CLAIMED, outbox.DUE} & found.keys()
+    if nothing_sent:
+        # Not "nothing is due" when a message due now is held, or left for another platform.
+        say("Nothing was sent." if overdue else "Nothing is due to be sent.")
     if held := found.get(outbox.ELSEWHERE):
-        say(_left_for_elsewhere(held.count, elsewhere.platforms if elsewhere else ()))
+        say(_left_for_elsewhere(held.count, held.platforms))
     if claimed := found.get(outbox.CLAIMED):
         say(
-            f"{_still(claimed.count)} held by another qi-nudge process (qi-nudge serve, or a run "
+            f"{_still(claimed, since)} held by another qi-nudge process (qi-nudge serve, or a run "
             "that stopped before it finished). If that process has stopped, they can be sent "
             f"from {_when(claimed.last, ctx)}, when its hold on them runs out: run this again "
             "then, or leave them to qi-nudge serve."
         )
     if due := found.get(outbox.DUE):
-        say(f"{_still(due.count)} due and not sent: run this again to send them.")
+        say(f"{_still(due, since)} due and not sent: run this again to send them.")
     if retry := found.get(outbox.RETRY):
         when = (
             f"at {_when(retry.first, ctx)}"
             if retry.first == retry.last
             else f"between {_when(retry.first, ctx)} and {_when(retry.last, ctx)}"
         )
-        say(f"{_still(retry.count)} waiting to be tried again {when}.")
+        say(f"{_still(retry, since)} waiting to be tried again {when}.")
     return bool(held or claimed or due)
 
 
@@ -80,10 +87,13 @@ def week_start(ctx: Context) -> datetime:
     return datetime.combine(monday, time(0), tzinfo=ctx.timezone).astimezone(UTC)
 
 
-def _still(count: int) -> str:
-    if count == 1:
-        return "1 of this week's messages is still"
-    return f"{count} of this week's messages are still"
+def _still(waiting: outbox.Waiting, since: datetime) -> str:
+    """'2 of this week's messages are still', or, if one is older, '2 messages are still'."""
+    this_week = waiting.planned_first is not None and waiting.planned_first >= since
+    if waiting.count == 1:
+        return "1 of this week's messages is still" if this_week else "1 message is still"
+    which = "of this week's messages" if this_week else "messages"
+    return f"{waiting.count} {which} are still"
 
 
 def _left_for_elsewhere(count: int, platforms: tuple[str, ...]) -> str:

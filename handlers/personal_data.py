@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from handlers.args import parse_id
@@ -106,37 +106,83 @@ def _identity_parts(spec: str) -> tuple[str, str, str] | None:
     return None
 
 
-def find_person_or_address(session: Session, spec: str) -> Person | ChatAddress:
-    """The person a spec names, or else the chat address of a user we hold nothing more about."""
+def find_person_or_address(session: Session, spec: str) -> Person | list[ChatAddress]:
+    """The person a spec names, or else the chat addresses of a user we hold nothing more about."""
     # Someone who installed or messaged the bot on Teams, and did nothing that made them a
     # person here, still has an address: their export and erasure must be able to find it.
     try:
         return find_person(session, spec)
     except Refusal:
-        address = _address_for(session, spec.strip())
-        if address is None:
-            raise
-        return address
+        found = _addresses_for(session, spec.strip())
+        if not found or _held_by_people(session, spec.strip()):
+            raise  # nobody at all, or several people: never guess between them
+    # An admin may give the Teams id ("29:...") of someone who is a person here: their
+    # identity is keyed by their Entra id, which the address holds.
+    holders = sorted(
+        set(
+            session.scalars(
+                select(ChatIdentity.person_id).where(
+                    or_(
+                        *(
+                            (ChatIdentity.platform == a.platform)
+                            & (ChatIdentity.workspace == a.workspace)
+                            & (ChatIdentity.user_id.in_(_user_ids_of(a)))
+                            for a in found
+                        )
+                    )
+                )
+            )
+        )
+    )
+    if len(holders) == 1:
+        person = session.get(Person, holders[0])
+        assert person is not None
+        return person
+    if holders:
+        numbers = ", ".join(f"#{n}" for n in holders)
+        raise Refusal(f"{len(holders)} people have the chat account {spec} ({numbers}).")
+    return found
 
 
-def _address_for(session: Session, spec: str) -> ChatAddress | None:
-    """The chat address a spec names: by its ids (Entra object id or Teams' 29: id), or e-mail."""
+def _held_by_people(session: Session, spec: str) -> bool:
+    """Whether a chat identity holds this e-mail address (then several people do)."""
+    if "@" not in spec or ":" in spec:
+        return False
+    digest = people.email_digest(spec)
+    held = select(ChatIdentity.id).where(ChatIdentity.email_sha256 == digest).limit(1)
+    return session.scalar(held) is not None
+
+
+def _user_ids_of(address: ChatAddress) -> list[str]:
+    """The ids a chat address is known by: its own, and Teams' id for the user ("29:...")."""
+    teams_id = (address.address or {}).get("userId")
+    return [address.user_id, *([teams_id] if isinstance(teams_id, str) else [])]
+
+
+def _addresses_for(session: Session, spec: str) -> list[ChatAddress]:
+    """The chat addresses a spec names: by ids (Entra object id or Teams' 29: id), or e-mail."""
     if "@" in spec and ":" not in spec:
         digest = people.email_digest(spec)
-        return session.scalar(
-            select(ChatAddress).where(ChatAddress.email_sha256 == digest).order_by(ChatAddress.id)
+        # One address may be held per tenant and per bot install: every one of them goes.
+        return list(
+            session.scalars(
+                select(ChatAddress)
+                .where(ChatAddress.email_sha256 == digest)
+                .order_by(ChatAddress.id)
+            )
         )
     parts = _identity_parts(spec)
     if parts is None:
-        return None
+        return []
     platform, workspace, user_id = parts
-    return addresses.address_of(session, platform, workspace, user_id) or session.scalar(
+    found = addresses.address_of(session, platform, workspace, user_id) or session.scalar(
         select(ChatAddress).where(
             ChatAddress.platform == platform,
             ChatAddress.workspace == workspace,
             ChatAddress.address["userId"].as_string() == user_id,
         )
     )
+    return [found] if found is not None else []
 
 
 def _email_digests(session: Session, person: Person) -> set[str]:
@@ -444,6 +490,10 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
     # Messages to others that name them ("Asha asked the forum..."): their number goes. The
     # message stays.
     replace_person_in_payloads(session, person_id, None)
+    # News to others keyed by their team places and introductions ("membership:12"): it was
+    # about them, and on SQLite those numbers are used again once deleted, when a new
+    # message with the same key would be taken as already planned and never sent.
+    _forget_news_about(session, person_id)
     # How to reach them on Teams is keyed by their platform ids, not their number.
     if theirs:
         session.execute(delete(ChatAddress).where(ChatAddress.id.in_([a.id for a in theirs])))
@@ -451,10 +501,9 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
         session.execute(delete(model).where(model.person_id == person_id))
     session.expunge(person)
     session.execute(delete(Person).where(Person.id == person_id))
-    # A lead known by name only can be recognised in a register by nothing else.
-    erasure.remember_erased(
-        session, email_sha256s=digests, names=[] if digests else [person.display_name]
-    )
+    # A register may name a lead by name alone, even one whose address is known from chat:
+    # the name is kept too, or a name-only row would bring them back.
+    erasure.remember_erased(session, email_sha256s=digests, names=[person.display_name])
     # That it happened, and when; not whom.
     record(
         session,
@@ -465,6 +514,22 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
         subject_id=None,
     )
     return Erasure(person_number=person_id, projects_left_without_lead=orphaned)
+
+
+def _forget_news_about(session: Session, person_id: int) -> None:
+    """Delete the deliveries keyed by the person's memberships and project introductions."""
+    keys = [
+        *(
+            f"membership:{n}"
+            for n in session.scalars(select(Membership.id).where(Membership.person_id == person_id))
+        ),
+        *(
+            f"offer:{n}"
+            for n in session.scalars(select(MatchOffer.id).where(MatchOffer.person_id == person_id))
+        ),
+    ]
+    for start in range(0, len(keys), 500):
+        session.execute(delete(Delivery).where(Delivery.occurrence.in_(keys[start : start + 500])))
 
 
 def _redact_free_text(session: Session, person_id: int, names: list[str]) -> None:
@@ -510,49 +575,60 @@ def _forget_in_audit(session: Session, person_id: int) -> None:
     session.flush()
 
 
-def export_address(address: ChatAddress) -> dict[str, Any]:
-    """All that is held for a chat account no person is recorded for: how to reach it."""
+def _accounts(found: list[ChatAddress]) -> str:
+    """'teams:t:aad on Microsoft Teams', for each chat account, joined for a sentence."""
+    return " and ".join(f"{_spec_of(a)} on {_platform_name(a)}" for a in found)
+
+
+def _platforms(found: list[ChatAddress]) -> str:
+    return " and ".join(sorted({_platform_name(a) for a in found}))
+
+
+def export_address(found: list[ChatAddress]) -> dict[str, Any]:
+    """All that is held for chat accounts no person is recorded for: how to reach them."""
     return {
         "person": None,
         "note": (
             "Nobody is recorded for this chat account. qi-nudge holds only how to reach it on "
-            f"{_platform_name(address)}, kept because the app was installed or messaged there: "
+            f"{_platforms(found)}, kept because the app was installed or messaged there: "
             "the ids below, and no name."
         ),
-        "chat_addresses": [_address_export(address)],
+        "chat_addresses": [_address_export(a) for a in found],
     }
 
 
-def address_erasure_warning(address: ChatAddress) -> str:
-    """What erasing a chat address alone deletes, for the admin to confirm."""
-    platform = _platform_name(address)
+def address_erasure_warning(found: list[ChatAddress]) -> str:
+    """What erasing chat addresses alone deletes, for the admin to confirm."""
+    platform = _platforms(found)
     return (
-        f"Nobody is recorded for {_spec_of(address)}, but qi-nudge holds how to reach them on "
-        f"{platform} (their {platform} ids and their chat with the bot, no name): they installed "
-        "or messaged the bot and did nothing more. This deletes it. Run again with --yes to go "
-        "ahead."
+        f"Nobody is recorded for {' and '.join(_spec_of(a) for a in found)}, but qi-nudge holds "
+        f"how to reach them on {platform} (their {platform} ids and their chat with the bot, no "
+        "name): they installed or messaged the bot and did nothing more. This deletes it. Run "
+        "again with --yes to go ahead."
     )
 
 
-def erase_address(session: Session, address: ChatAddress, *, now: datetime) -> str:
-    """Delete a chat address no person is recorded for; says what was removed."""
-    platform = _platform_name(address)
+def erase_address(session: Session, found: list[ChatAddress], *, now: datetime) -> str:
+    """Delete chat addresses no person is recorded for; says what was removed."""
+    platform = _platforms(found)
     done = (
-        f"Erased how to reach {_spec_of(address)} on {platform} (their {platform} ids and their "
-        "chat with the bot). Nothing else was held about them."
+        f"Erased how to reach {_accounts(found)} (their {platform} ids and their chat with the "
+        "bot). Nothing else was held about them."
     )
-    address_id = address.id
-    if address.email_sha256:
-        erasure.remember_erased(session, email_sha256s=[address.email_sha256])
-    session.expunge(address)
-    addresses.forget_address(session, address_id)
-    # The audit trail keeps that it happened: no platform ids, no number.
-    record(
-        session,
-        at=now,
-        actor_id=None,
-        action="chat_address.erased",
-        subject_type="chat_address",
-        subject_id=None,
-    )
+    digests = [a.email_sha256 for a in found if a.email_sha256]
+    if digests:
+        erasure.remember_erased(session, email_sha256s=digests)
+    for address in found:
+        address_id = address.id
+        session.expunge(address)
+        addresses.forget_address(session, address_id)
+        # The audit trail keeps that it happened: no platform ids, no number.
+        record(
+            session,
+            at=now,
+            actor_id=None,
+            action="chat_address.erased",
+            subject_type="chat_address",
+            subject_id=None,
+        )
     return done

@@ -86,6 +86,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if make_url(url).database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # After a checkpoint has copied it into the file, the write-ahead log is cut back
+            # to nothing rather than reused in place: old pages (an erased person's) are not
+            # left at its end for anyone with a copy of it to read.
+            cursor.execute("PRAGMA journal_size_limit=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -101,6 +105,42 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
     """A session factory; callers own the unit of work with `with sessions.begin()`."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+# How long to keep trying to empty SQLite's write-ahead log while a reader is in the middle of
+# a transaction (the scheduler's tick, a chat request): each try waits up to a second.
+CHECKPOINT_TRIES = 5
+
+
+def checkpoint_sqlite(sessions: sessionmaker[Session]) -> bool:
+    """Copy SQLite's write-ahead log into the file and empty it; False if it stayed in use.
+
+    The log keeps the pages a transaction replaced (an erased person's rows) until the last
+    connection closes; `qi-nudge serve` keeps connections open. TRUNCATE waits for readers and
+    leaves the log empty. Nothing to do on PostgreSQL, nor for a session bound to a connection
+    (the tests' rolled-back transaction).
+    """
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
+        return True
+    if make_url(str(bind.url)).database in (None, "", ":memory:"):
+        return True
+    raw = bind.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA busy_timeout=1000")
+        try:
+            for attempt in range(CHECKPOINT_TRIES):
+                busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                if not busy:
+                    return True
+                time.sleep(0.2 * (attempt + 1))
+            return False
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.close()
+    finally:
+        raw.close()
 
 
 def let_others_write(sessions: sessionmaker[Session]) -> None:

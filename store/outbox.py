@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, and_, case, cast, exists, func, literal, or_, select, update
@@ -195,11 +195,13 @@ def claim_due(
     limit: int = 50,
     lease: timedelta = CLAIM_LEASE,
     elsewhere: Elsewhere | None = None,
+    skip: Iterable[int] = (),
 ) -> list[Claimed]:
     """Take up to `limit` due deliveries for this sender, oldest first.
 
     A claim older than `lease` is due again: its sender died (or is far slower than any send).
-    `elsewhere`: deliveries for platforms not set up here are left alone, unclaimed.
+    `elsewhere`: deliveries for platforms not set up here are left alone, unclaimed; so are
+    the ones in `skip` (found, once claimed, to be for such a platform).
     """
     stale = now - lease
     query = (
@@ -215,6 +217,8 @@ def claim_due(
     )
     if elsewhere is not None and elsewhere.platforms:
         query = query.where(~_meant_for(elsewhere))
+    if skipped := sorted(skip):
+        query = query.where(Delivery.id.not_in(skipped))
     if session.get_bind().dialect.name == "postgresql":
         # Replicas claim side by side without waiting on each other's rows.
         query = query.with_for_update(skip_locked=True)
@@ -501,30 +505,41 @@ ELSEWHERE = "elsewhere"  # for a platform not set up in this process (see Elsewh
 
 @dataclass(frozen=True)
 class Waiting:
-    """Deliveries still to go for one reason: how many, and when the first and last may go."""
+    """Deliveries still to go for one reason: how many, and when the first and last may go.
+
+    Also when the oldest was planned, and (for ELSEWHERE) which platforms they wait for.
+    """
 
     count: int
     first: datetime
     last: datetime
+    planned_first: datetime | None = field(default=None, compare=False)
+    platforms: tuple[str, ...] = field(default=(), compare=False)
 
 
 def waiting(
     session: Session,
     *,
     now: datetime,
-    planned_since: datetime,
     lease: timedelta = CLAIM_LEASE,
     elsewhere: Elsewhere | None = None,
+    left: Sequence[int] = (),
 ) -> dict[str, Waiting]:
-    """Deliveries planned since `planned_since` and not yet out, by what holds them (one query).
+    """Deliveries not yet out, however long ago planned, by what holds them (one query).
 
     A claimed delivery may go when its claim's lease runs out (if its sender died meanwhile);
     one put back for a retry goes at its next attempt. Keyed by CLAIMED, RETRY, DUE, ELSEWHERE.
+    `left`: deliveries this process gave back, unsent, for a process set up on a platform of
+    `elsewhere` (their recipient is on it, and cannot be reached here): ELSEWHERE too.
     """
     stale = now - lease
     holds: list[tuple[ColumnElement[bool], str]] = []
+    for_elsewhere: list[ColumnElement[bool]] = []
     if elsewhere is not None and elsewhere.platforms:
-        holds.append((_meant_for(elsewhere), ELSEWHERE))
+        for_elsewhere.append(_meant_for(elsewhere))
+        if left:
+            for_elsewhere.append(Delivery.id.in_(sorted(left)))
+        holds.append((or_(*for_elsewhere), ELSEWHERE))
     holds += [
         (and_(Delivery.status == SENDING, Delivery.claimed_at >= stale), CLAIMED),
         (and_(Delivery.status == PENDING, Delivery.next_attempt_at > now), RETRY),
@@ -533,17 +548,83 @@ def waiting(
     goes_at = case(
         (Delivery.status == SENDING, Delivery.claimed_at), else_=Delivery.next_attempt_at
     )
+    # Whatever its date: a message stuck since last week is still a message not sent.
     rows = session.execute(
-        select(reason, func.count(), func.min(goes_at), func.max(goes_at))
-        .where(Delivery.status.in_([PENDING, SENDING]), Delivery.created_at >= planned_since)
+        select(
+            reason,
+            func.count(),
+            func.min(goes_at),
+            func.max(goes_at),
+            func.min(Delivery.created_at),
+        )
+        .where(Delivery.status.in_([PENDING, SENDING]))
         .group_by(reason)
     ).all()
     found: dict[str, Waiting] = {}
-    for why, count, first, last in rows:
+    for why, count, first, last, planned_first in rows:
         # A claim is free to be taken again once its lease is over.
         shift = lease if why == CLAIMED else timedelta(0)
-        found[why] = Waiting(count, max(first + shift, now), max(last + shift, now))
+        platforms = (
+            _platforms_waited_for(session, elsewhere, left)
+            if why == ELSEWHERE and elsewhere
+            else ()
+        )
+        found[why] = Waiting(
+            count,
+            max(_aware(first) + shift, now),
+            max(_aware(last) + shift, now),
+            _aware(planned_first),
+            platforms,
+        )
     return found
+
+
+def _aware(moment: datetime) -> datetime:
+    """A time read back from SQLite (which keeps no zone) as UTC, like PostgreSQL's."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _platforms_waited_for(
+    session: Session, elsewhere: Elsewhere, left: Sequence[int]
+) -> tuple[str, ...]:
+    """Of the platforms not set up here, the ones some delivery still to go is waiting for."""
+    if len(elsewhere.platforms) == 1:
+        return elsewhere.platforms
+    concerned = []
+    for platform in elsewhere.platforms:
+        one = Elsewhere(platforms=(platform,), unless_on=elsewhere.unless_on)
+        theirs = _meant_for(one)
+        if left:
+            theirs = or_(
+                theirs, and_(Delivery.id.in_(sorted(left)), _meant_for(Elsewhere((platform,))))
+            )
+        if session.scalar(
+            select(Delivery.id).where(Delivery.status.in_([PENDING, SENDING]), theirs).limit(1)
+        ):
+            concerned.append(platform)
+    return tuple(concerned) or elsewhere.platforms
+
+
+def for_a_platform_not_here(session: Session, delivery_id: int, elsewhere: Elsewhere) -> bool:
+    """Whether the delivery's channel, or its recipient, is on a platform of `elsewhere`."""
+    anywhere = Elsewhere(platforms=elsewhere.platforms)  # even if also on one set up here
+    return bool(
+        elsewhere.platforms
+        and session.scalar(
+            select(Delivery.id).where(Delivery.id == delivery_id, _meant_for(anywhere))
+        )
+    )
+
+
+def give_back(session: Session, delivery_id: int, *, attempts: int) -> bool:
+    """Undo our claim (the one that made `attempts`): the row is as it was before we took it."""
+    table = Delivery.__table__
+    result = session.execute(
+        update(table)
+        .where(table.c.id == delivery_id, table.c.status == SENDING, table.c.attempts == attempts)
+        .values(status=PENDING, attempts=attempts - 1, claimed_at=None)
+    )
+    return result.rowcount == 1
 
 
 def counts_by_status(session: Session) -> dict[str, int]:

@@ -7,13 +7,17 @@ from sqlalchemy import func, select
 
 from bot.admin_commands import parse_offsets
 from bot.cli import build_parser
+from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.lookup import find_forum
 from handlers.reply import Actor
 from store.addresses import remember_address
+from store.engine import make_engine, make_sessions
 from store.forums import create_forum
+from store.migrate import upgrade
 from store.models import ChatAddress, ErasedAddress, Person
-from store.people import email_digest
+from store.names import name_key
+from store.people import email_digest, ensure_person_for_identity
 from tests.handlers import given
 
 
@@ -174,3 +178,140 @@ def test_a_person_on_chat_is_found_by_the_address_their_platform_verified(
     exported = json.loads(capsys.readouterr().out)
 
     assert exported["person"]["name"] == "Ben O"
+
+
+def test_an_erased_person_is_not_left_in_the_write_ahead_log_while_serve_is_running(
+    tmp_path, clock, capsys
+):
+    """serve keeps connections open, so SQLite never empties its -wal file on its own."""
+    url = f"sqlite:///{tmp_path / 'qi.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    ctx = Context(sessions=make_sessions(engine), clock=clock)
+    with ctx.sessions.begin() as session:
+        for name in ("Someone Staying", "Zanele Okonkwo-Marsh"):
+            ensure_person_for_identity(
+                session,
+                platform="slack",
+                workspace="T1",
+                user_id=name_key(name),
+                display_name=name,
+                now=clock(),
+            )
+    serve = make_engine(url)  # another process's pool, holding an idle connection open
+    with serve.connect() as connection:
+        connection.execute(select(func.count()).select_from(Person))
+        connection.commit()
+    try:
+        assert run(ctx, "person", "erase", "Zanele Okonkwo-Marsh", "--yes") == 0
+        said = capsys.readouterr().out
+
+        on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("qi.db"))
+        assert b"Someone Staying" in on_disk  # the files are readable as they are
+        assert b"Okonkwo-Marsh" not in on_disk
+        assert "write-ahead log" not in said  # emptied: nothing for the admin to do
+    finally:
+        serve.dispose()
+        engine.dispose()
+
+
+def test_an_erased_lead_named_in_the_register_by_name_only_stays_erased_after_linking_chat(
+    ctx, chat, sessions, clock, tmp_path, capsys
+):
+    register = tmp_path / "register.csv"
+    register.write_text("Project name,Lead,Site,Status\nKinder discharge,Ben O,Ward 9,active\n")
+    assert run(ctx, "import-projects", str(register)) == 0
+    given.forum(sessions, clock())
+    chat.say(SLACK_BEN, "/qi-join forum")  # Ben arrives on Slack, which verified his address
+    with sessions() as session:
+        lead_number = session.scalar(select(func.min(Person.id)))
+    assert run(ctx, "person", "link", f"#{lead_number}", "slack:T1:U1", "--yes") == 0
+    assert run(ctx, "person", "erase", "Ben O", "--yes") == 0
+    capsys.readouterr()
+
+    assert run(ctx, "import-projects", str(register)) == 1
+    out, err = capsys.readouterr()
+
+    assert "line 2: skipped: the lead asked" in err
+    assert "0 new, 0 updated, 0 unchanged, 1 row skipped" in out
+    assert count(sessions, Person) == 0
+
+
+def test_every_chat_address_with_an_e_mail_address_is_exported_and_erased_by_it(
+    ctx, sessions, clock, capsys
+):
+    """One user, reached through two tenants' bots: both addresses are theirs."""
+    with sessions.begin() as session:
+        for tenant in ("tenant-1", "tenant-2"):
+            remember_address(
+                session,
+                platform="teams",
+                workspace=tenant,
+                user_id=f"aad-{tenant}",
+                address={"serviceUrl": "https://smba.example", "userId": f"29:{tenant}"},
+                email_sha256=email_digest("kim@nhs.example"),
+                now=clock(),
+            )
+
+    assert run(ctx, "person", "export", "kim@nhs.example") == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert run(ctx, "person", "erase", "kim@nhs.example", "--yes") == 0
+    said = capsys.readouterr().out
+
+    assert [a["workspace"] for a in exported["chat_addresses"]] == ["tenant-1", "tenant-2"]
+    assert "teams:tenant-1:aad-tenant-1" in said and "teams:tenant-2:aad-tenant-2" in said
+    assert count(sessions, ChatAddress) == 0
+
+
+def test_an_e_mail_address_two_people_share_is_refused_even_with_a_teams_address_for_it(
+    ctx, chat, sessions, clock
+):
+    given.forum(sessions, clock())
+    chat.say(SLACK_BEN, "/qi-join forum")
+    chat.say(
+        Actor("slack", "T2", "U9", "Ben Other", verified_email="ben@example.org"), "/qi-join forum"
+    )
+    with sessions.begin() as session:
+        remember_address(
+            session,
+            platform="teams",
+            workspace="tenant-1",
+            user_id="aad-ben",
+            address={"serviceUrl": "https://smba.example", "userId": "29:1ben"},
+            email_sha256=email_digest("ben@example.org"),
+            now=clock(),
+        )
+
+    with pytest.raises(Refusal, match="2 people have the e-mail address"):
+        run(ctx, "person", "erase", "ben@example.org", "--yes")
+    assert count(sessions, Person) == 2 and count(sessions, ChatAddress) == 1
+
+
+def test_erasure_says_so_when_a_reader_keeps_the_write_ahead_log_from_being_emptied(
+    tmp_path, clock, capsys, monkeypatch
+):
+    import sqlite3
+
+    import store.engine
+
+    monkeypatch.setattr(store.engine, "CHECKPOINT_TRIES", 1)  # one try (a second), not five
+    url = f"sqlite:///{tmp_path / 'qi.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    ctx = Context(sessions=make_sessions(engine), clock=clock)
+    with ctx.sessions.begin() as session:
+        ensure_person_for_identity(
+            session, platform="slack", workspace="T1", user_id="U1", display_name="Zed", now=clock()
+        )
+    reader = sqlite3.connect(tmp_path / "qi.db", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM people").fetchall()  # a long read, mid-transaction
+    try:
+        assert run(ctx, "person", "erase", "Zed", "--yes") == 0
+        said = capsys.readouterr().out
+    finally:
+        reader.close()
+        engine.dispose()
+
+    assert said.startswith("Erased Zed (#")
+    assert "could not be emptied now" in said and "stop qi-nudge serve" in said

@@ -142,7 +142,9 @@ def test_run_due_without_slack_or_teams_leaves_a_slack_channel_post_for_serve(
     assert result.returncode == 1, out + result.stderr
     assert "--- Message in try-out ---" in out
     assert "CFORUM" not in out
-    assert "Sent nothing to Slack or Microsoft Teams" in out
+    # Only Slack is named: no message waits for Teams.
+    assert "Sent nothing to Slack: it is not set up here." in out
+    assert "Microsoft Teams" not in out and "TEAMS_APP_ID" not in out
     with trust.sessions() as session:
         waiting = session.scalars(
             select(Delivery).where(Delivery.recipient == "channel:slack:CFORUM")
@@ -221,3 +223,41 @@ def test_a_retry_waiting_for_its_time_is_said_with_its_time_and_is_not_a_failure
     assert result.returncode == 0, out + result.stderr
     expected = later.astimezone(LONDON).strftime("%H:%M")
     assert "1 of this week's messages is still waiting to be tried again at " + expected in out
+
+
+@BOTH
+def test_run_due_reports_a_channel_post_stuck_since_last_week_and_fails(
+    trust, fresh_database_url, tmp_path
+):
+    """serve has been down since last week: its forum post is still owed, whatever its date."""
+    planned = outbox.Planned("announce", "meeting:1:7d", "channel:slack:CFORUM", {})
+    with trust.sessions.begin() as session:
+        outbox.plan(session, [planned], now=datetime.now(UTC) - timedelta(days=8))
+
+    result = qi(fresh_database_url, "run-due", cwd=tmp_path)
+
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "Nothing is due to be sent." not in out
+    assert "Nothing was sent." in out
+    assert "Sent nothing to Slack: it is not set up here. 1 message for it is still waiting" in out
+
+
+@BOTH
+def test_run_due_does_not_say_nothing_is_due_when_a_held_message_is_overdue(
+    trust, fresh_database_url, tmp_path
+):
+    lead(trust, "Lead", "console", "lead", "Project")
+    Jobs(trust, NudgePolicy()).sweep(week_of(trust.now(), trust))
+    with trust.sessions.begin() as session:
+        old = datetime.now(UTC) - timedelta(days=8)  # planned last week, claimed by serve
+        session.execute(update(Delivery).values(created_at=old))
+        assert len(outbox.claim_due(session, now=datetime.now(UTC))) == 1
+
+    result = qi(fresh_database_url, "run-due", cwd=tmp_path)
+
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "Nothing is due to be sent." not in out
+    assert out.startswith("Nothing was sent.\n") or "\nNothing was sent.\n" in out
+    assert "1 message is still held by another qi-nudge process" in out  # not "this week's"

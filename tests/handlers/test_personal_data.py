@@ -320,3 +320,25 @@ def test_erasure_takes_a_name_out_of_chart_notes_as_a_whole_word_only(sessions, 
         notes = sorted(session.scalars(select(ChartNote.text)))
 
     assert notes == ["(name removed) joined as a carer", "Alcohol liaison began"]
+
+
+def test_a_lead_hears_of_a_new_member_after_an_erased_member_s_place_is_gone(
+    chat, asha, ben, chloe, clock, sessions
+):
+    """On SQLite the erased membership's number is used again: the lead's news must still go."""
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(ben, "/qi-join falls as carer")
+    send_all(chat.bot.ctx)  # Asha hears that Ben joined
+    with sessions.begin() as session:
+        erase_person(session, find_person(session, "Ben Okafor").id, now=clock())
+
+    chat.say(chloe, "/qi-join falls as carer")
+
+    with sessions() as session:
+        chloe_place = session.scalar(
+            select(Membership.id)
+            .join(Person, Person.id == Membership.person_id)
+            .where(Person.display_name == "Chloe Evans")
+        )
+        news = session.scalars(select(Delivery).where(Delivery.kind == "member_joined")).all()
+    assert [(d.payload["membership"], d.status) for d in news] == [(chloe_place, "pending")]

@@ -179,6 +179,44 @@ def test_a_lead_the_bot_cannot_reach_on_teams_is_reported_not_retried(teams_bot,
     assert "teams" in (delivery.error or "").lower()
 
 
+def test_a_teams_only_shell_leaves_a_lead_it_cannot_reach_but_slack_can_to_serve(
+    teams_bot, fake_teams, capsys
+):
+    """Priya is on Slack too: serve, set up on Slack, reaches her there; this shell cannot."""
+    from bot.delivery import Deliverer
+    from bot.reminder_commands import _exit_code
+    from bot.waiting_report import elsewhere_for
+    from tests.bot.teams.conftest import teams_settings
+
+    lead_with_two_projects(teams_bot, address=False)  # never opened qi-nudge in Teams
+    with teams_bot.ctx.sessions.begin() as session:
+        priya = session.scalar(select(Person.id).where(Person.display_name == PRIYA.name))
+        session.execute(
+            insert(ChatIdentity).values(
+                person_id=priya, platform="slack", workspace="T1", user_id="UPRIYA"
+            )
+        )
+    Jobs(teams_bot.ctx, NudgePolicy()).run_due()
+    url = teams_bot.engine.url.render_as_string(hide_password=False)
+    shell = Deliverer(
+        teams_bot.ctx,
+        teams_bot.service.deliverer.router,
+        elsewhere=elsewhere_for(teams_settings(fake_teams, url)),
+    )
+
+    outcomes = shell.drain()
+    status = _exit_code(teams_bot.ctx, shell, outcomes, nothing_sent=True)
+
+    said = capsys.readouterr().out
+    assert sent_to(fake_teams) == []
+    with teams_bot.ctx.sessions() as session:
+        nudge = session.scalars(select(Delivery).where(Delivery.kind == "nudge")).one()
+    assert (nudge.status, nudge.attempts, nudge.claimed_at) == ("pending", 0, None)
+    assert "Sent nothing to Slack: it is not set up here. 1 message for it is still" in said
+    assert "due and not sent" not in said
+    assert status == 1
+
+
 def test_the_forum_announcement_goes_to_the_channel_and_its_counts_update(teams_bot, fake_teams):
     fake_teams.install_in_team(TEAM_ID, channel_ids=[CHANNEL_ID_QI])
     with teams_bot.ctx.sessions.begin() as session:
