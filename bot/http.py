@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 import anyio
 import anyio.to_thread
-from slack_bolt import App, BoltRequest
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine
@@ -17,6 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.health import HealthChecks
+from handlers.dispatch import REQUEST_DATABASE_WAIT
+from store.deadline import waiting_at_most, without_waiting
 
 log = logging.getLogger(__name__)
 # Few threads: with Starlette's default 40, twenty concurrent requests thrashed the GIL.
@@ -38,11 +41,13 @@ def build_http_app(
     offload: Offload | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     health: HealthChecks | None = None,
+    database_wait: float = REQUEST_DATABASE_WAIT,
 ) -> Starlette:
     """POST /slack/events for commands, buttons, forms and events; the health endpoints.
 
     `extra_routes`: other platforms' endpoints (Teams' POST /api/messages) on the same server.
     `health`: the checks behind /livez, /healthz and /healthz/scheduler (see bot.health).
+    `database_wait`: how long a Slack request may wait for the database, from its arrival.
     """
     routes: list[BaseRoute] = (health or HealthChecks(engine)).routes()
     routes.extend(extra_routes)
@@ -50,15 +55,18 @@ def build_http_app(
         routes.append(
             Route(
                 "/slack/events",
-                _slack_events(slack_app, SignatureVerifier(signing_secret), offload),
+                _slack_events(slack_app, SignatureVerifier(signing_secret), offload, database_wait),
                 methods=["POST"],
             )
         )
     return Starlette(routes=routes)
 
 
-def _slack_events(app: App, verifier: SignatureVerifier, offload: Offload | None):  # noqa: ANN202
+def _slack_events(  # noqa: ANN202
+    app: App, verifier: SignatureVerifier, offload: Offload | None, database_wait: float
+):
     async def slack_events(request: Request) -> Response:
+        arrived = time.monotonic()
         # Slack's requests are a few kilobytes: anything far larger is refused before it is all
         # read (the signature can only be checked once the whole body is in memory).
         body = await read_body(request, MAX_SLACK_BODY)
@@ -74,16 +82,28 @@ def _slack_events(app: App, verifier: SignatureVerifier, offload: Offload | None
         except Exception as error:
             log.warning("malformed Slack request refused: %s", type(error).__name__)
             return JSONResponse({"error": "malformed request"}, status_code=400)
-        # Bolt and the handlers are synchronous. Quick requests run right here; one that must
-        # wait (PostgreSQL round trips, a first users.info) goes to a thread so that its wait
-        # holds up nobody else's ack, nor the health check.
-        if offload is not None and offload(bolt_request):
-            response = await anyio.to_thread.run_sync(app.dispatch, bolt_request, limiter=LIMITER)
-        else:
-            response = app.dispatch(bolt_request)
+        with waiting_at_most(database_wait - (time.monotonic() - arrived)):
+            response = await _dispatch(app, bolt_request, offload)
         return to_starlette_response(response)
 
     return slack_events
+
+
+async def _dispatch(app: App, request: BoltRequest, offload: Offload | None) -> BoltResponse:
+    """Run Bolt's listener for a request: on the event loop if it need not wait, else a thread.
+
+    Bolt and the handlers are synchronous. Quick requests run right here; one that must wait
+    (PostgreSQL round trips, a first users.info) goes to a thread so that its wait holds up
+    nobody else's ack, nor the health checks. One that finds SQLite's write lock taken gives
+    up at once (it would block the event loop) and runs again in a thread, where it waits for
+    the lock with what is left of its deadline (the deadline, a context variable, goes along).
+    """
+    if offload is None or not offload(request):
+        with without_waiting() as attempt:
+            response = app.dispatch(request)
+        if not attempt.gave_up:
+            return response
+    return await anyio.to_thread.run_sync(app.dispatch, request, limiter=LIMITER)
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:

@@ -7,6 +7,11 @@ answer will never come because the network drops packets (neither `statement_tim
 keepalives end that wait soon: the watchdog here cuts the connection's socket, so the driver
 fails at once and SQLAlchemy throws the connection away). Code outside such a block (the
 scheduler, the sender, the command line) keeps the engine's longer waits.
+
+Work run on the web server's event loop must not wait at all (every other request, and the
+health checks, would wait with it): it runs inside `without_waiting()`, where a busy database
+raises `WouldWait` at once, and the caller tries again in a worker thread with what is left of
+the deadline.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # When (time.monotonic()) the current unit of work stops waiting for the database; None: no limit.
 _deadline: ContextVar[float | None] = ContextVar("qi_database_deadline", default=None)
+# Whether the current unit of work may wait for the database at all (see without_waiting).
+_attempt: ContextVar[_NoWaitAttempt | None] = ContextVar("qi_database_no_wait", default=None)
 LIBPQ_MIN_CONNECT_TIMEOUT = 2  # seconds; libpq treats anything less as 2
 WATCH_POLL = 0.05  # seconds between looks at a connection that is past its deadline but idle
 
@@ -51,6 +58,45 @@ def waiting_at_most(seconds: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
+class WouldWait(Exception):
+    """The database is busy, and this attempt was not to wait for it: try it again elsewhere."""
+
+
+@dataclass
+class _NoWaitAttempt:
+    gave_up: bool = False  # the database was busy and the work was abandoned (WouldWait)
+
+
+@contextlib.contextmanager
+def without_waiting() -> Iterator[_NoWaitAttempt]:
+    """Run a block that must not wait for the database (on the event loop): check `gave_up`.
+
+    Inside it, SQLite's lock and a free pooled connection are not waited for; work that meets
+    either raises `WouldWait` (see `give_up_if_busy`). Frameworks may swallow that exception
+    (Bolt turns it into a 500), so the attempt's `gave_up` says it happened.
+    """
+    attempt = _NoWaitAttempt()
+    token = _attempt.set(attempt)
+    try:
+        yield attempt
+    finally:
+        _attempt.reset(token)
+
+
+def may_wait() -> bool:
+    """Whether the current work may wait for the database (False inside `without_waiting`)."""
+    return _attempt.get() is None
+
+
+def give_up_if_busy(error: BaseException) -> None:
+    """Inside `without_waiting`, raise WouldWait for an error that says the database was busy."""
+    attempt = _attempt.get()
+    if attempt is None or unavailable_because(error) not in (BUSY, NO_FREE_CONNECTION):
+        return
+    attempt.gave_up = True
+    raise WouldWait from error
+
+
 def seconds_left() -> float | None:
     """What is left of the current deadline (may be negative); None when there is none."""
     ends = _deadline.get()
@@ -63,6 +109,10 @@ def out_of_time() -> bool:
     return left is not None and left <= 0
 
 
+BUSY = "busy with other work"
+NO_FREE_CONNECTION = "no free connection in time"
+
+
 def unavailable_because(error: BaseException) -> str | None:
     """Why the database could not serve us, if that is what `error` says; None for other errors.
 
@@ -70,13 +120,13 @@ def unavailable_because(error: BaseException) -> str | None:
     driver's message, which may quote values.
     """
     if isinstance(error, sa_exc.TimeoutError):
-        return "no free connection in time"
+        return NO_FREE_CONNECTION
     if not isinstance(error, sa_exc.DBAPIError):
         return None
     orig = error.orig
     if isinstance(orig, sqlite3.OperationalError):
         text = str(orig).lower()
-        return "busy with other work" if "locked" in text or "busy" in text else None
+        return BUSY if "locked" in text or "busy" in text else None
     if error.connection_invalidated:
         return "no answer in time" if out_of_time() else "connection lost"
     # psycopg's OperationalError and its kinds (ConnectionTimeout, QueryCanceled): the server
@@ -91,6 +141,8 @@ class DeadlineQueuePool(QueuePool):
 
     @property
     def _timeout(self) -> float:  # type: ignore[override]  # QueuePool reads self._timeout
+        if not may_wait():
+            return 0.0
         left = seconds_left()
         if left is None:
             return self._configured_timeout
@@ -113,10 +165,11 @@ def _bound_sqlite(engine: Engine, normal_ms: int) -> None:
     @event.listens_for(engine, "checkout")
     def _short_busy_timeout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         left = seconds_left()
-        if left is None:
+        if left is None and may_wait():
             return
-        # SQLite waits for another writer's lock up to the busy timeout: this request's rest.
-        ms = max(1, int(left * 1000))
+        # SQLite waits for another writer's lock up to the busy timeout: this request's rest,
+        # or not at all for work on the event loop.
+        ms = max(1, int(left * 1000)) if left is not None and may_wait() else 0
         dbapi_connection.execute(f"PRAGMA busy_timeout={ms}")
         record.info["qi_busy_timeout_shortened"] = True
 

@@ -36,6 +36,7 @@ from bot.slack.worker import AfterAck
 from handlers import ids
 from handlers.dispatch import COMMANDS, Dispatcher
 from handlers.reply import Actor, Image, Reply, say
+from store.deadline import WouldWait
 
 log = logging.getLogger(__name__)
 
@@ -424,12 +425,20 @@ def build_slack_app(settings: Settings, transport: SlackTransport) -> App:
         token_verification_enabled=True,
         raise_error_for_unhandled_request=False,
     )
+    app.error(_log_listener_error)
     for name in COMMANDS:
         app.command(f"/{name}")(transport.on_command)
     app.action(ANY)(transport.on_action)
     app.view(ANY)(transport.on_view_submission)
     app.event("app_home_opened")(transport.on_home_opened)
     return app
+
+
+def _log_listener_error(error: Exception, logger: logging.Logger) -> None:
+    """Bolt's own logging of a listener's error, except for a request to be run again."""
+    if isinstance(error, WouldWait):
+        return  # the database was busy on the event loop: bot.http runs it again in a thread
+    logger.exception(f"Failed to run listener function (error: {error})")
 
 
 class _NotTheTokenWarning(logging.Filter):
