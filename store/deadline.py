@@ -129,10 +129,29 @@ def unavailable_because(error: BaseException) -> str | None:
         return BUSY if "locked" in text or "busy" in text else None
     if error.connection_invalidated:
         return "no answer in time" if out_of_time() else "connection lost"
-    # psycopg's OperationalError and its kinds (ConnectionTimeout, QueryCanceled): the server
-    # or the path to it failed, not our query.
-    if isinstance(error, sa_exc.OperationalError) and type(orig).__module__.startswith("psycopg"):
-        return "could not connect" if str(orig).startswith("connection") else "no answer in time"
+    if not type(orig).__module__.startswith("psycopg"):
+        return None
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is None:
+        # Raised by libpq, not sent by the server (connection timeout, connection refused,
+        # a socket cut at the deadline): the server or the path to it failed, not our query.
+        if not isinstance(error, sa_exc.OperationalError):
+            return None
+        if str(orig).startswith("connection"):
+            return "could not connect"
+        return "no answer in time" if out_of_time() else "connection lost"
+    # What the server said. Only these mean "the database can't serve us now": a deadlock,
+    # a serialization failure, a full disk or a lock timeout are errors to be looked into.
+    if sqlstate in ("08001", "08004"):  # could not establish, or rejected, the connection
+        return "could not connect"
+    if sqlstate.startswith("08"):
+        return "connection lost"
+    if sqlstate in ("57P01", "57P02", "57P03"):  # admin or crash shutdown; starting up
+        return "database shutting down or starting up"
+    if sqlstate == "53300":
+        return "too many connections"
+    if sqlstate == "57014":  # cancelled: statement_timeout, or cut at our deadline
+        return "no answer in time"
     return None
 
 
