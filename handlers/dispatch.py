@@ -183,8 +183,11 @@ class Dispatcher:
         with waiting_at_most(self.database_wait):
             left = seconds_left()
             if left is not None and left < TOO_LITTLE_LEFT:
+                # Queued for a worker thread, or a platform look-up, took the request's time.
                 log.warning(
-                    "no time left to wait for the database during %s; asked to try again", what
+                    "database unavailable (%s) during %s; asked to try again",
+                    "no time left to wait",
+                    what,
                 )
                 return refuse(UNREACHABLE)
             try:
