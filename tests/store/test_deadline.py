@@ -129,3 +129,32 @@ def test_postgresql_errors_are_told_apart_by_their_sqlstate(fresh_database_url, 
         assert unavailable_because(_error_with_sqlstate(engine, sqlstate)) == reason
     finally:
         engine.dispose()
+
+
+def test_work_that_must_not_wait_fails_at_once_on_a_busy_sqlite_then_waits_again(tmp_path):
+    from store.deadline import WouldWait, give_up_if_busy, without_waiting
+
+    path = tmp_path / "qi.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:  # the file made, in WAL mode, and a pooled connection
+        connection.execute(text("CREATE TABLE t (n INTEGER)"))
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+
+    started = time.monotonic()
+    with without_waiting() as attempt, waiting_at_most(2), pytest.raises(WouldWait):
+        try:
+            with engine.begin():
+                pass
+        except OperationalError as error:
+            give_up_if_busy(error)
+    assert time.monotonic() - started < 0.2 and attempt.gave_up
+
+    # The same pooled connection, outside: waits for the lock again (up to its deadline).
+    threading.Timer(0.5, lambda: writer.execute("COMMIT")).start()
+    started = time.monotonic()
+    with waiting_at_most(2), engine.begin() as connection:
+        connection.execute(text("SELECT 1"))
+    assert 0.4 < time.monotonic() - started < 1.5
+    writer.close()
+    engine.dispose()
