@@ -200,13 +200,18 @@ def _bound_sqlite(engine: Engine, normal_ms: int) -> None:
 
 def _bound_network(engine: Engine) -> None:
     @event.listens_for(engine, "do_connect")
-    def _short_connect_timeout(_dialect: Any, _record: Any, _cargs: Any, cparams: dict) -> None:
+    def _short_connect_timeout(_dialect: Any, _record: Any, cargs: Any, cparams: dict) -> Any:
         left = seconds_left()
         if left is None:
-            return
+            return None
         wanted = max(LIBPQ_MIN_CONNECT_TIMEOUT, math.ceil(left))
         given = cparams.get("connect_timeout")
         cparams["connect_timeout"] = min(int(given), wanted) if given else wanted
+        if left < LIBPQ_MIN_CONNECT_TIMEOUT:
+            # libpq would wait its 2 s minimum: past a deadline that started when a request
+            # arrived and then waited for a worker thread. Connect aside; wait only the rest.
+            return _connect_within(_dialect, cargs, cparams, left)
+        return None
 
     @event.listens_for(engine, "checkout")
     def _watch(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
@@ -216,6 +221,35 @@ def _bound_network(engine: Engine) -> None:
 
     for name in ("checkin", "invalidate", "soft_invalidate", "close", "detach"):
         event.listen(engine, name, _forget)
+
+
+def _connect_within(dialect: Any, cargs: Any, cparams: dict, seconds: float) -> Any:
+    """A new connection, or the driver's "connection timeout expired" after `seconds`."""
+    outcome: dict[str, Any] = {}
+    decided = threading.Lock()  # whoever finishes second owns the outcome
+    done = threading.Event()
+
+    def connect() -> None:
+        try:
+            outcome["connection"] = dialect.connect(*cargs, **cparams)
+        except Exception as error:
+            outcome["error"] = error
+        with decided:
+            done.set()
+            abandoned = outcome.get("abandoned", False)
+        if abandoned and "connection" in outcome:
+            with contextlib.suppress(Exception):
+                outcome["connection"].close()  # nobody is waiting for it any more
+
+    threading.Thread(target=connect, name="qi-database-connect", daemon=True).start()
+    done.wait(max(0.0, seconds))
+    with decided:
+        if not done.is_set():
+            outcome["abandoned"] = True
+            raise dialect.loaded_dbapi.OperationalError("connection timeout expired")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["connection"]
 
 
 def _forget(_dbapi_connection: Any, record: Any, *_rest: Any) -> None:

@@ -31,12 +31,12 @@ from bot.slack.blocks import (
     handler_action_id,
     read_modal_values,
 )
-from bot.slack.directory import SlackDirectory
+from bot.slack.directory import SlackDirectory, SlackProfile
 from bot.slack.worker import AfterAck
 from handlers import ids
-from handlers.dispatch import COMMANDS, Dispatcher
+from handlers.dispatch import COMMANDS, TOO_LITTLE_LEFT, Dispatcher
 from handlers.reply import Actor, Image, Reply, say
-from store.deadline import WouldWait
+from store.deadline import WouldWait, seconds_left
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,12 @@ class SlackTransport:
     def actor(self, user_id: str, team_id: str, fallback_name: str) -> Actor:
         """The acting Slack user; their first request asks users.info, later ones use the cache."""
         profile = self.directory.cached(user_id)
-        if profile is None:
+        if profile is None and _no_time_to_look_up():
+            # The request spent its time waiting for a worker thread: as when users.info is
+            # slow, the person acts under the name Slack sent (not kept), and is looked up
+            # next time, rather than answered after Slack's 3 seconds.
+            profile = SlackProfile(name=fallback_name or user_id, email=None, verified=False)
+        elif profile is None:
             profile = self.directory.fetch(user_id, fallback_name or user_id)
         return Actor(
             PLATFORM,
@@ -389,6 +394,11 @@ class SlackTransport:
             return
         actor = self.actor(event.get("user", ""), body.get("team_id", ""), "")
         self.after.submit("home", lambda: self.publish_home(actor))
+
+
+def _no_time_to_look_up() -> bool:
+    left = seconds_left()
+    return left is not None and left < ACK_LOOKUP_TIMEOUT + TOO_LITTLE_LEFT
 
 
 def typed_text(text: str) -> str:

@@ -244,3 +244,37 @@ def test_requests_queued_for_a_worker_thread_still_answer_within_slacks_time(
     took = {person: round(results[person][0], 1) for person in people}
     assert max(took.values()) < SLACK_DEADLINE, took
     assert all(TRY_AGAIN in str(results[person][1]) for person in people)
+
+
+@pytest.mark.slow
+def test_a_request_whose_time_went_in_the_queue_skips_the_profile_lookup(
+    bot_behind_proxy, fake_slack
+):
+    # Eight known people fill the worker threads while the database is not answering; eight
+    # people new to the bot queue behind them. Their time is gone when a thread is free:
+    # asking Slack who they are first (up to a second) would make the answer late.
+    bot, proxy = bot_behind_proxy
+    known = [f"UKNOWN{n}" for n in range(8)]
+    new = [f"UNEW{n}" for n in range(8)]
+    for n, person in enumerate(known + new):
+        fake_slack.add_user(person, f"Person {n}")
+    for person in known:
+        timed_command(bot, fake_slack, person, "/qi-help", "")
+    fake_slack.delay("users.info", 5.0, times=len(new))  # slower than the lookup waits
+    proxy.blackhole()
+
+    def command(person: str, after: float) -> Callable[[], object]:
+        def send() -> object:
+            time.sleep(after)
+            return timed_command(bot, fake_slack, person, "/qi-project", f'new "P {person}"')[1]
+
+        return send
+
+    results = at_once(
+        {person: command(person, 0.0) for person in known}
+        | {person: command(person, 0.3) for person in new}  # the threads are taken by then
+    )
+
+    took = {person: round(results[person][0], 1) for person in known + new}
+    assert max(took.values()) < SLACK_DEADLINE, took
+    assert all(TRY_AGAIN in str(results[person][1]) for person in known + new)
