@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import anyio
 import anyio.to_thread
-from slack_bolt import App, BoltRequest
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine
@@ -22,6 +24,14 @@ from starlette.routing import BaseRoute, Route
 from bot.health import HealthChecks
 from bot.replays import SeenRequests, request_key
 from bot.slack.payload_shape import shape_problem
+from handlers.dispatch import REQUEST_DATABASE_WAIT
+from store.deadline import (
+    WouldWait,
+    give_up_if_busy,
+    unavailable_because,
+    waiting_at_most,
+    without_waiting,
+)
 from store.engine import make_sessions
 
 log = logging.getLogger(__name__)
@@ -51,11 +61,13 @@ def build_http_app(
     offload: Offload | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     health: HealthChecks | None = None,
+    database_wait: float = REQUEST_DATABASE_WAIT,
 ) -> Starlette:
     """POST /slack/events for commands, buttons, forms and events; the health endpoints.
 
     `extra_routes`: other platforms' endpoints (Teams' POST /api/messages) on the same server.
     `health`: the checks behind /livez, /healthz and /healthz/scheduler (see bot.health).
+    `database_wait`: how long a Slack request may wait for the database, from its arrival.
     """
     routes: list[BaseRoute] = (health or HealthChecks(engine)).routes()
     routes.extend(extra_routes)
@@ -64,7 +76,9 @@ def build_http_app(
         routes.append(
             Route(
                 "/slack/events",
-                _slack_events(slack_app, SignatureVerifier(signing_secret), offload, seen),
+                _slack_events(
+                    slack_app, SignatureVerifier(signing_secret), offload, seen, database_wait
+                ),
                 methods=["POST"],
             )
         )
@@ -72,9 +86,14 @@ def build_http_app(
 
 
 def _slack_events(  # noqa: ANN202 - a Starlette endpoint
-    app: App, verifier: SignatureVerifier, offload: Offload | None, seen: SeenRequests
+    app: App,
+    verifier: SignatureVerifier,
+    offload: Offload | None,
+    seen: SeenRequests,
+    database_wait: float,
 ):
     async def slack_events(request: Request) -> Response:
+        arrived = time.monotonic()
         # Slack's requests are a few kilobytes: anything far larger is refused before it is all
         # read (the signature can only be checked once the whole body is in memory).
         body = await read_body(request, MAX_SLACK_BODY)
@@ -94,19 +113,22 @@ def _slack_events(  # noqa: ANN202 - a Starlette endpoint
         if problem is not None:
             log.warning("malformed Slack request refused: %s", problem)
             return JSONResponse(MALFORMED, status_code=400)
+        new: list[bool] = []  # whether it is new, once known (kept if it runs again in a thread)
 
-        def handle() -> Response:
-            if not _first_time(seen, bolt_request, request):
-                return Response(status_code=200)  # acknowledged; done the first time
-            return to_starlette_response(app.dispatch(bolt_request))
+        def handle() -> BoltResponse:
+            if not new:
+                new.append(_first_time(seen, bolt_request, request))
+            if not new[0]:
+                return BoltResponse(status=200, body="")  # acknowledged; done the first time
+            return app.dispatch(bolt_request)
 
-        # Bolt and the handlers are synchronous. Quick requests run right here; one that must
-        # wait (PostgreSQL round trips, a first users.info) goes to a thread so that its wait
-        # holds up nobody else's ack, nor the health check.
+        # The deadline runs from arrival: time spent waiting for a worker thread counts too.
         try:
-            if offload is not None and offload(bolt_request):
-                return await anyio.to_thread.run_sync(handle, limiter=LIMITER)
-            return handle()
+            with waiting_at_most(database_wait - (time.monotonic() - arrived)):
+                response = await _dispatch(
+                    handle, inline=offload is None or not offload(bolt_request)
+                )
+            return to_starlette_response(response)
         except Exception as error:
             # The last resort, for a shape shape_problem did not foresee: one line, no
             # traceback (whose messages could carry what was sent), and never a dropped line.
@@ -142,9 +164,14 @@ def _first_time(seen: SeenRequests, bolt_request: BoltRequest, request: Request)
         if seen.first_time(key, until):
             return True
     except Exception as error:
+        # On the event loop, a busy SQLite is not waited for: the request runs again in a
+        # thread, where this check is made again (WouldWait).
+        give_up_if_busy(error)
         # Without the database the request cannot do anything anyway; its handler says so
-        # kindly, which a refusal here could not.
-        log.warning("could not check whether a Slack request was new: %s", type(error).__name__)
+        # kindly (at once, if the wait here used up its time), which a refusal here could not.
+        # An unavailable database is logged once, by the handler that says so to the person.
+        level = logging.DEBUG if unavailable_because(error) else logging.WARNING
+        log.log(level, "could not check whether a Slack request was new: %s", type(error).__name__)
         return True
     if body.get("type") == "event_callback" and request.headers.get("x-slack-retry-num"):
         log.info("Slack sent an event again that was handled already; acknowledged")
@@ -178,6 +205,24 @@ def raised_at(error: BaseException) -> str:
 def _is_ours(filename: str) -> bool:
     path = Path(filename)
     return path.is_relative_to(PROJECT_ROOT) and "site-packages" not in path.parts
+
+
+async def _dispatch(handle: Callable[[], BoltResponse], *, inline: bool) -> BoltResponse:
+    """Run a request's work: on the event loop if it need not wait, else in a worker thread.
+
+    Bolt and the handlers are synchronous. Quick requests run right here; one that must wait
+    (PostgreSQL round trips, a first users.info) goes to a thread so that its wait holds up
+    nobody else's ack, nor the health checks. One that finds SQLite's write lock taken gives
+    up at once (it would block the event loop) and runs again in a thread, where it waits for
+    the lock with what is left of its deadline (the deadline, a context variable, goes along).
+    """
+    if inline:
+        # WouldWait raised outside Bolt (by the replay check) ends up here: gave_up says so.
+        with without_waiting() as attempt, contextlib.suppress(WouldWait):
+            response = handle()
+        if not attempt.gave_up:
+            return response
+    return await anyio.to_thread.run_sync(handle, limiter=LIMITER)
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:

@@ -128,6 +128,7 @@ def _http_app(
         # SQLite has one writer at a time: threads only add GIL contention there (measured in
         # bench/slack_ack.py), except for a request that must first wait for users.info.
         offload=lambda request: postgres or transport.must_look_up(request.body),
+        database_wait=transport.bot.database_wait,
         extra_routes=routes,
         health=_health(settings, engine),
     )

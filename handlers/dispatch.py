@@ -29,7 +29,13 @@ from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.lookup import project_by_id
 from handlers.reply import Actor, Form, Reply, refuse
-from store.deadline import out_of_time, unavailable_because, waiting_at_most
+from store.deadline import (
+    give_up_if_busy,
+    out_of_time,
+    seconds_left,
+    unavailable_because,
+    waiting_at_most,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +103,9 @@ FORM_BUILDERS: dict[str, Callable[[Session, str], Form]] = {
 # told to try again. Jobs and the command line are not in a hurry: they keep the engine's waits.
 REQUEST_DATABASE_WAIT = 2.0  # seconds
 UNREACHABLE = "Sorry, I can't reach my records just now. Please try again in a minute."
+# The deadline runs from when the request arrived (transports set it): a request that waited
+# this long for a worker thread, or for the platform's user lookup, is answered at once.
+TOO_LITTLE_LEFT = 0.2  # seconds
 
 SORRY = (
     "Sorry, something went wrong on our side and nothing was changed. Please try again in a "
@@ -172,6 +181,15 @@ class Dispatcher:
 
     def _run(self, call: Callable[[], Reply], *, what: str) -> Reply:
         with waiting_at_most(self.database_wait):
+            left = seconds_left()
+            if left is not None and left < TOO_LITTLE_LEFT:
+                # Queued for a worker thread, or a platform look-up, took the request's time.
+                log.warning(
+                    "database unavailable (%s) during %s; asked to try again",
+                    "no time left to wait",
+                    what,
+                )
+                return refuse(UNREACHABLE)
             try:
                 return self._once_more_if_disconnected(call, what=what)
             except Refusal as refusal:
@@ -179,6 +197,7 @@ class Dispatcher:
             except ArgumentError as error:
                 return refuse(str(error))
             except Exception as error:
+                give_up_if_busy(error)  # on the event loop: tried again where it may wait
                 why = unavailable_because(error)
                 if why is not None:
                     # Not a bug: the database is down, unreachable or busy. One line for IT.

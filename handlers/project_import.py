@@ -629,8 +629,14 @@ class _People:
     erased_names: set[str] = field(default_factory=set)
 
     @classmethod
-    def load(cls, session: Session, leads: Iterable[_Lead]) -> _People:
-        """Everyone the leads could be, in one query per 500 addresses or names."""
+    def load(
+        cls, session: Session, leads: Iterable[_Lead], earlier_new: Sequence[Person] = ()
+    ) -> _People:
+        """Everyone the leads could be, in one query per 500 addresses or names.
+
+        `earlier_new`: the people earlier batches of this import added (or, checking only,
+        would have added), so that checking sees what writing will find in the database.
+        """
         leads = list(leads)
         emails = sorted({lead.email for lead in leads if lead.email})
         names = sorted({lead.name.lower() for lead in leads if not lead.email})
@@ -669,7 +675,22 @@ class _People:
             names=names,
         )
         known.erased_emails, known.erased_names = erased_emails, {n.lower() for n in erased_names}
+        known._add_earlier(earlier_new, set(names))
         return known
+
+    def _add_earlier(self, earlier_new: Sequence[Person], names: set[str]) -> None:
+        # Written ones were just loaded from the database (they have ids): not twice.
+        loaded = {p.id for p in self.by_email.values()} | {
+            p.id for named in self.by_name.values() for p in named
+        }
+        for person in earlier_new:
+            if person.id is not None and person.id in loaded:
+                continue
+            if person.email is not None:
+                self.by_email.setdefault(person.email.lower(), person)
+            key = person.display_name.lower()
+            if key in names:  # a lead in this batch is given by this name alone
+                self.by_name[key].append(person)
 
     def resolve(self, lead: _Lead, now: datetime) -> Person:
         """The person who leads: by e-mail, else by a unique name, else someone new."""
@@ -765,11 +786,13 @@ def _apply(ctx: Context, rows: list[_Row], now: datetime, *, write: bool) -> _Ou
     (a crash, Ctrl-C) is finished by running it again.
     """
     outcome = _Outcome()
+    added: list[Person] = []  # by earlier batches: checking must see them as writing does
     for start in range(0, len(rows), WRITE_BATCH):
         batch = rows[start : start + WRITE_BATCH]
         with ctx.sessions.begin() as session:
             existing = _existing_projects(session, sorted(row.key for row in batch))
-            people = _People.load(session, (row.lead for row in batch if row.lead is not None))
+            leads = [row.lead for row in batch if row.lead is not None]
+            people = _People.load(session, leads, added)
             resolved: list[tuple[_Row, Person | None]] = []
             for row in batch:
                 try:
@@ -778,6 +801,7 @@ def _apply(ctx: Context, rows: list[_Row], now: datetime, *, write: bool) -> _Ou
                     outcome.problems.append(RowProblem(row.line, str(skip)))
                     continue
                 resolved.append((row, lead))
+            added.extend(people.new)
             if write:
                 session.add_all(people.new)
                 session.flush()  # the new leads' ids

@@ -7,6 +7,11 @@ answer will never come because the network drops packets (neither `statement_tim
 keepalives end that wait soon: the watchdog here cuts the connection's socket, so the driver
 fails at once and SQLAlchemy throws the connection away). Code outside such a block (the
 scheduler, the sender, the command line) keeps the engine's longer waits.
+
+Work run on the web server's event loop must not wait at all (every other request, and the
+health checks, would wait with it): it runs inside `without_waiting()`, where a busy database
+raises `WouldWait` at once, and the caller tries again in a worker thread with what is left of
+the deadline.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # When (time.monotonic()) the current unit of work stops waiting for the database; None: no limit.
 _deadline: ContextVar[float | None] = ContextVar("qi_database_deadline", default=None)
+# Whether the current unit of work may wait for the database at all (see without_waiting).
+_attempt: ContextVar[_NoWaitAttempt | None] = ContextVar("qi_database_no_wait", default=None)
 LIBPQ_MIN_CONNECT_TIMEOUT = 2  # seconds; libpq treats anything less as 2
 WATCH_POLL = 0.05  # seconds between looks at a connection that is past its deadline but idle
 
@@ -51,6 +58,45 @@ def waiting_at_most(seconds: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
+class WouldWait(Exception):
+    """The database is busy, and this attempt was not to wait for it: try it again elsewhere."""
+
+
+@dataclass
+class _NoWaitAttempt:
+    gave_up: bool = False  # the database was busy and the work was abandoned (WouldWait)
+
+
+@contextlib.contextmanager
+def without_waiting() -> Iterator[_NoWaitAttempt]:
+    """Run a block that must not wait for the database (on the event loop): check `gave_up`.
+
+    Inside it, SQLite's lock and a free pooled connection are not waited for; work that meets
+    either raises `WouldWait` (see `give_up_if_busy`). Frameworks may swallow that exception
+    (Bolt turns it into a 500), so the attempt's `gave_up` says it happened.
+    """
+    attempt = _NoWaitAttempt()
+    token = _attempt.set(attempt)
+    try:
+        yield attempt
+    finally:
+        _attempt.reset(token)
+
+
+def may_wait() -> bool:
+    """Whether the current work may wait for the database (False inside `without_waiting`)."""
+    return _attempt.get() is None
+
+
+def give_up_if_busy(error: BaseException) -> None:
+    """Inside `without_waiting`, raise WouldWait for an error that says the database was busy."""
+    attempt = _attempt.get()
+    if attempt is None or unavailable_because(error) not in (BUSY, NO_FREE_CONNECTION):
+        return
+    attempt.gave_up = True
+    raise WouldWait from error
+
+
 def seconds_left() -> float | None:
     """What is left of the current deadline (may be negative); None when there is none."""
     ends = _deadline.get()
@@ -63,6 +109,10 @@ def out_of_time() -> bool:
     return left is not None and left <= 0
 
 
+BUSY = "busy with other work"
+NO_FREE_CONNECTION = "no free connection in time"
+
+
 def unavailable_because(error: BaseException) -> str | None:
     """Why the database could not serve us, if that is what `error` says; None for other errors.
 
@@ -70,19 +120,38 @@ def unavailable_because(error: BaseException) -> str | None:
     driver's message, which may quote values.
     """
     if isinstance(error, sa_exc.TimeoutError):
-        return "no free connection in time"
+        return NO_FREE_CONNECTION
     if not isinstance(error, sa_exc.DBAPIError):
         return None
     orig = error.orig
     if isinstance(orig, sqlite3.OperationalError):
         text = str(orig).lower()
-        return "busy with other work" if "locked" in text or "busy" in text else None
+        return BUSY if "locked" in text or "busy" in text else None
     if error.connection_invalidated:
         return "no answer in time" if out_of_time() else "connection lost"
-    # psycopg's OperationalError and its kinds (ConnectionTimeout, QueryCanceled): the server
-    # or the path to it failed, not our query.
-    if isinstance(error, sa_exc.OperationalError) and type(orig).__module__.startswith("psycopg"):
-        return "could not connect" if str(orig).startswith("connection") else "no answer in time"
+    if not type(orig).__module__.startswith("psycopg"):
+        return None
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is None:
+        # Raised by libpq, not sent by the server (connection timeout, connection refused,
+        # a socket cut at the deadline): the server or the path to it failed, not our query.
+        if not isinstance(error, sa_exc.OperationalError):
+            return None
+        if str(orig).startswith("connection"):
+            return "could not connect"
+        return "no answer in time" if out_of_time() else "connection lost"
+    # What the server said. Only these mean "the database can't serve us now": a deadlock,
+    # a serialization failure, a full disk or a lock timeout are errors to be looked into.
+    if sqlstate in ("08001", "08004"):  # could not establish, or rejected, the connection
+        return "could not connect"
+    if sqlstate.startswith("08"):
+        return "connection lost"
+    if sqlstate in ("57P01", "57P02", "57P03"):  # admin or crash shutdown; starting up
+        return "database shutting down or starting up"
+    if sqlstate == "53300":
+        return "too many connections"
+    if sqlstate == "57014":  # cancelled: statement_timeout, or cut at our deadline
+        return "no answer in time"
     return None
 
 
@@ -91,6 +160,8 @@ class DeadlineQueuePool(QueuePool):
 
     @property
     def _timeout(self) -> float:  # type: ignore[override]  # QueuePool reads self._timeout
+        if not may_wait():
+            return 0.0
         left = seconds_left()
         if left is None:
             return self._configured_timeout
@@ -113,10 +184,11 @@ def _bound_sqlite(engine: Engine, normal_ms: int) -> None:
     @event.listens_for(engine, "checkout")
     def _short_busy_timeout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         left = seconds_left()
-        if left is None:
+        if left is None and may_wait():
             return
-        # SQLite waits for another writer's lock up to the busy timeout: this request's rest.
-        ms = max(1, int(left * 1000))
+        # SQLite waits for another writer's lock up to the busy timeout: this request's rest,
+        # or not at all for work on the event loop.
+        ms = max(1, int(left * 1000)) if left is not None and may_wait() else 0
         dbapi_connection.execute(f"PRAGMA busy_timeout={ms}")
         record.info["qi_busy_timeout_shortened"] = True
 
@@ -128,13 +200,18 @@ def _bound_sqlite(engine: Engine, normal_ms: int) -> None:
 
 def _bound_network(engine: Engine) -> None:
     @event.listens_for(engine, "do_connect")
-    def _short_connect_timeout(_dialect: Any, _record: Any, _cargs: Any, cparams: dict) -> None:
+    def _short_connect_timeout(_dialect: Any, _record: Any, cargs: Any, cparams: dict) -> Any:
         left = seconds_left()
         if left is None:
-            return
+            return None
         wanted = max(LIBPQ_MIN_CONNECT_TIMEOUT, math.ceil(left))
         given = cparams.get("connect_timeout")
         cparams["connect_timeout"] = min(int(given), wanted) if given else wanted
+        if left < LIBPQ_MIN_CONNECT_TIMEOUT:
+            # libpq would wait its 2 s minimum: past a deadline that started when a request
+            # arrived and then waited for a worker thread. Connect aside; wait only the rest.
+            return _connect_within(_dialect, cargs, cparams, left)
+        return None
 
     @event.listens_for(engine, "checkout")
     def _watch(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
@@ -144,6 +221,35 @@ def _bound_network(engine: Engine) -> None:
 
     for name in ("checkin", "invalidate", "soft_invalidate", "close", "detach"):
         event.listen(engine, name, _forget)
+
+
+def _connect_within(dialect: Any, cargs: Any, cparams: dict, seconds: float) -> Any:
+    """A new connection, or the driver's "connection timeout expired" after `seconds`."""
+    outcome: dict[str, Any] = {}
+    decided = threading.Lock()  # whoever finishes second owns the outcome
+    done = threading.Event()
+
+    def connect() -> None:
+        try:
+            outcome["connection"] = dialect.connect(*cargs, **cparams)
+        except Exception as error:
+            outcome["error"] = error
+        with decided:
+            done.set()
+            abandoned = outcome.get("abandoned", False)
+        if abandoned and "connection" in outcome:
+            with contextlib.suppress(Exception):
+                outcome["connection"].close()  # nobody is waiting for it any more
+
+    threading.Thread(target=connect, name="qi-database-connect", daemon=True).start()
+    done.wait(max(0.0, seconds))
+    with decided:
+        if not done.is_set():
+            outcome["abandoned"] = True
+            raise dialect.loaded_dbapi.OperationalError("connection timeout expired")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["connection"]
 
 
 def _forget(_dbapi_connection: Any, record: Any, *_rest: Any) -> None:

@@ -20,7 +20,12 @@ SQLITE_WRITER_PAUSE = 0.1  # seconds
 # libpq settings for every PostgreSQL connection: give up connecting after 10 s; probe an idle
 # connection after 30 s and every 10 s, dead after 3 unanswered probes; and a write that goes
 # unacknowledged for 60 s ends the connection (so a half-open one is noticed within about a
-# minute, and is retried on a fresh one, instead of hanging a request).
+# minute, and is retried on a fresh one, instead of hanging a request). The server ends a
+# session left idle inside a transaction for a minute: one whose client vanished mid-transaction
+# (its close never arrived) would otherwise keep its row locks until the server's keepalive
+# gives up, about two hours. Our transactions never wait on anything between their queries
+# (sends and the leader's lock connection run outside any transaction; imports commit in
+# batches), so only an abandoned one is ended.
 POSTGRES_CONNECT_ARGS = {
     "connect_timeout": 10,
     "keepalives": 1,
@@ -28,6 +33,7 @@ POSTGRES_CONNECT_ARGS = {
     "keepalives_interval": 10,
     "keepalives_count": 3,
     "tcp_user_timeout": 60_000,  # milliseconds
+    "options": "-c idle_in_transaction_session_timeout=60000",  # milliseconds
 }
 
 
@@ -59,6 +65,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # check) waiting many minutes for a reply that cannot come. Settings in the URL win.
         given = make_url(url).query
         defaults = {k: v for k, v in POSTGRES_CONNECT_ARGS.items() if k not in given}
+        own = given.get("options")
+        if isinstance(own, str) and "idle_in_transaction" not in own:
+            # The URL's own server settings (a search_path, say) and ours, both.
+            defaults["options"] = f"{own} {POSTGRES_CONNECT_ARGS['options']}"
         connect_args = {**defaults, **kwargs.pop("connect_args", {})}
         kwargs.setdefault("poolclass", DeadlineQueuePool)
         engine = create_engine(url, hide_parameters=True, connect_args=connect_args, **kwargs)

@@ -32,11 +32,12 @@ from bot.slack.blocks import (
     handler_action_id,
     read_modal_values,
 )
-from bot.slack.directory import SlackDirectory
+from bot.slack.directory import SlackDirectory, SlackProfile
 from bot.slack.worker import AfterAck
 from handlers import ids
-from handlers.dispatch import COMMANDS, Dispatcher
+from handlers.dispatch import COMMANDS, TOO_LITTLE_LEFT, Dispatcher
 from handlers.reply import Actor, Image, Reply, say
+from store.deadline import WouldWait, seconds_left
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,12 @@ class SlackTransport:
     def actor(self, user_id: str, team_id: str, fallback_name: str) -> Actor:
         """The acting Slack user; their first request asks users.info, later ones use the cache."""
         profile = self.directory.cached(user_id)
-        if profile is None:
+        if profile is None and _no_time_to_look_up():
+            # The request spent its time waiting for a worker thread: as when users.info is
+            # slow, the person acts under the name Slack sent (not kept), and is looked up
+            # next time, rather than answered after Slack's 3 seconds.
+            profile = SlackProfile(name=fallback_name or user_id, email=None, verified=False)
+        elif profile is None:
             profile = self.directory.fetch(user_id, fallback_name or user_id)
         return Actor(
             PLATFORM,
@@ -391,6 +397,11 @@ class SlackTransport:
         self.after.submit("home", lambda: self.publish_home(actor))
 
 
+def _no_time_to_look_up() -> bool:
+    left = seconds_left()
+    return left is not None and left < ACK_LOOKUP_TIMEOUT + TOO_LITTLE_LEFT
+
+
 def typed_text(text: str) -> str:
     """A slash command's text as the person typed it.
 
@@ -439,8 +450,12 @@ def refuse_unreadable(error: Exception) -> BoltResponse:
 
     The last resort: Bolt's own answer is a 500 and a traceback, whose messages can carry what
     was sent. (Handlers' own failures never come here: the dispatcher answers those kindly.)
-    A failure that is not about the payload's shape is still a 500, logged as Bolt would.
+    A failure that is not about the payload's shape is still a 500, logged as Bolt would. A
+    request that met a busy database on the event loop (WouldWait) is not logged at all:
+    bot.http runs it again in a worker thread.
     """
+    if isinstance(error, WouldWait):
+        return BoltResponse(status=500, body="")
     if not is_shape_error(error):
         log.error("Slack listener failed: %s", type(error).__name__, exc_info=error)
         return BoltResponse(status=500, body="")

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,8 @@ from bot.settings import Settings
 from bot.teams.activity_shape import activity_problem
 from bot.teams.auth import BotConnectorToken
 from bot.teams.transport import TeamsTransport
+from handlers.dispatch import REQUEST_DATABASE_WAIT
+from store.deadline import unavailable_because, waiting_at_most
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ class StarletteRoutes:
         """Serve the SDK's handler at `path`: parse the JSON, let the SDK check and route it."""
 
         async def endpoint(request: Request) -> Response:
+            arrived = time.monotonic()
             claims = _bot_framework_claims(request.headers.get("authorization", ""))
             if claims is None:
                 return JSONResponse({"error": "Unauthorized"}, status_code=401)
@@ -86,7 +90,10 @@ class StarletteRoutes:
                 log.warning("malformed Teams request refused: %s", problem)
                 return JSONResponse(MALFORMED, status_code=400)
             _token_expires.set(_expiry(claims))
-            result = await handler(HttpRequest(body=body, headers=dict(request.headers)))
+            # One wait for the database for the whole request, from its arrival: the replay
+            # check and the handler share it (a context variable, it follows them into threads).
+            with waiting_at_most(REQUEST_DATABASE_WAIT - (time.monotonic() - arrived)):
+                result = await handler(HttpRequest(body=body, headers=dict(request.headers)))
             return _response(result)
 
         self.routes.append(Route(path, endpoint, methods=[method]))
@@ -312,7 +319,9 @@ def _first_time(seen: SeenRequests, key: str, until: datetime) -> bool:
         return seen.first_time(key, until)
     except Exception as error:
         # Without the database the activity cannot do anything anyway; its handler says so.
-        log.warning("could not check whether a Teams activity was new: %s", type(error).__name__)
+        # An unavailable database is logged once, by the handler that says so to the person.
+        level = logging.DEBUG if unavailable_because(error) else logging.WARNING
+        log.log(level, "could not check whether a Teams activity was new: %s", type(error).__name__)
         return True
 
 

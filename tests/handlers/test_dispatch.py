@@ -252,3 +252,33 @@ def test_a_dropped_database_connection_is_retried_not_a_sorry(clock, tmp_path):
         assert reply.ok and reply.text != SORRY, reply.text
         killer.dispose()
         engine.dispose()
+
+
+def test_a_deadlock_is_a_sorry_with_a_traceback_for_it_not_try_again(clock, tmp_path, caplog):
+    """A deadlock is a bug to look into, not the database being away: IT gets the traceback."""
+    from sqlalchemy import text as sql
+
+    from handlers.context import Context
+    from handlers.dispatch import UNREACHABLE
+    from handlers.reply import say
+    from store.engine import make_engine, make_sessions
+    from tests.conftest import database_url_for
+
+    with database_url_for("postgresql", tmp_path) as url:
+        engine = make_engine(url)
+        bot = Dispatcher(Context(sessions=make_sessions(engine), clock=clock))
+
+        def deadlocked():
+            with bot.ctx.sessions.begin() as session:
+                session.execute(
+                    sql("DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; END $$")
+                )
+            return say("done")
+
+        with caplog.at_level(logging.WARNING):
+            reply = bot.run(deadlocked, what="a test")
+        engine.dispose()
+
+    assert reply.text == SORRY and reply.text != UNREACHABLE
+    (logged,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert logged.levelno == logging.ERROR and logged.exc_info is not None

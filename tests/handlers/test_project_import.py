@@ -832,3 +832,50 @@ def test_strict_import_writes_nothing_when_only_the_last_batch_has_a_problem(ctx
 
     assert not report.applied and problem_lines(report) == [rows + 2]
     assert count(sessions, Project) == 0
+
+
+def test_strict_import_sees_the_people_earlier_batches_would_add(ctx, sessions, monkeypatch):
+    # Jo Bloggs is known by name only; line 2 adds a second Jo Bloggs (by address), so "Jo
+    # Bloggs" on line 3 could be either. In one batch that is a problem; it must be one across
+    # batches too, or --strict would pass its check and then write line 2 before finding it.
+    monkeypatch.setattr("handlers.project_import.WRITE_BATCH", 1)
+    with ctx.sessions.begin() as session:
+        session.add(Person(display_name="Jo Bloggs", created_at=ctx.now()))
+
+    report = load(
+        ctx,
+        HEADER + "Alpha,jo.bloggs@nhs.net,Ward 1,Active\nBeta,Jo Bloggs,Ward 2,Active\n",
+        strict=True,
+    )
+
+    assert not report.applied and problem_lines(report) == [3]
+    assert "there are 2 people called" in report.problems[0].message
+    assert count(sessions, Project) == 0
+    assert count(sessions, Person) == 1
+
+
+def test_a_lead_new_in_one_batch_is_the_same_person_in_the_next(ctx, sessions, monkeypatch):
+    monkeypatch.setattr("handlers.project_import.WRITE_BATCH", 1)
+
+    report = load(
+        ctx, HEADER + "Alpha,Sam Jones,Ward 1,Active\nBeta,Sam Jones,Ward 2,Active\n", strict=True
+    )
+
+    assert report.applied and report.problems == [] and report.created == 2
+    assert count(sessions, Person) == 1
+
+
+def test_strict_import_sees_two_new_namesakes_from_earlier_batches(ctx, sessions, monkeypatch):
+    monkeypatch.setattr("handlers.project_import.WRITE_BATCH", 1)
+
+    report = load(
+        ctx,
+        HEADER
+        + "Alpha,Sam Jones <sam.jones@nhs.net>,Ward 1,Active\n"
+        + "Beta,Sam Jones <sam.jones2@nhs.net>,Ward 2,Active\n"
+        + "Gamma,Sam Jones,Ward 3,Active\n",
+        strict=True,
+    )
+
+    assert not report.applied and problem_lines(report) == [4]
+    assert count(sessions, Project) == 0

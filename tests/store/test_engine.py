@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from store.engine import make_engine
 from tests.conftest import POSTGRES_URL, _skip_without_postgres
 
@@ -39,3 +41,37 @@ def test_settings_in_the_database_url_win():
     settings = libpq_settings(f"{POSTGRES_URL}{joiner}keepalives_idle=99", "keepalives_idle")
 
     assert settings == {"keepalives_idle": "99"}
+
+
+def server_setting(engine, name: str) -> str:
+    with engine.connect() as connection:
+        return connection.exec_driver_sql(f"SHOW {name}").scalar()
+
+
+def test_a_transaction_left_idle_is_ended_by_the_server_within_a_minute():
+    # A session cut mid-transaction whose close never reaches the server would otherwise keep
+    # its row locks until the server's TCP keepalive gives up, about two hours later.
+    _skip_without_postgres()
+    engine = make_engine(POSTGRES_URL)
+    try:
+        assert server_setting(engine, "idle_in_transaction_session_timeout") == "1min"
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("fresh_database_url", ["postgresql"], indirect=True)
+def test_the_leaders_lock_connection_gets_the_same_limit_and_keeps_its_lock(fresh_database_url):
+    # The lock connection is idle outside any transaction (autocommit): the limit never ends it.
+    from bot.leader import AdvisoryLockLeader
+    from store.migrate import upgrade
+
+    engine = make_engine(fresh_database_url)
+    upgrade(engine)
+    leader = AdvisoryLockLeader(engine, 918_273_645)
+    try:
+        assert server_setting(leader.engine, "idle_in_transaction_session_timeout") == "1min"
+        assert leader.holds()
+    finally:
+        leader.release()
+        leader.engine.dispose()
+        engine.dispose()

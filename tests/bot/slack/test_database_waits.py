@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -153,3 +156,125 @@ def test_chat_answers_in_time_while_a_large_register_is_imported(sqlite_bot, fak
     finally:
         importing.kill()
         importing.wait(timeout=10)
+
+
+def at_once(calls: dict[str, Callable[[], object]]) -> dict[str, tuple[float, object]]:
+    """Run every call in its own thread, all at once: name -> (seconds it took, its result)."""
+    results: dict[str, tuple[float, object]] = {}
+
+    def timed(name: str, call: Callable[[], object]) -> None:
+        started = time.monotonic()
+        outcome = call()
+        results[name] = (time.monotonic() - started, outcome)
+
+    threads = [threading.Thread(target=timed, args=item) for item in calls.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+def probe(bot: SlackBot, path: str) -> Callable[[], int]:
+    def get() -> int:
+        time.sleep(0.2)  # while the commands are waiting
+        return httpx.get(bot.url + path, timeout=30).status_code
+
+    return get
+
+
+@pytest.mark.slow
+def test_a_held_sqlite_write_lock_stalls_neither_health_checks_nor_other_requests(
+    sqlite_bot, fake_slack
+):
+    people = [f"UPERSON{n}" for n in range(5)]
+    for n, person in enumerate(people):
+        fake_slack.add_user(person, f"Person {n}")
+        # Known people: their requests run on the event loop (no users.info first).
+        timed_command(sqlite_bot, fake_slack, person, "/qi-help", "")
+    holder = sqlite3.connect(make_url(str(sqlite_bot.engine.url)).database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing, for longer than anyone waits
+    try:
+        calls: dict[str, Callable[[], object]] = {
+            person: (
+                lambda person=person: timed_command(
+                    sqlite_bot, fake_slack, person, "/qi-project", f'new "Project {person}"'
+                )[1]
+            )
+            for person in people
+        }
+        calls |= {path: probe(sqlite_bot, path) for path in ("/livez", "/healthz")}
+        results = at_once(calls)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    assert results["/livez"][0] < 1.2 and results["/livez"][1] == 200, results["/livez"]
+    assert results["/healthz"][0] < 1.2, results["/healthz"]
+    for person in people:
+        took, said = results[person]
+        assert took < SLACK_DEADLINE, {p: round(results[p][0], 1) for p in people}
+        assert TRY_AGAIN in str(said), said
+    took, said = timed_command(sqlite_bot, fake_slack, people[0], "/qi-project", 'new "Later"')
+    assert "Later" in said and took < 1.0, said
+
+
+@pytest.mark.slow
+def test_requests_queued_for_a_worker_thread_still_answer_within_slacks_time(
+    bot_behind_proxy, fake_slack
+):
+    # Twice as many requests as worker threads, the database not answering: the wait for a
+    # thread counts against each request's time, so the last ones answer at once, not late.
+    bot, proxy = bot_behind_proxy
+    people = [f"UPERSON{n}" for n in range(16)]
+    for n, person in enumerate(people):
+        fake_slack.add_user(person, f"Person {n}")
+        timed_command(bot, fake_slack, person, "/qi-help", "")
+    proxy.blackhole()
+
+    results = at_once(
+        {
+            person: lambda person=person: timed_command(
+                bot, fake_slack, person, "/qi-project", f'new "Project {person}"'
+            )[1]
+            for person in people
+        }
+    )
+
+    took = {person: round(results[person][0], 1) for person in people}
+    assert max(took.values()) < SLACK_DEADLINE, took
+    assert all(TRY_AGAIN in str(results[person][1]) for person in people)
+
+
+@pytest.mark.slow
+def test_a_request_whose_time_went_in_the_queue_skips_the_profile_lookup(
+    bot_behind_proxy, fake_slack
+):
+    # Eight known people fill the worker threads while the database is not answering; eight
+    # people new to the bot queue behind them. Their time is gone when a thread is free:
+    # asking Slack who they are first (up to a second) would make the answer late.
+    bot, proxy = bot_behind_proxy
+    known = [f"UKNOWN{n}" for n in range(8)]
+    new = [f"UNEW{n}" for n in range(8)]
+    for n, person in enumerate(known + new):
+        fake_slack.add_user(person, f"Person {n}")
+    for person in known:
+        timed_command(bot, fake_slack, person, "/qi-help", "")
+    fake_slack.delay("users.info", 5.0, times=len(new))  # slower than the lookup waits
+    proxy.blackhole()
+
+    def command(person: str, after: float) -> Callable[[], object]:
+        def send() -> object:
+            time.sleep(after)
+            return timed_command(bot, fake_slack, person, "/qi-project", f'new "P {person}"')[1]
+
+        return send
+
+    results = at_once(
+        {person: command(person, 0.0) for person in known}
+        | {person: command(person, 0.3) for person in new}  # the threads are taken by then
+    )
+
+    took = {person: round(results[person][0], 1) for person in known + new}
+    assert max(took.values()) < SLACK_DEADLINE, took
+    assert all(TRY_AGAIN in str(results[person][1]) for person in known + new)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -60,3 +61,36 @@ def test_a_message_while_the_database_is_blackholed_is_answered_in_time(
     bot.say("qi-join Falls prevention as carer")
 
     assert "Falls prevention" in said(sent_to(fake_teams)[-1])
+
+
+MESSAGES = 24  # three times the worker threads
+
+
+@pytest.mark.slow
+def test_messages_queued_for_a_worker_thread_still_answer_in_time(
+    teams_bot_behind_proxy, fake_teams
+):
+    # Three times as many messages as worker threads, the database not answering: waiting for
+    # a thread counts against each message's time, so the last ones answer at once, not after
+    # three rounds of waiting (6 s). (The bound leaves room for a slow machine's Teams calls.)
+    bot, proxy = teams_bot_behind_proxy
+    fake_teams.add_user(PRIYA)
+    project(bot, "Falls prevention")
+    proxy.blackhole()
+    took: list[float] = []
+
+    def one() -> None:
+        started = time.monotonic()
+        answer = bot.post(fake_teams.activity("personal", "qi-join Falls prevention as carer"))
+        took.append(round(time.monotonic() - started, 1))
+        assert answer.status_code == 200
+
+    threads = [threading.Thread(target=one) for _ in range(MESSAGES)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(took) == MESSAGES and max(took) < ANSWER_WITHIN + 1.5, sorted(took)
+    answers = sent_to(fake_teams)[-MESSAGES:]
+    assert all("Please try again in a minute" in said(reply) for reply in answers)
