@@ -172,6 +172,13 @@ class DeadlineQueuePool(QueuePool):
         self._configured_timeout = value
 
 
+# SQLAlchemy names a pool's logger after its class: ours sits outside the "sqlalchemy" logger,
+# which SQLAlchemy keeps at WARNING, so its routine INFO lines ("Pool disposed") would show.
+logging.getLogger(f"{DeadlineQueuePool.__module__}.{DeadlineQueuePool.__name__}").setLevel(
+    logging.WARNING
+)
+
+
 def bound_waits(engine: Engine, *, sqlite_busy_timeout_ms: int) -> None:
     """Make `engine`'s connections honour `waiting_at_most` (checkout, connect, busy, answers)."""
     if engine.dialect.name == "sqlite":

@@ -136,3 +136,23 @@ def test_person_link_merges_two_records_of_one_person(fresh_database_url):
     assert [t["project"] for t in data["project_teams"]] == ["Falls"]
     gone = qi(url, "person", "export", "#3")
     assert gone.returncode == 1 and "nobody with the number #3" in gone.stderr
+
+
+def test_routine_database_pool_lines_are_not_logged_at_info(tmp_path):
+    """SQLAlchemy keeps its own pool quiet; ours (bounded waits) must be as quiet."""
+    url = f"sqlite:///{tmp_path / 'qi.db'}"
+    assert qi(url, "demo").returncode == 0
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "INFO"}
+    env.pop("SLACK_BOT_TOKEN", None)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "check"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+    assert "Database: " in result.stdout  # it ran (its exit code: no Slack or Teams here)
+    assert "Pool" not in result.stderr, result.stderr
