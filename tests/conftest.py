@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.context import Context
@@ -19,6 +20,7 @@ from handlers.dispatch import Dispatcher
 from handlers.reply import Actor, Reply
 from store.engine import make_engine
 from store.migrate import upgrade
+from tests.fakes.tcp_proxy import TcpProxy
 
 POSTGRES_URL = os.environ.get("QI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 # CI sets this when PostgreSQL answers, so a broken connection fails instead of skipping.
@@ -75,6 +77,13 @@ def database_url_for(backend: str, folder: Path) -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def postgres_behind_proxy(folder: Path) -> Iterator[tuple[str, TcpProxy]]:
+    """An empty PostgreSQL schema reached only through a TcpProxy: (its URL, the proxy)."""
+    with database_url_for("postgresql", folder) as url, TcpProxy("127.0.0.1", 5432) as proxy:
+        yield make_url(url).set(port=proxy.port).render_as_string(hide_password=False), proxy
 
 
 @pytest.fixture

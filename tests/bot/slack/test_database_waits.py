@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from store.models import Membership
 from tests.bot.slack.conftest import SlackBot, _run_bot
-from tests.conftest import database_url_for
+from tests.conftest import database_url_for, postgres_behind_proxy
 from tests.fakes import slash_command_body
 from tests.fakes.tcp_proxy import TcpProxy
 
@@ -52,12 +52,10 @@ def members(bot: SlackBot) -> int:
 @pytest.fixture
 def bot_behind_proxy(tmp_path, fake_slack, clock) -> Iterator[tuple[SlackBot, TcpProxy]]:
     """A bot on PostgreSQL whose every database connection goes through a TcpProxy."""
-    with database_url_for("postgresql", tmp_path) as url, TcpProxy("127.0.0.1", 5432) as proxy:
-        proxied = make_url(url).set(port=proxy.port).render_as_string(hide_password=False)
+    with postgres_behind_proxy(tmp_path) as (proxied, proxy):
         running = _run_bot(proxied, fake_slack, clock)
-        bot = next(running)
         try:
-            yield bot, proxy
+            yield next(running), proxy
         finally:
             proxy.restore()
             proxy.stop()  # a request still stuck on a dropped packet gets its error now

@@ -7,11 +7,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.bot.teams.conftest import TeamsBot, run_teams_bot
 from tests.bot.teams.test_teams_http import card_of, card_text, project, sent_to
-from tests.conftest import database_url_for
+from tests.conftest import postgres_behind_proxy
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.fakes.teams_signing import PRIYA
 
@@ -26,12 +25,10 @@ def said(message: dict) -> str:
 @pytest.fixture
 def teams_bot_behind_proxy(tmp_path, fake_teams, clock) -> Iterator[tuple[TeamsBot, TcpProxy]]:
     """A Teams bot on PostgreSQL whose every database connection goes through a TcpProxy."""
-    with database_url_for("postgresql", tmp_path) as url, TcpProxy("127.0.0.1", 5432) as proxy:
-        proxied = make_url(url).set(port=proxy.port).render_as_string(hide_password=False)
+    with postgres_behind_proxy(tmp_path) as (proxied, proxy):
         running = run_teams_bot(proxied, fake_teams, clock)
-        bot = next(running)
         try:
-            yield bot, proxy
+            yield next(running), proxy
         finally:
             proxy.restore()
             proxy.stop()  # a request still stuck on a dropped packet gets its error now
