@@ -85,14 +85,18 @@ def _person_with_email(session: Session, email: str) -> Person:
             .order_by(ChatIdentity.person_id)
         )
     )
-    if len(holders) == 1:
-        person = session.get(Person, holders[0])
-        assert person is not None
-        return person
-    if holders:
+    person = _the_one(session, holders, f"the e-mail address {email}")
+    if person is None:
+        raise Refusal(f"Nobody has the e-mail address {email}.")
+    return person
+
+
+def _the_one(session: Session, holders: list[int], what: str) -> Person | None:
+    """The one person numbered in `holders`; None if none; refused (never a guess) if several."""
+    if len(holders) > 1:
         numbers = ", ".join(f"#{n}" for n in holders)
-        raise Refusal(f"{len(holders)} people have the e-mail address {email} ({numbers}).")
-    raise Refusal(f"Nobody has the e-mail address {email}.")
+        raise Refusal(f"{len(holders)} people have {what} ({numbers}).")
+    return session.get(Person, holders[0]) if holders else None
 
 
 def _identity_parts(spec: str) -> tuple[str, str, str] | None:
@@ -134,14 +138,8 @@ def find_person_or_address(session: Session, spec: str) -> Person | list[ChatAdd
             )
         )
     )
-    if len(holders) == 1:
-        person = session.get(Person, holders[0])
-        assert person is not None
-        return person
-    if holders:
-        numbers = ", ".join(f"#{n}" for n in holders)
-        raise Refusal(f"{len(holders)} people have the chat account {spec} ({numbers}).")
-    return found
+    person = _the_one(session, holders, f"the chat account {spec}")
+    return found if person is None else person
 
 
 def _held_by_people(session: Session, spec: str) -> bool:
