@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -23,29 +22,11 @@ from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
 from store.models import ChatAddress, Membership
 from tests.bot.serving import serving
+from tests.bot.slack.test_bad_input import setting  # one way to break a payload, both platforms
 from tests.bot.teams.conftest import teams_settings
 from tests.bot.teams.test_teams_http import count, project
 from tests.fakes.teams_connector import SEND_ACTIVITY
 from tests.fakes.teams_signing import PRIYA
-
-Change = Callable[[dict[str, Any]], None]
-
-
-def setting(path: str, value: Any) -> Change:
-    """A change that sets (or, with value ..., removes) the field at a dotted path."""
-
-    def change(activity: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        target = activity
-        for name in parents:
-            target = target[name]
-        if value is ...:
-            target.pop(last, None)
-        else:
-            target[last] = value
-
-    return change
-
 
 MESSAGES = {
     "no from": setting("from", ...),
