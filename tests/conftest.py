@@ -22,6 +22,8 @@ from store.engine import make_engine
 from store.migrate import upgrade
 from tests.fakes.tcp_proxy import TcpProxy
 
+pytest_plugins = ["tests.solo"]
+
 POSTGRES_URL = os.environ.get("QI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 # CI sets this when PostgreSQL answers, so a broken connection fails instead of skipping.
 REQUIRE_POSTGRES = os.environ.get("QI_REQUIRE_POSTGRES") == "1"

@@ -21,6 +21,9 @@ from tests.bot.serving import serving
 from tests.conftest import BACKENDS
 from tests.fakes.tcp_proxy import TcpProxy
 
+# Asserts how long things take: runs with no other test competing for the cores (tests/solo.py).
+pytestmark = pytest.mark.solo
+
 TICK = 1  # seconds
 
 

@@ -23,6 +23,9 @@ from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
 from tests.fakes.tcp_proxy import TcpProxy
 
+# Asserts how long things take: runs with no other test competing for the cores (tests/solo.py).
+pytestmark = pytest.mark.solo
+
 TTL = timedelta(seconds=1.5)
 
 

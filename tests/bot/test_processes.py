@@ -48,7 +48,8 @@ from tests.fakes import FakeSlack
 from tests.fakes.slack_api import TEAM_ID
 from tests.fakes.tcp_proxy import TcpProxy
 
-pytestmark = pytest.mark.slow
+# Asserts how long things take: runs with no other test competing for the cores (tests/solo.py).
+pytestmark = [pytest.mark.slow, pytest.mark.solo]
 
 LONDON = ZoneInfo("Europe/London")
 # More leads than one claim batch: when a bot dies, some rows are claimed by it, some not yet.

@@ -428,6 +428,7 @@ def test_start_ticks_at_once_and_shutdown_releases_the_lead():
     assert not scheduler.leads()  # a replica stepping down stops sending too
 
 
+@pytest.mark.solo  # asserts how long things take (tests/solo.py)
 def test_the_lead_is_renewed_every_tick_while_a_long_sweep_runs():
     """A sweep longer than the lease must not let the lease run out under it."""
     running = threading.Event()
@@ -461,6 +462,7 @@ def test_the_lead_is_renewed_every_tick_while_a_long_sweep_runs():
         scheduler.shutdown()
 
 
+@pytest.mark.solo  # asserts how long things take (tests/solo.py)
 def test_a_renewal_that_comes_late_still_runs_once():
     """A process stalled past a renewal (a paused VM, a busy host) renews when it wakes.
 

@@ -14,6 +14,9 @@ from store.deadline import unavailable_because, waiting_at_most
 from store.engine import make_engine
 from tests.conftest import BACKENDS, database_url_for
 
+# Asserts how long things take: runs with no other test competing for the cores (tests/solo.py).
+pytestmark = pytest.mark.solo
+
 
 @pytest.mark.parametrize("fresh_database_url", BACKENDS, indirect=True)
 def test_waiting_for_a_free_connection_ends_at_the_deadline(fresh_database_url):

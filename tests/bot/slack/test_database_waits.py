@@ -22,6 +22,9 @@ from tests.conftest import database_url_for, postgres_behind_proxy
 from tests.fakes import slash_command_body
 from tests.fakes.tcp_proxy import TcpProxy
 
+# Asserts how long things take: runs with no other test competing for the cores (tests/solo.py).
+pytestmark = pytest.mark.solo
+
 LEAD, CARER = "ULEAD", "UCARER"
 SLACK_DEADLINE = 3.0  # seconds: Slack shows the person an error after this
 TRY_AGAIN = "Please try again in a minute"

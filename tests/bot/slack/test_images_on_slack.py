@@ -165,6 +165,7 @@ def test_when_the_chart_cannot_be_posted_the_person_is_told_kindly(
     assert not any(record.exc_info for record in caplog.records)
 
 
+@pytest.mark.solo  # asserts how long things take (tests/solo.py)
 def test_the_ack_never_waits_for_the_upload(slack_bot, fake_slack):
     fake_slack.add_user(PERSON, "Priya Shah")  # no users.info before this ack
     fake_slack.delay("files.completeUploadExternal", 2.0)

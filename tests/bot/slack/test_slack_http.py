@@ -418,6 +418,7 @@ def test_healthz(slack_bot):
     assert slack_bot.http.get("/healthz").json() == {"status": "ok"}
 
 
+@pytest.mark.solo  # asserts how long things take (tests/solo.py)
 def test_a_slow_users_info_never_makes_the_ack_late(slack_bot, fake_slack):
     start_project(slack_bot, fake_slack)
     fake_slack.delay("users.info", 4.0)

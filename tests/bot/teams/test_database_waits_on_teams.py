@@ -14,6 +14,9 @@ from tests.conftest import postgres_behind_proxy
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.fakes.teams_signing import PRIYA
 
+# Asserts how long things take: runs with no other test competing for the cores (tests/solo.py).
+pytestmark = pytest.mark.solo
+
 ANSWER_WITHIN = 3.0  # seconds
 
 
