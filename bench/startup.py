@@ -51,6 +51,9 @@ from slack_sdk import WebClient
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+for extra in filter(None, os.environ.get("BARE_ALSO_IMPORTS", "").split(",")):
+    __import__(extra)  # a variant: the bare app with a library loaded that it does not use
+
 db = sqlite3.connect(os.environ["BARE_DB"], isolation_level=None, check_same_thread=False)
 db.execute("CREATE TABLE IF NOT EXISTS signups (id INTEGER PRIMARY KEY, who TEXT, what TEXT)")
 app = App(
@@ -86,6 +89,16 @@ def qi_nudge() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
 
 
+def import_ms(argv: list[str]) -> float:
+    """The sum of `python -X importtime`'s self times for one run of `argv`, in ms."""
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}  # -X importtime, through a script too
+    result = subprocess.run(
+        argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    return sum(int(line.split(":")[1].split("|")[0]) for line in lines[1:]) / 1000
+
+
 def timed(argv: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one run of `argv`, its output thrown away."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -103,24 +116,22 @@ def import_times(runs: int) -> None:
     bolt_argv = [sys.executable, "-c", BOLT_IMPORTS]
     for argv in (ours_argv, bolt_argv):  # warm the file cache and the .pyc files first
         timed(argv)
-    ours: list[tuple[float, float]] = []
-    bolt: list[tuple[float, float]] = []
+    ours: list[tuple[float, float, float]] = []
+    bolt: list[tuple[float, float, float]] = []
     for _ in range(runs):
-        ours.append(timed(ours_argv))
-        bolt.append(timed(bolt_argv))
+        ours.append((*timed(ours_argv), import_ms(ours_argv)))
+        bolt.append((*timed(bolt_argv), import_ms(bolt_argv)))
     print(f"Start-up, medians of {runs} alternating runs:")
-    print(f"{'':34} {'wall ms':>9} {'CPU ms':>9}")
+    print(f"{'':34} {'wall ms':>9} {'CPU ms':>9} {'imports ms':>11}")
     rows = (("qi-nudge --help", ours), ("bare Bolt imports (reference)", bolt))
-    medians = {}
+    medians = []
     for name, times in rows:
-        wall = statistics.median(t[0] for t in times) * 1000
-        cpu = statistics.median(t[1] for t in times) * 1000
-        medians[name] = (wall, cpu)
-        print(f"{name:34} {wall:9.1f} {cpu:9.1f}")
-    (our_wall, our_cpu), (bolt_wall, bolt_cpu) = medians.values()
-    print(
-        f"{'ratio (aim: within 2x)':34} {our_wall / bolt_wall:8.2f}x {our_cpu / bolt_cpu:8.2f}x\n"
-    )
+        wall, cpu = (statistics.median(t[i] for t in times) * 1000 for i in (0, 1))
+        imports = statistics.median(t[2] for t in times)
+        medians.append((wall, cpu, imports))
+        print(f"{name:34} {wall:9.1f} {cpu:9.1f} {imports:11.1f}")
+    wall, cpu, imports = (ours / bolt for ours, bolt in zip(*medians, strict=True))
+    print(f"{'ratio (aim: within 2x)':34} {wall:8.2f}x {cpu:8.2f}x {imports:10.2f}x\n")
 
 
 def free_port() -> int:
@@ -196,7 +207,9 @@ def memory(idle: float, rounds: int) -> None:
             stdout=subprocess.DEVNULL,
         )
         bare_env = {**base, "BARE_DB": str(folder / "bare.db")}
-        results: dict[str, list[int]] = {"serve": [], "serve, fresh": [], "bolt": []}
+        # What SQLAlchemy's ORM and our models cost by themselves: the floor for this design.
+        floor_env = {**bare_env, "BARE_ALSO_IMPORTS": "sqlalchemy.orm,store.models"}
+        results: dict[str, list[int]] = {"serve": [], "serve, fresh": [], "bolt": [], "floor": []}
         for n in range(rounds):
             fresh = f"sqlite:///{folder / f'fresh{n}.db'}"
             results["serve"].append(
@@ -204,6 +217,9 @@ def memory(idle: float, rounds: int) -> None:
             )
             results["bolt"].append(
                 idle_rss([sys.executable, "-c", BARE_BOLT], bare_env, folder, idle)
+            )
+            results["floor"].append(
+                idle_rss([sys.executable, "-c", BARE_BOLT], floor_env, folder, idle)
             )
             results["serve, fresh"].append(
                 idle_rss([*qi_nudge(), "serve"], {**base, "DATABASE_URL": fresh}, folder, idle)
@@ -213,8 +229,10 @@ def memory(idle: float, rounds: int) -> None:
     print(f"{'qi-nudge serve (SQLite at head)':34} {mib['serve']:8.1f} MiB")
     print(f"{'qi-nudge serve (fresh SQLite)':34} {mib['serve, fresh']:8.1f} MiB")
     print(f"{'bare Bolt app (reference)':34} {mib['bolt']:8.1f} MiB")
+    print(f"{'bare Bolt + SQLAlchemy ORM + models':34} {mib['floor']:8.1f} MiB")
     print(f"{'ratio at head (aim: within 1.5x)':34} {mib['serve'] / mib['bolt']:8.2f}x")
     print(f"{'ratio fresh':34} {mib['serve, fresh'] / mib['bolt']:8.2f}x")
+    print(f"{'ratio of that floor':34} {mib['floor'] / mib['bolt']:8.2f}x")
 
 
 def main() -> None:
