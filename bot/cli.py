@@ -3,28 +3,46 @@
 from __future__ import annotations
 
 import argparse
-import getpass
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import OperationalError
-
-from bot import admin_commands, forum_channels, reminder_commands, stats_commands
-from bot.console import Console, console_actor
-from bot.runtime import CONSOLE_LOG_FILE, build_context, configure_logging, open_database
-from bot.settings import Settings, SettingsError, load_settings
-from handlers.context import Context
-from handlers.demo import DEMO_ADMIN, is_empty, seed_example_trust
-from handlers.dispatch import Dispatcher
-from handlers.errors import Refusal
-from handlers.wording import when
-from store.migrate import current_revision, upgrade
+# Nothing heavy at the top: `qi-nudge --help` and a mistyped option need only argparse. Each
+# subcommand imports what it uses when it runs (SQLAlchemy, Alembic, Slack, APScheduler...).
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from handlers.context import Context
 
 log = logging.getLogger(__name__)
 
-Command = Callable[[Context, argparse.Namespace], int]
+Command = Callable[["Context", argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """A subcommand's function named by module and name, imported only when it is called."""
+
+    module: str
+    name: str
+
+    def __call__(self, ctx: Context, args: argparse.Namespace) -> int:
+        """Import the function, and run it."""
+        command: Command = getattr(importlib.import_module(self.module), self.name)
+        return command(ctx, args)
+
+
+def _admin(name: str) -> LazyCommand:
+    """A command of bot.admin_commands."""
+    return LazyCommand("bot.admin_commands", name)
+
+
+def _reminders(name: str) -> LazyCommand:
+    """A command of bot.reminder_commands."""
+    return LazyCommand("bot.reminder_commands", name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,31 +74,29 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import-projects", help="load projects from a CSV project register")
     imp.add_argument("file")
     imp.add_argument("--strict", action="store_true", help="load nothing if any row is bad")
-    imp.set_defaults(handler=admin_commands.cmd_import_projects)
+    imp.set_defaults(handler=_admin("cmd_import_projects"))
 
     exp = sub.add_parser("export", help="write memberships or forum sign-ups as CSV")
     exp.add_argument("what", choices=["memberships", "signups"])
     exp.add_argument("--out", metavar="FILE", help="write here instead of the screen")
     exp.add_argument("--force", action="store_true", help="replace the file if it is already there")
-    exp.set_defaults(handler=admin_commands.cmd_export)
+    exp.set_defaults(handler=_admin("cmd_export"))
 
     forum = sub.add_parser("forum", help="add, list, set or check forums")
     forum_sub = forum.add_subparsers(dest="action", required=True)
     forum_add = forum_sub.add_parser("add", help="add a forum")
     forum_add.add_argument("name")
     forum_add.add_argument("--channel", help="where announcements go, e.g. slack:C0123")
-    forum_add.set_defaults(handler=admin_commands.cmd_forum_add)
-    forum_sub.add_parser("list", help="list forums").set_defaults(
-        handler=admin_commands.cmd_forum_list
-    )
+    forum_add.set_defaults(handler=_admin("cmd_forum_add"))
+    forum_sub.add_parser("list", help="list forums").set_defaults(handler=_admin("cmd_forum_list"))
     forum_set = forum_sub.add_parser("set", help="a forum's channel and announcement times")
     forum_set.add_argument("name")
     forum_set.add_argument("--channel", help='e.g. slack:C0123 ("" for none)')
     forum_set.add_argument("--announce", help="times before each meeting, e.g. 7d,1d,0")
-    forum_set.set_defaults(handler=admin_commands.cmd_forum_set)
+    forum_set.set_defaults(handler=_admin("cmd_forum_set"))
     forum_sub.add_parser(
         "check", help="whether qi-nudge can post in each forum's channel"
-    ).set_defaults(handler=forum_channels.cmd_forum_check)
+    ).set_defaults(handler=LazyCommand("bot.forum_channels", "cmd_forum_check"))
 
     meeting = sub.add_parser("meeting", help="add, list, move or cancel forum meetings")
     meeting_sub = meeting.add_subparsers(dest="action", required=True)
@@ -88,22 +104,22 @@ def build_parser() -> argparse.ArgumentParser:
     meeting_add.add_argument("--at", required=True, help='local time, e.g. "2026-12-03 14:00"')
     meeting_add.add_argument("--forum", help="which forum (needed when there are several)")
     meeting_add.add_argument("--location")
-    meeting_add.set_defaults(handler=admin_commands.cmd_meeting_add)
+    meeting_add.set_defaults(handler=_admin("cmd_meeting_add"))
     meeting_sub.add_parser("list", help="upcoming meetings and their numbers").set_defaults(
-        handler=admin_commands.cmd_meeting_list
+        handler=_admin("cmd_meeting_list")
     )
     meeting_cancel = meeting_sub.add_parser("cancel", help="cancel a meeting and tell people")
     meeting_cancel.add_argument("id", type=int, help="the meeting's number (see meeting list)")
-    meeting_cancel.set_defaults(handler=admin_commands.cmd_meeting_change)
+    meeting_cancel.set_defaults(handler=_admin("cmd_meeting_change"))
     meeting_move = meeting_sub.add_parser("move", help="move a meeting and tell people")
     meeting_move.add_argument("id", type=int, help="the meeting's number (see meeting list)")
     meeting_move.add_argument("--at", required=True, help='new local time, "2026-12-10 14:00"')
-    meeting_move.set_defaults(handler=admin_commands.cmd_meeting_change)
+    meeting_move.set_defaults(handler=_admin("cmd_meeting_change"))
 
     admin = sub.add_parser("admin", help="grant, revoke or list the admin role")
     admin.add_argument("action", choices=["grant", "revoke", "list"])
     admin.add_argument("person", nargs="?", help='e.g. "console:Asha Patel", slack:T1:U1, #12')
-    admin.set_defaults(handler=admin_commands.cmd_admin)
+    admin.set_defaults(handler=_admin("cmd_admin"))
 
     person = sub.add_parser("person", help="export, erase or link one person's data")
     person.add_argument("action", choices=["export", "erase", "link"])
@@ -116,9 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     person.add_argument("--yes", action="store_true", help="erase or link: yes, really")
     person.set_defaults(
         handler_by_action={
-            "export": admin_commands.cmd_person_export,
-            "erase": admin_commands.cmd_person_erase,
-            "link": admin_commands.cmd_person_link,
+            "export": _admin("cmd_person_export"),
+            "erase": _admin("cmd_person_erase"),
+            "link": _admin("cmd_person_link"),
         }
     )
     remind = sub.add_parser("remind", help="the weekly reminder to leads: preview or run now")
@@ -127,16 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="show who would be reminded and why"
     )
     when_group.add_argument("--now", action="store_true", help="run this week's reminder now")
-    remind.set_defaults(handler=reminder_commands.cmd_remind)
+    remind.set_defaults(handler=_reminders("cmd_remind"))
 
     sub.add_parser(
         "run-due", help="send what is due now: meeting announcements, this week's reminder"
-    ).set_defaults(handler=reminder_commands.cmd_run_due)
+    ).set_defaults(handler=_reminders("cmd_run_due"))
 
     deliveries = sub.add_parser("deliveries", help="messages the bot sent on its own")
     deliveries.add_argument("--failed", action="store_true", help="only those that failed")
     deliveries.add_argument("--limit", type=int, default=50, help="how many (newest first)")
-    deliveries.set_defaults(handler=reminder_commands.cmd_deliveries)
+    deliveries.set_defaults(handler=_reminders("cmd_deliveries"))
 
     stats = sub.add_parser("stats", help="the headline and run chart, outside chat")
     stats.add_argument("--chart", metavar="FILE.png", help="write the run chart here")
@@ -155,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--replace", action="store_true", help="back-fill over weeks already recorded"
     )
-    stats.set_defaults(handler=stats_commands.cmd_stats)
+    stats.set_defaults(handler=LazyCommand("bot.stats_commands", "cmd_stats"))
 
     teams = sub.add_parser("teams", help="Microsoft Teams: the app package, and its channels")
     teams_sub = teams.add_subparsers(dest="action", required=True)
@@ -171,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_demo(ctx: Context) -> None:
     """Seed the example trust if the database is empty, and say what happened."""
+    from handlers.demo import is_empty, seed_example_trust
+    from handlers.wording import when
+
     if not is_empty(ctx):
         print("The database already has data, so no example data was added.")
         return
@@ -183,6 +202,12 @@ def run_demo(ctx: Context) -> None:
 
 def run_console(ctx: Context, args: argparse.Namespace) -> int:
     """The console transport on stdin and stdout."""
+    import getpass
+
+    from bot.console import Console, console_actor
+    from handlers.demo import DEMO_ADMIN
+    from handlers.dispatch import Dispatcher
+
     if args.demo:
         run_demo(ctx)
     name = args.as_name or (DEMO_ADMIN if args.demo else getpass.getuser().title())
@@ -208,9 +233,13 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from bot.check_command import cmd_check  # checks the database itself: never migrates
 
         return cmd_check(settings)
+    from bot.runtime import build_context, open_database
+
     engine = open_database(settings, migrate=command != "db")
     ctx = build_context(settings, engine)
     if command == "db":
+        from store.migrate import current_revision, upgrade
+
         if args.action == "upgrade":
             upgrade(engine)
         print(f"Database schema: {current_revision(engine) or 'empty'}")
@@ -236,9 +265,15 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `qi-nudge` command."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help and mistakes end here, before anything heavy loads
     if args.command is None:
         args.as_name, args.demo = None, False
+    from sqlalchemy.exc import OperationalError
+
+    from bot.runtime import CONSOLE_LOG_FILE, configure_logging
+    from bot.settings import SettingsError, load_settings
+    from handlers.errors import Refusal
+
     try:
         settings = load_settings()
     except SettingsError as error:

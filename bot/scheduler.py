@@ -8,9 +8,6 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.schedulers.background import BackgroundScheduler
-
 from bot.leader import Leadership
 from handlers.announcements import run_announcements
 from handlers.context import Context
@@ -162,6 +159,10 @@ class Scheduler:
         self.interval = interval
         self.took_lead = took_lead  # told when this replica becomes the leader (wakes the sender)
         self._leads = threading.Event()  # read by the delivery thread: only the leader sends
+        # APScheduler loads only in the process that schedules (serve), not with Jobs, which
+        # `qi-nudge remind` and `run-due` use.
+        from apscheduler.schedulers.background import BackgroundScheduler
+
         self._scheduler = BackgroundScheduler(timezone=UTC)
 
     def leads(self) -> bool:
@@ -229,6 +230,8 @@ class Scheduler:
         self._scheduler.start()
 
     def _run_jobs_now(self) -> None:
+        from apscheduler.jobstores.base import JobLookupError
+
         if self._scheduler.running:
             with contextlib.suppress(JobLookupError):  # shutting down just now
                 self._scheduler.modify_job("jobs", next_run_time=datetime.now(UTC))

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
@@ -34,6 +33,8 @@ from handlers.dispatch import Dispatcher
 from handlers.errors import Refusal
 
 if TYPE_CHECKING:  # the Teams SDK takes ~2 s to import: only when Teams is configured
+    from slack_bolt.adapter.socket_mode import SocketModeHandler  # only with SLACK_APP_TOKEN
+
     from bot.teams.app import SigningKeys
     from bot.teams.sender import TeamsSender
     from bot.teams.transport import TeamsTransport
@@ -175,6 +176,8 @@ def join_forum_channels_soon(service: Service, ctx: Context) -> threading.Thread
 
 def connect_socket_mode(service: Service, settings: Settings) -> SocketModeHandler:
     """Dial Slack over a WebSocket (Socket Mode) and answer through the same Bolt app."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
     assert settings.slack_app_token is not None
     assert service.slack_app is not None and service.transport is not None
     socket = SocketModeHandler(

@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from rapidfuzz import fuzz, process
-
 from store.names import name_key
 
 T = TypeVar("T")
@@ -62,6 +60,9 @@ def match_name(query: str, options: Sequence[Named[T]]) -> Match[T]:
             candidates=tuple(o.name for o in containing[:MAX_SUGGESTIONS]),
             ambiguous=True,
         )
+    # rapidfuzz (~4 MiB) loads at the first typo, not with every process that can match names.
+    from rapidfuzz import fuzz, process
+
     by_key = {option_key: option.name for option_key, option in keyed}
     # Typos: the same similarity as difflib's ratio (cut-off 0.6), computed in C, because a
     # trust may have thousands of projects and a chat reply must be quick.

@@ -1,12 +1,15 @@
 """Alembic migrations: upgrade from empty, match the models, and go back down cleanly."""
 
+import sqlite3
+
+import alembic.command
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from store.engine import make_engine
-from store.migrate import current_revision, downgrade, head_revision, upgrade
+from store.migrate import at_head, current_revision, downgrade, head_revision, known_head, upgrade
 from store.models import Base
 
 BOTH = pytest.mark.parametrize("fresh_database_url", ["sqlite", "postgresql"], indirect=True)
@@ -90,3 +93,62 @@ def test_an_erased_persons_number_is_never_given_again_and_upgrading_keeps_every
     assert kept == 1  # the rebuild kept Ben's account
     assert gone == 0  # and deleting him still takes it with him (foreign keys are back on)
     assert chloe > ben  # not Ben's number: the last one, so SQLite would give it again
+
+
+def test_the_head_read_from_the_files_is_alembics():
+    # Start-up trusts known_head() to skip Alembic: it must agree with Alembic's own reading.
+    assert known_head() == head_revision()
+
+
+@BOTH
+def test_a_start_at_the_latest_revision_runs_no_migration(fresh_database_url, monkeypatch):
+    engine = make_engine(fresh_database_url)
+    upgrade(engine)
+
+    def no_migration(*args, **kwargs):
+        raise AssertionError("Alembic ran on a database already at the latest revision")
+
+    monkeypatch.setattr(alembic.command, "upgrade", no_migration)
+    upgrade(engine)  # what every start and every qi-nudge command does first
+
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_a_start_on_sqlite_does_not_wait_for_a_writer(tmp_path):
+    # `qi-nudge deliveries` during the weekly run: the check only reads, so it needs no lock.
+    path = tmp_path / "qi.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # holds the one write lock
+    try:
+        upgrade(engine)  # before: "database is locked" after the 5 s busy timeout
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert at_head(engine)
+    engine.dispose()
+
+
+def test_the_head_is_left_to_alembic_when_the_files_are_not_one_chain(tmp_path):
+    for name, revision, down in [("a", "0001", None), ("b", "0002", "0001"), ("c", "0003", "0001")]:
+        (tmp_path / f"{name}.py").write_text(
+            f"revision: str = '{revision}'\ndown_revision: str | None = {down!r}\n"
+        )
+    assert known_head(tmp_path) is None  # two heads: Alembic decides (and would refuse)
+    (tmp_path / "d.py").write_text("revision: str = '0004'\ndown_revision = ('0002', '0003')\n")
+    assert known_head(tmp_path) is None  # a merge, not read here: Alembic decides
+
+
+@BOTH
+def test_a_database_behind_the_latest_revision_is_still_upgraded(fresh_database_url):
+    engine = make_engine(fresh_database_url)
+    upgrade(engine, "0009")
+    assert not at_head(engine)
+
+    upgrade(engine)
+
+    assert at_head(engine)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
