@@ -27,6 +27,8 @@ from matplotlib.transforms import Transform, offset_copy
 from PIL import Image as PngImage
 
 from handlers.charts import (
+    DPI,
+    FIGURE_SIZE,
     NO_DATA,
     check_points,
     format_value,
@@ -46,8 +48,6 @@ VERMILLION = "#D55E00"
 REDDISH_PURPLE = "#CC79A7"
 GREY = "#555555"  # not a signal colour: notes and "No data yet", like the axes' words
 
-FIGURE_SIZE = (10.0, 5.0)  # inches
-DPI = 120  # 1200 x 600 pixels: sharp in chat, quick to draw
 
 # Each signal gets its own marker shape as well as its own colour, so it never relies on
 # colour alone; sizes shrink in drawing order so a point in two signals shows both.
