@@ -12,6 +12,7 @@ from datetime import date
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
+from handlers.chart_cache import drawn_charts
 from handlers.reply import Image
 from handlers.wording import plural
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from handlers.run_chart import RunChartAnalysis, Signal
 
 NO_DATA = "No data yet"
+FIGURE_SIZE = (10.0, 5.0)  # inches
+DPI = 120  # 1200 x 600 pixels: sharp in chat, quick to draw
 
 
 def run_chart(
@@ -34,16 +37,21 @@ def run_chart(
     check_points(points, analysis)  # refused now, not later when it is drawn
     alt_text = describe_run_chart(points, analysis, title=title, notes=notes, as_percent=as_percent)
     points, notes = list(points), list(notes)  # drawn later: keep the data as it is now
+    drawn_from = _digest(
+        "run chart", FIGURE_SIZE, DPI, points, analysis, title, y_label, notes, as_percent
+    )
 
     def draw(scale: float = 1.0) -> bytes:
-        from handlers import chart_drawing as drawing  # matplotlib loads when a chart is drawn
+        def draw_now() -> bytes:
+            from handlers import chart_drawing as drawing  # matplotlib loads when first drawn
 
-        figure = drawing.build_run_chart_figure(
-            points, analysis, title=title, y_label=y_label, notes=notes, as_percent=as_percent
-        )
-        return drawing.render_png(figure, scale=scale)
+            figure = drawing.build_run_chart_figure(
+                points, analysis, title=title, y_label=y_label, notes=notes, as_percent=as_percent
+            )
+            return drawing.render_png(figure, scale=scale)
 
-    drawn_from = _digest(points, analysis, title, y_label, notes, as_percent)
+        return drawn_charts.get((drawn_from, scale), draw_now)
+
     return Image(
         draw=draw, title=title, alt_text=alt_text, filename="run-chart.png", drawn_from=drawn_from
     )
@@ -53,19 +61,23 @@ def attendance_chart(meetings: Sequence[tuple[date, int, int]], *, title: str) -
     """Forum attendance per meeting (service users and carers, staff) as a PNG with alt text."""
     alt_text = describe_attendance(meetings, title=title)
     meetings = list(meetings)
+    drawn_from = _digest("attendance", FIGURE_SIZE, DPI, meetings, title)
 
     def draw(scale: float = 1.0) -> bytes:
-        from handlers import chart_drawing as drawing  # matplotlib loads when a chart is drawn
+        def draw_now() -> bytes:
+            from handlers import chart_drawing as drawing  # matplotlib loads when first drawn
 
-        figure = drawing.build_attendance_figure(meetings, title=title)
-        return drawing.render_png(figure, scale=scale)
+            figure = drawing.build_attendance_figure(meetings, title=title)
+            return drawing.render_png(figure, scale=scale)
+
+        return drawn_charts.get((drawn_from, scale), draw_now)
 
     return Image(
         draw=draw,
         title=title,
         alt_text=alt_text,
         filename="forum-attendance.png",
-        drawn_from=_digest(meetings, title),
+        drawn_from=drawn_from,
     )
 
 
@@ -81,7 +93,12 @@ def check_points(points: Sequence[tuple[date, float]], analysis: RunChartAnalysi
 
 
 def _digest(*data: object) -> str:
-    """A fingerprint of what a chart is drawn from (dates, numbers, words: all repr-stable)."""
+    """A fingerprint of what a chart is drawn from (dates, numbers, words: all repr-stable).
+
+    Everything the picture depends on goes in: its kind, size, data, words and options, so
+    the same fingerprint means the same picture (the drawing cache and Slack's uploads rely
+    on it).
+    """
     return hashlib.sha256(repr(data).encode()).hexdigest()
 
 

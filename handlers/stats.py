@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
@@ -15,11 +16,10 @@ from handlers.errors import Refusal
 from handlers.lookup import acting_person, find_forum, require_admin
 from handlers.nudges import week_of
 from handlers.reply import Actor, Reply, Section, say
-from handlers.run_chart import Signal, analyse
+from handlers.run_chart import RunChartAnalysis, Signal, analyse
 from handlers.wording import involvement_headline_text, plural
 from store import stats as stats_store
-from store.models import Forum, ParticipationSnapshot
-from store.projects import involvement_headline
+from store.models import Forum
 from store.roles import LIVED_EXPERIENCE_ROLES, Role
 
 EXAMPLE_NOTE = '/qi-stats note 2026-03-02 "Forum relaunched"'
@@ -207,38 +207,36 @@ def handle_stats_command(ctx: Context, actor: Actor, text: str) -> Reply:
 def project_stats(ctx: Context, site: str = "") -> Reply:
     """The headline and the weekly run chart, overall or for one site."""
     with ctx.sessions() as session:
+        # Set-based and small: the weeks' three figures, the notes, and the headline counted
+        # in SQL (three statements; four for a site, which is looked up first).
         scope = _site_scope(session, site) if site else stats_store.OVERALL
-        weeks = stats_store.snapshots(session, scope)
-        notes = [(n.on_date, n.text) for n in stats_store.notes(session)]
-        if scope == stats_store.OVERALL:
-            total, involved = involvement_headline(session)
-        else:
-            now = stats_store.project_history(session, ctx.timezone).figures_at(ctx.now())
-            site_now = now.get(scope, stats_store.Figures())
-            total, involved = site_now.active, site_now.involved
+        weeks = stats_store.weekly_figures(session, scope)
+        notes = stats_store.note_texts(session)
+        total, involved = stats_store.headline(
+            session, None if scope == stats_store.OVERALL else scope[len("site:") :]
+        )
     where = f" at {site}" if site else ""
     headline = involvement_headline_text(involved, total).rstrip(".") + where
-    counted = [w for w in weeks if w.active_projects]
-    if not counted:
+    if not weeks:
         return say(
             f"{headline}. There are no weekly figures yet to draw a run chart: the "
             "first are recorded when the weekly reminders go out (an organiser can also work "
             "out past weeks from the projects' history).",
             heading="Lived experience on QI teams",
         )
-    headline += _since(counted[0], involved, total)
-    return _chart_reply(counted, notes, headline=f"{headline}.", site=site)
+    headline += _since(weeks[0], involved, total)
+    return _chart_reply(weeks, notes, headline=f"{headline}.", site=site)
 
 
 def _chart_reply(
-    weeks: Sequence[ParticipationSnapshot],
+    weeks: Sequence[stats_store.WeekFigures],
     notes: Sequence[tuple[date, str]],
     *,
     headline: str,
     site: str,
 ) -> Reply:
     points = [(w.week_start, _share(w)) for w in weeks]
-    analysis = analyse([value for _, value in points], unit="week")
+    analysis = _analysed(tuple(value for _, value in points))
     what = _findings(analysis.signals)
     title = "Share of active projects with a service user or carer on the team" + (
         f" ({site})" if site else ""
@@ -253,6 +251,12 @@ def _chart_reply(
         ),
         image=image,
     )
+
+
+@lru_cache(maxsize=64)
+def _analysed(values: tuple[float, ...]) -> RunChartAnalysis:
+    """The rules' findings for a series of weekly shares: the same weeks, the same findings."""
+    return analyse(values, unit="week")
 
 
 def _findings(signals: Sequence[Signal]) -> str:
@@ -339,11 +343,11 @@ def _site_scope(session: Session, site: str) -> str:
     raise Refusal(f'I have no figures for a site called "{site}". Sites with figures: {sites}.')
 
 
-def _share(week: ParticipationSnapshot) -> float:
+def _share(week: stats_store.WeekFigures) -> float:
     return week.involved_projects / week.active_projects if week.active_projects else 0.0
 
 
-def _since(first: ParticipationSnapshot, involved: int, total: int) -> str:
+def _since(first: stats_store.WeekFigures, involved: int, total: int) -> str:
     """', up from 1 of 10 in March 2026' (or down, or the same)."""
     then = _share(first)
     now = involved / total if total else 0.0

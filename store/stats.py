@@ -7,8 +7,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
+from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from store.models import (
@@ -20,6 +21,7 @@ from store.models import (
     Project,
     Rsvp,
 )
+from store.projects import lived_experience_exists
 from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, ProjectStatus, Role, RsvpAnswer
 from store.upsert import insert_for
 
@@ -242,6 +244,63 @@ def snapshots(session: Session, scope: str = OVERALL) -> list[ParticipationSnaps
             .order_by(ParticipationSnapshot.week_start)
         )
     )
+
+
+class WeekFigures(NamedTuple):
+    """One week of a scope's figures, as the run chart needs them."""
+
+    week_start: date
+    active_projects: int
+    involved_projects: int
+
+
+# Built once: /qi-stats asks these on every request, and building a statement costs more
+# Python than running it on SQLite.
+_WEEKLY_FIGURES = (
+    select(
+        ParticipationSnapshot.week_start,
+        ParticipationSnapshot.active_projects,
+        ParticipationSnapshot.involved_projects,
+    )
+    .where(ParticipationSnapshot.scope == bindparam("scope"))
+    .where(ParticipationSnapshot.active_projects > 0)
+    .order_by(ParticipationSnapshot.week_start)
+)
+_NOTE_TEXTS = select(ChartNote.on_date, ChartNote.text).order_by(ChartNote.on_date, ChartNote.id)
+
+
+def _headline_statement(*where: ColumnElement[bool]) -> Select[tuple[int, int]]:
+    """(active projects, of which involved), counted in one statement."""
+    active = select(func.count()).where(Project.status == ProjectStatus.ACTIVE, *where)
+    involved = active.where(lived_experience_exists())
+    return select(active.scalar_subquery(), involved.scalar_subquery())
+
+
+_HEADLINE = _headline_statement()
+_SITE_HEADLINE = _headline_statement(Project.site == bindparam("site"))
+
+
+def weekly_figures(session: Session, scope: str = OVERALL) -> list[WeekFigures]:
+    """A scope's weeks with active projects, oldest first: three columns, no ORM objects."""
+    return [WeekFigures(*row) for row in session.execute(_WEEKLY_FIGURES, {"scope": scope})]
+
+
+def note_texts(session: Session) -> list[tuple[date, str]]:
+    """The change annotations as (date, words), in date order."""
+    return [(on, text) for on, text in session.execute(_NOTE_TEXTS)]
+
+
+def headline(session: Session, site: str | None = None) -> tuple[int, int]:
+    """(active projects, of which with a service user or carer on the team), overall or a site's.
+
+    The same count as store.projects.involvement_headline (one statement); for a site,
+    counted in SQL too: the projects' whole history (project_history) is for past weeks.
+    """
+    if site is None:
+        row = session.execute(_HEADLINE).one()
+    else:
+        row = session.execute(_SITE_HEADLINE, {"site": site}).one()
+    return int(row[0]), int(row[1])
 
 
 def scopes(session: Session) -> list[str]:

@@ -209,3 +209,13 @@ def ben() -> Actor:
 def chloe() -> Actor:
     """A member of staff."""
     return person("Chloe Evans")
+
+
+@pytest.fixture(autouse=True)
+def no_charts_kept_between_tests() -> Iterator[None]:
+    """Each test draws its own charts: the process-wide cache of drawn charts starts empty."""
+    from handlers.chart_cache import drawn_charts
+
+    drawn_charts.clear()
+    yield
+    drawn_charts.clear()

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -60,6 +61,11 @@ IMAGE_NOT_POSTED = (
     "Whoever looks after qi-nudge for your trust can make the chart outside chat with: "
     "qi-nudge stats --chart FILE.png"
 )
+IMAGE_DROPPED = (
+    "Sorry, I'm too busy to post the chart just now: please ask again in a minute. "
+    "What it shows: {alt_text}"
+)
+KEPT_HOME_IMAGES = 64  # App Home charts' Slack file ids, by digest (a trust has a few charts)
 
 
 def build_web_client(settings: Settings) -> WebClient:
@@ -103,7 +109,7 @@ class SlackTransport:
         self.deliverer: Deliverer | None = None
         self._dm_channels: dict[str, str] = {}
         self._dm_lock = threading.Lock()
-        self._home_images: dict[str, str] = {}  # chart digest -> Slack file id
+        self._home_images: OrderedDict[str, str] = OrderedDict()  # chart digest -> file id
         self._home_images_lock = threading.Lock()
 
     # --- who is acting -------------------------------------------------------------------
@@ -153,8 +159,13 @@ class SlackTransport:
         """After the answer: its picture, queued outbox sends (news for others), in-place edits."""
         image = reply.image
         if image is not None and user_id:
+            # Under a flood the chart is what gives way (the answer itself was in the ack),
+            # and the person is told, with what the chart shows.
+            dropped = say(IMAGE_DROPPED.format(alt_text=image.alt_text))
             self.after.submit(
-                "image", lambda: self.post_image(image, user_id, channel_id, response_url)
+                "image",
+                lambda: self.post_image(image, user_id, channel_id, response_url),
+                if_dropped=lambda: self.answer_privately(dropped, user_id, response_url),
             )
         if not reply.ok:
             return
@@ -247,7 +258,9 @@ class SlackTransport:
             # The words say what the chart shows; the next opening will try the picture again.
             log.warning("App Home refused the chart image; published without it")
             with self._home_images_lock:
-                self._home_images = {k: v for k, v in self._home_images.items() if v != file_id}
+                self._home_images = OrderedDict(
+                    (k, v) for k, v in self._home_images.items() if v != file_id
+                )
             self.client.views_publish(user_id=actor.user_id, view=build_home_view(reply))
 
     def home_image(self, image: Image) -> str | None:
@@ -261,6 +274,8 @@ class SlackTransport:
             digest = image.drawn_from or hashlib.sha256(image.png).hexdigest()
             with self._home_images_lock:
                 known = self._home_images.get(digest)
+                if known:
+                    self._home_images.move_to_end(digest)
             if known:
                 return known
             png = image.png  # drawn here, once per distinct chart
@@ -282,6 +297,8 @@ class SlackTransport:
             return None
         with self._home_images_lock:
             self._home_images[digest] = file_id
+            while len(self._home_images) > KEPT_HOME_IMAGES:
+                self._home_images.popitem(last=False)
         return file_id
 
     def respond_to(self, response_url: str, reply: Reply, *, replace: bool) -> bool:
@@ -355,7 +372,9 @@ class SlackTransport:
             self.after.submit("home", lambda: self.publish_home(actor))
             if not reply.ok:
                 self.after.submit(
-                    "refusal", lambda: self.answer_privately(reply, actor.user_id, "")
+                    "refusal",
+                    lambda: self.answer_privately(reply, actor.user_id, ""),
+                    essential=True,
                 )
         elif response_url:
             # Replace only a card that was the person's own (ephemeral, or in their DM with the
@@ -364,6 +383,7 @@ class SlackTransport:
             self.after.submit(
                 "respond",
                 lambda: self.respond_to(response_url, reply, replace=reply.ok and own),
+                essential=True,
             )
         self.follow_up(
             reply, user_id=actor.user_id, channel_id=channel_id, response_url=response_url
@@ -382,7 +402,9 @@ class SlackTransport:
             return
         ack()
         self.after.submit(
-            "form answer", lambda: self.answer_privately(reply, actor.user_id, response_url)
+            "form answer",
+            lambda: self.answer_privately(reply, actor.user_id, response_url),
+            essential=True,
         )
         self.follow_up(
             reply, user_id=actor.user_id, channel_id=channel_id, response_url=response_url

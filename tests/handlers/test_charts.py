@@ -418,3 +418,49 @@ def test_matplotlib_loads_only_when_a_chart_is_drawn():
         cwd=Path(__file__).resolve().parents[2],
     )
     assert done.stdout.split() == ["False", "True"]
+
+
+def test_a_chart_is_drawn_in_one_pass(monkeypatch):
+    """No layout engine or tight bounding box, each of which draws the whole figure again."""
+    from matplotlib.figure import Figure
+
+    from handlers.chart_drawing import render_png
+
+    passes: list[int] = []
+    real = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, r: passes.append(1) or real(self, r))
+    render_png(figure_of(notes=[(date(2026, 4, 6), "forum relaunched")]))
+
+    assert passes == [1]
+
+
+def test_a_years_weeks_name_at_most_twelve_months_so_the_names_never_touch():
+    year = [(START + timedelta(weeks=week), 0.5) for week in range(52)]
+    figure = figure_of(points=year, result=analysis(median=0.5))
+    figure.canvas.draw()  # ticks are placed when drawn
+
+    labels = [t.get_text() for t in figure.axes[0].get_xticklabels() if t.get_text()]
+    assert 6 <= len(labels) <= 12
+
+
+def test_words_copied_from_an_earlier_drawing_land_where_matplotlib_draws_them():
+    import io
+
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image as PngImage
+
+    from handlers.chart_drawing import render_png
+
+    notes = [(date(2026, 4, 6), "forum relaunched")]
+    render_png(figure_of(notes=notes))  # the words are drawn here, and copied below
+    ours = np.asarray(PngImage.open(io.BytesIO(render_png(figure_of(notes=notes)))))
+    plain = FigureCanvasAgg(figure_of(notes=notes))
+    plain.draw()
+    theirs = np.asarray(plain.buffer_rgba())[..., :3]
+
+    difference = np.abs(ours.astype(int) - theirs.astype(int)).max(axis=2)
+    assert (difference == 0).mean() > 0.97  # all but the words' edges: identical
+    # Within half a pixel: 4 x 4 blocks (a blur) agree closely everywhere.
+    blocks = [a.reshape(150, 4, 300, 4, 3).mean(axis=(1, 3)) for a in (ours, theirs)]
+    assert np.abs(blocks[0] - blocks[1]).max() < 48

@@ -511,3 +511,47 @@ def test_an_organisers_chart_notes_are_in_their_data_export(chat, ctx, chloe):
     assert exported["run_chart_notes_written"] == [
         {"date": "2026-03-02", "note": "Forum relaunched", "written": ctx.now().isoformat()}
     ]
+
+
+def statements_of(ctx, say):
+    """The SQL statements run while `say()` runs."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(" ".join(statement.split()))
+
+    connection = ctx.sessions.kw["bind"]
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        assert say().ok
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    return [s for s in statements if s.upper().startswith("SELECT")]
+
+
+@pytest.mark.parametrize("site", ["", '"Ward 7"'])
+def test_stats_reads_a_few_set_based_statements_however_many_projects(
+    ctx, history, chat, asha, site
+):
+    backfill(ctx)
+    before = statements_of(ctx, lambda: chat.say(asha, f"/qi-stats {site}"))
+    for number in range(20):  # a trust grows: the statements stay the same
+        assert chat.say(asha, f'/qi-project new "More {number}" --site "Ward 7"').ok
+    after = statements_of(ctx, lambda: chat.say(asha, f"/qi-stats {site}"))
+
+    assert len(after) == len(before) == (4 if site else 3)
+    # Projects are counted in SQL, never read row by row (a site's headline read every
+    # project and its history: O(projects) in Python on every request).
+    from_projects = [s for s in after if "FROM projects" in s]
+    assert from_projects and all("count(*)" in s for s in from_projects)
+
+
+def test_the_headline_counts_as_the_project_lists_do(ctx, history):
+    from store.projects import involvement_headline
+
+    with ctx.sessions() as session:
+        assert stats_store.headline(session) == involvement_headline(session) == (2, 0)
+        assert stats_store.headline(session, "Riverside") == (1, 0)
+        assert stats_store.headline(session, "Moon Base") == (0, 0)

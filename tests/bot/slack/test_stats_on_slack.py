@@ -103,3 +103,49 @@ def test_opening_app_home_again_does_not_redraw_the_same_chart(
 
     assert len(drawn) == 1  # drawn for the one upload; the same figures are recognised after
     assert len(fake_slack.uploads) == 1
+
+
+def test_the_same_figures_asked_for_twice_are_drawn_once_and_posted_twice(
+    slack_bot, fake_slack, clock, monkeypatch
+):
+    import handlers.chart_drawing
+
+    slack_bot.fake = fake_slack
+    fake_slack.add_channel(CHANNEL, "qi-team", bot_member=True)
+    with_figures(slack_bot, clock)
+    drawn = []
+    real_render = handlers.chart_drawing.render_png
+    monkeypatch.setattr(
+        handlers.chart_drawing,
+        "render_png",
+        lambda figure, **size: drawn.append(1) or real_render(figure, **size),
+    )
+
+    for _ in range(2):
+        command(slack_bot, fake_slack, LEAD, "/qi-stats", "")
+        slack_bot.settle()
+
+    assert len(drawn) == 1
+    first, second = fake_slack.uploads
+    assert first.content == second.content
+
+
+def test_when_too_busy_to_post_the_chart_the_person_is_told_what_it_shows(
+    slack_bot, fake_slack, clock
+):
+    from bot.slack.worker import AfterAck
+
+    slack_bot.fake = fake_slack
+    fake_slack.add_channel(CHANNEL, "qi-team", bot_member=True)
+    with_figures(slack_bot, clock)
+    # As under a flood: no room for a chart, room only for what a person is owed.
+    slack_bot.service.transport.after = AfterAck(limit=0, essential_room=1)
+
+    answer = command(slack_bot, fake_slack, LEAD, "/qi-stats", "")
+    slack_bot.service.transport.after.drain()
+
+    assert answer.status_code == 200
+    assert fake_slack.uploads == []
+    (told,) = [payload for _key, payload in fake_slack.responses]
+    assert told["text"].startswith("Sorry, I'm too busy to post the chart just now")
+    assert "Run chart: Share of active projects" in told["text"]
