@@ -36,6 +36,8 @@ from bot.delivery import (
 from bot.slack.sender import (
     DEFAULT_RETRY_AFTER,
     METADATA_EVENT,
+    OPEN_BURST,
+    OPEN_INTERVAL,
     SlackSender,
     build_sending_client,
 )
@@ -150,7 +152,10 @@ def deliverer(
     timeout: int = 5,
 ) -> Deliverer:
     pacer = Pacer(policy, clock=monotonic, sleep=monotonic.sleep)
-    return Deliverer(ctx, SlackSender(slack_client(fake, timeout=timeout)), policy, pacer=pacer)
+    sender = SlackSender(
+        slack_client(fake, timeout=timeout), clock=monotonic, sleep=monotonic.sleep
+    )
+    return Deliverer(ctx, sender, policy, pacer=pacer)
 
 
 def slack_lead(sessions: sessionmaker[Session], now, name: str, user_id: str) -> int:
@@ -1195,7 +1200,7 @@ def test_two_deliverers_draining_at_once_send_each_message_exactly_once(
     senders = [
         Deliverer(
             ctx,
-            SlackSender(slack_client(fake)),
+            SlackSender(slack_client(fake), sleep=lambda _: None),  # (opens not paced here)
             policy,
             pacer=Pacer(policy, clock=FakeMonotonic(), sleep=lambda _: None),
         )
@@ -1604,3 +1609,23 @@ def test_a_burst_of_wakes_is_one_pass_and_a_plan_committed_wakes_the_loop(sessio
         loop.stop()
 
     assert counting.drains == 3  # at start, once for the twenty wakes, once for the plan
+
+
+def test_a_first_week_fan_out_opens_dms_as_fast_as_slack_allows_and_earns_no_429(
+    ctx, sessions, clock, fake, monotonic
+):
+    """Twelve leads whose DMs are not known yet: conversations.open is 50 a minute."""
+    for n in range(1, 13):
+        lead = slack_lead(sessions, clock(), f"Lead {n}", f"U{n}")
+        plan_nudge(sessions, clock(), lead, [active_project(sessions, clock(), f"P{n}", lead)])
+    limits = fake.enforce_rate_limits(RateLimits(), clock=monotonic)
+    started = monotonic()
+
+    assert deliverer(ctx, fake, monotonic, DeliveryPolicy()).drain() == Counter(sent=12)
+
+    assert fake.rate_limited == Counter()
+    assert len(fake.calls_to("conversations.open")) == 12
+    assert {n: len(fake.messages(f"DU{n}")) for n in range(1, 13)} == dict.fromkeys(range(1, 13), 1)
+    floor = limits.floor_seconds([1] * 12, opens=12)
+    spare = (limits.open_burst - OPEN_BURST) * OPEN_INTERVAL
+    assert monotonic() - started == pytest.approx(floor + spare)
