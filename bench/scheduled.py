@@ -23,6 +23,13 @@ calls through in no less than max(0, n - b) / r seconds, so
 
 Each lead gets one DM, so the per-channel term is 0. Two cases: DM channel ids already stored
 (the steady state: no opens) and the first week (none stored: one conversations.open per lead).
+The steady case also gets --holds (2) injected 429s with a Retry-After of --retry-after (30) s,
+spread evenly, as when something else in the workspace used up Slack's limit: nothing may be
+posted during a hold, and each refills the workspace bucket, so its floor is
+h * hold + max(0, N - (h + 1) * burst) / rate. Elapsed runs to the last post's answer. The
+statements the sender sent on the outbox show any claim/put-back churn. On a loaded machine
+the CPU of each send adds to the elapsed time: bench/fanout.py runs the same on a simulated
+clock, which shows the sending logic's own waiting only.
 
 How long it runs. Slack documents no figure for its workspace-wide posting limit, only
 "several hundred a minute"; at the default 600 a minute, 2,000 messages have a floor of 3.3
@@ -46,6 +53,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -453,11 +461,19 @@ def bench_sweep(label: str, engine: Engine, trust: Trust, repeat: int) -> None:
 
 
 class TimedSender(SlackSender):
-    """SlackSender, timing destination() (a DM channel from the database, or opened)."""
+    """SlackSender, timing destination() (a DM channel from the database, or opened), and
+    noting when the last post was answered."""
 
     def __init__(self, client: Any) -> None:
         super().__init__(client)
         self.destination_ms: list[float] = []
+        self.last_post = 0.0  # time.perf_counter() when the last post was answered
+
+    def post(self, channel: str, reply: Any, key: str) -> str | None:
+        try:
+            return super().post(channel, reply, key)
+        finally:
+            self.last_post = time.perf_counter()
 
     def destination(self, sessions: Any, recipient: str) -> str | None:
         started = time.perf_counter()
@@ -528,6 +544,8 @@ class SendResult:
     outcomes: Counter[str]
     plan_ms: float
     destination_ms: list[float]
+    holds: int = 0  # injected 429s with a long Retry-After
+    outbox_sql: Counter[str] | None = None  # statements on the deliveries table, by first word
 
 
 class CountingDeliverer(Deliverer):
@@ -552,6 +570,8 @@ def bench_send(
     limits: Any,
     loop_interval: float | None,
     policy: DeliveryPolicy,
+    holds: int = 0,
+    retry_after: int = 30,
     timeout: float = 3600,
 ) -> SendResult:
     from tests.fakes.slack_api import FakeSlack  # main() put the repository on sys.path
@@ -564,7 +584,15 @@ def bench_send(
     plan = run_sweep(ctx, week=week_of(ctx.now(), ctx), policy=POLICY)
     plan_ms = (time.perf_counter() - started) * 1000
     assert plan.planned_new == count, (plan.planned_new, count)
+    outbox_sql: Counter[str] = Counter()
+
+    def count_outbox_sql(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # The sender's own (the loop's thread), not this bench's looking to see if it is done.
+        if "deliveries" in statement and threading.current_thread().name == "qi-delivery":
+            outbox_sql[statement.lstrip().split(None, 1)[0].upper()] += 1
+
     with FakeSlack() as fake:
+        fake.add_token("xoxb-bench")  # the fake answers invalid_auth to tokens it does not know
         fake.enforce_rate_limits(limits)
         client = build_sending_client(WebClient(base_url=fake.base_url, token="xoxb-bench"))
         sender = TimedSender(client)
@@ -575,17 +603,22 @@ def bench_send(
             if loop_interval is None
             else DeliveryLoop(deliverer, interval=loop_interval)
         )
+        injector = HoldInjector(fake, count, holds, retry_after)
+        event.listen(engine, "before_cursor_execute", count_outbox_sql)
         started = time.perf_counter()
         loop.start()
         loop.wake()
         while time.perf_counter() - started < timeout:
             time.sleep(0.25)
+            injector.check()
             with sessions() as session:
                 statuses = outbox.counts_by_status(session)
             if not statuses.get(outbox.PENDING) and not statuses.get(outbox.SENDING):
                 break
-        elapsed = time.perf_counter() - started
+        # Until the last post was answered: not the bench's own look (every 0.25 s) at the end.
+        elapsed = (sender.last_post or time.perf_counter()) - started
         loop.stop()
+        event.remove(engine, "before_cursor_execute", count_outbox_sql)
         outcomes = deliverer.outcomes
         per_recipient = Counter(len(fake.messages(user)) for user in users)
         posts_429 = fake.rate_limited["chat.postMessage"]
@@ -595,7 +628,13 @@ def bench_send(
     return SendResult(
         case=case,
         messages=count,
-        floor=limits.floor_seconds([1] * count, opens=0 if dm_stored else count),
+        floor=floor_with_holds(
+            limits,
+            count,
+            opens=0 if dm_stored else count,
+            holds=injector.injected,
+            hold=retry_after,
+        ),
         elapsed=elapsed,
         posts_429=posts_429,
         opens_429=opens_429,
@@ -604,19 +643,58 @@ def bench_send(
         outcomes=outcomes,
         plan_ms=plan_ms,
         destination_ms=sender.destination_ms,
+        holds=injector.injected,
+        outbox_sql=outbox_sql,
     )
+
+
+class HoldInjector:
+    """Answers one chat.postMessage with 429 and a long Retry-After at each of `holds` points,
+    evenly spread over the `count` messages (as Slack does when something else in the
+    workspace used up its limit)."""
+
+    def __init__(self, fake: Any, count: int, holds: int, retry_after: int) -> None:
+        self.fake = fake
+        self.retry_after = retry_after
+        self.thresholds = [count * (k + 1) // (holds + 1) for k in range(holds)]
+        self.injected = 0
+
+    def check(self) -> None:
+        if self.injected >= len(self.thresholds):
+            return
+        posted = len(self.fake.calls_to("chat.postMessage"))
+        if posted >= self.thresholds[self.injected]:
+            self.fake.fail("chat.postMessage", 429, retry_after=self.retry_after)
+            self.injected += 1
+
+
+def floor_with_holds(limits: Any, count: int, *, opens: int, holds: int, hold: float) -> float:
+    """The least time the limits allow, with `holds` injected Retry-Afters of `hold` seconds.
+
+    Nothing may be posted during a hold, and a hold of at least burst / rate seconds refills the
+    workspace bucket: each of the h + 1 stretches between holds starts with a full burst, so
+    the workspace term is h * hold + max(0, N - (h + 1) * burst) / rate (each stretch is
+    longer than a burst here). conversations.open is not held (the 429 is chat.postMessage's).
+    """
+    plain = limits.floor_seconds([1] * count, opens=opens)
+    if not holds or limits.workspace_posts_per_minute is None:
+        return plain + holds * hold
+    rate = limits.workspace_posts_per_minute / 60
+    assert hold >= limits.workspace_burst / rate and count // (holds + 1) >= limits.workspace_burst
+    workspace = holds * hold + max(0, count - (holds + 1) * limits.workspace_burst) / rate
+    return max(plain, workspace)
 
 
 def print_send_table(label: str, results: list[SendResult]) -> None:
     print(
-        f"\n  {label}\n  {'case':26s} {'msgs':>5s} {'floor':>8s} {'elapsed':>8s} {'msg/s':>6s}"
-        f" {'x floor':>7s} {'429 post':>8s} {'429 open':>8s} {'per recipient':>14s}"
+        f"\n  {label}\n  {'case':26s} {'msgs':>5s} {'holds':>5s} {'floor':>8s} {'elapsed':>8s}"
+        f" {'msg/s':>6s} {'x floor':>7s} {'429 post':>8s} {'429 open':>8s} {'per recipient':>14s}"
         f" {'failed':>6s}  outbox outcomes"
     )
     for r in results:
         spread = ", ".join(f"{n}:{k}" for n, k in sorted(r.per_recipient.items()))
         print(
-            f"  {r.case:26s} {r.messages:5d} {r.floor:7.1f}s {r.elapsed:7.1f}s"
+            f"  {r.case:26s} {r.messages:5d} {r.holds:5d} {r.floor:7.1f}s {r.elapsed:7.1f}s"
             f" {r.messages / r.elapsed:6.2f} {r.elapsed / r.floor if r.floor else 0:7.2f}"
             f" {r.posts_429:8d} {r.opens_429:8d} {spread:>14s} {r.failed:6d}"
             f"  {dict(r.outcomes)}"
@@ -628,7 +706,14 @@ def print_send_table(label: str, results: list[SendResult]) -> None:
             f"destination() (inside the Deliverer's transaction) median "
             f"{statistics.median(hold):.1f} ms, slowest {hold[-1]:.0f} ms"
         )
+        if r.outbox_sql is not None:
+            sql = ", ".join(f"{n} {word}" for word, n in sorted(r.outbox_sql.items()))
+            print(f"  {r.case}: statements on the outbox while sending: {sql}")
     print("  (per recipient: messages posted:number of leads; must be 1:all)")
+    print(
+        "  (429 post/open: answered by the fake's rate limiter, not the injected holds; "
+        "the injected 429s show as outbox retries)"
+    )
 
 
 def main() -> None:
@@ -664,6 +749,15 @@ def main() -> None:
         type=float,
         default=None,
         help="pace sends this many seconds apart instead of DeliveryPolicy()'s default",
+    )
+    parser.add_argument(
+        "--holds",
+        type=int,
+        default=2,
+        help="429s with a long Retry-After injected into the steady case (evenly spread)",
+    )
+    parser.add_argument(
+        "--retry-after", type=int, default=30, help="seconds of each injected Retry-After"
     )
     parser.add_argument("--skip-sweep", action="store_true", help="only (b)")
     parser.add_argument("--skip-send", action="store_true", help="only (a)")
@@ -707,7 +801,8 @@ def main() -> None:
         f"{limits.open_burst}).\n    Sender as `serve` runs it: DeliveryLoop (idles {idles} "
         f"between passes) over Deliverer with {pacing} pacing, "
         f"{policy.channel_interval:g} s per channel and {policy.workspace_interval:g} s between "
-        f"any two ({60 / policy.workspace_interval:.0f}/min), batches of {policy.batch}; "
+        f"any two ({60 / policy.workspace_interval:.0f}/min) in bursts of "
+        f"{getattr(policy, 'workspace_burst', 1)}, batches of {policy.batch}; "
         f"build_sending_client retry handlers: {[type(h).__name__ for h in handlers]}."
     )
     print(
@@ -727,12 +822,18 @@ def main() -> None:
         print("    PostgreSQL does not answer: sending on SQLite instead.")
         backends = ["sqlite"]
     cases = [
-        ("steady (DM ids stored)", args.messages, True),
-        ("first week (opens DMs)", args.first_week_messages, False),
+        ("steady (DM ids stored)", args.messages, True, args.holds),
+        ("first week (opens DMs)", args.first_week_messages, False, 0),
     ]
+    if args.holds:
+        print(
+            f"    The steady case also gets {args.holds} injected 429s with Retry-After "
+            f"{args.retry_after} s (--holds, --retry-after); its floor adds them: "
+            "h * hold + (N - (h + 1) * burst) / rate."
+        )
     for backend in backends:
         results = []
-        for case, count, stored in cases:
+        for case, count, stored, holds in cases:
             if count <= 0:
                 continue
             with database(backend) as engine:
@@ -747,6 +848,8 @@ def main() -> None:
                         limits=limits,
                         loop_interval=args.loop_interval,
                         policy=policy,
+                        holds=holds,
+                        retry_after=args.retry_after,
                     )
                 )
         if results:

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.pacing import TokenBucket
 from bot.routing_sender import Destination, SenderRouter
 from handlers import channel_problems
 from handlers.channel_problems import ChannelProblem
@@ -118,7 +119,12 @@ class DeliveryPolicy:
     max_attempts: int = 5
     first_backoff: timedelta = timedelta(seconds=30)  # doubled after each failed attempt
     channel_interval: float = 1.0  # seconds between two messages to one channel
-    workspace_interval: float = 0.05  # seconds between any two messages (20 a second)
+    # Across the workspace: Slack's "several hundred a minute", counted as a token bucket.
+    # Paced as Slack counts (600 a minute), never earning the 429 whose Retry-After (a whole
+    # second at least) would cost more than the pacing; a burst below Slack's (10) leaves room
+    # for the replies people get meanwhile. 0 turns the limit off.
+    workspace_interval: float = 0.1  # seconds per message on average (600 a minute)
+    workspace_burst: int = 5  # messages that may go at once after a quiet spell
     batch: int = 50
     # A claim older than this is taken again: its sender is presumed dead.
     claim_lease: timedelta = outbox.CLAIM_LEASE
@@ -141,7 +147,7 @@ class Pacer:
         self._policy = policy
         self._clock = clock
         self._sleep = sleep
-        self._last_any = float("-inf")
+        self._workspace = TokenBucket(policy.workspace_interval, policy.workspace_burst)
         self._last_by_channel: dict[str, float] = {}
         self._lock = threading.Lock()
         # Its own lock: a hold must be seen (and set) while another thread sleeps in wait_for.
@@ -177,17 +183,18 @@ class Pacer:
         while True:
             with self._hold_lock:
                 held_until = self._held_until
+            now = self._clock()
             ready = max(
                 held_until,
-                self._last_any + self._policy.workspace_interval,
+                self._workspace.ready_at(now),
                 self._last_by_channel.get(channel, float("-inf")) + self._policy.channel_interval,
             )
-            delay = ready - self._clock()
+            delay = ready - now
             if delay <= 0:
                 break
             self._sleep(delay)
         now = self._clock()
-        self._last_any = now
+        self._workspace.take(now)
         self._last_by_channel[channel] = now
 
 
@@ -219,6 +226,10 @@ class Deliverer:
         self._dirty: set[str] = set()
         self._refreshing_lock = threading.Lock()
         self._left: dict[int, datetime] = {}  # given back for elsewhere: id -> not before
+        # When the next delivery falls due, as far as this process knows (None: nothing is
+        # waiting): read with each claim that found less than a batch, and brought forward by
+        # every retry this process schedules. The delivery loop sleeps until then.
+        self._next_due: datetime | None = None
 
     def left_for_elsewhere(self) -> list[int]:
         """The deliveries this process gave back, unsent, for a platform not set up here."""
@@ -227,19 +238,47 @@ class Deliverer:
         return sorted(self._left)
 
     def run_once(self) -> Counter[str]:
-        """Claim and send one batch of due deliveries; what happened to each, counted."""
+        """Claim and send one batch of due deliveries; what happened to each, counted.
+
+        Nothing is claimed while a platform's rate limit holds every send for longer than is
+        waited out in place: a claim would only be given back unused (`next_look_in` says
+        when the hold ends).
+        """
         outcomes: Counter[str] = Counter()
         with self._lock:
+            if self.pacer.wait_out_hold(longest=WAIT_IN_PLACE):
+                return outcomes
             with self.ctx.sessions.begin() as session:
+                now = self.ctx.now()
                 claimed = outbox.claim_due(
                     session,
-                    now=self.ctx.now(),
+                    now=now,
                     limit=self.policy.batch,
                     lease=self.policy.claim_lease,
                     elsewhere=self.elsewhere,
                     skip=self.left_for_elsewhere(),
                 )
-            for delivery in claimed:
+                # A full batch may leave more due now; else ask, in the same transaction, when
+                # the next one is (a retry put back, a claim whose sender died).
+                self._next_due = (
+                    now
+                    if len(claimed) >= self.policy.batch
+                    else outbox.next_due(
+                        session,
+                        now=now,
+                        lease=self.policy.claim_lease,
+                        elsewhere=self.elsewhere,
+                        skip=self.left_for_elsewhere(),
+                    )
+                )
+            for n, delivery in enumerate(claimed):
+                # A platform asked us to wait: before any call (opening the DM too). A long
+                # wait gives the rest of the batch back unused, in one statement, rather than
+                # sleep on its claims (no claim outlives its lease, nor is a stop kept waiting).
+                held = self.pacer.wait_out_hold(longest=WAIT_IN_PLACE)
+                if held:
+                    outcomes["retry"] += self._put_back_rest(claimed[n:], held)
+                    break
                 try:
                     outcomes[self._deliver(delivery)] += 1
                 except Exception:
@@ -257,7 +296,9 @@ class Deliverer:
         """Send everything that is due now (retries due later stay pending).
 
         `keep_going` is asked before each batch, so that stopping (or losing the lead) never
-        claims a fresh batch that would then sit claimed until its lease ran out.
+        claims a fresh batch that would then sit claimed until its lease ran out. A batch
+        that found less than a full batch due claimed all there was: no further claim is made
+        (what is planned meanwhile wakes the delivery loop again).
         """
         total: Counter[str] = Counter()
         for _ in range(max_batches):
@@ -267,7 +308,44 @@ class Deliverer:
             if not outcomes:
                 break
             total.update(outcomes)
+            if not self._due_now():
+                break
         return total
+
+    def next_look_in(self, *, longest: float) -> float:
+        """Seconds until something may be sent: the end of a hold, or the next due time.
+
+        At most `longest` (deliveries planned by another process wake nobody here), except
+        during a hold: nothing may go before it ends, so looking sooner finds nothing to do.
+        """
+        held = self.pacer.held_for()
+        if held > 0:
+            return held
+        if self._next_due is None:
+            return longest
+        due_in = (self._next_due - self.ctx.now()).total_seconds()
+        return min(longest, max(0.0, due_in))
+
+    def _due_now(self) -> bool:
+        return self._next_due is not None and self._next_due <= self.ctx.now()
+
+    def _due_at(self, at: datetime) -> None:
+        """Note a retry scheduled by this process: the loop looks again by then."""
+        if self._next_due is None or at < self._next_due:
+            self._next_due = at
+
+    def _put_back_rest(self, claimed: list[outbox.Claimed], held: float) -> int:
+        """Give back the claims not yet tried, due when the hold ends; how many were ours."""
+        at = self.ctx.now() + timedelta(seconds=held)
+        with self.ctx.sessions.begin() as session:
+            returned = outbox.put_back_many(
+                session,
+                [(delivery.id, delivery.attempts) for delivery in claimed],
+                at=at,
+                error="waiting out a platform's rate limit",
+            )
+        self._due_at(at)
+        return returned
 
     def refresh(self, occurrence_prefix: str) -> int:
         """Edit the posted messages under this prefix to show what is true now; how many edits.
@@ -331,12 +409,6 @@ class Deliverer:
         return 0
 
     def _deliver(self, delivery: outbox.Claimed) -> str:
-        # A platform asked us to wait: before any call (opening the DM too). A long wait gives
-        # the claim back unused rather than sleep on it, so that no claim outlives its lease, nor
-        # is the batch stuck, while we wait; any sender can take the row when the wait is over.
-        held = self.pacer.wait_out_hold(longest=WAIT_IN_PLACE)
-        if held:
-            return self._put_back(delivery, held, "waiting out a platform's rate limit")
         reply = render_delivery(self.ctx, delivery)
         if reply is None:
             with self.ctx.sessions.begin() as session:
@@ -534,6 +606,7 @@ class Deliverer:
                 session, channel, error.channel_problem, now=now
             )
         if told.new:
+            self._due_at(now)  # the organisers' messages go with this drain
             log.warning(
                 "cannot post in %s (%s): told %d organisers; delivery %s waits",
                 channel,
@@ -567,15 +640,17 @@ class Deliverer:
         self, delivery: outbox.Claimed, seconds: float, reason: str, *, post_refused: bool = False
     ) -> str:
         """Return the claim unused, due again in `seconds`; its attempt does not count."""
+        at = self.ctx.now() + timedelta(seconds=seconds)
         with self.ctx.sessions.begin() as session:
             ours = outbox.put_back(
                 session,
                 delivery.id,
                 attempts=delivery.attempts,
-                at=self.ctx.now() + timedelta(seconds=seconds),
+                at=at,
                 error=reason,
                 post_refused=post_refused,
             )
+        self._due_at(at)
         if not ours:
             return self._taken_over(delivery)
         return "retry"
@@ -586,6 +661,7 @@ class Deliverer:
         with self.ctx.sessions.begin() as session:
             if retryable and delivery.attempts < self.policy.max_attempts:
                 wait = self.policy.first_backoff * (2 ** (delivery.attempts - 1))
+                self._due_at(self.ctx.now() + wait)
                 ours = outbox.mark_retry(
                     session,
                     delivery.id,
@@ -636,12 +712,23 @@ def delivery_key(delivery_id: int) -> str:
     return f"qi-nudge-delivery-{delivery_id}"
 
 
-# How often the delivery loop looks for due deliveries when nothing wakes it sooner.
+# How often the delivery loop looks for due deliveries when nothing wakes it sooner: what
+# another process plans (a replica that does not lead, a command line) wakes nobody here.
 LOOP_SECONDS = 5.0
+# A wake waits this long before looking, so that a burst of requests that each planned a
+# message is one claim, and the requests' answers go out before the sending starts.
+COALESCE_SECONDS = 0.05
+# When a look found rows due but could claim none (another replica holds them): look again
+# after this long, not at once.
+BUSY_RETRY_SECONDS = 1.0
 
 
 class DeliveryLoop:
-    """A background thread that sends due deliveries, woken early when new ones are planned.
+    """A background thread that sends due deliveries, woken when new ones are planned.
+
+    Woken by a commit that planned a delivery (`outbox.when_planned` on the deliverer's
+    session factory, from `start`) and by the scheduler; else it sleeps until the next
+    delivery falls due or a hold ends (`Deliverer.next_look_in`), or `interval` at most.
 
     `may_send` is asked before each pass: with several replicas only the one that leads the
     scheduler sends, because pacing (the `Pacer`) is kept per process and two senders would
@@ -655,17 +742,21 @@ class DeliveryLoop:
         deliverer: Deliverer,
         *,
         interval: float = LOOP_SECONDS,
+        coalesce: float = COALESCE_SECONDS,
         may_send: Callable[[], bool] = lambda: True,
     ) -> None:
         self.deliverer = deliverer
         self._interval = interval
+        self._coalesce = coalesce
         self._may_send = may_send
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="qi-delivery", daemon=True)
+        self._unlisten: Callable[[], None] = lambda: None
 
     def start(self) -> DeliveryLoop:
-        """Start sending in the background."""
+        """Start sending in the background, woken by every commit that plans a delivery."""
+        self._unlisten = outbox.when_planned(self.deliverer.ctx.sessions, self.wake)
         self._thread.start()
         return self
 
@@ -675,6 +766,7 @@ class DeliveryLoop:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand and stop."""
+        self._unlisten()
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout)
@@ -684,9 +776,25 @@ class DeliveryLoop:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.deliverer.drain(max_batches=20, keep_going=self._keep_going)
-            except Exception:
-                log.exception("delivery loop: sending failed; trying again shortly")
-            self._wake.wait(self._interval)
-            self._wake.clear()
+            delay = self._interval
+            if self._keep_going():
+                try:
+                    delay = self._pass()
+                except Exception:
+                    log.exception("delivery loop: sending failed; trying again shortly")
+            if self._wait(delay):
+                # Woken: let the rest of a burst of wakes arrive, then look once for them all.
+                self._stop.wait(self._coalesce)
+                self._wake.clear()
+
+    def _pass(self) -> float:
+        """Send what is due; seconds until the next look."""
+        sent = self.deliverer.drain(max_batches=20, keep_going=self._keep_going)
+        delay = self.deliverer.next_look_in(longest=self._interval)
+        if not sent and delay <= 0:
+            return BUSY_RETRY_SECONDS
+        return delay
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep `seconds`, or until woken (then True)."""
+        return self._wake.wait(seconds) if seconds > 0 else self._wake.is_set()

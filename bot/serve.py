@@ -215,7 +215,8 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
         )
     # The outbox sender and the scheduler run beside the web server, in this one process.
     # Only the replica that leads the scheduler sends (see DeliveryLoop); it is woken when it
-    # takes the lead. (SQLite: one process, which always leads.)
+    # takes the lead, and by each commit that planned a message (not by every request).
+    # (SQLite: one process, which always leads.)
     scheduler: Scheduler
     loop = DeliveryLoop(service.deliverer, may_send=lambda: scheduler.leads())
     scheduler = Scheduler(
@@ -228,9 +229,6 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
     join_forum_channels_soon(service, ctx)
     if service.teams_keys is not None:
         service.teams_keys.start()
-    for transport in (service.transport, service.teams):
-        if transport is not None:
-            transport.planned = loop.wake
     scheduler.start()
     lease = settings.delivery_claim_lease
     if lease < SAFE_CLAIM_LEASE:

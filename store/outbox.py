@@ -11,13 +11,26 @@ asked what it received, the message is then taken as sent rather than risk sendi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, exists, func, literal, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    event,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.orm import Session, SessionTransaction, aliased, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from store.models import ChatIdentity, Delivery
@@ -148,7 +161,10 @@ def plan(session: Session, planned: Sequence[Planned], *, now: datetime) -> int:
         .on_conflict_do_nothing(index_elements=["kind", "occurrence", "recipient"])
         .returning(Delivery.__table__.c.id)
     )
-    return len(session.connection().execute(statement, rows).all())
+    new = len(session.connection().execute(statement, rows).all())
+    if new:
+        session.info[_PLANNED] = True  # its commit wakes the sender (see when_planned)
+    return new
 
 
 def plan_message_to(
@@ -165,6 +181,35 @@ def plan_message_to(
         plan(session, [Planned(kind, occurrence, person_recipient(person_id), payload)], now=now)
         == 1
     )
+
+
+# Set in a session's info by `plan` when it added a delivery; read (and cleared) at its end.
+_PLANNED = "qi_nudge_outbox_planned"
+
+
+def when_planned(sessions: sessionmaker[Session], wake: Callable[[], None]) -> Callable[[], None]:
+    """Call `wake` after each commit of these sessions that planned a delivery; an undo.
+
+    The sender is woken by what planned something, not by every request: a read, or a join
+    that tells nobody, costs it nothing.
+    """
+
+    def after_commit(session: Session) -> None:
+        if session.info.pop(_PLANNED, False):
+            wake()
+
+    def after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:  # rolled back (a commit has cleared it already)
+            session.info.pop(_PLANNED, None)
+
+    event.listen(sessions, "after_commit", after_commit)
+    event.listen(sessions, "after_transaction_end", after_transaction_end)
+
+    def undo() -> None:
+        event.remove(sessions, "after_commit", after_commit)
+        event.remove(sessions, "after_transaction_end", after_transaction_end)
+
+    return undo
 
 
 def _meant_for(elsewhere: Elsewhere) -> ColumnElement[bool]:
@@ -250,6 +295,46 @@ def claim_due(
     return sorted(result, key=lambda c: c.id)
 
 
+def next_due(
+    session: Session,
+    *,
+    now: datetime,
+    lease: timedelta = CLAIM_LEASE,
+    elsewhere: Elsewhere | None = None,
+    skip: Iterable[int] = (),
+) -> datetime | None:
+    """When `claim_due` will next find something to claim (one query); None if nothing waits.
+
+    The first pending row's next attempt, or the first claim's lease running out (its sender
+    died), whichever comes first; with the same exclusions as `claim_due`.
+    """
+    excluded: list[ColumnElement[bool]] = []
+    if elsewhere is not None and elsewhere.platforms:
+        excluded.append(~_meant_for(elsewhere))
+    if skipped := sorted(skip):
+        excluded.append(Delivery.id.not_in(skipped))
+    # Each an index range scan (status, next_attempt_at) stopped at its first row.
+    pending = (
+        select(Delivery.next_attempt_at)
+        .where(Delivery.status == PENDING, *excluded)
+        .order_by(Delivery.next_attempt_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+    claimed = (
+        select(Delivery.claimed_at)
+        .where(Delivery.status == SENDING, *excluded)
+        .order_by(Delivery.claimed_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+    first_pending, first_claim = session.execute(select(pending, claimed)).one()
+    times = [_aware(first_pending)] if first_pending is not None else []
+    if first_claim is not None:
+        times.append(_aware(first_claim) + lease)
+    return min(times, default=None)
+
+
 def renew_claim(
     session: Session,
     delivery_id: int,
@@ -306,6 +391,30 @@ def put_back(
         )
     )
     return result.rowcount == 1
+
+
+def put_back_many(
+    session: Session, claims: Sequence[tuple[int, int]], *, at: datetime, error: str
+) -> int:
+    """`put_back` for several claims at once, given as (id, attempts) (one statement).
+
+    For claims not yet tried when a platform's rate limit began: nothing was posted, and a
+    post in doubt from an earlier attempt stays so. How many were still ours.
+    """
+    if not claims:
+        return 0
+    table = Delivery.__table__
+    result = session.execute(
+        update(table)
+        .where(tuple_(table.c.id, table.c.attempts).in_(list(claims)), table.c.status == SENDING)
+        .values(
+            status=PENDING,
+            next_attempt_at=at,
+            attempts=table.c.attempts - 1,
+            error=error[:ERROR_MAX],
+        )
+    )
+    return result.rowcount or 0
 
 
 def rate_limited_since(session: Session, delivery_id: int, *, now: datetime) -> datetime | None:

@@ -103,9 +103,8 @@ class SlackTransport:
         # that are waiting out a rate limit.
         self.forms = AfterAck(workers=2, name="slack-forms")
         self.events = SeenEvents()
-        # Told when a request may have planned outbox deliveries (wakes the sender); and the
-        # sender itself, to edit posted messages whose content changed (RSVP counts).
-        self.planned: Callable[[], None] = lambda: None
+        # The sender, to edit posted messages whose content changed (RSVP counts). (What a
+        # request planned wakes it by itself: outbox.when_planned.)
         self.deliverer: Deliverer | None = None
         self._dm_channels: dict[str, str] = {}
         self._dm_lock = threading.Lock()
@@ -169,7 +168,6 @@ class SlackTransport:
             )
         if not reply.ok:
             return
-        self.planned()
         deliverer = self.deliverer
         if deliverer is not None:
             for prefix in reply.refresh:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -14,6 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.delivery import SendError
+from bot.pacing import TokenBucket
 from bot.slack.blocks import build_reply_blocks, fallback_text
 from handlers.channel_problems import ChannelProblem
 from handlers.reply import Reply
@@ -38,6 +41,11 @@ CHANNEL_ERRORS = {
     "channel_not_found": ChannelProblem.NOT_FOUND,
     "is_archived": ChannelProblem.ARCHIVED,
 }
+# conversations.open is Tier 3: 50+ calls a minute, short bursts welcome. Paced as Slack counts
+# (a burst below its 5), so that a first week of many new leads earns no 429: each one holds
+# every send for a whole second at least, where pacing waits 1.2 s for the next open only.
+OPEN_INTERVAL = 60 / 50  # seconds per DM opened, on average
+OPEN_BURST = 4
 
 
 def build_sending_client(client: WebClient, *, timeout: int = 10) -> WebClient:
@@ -67,8 +75,18 @@ class SlackSender:
     platform = PLATFORM
     can_look_back = True  # conversations.history shows each message's metadata (its key)
 
-    def __init__(self, client: WebClient) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.client = client
+        self._clock = clock
+        self._sleep = sleep
+        self._opens = TokenBucket(OPEN_INTERVAL, OPEN_BURST)
+        self._opens_lock = threading.Lock()
 
     def destination(self, sessions: sessionmaker[Session], recipient: str) -> str | None:
         """The DM channel for a person (kept in the database), or a channel of this workspace."""
@@ -85,6 +103,7 @@ class SlackSender:
             return known
         # conversations.open allows only about 50 calls a minute: open once, keep the id. The
         # database is not held while Slack answers (SQLite would make every sign-up wait).
+        self._wait_to_open()
         channel = str(self._call(self.client.conversations_open, users=user_id)["channel"]["id"])
         with sessions.begin() as session:
             session.execute(
@@ -93,6 +112,13 @@ class SlackSender:
                 .values(dm_channel=channel)
             )
         return channel
+
+    def _wait_to_open(self) -> None:
+        """Sleep until conversations.open may be called within Slack's limit, and count it."""
+        with self._opens_lock:
+            while (ready := self._opens.ready_at(now := self._clock())) > now:
+                self._sleep(ready - now)
+            self._opens.take(self._clock())
 
     def find_sent(self, channel: str, key: str, *, since: datetime) -> str | None:
         """The ts of a message in `channel`, posted since `since`, that carries this delivery key.

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -62,9 +62,8 @@ class TeamsTransport:
     def __init__(self, bot: Dispatcher) -> None:
         self.bot = bot
         self.directory = TeamsDirectory()
-        # Told when a request may have planned outbox deliveries (wakes the sender); and the
-        # deliverer, to edit posted messages whose content changed (RSVP counts).
-        self.planned: Callable[[], None] = lambda: None
+        # The deliverer, to edit posted messages whose content changed (RSVP counts). (What a
+        # request planned wakes it by itself: outbox.when_planned.)
         self.deliverer: Deliverer | None = None
         # Addresses and channels stored lately (key -> when): most messages then write nothing.
         # Kept for an hour only, so a row removed elsewhere (an erasure, another replica
@@ -368,7 +367,6 @@ class TeamsTransport:
             self._later(self._post_image(api, image, conversation, service_url))
         if not reply.ok:
             return
-        self.planned()
         deliverer = self.deliverer
         if deliverer is not None:
             for prefix in reply.refresh:

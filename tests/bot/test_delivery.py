@@ -14,12 +14,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from slack_sdk import WebClient
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, literal, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli import build_parser
@@ -35,6 +36,8 @@ from bot.delivery import (
 from bot.slack.sender import (
     DEFAULT_RETRY_AFTER,
     METADATA_EVENT,
+    OPEN_BURST,
+    OPEN_INTERVAL,
     SlackSender,
     build_sending_client,
 )
@@ -54,7 +57,7 @@ from store.models import ChatIdentity, Delivery, Person
 from store.projects import create_project
 from store.roles import Involvement, ProjectStatus, Role
 from tests.fakes import FakeSlack
-from tests.fakes.slack_api import TEAM_ID, Call
+from tests.fakes.slack_api import TEAM_ID, Call, RateLimits
 from tests.handlers import given
 
 WEEK = "2026-W48"
@@ -149,7 +152,10 @@ def deliverer(
     timeout: int = 5,
 ) -> Deliverer:
     pacer = Pacer(policy, clock=monotonic, sleep=monotonic.sleep)
-    return Deliverer(ctx, SlackSender(slack_client(fake, timeout=timeout)), policy, pacer=pacer)
+    sender = SlackSender(
+        slack_client(fake, timeout=timeout), clock=monotonic, sleep=monotonic.sleep
+    )
+    return Deliverer(ctx, sender, policy, pacer=pacer)
 
 
 def slack_lead(sessions: sessionmaker[Session], now, name: str, user_id: str) -> int:
@@ -1021,7 +1027,7 @@ def test_two_messages_to_one_channel_are_spaced_by_the_channel_interval(
 
 
 def test_pacer_spaces_one_channel_by_its_interval_and_others_by_the_workspace_interval():
-    policy = DeliveryPolicy(channel_interval=1.0, workspace_interval=0.05)
+    policy = DeliveryPolicy(channel_interval=1.0, workspace_interval=0.05, workspace_burst=1)
     monotonic = FakeMonotonic()
     pacer = Pacer(policy, clock=monotonic, sleep=monotonic.sleep)
     sent: list[tuple[str, float]] = []
@@ -1041,7 +1047,8 @@ def test_pacer_spaces_one_channel_by_its_interval_and_others_by_the_workspace_in
 
 def test_pacer_hold_stops_every_channel_until_it_ends_and_a_shorter_hold_does_not_cut_it():
     monotonic = FakeMonotonic()
-    pacer = Pacer(DeliveryPolicy(), clock=monotonic, sleep=monotonic.sleep)
+    policy = DeliveryPolicy(workspace_burst=1)
+    pacer = Pacer(policy, clock=monotonic, sleep=monotonic.sleep)
     pacer.hold(5)
     pacer.hold(2)
 
@@ -1049,7 +1056,7 @@ def test_pacer_hold_stops_every_channel_until_it_ends_and_a_shorter_hold_does_no
     pacer.wait_for("DU1")
     assert monotonic() == 1005.0 and pacer.held_for() == 0
     pacer.wait_for("C9")  # the hold is over: only the workspace interval
-    assert monotonic() == pytest.approx(1005.05)
+    assert monotonic() == pytest.approx(1005.0 + policy.workspace_interval)
 
 
 def test_pacer_honours_a_hold_that_arrives_while_it_sleeps():
@@ -1193,7 +1200,7 @@ def test_two_deliverers_draining_at_once_send_each_message_exactly_once(
     senders = [
         Deliverer(
             ctx,
-            SlackSender(slack_client(fake)),
+            SlackSender(slack_client(fake), sleep=lambda _: None),  # (opens not paced here)
             policy,
             pacer=Pacer(policy, clock=FakeMonotonic(), sleep=lambda _: None),
         )
@@ -1239,6 +1246,7 @@ class CountingDeliverer:
     """Stands in for a Deliverer: counts the batches the loop lets it claim."""
 
     def __init__(self, batches_due: int = 1) -> None:
+        self.ctx = Context(sessions=sessionmaker())  # the loop listens for plans on these
         self.batches_due = batches_due
         self.drains = 0
         self.drained = threading.Event()
@@ -1253,6 +1261,9 @@ class CountingDeliverer:
             self.drained.set()
             self.on_batch()
         return Counter()
+
+    def next_look_in(self, *, longest: float) -> float:
+        return longest
 
 
 def test_the_loop_sends_only_while_it_may_and_is_woken_when_it_may():
@@ -1413,3 +1424,208 @@ def test_a_channel_post_still_waiting_after_the_longest_wait_is_given_up_with_a_
         "Slack said channel_not_found: the bot still could not post in slack:G0CARERS "
         f"{GIVE_UP_AFTER.days} days after this was planned"
     ) in failed_deliveries_as_admins_see_them(ctx, capsys)
+
+
+# -- fan-out: pacing at Slack's rate, holds, and when the loop looks -----------------------------
+
+
+@contextmanager
+def statements_on_the_outbox(sessions: sessionmaker[Session]) -> Iterator[list[str]]:
+    """The SQL statements sent meanwhile that touch the outbox (deliveries), in order."""
+    engine = sessions.kw["bind"].engine
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        if "deliveries" in statement:
+            seen.append(" ".join(statement.split()[:2]))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def leads_with_dms(sessions, clock, count: int) -> list[int]:
+    """`count` leads on Slack, U1..Un, whose DMs with the bot are known; each has one nudge due."""
+    leads = []
+    for n in range(1, count + 1):
+        lead = slack_lead(sessions, clock(), f"Lead {n}", f"U{n}")
+        plan_nudge(sessions, clock(), lead, [active_project(sessions, clock(), f"P{n}", lead)])
+        leads.append(lead)
+    with sessions.begin() as session:
+        session.execute(update(ChatIdentity).values(dm_channel=literal("D") + ChatIdentity.user_id))
+    return leads
+
+
+def test_a_steady_fan_out_paced_as_slack_counts_earns_no_429_and_goes_at_slacks_rate(
+    ctx, sessions, clock, fake, monotonic
+):
+    """The default policy against Slack's limits (600 a minute, bursts of 10), on one clock."""
+    leads_with_dms(sessions, clock, 40)
+    limits = fake.enforce_rate_limits(
+        RateLimits(workspace_posts_per_minute=600, workspace_burst=10), clock=monotonic
+    )
+    policy = DeliveryPolicy()
+    started = monotonic()
+
+    outcomes = deliverer(ctx, fake, monotonic, policy).drain()
+
+    assert outcomes == Counter(sent=40)
+    assert fake.rate_limited == Counter()  # not one 429: nothing held, nothing put back
+    assert {n: len(fake.messages(f"DU{n}")) for n in range(1, 41)} == dict.fromkeys(range(1, 41), 1)
+    # At the workspace's rate, not below it: the pacer's smaller burst costs half a second.
+    floor = limits.floor_seconds([1] * 40)
+    spare = (limits.workspace_burst - policy.workspace_burst) * policy.workspace_interval
+    assert monotonic() - started == pytest.approx(floor + spare)
+
+
+def test_during_a_long_hold_nothing_is_claimed_and_the_batch_goes_back_in_one_statement(
+    ctx, sessions, clock, fake, monotonic
+):
+    leads_with_dms(sessions, clock, 14)  # more than one batch (10)
+    fake.fail("chat.postMessage", 429, retry_after=60)
+    sender = deliverer(ctx, fake, monotonic)
+
+    with statements_on_the_outbox(sessions) as first:
+        assert sender.drain() == Counter(retry=10)
+    # The claim; the refused one (its claim renewed to post, its first refusal noted, put
+    # back); then the other nine, given back at once rather than one by one.
+    assert [s for s in first if s.startswith("UPDATE")] == ["UPDATE deliveries"] * 5
+    with sessions() as session:
+        assert outbox.counts_by_status(session) == {outbox.PENDING: 14}
+    assert sender.next_look_in(longest=5) == 60  # it sleeps until the hold ends
+
+    with statements_on_the_outbox(sessions) as during:
+        for _ in range(4):  # (the last 5 s of a hold are waited out in place)
+            time_passes(clock, monotonic, seconds=11)
+            assert sender.drain() == Counter()
+    assert during == []  # no claim, no put-back: nothing at all
+    assert len(fake.calls_to("chat.postMessage")) == 1
+
+    time_passes(clock, monotonic, seconds=16)
+    assert sender.drain() == Counter(sent=14)
+    assert {n: len(fake.messages(f"DU{n}")) for n in range(1, 15)} == dict.fromkeys(range(1, 15), 1)
+
+
+def test_the_next_look_is_when_the_first_retry_falls_due_not_a_poll_interval(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    with sessions.begin() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id)
+            .values(next_attempt_at=clock() + timedelta(seconds=42))
+        )
+    sender = deliverer(ctx, fake, monotonic)
+
+    assert sender.drain() == Counter()
+    assert sender.next_look_in(longest=3600) == 42
+    assert sender.next_look_in(longest=5) == 5  # what other processes plan is looked for too
+
+    time_passes(clock, monotonic, seconds=42)
+    assert sender.next_look_in(longest=3600) == 0
+    fake.fail("chat.postMessage", 503)  # tried, failed: backed off by first_backoff
+    assert sender.drain() == Counter(retry=1)
+    assert sender.next_look_in(longest=3600) == POLICY.first_backoff.total_seconds()
+
+
+class RecordingLoop(DeliveryLoop):
+    """A DeliveryLoop that notes how long it means to sleep each time, and can act then."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.waits: list[float] = []
+        self.waiting = threading.Event()
+        self.before_wait: Callable[[int], None] = lambda n: None
+
+    def _wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        self.before_wait(len(self.waits))
+        self.waiting.set()
+        return super()._wait(seconds)
+
+
+def test_the_loop_sleeps_until_the_next_delivery_is_due(
+    ctx, sessions, clock, fake, monotonic, asha, falls
+):
+    delivery_id = plan_nudge(sessions, clock(), asha, [falls])
+    with sessions.begin() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id)
+            .values(next_attempt_at=clock() + timedelta(seconds=42))
+        )
+    loop = RecordingLoop(deliverer(ctx, fake, monotonic), interval=3600)
+
+    loop.start()
+    try:
+        assert loop.waiting.wait(10)
+    finally:
+        loop.stop()
+
+    assert loop.waits[0] == 42
+
+
+class CountingDrains:
+    """Stands in for a Deliverer: counts the loop's passes (each would claim)."""
+
+    def __init__(self) -> None:
+        self.ctx = Context(sessions=sessionmaker())
+        self.drains = 0
+
+    def drain(self, *, max_batches: int = 1000, keep_going=lambda: True) -> Counter[str]:
+        self.drains += 1
+        return Counter()
+
+    def next_look_in(self, *, longest: float) -> float:
+        return longest
+
+
+def test_a_burst_of_wakes_is_one_pass_and_a_plan_committed_wakes_the_loop(sessions, clock):
+    counting = CountingDrains()
+    counting.ctx = Context(sessions=sessions, clock=clock)
+    loop = RecordingLoop(counting, interval=3600)  # type: ignore[arg-type]
+    done = threading.Event()
+
+    def burst(n: int) -> None:
+        if n == 1:  # after the pass at start: twenty requests that each planned, at once
+            for _ in range(20):
+                loop.wake()
+        if n == 2:  # a commit that planned wakes it, with nobody calling wake()
+            with sessions.begin() as session:
+                outbox.plan(
+                    session, [outbox.Planned("news", "w1", "channel:slack:C1")], now=clock()
+                )
+        if n == 3:
+            done.set()
+
+    loop.before_wait = burst
+    loop.start()
+    try:
+        assert done.wait(10)
+    finally:
+        loop.stop()
+
+    assert counting.drains == 3  # at start, once for the twenty wakes, once for the plan
+
+
+def test_a_first_week_fan_out_opens_dms_as_fast_as_slack_allows_and_earns_no_429(
+    ctx, sessions, clock, fake, monotonic
+):
+    """Twelve leads whose DMs are not known yet: conversations.open is 50 a minute."""
+    for n in range(1, 13):
+        lead = slack_lead(sessions, clock(), f"Lead {n}", f"U{n}")
+        plan_nudge(sessions, clock(), lead, [active_project(sessions, clock(), f"P{n}", lead)])
+    limits = fake.enforce_rate_limits(RateLimits(), clock=monotonic)
+    started = monotonic()
+
+    assert deliverer(ctx, fake, monotonic, DeliveryPolicy()).drain() == Counter(sent=12)
+
+    assert fake.rate_limited == Counter()
+    assert len(fake.calls_to("conversations.open")) == 12
+    assert {n: len(fake.messages(f"DU{n}")) for n in range(1, 13)} == dict.fromkeys(range(1, 13), 1)
+    floor = limits.floor_seconds([1] * 12, opens=12)
+    spare = (limits.open_burst - OPEN_BURST) * OPEN_INTERVAL
+    assert monotonic() - started == pytest.approx(floor + spare)

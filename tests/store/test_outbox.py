@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from store import outbox, people
 from store.models import ChatIdentity, Delivery
@@ -109,3 +109,84 @@ def test_waiting_says_what_holds_each_delivery_and_when_it_may_go(sessions, cloc
     assert found[outbox.RETRY] == outbox.Waiting(1, retry_at, retry_at)
     assert found[outbox.DUE].count == 1
     assert outbox.ELSEWHERE not in found
+
+
+def test_a_commit_that_planned_wakes_the_sender_and_nothing_else_does(sessions, clock):
+    woken: list[int] = []
+    undo = outbox.when_planned(sessions, lambda: woken.append(1))
+    try:
+        with sessions.begin() as session:
+            plan(session, clock, "channel:slack:C1")
+        assert woken == [1]
+
+        with sessions.begin() as session:  # a read, or a write that plans nothing
+            outbox.counts_by_status(session)
+        with sessions.begin() as session:  # planned already: nothing new
+            assert (
+                outbox.plan(
+                    session, [outbox.Planned("news", "w1", "channel:slack:C1")], now=clock()
+                )
+                == 0
+            )
+        assert woken == [1]
+
+        session = sessions()
+        with session.begin():
+            plan(session, clock, "channel:slack:C2")
+            session.rollback()
+        with sessions.begin() as session:  # the rolled-back plan wakes nobody later
+            outbox.counts_by_status(session)
+        assert woken == [1]
+    finally:
+        undo()
+    with sessions.begin() as session:
+        plan(session, clock, "channel:slack:C3")
+    assert woken == [1]
+
+
+def test_next_due_is_the_first_retry_or_the_first_claim_whose_lease_runs_out(sessions, clock):
+    with sessions.begin() as session:
+        assert outbox.next_due(session, now=clock()) is None
+        plan(session, clock, "channel:slack:C1", "channel:slack:C2", "channel:teams:T1")
+        session.execute(
+            update(Delivery)
+            .where(Delivery.recipient != "channel:teams:T1")
+            .values(next_attempt_at=clock() + timedelta(seconds=42))
+        )
+        # Due now, but for a platform not set up here: a Slack-only process waits for it not.
+        assert outbox.next_due(session, now=clock()) == clock()
+        assert outbox.next_due(session, now=clock(), elsewhere=SLACK_ONLY) == clock() + timedelta(
+            seconds=42
+        )
+        later = clock() + timedelta(seconds=42)
+        claimed = outbox.claim_due(session, now=later, limit=1, elsewhere=SLACK_ONLY)
+        assert [c.recipient for c in claimed] == ["channel:slack:C1"]
+        lease = timedelta(seconds=30)
+        # C2 is still due at 42 s; C1's claim runs out at 42 + 30 s (if its sender died).
+        due = outbox.next_due(session, now=clock(), elsewhere=SLACK_ONLY, lease=lease)
+        assert due == later
+        c2 = session.scalar(select(Delivery.id).where(Delivery.recipient == "channel:slack:C2"))
+        due = outbox.next_due(session, now=clock(), elsewhere=SLACK_ONLY, lease=lease, skip=[c2])
+        assert due == later + lease
+
+
+def test_put_back_many_returns_only_the_claims_still_ours_in_one_statement(sessions, clock):
+    with sessions.begin() as session:
+        plan(session, clock, "channel:slack:C1", "channel:slack:C2", "channel:slack:C3")
+        claimed = outbox.claim_due(session, now=clock())
+        # The third was taken over by another sender (its claim made a further attempt).
+        session.execute(update(Delivery).where(Delivery.id == claimed[2].id).values(attempts=2))
+        at = clock() + timedelta(seconds=30)
+
+        returned = outbox.put_back_many(
+            session, [(c.id, c.attempts) for c in claimed], at=at, error="rate limit"
+        )
+
+        assert returned == 2
+        rows = session.scalars(select(Delivery).order_by(Delivery.id)).all()
+        assert [(r.status, r.attempts) for r in rows] == [
+            (outbox.PENDING, 0),
+            (outbox.PENDING, 0),
+            (outbox.SENDING, 2),
+        ]
+        assert rows[0].next_attempt_at == at and rows[0].error == "rate limit"
