@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
@@ -30,6 +31,7 @@ from handlers.wording import first_name, join_names
 from store import matches as match_store
 from store import nudges as nudge_store
 from store import outbox
+from store.engine import let_others_write, reading
 from store.models import Person, Project
 from store.nudges import Candidate
 from store.people import is_admin, list_admins
@@ -47,6 +49,10 @@ NAMED_IN_OPENING = 3
 # The organisers' note lists this many projects, the first few with a button each.
 ESCALATION_PROJECTS_SHOWN = 20
 ESCALATION_BUTTONS = 5
+# The sweep writes in transactions of at most this many rows (project states, messages), with
+# a pause between them: on SQLite one long transaction would hold the only write lock, and
+# every chat request would wait for it (seconds, at 100,000 projects).
+SWEEP_CHUNK = 2000
 WHY_IT_MATTERS = (
     "Projects go further when people who use our services, or care for someone who does, help "
     "shape them from the start."
@@ -234,14 +240,51 @@ def tidy_before_sweep(session: Session, ctx: Context, *, week: str) -> None:
     tell_leads_of_lapsed(session, lapsed, ctx.now())
 
 
-def run_sweep(ctx: Context, *, week: str, policy: NudgePolicy) -> SweepPlan:
-    """Plan this week's nudges into the outbox and save project states, in one transaction."""
+def run_sweep(
+    ctx: Context,
+    *,
+    week: str,
+    policy: NudgePolicy,
+    between: Callable[[], None] | None = None,
+) -> SweepPlan:
+    """Plan this week's nudges into the outbox and save project states, in short transactions.
+
+    The plan is worked out in a read transaction (on SQLite it holds no write lock), then
+    written in transactions of at most SWEEP_CHUNK rows, calling `between` between any two
+    (by default a pause for requests waiting to write). The order lets a run stopped between
+    any two be finished by the next (the scheduler runs an unfinished week again) with nothing
+    twice: introductions first (a project whose state says it was reminded this week is not
+    offered one again; one with an open offer is not offered another), then the messages
+    (planning one again finds its row), then the project states (a project escalated this week
+    is skipped by a later run, so its note is planned before its state says so).
+    """
+    pause = between or (lambda: let_others_write(ctx.sessions))
     with ctx.sessions.begin() as session:
         tidy_before_sweep(session, ctx, week=week)
+    with reading(ctx.sessions)() as session:
         plan = plan_sweep(session, ctx, week=week, policy=policy)
-        nudge_store.save_states(session, plan.states)
-        match_store.add_offers(session, plan.offers, week=week, now=ctx.now())
-        plan.planned_new = outbox.plan(session, plan.deliveries, now=ctx.now())
+    now = ctx.now()
+
+    def offer(session: Session, pairs: Sequence[tuple[int, int, Role]]) -> None:
+        match_store.add_offers(session, pairs, week=week, now=now)
+
+    def deliver(session: Session, planned: Sequence[outbox.Planned]) -> None:
+        plan.planned_new += outbox.plan(session, planned, now=now)
+
+    def save(session: Session, states: Sequence[dict[str, object]]) -> None:
+        nudge_store.save_states(session, states, now=now)
+
+    writes: list[tuple[Callable[[Session, Sequence], None], Sequence]] = [
+        (offer, plan.offers),
+        (deliver, plan.deliveries),
+        (save, plan.states),
+    ]
+    for write, rows in writes:
+        for start in range(0, len(rows), SWEEP_CHUNK):
+            chunk = rows[start : start + SWEEP_CHUNK]
+            pause()  # after the tidying, and between any two chunks
+            with ctx.sessions.begin() as session:
+                write(session, chunk)
     return plan
 
 

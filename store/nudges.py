@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from store.models import Delivery, Person, Project, ProjectNudge
+from store.models import Delivery, Membership, Person, Project, ProjectNudge
 from store.projects import lived_experience_exists
-from store.roles import ProjectStatus
+from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, ProjectStatus
 from store.upsert import insert_for
+
+# Rows fetched from the database at a time while the sweep reads its candidates: it holds
+# them as small tuples, not as every row of a large trust at once.
+FETCH_ROWS = 2000
 
 
 @dataclass(frozen=True)
@@ -31,8 +35,8 @@ class Candidate:
     escalated: bool
 
 
-def candidates(session: Session) -> list[Candidate]:
-    """Every active project without lived experience on the team, in one query."""
+def candidates(session: Session) -> Iterator[Candidate]:
+    """Every active project without lived experience on the team, in one query, as fetched."""
     rows = session.execute(
         select(
             Project.id,
@@ -50,8 +54,9 @@ def candidates(session: Session) -> list[Candidate]:
         .outerjoin(ProjectNudge, ProjectNudge.project_id == Project.id)
         .where(Project.status == ProjectStatus.ACTIVE, ~lived_experience_exists())
         .order_by(Project.lead_person_id, Project.name)
+        .execution_options(yield_per=FETCH_ROWS)
     )
-    return [
+    return (
         Candidate(
             project_id=row[0],
             project_name=row[1],
@@ -65,7 +70,7 @@ def candidates(session: Session) -> list[Candidate]:
             escalated=row[9] is not None,
         )
         for row in rows
-    ]
+    )
 
 
 @dataclass(frozen=True)
@@ -170,11 +175,18 @@ def reminded_in_week(
     return _longest_waiting_first(session, conditions, most)
 
 
-def save_states(session: Session, states: Sequence[dict[str, object]]) -> None:
-    """Write the sweep's new per-project states in one statement (insert or update)."""
+def save_states(
+    session: Session, states: Sequence[dict[str, object]], *, now: datetime | None = None
+) -> None:
+    """Write the sweep's new per-project states in one statement (insert or update).
+
+    With `now`, a project snoozed (until after `now`) since the sweep read it keeps the fresh
+    start its snooze gave it: the sweep reads first and writes later, in short transactions.
+    """
     if not states:
         return
     insert = insert_for(session, ProjectNudge.__table__)
+    table = ProjectNudge.__table__
     statement = insert.on_conflict_do_update(
         index_elements=["project_id"],
         set_={
@@ -182,19 +194,37 @@ def save_states(session: Session, states: Sequence[dict[str, object]]) -> None:
             "last_week": insert.excluded.last_week,
             "escalated_at": insert.excluded.escalated_at,
         },
+        where=None
+        if now is None
+        else (table.c.snoozed_until.is_(None) | (table.c.snoozed_until <= now)),
     )
     session.connection().execute(statement, list(states))
 
 
+def _settled() -> ColumnElement[bool]:
+    """SQL: the nudge state's project has a current service user or carer team member."""
+    return exists().where(
+        Membership.project_id == ProjectNudge.project_id,
+        Membership.left_at.is_(None),
+        Membership.involvement == Involvement.TEAM_MEMBER,
+        Membership.role.in_(sorted(LIVED_EXPERIENCE_ROLES)),
+    )
+
+
 def forget_settled(session: Session) -> int:
-    """Clear the count and escalation of projects that now have a partner: a fresh start."""
+    """Clear the count and escalation of projects that now have a partner: a fresh start.
+
+    Looks only at projects with a count or an escalation (one index probe each), not at
+    every project of the trust.
+    """
     result = session.execute(
         update(ProjectNudge)
         .where(
-            ProjectNudge.project_id.in_(select(Project.id).where(lived_experience_exists())),
             (ProjectNudge.weeks_in_a_row > 0) | ProjectNudge.escalated_at.is_not(None),
+            _settled(),
         )
         .values(weeks_in_a_row=0, escalated_at=None, last_week=None)
+        .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
 
@@ -245,13 +275,16 @@ class WeekMessages:
 def nudged_this_week(session: Session, kind: str, week: str) -> dict[str, WeekMessages]:
     """Each lead's messages of this week so far, by recipient (one query)."""
     found: dict[str, WeekMessages] = {}
+    # A range on (kind, occurrence), which the outbox's unique index answers: the week's
+    # own occurrence and its follow-ups ("<week>+..."; "," sorts right after "+").
     rows = session.execute(
         select(Delivery.recipient, Delivery.occurrence, Delivery.status, Delivery.payload).where(
-            Delivery.kind == kind,
-            (Delivery.occurrence == week) | Delivery.occurrence.like(f"{week}+%"),
+            Delivery.kind == kind, Delivery.occurrence >= week, Delivery.occurrence < f"{week},"
         )
     )
     for recipient, occurrence, status, payload in rows:
+        if occurrence != week and not occurrence.startswith(f"{week}+"):
+            continue
         messages = found.setdefault(recipient, WeekMessages())
         messages.occurrences.add(occurrence)
         # A message withdrawn (or failed) told nobody anything.
