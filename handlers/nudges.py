@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cache, lru_cache
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -68,8 +70,7 @@ class NudgePolicy:
     escalate_after: int = 3  # nudges in a row before the organisers are asked instead
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """What the sweep does about one project, and why (for `qi-nudge remind --dry-run`)."""
 
     project_id: int
@@ -98,6 +99,7 @@ def week_of(moment: datetime, ctx: Context) -> str:
     return f"{year}-W{week:02d}"
 
 
+@lru_cache(maxsize=16)  # asked once per project by the sweep, always of the same week
 def week_before(week: str) -> str:
     """The key of the week before: '2026-W48' -> '2026-W47'."""
     year, number = week.split("-W")
@@ -154,7 +156,7 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
     plan.offers = choose_matches(session, [s for _, _, s in shown])
     offered = {project_id: role for project_id, _person, role in plan.offers}
     plan.decisions = [
-        replace(d, why=f"{d.why}; a {offered[d.project_id].label} from the forum is offered")
+        d._replace(why=f"{d.why}; a {offered[d.project_id].label} from the forum is offered")
         if d.project_id in offered
         else d
         for d in plan.decisions
@@ -371,10 +373,20 @@ def _room_taken(project_id: int, name: str) -> str:
     """Every word one project may add to the reminder: its next steps, and an offer.
 
     The sweep offers introductions only to the projects the reminder will show, before it
-    knows which get one; so both count every project as offered one.
+    knows which get one; so both count every project as offered one. The words do not
+    depend on the project's id (only buttons' values carry it), so they are the words of a
+    placeholder project with its name put in: the sweep asks this of thousands of projects.
     """
-    offer = Section(text=offer_text(Role.SERVICE_USER, name), buttons=OFFER_BUTTONS)
-    return words_of(_next_steps(project_id, name, named=True), offer)
+    return _room_template().replace(_NAME, name)
+
+
+_NAME = "\x00"
+
+
+@cache
+def _room_template() -> str:
+    offer = Section(text=offer_text(Role.SERVICE_USER, _NAME), buttons=OFFER_BUTTONS)
+    return words_of(_next_steps(0, _NAME, named=True), offer)
 
 
 def _more_of_yours(more: int, value: str) -> Section:

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, exists, func, select, update
+from sqlalchemy import ColumnElement, exists, func, select, text, update
 from sqlalchemy.orm import Session, joinedload
 
-from store.models import Delivery, Membership, Person, Project, ProjectNudge
+from store.models import (
+    LIVED_EXPERIENCE_PREDICATE,
+    Delivery,
+    Membership,
+    Person,
+    Project,
+    ProjectNudge,
+)
 from store.projects import lived_experience_exists
-from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, ProjectStatus
+from store.roles import ProjectStatus
 from store.upsert import insert_for
 
 # Rows fetched from the database at a time while the sweep reads its candidates: it holds
@@ -19,9 +28,11 @@ from store.upsert import insert_for
 FETCH_ROWS = 2000
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """An active project with no service user or carer on the team, and its nudge state."""
+class Candidate(NamedTuple):
+    """An active project with no service user or carer on the team, and its nudge state.
+
+    A tuple (one per waiting project, tens of thousands in a large trust): cheap to make.
+    """
 
     project_id: int
     project_name: str
@@ -35,42 +46,56 @@ class Candidate:
     escalated: bool
 
 
+# The index's predicate with its columns named as the memberships' (the query has others).
+_LIVED_EXPERIENCE = re.sub(
+    r"\b(left_at|involvement|role)\b", r"memberships.\1", LIVED_EXPERIENCE_PREDICATE
+)
+
+
+def _has_lived_experience(project_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """SQL: that project has a current service user or carer team member ("Big I").
+
+    The partial index's own predicate, written out: SQLite uses a partial index only for a
+    query whose terms match it with the same constants, never with bound parameters (with
+    them, it reads every membership of each project: 3x slower at 100,000 projects).
+    """
+    return exists().where(Membership.project_id == project_id, text(_LIVED_EXPERIENCE))
+
+
 def candidates(session: Session) -> Iterator[Candidate]:
-    """Every active project without lived experience on the team, in one query, as fetched."""
-    rows = session.execute(
+    """Every active project without lived experience on the team, in one query, as fetched.
+
+    Plain rows (no ORM loading), and only the facts the sweep decides on: whether the lead
+    muted reminders or the project was escalated, not when.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        # One pass over the partial index, then a lookup per project: twice as fast on SQLite
+        # as a probe of the index per project (PostgreSQL plans NOT EXISTS as a hash anti-join).
+        with_partner = select(Membership.project_id).where(text(_LIVED_EXPERIENCE))
+        waiting = Project.id.not_in(with_partner)
+    else:
+        waiting = ~_has_lived_experience(Project.id)
+    query = (
         select(
             Project.id,
             Project.name,
             Project.lead_person_id,
             Person.display_name,
-            Person.nudges_muted_at,
+            Person.nudges_muted_at.is_not(None),
             ProjectNudge.snoozed_until,
             ProjectNudge.snooze_reason,
-            ProjectNudge.weeks_in_a_row,
+            func.coalesce(ProjectNudge.weeks_in_a_row, 0),
             ProjectNudge.last_week,
-            ProjectNudge.escalated_at,
+            ProjectNudge.escalated_at.is_not(None),
         )
         .outerjoin(Person, Person.id == Project.lead_person_id)
         .outerjoin(ProjectNudge, ProjectNudge.project_id == Project.id)
-        .where(Project.status == ProjectStatus.ACTIVE, ~lived_experience_exists())
+        .where(Project.status == ProjectStatus.ACTIVE, waiting)
         .order_by(Project.lead_person_id, Project.name)
         .execution_options(yield_per=FETCH_ROWS)
     )
-    return (
-        Candidate(
-            project_id=row[0],
-            project_name=row[1],
-            lead_id=row[2],
-            lead_name=row[3],
-            lead_muted=row[4] is not None,
-            snoozed_until=row[5],
-            snooze_reason=row[6],
-            weeks_in_a_row=row[7] or 0,
-            last_week=row[8],
-            escalated=row[9] is not None,
-        )
-        for row in rows
-    )
+    rows = session.connection().execute(query)
+    return (Candidate._make(row) for row in rows)
 
 
 @dataclass(frozen=True)
@@ -201,16 +226,6 @@ def save_states(
     session.connection().execute(statement, list(states))
 
 
-def _settled() -> ColumnElement[bool]:
-    """SQL: the nudge state's project has a current service user or carer team member."""
-    return exists().where(
-        Membership.project_id == ProjectNudge.project_id,
-        Membership.left_at.is_(None),
-        Membership.involvement == Involvement.TEAM_MEMBER,
-        Membership.role.in_(sorted(LIVED_EXPERIENCE_ROLES)),
-    )
-
-
 def forget_settled(session: Session) -> int:
     """Clear the count and escalation of projects that now have a partner: a fresh start.
 
@@ -221,7 +236,7 @@ def forget_settled(session: Session) -> int:
         update(ProjectNudge)
         .where(
             (ProjectNudge.weeks_in_a_row > 0) | ProjectNudge.escalated_at.is_not(None),
-            _settled(),
+            _has_lived_experience(ProjectNudge.project_id),
         )
         .values(weeks_in_a_row=0, escalated_at=None, last_week=None)
         .execution_options(synchronize_session=False)
