@@ -458,16 +458,16 @@ def reference_write(engine: Engine, ctx: Context, week: str, plan: Any) -> int:
     sessions = make_sessions(engine)
     with sessions.begin() as session:
         forget_settled(session)
-        insert = insert_for(session, ProjectNudge.__table__)
+        upsert = insert_for(session, ProjectNudge.__table__)
         states = session.execute(
-            insert.from_select(
+            upsert.from_select(
                 ["project_id", "weeks_in_a_row", "last_week", "escalated_at"], chosen
             ).on_conflict_do_update(
                 index_elements=["project_id"],
                 set_={
-                    "weeks_in_a_row": insert.excluded.weeks_in_a_row,
-                    "last_week": insert.excluded.last_week,
-                    "escalated_at": insert.excluded.escalated_at,
+                    "weeks_in_a_row": upsert.excluded.weeks_in_a_row,
+                    "last_week": upsert.excluded.last_week,
+                    "escalated_at": upsert.excluded.escalated_at,
                 },
             )
         ).rowcount

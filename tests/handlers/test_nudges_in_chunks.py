@@ -4,7 +4,7 @@ and chat requests made while it works get their usual answers."""
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from handlers import matchmaking
 from handlers import nudges as nudges_module
@@ -139,3 +139,41 @@ def test_requests_while_the_sweep_works_get_their_usual_answers_on_sqlite(
     assert len(answers) >= 3
     assert all(a.ok and a.text != SORRY for a in answers), [a.text for a in answers]
     engine.dispose()
+
+
+def statements_of_a_sweep(chat, ctx, leads):
+    """The SQL statements this week's sweep sends, with `leads` leads of a project each."""
+    for n in range(leads):
+        start(chat, person(f"Lead {n}"), f"Project {n}")
+    seen = []
+    connection = ctx.sessions.kw["bind"]
+
+    def count(_conn, _cursor, statement, *_args):
+        seen.append(statement.split(None, 1)[0].upper())
+
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        plan = sweep(ctx)
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    assert plan.planned_new == leads
+    return [word for word in seen if word not in ("SAVEPOINT", "RELEASE", "ROLLBACK")]
+
+
+@pytest.mark.parametrize("leads", [2, 6])
+def test_the_sweep_sends_as_many_statements_however_many_projects(chat, ctx, leads):
+    """Set-based: a statement per kind of write and per chunk, never one per project."""
+    assert statements_of_a_sweep(chat, ctx, leads) == statements_of_a_sweep.expected
+
+
+statements_of_a_sweep.expected = [
+    "UPDATE",  # forget_settled
+    "UPDATE",  # expire unanswered offers to leads
+    "UPDATE",  # ...and to people
+    "SELECT",  # admins
+    "SELECT",  # candidates
+    "SELECT",  # willing people
+    "SELECT",  # this week's nudges so far
+    "INSERT",  # the messages
+    "INSERT",  # the project states
+]
