@@ -2,6 +2,7 @@
 and chat requests made while it works get their usual answers."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, select
@@ -11,9 +12,10 @@ from handlers import nudges as nudges_module
 from handlers.context import Context
 from handlers.dispatch import SORRY, Dispatcher
 from handlers.nudges import NudgePolicy, run_sweep, week_of
+from store import nudges as nudge_store
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
-from store.models import MatchOffer, ProjectNudge
+from store.models import MatchOffer, Project, ProjectNudge
 from store.projects import create_project
 from store.roles import ProjectStatus
 from tests.conftest import person
@@ -177,3 +179,39 @@ statements_of_a_sweep.expected = [
     "INSERT",  # the messages
     "INSERT",  # the project states
 ]
+
+
+@pytest.mark.parametrize("fresh_database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_snooze_while_the_sweep_works_out_its_plan_is_kept(
+    fresh_database_url, clock, monkeypatch
+):
+    """The sweep reads, then writes: a project snoozed in between keeps its fresh start."""
+    engine = make_engine(fresh_database_url)
+    upgrade(engine)
+    ctx = Context(sessions=make_sessions(engine), clock=clock)
+    bot = Dispatcher(ctx)
+    lead = person("Asha Patel")
+    assert bot.command(lead, "/qi-project", f'new "{FALLS}"').ok
+    with ctx.sessions() as session:
+        falls = session.scalar(select(Project.id))
+    choose = matchmaking.choose_matches
+    until = clock() + timedelta(weeks=4)
+
+    def choose_while_the_lead_snoozes(session, seeking):
+        def snooze():
+            with ctx.sessions.begin() as other:
+                nudge_store.snooze(other, falls, until=until, reason="recruiting")
+
+        other = threading.Thread(target=snooze)
+        other.start()
+        other.join(timeout=30)
+        return choose(session, seeking)
+
+    monkeypatch.setattr(nudges_module, "choose_matches", choose_while_the_lead_snoozes)
+    plan = run_sweep(ctx, week=week_of(clock(), ctx), policy=QUICK)
+
+    with ctx.sessions() as session:
+        state = session.get(ProjectNudge, falls)
+        assert (state.snoozed_until, state.weeks_in_a_row, state.last_week) == (until, 0, None)
+    assert plan.planned_new == 1  # the reminder was planned before the snooze: it is withdrawn
+    engine.dispose()
