@@ -1,12 +1,21 @@
 """The weekly sweep at scale, and its messages through Slack's rate limits.
 
-(a) Choosing: seeds a trust of --projects projects (10,000) with ten memberships each (100,000)
-with set-based bulk inserts: most projects active, 2,000 leads, about a quarter of active
-projects without a service user or carer on the team (some with one only consulted, or who
-left), some snoozed, some already nudged or passed to the organisers, some leads muted. Times
-handlers.nudges.plan_sweep (choosing only) and run_sweep (choosing, saving project states and
-planning the outbox; rolled back after each run so that every run is the week's first), medians
-of --repeat runs, with the SQL statements each issued, on SQLite and PostgreSQL.
+(a) The weekly run: seeds a trust of --projects projects (100,000) with ten memberships each
+(a million) with set-based bulk inserts: most projects active, 2,000 leads, about a quarter of
+active projects without a service user or carer on the team (some with one only consulted, or
+who left), some snoozed, some already nudged or passed to the organisers, some leads muted.
+Times handlers.nudges.plan_sweep (choosing only) and run_sweep (tidying, choosing, then offers,
+outbox messages and project states written in short transactions, with real commits: what the
+sweep changed is put back before each run, so every run is the week's first). Against a
+reference run interleaved with it: the same rows written set-based in one transaction (the tidy
+as one UPDATE, the project states as one INSERT ... SELECT deciding in SQL, the messages and
+offers as one executemany each), and prints the ratio, with and without the run's pauses for
+waiting writers (store.engine.let_others_write, 0.1 s each on SQLite). Also: the statements of
+one run, Python CPU per row written, tracemalloc's peak and RSS growth during a run, and Slack
+acks while the run works: `qi-nudge serve`'s Slack app in its own process on the same database,
+one client sending signed /qi-join commands (new sign-ups by known leads) back to back, first
+for 3 s with no run, then during one (median, p99, max, and any error answers). On SQLite and
+PostgreSQL.
 
 (b) Sending: plans one nudge DM for each of N leads with run_sweep, then sends the outbox as
 `qi-nudge serve` does (a bot.delivery.DeliveryLoop woken after the sweep, over a Deliverer with
@@ -40,7 +49,8 @@ steady-state case (at least 3.3 minutes more, times however far the sender is ab
 which the output shows). --workspace-interval and --loop-interval override the sender's pacing
 and its loop's idle time, to show where time goes; the output says when they are not defaults.
 
-Run: `.venv/bin/python bench/scheduled.py [--messages 2000] [--workspace-per-minute 600]
+Run: `.venv/bin/python bench/scheduled.py [--projects 100000] [--repeat 3] [--messages 2000]
+[--workspace-per-minute 600]
 [--first-week-messages 50] [--send-backend postgresql|sqlite|both] [--skip-sweep|--skip-send]`.
 """
 
@@ -392,42 +402,378 @@ def median_ms(call: Any, repeat: int) -> tuple[float, float, Any]:
     return statistics.median(times), max(times), result
 
 
-def bench_sweep(label: str, engine: Engine, trust: Trust, repeat: int) -> None:
+class Snapshot:
+    """What a sweep changes, saved once and put back before each measured run, so that every
+    run (and every reference write) is the week's first, with real commits."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS bench_nudges_saved"))
+            connection.execute(
+                text("CREATE TABLE bench_nudges_saved AS SELECT * FROM project_nudges")
+            )
+            self.deliveries = connection.scalar(text("SELECT coalesce(max(id), 0) FROM deliveries"))
+            self.offers = connection.scalar(text("SELECT coalesce(max(id), 0) FROM match_offers"))
+            self.offer_status = connection.execute(
+                text("SELECT id, status, updated_at FROM match_offers")
+            ).all()
+
+    def restore(self) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(text(f"DELETE FROM deliveries WHERE id > {self.deliveries}"))
+            connection.execute(text(f"DELETE FROM match_offers WHERE id > {self.offers}"))
+            connection.execute(text("DELETE FROM project_nudges"))
+            connection.execute(text("INSERT INTO project_nudges SELECT * FROM bench_nudges_saved"))
+        with self.engine.connect() as connection:
+            changed = connection.scalar(
+                text(
+                    "SELECT count(*) FROM match_offers WHERE status NOT IN "
+                    "('expired', 'lead_declined', 'person_declined', 'joined')"
+                )
+            )
+        assert not changed, "the seeded offers are all closed: the sweep leaves them as they are"
+
+
+def reference_rows_only(engine: Engine, week: str, plan: Any, states: list[dict]) -> None:
+    """The rows alone, already known (no deciding, no reading): one executemany per table."""
+    from store.models import Delivery
+    from store.upsert import insert_for
+
+    sessions = make_sessions(engine)
+    with sessions.begin() as session:
+        upsert = insert_for(session, ProjectNudge.__table__)
+        session.connection().execute(
+            upsert.on_conflict_do_update(
+                index_elements=["project_id"],
+                set_={
+                    "weeks_in_a_row": upsert.excluded.weeks_in_a_row,
+                    "last_week": upsert.excluded.last_week,
+                    "escalated_at": upsert.excluded.escalated_at,
+                },
+            ),
+            states,
+        )
+        session.connection().execute(
+            insert_for(session, Delivery.__table__).on_conflict_do_nothing(),
+            [
+                {
+                    "kind": p.kind,
+                    "occurrence": p.occurrence,
+                    "recipient": p.recipient,
+                    "payload": p.payload,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": NOW,
+                    "created_at": NOW,
+                }
+                for p in plan.deliveries
+            ],
+        )
+        if plan.offers:
+            session.connection().execute(
+                insert(MatchOffer),
+                [
+                    {
+                        "project_id": project,
+                        "person_id": person,
+                        "role": role.value,
+                        "status": "offered",
+                        "week": week,
+                        "created_at": NOW,
+                        "updated_at": NOW,
+                    }
+                    for project, person, role in plan.offers
+                ],
+            )
+
+
+def reference_write(engine: Engine, ctx: Context, week: str, plan: Any) -> int:
+    """The same rows the sweep writes, set-based, in one transaction: the tidy as one UPDATE,
+    the project states as one INSERT ... SELECT (the decision in SQL), the messages and
+    introductions as one executemany each. The rows written (states, messages, offers)."""
+    from sqlalchemy import and_, case, exists, func, literal, or_, select
+
+    from store.models import Delivery
+    from store.nudges import forget_settled
+    from store.projects import lived_experience_exists
+    from store.upsert import insert_for
+
+    now, before = NOW, week_before(week)
+    weeks = func.coalesce(ProjectNudge.weeks_in_a_row, 0)
+    count = case(
+        (ProjectNudge.last_week == week, weeks),
+        (ProjectNudge.last_week == before, weeks + 1),
+        else_=1,
+    )
+    admins = exists().where(AdminGrant.revoked_at.is_(None))
+    escalate = and_(count > POLICY.escalate_after, admins)
+    chosen = (
+        select(
+            Project.id,
+            count,
+            literal(week),
+            case((escalate, literal(now, type_=ProjectNudge.escalated_at.type)), else_=None),
+        )
+        .outerjoin(Person, Person.id == Project.lead_person_id)
+        .outerjoin(ProjectNudge, ProjectNudge.project_id == Project.id)
+        .where(
+            Project.status == ProjectStatus.ACTIVE,
+            ~lived_experience_exists(),
+            Project.lead_person_id.is_not(None),
+            Person.nudges_muted_at.is_(None),
+            or_(ProjectNudge.snoozed_until.is_(None), ProjectNudge.snoozed_until <= now),
+            ProjectNudge.escalated_at.is_(None),
+        )
+    )
+    sessions = make_sessions(engine)
+    with sessions.begin() as session:
+        forget_settled(session)
+        upsert = insert_for(session, ProjectNudge.__table__)
+        states = session.execute(
+            upsert.from_select(
+                ["project_id", "weeks_in_a_row", "last_week", "escalated_at"], chosen
+            ).on_conflict_do_update(
+                index_elements=["project_id"],
+                set_={
+                    "weeks_in_a_row": upsert.excluded.weeks_in_a_row,
+                    "last_week": upsert.excluded.last_week,
+                    "escalated_at": upsert.excluded.escalated_at,
+                },
+            )
+        ).rowcount
+        session.execute(
+            insert_for(session, Delivery.__table__).on_conflict_do_nothing(),
+            [
+                {
+                    "kind": p.kind,
+                    "occurrence": p.occurrence,
+                    "recipient": p.recipient,
+                    "payload": p.payload,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for p in plan.deliveries
+            ],
+        )
+        if plan.offers:
+            session.execute(
+                insert(MatchOffer),
+                [
+                    {
+                        "project_id": project,
+                        "person_id": person,
+                        "role": role.value,
+                        "status": "offered",
+                        "week": week,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for project, person, role in plan.offers
+                ],
+            )
+    return states + len(plan.deliveries) + len(plan.offers)
+
+
+ACK_SECRET = "bench-signing-secret"
+ACK_SERVER = r"""
+import os, sys, socket
+sys.path.insert(0, os.environ["QI_ROOT"])
+import uvicorn
+from tests.fakes import FakeSlack
+fake = FakeSlack().start()
+fake.add_token(os.environ["SLACK_BOT_TOKEN"])
+for i in range(1, int(os.environ["BENCH_USERS"]) + 1):
+    fake.add_user(f"U{i:06d}", f"Lead {i}")
+os.environ["SLACK_API_URL"] = fake.base_url
+from bot.settings import load_settings
+from bot.runtime import build_context, open_database
+from bot.serve import build_service
+settings = load_settings(env_file=None)
+engine = open_database(settings, migrate=False)
+app = build_service(settings, engine, build_context(settings, engine)).asgi
+sock = socket.socket(); sock.bind(("127.0.0.1", 0)); port = sock.getsockname()[1]
+print(port, flush=True)
+sock.close()
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+"""
+ACK_USERS = 200  # leads U000001.. in the seeded trust, on chat
+
+
+@contextmanager
+def serving(database_url: str) -> Iterator[str]:
+    """`qi-nudge serve`'s Slack app on this database, in its own process; its events URL."""
+    import os
+    import subprocess
+
+    import httpx
+
+    env = {
+        **os.environ,
+        "QI_ROOT": str(ROOT),
+        "DATABASE_URL": database_url,
+        "SLACK_SIGNING_SECRET": ACK_SECRET,
+        "SLACK_BOT_TOKEN": "xoxb-bench",
+        "LOG_LEVEL": "WARNING",
+        "BENCH_USERS": str(ACK_USERS),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ACK_SERVER], env=env, stdout=subprocess.PIPE, cwd=ROOT, text=True
+    )
+    try:
+        url = f"http://127.0.0.1:{proc.stdout.readline().strip()}/slack/events"
+        for _ in range(400):
+            try:
+                httpx.post(url, content=b"", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@dataclass
+class Acks:
+    latencies_ms: list[float]
+    errors: list[str]
+
+    def line(self) -> str:
+        if not self.latencies_ms:
+            return "no requests answered"
+        ordered = sorted(self.latencies_ms)
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        return (
+            f"{len(ordered)} /qi-join acks: median {statistics.median(ordered):.1f} ms, "
+            f"p99 {p99:.1f} ms, max {ordered[-1]:.1f} ms; {len(self.errors)} error answers"
+            + (f" ({self.errors[0]!r})" if self.errors else "")
+        )
+
+
+def acks_during(url: str, work: Any, *, offset: int) -> tuple[Any, Acks]:
+    """Run `work()` while one client sends signed /qi-join requests (each a new sign-up by a
+    known lead) one after another; what work returned, and the acks seen meanwhile."""
+    import threading
+
+    import httpx
+
+    from handlers.dispatch import SORRY
+    from tests.fakes.slack_signing import slack_headers, slash_command_body
+
+    done = threading.Event()
+    acks = Acks([], [])
+
+    def client() -> None:
+        with httpx.Client(timeout=30) as http:
+            i = offset
+            while not done.is_set():
+                i += 1
+                user = 1 + i % ACK_USERS
+                body = slash_command_body(
+                    "/qi-join",
+                    f"Project {1 + i % 90_000} as staff",
+                    user_id=f"U{user:06d}",
+                    user_name=f"lead{user}",
+                )
+                started = time.perf_counter()
+                answer = http.post(url, content=body, headers=slack_headers(body, ACK_SECRET))
+                acks.latencies_ms.append((time.perf_counter() - started) * 1000)
+                said = answer.text
+                if answer.status_code != 200 or "Sorry" in said or SORRY[:30] in said:
+                    acks.errors.append(f"{answer.status_code} {said[:120]}")
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    time.sleep(0.3)  # the client is under way before the run starts
+    try:
+        result = work()
+    finally:
+        done.set()
+        thread.join()
+    return result, acks
+
+
+def rss_mib() -> float:
+    """This process's resident memory now, MiB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_sweep(label: str, engine: Engine, trust: Trust, repeat: int, database_url: str) -> None:
+    import tracemalloc
+
+    from store.engine import let_others_write
+
     sessions = make_sessions(engine)
     started = time.perf_counter()
     stats = seed_trust(sessions, trust)
     settle(engine)
     seeded = time.perf_counter() - started
+    snapshot = Snapshot(engine)
     counter = StatementCounter(engine)
     ctx = Context(sessions=sessions, clock=lambda: NOW)
     week = week_of(NOW, ctx)
+    pauses = [0]
+
+    def pause() -> None:
+        pauses[0] += 1
+        let_others_write(sessions)
 
     def choose() -> Any:
         with sessions() as session:
             return plan_sweep(session, ctx, week=week, policy=POLICY)
 
     def sweep() -> Any:
-        # Each run in a transaction rolled back afterwards, so each is the week's first sweep.
-        connection = engine.connect()
-        outer = connection.begin()
-        joined = sessionmaker(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        )
-        try:
-            return run_sweep(Context(sessions=joined, clock=lambda: NOW), week=week, policy=POLICY)
-        finally:
-            outer.rollback()
-            connection.close()
+        return run_sweep(ctx, week=week, policy=POLICY, between=pause)
 
     choose()  # warm caches and the connection pool
     plan_median, plan_max, plan = median_ms(choose, repeat)
-    run_median, run_max, ran = median_ms(sweep, repeat)
+    run_ms, ref_ms, rows_ms, run_cpu, ref_cpu = [], [], [], [], []
+    ran, written, paused_runs = None, 0, []
+    states = [dict(state) for state in plan.states]
+    for _ in range(repeat):  # interleaved, so that load on the machine falls on both alike
+        for which in ("reference", "rows only", "run"):
+            snapshot.restore()
+            cpu, wall = time.process_time(), time.perf_counter()
+            if which == "run":
+                pauses[0] = 0
+                ran = sweep()
+                run_ms.append((time.perf_counter() - wall) * 1000)
+                run_cpu.append((time.process_time() - cpu) * 1000)
+                paused_runs.append(pauses[0])
+            elif which == "rows only":
+                reference_rows_only(engine, week, plan, states)
+                rows_ms.append((time.perf_counter() - wall) * 1000)
+            else:
+                written = reference_write(engine, ctx, week, plan)
+                ref_ms.append((time.perf_counter() - wall) * 1000)
+                ref_cpu.append((time.process_time() - cpu) * 1000)
+    snapshot.restore()
+    import gc
+
+    gc.collect()
+    before = rss_mib()
+    sweep()
+    rss_growth = rss_mib() - before
+    snapshot.restore()
     with counter.counting() as plan_sql:
         choose()
     plan_slowest = counter.slowest
     with counter.counting() as run_sql:
         sweep()
     run_slowest = counter.slowest
+    snapshot.restore()
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    sweep()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     actions = Counter(decision.action for decision in plan.decisions)
     print(
         f"\n{label}: {trust.projects} projects ({stats['active projects']} active, "
@@ -438,21 +784,57 @@ def bench_sweep(label: str, engine: Engine, trust: Trust, repeat: int) -> None:
         f"{stats['forum members who would like a project']} forum members who would like a "
         f"project; seeded in {seeded:.1f} s"
     )
+    rows = len(ran.states) + len(ran.deliveries) + len(ran.offers)
     print(
         f"  the sweep chose: {actions['nudge']} projects to nudge, {actions['escalate']} to "
         f"escalate, {actions['skip']} skipped, {len(plan.offers)} introductions offered; "
         f"{len(plan.deliveries)} messages "
-        f"({ran.planned_new} new outbox rows), {len(ran.states)} project states saved"
+        f"({ran.planned_new} new outbox rows), {len(ran.states)} project states saved: {rows} "
+        f"rows (the reference wrote {written})"
     )
     print(f"  {'':34s} {'median':>9s} {'slowest':>9s}   statements sent (one run)")
     for name, median, slowest, seen, statement in (
         ("plan_sweep (choosing only)", plan_median, plan_max, plan_sql, plan_slowest),
-        ("run_sweep (choose, save, outbox)", run_median, run_max, run_sql, run_slowest),
+        (
+            "run_sweep (choose, save, outbox)",
+            statistics.median(run_ms),
+            max(run_ms),
+            run_sql,
+            run_slowest,
+        ),
     ):
         print(
             f"  {name:34s} {median:6.1f} ms {slowest:6.1f} ms   {describe(seen)};"
             f" slowest execute {statement[0]:.0f} ms: {statement[1]}"
         )
+    run, ref, only = (statistics.median(t) for t in (run_ms, ref_ms, rows_ms))
+    per_pause = 100 if engine.dialect.name == "sqlite" else 0  # let_others_write's 0.1 s
+    paused = statistics.median(paused_runs) * per_pause
+    print(
+        f"  reference: the same rows set-based in one transaction, deciding in SQL "
+        f"{ref:6.1f} ms (CPU here {statistics.median(ref_cpu):.0f} ms); the rows alone, one "
+        f"executemany per table {only:.1f} ms"
+    )
+    print(
+        f"  run_sweep {run:.1f} ms (CPU here {statistics.median(run_cpu):.0f} ms), of which "
+        f"{statistics.median(paused_runs):.0f} pauses for waiting writers ({paused:.0f} ms)"
+    )
+    print(
+        f"  weekly run / set-based reference: {run / ref:.2f}x ({(run - paused) / ref:.2f}x "
+        f"without the pauses; aim: within 3x); / the rows alone: {run / only:.2f}x; Python "
+        f"CPU per row written {statistics.median(run_cpu) * 1000 / max(rows, 1):.0f} µs"
+    )
+    print(
+        f"  memory during one run: tracemalloc peak {(peak - base) / 2**20:.1f} MiB, RSS growth "
+        f"{rss_growth:.1f} MiB (a run without tracemalloc; aim: under 20 MiB)"
+    )
+    snapshot.restore()
+    with serving(database_url) as url:
+        _, idle = acks_during(url, lambda: time.sleep(3), offset=0)
+        snapshot.restore()
+        _, busy = acks_during(url, sweep, offset=100_000)
+    print(f"  acks with no run (3 s):      {idle.line()}")
+    print(f"  acks during the weekly run:  {busy.line()}")
     if engine.dialect.name == "sqlite":
         print("  (SQLite computes a SELECT's rows as they are fetched: its time is not in execute)")
 
@@ -718,9 +1100,9 @@ def print_send_table(label: str, results: list[SendResult]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--projects", type=int, default=10_000)
+    parser.add_argument("--projects", type=int, default=100_000, help="projects for (a)")
     parser.add_argument("--leads", type=int, default=2_000)
-    parser.add_argument("--repeat", type=int, default=7, help="sweep runs to take the median of")
+    parser.add_argument("--repeat", type=int, default=3, help="sweep runs to take the median of")
     parser.add_argument(
         "--messages", type=int, default=500, help="steady-state messages (2000: the full case)"
     )
@@ -776,7 +1158,8 @@ def main() -> None:
         for backend, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
             with database(backend) as engine:
                 if engine is not None:
-                    bench_sweep(label, engine, trust, args.repeat)
+                    url = engine.url.render_as_string(hide_password=False)
+                    bench_sweep(label, engine, trust, args.repeat, url)
     if args.skip_send:
         return
     limits = RateLimits(

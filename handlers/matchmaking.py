@@ -53,7 +53,8 @@ def choose_matches(session: Session, seeking: Sequence[Seeking]) -> list[tuple[i
     free = matches.willing_people(session)
     if not free:
         return []
-    busy = set(matches.open_offers_for(session, [s.project_id for s in seeking]))
+    # All open offers (few), rather than a lookup by every project seeking (many thousands).
+    busy = matches.projects_with_open_offers(session)
     blocked = matches.unavailable_pairs(session, [w.person_id for w in free])
     pairs: list[tuple[int, int, Role]] = []
     for project in seeking:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cache, lru_cache
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -30,6 +33,7 @@ from handlers.wording import first_name, join_names
 from store import matches as match_store
 from store import nudges as nudge_store
 from store import outbox
+from store.engine import let_others_write, reading
 from store.models import Person, Project
 from store.nudges import Candidate
 from store.people import is_admin, list_admins
@@ -47,6 +51,11 @@ NAMED_IN_OPENING = 3
 # The organisers' note lists this many projects, the first few with a button each.
 ESCALATION_PROJECTS_SHOWN = 20
 ESCALATION_BUTTONS = 5
+# The sweep writes in transactions of at most this many rows (project states, messages), with
+# a pause between them: on SQLite one long transaction would hold the only write lock, and
+# every chat request would wait for it (seconds, at 100,000 projects). One of this size takes
+# tens of milliseconds; each pause costs 0.1 s, so not much smaller.
+SWEEP_CHUNK = 5000
 WHY_IT_MATTERS = (
     "Projects go further when people who use our services, or care for someone who does, help "
     "shape them from the start."
@@ -62,8 +71,7 @@ class NudgePolicy:
     escalate_after: int = 3  # nudges in a row before the organisers are asked instead
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """What the sweep does about one project, and why (for `qi-nudge remind --dry-run`)."""
 
     project_id: int
@@ -92,6 +100,7 @@ def week_of(moment: datetime, ctx: Context) -> str:
     return f"{year}-W{week:02d}"
 
 
+@lru_cache(maxsize=16)  # asked once per project by the sweep, always of the same week
 def week_before(week: str) -> str:
     """The key of the week before: '2026-W48' -> '2026-W47'."""
     year, number = week.split("-W")
@@ -148,7 +157,7 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
     plan.offers = choose_matches(session, [s for _, _, s in shown])
     offered = {project_id: role for project_id, _person, role in plan.offers}
     plan.decisions = [
-        replace(d, why=f"{d.why}; a {offered[d.project_id].label} from the forum is offered")
+        d._replace(why=f"{d.why}; a {offered[d.project_id].label} from the forum is offered")
         if d.project_id in offered
         else d
         for d in plan.decisions
@@ -234,15 +243,68 @@ def tidy_before_sweep(session: Session, ctx: Context, *, week: str) -> None:
     tell_leads_of_lapsed(session, lapsed, ctx.now())
 
 
-def run_sweep(ctx: Context, *, week: str, policy: NudgePolicy) -> SweepPlan:
-    """Plan this week's nudges into the outbox and save project states, in one transaction."""
+def run_sweep(
+    ctx: Context,
+    *,
+    week: str,
+    policy: NudgePolicy,
+    between: Callable[[], None] | None = None,
+) -> SweepPlan:
+    """Plan this week's nudges into the outbox and save project states, in short transactions.
+
+    The plan is worked out in a read transaction (on SQLite it holds no write lock), then
+    written in transactions of at most SWEEP_CHUNK rows, calling `between` between any two
+    (by default a pause for requests waiting to write). The rows go in an order that lets a
+    run stopped between any two transactions be finished by the next (the scheduler runs an
+    unfinished week again) with nothing twice: introductions first (a project whose state says
+    it was reminded this week is not offered one again; one with an open offer is not offered
+    another), then the messages (planning one again finds its row), then the project states
+    (a project escalated this week is skipped by a later run, so its note is planned before
+    its state says so).
+    """
+    pause = between or (lambda: let_others_write(ctx.sessions))
     with ctx.sessions.begin() as session:
         tidy_before_sweep(session, ctx, week=week)
+    with reading(ctx.sessions)() as session:
         plan = plan_sweep(session, ctx, week=week, policy=policy)
-        nudge_store.save_states(session, plan.states)
-        match_store.add_offers(session, plan.offers, week=week, now=ctx.now())
-        plan.planned_new = outbox.plan(session, plan.deliveries, now=ctx.now())
+    now = ctx.now()
+
+    def offer(session: Session, pairs: Sequence[tuple[int, int, Role]]) -> None:
+        match_store.add_offers(session, pairs, week=week, now=now)
+
+    def deliver(session: Session, planned: Sequence[outbox.Planned]) -> None:
+        plan.planned_new += outbox.plan(session, planned, now=now)
+
+    def save(session: Session, states: Sequence[dict[str, object]]) -> None:
+        nudge_store.save_states(session, states, now=now)
+
+    writes: list[tuple[Callable[[Session, Sequence], None], Sequence]] = [
+        (offer, plan.offers),
+        (deliver, plan.deliveries),
+        (save, plan.states),
+    ]
+    total = sum(len(rows) for _write, rows in writes)
+    for first in range(0, total, SWEEP_CHUNK):
+        if first:
+            pause()
+        with ctx.sessions.begin() as session:
+            _write_rows(session, writes, first, first + SWEEP_CHUNK)
     return plan
+
+
+def _write_rows(
+    session: Session,
+    writes: list[tuple[Callable[[Session, Sequence], None], Sequence]],
+    start: int,
+    stop: int,
+) -> None:
+    """Rows start to stop of all the writes' rows, taken in order, each write given its own."""
+    offset = 0
+    for write, rows in writes:
+        mine = rows[max(start - offset, 0) : max(stop - offset, 0)]
+        if mine:
+            write(session, mine)
+        offset += len(rows)
 
 
 SNOOZE_REASONS = {
@@ -328,10 +390,20 @@ def _room_taken(project_id: int, name: str) -> str:
     """Every word one project may add to the reminder: its next steps, and an offer.
 
     The sweep offers introductions only to the projects the reminder will show, before it
-    knows which get one; so both count every project as offered one.
+    knows which get one; so both count every project as offered one. The words do not
+    depend on the project's id (only buttons' values carry it), so they are the words of a
+    placeholder project with its name put in: the sweep asks this of thousands of projects.
     """
-    offer = Section(text=offer_text(Role.SERVICE_USER, name), buttons=OFFER_BUTTONS)
-    return words_of(_next_steps(project_id, name, named=True), offer)
+    return _room_template().replace(_NAME, name)
+
+
+_NAME = "\x00"
+
+
+@cache
+def _room_template() -> str:
+    offer = Section(text=offer_text(Role.SERVICE_USER, _NAME), buttons=OFFER_BUTTONS)
+    return words_of(_next_steps(0, _NAME, named=True), offer)
 
 
 def _more_of_yours(more: int, value: str) -> Section:

@@ -105,11 +105,28 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front, so two writers wait on the busy timeout
-        # instead of failing with "database is locked" when one upgrades a read lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # instead of failing with "database is locked" when one upgrades a read lock. A
+        # connection opened through `reading()` only reads: a plain BEGIN leaves the lock free.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     bound_waits(engine, sqlite_busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
     return engine
+
+
+READ_ONLY = "qi_read_only"  # an execution option: this connection's transactions only read
+
+
+def reading(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions like `sessions` whose transactions only read: on SQLite, no write lock taken.
+
+    A long read (the weekly sweep's plan) then never keeps a chat request from writing. Only
+    read in them: a write would have to upgrade the lock, and may find it taken.
+    """
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
+        return sessions  # PostgreSQL's readers never block writers; a test's bound connection
+    return sessionmaker(**{**sessions.kw, "bind": bind.execution_options(**{READ_ONLY: True})})
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

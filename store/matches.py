@@ -171,6 +171,11 @@ def open_offers_for(session: Session, project_ids: Collection[int]) -> dict[int,
     return {offer.project_id: offer for offer in offers}
 
 
+def projects_with_open_offers(session: Session) -> set[int]:
+    """Every project with an open offer (a few at a time: one per willing person at most)."""
+    return set(session.scalars(select(MatchOffer.project_id).where(MatchOffer.status.in_(OPEN))))
+
+
 def still_willing(session: Session, person_id: int) -> bool:
     """Whether the person is still on a forum and still wants to be offered a project."""
     return bool(
