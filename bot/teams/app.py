@@ -15,7 +15,6 @@ from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import anyio.to_thread
 import jwt
 from microsoft_teams.api import InvokeResponse, TokenCredentials
 from microsoft_teams.api.auth.cloud_environment import PUBLIC, with_overrides
@@ -25,9 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.http import LIMITER, MALFORMED, is_shape_error, raised_at, read_body
+from bot.http import MALFORMED, is_shape_error, raised_at, read_body
 from bot.replays import SeenRequests, request_key
 from bot.settings import Settings
+from bot.teams import once
 from bot.teams.activity_shape import activity_problem
 from bot.teams.auth import BotConnectorToken
 from bot.teams.transport import TeamsTransport
@@ -287,15 +287,13 @@ def register(app: App, transport: TeamsTransport, *, tenant_id: str) -> None:
 
     async def once_per_activity(ctx: Any) -> Any:
         # After the SDK checked the token: a forged request cannot use up a genuine id.
+        # Armed here, checked by the listener in its own worker thread (see bot/teams/once.py).
         activity = ctx.activity
-        if activity.type not in ACTED_ON:
-            return await ctx.next()  # typing and the like: nothing to do twice, no write
-        key = request_key("teams", activity.conversation.id, activity.id)
-        until = _keep_until(_token_expires.get())
-        if await anyio.to_thread.run_sync(_first_time, seen, key, until, limiter=LIMITER):
-            return await ctx.next()
-        log.warning("a Teams activity already acted on came again; not acted on")
-        return InvokeResponse(status=200)
+        if activity.type in ACTED_ON:  # typing and the like: nothing to do twice, no write
+            key = request_key("teams", activity.conversation.id, activity.id)
+            until = _keep_until(_token_expires.get())
+            once.arm(lambda: _first_time(seen, key, until))
+        return await ctx.next()
 
     app.use(refuse_unreadable)
     app.use(only_our_tenant)
