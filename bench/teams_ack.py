@@ -196,6 +196,15 @@ def start(mode: str, fake: FakeTeams, database_url: str, folder: str) -> subproc
     raise SystemExit(f"{mode} did not start:\n{Path(log.name).read_text()}")
 
 
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """CPU time the server has used so far, all threads (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
@@ -246,17 +255,9 @@ def run_wrk(url: str, bodies: list[str], token: str, clients: int, seconds: floa
         script, lines = Path(folder, "load.lua"), Path(folder, "activities.jsonl")
         script.write_text(WRK_SCRIPT)
         lines.write_text("\n".join(bodies) + "\n")
+        load = [f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s"]
         done = subprocess.run(
-            [
-                "wrk",
-                f"-t{threads}",
-                f"-c{clients}",
-                f"-d{max(1, round(seconds))}s",
-                "-s",
-                str(script),
-                url,
-            ]
-            + ["--", str(lines), str(threads), token],
+            ["wrk", *load, "-s", str(script), url, "--", str(lines), str(threads), token],
             capture_output=True,
             text=True,
             check=True,
@@ -327,8 +328,12 @@ def measure(label: str, mode: str, database_url: str, load: str, seconds: float)
                     assert answer.status_code == 200, answer.text
             sent_before = len(fake.calls)
             runner = run_wrk if load == "wrk" else run_python
-            one = runner(url, joins(fake, users, 0, one_count), token, 1, seconds)
-            many = runner(url, joins(fake, users, one_count, many_count), token, 20, seconds)
+            bodies = joins(fake, users, 0, one_count)
+            used = cpu_seconds(process)
+            one = runner(url, bodies, token, 1, seconds)
+            used = cpu_seconds(process) - used
+            bodies = joins(fake, users, one_count, many_count)
+            many = runner(url, bodies, token, 20, seconds)
             posted = len(fake.calls) - sent_before
         finally:
             stop(process)
@@ -340,11 +345,14 @@ def measure(label: str, mode: str, database_url: str, load: str, seconds: float)
         "median_20_ms": many["median_ms"],
         "requests": one["requests"] + many["requests"],
         "connector_calls": posted,
+        # Server CPU per request at 1 client: less swayed by other load than wall-clock time.
+        "cpu_ms": 1000 * used / max(1, one["requests"]),
     }
     note = "  (RAN OUT of distinct activities)" if wrapped else ""
     calls = "" if mode == "floor" else f" | Connector posts {posted}/{result['requests']}"
     print(
         f"  {label:24s} 1 client: median {one['median_ms']:6.2f} ms (p99 {one['p99_ms']:6.2f})"
+        f", CPU {result['cpu_ms']:5.2f} ms/req"
         f" | 20 clients: {many['rps']:6.0f} req/s, median {many['median_ms']:6.1f} ms"
         f"{calls}{note}",
         flush=True,
@@ -412,7 +420,7 @@ def main() -> None:
     floor = summary["floor"]
     print(
         f"\nMedians of rounds: floor {floor['median_ms']:.2f} ms at 1 client, "
-        f"{floor['rps']:.0f} req/s at 20 clients"
+        f"{floor['rps']:.0f} req/s at 20 clients, {floor['cpu_ms']:.2f} ms of CPU per request"
     )
     print(f"Aim: median at 1 client within {AIM}x the floor's (throughput shown against it too)")
     verdicts: dict[str, Any] = {}
@@ -422,10 +430,16 @@ def main() -> None:
         ratio = result["median_ms"] / floor["median_ms"]
         share = result["rps"] / floor["rps"]
         verdict = "PASS" if ratio <= AIM else "MISS"
-        verdicts[name] = {"median_ratio": ratio, "throughput_ratio": share, "verdict": verdict}
+        verdicts[name] = {
+            "median_ratio": ratio,
+            "throughput_ratio": share,
+            "cpu_ratio": result["cpu_ms"] / floor["cpu_ms"],
+            "verdict": verdict,
+        }
         print(
             f"  {name:11s} {result['median_ms']:5.2f} ms = {ratio:4.2f}x (aim {AIM}x) {verdict};"
-            f"  {result['rps']:5.0f} req/s = {share:4.2f}x the floor's throughput"
+            f"  {result['rps']:5.0f} req/s = {share:4.2f}x the floor's throughput;"
+            f"  CPU {result['cpu_ms'] / floor['cpu_ms']:4.2f}x the floor's"
         )
     if args.json:
         Path(args.json).write_text(
