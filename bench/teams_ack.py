@@ -21,7 +21,8 @@ PostgreSQL, floor, ...): the machine may be shared.
 Run: `.venv/bin/python bench/teams_ack.py [--quick] [--rounds 3] [--load auto|wrk|python]
 [--no-postgres] [--json FILE]`. Prints each run, the medians, and the ratios against the aim
 (median at 1 client within 2.5x the floor's), PASS or MISS; throughput at 20 clients is shown
-as a ratio too.
+as a ratio too, and so is the server's CPU time per request at 1 client (read from /proc), which
+a crowded machine sways far less than wall-clock time.
 """
 
 from __future__ import annotations
