@@ -15,7 +15,6 @@ from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import anyio.to_thread
 import jwt
 from microsoft_teams.api import InvokeResponse, TokenCredentials
 from microsoft_teams.api.auth.cloud_environment import PUBLIC, with_overrides
@@ -25,11 +24,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.http import LIMITER, MALFORMED, is_shape_error, raised_at, read_body
+from bot.http import MALFORMED, is_shape_error, raised_at, read_body
 from bot.replays import SeenRequests, request_key
 from bot.settings import Settings
+from bot.teams import once
 from bot.teams.activity_shape import activity_problem
 from bot.teams.auth import BotConnectorToken
+from bot.teams.token_cache import cache_token_checks
 from bot.teams.transport import TeamsTransport
 from handlers.dispatch import REQUEST_DATABASE_WAIT
 from store.deadline import unavailable_because, waiting_at_most
@@ -160,6 +161,7 @@ def build_teams_app(settings: Settings, transport: TeamsTransport) -> tuple[App,
     app = _sdk_app(settings, routes)
     register(app, transport, tenant_id=settings.teams_tenant_id)
     asyncio.run(app.initialize())  # registers POST /api/messages with `routes`; starts nothing
+    cache_token_checks(app.server)  # made by initialize
     return app, routes.routes
 
 
@@ -245,6 +247,7 @@ class SigningKeys:
 def _jwks_client(app: App) -> jwt.PyJWKClient | None:
     """The SDK's JWKS client (private to it: looked up carefully, and optional)."""
     validator = getattr(app.server, "_token_validator", None)
+    validator = getattr(validator, "inner", validator)  # under our cache (token_cache.py)
     service = getattr(validator, "_service_validator", None)
     client = getattr(service, "_jwks_client", None)
     if not isinstance(client, jwt.PyJWKClient):
@@ -262,12 +265,27 @@ def register(app: App, transport: TeamsTransport, *, tenant_id: str) -> None:
     """Everything qi-nudge answers on Teams: the table of contents for this transport."""
     seen = SeenRequests(transport.bot.ctx.sessions)
 
-    async def refuse_unreadable(ctx: Any) -> Any:
-        # The last resort, for a shape activity_problem did not foresee: 400 and one line,
-        # where the SDK would answer 500 and log a traceback.
+    async def admit(ctx: Any) -> Any:
+        # One middleware, not three: the SDK wraps each in a tracing span and metrics.
         try:
+            activity = ctx.activity
+            # The SDK proved Microsoft sent this; it does not check for whom. The bot is
+            # single-tenant: another organisation's activity, or another channel than Teams,
+            # is refused before anything is read or stored.
+            if activity.channel_id != TEAMS_CHANNEL or _tenant(activity) != tenant_id:
+                log.warning("Teams activity from another tenant or channel refused")
+                return InvokeResponse(status=403, body={"error": "forbidden"})
+            # Acted on once: after the SDK checked the token, so a forged request cannot use
+            # up a genuine id. Armed here, checked by the listener in its own worker thread
+            # (see bot/teams/once.py). Typing and the like: nothing to do twice, no write.
+            if activity.type in ACTED_ON:
+                key = request_key("teams", activity.conversation.id, activity.id)
+                until = _keep_until(_token_expires.get())
+                once.arm(lambda: _first_time(seen, key, until))
             return await ctx.next()
         except Exception as error:
+            # The last resort, for a shape activity_problem did not foresee: 400 and one line,
+            # where the SDK would answer 500 and log a traceback.
             if not is_shape_error(error):
                 raise  # not about the activity: the SDK answers 500, as before
             log.warning(
@@ -275,31 +293,7 @@ def register(app: App, transport: TeamsTransport, *, tenant_id: str) -> None:
             )
             return InvokeResponse(status=400, body=MALFORMED)
 
-    async def only_our_tenant(ctx: Any) -> Any:
-        # The SDK proved Microsoft sent this; it does not check for whom. The bot is
-        # single-tenant: another organisation's activity, or another channel than Teams,
-        # is refused before anything is read or stored.
-        activity = ctx.activity
-        if activity.channel_id != TEAMS_CHANNEL or _tenant(activity) != tenant_id:
-            log.warning("Teams activity from another tenant or channel refused")
-            return InvokeResponse(status=403, body={"error": "forbidden"})
-        return await ctx.next()
-
-    async def once_per_activity(ctx: Any) -> Any:
-        # After the SDK checked the token: a forged request cannot use up a genuine id.
-        activity = ctx.activity
-        if activity.type not in ACTED_ON:
-            return await ctx.next()  # typing and the like: nothing to do twice, no write
-        key = request_key("teams", activity.conversation.id, activity.id)
-        until = _keep_until(_token_expires.get())
-        if await anyio.to_thread.run_sync(_first_time, seen, key, until, limiter=LIMITER):
-            return await ctx.next()
-        log.warning("a Teams activity already acted on came again; not acted on")
-        return InvokeResponse(status=200)
-
-    app.use(refuse_unreadable)
-    app.use(only_our_tenant)
-    app.use(once_per_activity)
+    app.use(admit)
     app.on_message(transport.on_message)
     app.on_card_action(transport.on_card_action)
     app.on_installation_update(transport.on_installation_update)

@@ -18,11 +18,12 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import anyio.to_thread
-from microsoft_teams.api import MessageActivityInput
+from microsoft_teams.api import InvokeResponse, MessageActivityInput
 from sqlalchemy.orm import Session
 
 from bot.delivery import Deliverer
 from bot.http import LIMITER
+from bot.teams import once
 from bot.teams.cards import (
     ButtonPress,
     FormSubmission,
@@ -113,8 +114,10 @@ class TeamsTransport:
             activity.text, bot_mentions=bot_mention_texts(activity.entities, activity.recipient.id)
         )
 
-        def work() -> Reply:
+        def work() -> Reply | None:
             with self._waiting_since(arrived):
+                if not once.first_time():
+                    return None
                 if (trouble := self._remember_first(activity, actor)) is not None:
                     return trouble
                 if parsed is None:
@@ -122,6 +125,8 @@ class TeamsTransport:
                 return self.bot.command(actor, *parsed)
 
         reply = await anyio.to_thread.run_sync(work, limiter=LIMITER)
+        if reply is None:
+            return  # acted on already: a 200 and nothing else
         message = build_command_reply(reply)
         if _personal(activity):
             await ctx.send(_activity(message))
@@ -130,7 +135,7 @@ class TeamsTransport:
             conversation = await self._answer_in_chat(ctx, message)
         self.follow_up(ctx.api, reply, conversation, activity.service_url)
 
-    async def on_card_action(self, ctx: Any) -> dict[str, Any]:
+    async def on_card_action(self, ctx: Any) -> dict[str, Any] | InvokeResponse[Any]:
         """A button or a form on one of our cards: the answer replaces the card for the clicker."""
         arrived = time.monotonic()
         activity = ctx.activity
@@ -139,8 +144,10 @@ class TeamsTransport:
             return build_invoke_response(refuse(OLD_BUTTON))
         actor = await self.actor(ctx)
 
-        def work() -> tuple[Reply, dict[str, Any]]:
+        def work() -> tuple[Reply, dict[str, Any]] | None:
             with self._waiting_since(arrived):
+                if not once.first_time():
+                    return None
                 # Someone who only ever clicks (an RSVP in a channel) can still be messaged.
                 if (trouble := self._remember_first(activity, actor)) is not None:
                     return trouble, build_invoke_response(trouble)
@@ -149,7 +156,10 @@ class TeamsTransport:
                     return reply, build_invoke_response(reply)
                 return self._submit(actor, press)
 
-        reply, response = await anyio.to_thread.run_sync(work, limiter=LIMITER)
+        done = await anyio.to_thread.run_sync(work, limiter=LIMITER)
+        if done is None:
+            return InvokeResponse(status=200)  # acted on already: a 200 and nothing else
+        reply, response = done
         conversation = activity.conversation.id if _personal(activity) else None
         self.follow_up(ctx.api, reply, conversation, activity.service_url)
         return response
@@ -165,13 +175,17 @@ class TeamsTransport:
             return
         actor = await self.actor(ctx)
 
-        def work() -> Reply:
+        def work() -> Reply | None:
             with self._waiting_since(arrived):
+                if not once.first_time():
+                    return None
                 if (trouble := self._remember_first(activity, actor)) is not None:
                     return trouble
                 return self.bot.home(actor)  # the welcome; stores nothing about them
 
         reply = await anyio.to_thread.run_sync(work, limiter=LIMITER)
+        if reply is None:
+            return
         await ctx.send(_activity(build_command_reply(reply)))
 
     async def on_conversation_update(self, ctx: Any) -> None:
@@ -268,6 +282,8 @@ class TeamsTransport:
 
     def forget_chat(self, activity: Any) -> None:
         """The person uninstalled the app: their 1:1 conversation can no longer be used."""
+        if not once.first_time():
+            return
         user = activity.from_
         ctx = self.bot.ctx
         # Bounded like a request; a failure is an error answer, and Teams sends it again.
@@ -283,6 +299,8 @@ class TeamsTransport:
 
     def note_team(self, activity: Any, team: Any, removed: bool) -> None:
         """Record the team's General channel (its id is the team's), or mark the team's gone."""
+        if not once.first_time():
+            return
         ctx = self.bot.ctx
         tenant = _tenant(activity)
         with waiting_at_most(self.bot.database_wait), ctx.sessions.begin() as session:

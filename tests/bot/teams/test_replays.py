@@ -92,6 +92,19 @@ def test_a_replayed_card_action_is_acknowledged_without_acting(teams_bot, fake_t
     assert count(teams_bot, Membership) == 1
 
 
+def test_a_replayed_install_says_hello_once(teams_bot, fake_teams):
+    # Each kind of listener makes the replay check in its own worker thread: this one too.
+    activity = fake_teams.activity("install")
+    headers = fake_teams.headers()
+
+    first = post(teams_bot, activity, headers)
+    replay = post(teams_bot, activity, headers)
+
+    assert first.status_code == 200 and replay.status_code == 200
+    assert replay.content == b""
+    assert len(sent_to(fake_teams)) == 1
+
+
 def test_a_replay_is_logged_once_without_anything_it_carried(teams_bot, fake_teams, caplog):
     an_organiser_and_a_forum(teams_bot)
     activity = fake_teams.activity("personal", ADD_MEETING, user=BEN)
