@@ -78,8 +78,8 @@ WEEKS = 26  # weekly figures for the run chart
 # Distinct requests written per second of run: more than any server here answers, so no run
 # repeats one (wrk_load reports it if one did). Pairs (user, project) per kind: 200 x 500.
 REQUESTS_PER_SECOND = {1: 5_000, 20: 10_000}
-QUIET_CPU = 0.05  # a server is idle when it uses less than this share of a core...
-QUIET_FOR = 0.3  # ...over this many seconds
+QUIET_CPU = 0.1  # a server is idle when it uses less than this share of a core...
+QUIET_FOR = 0.3  # ...over this many seconds (the kernel counts CPU time in 10 ms ticks)
 QUIET_WAIT = 60.0  # seconds to wait for a backlog to drain before measuring anyway
 # One client for the few requests sent from here: httpx.post() builds a TLS context each time,
 # tens of milliseconds of CPU that would stretch the warm-up for nothing.
@@ -461,23 +461,26 @@ def wait_ready(servers: list[Server], timeout: float = 60.0) -> None:
                 time.sleep(0.1)
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """CPU time used so far by these processes (all their threads)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far (all its threads); 0 once it is gone."""
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return 0.0
 
 
-def wait_quiet(pids: list[int]) -> float:
-    """Until these processes are idle (a backlog drained); the seconds that took."""
+def wait_quiet(pids: list[int], fake: FakeSlack) -> float:
+    """Until every process is idle and Slack hears nothing more (a backlog drained); seconds.
+
+    Each process on its own: on a loaded machine a busy one may get little of a core.
+    """
     started = time.monotonic()
     while time.monotonic() - started < QUIET_WAIT:
-        before = cpu_seconds(pids)
+        before = [cpu_seconds(pid) for pid in pids], len(fake.calls)
         time.sleep(QUIET_FOR)
-        if cpu_seconds(pids) - before < QUIET_CPU * QUIET_FOR * max(1, len(pids)):
+        after = [cpu_seconds(pid) for pid in pids], len(fake.calls)
+        used = max(b - a for a, b in zip(before[0], after[0], strict=True))
+        if used < QUIET_CPU * QUIET_FOR and before[1] == after[1]:
             break
     return time.monotonic() - started
 
@@ -554,21 +557,24 @@ def measure(
     requests: list[tuple[bytes, dict[str, str]]],
     clients: int,
     seconds: int,
-    quiet: Callable[[], float],
+    quiet: Callable[[list[int] | None], float],
     problems: list[str],
 ) -> Measured:
-    quiet()  # nothing left over from before counts against this run
+    quiet(None)  # every server idle: nothing left over from before counts against this run
     first = requests[0][0]
     writes = server.table is not None and (b"qi-join" in first or b"join_as" in first)
     before = count_rows(server.database_url, server.table) if writes else 0
     result = run_wrk(server.url, requests, clients=clients, seconds=seconds)
     what = f"{server.name}, {clients} client{'s' if clients > 1 else ''}"
+    if not result.requests and server.table != "memberships":
+        raise SystemExit(f"{what} answered nothing:\n{server.log.read_text()[-3000:]}")
     if not result.requests:
         # Not one answer in the run: its latency is at least the run's length.
         problems.append(f"{what}: no answer at all in {seconds} s")
         slowest = seconds * 1000.0
         result = replace(result, median_ms=slowest, p99_ms=slowest)
-    backlog = quiet()  # requests in flight when wrk stopped finish, and work after acks
+    # Requests in flight when wrk stopped finish, and the work this server queued after acks.
+    backlog = quiet([server.process.pid])
     acted = count_rows(server.database_url, server.table) - before if writes else None
     if result.errors:
         problems.append(f"{what}: {result.errors} requests failed (HTTP errors or timeouts)")
@@ -623,8 +629,8 @@ def run_round(
             )
             pids = [s.process.pid for s in servers.values()] + [os.getpid()]
 
-            def quiet() -> float:
-                return wait_quiet(pids)
+            def quiet(some: list[int] | None) -> float:
+                return wait_quiet(some or pids, fake)
 
             for row in rows_chosen(args):
                 count = REQUESTS_PER_SECOND[row.clients] * args.seconds
