@@ -561,6 +561,7 @@ def measure(
     problems: list[str],
 ) -> Measured:
     quiet(None)  # every server idle: nothing left over from before counts against this run
+    known = len(problems)
     first = requests[0][0]
     writes = server.table is not None and (b"qi-join" in first or b"join_as" in first)
     before = count_rows(server.database_url, server.table) if writes else 0
@@ -585,10 +586,10 @@ def measure(
         problems.append(f"{what}: {acted} sign-ups recorded for {result.requests} answers")
     if backlog >= QUIET_WAIT:
         problems.append(f"{what}: still busy {QUIET_WAIT:.0f} s after the run")
-    if problems and problems[-1].startswith(what):
+    if len(problems) > known:
         # What the server said about it (its log goes with its temporary folder).
         tail = server.log.read_text().strip().splitlines()[-8:]
-        print("\n".join(f"    | {line}" for line in [problems[-1], *tail]), flush=True)
+        print("\n".join(f"    | {line}" for line in [*problems[known:], *tail]), flush=True)
     return Measured(result, backlog, acted)
 
 
