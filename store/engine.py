@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -35,6 +38,46 @@ POSTGRES_CONNECT_ARGS = {
     "tcp_user_timeout": 60_000,  # milliseconds
     "options": "-c idle_in_transaction_session_timeout=60000",  # milliseconds
 }
+
+
+# Whether the current unit of work only reads (see reading_only); SQLite then takes no write lock.
+_reading_only: ContextVar[bool] = ContextVar("qi_reading_only", default=False)
+
+
+class NeedsWriteLock(Exception):
+    """Work run as read-only (`reading_only`) tried to write on SQLite: run it again as a writer."""
+
+
+@contextlib.contextmanager
+def reading_only() -> Iterator[None]:
+    """Run work expected only to read: on SQLite its transactions begin deferred, without the lock.
+
+    A reader then never waits for a writer (WAL lets it read beside one), nor holds anyone up.
+    Work that writes after all is stopped at its first write with `NeedsWriteLock`, before
+    anything is changed, so the caller can run it again as a writer: a deferred transaction
+    that tries to write would otherwise wait for the lock, or fail if another writer committed
+    since it began reading. PostgreSQL needs no such care: its readers take no lock.
+    """
+    token = _reading_only.set(True)
+    try:
+        yield
+    finally:
+        _reading_only.reset(token)
+
+
+def is_reading_only() -> bool:
+    """Whether the current work runs as read-only (inside `reading_only`)."""
+    return _reading_only.get()
+
+
+@contextlib.contextmanager
+def writing() -> Iterator[None]:
+    """Undo `reading_only` for a block: its transactions take SQLite's write lock again."""
+    token = _reading_only.set(False)
+    try:
+        yield
+    finally:
+        _reading_only.reset(token)
 
 
 def normalise_url(url: str) -> str:
@@ -105,11 +148,27 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front, so two writers wait on the busy timeout
-        # instead of failing with "database is locked" when one upgrades a read lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # instead of failing with "database is locked" when one upgrades a read lock. Work
+        # that only reads begins deferred and takes no lock at all.
+        conn.exec_driver_sql(_DEFERRED if _reading_only.get() else _IMMEDIATE)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _stop_writes_while_reading(
+        _conn: Any, _cursor: Any, _statement: Any, _params: Any, context: Any, _many: Any
+    ) -> None:
+        if (
+            _reading_only.get()
+            and context is not None
+            and (context.isinsert or context.isupdate or context.isdelete)
+        ):
+            raise NeedsWriteLock
 
     bound_waits(engine, sqlite_busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
     return engine
+
+
+_IMMEDIATE = "BEGIN IMMEDIATE"
+_DEFERRED = "BEGIN"
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
