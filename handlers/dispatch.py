@@ -37,7 +37,12 @@ from store.deadline import (
     waiting_at_most,
 )
 from store.engine import NeedsWriteLock, reading_only
-from store.seen_requests import AlreadyActedOn, keep_sighting, keep_sighting_without_waiting
+from store.seen_requests import (
+    AlreadyActedOn,
+    forgo_sighting,
+    keep_sighting,
+    keep_sighting_without_waiting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +215,7 @@ class Dispatcher:
                     "no time left to wait",
                     what,
                 )
+                forgo_sighting()
                 return refuse(UNREACHABLE)
             try:
                 reply = self._as_reader_or_writer(call, what=what, read_only=read_only)
@@ -227,6 +233,7 @@ class Dispatcher:
                     log.warning(
                         "database unavailable (%s) during %s; asked to try again", why, what
                     )
+                    forgo_sighting()
                     return refuse(UNREACHABLE)
                 # Logged with the traceback for IT; the person sees a kind sentence, never it.
                 log.exception("handler failed: %s", what)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.deadline import DeadlineQueuePool, bound_waits
+from store.deadline import BUSY_TIMEOUT_SET, DeadlineQueuePool, bound_waits
 
 DEFAULT_DATABASE_URL = "sqlite:///qi-nudge.db"
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -133,6 +133,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _record.info[BUSY_TIMEOUT_SET] = SQLITE_BUSY_TIMEOUT_MS  # what checkouts compare with
         # Deleted rows (an erased person) are overwritten with zeros, not left in free pages
         # of the file for anyone with a copy of it to read.
         cursor.execute("PRAGMA secure_delete=ON")
@@ -207,6 +208,7 @@ def checkpoint_sqlite(sessions: sessionmaker[Session]) -> bool:
             return False
         finally:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            raw.info[BUSY_TIMEOUT_SET] = SQLITE_BUSY_TIMEOUT_MS
             cursor.close()
     finally:
         raw.close()

@@ -134,6 +134,17 @@ def keep_sighting(sessions: sessionmaker[Session]) -> None:
         log.log(level, "could not note a chat request as acted on: %s", type(error).__name__)
 
 
+def forgo_sighting() -> None:
+    """Leave the current request's key unnoted: its work did not reach the database.
+
+    A database that could not serve the request is not asked again for its key (that would
+    only make the person wait longer); nothing was changed, so a copy may run.
+    """
+    sighting = _sighting.get()
+    if _ours(sighting):
+        sighting.tried_alone = True  # type: ignore[union-attr]
+
+
 def keep_sighting_without_waiting(sessions: sessionmaker[Session]) -> None:
     """`keep_sighting` for work that only read: skipped (logged) if the database is busy.
 
