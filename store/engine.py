@@ -40,6 +40,8 @@ POSTGRES_CONNECT_ARGS = {
 }
 
 
+_IMMEDIATE = "BEGIN IMMEDIATE"  # a writer: takes SQLite's write lock as it begins
+_DEFERRED = "BEGIN"  # a reader: takes no lock (WAL lets it read beside a writer)
 # Whether the current unit of work only reads (see reading_only); SQLite then takes no write lock.
 _reading_only: ContextVar[bool] = ContextVar("qi_reading_only", default=False)
 
@@ -56,7 +58,8 @@ def reading_only() -> Iterator[None]:
     Work that writes after all is stopped at its first write with `NeedsWriteLock`, before
     anything is changed, so the caller can run it again as a writer: a deferred transaction
     that tries to write would otherwise wait for the lock, or fail if another writer committed
-    since it began reading. PostgreSQL needs no such care: its readers take no lock.
+    since it began reading. (PostgreSQL's readers take no lock; it stops writes the same way,
+    so that the writer's transaction carries the request's replay key on both.)
     """
     token = _reading_only.set(True)
     try:
@@ -116,6 +119,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("poolclass", DeadlineQueuePool)
         engine = create_engine(url, hide_parameters=True, connect_args=connect_args, **kwargs)
         bound_waits(engine, sqlite_busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
+        event.listen(engine, "before_cursor_execute", _stop_writes_while_reading)
         return engine
     if make_url(url).database not in (None, "", ":memory:"):
         kwargs.setdefault("poolclass", DeadlineQueuePool)  # a file: SQLAlchemy's QueuePool
@@ -153,23 +157,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # that only reads begins deferred and takes no lock at all.
         conn.exec_driver_sql(_DEFERRED if _reading_only.get() else _IMMEDIATE)
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _stop_writes_while_reading(
-        _conn: Any, _cursor: Any, _statement: Any, _params: Any, context: Any, _many: Any
-    ) -> None:
-        if (
-            _reading_only.get()
-            and context is not None
-            and (context.isinsert or context.isupdate or context.isdelete)
-        ):
-            raise NeedsWriteLock
+    event.listen(engine, "before_cursor_execute", _stop_writes_while_reading)
 
     bound_waits(engine, sqlite_busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
     return engine
 
 
-_IMMEDIATE = "BEGIN IMMEDIATE"
-_DEFERRED = "BEGIN"
+def _stop_writes_while_reading(
+    _conn: Any, _cursor: Any, _statement: Any, _params: Any, context: Any, _many: Any
+) -> None:
+    # On both databases, so that read-only work that writes after all always starts again
+    # as a writer, whose transaction also holds the request's replay key (store.seen_requests).
+    if (
+        _reading_only.get()
+        and context is not None
+        and (context.isinsert or context.isupdate or context.isdelete)
+    ):
+        raise NeedsWriteLock
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

@@ -146,11 +146,15 @@ def forgo_sighting() -> None:
 
 
 def keep_sighting_without_waiting(sessions: sessionmaker[Session]) -> None:
-    """`keep_sighting` for work that only read: skipped (logged) if the database is busy.
+    """`keep_sighting` for work that only read: on SQLite, skipped (logged) if the lock is taken.
 
     A read-only request changes nothing if run twice; it must not wait for SQLite's write
     lock (held by the weekly run, say) just to record that it ran.
     """
+    bind = sessions.kw.get("bind")
+    if bind is None or bind.dialect.name != "sqlite":
+        keep_sighting(sessions)  # PostgreSQL's INSERT waits for no lock held by others' work
+        return
     with without_waiting():
         keep_sighting(sessions)
 
@@ -160,10 +164,10 @@ def _note_on_begin(session: Session, _transaction: Any, connection: Connection) 
     sighting = _sighting.get()
     if not _ours(sighting):
         return
-    if is_reading_only() and connection.dialect.name == "sqlite":
-        # Not in a reader's deferred transaction: it would take the write lock. Work that
-        # writes after all starts again as a writer, which notes it; work that only read has
-        # its key noted after it, if that needs no wait (Dispatcher).
+    if is_reading_only():
+        # Not in a reader's transaction: on SQLite it would take the write lock, and readers
+        # often end by rolling back. Work that writes after all starts again as a writer,
+        # which notes it; work that only read has its key noted after it (Dispatcher).
         return
     assert sighting is not None
     if not _note_on(connection, sighting.key, sighting.expires_at, sighting.now):
