@@ -33,6 +33,7 @@ from store.deadline import (
     without_waiting,
 )
 from store.engine import make_sessions
+from store.seen_requests import AlreadyActedOn, Sighting, keep_sighting, noting_sighting
 
 log = logging.getLogger(__name__)
 # Few threads: with Starlette's default 40, twenty concurrent requests thrashed the GIL.
@@ -114,13 +115,29 @@ def _slack_events(  # noqa: ANN202 - a Starlette endpoint
             log.warning("malformed Slack request refused: %s", problem)
             return JSONResponse(MALFORMED, status_code=400)
         new: list[bool] = []  # whether it is new, once known (kept if it runs again in a thread)
+        # A command, button or form has its key noted in its handler's own transaction (no
+        # transaction of its own before it); an event is checked first, as it may start work
+        # after the ack that no transaction of the request covers (App Home).
+        sighting = None if _is_event(bolt_request) else _sighting(seen, request)
 
         def handle() -> BoltResponse:
-            if not new:
-                new.append(_first_time(seen, bolt_request, request))
-            if not new[0]:
+            if sighting is None:
+                if not new:
+                    new.append(_first_time(seen, bolt_request, request))
+                if not new[0]:
+                    return BoltResponse(status=200, body="")  # acknowledged; done the first time
+                return app.dispatch(bolt_request)
+            with noting_sighting(sighting):
+                try:
+                    response = app.dispatch(bolt_request)
+                    # No handler took it up (nothing acted on): noted all the same.
+                    keep_sighting(seen.sessions)
+                except AlreadyActedOn:
+                    pass
+            if sighting.replayed:
+                log.warning("a Slack request already acted on came again (replayed?); not acted on")
                 return BoltResponse(status=200, body="")  # acknowledged; done the first time
-            return app.dispatch(bolt_request)
+            return response
 
         # The deadline runs from arrival: time spent waiting for a worker thread counts too.
         try:
@@ -142,6 +159,19 @@ def _slack_events(  # noqa: ANN202 - a Starlette endpoint
             return JSONResponse(MALFORMED, status_code=400)
 
     return slack_events
+
+
+def _is_event(bolt_request: BoltRequest) -> bool:
+    return bolt_request.body.get("type") == "event_callback"
+
+
+def _sighting(seen: SeenRequests, request: Request) -> Sighting:
+    """A command's, button's or form's key: its timestamp and signature, which a copy repeats."""
+    stamp = request.headers.get("x-slack-request-timestamp", "")
+    key = request_key("slack", stamp, request.headers.get("x-slack-signature", ""))
+    # The signature was checked, so the timestamp is a number within five minutes of now.
+    until = datetime.fromtimestamp(int(stamp), UTC) + SLACK_REQUEST_WINDOW
+    return seen.sighting(key, until)
 
 
 def _first_time(seen: SeenRequests, bolt_request: BoltRequest, request: Request) -> bool:

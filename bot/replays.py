@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.seen_requests import forget_expired, note_first_sighting
+from store.seen_requests import Sighting, forget_expired, note_first_sighting
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class SeenRequests:
     def __init__(
         self, sessions: sessionmaker[Session], *, prune_every: float = PRUNE_EVERY
     ) -> None:
-        self._sessions = sessions
+        self.sessions = sessions
         self._prune_every = prune_every
         self._lock = threading.Lock()
         self._pruned_at = time.monotonic()
@@ -53,13 +53,23 @@ class SeenRequests:
         """
         now = datetime.now(UTC)
         until = max(until, now + MIN_KEEP)
-        with self._sessions.begin() as session:
+        with self.sessions.begin() as session:
             new = note_first_sighting(session, key, until, now)
             if new and self._prune_due():
                 # An indexed delete of a few rows, once a minute: the table stays small
                 # without a job of its own, and no request waits for more than this.
                 forget_expired(session, now)
         return new
+
+    def sighting(self, key: str, until: datetime) -> Sighting:
+        """`key` to note with the request's own work (store.seen_requests.Sighting), until `until`.
+
+        Its noting clears out the expired keys too, when that is due.
+        """
+        now = datetime.now(UTC)
+        return Sighting(
+            key=key, expires_at=max(until, now + MIN_KEEP), now=now, prune=self._prune_due()
+        )
 
     def _prune_due(self) -> bool:
         with self._lock:

@@ -36,6 +36,13 @@ from store.deadline import (
     unavailable_because,
     waiting_at_most,
 )
+from store.engine import NeedsWriteLock, reading_only
+from store.seen_requests import (
+    AlreadyActedOn,
+    forgo_sighting,
+    keep_sighting,
+    keep_sighting_without_waiting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +93,24 @@ FORMS: dict[str, FormHandler] = {
     ids.ADD_MEMBER_FORM: project.handle_add_member_form,
     ids.SNOOZE_FORM: nudge_actions.handle_snooze_form,
 }
+
+# What only reads: on SQLite these never take the write lock, so they answer at once while the
+# weekly run (or an import) writes. One that writes after all (a first contact, `/qi-stats note`)
+# is stopped before its first write and run again as a writer: correct, just slower that once.
+READ_ONLY = frozenset(
+    {
+        "qi-projects",
+        "qi-stats",
+        "qi-help",
+        ids.SHOW_FORUM,
+        ids.MORE_PROJECTS,
+        ids.MORE_WAITING,
+        ids.MORE_ESCALATED,
+        ids.OPEN_ADD_MEMBER,
+        ids.OPEN_SNOOZE,
+        "home",
+    }
+)
 
 # How to draw each form again from its id and context: a platform whose forms live in the
 # message (Teams) shows a refused form again, with the answers given, from any replica.
@@ -180,6 +205,7 @@ class Dispatcher:
         return self._run(call, what=what)
 
     def _run(self, call: Callable[[], Reply], *, what: str) -> Reply:
+        read_only = what in READ_ONLY
         with waiting_at_most(self.database_wait):
             left = seconds_left()
             if left is not None and left < TOO_LITTLE_LEFT:
@@ -189,13 +215,16 @@ class Dispatcher:
                     "no time left to wait",
                     what,
                 )
+                forgo_sighting()
                 return refuse(UNREACHABLE)
             try:
-                return self._once_more_if_disconnected(call, what=what)
+                reply = self._as_reader_or_writer(call, what=what, read_only=read_only)
+            except AlreadyActedOn:
+                raise  # a replayed request: the transport acknowledges it and does nothing
             except Refusal as refusal:
-                return refusal.reply
+                reply = refusal.reply
             except ArgumentError as error:
-                return refuse(str(error))
+                reply = refuse(str(error))
             except Exception as error:
                 give_up_if_busy(error)  # on the event loop: tried again where it may wait
                 why = unavailable_because(error)
@@ -204,10 +233,33 @@ class Dispatcher:
                     log.warning(
                         "database unavailable (%s) during %s; asked to try again", why, what
                     )
+                    forgo_sighting()
                     return refuse(UNREACHABLE)
                 # Logged with the traceback for IT; the person sees a kind sentence, never it.
                 log.exception("handler failed: %s", what)
-                return refuse(SORRY)
+                reply = refuse(SORRY)
+            # The request's key, when its work did not keep it (it only read, opened no
+            # transaction, or was refused or failed and rolled back): a copy sent again is
+            # acknowledged, not answered. (Not when the database is unavailable: it was not
+            # reached, and trying again would only make the person wait.)
+            if read_only:
+                keep_sighting_without_waiting(self.ctx.sessions)
+            else:
+                keep_sighting(self.ctx.sessions)
+            return reply
+
+    def _as_reader_or_writer(
+        self, call: Callable[[], Reply], *, what: str, read_only: bool
+    ) -> Reply:
+        if not read_only:
+            return self._once_more_if_disconnected(call, what=what)
+        try:
+            with reading_only():
+                return self._once_more_if_disconnected(call, what=what)
+        except NeedsWriteLock:
+            # It writes after all; nothing was written (stopped at the first write): again,
+            # as a writer.
+            return self._once_more_if_disconnected(call, what=what)
 
     @staticmethod
     def _once_more_if_disconnected(call: Callable[[], Reply], *, what: str) -> Reply:

@@ -95,13 +95,13 @@ def join_project(
     The lead is told through the outbox, so the news survives a restart and is sent once.
     """
     now = ctx.now()
-    membership_id = memberships.insert_membership_if_absent(
+    # The membership and its audit line: one statement on PostgreSQL.
+    membership_id = memberships.join_and_record(
         session,
         project_id=project.id,
         person_id=person.id,
         role=role,
         involvement=Involvement.TEAM_MEMBER,
-        consent_by_id=person.id,
         now=now,
     )
     if membership_id is None:
@@ -124,16 +124,6 @@ def join_project(
             f"You're already on the \"{project.name}\" team. I've changed your role from "
             f"{old.label} to {role.label}."
         )
-    record(
-        session,
-        at=now,
-        actor_id=person.id,
-        action="membership.joined",
-        subject_type="membership",
-        subject_id=membership_id,
-        project_id=project.id,
-        role=role.value,
-    )
     lead = project.lead
     lead_text = f" {lead.display_name} leads it." if lead and lead.id != person.id else ""
     thanks = (

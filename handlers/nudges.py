@@ -33,7 +33,7 @@ from handlers.wording import first_name, join_names
 from store import matches as match_store
 from store import nudges as nudge_store
 from store import outbox
-from store.engine import let_others_write, reading
+from store.engine import let_others_write, reading_only
 from store.models import Person, Project
 from store.nudges import Candidate
 from store.people import is_admin, list_admins
@@ -265,7 +265,8 @@ def run_sweep(
     pause = between or (lambda: let_others_write(ctx.sessions))
     with ctx.sessions.begin() as session:
         tidy_before_sweep(session, ctx, week=week)
-    with reading(ctx.sessions)() as session:
+    # Planning only reads: on SQLite it holds no write lock, so chat requests write meanwhile.
+    with reading_only(), ctx.sessions() as session:
         plan = plan_sweep(session, ctx, week=week, policy=policy)
     now = ctx.now()
 

@@ -187,22 +187,27 @@ def bound_waits(engine: Engine, *, sqlite_busy_timeout_ms: int) -> None:
         _bound_network(engine)
 
 
+# The busy timeout a pooled SQLite connection was last given (its pool record's info): a PRAGMA
+# is sent only when a unit of work wants another. Work on the event loop wants 0 every time, so
+# most requests send none (two per request before: set at checkout, put back at checkin).
+BUSY_TIMEOUT_SET = "qi_busy_timeout_ms"
+
+
 def _bound_sqlite(engine: Engine, normal_ms: int) -> None:
     @event.listens_for(engine, "checkout")
     def _short_busy_timeout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         left = seconds_left()
-        if left is None and may_wait():
-            return
         # SQLite waits for another writer's lock up to the busy timeout: this request's rest,
-        # or not at all for work on the event loop.
-        ms = max(1, int(left * 1000)) if left is not None and may_wait() else 0
-        dbapi_connection.execute(f"PRAGMA busy_timeout={ms}")
-        record.info["qi_busy_timeout_shortened"] = True
-
-    @event.listens_for(engine, "checkin")
-    def _normal_busy_timeout(dbapi_connection: Any, record: Any) -> None:
-        if dbapi_connection is not None and record.info.pop("qi_busy_timeout_shortened", False):
-            dbapi_connection.execute(f"PRAGMA busy_timeout={normal_ms}")
+        # not at all for work on the event loop, and the engine's own for jobs.
+        if not may_wait():
+            ms = 0
+        elif left is None:
+            ms = normal_ms
+        else:
+            ms = max(1, int(left * 1000))
+        if record.info.get(BUSY_TIMEOUT_SET) != ms:
+            dbapi_connection.execute(f"PRAGMA busy_timeout={ms}")
+            record.info[BUSY_TIMEOUT_SET] = ms
 
 
 def _bound_network(engine: Engine) -> None:

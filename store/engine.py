@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.deadline import DeadlineQueuePool, bound_waits
+from store.deadline import BUSY_TIMEOUT_SET, DeadlineQueuePool, bound_waits
 
 DEFAULT_DATABASE_URL = "sqlite:///qi-nudge.db"
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -35,6 +38,49 @@ POSTGRES_CONNECT_ARGS = {
     "tcp_user_timeout": 60_000,  # milliseconds
     "options": "-c idle_in_transaction_session_timeout=60000",  # milliseconds
 }
+
+
+_IMMEDIATE = "BEGIN IMMEDIATE"  # a writer: takes SQLite's write lock as it begins
+_DEFERRED = "BEGIN"  # a reader: takes no lock (WAL lets it read beside a writer)
+# Whether the current unit of work only reads (see reading_only); SQLite then takes no write lock.
+_reading_only: ContextVar[bool] = ContextVar("qi_reading_only", default=False)
+
+
+class NeedsWriteLock(Exception):
+    """Work run as read-only (`reading_only`) tried to write on SQLite: run it again as a writer."""
+
+
+@contextlib.contextmanager
+def reading_only() -> Iterator[None]:
+    """Run work expected only to read: on SQLite its transactions begin deferred, without the lock.
+
+    A reader then never waits for a writer (WAL lets it read beside one), nor holds anyone up.
+    Work that writes after all is stopped at its first write with `NeedsWriteLock`, before
+    anything is changed, so the caller can run it again as a writer: a deferred transaction
+    that tries to write would otherwise wait for the lock, or fail if another writer committed
+    since it began reading. (PostgreSQL's readers take no lock; it stops writes the same way,
+    so that the writer's transaction carries the request's replay key on both.)
+    """
+    token = _reading_only.set(True)
+    try:
+        yield
+    finally:
+        _reading_only.reset(token)
+
+
+def is_reading_only() -> bool:
+    """Whether the current work runs as read-only (inside `reading_only`)."""
+    return _reading_only.get()
+
+
+@contextlib.contextmanager
+def writing() -> Iterator[None]:
+    """Undo `reading_only` for a block: its transactions take SQLite's write lock again."""
+    token = _reading_only.set(False)
+    try:
+        yield
+    finally:
+        _reading_only.reset(token)
 
 
 def normalise_url(url: str) -> str:
@@ -73,6 +119,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("poolclass", DeadlineQueuePool)
         engine = create_engine(url, hide_parameters=True, connect_args=connect_args, **kwargs)
         bound_waits(engine, sqlite_busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
+        event.listen(engine, "before_cursor_execute", _stop_writes_while_reading)
         return engine
     if make_url(url).database not in (None, "", ":memory:"):
         kwargs.setdefault("poolclass", DeadlineQueuePool)  # a file: SQLAlchemy's QueuePool
@@ -90,6 +137,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _record.info[BUSY_TIMEOUT_SET] = SQLITE_BUSY_TIMEOUT_MS  # what checkouts compare with
         # Deleted rows (an erased person) are overwritten with zeros, not left in free pages
         # of the file for anyone with a copy of it to read.
         cursor.execute("PRAGMA secure_delete=ON")
@@ -105,28 +153,27 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front, so two writers wait on the busy timeout
-        # instead of failing with "database is locked" when one upgrades a read lock. A
-        # connection opened through `reading()` only reads: a plain BEGIN leaves the lock free.
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # instead of failing with "database is locked" when one upgrades a read lock. Work
+        # that only reads begins deferred and takes no lock at all.
+        conn.exec_driver_sql(_DEFERRED if _reading_only.get() else _IMMEDIATE)
+
+    event.listen(engine, "before_cursor_execute", _stop_writes_while_reading)
 
     bound_waits(engine, sqlite_busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
     return engine
 
 
-READ_ONLY = "qi_read_only"  # an execution option: this connection's transactions only read
-
-
-def reading(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
-    """Sessions like `sessions` whose transactions only read: on SQLite, no write lock taken.
-
-    A long read (the weekly sweep's plan) then never keeps a chat request from writing. Only
-    read in them: a write would have to upgrade the lock, and may find it taken.
-    """
-    bind = sessions.kw.get("bind")
-    if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
-        return sessions  # PostgreSQL's readers never block writers; a test's bound connection
-    return sessionmaker(**{**sessions.kw, "bind": bind.execution_options(**{READ_ONLY: True})})
+def _stop_writes_while_reading(
+    _conn: Any, _cursor: Any, _statement: Any, _params: Any, context: Any, _many: Any
+) -> None:
+    # On both databases, so that read-only work that writes after all always starts again
+    # as a writer, whose transaction also holds the request's replay key (store.seen_requests).
+    if (
+        _reading_only.get()
+        and context is not None
+        and (context.isinsert or context.isupdate or context.isdelete)
+    ):
+        raise NeedsWriteLock
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
@@ -165,6 +212,7 @@ def checkpoint_sqlite(sessions: sessionmaker[Session]) -> bool:
             return False
         finally:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            raw.info[BUSY_TIMEOUT_SET] = SQLITE_BUSY_TIMEOUT_MS
             cursor.close()
     finally:
         raw.close()

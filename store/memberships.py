@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from store.models import ChatIdentity, Membership, Person
+from store.audit import record
+from store.models import AuditEvent, ChatIdentity, Membership, Person
 from store.names import name_key
 from store.roles import Involvement, Role
 
@@ -69,6 +70,91 @@ def _upsert(dialect_insert: Any) -> Any:
 
 
 _UPSERTS = {False: _upsert(sqlite.insert), True: _upsert(postgresql.insert)}
+
+
+def join_and_record(
+    session: Session,
+    *,
+    project_id: int,
+    person_id: int,
+    role: Role,
+    involvement: Involvement,
+    now: datetime,
+) -> int | None:
+    """Start the person's own membership unless a current one exists, with its audit line.
+
+    The new membership's id, or None (nothing written). On PostgreSQL the two INSERTs are one
+    statement, one round trip: the audit line is inserted from the membership's RETURNING.
+    """
+    values = {
+        "project_id": project_id,
+        "person_id": person_id,
+        "role": role,
+        "involvement": involvement,
+        "consent_recorded_by_id": person_id,
+        "consent_recorded_at": now,
+        "joined_at": now,
+    }
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        membership_id = connection.scalar(_UPSERTS[False], values)
+        if membership_id is not None:
+            record(
+                session,
+                at=now,
+                actor_id=person_id,
+                action=JOINED,
+                subject_type="membership",
+                subject_id=membership_id,
+                project_id=project_id,
+                role=role.value,
+            )
+        return membership_id
+    detail = {"project_id": project_id, "role": role.value}
+    return connection.scalar(_JOIN_AND_RECORD, {**values, "detail": detail})
+
+
+JOINED = "membership.joined"  # the audit action of a person joining a team
+
+
+def _join_and_record() -> Any:
+    table = Membership.__table__
+    columns = ("project_id", "person_id", "role", "involvement", "consent_recorded_by_id")
+    joined = (
+        postgresql.insert(table)
+        .values(
+            {
+                **{name: bindparam(name) for name in columns},
+                "consent_recorded_at": bindparam("joined_at"),
+                "joined_at": bindparam("joined_at"),
+            }
+        )
+        .on_conflict_do_nothing(
+            index_elements=["project_id", "person_id"], index_where=Membership.left_at.is_(None)
+        )
+        .returning(table.c.id)
+        .cte("joined")
+    )
+    audit = AuditEvent.__table__
+    line = select(
+        bindparam("joined_at", type_=audit.c.at.type),
+        bindparam("person_id", type_=audit.c.actor_person_id.type),  # they joined themselves
+        bindparam("action", JOINED, type_=audit.c.action.type),
+        bindparam("subject_type", "membership", type_=audit.c.subject_type.type),
+        joined.c.id,
+        bindparam("detail", type_=audit.c.detail.type),
+    )
+    return (
+        insert(audit)
+        .from_select(
+            ["at", "actor_person_id", "action", "subject_type", "subject_id", "detail"], line
+        )
+        .add_cte(joined)
+        .returning(audit.c.subject_id)
+    )
+
+
+_JOIN_AND_RECORD = _join_and_record()
 
 
 def add_membership(

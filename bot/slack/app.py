@@ -39,6 +39,7 @@ from handlers import ids
 from handlers.dispatch import COMMANDS, TOO_LITTLE_LEFT, Dispatcher
 from handlers.reply import Actor, Image, Reply, say
 from store.deadline import WouldWait, seconds_left
+from store.seen_requests import AlreadyActedOn
 
 log = logging.getLogger(__name__)
 
@@ -472,10 +473,12 @@ def refuse_unreadable(error: Exception) -> BoltResponse:
     was sent. (Handlers' own failures never come here: the dispatcher answers those kindly.)
     A failure that is not about the payload's shape is still a 500, logged as Bolt would. A
     request that met a busy database on the event loop (WouldWait) is not logged at all:
-    bot.http runs it again in a worker thread.
+    bot.http runs it again in a worker thread. Nor is a replayed request (AlreadyActedOn).
     """
     if isinstance(error, WouldWait):
         return BoltResponse(status=500, body="")
+    if isinstance(error, AlreadyActedOn):
+        return BoltResponse(status=200, body="")  # a replay: bot.http acknowledges it and logs it
     if not is_shape_error(error):
         log.error("Slack listener failed: %s", type(error).__name__, exc_info=error)
         return BoltResponse(status=500, body="")

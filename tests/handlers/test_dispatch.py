@@ -97,11 +97,12 @@ def test_an_unexpected_error_in_a_command_is_sorry_and_rolls_back(
     chat.say(asha, '/qi-project new "Falls prevention"')
     before = given.row_counts(sessions)
 
-    def broken_audit(*args, **kwargs):
-        raise RuntimeError("audit table on fire")
+    def broken_outbox(*args, **kwargs):
+        raise RuntimeError("outbox table on fire")
 
-    # Fails after the membership row has been written: the whole unit of work must roll back.
-    monkeypatch.setattr(join, "record", broken_audit)
+    # Fails after the membership row (and its audit line) has been written, telling the lead:
+    # the whole unit of work must roll back.
+    monkeypatch.setattr(join.outbox, "plan_message_to", broken_outbox)
     with caplog.at_level(logging.ERROR, logger="handlers.dispatch"):
         reply = chat.say(ben, "/qi-join Falls prevention as carer")
 
@@ -135,7 +136,7 @@ def test_an_unexpected_error_in_a_button_is_sorry_and_rolls_back(
 def test_the_bot_keeps_working_after_an_error(chat, asha, ben, sessions, monkeypatch):
     chat.say(asha, '/qi-project new "Falls prevention"')
     with monkeypatch.context() as patch:
-        patch.setattr(join, "record", lambda *a, **k: 1 / 0)
+        patch.setattr(join.outbox, "plan_message_to", lambda *a, **k: 1 / 0)
         assert chat.say(ben, "/qi-join Falls prevention as carer").text == SORRY
 
     reply = chat.say(ben, "/qi-join Falls prevention as carer")

@@ -1,10 +1,19 @@
-"""The engine: every PostgreSQL connection notices a silently dropped network in about a minute."""
+"""The engine: every PostgreSQL connection notices a silently dropped network in about a minute.
+
+And on SQLite, work that only reads takes no write lock.
+"""
 
 from __future__ import annotations
 
-import pytest
+import sqlite3
+from datetime import UTC, datetime
 
-from store.engine import make_engine
+import pytest
+from sqlalchemy import func, select
+
+from store.engine import NeedsWriteLock, make_engine, make_sessions, reading_only
+from store.migrate import upgrade
+from store.models import Person
 from tests.conftest import POSTGRES_URL, _skip_without_postgres
 
 
@@ -75,3 +84,24 @@ def test_the_leaders_lock_connection_gets_the_same_limit_and_keeps_its_lock(fres
         leader.release()
         leader.engine.dispose()
         engine.dispose()
+
+
+def test_reading_only_takes_no_lock_on_sqlite_and_stops_at_the_first_write(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'qi.db'}")
+    upgrade(engine)
+    sessions = make_sessions(engine)
+    holder = sqlite3.connect(tmp_path / "qi.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer, holding the lock
+    try:
+        with reading_only(), sessions() as session:
+            assert session.scalar(select(func.count()).select_from(Person)) == 0  # no wait
+        with reading_only(), pytest.raises(NeedsWriteLock), sessions.begin() as session:
+            session.add(Person(display_name="Ana", created_at=datetime.now(UTC)))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with sessions.begin() as session:  # a writer takes the lock as before, and writes
+        session.add(Person(display_name="Ben", created_at=datetime.now(UTC)))
+    with sessions() as session:
+        assert session.scalars(select(Person.display_name)).all() == ["Ben"]
+    engine.dispose()
