@@ -31,6 +31,7 @@ from store.engine import let_others_write
 from store.models import NAME_MAX, ChatIdentity, Person, Project
 from store.names import clean_name, name_key
 from store.people import email_digest
+from store.planner_statistics import refresh_planner_statistics
 from store.roles import ProjectStatus, parse_status
 
 PROGRESS_EVERY = 500
@@ -811,6 +812,10 @@ def _apply(ctx: Context, rows: list[_Row], now: datetime, *, write: bool) -> _Ou
                 outcome.unchanged += unchanged
         if start + WRITE_BATCH < len(rows):
             let_others_write(ctx.sessions)
+    if write and rows:
+        # A register can multiply the projects many times over: plan with their new numbers.
+        with ctx.sessions.begin() as session:
+            refresh_planner_statistics(session.connection())
     return outcome
 
 

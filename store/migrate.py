@@ -10,6 +10,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine
 
+from store.planner_statistics import refresh_planner_statistics
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -51,9 +53,10 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to `revision` (the latest by default)."""
+    """Bring the database schema up to `revision` (the latest by default), then ANALYZE it."""
     with _migrating(engine) as connection:
         command.upgrade(alembic_config(connection), revision)
+        refresh_planner_statistics(connection)
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -18,6 +18,7 @@ from store import people
 from store.forums import create_forum
 from store.models import Base, ChatIdentity, Forum, Membership, Person, Project
 from store.names import clean_name, name_key
+from store.project_words import index_words
 from store.roles import Involvement, ProjectStatus, Role
 
 
@@ -139,7 +140,7 @@ def many_projects(
     if not names:
         return []
     with sessions.begin() as session:
-        return list(
+        ids = list(
             session.scalars(
                 insert(Project).returning(Project.id, sort_by_parameter_order=True),
                 [
@@ -156,6 +157,8 @@ def many_projects(
                 ],
             )
         )
+        index_words(session, ids)  # a Core insert passes by the ORM's events
+        return ids
 
 
 def many_members(
