@@ -185,11 +185,13 @@ class ProjectWord(Base):
     """
 
     __tablename__ = "project_words"
+    # A project's own words, for checking a found project's other words and for deleting them.
+    __table_args__ = (Index("ix_project_words_project_id_word", "project_id", "word"),)
 
     word: Mapped[str] = mapped_column(WORD_TYPE, primary_key=True)
     in_site: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     project_id: Mapped[int] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, index=True
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -125,6 +125,17 @@ def has_word_starting(prefix: str, *, in_site: bool | None = None) -> ColumnElem
     return Project.id.in_(words_starting(prefix, in_site=in_site))
 
 
+def _also_has_word_starting(prefix: str, *, in_site: bool | None) -> ColumnElement[bool]:
+    """SQL: as has_word_starting, asked of each project already found (its dozen words)."""
+    low, high = prefix_range(prefix)
+    conditions = [ProjectWord.project_id == Project.id, ProjectWord.word >= low]
+    if high is not None:
+        conditions.append(ProjectWord.word < high)
+    if in_site is not None:
+        conditions.append(ProjectWord.in_site == in_site)
+    return exists().where(*conditions)
+
+
 def words_starting(prefix: str, *, in_site: bool | None = None) -> Select[Any]:
     """The ids of projects with a word starting with `prefix` in their name (or site)."""
     low, high = prefix_range(prefix)
@@ -134,6 +145,46 @@ def words_starting(prefix: str, *, in_site: bool | None = None) -> Select[Any]:
     if in_site is not None:
         query = query.where(ProjectWord.in_site == in_site)
     return query
+
+
+# Counting how many words start so stops here: enough to tell a rare beginning from a common one.
+COMMON_PREFIX = 3000
+
+
+def prefix_counts(
+    session: Session, prefixes: Sequence[str], *, in_site: bool | None = None
+) -> list[int]:
+    """How many words start with each prefix, up to COMMON_PREFIX + 1, in one statement."""
+    if not prefixes:
+        return []
+    counts = session.execute(
+        select(
+            *(
+                select(func.count())
+                .select_from(words_starting(p, in_site=in_site).limit(COMMON_PREFIX + 1).subquery())
+                .scalar_subquery()
+                for p in prefixes
+            )
+        )
+    ).one()
+    return [int(count) for count in counts]
+
+
+def with_words(
+    session: Session, words: Iterable[str], *, in_site: bool | None = None
+) -> list[ColumnElement[bool]]:
+    """SQL: the project has a word starting with each of `words` (in its name, or its site).
+
+    The rarest word finds the projects from the index; the others are checked on each of them,
+    so that a common word ("ward") costs nothing like reading all the projects it is in.
+    """
+    wanted = list(dict.fromkeys(words))
+    if len(wanted) > 1:
+        counts = prefix_counts(session, wanted, in_site=in_site)
+        wanted = [word for _count, word in sorted(zip(counts, wanted, strict=True))]
+    return [has_word_starting(word, in_site=in_site) for word in wanted[:1]] + [
+        _also_has_word_starting(word, in_site=in_site) for word in wanted[1:]
+    ]
 
 
 def project_summaries(
@@ -196,7 +247,7 @@ def project_page(
         if not among:
             return ProjectPage([], 0, 0, 0)
         conditions.append(Project.id.in_(sorted(among)))
-    conditions += [has_word_starting(word) for word in dict.fromkeys(words)]
+    conditions += with_words(session, words)
     position = tuple_(Project.name_key, Project.id)
     listed = select(func.count()).select_from(Project).where(*conditions)
     # EXISTS in WHERE lets PostgreSQL plan a semi-join; inside CASE it runs once per project.
@@ -259,7 +310,7 @@ def projects_named_like(
     `starting`: only those whose folded name starts with `key` itself. Index ranges on the
     words, then a check of the few found; never a look at every project.
     """
-    conditions = [has_word_starting(word, in_site=False) for word in dict.fromkeys(key.split())]
+    conditions = with_words(session, key.split(), in_site=False)
     if not conditions:
         return []
     if starting:
@@ -273,11 +324,6 @@ def projects_named_like(
         .limit(limit)
     )
     return [ProjectName(*row) for row in session.execute(query)]
-
-
-# A prefix found in more names than this says little about which one was meant, and reading
-# its every entry would cost more than the rest of the lookup: typo matching leaves it out.
-COMMON_PREFIX = 3000
 
 
 def _typo_probes(word: str) -> list[str]:
@@ -305,20 +351,16 @@ def typo_candidates(session: Session, key: str, *, limit: int) -> list[ProjectNa
     ]
     if not probes:
         return []
-    sizes = session.execute(
-        select(
-            *(
-                select(func.count())
-                .select_from(words_starting(p, in_site=False).limit(COMMON_PREFIX + 1).subquery())
-                .scalar_subquery()
-                for _, p in probes
-            )
-        )
-    ).one()
-    kept = [(i, p) for (i, p), size in zip(probes, sizes, strict=True) if size <= COMMON_PREFIX]
+    # A beginning found in more names than COMMON_PREFIX says little about which one was
+    # meant, and reading its every entry would cost more than the rest: it is left out.
+    sizes = prefix_counts(session, [p for _, p in probes], in_site=False)
+    found = list(zip(probes, sizes, strict=True))
+    firsts = {i: size for (i, _p), size in reversed(found)}  # each word's first probe's
+    rare_words = {i for i, size in firsts.items() if size <= COMMON_PREFIX}
+    kept = [(i, p) for (i, p), size in found if i in rare_words and 0 < size <= COMMON_PREFIX]
     if not kept:
         return []
-    need = max(1, len({i for i, _ in kept}) - 1)
+    need = max(1, len(rare_words) - 1)
     hits = union_all(
         *(
             words_starting(p, in_site=False).add_columns(literal(i, Integer).label("word"))

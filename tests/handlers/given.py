@@ -187,3 +187,17 @@ def many_members(
                 for pid, role in people_roles
             ],
         )
+
+
+def realistic_names(count: int) -> list[str]:
+    """Different names of the kind a register holds: "Reducing falls on ward 12 2024"."""
+    aims = ["Reducing", "Improving", "Safer", "Earlier"]
+    topics = ["falls", "sepsis screening", "hand hygiene", "discharge planning", "mouth care"]
+    names = [
+        f"{aim} {topic} on ward {ward} {year}"
+        for year in range(2015, 2027)
+        for ward in range(1, 30)
+        for aim in aims
+        for topic in topics
+    ]
+    return names[:count]

@@ -14,20 +14,6 @@ from tests.query_watch import watching
 SITES = ["Riverside Hospital", "Northgate Hospital", None]
 
 
-def realistic_names(count):
-    """Different names of the kind a register holds: "Reducing falls on ward 12 2024"."""
-    aims = ["Reducing", "Improving", "Safer", "Earlier"]
-    topics = ["falls", "sepsis screening", "hand hygiene", "discharge planning", "mouth care"]
-    names = [
-        f"{aim} {topic} on ward {ward} {year}"
-        for year in range(2015, 2027)
-        for ward in range(1, 30)
-        for aim in aims
-        for topic in topics
-    ]
-    return names[:count]
-
-
 def seqscan_off(connection):
     """PostgreSQL plans a seq scan of a small table whatever indexes it has: ask it not to."""
     if connection.dialect.name == "postgresql":
@@ -41,7 +27,7 @@ def reads_every_project(plan):
 
 
 def many_projects_with_members(sessions, clock, count, member_id):
-    ids = given.many_projects(sessions, realistic_names(count), clock(), lead_id=None)
+    ids = given.many_projects(sessions, given.realistic_names(count), clock(), lead_id=None)
     with sessions.begin() as session:
         session.add_all(
             Membership(
@@ -79,7 +65,7 @@ def test_mine_asks_the_indexes_not_every_project(sessions, clock):
 
 
 def test_a_search_asks_the_word_index_and_fetches_one_page(sessions, clock, chat, asha):
-    given.many_projects(sessions, realistic_names(400), clock(), lead_id=None)
+    given.many_projects(sessions, given.realistic_names(400), clock(), lead_id=None)
     connection = sessions.kw["bind"]
     seqscan_off(connection)
 

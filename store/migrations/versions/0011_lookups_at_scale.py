@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('word', 'in_site', 'project_id', name=op.f('pk_project_words')),
     )
     op.create_index(
-        op.f('ix_project_words_project_id'), 'project_words', ['project_id'], unique=False
+        'ix_project_words_project_id_word', 'project_words', ['project_id', 'word'], unique=False
     )
     op.create_index(
         'ix_memberships_current_person', 'memberships', ['person_id', 'project_id'],
@@ -76,5 +76,5 @@ def _backfill_words() -> None:
 
 def downgrade() -> None:
     op.drop_index('ix_memberships_current_person', table_name='memberships')
-    op.drop_index(op.f('ix_project_words_project_id'), table_name='project_words')
+    op.drop_index('ix_project_words_project_id_word', table_name='project_words')
     op.drop_table('project_words')
