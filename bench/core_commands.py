@@ -327,6 +327,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=100)
     parser.add_argument("--explain", action="store_true", help="print the aimed queries' plans")
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument(
+        "--postgres-url",
+        default=POSTGRES_URL,
+        help="a database of its own keeps a long seed clear of other tests' connection resets",
+    )
     args = parser.parse_args()
     if args.only != "postgresql":
         with tempfile.TemporaryDirectory() as folder:
@@ -340,7 +345,7 @@ def main() -> None:
     if args.only == "sqlite":
         return
     schema = f"qi_bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(POSTGRES_URL)
+    admin = make_engine(args.postgres_url)
     try:
         with admin.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -350,7 +355,7 @@ def main() -> None:
     try:
         bench(
             "PostgreSQL",
-            f"{POSTGRES_URL}?options=-csearch_path%3D{schema}",
+            f"{args.postgres_url}?options=-csearch_path%3D{schema}",
             args.projects,
             args.repeat,
             args.explain,
