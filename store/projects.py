@@ -56,12 +56,29 @@ class ProjectName:
 
 def lived_experience_exists() -> object:
     """SQL: the project has a current service user or carer team member ("Big I")."""
+    # The values are written into the SQL, not bound: SQLite uses a partial index only when
+    # it can see that the query's terms imply the index's own (LIVED_EXPERIENCE_PREDICATE).
     return exists().where(
         Membership.project_id == Project.id,
         Membership.left_at.is_(None),
-        Membership.involvement == Involvement.TEAM_MEMBER,
-        Membership.role.in_(sorted(LIVED_EXPERIENCE_ROLES)),
+        Membership.involvement == _LE_INVOLVEMENT,
+        Membership.role.in_(_LE_ROLES),
     )
+
+
+_LE_INVOLVEMENT = bindparam(
+    "le_involvement",
+    Involvement.TEAM_MEMBER,
+    type_=Membership.involvement.type,
+    literal_execute=True,
+)
+_LE_ROLES = bindparam(
+    "le_roles",
+    sorted(LIVED_EXPERIENCE_ROLES),
+    type_=Membership.role.type,
+    expanding=True,
+    literal_execute=True,
+)
 
 
 def _current_member(person_id: int) -> ColumnElement[bool]:

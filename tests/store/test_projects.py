@@ -119,3 +119,17 @@ def test_words_go_with_a_deleted_project(sessions, clock, status):
     with sessions.begin() as session:
         session.execute(delete(Project))
         assert session.scalar(select(func.count()).select_from(ProjectWord)) == 0
+
+
+def test_the_lived_experience_question_is_answered_by_its_partial_index(sessions, clock):
+    given.many_projects(sessions, given.realistic_names(50), clock(), lead_id=None)
+
+    with sessions() as session:
+        connection = session.connection()
+        seqscan_off(connection)
+        with watching(connection) as watched:
+            page = project_page(session, after=None, limit=LIST_LIMIT)
+        plans = "\n".join(watched.plans())
+
+    assert page.total == 50 and page.involved == 0
+    assert "ix_memberships_lived_experience" in plans
