@@ -41,6 +41,7 @@ POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 ROLES = [Role.STAFF] * 7 + [Role.SERVICE_USER, Role.CARER, Role.PEER_SUPPORTER]
 AIM_MS = 20.0
+SLICE = 50_000  # rows per INSERT while seeding
 AIMED = ("/qi-projects mine", "/qi-projects <word>", "/qi-join <typo>")
 
 AIMS = [
@@ -133,32 +134,34 @@ def seed(sessions, projects: int) -> list[str]:
         if "project_words" in inspect(session.connection()).get_table_names():
             from store.project_words import words_of  # absent before issue 15
 
-            session.execute(
-                text(
-                    "INSERT INTO project_words (word, in_site, project_id) "
-                    "VALUES (:word, :in_site, :project_id)"
-                ),
-                [
-                    {**word, "project_id": i + 1}
-                    for i, row in enumerate(rows)
-                    for word in words_of(row["name_key"], row["site"])
-                ],
-            )
-        session.execute(
-            insert(Membership),
-            [
-                {
-                    "project_id": p + 1,
-                    "person_id": person + 1,
-                    "role": ROLES[(p + k) % len(ROLES)] if p % 3 else Role.STAFF,
-                    "involvement": Involvement.TEAM_MEMBER,
-                    "consent_recorded_at": NOW,
-                    "joined_at": NOW,
-                }
-                for p in range(projects)
-                for k, person in enumerate(rng.sample(range(people), 10))
-            ],
-        )
+            words = [
+                {**word, "project_id": i + 1}
+                for i, row in enumerate(rows)
+                for word in words_of(row["name_key"], row["site"])
+            ]
+            for start in range(0, len(words), SLICE):
+                session.execute(
+                    text(
+                        "INSERT INTO project_words (word, in_site, project_id) "
+                        "VALUES (:word, :in_site, :project_id)"
+                    ),
+                    words[start : start + SLICE],
+                )
+        memberships = [
+            {
+                "project_id": p + 1,
+                "person_id": person + 1,
+                "role": ROLES[(p + k) % len(ROLES)] if p % 3 else Role.STAFF,
+                "involvement": Involvement.TEAM_MEMBER,
+                "consent_recorded_at": NOW,
+                "joined_at": NOW,
+            }
+            for p in range(projects)
+            for k, person in enumerate(rng.sample(range(people), 10))
+        ]
+        # In slices: a million rows in one pipelined executemany lost its PostgreSQL connection.
+        for start in range(0, len(memberships), SLICE):
+            session.execute(insert(Membership), memberships[start : start + SLICE])
         forum = create_forum(session, name="QI Forum", channel=None, now=NOW)
         session.add(Meeting(forum_id=forum.id, starts_at=NOW + timedelta(days=10), created_at=NOW))
     return names
