@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from handlers.args import parse_id
 from handlers.context import Context
 from handlers.errors import Refusal
-from handlers.matching import Named, match_name
+from handlers.matching import Named, match_name, match_project_name
 from handlers.reply import Actor
 from handlers.wording import did_you_mean
 from store import forums as forum_store
@@ -17,7 +17,7 @@ from store import people
 from store.audit import record
 from store.models import Forum, Person, Project
 from store.names import clean_name, name_key
-from store.projects import OPEN_STATUSES, find_by_key, project_names
+from store.projects import OPEN_STATUSES, find_by_key
 from store.roles import Role, parse_role, role_list_text
 
 M = TypeVar("M")
@@ -125,13 +125,12 @@ def find_project(session: Session, text: str, *, open_only: bool = True) -> Proj
 
 def match_project(session: Session, text: str, *, open_only: bool = True) -> Project:
     """The project a loosely typed name means (the exact name was already tried)."""
-    everything = project_names(session)
+    key = name_key(text)
     # Match among projects taking members first, so a finished "Falls audit 2024" does not make
     # "falls" ambiguous; only then look at the rest, to explain why a name cannot be joined.
-    pools = [[p for p in everything if p.status in OPEN_STATUSES], everything]
-    match = match_name(text, [Named(p.name, p, p.key) for p in pools[0]]) if open_only else None
+    match = match_project_name(session, key, OPEN_STATUSES, typos=False) if open_only else None
     if match is None or match.found is None:
-        match = match_name(text, [Named(p.name, p, p.key) for p in pools[1]])
+        match = match_project_name(session, key, None, typos=True)
     if match.found is None:
         if match.ambiguous:
             raise Refusal(

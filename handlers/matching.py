@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from sqlalchemy.orm import Session
+
 from store.names import name_key
+from store.projects import ProjectName, projects_named_like, typo_candidates
+from store.roles import ProjectStatus
 
 T = TypeVar("T")
 
 MAX_SUGGESTIONS = 5
 SIMILAR_ENOUGH = 60  # out of 100
+# How many projects a mistyped name is scored against, found by the words it shares with them.
+TYPO_CANDIDATES = 300
 
 
 @dataclass(frozen=True)
@@ -60,13 +66,53 @@ def match_name(query: str, options: Sequence[Named[T]]) -> Match[T]:
             candidates=tuple(o.name for o in containing[:MAX_SUGGESTIONS]),
             ambiguous=True,
         )
+    by_key = {option_key: option.name for option_key, option in keyed}
+    return Match(found=None, candidates=_closest(key, by_key))
+
+
+def _closest(key: str, by_key: dict[str, str]) -> tuple[str, ...]:
+    """The names whose keys are most like `key`, best first, as many as are offered."""
     # rapidfuzz (~4 MiB) loads at the first typo, not with every process that can match names.
     from rapidfuzz import fuzz, process
 
-    by_key = {option_key: option.name for option_key, option in keyed}
     # Typos: the same similarity as difflib's ratio (cut-off 0.6), computed in C, because a
     # trust may have thousands of projects and a chat reply must be quick.
     close = process.extract(
         key, list(by_key), scorer=fuzz.ratio, limit=MAX_SUGGESTIONS, score_cutoff=SIMILAR_ENOUGH
     )
-    return Match(found=None, candidates=tuple(by_key[k] for k, _score, _index in close))
+    return tuple(by_key[k] for k, _score, _index in close)
+
+
+def match_project_name(
+    session: Session,
+    key: str,
+    statuses: Iterable[ProjectStatus] | None,
+    *,
+    typos: bool,
+) -> Match[ProjectName]:
+    """`match_name` for projects, asked of the database: a unique beginning, then words.
+
+    A word matches a word of the name it begins (not the middle of one, which would mean
+    reading every name). `typos`: if nothing matches, offer the closest names of any status,
+    scored as `match_name` scores them, among the few that share words with the typed name.
+    """
+    if not key:
+        return Match(found=None)
+    pool = None if statuses is None else list(statuses)
+    for starting in (True, False):
+        found = projects_named_like(
+            session, key, pool, starting=starting, limit=MAX_SUGGESTIONS + 1
+        )
+        if len(found) == 1:
+            return Match(found=found[0])
+        if found:
+            names = tuple(p.name for p in found[:MAX_SUGGESTIONS])
+            return Match(found=None, candidates=names, ambiguous=True)
+    if not typos:
+        return Match(found=None)
+    # In name order, as match_name offers them, so that equal scores come out the same.
+    by_key = {
+        p.key: p.name
+        for p in sorted(typo_candidates(session, key, limit=TYPO_CANDIDATES), key=lambda p: p.key)
+    }
+    return Match(found=None, candidates=_closest(key, by_key))

@@ -31,9 +31,12 @@ from store.engine import let_others_write
 from store.models import NAME_MAX, ChatIdentity, Person, Project
 from store.names import clean_name, name_key
 from store.people import email_digest
+from store.planner_statistics import refresh_planner_statistics
 from store.roles import ProjectStatus, parse_status
 
 PROGRESS_EVERY = 500
+# What an import adds rows to, analysed after it on PostgreSQL (a known list: no query for it).
+IMPORTED_TABLES = ("projects", "project_words", "people", "audit_events")
 # Rows written per transaction: each holds SQLite's write lock for a fraction of a second.
 WRITE_BATCH = 1000
 # Bigger than any real register; a guard against a wrong file filling memory.
@@ -811,6 +814,10 @@ def _apply(ctx: Context, rows: list[_Row], now: datetime, *, write: bool) -> _Ou
                 outcome.unchanged += unchanged
         if start + WRITE_BATCH < len(rows):
             let_others_write(ctx.sessions)
+    if write and rows:
+        # A register can multiply the projects many times over: plan with their new numbers.
+        with ctx.sessions.begin() as session:
+            refresh_planner_statistics(session.connection(), IMPORTED_TABLES)
     return outcome
 
 

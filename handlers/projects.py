@@ -18,7 +18,6 @@ from store.projects import (
     ListMark,
     ProjectPage,
     ProjectSummary,
-    active_projects_with_words,
     project_page,
 )
 
@@ -42,7 +41,7 @@ SEARCH_TOO_LONG = "That search is too long to show page by page: please try it w
 
 
 def handle_projects_command(ctx: Context, actor: Actor, text: str) -> Reply:
-    """List active projects: all, `mine`, or those whose name or site contains the words."""
+    """List active projects: all, `mine`, or those with words in their name or site starting so."""
     return _page(ctx, actor, " ".join(parse_arguments(text).words), after=None)
 
 
@@ -90,8 +89,7 @@ def _page(ctx: Context, actor: Actor, query: str, *, after: ListMark | None) -> 
             page = project_page(session, after=after, limit=LIST_LIMIT)
             empty = NOTHING_ACTIVE
         else:
-            found = active_projects_with_words(session, key.split())
-            page = project_page(session, after=after, limit=LIST_LIMIT, among=found)
+            page = project_page(session, after=after, limit=LIST_LIMIT, words=key.split())
             empty = NO_MATCH
     if not page.total:
         return Reply(sections=(Section(text=empty, heading=_heading(key, query)),))

@@ -16,6 +16,8 @@ from sqlalchemy import Connection, Engine
 if TYPE_CHECKING:
     from alembic.config import Config
 
+from store.planner_statistics import refresh_planner_statistics
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # `revision: str = '0010'` and `down_revision: str | None = '0009'`, as Alembic writes them.
 _REVISION_LINE = re.compile(r"""^(revision|down_revision)\b[^=\n]*=\s*['"]([^'"\n]+)['"]""", re.M)
@@ -101,13 +103,14 @@ def at_head(engine: Engine) -> bool:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to `revision` (the latest by default)."""
+    """Bring the database schema up to `revision` (the latest by default), then ANALYZE it."""
     if revision == "head" and at_head(engine):
         return  # nothing to do, and no need to load Alembic to find that out
     from alembic import command
 
     with _migrating(engine) as connection:
         command.upgrade(alembic_config(connection), revision)
+        refresh_planner_statistics(connection)
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -173,6 +173,28 @@ class Project(Base):
     lead: Mapped[Person | None] = relationship()
 
 
+# Compared byte by byte on both databases (PostgreSQL's "C" collation, SQLite's BINARY), so that
+# a range of words is exactly the words starting with some letters, in every language.
+WORD_TYPE = String(NAME_MAX).with_variant(String(NAME_MAX, collation="C"), "postgresql")
+
+
+class ProjectWord(Base):
+    """One folded word of a project's name or site: searching by words is an index lookup.
+
+    Kept up to date by store.project_words whenever a project's name or site changes.
+    """
+
+    __tablename__ = "project_words"
+    # A project's own words, for checking a found project's other words and for deleting them.
+    __table_args__ = (Index("ix_project_words_project_id_word", "project_id", "word"),)
+
+    word: Mapped[str] = mapped_column(WORD_TYPE, primary_key=True)
+    in_site: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
 class Membership(Base):
     """A person on a project team; left memberships are kept as history."""
 
@@ -189,6 +211,14 @@ class Membership(Base):
         ),
         # The headline question, "has this project a service user or carer on the team?",
         # asked of every project by lists, stats and the weekly sweep: a small index answers it.
+        # "Mine": the projects someone is on now, straight from the index, without the table.
+        Index(
+            "ix_memberships_current_person",
+            "person_id",
+            "project_id",
+            sqlite_where=text("left_at IS NULL"),
+            postgresql_where=text("left_at IS NULL"),
+        ),
         Index(
             "ix_memberships_lived_experience",
             "project_id",
@@ -536,3 +566,8 @@ class SeenRequest(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+# Keeps ProjectWord in step with every ORM write of a project, wherever it is made. Imported
+# last, because it needs the classes above.
+import store.project_words  # noqa: E402, F401

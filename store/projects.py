@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, exists, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    distinct,
+    exists,
+    func,
+    literal,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased, joinedload
 
-from store.models import ChatIdentity, Membership, Person, Project
+from store.models import ChatIdentity, Membership, Person, Project, ProjectWord
 from store.names import clean_name, name_key
+from store.project_words import prefix_range
 from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, ProjectStatus, Role
 
 OPEN_STATUSES = (ProjectStatus.ACTIVE, ProjectStatus.ON_HOLD)
@@ -43,12 +56,29 @@ class ProjectName:
 
 def lived_experience_exists() -> object:
     """SQL: the project has a current service user or carer team member ("Big I")."""
+    # The values are written into the SQL, not bound: SQLite uses a partial index only when
+    # it can see that the query's terms imply the index's own (LIVED_EXPERIENCE_PREDICATE).
     return exists().where(
         Membership.project_id == Project.id,
         Membership.left_at.is_(None),
-        Membership.involvement == Involvement.TEAM_MEMBER,
-        Membership.role.in_(sorted(LIVED_EXPERIENCE_ROLES)),
+        Membership.involvement == _LE_INVOLVEMENT,
+        Membership.role.in_(_LE_ROLES),
     )
+
+
+_LE_INVOLVEMENT = bindparam(
+    "le_involvement",
+    Involvement.TEAM_MEMBER,
+    type_=Membership.involvement.type,
+    literal_execute=True,
+)
+_LE_ROLES = bindparam(
+    "le_roles",
+    sorted(LIVED_EXPERIENCE_ROLES),
+    type_=Membership.role.type,
+    expanding=True,
+    literal_execute=True,
+)
 
 
 def _current_member(person_id: int) -> ColumnElement[bool]:
@@ -95,8 +125,83 @@ def _summaries(session: Session, query: Select[Any]) -> list[ProjectSummary]:
 
 
 def _involving(person_id: int) -> ColumnElement[bool]:
-    """SQL: the person leads the project or is on its team (their "mine")."""
-    return or_(Project.lead_person_id == person_id, _current_member(person_id))
+    """SQL: the person leads the project or is on its team (their "mine").
+
+    A UNION of two index lookups (projects by lead, current memberships by person), not an OR
+    that both databases answer by testing every project.
+    """
+    led = select(Project.id).where(Project.lead_person_id == person_id)
+    joined = select(Membership.project_id).where(
+        Membership.person_id == person_id, Membership.left_at.is_(None)
+    )
+    return Project.id.in_(led.union(joined))
+
+
+def has_word_starting(prefix: str, *, in_site: bool | None = None) -> ColumnElement[bool]:
+    """SQL: the project's name (or site) has a word that starts with `prefix`: an index range."""
+    return Project.id.in_(words_starting(prefix, in_site=in_site))
+
+
+def _also_has_word_starting(prefix: str, *, in_site: bool | None) -> ColumnElement[bool]:
+    """SQL: as has_word_starting, asked of each project already found (its dozen words)."""
+    low, high = prefix_range(prefix)
+    conditions = [ProjectWord.project_id == Project.id, ProjectWord.word >= low]
+    if high is not None:
+        conditions.append(ProjectWord.word < high)
+    if in_site is not None:
+        conditions.append(ProjectWord.in_site == in_site)
+    return exists().where(*conditions)
+
+
+def words_starting(prefix: str, *, in_site: bool | None = None) -> Select[Any]:
+    """The ids of projects with a word starting with `prefix` in their name (or site)."""
+    low, high = prefix_range(prefix)
+    query = select(ProjectWord.project_id).where(ProjectWord.word >= low)
+    if high is not None:
+        query = query.where(ProjectWord.word < high)
+    if in_site is not None:
+        query = query.where(ProjectWord.in_site == in_site)
+    return query
+
+
+# Counting how many words start so stops here: enough to tell a rare beginning from a common one.
+COMMON_PREFIX = 3000
+
+
+def prefix_counts(
+    session: Session, prefixes: Sequence[str], *, in_site: bool | None = None
+) -> list[int]:
+    """How many words start with each prefix, up to COMMON_PREFIX + 1, in one statement."""
+    if not prefixes:
+        return []
+    counts = session.execute(
+        select(
+            *(
+                select(func.count())
+                .select_from(words_starting(p, in_site=in_site).limit(COMMON_PREFIX + 1).subquery())
+                .scalar_subquery()
+                for p in prefixes
+            )
+        )
+    ).one()
+    return [int(count) for count in counts]
+
+
+def with_words(
+    session: Session, words: Iterable[str], *, in_site: bool | None = None
+) -> list[ColumnElement[bool]]:
+    """SQL: the project has a word starting with each of `words` (in its name, or its site).
+
+    The rarest word finds the projects from the index; the others are checked on each of them,
+    so that a common word ("ward") costs nothing like reading all the projects it is in.
+    """
+    wanted = list(dict.fromkeys(words))
+    if len(wanted) > 1:
+        counts = prefix_counts(session, wanted, in_site=in_site)
+        wanted = [word for _count, word in sorted(zip(counts, wanted, strict=True))]
+    return [has_word_starting(word, in_site=in_site) for word in wanted[:1]] + [
+        _also_has_word_starting(word, in_site=in_site) for word in wanted[1:]
+    ]
 
 
 def project_summaries(
@@ -143,10 +248,12 @@ def project_page(
     limit: int,
     involving_id: int | None = None,
     among: Collection[int] | None = None,
+    words: Iterable[str] = (),
 ) -> ProjectPage:
     """The active projects after `after` in name order, and the counts of the whole list.
 
-    All of them, those `involving_id` leads or is on the team of, or those `among` these ids.
+    All of them, those `involving_id` leads or is on the team of, those `among` these ids, or
+    those with a word starting with each of `words` (folded) in their name or site.
     Paged by where the last page ended, not by how many came before it: a project closed or
     added before that point moves nothing. Two queries, however long the list.
     """
@@ -157,6 +264,7 @@ def project_page(
         if not among:
             return ProjectPage([], 0, 0, 0)
         conditions.append(Project.id.in_(sorted(among)))
+    conditions += with_words(session, words)
     position = tuple_(Project.name_key, Project.id)
     listed = select(func.count()).select_from(Project).where(*conditions)
     # EXISTS in WHERE lets PostgreSQL plan a semi-join; inside CASE it runs once per project.
@@ -170,21 +278,6 @@ def project_page(
     if after is not None:
         query = query.where(position > tuple_(literal(after.key), literal(after.id)))
     return ProjectPage(_summaries(session, query), int(before[0]) if before else 0, total, involved)
-
-
-def active_projects_with_words(session: Session, words: Iterable[str]) -> list[int]:
-    """The ids of active projects whose name or site holds every one of the (folded) words."""
-    wanted = list(words)
-    rows = session.execute(
-        select(Project.id, Project.name_key, Project.site).where(
-            Project.status == ProjectStatus.ACTIVE
-        )
-    )
-    return [
-        project_id
-        for project_id, key, site in rows
-        if all(word in f"{key} {name_key(site or '')}" for word in wanted)
-    ]
 
 
 def involvement_headline(session: Session) -> tuple[int, int]:
@@ -219,6 +312,96 @@ def project_names(
     if statuses is not None:
         query = query.where(Project.status.in_(list(statuses)))
     return [ProjectName(*row) for row in session.execute(query.order_by(Project.name_key))]
+
+
+def projects_named_like(
+    session: Session,
+    key: str,
+    statuses: Iterable[ProjectStatus] | None,
+    *,
+    starting: bool,
+    limit: int,
+) -> list[ProjectName]:
+    """The first projects by name whose name has a word starting with each word of `key`.
+
+    `starting`: only those whose folded name starts with `key` itself. Index ranges on the
+    words, then a check of the few found; never a look at every project.
+    """
+    conditions = with_words(session, key.split(), in_site=False)
+    if not conditions:
+        return []
+    if starting:
+        conditions.append(func.substr(Project.name_key, 1, len(key)) == key)
+    if statuses is not None:
+        conditions.append(Project.status.in_(list(statuses)))
+    query = (
+        select(Project.id, Project.name, Project.name_key, Project.status)
+        .where(*conditions)
+        .order_by(Project.name_key)
+        .limit(limit)
+    )
+    return [ProjectName(*row) for row in session.execute(query)]
+
+
+def _typo_probes(word: str) -> list[str]:
+    """Beginnings that a word with one slip in it still shares with the word meant.
+
+    A slip in the second half leaves the first half; swapped first letters are swapped back;
+    an extra first letter is dropped. (A slip in the first letter of a word is left to the
+    other words of the name.)
+    """
+    if len(word) <= 2:
+        return [word]
+    half = max(2, (len(word) + 1) // 2)
+    probes = [word[:half], word[1] + word[0] + word[2:half], word[1 : half + 1]]
+    return list(dict.fromkeys(probes))
+
+
+def typo_candidates(session: Session, key: str, *, limit: int) -> list[ProjectName]:
+    """The few projects a mistyped name could mean, to be scored in full by the caller.
+
+    Those sharing a beginning of a word with all typed words but one (one may hold the slip),
+    most words shared first, then nearest in length: at most `limit`, from index ranges only.
+    """
+    probes = [
+        (i, p) for i, word in enumerate(dict.fromkeys(key.split())) for p in _typo_probes(word)
+    ]
+    if not probes:
+        return []
+    # A beginning found in more names than COMMON_PREFIX says little about which one was
+    # meant, and reading its every entry would cost more than the rest: it is left out.
+    sizes = prefix_counts(session, [p for _, p in probes], in_site=False)
+    found = list(zip(probes, sizes, strict=True))
+    firsts = {i: size for (i, _p), size in reversed(found)}  # each word's first probe's
+    rare_words = {i for i, size in firsts.items() if size <= COMMON_PREFIX}
+    kept = [(i, p) for (i, p), size in found if i in rare_words and 0 < size <= COMMON_PREFIX]
+    if not kept:
+        return []
+    need = max(1, len(rare_words) - 1)
+    hits = union_all(
+        *(
+            words_starting(p, in_site=False).add_columns(literal(i, Integer).label("word"))
+            for i, p in kept
+        )
+    ).subquery()
+    shared = func.count(distinct(hits.c.word))
+    scored = (
+        select(hits.c.project_id, shared.label("shared"))
+        .group_by(hits.c.project_id)
+        .having(shared >= need)
+        .subquery()
+    )
+    query = (
+        select(Project.id, Project.name, Project.name_key, Project.status)
+        .join(scored, scored.c.project_id == Project.id)
+        .order_by(
+            scored.c.shared.desc(),
+            func.abs(func.length(Project.name_key) - len(key)),
+            Project.name_key,
+        )
+        .limit(limit)
+    )
+    return [ProjectName(*row) for row in session.execute(query)]
 
 
 _BY_KEY = (

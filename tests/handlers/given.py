@@ -18,6 +18,7 @@ from store import people
 from store.forums import create_forum
 from store.models import Base, ChatIdentity, Forum, Membership, Person, Project
 from store.names import clean_name, name_key
+from store.project_words import index_words
 from store.roles import Involvement, ProjectStatus, Role
 
 
@@ -139,7 +140,7 @@ def many_projects(
     if not names:
         return []
     with sessions.begin() as session:
-        return list(
+        ids = list(
             session.scalars(
                 insert(Project).returning(Project.id, sort_by_parameter_order=True),
                 [
@@ -156,6 +157,8 @@ def many_projects(
                 ],
             )
         )
+        index_words(session, ids)  # a Core insert passes by the ORM's events
+        return ids
 
 
 def many_members(
@@ -184,3 +187,17 @@ def many_members(
                 for pid, role in people_roles
             ],
         )
+
+
+def realistic_names(count: int) -> list[str]:
+    """Different names of the kind a register holds: "Reducing falls on ward 12 2024"."""
+    aims = ["Reducing", "Improving", "Safer", "Earlier"]
+    topics = ["falls", "sepsis screening", "hand hygiene", "discharge planning", "mouth care"]
+    names = [
+        f"{aim} {topic} on ward {ward} {year}"
+        for year in range(2015, 2027)
+        for ward in range(1, 30)
+        for aim in aims
+        for topic in topics
+    ]
+    return names[:count]

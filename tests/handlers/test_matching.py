@@ -1,8 +1,12 @@
-"""Forgiving name matching: pure functions, no database."""
+"""Forgiving name matching: the pure functions, and projects matched in the database."""
 
 import pytest
 
-from handlers.matching import MAX_SUGGESTIONS, Named, match_name
+from handlers import matching
+from handlers.matching import MAX_SUGGESTIONS, Named, match_name, match_project_name
+from store.names import name_key
+from tests.handlers import given
+from tests.query_watch import watching
 
 PROJECTS = [
     "Falls prevention",
@@ -110,3 +114,69 @@ def test_matching_returns_the_item_not_the_name():
 
 def test_no_options_finds_nothing():
     assert match_name("falls", []).found is None
+
+
+# --- Projects matched in the database, at trust scale -------------------------------------
+
+# Slips people make: a letter wrong, missing, extra or two swapped in one word, the wrong
+# case, a word left out.
+TYPOS = [
+    ("Reducing falls on ward 12 2016", "reducing fals on ward 12 2016"),
+    ("Reducing falls on ward 12 2016", "Reducnig falls on ward 12 2016"),
+    ("Improving sepsis screening on ward 3 2015", "improving sepsis screeening on ward 3 2015"),
+    ("Improving sepsis screening on ward 3 2015", "IMPROVING SEPSIS SCREENING ON WARD 3 2051"),
+    ("Safer hand hygiene on ward 7 2015", "safer hand hygene on ward 7 2015"),
+    ("Safer hand hygiene on ward 7 2015", "safer hand hygeine ward 7 2015"),
+    ("Earlier discharge planning on ward 20 2016", "earlier dsicharge planning on ward 20 2016"),
+    ("Earlier discharge planning on ward 20 2016", "earlier discharge planing ward 20 2016"),
+    ("Earlier mouth care on ward 9 2015", "Earlier mouth care on wrad 9 2015"),
+    ("Improving mouth care on ward 28 2016", "improving moth care on ward 28 2016"),
+    ("Reducing hand hygiene on ward 1 2015", "reducing hand hygiene on ward 1 2105"),
+    ("Safer falls on ward 14 2016", "afer falls on ward 14 2016"),
+]
+
+
+def offered(match):
+    """The one name found, or the names offered instead."""
+    if match.found is None:
+        return list(match.candidates)
+    return [getattr(match.found, "name", match.found)]
+
+
+def test_a_typo_offers_what_matching_every_name_would(sessions, clock):
+    names = given.realistic_names(1200)
+    given.many_projects(sessions, names, clock(), lead_id=None)
+    everything = [Named(name, name) for name in sorted(names, key=name_key)]
+
+    for meant, typed in TYPOS:
+        with sessions() as session:
+            found = offered(match_project_name(session, name_key(typed), None, typos=True))
+        full = offered(match_name(typed, everything))
+        assert meant in full, typed
+        assert found[:1] == full[:1] == [meant], typed
+
+
+def test_a_typo_reads_a_few_candidates_not_every_name(sessions, clock, chat, asha, monkeypatch):
+    monkeypatch.setattr(matching, "TYPO_CANDIDATES", 20)
+    given.many_projects(sessions, given.realistic_names(600), clock(), lead_id=None)
+    connection = sessions.kw["bind"]
+
+    with watching(connection) as watched:
+        reply = chat.say(asha, "/qi-join reducing fals on ward 12 2015 as carer")
+
+    assert "Reducing falls on ward 12 2015" in reply.text
+    assert watched.rows <= 20 + 10  # the candidates, and a few rows about who is asking
+
+
+def test_a_unique_beginning_and_words_are_asked_of_the_index(sessions, clock, chat, asha):
+    given.many_projects(sessions, given.realistic_names(600), clock(), lead_id=None)
+    connection = sessions.kw["bind"]
+
+    with watching(connection) as watched:
+        beginning = chat.say(asha, "/qi-join earlier mouth care on ward 9 201 as carer")
+        words = chat.say(asha, "/qi-join ward 3 2015 falls improv as carer")
+
+    assert "Welcome" in beginning.text or "How will" in beginning.text
+    assert "Earlier mouth care on ward 9 2015" in beginning.text
+    assert "Improving falls on ward 3 2015" in words.text
+    assert watched.rows <= 40

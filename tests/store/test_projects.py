@@ -1,0 +1,135 @@
+"""Project lookups at trust scale: index lookups, bounded rows, on SQLite and PostgreSQL."""
+
+import pytest
+from sqlalchemy import delete, func, select
+
+from handlers.projects import LIST_LIMIT
+from store.models import Membership, Project, ProjectWord
+from store.projects import project_page
+from store.roles import Involvement, ProjectStatus, Role
+from tests.conftest import person
+from tests.handlers import given
+from tests.query_watch import watching
+
+SITES = ["Riverside Hospital", "Northgate Hospital", None]
+
+
+def seqscan_off(connection):
+    """PostgreSQL plans a seq scan of a small table whatever indexes it has: ask it not to."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+
+
+def reads_every_project(plan):
+    """Whether a plan reads the projects table from end to end."""
+    lines = plan.splitlines()
+    return any(line.startswith("SCAN projects") or "Seq Scan on projects" in line for line in lines)
+
+
+def many_projects_with_members(sessions, clock, count, member_id):
+    ids = given.many_projects(sessions, given.realistic_names(count), clock(), lead_id=None)
+    with sessions.begin() as session:
+        session.add_all(
+            Membership(
+                project_id=project_id,
+                person_id=member_id,
+                role=Role.STAFF,
+                involvement=Involvement.TEAM_MEMBER,
+                consent_recorded_at=clock(),
+                joined_at=clock(),
+            )
+            for project_id in ids[::50]
+        )
+    return ids
+
+
+def test_mine_asks_the_indexes_not_every_project(sessions, clock):
+    asha = given.person_id(sessions, person("Asha Patel"), clock())
+    ids = many_projects_with_members(sessions, clock, 400, asha)
+    given.many_projects(sessions, ["Asha's own project"], clock(), lead_id=asha)
+
+    with sessions() as session:
+        connection = session.connection()
+        seqscan_off(connection)
+        with watching(connection) as watched:
+            page = project_page(session, after=None, limit=LIST_LIMIT, involving_id=asha)
+        plans = watched.plans()
+
+    assert page.total == len(ids[::50]) + 1
+    assert "Asha's own project" in [row.name for row in page.rows]
+    assert plans and not [plan for plan in plans if reads_every_project(plan)]
+    everything = "\n".join(plans)
+    assert "ix_projects_lead_person_id" in everything
+    assert "ix_memberships_current_person" in everything
+    assert watched.rows == page.total + 1  # the page, and the one row of counts
+
+
+def test_a_search_asks_the_word_index_and_fetches_one_page(sessions, clock, chat, asha):
+    given.many_projects(sessions, given.realistic_names(400), clock(), lead_id=None)
+    connection = sessions.kw["bind"]
+    seqscan_off(connection)
+
+    with watching(connection) as watched:
+        reply = chat.say(asha, "/qi-projects falls ward")
+    plans = watched.plans()
+
+    assert "(1 to 40 of 80)" in reply.sections[0].heading
+    assert not [plan for plan in plans if reads_every_project(plan)]
+    assert "pk_project_words" in "\n".join(plans) or "sqlite_autoindex_project_words_1" in (
+        "\n".join(plans)
+    )
+    assert watched.rows <= LIST_LIMIT + 10  # one page, the counts, who is asking
+
+
+def test_search_words_match_the_start_of_a_word_of_the_name_or_site(sessions, clock, chat, asha):
+    given.many_projects(sessions, ["Reducing falls at night"], clock(), lead_id=None)
+    given.many_projects(
+        sessions, ["Sepsis screening"], clock(), lead_id=None, site="St John's Ward"
+    )
+
+    def found(words):
+        reply = chat.say(asha, f"/qi-projects {words}")
+        return sorted(
+            line[2:].split(" (")[0].split(":")[0]
+            for line in reply.text.splitlines()
+            if line.startswith("• ")
+        )
+
+    assert found("FALL") == ["Reducing falls at night"]
+    assert found("night reduc") == ["Reducing falls at night"]
+    assert found("st johns") == found("St John’s") == ["Sepsis screening"]
+    assert found("sepsis ward") == ["Sepsis screening"]
+    assert found("alls") == []  # the middle of a word is not where anyone starts typing
+
+
+def test_a_renamed_or_moved_project_is_found_by_its_new_words(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention" --site "Ward 7"')
+    with sessions.begin() as session:
+        project = session.scalar(select(Project))
+        project.name, project.name_key, project.site = "Mouth care", "mouth care", "Oak ward"
+
+    assert "Mouth care" in chat.say(asha, "/qi-projects mouth oak").text
+    assert "No active project" in chat.say(asha, "/qi-projects falls").text
+    assert "No active project" in chat.say(asha, "/qi-projects 7").text
+
+
+@pytest.mark.parametrize("status", [ProjectStatus.COMPLETED])
+def test_words_go_with_a_deleted_project(sessions, clock, status):
+    given.many_projects(sessions, ["Falls prevention"], clock(), lead_id=None, status=status)
+    with sessions.begin() as session:
+        session.execute(delete(Project))
+        assert session.scalar(select(func.count()).select_from(ProjectWord)) == 0
+
+
+def test_the_lived_experience_question_is_answered_by_its_partial_index(sessions, clock):
+    given.many_projects(sessions, given.realistic_names(50), clock(), lead_id=None)
+
+    with sessions() as session:
+        connection = session.connection()
+        seqscan_off(connection)
+        with watching(connection) as watched:
+            page = project_page(session, after=None, limit=LIST_LIMIT)
+        plans = "\n".join(watched.plans())
+
+    assert page.total == 50 and page.involved == 0
+    assert "ix_memberships_lived_experience" in plans
