@@ -216,6 +216,8 @@ def _tell_slot_teams(
             SlotRequest.status.in_(("requested", "accepted")),
             SlotRequest.requested_by_id.is_not(None),
         )
+        # In the order asked, so that they hear in that order (and the same on every database).
+        .order_by(SlotRequest.id)
     )
     return outbox.plan(
         session,

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,7 +40,7 @@ from handlers.nudges import NUDGE
 from store import outbox, people
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
-from store.models import Delivery
+from store.models import ChatIdentity, Delivery
 from store.projects import create_project
 from store.roles import ProjectStatus
 from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, postgres_reachable
@@ -76,8 +76,12 @@ class Database:
     sessions: sessionmaker[Session]
     leads: dict[int, str] = field(default_factory=dict)  # person id -> Slack user id
 
-    def seed_leads(self, count: int = LEADS) -> None:
-        """`count` leads on Slack, each leading one active project with no service user or carer."""
+    def seed_leads(self, count: int = LEADS, *, dms_open: bool = False) -> None:
+        """`count` leads on Slack, each leading one active project with no service user or carer.
+
+        `dms_open`: the bot has written to each before (not their first week), so it knows their
+        DM channels; else each first message opens one, paced at Slack's 50 a minute.
+        """
         now = datetime.now(UTC)
         with self.sessions.begin() as session:
             for n in range(count):
@@ -99,6 +103,12 @@ class Database:
                     now=now,
                 )
                 self.leads[person.id] = user_id
+            for user_id in self.leads.values() if dms_open else ():
+                session.execute(
+                    update(ChatIdentity)
+                    .where(ChatIdentity.user_id == user_id)
+                    .values(dm_channel=f"D{user_id}")  # as FakeSlack names a DM
+                )
 
     def deliveries(self) -> list[Delivery]:
         """Every outbox row, oldest first."""
@@ -444,7 +454,8 @@ def test_when_the_leaders_network_dies_the_other_replica_takes_over_within_a_few
 ):
     """The leader's path to the database goes dead without closing: PostgreSQL keeps its session
     and lock. The other replica ends that ghost once its lease has run out, and sends the rest."""
-    database.seed_leads()
+    # Not the leads' first week: the survivor need not open 50 DMs at Slack's pace to send.
+    database.seed_leads(dms_open=True)
     schedule = schedule_just_gone()
     week = due_week(database, schedule)
     fake.delay("chat.postMessage", 2 * POST_SECONDS, times=100 * LEADS)
