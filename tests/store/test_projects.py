@@ -133,3 +133,32 @@ def test_the_lived_experience_question_is_answered_by_its_partial_index(sessions
 
     assert page.total == 50 and page.involved == 0
     assert "ix_memberships_lived_experience" in plans
+
+
+def sorts_the_list(plan):
+    """Whether a plan sorts the projects it read, rather than reading them in name order."""
+    return "TEMP B-TREE FOR ORDER BY" in plan or "Sort Key" in plan
+
+
+@pytest.mark.parametrize("count", [20, 200])
+def test_a_page_is_one_statement_reading_the_list_in_name_order(sessions, clock, chat, asha, count):
+    given.many_projects(sessions, given.realistic_names(count), clock(), lead_id=None)
+    connection = sessions.kw["bind"]
+    seqscan_off(connection)
+
+    pages = []
+    with watching(connection) as watched:
+        pages.append(chat.say(asha, "/qi-projects"))
+        if count > LIST_LIMIT:
+            pages.append(chat.press(asha, pages[0], "Show more projects"))
+    listing = [(s, p) for s, p in watched.statements if "FROM projects" in s]
+    plans = watched.plans()
+    shown = sum(line.startswith("•") for page in pages for line in page.text.splitlines())
+
+    assert shown == min(count, 2 * LIST_LIMIT)
+    # Each page, with the counts of the whole list: one statement, however many projects.
+    assert len(listing) == len(pages)
+    # Its rows read from an index in name order, not every active project sorted per page.
+    assert not [plan for plan in plans if sorts_the_list(plan)], plans
+    # The rows fetched: the projects shown, and no more (the counts ride on them).
+    assert watched.rows == shown
