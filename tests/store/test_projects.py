@@ -144,6 +144,8 @@ def sorts_the_list(plan):
 def test_a_page_is_one_statement_reading_the_list_in_name_order(sessions, clock, chat, asha, count):
     given.many_projects(sessions, given.realistic_names(count), clock(), lead_id=None)
     connection = sessions.kw["bind"]
+    # As after an import: the planner knows how many projects there are, whatever it saw before.
+    connection.exec_driver_sql("ANALYZE projects")
     seqscan_off(connection)
 
     pages = []
@@ -158,7 +160,9 @@ def test_a_page_is_one_statement_reading_the_list_in_name_order(sessions, clock,
     assert shown == min(count, 2 * LIST_LIMIT)
     # Each page, with the counts of the whole list: one statement, however many projects.
     assert len(listing) == len(pages)
-    # Its rows read from an index in name order, not every active project sorted per page.
-    assert not [plan for plan in plans if sorts_the_list(plan)], plans
+    # Its rows read from an index in name order, not every active project sorted per page
+    # (a list of one page may be sorted: that is sorting the page).
+    if count > LIST_LIMIT:
+        assert not [plan for plan in plans if sorts_the_list(plan)], "\n\n".join(plans)
     # The rows fetched: the projects shown, and no more (the counts ride on them).
     assert watched.rows == shown
