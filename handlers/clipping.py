@@ -35,6 +35,10 @@ def within(text: str, limit: int) -> str:
     character longer than the whole room (a letter under hundreds of accents) is cut inside:
     callers that cut a long text into pieces must always move on.
     """
+    head = text[: max(limit, 0)]
+    if limit >= 0 and text_units(head) == len(head):
+        # No character of two units among the first `limit`: the first left out is the next.
+        return text[: _character_start(text, limit) or limit] if len(text) > limit else text
     used = 0
     for index, char in enumerate(text):
         used += 2 if ord(char) > 0xFFFF else 1

@@ -27,6 +27,8 @@ class Shortlist(Generic[T]):
 
 def text_units(text: str) -> int:
     """The length of text as chat platforms count it: UTF-16 code units (an emoji is two)."""
+    if text.isascii():  # known to Python without reading the text: one unit each
+        return len(text)
     return len(text.encode("utf-16-le")) // 2
 
 

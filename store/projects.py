@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -124,7 +125,7 @@ def _summaries(session: Session, query: Select[Any]) -> list[ProjectSummary]:
     ]
 
 
-def _involving(person_id: int) -> ColumnElement[bool]:
+def _involving(person_id: int | ColumnElement[Any]) -> ColumnElement[bool]:
     """SQL: the person leads the project or is on its team (their "mine").
 
     A UNION of two index lookups (projects by lead, current memberships by person), not an OR
@@ -255,29 +256,85 @@ def project_page(
     All of them, those `involving_id` leads or is on the team of, those `among` these ids, or
     those with a word starting with each of `words` (folded) in their name or site.
     Paged by where the last page ended, not by how many came before it: a project closed or
-    added before that point moves nothing. Two queries, however long the list.
+    added before that point moves nothing. One query, with the counts riding on each row; a
+    second for the counts only when the page is empty.
     """
+    if among is not None and not among:
+        return ProjectPage([], 0, 0, 0)
+    wanted = list(words)
+    params: dict[str, Any] = {"limit": limit}
+    if after is not None:
+        params |= {"after_key": after.key, "after_id": after.id}
+    if among is None and not wanted:
+        # The lists asked for most (all, and "mine") are built once: building a statement
+        # costs more CPU than SQLite takes to answer it.
+        mine = involving_id is not None
+        if mine:
+            params["involving_id"] = involving_id
+        page, counts = _fixed_statements(mine, after is not None)
+    else:
+        conditions = _listed(involving_id, among)
+        conditions += with_words(session, wanted)
+        page, counts = _page_statements(conditions, after is not None)
+    connection = session.connection()
+    rows = connection.execute(page, params).all()
+    if rows:
+        first = rows[0]
+        total, involved, before = first[8], first[9], first[10] if after is not None else 0
+    else:
+        del params["limit"]
+        total, involved, *rest = connection.execute(counts, params).one()
+        before = rest[0] if rest else 0
+    summaries = [ProjectSummary(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows]
+    return ProjectPage(summaries, int(before), int(total), int(involved))
+
+
+_AFTER = tuple_(
+    bindparam("after_key", type_=Project.name_key.type),
+    bindparam("after_id", type_=Project.id.type),
+)
+
+
+def _listed(
+    involving_id: int | ColumnElement[Any] | None, among: Collection[int] | None = None
+) -> list[ColumnElement[bool]]:
+    """SQL: the conditions of a list of active projects (see project_page)."""
     conditions: list[ColumnElement[bool]] = [Project.status == ProjectStatus.ACTIVE]
     if involving_id is not None:
         conditions.append(_involving(involving_id))
     if among is not None:
-        if not among:
-            return ProjectPage([], 0, 0, 0)
         conditions.append(Project.id.in_(sorted(among)))
-    conditions += with_words(session, words)
+    return conditions
+
+
+def _page_statements(
+    conditions: Sequence[ColumnElement[bool]], after: bool
+) -> tuple[Select[Any], Select[Any]]:
+    """The page with the list's counts on each row, and the counts alone (for an empty page)."""
     position = tuple_(Project.name_key, Project.id)
     listed = select(func.count()).select_from(Project).where(*conditions)
     # EXISTS in WHERE lets PostgreSQL plan a semi-join; inside CASE it runs once per project.
     counts = [listed, listed.where(lived_experience_exists())]
-    if after is not None:
-        counts.append(listed.where(position <= tuple_(literal(after.key), literal(after.id))))
-    total, involved, *before = session.execute(
-        select(*(count.scalar_subquery() for count in counts))
-    ).one()
-    query = _summaries_query().where(*conditions).limit(limit)
-    if after is not None:
-        query = query.where(position > tuple_(literal(after.key), literal(after.id)))
-    return ProjectPage(_summaries(session, query), int(before[0]) if before else 0, total, involved)
+    if after:
+        counts.append(listed.where(position <= _AFTER))
+    # Uncorrelated, so both databases work each count out once for the whole page.
+    scalars = [count.scalar_subquery() for count in counts]
+    page = (
+        _summaries_query()
+        .add_columns(*scalars)
+        .where(*conditions)
+        .limit(bindparam("limit", type_=Integer))
+    )
+    if after:
+        page = page.where(position > _AFTER)
+    return page, select(*scalars)
+
+
+@functools.cache
+def _fixed_statements(mine: bool, after: bool) -> tuple[Select[Any], Select[Any]]:
+    """The statements of the whole list, or of someone's own ("mine"), with bound values."""
+    involving = bindparam("involving_id", type_=Integer) if mine else None
+    return _page_statements(_listed(involving), after)
 
 
 def involvement_headline(session: Session) -> tuple[int, int]:
