@@ -121,6 +121,18 @@ class Image:
                 self._smaller[max_pixels] = smaller
             return smaller
 
+    def undrawn(self) -> Image:
+        """The same picture as a new Image not yet drawn: handed out again, keeping no bytes."""
+        if self._draw is None:
+            return self
+        return Image(
+            title=self.title,
+            alt_text=self.alt_text,
+            filename=self.filename,
+            draw=self._draw,
+            drawn_from=self.drawn_from,
+        )
+
     def __repr__(self) -> str:
         return f"Image(title={self.title!r}, filename={self.filename!r})"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
@@ -208,13 +209,9 @@ def project_stats(ctx: Context, site: str = "") -> Reply:
     """The headline and the weekly run chart, overall or for one site."""
     with ctx.sessions() as session:
         # Set-based and small: the weeks' three figures, the notes, and the headline counted
-        # in SQL (three statements; four for a site, which is looked up first).
+        # in SQL, in one statement (two for a site, which is looked up first).
         scope = _site_scope(session, site) if site else stats_store.OVERALL
-        weeks = stats_store.weekly_figures(session, scope)
-        notes = stats_store.note_texts(session)
-        total, involved = stats_store.headline(
-            session, None if scope == stats_store.OVERALL else scope[len("site:") :]
-        )
+        weeks, notes, total, involved = stats_store.chart_inputs(session, scope)
     where = f" at {site}" if site else ""
     headline = involvement_headline_text(involved, total).rstrip(".") + where
     if not weeks:
@@ -225,16 +222,25 @@ def project_stats(ctx: Context, site: str = "") -> Reply:
             heading="Lived experience on QI teams",
         )
     headline += _since(weeks[0], involved, total)
-    return _chart_reply(weeks, notes, headline=f"{headline}.", site=site)
+    reply = _chart_reply(weeks, notes, headline=f"{headline}.", site=site)
+    # The words are kept; the picture goes out undrawn, so drawn bytes live only in the
+    # drawing cache (handlers.chart_cache), which draws each chart once.
+    return replace(reply, image=reply.image.undrawn() if reply.image else None)
 
 
+@lru_cache(maxsize=32)
 def _chart_reply(
-    weeks: Sequence[stats_store.WeekFigures],
-    notes: Sequence[tuple[date, str]],
+    weeks: tuple[stats_store.WeekFigures, ...],
+    notes: tuple[tuple[date, str], ...],
     *,
     headline: str,
     site: str,
 ) -> Reply:
+    """The answer for these figures: worked out (findings, alt text, digest) once per change.
+
+    Everything it says comes from its arguments, so the same figures give the same Reply; its
+    picture is drawn once too (handlers.chart_cache), whoever asks.
+    """
     points = [(w.week_start, _share(w)) for w in weeks]
     analysis = _analysed(tuple(value for _, value in points))
     what = _findings(analysis.signals)

@@ -27,6 +27,7 @@ from bot.seen import SeenEvents
 from bot.settings import Settings
 from bot.slack.blocks import (
     build_home_view,
+    build_image_block,
     build_modal,
     build_reply_blocks,
     fallback_text,
@@ -67,6 +68,11 @@ IMAGE_DROPPED = (
     "What it shows: {alt_text}"
 )
 KEPT_HOME_IMAGES = 64  # App Home charts' Slack file ids, by digest (a trust has a few charts)
+KEPT_POSTED_IMAGES = 256  # charts already shared, by (digest, channel): a few charts, some channels
+# What chat.postMessage answers when a picture by reference cannot be shown (the file was
+# deleted, or Slack has not finished processing it): the picture is uploaded again instead.
+STALE_FILE_ERRORS = frozenset({"invalid_blocks", "file_not_found", "file_deleted"})
+RATE_LIMITED = "ratelimited"
 
 
 def build_web_client(settings: Settings) -> WebClient:
@@ -99,6 +105,17 @@ class SlackTransport:
             retry_handlers=[],
         )
         self.directory = SlackDirectory(self.quick_client)
+        # A chart posted by reference is one message, and Slack allows about one a second per
+        # channel: rather than wait out a 429 there, the picture is uploaded as before.
+        self.reference_client = WebClient(
+            token=client.token,
+            base_url=client.base_url,
+            timeout=client.timeout,
+            retry_handlers=[
+                ServerErrorRetryHandler(max_retry_count=2),
+                ConnectionErrorRetryHandler(max_retry_count=2),
+            ],
+        )
         self.after = AfterAck()
         # Modals must open within 3 s of the click: their own threads, never queued behind DMs
         # that are waiting out a rate limit.
@@ -111,6 +128,11 @@ class SlackTransport:
         self._dm_lock = threading.Lock()
         self._home_images: OrderedDict[str, str] = OrderedDict()  # chart digest -> file id
         self._home_images_lock = threading.Lock()
+        # (chart digest, channel) -> the file id shared there: the same chart asked for again in
+        # the same channel is posted by reference (one chat.postMessage) rather than uploaded
+        # again (three calls and the bytes). Only where it was shared: everyone there can see it.
+        self._posted_images: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._posted_images_lock = threading.Lock()
 
     # --- who is acting -------------------------------------------------------------------
 
@@ -214,9 +236,14 @@ class SlackTransport:
         """Share a picture in a channel with its alt text; the client waits out 429s.
 
         files_upload_v2 is Slack's upload flow: files.getUploadURLExternal (which takes the alt
-        text), a POST of the bytes to the URL it gives, then files.completeUploadExternal.
+        text), a POST of the bytes to the URL it gives, then files.completeUploadExternal. A
+        picture already shared in this channel is posted again by reference instead.
         """
-        self.client.files_upload_v2(
+        digest = image.drawn_from or hashlib.sha256(image.png).hexdigest()
+        key = (digest, channel_id)
+        if self._post_shared_image(image, key, comment):
+            return
+        answer = self.client.files_upload_v2(
             file=image.png,
             filename=image.filename,
             title=image.title,
@@ -224,6 +251,42 @@ class SlackTransport:
             channel=channel_id,
             initial_comment=comment,
         )
+        try:
+            file_id = str(answer["files"][0]["id"])
+        except (KeyError, IndexError, TypeError):
+            return  # shared all the same; next time it is uploaded again
+        with self._posted_images_lock:
+            self._posted_images[key] = file_id
+            while len(self._posted_images) > KEPT_POSTED_IMAGES:
+                self._posted_images.popitem(last=False)
+
+    def _post_shared_image(self, image: Image, key: tuple[str, str], comment: str | None) -> bool:
+        """Post a picture already shared in the channel, by its file id; False if not possible."""
+        with self._posted_images_lock:
+            file_id = self._posted_images.get(key)
+            if file_id is not None:
+                self._posted_images.move_to_end(key)
+        if file_id is None:
+            return False
+        blocks = [build_image_block(image, file_id)]
+        if comment:
+            blocks.insert(0, {"type": "section", "text": {"type": "plain_text", "text": comment}})
+        try:
+            self.reference_client.chat_postMessage(
+                channel=key[1], text=comment or image.title, blocks=blocks
+            )
+        except SlackApiError as error:
+            if _slack_error(error) == RATE_LIMITED:
+                return False
+            if _slack_error(error) not in STALE_FILE_ERRORS:
+                raise
+            # The file is gone or not ready: forget it, and upload the picture again.
+            log.warning("chart by reference refused (%s); uploading it", _slack_error(error))
+            with self._posted_images_lock:
+                if self._posted_images.get(key) == file_id:
+                    del self._posted_images[key]
+            return False
+        return True
 
     def open_form(self, reply: Reply, trigger_id: str, channel_id: str, response_url: str) -> None:
         """Open a reply's form as a modal (within 3 s of the click), or say how to type it."""

@@ -47,6 +47,9 @@ def channels(fake_slack):
     fake_slack.add_channel(PRIVATE_CHANNEL, "carers", private=True)
 
 
+ASKED = iter(range(1_000_000))  # each request its own trigger_id: not a replay
+
+
 def ask_for_chart(bot, fake, channel=CHANNEL):
     fake.add_user(PERSON, "Priya Shah")
     body = slash_command_body(
@@ -55,6 +58,7 @@ def ask_for_chart(bot, fake, channel=CHANNEL):
         user_id=PERSON,
         channel_id=channel,
         response_url=fake.response_url("chart"),
+        trigger_id=f"t.chart{next(ASKED)}",
     )
     return bot.post(body)
 
@@ -217,3 +221,87 @@ def test_the_manifest_grants_file_uploads():
     yaml = pytest.importorskip("yaml")
     scopes = yaml.safe_load(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"]
     assert "files:write" in scopes
+
+
+def posted_by_reference(fake, channel=CHANNEL) -> list[dict]:
+    """The image blocks the bot posted in `channel` with chat.postMessage."""
+    return [
+        block
+        for call in fake.calls_to("chat.postMessage")
+        if call.args.get("channel") == channel
+        for block in call.json_arg("blocks") or []
+        if block.get("type") == "image"
+    ]
+
+
+def test_the_same_chart_asked_for_again_in_a_channel_is_posted_by_reference(slack_bot, fake_slack):
+    for _ in range(3):
+        ask_for_chart(slack_bot, fake_slack)
+        slack_bot.settle()
+
+    # One upload (three Web API calls and the bytes); then one chat.postMessage each time.
+    (upload,) = fake_slack.uploads
+    assert len(fake_slack.calls_to("files.getUploadURLExternal")) == 1
+    again = posted_by_reference(fake_slack)
+    assert [block["slack_file"] for block in again] == [{"id": upload.file_id}] * 2
+    assert {block["alt_text"] for block in again} == {CHART.alt_text}
+    assert {block["title"]["text"] for block in again} == {CHART.title}
+    assert len(fake_slack.messages(CHANNEL)) == 2
+    assert fake_slack.responses == []
+
+
+def test_a_chart_is_uploaded_again_in_a_channel_it_was_not_shared_in(slack_bot, fake_slack):
+    ask_for_chart(slack_bot, fake_slack)
+    slack_bot.settle()
+    ask_for_chart(slack_bot, fake_slack, BUTTONS_CHANNEL)
+    slack_bot.settle()
+
+    # Not everyone in the second channel can see the first one's file: shared there too.
+    assert [u.channel_id for u in fake_slack.uploads] == [CHANNEL, BUTTONS_CHANNEL]
+    assert fake_slack.calls_to("chat.postMessage") == []
+
+
+@pytest.mark.parametrize("refusal", ["invalid_blocks", "file_not_found"])
+def test_a_chart_by_reference_that_slack_refuses_is_uploaded_again(slack_bot, fake_slack, refusal):
+    ask_for_chart(slack_bot, fake_slack)
+    slack_bot.settle()
+    fake_slack.fail("chat.postMessage", 200, error=refusal)  # the file was deleted, say
+
+    for _ in range(2):
+        ask_for_chart(slack_bot, fake_slack)
+        slack_bot.settle()
+
+    first, second = fake_slack.uploads
+    assert second.channel_id == CHANNEL and second.content == CHART.png
+    # The refused file is forgotten; the new one is posted by reference next time.
+    refused, again = posted_by_reference(fake_slack)
+    assert refused["slack_file"] == {"id": first.file_id}
+    assert again["slack_file"] == {"id": second.file_id}
+    assert fake_slack.responses == []
+
+
+def test_a_rate_limited_chart_by_reference_is_uploaded_instead_of_waiting(slack_bot, fake_slack):
+    ask_for_chart(slack_bot, fake_slack)
+    slack_bot.settle()
+    fake_slack.fail("chat.postMessage", 429, retry_after=5)
+
+    ask_for_chart(slack_bot, fake_slack)
+    slack_bot.settle()
+
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1  # not tried again after 5 s
+    assert [u.channel_id for u in fake_slack.uploads] == [CHANNEL, CHANNEL]
+    assert fake_slack.responses == []
+
+
+def test_a_chart_by_reference_where_the_bot_was_removed_goes_to_the_dm(slack_bot, fake_slack):
+    ask_for_chart(slack_bot, fake_slack)
+    slack_bot.settle()
+    fake_slack.remove_bot(CHANNEL)
+
+    ask_for_chart(slack_bot, fake_slack)
+    slack_bot.settle()
+
+    _first, moved = fake_slack.uploads
+    assert moved.channel_id == "D" + PERSON
+    assert moved.initial_comment == IMAGE_MOVED_TO_DM
+    assert fake_slack.responses == []

@@ -105,7 +105,7 @@ def test_opening_app_home_again_does_not_redraw_the_same_chart(
     assert len(fake_slack.uploads) == 1
 
 
-def test_the_same_figures_asked_for_twice_are_drawn_once_and_posted_twice(
+def test_the_same_figures_asked_for_twice_are_drawn_once_and_uploaded_once(
     slack_bot, fake_slack, clock, monkeypatch
 ):
     import handlers.chart_drawing
@@ -126,8 +126,15 @@ def test_the_same_figures_asked_for_twice_are_drawn_once_and_posted_twice(
         slack_bot.settle()
 
     assert len(drawn) == 1
-    first, second = fake_slack.uploads
-    assert first.content == second.content
+    # Uploaded once; the second time the same picture is posted by reference, in one call.
+    (upload,) = fake_slack.uploads
+    assert len(fake_slack.calls_to("files.getUploadURLExternal")) == 1
+    (post,) = fake_slack.calls_to("chat.postMessage")
+    (block,) = post.json_arg("blocks")
+    assert block["type"] == "image"
+    assert block["slack_file"] == {"id": upload.file_id}
+    assert block["alt_text"] == upload.alt_txt
+    assert post.args["channel"] == CHANNEL
 
 
 def test_when_too_busy_to_post_the_chart_the_person_is_told_what_it_shows(
