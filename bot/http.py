@@ -73,6 +73,9 @@ def build_http_app(
     routes: list[BaseRoute] = (health or HealthChecks(engine)).routes()
     routes.extend(extra_routes)
     if slack_app is not None:
+        if not signing_secret:
+            # The signature is checked here only (the Bolt app does not check it again).
+            raise ValueError("a Slack endpoint needs the signing secret")
         seen = SeenRequests(make_sessions(engine))
         routes.append(
             Route(
@@ -100,7 +103,8 @@ def _slack_events(  # noqa: ANN202 - a Starlette endpoint
         body = await read_body(request, MAX_SLACK_BODY)
         if body is None:
             return JSONResponse({"error": "request too large"}, status_code=413)
-        # Verify before parsing: nothing Slack did not sign is even read (Bolt checks again).
+        # Verify before parsing: nothing Slack did not sign is even read (and only here: see
+        # bot.slack.app.build_slack_app).
         if not _signed_by_slack(verifier, body, request):
             return JSONResponse({"error": "invalid signature"}, status_code=401)
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from handlers import ids
-from handlers.args import parse_arguments, split_on_as
+from handlers.args import parse_arguments, parse_id, split_on_as
 from handlers.context import Context
 from handlers.errors import Refusal
 from handlers.forum_signup import join_forum
@@ -30,7 +30,7 @@ from store import memberships, outbox
 from store.audit import record
 from store.models import Forum, Membership, Person, Project
 from store.names import name_key
-from store.projects import OPEN_STATUSES, find_by_key, project_names
+from store.projects import OPEN_STATUSES, find_by_key, find_with_lead, project_names
 from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, Role, parse_role
 
 EXAMPLE = "/qi-join Falls prevention as carer"
@@ -169,7 +169,11 @@ def handle_join_as_button(ctx: Context, actor: Actor, value: str) -> Reply:
         raise Refusal("Sorry, that button didn't work. Please try /qi-join again.")
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        project = project_by_id(session, project_id)
+        # With its lead in the same query: join_project names them and tells them.
+        row_id = parse_id(project_id)
+        project = None if row_id is None else find_with_lead(session, row_id)
+        if project is None:
+            project = project_by_id(session, project_id)  # says kindly that it is gone
         return join_project(session, ctx, person, ensure_open(project), role)
 
 

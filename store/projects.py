@@ -471,6 +471,14 @@ def find_by_key(session: Session, key: str) -> Project | None:
     return session.scalar(_BY_KEY, {"key": key})
 
 
+_BY_ID = select(Project).options(joinedload(Project.lead)).where(Project.id == bindparam("id"))
+
+
+def find_with_lead(session: Session, project_id: int) -> Project | None:
+    """The project with this id, with its lead loaded in the same query (no second SELECT)."""
+    return session.scalar(_BY_ID, {"id": project_id})
+
+
 def create_project(
     session: Session,
     *,

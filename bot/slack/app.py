@@ -10,7 +10,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, BoltResponse
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
+from slack_bolt.logger import get_bolt_app_logger
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -506,13 +507,15 @@ def _slack_error(error: SlackApiError) -> str | None:
 def build_slack_app(settings: Settings, transport: SlackTransport) -> App:
     """The Bolt app with every route qi-nudge answers; the table of contents for Slack."""
     signing = settings.slack_signing_secret
-    app = App(
+    app = _OneClientApp(
         client=transport.client,
         logger=_bolt_logger(),
-        # Socket Mode alone has nothing to verify (Slack is on the other end of our own
-        # connection); HTTP mode always verifies, and serve only exposes /slack/events then.
         signing_secret=signing.reveal() if signing else None,
-        request_verification_enabled=signing is not None,
+        # Verified once, before Bolt: bot.http checks every request's signature before it
+        # reads the body (and refuses to serve Slack without a secret); Socket Mode has
+        # nothing to verify (Slack is on the other end of our own connection). A second check
+        # here cost an HMAC and a header parse per request.
+        request_verification_enabled=False,
         # Our handlers take milliseconds: answer in the HTTP response itself, with no 10 ms
         # polling for the ack (measured in bench/slack_ack.py).
         process_before_response=True,
@@ -527,6 +530,27 @@ def build_slack_app(settings: Settings, transport: SlackTransport) -> App:
     app.event("app_home_opened")(transport.on_home_opened)
     app.error(refuse_unreadable)
     return app
+
+
+class _OneClientApp(App):
+    """Bolt's App, handing every listener our one Web API client instead of a copy per request.
+
+    Bolt builds a new WebClient for each request (so that an app changing its token mid-request
+    changes no other request's): a cost on every ack for nothing here, since the token is fixed
+    and no listener of ours takes Bolt's `client` (the transport keeps its own).
+    """
+
+    def _init_context(self, req: BoltRequest) -> None:
+        if req.context.get("function_bot_access_token") is not None:
+            # Bolt puts a custom function's own token on the client: never on our shared one.
+            super()._init_context(req)
+            return
+        req.context["logger"] = get_bolt_app_logger(
+            app_name=self.name, base_logger=self._base_logger
+        )
+        req.context["token"] = self._token
+        req.context["client"] = self._client
+        req.context["listener_runner"] = self.listener_runner
 
 
 def refuse_unreadable(error: Exception) -> BoltResponse:

@@ -296,3 +296,36 @@ def test_a_reader_that_writes_after_all_runs_again_as_a_writer(sqlite_bot, fake_
     assert replay.content == b""
     with sqlite_bot.engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(ChartNote)).scalar() == 1
+
+
+def test_a_role_button_loads_the_projects_lead_in_the_same_query(slack_bot, fake_slack):
+    """The lead is named in the answer and told: read with the project, not by a second SELECT."""
+    carer = a_known_carer(slack_bot, fake_slack)
+    now = slack_bot.service.transport.bot.ctx.now()
+    with make_sessions(slack_bot.engine).begin() as session:
+        lead = slack_person(session, "ULEAD", "Asha Patel", now)
+        session.flush()
+        project = Project(
+            name="Sepsis",
+            name_key=name_key("Sepsis"),
+            status="active",
+            lead_person_id=lead.id,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(project)
+        session.flush()
+        sepsis = project.id
+    body = block_actions_body(
+        ids.JOIN_AS, f"{sepsis}:carer", user_id=CARER, response_url=fake_slack.response_url()
+    )
+
+    with counted(slack_bot.engine) as work:
+        slack_bot.post(body)
+
+    # Who is asking, and the project with its lead: no SELECT of the lead on its own.
+    assert work.kinds.count("SELECT") == 2, work.statements
+    assert joined(slack_bot, carer) == [(sepsis, "carer")]
+    slack_bot.settle()
+    (_, answer) = fake_slack.responses[-1]
+    assert "Asha Patel leads it." in answer["text"]
