@@ -211,7 +211,8 @@ def _tell_slot_teams(
     session: Session, meeting: Meeting, news: str, key: str, *, now: datetime
 ) -> int:
     slots = session.scalars(
-        select(SlotRequest).where(
+        select(SlotRequest)
+        .where(
             SlotRequest.meeting_id == meeting.id,
             SlotRequest.status.in_(("requested", "accepted")),
             SlotRequest.requested_by_id.is_not(None),
