@@ -16,12 +16,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/qi-nudge console --demo $(ARGS)
 
-# Two workers, one test file each at a time (module fixtures start once); `make test
-# TEST_WORKERS=0` runs in one process.
+# Two workers; a worker that runs out of tests takes some of the other's (worksteal), so a
+# long file at the end does not leave one core idle. `make test TEST_WORKERS=0`: one process.
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
