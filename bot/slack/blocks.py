@@ -287,9 +287,11 @@ def build_home_view(reply: Reply, *, image_file_id: str | None = None) -> Block:
 
 def build_image_block(image: Image, file_id: str) -> Block:
     """A picture already uploaded to Slack, with its alt text for screen readers."""
-    return {
+    block: Block = {
         "type": "image",
         "slack_file": {"id": file_id},
         "alt_text": clip(image.alt_text, MAX_IMAGE_TEXT),
-        "title": {"type": "plain_text", "text": clip(image.title, MAX_IMAGE_TEXT)},
     }
+    if image.title:  # optional, and Slack refuses an empty one
+        block["title"] = {"type": "plain_text", "text": clip(image.title, MAX_IMAGE_TEXT)}
+    return block

@@ -16,7 +16,15 @@ import pytest
 from sqlalchemy import insert
 
 from bot.render_text import render_reply
-from bot.slack.blocks import LEFT_OUT, build_home_view, build_modal, build_reply_blocks
+from bot.slack.app import IMAGE_DROPPED, IMAGE_MOVED_TO_DM
+from bot.slack.blocks import (
+    LEFT_OUT,
+    MAX_IMAGE_TEXT,
+    build_home_view,
+    build_image_block,
+    build_modal,
+    build_reply_blocks,
+)
 from bot.slack.blocks import fallback_text as slack_fallback
 from bot.teams.cards import TRUNCATED_NOTE, build_command_reply
 from handlers import (
@@ -36,7 +44,7 @@ from handlers.messages import RENDERERS, render_delivery
 from handlers.nudges import ESCALATION_BUTTONS, ESCALATION_PROJECTS_SHOWN, NUDGE_PROJECTS_SHOWN
 from handlers.project import TEAM_SHOWN
 from handlers.projects import LIST_LIMIT
-from handlers.reply import Reply
+from handlers.reply import Image, Reply, say
 from store import outbox
 from store.models import (
     NAME_MAX,
@@ -61,6 +69,7 @@ from tests.bot.message_limits import (
     teams_buttons,
     teams_texts,
 )
+from tests.fakes.slack_rules import message_refusal
 from tests.handlers import given
 from tests.handlers.sweeps import send_all, sweep
 
@@ -755,3 +764,34 @@ def test_answers_that_repeat_the_longest_names_fit(chat, ctx, asha, ben, script)
 
         assert reply.ok, (line, reply.text)
         shown(reply)
+
+
+# --- charts posted after the answer (Slack) --------------------------------------------------
+
+
+@pytest.mark.parametrize("length", sizes(MAX_IMAGE_TEXT))
+@pytest.mark.parametrize("moved", [False, True])
+def test_a_chart_posted_again_by_reference_fits(length, moved):
+    """What SlackTransport posts for a chart already shared in a channel: its file, by id."""
+    image = Image(b"png", title="t" * length, alt_text="a" * length)
+    comment = IMAGE_MOVED_TO_DM if moved else None
+    blocks = [build_image_block(image, "F0123")]
+    if comment:
+        blocks.insert(0, {"type": "section", "text": {"type": "plain_text", "text": comment}})
+
+    refusal = message_refusal({"text": comment or image.title, "blocks": blocks})
+
+    assert refusal is None, refusal
+    assert len(blocks[-1]["alt_text"]) == min(length, MAX_IMAGE_TEXT)  # clipped, not refused
+
+
+@pytest.mark.parametrize("length", sizes(MAX_IMAGE_TEXT))
+def test_the_too_busy_to_post_a_chart_notice_fits(length):
+    """When the after-ack queue is full, the person is told what the chart shows instead."""
+    reply = say(IMAGE_DROPPED.format(alt_text="a" * length))
+
+    blocks = build_reply_blocks(reply)
+    refusal = message_refusal({"text": slack_fallback(reply), "blocks": blocks})
+
+    assert refusal is None, refusal
+    assert "too busy" in slack_fallback(reply)
