@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import hmac
 import io
-import json
 import os
 import shutil
 import statistics
@@ -38,6 +37,8 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from wrk_load import run_wrk  # noqa: E402 - bench/ is on the path when run as a script
 
 SECRET = "bench-signing-secret"
 WEEKS = 52
@@ -212,41 +213,6 @@ sock.close()
 uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 """
 
-# Each wrk thread cycles through its own slice of pre-signed, distinct requests (the bot
-# refuses a request it has already acted on, as a replay); done() reports as JSON.
-WRK_SCRIPT = r"""
-local threads_made = 0
-function setup(thread)
-  thread:set("tid", threads_made)
-  threads_made = threads_made + 1
-end
-local requests = {}
-local next_one = 0
-function init(args)
-  local lines = {}
-  for line in io.lines(args[1]) do lines[#lines + 1] = line end
-  local per = math.floor(#lines / tonumber(args[2]))
-  for k = tid * per + 1, (tid + 1) * per do
-    local body, ts, sig = lines[k]:match("([^\t]*)\t([^\t]*)\t([^\t]*)")
-    requests[#requests + 1] = wrk.format("POST", nil, {
-      ["Content-Type"] = "application/x-www-form-urlencoded",
-      ["X-Slack-Request-Timestamp"] = ts,
-      ["X-Slack-Signature"] = sig,
-    }, body)
-  end
-end
-function request()
-  next_one = next_one % #requests + 1
-  return requests[next_one]
-end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '{"requests": %d, "seconds": %f, "median_us": %d, "errors": %d}\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50),
-    e.connect + e.read + e.write + e.status + e.timeout))
-end
-"""
 DISTINCT_REQUESTS = 40_000  # more than any server here answers in the time given
 
 
@@ -362,25 +328,20 @@ def serve(mode: str, db: str) -> tuple[subprocess.Popen[str], str]:
 
 def wrk(url: str, clients: int, seconds: int, offset: int) -> tuple[float, float]:
     """(median ms, requests/s) for signed, distinct /qi-stats requests."""
-    threads = min(clients, os.cpu_count() or 1)
-    with tempfile.TemporaryDirectory() as folder:
-        script, requests = Path(folder, "load.lua"), Path(folder, "requests.tsv")
-        script.write_text(WRK_SCRIPT)
-        with requests.open("w") as out:  # signed now: Slack's window is five minutes
-            for number in range(offset, offset + DISTINCT_REQUESTS):
-                body = stats_body(number)
-                out.write("\t".join([body.decode(), *signed(body)]) + "\n")
-        load = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "-s", str(script)]
-        done = subprocess.run(
-            [*load, url, "--", str(requests), str(threads)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    if report["errors"]:
-        print(f"   ({report['errors']} of {report['requests']} requests failed or timed out)")
-    return report["median_us"] / 1000, report["requests"] / report["seconds"]
+    requests = []
+    for number in range(offset, offset + DISTINCT_REQUESTS):  # signed now: a 5-minute window
+        body = stats_body(number)
+        ts, sig = signed(body)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": sig,
+        }
+        requests.append((body, headers))
+    result = run_wrk(url, requests, clients=clients, seconds=seconds)
+    if result.errors:
+        print(f"   ({result.errors} of {result.requests} requests failed or timed out)")
+    return result.median_ms, result.rps
 
 
 def measure_stats(rounds: int, projects: int) -> None:
