@@ -456,19 +456,7 @@ def reference_rows_only(engine: Engine, week: str, plan: Any, states: list[dict]
         )
         session.connection().execute(
             insert_for(session, Delivery.__table__).on_conflict_do_nothing(),
-            [
-                {
-                    "kind": p.kind,
-                    "occurrence": p.occurrence,
-                    "recipient": p.recipient,
-                    "payload": p.payload,
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": NOW,
-                    "created_at": NOW,
-                }
-                for p in plan.deliveries
-            ],
+            _delivery_rows(plan, NOW),
         )
         if plan.offers:
             session.connection().execute(
@@ -544,19 +532,7 @@ def reference_write(engine: Engine, ctx: Context, week: str, plan: Any) -> int:
         ).rowcount
         session.execute(
             insert_for(session, Delivery.__table__).on_conflict_do_nothing(),
-            [
-                {
-                    "kind": p.kind,
-                    "occurrence": p.occurrence,
-                    "recipient": p.recipient,
-                    "payload": p.payload,
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-                for p in plan.deliveries
-            ],
+            _delivery_rows(plan, now),
         )
         if plan.offers:
             session.execute(
@@ -1096,6 +1072,23 @@ def print_send_table(label: str, results: list[SendResult]) -> None:
         "  (429 post/open: answered by the fake's rate limiter, not the injected holds; "
         "the injected 429s show as outbox retries)"
     )
+
+
+def _delivery_rows(plan: Any, at: datetime) -> list[dict[str, Any]]:
+    """The outbox rows the sweep's plan asks for, pending from `at` (both references write them)."""
+    return [
+        {
+            "kind": p.kind,
+            "occurrence": p.occurrence,
+            "recipient": p.recipient,
+            "payload": p.payload,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+        }
+        for p in plan.deliveries
+    ]
 
 
 def main() -> None:
