@@ -3,7 +3,7 @@
 Three parts, each reported as a ratio against a reference measured in the same run:
 
 1. Drawing: a year's run chart (52 weeks, signals, two notes, the legend) drawn by
-   handlers.chart_drawing, against a bare matplotlib figure of the same size and resolution
+   handlers.evidence.chart_drawing, against a bare matplotlib figure of the same size and resolution
    (a Figure with one line through the same 52 points, savefig to PNG). CPU time per drawing,
    interleaved rounds, medians. Aim: at most 1.3x.
 2. The cache: how many drawings for repeated, changed and simultaneous requests (counts, not
@@ -64,9 +64,9 @@ def measure_drawing(rounds: int) -> float:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from handlers import chart_drawing
-    from handlers.charts import DPI, FIGURE_SIZE
-    from handlers.run_chart import analyse
+    from handlers.evidence import chart_drawing
+    from handlers.evidence.charts import DPI, FIGURE_SIZE
+    from handlers.evidence.run_chart import analyse
 
     points, values = year_of_weeks()
     analysis = analyse(values, unit="week")
@@ -113,10 +113,10 @@ def measure_drawing(rounds: int) -> float:
 
 def measure_cache() -> None:
     """Count drawings: the same chart asked for repeatedly, changed, and by 8 threads at once."""
-    from handlers import chart_drawing
-    from handlers.chart_cache import drawn_charts
-    from handlers.charts import run_chart
-    from handlers.run_chart import analyse
+    from handlers.evidence import chart_drawing
+    from handlers.evidence.chart_cache import drawn_charts
+    from handlers.evidence.charts import run_chart
+    from handlers.evidence.run_chart import analyse
 
     drawn: list[int] = []
     real = chart_drawing.render_png
@@ -202,9 +202,9 @@ else:
     fake.add_channel("C1", "qi-team", bot_member=True)
     os.environ["SLACK_API_URL"] = fake.base_url
     os.environ["DATABASE_URL"] = f"sqlite:///{db}"
-    from bot.settings import load_settings
-    from bot.runtime import build_context, open_database
-    from bot.serve import build_service
+    from bot.runtime.settings import load_settings
+    from bot.runtime.startup import build_context, open_database
+    from bot.runtime.serve import build_service
     settings = load_settings(env_file=None)
     engine = open_database(settings)
     app = build_service(settings, engine, build_context(settings, engine)).asgi

@@ -27,9 +27,9 @@ from typing import Any
 
 from sqlalchemy import Engine, event, insert, inspect, text
 
-from handlers.context import Context
+from handlers.core.context import Context
+from handlers.core.reply import Actor
 from handlers.dispatch import Dispatcher
-from handlers.reply import Actor
 from store.engine import make_engine, make_sessions
 from store.forums import create_forum
 from store.migrate import upgrade

@@ -43,11 +43,11 @@ from bench.scheduled import (  # noqa: E402
     seed_leads,
     settle,
 )
-from bot import delivery  # noqa: E402
-from bot.delivery import Deliverer, DeliveryLoop, DeliveryPolicy, Pacer  # noqa: E402
+from bot.runtime import delivery  # noqa: E402
+from bot.runtime.delivery import Deliverer, DeliveryLoop, DeliveryPolicy, Pacer  # noqa: E402
 from bot.slack.sender import SlackSender, build_sending_client  # noqa: E402
-from handlers.context import Context  # noqa: E402
-from handlers.nudges import NudgePolicy, run_sweep, week_of  # noqa: E402
+from handlers.core.context import Context  # noqa: E402
+from handlers.nudges.weekly import NudgePolicy, run_sweep, week_of  # noqa: E402
 from store import outbox  # noqa: E402
 from store.engine import make_sessions  # noqa: E402
 from tests.fakes.slack_api import FakeSlack, RateLimits  # noqa: E402

@@ -4,9 +4,9 @@
 (a million) with set-based bulk inserts: most projects active, 2,000 leads, about a quarter of
 active projects without a service user or carer on the team (some with one only consulted, or
 who left), some snoozed, some already nudged or passed to the organisers, some leads muted.
-Times handlers.nudges.plan_sweep (choosing only) and run_sweep (tidying, choosing, then offers,
-outbox messages and project states written in short transactions, with real commits: what the
-sweep changed is put back before each run, so every run is the week's first). Against a
+Times handlers.nudges.weekly.plan_sweep (choosing only) and run_sweep (tidying, choosing, then
+offers, outbox messages and project states written in short transactions, with real commits:
+what the sweep changed is put back before each run, so every run is the week's first). Against a
 reference run interleaved with it: the same rows written set-based in one transaction (the tidy
 as one UPDATE, the project states as one INSERT ... SELECT deciding in SQL, the messages and
 offers as one executemany each), and prints the ratio, with and without the run's pauses for
@@ -18,13 +18,13 @@ for 3 s with no run, then during one (median, p99, max, and any error answers). 
 PostgreSQL.
 
 (b) Sending: plans one nudge DM for each of N leads with run_sweep, then sends the outbox as
-`qi-nudge serve` does (a bot.delivery.DeliveryLoop woken after the sweep, over a Deliverer with
-the default DeliveryPolicy pacing and bot.slack.sender.SlackSender on build_sending_client) into
-tests.fakes.FakeSlack enforcing Slack's rate limits: 1 post a second per channel (burst 3),
---workspace-per-minute posts across the workspace (burst --workspace-burst), and
-conversations.open 50 a minute (burst 5). The floor is the least time those limits allow
-(RateLimits.floor_seconds): from full buckets, a limit of r calls a second with burst b lets n
-calls through in no less than max(0, n - b) / r seconds, so
+`qi-nudge serve` does (a bot.runtime.delivery.DeliveryLoop woken after the sweep, over a
+Deliverer with the default DeliveryPolicy pacing and bot.slack.sender.SlackSender on
+build_sending_client) into tests.fakes.FakeSlack enforcing Slack's rate limits: 1 post a second
+per channel (burst 3), --workspace-per-minute posts across the workspace (burst
+--workspace-burst), and conversations.open 50 a minute (burst 5). The floor is the least time
+those limits allow (RateLimits.floor_seconds): from full buckets, a limit of r calls a second
+with burst b lets n calls through in no less than max(0, n - b) / r seconds, so
 
     floor = max( (N - workspace burst) / (workspace per minute / 60),
                  (DM opens - 5) / (50 / 60),
@@ -78,10 +78,10 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine, event, insert, text
 from sqlalchemy.orm import sessionmaker
 
-from bot.delivery import Deliverer, DeliveryLoop, DeliveryPolicy
+from bot.runtime.delivery import Deliverer, DeliveryLoop, DeliveryPolicy
 from bot.slack.sender import SlackSender, build_sending_client
-from handlers.context import Context
-from handlers.nudges import NudgePolicy, plan_sweep, run_sweep, week_before, week_of
+from handlers.core.context import Context
+from handlers.nudges.weekly import NudgePolicy, plan_sweep, run_sweep, week_before, week_of
 from store import outbox
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
@@ -564,9 +564,9 @@ fake.add_token(os.environ["SLACK_BOT_TOKEN"])
 for i in range(1, int(os.environ["BENCH_USERS"]) + 1):
     fake.add_user(f"U{i:06d}", f"Lead {i}")
 os.environ["SLACK_API_URL"] = fake.base_url
-from bot.settings import load_settings
-from bot.runtime import build_context, open_database
-from bot.serve import build_service
+from bot.runtime.settings import load_settings
+from bot.runtime.startup import build_context, open_database
+from bot.runtime.serve import build_service
 settings = load_settings(env_file=None)
 engine = open_database(settings, migrate=False)
 app = build_service(settings, engine, build_context(settings, engine)).asgi

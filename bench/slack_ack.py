@@ -62,7 +62,7 @@ from wrk_load import WrkResult, run_wrk, threads_for, wrk_version
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from handlers import ids  # noqa: E402 - the repository root is on the path only now
+from handlers.core import ids  # noqa: E402 - the repository root is on the path only now
 from tests.fakes import FakeSlack, block_actions_body, slack_headers, slash_command_body  # noqa: E402
 
 SECRET = "bench-signing-secret"

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-PAGE = 40  # rows a /qi-projects page shows (handlers.projects.LIST_LIMIT)
+PAGE = 40  # rows a /qi-projects page shows (handlers.projects.listing.LIST_LIMIT)
 # {id} is each database's own auto-numbered key, as the bot's tables have.
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS bench_ref_projects ({id}, name TEXT NOT NULL,"

@@ -218,8 +218,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def seed(database_url: str) -> None:
     """Migrate and add the projects people join."""
-    from bot.runtime import build_context, open_database
-    from bot.settings import load_settings
+    from bot.runtime.settings import load_settings
+    from bot.runtime.startup import build_context, open_database
     from store.projects import create_project
     from store.roles import ProjectStatus
 

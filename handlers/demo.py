@@ -7,8 +7,8 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from handlers.context import Context
-from handlers.stats import backfill
+from handlers.core.context import Context
+from handlers.evidence.stats import backfill
 from store.forums import create_forum
 from store.memberships import add_membership
 from store.models import ChatIdentity, ForumMember, Meeting, Person, Project, Rsvp

@@ -8,27 +8,23 @@ from collections.abc import Callable
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from handlers import (
-    forum,
-    forum_signup,
-    forum_slots,
-    help,
-    home,
-    ids,
-    join,
-    leave,
-    matchmaking,
-    nudge_actions,
-    nudges,
-    project,
-    projects,
-    stats,
-)
-from handlers.args import ArgumentError
-from handlers.context import Context
-from handlers.errors import Refusal
-from handlers.lookup import project_by_id
-from handlers.reply import Actor, Form, Reply, refuse
+from handlers import help, home
+from handlers.core import ids
+from handlers.core.args import ArgumentError
+from handlers.core.context import Context
+from handlers.core.errors import Refusal
+from handlers.core.lookup import project_by_id
+from handlers.core.reply import Actor, Form, Reply, refuse
+from handlers.evidence import stats
+from handlers.forum import meetings as forum
+from handlers.forum import signup as forum_signup
+from handlers.forum import slots as forum_slots
+from handlers.nudges import buttons as nudge_actions
+from handlers.nudges import matchmaking
+from handlers.nudges import weekly as nudges
+from handlers.projects import join, leave
+from handlers.projects import listing as projects
+from handlers.projects import manage as project
 from store.deadline import (
     give_up_if_busy,
     out_of_time,

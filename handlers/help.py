@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from handlers import stats
-from handlers.context import Context
-from handlers.reply import Actor, Reply, Section
+from handlers.core.context import Context
+from handlers.core.reply import Actor, Reply, Section
+from handlers.evidence import stats
 from store.names import name_key
 from store.roles import role_list_text
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from handlers import ids
-from handlers.context import Context
-from handlers.forum import SEE_FORUMS, forum_sections
-from handlers.listing import and_more, shortlist
-from handlers.lookup import known_person
-from handlers.projects import SEE_MINE
-from handlers.reply import Actor, Button, Reply, Section
-from handlers.stats import project_stats
-from handlers.wording import involvement_headline_text
+from handlers.core import ids
+from handlers.core.context import Context
+from handlers.core.long_lists import and_more, shortlist
+from handlers.core.lookup import known_person
+from handlers.core.reply import Actor, Button, Reply, Section
+from handlers.core.wording import involvement_headline_text
+from handlers.evidence.stats import project_stats
+from handlers.forum.meetings import SEE_FORUMS, forum_sections
+from handlers.projects.listing import SEE_MINE
 from store import forums as forum_store
 from store import people
 from store.projects import ProjectSummary, involvement_headline, project_summaries

@@ -6,17 +6,14 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from handlers import (
-    announcements,
-    channel_problems,
-    forum_slots,
-    join,
-    matchmaking,
-    nudge_actions,
-    nudges,
-)
-from handlers.context import Context
-from handlers.reply import Reply
+from handlers.core.context import Context
+from handlers.core.reply import Reply
+from handlers.forum import announcements, channel_problems
+from handlers.forum import slots as forum_slots
+from handlers.nudges import buttons as nudge_actions
+from handlers.nudges import matchmaking
+from handlers.nudges import weekly as nudges
+from handlers.projects import join
 from store import outbox
 
 Renderer = Callable[[Session, Context, outbox.Claimed], Reply | None]

@@ -39,7 +39,7 @@ from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, ProjectStatus, Role
 from store.upsert import insert_for
 
 OVERALL = "overall"
-# The audit action of a member's role being changed (handlers/join.py writes it).
+# The audit action of a member's role being changed (handlers/projects/join.py writes it).
 ROLE_CHANGED = "membership.role_changed"
 
 

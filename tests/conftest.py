@@ -15,9 +15,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from handlers.context import Context
+from handlers.core.context import Context
+from handlers.core.reply import Actor, Reply
 from handlers.dispatch import Dispatcher
-from handlers.reply import Actor, Reply
 from store.engine import make_engine
 from store.migrate import upgrade
 from tests.fakes.tcp_proxy import TcpProxy
@@ -214,7 +214,7 @@ def chloe() -> Actor:
 @pytest.fixture(autouse=True)
 def no_charts_kept_between_tests() -> Iterator[None]:
     """Each test draws its own charts: the process-wide cache of drawn charts starts empty."""
-    from handlers.chart_cache import drawn_charts
+    from handlers.evidence.chart_cache import drawn_charts
 
     drawn_charts.clear()
     yield

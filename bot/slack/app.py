@@ -22,10 +22,10 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from bot.delivery import Deliverer
-from bot.http import MALFORMED, is_shape_error, raised_at
-from bot.seen import SeenEvents
-from bot.settings import Settings
+from bot.runtime.delivery import Deliverer
+from bot.runtime.http import MALFORMED, is_shape_error, raised_at
+from bot.runtime.seen import SeenEvents
+from bot.runtime.settings import Settings
 from bot.slack.blocks import (
     build_home_view,
     build_image_block,
@@ -37,9 +37,9 @@ from bot.slack.blocks import (
 )
 from bot.slack.directory import SlackDirectory, SlackProfile
 from bot.slack.worker import AfterAck
-from handlers import ids
+from handlers.core import ids
+from handlers.core.reply import Actor, Image, Reply, say
 from handlers.dispatch import COMMANDS, TOO_LITTLE_LEFT, Dispatcher
-from handlers.reply import Actor, Image, Reply, say
 from store.deadline import WouldWait, seconds_left
 from store.seen_requests import AlreadyActedOn
 
@@ -511,7 +511,7 @@ def build_slack_app(settings: Settings, transport: SlackTransport) -> App:
         client=transport.client,
         logger=_bolt_logger(),
         signing_secret=signing.reveal() if signing else None,
-        # Verified once, before Bolt: bot.http checks every request's signature before it
+        # Verified once, before Bolt: bot.runtime.http checks every request's signature before it
         # reads the body (and refuses to serve Slack without a secret); Socket Mode has
         # nothing to verify (Slack is on the other end of our own connection). A second check
         # here cost an HMAC and a header parse per request.
@@ -560,12 +560,14 @@ def refuse_unreadable(error: Exception) -> BoltResponse:
     was sent. (Handlers' own failures never come here: the dispatcher answers those kindly.)
     A failure that is not about the payload's shape is still a 500, logged as Bolt would. A
     request that met a busy database on the event loop (WouldWait) is not logged at all:
-    bot.http runs it again in a worker thread. Nor is a replayed request (AlreadyActedOn).
+    bot.runtime.http runs it again in a worker thread. Nor is a replayed request (AlreadyActedOn).
     """
     if isinstance(error, WouldWait):
         return BoltResponse(status=500, body="")
     if isinstance(error, AlreadyActedOn):
-        return BoltResponse(status=200, body="")  # a replay: bot.http acknowledges it and logs it
+        return BoltResponse(
+            status=200, body=""
+        )  # a replay: bot.runtime.http acknowledges it and logs it
     if not is_shape_error(error):
         log.error("Slack listener failed: %s", type(error).__name__, exc_info=error)
         return BoltResponse(status=500, body="")

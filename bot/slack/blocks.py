@@ -6,9 +6,9 @@ import json
 import re
 from typing import Any
 
-from handlers.clipping import clip, within
-from handlers.listing import text_units
-from handlers.reply import BUTTON_VALUE_MAX, Button, Form, FormField, Image, Reply
+from handlers.core.clipping import clip, within
+from handlers.core.long_lists import text_units
+from handlers.core.reply import BUTTON_VALUE_MAX, Button, Form, FormField, Image, Reply
 
 # Slack's own limits; beyond them it refuses the whole message (invalid_blocks, msg_too_long).
 MESSAGE_BLOCKS_MAX = 50

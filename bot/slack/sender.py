@@ -15,11 +15,11 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.delivery import SendError
-from bot.pacing import TokenBucket
+from bot.runtime.delivery import SendError
+from bot.runtime.pacing import TokenBucket
 from bot.slack.blocks import build_reply_blocks, fallback_text
-from handlers.channel_problems import ChannelProblem
-from handlers.reply import Reply
+from handlers.core.reply import Reply
+from handlers.forum.channel_problems import ChannelProblem
 from store import outbox
 from store.models import ChatIdentity
 from store.people import identity_on

@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.http import MALFORMED, is_shape_error, raised_at, read_body
-from bot.replays import SeenRequests, request_key
-from bot.settings import Settings
+from bot.runtime.http import MALFORMED, is_shape_error, raised_at, read_body
+from bot.runtime.replays import SeenRequests, request_key
+from bot.runtime.settings import Settings
 from bot.teams import once
 from bot.teams.activity_shape import activity_problem
 from bot.teams.auth import BotConnectorToken

@@ -26,8 +26,8 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from handlers.clipping import clip
-from handlers.reply import Button, Form, FormField, Image, Reply
+from handlers.core.clipping import clip
+from handlers.core.reply import Button, Form, FormField, Image, Reply
 
 Card = dict[str, Any]
 Element = dict[str, Any]

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw
 
-from bot.output_files import database_files, write_output
-from bot.settings import Settings
-from handlers.errors import Refusal
+from bot.cli.output_files import database_files, write_output
+from bot.runtime.settings import Settings
+from handlers.core.errors import Refusal
 
 # Manifest 1.19: the version in the design. Microsoft has published newer ones since (1.27 in
 # April 2026) and still accepts every earlier one; nothing newer is needed by a bot with a

@@ -20,12 +20,12 @@ from microsoft_teams.api import (
 from microsoft_teams.common.http import ClientOptions
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.delivery import SendError
-from bot.settings import Settings
+from bot.runtime.delivery import SendError
+from bot.runtime.settings import Settings
 from bot.teams.auth import TokenError
 from bot.teams.cards import build_message, build_reply_card
-from handlers.channel_problems import ChannelProblem
-from handlers.reply import Reply
+from handlers.core.reply import Reply
+from handlers.forum.channel_problems import ChannelProblem
 from store import addresses, outbox
 from store.people import identity_on
 
@@ -68,7 +68,7 @@ class TeamsSender:
 
     platform = PLATFORM
     # The Bot Connector cannot read messages back: after a crash mid-post, the outbox must not
-    # look (it can't) and must not post blindly again (see bot/delivery.py).
+    # look (it can't) and must not post blindly again (see bot/runtime/delivery.py).
     can_look_back = False
 
     def __init__(
@@ -286,8 +286,9 @@ class TeamsSender:
                 channel_problem=ChannelProblem.APP_BLOCKED,
             )
         if status in GONE_STATUSES and conversation is not None:
-            # Final for a direct message; a channel's post waits for an organiser to add the app
-            # (bot/delivery.py). A blocked chat is forgotten too: Teams asks bots to drop it.
+            # Final for a direct message; a channel's post waits for an organiser to add the
+            # app (bot/runtime/delivery.py). A blocked chat is forgotten too: Teams asks bots to
+            # drop it.
             self._forget(conversation)
             return SendError(
                 f"{reason}: {GONE_REASONS.get(code or '', GONE_REASON)}",

@@ -21,8 +21,8 @@ import anyio.to_thread
 from microsoft_teams.api import InvokeResponse, MessageActivityInput
 from sqlalchemy.orm import Session
 
-from bot.delivery import Deliverer
-from bot.http import LIMITER
+from bot.runtime.delivery import Deliverer
+from bot.runtime.http import LIMITER
 from bot.teams import once
 from bot.teams.cards import (
     ButtonPress,
@@ -37,8 +37,8 @@ from bot.teams.cards import (
 from bot.teams.commands import bot_mention_texts, parse_command_text
 from bot.teams.directory import TeamsDirectory
 from bot.teams.sender import personal_chat
+from handlers.core.reply import Actor, Image, Reply, refuse, say
 from handlers.dispatch import Dispatcher
-from handlers.reply import Actor, Image, Reply, refuse, say
 from store import addresses
 from store.deadline import waiting_at_most
 from store.people import email_digest

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from bot.render_text import render_reply
+from bot.console.render_text import render_reply
 from bot.slack.app import IMAGE_DROPPED, IMAGE_MOVED_TO_DM
 from bot.slack.blocks import (
     LEFT_OUT,
@@ -27,24 +27,25 @@ from bot.slack.blocks import (
 )
 from bot.slack.blocks import fallback_text as slack_fallback
 from bot.teams.cards import TRUNCATED_NOTE, build_command_reply
-from handlers import (
-    announcements,
-    channel_problems,
-    forum_slots,
-    ids,
-    join,
-    matchmaking,
-    nudge_actions,
-    nudges,
-)
-from handlers.forum import FORUMS_SHOWN
+from handlers.core import ids
+from handlers.core.reply import Image, Reply, say
+from handlers.forum import announcements, channel_problems
+from handlers.forum import slots as forum_slots
+from handlers.forum.meetings import FORUMS_SHOWN
 from handlers.home import HOME_FORUMS_SHOWN, HOME_PROJECTS_SHOWN, handle_home
-from handlers.join import FORM_CHOICE_LIMIT
 from handlers.messages import RENDERERS, render_delivery
-from handlers.nudges import ESCALATION_BUTTONS, ESCALATION_PROJECTS_SHOWN, NUDGE_PROJECTS_SHOWN
-from handlers.project import TEAM_SHOWN
-from handlers.projects import LIST_LIMIT
-from handlers.reply import Image, Reply, say
+from handlers.nudges import buttons as nudge_actions
+from handlers.nudges import matchmaking
+from handlers.nudges import weekly as nudges
+from handlers.nudges.weekly import (
+    ESCALATION_BUTTONS,
+    ESCALATION_PROJECTS_SHOWN,
+    NUDGE_PROJECTS_SHOWN,
+)
+from handlers.projects import join
+from handlers.projects.join import FORM_CHOICE_LIMIT
+from handlers.projects.listing import LIST_LIMIT
+from handlers.projects.manage import TEAM_SHOWN
 from store import outbox
 from store.models import (
     NAME_MAX,

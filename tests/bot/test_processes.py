@@ -31,12 +31,12 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.delivery import LOOP_SECONDS, DeliveryPolicy, delivery_key
-from bot.scheduler import latest_due_week
-from bot.settings import WEEKDAYS, load_settings
+from bot.runtime.delivery import LOOP_SECONDS, DeliveryPolicy, delivery_key
+from bot.runtime.scheduler import latest_due_week
+from bot.runtime.settings import WEEKDAYS, load_settings
 from bot.slack.sender import METADATA_EVENT
-from handlers.context import Context
-from handlers.nudges import NUDGE
+from handlers.core.context import Context
+from handlers.nudges.weekly import NUDGE
 from store import outbox, people
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
@@ -81,7 +81,7 @@ class Database:
 
         The bot has written to each before (not their first week), so it knows their DM
         channels: a first week would open 60 DMs at Slack's 50 a minute, and these tests are
-        about crashes and takeovers, not that pace (tests/bot/test_delivery.py covers it).
+        about crashes and takeovers, not that pace (tests/bot/runtime/test_delivery.py covers it).
         """
         now = datetime.now(UTC)
         with self.sessions.begin() as session:
@@ -505,7 +505,9 @@ def test_when_the_leaders_network_dies_the_other_replica_takes_over_within_a_few
         survivor_says = survivor.output().splitlines()
         ghost = f"{socket.gethostname()}:{leader.process.pid}"
         assert any(
-            " WARNING bot.leader" in line and ghost in line and "has not renewed its lease" in line
+            " WARNING bot.runtime.leader" in line
+            and ghost in line
+            and "has not renewed its lease" in line
             for line in survivor_says
         )
         status = httpx.get(f"http://127.0.0.1:{survivor.port}/healthz/scheduler", timeout=5)

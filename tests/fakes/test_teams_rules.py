@@ -8,7 +8,7 @@ import fastjsonschema
 import pytest
 
 from bot.teams.cards import build_reply_card
-from handlers.reply import Button, say
+from handlers.core.reply import Button, say
 from tests.fakes.teams_rules import (
     _SCHEMA_CORRECTIONS,
     SCHEMA_DIR,

@@ -11,9 +11,9 @@ from datetime import datetime
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from handlers.context import Context
-from handlers.forum import add_meeting
-from handlers.reply import Actor, Reply
+from handlers.core.context import Context
+from handlers.core.reply import Actor, Reply
+from handlers.forum.meetings import add_meeting
 from store import people
 from store.forums import create_forum
 from store.models import Base, ChatIdentity, Forum, Membership, Person, Project

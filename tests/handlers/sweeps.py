@@ -2,9 +2,9 @@
 
 from sqlalchemy import select
 
-from handlers.join import MEMBER_JOINED
 from handlers.messages import render_delivery
-from handlers.nudges import NudgePolicy, run_sweep, week_of
+from handlers.nudges.weekly import NudgePolicy, run_sweep, week_of
+from handlers.projects.join import MEMBER_JOINED
 from store import outbox
 from store.models import Delivery, ProjectNudge
 from tests.handlers import given

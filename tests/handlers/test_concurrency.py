@@ -5,9 +5,9 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from handlers.context import Context
+from handlers.core.context import Context
+from handlers.core.reply import Actor
 from handlers.dispatch import SORRY, Dispatcher
-from handlers.reply import Actor
 from store.engine import make_engine, make_sessions
 from store.forums import create_forum
 from store.migrate import upgrade

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from handlers import forum, ids, join
+from handlers.core import ids
 from handlers.dispatch import (
     ACTIONS,
     COMMANDS,
@@ -15,6 +15,8 @@ from handlers.dispatch import (
     Dispatcher,
     command_name,
 )
+from handlers.forum import meetings as forum
+from handlers.projects import join
 from tests.handlers import given
 
 
@@ -225,7 +227,7 @@ def test_a_dropped_database_connection_is_retried_not_a_sorry(clock, tmp_path):
     """A database restart kills pooled connections; the next person must not notice."""
     from sqlalchemy import text as sql
 
-    from handlers.context import Context
+    from handlers.core.context import Context
     from handlers.dispatch import Dispatcher
     from store.engine import make_engine, make_sessions
     from store.migrate import upgrade
@@ -259,9 +261,9 @@ def test_a_deadlock_is_a_sorry_with_a_traceback_for_it_not_try_again(clock, tmp_
     """A deadlock is a bug to look into, not the database being away: IT gets the traceback."""
     from sqlalchemy import text as sql
 
-    from handlers.context import Context
+    from handlers.core.context import Context
+    from handlers.core.reply import say
     from handlers.dispatch import UNREACHABLE
-    from handlers.reply import say
     from store.engine import make_engine, make_sessions
     from tests.conftest import database_url_for
 

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from handlers.errors import Refusal
-from handlers.personal_data import (
+from handlers.core.errors import Refusal
+from handlers.people.personal_data import (
     address_erasure_warning,
     erase_address,
     erase_person,

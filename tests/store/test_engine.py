@@ -71,7 +71,7 @@ def test_a_transaction_left_idle_is_ended_by_the_server_within_a_minute():
 @pytest.mark.parametrize("fresh_database_url", ["postgresql"], indirect=True)
 def test_the_leaders_lock_connection_gets_the_same_limit_and_keeps_its_lock(fresh_database_url):
     # The lock connection is idle outside any transaction (autocommit): the limit never ends it.
-    from bot.leader import AdvisoryLockLeader
+    from bot.runtime.leader import AdvisoryLockLeader
     from store.migrate import upgrade
 
     engine = make_engine(fresh_database_url)

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from handlers.personal_data import erase_person, export_person
+from handlers.people.personal_data import erase_person, export_person
 from store.models import (
     AdminGrant,
     AuditEvent,

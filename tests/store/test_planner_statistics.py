@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from handlers.context import Context
-from handlers.project_import import import_projects
+from handlers.core.context import Context
+from handlers.projects.register_import import import_projects
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
 

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import delete, func, select
 
-from handlers.projects import LIST_LIMIT
+from handlers.projects.listing import LIST_LIMIT
 from store.models import Membership, Project, ProjectWord
 from store.projects import project_page
 from store.roles import Involvement, ProjectStatus, Role

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.engine import make_url
 
-from handlers import ids
+from handlers.core import ids
 from store.engine import make_sessions
 from store.models import AuditEvent, ChartNote, Membership, Project, SeenRequest
 from store.names import name_key
@@ -205,7 +205,9 @@ def test_a_request_that_failed_is_not_run_again_by_a_replay(slack_bot, fake_slac
     body = slash_command_body("/qi-join", "Falls prevention as carer", user_id=CARER)
     headers = slack_headers(body, SIGNING_SECRET)
     with monkeypatch.context() as patch:
-        patch.setattr("handlers.join.as_role", lambda role: 1 / 0)  # fails after the writes
+        patch.setattr(
+            "handlers.projects.join.as_role", lambda role: 1 / 0
+        )  # fails after the writes
         first = slack_bot.http.post("/slack/events", content=body, headers=headers)
 
     replay = slack_bot.http.post("/slack/events", content=body, headers=headers)

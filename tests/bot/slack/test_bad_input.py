@@ -21,7 +21,7 @@ import pytest
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.http import build_http_app
+from bot.runtime.http import build_http_app
 from bot.slack.app import refuse_unreadable
 from store.engine import make_engine
 from store.migrate import upgrade

@@ -19,8 +19,8 @@ from bot.slack.blocks import (
     handler_action_id,
     read_modal_values,
 )
-from handlers.listing import text_units
-from handlers.reply import Button, Choice, Form, FormField, Reply, Section
+from handlers.core.long_lists import text_units
+from handlers.core.reply import Button, Choice, Form, FormField, Reply, Section
 from tests.bot.message_limits import check_slack_message, check_slack_view
 from tests.fakes.slack_rules import walk
 

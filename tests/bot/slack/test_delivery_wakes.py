@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine, event
 
-from bot.delivery import DeliveryLoop
+from bot.runtime.delivery import DeliveryLoop
 from tests.bot.slack.test_slack_http import CARER, LEAD, command, start_project
 
 

@@ -9,15 +9,15 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.scheduler import Jobs
-from bot.serve import join_forum_channels_soon
-from handlers import ids
-from handlers.announcements import ANNOUNCE
-from handlers.channel_problems import RETRY_EVERY
-from handlers.context import Context
-from handlers.forum import add_meeting
-from handlers.nudge_actions import PARTNER_REQUEST
-from handlers.nudges import NudgePolicy
+from bot.runtime.scheduler import Jobs
+from bot.runtime.serve import join_forum_channels_soon
+from handlers.core import ids
+from handlers.core.context import Context
+from handlers.forum.announcements import ANNOUNCE
+from handlers.forum.channel_problems import RETRY_EVERY
+from handlers.forum.meetings import add_meeting
+from handlers.nudges.buttons import PARTNER_REQUEST
+from handlers.nudges.weekly import NudgePolicy
 from store import outbox
 from store.engine import make_sessions
 from store.forums import create_forum

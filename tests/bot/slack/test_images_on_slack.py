@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.slack.app import IMAGE_MOVED_TO_DM
 from handlers import dispatch
-from handlers.reply import Image, Reply, Section
+from handlers.core.reply import Image, Reply, Section
 from tests.bot.slack.conftest import BOT_TOKEN
 from tests.fakes import block_actions_body, slash_command_body
 

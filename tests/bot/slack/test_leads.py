@@ -6,8 +6,8 @@ from slack_sdk import WebClient
 from sqlalchemy import func, select
 
 from bot.slack.leads import link_leads_by_email
-from handlers.project_import import import_projects
-from handlers.reply import Actor
+from handlers.core.reply import Actor
+from handlers.projects.register_import import import_projects
 from store.models import ChatIdentity, Person
 
 REGISTER = (
@@ -81,7 +81,7 @@ def test_leads_are_kept_as_they_are_found(ctx, sessions, fake_slack, monkeypatch
 def test_the_import_command_says_which_leads_slack_was_not_asked_about(
     fake_slack, monkeypatch, tmp_path, capsys
 ):
-    from bot.cli import main
+    from bot.cli.main import main
 
     register = tmp_path / "register.csv"
     register.write_text(REGISTER)

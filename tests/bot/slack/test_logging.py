@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from slack_sdk import WebClient
 
-from bot.runtime import CHAT_SDK_LOGGERS, configure_logging
-from bot.settings import load_settings
+from bot.runtime.settings import load_settings
+from bot.runtime.startup import CHAT_SDK_LOGGERS, configure_logging
 
 EMAIL = "ben.okafor@nhs.example"
 

@@ -2,8 +2,8 @@
 
 from sqlalchemy import select
 
-from bot.scheduler import Jobs
-from handlers.nudges import NudgePolicy
+from bot.runtime.scheduler import Jobs
+from handlers.nudges.weekly import NudgePolicy
 from store.models import Membership, Person
 from store.roles import Role
 from tests.bot.slack.test_slack_http import (

@@ -14,8 +14,8 @@ from contextlib import ExitStack, contextmanager
 import pytest
 from sqlalchemy import func, select
 
-from bot.scheduler import Jobs
-from handlers.nudges import NudgePolicy
+from bot.runtime.scheduler import Jobs
+from handlers.nudges.weekly import NudgePolicy
 from store.engine import make_sessions
 from store.forums import create_forum
 from store.models import ChartNote, Meeting, SeenRequest

@@ -4,12 +4,12 @@ from datetime import timedelta
 
 from sqlalchemy import insert, select
 
-from bot.cli import build_parser
-from bot.delivery import DeliveryPolicy, Pacer
-from bot.scheduler import Jobs
-from handlers.context import Context
-from handlers.forum import add_meeting
-from handlers.nudges import NudgePolicy
+from bot.cli.main import build_parser
+from bot.runtime.delivery import DeliveryPolicy, Pacer
+from bot.runtime.scheduler import Jobs
+from handlers.core.context import Context
+from handlers.forum.meetings import add_meeting
+from handlers.nudges.weekly import NudgePolicy
 from store import outbox
 from store.engine import make_sessions
 from store.forums import create_forum
@@ -18,8 +18,8 @@ from store.people import grant_admin
 from store.projects import create_project
 from store.roles import ProjectStatus
 from tests.bot.message_limits import check_slack_message, check_slack_view, slack_buttons
+from tests.bot.runtime.test_delivery import FakeMonotonic
 from tests.bot.slack.test_slack_http import command, visible_text
-from tests.bot.test_delivery import FakeMonotonic
 from tests.fakes import block_actions_body, event_body
 from tests.handlers import given
 
@@ -152,7 +152,7 @@ def test_announcement_counts_update_in_place_and_a_cancellation_is_told(
     ]
     assert "A reminder" in fake_slack.messages(CARER)[0]["text"]
 
-    from handlers.meeting_changes import cancel_meeting
+    from handlers.forum.changes import cancel_meeting
 
     change = cancel_meeting(ctx, meeting_id, actor_id=None)
     slack_bot.service.deliverer.refresh(change.refresh)

@@ -6,7 +6,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from handlers import ids
+from handlers.core import ids
 from store.models import ForumMember, Membership, Person, Project, Rsvp
 from tests.bot.serving import post_chunked
 from tests.fakes import block_actions_body, event_body, slash_command_body, view_submission_body
@@ -174,8 +174,8 @@ def test_a_refused_form_stays_open_with_the_reason_and_stores_nothing(slack_bot,
 
 
 def test_rsvp_button_updates_the_card_in_place(slack_bot, fake_slack):
-    from handlers.context import Context
-    from handlers.forum import add_meeting
+    from handlers.core.context import Context
+    from handlers.forum.meetings import add_meeting
     from store.engine import make_sessions
     from store.forums import create_forum
 
@@ -499,9 +499,9 @@ def test_a_slow_lookup_does_not_overwrite_a_stored_name(slack_bot, fake_slack):
 def test_starting_with_the_token_in_the_environment_logs_no_false_alarm(
     fake_slack, monkeypatch, caplog, tmp_path
 ):
-    from bot.serve import build_service
-    from bot.settings import load_settings
-    from handlers.context import Context
+    from bot.runtime.serve import build_service
+    from bot.runtime.settings import load_settings
+    from handlers.core.context import Context
     from store.engine import make_engine, make_sessions
 
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")  # as IT deploys it

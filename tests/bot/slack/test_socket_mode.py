@@ -3,9 +3,9 @@
 import pytest
 from sqlalchemy import func, select
 
-from bot.serve import build_service, connect_socket_mode
-from bot.settings import load_settings
-from handlers.context import Context
+from bot.runtime.serve import build_service, connect_socket_mode
+from bot.runtime.settings import load_settings
+from handlers.core.context import Context
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
 from store.models import Project

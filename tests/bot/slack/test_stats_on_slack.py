@@ -1,7 +1,7 @@
 """/qi-stats and the organisers' App Home on Slack: the headline, and the run chart uploaded."""
 
-from handlers.context import Context
-from handlers.stats import backfill, take_snapshot
+from handlers.core.context import Context
+from handlers.evidence.stats import backfill, take_snapshot
 from store.engine import make_sessions
 from store.people import grant_admin
 from tests.bot.slack.conftest import BOT_TOKEN
@@ -82,16 +82,16 @@ def test_a_home_chart_that_cannot_be_uploaded_leaves_the_words(slack_bot, fake_s
 def test_opening_app_home_again_does_not_redraw_the_same_chart(
     slack_bot, fake_slack, clock, monkeypatch
 ):
-    import handlers.chart_drawing
+    import handlers.evidence.chart_drawing
 
     slack_bot.fake = fake_slack
     ctx = with_figures(slack_bot, clock)
     with ctx.sessions.begin() as session:
         grant_admin(session, 1, by_id=None, now=ctx.now())
     drawn = []
-    real_render = handlers.chart_drawing.render_png
+    real_render = handlers.evidence.chart_drawing.render_png
     monkeypatch.setattr(
-        handlers.chart_drawing,
+        handlers.evidence.chart_drawing,
         "render_png",
         lambda figure, **size: drawn.append(1) or real_render(figure, **size),
     )
@@ -108,15 +108,15 @@ def test_opening_app_home_again_does_not_redraw_the_same_chart(
 def test_the_same_figures_asked_for_twice_are_drawn_once_and_uploaded_once(
     slack_bot, fake_slack, clock, monkeypatch
 ):
-    import handlers.chart_drawing
+    import handlers.evidence.chart_drawing
 
     slack_bot.fake = fake_slack
     fake_slack.add_channel(CHANNEL, "qi-team", bot_member=True)
     with_figures(slack_bot, clock)
     drawn = []
-    real_render = handlers.chart_drawing.render_png
+    real_render = handlers.evidence.chart_drawing.render_png
     monkeypatch.setattr(
-        handlers.chart_drawing,
+        handlers.evidence.chart_drawing,
         "render_png",
         lambda figure, **size: drawn.append(1) or real_render(figure, **size),
     )

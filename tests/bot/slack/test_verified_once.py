@@ -1,7 +1,7 @@
 """Slack's signature is checked once, before Bolt, and Bolt hands listeners our one client.
 
-bot.http checks every request's signature before reading it; the Bolt app no longer checks it
-again. These tests pin both halves: a request not signed by Slack still never reaches a
+bot.runtime.http checks every request's signature before reading it; the Bolt app no longer
+checks it again. These tests pin both halves: a request not signed by Slack still never reaches a
 listener, and a signed one costs one HMAC, not two.
 """
 
@@ -13,8 +13,8 @@ import pytest
 from slack_bolt import App, BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.http import build_http_app
-from handlers import ids
+from bot.runtime.http import build_http_app
+from handlers.core import ids
 from tests.fakes import block_actions_body, slash_command_body, view_submission_body
 
 FORM = "application/x-www-form-urlencoded"

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from bot.delivery import DeliveryPolicy, Pacer
-from bot.serve import Service, build_service
-from bot.settings import load_settings
-from handlers.context import Context
+from bot.runtime.delivery import DeliveryPolicy, Pacer
+from bot.runtime.serve import Service, build_service
+from bot.runtime.settings import load_settings
+from handlers.core.context import Context
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
 from tests.bot.serving import serving

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.http import build_http_app
+from bot.runtime.http import build_http_app
 from bot.teams.app import build_teams_app
 from bot.teams.transport import TeamsTransport
-from handlers.context import Context
+from handlers.core.context import Context
 from handlers.dispatch import Dispatcher
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade

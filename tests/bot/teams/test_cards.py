@@ -36,9 +36,8 @@ from bot.teams.cards import (
     fallback_text,
     read_card_action,
 )
-from handlers import ids
-from handlers.charts import run_chart
-from handlers.reply import (
+from handlers.core import ids
+from handlers.core.reply import (
     Button,
     Choice,
     Form,
@@ -50,7 +49,8 @@ from handlers.reply import (
     refuse,
     say,
 )
-from handlers.run_chart import analyse
+from handlers.evidence.charts import run_chart
+from handlers.evidence.run_chart import analyse
 from tests.bot.message_limits import check_teams_message
 from tests.fakes.teams_rules import card_problems
 

@@ -10,12 +10,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.scheduler import Jobs
+from bot.runtime.scheduler import Jobs
 from bot.teams.sender import BLOCKED_BY_ADMIN
-from handlers.announcements import ANNOUNCE
-from handlers.channel_problems import CHANNEL_PROBLEM, RETRY_EVERY, render_channel_problem
-from handlers.forum import add_meeting
-from handlers.nudges import NudgePolicy
+from handlers.forum.announcements import ANNOUNCE
+from handlers.forum.channel_problems import CHANNEL_PROBLEM, RETRY_EVERY, render_channel_problem
+from handlers.forum.meetings import add_meeting
+from handlers.nudges.weekly import NudgePolicy
 from store import outbox
 from store.forums import create_forum
 from store.models import Delivery

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.settings import load_settings
+from bot.runtime.settings import load_settings
 from bot.teams.package import (
     COMMANDS,
     PackageError,

@@ -313,7 +313,7 @@ def test_projects_listed_in_teams_show_what_someone_joined(teams_bot, fake_teams
 def test_stats_answer_first_then_the_run_chart_as_a_picture_with_alt_text(
     teams_bot, fake_teams, clock
 ):
-    from handlers.stats import backfill, take_snapshot
+    from handlers.evidence.stats import backfill, take_snapshot
 
     clock.advance(days=-7)
     project(teams_bot, "Falls prevention")
@@ -346,7 +346,7 @@ def test_signing_keys_are_fetched_at_start_not_while_people_wait(teams_bot, fake
 def test_teams_channels_lists_where_the_bot_can_post_with_the_value_to_use(
     teams_bot, fake_teams, monkeypatch, tmp_path, capsys
 ):
-    from bot.cli import main
+    from bot.cli.main import main
 
     teams_bot.post(fake_teams.activity("team_added"))
     teams_bot.say("qi-help", kind="channel_mention")

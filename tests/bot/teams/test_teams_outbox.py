@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from bot.scheduler import Jobs
-from handlers.forum import add_meeting
-from handlers.nudges import NudgePolicy
+from bot.runtime.scheduler import Jobs
+from handlers.forum.meetings import add_meeting
+from handlers.nudges.weekly import NudgePolicy
 from store import addresses
 from store.forums import create_forum
 from store.models import ChatAddress, ChatIdentity, Delivery, Person, ProjectNudge
@@ -183,9 +183,9 @@ def test_a_teams_only_shell_leaves_a_lead_it_cannot_reach_but_slack_can_to_serve
     teams_bot, fake_teams, capsys
 ):
     """Priya is on Slack too: serve, set up on Slack, reaches her there; this shell cannot."""
-    from bot.delivery import Deliverer
-    from bot.reminder_commands import _exit_code
-    from bot.waiting_report import elsewhere_for
+    from bot.cli.reminders import _exit_code
+    from bot.runtime.delivery import Deliverer
+    from bot.runtime.waiting_report import elsewhere_for
     from tests.bot.teams.conftest import teams_settings
 
     lead_with_two_projects(teams_bot, address=False)  # never opened qi-nudge in Teams
@@ -291,8 +291,8 @@ def test_a_lead_who_removed_the_app_gets_a_fresh_chat_next_time(teams_bot, fake_
     assert delivery is not None
     sender = teams_bot.service.teams_sender
     assert sender is not None
-    from bot.delivery import SendError
-    from handlers.reply import say
+    from bot.runtime.delivery import SendError
+    from handlers.core.reply import say
 
     try:
         sender.post(personal_conversation_id(PRIYA), say("Hello"), "key")
@@ -315,10 +315,10 @@ def test_a_lead_who_removed_the_app_gets_a_fresh_chat_next_time(teams_bot, fake_
 def test_a_lead_whose_app_the_teams_admin_blocked_keeps_their_chat_for_when_it_is_allowed(
     teams_bot, fake_teams
 ):
-    from bot.delivery import SendError
+    from bot.runtime.delivery import SendError
     from bot.teams.sender import BLOCKED_BY_ADMIN
-    from handlers.channel_problems import ChannelProblem
-    from handlers.reply import say
+    from handlers.core.reply import say
+    from handlers.forum.channel_problems import ChannelProblem
 
     lead_with_two_projects(teams_bot)
     Jobs(teams_bot.ctx, NudgePolicy()).run_due()
@@ -372,8 +372,8 @@ def test_a_lead_who_blocked_the_bot_is_not_sent_the_nudge_nor_made_to_wait_for_i
 def test_429s_without_retry_after_back_off_exponentially_and_reset_after_a_send(
     teams_bot, fake_teams
 ):
-    from bot.delivery import SendError
-    from handlers.reply import say
+    from bot.runtime.delivery import SendError
+    from handlers.core.reply import say
 
     sender = teams_bot.service.teams_sender
     assert sender is not None
@@ -473,7 +473,7 @@ def nudge_delivered_twice(bot, fake, clock, *, timeout=None, between=lambda: Non
     The second drain comes ten minutes later (past a retry's back-off), as a restarted bot
     (a fresh deliverer) would; `between` runs in between. The two drains' outcomes.
     """
-    from bot.delivery import Deliverer, DeliveryPolicy, Pacer
+    from bot.runtime.delivery import Deliverer, DeliveryPolicy, Pacer
     from bot.teams.app import build_token_provider
     from bot.teams.sender import TeamsSender
     from tests.bot.teams.conftest import teams_settings
@@ -538,7 +538,7 @@ def test_a_post_teams_refused_outright_is_sent_again(teams_bot, fake_teams, cloc
 def test_remind_now_on_a_teams_deployment_sends_through_teams(
     teams_bot, fake_teams, monkeypatch, tmp_path, capsys
 ):
-    from bot.cli import main
+    from bot.cli.main import main
     from tests.bot.teams.conftest import teams_env
 
     lead_with_two_projects(teams_bot)

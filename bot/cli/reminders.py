@@ -1,0 +1,175 @@
+"""`qi-nudge remind`, `run-due` and `deliveries`: what the bot sends on its own, by hand."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from sqlalchemy import select
+
+from bot.runtime.delivery import Deliverer, DeliveryPolicy, Sender
+from bot.runtime.routing import SenderRouter
+from bot.runtime.scheduler import Jobs
+from bot.runtime.settings import Settings
+from bot.runtime.waiting_report import elsewhere_for, report_waiting
+from handlers.core.context import Context
+from handlers.core.wording import plural
+from handlers.nudges.weekly import SweepPlan, plan_sweep, tidy_before_sweep, week_of
+from store import outbox
+from store.models import Person
+
+ACTIONS_SHOWN = {
+    "nudge": "Would remind",
+    "escalate": "Would pass to the organisers",
+    "skip": "Skip",
+}
+
+
+def build_deliverer(ctx: Context, settings: Settings) -> Deliverer:
+    """A deliverer for the configured platforms (Slack, Teams or both), else this terminal.
+
+    Messages for a platform not set up here stay queued, untouched, for a process that is:
+    printed here, they would reach nobody and yet count as sent.
+    """
+    policy = DeliveryPolicy(claim_lease=settings.delivery_claim_lease)
+    senders: list[Sender] = []
+    if settings.has_slack:
+        from bot.slack.app import build_web_client
+        from bot.slack.sender import SlackSender, build_sending_client
+
+        senders.append(SlackSender(build_sending_client(build_web_client(settings))))
+    if settings.has_teams:
+        from bot.teams.app import build_token_provider  # loads the Teams SDK (~2 s)
+        from bot.teams.sender import TeamsSender
+
+        provider = build_token_provider(settings)
+        senders.append(TeamsSender.for_settings(settings, ctx.sessions, provider))
+    if not senders:
+        from bot.console.sender import ConsoleSender
+
+        senders.append(ConsoleSender())
+    return Deliverer(ctx, SenderRouter(senders), policy, elsewhere=elsewhere_for(settings))
+
+
+def cmd_remind(ctx: Context, args: argparse.Namespace) -> int:
+    """Show who this week's reminder would go to (--dry-run), or run it now (--now)."""
+    settings: Settings = args.settings
+    week = week_of(ctx.now(), ctx)
+    if args.dry_run:
+        with ctx.sessions() as session:
+            tidy_before_sweep(session, ctx, week=week)
+            plan = plan_sweep(session, ctx, week=week, policy=settings.nudge_policy)
+            session.rollback()  # looking changes nothing
+        print_plan(plan)
+        return 0
+    plan = Jobs(ctx, settings.nudge_policy).sweep(week)
+    print_plan(plan, done=True)
+    deliverer = build_deliverer(ctx, settings)
+    outcomes = deliverer.drain()
+    print(summary(outcomes))
+    return _exit_code(ctx, deliverer, outcomes)
+
+
+def _exit_code(
+    ctx: Context, deliverer: Deliverer, outcomes: Counter[str], *, nothing_sent: bool = False
+) -> int:
+    """Say what is still waiting; 1 if anything failed or is overdue, else 0."""
+    overdue = report_waiting(
+        ctx,
+        elsewhere=deliverer.elsewhere,
+        lease=deliverer.policy.claim_lease,
+        left=deliverer.left_for_elsewhere(),
+        nothing_sent=nothing_sent,
+    )
+    return 1 if outcomes.get("failed") or overdue else 0
+
+
+def print_plan(plan: SweepPlan, *, done: bool = False) -> None:
+    """Who is reminded, passed on or skipped this week, and why."""
+    if not plan.decisions:
+        print(
+            f"Week {plan.week}: every active project has a service user or carer on the team. "
+            "Nobody needs a reminder."
+        )
+        return
+    print(
+        f"Week {plan.week}: {plural(len(plan.decisions), 'active project')} without a service user "
+        "or carer."
+    )
+    for decision in plan.decisions:
+        lead = decision.lead_name or "no lead"
+        verb = ACTIONS_SHOWN[decision.action]
+        if done:
+            verb = verb.replace("Would remind", "Reminding").replace("Would pass", "Passing")
+        print(f'  {verb}: "{decision.project_name}" (lead: {lead}): {decision.why}')
+    if done:
+        print(
+            f"{plural(plan.planned_new, 'new message')} planned "
+            f"({len(plan.deliveries)} this week in all)."
+        )
+
+
+def summary(outcomes: Counter[str]) -> str:
+    """One line counting what happened to the deliveries."""
+    return (
+        f"Sent {outcomes.get('sent', 0)}, no longer needed {outcomes.get('withdrawn', 0)}, "
+        f"failed {outcomes.get('failed', 0)}, to retry later {outcomes.get('retry', 0)}"
+        + (
+            f", sent but unconfirmed {outcomes['unconfirmed']}"
+            if outcomes.get("unconfirmed")
+            else ""
+        )
+        + (
+            f", taken over by another sender {outcomes['taken_over']}."
+            if outcomes.get("taken_over")
+            else "."
+        )
+    )
+
+
+def cmd_deliveries(ctx: Context, args: argparse.Namespace) -> int:
+    """List recent outbox deliveries (or only the failed ones) with their reasons."""
+    with ctx.sessions() as session:
+        counts = outbox.counts_by_status(session)
+        rows = outbox.deliveries(
+            session, status=outbox.FAILED if args.failed else None, limit=args.limit
+        )
+        person_ids = [outbox.recipient_person_id(r.recipient) for r in rows]
+        names = {
+            person.id: person.display_name
+            for person in session.scalars(
+                select(Person).where(Person.id.in_([pid for pid in person_ids if pid]))
+            )
+        }
+        print(
+            "Deliveries: "
+            + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none yet")
+        )
+        if args.failed and not rows:
+            print("No failed deliveries.")
+        for row in rows:
+            person_id = outbox.recipient_person_id(row.recipient)
+            who = names.get(person_id, row.recipient) if person_id else row.recipient
+            line = f"  #{row.id} {row.kind} {row.occurrence} to {who}: {row.status}"
+            if row.attempts:
+                line += f" after {row.attempts} attempt{'s' if row.attempts != 1 else ''}"
+            # (A sent row keeps a note only when it is unconfirmed: admins should see that.)
+            if row.error and row.status in (outbox.FAILED, outbox.PENDING, outbox.SENT):
+                line += f" ({row.error})"
+            print(line)
+    return 0
+
+
+def cmd_run_due(ctx: Context, args: argparse.Namespace) -> int:
+    """Do what the scheduler does each minute, once: plan what is due, then send it."""
+    settings: Settings = args.settings
+    plan = Jobs(ctx, settings.nudge_policy).run_due()
+    if plan is not None:
+        print_plan(plan, done=True)
+    deliverer = build_deliverer(ctx, settings)
+    outcomes = deliverer.drain()
+    # Given back for another platform is not something this run did.
+    done = +Counter({k: n for k, n in outcomes.items() if k != "left"})
+    if done:
+        print(summary(done))
+    return _exit_code(ctx, deliverer, outcomes, nothing_sent=not done)

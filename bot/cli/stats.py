@@ -1,0 +1,101 @@
+"""`qi-nudge stats`: the headline, run chart and figures for people outside chat."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from datetime import date
+
+from bot.cli.output_files import check_target, database_files_of, open_output, write_output
+from handlers.core.context import Context
+from handlers.core.errors import Refusal
+from handlers.core.reply import Reply
+from handlers.core.wording import plural
+from handlers.evidence.stats import backfill, forum_stats, project_stats
+from handlers.nudges.weekly import NudgePolicy
+from store import stats as stats_store
+
+CSV_HEADER = (
+    "week",
+    "week_start",
+    "scope",
+    "active_projects",
+    "with_service_user_or_carer",
+    "share",
+    "attendance",
+    "worked_out_later",
+)
+
+
+def cmd_stats(ctx: Context, args: argparse.Namespace) -> int:
+    """Print the headline; write the chart (--chart) and the weekly figures (--csv)."""
+    protected = database_files_of(ctx.sessions)
+    force = getattr(args, "force", False)
+    for path in (args.chart, args.csv):
+        if path:  # before any work (a back-fill can take a while): a bad path is said at once
+            check_target(path, protected=protected, force=force)
+    if args.backfill:
+        since = _date(args.since) if args.since else None
+        settings = getattr(args, "settings", None)
+        # Measured when the live weekly figure is taken: NUDGE_DAY at NUDGE_TIME.
+        policy = settings.nudge_policy if settings is not None else NudgePolicy()
+        weeks = backfill(
+            ctx, since=since, replace=args.replace, weekday=policy.weekday, at=policy.at
+        )
+        kept = "" if args.replace else " (weeks already recorded were kept as they were)"
+        print(
+            f"Worked out {plural(weeks, 'past week')} from the project and membership "
+            f"history{kept}."
+        )
+    reply: Reply = (
+        forum_stats(ctx, args.forum)
+        if args.forum is not None
+        else project_stats(ctx, args.site or "")
+    )
+    print(reply.text)
+    if args.chart:
+        if reply.image is None:
+            print("No chart to write yet.")
+        else:
+            write_output(args.chart, reply.image.png, protected=protected, force=force)
+            print(f"Chart written to {args.chart}. What it shows: {reply.image.alt_text}")
+    if args.csv:
+        rows = write_csv(ctx, args.csv, force=force)
+        print(f"{rows} weekly figures written to {args.csv}.")
+    return 0
+
+
+def write_csv(ctx: Context, path: str, *, force: bool = False) -> int:
+    """Every scope's weekly snapshots, oldest first, as a spreadsheet can read them."""
+    with ctx.sessions() as session:
+        rows = [
+            (
+                week.week,
+                week.week_start.isoformat(),
+                week.scope,
+                week.active_projects,
+                week.involved_projects,
+                f"{week.involved_projects / week.active_projects:.3f}"
+                if week.active_projects
+                else "",
+                "; ".join(f"{role}: {n}" for role, n in sorted((week.attendance or {}).items())),
+                "yes" if week.backfilled else "no",
+            )
+            for scope in stats_store.scopes(session)
+            for week in stats_store.snapshots(session, scope)
+        ]
+    protected = database_files_of(ctx.sessions)
+    with open_output(path, protected=protected, force=force) as out:
+        writer = csv.writer(out)
+        writer.writerow(CSV_HEADER)
+        writer.writerows(rows)
+    return len(rows)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Refusal(
+            f'"{text}" is not a date I can read: use year-month-day, e.g. 2026-01-05.'
+        ) from None

@@ -1,0 +1,35 @@
+"""Rendering replies as terminal text for the console transport."""
+
+from __future__ import annotations
+
+from handlers.core.reply import Button, FormField, Reply
+
+
+def render_reply(reply: Reply, *, bold: bool = False) -> tuple[str, list[Button]]:
+    """The reply as text, and its buttons in the order they are numbered."""
+    lines: list[str] = []
+    buttons: list[Button] = []
+    for section in reply.sections:
+        if section.heading:
+            lines.append(f"\033[1m{section.heading}\033[0m" if bold else f"== {section.heading} ==")
+        if section.text:
+            lines.append(section.text)
+        if section.buttons:
+            labels = []
+            for button in section.buttons:
+                buttons.append(button)
+                labels.append(f"[{len(buttons)}] {button.label}")
+            lines.append("   ".join(labels))
+    if buttons:
+        lines.append("(Type a number to press a button.)")
+    return "\n".join(lines), buttons
+
+
+def render_field(field: FormField) -> str:
+    """A form question with its numbered choices."""
+    lines = [field.label + (" (optional, Enter to skip)" if field.optional else "")]
+    if field.hint:
+        lines.append(f"  {field.hint}")
+    for index, choice in enumerate(field.choices, start=1):
+        lines.append(f"  [{index}] {choice.label}")
+    return "\n".join(lines)

@@ -1,0 +1,366 @@
+"""The evidence: weekly participation snapshots, back-fill, and /qi-stats with its run chart."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+
+from sqlalchemy.orm import Session
+
+from handlers.core.args import ArgumentError, split_words
+from handlers.core.context import Context
+from handlers.core.errors import Refusal
+from handlers.core.lookup import acting_person, find_forum, require_admin
+from handlers.core.reply import Actor, Reply, Section, say
+from handlers.core.wording import involvement_headline_text, plural
+from handlers.evidence.charts import attendance_chart, run_chart
+from handlers.evidence.run_chart import RunChartAnalysis, Signal, analyse
+from handlers.nudges.weekly import week_of
+from store import stats as stats_store
+from store.models import Forum
+from store.roles import LIVED_EXPERIENCE_ROLES, Role
+
+EXAMPLE_NOTE = '/qi-stats note 2026-03-02 "Forum relaunched"'
+NOTE_MAX = 200
+# A back-filled week is measured as it stood at this local time on its Monday: when the
+# weekly snapshot itself is taken, just before the reminders go out (the defaults of
+# NUDGE_DAY and NUDGE_TIME; callers pass the configured ones).
+BACKFILL_AT = time(9, 30)
+
+
+def week_start(week: str) -> date:
+    """The Monday of an ISO week: '2026-W48' -> 2026-11-23."""
+    year, number = week.split("-W")
+    return date.fromisocalendar(int(year), int(number), 1)
+
+
+def snapshot_rows(
+    history: stats_store.ProjectHistory,
+    attendance: Mapping[tuple[str, int], Counter[Role | None]],
+    *,
+    week: str,
+    moment: datetime,
+    backfilled: bool,
+) -> list[dict[str, object]]:
+    """One week's rows: overall, each site, and each forum that met that week."""
+    return project_rows(history, week=week, moment=moment, backfilled=backfilled) + forum_rows(
+        attendance, week=week, moment=moment, backfilled=backfilled
+    )
+
+
+def project_rows(
+    history: stats_store.ProjectHistory, *, week: str, moment: datetime, backfilled: bool
+) -> list[dict[str, object]]:
+    """A week's rows for the projects: overall and each site, as they stood at `moment`."""
+    return [
+        _row(week, moment, backfilled, scope, figures.active, figures.involved, None)
+        for scope, figures in sorted(history.figures_at(moment).items())
+    ]
+
+
+def forum_rows(
+    attendance: Mapping[tuple[str, int], Counter[Role | None]],
+    *,
+    week: str,
+    moment: datetime,
+    backfilled: bool,
+) -> list[dict[str, object]]:
+    """A week's rows for each forum that met that week: who said they were going, by role."""
+    return [
+        _row(
+            week,
+            moment,
+            backfilled,
+            stats_store.forum_scope(forum_id),
+            0,
+            0,
+            {(role.value if role else "unknown"): n for role, n in counts.items()},
+        )
+        for (meeting_week, forum_id), counts in attendance.items()
+        if meeting_week == week
+    ]
+
+
+def _row(
+    week: str,
+    moment: datetime,
+    backfilled: bool,
+    scope: str,
+    active: int,
+    involved: int,
+    attendance: dict[str, int] | None,
+) -> dict[str, object]:
+    return {
+        "week": week,
+        "week_start": week_start(week),
+        "taken_at": moment,
+        "scope": scope,
+        "active_projects": active,
+        "involved_projects": involved,
+        "attendance": attendance,
+        "backfilled": backfilled,
+    }
+
+
+def take_snapshot(ctx: Context) -> str:
+    """Record this week's figures as they stand now (again this week: the latest wins)."""
+    now = ctx.now()
+    week = week_of(now, ctx)
+    with ctx.sessions.begin() as session:
+        history = stats_store.project_history(session, ctx.timezone)
+        attendance = stats_store.by_week(
+            stats_store.attendance_by_meeting(session), lambda at: week_of(at, ctx)
+        )
+        rows = snapshot_rows(history, attendance, week=week, moment=now, backfilled=False)
+        # This week's meetings are mostly still to come: last week's attendance, taken last
+        # Monday, is only now complete, so it is taken again (the projects' figures are not:
+        # they are as they stood at last week's moment).
+        last_week = week_of(now - timedelta(days=7), ctx)
+        rows += forum_rows(attendance, week=last_week, moment=now, backfilled=False)
+        stats_store.save_snapshots(session, rows, replace=True)
+    return week
+
+
+def backfill(
+    ctx: Context,
+    *,
+    since: date | None = None,
+    replace: bool = False,
+    weekday: int = 0,
+    at: time = BACKFILL_AT,
+) -> int:
+    """Work out past weeks' figures from membership, status and meeting history; weeks written.
+
+    From `since` (default: the week the first project was recorded) up to last week. Weeks
+    that already have a snapshot are kept unless `replace`. Each week is measured at its
+    weekly moment (`weekday`, 0 for Monday, at `at` local time), as the live figure is.
+    """
+    now = ctx.now()
+    this_week = week_of(now, ctx)
+    with ctx.sessions.begin() as session:
+        history = stats_store.project_history(session, ctx.timezone)
+        if not history.projects:
+            return 0
+        earliest = min(began for _, _, began, _ in history.projects).astimezone(ctx.timezone)
+        # Nothing to count before the first project began, whatever `since` says.
+        first = max(since, earliest.date()) if since else earliest.date()
+        attendance = stats_store.by_week(
+            stats_store.attendance_by_meeting(session), lambda at: week_of(at, ctx)
+        )
+        monday = first - timedelta(days=first.weekday())
+        rows: list[dict[str, object]] = []
+        weeks = 0
+        while True:
+            day = monday + timedelta(days=weekday)
+            moment = datetime.combine(day, at, tzinfo=ctx.timezone)
+            week = week_of(moment, ctx)
+            if week >= this_week:
+                break
+            rows.extend(
+                snapshot_rows(history, attendance, week=week, moment=moment, backfilled=True)
+            )
+            weeks += 1
+            monday += timedelta(days=7)
+        stats_store.save_snapshots(session, rows, replace=replace)
+    return weeks
+
+
+def refigure_since(session: Session, ctx: Context, since: datetime) -> int:
+    """Take again, each at its own moment, the weeks' figures taken since `since`; how many.
+
+    For history corrected after the fact (a member recorded as on the team since a past
+    date): those weeks were measured without them. The figures are then marked as worked out
+    later. Forum attendance is left as it was.
+    """
+    moments = stats_store.taken_since(session, since)
+    if not moments:
+        return 0
+    history = stats_store.project_history(session, ctx.timezone)
+    rows = [
+        row
+        for week, moment in moments
+        for row in project_rows(history, week=week, moment=moment, backfilled=True)
+    ]
+    stats_store.save_snapshots(session, rows, replace=True)
+    return len(moments)
+
+
+# --- /qi-stats ----------------------------------------------------------------------------
+
+
+def handle_stats_command(ctx: Context, actor: Actor, text: str) -> Reply:
+    """/qi-stats: headline and run chart; `forum`: attendance; `note`: mark a change."""
+    try:
+        words = split_words(text)
+    except ArgumentError as error:
+        raise Refusal(str(error)) from None
+    first = words[0].casefold() if words else ""
+    if first == "note":
+        return _add_note(ctx, actor, words[1:])
+    if first == "forum":
+        return forum_stats(ctx, " ".join(words[1:]))
+    return project_stats(ctx, " ".join(words))
+
+
+def project_stats(ctx: Context, site: str = "") -> Reply:
+    """The headline and the weekly run chart, overall or for one site."""
+    with ctx.sessions() as session:
+        # Set-based and small: the weeks' three figures, the notes, and the headline counted
+        # in SQL, in one statement (two for a site, which is looked up first).
+        scope = _site_scope(session, site) if site else stats_store.OVERALL
+        weeks, notes, total, involved = stats_store.chart_inputs(session, scope)
+    where = f" at {site}" if site else ""
+    headline = involvement_headline_text(involved, total).rstrip(".") + where
+    if not weeks:
+        return say(
+            f"{headline}. There are no weekly figures yet to draw a run chart: the "
+            "first are recorded when the weekly reminders go out (an organiser can also work "
+            "out past weeks from the projects' history).",
+            heading="Lived experience on QI teams",
+        )
+    headline += _since(weeks[0], involved, total)
+    reply = _chart_reply(weeks, notes, headline=f"{headline}.", site=site)
+    # The words are kept; the picture goes out undrawn, so drawn bytes live only in the
+    # drawing cache (handlers.evidence.chart_cache), which draws each chart once.
+    return replace(reply, image=reply.image.undrawn() if reply.image else None)
+
+
+@lru_cache(maxsize=32)
+def _chart_reply(
+    weeks: tuple[stats_store.WeekFigures, ...],
+    notes: tuple[tuple[date, str], ...],
+    *,
+    headline: str,
+    site: str,
+) -> Reply:
+    """The answer for these figures: worked out (findings, alt text, digest) once per change.
+
+    Everything it says comes from its arguments, so the same figures give the same Reply; its
+    picture is drawn once too (handlers.evidence.chart_cache), whoever asks.
+    """
+    points = [(w.week_start, _share(w)) for w in weeks]
+    analysis = _analysed(tuple(value for _, value in points))
+    what = _findings(analysis.signals)
+    title = "Share of active projects with a service user or carer on the team" + (
+        f" ({site})" if site else ""
+    )
+    image = run_chart(
+        points, analysis, title=title, y_label="Share of active projects", notes=notes
+    )
+    return Reply(
+        sections=(
+            Section(heading="Lived experience on QI teams", text=headline),
+            Section(text=f"{plural(len(points), 'week')} of figures. {what}"),
+        ),
+        image=image,
+    )
+
+
+@lru_cache(maxsize=64)
+def _analysed(values: tuple[float, ...]) -> RunChartAnalysis:
+    """The rules' findings for a series of weekly shares: the same weeks, the same findings."""
+    return analyse(values, unit="week")
+
+
+def _findings(signals: Sequence[Signal]) -> str:
+    """What the rules found, a line each, with why each kind matters said once."""
+    if not signals:
+        return "No sign yet of change beyond the usual week-to-week ups and downs."
+    lines, why, explained = [], [], set()
+    for signal in signals:
+        found, _, meaning = signal.description.partition(". ")
+        lines.append(f"• {found.rstrip('.')}.")
+        if meaning and signal.rule not in explained:
+            explained.add(signal.rule)
+            why.append(meaning)
+    return "Signs of real change:\n" + "\n".join(lines) + ("\n" + " ".join(why) if why else "")
+
+
+def forum_stats(ctx: Context, name: str = "") -> Reply:
+    """Attendance at the forum's meetings: service users and carers against staff."""
+    with ctx.sessions() as session:
+        forum: Forum = find_forum(session, name)
+        meetings = [
+            m for m in stats_store.attendance_by_meeting(session, forum.id) if m[2] <= ctx.now()
+        ]
+        forum_name = forum.name
+    if not meetings:
+        return say(
+            f'"{forum_name}" has not met yet, so there is no attendance to show. It will appear '
+            "here after the first meeting.",
+            heading=f"Who comes to {forum_name}",
+        )
+    rows = [
+        (
+            starts_at.astimezone(ctx.timezone).date(),
+            sum(n for role, n in counts.items() if role in LIVED_EXPERIENCE_ROLES),
+            counts.get(Role.STAFF, 0),
+        )
+        for _id, _forum, starts_at, counts in meetings
+    ]
+    on, lived, staff = rows[-1]
+    people = plural(lived, "service user or carer", "service users and carers")
+    image = attendance_chart(rows, title=f"Who said they were coming to {forum_name}")
+    return Reply(
+        sections=(
+            Section(
+                heading=f"Who comes to {forum_name}",
+                text=(
+                    f"{plural(len(rows), 'meeting')} so far. For the last one "
+                    f"({on:%-d %B %Y}), {people} and {staff} staff said they were coming."
+                ),
+            ),
+        ),
+        image=image,
+    )
+
+
+def _add_note(ctx: Context, actor: Actor, words: list[str]) -> Reply:
+    """Mark a change on the run chart (organisers only): a date and a few words."""
+    if len(words) < 2:
+        raise Refusal(f"Give a date and a few words, for example: {EXAMPLE_NOTE}")
+    try:
+        on = date.fromisoformat(words[0])
+    except ValueError:
+        raise Refusal(
+            f'"{words[0]}" is not a date I can read. Use year-month-day, for example: '
+            f"{EXAMPLE_NOTE}"
+        ) from None
+    text = " ".join(words[1:]).strip()
+    if len(text) > NOTE_MAX:
+        raise Refusal(f"Please keep the note under {NOTE_MAX} characters; it sits on the chart.")
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        require_admin(session, person)
+        stats_store.add_note(session, on=on, text=text, by_id=person.id, now=ctx.now())
+    return say(f'Noted on the run chart: {on:%-d %B %Y}, "{text}".')
+
+
+def _site_scope(session: Session, site: str) -> str:
+    known = [s for s in stats_store.scopes(session) if s.startswith("site:")]
+    wanted = site.casefold().strip()
+    for scope in known:
+        if scope[len("site:") :].casefold() == wanted:
+            return scope
+    sites = ", ".join(s[len("site:") :] for s in known) or "none yet"
+    raise Refusal(f'I have no figures for a site called "{site}". Sites with figures: {sites}.')
+
+
+def _share(week: stats_store.WeekFigures) -> float:
+    return week.involved_projects / week.active_projects if week.active_projects else 0.0
+
+
+def _since(first: stats_store.WeekFigures, involved: int, total: int) -> str:
+    """', up from 1 of 10 in March 2026' (or down, or the same)."""
+    then = _share(first)
+    now = involved / total if total else 0.0
+    when = f"{first.week_start:%B %Y}"
+    figures = f"{first.involved_projects} of {first.active_projects}"
+    if now > then:
+        return f", up from {figures} in {when}"
+    if now < then:
+        return f", down from {figures} in {when}"
+    return f", as in {when}"

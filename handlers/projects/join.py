@@ -1,0 +1,233 @@
+"""/qi-join: joining a project team or the QI forum."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from handlers.core import ids
+from handlers.core.args import parse_arguments, parse_id, split_on_as
+from handlers.core.context import Context
+from handlers.core.errors import Refusal
+from handlers.core.long_lists import LIST_TEXT_MAX, text_units
+from handlers.core.lookup import (
+    acting_person,
+    ensure_open,
+    find_forum,
+    find_project,
+    forum_name_from,
+    get_by_id,
+    match_project,
+    means_forum,
+    project_by_id,
+    require_role,
+    says_forum,
+)
+from handlers.core.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
+from handlers.core.wording import as_role
+from handlers.forum.signup import join_forum
+from store import forums as forum_store
+from store import memberships, outbox
+from store.audit import record
+from store.models import Forum, Membership, Person, Project
+from store.names import name_key
+from store.projects import OPEN_STATUSES, find_by_key, find_with_lead, project_names
+from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, Role, parse_role
+
+EXAMPLE = "/qi-join Falls prevention as carer"
+MEMBER_JOINED = "member_joined"  # the lead told that someone joined their team
+# Slack's select menus take at most 100 options; longer lists (or lists of names too long for
+# one Teams message) are typed instead.
+FORM_CHOICE_LIMIT = 99
+
+
+def handle_join_command(ctx: Context, actor: Actor, text: str) -> Reply:
+    """Join a project (`<project> as <role>`) or the forum; with no words, offer the form."""
+    args = parse_arguments(text)
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        if not args.words:
+            return Reply(
+                sections=(Section(text="Let's find the right team for you."),),
+                form=build_join_form(session),
+            )
+        target_words, role_words = split_on_as(args.words)
+        target = " ".join(target_words)
+        if not target_words and role_words is not None:
+            raise Refusal(f"Which project would you like to join? For example: {EXAMPLE}")
+        # An exact project name is one indexed query; forums are looked at only if it isn't.
+        project = None if says_forum(target) else find_by_key(session, name_key(target))
+        if project is None and means_forum(session, target):
+            forum = find_forum(session, forum_name_from(target))
+            role = (
+                require_role(role_words, example="/qi-join forum as carer") if role_words else None
+            )
+            return join_forum(session, ctx, person, forum, role)
+        if project is not None:
+            project = ensure_open(project)
+        elif not name_key(target):
+            project = find_project(session, target)  # says kindly which project is missing
+        else:
+            project = match_project(session, target)  # the exact name was just tried
+        if role_words is None:
+            return _ask_role(project)
+        role = require_role(role_words, example=f"/qi-join {project.name} as carer")
+        return join_project(session, ctx, person, project, role)
+
+
+def _ask_role(project: Project) -> Reply:
+    buttons = tuple(
+        Button(role.label.capitalize(), ids.JOIN_AS, f"{project.id}:{role.value}") for role in Role
+    )
+    return say(f'How will you be part of the "{project.name}" team?', buttons=buttons)
+
+
+def join_project(
+    session: Session,
+    ctx: Context,
+    person: Person,
+    project: Project,
+    role: Role,
+    *,
+    tell_lead: bool = True,
+) -> Reply:
+    """Put the person on the team; joining again only changes the role if it differs.
+
+    The lead is told through the outbox, so the news survives a restart and is sent once.
+    """
+    now = ctx.now()
+    # The membership and its audit line: one statement on PostgreSQL.
+    membership_id = memberships.join_and_record(
+        session,
+        project_id=project.id,
+        person_id=person.id,
+        role=role,
+        involvement=Involvement.TEAM_MEMBER,
+        now=now,
+    )
+    if membership_id is None:
+        current = memberships.current_membership(session, project.id, person.id)
+        if current is None or current.role == role:
+            return say(f'You\'re already on the "{project.name}" team {as_role(role)}.')
+        old = current.role
+        current.role = role
+        record(
+            session,
+            at=now,
+            actor_id=person.id,
+            action="membership.role_changed",
+            subject_type="membership",
+            subject_id=current.id,
+            old=old.value,
+            new=role.value,
+        )
+        return say(
+            f"You're already on the \"{project.name}\" team. I've changed your role from "
+            f"{old.label} to {role.label}."
+        )
+    lead = project.lead
+    lead_text = f" {lead.display_name} leads it." if lead and lead.id != person.id else ""
+    thanks = (
+        " Thank you: people with lived experience on the team make QI projects better."
+        if role in LIVED_EXPERIENCE_ROLES
+        else ""
+    )
+    if tell_lead and lead is not None and lead.id != person.id:
+        outbox.plan_message_to(
+            session,
+            lead.id,
+            MEMBER_JOINED,
+            f"membership:{membership_id}",
+            {"membership": membership_id},
+            now=now,
+        )
+    return say(
+        f'Welcome to the "{project.name}" team {as_role(role)}.{lead_text}{thanks}',
+        buttons=(Button("Leave this team", ids.LEAVE, f"project:{project.id}"),),
+    )
+
+
+def render_member_joined(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:
+    """The lead's news that someone joined, or None if they have left again since."""
+    membership = session.get(Membership, delivery.payload.get("membership"))
+    if membership is None or membership.left_at is not None:
+        return None
+    role = membership.role
+    news = (
+        f'{membership.person.display_name} has joined your project "{membership.project.name}" '
+        f"{as_role(role)}."
+    )
+    if role in LIVED_EXPERIENCE_ROLES:
+        news += " That means a service user or carer is on the team. Do say hello!"
+    return say(news)
+
+
+def handle_join_as_button(ctx: Context, actor: Actor, value: str) -> Reply:
+    """The role buttons offered when someone named a project but no role."""
+    project_id, _, role_text = value.partition(":")
+    role = parse_role(role_text)
+    if role is None:
+        raise Refusal("Sorry, that button didn't work. Please try /qi-join again.")
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        # With its lead in the same query: join_project names them and tells them.
+        row_id = parse_id(project_id)
+        project = None if row_id is None else find_with_lead(session, row_id)
+        if project is None:
+            project = project_by_id(session, project_id)  # says kindly that it is gone
+        return join_project(session, ctx, person, ensure_open(project), role)
+
+
+def build_join_form(session: Session) -> Form:
+    """The join form: which team (or the forum), and in what role."""
+    open_projects = project_names(session, statuses=OPEN_STATUSES)
+    forums = forum_store.list_forums(session)
+    choices = [Choice(f.name, f"{ids.FORUM_TARGET}:{f.id}") for f in forums]
+    choices += [Choice(p.name, str(p.id)) for p in open_projects]
+    question = "Which project would you like to join, or the QI forum?"
+    words = sum(text_units(choice.label) for choice in choices)
+    if len(choices) > FORM_CHOICE_LIMIT or words > LIST_TEXT_MAX:
+        # Too many to pick from: type the name instead, matched as forgivingly as the command.
+        target = FormField(
+            "target", question, hint='Type the project\'s name (or part of it), or "forum"'
+        )
+    else:
+        target = FormField("target", question, choices=tuple(choices))
+    return Form(
+        form_id=ids.JOIN_FORM,
+        title="Join a QI team",
+        fields=(
+            target,
+            FormField(
+                "role",
+                "How will you take part?",
+                choices=tuple(Choice(r.label.capitalize(), r.value) for r in Role),
+            ),
+        ),
+        submit_label="Join",
+    )
+
+
+def handle_join_form(ctx: Context, actor: Actor, values: dict[str, str], context: str) -> Reply:
+    """The join form's answers: the same as typing the one-line command."""
+    target = values.get("target", "").strip()
+    role = parse_role(values.get("role", ""))
+    if not target:
+        raise Refusal("Please choose a project or the QI forum.")
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        kind, _, forum_id = target.partition(":")
+        if kind == ids.FORUM_TARGET and forum_id:
+            forum = get_by_id(session, Forum, forum_id)
+            if forum is None:
+                raise Refusal("That forum no longer exists. Type /qi-forum to see what's on.")
+            return join_forum(session, ctx, person, forum, role)
+        if means_forum(session, target):
+            return join_forum(
+                session, ctx, person, find_forum(session, forum_name_from(target)), role
+            )
+        if role is None:
+            raise Refusal("Please choose how you will take part.")
+        project = get_by_id(session, Project, target)
+        if project is None:
+            project = find_project(session, target)
+        return join_project(session, ctx, person, ensure_open(project), role)

@@ -1,0 +1,263 @@
+"""`qi-nudge remind --now` and `run-due` run by hand: what is sent from here, and what is not."""
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.runtime.scheduler import Jobs
+from handlers.core.context import Context
+from handlers.nudges.weekly import NUDGE, NudgePolicy, week_of
+from store import outbox, people
+from store.engine import make_engine, make_sessions
+from store.forums import create_forum
+from store.migrate import upgrade
+from store.models import Delivery
+from store.projects import create_project
+from store.roles import ProjectStatus
+from tests.fakes import FakeSlack
+from tests.fakes.slack_api import TEAM_ID
+from tests.handlers import given
+
+BOTH = pytest.mark.parametrize("fresh_database_url", ["sqlite", "postgresql"], indirect=True)
+PLATFORM_SETTINGS = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_API_URL",
+    "TEAMS_APP_ID",
+    "TEAMS_APP_PASSWORD",
+    "TEAMS_TENANT_ID",
+)
+LONDON = ZoneInfo("Europe/London")
+
+
+def qi(url, *args, cwd, env=None):
+    """Run `qi-nudge ARGS` as an admin would, with no chat platform set up unless `env` says."""
+    clean = {k: v for k, v in os.environ.items() if k not in PLATFORM_SETTINGS}
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", **(env or {})},
+        timeout=60,
+        cwd=cwd,  # a folder with no .env
+        check=False,
+    )
+
+
+@pytest.fixture
+def trust(fresh_database_url):
+    """A migrated database and a context on it (real time, as the command runs)."""
+    engine = make_engine(fresh_database_url)
+    upgrade(engine)
+    yield Context(sessions=make_sessions(engine))
+    engine.dispose()
+
+
+def lead(ctx: Context, name: str, platform: str, user_id: str, project: str) -> int:
+    """A lead on a platform with an active project nobody with lived experience is on."""
+    with ctx.sessions.begin() as session:
+        person = people.ensure_person_for_identity(
+            session,
+            platform=platform,
+            workspace=TEAM_ID if platform == "slack" else "local",
+            user_id=user_id,
+            display_name=name,
+            now=ctx.now(),
+        )
+        create_project(
+            session,
+            name=project,
+            lead_id=person.id,
+            site=None,
+            status=ProjectStatus.ACTIVE,
+            now=ctx.now(),
+        )
+        return person.id
+
+
+def three_leads(ctx: Context) -> dict[str, int]:
+    """A lead on Slack, one on Teams and one trying the bot in the console."""
+    return {
+        "slack": lead(ctx, "Asha Patel", "slack", "U1", "Falls prevention"),
+        "teams": lead(ctx, "Tom Baker", "teams", "29:tom", "Kinder waiting rooms"),
+        "console": lead(ctx, "Carla Jones", "console", "carla-jones", "Discharge letters"),
+    }
+
+
+def nudge_to(ctx: Context, person_id: int) -> Delivery:
+    with ctx.sessions() as session:
+        return session.scalars(
+            select(Delivery).where(
+                Delivery.kind == NUDGE, Delivery.recipient == outbox.person_recipient(person_id)
+            )
+        ).one()
+
+
+def untouched(delivery: Delivery) -> bool:
+    """Still queued as planned: never claimed, never tried."""
+    return (delivery.status, delivery.attempts, delivery.claimed_at) == ("pending", 0, None)
+
+
+@BOTH
+def test_remind_now_without_slack_or_teams_prints_only_console_messages_and_keeps_the_rest(
+    trust, fresh_database_url, tmp_path
+):
+    leads = three_leads(trust)
+
+    result = qi(fresh_database_url, "remind", "--now", cwd=tmp_path)
+
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "--- Message to Carla Jones (direct message) ---" in out
+    assert "Asha Patel (direct message)" not in out and "Tom Baker (direct message)" not in out
+    assert "Sent 1," in out
+    assert "Sent nothing to Slack or Microsoft Teams: they are not set up here." in out
+    assert "2 messages for them are still waiting" in out
+    assert "SLACK_BOT_TOKEN" in out and "TEAMS_APP_ID" in out and ".env.example" in out
+    assert "Traceback" not in out + result.stderr
+    assert nudge_to(trust, leads["console"]).status == "sent"
+    assert untouched(nudge_to(trust, leads["slack"]))
+    assert untouched(nudge_to(trust, leads["teams"]))
+
+
+@BOTH
+def test_run_due_without_slack_or_teams_leaves_a_slack_channel_post_for_serve(
+    trust, fresh_database_url, tmp_path
+):
+    with trust.sessions.begin() as session:
+        on_slack = create_forum(session, name="QI Forum", channel="slack:CFORUM", now=trust.now())
+        here = create_forum(session, name="Try-out", channel="console:try-out", now=trust.now())
+    given.meeting(trust, on_slack.id, trust.now() + timedelta(days=6))
+    given.meeting(trust, here.id, trust.now() + timedelta(days=6))
+
+    result = qi(fresh_database_url, "run-due", cwd=tmp_path)
+
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "--- Message in try-out ---" in out
+    assert "CFORUM" not in out
+    # Only Slack is named: no message waits for Teams.
+    assert "Sent nothing to Slack: it is not set up here." in out
+    assert "Microsoft Teams" not in out and "TEAMS_APP_ID" not in out
+    with trust.sessions() as session:
+        waiting = session.scalars(
+            select(Delivery).where(Delivery.recipient == "channel:slack:CFORUM")
+        ).all()
+    assert waiting and all(untouched(delivery) for delivery in waiting)
+
+
+@BOTH
+def test_remind_now_with_only_slack_sends_to_slack_and_keeps_the_teams_message(
+    trust, fresh_database_url, tmp_path
+):
+    leads = {
+        "slack": lead(trust, "Asha Patel", "slack", "U1", "Falls prevention"),
+        "teams": lead(trust, "Tom Baker", "teams", "29:tom", "Kinder waiting rooms"),
+    }
+    slack_only = {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "secret",
+        "SLACK_API_URL": "",
+    }
+    with FakeSlack() as fake:
+        slack_only["SLACK_API_URL"] = fake.base_url
+        result = qi(fresh_database_url, "remind", "--now", cwd=tmp_path, env=slack_only)
+        (nudge,) = fake.messages("DU1")
+
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "Falls prevention" in nudge["text"]
+    assert "Sent nothing to Microsoft Teams: it is not set up here." in out
+    assert "Sent 1, no longer needed 0, failed 0" in out
+    assert "1 message for it is still waiting" in out
+    assert "set TEAMS_APP_ID, TEAMS_TENANT_ID and TEAMS_APP_PASSWORD" in out
+    assert "Traceback" not in out + result.stderr
+    assert nudge_to(trust, leads["slack"]).status == "sent"
+    assert untouched(nudge_to(trust, leads["teams"]))
+
+
+@BOTH
+def test_after_a_crash_remind_now_says_what_is_still_held_and_when_it_goes_and_fails(
+    trust, fresh_database_url, tmp_path
+):
+    for n in range(3):
+        lead(trust, f"Lead {n}", "console", f"lead-{n}", f"Project {n}")
+    # A run that planned and claimed this week's reminders, then died before sending them.
+    Jobs(trust, NudgePolicy()).sweep(week_of(trust.now(), trust))
+    with trust.sessions.begin() as session:
+        claimed = outbox.claim_due(session, now=datetime.now(UTC))
+    assert len(claimed) == 3
+    with trust.sessions() as session:
+        claimed_at = session.scalar(select(Delivery.claimed_at).limit(1))
+    frees_at = (claimed_at + outbox.CLAIM_LEASE).astimezone(LONDON).strftime("%H:%M")
+
+    result = qi(fresh_database_url, "remind", "--now", cwd=tmp_path)
+
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "Sent 0," in out
+    assert "3 of this week's messages are still held by another qi-nudge process" in out
+    assert f"they can be sent from {frees_at}" in out
+    assert "Traceback" not in out + result.stderr
+
+
+@BOTH
+def test_a_retry_waiting_for_its_time_is_said_with_its_time_and_is_not_a_failure(
+    trust, fresh_database_url, tmp_path
+):
+    lead(trust, "Lead", "console", "lead", "Project")
+    Jobs(trust, NudgePolicy()).sweep(week_of(trust.now(), trust))
+    later = datetime.now(UTC) + timedelta(minutes=20)
+    with trust.sessions.begin() as session:
+        session.execute(update(Delivery).values(next_attempt_at=later, error="Slack said 503"))
+
+    result = qi(fresh_database_url, "remind", "--now", cwd=tmp_path)
+
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    expected = later.astimezone(LONDON).strftime("%H:%M")
+    assert "1 of this week's messages is still waiting to be tried again at " + expected in out
+
+
+@BOTH
+def test_run_due_reports_a_channel_post_stuck_since_last_week_and_fails(
+    trust, fresh_database_url, tmp_path
+):
+    """serve has been down since last week: its forum post is still owed, whatever its date."""
+    planned = outbox.Planned("announce", "meeting:1:7d", "channel:slack:CFORUM", {})
+    with trust.sessions.begin() as session:
+        outbox.plan(session, [planned], now=datetime.now(UTC) - timedelta(days=8))
+
+    result = qi(fresh_database_url, "run-due", cwd=tmp_path)
+
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "Nothing is due to be sent." not in out
+    assert "Nothing was sent." in out
+    assert "Sent nothing to Slack: it is not set up here. 1 message for it is still waiting" in out
+
+
+@BOTH
+def test_run_due_does_not_say_nothing_is_due_when_a_held_message_is_overdue(
+    trust, fresh_database_url, tmp_path
+):
+    lead(trust, "Lead", "console", "lead", "Project")
+    Jobs(trust, NudgePolicy()).sweep(week_of(trust.now(), trust))
+    with trust.sessions.begin() as session:
+        old = datetime.now(UTC) - timedelta(days=8)  # planned last week, claimed by serve
+        session.execute(update(Delivery).values(created_at=old))
+        assert len(outbox.claim_due(session, now=datetime.now(UTC))) == 1
+
+    result = qi(fresh_database_url, "run-due", cwd=tmp_path)
+
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "Nothing is due to be sent." not in out
+    assert out.startswith("Nothing was sent.\n") or "\nNothing was sent.\n" in out
+    assert "1 message is still held by another qi-nudge process" in out  # not "this week's"

@@ -1,0 +1,208 @@
+"""The console transport: typing commands, pressing numbered buttons, filling in forms."""
+
+import io
+
+import pytest
+from sqlalchemy import select
+
+from bot.console.terminal import Console, console_actor
+from handlers import dispatch
+from handlers.core.reply import Image, Reply, Section
+from handlers.dispatch import Dispatcher
+from store.forums import create_forum
+from store.models import ForumMember, Membership, Person
+from store.projects import create_project
+from store.roles import ProjectStatus, Role
+
+
+def run_console(ctx, lines, name="Asha Patel"):
+    out = io.StringIO()
+    console = Console(
+        Dispatcher(ctx), console_actor(name), io.StringIO("\n".join(lines) + "\n"), out
+    )
+    assert console.run() == 0
+    return out.getvalue()
+
+
+def _setup(ctx):
+    with ctx.sessions.begin() as session:
+        create_project(
+            session,
+            name="Kinder waiting rooms",
+            lead_id=None,
+            site=None,
+            status=ProjectStatus.ACTIVE,
+            now=ctx.now(),
+        )
+        create_forum(session, name="QI Forum", channel=None, now=ctx.now())
+
+
+def test_join_form_is_walked_through_question_by_question(ctx, sessions):
+    _setup(ctx)
+    # Choice 2 is the first project (1 is the forum); role 3 is carer.
+    transcript = run_console(ctx, ["/qi-join", "2", "3"], name="Priya Shah")
+
+    assert "Which project would you like to join" in transcript
+    assert 'Welcome to the "Kinder waiting rooms" team as a carer' in transcript
+    with sessions() as session:
+        role = session.scalar(
+            select(Membership.role)
+            .join(Person, Person.id == Membership.person_id)
+            .where(Person.display_name == "Priya Shah")
+        )
+    assert role == Role.CARER
+
+
+def test_numbered_buttons_press_the_right_action(ctx, sessions):
+    _setup(ctx)
+    transcript = run_console(ctx, ["/qi-join forum", "1"], name="Ben Okafor")
+
+    assert "Would you like us to put you in touch" in transcript
+    assert "[1] Yes, please" in transcript
+    with sessions() as session:
+        assert session.scalar(select(ForumMember.wants_match)) is True
+
+
+def test_switching_person_at_the_prompt(ctx, sessions):
+    _setup(ctx)
+    transcript = run_console(
+        ctx, ["/qi-join kinder as staff", ":as Ben Okafor", "/qi-join kinder as carer"]
+    )
+
+    assert "You are now Ben Okafor." in transcript
+    assert "Ben Okafor> " in transcript
+    with sessions() as session:
+        names = set(session.scalars(select(Person.display_name)))
+    assert names == {"Asha Patel", "Ben Okafor"}
+
+
+def test_cancelling_a_form_changes_nothing(ctx, sessions):
+    _setup(ctx)
+    transcript = run_console(ctx, ["/qi-join", ":cancel"])
+
+    assert "Cancelled. Nothing was changed." in transcript
+    with sessions() as session:
+        assert session.scalar(select(Membership.id)) is None
+
+
+def test_stray_input_gets_guidance_not_an_error(ctx):
+    transcript = run_console(ctx, ["hello", "7", ":help"])
+
+    assert "Commands start with /" in transcript
+    assert "There is no button with that number" in transcript
+    assert ":as NAME" in transcript
+    assert "Traceback" not in transcript
+
+
+def test_end_of_input_says_goodbye(ctx):
+    out = io.StringIO()
+    console = Console(Dispatcher(ctx), console_actor("Asha"), io.StringIO(""), out)
+    assert console.run() == 0
+    assert "Goodbye." in out.getvalue()
+
+
+def test_unicode_digits_and_huge_numbers_are_not_buttons(ctx):
+    _setup(ctx)
+    transcript = run_console(ctx, ["/qi-forum", "²", "99999999999999999999", "/qi-join", "²", "2"])
+
+    assert transcript.count("There is no button with that number") == 1
+    assert "Sorry, something went wrong" not in transcript
+    assert "Traceback" not in transcript
+
+
+def test_a_tampered_form_id_gets_a_kind_answer(chat, ben, ctx):
+    _setup(ctx)
+    form = chat.say(ben, "/qi-join")
+
+    reply = chat.submit(ben, form, target="9" * 20, role="carer")
+
+    assert not reply.ok
+    assert "couldn't find a project" in reply.text
+
+
+# -- pictures (run charts) ----------------------------------------------------------------------
+
+CHART = Image(
+    png=b"\x89PNG\r\n\x1a\nfirst chart",
+    title="Lived experience on QI teams",
+    alt_text="Run chart: 1 in 10 projects rising to 8 in 10",
+    filename="qi-run-chart.png",
+)
+
+
+@pytest.fixture
+def chart_command(monkeypatch):
+    """/qi-chart-test answers with a headline and CHART (the second time, a newer chart)."""
+    second = Image(
+        draw=lambda: b"\x89PNG\r\n\x1a\nsecond chart",  # drawn when asked, as real charts are
+        title=CHART.title,
+        alt_text=CHART.alt_text,
+        filename=CHART.filename,
+    )
+    charts = iter([CHART, second])
+    monkeypatch.setitem(
+        dispatch.COMMANDS,
+        "qi-chart-test",
+        lambda ctx, actor, text: Reply(sections=(Section(text="8 of 10"),), image=next(charts)),
+    )
+
+
+def test_a_chart_is_saved_next_to_you_and_described(ctx, chart_command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    transcript = run_console(ctx, ["/qi-chart-test", "/qi-chart-test"])
+
+    assert (tmp_path / "qi-run-chart.png").read_bytes() == CHART.png
+    assert (tmp_path / "qi-run-chart-2.png").read_bytes().endswith(b"second chart")
+    assert (
+        "Chart saved to ./qi-run-chart.png (Lived experience on QI teams: "
+        "Run chart: 1 in 10 projects rising to 8 in 10)"
+    ) in transcript
+    assert "Chart saved to ./qi-run-chart-2.png" in transcript
+
+
+def test_a_chart_never_replaces_a_file_already_there(ctx, chart_command, tmp_path):
+    (tmp_path / "qi-run-chart.png").write_bytes(b"someone's own file")
+    out = io.StringIO()
+    console = Console(
+        Dispatcher(ctx),
+        console_actor("Asha"),
+        io.StringIO("/qi-chart-test\n"),
+        out,
+        chart_folder=tmp_path,
+    )
+
+    console.run()
+
+    assert (tmp_path / "qi-run-chart.png").read_bytes() == b"someone's own file"
+    assert (tmp_path / "qi-run-chart-2.png").read_bytes() == CHART.png
+    assert f"Chart saved to {tmp_path / 'qi-run-chart-2.png'} (" in out.getvalue()
+
+
+def test_a_chart_that_cannot_be_saved_is_still_described(ctx, chart_command, tmp_path):
+    out = io.StringIO()
+    console = Console(
+        Dispatcher(ctx),
+        console_actor("Asha"),
+        io.StringIO("/qi-chart-test\n"),
+        out,
+        chart_folder=tmp_path / "no such folder",
+    )
+
+    console.run()
+
+    assert "The chart could not be saved" in out.getvalue()
+    assert CHART.alt_text in out.getvalue()
+    assert "Traceback" not in out.getvalue()
+
+
+def test_a_command_typed_in_the_middle_of_a_form_leaves_it_and_is_done(ctx, sessions):
+    _setup(ctx)
+
+    transcript = run_console(ctx, ["/qi-join", ":as Priya Shah", "/qi-forum"], name="Ben Okafor")
+
+    assert "Left the form. Nothing was changed." in transcript
+    assert "You are now Priya Shah." in transcript
+    assert "== QI Forum ==" in transcript
+    with sessions() as session:
+        assert session.scalars(select(Membership)).all() == []

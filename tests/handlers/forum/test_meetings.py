@@ -1,0 +1,368 @@
+"""The QI forum card, RSVPs and adding meetings: /qi-forum."""
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from handlers.core import ids
+from handlers.forum.announcements import ANNOUNCE, run_announcements
+from store.forums import create_forum
+from store.models import NAME_MAX, Meeting, Rsvp
+from store.roles import Role, RsvpAnswer
+from tests.conftest import person
+from tests.handlers import given
+from tests.handlers.sweeps import send_all
+
+DEC_3_2PM = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)  # London is on GMT in December
+RSVP_LABELS = ["I'm going", "Maybe", "I can't make it"]
+
+
+@pytest.fixture
+def forum_with_meeting(ctx, sessions, clock):
+    """A forum, "QI Forum", meeting on Thursday 3 December 2026 at 2pm in Room 4."""
+    forum_id = given.forum(sessions, clock())
+    return given.meeting(ctx, forum_id, DEC_3_2PM, "Room 4")
+
+
+def rsvps(sessions):
+    with sessions() as session:
+        return session.execute(select(Rsvp.answer, Rsvp.role).order_by(Rsvp.id)).all()
+
+
+def test_the_card_shows_the_next_meeting_and_asks_if_you_will_come(chat, ben, forum_with_meeting):
+    reply = chat.say(ben, "/qi-forum")
+
+    assert reply.ok
+    assert reply.sections[0].heading == "QI Forum"
+    assert reply.sections[0].text.splitlines() == [
+        "Next meeting: Thursday 3 December 2026 at 2pm at Room 4.",
+        "Nobody has said they're going yet.",
+        "Will you come?",
+    ]
+    assert given.labels(reply) == [*RSVP_LABELS, "Join the forum"]
+
+
+def test_forum_members_are_not_offered_to_join_again(chat, ben, forum_with_meeting):
+    chat.say(ben, "/qi-join forum as carer")
+
+    reply = chat.say(ben, "/qi-forum")
+
+    assert given.labels(reply) == RSVP_LABELS
+
+
+def test_rsvp_records_the_answer_with_your_forum_role_and_updates_the_card(
+    chat, ben, sessions, clock, forum_with_meeting
+):
+    chat.say(ben, "/qi-join forum as carer")
+    card = chat.say(ben, "/qi-forum")
+
+    reply = chat.press(ben, card, "I'm going")
+
+    assert reply.ok
+    assert "Going: 1 (1 carer)." in reply.text
+    assert "You said you're going." in reply.text
+    assert "Will you come?" not in reply.text
+    with sessions() as session:
+        rsvp = session.scalars(select(Rsvp)).one()
+    assert (rsvp.meeting_id, rsvp.answer, rsvp.role) == (
+        forum_with_meeting,
+        RsvpAnswer.GOING,
+        Role.CARER,
+    )
+    assert rsvp.answered_at == clock()
+
+
+def test_the_card_counts_who_is_going_by_role(chat, asha, ben, chloe, forum_with_meeting):
+    chat.say(ben, "/qi-join forum as carer")
+    chat.say(chloe, "/qi-join forum as staff")
+    sam, kim, lee = person("Sam Jones"), person("Kim Lo"), person("Lee Park")
+    chat.say(sam, "/qi-join forum as service user")
+    chat.say(kim, "/qi-join forum as service user")
+    for actor in (ben, chloe, sam, kim, asha):  # Asha is not in the forum: role not said
+        chat.press(actor, chat.say(actor, "/qi-forum"), "I'm going")
+    chat.press(lee, chat.say(lee, "/qi-forum"), "Maybe")
+
+    reply = chat.say(lee, "/qi-forum")
+
+    assert "Going: 5 (2 service users, 1 carer, 1 member of staff, 1 who didn't say)." in reply.text
+    assert "Maybe: 1." in reply.text
+    assert "You said maybe." in reply.text
+
+
+def test_changing_your_answer_updates_it_rather_than_adding_another(
+    chat, ben, sessions, clock, forum_with_meeting
+):
+    chat.say(ben, "/qi-join forum as carer")
+    card = chat.say(ben, "/qi-forum")
+    chat.press(ben, card, "I'm going")
+    clock.advance(days=1)
+
+    reply = chat.press(ben, card, "I can't make it")
+
+    assert reply.ok
+    assert "You said you can't make it." in reply.text
+    assert "Nobody has said they're going yet." in reply.text
+    assert rsvps(sessions) == [(RsvpAnswer.NOT_GOING, Role.CARER)]
+    with sessions() as session:
+        assert session.scalars(select(Rsvp.answered_at)).one() == clock()
+
+
+def test_pressing_the_same_answer_twice_keeps_one_answer(chat, ben, sessions, forum_with_meeting):
+    card = chat.say(ben, "/qi-forum")
+
+    chat.press(ben, card, "Maybe")
+    reply = chat.press(ben, card, "Maybe")
+
+    assert reply.ok and "Maybe: 1." in reply.text
+    assert rsvps(sessions) == [(RsvpAnswer.MAYBE, None)]
+
+
+def test_a_cancelled_meeting_refuses_rsvp(chat, ben, sessions, clock, forum_with_meeting):
+    card = chat.say(ben, "/qi-forum")
+    with sessions.begin() as session:
+        session.get(Meeting, forum_with_meeting).cancelled_at = clock()
+    before = given.row_counts(sessions)
+
+    reply = chat.press(ben, card, "I'm going")
+
+    assert not reply.ok and "That meeting has been cancelled" in reply.text
+    assert given.row_counts(sessions) == before
+
+
+def test_a_meeting_that_has_started_refuses_rsvp(chat, ben, sessions, clock, forum_with_meeting):
+    card = chat.say(ben, "/qi-forum")
+    clock.advance(days=10, hours=4, minutes=1)  # Thursday 3 December, 14:01
+    before = given.row_counts(sessions)
+
+    reply = chat.press(ben, card, "I'm going")
+
+    assert not reply.ok and "That meeting has already started" in reply.text
+    assert given.row_counts(sessions) == before
+
+
+@pytest.mark.parametrize("value", ["999999:going", "x:going", "1:dancing", ""])
+def test_a_broken_rsvp_button_is_refused(chat, ben, sessions, forum_with_meeting, value):
+    before = given.row_counts(sessions)
+
+    reply = chat.bot.action(ben, ids.RSVP, value)
+
+    assert not reply.ok and "/qi-forum" in reply.text
+    assert given.row_counts(sessions) == before
+
+
+def test_the_next_meeting_skips_past_and_cancelled_ones(chat, ben, ctx, sessions, clock):
+    forum_id = given.forum(sessions, clock())
+    given.meeting(ctx, forum_id, datetime(2026, 11, 24, 14, 0, tzinfo=UTC), "Soon")
+    cancelled = given.meeting(ctx, forum_id, datetime(2026, 11, 26, 14, 0, tzinfo=UTC), "Off")
+    given.meeting(ctx, forum_id, datetime(2027, 1, 7, 14, 0, tzinfo=UTC), "Later")
+    given.meeting(ctx, forum_id, datetime(2026, 12, 3, 14, 0, tzinfo=UTC), "Next")
+    with sessions.begin() as session:
+        session.get(Meeting, cancelled).cancelled_at = clock()
+    assert "at Soon." in chat.say(ben, "/qi-forum").text
+
+    clock.advance(days=2)
+    reply = chat.say(ben, "/qi-forum")
+
+    assert "Next meeting: Thursday 3 December 2026 at 2pm at Next." in reply.text
+
+
+def test_with_no_meeting_planned_it_says_so_kindly(chat, ben, sessions, clock):
+    given.forum(sessions, clock())
+
+    reply = chat.say(ben, "/qi-forum")
+
+    assert reply.ok
+    assert "No meeting is planned yet." in reply.text
+    assert given.labels(reply) == ["Join the forum"]
+
+
+def test_with_no_forum_it_says_so_kindly(chat, ben, sessions):
+    before = given.row_counts(sessions)
+
+    reply = chat.say(ben, "/qi-forum")
+
+    assert not reply.ok and "There is no QI forum set up here yet" in reply.text
+    assert given.row_counts(sessions) == before
+
+
+def test_members_see_only_their_forums_and_others_see_every_forum(
+    chat, ben, chloe, sessions, clock
+):
+    given.forum(sessions, clock(), name="North")
+    given.forum(sessions, clock(), name="South")
+    assert chat.say(ben, "/qi-join forum south").ok
+
+    member = chat.say(ben, "/qi-forum")
+    newcomer = chat.say(chloe, "/qi-forum")
+    named = chat.say(ben, "/qi-forum NORTH")
+
+    assert [s.heading for s in member.sections] == ["South"]
+    assert [s.heading for s in newcomer.sections] == ["North", "South"]
+    assert [s.heading for s in named.sections] == ["North"]
+
+
+def test_the_join_button_on_the_card_signs_you_up(chat, ben, sessions, forum_with_meeting):
+    card = chat.say(ben, "/qi-forum")
+
+    reply = chat.press(ben, card, "Join the forum")
+
+    assert reply.ok and 'Welcome to "QI Forum"' in reply.text
+    assert given.labels(chat.say(ben, "/qi-forum")) == RSVP_LABELS
+
+
+# add-meeting, for organisers
+
+
+def meetings(sessions):
+    with sessions() as session:
+        return session.execute(
+            select(Meeting.starts_at, Meeting.location).order_by(Meeting.id)
+        ).all()
+
+
+def test_an_organiser_adds_a_meeting_in_local_time(chat, asha, sessions, clock):
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())
+
+    reply = chat.say(asha, '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4"')
+
+    assert reply.ok
+    assert reply.text == 'Added a "QI Forum" meeting on Thursday 3 December 2026 at 2pm at Room 4.'
+    assert meetings(sessions) == [(DEC_3_2PM, "Room 4")]
+
+
+def test_a_summer_meeting_is_stored_an_hour_earlier_in_utc(chat, asha, sessions, clock):
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())
+
+    reply = chat.say(asha, "/qi-forum add-meeting 2027-07-01 14:00 at Room 4")
+
+    assert reply.ok and "Thursday 1 July 2027 at 2pm" in reply.text
+    assert meetings(sessions) == [(datetime(2027, 7, 1, 13, 0, tzinfo=UTC), "Room 4")]
+
+
+def test_the_card_shows_a_summer_meeting_in_local_time(chat, asha, ben, sessions, clock):
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())
+    chat.say(asha, "/qi-forum add-meeting 01/07/2027 09:30")
+
+    reply = chat.say(ben, "/qi-forum")
+
+    assert "Next meeting: Thursday 1 July 2027 at 9:30am." in reply.text
+
+
+def test_a_meeting_can_go_to_one_forum_of_several(chat, asha, sessions, clock):
+    given.forum(sessions, clock(), name="North")
+    given.forum(sessions, clock(), name="South")
+    given.organiser(sessions, asha, clock())
+
+    unclear = chat.say(asha, "/qi-forum add-meeting 2026-12-03 14:00")
+    clear = chat.say(asha, "/qi-forum add-meeting 2026-12-03 14:00 south at Hall")
+
+    assert not unclear.ok and 'There are 2 forums: "North", "South"' in unclear.text
+    assert clear.ok and 'Added a "South" meeting' in clear.text
+    assert len(meetings(sessions)) == 1
+
+
+def test_only_organisers_may_add_meetings(chat, ben, sessions, clock):
+    given.forum(sessions, clock())
+    before = given.row_counts(sessions)
+
+    reply = chat.say(ben, '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4"')
+
+    assert not reply.ok and "Only QI forum organisers can do that." in reply.text
+    assert given.row_counts(sessions) == before
+
+
+@pytest.mark.parametrize(
+    ("when", "says"),
+    [
+        ("2026-11-23 09:00", "already passed"),
+        ("2026-13-03 14:00", "couldn't read that date and time"),
+        ("next thursday 2pm", "couldn't read that date and time"),
+        ("2026-12-03", "Please give the date and time"),
+        ("", "Please give the date and time"),
+    ],
+)
+def test_a_meeting_time_that_cannot_be_used_is_explained(chat, asha, sessions, clock, when, says):
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())
+    before = given.row_counts(sessions)
+
+    reply = chat.say(asha, f"/qi-forum add-meeting {when} at Room 4")
+
+    assert not reply.ok and says in reply.text
+    assert given.row_counts(sessions) == before
+
+
+def test_an_over_long_place_is_refused_kindly(chat, asha, sessions, clock):
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())
+    before = given.row_counts(sessions)
+
+    reply = chat.say(asha, f'/qi-forum add-meeting 2026-12-03 14:00 at "{"R" * (NAME_MAX + 1)}"')
+
+    assert not reply.ok and "too long" in reply.text
+    assert given.row_counts(sessions) == before
+
+
+def test_a_place_with_markup_and_control_characters_is_tidied_not_lost(chat, asha, sessions, clock):
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())
+
+    reply = chat.say(asha, "/qi-forum add-meeting 2026-12-03 14:00 at <!here> St John’s\x00 room")
+
+    assert reply.ok, reply.text
+    assert meetings(sessions) == [(DEC_3_2PM, "<!here> St John's room")]
+
+
+def test_rsvp_to_a_meeting_that_no_longer_exists_says_so(chat, ben):
+    from handlers.core import ids
+
+    reply = chat.bot.action(ben, ids.RSVP, "999999:going")
+
+    assert not reply.ok
+    assert "can't find that meeting" in reply.text
+
+
+def test_a_time_that_does_not_exist_when_the_clocks_go_forward_is_refused(
+    chat, asha, sessions, clock
+):
+    given.organiser(sessions, asha, clock())
+    given.forum(sessions, clock())
+
+    reply = chat.say(asha, "/qi-forum add-meeting 2027-03-28 01:30")
+
+    assert not reply.ok
+    assert "01:30 doesn't exist on 28 March because the clocks go forward" in reply.text
+
+
+def test_add_meeting_may_be_typed_with_a_space(chat, asha, sessions, clock):
+    given.organiser(sessions, asha, clock())
+    given.forum(sessions, clock())
+
+    reply = chat.say(asha, '/qi-forum add meeting 2027-03-28 02:30 at "Room 4"')
+
+    assert reply.ok and "Sunday 28 March 2027 at 2:30am at Room 4" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("starts", "heading"),
+    [
+        (datetime(2026, 11, 23, 14, 0, tzinfo=UTC), "Today: QI Forum"),  # added at 10am
+        (datetime(2026, 11, 24, 9, 0, tzinfo=UTC), "Tomorrow: QI Forum"),
+        (datetime(2026, 11, 27, 14, 0, tzinfo=UTC), "Coming up: QI Forum"),
+    ],
+)
+def test_an_announcement_names_the_day_by_the_calendar(ctx, sessions, clock, starts, heading):
+    """A meeting added for later today reaches the day-before milestone at once: "Today"."""
+    with sessions.begin() as session:
+        forum = create_forum(session, name="QI Forum", channel="slack:CFORUM", now=clock())
+        forum_id = forum.id
+    given.meeting(ctx, forum_id, starts)
+
+    run_announcements(ctx)
+    (post,) = [reply for kind, _, reply in send_all(ctx) if kind == ANNOUNCE]
+
+    assert post.sections[0].heading == heading
