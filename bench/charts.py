@@ -65,7 +65,7 @@ def measure_drawing(rounds: int) -> float:
     from matplotlib.figure import Figure
 
     from handlers.evidence import chart_drawing
-    from handlers.evidence.charts import DPI, FIGURE_SIZE
+    from handlers.evidence.chart_spec import DPI, FIGURE_SIZE
     from handlers.evidence.run_chart import analyse
 
     points, values = year_of_weeks()

@@ -16,15 +16,10 @@ from handlers.core.errors import Refusal
 from handlers.core.lookup import project_by_id
 from handlers.core.reply import Actor, Form, Reply, refuse
 from handlers.evidence import stats
-from handlers.forum import meetings as forum
-from handlers.forum import signup as forum_signup
-from handlers.forum import slots as forum_slots
-from handlers.nudges import buttons as nudge_actions
-from handlers.nudges import matchmaking
-from handlers.nudges import weekly as nudges
-from handlers.projects import join, leave
-from handlers.projects import listing as projects
-from handlers.projects import manage as project
+from handlers.forum import meetings, signup, slots
+from handlers.forum.command import handle_forum_command
+from handlers.nudges import buttons, matchmaking, weekly
+from handlers.projects import join, leave, listing, manage
 from store.deadline import (
     give_up_if_busy,
     out_of_time,
@@ -57,37 +52,37 @@ TOO_LONG = "Sorry, that is longer than I can take in. Please keep it under {most
 COMMANDS: dict[str, CommandHandler] = {
     "qi-join": join.handle_join_command,
     "qi-leave": leave.handle_leave_command,
-    "qi-projects": projects.handle_projects_command,
-    "qi-project": project.handle_project_command,
-    "qi-forum": forum.handle_forum_command,
+    "qi-projects": listing.handle_projects_command,
+    "qi-project": manage.handle_project_command,
+    "qi-forum": handle_forum_command,
     "qi-stats": stats.handle_stats_command,
     "qi-help": help.handle_help_command,
 }
 
 ACTIONS: dict[str, ActionHandler] = {
-    ids.RSVP: forum.handle_rsvp_button,
-    ids.SHOW_FORUM: forum.handle_show_forum_button,
-    ids.MORE_PROJECTS: projects.handle_more_projects_button,
-    ids.FORUM_MATCH: forum_signup.handle_forum_match_button,
-    ids.FORUM_ROLE: forum_signup.handle_forum_role_button,
-    ids.JOIN_FORUM: forum_signup.handle_join_forum_button,
+    ids.RSVP: meetings.handle_rsvp_button,
+    ids.SHOW_FORUM: meetings.handle_show_forum_button,
+    ids.MORE_PROJECTS: listing.handle_more_projects_button,
+    ids.FORUM_MATCH: signup.handle_forum_match_button,
+    ids.FORUM_ROLE: signup.handle_forum_role_button,
+    ids.JOIN_FORUM: signup.handle_join_forum_button,
     ids.JOIN_AS: join.handle_join_as_button,
     ids.LEAVE: leave.handle_leave_button,
-    ids.OPEN_ADD_MEMBER: project.handle_open_add_member,
-    ids.ASK_FORUM: nudge_actions.handle_ask_forum_button,
-    ids.OPEN_SNOOZE: nudge_actions.handle_open_snooze,
-    ids.MUTE_NUDGES: nudge_actions.handle_mute_button,
-    ids.MORE_WAITING: nudges.handle_more_waiting_button,
-    ids.MORE_ESCALATED: nudges.handle_more_escalated_button,
-    ids.SLOT_DECIDE: forum_slots.handle_slot_decision_button,
+    ids.OPEN_ADD_MEMBER: manage.handle_open_add_member,
+    ids.ASK_FORUM: buttons.handle_ask_forum_button,
+    ids.OPEN_SNOOZE: buttons.handle_open_snooze,
+    ids.MUTE_NUDGES: buttons.handle_mute_button,
+    ids.MORE_WAITING: weekly.handle_more_waiting_button,
+    ids.MORE_ESCALATED: weekly.handle_more_escalated_button,
+    ids.SLOT_DECIDE: slots.handle_slot_decision_button,
     ids.MATCH_OFFER: matchmaking.handle_match_offer_button,
     ids.MATCH_ANSWER: matchmaking.handle_match_answer_button,
 }
 
 FORMS: dict[str, FormHandler] = {
     ids.JOIN_FORM: join.handle_join_form,
-    ids.ADD_MEMBER_FORM: project.handle_add_member_form,
-    ids.SNOOZE_FORM: nudge_actions.handle_snooze_form,
+    ids.ADD_MEMBER_FORM: manage.handle_add_member_form,
+    ids.SNOOZE_FORM: buttons.handle_snooze_form,
 }
 
 # What only reads: on SQLite these never take the write lock, so they answer at once while the
@@ -112,10 +107,10 @@ READ_ONLY = frozenset(
 # message (Teams) shows a refused form again, with the answers given, from any replica.
 FORM_BUILDERS: dict[str, Callable[[Session, str], Form]] = {
     ids.JOIN_FORM: lambda session, context: join.build_join_form(session),
-    ids.ADD_MEMBER_FORM: lambda session, context: project.build_add_member_form(
+    ids.ADD_MEMBER_FORM: lambda session, context: manage.build_add_member_form(
         project_by_id(session, context)
     ),
-    ids.SNOOZE_FORM: lambda session, context: nudge_actions.build_snooze_form(
+    ids.SNOOZE_FORM: lambda session, context: buttons.build_snooze_form(
         project_by_id(session, context)
     ),
 }

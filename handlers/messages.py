@@ -8,26 +8,23 @@ from sqlalchemy.orm import Session
 
 from handlers.core.context import Context
 from handlers.core.reply import Reply
-from handlers.forum import announcements, channel_problems
-from handlers.forum import slots as forum_slots
-from handlers.nudges import buttons as nudge_actions
-from handlers.nudges import matchmaking
-from handlers.nudges import weekly as nudges
+from handlers.forum import announcements, channel_problems, slots
+from handlers.nudges import buttons, matchmaking, weekly
 from handlers.projects import join
 from store import outbox
 
 Renderer = Callable[[Session, Context, outbox.Claimed], Reply | None]
 
 RENDERERS: dict[str, Renderer] = {
-    nudges.NUDGE: nudges.render_nudge,
-    nudges.ESCALATION: nudges.render_escalation,
-    nudge_actions.PARTNER_REQUEST: nudge_actions.render_partner_request,
-    nudge_actions.PARTNER_REQUEST_ADMIN: nudge_actions.render_partner_request_admin,
+    weekly.NUDGE: weekly.render_nudge,
+    weekly.ESCALATION: weekly.render_escalation,
+    buttons.PARTNER_REQUEST: buttons.render_partner_request,
+    buttons.PARTNER_REQUEST_ADMIN: buttons.render_partner_request_admin,
     announcements.ANNOUNCE: announcements.render_announcement,
     announcements.GOING_REMINDER: announcements.render_going_reminder,
     announcements.MEETING_CHANGED: announcements.render_meeting_changed,
-    forum_slots.SLOT_REQUEST: forum_slots.render_slot_request,
-    forum_slots.SLOT_DECISION: forum_slots.render_slot_decision,
+    slots.SLOT_REQUEST: slots.render_slot_request,
+    slots.SLOT_DECISION: slots.render_slot_decision,
     join.MEMBER_JOINED: join.render_member_joined,
     matchmaking.MATCH_ASK: matchmaking.render_match_ask,
     matchmaking.MATCH_RESULT: matchmaking.render_match_result,

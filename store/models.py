@@ -570,8 +570,3 @@ class SeenRequest(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
-
-
-# Keeps ProjectWord in step with every ORM write of a project, wherever it is made. Imported
-# last, because it needs the classes above.
-import store.project_words  # noqa: E402, F401

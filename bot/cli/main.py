@@ -35,14 +35,9 @@ class LazyCommand:
         return command(ctx, args)
 
 
-def _admin(name: str) -> LazyCommand:
-    """A command of bot.cli.admin."""
-    return LazyCommand("bot.cli.admin", name)
-
-
-def _reminders(name: str) -> LazyCommand:
-    """A command of bot.cli.reminders."""
-    return LazyCommand("bot.cli.reminders", name)
+def _in(group: str, name: str) -> LazyCommand:
+    """The command `name` of the module bot.cli.<group>, imported only when it runs."""
+    return LazyCommand(f"bot.cli.{group}", name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,29 +69,31 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import-projects", help="load projects from a CSV project register")
     imp.add_argument("file")
     imp.add_argument("--strict", action="store_true", help="load nothing if any row is bad")
-    imp.set_defaults(handler=_admin("cmd_import_projects"))
+    imp.set_defaults(handler=_in("projects", "cmd_import_projects"))
 
     exp = sub.add_parser("export", help="write memberships or forum sign-ups as CSV")
     exp.add_argument("what", choices=["memberships", "signups"])
     exp.add_argument("--out", metavar="FILE", help="write here instead of the screen")
     exp.add_argument("--force", action="store_true", help="replace the file if it is already there")
-    exp.set_defaults(handler=_admin("cmd_export"))
+    exp.set_defaults(handler=_in("projects", "cmd_export"))
 
     forum = sub.add_parser("forum", help="add, list, set or check forums")
     forum_sub = forum.add_subparsers(dest="action", required=True)
     forum_add = forum_sub.add_parser("add", help="add a forum")
     forum_add.add_argument("name")
     forum_add.add_argument("--channel", help="where announcements go, e.g. slack:C0123")
-    forum_add.set_defaults(handler=_admin("cmd_forum_add"))
-    forum_sub.add_parser("list", help="list forums").set_defaults(handler=_admin("cmd_forum_list"))
+    forum_add.set_defaults(handler=_in("forums", "cmd_forum_add"))
+    forum_sub.add_parser("list", help="list forums").set_defaults(
+        handler=_in("forums", "cmd_forum_list")
+    )
     forum_set = forum_sub.add_parser("set", help="a forum's channel and announcement times")
     forum_set.add_argument("name")
     forum_set.add_argument("--channel", help='e.g. slack:C0123 ("" for none)')
     forum_set.add_argument("--announce", help="times before each meeting, e.g. 7d,1d,0")
-    forum_set.set_defaults(handler=_admin("cmd_forum_set"))
+    forum_set.set_defaults(handler=_in("forums", "cmd_forum_set"))
     forum_sub.add_parser(
         "check", help="whether qi-nudge can post in each forum's channel"
-    ).set_defaults(handler=LazyCommand("bot.runtime.forum_channels", "cmd_forum_check"))
+    ).set_defaults(handler=_in("forums", "cmd_forum_check"))
 
     meeting = sub.add_parser("meeting", help="add, list, move or cancel forum meetings")
     meeting_sub = meeting.add_subparsers(dest="action", required=True)
@@ -104,22 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
     meeting_add.add_argument("--at", required=True, help='local time, e.g. "2026-12-03 14:00"')
     meeting_add.add_argument("--forum", help="which forum (needed when there are several)")
     meeting_add.add_argument("--location")
-    meeting_add.set_defaults(handler=_admin("cmd_meeting_add"))
+    meeting_add.set_defaults(handler=_in("forums", "cmd_meeting_add"))
     meeting_sub.add_parser("list", help="upcoming meetings and their numbers").set_defaults(
-        handler=_admin("cmd_meeting_list")
+        handler=_in("forums", "cmd_meeting_list")
     )
     meeting_cancel = meeting_sub.add_parser("cancel", help="cancel a meeting and tell people")
     meeting_cancel.add_argument("id", type=int, help="the meeting's number (see meeting list)")
-    meeting_cancel.set_defaults(handler=_admin("cmd_meeting_change"))
+    meeting_cancel.set_defaults(handler=_in("forums", "cmd_meeting_change"))
     meeting_move = meeting_sub.add_parser("move", help="move a meeting and tell people")
     meeting_move.add_argument("id", type=int, help="the meeting's number (see meeting list)")
     meeting_move.add_argument("--at", required=True, help='new local time, "2026-12-10 14:00"')
-    meeting_move.set_defaults(handler=_admin("cmd_meeting_change"))
+    meeting_move.set_defaults(handler=_in("forums", "cmd_meeting_change"))
 
     admin = sub.add_parser("admin", help="grant, revoke or list the admin role")
     admin.add_argument("action", choices=["grant", "revoke", "list"])
     admin.add_argument("person", nargs="?", help='e.g. "console:Asha Patel", slack:T1:U1, #12')
-    admin.set_defaults(handler=_admin("cmd_admin"))
+    admin.set_defaults(handler=_in("people", "cmd_admin"))
 
     person = sub.add_parser("person", help="export, erase or link one person's data")
     person.add_argument("action", choices=["export", "erase", "link"])
@@ -132,9 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     person.add_argument("--yes", action="store_true", help="erase or link: yes, really")
     person.set_defaults(
         handler_by_action={
-            "export": _admin("cmd_person_export"),
-            "erase": _admin("cmd_person_erase"),
-            "link": _admin("cmd_person_link"),
+            "export": _in("people", "cmd_person_export"),
+            "erase": _in("people", "cmd_person_erase"),
+            "link": _in("people", "cmd_person_link"),
         }
     )
     remind = sub.add_parser("remind", help="the weekly reminder to leads: preview or run now")
@@ -143,16 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="show who would be reminded and why"
     )
     when_group.add_argument("--now", action="store_true", help="run this week's reminder now")
-    remind.set_defaults(handler=_reminders("cmd_remind"))
+    remind.set_defaults(handler=_in("reminders", "cmd_remind"))
 
     sub.add_parser(
         "run-due", help="send what is due now: meeting announcements, this week's reminder"
-    ).set_defaults(handler=_reminders("cmd_run_due"))
+    ).set_defaults(handler=_in("reminders", "cmd_run_due"))
 
     deliveries = sub.add_parser("deliveries", help="messages the bot sent on its own")
     deliveries.add_argument("--failed", action="store_true", help="only those that failed")
     deliveries.add_argument("--limit", type=int, default=50, help="how many (newest first)")
-    deliveries.set_defaults(handler=_reminders("cmd_deliveries"))
+    deliveries.set_defaults(handler=_in("reminders", "cmd_deliveries"))
 
     stats = sub.add_parser("stats", help="the headline and run chart, outside chat")
     stats.add_argument("--chart", metavar="FILE.png", help="write the run chart here")
@@ -171,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--replace", action="store_true", help="back-fill over weeks already recorded"
     )
-    stats.set_defaults(handler=LazyCommand("bot.cli.stats", "cmd_stats"))
+    stats.set_defaults(handler=_in("stats", "cmd_stats"))
 
     teams = sub.add_parser("teams", help="Microsoft Teams: the app package, and its channels")
     teams_sub = teams.add_subparsers(dest="action", required=True)
@@ -226,7 +223,7 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int:
     """Run the chosen subcommand."""
     command = args.command or "console"
     if command == "teams" and args.action == "package":
-        from bot.teams.package import cmd_teams_package  # no database, no Teams SDK needed
+        from bot.cli.teams import cmd_teams_package  # no database, no Teams SDK needed
 
         return cmd_teams_package(settings, args)
     if command == "check":

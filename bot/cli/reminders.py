@@ -7,9 +7,10 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from bot.runtime.delivery import Deliverer, DeliveryPolicy, Sender
+from bot.runtime.delivery import Deliverer, DeliveryPolicy
 from bot.runtime.routing import SenderRouter
 from bot.runtime.scheduler import Jobs
+from bot.runtime.sending import Sender
 from bot.runtime.settings import Settings
 from bot.runtime.waiting_report import elsewhere_for, report_waiting
 from handlers.core.context import Context

@@ -1,0 +1,1 @@
+"""The console: trying the bot in a terminal (`make run`), as any person, with no chat."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.runtime.delivery import SendError
+from bot.runtime.sending import SendError
 from bot.runtime.settings import Settings
 from handlers.core.context import Context
 from handlers.forum.channel import EXAMPLES
@@ -207,38 +206,6 @@ def check_forum_channels(
                 yield name, channel, checker.check(name, channel)
     finally:
         checker.close()
-
-
-def cmd_forum_check(ctx: Context, args: argparse.Namespace) -> int:
-    """Say, per forum, whether the bot can post in its channel; 1 if any it cannot."""
-    forums = 0
-    failing = unchecked = 0
-    settings = getattr(args, "settings", None)
-    for name, channel, result in check_forum_channels(settings, ctx.sessions):
-        forums += 1
-        if result is None:
-            print(NO_CHANNEL.format(name=name))
-            continue
-        if not result.checked:
-            unchecked += 1
-        elif not result.ok:
-            failing += 1
-        print(f'"{name}" ({channel}): {result.text}')
-    if not forums:
-        print('No forums yet. Add one with: qi-nudge forum add "QI Forum" --channel slack:C0123')
-        return 0
-    if failing:
-        print(
-            f"{failing} of {forums} forums cannot be posted to yet. Until that is fixed "
-            "their messages wait, and the organisers are told what to do."
-        )
-    if unchecked:
-        print(
-            f"{unchecked} of {forums} forums could not be checked, so whether qi-nudge can "
-            "post there is not known yet. Run qi-nudge forum check again once the platform "
-            "answers (or is set up here)."
-        )
-    return 1 if failing or unchecked else 0
 
 
 def join_after_setting(settings: Settings | None, ctx: Context, forum: str, channel: str) -> None:

@@ -12,7 +12,7 @@ from store import outbox
 from store.people import preferred_platform
 
 if TYPE_CHECKING:
-    from bot.runtime.delivery import Sender
+    from bot.runtime.sending import Sender
 
 
 @dataclass(frozen=True)

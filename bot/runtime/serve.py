@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from bot.runtime.credentials import check_platforms
-from bot.runtime.delivery import SAFE_CLAIM_LEASE, Deliverer, DeliveryLoop, DeliveryPolicy, Sender
+from bot.runtime.delivery import SAFE_CLAIM_LEASE, Deliverer, DeliveryLoop, DeliveryPolicy
 from bot.runtime.forum_channels import join_slack_forum_channels
 from bot.runtime.health import HealthChecks
 from bot.runtime.http import build_http_app
@@ -25,6 +25,7 @@ from bot.runtime.leader import leadership_for
 from bot.runtime.log_privacy import protect_logs
 from bot.runtime.routing import SenderRouter
 from bot.runtime.scheduler import Jobs, Scheduler
+from bot.runtime.sending import Sender
 from bot.runtime.settings import Settings
 from bot.slack.app import SlackTransport, build_slack_app, build_web_client
 from bot.slack.sender import SlackSender, build_sending_client

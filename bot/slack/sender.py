@@ -15,8 +15,8 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.runtime.delivery import SendError
 from bot.runtime.pacing import TokenBucket
+from bot.runtime.sending import SendError
 from bot.slack.blocks import build_reply_blocks, fallback_text
 from handlers.core.reply import Reply
 from handlers.forum.channel_problems import ChannelProblem

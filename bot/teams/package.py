@@ -5,21 +5,14 @@ Deliberately free of the Teams SDK: building a zip needs only the app id, json a
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import re
-import sys
 import zipfile
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw
-
-from bot.cli.output_files import database_files, write_output
-from bot.runtime.settings import Settings
-from handlers.core.errors import Refusal
 
 # Manifest 1.19: the version in the design. Microsoft has published newer ones since (1.27 in
 # April 2026) and still accepts every earlier one; nothing newer is needed by a bot with a
@@ -199,43 +192,3 @@ def build_app_package(app_id: str, *, domain: str, version: str) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             package.writestr(info, content)
     return out.getvalue()
-
-
-NO_APP_ID = (
-    "TEAMS_APP_ID is not set, so there is no app to package yet. Create an Azure Bot "
-    "(single-tenant) first, then set TEAMS_APP_ID, TEAMS_TENANT_ID and TEAMS_APP_PASSWORD "
-    "(see 'Putting it on Teams' in the README) and run this again."
-)
-
-
-def cmd_teams_package(settings: Settings, args: argparse.Namespace) -> int:
-    """Write the Teams app package (--out), for "Upload a custom app" or the admin centre."""
-    if not settings.teams_app_id:
-        print(NO_APP_ID, file=sys.stderr)
-        return 1
-    try:
-        domain = check_domain(args.domain or DEFAULT_DOMAIN)
-        version = check_version(args.version or DEFAULT_VERSION)
-    except PackageError as error:
-        print(error, file=sys.stderr)
-        return 1
-    out = Path(args.out or DEFAULT_OUT)
-    package = build_app_package(settings.teams_app_id, domain=domain, version=version)
-    try:
-        # A package is rebuilt for each new version: it replaces the last one without --force.
-        protected = database_files(settings.database_url)
-        write_output(str(out), package, protected=protected, force=True)
-    except Refusal as refusal:
-        print(refusal.reply.text, file=sys.stderr)
-        return 1
-    print(f"Wrote {out}: the Teams app for bot {settings.teams_app_id}, version {version}.")
-    if not args.domain:
-        print(
-            f"It names the example address {DEFAULT_DOMAIN}: give --domain with the address "
-            "where Teams will reach the bot before you upload it."
-        )
-    print(
-        "Upload it in Teams (Apps > Manage your apps > Upload an app) or in the Teams admin "
-        "centre; raise --version each time you upload a changed one."
-    )
-    return 0

@@ -20,7 +20,7 @@ from microsoft_teams.api import (
 from microsoft_teams.common.http import ClientOptions
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.runtime.delivery import SendError
+from bot.runtime.sending import SendError
 from bot.runtime.settings import Settings
 from bot.teams.auth import TokenError
 from bot.teams.cards import build_message, build_reply_card

@@ -1,0 +1,1 @@
+"""What every handler uses: context, replies, wording, arguments, finding things by name."""

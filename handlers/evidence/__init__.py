@@ -1,0 +1,1 @@
+"""The evidence: weekly figures, /qi-stats, run-chart rules, charts and CSV exports."""

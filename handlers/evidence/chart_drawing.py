@@ -26,7 +26,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, PercentF
 from matplotlib.transforms import Transform, offset_copy
 from PIL import Image as PngImage
 
-from handlers.evidence.charts import (
+from handlers.evidence.chart_spec import (
     DPI,
     FIGURE_SIZE,
     NO_DATA,

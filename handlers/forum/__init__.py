@@ -1,0 +1,1 @@
+"""The QI forum: /qi-forum, meetings and RSVPs, sign-ups, slots, announcements, changes."""

@@ -1,4 +1,4 @@
-"""/qi-forum: the next forum meeting, who is going, RSVP; organisers add meetings."""
+"""Forum meetings: the next one, who is going, RSVP; organisers add meetings."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from handlers.core import ids
-from handlers.core.args import parse_arguments
 from handlers.core.context import Context
 from handlers.core.errors import Refusal
 from handlers.core.long_lists import and_more
@@ -51,22 +50,12 @@ def meeting_prefix(meeting_id: int) -> str:
     return f"meeting:{meeting_id}@"
 
 
-def handle_forum_command(ctx: Context, actor: Actor, text: str) -> Reply:
-    """Show the next meeting of each forum the person is in (or of every forum)."""
-    args = parse_arguments(text)
-    first = [w.casefold() for w in args.words[:2]]
-    if first[:1] in (["add-meeting"], ["addmeeting"]):
-        return add_meeting_command(ctx, actor, args.words[1:])
-    if first == ["add", "meeting"]:
-        return add_meeting_command(ctx, actor, args.words[2:])
-    if first[:1] == ["slot"]:
-        from handlers.forum.slots import handle_slot_command  # it builds on this module
-
-        return handle_slot_command(ctx, actor, text.strip()[len("slot") :])
+def show_forums(ctx: Context, actor: Actor, words: list[str]) -> Reply:
+    """The next meeting of the forum named, or of each forum the person is in (or of all)."""
     with ctx.sessions() as session:
         person = known_person(session, actor)
-        if args.words:
-            forums = [find_forum(session, " ".join(args.words))]
+        if words:
+            forums = [find_forum(session, " ".join(words))]
         else:
             mine = forum_store.forums_of(session, person.id) if person else []
             forums = mine or forum_store.list_forums(session)
@@ -276,4 +265,4 @@ def add_meeting(
 
 def handle_show_forum_button(ctx: Context, actor: Actor, value: str) -> Reply:
     """The 'See the next forum meeting' button."""
-    return handle_forum_command(ctx, actor, "")
+    return show_forums(ctx, actor, [])

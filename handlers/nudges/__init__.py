@@ -1,0 +1,1 @@
+"""The weekly reminder to leads, what its buttons do, and introductions (matchmaking)."""

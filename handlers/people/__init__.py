@@ -1,0 +1,1 @@
+"""One person's data: finding them, export, erasure, and linking two records of them."""

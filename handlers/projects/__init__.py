@@ -1,0 +1,1 @@
+"""Project teams: /qi-join, /qi-leave, /qi-projects, /qi-project and the register import."""

@@ -30,9 +30,9 @@ from bot.runtime.delivery import (
     DeliveryLoop,
     DeliveryPolicy,
     Pacer,
-    SendError,
     delivery_key,
 )
+from bot.runtime.sending import SendError
 from bot.slack.sender import (
     DEFAULT_RETRY_AFTER,
     METADATA_EVENT,

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli.main import build_parser
 from bot.console.render_text import render_reply
-from bot.runtime.delivery import Deliverer, DeliveryPolicy, Pacer, SendError, delivery_key
+from bot.runtime.delivery import Deliverer, DeliveryPolicy, Pacer, delivery_key
 from bot.runtime.routing import Destination, SenderRouter
+from bot.runtime.sending import SendError
 from bot.slack.sender import SlackSender
 from handlers.core.context import Context
 from handlers.core.reply import Reply

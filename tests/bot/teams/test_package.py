@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bot.cli.teams import cmd_teams_package
 from bot.runtime.settings import load_settings
 from bot.teams.package import (
     COMMANDS,
@@ -20,7 +21,6 @@ from bot.teams.package import (
     build_app_package,
     check_domain,
     check_version,
-    cmd_teams_package,
 )
 from handlers import dispatch
 from tests.fakes.teams_rules import manifest_problems

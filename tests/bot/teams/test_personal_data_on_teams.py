@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from handlers.core.errors import Refusal
 from store.models import ChatAddress, Person
-from tests.bot.cli.test_admin import run
+from tests.bot.cli.test_people import run
 from tests.fakes.teams_signing import PRIYA, TENANT_ID
 from tests.fakes.teams_signing import personal_conversation_id as chat_with
 

@@ -291,7 +291,7 @@ def test_a_lead_who_removed_the_app_gets_a_fresh_chat_next_time(teams_bot, fake_
     assert delivery is not None
     sender = teams_bot.service.teams_sender
     assert sender is not None
-    from bot.runtime.delivery import SendError
+    from bot.runtime.sending import SendError
     from handlers.core.reply import say
 
     try:
@@ -315,7 +315,7 @@ def test_a_lead_who_removed_the_app_gets_a_fresh_chat_next_time(teams_bot, fake_
 def test_a_lead_whose_app_the_teams_admin_blocked_keeps_their_chat_for_when_it_is_allowed(
     teams_bot, fake_teams
 ):
-    from bot.runtime.delivery import SendError
+    from bot.runtime.sending import SendError
     from bot.teams.sender import BLOCKED_BY_ADMIN
     from handlers.core.reply import say
     from handlers.forum.channel_problems import ChannelProblem
@@ -372,7 +372,7 @@ def test_a_lead_who_blocked_the_bot_is_not_sent_the_nudge_nor_made_to_wait_for_i
 def test_429s_without_retry_after_back_off_exponentially_and_reset_after_a_send(
     teams_bot, fake_teams
 ):
-    from bot.runtime.delivery import SendError
+    from bot.runtime.sending import SendError
     from handlers.core.reply import say
 
     sender = teams_bot.service.teams_sender

@@ -1,51 +1,25 @@
-"""The admin commands: forum announcement times, and linking one person's two records."""
+"""`qi-nudge person` and `admin`: export, erase and link one person's data from the command line."""
 
 import json
 
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli.admin import parse_offsets
 from bot.cli.main import build_parser
 from handlers.core.context import Context
 from handlers.core.errors import Refusal
-from handlers.core.lookup import find_forum
 from handlers.core.reply import Actor
 from store.addresses import remember_address
 from store.engine import make_engine, make_sessions
-from store.forums import create_forum
 from store.migrate import upgrade
 from store.models import ChatAddress, ErasedAddress, Person
 from store.names import name_key
 from store.people import email_digest, ensure_person_for_identity
 from tests.handlers import given
 
-
-def test_announcement_times_are_read_in_days_hours_and_minutes():
-    assert parse_offsets("7d,1d,0") == [10080, 1440, 0]
-    assert parse_offsets(" 2h, 30m ,2h") == [120, 30]
-    assert parse_offsets("45") == [45]
-
-
-@pytest.mark.parametrize("typed", ["7x", "d", "", "61d", "-1d"])
-def test_unreadable_announcement_times_are_refused_kindly(typed):
-    with pytest.raises(Refusal, match="couldn't read"):
-        parse_offsets(typed)
-
-
-def test_a_forum_called_qi_forum_is_found_by_its_name_among_several(sessions, clock):
-    with sessions.begin() as session:
-        create_forum(session, name="Carers Forum", channel=None, now=clock())
-        create_forum(session, name="QI Forum", channel=None, now=clock())
-
-        assert find_forum(session, "QI Forum").name == "QI Forum"
-        with pytest.raises(Refusal, match="There are 2 forums"):
-            find_forum(session, "the forum")
-
-
-# --- qi-nudge person link -------------------------------------------------------------------
-
 SLACK_BEN = Actor("slack", "T1", "U1", "Ben O", verified_email="ben@example.org")
+
+
 TEAMS_BEN = Actor("teams", "tenant-1", "29:1ben", "Ben Okafor", verified_email="ben@nhs.net")
 
 
@@ -131,8 +105,6 @@ def test_a_teams_account_held_alone_can_be_exported_and_erased_from_the_command_
     with pytest.raises(Refusal, match="Nobody has the chat identity"):
         run(ctx, "person", "export", "teams:tenant-1:aad-1")
 
-
-# --- erasure is not undone by the next register import ---------------------------------------
 
 REGISTER = (
     "Project name,Lead,Site,Status\n"

@@ -1,0 +1,81 @@
+"""`qi-nudge import-projects` and `export`: the project register in; memberships, sign-ups out."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bot.cli.output_files import database_files_of, open_output
+from handlers.core.context import Context
+from handlers.core.errors import Refusal
+from handlers.core.wording import plural
+from handlers.evidence import exports
+from handlers.projects.register_import import RegisterFileError, import_projects, open_register
+
+PROGRESS_FROM_ROWS = 500
+
+
+def cmd_import_projects(ctx: Context, args: argparse.Namespace) -> int:
+    """Load a project register CSV; bad rows are reported with their line numbers."""
+    path = Path(args.file)
+    if not path.is_file():
+        raise Refusal(f"There is no file at {path}.")
+
+    def progress(rows: int) -> None:
+        # Only long files need reassurance that something is happening.
+        if rows >= PROGRESS_FROM_ROWS:
+            print(f"  ...{rows} rows read", file=sys.stderr, flush=True)
+
+    try:
+        with open_register(path) as source:
+            report = import_projects(ctx, source, strict=args.strict, progress=progress)
+    except RegisterFileError as error:
+        raise Refusal(str(error)) from None
+    for problem in report.problems:
+        print(f"line {problem.line}: {problem.message}", file=sys.stderr)
+    if report.unknown_columns:
+        print("Ignored columns: " + ", ".join(report.unknown_columns))
+    if not report.applied:
+        print(f"Nothing was imported: {len(report.problems)} rows need fixing (--strict).")
+        return 1
+    print(
+        f"Imported: {report.created} new, {report.updated} updated, {report.unchanged} unchanged"
+        + (
+            f", {plural(len(report.problems), 'row')} skipped (see above)."
+            if report.problems
+            else "."
+        )
+    )
+    settings = getattr(args, "settings", None)
+    if settings is not None and settings.has_slack:
+        from bot.slack.app import build_web_client
+        from bot.slack.leads import link_leads_by_email
+
+        linking = link_leads_by_email(ctx.sessions, build_web_client(settings))
+        print(
+            f"Slack: {linking.linked} leads found by e-mail, {linking.not_on_slack} not on Slack."
+        )
+        if linking.not_checked:
+            print(f"Slack: {linking.not_checked} leads not checked yet: {linking.problem}.")
+        if linking.conflicts:
+            print(
+                "Already on Slack as a separate record (link the two with qi-nudge person link): "
+                + ", ".join(linking.conflicts)
+            )
+    return 1 if report.problems else 0
+
+
+def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
+    """Write memberships or forum sign-ups as CSV."""
+    writer = exports.export_memberships if args.what == "memberships" else exports.export_signups
+    protected = database_files_of(ctx.sessions)
+    # The file is opened first: a path that cannot be written is said before any work.
+    with (
+        open_output(args.out, protected=protected, force=args.force) as out,
+        ctx.sessions() as session,
+    ):
+        rows = writer(session, out)
+    if args.out:
+        print(f"Wrote {rows} rows to {args.out}.")
+    return 0

@@ -1,0 +1,22 @@
+"""/qi-forum: which part of the forum each way of typing it reaches."""
+
+from __future__ import annotations
+
+from handlers.core.args import parse_arguments
+from handlers.core.context import Context
+from handlers.core.reply import Actor, Reply
+from handlers.forum.meetings import add_meeting_command, show_forums
+from handlers.forum.slots import handle_slot_command
+
+
+def handle_forum_command(ctx: Context, actor: Actor, text: str) -> Reply:
+    """Show the next meeting of each forum the person is in (or of every forum)."""
+    args = parse_arguments(text)
+    first = [w.casefold() for w in args.words[:2]]
+    if first[:1] in (["add-meeting"], ["addmeeting"]):
+        return add_meeting_command(ctx, actor, args.words[1:])
+    if first == ["add", "meeting"]:
+        return add_meeting_command(ctx, actor, args.words[2:])
+    if first[:1] == ["slot"]:
+        return handle_slot_command(ctx, actor, text.strip()[len("slot") :])
+    return show_forums(ctx, actor, args.words)
