@@ -47,7 +47,8 @@ from bot.runtime import delivery  # noqa: E402
 from bot.runtime.delivery import Deliverer, DeliveryLoop, DeliveryPolicy, Pacer  # noqa: E402
 from bot.slack.sender import SlackSender, build_sending_client  # noqa: E402
 from handlers.core.context import Context  # noqa: E402
-from handlers.nudges.weekly import NudgePolicy, run_sweep, week_of  # noqa: E402
+from handlers.core.weeks import week_of  # noqa: E402
+from handlers.nudges.weekly import NudgePolicy, run_sweep  # noqa: E402
 from store import outbox  # noqa: E402
 from store.engine import make_sessions  # noqa: E402
 from tests.fakes.slack_api import FakeSlack, RateLimits  # noqa: E402

@@ -81,7 +81,8 @@ from sqlalchemy.orm import sessionmaker
 from bot.runtime.delivery import Deliverer, DeliveryLoop, DeliveryPolicy
 from bot.slack.sender import SlackSender, build_sending_client
 from handlers.core.context import Context
-from handlers.nudges.weekly import NudgePolicy, plan_sweep, run_sweep, week_before, week_of
+from handlers.core.weeks import week_before, week_of
+from handlers.nudges.weekly import NudgePolicy, plan_sweep, run_sweep
 from store import outbox
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade

@@ -14,8 +14,9 @@ from bot.runtime.sending import Sender
 from bot.runtime.settings import Settings
 from bot.runtime.waiting_report import elsewhere_for, report_waiting
 from handlers.core.context import Context
+from handlers.core.weeks import week_of
 from handlers.core.wording import plural
-from handlers.nudges.weekly import SweepPlan, plan_sweep, tidy_before_sweep, week_of
+from handlers.nudges.weekly import SweepPlan, plan_sweep, tidy_before_sweep
 from store import outbox
 from store.models import Person
 

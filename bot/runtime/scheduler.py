@@ -10,9 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from bot.runtime.leader import Leadership
 from handlers.core.context import Context
+from handlers.core.weeks import week_before, week_of
 from handlers.evidence.stats import backfill, take_snapshot
 from handlers.forum.announcements import run_announcements
-from handlers.nudges.weekly import NudgePolicy, SweepPlan, run_sweep, week_before, week_of
+from handlers.nudges.weekly import NudgePolicy, SweepPlan, run_sweep
 from store import jobs
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from handlers.core.context import Context
 from handlers.core.errors import Refusal
 from handlers.core.lookup import acting_person, find_forum, require_admin
 from handlers.core.reply import Actor, Reply, Section, say
+from handlers.core.weeks import week_of
 from handlers.core.wording import involvement_headline_text, plural
 from handlers.evidence.charts import attendance_chart, run_chart
 from handlers.evidence.run_chart import RunChartAnalysis, Signal, analyse
-from handlers.nudges.weekly import week_of
 from store import stats as stats_store
 from store.models import Forum
 from store.roles import LIVED_EXPERIENCE_ROLES, Role

@@ -12,8 +12,9 @@ from handlers.core.context import Context
 from handlers.core.errors import Refusal
 from handlers.core.lookup import acting_person, ensure_open, project_by_id, require_lead_or_admin
 from handlers.core.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
+from handlers.core.weeks import week_of
 from handlers.core.wording import on_day
-from handlers.nudges.weekly import SNOOZE_REASONS, week_of
+from handlers.nudges.weekly import SNOOZE_REASONS
 from store import nudges as nudge_store
 from store import outbox
 from store.audit import record

@@ -6,8 +6,8 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from functools import cache, lru_cache
+from datetime import datetime, time
+from functools import cache
 from typing import NamedTuple
 
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from handlers.core.errors import Refusal
 from handlers.core.long_lists import Shortlist, and_more, shortlist, words_of
 from handlers.core.lookup import known_person
 from handlers.core.reply import Actor, Button, Reply, Section, say
+from handlers.core.weeks import week_before
 from handlers.core.wording import first_name, join_names
 from handlers.nudges.matchmaking import (
     OFFER_NO,
@@ -92,21 +93,6 @@ class SweepPlan:
     # Introductions to offer: (project, forum member who would like a project, their role).
     offers: list[tuple[int, int, Role]] = field(default_factory=list)
     planned_new: int = 0
-
-
-def week_of(moment: datetime, ctx: Context) -> str:
-    """The ISO week a moment falls in, in the trust's time zone: '2026-W48'."""
-    year, week, _ = moment.astimezone(ctx.timezone).isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-@lru_cache(maxsize=16)  # asked once per project by the sweep, always of the same week
-def week_before(week: str) -> str:
-    """The key of the week before: '2026-W48' -> '2026-W47'."""
-    year, number = week.split("-W")
-    monday = date.fromisocalendar(int(year), int(number), 1) - timedelta(days=7)
-    iso = monday.isocalendar()
-    return f"{iso.year}-W{iso.week:02d}"
 
 
 def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy) -> SweepPlan:

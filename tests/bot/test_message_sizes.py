@@ -29,6 +29,7 @@ from bot.slack.blocks import fallback_text as slack_fallback
 from bot.teams.cards import TRUNCATED_NOTE, build_command_reply
 from handlers.core import ids
 from handlers.core.reply import Image, Reply, say
+from handlers.core.weeks import week_of
 from handlers.forum import announcements, channel_problems
 from handlers.forum import slots as forum_slots
 from handlers.forum.meetings import FORUMS_SHOWN
@@ -312,7 +313,7 @@ def test_the_rest_of_the_organisers_note_fits_a_few_at_a_time_with_buttons(chat,
     me = given.organiser(ctx.sessions, asha, ctx.now())
     (lead,) = given.many_people(ctx.sessions, long_names(1, start=7000), ctx.now())
     projects = given.many_projects(ctx.sessions, long_names(count), ctx.now(), lead_id=lead)
-    week = nudges.week_of(ctx.now(), ctx)
+    week = week_of(ctx.now(), ctx)
     passed_on(ctx, projects, week)
     delivery = claimed(nudges.ESCALATION, outbox.person_recipient(me), projects=projects)
     note = render_delivery(ctx, replace(delivery, occurrence=week))
@@ -363,7 +364,7 @@ def test_the_next_projects_fit_in_every_script(chat, ctx, asha, script):
     mine = given.many_projects(ctx.sessions, names[:500], ctx.now(), lead_id=me)
     (lead,) = given.many_people(ctx.sessions, [long_name(7000, script)], ctx.now())
     theirs = given.many_projects(ctx.sessions, names[500:], ctx.now(), lead_id=lead)
-    week = nudges.week_of(ctx.now(), ctx)
+    week = week_of(ctx.now(), ctx)
     passed_on(ctx, theirs, week)
     sweep(ctx)
     (nudge,) = [reply for kind, _to, reply in send_all(ctx) if kind == nudges.NUDGE]

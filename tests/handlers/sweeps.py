@@ -2,8 +2,9 @@
 
 from sqlalchemy import select
 
+from handlers.core.weeks import week_of
 from handlers.messages import render_delivery
-from handlers.nudges.weekly import NudgePolicy, run_sweep, week_of
+from handlers.nudges.weekly import NudgePolicy, run_sweep
 from handlers.projects.join import MEMBER_JOINED
 from store import outbox
 from store.models import Delivery, ProjectNudge

@@ -11,7 +11,8 @@ from sqlalchemy import select, update
 
 from bot.runtime.scheduler import Jobs
 from handlers.core.context import Context
-from handlers.nudges.weekly import NUDGE, NudgePolicy, week_of
+from handlers.core.weeks import week_of
+from handlers.nudges.weekly import NUDGE, NudgePolicy
 from store import outbox, people
 from store.engine import make_engine, make_sessions
 from store.forums import create_forum

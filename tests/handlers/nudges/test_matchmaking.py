@@ -3,7 +3,8 @@
 import pytest
 from sqlalchemy import select
 
-from handlers.nudges.weekly import plan_sweep, week_of
+from handlers.core.weeks import week_of
+from handlers.nudges.weekly import plan_sweep
 from handlers.people.personal_data import erase_person, export_person
 from store.models import ForumMember, MatchOffer, Project
 from store.roles import Involvement, ProjectStatus, Role

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from handlers.core import ids
+from handlers.core.weeks import week_before, week_of
 from handlers.core.wording import first_name
 from handlers.nudges.weekly import (
     FOR_SOMEONE_ELSE,
@@ -13,8 +14,6 @@ from handlers.nudges.weekly import (
     NO_MORE_OF_YOURS,
     NUDGE_PROJECTS_SHOWN,
     NudgePolicy,
-    week_before,
-    week_of,
 )
 from store.forums import create_forum
 from store.models import AuditEvent, Person

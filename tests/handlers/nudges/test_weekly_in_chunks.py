@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import event, select
 
 from handlers.core.context import Context
+from handlers.core.weeks import week_of
 from handlers.dispatch import SORRY, Dispatcher
 from handlers.nudges import matchmaking
 from handlers.nudges import weekly as nudges_module
-from handlers.nudges.weekly import NudgePolicy, run_sweep, week_of
+from handlers.nudges.weekly import NudgePolicy, run_sweep
 from store import nudges as nudge_store
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade

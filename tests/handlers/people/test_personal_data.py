@@ -131,7 +131,8 @@ def test_find_person_explains_ambiguity_and_absence(sessions, clock):
 
 
 def test_reminders_sent_to_a_person_are_exported_and_erased_with_them(chat, asha, clock, sessions):
-    from handlers.nudges.weekly import NudgePolicy, run_sweep, week_of
+    from handlers.core.weeks import week_of
+    from handlers.nudges.weekly import NudgePolicy, run_sweep
     from store.models import Delivery
 
     chat.say(asha, '/qi-project new "Falls prevention"')
