@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -24,17 +25,23 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        # Message ids are kept with sent deliveries (to edit them in place later): this
+        # session's own prefix keeps an id of an earlier session from naming one of these.
+        self.session = uuid.uuid4().hex[:12]
 
-    def add(self, reply: Reply, *, to: str | None, name: str) -> Message:
-        """Keep a newly posted message (unseen)."""
+    def add(self, reply: Reply, *, to: str | None, name: str) -> str:
+        """Keep a newly posted message (unseen); its id."""
         message = Message(len(self.messages) + 1, reply, to, name)
         self.messages.append(message)
-        return message
+        return f"{self.session}-{message.number}"
 
-    def replace(self, number: int, reply: Reply) -> bool:
-        """A posted message edited in place (RSVP counts); False if there is no such message."""
+    def replace(self, message_id: str, reply: Reply) -> bool:
+        """A posted message edited in place (RSVP counts); False if it is not one of ours."""
+        session, _, number = message_id.partition("-")
+        if session != self.session or not number.isdecimal():
+            return False  # posted by an earlier console, whose inbox is gone
         for message in self.messages:
-            if message.number == number:
+            if message.number == int(number):
                 message.reply = reply
                 return True
         return False

@@ -67,7 +67,7 @@ class ConsoleSender:
         """Keep the message in the inbox, or print it under a line saying who it is for."""
         to, name = self._reader(channel)
         if self.inbox is not None:
-            return str(self.inbox.add(reply, to=to, name=name).number)
+            return self.inbox.add(reply, to=to, name=name)
         self._count += 1
         where = f"to {name} (direct message)" if to is not None else f"in {name}"
         print(f"\n--- Message {where} ---\n{_shown(reply)}", file=self.stream)
@@ -76,8 +76,7 @@ class ConsoleSender:
     def update(self, channel: str, message_id: str, reply: Reply) -> None:
         """Change an earlier message (printed: say that it changed; it cannot be edited)."""
         if self.inbox is not None:
-            if message_id.isdecimal():
-                self.inbox.replace(int(message_id), reply)
+            self.inbox.replace(message_id, reply)
             return
         to, name = self._reader(channel)
         where = f"to {name}" if to is not None else f"in {name}"
