@@ -124,13 +124,13 @@ class Console:
         if not line:
             return True
         word = line.split(" ")[0]
-        if line in (":quit", ":q", ":exit"):
+        if word in (":quit", ":q", ":exit"):
             return False
-        if line == ":help":
+        if word == ":help":
             self.write(console_help(self.nudge_policy))
-        elif line == ":inbox":
+        elif word == ":inbox":
             self.show_inbox()
-        elif line == ":remind":
+        elif word == ":remind":
             self.remind()
         elif word == ":as":
             self.switch_person(line[3:])
@@ -199,7 +199,10 @@ class Console:
         except Exception:
             # The outbox keeps every message: the next command tries again. Details in the log.
             log.exception("console delivery failed")
-            self.write("Sorry, I couldn't deliver the bot's messages just now. Nothing is lost.")
+            self.write(
+                "Sorry, I couldn't deliver the bot's messages just now. Nothing is lost: they "
+                "go after your next command."
+            )
         finally:
             self._refresh.clear()
         mine = self.inbox.unseen(self.actor.user_id)
@@ -286,8 +289,7 @@ class Console:
             if again is None:  # done, or the form can't be drawn again (its project is gone)
                 self.show(reply)
                 return
-            text, _buttons = render_reply(reply, bold=self.bold, hint=False)
-            self.write(text)
+            self.write(reply.text)  # (its buttons can't be pressed while the form is open)
             self.write(
                 f"-- {again.title}, again: press Enter to keep an answer, or type a new one "
                 "(:cancel to stop) --"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import difflib
 from collections.abc import Mapping
 from datetime import time
@@ -14,6 +13,8 @@ from handlers.nudges.weekly import NudgePolicy, SweepPlan
 # How alike a typed command must be to one of ours to be offered ('qi-joinn', 'join', 'stats').
 SUGGEST_CUTOFF = 0.7
 
+# In English whatever the machine's locale, as everything else the bot says.
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SWEEP_ACTIONS = {"nudge": "its lead is reminded", "escalate": "passed to the forum organisers"}
 
 
@@ -31,7 +32,7 @@ Type a number to press a button in the last answer or message.
 
 def schedule(policy: NudgePolicy) -> str:
     """'every Monday at 9:30am'."""
-    return f"every {calendar.day_name[policy.weekday]} at {clock_time(policy.at)}"
+    return f"every {WEEKDAYS[policy.weekday]} at {clock_time(policy.at)}"
 
 
 def clock_time(moment: time) -> str:
