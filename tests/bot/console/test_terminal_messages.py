@@ -15,7 +15,7 @@ from handlers.forum.command import handle_forum_command
 from handlers.nudges.buttons import PARTNER_REQUEST_ADMIN
 from handlers.nudges.weekly import NUDGE
 from store import outbox
-from store.models import ChatIdentity, Delivery, Person, Project, ProjectNudge
+from store.models import ChatIdentity, Delivery, Membership, Person, Project, ProjectNudge
 from store.projects import create_project
 from store.roles import ProjectStatus
 
@@ -87,6 +87,34 @@ def test_a_lead_snoozes_the_reminder_by_number(ctx):
             .where(Project.name == "Pressure ulcer prevention")
         )
     assert snoozed is not None and snoozed > ctx.now()
+
+
+def test_an_introduction_goes_from_the_lead_to_the_forum_member_and_back(ctx):
+    seed_example_trust(ctx)
+
+    # Asha's reminder offers Priya (who asked the forum to be matched): [1] Yes, ask them.
+    transcript = run_console(
+        ctx, [":remind", "1", ":as Priya Shah", "1", ":as Asha Patel"], name="Asha Patel"
+    )
+
+    assert 'Shall I ask them about "Quicker discharge letters"?' in after(transcript, ":remind")
+    offer = after(transcript, ":as Priya Shah")
+    assert "A project team would like you to join them" in offer
+    assert "[1] Yes, I'd like to join" in offer
+    assert 'Welcome to the "Quicker discharge letters" team as a service user' in after(
+        transcript, "1"
+    )
+    assert "Priya Shah, a service user from the QI forum, has joined" in after(
+        transcript, ":as Asha Patel"
+    )
+    with ctx.sessions() as session:
+        teams = session.scalars(
+            select(Project.name)
+            .join(Membership, Membership.project_id == Project.id)
+            .join(Person, Person.id == Membership.person_id)
+            .where(Person.display_name == "Priya Shah")
+        ).all()
+    assert teams == ["Quicker discharge letters"]
 
 
 def test_remind_twice_in_a_week_sends_nothing_twice(ctx):
