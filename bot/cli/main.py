@@ -197,7 +197,7 @@ def run_demo(ctx: Context) -> None:
     )
 
 
-def run_console(ctx: Context, args: argparse.Namespace) -> int:
+def run_console(ctx: Context, args: argparse.Namespace, settings: Settings) -> int:
     """The console transport on stdin and stdout."""
     import getpass
 
@@ -215,6 +215,7 @@ def run_console(ctx: Context, args: argparse.Namespace) -> int:
         sys.stdout,
         bold=sys.stdout.isatty(),
         echo=not sys.stdin.isatty(),
+        nudge_policy=settings.nudge_policy,  # :remind runs the reminder `serve` would
     )
     return console.run()
 
@@ -245,7 +246,7 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int:
         run_demo(ctx)
         return 0
     if command == "console":
-        return run_console(ctx, args)
+        return run_console(ctx, args, settings)
     if command == "serve":
         from bot.runtime.serve import run_serve  # Slack and the web server load only when serving
 
