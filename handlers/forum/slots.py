@@ -122,13 +122,13 @@ def list_slots_command(ctx: Context, actor: Actor) -> Reply:
             .order_by(Meeting.starts_at, SlotRequest.id)
             .limit(SLOTS_SHOWN)
         ).all()
-        askers = dict(
-            session.execute(
-                select(Person.id, Person.display_name).where(
-                    Person.id.in_({s.requested_by_id for s in slots if s.requested_by_id})
-                )
-            ).tuples()
-        )
+        asked_by = {s.requested_by_id for s in slots if s.requested_by_id}
+        askers = {
+            person_id: name
+            for person_id, name in session.execute(
+                select(Person.id, Person.display_name).where(Person.id.in_(asked_by))
+            )
+        }
         lines = {slot.id: _waiting_line(slot, askers, ctx) for slot in slots}
     if not total:
         return say(
