@@ -160,10 +160,15 @@ def uncancel_meeting(
             subject_type="meeting",
             subject_id=meeting.id,
         )
+        told_text = (
+            f"{plural(told, 'person', 'people')} who said they were going and heard it was "
+            "cancelled will be told it is going ahead"
+            if told
+            else "Nobody going had heard it was cancelled yet, so there is nobody to tell"
+        )
         text = (
             f"The {meeting.forum.name} meeting on {when(meeting.starts_at, ctx.timezone)} is back "
-            f"on. {plural(told, 'person', 'people')} who said they were going and heard it was "
-            "cancelled will be told, and its announcements no longer say it is cancelled."
+            f"on. {told_text}, and its announcements no longer say it is cancelled."
         )
         if teams:
             text += f" {plural(teams, 'team')} that asked for a slot will be told too."

@@ -282,7 +282,8 @@ def plan_slot_teams_told_of_restoring(
     slots = _slots_asked(session, meeting)
     # The key before news keys carried the time: "slot:<id>:cancelled".
     keys = [f"slot:{slot.id}:{k}" for slot in slots for k in (cancelled, CANCELLED)]
-    heard = {to for _, to in outbox.gone_out(session, kind=SLOT_DECISION, occurrences=keys)}
+    gone = outbox.gone_out(session, kind=SLOT_DECISION, occurrences=keys)
+    heard = {int(occurrence.split(":")[1]) for occurrence, _ in gone}  # "slot:<id>:..."
     outbox.withdraw_waiting(
         session, kind=SLOT_DECISION, occurrences=keys, reason="the meeting is back on"
     )
@@ -297,8 +298,7 @@ def plan_slot_teams_told_of_restoring(
                 {"slot": slot.id, "news": RESTORED},
             )
             for slot in slots
-            if slot.requested_by_id is not None
-            and outbox.person_recipient(slot.requested_by_id) in heard
+            if slot.requested_by_id is not None and slot.id in heard
         ],
         now=now,
     )
