@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from handlers.core.args import parse_id
 from handlers.core.context import Context
@@ -36,10 +37,11 @@ def list_meetings_command(ctx: Context, actor: Actor) -> Reply:
     upcoming = Meeting.starts_at > ctx.now()
     with ctx.sessions.begin() as session:
         require_admin(session, acting_person(session, ctx, actor))
-        total = session.scalar(select(func.count()).where(upcoming)) or 0
+        total = session.scalar(select(func.count()).select_from(Meeting).where(upcoming)) or 0
         meetings = session.scalars(
             # Only those that can be shown: "…and N more" is counted, not read.
             select(Meeting)
+            .options(joinedload(Meeting.forum))
             .where(upcoming)
             .order_by(Meeting.starts_at, Meeting.id)
             .limit(MEETINGS_SHOWN)

@@ -117,7 +117,10 @@ def list_slots_command(ctx: Context, actor: Actor) -> Reply:
         slots = session.scalars(
             select(SlotRequest)
             .join(Meeting)
-            .options(joinedload(SlotRequest.project), joinedload(SlotRequest.meeting))
+            .options(
+                joinedload(SlotRequest.project),
+                joinedload(SlotRequest.meeting).joinedload(Meeting.forum),
+            )
             .where(*waiting)
             .order_by(Meeting.starts_at, SlotRequest.id)
             .limit(SLOTS_SHOWN)

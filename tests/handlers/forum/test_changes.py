@@ -16,6 +16,7 @@ from store.models import Delivery, Meeting
 from tests.conftest import person
 from tests.handlers import given
 from tests.handlers.sweeps import send_all
+from tests.query_watch import watching
 
 
 @pytest.fixture
@@ -361,3 +362,20 @@ def test_an_organiser_moves_a_meeting_in_chat_typed_either_way(
         "The QI Forum meeting you said you're going to has moved",
         "The QI Forum meeting you said you're going to has moved",
     ]
+
+
+def test_the_list_of_meetings_reads_the_same_few_statements_however_many_forums(
+    chat, ctx, chloe, sessions, clock
+):
+    given.organiser(sessions, chloe, clock())
+    chat.say(chloe, "/qi-forum meetings")  # known to the bot before counting
+    statements = []
+    for forums in (1, 6):
+        for n in range(forums):
+            forum = given.forum(sessions, clock(), name=f"Forum {forums}-{n}")
+            given.meeting(ctx, forum, clock() + timedelta(days=n + 1))
+        with watching(sessions.kw["bind"]) as watched:
+            assert chat.say(chloe, "/qi-forum meetings").ok
+        statements.append(len(watched.statements))
+
+    assert statements[0] == statements[1]

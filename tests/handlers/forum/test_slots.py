@@ -23,6 +23,7 @@ from store.projects import create_project
 from store.roles import ProjectStatus
 from tests.conftest import person
 from tests.handlers import given
+from tests.query_watch import watching
 
 
 def _scene(chat, asha, chloe, clock, sessions):
@@ -292,3 +293,21 @@ def test_the_list_leaves_out_cancelled_and_past_meetings_and_only_organisers_see
     assert not not_organiser.ok and "Only QI forum organisers" in not_organiser.text
     assert "No requests for a slot are waiting" in cancelled.text
     assert given.row_counts(sessions)["slot_requests"] == before["slot_requests"]
+
+
+def test_the_slots_waiting_are_read_in_the_same_few_statements_however_many(
+    chat, asha, chloe, clock, sessions
+):
+    _scene(chat, asha, chloe, clock, sessions)
+    chat.say(chloe, "/qi-forum slots")  # known to the bot before counting
+    statements = []
+    for teams in (1, 5):
+        for n in range(teams):
+            lead = person(f"Lead {teams}-{n}")
+            assert chat.say(lead, f'/qi-project new "Project {teams}-{n}"').ok
+            assert chat.say(lead, f'/qi-forum slot "Project {teams}-{n}" "Idea"').ok
+        with watching(sessions.kw["bind"]) as watched:
+            assert chat.say(chloe, "/qi-forum slots").ok
+        statements.append(len(watched.statements))
+
+    assert statements[0] == statements[1]
