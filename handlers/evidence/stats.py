@@ -362,6 +362,7 @@ def list_notes(ctx: Context) -> Reply:
     with ctx.sessions() as session:
         notes, total = stats_store.latest_notes(session, NOTES_SHOWN)
         lines = [_note_line(note.id, note.on_date, note.text) for note in notes]
+        first = notes[0].id if notes else 0  # the examples name a real note
     if not total:
         return say(
             f"There are no notes on the run chart yet. Organisers can add one: {EXAMPLE_NOTE}",
@@ -375,8 +376,9 @@ def list_notes(ctx: Context) -> Reply:
         sections=(
             Section(heading="Notes on the run chart", text=text),
             Section(
-                text=f"Organisers can change one by its number: {EXAMPLE_EDIT_NOTE}, or take "
-                f"it off the chart: {EXAMPLE_DELETE_NOTE}"
+                text=f"Organisers can change one by its number: /qi-stats note edit {first} "
+                f'2026-03-09 "Forum relaunched", or take it off the chart: /qi-stats note '
+                f"delete {first}"
             ),
         )
     )

@@ -26,10 +26,15 @@ LISTING = "/qi-forum meetings"
 MOVE_EXAMPLE = "/qi-forum move-meeting 5 2026-12-10 14:00"
 CANCEL_EXAMPLE = "/qi-forum cancel-meeting 5"
 UNCANCEL_EXAMPLE = "/qi-forum uncancel-meeting 5"
-HOW_TO_CHANGE = (
-    f"To change one, give its number: {MOVE_EXAMPLE} (a new date and time), {CANCEL_EXAMPLE}, "
-    f"or {UNCANCEL_EXAMPLE} to bring back a cancelled one."
-)
+
+
+def how_to_change(number: int) -> str:
+    """How to change a listed meeting, with a real number in the examples."""
+    return (
+        f"To change one, give its number: /qi-forum move-meeting {number} 2026-12-10 14:00 (a "
+        f"new date and time), /qi-forum cancel-meeting {number}, or /qi-forum uncancel-meeting "
+        f"{number} to bring back a cancelled one."
+    )
 
 
 def list_meetings_command(ctx: Context, actor: Actor) -> Reply:
@@ -48,6 +53,7 @@ def list_meetings_command(ctx: Context, actor: Actor) -> Reply:
         ).all()
         lines = shortlist(meetings, MEETINGS_SHOWN, line=lambda m: _line(m, ctx), total=total)
         text = "\n".join(_line(m, ctx) for m in lines.shown)
+        hint = how_to_change(meetings[0].id) if meetings else ""
     if not total:
         return Reply(
             sections=(
@@ -63,7 +69,7 @@ def list_meetings_command(ctx: Context, actor: Actor) -> Reply:
     return Reply(
         sections=(
             Section(heading="Forum meetings to come", text=text),
-            Section(text=HOW_TO_CHANGE),
+            Section(text=hint),
         )
     )
 

@@ -609,7 +609,7 @@ def test_organisers_list_edit_and_delete_chart_notes_by_number(chat, ctx, asha, 
         f'• #{evening} 1 June 2026: "Evening meetings"',
         f'• #{relaunch} 2 March 2026: "Forum relaunched"',
     ]
-    assert "/qi-stats note edit 3 2026-03-09" in listed.text
+    assert f"/qi-stats note edit {evening} 2026-03-09" in listed.text  # the latest's number
     assert edited.text == (
         f'Changed note #{relaunch} on the run chart to: 9 March 2026, "Forum relaunched!".'
     )

@@ -162,7 +162,7 @@ def test_an_organiser_sees_the_meetings_numbers_and_cancels_and_uncancels_one_in
     back = chat.say(chloe, f"/qi-forum uncancel-meeting #{meeting_id}")
 
     assert f"• #{meeting_id} QI Forum: Monday 30 November 2026 at 10am" in listed.text
-    assert "/qi-forum cancel-meeting 5" in listed.text  # how to change one
+    assert f"/qi-forum cancel-meeting {meeting_id}," in listed.text  # how, with its number
     assert cancelled.ok and cancelled.refresh == (f"meeting:{meeting_id}@",)
     assert "1 person who said they were going will be told" in cancelled.text
     assert heard == [
