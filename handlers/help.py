@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers.core.context import Context
 from handlers.core.reply import Actor, Reply, Section
 from handlers.evidence import stats
+from handlers.forum import organising
 from store.names import name_key
 from store.roles import role_list_text
 
@@ -50,7 +51,13 @@ TOPICS: dict[str, tuple[str, str]] = {
         "See the next QI forum meeting, who is going, and say whether you'll come.\n"
         'Organisers can add a meeting: /qi-forum add-meeting 2026-12-03 14:00 at "Room 4"\n'
         "A project team can ask for time at the next meeting to talk something through with "
-        'people with lived experience: /qi-forum slot "Falls prevention" "Our idea"',
+        'people with lived experience: /qi-forum slot "Falls prevention" "Our idea"\n'
+        "Organisers can also:\n"
+        "• /qi-forum meetings: see the meetings to come, with their numbers\n"
+        f"• {organising.MOVE_EXAMPLE}: move meeting 5 (the people going are told)\n"
+        f"• {organising.CANCEL_EXAMPLE}: cancel it; {organising.UNCANCEL_EXAMPLE}: bring it "
+        "back\n"
+        "• /qi-forum slots: the requests for a slot waiting for a decision, to accept or decline",
     ),
     "stats": (
         "/qi-stats",
@@ -58,7 +65,9 @@ TOPICS: dict[str, tuple[str, str]] = {
         "a run chart: the way QI teams tell real change from the usual ups and downs.\n"
         "• /qi-stats: all projects\n• /qi-stats Riverside Hospital: one site\n"
         "• /qi-stats forum: who comes to the forum's meetings\n"
-        f"Organisers can mark a change on the chart: {stats.EXAMPLE_NOTE}",
+        f"Organisers can mark a change on the chart: {stats.EXAMPLE_NOTE}\n"
+        "• /qi-stats notes: the notes on the chart, with their numbers\n"
+        f"• {stats.EXAMPLE_EDIT_NOTE}: change note 3; {stats.EXAMPLE_DELETE_NOTE}: take it off",
     ),
     "help": ("/qi-help", "This help. /qi-help join shows help for one command."),
 }

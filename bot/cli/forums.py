@@ -14,7 +14,7 @@ from handlers.core.errors import Refusal
 from handlers.core.lookup import find_forum
 from handlers.core.wording import at_place, when
 from handlers.forum.announcements import MAX_OFFSET, offsets_of
-from handlers.forum.changes import cancel_meeting, move_meeting
+from handlers.forum.changes import cancel_meeting, move_meeting, uncancel_meeting
 from handlers.forum.channel import change_channel, parse_channel
 from handlers.forum.meetings import add_meeting, parse_local_time
 from store.audit import record
@@ -136,9 +136,11 @@ def cmd_meeting_list(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_meeting_change(ctx: Context, args: argparse.Namespace) -> int:
-    """Cancel or move a meeting, then send the news and edit its announcements."""
+    """Cancel, un-cancel or move a meeting, then send the news and edit its announcements."""
     if args.action == "cancel":
         change = cancel_meeting(ctx, args.id, actor_id=None)
+    elif args.action == "uncancel":
+        change = uncancel_meeting(ctx, args.id, actor_id=None)
     else:
         change = move_meeting(ctx, args.id, parse_local_time(args.at, ctx), actor_id=None)
     print(change.text)

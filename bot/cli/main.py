@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="whether qi-nudge can post in each forum's channel"
     ).set_defaults(handler=_in("forums", "cmd_forum_check"))
 
-    meeting = sub.add_parser("meeting", help="add, list, move or cancel forum meetings")
+    meeting = sub.add_parser("meeting", help="add, list, move, cancel or un-cancel forum meetings")
     meeting_sub = meeting.add_subparsers(dest="action", required=True)
     meeting_add = meeting_sub.add_parser("add", help="add a meeting")
     meeting_add.add_argument("--at", required=True, help='local time, e.g. "2026-12-03 14:00"')
@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     meeting_move.add_argument("id", type=int, help="the meeting's number (see meeting list)")
     meeting_move.add_argument("--at", required=True, help='new local time, "2026-12-10 14:00"')
     meeting_move.set_defaults(handler=_in("forums", "cmd_meeting_change"))
+    meeting_uncancel = meeting_sub.add_parser(
+        "uncancel", help="bring back a cancelled meeting and tell people"
+    )
+    meeting_uncancel.add_argument("id", type=int, help="the meeting's number (see meeting list)")
+    meeting_uncancel.set_defaults(handler=_in("forums", "cmd_meeting_change"))
 
     admin = sub.add_parser("admin", help="grant, revoke or list the admin role")
     admin.add_argument("action", choices=["grant", "revoke", "list"])

@@ -34,6 +34,8 @@ def split_words(text: str) -> list[str]:
     # Only double quotes group words: "O'Brien" and "St John's ward" must survive.
     lexer.quotes = '"'
     lexer.escape = ""
+    # "#5" is a meeting's number and "Ward #3" a name, not the start of a comment.
+    lexer.commenters = ""
     try:
         return list(lexer)
     except ValueError:

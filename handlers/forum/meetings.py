@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -186,7 +187,7 @@ def _save_rsvp(
     )
 
 
-def parse_local_time(text: str, ctx: Context) -> datetime:
+def parse_local_time(text: str, ctx: Context, *, example: str = ADD_MEETING_EXAMPLE) -> datetime:
     """Read '2026-12-03 14:00' (or 03/12/2026 14:00) as the trust's local time."""
     for fmt in DATE_FORMATS:
         try:
@@ -202,9 +203,7 @@ def parse_local_time(text: str, ctx: Context) -> datetime:
                 "forward that night. Please choose another time."
             )
         return local
-    raise Refusal(
-        f"I couldn't read that date and time. Please write it like this: {ADD_MEETING_EXAMPLE}"
-    )
+    raise Refusal(f"I couldn't read that date and time. Please write it like this: {example}")
 
 
 def add_meeting_command(ctx: Context, actor: Actor, words: list[str]) -> Reply:
@@ -246,6 +245,7 @@ def add_meeting(
     location = clean_name(location or "") or None
     if location is not None and len(location) > NAME_MAX:
         raise Refusal(f"That place is too long. Please keep it under {NAME_MAX} characters.")
+    refuse_a_second(session, ctx, forum, starts_at, location)
     meeting = Meeting(
         forum_id=forum.id, starts_at=starts_at, location=location, created_at=ctx.now()
     )
@@ -261,6 +261,33 @@ def add_meeting(
         forum_id=forum.id,
     )
     return meeting
+
+
+def refuse_a_second(
+    session: Session,
+    ctx: Context,
+    forum: Forum,
+    starts_at: datetime,
+    location: str | None,
+    *,
+    besides: int | None = None,
+) -> None:
+    """Refuse a meeting that would be a second one at the same forum, time and place."""
+    same_time = session.scalars(
+        select(Meeting).where(
+            Meeting.forum_id == forum.id,
+            Meeting.starts_at == starts_at,
+            Meeting.cancelled_at.is_(None),
+            Meeting.id != (besides or 0),
+        )
+    )
+    place = (location or "").casefold()
+    for other in same_time:
+        if (other.location or "").casefold() == place:
+            raise Refusal(
+                f"There is already a {forum.name} meeting on {when(starts_at, ctx.timezone)}"
+                f"{at_place(location)}: #{other.id}. Nothing was changed."
+            )
 
 
 def handle_show_forum_button(ctx: Context, actor: Actor, value: str) -> Reply:

@@ -9,7 +9,7 @@ Welsh, Arabic, Chinese and emoji: the heaviest text either platform counts.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -30,7 +30,8 @@ from bot.teams.cards import TRUNCATED_NOTE, build_command_reply
 from handlers.core import ids
 from handlers.core.reply import Image, Reply, say
 from handlers.core.weeks import week_of
-from handlers.forum import announcements, channel_problems
+from handlers.evidence import stats
+from handlers.forum import announcements, channel_problems, organising
 from handlers.forum import slots as forum_slots
 from handlers.forum.meetings import FORUMS_SHOWN
 from handlers.home import HOME_FORUMS_SHOWN, HOME_PROJECTS_SHOWN, handle_home
@@ -50,6 +51,7 @@ from handlers.projects.manage import TEAM_SHOWN
 from store import outbox
 from store.models import (
     NAME_MAX,
+    ChartNote,
     Forum,
     ForumMember,
     MatchOffer,
@@ -797,3 +799,159 @@ def test_the_too_busy_to_post_a_chart_notice_fits(length):
 
     assert refusal is None, refusal
     assert "too busy" in slack_fallback(reply)
+
+
+# --- organisers changing meetings, slots and chart notes in chat --------------------------
+
+
+@pytest.mark.parametrize("count", sizes(organising.MEETINGS_SHOWN))
+def test_the_organisers_list_of_meetings_fits_and_says_how_many_more(chat, ctx, asha, count):
+    given.organiser(ctx.sessions, asha, ctx.now())
+    forum = given.forum(ctx.sessions, ctx.now(), name=long_name(1))
+    if count:
+        with ctx.sessions.begin() as session:
+            session.execute(
+                insert(Meeting),
+                [
+                    {
+                        "forum_id": forum,
+                        "starts_at": ctx.now() + timedelta(days=1 + n),
+                        "location": long_name(8000 + n),
+                        "cancelled_at": ctx.now() if n % 2 else None,
+                        "created_at": ctx.now(),
+                    }
+                    for n in range(count)
+                ],
+            )
+
+    reply = chat.say(asha, "/qi-forum meetings")
+
+    seen = shown(reply)
+    listed = seen.console.count("• #")
+    assert listed == min(count, organising.MEETINGS_SHOWN) or listed >= 10
+    if count > listed:
+        assert seen.everywhere(f"…and {count - listed} more meeting")
+    if count:
+        assert seen.everywhere("/qi-forum cancel-meeting ")
+
+
+@pytest.mark.parametrize("count", sizes(forum_slots.SLOTS_SHOWN))
+def test_the_slots_waiting_for_a_decision_fit_each_with_its_buttons(chat, ctx, asha, count):
+    me = given.organiser(ctx.sessions, asha, ctx.now())
+    forum = given.forum(ctx.sessions, ctx.now(), name=long_name(1))
+    meeting = given.meeting(ctx, forum, ctx.now() + timedelta(days=7), long_name(2))
+    projects = given.many_projects(ctx.sessions, long_names(count, start=10), ctx.now(), lead_id=me)
+    (asker,) = given.many_people(ctx.sessions, [long_name(3)], ctx.now())
+    if count:
+        with ctx.sessions.begin() as session:
+            session.execute(
+                insert(SlotRequest),
+                [
+                    {
+                        "meeting_id": meeting,
+                        "project_id": p,
+                        "topic": long_name(4, length=TOPIC_MAX),
+                        "requested_by_id": asker,
+                        "status": "requested",
+                        "created_at": ctx.now(),
+                    }
+                    for p in projects
+                ],
+            )
+
+    reply = chat.say(asha, "/qi-forum slots")
+
+    seen = shown(reply)
+    listed = sum(1 for section in reply.sections if section.buttons)
+    if not count:
+        assert seen.everywhere("No requests for a slot are waiting")
+        return
+    assert 5 <= listed <= forum_slots.SLOTS_SHOWN or listed == count
+    for buttons in (seen.slack_buttons, seen.teams_buttons):
+        assert titled(buttons, "Accept") == titled(buttons, "Decline") == listed
+    if count > listed:
+        assert seen.everywhere(f"…and {count - listed} more request")
+
+
+@pytest.mark.parametrize("count", sizes(stats.NOTES_SHOWN))
+def test_the_chart_notes_fit_and_say_how_many_more(chat, ctx, asha, count):
+    if count:
+        with ctx.sessions.begin() as session:
+            session.execute(
+                insert(ChartNote),
+                [
+                    {
+                        "on_date": date(2026, 1, 1) + timedelta(days=n),
+                        "text": long_name(n, length=stats.NOTE_MAX),
+                        "created_at": ctx.now(),
+                    }
+                    for n in range(count)
+                ],
+            )
+
+    reply = chat.say(asha, "/qi-stats notes")
+
+    seen = shown(reply)
+    listed = seen.console.count("• #")
+    assert listed == min(count, stats.NOTES_SHOWN) or listed >= 10
+    if count > listed:
+        assert seen.everywhere(f"…and {count - listed} more note")
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_organisers_answers_and_news_of_a_meeting_back_on_fit_with_the_longest_names(
+    chat, ctx, asha, script
+):
+    found = scene(ctx, script)
+    given.organiser(ctx.sessions, asha, ctx.now())
+    note = long_name(1, script, length=stats.NOTE_MAX)
+    place = long_name(7, script)
+    when = (ctx.now() + timedelta(days=3)).astimezone(ctx.timezone)
+    lines = [
+        "/qi-forum meetings",
+        "/qi-forum slots",
+        f"/qi-forum move-meeting {found.meeting} {when + timedelta(days=1):%Y-%m-%d %H:%M}",
+        f"/qi-forum cancel-meeting {found.meeting}",
+        f"/qi-forum uncancel-meeting {found.meeting}",
+        f'/qi-stats note 2026-03-02 "{note}"',
+        "/qi-stats notes",
+        f'/qi-stats note edit 1 2026-03-09 "{note}"',
+        "/qi-stats note delete 1",
+    ]
+    for line in lines:
+        reply = chat.say(asha, line)
+
+        assert reply.ok, (line, reply.text)
+        shown(reply)
+    twice = chat.say(
+        asha,
+        f'/qi-forum add-meeting {when + timedelta(days=1):%Y-%m-%d %H:%M} "{long_name(6, script)}"'
+        f' at "{place}"',
+    )
+    assert not twice.ok and "There is already" in twice.text
+    shown(twice)
+
+    back_on = render_delivery(
+        ctx,
+        claimed(
+            announcements.MEETING_CHANGED,
+            outbox.person_recipient(found.carer),
+            meeting=found.meeting,
+            news=announcements.UNCANCELLED,
+        ),
+    )
+    _set(ctx, SlotRequest, found.slot, status="accepted")
+    slot_back = render_delivery(
+        ctx,
+        claimed(
+            forum_slots.SLOT_DECISION,
+            outbox.person_recipient(found.lead),
+            slot=found.slot,
+            news=forum_slots.RESTORED,
+        ),
+    )
+    for reply in (back_on, slot_back):
+        assert reply is not None and reply.text.startswith("Good news")
+        seen = shown(reply)
+        assert len(seen.slack_buttons) == len(seen.teams_buttons) == len(reply.buttons)

@@ -52,3 +52,19 @@ def test_odd_input_still_gets_help_and_stores_nothing(chat, asha, sessions, text
 
     assert reply.ok and reply.sections[0].heading == "How qi-nudge works"
     assert given.row_counts(sessions) == before
+
+
+def test_help_names_the_organisers_commands_for_meetings_slots_and_notes(chat, asha):
+    forum = chat.say(asha, "/qi-help forum").text
+    stats = chat.say(asha, "/qi-help stats").text
+
+    for typed in (
+        "/qi-forum meetings",
+        "/qi-forum move-meeting 5 2026-12-10 14:00",
+        "/qi-forum cancel-meeting 5",
+        "/qi-forum uncancel-meeting 5",
+        "/qi-forum slots",
+    ):
+        assert typed in forum
+    for typed in ("/qi-stats notes", "/qi-stats note edit 3 2026-03-09", "/qi-stats note delete 3"):
+        assert typed in stats

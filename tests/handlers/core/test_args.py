@@ -27,6 +27,8 @@ from handlers.core.args import (
         ("<!channel>", ["<!channel>"]),
         ('""', [""]),
         ("", []),
+        ("cancel-meeting #5", ["cancel-meeting", "#5"]),
+        ('"Ward #3 falls" as carer', ["Ward #3 falls", "as", "carer"]),
     ],
 )
 def test_split_words(text, words):

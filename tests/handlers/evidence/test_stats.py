@@ -588,3 +588,74 @@ def test_the_same_figures_are_worked_out_once_and_answered_the_same(
     assert len(drawn_up) == 3
     assert noted.image.drawn_from != first.image.drawn_from
     assert grown.text != noted.text
+
+
+def chart_notes(ctx):
+    with ctx.sessions() as session:
+        return [(n.id, n.on_date, n.text) for n in session.scalars(select(ChartNote))]
+
+
+def test_organisers_list_edit_and_delete_chart_notes_by_number(chat, ctx, asha, chloe):
+    given.organiser(ctx.sessions, chloe, ctx.now())
+    assert chat.say(chloe, '/qi-stats note 2026-03-02 "Forum relaunched"').ok
+    assert chat.say(chloe, '/qi-stats note 2026-06-01 "Evening meetings"').ok
+    (relaunch, _), (evening, _) = [(n, t) for n, _d, t in chart_notes(ctx)]
+
+    listed = chat.say(asha, "/qi-stats notes")  # anyone may see what the chart marks
+    edited = chat.say(chloe, f'/qi-stats note edit #{relaunch} 2026-03-09 "Forum relaunched!"')
+    deleted = chat.say(chloe, f"/qi-stats note delete {evening}")
+
+    assert listed.sections[0].text.splitlines() == [
+        f'• #{evening} 1 June 2026: "Evening meetings"',
+        f'• #{relaunch} 2 March 2026: "Forum relaunched"',
+    ]
+    assert f"/qi-stats note edit {evening} 2026-03-09" in listed.text  # the latest's number
+    assert edited.text == (
+        f'Changed note #{relaunch} on the run chart to: 9 March 2026, "Forum relaunched!".'
+    )
+    assert deleted.text == 'Took the note off the run chart: 1 June 2026, "Evening meetings".'
+    assert chart_notes(ctx) == [(relaunch, date(2026, 3, 9), "Forum relaunched!")]
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("note delete", "Please give the note's number, like this: /qi-stats note delete 3."),
+        ("note delete 999", "There is no note #999 on the run chart. Type /qi-stats notes"),
+        ("note edit {n}", "Give a date and a few words, for example: /qi-stats note edit 3"),
+        ('note edit {n} soon "x"', '"soon" is not a date I can read.'),
+        ('note edit first 2026-03-09 "x"', "Please give the note's number"),
+    ],
+)
+def test_a_note_change_that_cannot_be_made_is_explained_and_changes_nothing(
+    chat, ctx, chloe, typed, says
+):
+    given.organiser(ctx.sessions, chloe, ctx.now())
+    assert chat.say(chloe, '/qi-stats note 2026-03-02 "Forum relaunched"').ok
+    ((number, _, _),) = chart_notes(ctx)
+    before = given.row_counts(ctx.sessions)
+
+    reply = chat.say(chloe, "/qi-stats " + typed.format(n=number))
+
+    assert not reply.ok and says in reply.text
+    assert given.row_counts(ctx.sessions) == before
+    assert chart_notes(ctx) == [(number, date(2026, 3, 2), "Forum relaunched")]
+
+
+def test_only_organisers_edit_or_delete_a_note(chat, ctx, asha, chloe):
+    given.organiser(ctx.sessions, chloe, ctx.now())
+    assert chat.say(chloe, '/qi-stats note 2026-03-02 "Forum relaunched"').ok
+    ((number, _, _),) = chart_notes(ctx)
+
+    edit = chat.say(asha, f'/qi-stats note edit {number} 2026-03-02 "Mine now"')
+    delete = chat.say(asha, f"/qi-stats note delete {number}")
+
+    assert not edit.ok and not delete.ok and "Only QI forum organisers" in delete.text
+    assert chart_notes(ctx) == [(number, date(2026, 3, 2), "Forum relaunched")]
+
+
+def test_with_no_notes_the_list_says_how_to_add_one(chat, ctx, asha):
+    reply = chat.say(asha, "/qi-stats notes")
+
+    assert reply.ok and "There are no notes on the run chart yet." in reply.text
+    assert '/qi-stats note 2026-03-02 "Forum relaunched"' in reply.text

@@ -366,3 +366,59 @@ def test_an_announcement_names_the_day_by_the_calendar(ctx, sessions, clock, sta
     (post,) = [reply for kind, _, reply in send_all(ctx) if kind == ANNOUNCE]
 
     assert post.sections[0].heading == heading
+
+
+def test_a_second_meeting_at_the_same_forum_time_and_place_is_refused(chat, asha, sessions, clock):
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())
+    assert chat.say(asha, '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4"').ok
+    (first,) = meeting_ids(sessions)
+    before = given.row_counts(sessions)
+
+    again = chat.say(asha, '/qi-forum add-meeting 03/12/2026 14:00 at "room 4"')
+
+    assert not again.ok
+    assert again.text == (
+        "There is already a QI Forum meeting on Thursday 3 December 2026 at 2pm at room 4: "
+        f"#{first}. Nothing was changed."
+    )
+    assert given.row_counts(sessions) == before
+
+
+def test_another_place_or_a_cancelled_meeting_is_no_reason_to_refuse(
+    chat, ctx, asha, sessions, clock
+):
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())
+    assert chat.say(asha, '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4"').ok
+    (first,) = meeting_ids(sessions)
+    assert chat.say(asha, f"/qi-forum cancel-meeting {first}").ok
+
+    again = chat.say(asha, '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4"')
+    elsewhere = chat.say(asha, '/qi-forum add-meeting 2026-12-03 14:00 at "Room 5"')
+    back = chat.say(asha, f"/qi-forum uncancel-meeting {first}")
+
+    assert again.ok and elsewhere.ok
+    assert len(meeting_ids(sessions)) == 3
+    # Back on, the cancelled one would be the second at that time and place.
+    assert not back.ok and "There is already a QI Forum meeting on Thursday" in back.text
+
+
+def test_a_meeting_moved_onto_another_at_the_same_place_is_refused(
+    chat, ctx, asha, sessions, clock
+):
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())
+    assert chat.say(asha, "/qi-forum add-meeting 2026-12-03 14:00").ok
+    assert chat.say(asha, "/qi-forum add-meeting 2026-12-10 14:00").ok
+    first, second = meeting_ids(sessions)
+
+    moved = chat.say(asha, f"/qi-forum move-meeting {second} 2026-12-03 14:00")
+
+    assert not moved.ok and f": #{first}. Nothing was changed." in moved.text
+    assert meetings(sessions)[1][0] == datetime(2026, 12, 10, 14, 0, tzinfo=UTC)
+
+
+def meeting_ids(sessions):
+    with sessions() as session:
+        return list(session.scalars(select(Meeting.id).order_by(Meeting.id)))
