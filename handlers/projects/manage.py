@@ -115,17 +115,20 @@ def handle_project_command(ctx: Context, actor: Actor, text: str) -> Reply:
     # name nor something it can do ("remove-membr ...") get the list of what it can do.
     try:
         return show_project(ctx, actor, text)
-    except Refusal:
-        return unknown_verb(ctx, verb, typed)
+    except Refusal as refusal:
+        return unknown_verb(ctx, verb, typed, refusal)
 
 
-def unknown_verb(ctx: Context, verb: str, query: str) -> Reply:
+def unknown_verb(ctx: Context, verb: str, query: str, refusal: Refusal) -> Reply:
     """What /qi-project can do, with the closest verbs and projects to what was typed."""
     match = match_name(verb, [Named(v, v) for v in VERBS])
     verbs = (match.found,) if match.found else match.candidates
     with ctx.sessions() as session:
-        projects = match_project_name(session, name_key(query), None, typos=True).candidates
-    closest = did_you_mean([*(f"/qi-project {v}" for v in verbs), *projects])
+        projects = match_project_name(session, name_key(query), None, typos=True)
+    if projects.ambiguous and not verbs:
+        # "falls", with several falls projects: which one, as /qi-project show says.
+        return refuse(f"{refusal.reply.text}\n{USAGE}")
+    closest = did_you_mean([*(f"/qi-project {v}" for v in verbs), *projects.candidates])
     return refuse(
         f'"{clip(query, ECHO_MAX)}" isn\'t the name of a project, nor something /qi-project '
         f"can do.{closest}\n{USAGE}"

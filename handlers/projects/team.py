@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.core import ids
@@ -275,6 +276,13 @@ def edit_member(
         others = [m for m in team if m is not member and not m.in_chat]
         if any(name_key(m.name) == name_key(tidy) for m in others):
             raise Refusal(f'{tidy} is already on the "{project.name}" team.')
+        if tidy != member.name and _leads_a_project(session, member.person_id):
+            # A lead imported from the project register, not yet on chat: the register (and
+            # their chat account, once they use it) says what they are called.
+            raise Refusal(
+                f"{member.name} leads a project, so their name comes from the project register. "
+                "You can still change their role, --consulted or --since."
+            )
         if tidy != member.name:
             # The same person on every team they are recorded on: it is their name.
             membership.person.display_name = tidy
@@ -335,6 +343,13 @@ def edit_member(
     elif counted_before and not counted_now:
         text += f' "{project.name}" now has no service user or carer on the team.'
     return say(text + note)
+
+
+def _leads_a_project(session: Session, person_id: int) -> bool:
+    return (
+        session.scalar(select(Project.id).where(Project.lead_person_id == person_id).limit(1))
+        is not None
+    )
 
 
 def _audit(

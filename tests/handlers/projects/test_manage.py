@@ -1200,3 +1200,61 @@ def test_only_the_lead_sees_and_can_use_the_change_button(chat, asha, ben, sessi
     assert not submitted.ok and "Only the lead" in submitted.text
     assert not pressed.ok and "Only the lead" in pressed.text
     assert given.row_counts(sessions) == before
+
+
+def test_a_name_several_projects_share_still_asks_which(chat, asha):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project new "Falls audit"')
+
+    reply = chat.say(asha, "/qi-project falls")
+
+    assert not reply.ok
+    assert 'More than one project matches "falls".' in reply.text
+    assert '"Falls audit" or "Falls prevention"' in reply.text
+    assert "/qi-project remove-member" in reply.text
+
+
+def test_an_imported_leads_name_is_the_registers(chat, ctx, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project add-member "Falls" "Sam Jones" as carer --consent')
+    with sessions.begin() as session:
+        sam = session.scalars(select(Person).where(Person.display_name == "Sam Jones")).one()
+        session.add(
+            Project(
+                name="Carers' voices",
+                name_key="carers voices",
+                status=ProjectStatus.ACTIVE,
+                lead_person_id=sam.id,
+                created_at=ctx.now(),
+                updated_at=ctx.now(),
+            )
+        )
+    before = given.row_counts(sessions)
+
+    reply = chat.say(asha, '/qi-project edit-member "Falls" "Sam Jones" --name "Sam Jonas"')
+
+    assert not reply.ok and "their name comes from the project register" in reply.text
+    assert given.row_counts(sessions) == before
+    assert given.team_rows(sessions, FALLS)[0][0] == "Sam Jones"
+
+
+def test_changing_since_when_works_out_the_weeks_already_recorded_again(chat, ctx, asha, clock):
+    from datetime import UTC, datetime
+
+    from handlers.evidence.stats import take_snapshot
+    from store import stats as stats_store
+
+    clock.current = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    for day in (2, 9, 16, 23):  # the weekly figure, taken live each Monday at 10:00
+        clock.current = datetime(2026, 11, day, 10, tzinfo=UTC)
+        take_snapshot(ctx)
+    clock.current = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    chat.say(asha, ADD_SAM)
+
+    reply = chat.say(asha, '/qi-project edit-member "Falls" "Sam Jones" --since 2026-11-12')
+
+    assert reply.ok, reply.text
+    with ctx.sessions() as session:
+        weeks = [(w.week, w.involved_projects) for w in stats_store.snapshots(session)]
+    assert weeks == [("2026-W45", 0), ("2026-W46", 0), ("2026-W47", 1), ("2026-W48", 1)]
