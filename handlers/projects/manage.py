@@ -44,6 +44,7 @@ from handlers.projects.team import (
     EDIT_MEMBER_EXAMPLE,
     PERSON_NAME_MAX,
     REMOVE_MEMBER_EXAMPLE,
+    counts_in_headline,
     edit_member_command,
     parse_since,
     remove_member_command,
@@ -291,7 +292,7 @@ def add_member(
     # chat who shares a carer's name is somebody else. Folded in Python for "Élodie"/"ÉLODIE".
     same = next((m for m in team if not m.in_chat and name_key(m.name) == name_key(tidy)), None)
     if same is not None:
-        return _already_on_team(session, ctx, recorder, project, same, role)
+        return _already_on_team(session, ctx, recorder, project, team, same, role)
     had_lived_experience = any(
         m.role in LIVED_EXPERIENCE_ROLES and m.involvement == Involvement.TEAM_MEMBER for m in team
     )
@@ -347,6 +348,7 @@ def _already_on_team(
     ctx: Context,
     recorder: Person,
     project: Project,
+    team: list[TeamMember],
     member: TeamMember,
     role: Role,
 ) -> Reply:
@@ -368,10 +370,16 @@ def _already_on_team(
         old=member.role.value,
         new=role.value,
     )
-    return say(
+    text = (
         f'{member.name} is already on the "{project.name}" team. I\'ve changed their role from '
         f"{member.role.label} to {role.label}."
     )
+    counted = [m for m in team if counts_in_headline(m.role, m.involvement)]
+    if counted == [member] and not counts_in_headline(role, member.involvement):
+        text += f' "{project.name}" now has no service user or carer on the team.'
+    elif not counted and counts_in_headline(role, member.involvement):
+        text += f' "{project.name}" now has a service user or carer on the team. Thank you.'
+    return say(text)
 
 
 def build_add_member_form(project: Project) -> Form:

@@ -193,9 +193,13 @@ def remove_member(
     return say(text)
 
 
+def counts_in_headline(role: Role, involvement: Involvement) -> bool:
+    """Whether the headline counts a member: a service user or carer on the team."""
+    return role in LIVED_EXPERIENCE_ROLES and involvement == Involvement.TEAM_MEMBER
+
+
 def _counts(member: TeamMember) -> bool:
-    """Whether the headline counts them: a service user or carer on the team."""
-    return member.role in LIVED_EXPERIENCE_ROLES and member.involvement == Involvement.TEAM_MEMBER
+    return counts_in_headline(member.role, member.involvement)
 
 
 # --- edit-member ----------------------------------------------------------------------------
@@ -334,9 +338,8 @@ def edit_member(
         return say(f"Nothing needed changing: that is how {name} is already recorded.{note}")
     text = f'I\'ve changed {name} on the "{project.name}" team: ' + "; ".join(changes) + "."
     counted_before = any(_counts(m) for m in team)
-    counted_now = any(_counts(m) for m in team if m is not member) or (
-        membership.role in LIVED_EXPERIENCE_ROLES
-        and membership.involvement == Involvement.TEAM_MEMBER
+    counted_now = any(_counts(m) for m in team if m is not member) or counts_in_headline(
+        membership.role, membership.involvement
     )
     if counted_now and not counted_before:
         text += f' "{project.name}" now has a service user or carer on the team.'

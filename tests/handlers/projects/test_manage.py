@@ -745,7 +745,8 @@ def test_recording_someone_again_in_a_new_role_changes_it_and_says_so(chat, asha
     assert reply.ok
     assert (
         'Sam Jones is already on the "Falls prevention" team. I\'ve changed their role from '
-        "staff to carer." in reply.text
+        'staff to carer. "Falls prevention" now has a service user or carer on the team.'
+        in reply.text
     )
     assert given.team_rows(sessions, "Falls prevention") == [
         ("Sam Jones", Role.CARER, Involvement.TEAM_MEMBER, None)
