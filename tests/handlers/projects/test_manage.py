@@ -1259,3 +1259,45 @@ def test_changing_since_when_works_out_the_weeks_already_recorded_again(chat, ct
     with ctx.sessions() as session:
         weeks = [(w.week, w.involved_projects) for w in stats_store.snapshots(session)]
     assert weeks == [("2026-W45", 0), ("2026-W46", 0), ("2026-W47", 1), ("2026-W48", 1)]
+
+
+@pytest.mark.parametrize("value", ["", "x", "999999", "²", "1" * 30])
+def test_altered_or_stale_button_values_get_a_kind_answer(chat, asha, ben, sessions, value):
+    change_form(chat, asha, ben)
+    before = given.row_counts(sessions)
+
+    replies = [
+        chat.bot.action(asha, ids.REMOVE_MEMBER, value),
+        chat.bot.action(asha, ids.OPEN_CHANGE_MEMBER, value),
+        chat.bot.submit(
+            asha, ids.CHANGE_MEMBER_FORM, {"member": "Sam Jones", "action": "remove"}, value
+        ),
+    ]
+
+    for reply in replies:
+        assert not reply.ok and "no longer" in reply.text, reply.text
+    assert chat.bot.action(asha, ids.KEEP_MEMBER, value).text.startswith("Nothing changed")
+    assert given.row_counts(sessions) == before
+
+
+def test_two_members_with_one_name_are_told_apart_with_the_form(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(person("Mo Ahmed"), "/qi-join falls as staff")
+    chat.say(asha, '/qi-project add-member "Falls" "Mo Ahmed" as carer --consent')
+    before = given.row_counts(sessions)
+
+    typed = chat.say(asha, '/qi-project remove-member "Falls" "Mo Ahmed"')
+
+    assert not typed.ok and "More than one person" in typed.text
+    assert '"Change or remove someone" button' in typed.text
+    assert given.row_counts(sessions) == before
+    form = chat.press(
+        asha, chat.say(asha, "/qi-project show Falls prevention"), "Change or remove someone"
+    )
+    recorded = next(c for c in form.form.fields[0].choices if "not on chat" in c.label)
+    confirm = chat.submit(asha, form, member=recorded.value, action="remove")
+    assert chat.press(asha, confirm, "Yes, take them off").ok
+    assert [(r[1], r[3] is None) for r in given.team_rows(sessions, FALLS)] == [
+        (Role.STAFF, True),
+        (Role.CARER, False),
+    ]
