@@ -44,7 +44,13 @@ TOPICS: dict[str, tuple[str, str]] = {
         "been on it since then)\n"
         '• /qi-project show "Falls prevention": see the team\n'
         '• /qi-project status "Falls prevention" completed: active, on hold, completed or stopped\n'
-        "• /qi-project reminders off: no more weekly reminders (on: start them again)",
+        "• /qi-project reminders off: no more weekly reminders (on: start them again)\n"
+        '• /qi-project remove-member "Falls prevention" "Sam Jones": take someone off the team '
+        "(lead or organiser; their time on it is kept)\n"
+        '• /qi-project edit-member "Falls prevention" "Sam Jones" --name "Sam Jonas" as service '
+        "user: put right someone's name or role; --consulted or --team-member, and --since "
+        "2026-03-02, change how and since when they take part. The lead also finds a "
+        '"Change or remove someone" button under the team on /qi-project show',
     ),
     "forum": (
         "/qi-forum",

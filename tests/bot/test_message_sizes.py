@@ -44,7 +44,7 @@ from handlers.nudges.weekly import (
     ESCALATION_PROJECTS_SHOWN,
     NUDGE_PROJECTS_SHOWN,
 )
-from handlers.projects import join
+from handlers.projects import join, team
 from handlers.projects.join import FORM_CHOICE_LIMIT
 from handlers.projects.listing import LIST_LIMIT
 from handlers.projects.manage import TEAM_SHOWN
@@ -955,3 +955,79 @@ def test_organisers_answers_and_news_of_a_meeting_back_on_fit_with_the_longest_n
         assert reply is not None and reply.text.startswith("Good news")
         seen = shown(reply)
         assert len(seen.slack_buttons) == len(seen.teams_buttons) == len(reply.buttons)
+
+
+# --- looking after a team: the change form, the confirm step and the answers ----------------
+
+
+@pytest.mark.parametrize("short", [True, False], ids=["short names", "200-character names"])
+@pytest.mark.parametrize("count", sizes(team.FORM_CHOICE_LIMIT))
+def test_the_change_form_fits_or_asks_for_the_name_to_be_typed(chat, ctx, asha, count, short):
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    (project,) = given.many_projects(ctx.sessions, [long_name(1)], ctx.now(), lead_id=lead)
+    names = [f"Member {n}" for n in range(count)] if short else long_names(count, start=100)
+    people = given.many_people(ctx.sessions, names, ctx.now())
+    given.many_members(ctx.sessions, project, [(p, Role.CARER) for p in people], ctx.now())
+    card = chat.say(asha, f'/qi-project show "{long_name(1)}"')
+
+    if not count:
+        assert "Change or remove someone" not in given.labels(card)
+        return
+    reply = chat.press(asha, card, "Change or remove someone")
+
+    assert reply.form is not None
+    check_slack_view(build_modal(reply.form, intro=reply.text))
+    check_teams_message(build_command_reply(reply))
+    who = reply.form.fields[0]
+    if short:
+        assert bool(who.choices) == (count <= team.FORM_CHOICE_LIMIT)
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_taking_someone_off_or_putting_them_right_fits_with_the_longest_names(
+    chat, ctx, asha, ben, script
+):
+    name = long_name(1, script)
+    member = long_name(3, script)[:100].strip()
+    renamed = long_name(4, script)[:100].strip()
+    chat.say(asha, f'/qi-project new "{name}"')
+    chat.say(ben, f'/qi-join "{name}" as carer')
+    chat.say(asha, f'/qi-project add-member "{name}" "{member}" as staff --consent')
+    project = f'"{name}" "{member}"'
+    lines = [
+        f"/qi-project add-member {project} as carer --consent",
+        f'/qi-project edit-member {project} --name "{renamed}" as service user --consulted',
+        f'/qi-project edit-member "{name}" "{renamed}" --team-member --since 2026-11-23',
+        f'/qi-project remove-member "{name}" "{renamed}"',
+        f'/qi-project remove-member "{name}" "Ben Okafor"',
+    ]
+
+    for line in lines:
+        reply = chat.say(asha, line)
+
+        assert reply.ok, (line, reply.text)
+        shown(reply)
+    chat.say(ben, f'/qi-join "{name}" as carer')
+    card = chat.say(asha, f'/qi-project show "{name}"')
+    form = chat.press(asha, card, "Change or remove someone")
+    assert form.form is not None
+    confirm = chat.submit(asha, form, member=form.form.fields[0].choices[0].value, action="remove")
+    assert confirm.ok, confirm.text
+    seen = shown(confirm)
+    assert titled(seen.slack_buttons, "Yes, take them off") == 1
+    assert titled(seen.teams_buttons, "Yes, take them off") == 1
+    shown(chat.press(asha, confirm, "No, keep them"))
+    shown(chat.press(asha, confirm, "Yes, take them off"))
+
+
+@pytest.mark.parametrize("length", [12, team.ECHO_MAX, team.ECHO_MAX + 1, 1000, 1990])
+def test_words_qi_project_does_not_know_get_an_answer_that_fits(chat, ctx, asha, length):
+    given.many_projects(ctx.sessions, long_names(3), ctx.now(), lead_id=None)
+    typed = ("remove-membr " + "🏥 Lleihau cwympiadau " * 100)[:length]
+
+    reply = chat.say(asha, f"/qi-project {typed}")
+
+    assert not reply.ok
+    seen = shown(reply)
+    assert seen.everywhere("/qi-project remove-member")
