@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from handlers.core.context import Context
+from handlers.core.dates import day_first, example_meeting_day, example_past_day, long_date
 from handlers.core.reply import Actor, Reply, Section
-from handlers.evidence import stats
 from store.names import name_key
 from store.roles import role_list_text
 
@@ -39,7 +39,7 @@ TOPICS: dict[str, tuple[str, str]] = {
         "(or another role) if you will be on the team in that role too\n"
         '• /qi-project add-member "Falls prevention" "Sam Jones" as carer --consent: record '
         "someone who doesn't use chat, once they have agreed (add --consulted if they are "
-        "asked now and then rather than being on the team; add --since 2026-03-02 if they have "
+        "asked now and then rather than being on the team; add --since {past_day} if they have "
         "been on it since then)\n"
         '• /qi-project show "Falls prevention": see the team\n'
         '• /qi-project status "Falls prevention" completed: active, on hold, completed or stopped\n'
@@ -48,7 +48,8 @@ TOPICS: dict[str, tuple[str, str]] = {
     "forum": (
         "/qi-forum",
         "See the next QI forum meeting, who is going, and say whether you'll come.\n"
-        'Organisers can add a meeting: /qi-forum add-meeting 2026-12-03 14:00 at "Room 4"\n'
+        'Organisers can add a meeting: /qi-forum add-meeting {meeting_day} 2pm at "Room 4" '
+        "(dates day first: 3/12/2026 or 3 December; times like 2pm, 2:30pm or 14:00)\n"
         "A project team can ask for time at the next meeting to talk something through with "
         'people with lived experience: /qi-forum slot "Falls prevention" "Our idea"',
     ),
@@ -58,7 +59,8 @@ TOPICS: dict[str, tuple[str, str]] = {
         "a run chart: the way QI teams tell real change from the usual ups and downs.\n"
         "• /qi-stats: all projects\n• /qi-stats Riverside Hospital: one site\n"
         "• /qi-stats forum: who comes to the forum's meetings\n"
-        f"Organisers can mark a change on the chart: {stats.EXAMPLE_NOTE}",
+        'Organisers can mark a change on the chart: /qi-stats note {past_long_day} "Forum '
+        'relaunched"',
     ),
     "help": ("/qi-help", "This help. /qi-help join shows help for one command."),
 }
@@ -69,7 +71,19 @@ def handle_help_command(ctx: Context, actor: Actor, text: str) -> Reply:
     topic = name_key(text).removeprefix("qi ").replace("qi-", "").strip()
     if topic in TOPICS:
         heading, body = TOPICS[topic]
-        return Reply(sections=(Section(heading=heading, text=body),))
+        return Reply(sections=(Section(heading=heading, text=_dated(body, ctx)),))
     sections = [Section(heading="How qi-nudge works", text=INTRO)]
-    sections += [Section(heading=heading, text=body) for heading, body in TOPICS.values()]
+    sections += [
+        Section(heading=heading, text=_dated(body, ctx)) for heading, body in TOPICS.values()
+    ]
     return Reply(sections=tuple(sections))
+
+
+def _dated(body: str, ctx: Context) -> str:
+    """Fill in example days worked out from today, so help never shows a meeting gone by."""
+    past = example_past_day(ctx)
+    return (
+        body.replace("{meeting_day}", long_date(example_meeting_day(ctx)))
+        .replace("{past_long_day}", long_date(past))
+        .replace("{past_day}", day_first(past))
+    )

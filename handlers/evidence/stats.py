@@ -12,6 +12,14 @@ from sqlalchemy.orm import Session
 
 from handlers.core.args import ArgumentError, split_words
 from handlers.core.context import Context
+from handlers.core.dates import (
+    DATE_FORMS,
+    NoYear,
+    example_past_day,
+    leading_date,
+    local_today,
+    long_date,
+)
 from handlers.core.errors import Refusal
 from handlers.core.lookup import acting_person, find_forum, require_admin
 from handlers.core.reply import Actor, Reply, Section, say
@@ -23,7 +31,6 @@ from store import stats as stats_store
 from store.models import Forum
 from store.roles import LIVED_EXPERIENCE_ROLES, Role
 
-EXAMPLE_NOTE = '/qi-stats note 2026-03-02 "Forum relaunched"'
 NOTE_MAX = 200
 # A back-filled week is measured as it stood at this local time on its Monday: when the
 # weekly snapshot itself is taken, just before the reminders go out (the defaults of
@@ -318,18 +325,23 @@ def forum_stats(ctx: Context, name: str = "") -> Reply:
     )
 
 
+def note_example(ctx: Context) -> str:
+    """How to mark a change on the chart, with a day a few weeks back."""
+    return f'/qi-stats note {long_date(example_past_day(ctx))} "Forum relaunched"'
+
+
 def _add_note(ctx: Context, actor: Actor, words: list[str]) -> Reply:
     """Mark a change on the run chart (organisers only): a date and a few words."""
+    example = note_example(ctx)
     if len(words) < 2:
-        raise Refusal(f"Give a date and a few words, for example: {EXAMPLE_NOTE}")
-    try:
-        on = date.fromisoformat(words[0])
-    except ValueError:
-        raise Refusal(
-            f'"{words[0]}" is not a date I can read. Use year-month-day, for example: '
-            f"{EXAMPLE_NOTE}"
-        ) from None
-    text = " ".join(words[1:]).strip()
+        raise Refusal(f"Give a date and a few words, for example: {example}")
+    found = leading_date(words, today=local_today(ctx), no_year=NoYear.LAST)
+    if found is None:
+        raise Refusal(f'"{words[0]}" is not a date I can read. {DATE_FORMS} For example: {example}')
+    on, note_words = found
+    text = " ".join(note_words).strip()
+    if not text:
+        raise Refusal(f"Give a date and a few words, for example: {example}")
     if len(text) > NOTE_MAX:
         raise Refusal(f"Please keep the note under {NOTE_MAX} characters; it sits on the chart.")
     with ctx.sessions.begin() as session:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, time
+from datetime import datetime, time
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from handlers.core import ids
 from handlers.core.args import Arguments, parse_arguments, split_on_as
 from handlers.core.context import Context
+from handlers.core.dates import day_first, example_past_day, read_past_day
 from handlers.core.errors import Refusal
 from handlers.core.long_lists import and_more, shortlist
 from handlers.core.lookup import (
@@ -216,20 +217,19 @@ def add_member_command(ctx: Context, actor: Actor, args: Arguments) -> Reply:
 
 
 def _since(ctx: Context, text: str | None) -> datetime | None:
-    """`--since 2026-03-02`: when someone already on the team joined it (for the run chart)."""
+    """`--since 2/11/2026`: when someone already on the team joined it (for the run chart)."""
     if text is None:
         return None
-    try:
-        day = date.fromisoformat(text.strip())
-    except ValueError:
-        raise Refusal(
-            f'"{text}" is not a date I can read. Use year-month-day, for example --since '
-            "2026-03-02."
-        ) from None
+    day = read_past_day(text.strip(), ctx, example=f"--since {since_example(ctx)}")
     joined = datetime.combine(day, time(), tzinfo=ctx.timezone)
     if joined > ctx.now():
         raise Refusal("--since is for someone already on the team: the date can't be ahead.")
     return joined
+
+
+def since_example(ctx: Context) -> str:
+    """A day a few weeks back, day first, for examples of --since."""
+    return day_first(example_past_day(ctx))
 
 
 def add_member(
