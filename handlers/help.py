@@ -20,7 +20,8 @@ TOPICS: dict[str, tuple[str, str]] = {
         "• /qi-join: I'll ask you which team and how you'll take part\n"
         "• /qi-join Falls prevention as carer: join a project in one go\n"
         "• /qi-join forum: join the QI forum, where staff and people with lived experience meet\n"
-        f"The ways to take part are: {role_list_text()}. Joining twice does no harm.",
+        f'The ways to take part are: {role_list_text()}. Say it as you would: "as a carer", '
+        '"as carers", "as a service user" and "as a patient" all work. Joining twice does no harm.',
     ),
     "leave": (
         "/qi-leave",
