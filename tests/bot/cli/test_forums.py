@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from bot.cli.forums import cmd_meeting_add, parse_offsets
+from bot.cli.forums import cmd_meeting_add, cmd_meeting_change, parse_offsets
 from bot.cli.stats import cmd_stats
 from handlers.core.errors import Refusal
 from handlers.core.lookup import find_forum
@@ -75,3 +75,14 @@ def test_stats_since_is_read_like_every_other_date_and_refused_in_cli_words(ctx)
     text = refused.value.reply.text
     assert text.startswith('"31/11/2026" is not a date I can read. Dates are day first')
     assert text.endswith("For example: qi-nudge stats --backfill --since 2026-10-26")
+
+
+def test_a_bad_time_to_move_a_meeting_to_shows_the_cli_move_syntax(ctx, clock):
+    args = argparse.Namespace(action="move", id=5, at="later", settings=None)
+
+    with pytest.raises(Refusal) as refused:
+        cmd_meeting_change(ctx, args)
+
+    assert refused.value.reply.text.endswith(
+        'For example: qi-nudge meeting move 5 --at "2026-12-03 14:00"'
+    )
