@@ -50,7 +50,7 @@ TOPICS: dict[str, tuple[str, str]] = {
         "/qi-forum",
         "See the next QI forum meeting, who is going, and say whether you'll come.\n"
         'Organisers can add a meeting: /qi-forum add-meeting {meeting_day} 2pm at "Room 4" '
-        "(dates day first: 3/12/2026 or 3 December; times like 2pm, 2:30pm or 14:00)\n"
+        "(dates day first, like 3/12 for 3 December; times like 2pm, 2:30pm or 14:00)\n"
         "A project team can ask for time at the next meeting to talk something through with "
         'people with lived experience: /qi-forum slot "Falls prevention" "Our idea"',
     ),

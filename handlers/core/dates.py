@@ -178,25 +178,35 @@ def read_meeting_time(text: str, ctx: Context, *, example: str) -> datetime:
     """A meeting's date and time as the trust's local time; a Refusal shows `example`."""
     naive = parse_date_time(text, today=local_today(ctx), no_year=NoYear.NEXT)
     if naive is None:
-        raise unreadable_moment(example)
+        raise unreadable_moment(ctx, example)
     return local_moment(naive, ctx)
 
 
-def unreadable_moment(example: str) -> Refusal:
+def unreadable_moment(ctx: Context, example: str) -> Refusal:
     """The kind "no" to a date and time that could not be read, with the forms and `example`."""
-    return Refusal(f"I couldn't read that date and time. {FORMS} For example: {example}")
+    forms = f"{date_forms(example_meeting_day(ctx))} {TIME_FORMS}"
+    return Refusal(f"I couldn't read that date and time. {forms} For example: {example}")
 
 
 def read_past_day(text: str, ctx: Context, *, example: str) -> date:
     """A day gone by (a date without a year is the last such day); a Refusal shows `example`."""
     day = parse_date(text, today=local_today(ctx), no_year=NoYear.LAST)
     if day is None:
-        raise Refusal(f'"{text}" is not a date I can read. {DATE_FORMS} For example: {example}')
+        forms = date_forms(example_past_day(ctx))
+        raise Refusal(f'"{text}" is not a date I can read. {forms} For example: {example}')
     return day
 
 
-DATE_FORMS = "Dates are day first: 3/12/2026, 3 December 2026, 3 Dec or 2026-12-03."
-FORMS = f"{DATE_FORMS} Times like 2pm, 2:30pm or 14:00."
+TIME_FORMS = "Times like 2pm, 2:30pm or 14:00."
+
+
+def date_forms(day: date) -> str:
+    """The ways to write a date, shown with `day` so that no example is a day gone by."""
+    short = _MONTH_NAMES[day.month - 1][:3].capitalize()
+    return (
+        f"Dates are day first: {day_first(day)}, {long_date(day)}, {day.day} {short} "
+        f"or {day:%Y-%m-%d}."
+    )
 
 
 def example_meeting_day(ctx: Context) -> date:

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from handlers.core.args import ArgumentError, split_words
 from handlers.core.context import Context
 from handlers.core.dates import (
-    DATE_FORMS,
     NoYear,
+    date_forms,
     example_past_day,
     leading_date,
     local_today,
@@ -337,7 +337,8 @@ def _add_note(ctx: Context, actor: Actor, words: list[str]) -> Reply:
         raise Refusal(f"Give a date and a few words, for example: {example}")
     found = leading_date(words, today=local_today(ctx), no_year=NoYear.LAST)
     if found is None:
-        raise Refusal(f'"{words[0]}" is not a date I can read. {DATE_FORMS} For example: {example}')
+        forms = date_forms(example_past_day(ctx))
+        raise Refusal(f'"{words[0]}" is not a date I can read. {forms} For example: {example}')
     on, note_words = found
     text = " ".join(note_words).strip()
     if not text:

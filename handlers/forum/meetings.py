@@ -212,7 +212,7 @@ def add_meeting_command(ctx: Context, actor: Actor, words: list[str]) -> Reply:
         raise Refusal(f"Please give the date and time, like this: {add_meeting_example(ctx)}")
     found = leading_date_time(before, today=local_today(ctx), no_year=NoYear.NEXT)
     if found is None:
-        raise unreadable_moment(add_meeting_example(ctx))
+        raise unreadable_moment(ctx, add_meeting_example(ctx))
     naive, forum_words = found
     starts = local_moment(naive, ctx)
     forum_name = " ".join(forum_words)

@@ -302,9 +302,10 @@ def test_a_note_refusal_shows_a_day_gone_by_as_its_example(chat, ctx, clock, chl
     clock.advance(days=70)  # Monday 1 February 2027
     given.organiser(ctx.sessions, chloe, ctx.now())
 
-    reply = chat.say(chloe, "/qi-stats note soon")
+    reply = chat.say(chloe, "/qi-stats note soon please")
 
     assert not reply.ok
+    assert "Dates are day first: 4/1/2027, 4 January 2027, 4 Jan or 2027-01-04." in reply.text
     assert '/qi-stats note 4 January 2027 "Forum relaunched"' in reply.text
 
 

@@ -389,7 +389,8 @@ def test_a_refusal_shows_an_example_still_ahead_of_today(chat, asha, sessions, c
     reply = chat.say(asha, "/qi-forum add-meeting next week")
 
     assert not reply.ok
-    assert "Dates are day first" in reply.text
+    assert "Dates are day first: 11/2/2027, 11 February 2027, 11 Feb or 2027-02-11." in reply.text
+    assert "Times like 2pm, 2:30pm or 14:00." in reply.text
     assert '/qi-forum add-meeting 11 February 2027 2pm at "Room 4, Trust HQ"' in reply.text
 
 
