@@ -37,6 +37,12 @@ _MONTHS = (
     | {name[:3]: n for n, name in enumerate(_MONTH_NAMES, 1)}
     | {"sept": 9}
 )
+_WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WEEKDAYS = (
+    {name: n for n, name in enumerate(_WEEKDAY_NAMES)}
+    | {name[:3]: n for n, name in enumerate(_WEEKDAY_NAMES)}
+    | {"tues": 1, "weds": 2, "thur": 3, "thurs": 3}
+)
 _ISO_DATE = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{1,2})-(?P<day>[0-9]{1,2})")
 # Day first, always (UK): 3/12/2026 is 3 December. Dots and dashes need the year, so that
 # "14.00" stays a time; "3/12" alone is a date without a year.
@@ -60,13 +66,24 @@ MOST_WORDS = 6
 def parse_date(text: str, *, today: date, no_year: NoYear | None) -> date | None:
     """'2026-12-03', '3/12/2026', '3/12/26', '3 December 2026', '3 Dec'; else None.
 
-    A date without a year is the next or the last such day (`no_year`); None refuses it.
+    A date without a year is the next or the last such day (`no_year`); None refuses it. A day
+    of the week in front ("Thu 3 Dec") must be right: a Refusal says so if it is not.
     """
     tidy = " ".join(text.casefold().replace(",", " ").split())
+    first, _, rest = tidy.partition(" ")
+    weekday = _WEEKDAYS.get(first) if rest else None
+    if weekday is not None:
+        tidy = rest  # "Thursday 3 Dec": the day of the week is checked, not needed
     for pattern in (_ISO_DATE, _NUMERIC_DATE, _WORDS_DATE, _MONTH_FIRST_DATE):
         found = pattern.fullmatch(tidy)
         if found is not None:
-            return _date_from(found, today=today, no_year=no_year)
+            day = _date_from(found, today=today, no_year=no_year)
+            if day is not None and weekday is not None and day.weekday() != weekday:
+                raise Refusal(
+                    f"{long_date(day)} is a {_WEEKDAY_NAMES[day.weekday()].capitalize()}, not a "
+                    f"{_WEEKDAY_NAMES[weekday].capitalize()}. Please check the date."
+                )
+            return day
     return None
 
 

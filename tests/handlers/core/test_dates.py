@@ -43,6 +43,20 @@ def test_dates_with_a_year_are_read_day_first(text):
     assert parse_date(text, today=TODAY, no_year=None) == date(2026, 12, 3)
 
 
+@pytest.mark.parametrize("text", ["Thursday 3 December 2026", "thu 3/12/2026", "Thurs, 3 Dec"])
+def test_a_day_of_the_week_in_front_is_checked_and_kept_out_of_the_way(text):
+    assert parse_date(text, today=TODAY, no_year=NoYear.NEXT) == date(2026, 12, 3)
+
+
+def test_a_wrong_day_of_the_week_is_pointed_out_kindly():
+    with pytest.raises(Refusal) as refused:
+        parse_date_time("Friday 3 Dec 2pm", today=TODAY, no_year=NoYear.NEXT)
+
+    assert refused.value.reply.text == (
+        "3 December 2026 is a Thursday, not a Friday. Please check the date."
+    )
+
+
 def test_a_numeric_date_is_always_day_first_even_when_it_could_be_month_first():
     assert parse_date("4/5/2026", today=TODAY, no_year=None) == date(2026, 5, 4)
     assert parse_date("12/31/2026", today=TODAY, no_year=None) is None  # no 31st month

@@ -355,6 +355,7 @@ def test_add_meeting_may_be_typed_with_a_space(chat, asha, sessions, clock):
         "3 Dec 2:00 pm",
         "3rd December 14.00",
         "2pm 3 Dec",
+        "Thursday 3 December 2pm",
         "2026-12-03 14:00",
     ],
 )
