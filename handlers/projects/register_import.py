@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from handlers.core.context import Context
 from handlers.core.dates import long_date, parse_date
+from handlers.core.errors import Refusal
 from store import audit, erasure
 from store.engine import let_others_write
 from store.models import NAME_MAX, ChatIdentity, Person, Project
@@ -434,8 +435,11 @@ def _parse_start_date(cell: str, today: date) -> date | None:
     text = _cell(cell)
     if not text:
         return None
-    # The one date reader every command uses; a register's dates must carry their year.
-    started = parse_date(text, today=today, no_year=None)
+    try:
+        # The one date reader every command uses; a register's dates must carry their year.
+        started = parse_date(text, today=today, no_year=None)
+    except Refusal as wrong_weekday:  # "Friday 12 January 2026", a Monday: skip just this row
+        raise _Skip(f"the start date {_quote(text)}: {wrong_weekday.reply.text}") from None
     if started is None:
         raise _Skip(
             f"I can't read the start date {_quote(text)}. Please write it like "

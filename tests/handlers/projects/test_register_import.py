@@ -284,18 +284,25 @@ def test_start_date_headings_are_recognised(ctx, sessions, heading):
 
 
 def test_start_dates_are_read_by_the_same_reader_as_every_command(ctx, sessions):
-    load(
+    report = load(
         ctx,
         START_HEADER
         + "Falls,Asha,W7,Active,12th Jan 2026\n"
         + "Insulin,Ben,Diabetes,Active,12.01.2026\n"
-        + "Sepsis,Ben,ED,Active,12 Jan\n",  # no year: a register's dates must carry one
+        + "Sepsis,Ben,ED,Active,12 Jan\n"  # no year: a register's dates must carry one
+        + "Mealtimes,Ben,W7,Active,Monday 12 Jan 2026\n"
+        + "Discharge,Chloe,AMU,Active,Friday 12 Jan 2026\n",  # a Monday: that row is skipped
     )
 
     assert start_dates(sessions) == {
         "Falls": date(2026, 1, 12),
         "Insulin": date(2026, 1, 12),
+        "Mealtimes": date(2026, 1, 12),
     }
+    assert [str(problem) for problem in report.problems][-1] == (
+        'line 6: the start date "Friday 12 Jan 2026": 12 January 2026 is a Monday, not a Friday. '
+        "Please check the date."
+    )
 
 
 def test_an_unreadable_start_date_skips_the_row_saying_what_to_write(ctx, sessions):
