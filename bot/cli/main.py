@@ -98,7 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     meeting = sub.add_parser("meeting", help="add, list, move, cancel or un-cancel forum meetings")
     meeting_sub = meeting.add_subparsers(dest="action", required=True)
     meeting_add = meeting_sub.add_parser("add", help="add a meeting")
-    meeting_add.add_argument("--at", required=True, help='local time, e.g. "2026-12-03 14:00"')
+    meeting_add.add_argument(
+        "--at",
+        required=True,
+        help='local time, day first: "YYYY-MM-DD HH:MM", "3/12/2026 14:00" or "3 Dec 2pm"',
+    )
     meeting_add.add_argument("--forum", help="which forum (needed when there are several)")
     meeting_add.add_argument("--location")
     meeting_add.set_defaults(handler=_in("forums", "cmd_meeting_add"))
@@ -110,7 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     meeting_cancel.set_defaults(handler=_in("forums", "cmd_meeting_change"))
     meeting_move = meeting_sub.add_parser("move", help="move a meeting and tell people")
     meeting_move.add_argument("id", type=int, help="the meeting's number (see meeting list)")
-    meeting_move.add_argument("--at", required=True, help='new local time, "2026-12-10 14:00"')
+    meeting_move.add_argument(
+        "--at",
+        required=True,
+        help='new local time, day first: "YYYY-MM-DD HH:MM" or "10 Dec 2pm"',
+    )
     meeting_move.set_defaults(handler=_in("forums", "cmd_meeting_change"))
     meeting_uncancel = meeting_sub.add_parser(
         "uncancel", help="bring back a cancelled meeting and tell people"
@@ -169,7 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--backfill", action="store_true", help="first work out past weeks from history"
     )
-    stats.add_argument("--since", metavar="YYYY-MM-DD", help="back-fill from this date")
+    stats.add_argument(
+        "--since",
+        metavar="DATE",
+        help="back-fill from this date (YYYY-MM-DD, or day first: 2/3/2026, 2 Mar)",
+    )
     stats.add_argument(
         "--replace", action="store_true", help="back-fill over weeks already recorded"
     )

@@ -12,6 +12,14 @@ from sqlalchemy.orm import Session
 
 from handlers.core.args import ArgumentError, parse_id, split_words
 from handlers.core.context import Context
+from handlers.core.dates import (
+    NoYear,
+    date_forms,
+    example_past_day,
+    leading_date,
+    local_today,
+    long_date,
+)
 from handlers.core.errors import Refusal
 from handlers.core.long_lists import and_more, shortlist
 from handlers.core.lookup import acting_person, find_forum, require_admin
@@ -25,8 +33,6 @@ from store.audit import record
 from store.models import ChartNote, Forum
 from store.roles import LIVED_EXPERIENCE_ROLES, Role
 
-EXAMPLE_NOTE = '/qi-stats note 2026-03-02 "Forum relaunched"'
-EXAMPLE_EDIT_NOTE = '/qi-stats note edit 3 2026-03-09 "Forum relaunched"'
 EXAMPLE_DELETE_NOTE = "/qi-stats note delete 3"
 # `/qi-stats notes` lists this many, the latest first.
 NOTES_SHOWN = 20
@@ -331,17 +337,28 @@ def forum_stats(ctx: Context, name: str = "") -> Reply:
     )
 
 
-def _read_note(words: list[str], example: str) -> tuple[date, str]:
+def note_example(ctx: Context) -> str:
+    """How to mark a change on the chart, with a day a few weeks back."""
+    return f'/qi-stats note {long_date(example_past_day(ctx))} "Forum relaunched"'
+
+
+def edit_note_example(ctx: Context, number: int = 3) -> str:
+    """How to change a note on the chart, with a day a few weeks back."""
+    return f'/qi-stats note edit {number} {long_date(example_past_day(ctx))} "Forum relaunched"'
+
+
+def _read_note(ctx: Context, words: list[str], example: str) -> tuple[date, str]:
     """A note's date and words, as typed; a Refusal says kindly what is wrong."""
     if len(words) < 2:
         raise Refusal(f"Give a date and a few words, for example: {example}")
-    try:
-        on = date.fromisoformat(words[0])
-    except ValueError:
-        raise Refusal(
-            f'"{words[0]}" is not a date I can read. Use year-month-day, for example: {example}'
-        ) from None
-    text = " ".join(words[1:]).strip()
+    found = leading_date(words, today=local_today(ctx), no_year=NoYear.LAST)
+    if found is None:
+        forms = date_forms(example_past_day(ctx))
+        raise Refusal(f'"{words[0]}" is not a date I can read. {forms} For example: {example}')
+    on, note_words = found
+    text = " ".join(note_words).strip()
+    if not text:
+        raise Refusal(f"Give a date and a few words, for example: {example}")
     if len(text) > NOTE_MAX:
         raise Refusal(f"Please keep the note under {NOTE_MAX} characters; it sits on the chart.")
     return on, text
@@ -349,7 +366,7 @@ def _read_note(words: list[str], example: str) -> tuple[date, str]:
 
 def _add_note(ctx: Context, actor: Actor, words: list[str]) -> Reply:
     """Mark a change on the run chart (organisers only): a date and a few words."""
-    on, text = _read_note(words, EXAMPLE_NOTE)
+    on, text = _read_note(ctx, words, note_example(ctx))
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
         require_admin(session, person)
@@ -365,7 +382,7 @@ def list_notes(ctx: Context) -> Reply:
         first = notes[0].id if notes else 0  # the examples name a real note
     if not total:
         return say(
-            f"There are no notes on the run chart yet. Organisers can add one: {EXAMPLE_NOTE}",
+            f"There are no notes on the run chart yet. Organisers can add one: {note_example(ctx)}",
             heading="Notes on the run chart",
         )
     listed = shortlist(lines, NOTES_SHOWN, total=total)
@@ -376,9 +393,8 @@ def list_notes(ctx: Context) -> Reply:
         sections=(
             Section(heading="Notes on the run chart", text=text),
             Section(
-                text=f"Organisers can change one by its number: /qi-stats note edit {first} "
-                f'2026-03-09 "Forum relaunched", or take it off the chart: /qi-stats note '
-                f"delete {first}"
+                text=f"Organisers can change one by its number: {edit_note_example(ctx, first)}, "
+                f"or take it off the chart: /qi-stats note delete {first}"
             ),
         )
     )
@@ -429,8 +445,9 @@ def _delete_note(ctx: Context, actor: Actor, words: list[str]) -> Reply:
 
 def _edit_note(ctx: Context, actor: Actor, words: list[str]) -> Reply:
     """Change a note's date and words (organisers only)."""
-    number = _note_number(words[0] if words else "", EXAMPLE_EDIT_NOTE)
-    on, text = _read_note(words[1:], EXAMPLE_EDIT_NOTE)
+    example = edit_note_example(ctx)
+    number = _note_number(words[0] if words else "", example)
+    on, text = _read_note(ctx, words[1:], example)
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
         require_admin(session, person)

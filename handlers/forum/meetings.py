@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -11,6 +11,16 @@ from sqlalchemy.orm import Session
 
 from handlers.core import ids
 from handlers.core.context import Context
+from handlers.core.dates import (
+    NoYear,
+    example_meeting_day,
+    leading_date_time,
+    local_moment,
+    local_today,
+    long_date,
+    read_meeting_time,
+    unreadable_moment,
+)
 from handlers.core.errors import Refusal
 from handlers.core.long_lists import and_more
 from handlers.core.lookup import (
@@ -39,11 +49,9 @@ YOUR_ANSWER = {
     RsvpAnswer.MAYBE: "You said maybe.",
     RsvpAnswer.NOT_GOING: "You said you can't make it.",
 }
-DATE_FORMATS = ("%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M")
 # One answer shows this many forums' next meetings (three blocks each in Slack, which takes 50).
 FORUMS_SHOWN = 10
 SEE_FORUMS = "Type /qi-forum and a forum's name to see its next meeting."
-ADD_MEETING_EXAMPLE = '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4, Trust HQ"'
 
 
 def meeting_prefix(meeting_id: int) -> str:
@@ -187,32 +195,28 @@ def _save_rsvp(
     )
 
 
-def parse_local_time(text: str, ctx: Context, *, example: str = ADD_MEETING_EXAMPLE) -> datetime:
-    """Read '2026-12-03 14:00' (or 03/12/2026 14:00) as the trust's local time."""
-    for fmt in DATE_FORMATS:
-        try:
-            naive = datetime.strptime(text.strip(), fmt)  # noqa: DTZ007 - zone added next
-        except ValueError:
-            continue
-        local = naive.replace(tzinfo=ctx.timezone)
-        # On the night the clocks go forward, 01:30 does not exist in London; Python would
-        # quietly store 02:30. Say so instead of announcing the wrong time.
-        if local.astimezone(UTC).astimezone(ctx.timezone).replace(tzinfo=None) != naive:
-            raise Refusal(
-                f"{naive:%H:%M} doesn't exist on {naive.day} {naive:%B} because the clocks go "
-                "forward that night. Please choose another time."
-            )
-        return local
-    raise Refusal(f"I couldn't read that date and time. Please write it like this: {example}")
+def add_meeting_example(ctx: Context) -> str:
+    """The command to add a meeting, on a day still ahead."""
+    day = long_date(example_meeting_day(ctx))
+    return f'/qi-forum add-meeting {day} 2pm at "Room 4, Trust HQ"'
+
+
+def parse_local_time(text: str, ctx: Context, *, example: str | None = None) -> datetime:
+    """Read '3 December 2pm' (or 2026-12-03 14:00) as the trust's local time."""
+    return read_meeting_time(text, ctx, example=example or add_meeting_example(ctx))
 
 
 def add_meeting_command(ctx: Context, actor: Actor, words: list[str]) -> Reply:
-    """`add-meeting <date> <time> [at <place>]`, for organisers."""
+    """`add-meeting <date> <time> [<forum>] [at <place>]`, for organisers."""
     before, place_words = _split_at(words)
     if len(before) < 2:
-        raise Refusal(f"Please give the date and time, like this: {ADD_MEETING_EXAMPLE}")
-    starts = parse_local_time(" ".join(before[:2]), ctx)
-    forum_name = " ".join(before[2:])
+        raise Refusal(f"Please give the date and time, like this: {add_meeting_example(ctx)}")
+    found = leading_date_time(before, today=local_today(ctx), no_year=NoYear.NEXT)
+    if found is None:
+        raise unreadable_moment(ctx, add_meeting_example(ctx))
+    naive, forum_words = found
+    starts = local_moment(naive, ctx)
+    forum_name = " ".join(forum_words)
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
         require_admin(session, person)

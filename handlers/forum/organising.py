@@ -7,6 +7,7 @@ from sqlalchemy.orm import joinedload
 
 from handlers.core.args import parse_id
 from handlers.core.context import Context
+from handlers.core.dates import example_meeting_day, long_date
 from handlers.core.errors import Refusal
 from handlers.core.long_lists import and_more, shortlist
 from handlers.core.lookup import acting_person, require_admin
@@ -23,7 +24,6 @@ from store.models import Meeting
 
 MEETINGS_SHOWN = 20
 LISTING = "/qi-forum meetings"
-MOVE_EXAMPLE = "/qi-forum move-meeting 5 2026-12-10 14:00"
 CANCEL_EXAMPLE = "/qi-forum cancel-meeting 5"
 UNCANCEL_EXAMPLE = "/qi-forum uncancel-meeting 5"
 
@@ -82,12 +82,18 @@ def _line(meeting: Meeting, ctx: Context) -> str:
     )
 
 
+def move_example(ctx: Context) -> str:
+    """How to move meeting 5, to a day still ahead."""
+    return f"/qi-forum move-meeting 5 {long_date(example_meeting_day(ctx))} 2pm"
+
+
 def move_meeting_command(ctx: Context, actor: Actor, words: list[str]) -> Reply:
     """`/qi-forum move-meeting <n> <date> <time>`."""
+    example = move_example(ctx)
     if len(words) < 3:
-        raise Refusal(f"Please give the meeting's number and its new date and time: {MOVE_EXAMPLE}")
-    number = _number(words[0], MOVE_EXAMPLE)
-    starts = parse_local_time(" ".join(words[1:3]), ctx, example=MOVE_EXAMPLE)
+        raise Refusal(f"Please give the meeting's number and its new date and time: {example}")
+    number = _number(words[0], example)
+    starts = parse_local_time(" ".join(words[1:]), ctx, example=example)
     person_id = _organiser(ctx, actor)
     return _told(move_meeting(ctx, number, starts, actor_id=person_id, listing=LISTING))
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from handlers.core import ids
 from handlers.core.args import Arguments, parse_id, split_on_as
 from handlers.core.context import Context
+from handlers.core.dates import day_first, example_past_day, read_past_day
 from handlers.core.errors import Refusal
 from handlers.core.long_lists import LIST_TEXT_MAX, text_units
 from handlers.core.lookup import (
@@ -51,25 +52,24 @@ ECHO_MAX = 100
 
 
 def parse_since(ctx: Context, text: str | None) -> datetime | None:
-    """`--since 2026-03-02`: when someone already on the team joined it (for the run chart)."""
+    """`--since 2/11/2026`: when someone already on the team joined it (for the run chart)."""
     if text is None or not text.strip():
         return None
-    try:
-        day = date.fromisoformat(text.strip())
-    except ValueError:
-        raise Refusal(
-            f'"{text[:ECHO_MAX]}" is not a date I can read. Use year-month-day, for example '
-            "--since 2026-03-02."
-        ) from None
+    day = read_past_day(text.strip(), ctx, example=f"--since {since_example(ctx)}")
     if day < EARLIEST_SINCE:
         raise Refusal(
-            f"--since {day.isoformat()} is before 2000, which looks like a slip in the year. "
-            "Please check it, for example --since 2026-03-02."
+            f"--since {day_first(day)} is before 2000, which looks like a slip in the year. "
+            f"Please check it, for example --since {since_example(ctx)}."
         )
     joined = datetime.combine(day, time(), tzinfo=ctx.timezone)
     if joined > ctx.now():
         raise Refusal("--since is for someone already on the team: the date can't be ahead.")
     return joined
+
+
+def since_example(ctx: Context) -> str:
+    """A day a few weeks back, day first, for examples of --since."""
+    return day_first(example_past_day(ctx))
 
 
 def project_began(project: Project, zone: ZoneInfo) -> datetime:
@@ -434,7 +434,7 @@ def build_change_member_form(session: Session, project: Project) -> Form:
                 "since",
                 "On the team since",
                 optional=True,
-                hint="Year-month-day, such as 2026-03-02; leave empty to keep it",
+                hint="A date, such as 2/3/2026 or 2026-03-02; leave empty to keep it",
             ),
         ),
         submit_label="Go on",

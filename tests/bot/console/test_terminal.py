@@ -77,6 +77,17 @@ def test_switching_person_at_the_prompt(ctx, sessions):
     assert names == {"Asha Patel", "Ben Okafor"}
 
 
+@pytest.mark.parametrize("typed", ["as a carer", "carers", "family carer"])
+def test_a_role_typed_in_the_join_form_as_people_say_it_is_understood(ctx, sessions, typed):
+    _setup(ctx)
+
+    transcript = run_console(ctx, ["/qi-join", "2", typed], name="Priya Shah")
+
+    assert 'Welcome to the "Kinder waiting rooms" team as a carer' in transcript
+    with sessions() as session:
+        assert session.scalar(select(Membership.role)) == Role.CARER
+
+
 def test_cancelling_a_form_changes_nothing(ctx, sessions):
     _setup(ctx)
     transcript = run_console(ctx, ["/qi-join", ":cancel"])

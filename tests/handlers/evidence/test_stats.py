@@ -14,7 +14,8 @@ from handlers.nudges.weekly import NudgePolicy
 from handlers.people.personal_data import erase_person, export_person
 from handlers.projects.register_import import import_projects
 from store import stats as stats_store
-from store.models import ChartNote, JobRun, ParticipationSnapshot, Project
+from store.models import ChartNote, JobRun, Membership, ParticipationSnapshot, Project
+from store.roles import Role
 from tests.conftest import person
 from tests.handlers import given
 
@@ -262,17 +263,50 @@ def test_organisers_mark_changes_on_the_chart(chat, ctx, asha, chloe):
 
     noted = chat.say(chloe, '/qi-stats note 2026-03-02 "Forum relaunched"')
     not_organiser = chat.say(asha, '/qi-stats note 2026-03-02 "Sneaky"')
-    bad_date = chat.say(chloe, '/qi-stats note 2 March "Forum relaunched"')
+    bad_date = chat.say(chloe, '/qi-stats note 31/2/2026 "Forum relaunched"')
     no_words = chat.say(chloe, "/qi-stats note 2026-03-02")
 
     assert noted.ok and noted.text == 'Noted on the run chart: 2 March 2026, "Forum relaunched".'
     assert not not_organiser.ok
-    assert not bad_date.ok and '"2" is not a date I can read' in bad_date.text
+    assert not bad_date.ok and '"31/2/2026" is not a date I can read' in bad_date.text
     assert not no_words.ok and "Give a date and a few words" in no_words.text
     with ctx.sessions() as session:
         assert [(n.on_date, n.text) for n in session.scalars(select(ChartNote))] == [
             (date(2026, 3, 2), "Forum relaunched")
         ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "on"),
+    [
+        ("2/3/2026", date(2026, 3, 2)),  # day first, always
+        ("2 March 2026", date(2026, 3, 2)),
+        ("2nd Mar", date(2026, 3, 2)),  # no year: the last 2 March
+        ("3 Dec", date(2025, 12, 3)),  # today is 23 November 2026: last year's
+        ("23 Nov", date(2026, 11, 23)),  # today itself
+    ],
+)
+def test_a_chart_note_takes_the_date_as_people_write_it(chat, ctx, chloe, typed, on):
+    given.organiser(ctx.sessions, chloe, ctx.now())
+
+    reply = chat.say(chloe, f"/qi-stats note {typed} Forum relaunched")
+
+    assert reply.ok, reply.text
+    with ctx.sessions() as session:
+        assert [(n.on_date, n.text) for n in session.scalars(select(ChartNote))] == [
+            (on, "Forum relaunched")
+        ]
+
+
+def test_a_note_refusal_shows_a_day_gone_by_as_its_example(chat, ctx, clock, chloe):
+    clock.advance(days=70)  # Monday 1 February 2027
+    given.organiser(ctx.sessions, chloe, ctx.now())
+
+    reply = chat.say(chloe, "/qi-stats note soon please")
+
+    assert not reply.ok
+    assert "Dates are day first: 4/1/2027, 4 January 2027, 4 Jan or 2027-01-04." in reply.text
+    assert '/qi-stats note 4 January 2027 "Forum relaunched"' in reply.text
 
 
 def test_forum_stats_before_any_meeting_says_so_kindly(chat, ctx, ben):
@@ -386,7 +420,7 @@ def test_a_member_recorded_since_a_past_date_changes_the_weeks_already_recorded(
 @pytest.mark.parametrize(
     ("since", "answer"),
     [
-        ("10/11/2026", '"10/11/2026" is not a date I can read. Use year-month-day'),
+        ("31/11/2026", '"31/11/2026" is not a date I can read. Dates are day first'),
         ("2026-12-25", "the date can't be ahead"),
     ],
 )
@@ -400,6 +434,40 @@ def test_a_since_date_that_cannot_be_used_is_refused_kindly(chat, ctx, asha, sin
 
     assert not reply.ok and answer in reply.text
     assert given.row_counts(ctx.sessions) == before
+
+
+@pytest.mark.parametrize(
+    ("since", "joined"),
+    [
+        ("9/11/2026", date(2026, 11, 9)),
+        ('"9 Nov"', date(2026, 11, 9)),
+        ("2026-11-09", date(2026, 11, 9)),
+    ],
+)
+def test_a_since_date_is_read_day_first_and_without_a_year_is_the_last_such_day(
+    chat, ctx, asha, since, joined
+):
+    chat.say(asha, f'/qi-project new "{FALLS}"')
+
+    reply = chat.say(
+        asha, f'/qi-project add-member "{FALLS}" "Sam Jones" as a carer --consent --since {since}'
+    )
+
+    assert reply.ok, reply.text
+    with ctx.sessions() as session:
+        row = session.scalars(select(Membership).where(Membership.role == Role.CARER)).one()
+        assert row.joined_at.astimezone(ctx.timezone).date() == joined
+
+
+def test_a_since_refusal_shows_a_day_gone_by_as_its_example(chat, ctx, clock, asha):
+    clock.advance(days=70)  # Monday 1 February 2027
+    chat.say(asha, f'/qi-project new "{FALLS}"')
+
+    reply = chat.say(
+        asha, f'/qi-project add-member "{FALLS}" "Sam Jones" as carer --consent --since soon'
+    )
+
+    assert not reply.ok and "For example: --since 4/1/2027" in reply.text
 
 
 def test_a_project_counts_from_its_start_date_when_earlier_than_its_record(chat, ctx, asha):

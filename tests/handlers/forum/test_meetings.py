@@ -348,6 +348,54 @@ def test_add_meeting_may_be_typed_with_a_space(chat, asha, sessions, clock):
 
 
 @pytest.mark.parametrize(
+    "typed",
+    [
+        "3/12/2026 2pm",
+        "3 December 2026 2pm",
+        "3 Dec 2:00 pm",
+        "3rd December 14.00",
+        "2pm 3 Dec",
+        "Thursday 3 December 2pm",
+        "2026-12-03 14:00",
+    ],
+)
+def test_a_meeting_time_is_read_as_people_write_it(chat, asha, sessions, clock, typed):
+    given.forum(sessions, clock(), name="North")
+    given.forum(sessions, clock(), name="South")
+    given.organiser(sessions, asha, clock())
+
+    reply = chat.say(asha, f'/qi-forum add-meeting {typed} South at "Room 4"')
+
+    assert reply.ok, reply.text
+    assert reply.text == 'Added a "South" meeting on Thursday 3 December 2026 at 2pm at Room 4.'
+    assert meetings(sessions) == [(DEC_3_2PM, "Room 4")]
+
+
+def test_a_meeting_day_without_a_year_is_the_next_such_day(chat, asha, sessions, clock):
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())  # today is 23 November 2026
+
+    coming = chat.say(asha, "/qi-forum add-meeting 3 Dec 2:30pm")
+    gone_by = chat.say(asha, "/qi-forum add-meeting 20 November 2pm")
+
+    assert coming.ok and "Thursday 3 December 2026 at 2:30pm" in coming.text
+    assert gone_by.ok and "Saturday 20 November 2027 at 2pm" in gone_by.text
+
+
+def test_a_refusal_shows_an_example_still_ahead_of_today(chat, asha, sessions, clock):
+    clock.advance(days=70)  # Monday 1 February 2027
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())
+
+    reply = chat.say(asha, "/qi-forum add-meeting next week")
+
+    assert not reply.ok
+    assert "Dates are day first: 11/2/2027, 11 February 2027, 11 Feb or 2027-02-11." in reply.text
+    assert "Times like 2pm, 2:30pm or 14:00." in reply.text
+    assert '/qi-forum add-meeting 11 February 2027 2pm at "Room 4, Trust HQ"' in reply.text
+
+
+@pytest.mark.parametrize(
     ("starts", "heading"),
     [
         (datetime(2026, 11, 23, 14, 0, tzinfo=UTC), "Today: QI Forum"),  # added at 10am

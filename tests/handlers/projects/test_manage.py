@@ -183,6 +183,29 @@ def test_the_forum_button_on_the_welcome_shows_the_forum(chat, asha, sessions, c
 # add-member
 
 
+@pytest.mark.parametrize(
+    ("typed", "role"),
+    [
+        ("as a carer", Role.CARER),
+        ("as carers", Role.CARER),
+        ("as family carer", Role.CARER),
+        ("as a service user", Role.SERVICE_USER),
+        ("as patient", Role.SERVICE_USER),
+        ("as an expert by experience", Role.SERVICE_USER),
+        ("as a peer supporter", Role.PEER_SUPPORTER),
+        ("as a staff member", Role.STAFF),
+    ],
+)
+def test_roles_as_people_say_them_record_a_member_and_a_lead(chat, asha, sessions, typed, role):
+    started = chat.say(asha, f'/qi-project new "Falls prevention" {typed}')
+    added = chat.say(
+        asha, f'/qi-project add-member "Falls prevention" "Sam Jones" {typed} --consent'
+    )
+
+    assert started.ok and added.ok, (started.text, added.text)
+    assert sorted(r[1] for r in given.team_rows(sessions, "Falls prevention")) == [role, role]
+
+
 def test_add_member_with_consent_records_someone_not_on_chat(chat, asha, sessions, clock):
     chat.say(asha, '/qi-project new "Falls prevention"')
 
