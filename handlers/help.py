@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from handlers.core.clipping import clip
 from handlers.core.context import Context
-from handlers.core.reply import Actor, Reply, Section
+from handlers.core.reply import Actor, Reply, Section, refuse
 from handlers.evidence import stats
 from store.names import name_key
 from store.roles import role_list_text
@@ -67,9 +68,29 @@ TOPICS: dict[str, tuple[str, str]] = {
 def handle_help_command(ctx: Context, actor: Actor, text: str) -> Reply:
     """All commands, or one command's help with `/qi-help <command>`."""
     topic = name_key(text).removeprefix("qi ").replace("qi-", "").strip()
+    # "/qi-help join forum": the help on joining, which covers the forum.
+    first = topic.split(" ", 1)[0]
+    if topic not in TOPICS and first in TOPICS:
+        topic = first
     if topic in TOPICS:
         heading, body = TOPICS[topic]
         return Reply(sections=(Section(heading=heading, text=body),))
+    if topic:
+        return unknown_topic(text)
     sections = [Section(heading="How qi-nudge works", text=INTRO)]
     sections += [Section(heading=heading, text=body) for heading, body in TOPICS.values()]
     return Reply(sections=tuple(sections))
+
+
+# How much of an unknown topic is repeated back: enough to recognise, never a wall of text.
+TOPIC_ECHO_MAX = 60
+
+
+def unknown_topic(text: str) -> Reply:
+    """Kindly: no help on that, and the topics there are."""
+    topics = ", ".join(TOPICS)
+    return refuse(
+        f'I don\'t have help on "{clip(" ".join(text.split()), TOPIC_ECHO_MAX)}". '
+        f"The topics are: {topics}. For example: /qi-help join. "
+        "Type /qi-help on its own to see everything."
+    )
