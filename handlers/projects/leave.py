@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from handlers.core.args import parse_arguments
 from handlers.core.context import Context
-from handlers.core.errors import Refusal
+from handlers.core.errors import NotFound, Refusal
 from handlers.core.lookup import (
     acting_person,
     find_forum,
@@ -17,11 +17,13 @@ from handlers.core.lookup import (
 )
 from handlers.core.matching import Named, match_name
 from handlers.core.reply import Actor, Reply, say
+from handlers.core.wording import did_you_mean
 from store import forums as forum_store
 from store import memberships
 from store.audit import record
 from store.models import Forum, Person, Project
-from store.projects import project_summaries
+from store.names import name_key
+from store.projects import find_by_key, project_summaries
 from store.roles import ProjectStatus
 
 
@@ -48,6 +50,14 @@ def _project_to_leave(session: Session, person: Person, text: str) -> Project:
         project = session.get(Project, match.found)
         assert project is not None
         return project
+    if match.candidates and find_by_key(session, name_key(text)) is None:
+        # "fals" or "falls" for one of your two falls teams: offer yours, not everyone's (a
+        # project called exactly that is meant, though: you are told you are not on it).
+        raise NotFound(
+            f'Which of your teams do you mean by "{text}"?{did_you_mean(match.candidates)}',
+            typed=text,
+            suggestions=match.candidates,
+        )
     return find_project(session, text, open_only=False)
 
 
