@@ -5,7 +5,7 @@ RSVP = "rsvp"  # value: "<meeting id>:<answer>"
 FORUM_MATCH = "forum_match"  # value: "<forum member id>:yes|no"
 FORUM_ROLE = "forum_role"  # value: "<forum member id>:<role>"
 JOIN_AS = "join_as"  # value: "<project id>:<role>"
-JOIN_FORUM = "join_forum"  # value: "<forum id>"
+JOIN_FORUM = "join_forum"  # value: "<forum id>", or "<forum id>:<role>" (joining again)
 LEAVE = "leave"  # value: "project:<id>" or "forum:<id>"
 OPEN_ADD_MEMBER = "open_add_member"  # value: "<project id>"
 

@@ -37,7 +37,8 @@ def suggestion_buttons(command: str, text: str, missing: NotFound) -> tuple[Butt
     buttons = []
     for name in missing.suggestions:
         completed = [*words[:start], _as_argument(name), *words[end:]]
-        value = json.dumps([command, " ".join(_typable(w) for w in completed)])
+        text_again = " ".join(_typable(w) for w in completed)
+        value = json.dumps([command, text_again], ensure_ascii=False, separators=(",", ":"))
         # A name too long to carry in a button is still listed in the text.
         if len(value) <= BUTTON_VALUE_MAX:
             buttons.append(Button(name, ids.RUN_SUGGESTED, value))
@@ -48,7 +49,7 @@ def read_suggestion(value: str) -> tuple[str, str] | None:
     """(command, text) from a suggestion button's value, or None if it is not one."""
     try:
         command, text = json.loads(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # altered by a client: not ours
         return None
     if not isinstance(command, str) or not isinstance(text, str):
         return None
