@@ -8,9 +8,10 @@ from sqlalchemy import select
 from bot.console.terminal import Console, console_actor
 from handlers import dispatch
 from handlers.core.reply import Image, Reply, Section
+from handlers.demo import seed_example_trust
 from handlers.dispatch import Dispatcher
 from store.forums import create_forum
-from store.models import ForumMember, Membership, Person
+from store.models import ForumMember, Membership, Person, Project
 from store.projects import create_project
 from store.roles import ProjectStatus, Role
 
@@ -206,3 +207,34 @@ def test_a_command_typed_in_the_middle_of_a_form_leaves_it_and_is_done(ctx, sess
     assert "== QI Forum ==" in transcript
     with sessions() as session:
         assert session.scalars(select(Membership)).all() == []
+
+
+def test_the_readmes_join_example_in_the_demo_offers_the_falls_project_to_press(ctx, sessions):
+    seed_example_trust(ctx)
+
+    transcript = run_console(ctx, ["/qi-join Falls prevention as carer", "1"], name="Priya Shah")
+
+    assert 'I couldn\'t find a project called "Falls prevention".' in transcript
+    assert '"Reducing falls on Ward 7"' in transcript
+    assert "[1] Reducing falls on Ward 7" in transcript
+    assert 'Welcome to the "Reducing falls on Ward 7" team as a carer.' in transcript
+    with sessions() as session:
+        joined = session.execute(
+            select(Project.name, Membership.role)
+            .join(Membership, Membership.project_id == Project.id)
+            .join(Person, Person.id == Membership.person_id)
+            .where(Person.display_name == "Priya Shah")
+        ).all()
+    assert joined == [("Reducing falls on Ward 7", Role.CARER)]
+
+
+def test_leave_alone_in_the_demo_lists_your_teams_and_the_forum_to_press(ctx, sessions):
+    seed_example_trust(ctx)
+
+    transcript = run_console(ctx, ["/qi-leave", "2", "1"], name="Ben Okafor")
+
+    assert "Which would you like to leave?" in transcript
+    assert "[1] QI Forum" in transcript and "[2] Reducing falls on Ward 7" in transcript
+    assert 'You\'ve left the "Reducing falls on Ward 7" team.' in transcript
+    assert "[1] Join this team again" in transcript
+    assert transcript.count('Welcome to the "Reducing falls on Ward 7" team as a carer.') == 1

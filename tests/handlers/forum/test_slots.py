@@ -244,3 +244,17 @@ def test_two_organisers_deciding_at_once_one_decision_stands(fresh_database_url,
         )
         assert session.scalar(decided) == ROUNDS  # one decision each, not two
     engine.dispose()
+
+
+def test_a_slot_for_a_loosely_named_project_offers_it_as_a_button(
+    chat, asha, chloe, clock, sessions
+):
+    _scene(chat, asha, chloe, clock, sessions)
+
+    reply = chat.say(asha, '/qi-forum slot "prevention of falls" "Our idea for night checks"')
+    asked = chat.press(asha, reply, "Falls prevention")
+
+    assert not reply.ok and [b.label for b in reply.buttons] == ["Falls prevention"]
+    assert asked.ok, asked.text
+    with sessions() as session:
+        assert session.scalars(select(SlotRequest.topic)).all() == ["Our idea for night checks"]
