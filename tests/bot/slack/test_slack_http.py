@@ -520,3 +520,32 @@ def test_starting_with_the_token_in_the_environment_logs_no_false_alarm(
 
     assert "token` will be unused" not in caplog.text
     engine.dispose()
+
+
+def test_a_suggested_project_is_a_button_that_finishes_the_command(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack, name="Reducing falls on Ward 7")
+    fake_slack.add_user(CARER, "Ben Okafor")
+    answer = command(slack_bot, fake_slack, CARER, "/qi-join", "Falls prevention as carer").json()
+    suggested = button(answer, "Reducing falls on Ward 7")
+
+    pressed = slack_bot.post(
+        block_actions_body(
+            suggested["action_id"],
+            suggested["value"],
+            user_id=CARER,
+            response_url=fake_slack.response_url("suggested"),
+            ephemeral=True,
+        )
+    )
+    slack_bot.settle()
+
+    assert 'Did you mean "Reducing falls on Ward 7"?' in visible_text(answer["blocks"])
+    assert suggested["action_id"].startswith(ids.RUN_SUGGESTED)
+    assert pressed.status_code == 200
+    ((key, body),) = fake_slack.responses
+    assert key == "suggested"
+    assert 'Welcome to the "Reducing falls on Ward 7" team as a carer' in visible_text(
+        body["blocks"]
+    )
+    with slack_bot.engine.connect() as connection:
+        assert connection.execute(select(Membership.role)).scalars().all() == ["carer"]

@@ -454,3 +454,21 @@ def test_a_failing_member_lookup_is_not_repeated_on_every_message(teams_bot, fak
 
     assert len(fake_teams.calls_to(GET_MEMBER)) == 1
     assert len(sent_to(fake_teams)) == 2  # both answered all the same
+
+
+def test_a_suggested_project_is_a_button_that_finishes_the_command(teams_bot, fake_teams):
+    fake_teams.add_user(PRIYA)
+    project(teams_bot, "Reducing falls on Ward 7")
+    teams_bot.say("qi-join Falls prevention as carer")
+    (suggestions,) = sent_to(fake_teams)
+    verb, data = button(card_of(suggestions), "Reducing falls on Ward 7")
+
+    answer = teams_bot.press(verb, data, reply_to_id=suggestions["id"])
+
+    assert 'Did you mean "Reducing falls on Ward 7"?' in card_text(card_of(suggestions))
+    assert answer.status_code == 200
+    assert 'Welcome to the "Reducing falls on Ward 7" team as a carer' in card_text(
+        answer.json()["value"]
+    )
+    with teams_bot.ctx.sessions() as session:
+        assert session.scalars(select(Membership.role)).all() == [Role.CARER]
