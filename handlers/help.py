@@ -25,7 +25,9 @@ TOPICS: dict[str, tuple[str, str]] = {
     ),
     "leave": (
         "/qi-leave",
-        "Leave a project team or the forum.\n• /qi-leave Falls prevention\n• /qi-leave forum",
+        "Leave a project team or the forum. You can join again with one button if you change "
+        "your mind.\n• /qi-leave: I'll show your teams and forums to choose from\n"
+        "• /qi-leave Falls prevention\n• /qi-leave forum",
     ),
     "projects": (
         "/qi-projects",
