@@ -441,6 +441,9 @@ def typo_candidates(session: Session, key: str, *, limit: int) -> list[ProjectNa
 
 # Words this short ("on", "of", "7") say little about which project was meant.
 SHARED_WORD_MIN = 3
+# More words than a project's name has: each is an index range, and a pasted paragraph must
+# not become hundreds of them.
+SHARED_WORDS_MAX = 20
 
 
 def projects_sharing_words(
@@ -452,6 +455,7 @@ def projects_sharing_words(
     Ward 7". Index ranges only; a word in more names than COMMON_PREFIX is left out.
     """
     words = [w for w in dict.fromkeys(key.split()) if len(w) >= SHARED_WORD_MIN]
+    words = words[:SHARED_WORDS_MAX]
     if not words:
         return []
     sizes = prefix_counts(session, words, in_site=False)
