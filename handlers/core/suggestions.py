@@ -60,13 +60,13 @@ def _where_typed(words: list[str], typed: str, *, after_verb: bool) -> tuple[int
     """(start, end): the run of words that reads as the typed name; after a verb if there is one."""
     found: list[tuple[int, int]] = []
     for start in range(len(words)):
-        run = ""
+        # Lengths first: a run is joined and compared only when it is exactly as long.
+        length = -1
         for end in range(start + 1, len(words) + 1):
-            run = f"{run} {words[end - 1]}" if run else words[end - 1]
-            if len(run) > len(typed):
-                break
-            if run == typed:
-                found.append((start, end))
+            length += len(words[end - 1]) + 1
+            if length >= len(typed):
+                if length == len(typed) and " ".join(words[start:end]) == typed:
+                    found.append((start, end))
                 break
     if after_verb:
         later = [run for run in found if run[0] > 0]

@@ -106,7 +106,7 @@ TITLES = frozenset(
         "dr", "doctor", "mr", "mister", "mrs", "ms", "miss", "mx", "madam", "master",
         "prof", "professor", "sister", "brother", "matron", "nurse", "rev", "revd", "reverend",
         "fr", "father", "pastor", "rabbi", "imam", "sir", "dame", "lord", "lady", "cllr",
-        "councillor", "capt", "captain", "major", "col", "colonel", "lt", "sgt", "hon",
+        "councillor", "capt", "captain", "col", "colonel", "lt", "sgt",
     }
 )  # fmt: skip
 
