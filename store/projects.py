@@ -434,11 +434,55 @@ def typo_candidates(session: Session, key: str, *, limit: int) -> list[ProjectNa
     kept = [(i, p) for (i, p), size in found if i in rare_words and 0 < size <= COMMON_PREFIX]
     if not kept:
         return []
-    need = max(1, len(rare_words) - 1)
+    return _most_shared(
+        session, kept, key, need=max(1, len(rare_words) - 1), statuses=None, limit=limit
+    )
+
+
+# Words this short ("on", "of", "7") say little about which project was meant.
+SHARED_WORD_MIN = 3
+# More words than a project's name has: each is an index range, and a pasted paragraph must
+# not become hundreds of them.
+SHARED_WORDS_MAX = 20
+
+
+def projects_sharing_words(
+    session: Session, key: str, statuses: Iterable[ProjectStatus] | None, *, limit: int
+) -> list[ProjectName]:
+    """Projects with a word of their name starting with any typed word, most words shared first.
+
+    For suggestions when nothing fits every word: "falls prevention" offers "Reducing falls on
+    Ward 7". Index ranges only; a word in more names than COMMON_PREFIX is left out.
+    """
+    words = [w for w in dict.fromkeys(key.split()) if len(w) >= SHARED_WORD_MIN]
+    words = words[:SHARED_WORDS_MAX]
+    if not words:
+        return []
+    sizes = prefix_counts(session, words, in_site=False)
+    counted = enumerate(zip(words, sizes, strict=True))
+    kept = [(i, word) for i, (word, size) in counted if 0 < size <= COMMON_PREFIX]
+    if not kept:
+        return []
+    return _most_shared(session, kept, key, need=1, statuses=statuses, limit=limit)
+
+
+def _most_shared(
+    session: Session,
+    probes: Sequence[tuple[int, str]],
+    key: str,
+    *,
+    need: int,
+    statuses: Iterable[ProjectStatus] | None,
+    limit: int,
+) -> list[ProjectName]:
+    """Projects with a word starting with at least `need` of the probes' words (numbered).
+
+    Most words shared first, then nearest in length to `key`, then by name.
+    """
     hits = union_all(
         *(
             words_starting(p, in_site=False).add_columns(literal(i, Integer).label("word"))
-            for i, p in kept
+            for i, p in probes
         )
     ).subquery()
     shared = func.count(distinct(hits.c.word))
@@ -458,6 +502,8 @@ def typo_candidates(session: Session, key: str, *, limit: int) -> list[ProjectNa
         )
         .limit(limit)
     )
+    if statuses is not None:
+        query = query.where(Project.status.in_(list(statuses)))
     return [ProjectName(*row) for row in session.execute(query)]
 
 

@@ -9,7 +9,12 @@ from typing import Generic, TypeVar
 from sqlalchemy.orm import Session
 
 from store.names import name_key
-from store.projects import ProjectName, projects_named_like, typo_candidates
+from store.projects import (
+    ProjectName,
+    projects_named_like,
+    projects_sharing_words,
+    typo_candidates,
+)
 from store.roles import ProjectStatus
 
 T = TypeVar("T")
@@ -116,3 +121,21 @@ def match_project_name(
         for p in sorted(typo_candidates(session, key, limit=TYPO_CANDIDATES), key=lambda p: p.key)
     }
     return Match(found=None, candidates=_closest(key, by_key))
+
+
+def with_shared_words(
+    session: Session,
+    key: str,
+    statuses: Iterable[ProjectStatus] | None,
+    candidates: tuple[str, ...],
+) -> tuple[str, ...]:
+    """The close names found, then names sharing a typed word, up to MAX_SUGGESTIONS in all.
+
+    "Falls prevention" is not close to "Reducing falls on Ward 7" letter by letter, but the
+    word "falls" says it may be the one meant.
+    """
+    if len(candidates) >= MAX_SUGGESTIONS:
+        return candidates
+    sharing = projects_sharing_words(session, key, statuses, limit=MAX_SUGGESTIONS)
+    names = dict.fromkeys([*candidates, *(p.name for p in sharing)])
+    return tuple(names)[:MAX_SUGGESTIONS]

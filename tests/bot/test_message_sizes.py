@@ -28,12 +28,15 @@ from bot.slack.blocks import (
 from bot.slack.blocks import fallback_text as slack_fallback
 from bot.teams.cards import TRUNCATED_NOTE, build_command_reply
 from handlers.core import ids
-from handlers.core.reply import Image, Reply, say
+from handlers.core.args import MAX_ARGUMENT_LENGTH
+from handlers.core.matching import MAX_SUGGESTIONS
+from handlers.core.reply import BUTTON_VALUE_MAX, Image, Reply, say
 from handlers.core.weeks import week_of
 from handlers.evidence import stats
 from handlers.forum import announcements, channel_problems, organising
 from handlers.forum import slots as forum_slots
 from handlers.forum.meetings import FORUMS_SHOWN
+from handlers.help import TOPIC_ECHO_MAX
 from handlers.home import HOME_FORUMS_SHOWN, HOME_PROJECTS_SHOWN, handle_home
 from handlers.messages import RENDERERS, render_delivery
 from handlers.nudges import buttons as nudge_actions
@@ -46,6 +49,7 @@ from handlers.nudges.weekly import (
 )
 from handlers.projects import join, team
 from handlers.projects.join import FORM_CHOICE_LIMIT
+from handlers.projects.leave import LEAVE_CHOICES
 from handlers.projects.listing import LIST_LIMIT
 from handlers.projects.manage import TEAM_SHOWN
 from store import outbox
@@ -1031,3 +1035,113 @@ def test_words_qi_project_does_not_know_get_an_answer_that_fits(chat, ctx, asha,
     assert not reply.ok
     seen = shown(reply)
     assert seen.everywhere("/qi-project remove-member")
+
+
+# --- finding things by name: suggestions, what to leave, help topics ------------------------
+
+
+@pytest.mark.parametrize("count", sizes(MAX_SUGGESTIONS))
+def test_suggested_projects_fit_as_buttons_that_finish_the_command(chat, ctx, ben, count):
+    names = long_names(count, "English")  # every one has "falls" in it; none "nowhere"
+    given.many_projects(ctx.sessions, names, ctx.now(), lead_id=None)
+
+    reply = chat.say(ben, "/qi-join falls nowhere as carer")
+
+    seen = shown(reply)
+    offered = min(count, MAX_SUGGESTIONS)
+    assert len(reply.buttons) == len(seen.slack_buttons) == len(seen.teams_buttons) == offered
+    assert {b.label for b in reply.buttons} <= set(names)
+    assert seen.everywhere('I couldn\'t find a project called "falls nowhere".')
+    if offered:
+        first = reply.buttons[0].label
+        joined = chat.press(ben, reply, first)
+        shown(joined)
+        assert f'Welcome to the "{first}" team as a carer.' in joined.text
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_longest_suggested_names_fit_in_every_script(chat, ctx, ben, script):
+    names = long_names(1000, script)
+    given.many_projects(ctx.sessions, names, ctx.now(), lead_id=None)
+    # "000" starts ten of the names; a topic as long as a slot allows follows the name.
+    topic = long_name(1, script, TOPIC_MAX)[: TOPIC_MAX - 1]
+
+    reply = chat.say(ben, f'/qi-forum slot "000 nowhere" "{topic}"')
+
+    seen = shown(reply)
+    assert len(seen.slack_buttons) == len(seen.teams_buttons) == MAX_SUGGESTIONS
+    for button in reply.buttons:
+        assert len(button.value) <= BUTTON_VALUE_MAX and button.label in names[:10]
+    pressed = chat.press(ben, reply, reply.buttons[0].label)
+    shown(pressed)
+    assert "Only people on the" in pressed.text  # the same command, with the name found
+
+
+@pytest.mark.parametrize("length", [1, 1000, MAX_ARGUMENT_LENGTH - len(" as carer")])
+def test_suggestions_for_the_longest_name_anyone_can_type_fit(chat, ctx, ben, length):
+    given.many_projects(ctx.sessions, long_names(MAX_SUGGESTIONS + 1, "English"), ctx.now(),
+                        lead_id=None)  # fmt: skip
+    typed = ("falls " + "x" * length)[:length]  # "f" fits them all; the rest, none
+
+    reply = chat.say(ben, f"/qi-join {typed} as carer")
+
+    seen = shown(reply)
+    assert not reply.ok
+    # The name typed is replaced by the one offered: the button's command is short again.
+    assert len(seen.slack_buttons) == len(seen.teams_buttons) == MAX_SUGGESTIONS
+    assert all(len(b.value) <= BUTTON_VALUE_MAX for b in reply.buttons)
+    assert seen.everywhere('Did you mean "0000 Reducing falls')
+
+
+@pytest.mark.parametrize("forums", [0, 1])
+@pytest.mark.parametrize("count", sizes(LEAVE_CHOICES))
+def test_what_to_leave_fits_and_says_how_to_leave_the_rest(chat, ctx, ben, count, forums):
+    me = given.person_id(ctx.sessions, ben, ctx.now())
+    projects = given.many_projects(ctx.sessions, long_names(count), ctx.now(), lead_id=None)
+    with ctx.sessions.begin() as session:
+        if projects:
+            session.execute(
+                insert(Membership),
+                [
+                    {
+                        "project_id": p,
+                        "person_id": me,
+                        "role": Role.CARER,
+                        "involvement": Involvement.TEAM_MEMBER,
+                        "joined_at": ctx.now(),
+                        "consent_recorded_at": ctx.now(),
+                    }
+                    for p in projects
+                ],
+            )
+    for n in range(forums):
+        forum = given.forum(ctx.sessions, ctx.now(), name=long_name(9000 + n))
+        with ctx.sessions.begin() as session:
+            session.add(ForumMember(forum_id=forum, person_id=me, joined_at=ctx.now()))
+
+    reply = chat.say(ben, "/qi-leave")
+
+    seen = shown(reply)
+    choices = min(count + forums, LEAVE_CHOICES)
+    assert len(seen.slack_buttons) == len(seen.teams_buttons) == len(reply.buttons) == choices
+    more = count + forums - choices
+    if more:
+        assert seen.everywhere(f"For the {more} not shown here, type /qi-leave and the name")
+    if choices:
+        left = chat.press(ben, reply, reply.buttons[-1].label)
+        seen_left = shown(left)
+        again = "Join this team again" if count else "Join the forum again"
+        assert left.ok and titled(seen_left.slack_buttons, again) == 1
+        assert titled(seen_left.teams_buttons, again) == 1
+
+
+@pytest.mark.parametrize("length", sizes(TOPIC_ECHO_MAX))
+def test_an_unknown_help_topic_fits_whatever_was_typed(chat, ctx, ben, length):
+    reply = chat.say(ben, "/qi-help " + ("w" * length if length else ""))
+
+    seen = shown(reply)
+    if length:
+        assert seen.everywhere("The topics are: join, leave, projects, project, forum, stats")
+    else:
+        assert seen.everywhere("How qi-nudge works")

@@ -587,3 +587,32 @@ def test_a_lead_takes_someone_off_the_team_from_the_card_on_slack(slack_bot, fak
     assert "I've taken Ben Okafor off the" in visible_text(done["blocks"])
     with slack_bot.engine.connect() as connection:
         assert connection.execute(select(Membership.left_at)).scalar() is not None
+
+
+def test_a_suggested_project_is_a_button_that_finishes_the_command(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack, name="Reducing falls on Ward 7")
+    fake_slack.add_user(CARER, "Ben Okafor")
+    answer = command(slack_bot, fake_slack, CARER, "/qi-join", "Falls prevention as carer").json()
+    suggested = button(answer, "Reducing falls on Ward 7")
+
+    pressed = slack_bot.post(
+        block_actions_body(
+            suggested["action_id"],
+            suggested["value"],
+            user_id=CARER,
+            response_url=fake_slack.response_url("suggested"),
+            ephemeral=True,
+        )
+    )
+    slack_bot.settle()
+
+    assert 'Did you mean "Reducing falls on Ward 7"?' in visible_text(answer["blocks"])
+    assert suggested["action_id"].startswith(ids.RUN_SUGGESTED)
+    assert pressed.status_code == 200
+    ((key, body),) = fake_slack.responses
+    assert key == "suggested"
+    assert 'Welcome to the "Reducing falls on Ward 7" team as a carer' in visible_text(
+        body["blocks"]
+    )
+    with slack_bot.engine.connect() as connection:
+        assert connection.execute(select(Membership.role)).scalars().all() == ["carer"]

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from handlers.core import ids
 from handlers.core.wording import as_role
 from store.models import ForumMember, Membership, Person
+from store.projects import find_by_key
 from store.roles import Involvement, Role
 from tests.conftest import person
 from tests.handlers import given
@@ -551,3 +552,109 @@ def test_the_welcome_reads_as_people_say_it(chat, asha, ben, role, says):
     reply = chat.say(ben, f"/qi-join Falls prevention as {role}")
 
     assert reply.ok and f'Welcome to the "Falls prevention" {says}' in reply.text
+
+
+# A name that fits no project: the closest offered as buttons that finish the command.
+
+
+def buttons_of(reply):
+    return [(b.label, b.action_id) for b in reply.buttons]
+
+
+def test_the_readmes_example_is_offered_the_falls_project_and_its_button_joins(
+    chat, asha, ben, sessions
+):
+    chat.say(asha, '/qi-project new "Reducing falls on Ward 7"')
+    chat.say(asha, '/qi-project new "Kinder waiting rooms"')
+    before = given.row_counts(sessions)
+
+    reply = chat.say(ben, "/qi-join Falls prevention as carer")
+
+    assert not reply.ok
+    assert 'I couldn\'t find a project called "Falls prevention".' in reply.text
+    assert 'Did you mean "Reducing falls on Ward 7"?' in reply.text
+    assert buttons_of(reply) == [("Reducing falls on Ward 7", ids.RUN_SUGGESTED)]
+    assert given.row_counts(sessions) == before
+
+    joined = chat.press(ben, reply, "Reducing falls on Ward 7")
+
+    assert joined.ok
+    assert 'Welcome to the "Reducing falls on Ward 7" team as a carer.' in joined.text
+    assert given.team_rows(sessions, "Reducing falls on Ward 7")[0][:2] == (
+        "Ben Okafor",
+        Role.CARER,
+    )
+
+
+def test_each_of_several_matches_is_a_button(chat, asha, ben, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project new "Falls audit"')
+
+    reply = chat.say(ben, "/qi-join falls as staff")
+    chosen = chat.press(ben, reply, "Falls prevention")
+
+    assert buttons_of(reply) == [
+        ("Falls audit", ids.RUN_SUGGESTED),
+        ("Falls prevention", ids.RUN_SUGGESTED),
+    ]
+    assert 'Welcome to the "Falls prevention" team as staff.' in chosen.text
+    assert given.team_rows(sessions, "Falls audit") == []
+
+
+def test_a_suggestion_without_a_role_asks_for_the_role_as_the_command_would(chat, asha, ben):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+
+    reply = chat.say(ben, "/qi-join fals prevension")
+    asked = chat.press(ben, reply, "Falls prevention")
+
+    assert asked.ok and 'How will you be part of the "Falls prevention" team?' in asked.text
+    assert [b.label for b in asked.buttons][:3] == ["Staff", "Service user", "Carer"]
+
+
+def test_joining_offers_projects_taking_members_not_finished_ones(chat, asha, ben):
+    chat.say(asha, '/qi-project new "Falls audit 2019"')
+    chat.say(asha, '/qi-project status "Falls audit 2019" completed')
+    chat.say(asha, '/qi-project new "Reducing falls on Ward 7"')
+
+    reply = chat.say(ben, "/qi-join Falls prevention as carer")
+
+    assert [b.label for b in reply.buttons] == ["Reducing falls on Ward 7"]
+
+
+def test_a_suggestion_for_a_project_renamed_since_offers_again(chat, asha, ben, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    reply = chat.say(ben, "/qi-join fals prevension as carer")
+    with sessions.begin() as session:  # renamed by its lead meanwhile
+        project = find_by_key(session, "falls prevention")
+        project.name, project.name_key = "Preventing falls at night", "preventing falls at night"
+
+    again = chat.press(ben, reply, "Falls prevention")
+
+    assert not again.ok
+    assert 'Did you mean "Preventing falls at night"?' in again.text
+    joined = chat.press(ben, again, "Preventing falls at night")
+    assert 'Welcome to the "Preventing falls at night" team as a carer.' in joined.text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "not json",
+        '["qi-nonsense", "x"]',
+        '["qi-join"]',
+        '["qi-join", 7]',
+        "[" * 5000,
+        '["qi-join", "' + "x" * 20_000 + '"]',
+    ],
+)
+def test_an_altered_suggestion_button_gets_a_kind_answer_and_stores_nothing(
+    chat, ben, sessions, value
+):
+    before = given.row_counts(sessions)
+
+    reply = chat.bot.action(ben, ids.RUN_SUGGESTED, value)
+
+    assert not reply.ok
+    assert "Sorry, that button didn't work. Please type the command again." in reply.text
+    assert given.row_counts(sessions) == before
