@@ -11,6 +11,7 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 
 from handlers.core.args import ArgumentError, split_words
+from handlers.core.clipping import clip
 from handlers.core.context import Context
 from handlers.core.errors import Refusal
 from handlers.core.lookup import acting_person, find_forum, require_admin
@@ -21,7 +22,7 @@ from handlers.core.wording import did_you_mean, involvement_headline_text, plura
 from handlers.evidence.charts import attendance_chart, run_chart
 from handlers.evidence.run_chart import RunChartAnalysis, Signal, analyse
 from store import stats as stats_store
-from store.models import Forum
+from store.models import NAME_MAX, Forum
 from store.roles import LIVED_EXPERIENCE_ROLES, Role
 from store.sites import Site
 
@@ -348,13 +349,14 @@ def find_site(session: Session, text: str) -> Site:
     match = match_site(session, text, typos=True)
     if match.found is not None:
         return match.found
+    typed = clip(text, NAME_MAX)  # no site is longer: a longer text is only repeated, shorter
     if match.ambiguous:
         raise Refusal(
-            f'More than one site matches "{text}".{did_you_mean(match.candidates)} '
+            f'More than one site matches "{typed}".{did_you_mean(match.candidates)} '
             "Type a little more of the site's name."
         )
     raise Refusal(
-        f'I don\'t know a site called "{text}".{did_you_mean(match.candidates)} '
+        f'I don\'t know a site called "{typed}".{did_you_mean(match.candidates)} '
         "Type /qi-projects to see each project with its site."
     )
 
