@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from store.models import Project
 from store.names import clean_name, site_key
 from store.project_words import prefix_range
-from store.projects import with_words
 
-# Offering the closest sites to a mistyped one reads at most this many sites' keys.
+# Matching a site's words, or offering the closest to a mistyped one, reads at most this many
+# sites' keys.
 SITES_SCORED = 2000
 
 
@@ -63,47 +63,44 @@ def sites_keyed(session: Session, keys: Iterable[str]) -> list[Site]:
 
 
 def sites_starting(session: Session, prefix: str, *, limit: int) -> list[Site]:
-    """The first `limit` sites (by key) whose key starts with `prefix`: an index range."""
+    """The first `limit` sites (by key) whose key starts with `prefix`: index seeks."""
     low, high = prefix_range(prefix)
-    keys = select(Project.site_key).distinct().where(Project.site_key >= low)
-    if high is not None:
-        keys = keys.where(Project.site_key < high)
-    return _named(session, keys.order_by(Project.site_key).limit(limit))
-
-
-def sites_with_words(session: Session, words: list[str], *, limit: int) -> list[Site]:
-    """The first `limit` sites (by key) with a word starting with each of `words`."""
-    conditions = with_words(session, words, in_site=True)
-    if not conditions:
-        return []
-    keys = (
-        select(Project.site_key)
-        .distinct()
-        .where(Project.site_key.is_not(None), *conditions)
-        .order_by(Project.site_key)
-        .limit(limit)
-    )
-    return _named(session, keys)
-
-
-def _named(session: Session, keys: Select[Any]) -> list[Site]:
-    """The sites whose keys `keys` selects, with their spellings, in one statement."""
+    keys = _site_keys_query(low=low, high=high, limit=limit).scalar_subquery()
     rows = session.execute(
         select(Project.site_key, func.min(Project.site))
-        .where(Project.site_key.in_(keys.scalar_subquery()))
+        .where(Project.site_key.in_(keys))
         .group_by(Project.site_key)
         .order_by(Project.site_key)
     )
     return [Site(key, name) for key, name in rows]
 
 
-def some_site_keys(session: Session) -> list[str]:
-    """Site keys to offer a close one from, when nothing matched: at most SITES_SCORED."""
-    query = (
-        select(Project.site_key)
-        .distinct()
-        .where(Project.site_key.is_not(None))
-        .order_by(Project.site_key)
-        .limit(SITES_SCORED)
-    )
-    return list(session.scalars(query))
+def with_words(keys: Iterable[str], words: list[str]) -> list[str]:
+    """The site keys with a word starting with each of `words`, as project names are matched."""
+    return [
+        key for key in keys if all(any(w.startswith(word) for w in key.split()) for word in words)
+    ]
+
+
+def site_keys(
+    session: Session, *, low: str | None = None, high: str | None = None, limit: int
+) -> list[str]:
+    """The site keys from `low` up to (not including) `high`, in order, at most `limit`."""
+    return list(session.scalars(_site_keys_query(low=low, high=high, limit=limit)))
+
+
+def _site_keys_query(*, low: str | None, high: str | None, limit: int) -> Select[Any]:
+    """SQL: site_keys' keys, one index seek per site (the next key after the last).
+
+    However many projects each site has: reading ix_projects_site from end to end would read
+    every project's entry.
+    """
+    upper = [Project.site_key < high] if high is not None else []
+    lower = [Project.site_key >= low] if low is not None else []
+    first = select(func.min(Project.site_key).label("key")).where(*lower, *upper)
+    keys = first.cte("site_keys", recursive=True)
+    following = (
+        select(func.min(Project.site_key)).where(Project.site_key > keys.c.key, *upper)
+    ).scalar_subquery()
+    keys = keys.union_all(select(following).where(keys.c.key.is_not(None)))
+    return select(keys.c.key).where(keys.c.key.is_not(None)).limit(limit)

@@ -131,8 +131,12 @@ def match_site(session: Session, text: str, *, typos: bool) -> Match[Site]:
     if not key:
         return Match(found=None)
     sites = sites_store.sites_starting(session, key, limit=MAX_SUGGESTIONS + 1)
+    known: list[str] = []
     if not sites:
-        sites = sites_store.sites_with_words(session, key.split(), limit=MAX_SUGGESTIONS + 1)
+        # A site's words are read from its key, not from each of its (thousands of) projects.
+        known = sites_store.site_keys(session, limit=sites_store.SITES_SCORED)
+        worded = sites_store.with_words(known, key.split())
+        sites = sites_store.sites_keyed(session, worded[: MAX_SUGGESTIONS + 1])
     exact = [site for site in sites if site.key == key]
     if len(sites) == 1 or exact:
         return Match(found=(exact or sites)[0])
@@ -142,7 +146,6 @@ def match_site(session: Session, text: str, *, typos: bool) -> Match[Site]:
     if not typos:
         return Match(found=None)
     # Scored by key (as match_name scores names), then only the closest few are named.
-    known = sites_store.some_site_keys(session)
     closest = _closest(key, {k: k for k in known})
     if not closest and len(known) <= MAX_SUGGESTIONS:
         closest = tuple(known)  # with only a few sites, all of them are worth offering
