@@ -36,13 +36,16 @@ TOPICS: dict[str, tuple[str, str]] = {
         "/qi-projects",
         "See the active projects, who leads them, and whether a service user or carer is on "
         "each team.\n• /qi-projects: all of them\n• /qi-projects mine: yours\n"
-        "• /qi-projects falls: those with 'falls' in the name or place",
+        "• /qi-projects falls: those with 'falls' in the name or place\n"
+        "• /qi-projects Riverside Hospital: those at one site (the start of its name is enough)",
     ),
     "project": (
         "/qi-project",
         "Start a project or look after its team.\n"
         '• /qi-project new "Falls prevention": start a project; you are the lead. Add "as carer" '
-        "(or another role) if you will be on the team in that role too\n"
+        "(or another role) if you will be on the team in that role too, and "
+        '--site "Riverside Hospital" for the hospital or service it is based at (a ward or team '
+        "goes in the project's name)\n"
         '• /qi-project add-member "Falls prevention" "Sam Jones" as carer --consent: record '
         "someone who doesn't use chat, once they have agreed (add --consulted if they are "
         "asked now and then rather than being on the team; add --since {past_day} if they have "
@@ -76,7 +79,8 @@ TOPICS: dict[str, tuple[str, str]] = {
         "/qi-stats",
         "How many active projects have a service user or carer on the team, week by week, as "
         "a run chart: the way QI teams tell real change from the usual ups and downs.\n"
-        "• /qi-stats: all projects\n• /qi-stats Riverside Hospital: one site\n"
+        "• /qi-stats: all projects\n• /qi-stats Riverside Hospital: one site's projects, "
+        "the same ones /qi-projects Riverside Hospital lists\n"
         "• /qi-stats forum: who comes to the forum's meetings\n"
         'Organisers can mark a change on the chart: /qi-stats note {past_long_day} "Forum '
         'relaunched"\n'

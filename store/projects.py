@@ -250,11 +250,13 @@ def project_page(
     involving_id: int | None = None,
     among: Collection[int] | None = None,
     words: Iterable[str] = (),
+    site_key: str | None = None,
 ) -> ProjectPage:
     """The active projects after `after` in name order, and the counts of the whole list.
 
     All of them, those `involving_id` leads or is on the team of, those `among` these ids, or
-    those with a word starting with each of `words` (folded) in their name or site.
+    those with a word starting with each of `words` (folded) in their name or site, or those
+    at the site with this key (store.sites).
     Paged by where the last page ended, not by how many came before it: a project closed or
     added before that point moves nothing. One query, with the counts riding on each row; a
     second for the counts only when the page is empty.
@@ -265,7 +267,7 @@ def project_page(
     params: dict[str, Any] = {"limit": limit}
     if after is not None:
         params |= {"after_key": after.key, "after_id": after.id}
-    if among is None and not wanted:
+    if among is None and not wanted and site_key is None:
         # The lists asked for most (all, and "mine") are built once: building a statement
         # costs more CPU than SQLite takes to answer it.
         mine = involving_id is not None
@@ -275,6 +277,9 @@ def project_page(
     else:
         conditions = _listed(involving_id, among)
         conditions += with_words(session, wanted)
+        if site_key is not None:
+            # Bound, not written in: the same statement serves every site (ix_projects_site).
+            conditions.append(Project.site_key == bindparam("site_key", site_key))
         page, counts = _page_statements(conditions, after is not None)
     connection = session.connection()
     rows = connection.execute(page, params).all()

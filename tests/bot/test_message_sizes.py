@@ -33,6 +33,7 @@ from handlers.core.matching import MAX_SUGGESTIONS
 from handlers.core.reply import BUTTON_VALUE_MAX, Image, Reply, say
 from handlers.core.weeks import week_of
 from handlers.evidence import stats
+from handlers.evidence.stats import take_snapshot
 from handlers.forum import announcements, channel_problems, organising
 from handlers.forum import slots as forum_slots
 from handlers.forum.meetings import FORUMS_SHOWN
@@ -61,13 +62,15 @@ from store.models import (
     MatchOffer,
     Meeting,
     Membership,
+    Project,
     ProjectNudge,
     Rsvp,
     SlotRequest,
 )
-from store.names import clean_name
+from store.names import clean_name, site_key
 from store.people import grant_admin
-from store.roles import Involvement, Role, RsvpAnswer
+from store.project_words import index_words
+from store.roles import Involvement, ProjectStatus, Role, RsvpAnswer
 from tests.bot.message_limits import (
     check_slack_message,
     check_slack_view,
@@ -1145,3 +1148,69 @@ def test_an_unknown_help_topic_fits_whatever_was_typed(chat, ctx, ben, length):
         assert seen.everywhere("The topics are: join, leave, projects, project, forum, stats")
     else:
         assert seen.everywhere("How qi-nudge works")
+
+
+# --- sites: /qi-stats <site> and /qi-projects <site> ---------------------------------------
+
+
+def projects_at_sites(ctx, sites: list[str], status: ProjectStatus = ProjectStatus.ACTIVE):
+    """One project at each of these sites, in one insert."""
+    if not sites:
+        return
+    now = ctx.now()
+    with ctx.sessions.begin() as session:
+        project_ids = list(
+            session.scalars(
+                insert(Project).returning(Project.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "name": f"Project {number}",
+                        "name_key": f"project {number}",
+                        "site": site,
+                        "site_key": site_key(site),
+                        "status": status,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for number, site in enumerate(sites)
+                ],
+            )
+        )
+        index_words(session, project_ids)
+
+
+@pytest.mark.parametrize("count", sizes(MAX_SUGGESTIONS))
+def test_a_site_asked_about_fits_however_many_sites_there_are(chat, ctx, asha, count):
+    sites = long_names(count)  # 200 characters each, "0000 …", "0001 …", in each script
+    projects_at_sites(ctx, sites)
+    take_snapshot(ctx)  # a week of figures for each site: its run chart
+
+    stats = chat.say(asha, "/qi-stats 0")  # the beginning of every site's name
+    listing = chat.say(asha, "/qi-projects 0")
+    mistyped = chat.say(asha, f'/qi-stats "{long_name(0)[:-3]}zzz"')
+    unknown = chat.say(asha, "/qi-stats " + "x" * 1990)
+
+    for reply in (stats, listing, mistyped, unknown):
+        shown(reply)
+    if count == 1:
+        assert stats.ok and stats.image is not None and f"at {sites[0]}, " in stats.text
+        assert listing.sections[0].heading.startswith("Active QI projects at 0000 ")
+    elif count:
+        assert not stats.ok and stats.text.startswith('More than one site matches "0".')
+        assert stats.text.count('"0') == 1 + min(count, MAX_SUGGESTIONS)
+    else:
+        assert not stats.ok and stats.text.startswith('I don\'t know a site called "0".')
+    assert not unknown.ok and "…" in unknown.text  # what was typed, cut short
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_site_with_no_active_project_says_so_and_fits(chat, ctx, asha, script):
+    site = long_name(7, script)
+    projects_at_sites(ctx, [site], status=ProjectStatus.COMPLETED)
+
+    reply = chat.say(asha, f'/qi-projects "{site}"')
+
+    assert reply.ok
+    assert shown(reply).everywhere("Type /qi-projects to see all.")
+    assert reply.sections[0].text.startswith("No active project at 0007 ")

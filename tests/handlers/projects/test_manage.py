@@ -54,6 +54,36 @@ def test_new_project_records_the_site(chat, asha, sessions):
     assert stored_project(sessions, "Falls prevention").site == "Ward 7"
 
 
+def test_a_known_site_typed_another_way_keeps_its_spelling(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention" --site "Riverside Hospital"')
+
+    reply = chat.say(asha, '/qi-project new "Sepsis screening" --site " riverside  HOSPITAL."')
+
+    assert reply.ok
+    assert stored_project(sessions, "Sepsis screening").site == "Riverside Hospital"
+    assert stored_project(sessions, "Sepsis screening").site_key == "riverside hospital"
+
+
+def test_a_site_with_no_letters_is_refused_saying_what_to_type(chat, asha, sessions):
+    before = given.row_counts(sessions)
+
+    reply = chat.say(asha, '/qi-project new "Falls prevention" --site "--"')
+
+    assert not reply.ok
+    assert reply.text == (
+        'Please give the site a name, for example: /qi-project new "Falls prevention on Ward 7" '
+        '--site "Riverside Hospital"'
+    )
+    assert given.row_counts(sessions) == before
+
+
+def test_the_help_says_how_to_give_a_projects_site(chat, asha):
+    reply = chat.say(asha, "/qi-help project")
+
+    assert '--site "Riverside Hospital" for the hospital or service it is based at' in reply.text
+    assert "a ward or team goes in the project's name" in reply.text
+
+
 def test_new_project_is_audited(chat, asha, sessions):
     chat.say(asha, '/qi-project new "Falls prevention"')
 
