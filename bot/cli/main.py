@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="show who would be reminded and why"
     )
     when_group.add_argument("--now", action="store_true", help="run this week's reminder now")
+    remind.add_argument(
+        "--show", action="store_true", help="with --dry-run: print each message as it would be sent"
+    )
     remind.set_defaults(handler=_in("reminders", "cmd_remind"))
 
     sub.add_parser(

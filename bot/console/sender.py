@@ -55,17 +55,19 @@ class ConsoleSender:
     def post(self, channel: str, reply: Reply, key: str) -> str | None:
         """Print the message under a line saying where it went."""
         self._count += 1
-        print(f"\n--- Message {channel} ---\n{_shown(reply)}", file=self.stream)
+        print(f"\n--- Message {channel} ---\n{printed(reply)}", file=self.stream)
         return str(self._count)
 
     def update(self, channel: str, message_id: str, reply: Reply) -> None:
         """Say that an earlier message changed (the terminal cannot edit what it printed)."""
         print(
-            f"\n--- Message {message_id} {channel} now reads ---\n{_shown(reply)}", file=self.stream
+            f"\n--- Message {message_id} {channel} now reads ---\n{printed(reply)}",
+            file=self.stream,
         )
 
 
-def _shown(reply: Reply) -> str:
+def printed(reply: Reply) -> str:
+    """The message as the terminal shows it."""
     # Buttons are shown for what they offer; they are pressed in chat, not in this printout.
     text, _buttons = render_reply(reply)
     return text.replace("\n(Type a number to press a button.)", "")
