@@ -16,6 +16,7 @@ from bot.runtime.sending import Sender
 from bot.runtime.settings import Settings
 from bot.runtime.waiting_report import elsewhere_for, report_waiting
 from handlers.core.context import Context
+from handlers.core.errors import Refusal
 from handlers.core.weeks import week_of
 from handlers.core.wording import plural
 from handlers.nudges.preview import SweepPreview, preview_sweep
@@ -62,6 +63,11 @@ def cmd_remind(ctx: Context, args: argparse.Namespace) -> int:
     week = week_of(ctx.now(), ctx)
     if args.dry_run:
         return dry_run(ctx, week, settings.nudge_policy, show=args.show)
+    if args.show:
+        raise Refusal(
+            "--show goes with --dry-run: qi-nudge remind --dry-run --show prints the messages "
+            "without sending them. Nothing was sent."
+        )
     plan = Jobs(ctx, settings.nudge_policy).sweep(week)
     print_plan(plan, done=True)
     deliverer = build_deliverer(ctx, settings)

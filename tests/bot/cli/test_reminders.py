@@ -412,3 +412,16 @@ def test_dry_run_reads_as_many_times_for_many_projects_as_for_a_few(ctx, chat, a
     names: list[int] = []
     assert selects_for_projects(2) == selects_for_projects(40)
     assert "Totals: 1 message; 1 lead reminded about 42 projects" in capsys.readouterr().out
+
+
+def test_show_without_dry_run_is_refused_and_sends_nothing(ctx, week_of_a_trust):
+    from bot.cli.main import build_parser
+    from bot.runtime.settings import load_settings
+    from handlers.core.errors import Refusal
+
+    args = build_parser().parse_args(["remind", "--now", "--show"])
+    args.settings = load_settings({}, env_file=None)
+    with pytest.raises(Refusal, match="--show goes with --dry-run"):
+        args.handler(ctx, args)
+    with ctx.sessions() as session:
+        assert session.scalar(select(Delivery.id).where(Delivery.kind == NUDGE)) is None
