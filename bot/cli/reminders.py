@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -17,7 +17,7 @@ from bot.runtime.settings import Settings
 from bot.runtime.waiting_report import elsewhere_for, report_waiting
 from handlers.core.context import Context
 from handlers.core.errors import Refusal
-from handlers.core.weeks import week_of
+from handlers.core.weeks import week_after, week_of
 from handlers.core.wording import plural
 from handlers.nudges.preview import SweepPreview, preview_sweep
 from handlers.nudges.weekly import SKIPPED_FOR, NudgePolicy, SweepPlan
@@ -98,39 +98,33 @@ def dry_run(ctx: Context, week: str, policy: NudgePolicy, *, show: bool) -> int:
         run = jobs.find_run(session, WEEKLY_NUDGE, week)
         if run is not None and run.finished_at is not None:
             print(
-                f"Week {week}: this week's reminder has already gone, at "
-                f"{_when(ctx, run.finished_at)}. Nothing more will be sent this week. "
-                f"The next is due {_when(ctx, next_due)}."
+                f"This week's reminder ({week}) went on {_when(ctx, run.finished_at)}. Nothing "
+                f"more will be sent this week. The next is due on {_when(ctx, next_due)}."
             )
             return 0
         if run is None and ctx.now() - due > CATCH_UP_WINDOW:
             print(
-                f"Week {week}: this week's reminder was due {_when(ctx, due)} and was missed "
+                f"This week's reminder ({week}) was due on {_when(ctx, due)} and was missed "
                 "(qi-nudge was not running). It is skipped, so as not to remind people twice "
-                f"in a few days; the next is due {_when(ctx, next_due)}. To send it anyway: "
+                f"in a few days; the next is due on {_when(ctx, next_due)}. To send it anyway: "
                 "qi-nudge remind --now."
             )
             return 0
         preview = preview_sweep(session, ctx, week=week, policy=policy, show=show)
         session.rollback()  # looking changes nothing
     if due > ctx.now():
-        print(f"Week {week}: the reminder goes {_when(ctx, due)}. If it ran now:")
+        print(f"This week's reminder ({week}) goes on {_when(ctx, due)}. If it went now:")
     else:
-        print(f"Week {week}: the reminder was due {_when(ctx, due)} and goes at the next tick.")
+        print(
+            f"This week's reminder ({week}) was due on {_when(ctx, due)}: it goes within a "
+            "minute while qi-nudge serve is running, or with qi-nudge remind --now."
+        )
     print_plan(preview.plan)
     print_unreachable(preview)
     print(totals(preview))
     for who, reply in preview.messages:
         print(f"\n--- Message {who} ---\n{printed(reply)}")
     return 0
-
-
-def week_after(week: str) -> str:
-    """The ISO week after this one ("2026-W53" is followed by "2027-W01")."""
-    year, number = week.split("-W")
-    monday = date.fromisocalendar(int(year), int(number), 1) + timedelta(weeks=1)
-    iso = monday.isocalendar()
-    return f"{iso.year}-W{iso.week:02d}"
 
 
 def _when(ctx: Context, moment: datetime) -> str:

@@ -320,8 +320,8 @@ def test_dry_run_says_who_is_reminded_skipped_and_unreachable_with_totals_and_ch
 
     out = capsys.readouterr().out
     assert out.splitlines() == [
-        "Week 2026-W48: the reminder was due Monday 23 November 2026 at 09:30 and goes at the "
-        "next tick.",
+        "This week's reminder (2026-W48) was due on Monday 23 November 2026 at 09:30: it goes "
+        "within a minute while qi-nudge serve is running, or with qi-nudge remind --now.",
         "Week 2026-W48: 5 active projects without a service user or carer.",
         '  Would remind: "Falls prevention" (lead: Asha Patel): no service user or carer on the '
         "team (reminder 1 in a row)",
@@ -352,9 +352,8 @@ def test_dry_run_after_this_weeks_reminder_went_says_when_and_when_the_next_is_d
     assert dry_run(ctx) == 0
 
     assert capsys.readouterr().out == (
-        "Week 2026-W48: this week's reminder has already gone, at Monday 23 November 2026 at "
-        "10:00. Nothing more will be sent this week. The next is due Monday 30 November 2026 "
-        "at 09:30.\n"
+        "This week's reminder (2026-W48) went on Monday 23 November 2026 at 10:00. Nothing more "
+        "will be sent this week. The next is due on Monday 30 November 2026 at 09:30.\n"
     )
 
 
@@ -365,7 +364,8 @@ def test_dry_run_before_the_reminder_is_due_says_when_it_goes(ctx, week_of_a_tru
 
     out = capsys.readouterr().out
     assert out.startswith(
-        "Week 2026-W48: the reminder goes Monday 23 November 2026 at 09:30. If it ran now:\n"
+        "This week's reminder (2026-W48) goes on Monday 23 November 2026 at 09:30. If it went "
+        "now:\n"
     )
 
 
@@ -425,3 +425,17 @@ def test_show_without_dry_run_is_refused_and_sends_nothing(ctx, week_of_a_trust)
         args.handler(ctx, args)
     with ctx.sessions() as session:
         assert session.scalar(select(Delivery.id).where(Delivery.kind == NUDGE)) is None
+
+
+def test_dry_run_of_a_week_whose_reminder_was_missed_says_it_is_skipped(
+    ctx, week_of_a_trust, capsys
+):
+    ctx.clock.advance(days=4)  # Friday: qi-nudge was not running on Monday
+
+    dry_run(ctx)
+
+    assert capsys.readouterr().out.startswith(
+        "This week's reminder (2026-W48) was due on Monday 23 November 2026 at 09:30 and was "
+        "missed (qi-nudge was not running). It is skipped, so as not to remind people twice in a "
+        "few days; the next is due on Monday 30 November 2026 at 09:30."
+    )
