@@ -9,7 +9,7 @@ Welsh, Arabic, Chinese and emoji: the heaviest text either platform counts.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -704,7 +704,11 @@ DELIVERIES = {
         {"slot": s.slot},
         (SlotRequest, s.slot, {"status": "declined"}),
     ),
-    join.MEMBER_JOINED: lambda s: ("lead", {"membership": s.membership}, None),
+    join.MEMBER_JOINED: lambda s: (
+        "lead",
+        {"since": NEWS_HOUR.isoformat()},
+        (Membership, s.membership, {"consent_recorded_by_id": s.carer}),  # joined by themselves
+    ),
     matchmaking.MATCH_ASK: lambda s: ("carer", {"offer": s.offer}, None),
     matchmaking.MATCH_RESULT: lambda s: (
         "lead",
@@ -717,6 +721,87 @@ DELIVERIES = {
         (Forum, s.forum, {"channel": "slack:C0FORUM"}),
     ),
 }
+
+
+# --- the lead's news of who joined in the hour -------------------------------------------------
+
+# The hour the tests' clock starts in (Monday 23 November 2026, 10:00 UTC).
+NEWS_HOUR = datetime(2026, 11, 23, 10, tzinfo=UTC)
+
+
+def joined_in_the_hour(ctx, lead: int, projects: list[int], names: list[str]) -> None:
+    """People with these names, each joined one of the projects (in turn) by themselves now."""
+    people = given.many_people(ctx.sessions, names, ctx.now())
+    if not people:
+        return
+    with ctx.sessions.begin() as session:
+        session.execute(
+            insert(Membership),
+            [
+                {
+                    "project_id": projects[n % len(projects)],
+                    "person_id": pid,
+                    "role": Role.CARER if n % 2 else Role.STAFF,
+                    "involvement": Involvement.TEAM_MEMBER,
+                    "consent_recorded_by_id": pid,
+                    "consent_recorded_at": ctx.now(),
+                    "joined_at": ctx.now(),
+                }
+                for n, pid in enumerate(people)
+            ],
+        )
+
+
+def hours_news(ctx, lead: int) -> Reply | None:
+    recipient = outbox.person_recipient(lead)
+    return render_delivery(ctx, claimed(join.MEMBER_JOINED, recipient, since=NEWS_HOUR.isoformat()))
+
+
+@pytest.mark.parametrize("teams", [1, 3])
+@pytest.mark.parametrize("count", sizes(join.NEWS_NAMES_SHOWN))
+def test_the_leads_news_of_who_joined_in_the_hour_is_one_message_that_fits(ctx, asha, count, teams):
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    projects = given.many_projects(
+        ctx.sessions, long_names(teams, start=100), ctx.now(), lead_id=lead
+    )
+    joined_in_the_hour(ctx, lead, projects, long_names(count))
+
+    news = hours_news(ctx, lead)
+
+    if not count:
+        assert news is None
+        return
+    assert news is not None
+    seen = shown(news)
+    listed = seen.console.count("• ")
+    if count == 1:
+        assert listed == 0 and seen.everywhere("has joined your project")
+        return
+    # The longest names leave room for fewer than the most a message names.
+    assert 10 <= listed <= min(count, join.NEWS_NAMES_SHOWN)
+    assert seen.everywhere(f"{count} people joined your project")
+    more = count - listed
+    if more:
+        assert seen.everywhere(f"…and {more} more " + ("person" if more == 1 else "people"))
+    else:
+        assert "more people" not in seen.console
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_leads_news_of_a_thousand_joins_fits_in_every_script(ctx, asha, script):
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    projects = given.many_projects(
+        ctx.sessions, long_names(3, script, start=100), ctx.now(), lead_id=lead
+    )
+    joined_in_the_hour(ctx, lead, projects, long_names(1000, script))
+
+    news = hours_news(ctx, lead)
+
+    assert news is not None
+    seen = shown(news)
+    assert seen.everywhere("1000 people joined your project teams:")
+    assert seen.everywhere(f"…and {1000 - seen.console.count('• ')} more people")
 
 
 def test_every_kind_of_message_the_bot_sends_on_its_own_is_size_tested():

@@ -68,11 +68,14 @@ def start_project(bot, fake, name="Falls prevention"):
     assert command(bot, fake, LEAD, "/qi-project", f'new "{name}"').status_code == 200
 
 
-def test_join_answers_in_the_ack_and_tells_the_lead(slack_bot, fake_slack):
+def test_join_answers_in_the_ack_and_tells_the_lead(slack_bot, fake_slack, clock):
     start_project(slack_bot, fake_slack)
     fake_slack.add_user(CARER, "Ben Okafor")
 
     joined = command(slack_bot, fake_slack, CARER, "/qi-join", "falls as carer")
+    slack_bot.settle()
+    assert fake_slack.calls_to("chat.postMessage") == []  # the hour's news goes after the hour
+    clock.advance(hours=1, minutes=1)
     slack_bot.settle()
 
     assert joined.status_code == 200
@@ -389,6 +392,7 @@ def test_a_rate_limited_dm_waits_for_retry_after_then_arrives(slack_bot, fake_sl
     fake_slack.fail("chat.postMessage", 429, retry_after=1)
 
     command(slack_bot, fake_slack, CARER, "/qi-join", "falls as carer")
+    clock.advance(hours=1, minutes=1)  # when the lead's news of the hour is due
     slack_bot.settle()
     clock.advance(seconds=2)  # past Retry-After
     slack_bot.settle()
@@ -439,6 +443,7 @@ def test_a_slack_server_error_on_a_dm_is_retried_and_delivered(slack_bot, fake_s
     fake_slack.fail("chat.postMessage", 503)
 
     command(slack_bot, fake_slack, CARER, "/qi-join", "falls as carer")
+    clock.advance(hours=1, minutes=1)  # when the lead's news of the hour is due
     slack_bot.settle()
     tried_once = len(fake_slack.calls_to("chat.postMessage")) == 1
     nothing_yet = fake_slack.messages("D" + LEAD) == []
