@@ -145,7 +145,7 @@ def test_a_page_is_one_statement_reading_the_list_in_name_order(sessions, clock,
     given.many_projects(sessions, given.realistic_names(count), clock(), lead_id=None)
     connection = sessions.kw["bind"]
     # As after an import: the planner knows how many projects there are, whatever it saw before.
-    connection.exec_driver_sql("ANALYZE projects")
+    connection.exec_driver_sql("ANALYZE projects, memberships, project_words")
     seqscan_off(connection)
 
     pages = []
@@ -173,7 +173,7 @@ def test_a_sites_list_and_figures_read_its_own_projects_from_the_index(sessions,
     given.many_projects(sessions, names[:200], clock(), lead_id=None, site="Riverside Hospital")
     given.many_projects(sessions, names[200:], clock(), lead_id=None, site="Northgate Hospital")
     connection = sessions.kw["bind"]
-    connection.exec_driver_sql("ANALYZE projects")
+    connection.exec_driver_sql("ANALYZE projects, memberships, project_words")
     seqscan_off(connection)
 
     with watching(connection) as watched:
