@@ -3,7 +3,7 @@
 # Buttons
 RSVP = "rsvp"  # value: "<meeting id>:<answer>"
 FORUM_MATCH = "forum_match"  # value: "<forum member id>:yes|no"
-FORUM_ROLE = "forum_role"  # value: "<forum member id>:<role>"
+FORUM_ROLE = "forum_role"  # value: "<forum member id>:<role>" or ":unsaid"
 JOIN_AS = "join_as"  # value: "<project id>:<role>"
 JOIN_FORUM = "join_forum"  # value: "<forum id>"
 LEAVE = "leave"  # value: "project:<id>" or "forum:<id>"
