@@ -16,7 +16,7 @@ from handlers.core.errors import Refusal
 from handlers.core.lookup import project_by_id
 from handlers.core.reply import Actor, Form, Reply, refuse
 from handlers.evidence import stats
-from handlers.forum import meetings, signup, slots
+from handlers.forum import leaving, meetings, signup, slots
 from handlers.forum.command import handle_forum_command
 from handlers.nudges import buttons, matchmaking, weekly
 from handlers.projects import join, leave, listing, manage
@@ -77,6 +77,7 @@ ACTIONS: dict[str, ActionHandler] = {
     ids.SLOT_DECIDE: slots.handle_slot_decision_button,
     ids.MATCH_OFFER: matchmaking.handle_match_offer_button,
     ids.MATCH_ANSWER: matchmaking.handle_match_answer_button,
+    ids.LEFT_FORUM_GOING: leaving.handle_still_coming_button,
 }
 
 FORMS: dict[str, FormHandler] = {

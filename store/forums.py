@@ -161,6 +161,57 @@ def follow_forum_role(
     return going
 
 
+def going_to(session: Session, forum_id: int, person_id: int, now: datetime) -> list[Meeting]:
+    """The forum's meetings still to come (not cancelled) the person said they're going to."""
+    return list(
+        session.scalars(
+            select(Meeting)
+            .join(Rsvp, Rsvp.meeting_id == Meeting.id)
+            .where(
+                Meeting.forum_id == forum_id,
+                Meeting.starts_at > now,
+                Meeting.cancelled_at.is_(None),
+                Rsvp.person_id == person_id,
+                Rsvp.answer == RsvpAnswer.GOING,
+            )
+            .order_by(Meeting.starts_at, Meeting.id)
+        )
+    )
+
+
+def withdraw_going(
+    session: Session, forum_id: int, person_id: int, *, answered_by: datetime, now: datetime
+) -> list[int]:
+    """Turn the person's "going" to the forum's meetings to come into "can't make it".
+
+    Only answers given by `answered_by` (when they left): the meetings changed, in two queries.
+    """
+    coming = (
+        select(Meeting.id)
+        .where(
+            Meeting.forum_id == forum_id,
+            Meeting.starts_at > now,
+            Meeting.cancelled_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    going = (
+        Rsvp.person_id == person_id,
+        Rsvp.meeting_id.in_(coming),
+        Rsvp.answer == RsvpAnswer.GOING,
+        Rsvp.answered_at <= answered_by,
+    )
+    changed = list(session.scalars(select(Rsvp.meeting_id).where(*going).order_by(Rsvp.meeting_id)))
+    if changed:
+        session.execute(
+            update(Rsvp)
+            .where(Rsvp.person_id == person_id, Rsvp.meeting_id.in_(changed))
+            .values(answer=RsvpAnswer.NOT_GOING, answered_at=now),
+            execution_options={"synchronize_session": "fetch"},
+        )
+    return changed
+
+
 def _role_differs(role: Role | None) -> ColumnElement[bool]:
     if role is None:
         return Rsvp.role.is_not(None)

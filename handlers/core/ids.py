@@ -32,3 +32,6 @@ SLOT_DECIDE = "slot_decide"  # value: "<slot request id>:accept" or ":decline"
 # Matchmaking
 MATCH_OFFER = "match_offer"  # to the lead; value: "<match offer id>:yes" or ":no"
 MATCH_ANSWER = "match_answer"  # to the person; value: "<match offer id>:yes", ":no" or ":stop"
+
+# Leaving the forum with meetings to come (issue 17)
+LEFT_FORUM_GOING = "left_forum_going"  # value: "<forum member id>:still" or ":off"

@@ -17,6 +17,7 @@ from handlers.core.lookup import (
 )
 from handlers.core.matching import Named, match_name
 from handlers.core.reply import Actor, Reply, say
+from handlers.forum.leaving import left_forum_reply
 from store import forums as forum_store
 from store import memberships
 from store.audit import record
@@ -98,7 +99,7 @@ def leave_forum(session: Session, ctx: Context, person: Person, forum: Forum) ->
         subject_id=member.id,
         forum_id=forum.id,
     )
-    return say(f"You've left \"{forum.name}\". You're welcome back any time with /qi-join forum.")
+    return left_forum_reply(session, ctx, forum, member)
 
 
 def handle_leave_button(ctx: Context, actor: Actor, value: str) -> Reply:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from bot.console.render_text import render_reply
 from bot.slack.app import IMAGE_DROPPED, IMAGE_MOVED_TO_DM
@@ -32,6 +32,7 @@ from handlers.core.reply import Image, Reply, say
 from handlers.core.weeks import week_of
 from handlers.forum import announcements, channel_problems
 from handlers.forum import slots as forum_slots
+from handlers.forum.leaving import GOING_SHOWN
 from handlers.forum.meetings import FORUMS_SHOWN, MEETINGS_EACH, MEETINGS_SHOWN
 from handlers.home import HOME_FORUMS_SHOWN, HOME_PROJECTS_SHOWN, handle_home
 from handlers.messages import RENDERERS, render_delivery
@@ -752,6 +753,7 @@ def test_answers_that_repeat_the_longest_names_fit(chat, ctx, asha, ben, script)
         ),
         (ben, f"/qi-join {name} as carer"),
         (ben, "/qi-join forum as carer"),
+        (asha, "/qi-join forum"),  # asked how she comes
         (asha, f'/qi-project show "{name}"'),
         (ben, "/qi-forum"),
         (asha, "/qi-projects"),
@@ -880,3 +882,43 @@ def test_each_forums_next_few_meetings_fit_with_their_own_buttons(
         pressed = chat.press(asha, answer, "Maybe")
         assert titled(shown(pressed).slack_buttons, "Maybe") == each
         assert "You said maybe." in pressed.text
+
+
+@pytest.mark.parametrize("count", sizes(GOING_SHOWN))
+def test_leaving_the_forum_asks_about_the_meetings_you_are_going_to_and_fits(chat, ctx, ben, count):
+    me = given.person_id(ctx.sessions, ben, ctx.now())
+    forums_with_meetings(ctx, 1, count, member=me)
+    with ctx.sessions.begin() as session:
+        meetings = session.scalars(select(Meeting.id)).all()
+        if meetings:
+            session.execute(
+                insert(Rsvp),
+                [
+                    {
+                        "meeting_id": m,
+                        "person_id": me,
+                        "answer": RsvpAnswer.GOING,
+                        "role": Role.CARER,
+                        "answered_at": ctx.now(),
+                    }
+                    for m in meetings
+                ],
+            )
+
+    left = chat.say(ben, "/qi-leave forum")
+
+    seen = shown(left)
+    assert seen.everywhere("You've left")
+    if not count:
+        assert left.buttons == ()
+        return
+    listed = min(count, GOING_SHOWN)
+    assert seen.console.count("\n• ") == listed
+    if count > listed:
+        assert seen.everywhere(f"…and {count - listed} more.")
+    for buttons in (seen.slack_buttons, seen.teams_buttons):
+        assert titled(buttons, "I'm still coming") == titled(buttons, "Take my name off") == 1
+    still = chat.press(ben, left, "I'm still coming")
+    off = chat.press(ben, left, "Take my name off")
+    shown(still)
+    assert shown(off).everywhere(f"taken your name off {count} meeting")
