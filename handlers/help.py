@@ -19,7 +19,8 @@ TOPICS: dict[str, tuple[str, str]] = {
         "Join a project team or the QI forum.\n"
         "• /qi-join: I'll ask you which team and how you'll take part\n"
         "• /qi-join Falls prevention as carer: join a project in one go\n"
-        "• /qi-join forum: join the QI forum, where staff and people with lived experience meet\n"
+        "• /qi-join forum: join the QI forum, where staff and people with lived experience meet "
+        "(I'll ask how you come; you don't have to say)\n"
         f"The ways to take part are: {role_list_text()}. Joining twice does no harm.",
     ),
     "leave": (
@@ -47,7 +48,7 @@ TOPICS: dict[str, tuple[str, str]] = {
     ),
     "forum": (
         "/qi-forum",
-        "See the next QI forum meeting, who is going, and say whether you'll come.\n"
+        "See the next few QI forum meetings, who is going to each, and say whether you'll come.\n"
         'Organisers can add a meeting: /qi-forum add-meeting 2026-12-03 14:00 at "Room 4"\n'
         "A project team can ask for time at the next meeting to talk something through with "
         'people with lived experience: /qi-forum slot "Falls prevention" "Our idea"',
