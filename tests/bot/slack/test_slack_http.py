@@ -218,7 +218,7 @@ def test_rsvp_button_updates_the_card_in_place(slack_bot, fake_slack):
 
 def test_a_button_on_a_shared_channel_card_answers_beside_it(slack_bot, fake_slack):
     add_forum(slack_bot)
-    answer = command(slack_bot, fake_slack, CARER, "/qi-join", "forum").json()
+    answer = command(slack_bot, fake_slack, CARER, "/qi-join", "forum as carer").json()
     no = button(answer, "Not now")
 
     slack_bot.post(
