@@ -65,15 +65,23 @@ def show_forums(ctx: Context, actor: Actor, words: list[str]) -> Reply:
     """The next few meetings of the forum named, or of each forum the person is in (or of all)."""
     with ctx.sessions() as session:
         person = known_person(session, actor)
+        mine = forum_store.forums_of(session, person.id) if person else []
         if words:
             forums = [find_forum(session, " ".join(words))]
         else:
-            mine = forum_store.forums_of(session, person.id) if person else []
             forums = mine or forum_store.list_forums(session)
         if not forums:
             raise Refusal(NO_FORUM)
         shown = forums[:FORUMS_SHOWN]
-        sections = forum_cards(session, ctx, person, shown, each=MEETINGS_EACH, most=MEETINGS_SHOWN)
+        sections = forum_cards(
+            session,
+            ctx,
+            person,
+            shown,
+            each=MEETINGS_EACH,
+            most=MEETINGS_SHOWN,
+            joined={f.id for f in mine},
+        )
         if len(forums) > len(shown):
             more = and_more(len(forums) - len(shown), "forum")
             sections.append(Section(text=f"{more}. {SEE_FORUMS}"))
@@ -89,11 +97,13 @@ def forum_cards(
     each: int,
     most: int,
     include: Meeting | None = None,
+    joined: set[int] | None = None,
 ) -> list[Section]:
-    """The forums' cards: each one's next `each` meetings, `most` in all, in five queries.
+    """The forums' cards: each one's next `each` meetings, `most` in all, in four queries.
 
     Every forum's next meeting is shown; later ones, every forum's second before any forum's
     third, while they fit. `include`: a meeting to show whatever its place (one just answered).
+    `joined`: the ids of the forums the person is in, if the caller knows them already.
     """
     upcoming = forum_store.upcoming_meetings(session, ctx.now(), [f.id for f in forums], each)
     candidates = {f.id: list(upcoming[f.id].meetings) if f.id in upcoming else [] for f in forums}
@@ -102,7 +112,8 @@ def forum_cards(
     meeting_ids = [m.id for meetings in candidates.values() for m in meetings]
     tallies = forum_store.rsvp_tallies(session, meeting_ids)
     answers = forum_store.answers_of(session, meeting_ids, person.id) if person else {}
-    joined = {f.id for f in forum_store.forums_of(session, person.id)} if person else set()
+    if joined is None:
+        joined = {f.id for f in forum_store.forums_of(session, person.id)} if person else set()
     cards = {
         forum.id: [
             MeetingCard(m, _meeting_lines(ctx, m, tallies[m.id], answers.get(m.id), first=not n))

@@ -15,6 +15,7 @@ from store.roles import Role, RsvpAnswer
 from tests.conftest import person
 from tests.handlers import given
 from tests.handlers.sweeps import send_all
+from tests.query_watch import watching
 
 DEC_3_2PM = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)  # London is on GMT in December
 RSVP_LABELS = ["I'm going", "Maybe", "I can't make it"]
@@ -464,3 +465,25 @@ def test_every_forums_next_meeting_comes_before_any_forums_later_ones(chat, ben,
     assert sum(after) == MEETINGS_SHOWN - 10  # the second meetings of the first five forums
     assert reply.text.count("…and 2 more meetings planned later.") == 5
     assert reply.text.count("…and 1 more meeting planned later.") == 5
+
+
+@pytest.mark.parametrize("forums", [1, 10])
+def test_the_card_asks_the_database_the_same_few_questions_however_many_forums(
+    chat, ctx, ben, sessions, clock, forums
+):
+    chat.say(ben, "/qi-forum")  # first contact: Ben is known from now on
+    for n in range(forums):
+        forum_id = given.forum(sessions, clock(), name=f"Forum {n:02}")
+        meetings = [
+            given.meeting(ctx, forum_id, datetime(2026, 12, day, 14, 0, tzinfo=UTC))
+            for day in (3, 10, 17, 24)
+        ]
+        chat.say(ben, f"/qi-join Forum {n:02} as carer")
+        chat.bot.action(ben, ids.RSVP, f"{meetings[0]}:going")
+
+    with watching(sessions.kw["bind"]) as watched:
+        reply = chat.say(ben, "/qi-forum")
+
+    assert reply.text.count("Going: 1 (1 carer).") == reply.text.count("You said you're") == forums
+    # Who is asking, their forums, the meetings, their counts and their answers.
+    assert len(watched.statements) <= 6, [statement for statement, _ in watched.statements]
