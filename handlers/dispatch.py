@@ -19,7 +19,7 @@ from handlers.evidence import stats
 from handlers.forum import leaving, meetings, signup, slots
 from handlers.forum.command import handle_forum_command
 from handlers.nudges import buttons, matchmaking, weekly
-from handlers.projects import join, leave, listing, manage
+from handlers.projects import join, leave, listing, manage, team
 from store.deadline import (
     give_up_if_busy,
     out_of_time,
@@ -77,6 +77,9 @@ ACTIONS: dict[str, ActionHandler] = {
     ids.SLOT_DECIDE: slots.handle_slot_decision_button,
     ids.MATCH_OFFER: matchmaking.handle_match_offer_button,
     ids.MATCH_ANSWER: matchmaking.handle_match_answer_button,
+    ids.OPEN_CHANGE_MEMBER: team.handle_open_change_member,
+    ids.REMOVE_MEMBER: team.handle_remove_member_button,
+    ids.KEEP_MEMBER: team.handle_keep_member_button,
     ids.LEFT_FORUM_GOING: leaving.handle_still_coming_button,
 }
 
@@ -84,6 +87,7 @@ FORMS: dict[str, FormHandler] = {
     ids.JOIN_FORM: join.handle_join_form,
     ids.ADD_MEMBER_FORM: manage.handle_add_member_form,
     ids.SNOOZE_FORM: buttons.handle_snooze_form,
+    ids.CHANGE_MEMBER_FORM: team.handle_change_member_form,
 }
 
 # What only reads: on SQLite these never take the write lock, so they answer at once while the
@@ -101,6 +105,8 @@ READ_ONLY = frozenset(
         ids.OPEN_ADD_MEMBER,
         ids.OPEN_SNOOZE,
         "home",
+        ids.OPEN_CHANGE_MEMBER,
+        ids.KEEP_MEMBER,
     }
 )
 
@@ -113,6 +119,9 @@ FORM_BUILDERS: dict[str, Callable[[Session, str], Form]] = {
     ),
     ids.SNOOZE_FORM: lambda session, context: buttons.build_snooze_form(
         project_by_id(session, context)
+    ),
+    ids.CHANGE_MEMBER_FORM: lambda session, context: team.build_change_member_form(
+        session, project_by_id(session, context)
     ),
 }
 

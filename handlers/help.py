@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from handlers.core.context import Context
+from handlers.core.dates import day_first, example_meeting_day, example_past_day, long_date
 from handlers.core.reply import Actor, Reply, Section
 from handlers.evidence import stats
+from handlers.forum import organising
 from store.names import name_key
 from store.roles import role_list_text
 
@@ -21,7 +23,8 @@ TOPICS: dict[str, tuple[str, str]] = {
         "• /qi-join Falls prevention as carer: join a project in one go\n"
         "• /qi-join forum: join the QI forum, where staff and people with lived experience meet "
         "(I'll ask how you come; you don't have to say)\n"
-        f"The ways to take part are: {role_list_text()}. Joining twice does no harm.",
+        f'The ways to take part are: {role_list_text()}. Say it as you would: "as a carer", '
+        '"as carers", "as a service user" and "as a patient" all work. Joining twice does no harm.',
     ),
     "leave": (
         "/qi-leave",
@@ -40,18 +43,32 @@ TOPICS: dict[str, tuple[str, str]] = {
         "(or another role) if you will be on the team in that role too\n"
         '• /qi-project add-member "Falls prevention" "Sam Jones" as carer --consent: record '
         "someone who doesn't use chat, once they have agreed (add --consulted if they are "
-        "asked now and then rather than being on the team; add --since 2026-03-02 if they have "
+        "asked now and then rather than being on the team; add --since {past_day} if they have "
         "been on it since then)\n"
         '• /qi-project show "Falls prevention": see the team\n'
         '• /qi-project status "Falls prevention" completed: active, on hold, completed or stopped\n'
-        "• /qi-project reminders off: no more weekly reminders (on: start them again)",
+        "• /qi-project reminders off: no more weekly reminders (on: start them again)\n"
+        '• /qi-project remove-member "Falls prevention" "Sam Jones": take someone off the team '
+        "(lead or organiser; their time on it is kept)\n"
+        '• /qi-project edit-member "Falls prevention" "Sam Jones" --name "Sam Jonas" as service '
+        "user: put right someone's name or role; --consulted or --team-member, and --since "
+        "2026-03-02, change how and since when they take part. The lead also finds a "
+        '"Change or remove someone" button under the team on /qi-project show',
     ),
     "forum": (
         "/qi-forum",
         "See the next few QI forum meetings, who is going to each, and say whether you'll come.\n"
-        'Organisers can add a meeting: /qi-forum add-meeting 2026-12-03 14:00 at "Room 4"\n'
+        'Organisers can add a meeting: /qi-forum add-meeting {meeting_day} 2pm at "Room 4" '
+        "(dates day first, like 3/12 for 3 December; times like 2pm, 2:30pm or 14:00)\n"
         "A project team can ask for time at the next meeting to talk something through with "
-        'people with lived experience: /qi-forum slot "Falls prevention" "Our idea"',
+        'people with lived experience: /qi-forum slot "Falls prevention" "Our idea"\n'
+        "Organisers can also:\n"
+        "• /qi-forum meetings: see the meetings to come, with their numbers\n"
+        "• /qi-forum move-meeting 5 {meeting_day} 2pm: move meeting 5 (the people going are "
+        "told)\n"
+        f"• {organising.CANCEL_EXAMPLE}: cancel it; {organising.UNCANCEL_EXAMPLE}: bring it "
+        "back\n"
+        "• /qi-forum slots: the requests for a slot waiting for a decision, to accept or decline",
     ),
     "stats": (
         "/qi-stats",
@@ -59,7 +76,11 @@ TOPICS: dict[str, tuple[str, str]] = {
         "a run chart: the way QI teams tell real change from the usual ups and downs.\n"
         "• /qi-stats: all projects\n• /qi-stats Riverside Hospital: one site\n"
         "• /qi-stats forum: who comes to the forum's meetings\n"
-        f"Organisers can mark a change on the chart: {stats.EXAMPLE_NOTE}",
+        'Organisers can mark a change on the chart: /qi-stats note {past_long_day} "Forum '
+        'relaunched"\n'
+        "• /qi-stats notes: the notes on the chart, with their numbers\n"
+        '• /qi-stats note edit 3 {past_long_day} "Forum relaunched": change note 3; '
+        f"{stats.EXAMPLE_DELETE_NOTE}: take it off",
     ),
     "help": ("/qi-help", "This help. /qi-help join shows help for one command."),
 }
@@ -70,7 +91,19 @@ def handle_help_command(ctx: Context, actor: Actor, text: str) -> Reply:
     topic = name_key(text).removeprefix("qi ").replace("qi-", "").strip()
     if topic in TOPICS:
         heading, body = TOPICS[topic]
-        return Reply(sections=(Section(heading=heading, text=body),))
+        return Reply(sections=(Section(heading=heading, text=_dated(body, ctx)),))
     sections = [Section(heading="How qi-nudge works", text=INTRO)]
-    sections += [Section(heading=heading, text=body) for heading, body in TOPICS.values()]
+    sections += [
+        Section(heading=heading, text=_dated(body, ctx)) for heading, body in TOPICS.values()
+    ]
     return Reply(sections=tuple(sections))
+
+
+def _dated(body: str, ctx: Context) -> str:
+    """Fill in example days worked out from today, so help never shows a meeting gone by."""
+    past = example_past_day(ctx)
+    return (
+        body.replace("{meeting_day}", long_date(example_meeting_day(ctx)))
+        .replace("{past_long_day}", long_date(past))
+        .replace("{past_day}", day_first(past))
+    )

@@ -523,6 +523,60 @@ def withdraw_pending(
     return result.rowcount or 0
 
 
+def restore_withdrawn(
+    session: Session, *, kinds: Iterable[str], occurrence_prefix: str, reason: str, now: datetime
+) -> int:
+    """Put back to wait for sending what was withdrawn for exactly `reason`; how many.
+
+    For an undone change (a meeting un-cancelled): only what that change withdrew comes back,
+    not what was withdrawn for another reason (a later announcement that replaced it).
+    """
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.kind.in_(list(kinds)),
+            Delivery.occurrence.startswith(occurrence_prefix, autoescape=True),
+            Delivery.status == WITHDRAWN,
+            Delivery.error == reason[:ERROR_MAX],
+        )
+        .values(status=PENDING, error=None, next_attempt_at=now)
+    )
+    restored = result.rowcount or 0
+    if restored:
+        session.info[_PLANNED] = True  # its commit wakes the sender, as a new plan does
+    return restored
+
+
+def gone_out(session: Session, *, kind: str, occurrences: Iterable[str]) -> list[tuple[str, str]]:
+    """(occurrence, recipient) of these messages that went out or were tried: not waiting."""
+    rows = session.execute(
+        select(Delivery.occurrence, Delivery.recipient)
+        .where(
+            Delivery.kind == kind,
+            Delivery.occurrence.in_(list(occurrences)),
+            Delivery.status.not_in((PENDING, WITHDRAWN)),
+        )
+        .order_by(Delivery.id)
+    )
+    return [(occurrence, recipient) for occurrence, recipient in rows]
+
+
+def withdraw_waiting(
+    session: Session, *, kind: str, occurrences: Iterable[str], reason: str
+) -> int:
+    """Withdraw these messages (by exact occurrence) that are still waiting to go; how many."""
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.kind == kind,
+            Delivery.occurrence.in_(list(occurrences)),
+            Delivery.status == PENDING,
+        )
+        .values(status=WITHDRAWN, error=reason[:ERROR_MAX])
+    )
+    return result.rowcount or 0
+
+
 def redirect_pending(
     session: Session, recipient: str, *, kinds: Iterable[str], to: str | None
 ) -> int:

@@ -62,10 +62,14 @@ _LABELS = {
 }
 
 # People type roles in many ways; accept the common ones so nobody is told off for wording.
+# Keys are squashed (letters only), singular, without "a", "an", "the" or "my".
 _ROLE_WORDS = {
     "staff": Role.STAFF,
     "staffmember": Role.STAFF,
+    "memberofstaff": Role.STAFF,
     "clinician": Role.STAFF,
+    "nurse": Role.STAFF,
+    "doctor": Role.STAFF,
     "serviceuser": Role.SERVICE_USER,
     "su": Role.SERVICE_USER,
     "patient": Role.SERVICE_USER,
@@ -73,12 +77,20 @@ _ROLE_WORDS = {
     "carer": Role.CARER,
     "caregiver": Role.CARER,
     "familycarer": Role.CARER,
+    "unpaidcarer": Role.CARER,
+    "youngcarer": Role.CARER,
+    "familymember": Role.CARER,
     "peersupporter": Role.PEER_SUPPORTER,
     "peersupport": Role.PEER_SUPPORTER,
     "peersupportworker": Role.PEER_SUPPORTER,
+    "peerworker": Role.PEER_SUPPORTER,
     "peer": Role.PEER_SUPPORTER,
     "other": Role.OTHER,
 }
+# Words that say nothing about the role: "as a carer", "as an expert by experience".
+_FILLER_WORDS = frozenset({"as", "a", "an", "the", "my"})
+# Plurals people use for themselves ("as carers"), made singular before looking up.
+_PLURAL_ENDINGS = (("ies", "y"), ("s", ""))
 
 _STATUS_WORDS = {
     "active": ProjectStatus.ACTIVE,
@@ -110,8 +122,22 @@ def _squash(text: str) -> str:
 
 
 def parse_role(text: str) -> Role | None:
-    """Read a role from free text ("Service user", "service-user", "carer"), or None."""
-    return _ROLE_WORDS.get(_squash(text))
+    """Read a role from free text ("Service user", "as a carer", "carers"), or None."""
+    exact = _ROLE_WORDS.get(_squash(text))
+    if exact is not None:
+        return exact
+    words = [_squash(word) for word in re.split(r"[\s_-]+", text)]
+    kept = [_singular(word) for word in words if word and word not in _FILLER_WORDS]
+    return _ROLE_WORDS.get("".join(kept))
+
+
+def _singular(word: str) -> str:
+    if word in ("staff", "su") or word.endswith("ss"):
+        return word
+    for ending, replacement in _PLURAL_ENDINGS:
+        if word.endswith(ending) and len(word) > len(ending) + 2:
+            return word[: -len(ending)] + replacement
+    return word
 
 
 def parse_status(text: str) -> ProjectStatus | None:

@@ -412,6 +412,15 @@ def add_note(
     return note
 
 
+def latest_notes(session: Session, limit: int) -> tuple[list[ChartNote], int]:
+    """The `limit` latest change annotations (by date, newest first), and how many there are."""
+    total = session.scalar(select(func.count()).select_from(ChartNote)) or 0
+    latest = session.scalars(
+        select(ChartNote).order_by(ChartNote.on_date.desc(), ChartNote.id.desc()).limit(limit)
+    )
+    return list(latest), total
+
+
 def by_week(
     meetings: Sequence[tuple[int, int, datetime, Counter[Role | None]]],
     week_of: Callable[[datetime], str],

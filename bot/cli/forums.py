@@ -10,11 +10,12 @@ from sqlalchemy import select
 from bot.cli.reminders import build_deliverer, summary
 from bot.runtime.forum_channels import NO_CHANNEL, check_forum_channels, join_after_setting
 from handlers.core.context import Context
+from handlers.core.dates import example_meeting_day
 from handlers.core.errors import Refusal
 from handlers.core.lookup import find_forum
 from handlers.core.wording import at_place, when
 from handlers.forum.announcements import MAX_OFFSET, offsets_of
-from handlers.forum.changes import cancel_meeting, move_meeting
+from handlers.forum.changes import cancel_meeting, move_meeting, uncancel_meeting
 from handlers.forum.channel import change_channel, parse_channel
 from handlers.forum.meetings import add_meeting, parse_local_time
 from store.audit import record
@@ -106,9 +107,14 @@ def _offset_text(minutes: int) -> str:
     return f"{count} {unit}{'s' if count != 1 else ''} before"
 
 
+def meeting_at_example(ctx: Context, action: str) -> str:
+    """The CLI's own command with --at on a day still ahead (not chat's /qi-forum wording)."""
+    return f'qi-nudge meeting {action} --at "{example_meeting_day(ctx):%Y-%m-%d} 14:00"'
+
+
 def cmd_meeting_add(ctx: Context, args: argparse.Namespace) -> int:
     """Add a forum meeting at a local date and time."""
-    starts = parse_local_time(args.at, ctx)
+    starts = parse_local_time(args.at, ctx, example=meeting_at_example(ctx, "add"))
     with ctx.sessions.begin() as session:
         forum = find_forum(session, args.forum or "")
         meeting = add_meeting(session, ctx, forum, starts, args.location, None)
@@ -129,18 +135,20 @@ def cmd_meeting_list(ctx: Context, args: argparse.Namespace) -> int:
                 f"{when(meeting.starts_at, ctx.timezone)}{at_place(meeting.location)}{state}"
             )
         if not meetings:
-            print(
-                'No upcoming meetings. Add one with: qi-nudge meeting add --at "2026-12-03 14:00"'
-            )
+            print(f"No upcoming meetings. Add one with: {meeting_at_example(ctx, 'add')}")
     return 0
 
 
 def cmd_meeting_change(ctx: Context, args: argparse.Namespace) -> int:
-    """Cancel or move a meeting, then send the news and edit its announcements."""
+    """Cancel, un-cancel or move a meeting, then send the news and edit its announcements."""
     if args.action == "cancel":
         change = cancel_meeting(ctx, args.id, actor_id=None)
+    elif args.action == "uncancel":
+        change = uncancel_meeting(ctx, args.id, actor_id=None)
     else:
-        change = move_meeting(ctx, args.id, parse_local_time(args.at, ctx), actor_id=None)
+        example = meeting_at_example(ctx, f"move {args.id}")
+        starts = parse_local_time(args.at, ctx, example=example)
+        change = move_meeting(ctx, args.id, starts, actor_id=None)
     print(change.text)
     deliverer = build_deliverer(ctx, args.settings)
     deliverer.refresh(change.refresh)

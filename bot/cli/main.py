@@ -95,10 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="whether qi-nudge can post in each forum's channel"
     ).set_defaults(handler=_in("forums", "cmd_forum_check"))
 
-    meeting = sub.add_parser("meeting", help="add, list, move or cancel forum meetings")
+    meeting = sub.add_parser("meeting", help="add, list, move, cancel or un-cancel forum meetings")
     meeting_sub = meeting.add_subparsers(dest="action", required=True)
     meeting_add = meeting_sub.add_parser("add", help="add a meeting")
-    meeting_add.add_argument("--at", required=True, help='local time, e.g. "2026-12-03 14:00"')
+    meeting_add.add_argument(
+        "--at",
+        required=True,
+        help='local time, day first: "YYYY-MM-DD HH:MM", "3/12/2026 14:00" or "3 Dec 2pm"',
+    )
     meeting_add.add_argument("--forum", help="which forum (needed when there are several)")
     meeting_add.add_argument("--location")
     meeting_add.set_defaults(handler=_in("forums", "cmd_meeting_add"))
@@ -110,8 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     meeting_cancel.set_defaults(handler=_in("forums", "cmd_meeting_change"))
     meeting_move = meeting_sub.add_parser("move", help="move a meeting and tell people")
     meeting_move.add_argument("id", type=int, help="the meeting's number (see meeting list)")
-    meeting_move.add_argument("--at", required=True, help='new local time, "2026-12-10 14:00"')
+    meeting_move.add_argument(
+        "--at",
+        required=True,
+        help='new local time, day first: "YYYY-MM-DD HH:MM" or "10 Dec 2pm"',
+    )
     meeting_move.set_defaults(handler=_in("forums", "cmd_meeting_change"))
+    meeting_uncancel = meeting_sub.add_parser(
+        "uncancel", help="bring back a cancelled meeting and tell people"
+    )
+    meeting_uncancel.add_argument("id", type=int, help="the meeting's number (see meeting list)")
+    meeting_uncancel.set_defaults(handler=_in("forums", "cmd_meeting_change"))
 
     admin = sub.add_parser("admin", help="grant, revoke or list the admin role")
     admin.add_argument("action", choices=["grant", "revoke", "list"])
@@ -164,7 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--backfill", action="store_true", help="first work out past weeks from history"
     )
-    stats.add_argument("--since", metavar="YYYY-MM-DD", help="back-fill from this date")
+    stats.add_argument(
+        "--since",
+        metavar="DATE",
+        help="back-fill from this date (YYYY-MM-DD, or day first: 2/3/2026, 2 Mar)",
+    )
     stats.add_argument(
         "--replace", action="store_true", help="back-fill over weeks already recorded"
     )
@@ -197,7 +214,7 @@ def run_demo(ctx: Context) -> None:
     )
 
 
-def run_console(ctx: Context, args: argparse.Namespace) -> int:
+def run_console(ctx: Context, args: argparse.Namespace, settings: Settings) -> int:
     """The console transport on stdin and stdout."""
     import getpass
 
@@ -215,6 +232,7 @@ def run_console(ctx: Context, args: argparse.Namespace) -> int:
         sys.stdout,
         bold=sys.stdout.isatty(),
         echo=not sys.stdin.isatty(),
+        nudge_policy=settings.nudge_policy,  # :remind runs the reminder `serve` would
     )
     return console.run()
 
@@ -245,7 +263,7 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int:
         run_demo(ctx)
         return 0
     if command == "console":
-        return run_console(ctx, args)
+        return run_console(ctx, args, settings)
     if command == "serve":
         from bot.runtime.serve import run_serve  # Slack and the web server load only when serving
 

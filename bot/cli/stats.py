@@ -8,7 +8,7 @@ from datetime import date
 
 from bot.cli.output_files import check_target, database_files_of, open_output, write_output
 from handlers.core.context import Context
-from handlers.core.errors import Refusal
+from handlers.core.dates import example_past_day, read_past_day
 from handlers.core.reply import Reply
 from handlers.core.wording import plural
 from handlers.evidence.stats import backfill, forum_stats, project_stats
@@ -35,7 +35,7 @@ def cmd_stats(ctx: Context, args: argparse.Namespace) -> int:
         if path:  # before any work (a back-fill can take a while): a bad path is said at once
             check_target(path, protected=protected, force=force)
     if args.backfill:
-        since = _date(args.since) if args.since else None
+        since = _date(ctx, args.since) if args.since else None
         settings = getattr(args, "settings", None)
         # Measured when the live weekly figure is taken: NUDGE_DAY at NUDGE_TIME.
         policy = settings.nudge_policy if settings is not None else NudgePolicy()
@@ -92,10 +92,7 @@ def write_csv(ctx: Context, path: str, *, force: bool = False) -> int:
     return len(rows)
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise Refusal(
-            f'"{text}" is not a date I can read: use year-month-day, e.g. 2026-01-05.'
-        ) from None
+def _date(ctx: Context, text: str) -> date:
+    """`--since`: a day gone by, read like every other date; the example is the CLI's own."""
+    example = f"qi-nudge stats --backfill --since {example_past_day(ctx):%Y-%m-%d}"
+    return read_past_day(text, ctx, example=example)

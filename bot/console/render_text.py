@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from handlers.core.reply import Button, FormField, Reply
 
+BUTTON_HINT = "(Type a number to press a button.)"
 
-def render_reply(reply: Reply, *, bold: bool = False) -> tuple[str, list[Button]]:
-    """The reply as text, and its buttons in the order they are numbered."""
+
+def render_reply(
+    reply: Reply, *, bold: bool = False, first: int = 1, hint: bool = True
+) -> tuple[str, list[Button]]:
+    """The reply as text, and its buttons in the order they are numbered (from `first`)."""
     lines: list[str] = []
     buttons: list[Button] = []
     for section in reply.sections:
@@ -18,10 +22,10 @@ def render_reply(reply: Reply, *, bold: bool = False) -> tuple[str, list[Button]
             labels = []
             for button in section.buttons:
                 buttons.append(button)
-                labels.append(f"[{len(buttons)}] {button.label}")
+                labels.append(f"[{first + len(buttons) - 1}] {button.label}")
             lines.append("   ".join(labels))
-    if buttons:
-        lines.append("(Type a number to press a button.)")
+    if buttons and hint:
+        lines.append(BUTTON_HINT)
     return "\n".join(lines), buttons
 
 

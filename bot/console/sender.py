@@ -1,4 +1,4 @@
-"""Deliveries shown in the terminal, for trying the bot (and its reminders) without chat."""
+"""Deliveries on the console: printed with who they are for, or kept in the console's inbox."""
 
 from __future__ import annotations
 
@@ -9,63 +9,90 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.console.render_text import render_reply
+from bot.console.inbox import Inbox
+from bot.console.render_text import BUTTON_HINT, render_reply
 from handlers.core.reply import Reply
 from store import outbox
 from store.models import ChatIdentity, Person
 
 PLATFORM = "console"
+# A direct message's channel is this and the person's console user id; a channel's is its name.
+DIRECT = "dm:"
 
 
 class ConsoleSender:
-    """Prints each message with who it is for: the console's own people and channels only."""
+    """Sends to the console's own people and channels only.
+
+    Without an inbox (`qi-nudge remind`), each message is printed with who it is for; with
+    one (`qi-nudge console`), it is kept there for its reader to see and press.
+    """
 
     platform = PLATFORM
-    can_look_back = True  # nothing to look in, but a message printed twice harms nobody
+    can_look_back = True  # nothing to look in, but a message shown twice harms nobody
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, inbox: Inbox | None = None) -> None:
         self.stream = stream or sys.stdout
+        self.inbox = inbox
         self._count = 0
+        self._names: dict[str, str] = {}  # channel -> the name of who reads it
 
     def destination(self, sessions: sessionmaker[Session], recipient: str) -> str | None:
-        """'to Asha Patel (direct message)' or 'in forum'; None for anyone not on the console.
+        """'dm:asha patel' or the channel's name; None for anyone not on the console.
 
         Only the console's own people and channels: a message for someone on Slack or Teams
-        printed here would reach nobody, yet count as sent.
+        shown here would reach nobody, yet count as sent.
         """
         person_id = outbox.recipient_person_id(recipient)
         if person_id is not None:
             with sessions() as session:
                 person = session.get(Person, person_id)
-                platforms = set(
-                    session.scalars(
-                        select(ChatIdentity.platform).where(ChatIdentity.person_id == person_id)
+                identities = session.execute(
+                    select(ChatIdentity.platform, ChatIdentity.user_id).where(
+                        ChatIdentity.person_id == person_id
                     )
-                )
-            if person is None or platforms != {PLATFORM}:
+                ).all()
+            if person is None or {platform for platform, _ in identities} != {PLATFORM}:
                 return None
-            return f"to {person.display_name} (direct message)"
+            channel = DIRECT + min(user_id for _, user_id in identities)
+            self._names[channel] = person.display_name
+            return channel
         target = outbox.recipient_channel(recipient)
-        return f"in {target[1]}" if target is not None and target[0] == PLATFORM else None
+        return target[1] if target is not None and target[0] == PLATFORM else None
 
     def find_sent(self, channel: str, key: str, *, since: datetime) -> str | None:
         """The terminal keeps nothing to look in."""
         return None
 
     def post(self, channel: str, reply: Reply, key: str) -> str | None:
-        """Print the message under a line saying where it went."""
+        """Keep the message in the inbox, or print it under a line saying who it is for."""
+        to, name = self._reader(channel)
+        if self.inbox is not None:
+            return self.inbox.add(reply, to=to, name=name)
         self._count += 1
-        print(f"\n--- Message {channel} ---\n{_shown(reply)}", file=self.stream)
+        where = f"to {name} (direct message)" if to is not None else f"in {name}"
+        print(f"\n--- Message {where} ---\n{_shown(reply)}", file=self.stream)
         return str(self._count)
 
     def update(self, channel: str, message_id: str, reply: Reply) -> None:
-        """Say that an earlier message changed (the terminal cannot edit what it printed)."""
+        """Change an earlier message (printed: say that it changed; it cannot be edited)."""
+        if self.inbox is not None:
+            self.inbox.replace(message_id, reply)
+            return
+        to, name = self._reader(channel)
+        where = f"to {name}" if to is not None else f"in {name}"
         print(
-            f"\n--- Message {message_id} {channel} now reads ---\n{_shown(reply)}", file=self.stream
+            f"\n--- Message {message_id} {where} now reads ---\n{_shown(reply)}", file=self.stream
         )
+
+    def _reader(self, channel: str) -> tuple[str | None, str]:
+        """(the person's console user id, or None for a channel; the name to show)."""
+        if channel.startswith(DIRECT):
+            user_id = channel.removeprefix(DIRECT)
+            return user_id, self._names.get(channel, user_id)
+        return None, channel
 
 
 def _shown(reply: Reply) -> str:
-    # Buttons are shown for what they offer; they are pressed in chat, not in this printout.
+    # Printed, buttons are shown for what they offer; they are pressed in the console.
     text, _buttons = render_reply(reply)
-    return text.replace("\n(Type a number to press a button.)", "")
+    return text.replace("\n" + BUTTON_HINT, "")

@@ -3,24 +3,42 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from pathlib import Path
 from typing import TextIO
 
-from bot.console.render_text import render_field, render_reply
-from handlers.core.reply import Actor, Button, Form, Image, Reply
-from handlers.dispatch import Dispatcher
+from bot.console.forms import NotAnAnswer, check_answer, shown_answer
+from bot.console.inbox import Inbox, Message
+from bot.console.render_text import BUTTON_HINT, render_field, render_reply
+from bot.console.sender import ConsoleSender
+from bot.console.words import (
+    console_help,
+    describe_sweep,
+    messages_for_others,
+    suggest_command,
+    unknown_command,
+)
+from bot.runtime.delivery import Deliverer, DeliveryPolicy
+from bot.runtime.scheduler import Jobs
+from bot.runtime.waiting_report import PLATFORM_NAMES
+from handlers.core.reply import Actor, Button, Form, FormField, Image, Reply, refuse
+from handlers.core.weeks import week_of
+from handlers.dispatch import COMMANDS, SORRY, Dispatcher, command_name
+from handlers.nudges.weekly import NudgePolicy
+from store import outbox
 from store.names import clean_name, name_key
+
+log = logging.getLogger(__name__)
 
 PLATFORM = "console"
 WORKSPACE = "local"
 # The console's own commands, which also end a form when typed in the middle of one.
-CONSOLE_COMMANDS = frozenset({":as", ":help", ":quit", ":q", ":exit"})
-
-CONSOLE_HELP = """\
-Type commands as you would in chat, for example /qi-help or /qi-join forum.
-  :as NAME   act as someone else, e.g. :as Ben Okafor
-  :help      this help
-  :quit      leave (Ctrl-D works too)"""
+CONSOLE_COMMANDS = frozenset({":as", ":help", ":inbox", ":remind", ":quit", ":q", ":exit"})
+# One person at a keyboard: no platform's rate limit to keep to, so nothing is spaced out.
+CONSOLE_DELIVERY = DeliveryPolicy(channel_interval=0.0, workspace_interval=0.0)
+# Messages for people on Slack or Teams stay queued for `qi-nudge serve`: shown here, they
+# would reach nobody and yet count as sent.
+ELSEWHERE = outbox.Elsewhere(platforms=tuple(PLATFORM_NAMES))
 
 
 def console_actor(name: str) -> Actor:
@@ -30,7 +48,12 @@ def console_actor(name: str) -> Actor:
 
 
 class Console:
-    """A read-eval-print loop over the same handlers the chat platforms use."""
+    """A read-eval-print loop over the same handlers the chat platforms use.
+
+    After each command, button or form, what the bot sends on its own (a reminder, a note to
+    a lead that someone joined) goes out through the outbox as on Slack, into the console's
+    inbox: the person acting sees theirs at once, others' wait until someone acts as them.
+    """
 
     def __init__(
         self,
@@ -42,6 +65,7 @@ class Console:
         bold: bool = False,
         echo: bool = False,
         chart_folder: Path | None = None,
+        nudge_policy: NudgePolicy | None = None,
     ) -> None:
         self.bot = bot
         self.actor = actor
@@ -54,6 +78,13 @@ class Console:
         # Where pictures (run charts) are saved; None is the current folder at the time.
         self.chart_folder = chart_folder
         self.buttons: list[Button] = []
+        self.nudge_policy = nudge_policy or NudgePolicy()
+        self.inbox = Inbox()
+        self.deliverer = Deliverer(
+            bot.ctx, ConsoleSender(inbox=self.inbox), CONSOLE_DELIVERY, elsewhere=ELSEWHERE
+        )
+        self._refresh: list[str] = []  # posted messages to bring up to date (RSVP counts)
+        self._told: set[int] = set()  # messages for others already mentioned
 
     def write(self, text: str) -> None:
         """Print a line (or several)."""
@@ -75,6 +106,7 @@ class Console:
     def run(self) -> int:
         """Loop until :quit or end of input."""
         self.write(f"qi-nudge console. You are {self.actor.display_name}. Type :help for help.")
+        self.deliver()
         while True:
             line, self._next_line = self._next_line, None
             if line is None:
@@ -85,28 +117,47 @@ class Console:
             if not self.handle_line(line.strip()):
                 self.write("Goodbye.")
                 return 0
+            self.deliver()
 
     def handle_line(self, line: str) -> bool:
         """Act on one typed line; False means the person wants to stop."""
         if not line:
             return True
-        if line in (":quit", ":q", ":exit"):
+        word = line.split(" ")[0]
+        if word in (":quit", ":q", ":exit"):
             return False
-        if line == ":help":
-            self.write(CONSOLE_HELP)
-        elif line.startswith(":as"):
+        if word == ":help":
+            self.write(console_help(self.nudge_policy))
+        elif word == ":inbox":
+            self.show_inbox()
+        elif word == ":remind":
+            self.remind()
+        elif word == ":as":
             self.switch_person(line[3:])
         elif line.isascii() and line.isdecimal():
             self.press(int(line))
         elif line.startswith("/"):
             name, _, rest = line.partition(" ")
-            self.show(self.bot.command(self.actor, name, rest))
+            self.command(name, rest)
+        elif word.startswith(":"):
+            self.write(f"There is no console command {word}. Type :help to see them.")
         else:
-            self.write("Commands start with /, for example /qi-help. Type :help for console help.")
+            meant = suggest_command(word)
+            self.write(
+                f"Commands start with /{f', like {meant}' if meant else ', for example /qi-help'}."
+                " Type :help for console help."
+            )
         return True
 
+    def command(self, name: str, rest: str) -> None:
+        """A chat command; one we don't have is answered with the one probably meant."""
+        if command_name(name) not in COMMANDS:
+            self.show(refuse(unknown_command(name)))
+            return
+        self.show(self.bot.command(self.actor, name, rest))
+
     def switch_person(self, name: str) -> None:
-        """Act as someone else from now on."""
+        """Act as someone else from now on (their new messages are shown next)."""
         name = name.strip().strip('"')
         if not name_key(name):
             self.write("Who would you like to be? For example: :as Ben Okafor")
@@ -116,9 +167,12 @@ class Console:
         self.write(f"You are now {self.actor.display_name}.")
 
     def press(self, number: int) -> None:
-        """Press button `number` of the last reply."""
+        """Press button `number` of the last reply or messages shown."""
         if not 1 <= number <= len(self.buttons):
-            self.write("There is no button with that number. Type a command instead.")
+            text = "There is no button with that number. Type a command instead."
+            if self.inbox.for_person(self.actor.user_id):
+                text += " :inbox shows your messages again, with their buttons."
+            self.write(text)
             return
         button = self.buttons[number - 1]
         self.show(self.bot.action(self.actor, button.action_id, button.value))
@@ -127,10 +181,80 @@ class Console:
         """Print a reply; walk through its form if it has one."""
         text, self.buttons = render_reply(reply, bold=self.bold)
         self.write(text)
+        if reply.ok:
+            self._refresh.extend(reply.refresh)
         if reply.image is not None:
             self.save_image(reply.image)
         if reply.form is not None:
             self.fill_in(reply.form)
+
+    # --- what the bot sends on its own -----------------------------------------------------
+
+    def deliver(self) -> None:
+        """Send what is due (as `serve` does), then show what came for the person acting."""
+        try:
+            for prefix in self._refresh:
+                self.deliverer.refresh(prefix)
+            self.deliverer.drain()
+        except Exception:
+            # The outbox keeps every message: the next command tries again. Details in the log.
+            log.exception("console delivery failed")
+            self.write(
+                "Sorry, I couldn't deliver the bot's messages just now. Nothing is lost: they "
+                "go after your next command."
+            )
+        finally:
+            self._refresh.clear()
+        mine = self.inbox.unseen(self.actor.user_id)
+        if mine:
+            self.show_messages(mine, first=len(self.buttons) + 1)
+        # Who else got something: said once, when it arrives, so a newcomer knows to look.
+        new = self.inbox.waiting_for_others(self.actor.user_id, besides=self._told)
+        if new:
+            self._told.update(m.number for m in self.inbox.messages if m.to is not None)
+            self.write(messages_for_others(new))
+
+    def show_messages(self, messages: list[Message], *, first: int) -> None:
+        """Print messages with their buttons numbered on from `first`, pressable as the rest."""
+        buttons: list[Button] = []
+        for message in messages:
+            where = "A message for you" if message.to is not None else f"In {message.name}"
+            text, pressable = render_reply(
+                message.reply, bold=self.bold, first=first + len(buttons), hint=False
+            )
+            self.write(f"\n--- {where} from qi-nudge ---\n{text}")
+            buttons.extend(pressable)
+        if buttons:
+            self.write(BUTTON_HINT)
+        self.buttons = self.buttons[: first - 1] + buttons
+
+    def show_inbox(self) -> None:
+        """Every message for the person acting, again, with its buttons."""
+        messages = self.inbox.for_person(self.actor.user_id)
+        if not messages:
+            self.write(
+                "No messages for you yet. Messages the bot sends you on its own (a weekly "
+                "reminder, a note that someone joined your project) appear here. "
+                "Type :remind to send this week's reminders."
+            )
+            return
+        for message in messages:
+            message.seen = True
+        self.buttons = []
+        self.show_messages(messages, first=1)
+
+    def remind(self) -> None:
+        """Run this week's reminder now, as the scheduler does (never twice in a week)."""
+        ctx = self.bot.ctx
+        try:
+            plan = Jobs(ctx, self.nudge_policy).sweep(week_of(ctx.now(), ctx))
+        except Exception:
+            log.exception("the weekly reminder failed in the console")
+            self.write(SORRY)
+            return
+        self.write(describe_sweep(plan, self.nudge_policy))
+
+    # --- pictures and forms ----------------------------------------------------------------
 
     def save_image(self, image: Image) -> None:
         """Save a reply's picture as a new file (never over an old one) and say what it shows."""
@@ -147,29 +271,52 @@ class Console:
         self.write(f"Chart saved to {shown} ({image.title}: {image.alt_text})")
 
     def fill_in(self, form: Form) -> None:
-        """Ask each question of the form in turn, then submit it (:cancel stops)."""
+        """Ask each question in turn, each answer checked as it comes, then submit the form.
+
+        A refused form comes back with the answers kept (as Slack and Teams keep theirs):
+        Enter keeps an answer. :cancel stops; a command leaves the form and is done.
+        """
         self.write(f"-- {form.title} (type :cancel to stop) --")
-        values: dict[str, str] = {}
-        for field in form.fields:
-            self.write(render_field(field))
-            answer = self.read("> ")
-            if answer is None or answer.strip() == ":cancel":
-                self.write("Cancelled. Nothing was changed.")
+        answers: dict[str, str] = {}
+        while True:
+            for field in form.fields:
+                answer = self.ask(field, kept=answers.get(field.name))
+                if answer is None:
+                    return
+                answers[field.name] = answer
+            reply = self.bot.submit(self.actor, form.form_id, answers, form.context)
+            again = None if reply.ok else self.bot.form(form.form_id, form.context)
+            if again is None:  # done, or the form can't be drawn again (its project is gone)
+                self.show(reply)
                 return
-            answer = answer.strip()
-            if answer.startswith("/") or answer.split(" ")[0] in CONSOLE_COMMANDS:
+            self.write(reply.text)  # (its buttons can't be pressed while the form is open)
+            self.write(
+                f"-- {again.title}, again: press Enter to keep an answer, or type a new one "
+                "(:cancel to stop) --"
+            )
+            form = again
+
+    def ask(self, field: FormField, *, kept: str | None) -> str | None:
+        """One question, asked until it gets an answer it can take; None if the form is left."""
+        question = render_field(field)
+        if kept:
+            question += f"\n  (Enter keeps: {shown_answer(field, kept)})"
+        self.write(question)
+        while True:
+            typed = self.read("> ")
+            if typed is None or typed.strip() == ":cancel":
+                self.write("Cancelled. Nothing was changed.")
+                return None
+            typed = typed.strip()
+            if typed.startswith("/") or typed.split(" ")[0] in CONSOLE_COMMANDS:
                 # A command, not an answer: the person has moved on. Leave the form, do it.
                 self.write("Left the form. Nothing was changed.")
-                self._next_line = answer
-                return
-            if answer.isascii() and answer.isdecimal() and 1 <= int(answer) <= len(field.choices):
-                answer = field.choices[int(answer) - 1].value
-            else:
-                for choice in field.choices:
-                    if name_key(choice.label) == name_key(answer):
-                        answer = choice.value
-            values[field.name] = answer
-        self.show(self.bot.submit(self.actor, form.form_id, values, form.context))
+                self._next_line = typed
+                return None
+            try:
+                return check_answer(field, typed, kept=kept)
+            except NotAnAnswer as problem:
+                self.write(str(problem))
 
 
 def write_new_file(folder: Path, filename: str, content: bytes) -> Path:

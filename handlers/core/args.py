@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "«": '"', "»": '"'})
 
 MAX_ARGUMENT_LENGTH = 2000
+_HELD_QUOTE = "\0"  # never typed: NUL is dropped from the text first
 
 
 class ArgumentError(ValueError):
@@ -28,14 +29,17 @@ def split_words(text: str) -> list[str]:
     """Split on spaces, keeping "quoted phrases" together; apostrophes in names are fine."""
     if len(text) > MAX_ARGUMENT_LENGTH:
         raise ArgumentError("That's a lot of text for one command. Please keep it shorter.")
-    text = text.translate(_QUOTES)
+    # \" is a quote mark inside a name ("The \"Big I\" project"): held aside while splitting.
+    text = text.translate(_QUOTES).replace("\0", "").replace('\\"', _HELD_QUOTE)
     lexer = shlex.shlex(text, posix=True)
     lexer.whitespace_split = True
     # Only double quotes group words: "O'Brien" and "St John's ward" must survive.
     lexer.quotes = '"'
     lexer.escape = ""
+    # "#5" is a meeting's number and "Ward #3" a name, not the start of a comment.
+    lexer.commenters = ""
     try:
-        return list(lexer)
+        return [word.replace(_HELD_QUOTE, '"') for word in lexer]
     except ValueError:
         raise ArgumentError(
             'It looks like a quote mark is missing. Put names in pairs of quotes, like "Falls '

@@ -33,5 +33,11 @@ SLOT_DECIDE = "slot_decide"  # value: "<slot request id>:accept" or ":decline"
 MATCH_OFFER = "match_offer"  # to the lead; value: "<match offer id>:yes" or ":no"
 MATCH_ANSWER = "match_answer"  # to the person; value: "<match offer id>:yes", ":no" or ":stop"
 
+# Looking after a team (the project card's "Change or remove someone")
+OPEN_CHANGE_MEMBER = "open_change_member"  # value: "<project id>"
+CHANGE_MEMBER_FORM = "change_member_form"  # context: "<project id>"
+REMOVE_MEMBER = "remove_member"  # value: "<membership id>" (the confirm step's yes)
+KEEP_MEMBER = "keep_member"  # value: "<membership id>" (the confirm step's no)
+
 # Leaving the forum with meetings to come (issue 17)
 LEFT_FORUM_GOING = "left_forum_going"  # value: "<forum member id>:still" or ":off"

@@ -10,9 +10,18 @@ from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
-from handlers.core.args import ArgumentError, split_words
+from handlers.core.args import ArgumentError, parse_id, split_words
 from handlers.core.context import Context
+from handlers.core.dates import (
+    NoYear,
+    date_forms,
+    example_past_day,
+    leading_date,
+    local_today,
+    long_date,
+)
 from handlers.core.errors import Refusal
+from handlers.core.long_lists import and_more, shortlist
 from handlers.core.lookup import acting_person, find_forum, require_admin
 from handlers.core.reply import Actor, Reply, Section, say
 from handlers.core.weeks import week_of
@@ -20,10 +29,13 @@ from handlers.core.wording import involvement_headline_text, plural
 from handlers.evidence.charts import attendance_chart, run_chart
 from handlers.evidence.run_chart import RunChartAnalysis, Signal, analyse
 from store import stats as stats_store
-from store.models import Forum
+from store.audit import record
+from store.models import ChartNote, Forum
 from store.roles import LIVED_EXPERIENCE_ROLES, Role
 
-EXAMPLE_NOTE = '/qi-stats note 2026-03-02 "Forum relaunched"'
+EXAMPLE_DELETE_NOTE = "/qi-stats note delete 3"
+# `/qi-stats notes` lists this many, the latest first.
+NOTES_SHOWN = 20
 NOTE_MAX = 200
 # A back-filled week is measured as it stood at this local time on its Monday: when the
 # weekly snapshot itself is taken, just before the reminders go out (the defaults of
@@ -198,6 +210,13 @@ def handle_stats_command(ctx: Context, actor: Actor, text: str) -> Reply:
     except ArgumentError as error:
         raise Refusal(str(error)) from None
     first = words[0].casefold() if words else ""
+    second = words[1].casefold() if len(words) > 1 else ""
+    if first == "notes":
+        return list_notes(ctx)
+    if first == "note" and second in ("delete", "remove"):
+        return _delete_note(ctx, actor, words[2:])
+    if first == "note" and second in ("edit", "change"):
+        return _edit_note(ctx, actor, words[2:])
     if first == "note":
         return _add_note(ctx, actor, words[1:])
     if first == "forum":
@@ -318,25 +337,131 @@ def forum_stats(ctx: Context, name: str = "") -> Reply:
     )
 
 
-def _add_note(ctx: Context, actor: Actor, words: list[str]) -> Reply:
-    """Mark a change on the run chart (organisers only): a date and a few words."""
+def note_example(ctx: Context) -> str:
+    """How to mark a change on the chart, with a day a few weeks back."""
+    return f'/qi-stats note {long_date(example_past_day(ctx))} "Forum relaunched"'
+
+
+def edit_note_example(ctx: Context, number: int = 3) -> str:
+    """How to change a note on the chart, with a day a few weeks back."""
+    return f'/qi-stats note edit {number} {long_date(example_past_day(ctx))} "Forum relaunched"'
+
+
+def _read_note(ctx: Context, words: list[str], example: str) -> tuple[date, str]:
+    """A note's date and words, as typed; a Refusal says kindly what is wrong."""
     if len(words) < 2:
-        raise Refusal(f"Give a date and a few words, for example: {EXAMPLE_NOTE}")
-    try:
-        on = date.fromisoformat(words[0])
-    except ValueError:
-        raise Refusal(
-            f'"{words[0]}" is not a date I can read. Use year-month-day, for example: '
-            f"{EXAMPLE_NOTE}"
-        ) from None
-    text = " ".join(words[1:]).strip()
+        raise Refusal(f"Give a date and a few words, for example: {example}")
+    found = leading_date(words, today=local_today(ctx), no_year=NoYear.LAST)
+    if found is None:
+        forms = date_forms(example_past_day(ctx))
+        raise Refusal(f'"{words[0]}" is not a date I can read. {forms} For example: {example}')
+    on, note_words = found
+    text = " ".join(note_words).strip()
+    if not text:
+        raise Refusal(f"Give a date and a few words, for example: {example}")
     if len(text) > NOTE_MAX:
         raise Refusal(f"Please keep the note under {NOTE_MAX} characters; it sits on the chart.")
+    return on, text
+
+
+def _add_note(ctx: Context, actor: Actor, words: list[str]) -> Reply:
+    """Mark a change on the run chart (organisers only): a date and a few words."""
+    on, text = _read_note(ctx, words, note_example(ctx))
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
         require_admin(session, person)
         stats_store.add_note(session, on=on, text=text, by_id=person.id, now=ctx.now())
     return say(f'Noted on the run chart: {on:%-d %B %Y}, "{text}".')
+
+
+def list_notes(ctx: Context) -> Reply:
+    """The run chart's notes with their numbers, the latest first."""
+    with ctx.sessions() as session:
+        notes, total = stats_store.latest_notes(session, NOTES_SHOWN)
+        lines = [_note_line(note.id, note.on_date, note.text) for note in notes]
+        first = notes[0].id if notes else 0  # the examples name a real note
+    if not total:
+        return say(
+            f"There are no notes on the run chart yet. Organisers can add one: {note_example(ctx)}",
+            heading="Notes on the run chart",
+        )
+    listed = shortlist(lines, NOTES_SHOWN, total=total)
+    text = "\n".join(listed.shown)
+    if listed.more:
+        text += f"\n{and_more(listed.more, 'note')}, earlier on."
+    return Reply(
+        sections=(
+            Section(heading="Notes on the run chart", text=text),
+            Section(
+                text=f"Organisers can change one by its number: {edit_note_example(ctx, first)}, "
+                f"or take it off the chart: /qi-stats note delete {first}"
+            ),
+        )
+    )
+
+
+def _note_line(number: int, on: date, text: str) -> str:
+    return f'• #{number} {on:%-d %B %Y}: "{text}"'
+
+
+def _note_number(text: str, example: str) -> int:
+    number = parse_id(text.removeprefix("#"))
+    if number is None:
+        raise Refusal(
+            f"Please give the note's number, like this: {example}. "
+            "Type /qi-stats notes to see the numbers."
+        )
+    return number
+
+
+def _note_to_change(session: Session, number: int) -> ChartNote:
+    note = session.get(ChartNote, number, with_for_update=True)
+    if note is None:
+        raise Refusal(
+            f"There is no note #{number} on the run chart. Type /qi-stats notes to see them."
+        )
+    return note
+
+
+def _delete_note(ctx: Context, actor: Actor, words: list[str]) -> Reply:
+    """Take a note off the run chart (organisers only)."""
+    number = _note_number(words[0] if words else "", EXAMPLE_DELETE_NOTE)
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        require_admin(session, person)
+        note = _note_to_change(session, number)
+        on, text = note.on_date, note.text
+        session.delete(note)
+        record(
+            session,
+            at=ctx.now(),
+            actor_id=person.id,
+            action="chart_note.deleted",
+            subject_type="chart_note",
+            subject_id=number,
+        )
+    return say(f'Took the note off the run chart: {on:%-d %B %Y}, "{text}".')
+
+
+def _edit_note(ctx: Context, actor: Actor, words: list[str]) -> Reply:
+    """Change a note's date and words (organisers only)."""
+    example = edit_note_example(ctx)
+    number = _note_number(words[0] if words else "", example)
+    on, text = _read_note(ctx, words[1:], example)
+    with ctx.sessions.begin() as session:
+        person = acting_person(session, ctx, actor)
+        require_admin(session, person)
+        note = _note_to_change(session, number)
+        note.on_date, note.text = on, text
+        record(
+            session,
+            at=ctx.now(),
+            actor_id=person.id,
+            action="chart_note.edited",
+            subject_type="chart_note",
+            subject_id=number,
+        )
+    return say(f'Changed note #{number} on the run chart to: {on:%-d %B %Y}, "{text}".')
 
 
 def _site_scope(session: Session, site: str) -> str:

@@ -21,6 +21,10 @@ from store.roles import RsvpAnswer
 ANNOUNCE = "announce"
 GOING_REMINDER = "going_reminder"
 MEETING_CHANGED = "meeting_changed"
+# A meeting_changed payload's news when a cancelled meeting is back on (none: moved or cancelled).
+UNCANCELLED = "uncancelled"
+# Why a cancellation withdrew what was still to go: un-cancelling puts back exactly those.
+WITHDRAWN_BY_CANCELLING = "the meeting was cancelled"
 # Minutes before the start: a week, a day, and as it starts.
 DEFAULT_OFFSETS = (7 * 24 * 60, 24 * 60, 0)
 DAY_BEFORE = timedelta(days=1)
@@ -42,10 +46,12 @@ def offsets_of(forum: Forum) -> tuple[int, ...]:
     return tuple(sorted(set(forum.announce_offsets or DEFAULT_OFFSETS), reverse=True))
 
 
-def plan_due_announcements(session: Session, ctx: Context) -> list[outbox.Planned]:
-    """What should have gone out by now about upcoming meetings, from two queries."""
+def plan_due_announcements(
+    session: Session, ctx: Context, meeting_id: int | None = None
+) -> list[outbox.Planned]:
+    """What should have gone out by now about upcoming meetings (or one), from two queries."""
     now = ctx.now()
-    meetings = session.execute(
+    query = (
         select(Meeting, Forum)
         .join(Forum, Forum.id == Meeting.forum_id)
         .where(
@@ -54,7 +60,10 @@ def plan_due_announcements(session: Session, ctx: Context) -> list[outbox.Planne
             Meeting.starts_at <= now + timedelta(minutes=MAX_OFFSET),
         )
         .order_by(Meeting.starts_at)
-    ).all()
+    )
+    if meeting_id is not None:
+        query = query.where(Meeting.id == meeting_id)
+    meetings = session.execute(query).all()
     planned: list[outbox.Planned] = []
     reminders_due: list[Meeting] = []
     for meeting, forum in meetings:
@@ -119,17 +128,21 @@ def run_announcements(ctx: Context) -> int:
     gives way to the latest one: the channel gets one post about the meeting, not two.
     """
     with ctx.sessions.begin() as session:
-        planned = plan_due_announcements(session, ctx)
-        new = outbox.plan(session, planned, now=ctx.now())
-        for announcement in (p for p in planned if p.kind == ANNOUNCE):
-            outbox.withdraw_pending(
-                session,
-                kinds=(ANNOUNCE,),
-                occurrence_prefix=meeting_prefix(announcement.payload["meeting"]),
-                keep=announcement.occurrence,
-                reason="a later announcement of the meeting replaced it",
-            )
-        return new
+        return _plan_replacing_earlier(session, ctx, plan_due_announcements(session, ctx))
+
+
+def _plan_replacing_earlier(session: Session, ctx: Context, planned: list[outbox.Planned]) -> int:
+    """Plan these; each announcement withdraws the meeting's earlier ones still waiting."""
+    new = outbox.plan(session, planned, now=ctx.now())
+    for announcement in (p for p in planned if p.kind == ANNOUNCE):
+        outbox.withdraw_pending(
+            session,
+            kinds=(ANNOUNCE,),
+            occurrence_prefix=meeting_prefix(announcement.payload["meeting"]),
+            keep=announcement.occurrence,
+            reason="a later announcement of the meeting replaced it",
+        )
+    return new
 
 
 def render_announcement(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:
@@ -206,6 +219,8 @@ def render_meeting_changed(
     if meeting is None:
         return None
     forum = meeting.forum
+    if delivery.payload.get("news") == UNCANCELLED:
+        return _render_back_on(meeting, ctx)
     if meeting.cancelled_at is not None:
         return say(
             f"Sorry: the {forum.name} meeting on {when(meeting.starts_at, ctx.timezone)} has "
@@ -218,12 +233,33 @@ def render_meeting_changed(
     )
 
 
+def _render_back_on(meeting: Meeting, ctx: Context) -> Reply | None:
+    # Cancelled again since, or under way: the news is no use now.
+    if meeting.cancelled_at is not None or meeting.starts_at <= ctx.now():
+        return None
+    return say(
+        f"Good news: the {meeting.forum.name} meeting on {when(meeting.starts_at, ctx.timezone)}"
+        f"{at_place(meeting.location)} is going ahead after all. It is no longer cancelled. "
+        "You said you were going, so I wanted you to know. If you can't come now, just say.",
+        buttons=(Button(RSVP_LABELS[RsvpAnswer.NOT_GOING], ids.RSVP, f"{meeting.id}:not_going"),),
+    )
+
+
+def cancellation_key(meeting: Meeting) -> str:
+    """The news key of the meeting's cancellation: each cancellation is news of its own."""
+    assert meeting.cancelled_at is not None
+    return f"cancelled:{int(meeting.cancelled_at.timestamp())}"
+
+
 def plan_meeting_changed(
     session: Session, ctx: Context, meeting: Meeting, *, what: str, now: datetime
 ) -> int:
     """Withdraw what is still pending about the meeting and tell the people going; how many."""
     outbox.withdraw_pending(
-        session, kinds=(ANNOUNCE, GOING_REMINDER), occurrence_prefix=meeting_prefix(meeting.id)
+        session,
+        kinds=(ANNOUNCE, GOING_REMINDER),
+        occurrence_prefix=meeting_prefix(meeting.id),
+        reason=WITHDRAWN_BY_CANCELLING if meeting.cancelled_at else "the meeting moved",
     )
     goers = session.scalars(
         select(Rsvp.person_id).where(Rsvp.meeting_id == meeting.id, Rsvp.answer == RsvpAnswer.GOING)
@@ -238,3 +274,42 @@ def plan_meeting_changed(
         for person_id in goers
     ]
     return outbox.plan(session, planned, now=now)
+
+
+def plan_meeting_back_on(
+    session: Session, ctx: Context, meeting: Meeting, cancelled: str, *, now: datetime
+) -> int:
+    """A cancelled meeting is back on: its announcements again, news for those told; how many.
+
+    `cancelled` is the cancellation's news key. Its messages still waiting are withdrawn (those
+    people never heard, so there is nothing to undo); the rest are told it is going ahead.
+    """
+    # The key before news keys carried the time: "...:cancelled".
+    keys = [meeting_occurrence(meeting, cancelled), meeting_occurrence(meeting, "cancelled")]
+    heard = {to for _, to in outbox.gone_out(session, kind=MEETING_CHANGED, occurrences=keys)}
+    outbox.withdraw_waiting(
+        session, kind=MEETING_CHANGED, occurrences=keys, reason="the meeting is back on"
+    )
+    outbox.restore_withdrawn(
+        session,
+        kinds=(ANNOUNCE, GOING_REMINDER),
+        occurrence_prefix=meeting_occurrence(meeting, ""),
+        reason=WITHDRAWN_BY_CANCELLING,
+        now=now,
+    )
+    # A milestone reached while it was cancelled replaces the announcement put back.
+    _plan_replacing_earlier(session, ctx, plan_due_announcements(session, ctx, meeting.id))
+    key = f"{UNCANCELLED}:{int(now.timestamp())}"
+    return outbox.plan(
+        session,
+        [
+            outbox.Planned(
+                MEETING_CHANGED,
+                meeting_occurrence(meeting, key),
+                recipient,
+                {"meeting": meeting.id, "news": UNCANCELLED},
+            )
+            for recipient in sorted(heard)
+        ],
+        now=now,
+    )

@@ -5,8 +5,17 @@ from __future__ import annotations
 from handlers.core.args import parse_arguments
 from handlers.core.context import Context
 from handlers.core.reply import Actor, Reply
+from handlers.forum import organising
 from handlers.forum.meetings import add_meeting_command, show_forums
-from handlers.forum.slots import handle_slot_command
+from handlers.forum.slots import handle_slot_command, list_slots_command
+
+# What organisers type after /qi-forum to change a meeting: "move-meeting" or "move meeting".
+MEETING_CHANGES = {
+    "move": organising.move_meeting_command,
+    "cancel": organising.cancel_meeting_command,
+    "uncancel": organising.uncancel_meeting_command,
+    "un-cancel": organising.uncancel_meeting_command,
+}
 
 
 def handle_forum_command(ctx: Context, actor: Actor, text: str) -> Reply:
@@ -19,4 +28,12 @@ def handle_forum_command(ctx: Context, actor: Actor, text: str) -> Reply:
         return add_meeting_command(ctx, actor, args.words[2:])
     if first[:1] == ["slot"]:
         return handle_slot_command(ctx, actor, text.strip()[len("slot") :])
+    if first[:1] == ["slots"]:
+        return list_slots_command(ctx, actor)
+    if first[:1] == ["meetings"]:
+        return organising.list_meetings_command(ctx, actor)
+    if len(first) == 2 and first[0] in MEETING_CHANGES and first[1] == "meeting":
+        return MEETING_CHANGES[first[0]](ctx, actor, args.words[2:])
+    if first and first[0].removesuffix("-meeting") in MEETING_CHANGES:
+        return MEETING_CHANGES[first[0].removesuffix("-meeting")](ctx, actor, args.words[1:])
     return show_forums(ctx, actor, args.words)

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from handlers.core import ids
 from handlers.core.context import Context
+from handlers.core.dates import (
+    NoYear,
+    example_meeting_day,
+    leading_date_time,
+    local_moment,
+    local_today,
+    long_date,
+    read_meeting_time,
+    unreadable_moment,
+)
 from handlers.core.errors import Refusal
 from handlers.core.long_lists import LIST_TEXT_MAX, and_more, text_units
 from handlers.core.lookup import (
@@ -39,7 +50,6 @@ YOUR_ANSWER = {
     RsvpAnswer.MAYBE: "You said maybe.",
     RsvpAnswer.NOT_GOING: "You said you can't make it.",
 }
-DATE_FORMATS = ("%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M")
 # One answer shows this many forums, each with its next few meetings and their buttons.
 FORUMS_SHOWN = 10
 MEETINGS_EACH = 3
@@ -53,7 +63,6 @@ MEETINGS_SHOWN = 15
 MEETINGS_ROOM = LIST_TEXT_MAX
 MEETING_MARKUP = 300
 SEE_FORUMS = "Type /qi-forum and a forum's name to see its next meeting."
-ADD_MEETING_EXAMPLE = '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4, Trust HQ"'
 
 
 def meeting_prefix(meeting_id: int) -> str:
@@ -328,34 +337,28 @@ def _save_rsvp(
     )
 
 
-def parse_local_time(text: str, ctx: Context) -> datetime:
-    """Read '2026-12-03 14:00' (or 03/12/2026 14:00) as the trust's local time."""
-    for fmt in DATE_FORMATS:
-        try:
-            naive = datetime.strptime(text.strip(), fmt)  # noqa: DTZ007 - zone added next
-        except ValueError:
-            continue
-        local = naive.replace(tzinfo=ctx.timezone)
-        # On the night the clocks go forward, 01:30 does not exist in London; Python would
-        # quietly store 02:30. Say so instead of announcing the wrong time.
-        if local.astimezone(UTC).astimezone(ctx.timezone).replace(tzinfo=None) != naive:
-            raise Refusal(
-                f"{naive:%H:%M} doesn't exist on {naive.day} {naive:%B} because the clocks go "
-                "forward that night. Please choose another time."
-            )
-        return local
-    raise Refusal(
-        f"I couldn't read that date and time. Please write it like this: {ADD_MEETING_EXAMPLE}"
-    )
+def add_meeting_example(ctx: Context) -> str:
+    """The command to add a meeting, on a day still ahead."""
+    day = long_date(example_meeting_day(ctx))
+    return f'/qi-forum add-meeting {day} 2pm at "Room 4, Trust HQ"'
+
+
+def parse_local_time(text: str, ctx: Context, *, example: str | None = None) -> datetime:
+    """Read '3 December 2pm' (or 2026-12-03 14:00) as the trust's local time."""
+    return read_meeting_time(text, ctx, example=example or add_meeting_example(ctx))
 
 
 def add_meeting_command(ctx: Context, actor: Actor, words: list[str]) -> Reply:
-    """`add-meeting <date> <time> [at <place>]`, for organisers."""
+    """`add-meeting <date> <time> [<forum>] [at <place>]`, for organisers."""
     before, place_words = _split_at(words)
     if len(before) < 2:
-        raise Refusal(f"Please give the date and time, like this: {ADD_MEETING_EXAMPLE}")
-    starts = parse_local_time(" ".join(before[:2]), ctx)
-    forum_name = " ".join(before[2:])
+        raise Refusal(f"Please give the date and time, like this: {add_meeting_example(ctx)}")
+    found = leading_date_time(before, today=local_today(ctx), no_year=NoYear.NEXT)
+    if found is None:
+        raise unreadable_moment(ctx, add_meeting_example(ctx))
+    naive, forum_words = found
+    starts = local_moment(naive, ctx)
+    forum_name = " ".join(forum_words)
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
         require_admin(session, person)
@@ -388,6 +391,7 @@ def add_meeting(
     location = clean_name(location or "") or None
     if location is not None and len(location) > NAME_MAX:
         raise Refusal(f"That place is too long. Please keep it under {NAME_MAX} characters.")
+    refuse_a_second(session, ctx, forum, starts_at, location)
     meeting = Meeting(
         forum_id=forum.id, starts_at=starts_at, location=location, created_at=ctx.now()
     )
@@ -403,6 +407,33 @@ def add_meeting(
         forum_id=forum.id,
     )
     return meeting
+
+
+def refuse_a_second(
+    session: Session,
+    ctx: Context,
+    forum: Forum,
+    starts_at: datetime,
+    location: str | None,
+    *,
+    besides: int | None = None,
+) -> None:
+    """Refuse a meeting that would be a second one at the same forum, time and place."""
+    same_time = session.scalars(
+        select(Meeting).where(
+            Meeting.forum_id == forum.id,
+            Meeting.starts_at == starts_at,
+            Meeting.cancelled_at.is_(None),
+            Meeting.id != (besides or 0),
+        )
+    )
+    place = (location or "").casefold()
+    for other in same_time:
+        if (other.location or "").casefold() == place:
+            raise Refusal(
+                f"There is already a {forum.name} meeting on {when(starts_at, ctx.timezone)}"
+                f"{at_place(location)}: #{other.id}. Nothing was changed."
+            )
 
 
 def handle_show_forum_button(ctx: Context, actor: Actor, value: str) -> Reply:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload
 
 from handlers.core import ids
 from handlers.core.args import parse_arguments, parse_id
 from handlers.core.context import Context
 from handlers.core.errors import Refusal
+from handlers.core.long_lists import and_more, shortlist
 from handlers.core.lookup import acting_person, find_forum, find_project, require_admin
-from handlers.core.reply import Actor, Button, Reply, say
+from handlers.core.reply import Actor, Button, Reply, Section, say
 from handlers.core.wording import when
 from handlers.forum.meetings import meeting_prefix
 from store import forums as forum_store
@@ -27,7 +29,10 @@ SLOT_DECISION = "slot_decision"
 # A slot_decision's payload news when the meeting was cancelled after the team asked.
 CANCELLED = "cancelled"
 MOVED = "moved"
+RESTORED = "restored"  # the cancelled meeting is back on
 TOPIC_MAX = 300
+# `/qi-forum slots` shows this many requests, each with its two buttons.
+SLOTS_SHOWN = 10
 EXAMPLE = '/qi-forum slot "Falls prevention" "Talk through our idea for night checks"'
 
 
@@ -95,6 +100,71 @@ def handle_slot_command(ctx: Context, actor: Actor, text: str) -> Reply:
             f'Thank you. I\'ve asked the organisers for a slot for "{project.name}" at the '
             f"{forum.name} on {when(meeting.starts_at, ctx.timezone)}. I'll tell you what they say."
         )
+
+
+def list_slots_command(ctx: Context, actor: Actor) -> Reply:
+    """`/qi-forum slots`: the requests still to decide, each with Accept and Decline."""
+    waiting = (
+        SlotRequest.status == "requested",
+        Meeting.cancelled_at.is_(None),
+        Meeting.starts_at > ctx.now(),
+    )
+    with ctx.sessions.begin() as session:
+        require_admin(session, acting_person(session, ctx, actor))
+        total = session.scalar(
+            select(func.count()).select_from(SlotRequest).join(Meeting).where(*waiting)
+        )
+        slots = session.scalars(
+            select(SlotRequest)
+            .join(Meeting)
+            .options(
+                joinedload(SlotRequest.project),
+                joinedload(SlotRequest.meeting).joinedload(Meeting.forum),
+            )
+            .where(*waiting)
+            .order_by(Meeting.starts_at, SlotRequest.id)
+            .limit(SLOTS_SHOWN)
+        ).all()
+        asked_by = {s.requested_by_id for s in slots if s.requested_by_id}
+        askers = {
+            person_id: name
+            for person_id, name in session.execute(
+                select(Person.id, Person.display_name).where(Person.id.in_(asked_by))
+            )
+        }
+        lines = {slot.id: _waiting_line(slot, askers, ctx) for slot in slots}
+    if not total:
+        return say(
+            "No requests for a slot are waiting for a decision.", heading="Requests for a slot"
+        )
+    listed = shortlist(slots, SLOTS_SHOWN, line=lambda slot: lines[slot.id], total=total)
+    sections = [
+        Section(text=lines[slot.id], buttons=_decision_buttons(slot.id)) for slot in listed.shown
+    ]
+    sections[0] = replace(sections[0], heading="Requests for a slot")
+    if listed.more:
+        sections.append(
+            Section(
+                text=f"{and_more(listed.more, 'request')}. Decide these, then type "
+                "/qi-forum slots again to see the rest."
+            )
+        )
+    return Reply(sections=tuple(sections))
+
+
+def _waiting_line(slot: SlotRequest, askers: dict[int, str], ctx: Context) -> str:
+    who = askers.get(slot.requested_by_id or 0, "A project team")
+    return (
+        f'"{slot.project.name}" at the {slot.meeting.forum.name} on '
+        f"{when(slot.meeting.starts_at, ctx.timezone)}, asked by {who}: {slot.topic}"
+    )
+
+
+def _decision_buttons(slot_id: int) -> tuple[Button, ...]:
+    return (
+        Button("Accept", ids.SLOT_DECIDE, f"{slot_id}:accept", primary=True),
+        Button("Decline", ids.SLOT_DECIDE, f"{slot_id}:decline"),
+    )
 
 
 def handle_slot_decision_button(ctx: Context, actor: Actor, value: str) -> Reply:
@@ -167,10 +237,7 @@ def render_slot_request(session: Session, ctx: Context, delivery: outbox.Claimed
     return say(
         f'{who} asks for a slot for "{slot.project.name}" at the {slot.meeting.forum.name} on '
         f"{when(slot.meeting.starts_at, ctx.timezone)}, to talk about: {slot.topic}",
-        buttons=(
-            Button("Accept", ids.SLOT_DECIDE, f"{slot.id}:accept", primary=True),
-            Button("Decline", ids.SLOT_DECIDE, f"{slot.id}:decline"),
-        ),
+        buttons=_decision_buttons(slot.id),
     )
 
 
@@ -181,6 +248,8 @@ def render_slot_decision(session: Session, ctx: Context, delivery: outbox.Claime
         return _render_slot_cancelled(slot, ctx)
     if delivery.payload.get("news") == MOVED:
         return _render_slot_moved(slot, ctx)
+    if delivery.payload.get("news") == RESTORED:
+        return _render_slot_restored(slot, ctx)
     if slot is None or slot.status == "requested" or _too_late(slot, ctx):
         return None
     meeting = slot.meeting
@@ -195,9 +264,47 @@ def render_slot_decision(session: Session, ctx: Context, delivery: outbox.Claime
     )
 
 
-def plan_slot_teams_told_of_cancelling(session: Session, meeting: Meeting, *, now: datetime) -> int:
-    """Tell each team that asked for a slot at this cancelled meeting (not declined); how many."""
-    return _tell_slot_teams(session, meeting, CANCELLED, CANCELLED, now=now)
+def plan_slot_teams_told_of_cancelling(
+    session: Session, meeting: Meeting, cancelled: str, *, now: datetime
+) -> int:
+    """Tell each team that asked for a slot at this cancelled meeting (not declined); how many.
+
+    `cancelled` is the cancellation's news key: cancelled again after being back on, they hear
+    again.
+    """
+    return _tell_slot_teams(session, meeting, CANCELLED, cancelled, now=now)
+
+
+def plan_slot_teams_told_of_restoring(
+    session: Session, meeting: Meeting, cancelled: str, *, now: datetime
+) -> int:
+    """Tell each team told of this cancellation that the meeting is back on; how many.
+
+    Their news of the cancellation still waiting to go is withdrawn instead: they never heard.
+    """
+    slots = _slots_asked(session, meeting)
+    # The key before news keys carried the time: "slot:<id>:cancelled".
+    keys = [f"slot:{slot.id}:{k}" for slot in slots for k in (cancelled, CANCELLED)]
+    gone = outbox.gone_out(session, kind=SLOT_DECISION, occurrences=keys)
+    heard = {int(occurrence.split(":")[1]) for occurrence, _ in gone}  # "slot:<id>:..."
+    outbox.withdraw_waiting(
+        session, kind=SLOT_DECISION, occurrences=keys, reason="the meeting is back on"
+    )
+    key = f"{RESTORED}:{int(now.timestamp())}"
+    return outbox.plan(
+        session,
+        [
+            outbox.Planned(
+                SLOT_DECISION,
+                f"slot:{slot.id}:{key}",
+                outbox.person_recipient(slot.requested_by_id),
+                {"slot": slot.id, "news": RESTORED},
+            )
+            for slot in slots
+            if slot.requested_by_id is not None and slot.id in heard
+        ],
+        now=now,
+    )
 
 
 def plan_slot_teams_told_of_moving(session: Session, meeting: Meeting, *, now: datetime) -> int:
@@ -207,19 +314,26 @@ def plan_slot_teams_told_of_moving(session: Session, meeting: Meeting, *, now: d
     return _tell_slot_teams(session, meeting, MOVED, when_key, now=now)
 
 
+def _slots_asked(session: Session, meeting: Meeting) -> list[SlotRequest]:
+    """The meeting's slots asked for and not declined, by someone still known."""
+    return list(
+        session.scalars(
+            select(SlotRequest)
+            .where(
+                SlotRequest.meeting_id == meeting.id,
+                SlotRequest.status.in_(("requested", "accepted")),
+                SlotRequest.requested_by_id.is_not(None),
+            )
+            # In the order asked, so that they hear in that order (and the same everywhere).
+            .order_by(SlotRequest.id)
+        )
+    )
+
+
 def _tell_slot_teams(
     session: Session, meeting: Meeting, news: str, key: str, *, now: datetime
 ) -> int:
-    slots = session.scalars(
-        select(SlotRequest)
-        .where(
-            SlotRequest.meeting_id == meeting.id,
-            SlotRequest.status.in_(("requested", "accepted")),
-            SlotRequest.requested_by_id.is_not(None),
-        )
-        # In the order asked, so that they hear in that order (and the same on every database).
-        .order_by(SlotRequest.id)
-    )
+    slots = _slots_asked(session, meeting)
     return outbox.plan(
         session,
         [
@@ -258,6 +372,22 @@ def _render_slot_moved(slot: SlotRequest | None, ctx: Context) -> Reply | None:
     return say(
         f'The {meeting.forum.name} meeting where "{project.name}" asked for time has moved: it '
         f"is now on {when(meeting.starts_at, ctx.timezone)}. Your {stands}."
+    )
+
+
+def _render_slot_restored(slot: SlotRequest | None, ctx: Context) -> Reply | None:
+    # Declined since, cancelled again, or under way: nothing to say now.
+    if slot is None or slot.status == "declined" or _too_late(slot, ctx):
+        return None
+    meeting, project = slot.meeting, slot.project
+    stands = (
+        "slot is still on the agenda"
+        if slot.status == "accepted"
+        else "request for a slot stands, and the organisers will decide it"
+    )
+    return say(
+        f"Good news: the {meeting.forum.name} meeting on {when(meeting.starts_at, ctx.timezone)} "
+        f'is going ahead after all. "{project.name}"\'s {stands}.'
     )
 
 

@@ -56,6 +56,11 @@ def handle_join_command(ctx: Context, actor: Actor, text: str) -> Reply:
             raise Refusal(f"Which project would you like to join? For example: {EXAMPLE}")
         # An exact project name is one indexed query; forums are looked at only if it isn't.
         project = None if says_forum(target) else find_by_key(session, name_key(target))
+        if role_words is not None and parse_role(" ".join(role_words)) is None:
+            # "Care as usual" is a name, not the project "Care" in the role "usual".
+            whole = find_by_key(session, name_key(" ".join(args.words)))
+            if whole is not None:
+                project, target, role_words = whole, whole.name, None
         if project is None and means_forum(session, target):
             forum = find_forum(session, forum_name_from(target))
             role = (

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, time
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from handlers.core import ids
 from handlers.core.args import Arguments, parse_arguments, split_on_as
+from handlers.core.clipping import clip
 from handlers.core.context import Context
 from handlers.core.errors import Refusal
 from handlers.core.long_lists import and_more, shortlist
@@ -22,16 +23,40 @@ from handlers.core.lookup import (
     require_lead_or_admin,
     require_role,
 )
-from handlers.core.reply import Actor, Button, Choice, Form, FormField, Reply, Section, say
-from handlers.core.wording import as_role, counts_by_role
+from handlers.core.matching import Named, match_name, match_project_name
+from handlers.core.reply import (
+    Actor,
+    Button,
+    Choice,
+    Form,
+    FormField,
+    Reply,
+    Section,
+    refuse,
+    say,
+)
+from handlers.core.wording import as_role, counts_by_role, did_you_mean
 from handlers.evidence.stats import refigure_since
 from handlers.nudges.buttons import set_reminders
+from handlers.projects.team import (
+    ADD_MEMBER_EXAMPLE,
+    ECHO_MAX,
+    EDIT_MEMBER_EXAMPLE,
+    PERSON_NAME_MAX,
+    REMOVE_MEMBER_EXAMPLE,
+    counts_in_headline,
+    edit_member_command,
+    parse_since,
+    remove_member_command,
+    split_project_and_person,
+    within_project,
+)
 from store import matches as match_store
 from store import memberships
 from store import nudges as nudge_store
 from store import people as people_store
 from store.audit import record
-from store.models import NAME_MAX, Person, Project
+from store.models import NAME_MAX, Membership, Person, Project
 from store.names import clean_name, name_key
 from store.projects import TeamMember, create_project, current_team, find_by_key
 from store.roles import (
@@ -42,15 +67,17 @@ from store.roles import (
     parse_role,
     parse_status,
 )
+from store.stats import ROLE_CHANGED
 
-PERSON_NAME_MAX = 100
 # The card names this many members; the rest are counted by role.
 TEAM_SHOWN = 30
-ADD_MEMBER_EXAMPLE = '/qi-project add-member "Falls prevention" "Sam Jones" as carer --consent'
 USAGE = (
     "Here's what /qi-project can do:\n"
     '• /qi-project new "Project name": start a project, with you as lead\n'
     f"• {ADD_MEMBER_EXAMPLE}: record a team member who doesn't use chat\n"
+    f"• {REMOVE_MEMBER_EXAMPLE}: take someone off the team (their history is kept)\n"
+    f"• {EDIT_MEMBER_EXAMPLE}: put right someone's name or role (also --consulted, "
+    "--team-member, --since 2026-03-02)\n"
     '• /qi-project show "Project name": see who is on the team\n'
     '• /qi-project status "Project name" completed: mark a project active, on hold, completed '
     "or stopped\n"
@@ -59,25 +86,54 @@ USAGE = (
 )
 
 
+# The words /qi-project knows first; anything else is taken as a project's name.
+VERBS = ("new", "add-member", "remove-member", "edit-member", "show", "status", "reminders")
+
+
 def handle_project_command(ctx: Context, actor: Actor, text: str) -> Reply:
-    """Route `/qi-project <new|add-member|show|status> ...`."""
-    args = parse_arguments(text, options=frozenset({"site", "since"}))
+    """Route `/qi-project <new|add-member|remove-member|edit-member|show|status> ...`."""
+    args = parse_arguments(text, options=frozenset({"site", "since", "name"}))
     if not args.words:
         return say(USAGE)
+    typed = " ".join(args.words)
     verb, rest = name_key(args.words[0]).replace(" ", "-"), args.words[1:]
     args.words = rest
     if verb == "new":
         return new_project(ctx, actor, args)
     if verb in ("add-member", "add", "addmember"):
         return add_member_command(ctx, actor, args)
+    if verb in ("remove-member", "removemember"):
+        return remove_member_command(ctx, actor, args)
+    if verb in ("edit-member", "editmember"):
+        return edit_member_command(ctx, actor, args)
     if verb == "status":
         return set_status(ctx, actor, args)
     if verb == "show":
         return show_project(ctx, actor, " ".join(rest))
     if verb == "reminders" and len(rest) == 1 and name_key(rest[0]) in ("on", "off"):
         return set_reminders(ctx, actor, on=name_key(rest[0]) == "on")
-    # "/qi-project Falls prevention" is taken as "show".
-    return show_project(ctx, actor, text)
+    # "/qi-project Falls prevention" is taken as "show"; words that are neither a project's
+    # name nor something it can do ("remove-membr ...") get the list of what it can do.
+    try:
+        return show_project(ctx, actor, text)
+    except Refusal as refusal:
+        return unknown_verb(ctx, verb, typed, refusal)
+
+
+def unknown_verb(ctx: Context, verb: str, query: str, refusal: Refusal) -> Reply:
+    """What /qi-project can do, with the closest verbs and projects to what was typed."""
+    match = match_name(verb, [Named(v, v) for v in VERBS])
+    verbs = (match.found,) if match.found else match.candidates
+    with ctx.sessions() as session:
+        projects = match_project_name(session, name_key(query), None, typos=True)
+    if projects.ambiguous and not verbs:
+        # "falls", with several falls projects: which one, as /qi-project show says.
+        return refuse(f"{refusal.reply.text}\n{USAGE}")
+    closest = did_you_mean([*(f"/qi-project {v}" for v in verbs), *projects.candidates])
+    return refuse(
+        f'"{clip(query, ECHO_MAX)}" isn\'t the name of a project, nor something /qi-project '
+        f"can do.{closest}\n{USAGE}"
+    )
 
 
 def new_project(ctx: Context, actor: Actor, args: Arguments) -> Reply:
@@ -194,19 +250,6 @@ def build_new_project_reply(project: Project, lead_role: Role | None) -> Reply:
     return Reply(sections=(registered, Section(text=ask), Section(text=ways, buttons=buttons)))
 
 
-def _split_project_and_person(session: Session, words: list[str]) -> tuple[Project, str]:
-    if len(words) == 2:
-        return find_project(session, words[0]), words[1]
-    # Unquoted: "Falls prevention Sam Jones": try each split where the start is a project's name.
-    for cut in range(len(words) - 1, 0, -1):
-        project = find_by_key(session, name_key(" ".join(words[:cut])))
-        if project is not None:
-            return ensure_open(project), " ".join(words[cut:])
-    raise Refusal(
-        f"Please put the project and the person's name in quotes, like this: {ADD_MEMBER_EXAMPLE}"
-    )
-
-
 def add_member_command(ctx: Context, actor: Actor, args: Arguments) -> Reply:
     """`add-member "<project>" "<name>" as <role> --consent [--consulted] [--since DATE]`."""
     left, role_words = split_on_as(args.words)
@@ -214,10 +257,10 @@ def add_member_command(ctx: Context, actor: Actor, args: Arguments) -> Reply:
         raise Refusal(f"Please say which project and who, like this: {ADD_MEMBER_EXAMPLE}")
     role = require_role(role_words, example=ADD_MEMBER_EXAMPLE)
     involvement = Involvement.CONSULTED if "consulted" in args.flags else Involvement.TEAM_MEMBER
-    since = _since(ctx, args.options.get("since"))
+    since = parse_since(ctx, args.options.get("since"))
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        project, name = _split_project_and_person(session, left)
+        project, name = split_project_and_person(session, left, example=ADD_MEMBER_EXAMPLE)
         return add_member(
             session,
             ctx,
@@ -229,23 +272,6 @@ def add_member_command(ctx: Context, actor: Actor, args: Arguments) -> Reply:
             "consent" in args.flags,
             since=since,
         )
-
-
-def _since(ctx: Context, text: str | None) -> datetime | None:
-    """`--since 2026-03-02`: when someone already on the team joined it (for the run chart)."""
-    if text is None:
-        return None
-    try:
-        day = date.fromisoformat(text.strip())
-    except ValueError:
-        raise Refusal(
-            f'"{text}" is not a date I can read. Use year-month-day, for example --since '
-            "2026-03-02."
-        ) from None
-    joined = datetime.combine(day, time(), tzinfo=ctx.timezone)
-    if joined > ctx.now():
-        raise Refusal("--since is for someone already on the team: the date can't be ahead.")
-    return joined
 
 
 def add_member(
@@ -280,8 +306,9 @@ def add_member(
     team = current_team(session, project.id)
     # Only recorded members (not on chat) can be the same person typed again: a staff member on
     # chat who shares a carer's name is somebody else. Folded in Python for "Élodie"/"ÉLODIE".
-    if any(not m.in_chat and name_key(m.name) == name_key(tidy) for m in team):
-        return say(f'{tidy} is already on the "{project.name}" team.')
+    same = next((m for m in team if not m.in_chat and name_key(m.name) == name_key(tidy)), None)
+    if same is not None:
+        return _already_on_team(session, ctx, recorder, project, team, same, role)
     had_lived_experience = any(
         m.role in LIVED_EXPERIENCE_ROLES and m.involvement == Involvement.TEAM_MEMBER for m in team
     )
@@ -302,7 +329,9 @@ def add_member(
         consent_by_id=recorder.id,
         now=now,
     )
+    note = ""
     if since is not None:
+        since, note = within_project(ctx, project, since)
         membership.joined_at = since
         # The weeks since then were recorded without them: work those out again, so that the
         # run chart counts them from the date given (as figures worked out later).
@@ -326,6 +355,45 @@ def add_member(
     )
     counts = role in LIVED_EXPERIENCE_ROLES and involvement == Involvement.TEAM_MEMBER
     if counts and not had_lived_experience:
+        text += f' "{project.name}" now has a service user or carer on the team. Thank you.'
+    return say(text + note)
+
+
+def _already_on_team(
+    session: Session,
+    ctx: Context,
+    recorder: Person,
+    project: Project,
+    team: list[TeamMember],
+    member: TeamMember,
+    role: Role,
+) -> Reply:
+    """Recorded again: nothing new, unless a new role was given, which replaces the old one."""
+    if member.role == role:
+        return say(f'{member.name} is already on the "{project.name}" team {as_role(role)}.')
+    membership = session.get(Membership, member.membership_id)
+    assert membership is not None
+    membership.role = role
+    # The run chart reads role changes from the audit trail, as for /qi-join.
+    record(
+        session,
+        at=ctx.now(),
+        actor_id=recorder.id,
+        action=ROLE_CHANGED,
+        subject_type="membership",
+        subject_id=membership.id,
+        project_id=project.id,
+        old=member.role.value,
+        new=role.value,
+    )
+    text = (
+        f'{member.name} is already on the "{project.name}" team. I\'ve changed their role from '
+        f"{member.role.label} to {role.label}."
+    )
+    counted = [m for m in team if counts_in_headline(m.role, m.involvement)]
+    if counted == [member] and not counts_in_headline(role, member.involvement):
+        text += f' "{project.name}" now has no service user or carer on the team.'
+    elif not counted and counts_in_headline(role, member.involvement):
         text += f' "{project.name}" now has a service user or carer on the team. Thank you.'
     return say(text)
 
@@ -466,6 +534,9 @@ def build_project_card(
     buttons: tuple[Button, ...] = ()
     if is_lead and not has_le:
         buttons = (Button("Record someone already involved", ids.OPEN_ADD_MEMBER, str(project.id)),)
+    if show_names and everyone:
+        # Only the lead and organisers see names, and only they may change the team.
+        buttons += (Button("Change or remove someone", ids.OPEN_CHANGE_MEMBER, str(project.id)),)
     return Reply(
         sections=(
             Section(

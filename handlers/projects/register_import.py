@@ -26,6 +26,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from handlers.core.context import Context
+from handlers.core.dates import long_date, parse_date
+from handlers.core.errors import Refusal
 from store import audit, erasure
 from store.engine import let_others_write
 from store.models import NAME_MAX, ChatIdentity, Person, Project
@@ -428,54 +430,16 @@ def _parse_lead(name_cell: str, email_cell: str) -> _Lead | None:
     return _Lead(name or _name_from_email(email), email)
 
 
-_MONTH_NAMES = (
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-)
-# Spelled out here rather than taken from the locale, which need not be English on a server.
-_MONTHS = (
-    {name: n for n, name in enumerate(_MONTH_NAMES, 1)}
-    | {name[:3]: n for n, name in enumerate(_MONTH_NAMES, 1)}
-    | {"sept": 9}
-)
-_ISO_DATE = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{1,2})-(?P<day>[0-9]{1,2})")
-_UK_DATE = re.compile(r"(?P<day>[0-9]{1,2})/(?P<month>[0-9]{1,2})/(?P<year>[0-9]{4}|[0-9]{2})")
-_WORDS_DATE = re.compile(r"(?P<day>[0-9]{1,2}) (?P<month>[a-z]+) (?P<year>[0-9]{4})")
-
-
-def _read_date(text: str) -> date | None:
-    """'2026-01-12', '12/01/2026', '12/01/26', '12 January 2026' or '12 Jan 2026'; else None."""
-    for pattern in (_ISO_DATE, _UK_DATE, _WORDS_DATE):
-        found = pattern.fullmatch(text.casefold())
-        if found is None:
-            continue
-        month_text = found["month"]
-        month = int(month_text) if month_text.isdigit() else _MONTHS.get(month_text)
-        # Two-digit years are this century: "26" is 2026, and "99" a typo caught as the future.
-        year = int(found["year"]) + (2000 if len(found["year"]) == 2 else 0)
-        try:
-            return date(year, month, int(found["day"])) if month is not None else None
-        except ValueError:  # 31/02/2026, or month first: 01/13/2026
-            return None
-    return None
-
-
 def _parse_start_date(cell: str, today: date) -> date | None:
     """The start date in a cell, None if it is empty; a date we can't use skips the row."""
     text = _cell(cell)
     if not text:
         return None
-    started = _read_date(text)
+    try:
+        # The one date reader every command uses; a register's dates must carry their year.
+        started = parse_date(text, today=today, no_year=None)
+    except Refusal as wrong_weekday:  # "Friday 12 January 2026", a Monday: skip just this row
+        raise _Skip(f"the start date {_quote(text)}: {wrong_weekday.reply.text}") from None
     if started is None:
         raise _Skip(
             f"I can't read the start date {_quote(text)}. Please write it like "
@@ -483,22 +447,17 @@ def _parse_start_date(cell: str, today: date) -> date | None:
         )
     if started > today:
         raise _Skip(
-            f"the start date {_quote(text)} is {_long_date(started)}, which is after today. "
+            f"the start date {_quote(text)} is {long_date(started)}, which is after today. "
             "Please give the day the work began (dates are day first, like 12/01/2026 for "
             "12 January 2026), or leave the cell empty if it hasn't begun yet."
         )
     if started < EARLIEST_START:
         raise _Skip(
-            f"the start date {_quote(text)} is {_long_date(started)}, before "
+            f"the start date {_quote(text)} is {long_date(started)}, before "
             f"{EARLIEST_START.year}: is it a typo? Please write it like {START_DATE_FORMS}, or "
             "leave the cell empty."
         )
     return started
-
-
-def _long_date(when: date) -> str:
-    """'12 January 2026', in English whatever the server's locale."""
-    return f"{when.day} {_MONTH_NAMES[when.month - 1].capitalize()} {when.year}"
 
 
 def _parse_row(record: _Record, columns: _Columns, today: date) -> _Row:

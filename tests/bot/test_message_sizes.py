@@ -9,7 +9,7 @@ Welsh, Arabic, Chinese and emoji: the heaviest text either platform counts.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -30,7 +30,8 @@ from bot.teams.cards import TRUNCATED_NOTE, build_command_reply
 from handlers.core import ids
 from handlers.core.reply import Image, Reply, say
 from handlers.core.weeks import week_of
-from handlers.forum import announcements, channel_problems
+from handlers.evidence import stats
+from handlers.forum import announcements, channel_problems, organising
 from handlers.forum import slots as forum_slots
 from handlers.forum.leaving import GOING_SHOWN
 from handlers.forum.meetings import FORUMS_SHOWN, MEETINGS_EACH, MEETINGS_SHOWN
@@ -44,13 +45,14 @@ from handlers.nudges.weekly import (
     ESCALATION_PROJECTS_SHOWN,
     NUDGE_PROJECTS_SHOWN,
 )
-from handlers.projects import join
+from handlers.projects import join, team
 from handlers.projects.join import FORM_CHOICE_LIMIT
 from handlers.projects.listing import LIST_LIMIT
 from handlers.projects.manage import TEAM_SHOWN
 from store import outbox
 from store.models import (
     NAME_MAX,
+    ChartNote,
     Forum,
     ForumMember,
     MatchOffer,
@@ -799,6 +801,238 @@ def test_the_too_busy_to_post_a_chart_notice_fits(length):
 
     assert refusal is None, refusal
     assert "too busy" in slack_fallback(reply)
+
+
+# --- organisers changing meetings, slots and chart notes in chat --------------------------
+
+
+@pytest.mark.parametrize("count", sizes(organising.MEETINGS_SHOWN))
+def test_the_organisers_list_of_meetings_fits_and_says_how_many_more(chat, ctx, asha, count):
+    given.organiser(ctx.sessions, asha, ctx.now())
+    forum = given.forum(ctx.sessions, ctx.now(), name=long_name(1))
+    if count:
+        with ctx.sessions.begin() as session:
+            session.execute(
+                insert(Meeting),
+                [
+                    {
+                        "forum_id": forum,
+                        "starts_at": ctx.now() + timedelta(days=1 + n),
+                        "location": long_name(8000 + n),
+                        "cancelled_at": ctx.now() if n % 2 else None,
+                        "created_at": ctx.now(),
+                    }
+                    for n in range(count)
+                ],
+            )
+
+    reply = chat.say(asha, "/qi-forum meetings")
+
+    seen = shown(reply)
+    listed = seen.console.count("• #")
+    assert listed == min(count, organising.MEETINGS_SHOWN) or listed >= 10
+    if count > listed:
+        assert seen.everywhere(f"…and {count - listed} more meeting")
+    if count:
+        assert seen.everywhere("/qi-forum cancel-meeting ")
+
+
+@pytest.mark.parametrize("count", sizes(forum_slots.SLOTS_SHOWN))
+def test_the_slots_waiting_for_a_decision_fit_each_with_its_buttons(chat, ctx, asha, count):
+    me = given.organiser(ctx.sessions, asha, ctx.now())
+    forum = given.forum(ctx.sessions, ctx.now(), name=long_name(1))
+    meeting = given.meeting(ctx, forum, ctx.now() + timedelta(days=7), long_name(2))
+    projects = given.many_projects(ctx.sessions, long_names(count, start=10), ctx.now(), lead_id=me)
+    (asker,) = given.many_people(ctx.sessions, [long_name(3)], ctx.now())
+    if count:
+        with ctx.sessions.begin() as session:
+            session.execute(
+                insert(SlotRequest),
+                [
+                    {
+                        "meeting_id": meeting,
+                        "project_id": p,
+                        "topic": long_name(4, length=TOPIC_MAX),
+                        "requested_by_id": asker,
+                        "status": "requested",
+                        "created_at": ctx.now(),
+                    }
+                    for p in projects
+                ],
+            )
+
+    reply = chat.say(asha, "/qi-forum slots")
+
+    seen = shown(reply)
+    listed = sum(1 for section in reply.sections if section.buttons)
+    if not count:
+        assert seen.everywhere("No requests for a slot are waiting")
+        return
+    assert 5 <= listed <= forum_slots.SLOTS_SHOWN or listed == count
+    for buttons in (seen.slack_buttons, seen.teams_buttons):
+        assert titled(buttons, "Accept") == titled(buttons, "Decline") == listed
+    if count > listed:
+        assert seen.everywhere(f"…and {count - listed} more request")
+
+
+@pytest.mark.parametrize("count", sizes(stats.NOTES_SHOWN))
+def test_the_chart_notes_fit_and_say_how_many_more(chat, ctx, asha, count):
+    if count:
+        with ctx.sessions.begin() as session:
+            session.execute(
+                insert(ChartNote),
+                [
+                    {
+                        "on_date": date(2026, 1, 1) + timedelta(days=n),
+                        "text": long_name(n, length=stats.NOTE_MAX),
+                        "created_at": ctx.now(),
+                    }
+                    for n in range(count)
+                ],
+            )
+
+    reply = chat.say(asha, "/qi-stats notes")
+
+    seen = shown(reply)
+    listed = seen.console.count("• #")
+    assert listed == min(count, stats.NOTES_SHOWN) or listed >= 10
+    if count > listed:
+        assert seen.everywhere(f"…and {count - listed} more note")
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_organisers_answers_and_news_of_a_meeting_back_on_fit_with_the_longest_names(
+    chat, ctx, asha, script
+):
+    found = scene(ctx, script)
+    given.organiser(ctx.sessions, asha, ctx.now())
+    note = long_name(1, script, length=stats.NOTE_MAX)
+    place = long_name(7, script)
+    when = (ctx.now() + timedelta(days=3)).astimezone(ctx.timezone)
+    lines = [
+        "/qi-forum meetings",
+        "/qi-forum slots",
+        f"/qi-forum move-meeting {found.meeting} {when + timedelta(days=1):%Y-%m-%d %H:%M}",
+        f"/qi-forum cancel-meeting {found.meeting}",
+        f"/qi-forum uncancel-meeting {found.meeting}",
+        f'/qi-stats note 2026-03-02 "{note}"',
+        "/qi-stats notes",
+        f'/qi-stats note edit 1 2026-03-09 "{note}"',
+        "/qi-stats note delete 1",
+    ]
+    for line in lines:
+        reply = chat.say(asha, line)
+
+        assert reply.ok, (line, reply.text)
+        shown(reply)
+    twice = chat.say(
+        asha,
+        f'/qi-forum add-meeting {when + timedelta(days=1):%Y-%m-%d %H:%M} "{long_name(6, script)}"'
+        f' at "{place}"',
+    )
+    assert not twice.ok and "There is already" in twice.text
+    shown(twice)
+
+    back_on = render_delivery(
+        ctx,
+        claimed(
+            announcements.MEETING_CHANGED,
+            outbox.person_recipient(found.carer),
+            meeting=found.meeting,
+            news=announcements.UNCANCELLED,
+        ),
+    )
+    _set(ctx, SlotRequest, found.slot, status="accepted")
+    slot_back = render_delivery(
+        ctx,
+        claimed(
+            forum_slots.SLOT_DECISION,
+            outbox.person_recipient(found.lead),
+            slot=found.slot,
+            news=forum_slots.RESTORED,
+        ),
+    )
+    for reply in (back_on, slot_back):
+        assert reply is not None and reply.text.startswith("Good news")
+        seen = shown(reply)
+        assert len(seen.slack_buttons) == len(seen.teams_buttons) == len(reply.buttons)
+
+
+# --- looking after a team: the change form, the confirm step and the answers ----------------
+
+
+@pytest.mark.parametrize("short", [True, False], ids=["short names", "200-character names"])
+@pytest.mark.parametrize("count", sizes(team.FORM_CHOICE_LIMIT))
+def test_the_change_form_fits_or_asks_for_the_name_to_be_typed(chat, ctx, asha, count, short):
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    (project,) = given.many_projects(ctx.sessions, [long_name(1)], ctx.now(), lead_id=lead)
+    names = [f"Member {n}" for n in range(count)] if short else long_names(count, start=100)
+    people = given.many_people(ctx.sessions, names, ctx.now())
+    given.many_members(ctx.sessions, project, [(p, Role.CARER) for p in people], ctx.now())
+    card = chat.say(asha, f'/qi-project show "{long_name(1)}"')
+
+    if not count:
+        assert "Change or remove someone" not in given.labels(card)
+        return
+    reply = chat.press(asha, card, "Change or remove someone")
+
+    assert reply.form is not None
+    check_slack_view(build_modal(reply.form, intro=reply.text))
+    check_teams_message(build_command_reply(reply))
+    who = reply.form.fields[0]
+    if short:
+        assert bool(who.choices) == (count <= team.FORM_CHOICE_LIMIT)
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_taking_someone_off_or_putting_them_right_fits_with_the_longest_names(
+    chat, ctx, asha, ben, script
+):
+    name = long_name(1, script)
+    member = long_name(3, script)[:100].strip()
+    renamed = long_name(4, script)[:100].strip()
+    chat.say(asha, f'/qi-project new "{name}"')
+    chat.say(ben, f'/qi-join "{name}" as carer')
+    chat.say(asha, f'/qi-project add-member "{name}" "{member}" as staff --consent')
+    project = f'"{name}" "{member}"'
+    lines = [
+        f"/qi-project add-member {project} as carer --consent",
+        f'/qi-project edit-member {project} --name "{renamed}" as service user --consulted',
+        f'/qi-project edit-member "{name}" "{renamed}" --team-member --since 2026-11-23',
+        f'/qi-project remove-member "{name}" "{renamed}"',
+        f'/qi-project remove-member "{name}" "Ben Okafor"',
+    ]
+
+    for line in lines:
+        reply = chat.say(asha, line)
+
+        assert reply.ok, (line, reply.text)
+        shown(reply)
+    chat.say(ben, f'/qi-join "{name}" as carer')
+    card = chat.say(asha, f'/qi-project show "{name}"')
+    form = chat.press(asha, card, "Change or remove someone")
+    assert form.form is not None
+    confirm = chat.submit(asha, form, member=form.form.fields[0].choices[0].value, action="remove")
+    assert confirm.ok, confirm.text
+    seen = shown(confirm)
+    assert titled(seen.slack_buttons, "Yes, take them off") == 1
+    assert titled(seen.teams_buttons, "Yes, take them off") == 1
+    shown(chat.press(asha, confirm, "No, keep them"))
+    shown(chat.press(asha, confirm, "Yes, take them off"))
+
+
+@pytest.mark.parametrize("length", [12, team.ECHO_MAX, team.ECHO_MAX + 1, 1000, 1990])
+def test_words_qi_project_does_not_know_get_an_answer_that_fits(chat, ctx, asha, length):
+    given.many_projects(ctx.sessions, long_names(3), ctx.now(), lead_id=None)
+    typed = ("remove-membr " + "🏥 Lleihau cwympiadau " * 100)[:length]
+
+    reply = chat.say(asha, f"/qi-project {typed}")
+
+    assert not reply.ok
+    seen = shown(reply)
+    assert seen.everywhere("/qi-project remove-member")
 
 
 # --- each forum's next few meetings, answers by role, leaving (issue 17) --------------------

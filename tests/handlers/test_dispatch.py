@@ -73,7 +73,13 @@ def test_every_button_and_form_id_is_routed():
     assert {ids.JOIN_FORUM, ids.OPEN_ADD_MEMBER, ids.SHOW_FORUM} <= routed_buttons
     assert {ids.ASK_FORUM, ids.OPEN_SNOOZE, ids.MUTE_NUDGES} <= routed_buttons
     assert {ids.MATCH_OFFER, ids.MATCH_ANSWER, ids.SLOT_DECIDE} <= routed_buttons
-    assert set(FORMS) == {ids.JOIN_FORM, ids.ADD_MEMBER_FORM, ids.SNOOZE_FORM}
+    assert {ids.OPEN_CHANGE_MEMBER, ids.REMOVE_MEMBER, ids.KEEP_MEMBER} <= routed_buttons
+    assert set(FORMS) == {
+        ids.JOIN_FORM,
+        ids.ADD_MEMBER_FORM,
+        ids.SNOOZE_FORM,
+        ids.CHANGE_MEMBER_FORM,
+    }
     assert set(COMMANDS) == {
         "qi-join",
         "qi-leave",

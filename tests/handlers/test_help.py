@@ -52,3 +52,40 @@ def test_odd_input_still_gets_help_and_stores_nothing(chat, asha, sessions, text
 
     assert reply.ok and reply.sections[0].heading == "How qi-nudge works"
     assert given.row_counts(sessions) == before
+
+
+def test_help_names_the_organisers_commands_for_meetings_slots_and_notes(chat, asha):
+    forum = chat.say(asha, "/qi-help forum").text
+    stats = chat.say(asha, "/qi-help stats").text
+
+    for typed in (
+        "/qi-forum meetings",
+        "/qi-forum move-meeting 5 ",
+        "/qi-forum cancel-meeting 5",
+        "/qi-forum uncancel-meeting 5",
+        "/qi-forum slots",
+    ):
+        assert typed in forum
+    for typed in ("/qi-stats notes", "/qi-stats note edit 3 ", "/qi-stats note delete 3"):
+        assert typed in stats
+
+
+def test_help_examples_use_days_worked_out_from_today(chat, asha, clock):
+    clock.advance(days=70)  # Monday 1 February 2027
+
+    forum = chat.say(asha, "/qi-help forum")
+    project = chat.say(asha, "/qi-help project")
+    stats = chat.say(asha, "/qi-help stats")
+
+    # A meeting a week or so ahead; --since and chart notes a few weeks back.
+    assert '/qi-forum add-meeting 11 February 2027 2pm at "Room 4"' in forum.text
+    assert "dates day first" in forum.text and "2:30pm" in forum.text
+    assert "--since 4/1/2027" in project.text
+    assert '/qi-stats note 4 January 2027 "Forum relaunched"' in stats.text
+    assert "{" not in forum.text + project.text + stats.text
+
+
+def test_join_help_says_roles_may_be_typed_as_people_say_them(chat, asha):
+    reply = chat.say(asha, "/qi-help join")
+
+    assert '"as a carer", "as carers"' in reply.text

@@ -156,3 +156,27 @@ def test_routine_database_pool_lines_are_not_logged_at_info(tmp_path):
 
     assert "Database: " in result.stdout  # it ran (its exit code: no Slack or Teams here)
     assert "Pool" not in result.stderr, result.stderr
+
+
+@BOTH
+def test_demo_console_a_lead_gets_the_weekly_reminder_and_asks_the_forum(
+    fresh_database_url, tmp_path, monkeypatch
+):
+    # The console's :remind keeps to the trust's own schedule, as `serve` would.
+    monkeypatch.setenv("NUDGE_DAY", "tuesday")
+    monkeypatch.setenv("NUDGE_TIME", "14:00")
+    typed = "\n".join([":remind", "1", ":as Asha Patel", ":quit"])  # [1] Ask the forum
+
+    result = qi(
+        fresh_database_url, "console", "--demo", "--as", "Tom Hughes", stdin=typed, cwd=tmp_path
+    )
+
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "as the bot sends it by itself every Tuesday at 2pm" in out
+    assert 'Hello Tom. Your "Pressure ulcer prevention" team has no service user' in out
+    assert "I've asked the forum organisers to help find a service user or carer" in out
+    assert 'Tom Hughes asked the forum to help find a service user or carer for "Pressure' in out
+    # Logs (the sweep's, the deliveries') go to the log file, never where people type.
+    assert "bot.runtime" not in out + result.stderr
+    assert "Traceback" not in out + result.stderr

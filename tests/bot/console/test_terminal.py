@@ -7,10 +7,11 @@ from sqlalchemy import select
 
 from bot.console.terminal import Console, console_actor
 from handlers import dispatch
-from handlers.core.reply import Image, Reply, Section
+from handlers.core import ids
+from handlers.core.reply import Button, Image, Reply, Section, say
 from handlers.dispatch import Dispatcher
 from store.forums import create_forum
-from store.models import ForumMember, Membership, Person
+from store.models import ChatIdentity, ForumMember, Membership, Person
 from store.projects import create_project
 from store.roles import ProjectStatus, Role
 
@@ -78,6 +79,17 @@ def test_switching_person_at_the_prompt(ctx, sessions):
     with sessions() as session:
         names = set(session.scalars(select(Person.display_name)))
     assert names == {"Asha Patel", "Ben Okafor"}
+
+
+@pytest.mark.parametrize("typed", ["as a carer", "carers", "family carer"])
+def test_a_role_typed_in_the_join_form_as_people_say_it_is_understood(ctx, sessions, typed):
+    _setup(ctx)
+
+    transcript = run_console(ctx, ["/qi-join", "2", typed], name="Priya Shah")
+
+    assert 'Welcome to the "Kinder waiting rooms" team as a carer' in transcript
+    with sessions() as session:
+        assert session.scalar(select(Membership.role)) == Role.CARER
 
 
 def test_cancelling_a_form_changes_nothing(ctx, sessions):
@@ -210,3 +222,91 @@ def test_a_command_typed_in_the_middle_of_a_form_leaves_it_and_is_done(ctx, sess
     assert "== QI Forum ==" in transcript
     with sessions() as session:
         assert session.scalars(select(Membership)).all() == []
+
+
+# -- forms: each answer checked as it is given -------------------------------------------------
+
+
+def test_a_wrong_answer_is_asked_again_at_once_and_the_form_goes_on(ctx, sessions):
+    _setup(ctx)
+
+    # Choices: [1] the forum, [2] the project; then roles 1 to 5 ([3] carer).
+    transcript = run_console(ctx, ["/qi-join", "99", "the moon", "2", "", "²", "3"], name="Ben")
+
+    assert transcript.count("Please type a number from 1 to 2, or :cancel to stop.") == 2
+    assert transcript.count("Please type a number from 1 to 5, or :cancel to stop.") == 2
+    assert 'Welcome to the "Kinder waiting rooms" team as a carer' in transcript
+    with sessions() as session:
+        assert session.scalar(select(Membership.role)) == Role.CARER
+
+
+def test_a_choice_can_be_typed_in_words(ctx, sessions):
+    _setup(ctx)
+
+    transcript = run_console(ctx, ["/qi-join", "kinder  WAITING rooms", "service user"])
+
+    assert 'Welcome to the "Kinder waiting rooms" team as a service user' in transcript
+
+
+def _lead_of_kinder(ctx):
+    with ctx.sessions.begin() as session:
+        lead = Person(display_name="Asha Patel", created_at=ctx.now())
+        lead.identities.append(
+            ChatIdentity(platform="console", workspace="local", user_id="asha patel")
+        )
+        session.add(lead)
+        session.flush()
+        project = create_project(
+            session,
+            name="Kinder waiting rooms",
+            lead_id=lead.id,
+            site=None,
+            status=ProjectStatus.ACTIVE,
+            now=ctx.now(),
+        )
+        return project.id
+
+
+def test_the_add_member_form_asks_again_for_an_empty_name_and_for_agreement(
+    ctx, sessions, monkeypatch
+):
+    project_id = _lead_of_kinder(ctx)
+    open_form = Button("Add someone", ids.OPEN_ADD_MEMBER, str(project_id))
+    monkeypatch.setitem(
+        dispatch.COMMANDS, "qi-add-test", lambda ctx, actor, text: say("Add", buttons=(open_form,))
+    )
+
+    transcript = run_console(
+        ctx, ["/qi-add-test", "1", "", "x" * 201, "Sam Jones", "3", "1", "no", "1"]
+    )
+
+    assert "Please type an answer, or :cancel to stop." in transcript
+    assert "Please keep it to 200 characters (that was 201), or :cancel to stop." in transcript
+    assert 'Please type 1 for "Yes, they have agreed", or :cancel to stop.' in transcript
+    assert 'Sam Jones is now recorded on the "Kinder waiting rooms" team as a carer' in transcript
+    with sessions() as session:
+        assert session.scalar(select(Membership.role)) == Role.CARER
+
+
+def test_a_refused_form_comes_back_with_the_answers_kept(ctx, sessions, monkeypatch):
+    project_id = _lead_of_kinder(ctx)
+    open_form = Button("Add someone", ids.OPEN_ADD_MEMBER, str(project_id))
+    monkeypatch.setitem(
+        dispatch.COMMANDS, "qi-add-test", lambda ctx, actor, text: say("Add", buttons=(open_form,))
+    )
+
+    # "???" is no name (the handler refuses it); then Enter keeps carer, team member, agreed.
+    transcript = run_console(
+        ctx, ["/qi-add-test", "1", "???", "3", "1", "1", "Sam Jones", "", "", ""]
+    )
+
+    assert "Please give the person's name" in transcript
+    assert "Record a team member, again: press Enter to keep an answer" in transcript
+    assert "(Enter keeps: Carer)" in transcript
+    assert "(Enter keeps: Yes, they have agreed)" in transcript
+    assert 'Sam Jones is now recorded on the "Kinder waiting rooms" team as a carer' in transcript
+    with sessions() as session:
+        recorded = session.execute(
+            select(Person.display_name, Membership.role).join(Membership.person)
+        ).all()
+    assert recorded == [("Sam Jones", Role.CARER)]  # once, and nobody called "???"

@@ -324,3 +324,54 @@ def test_a_lead_with_300_projects_gets_one_reminder_that_fits_and_lets_them_act(
     home = fake_slack.home(LEAD)
     check_slack_view(fake_slack.calls_to("views.publish")[-1].json_arg("view"))
     assert "…and 280 more projects. Type /qi-projects mine" in visible_text(home["blocks"])
+
+
+def test_a_meeting_back_on_edits_its_posts_back_and_the_goer_hears_on_slack(
+    slack_bot, fake_slack, clock
+):
+    from handlers.forum.changes import cancel_meeting, uncancel_meeting
+
+    ctx = slack_bot.service.transport.bot.ctx
+    sessions = make_sessions(slack_bot.engine)
+    with sessions.begin() as session:
+        forum = create_forum(session, name="QI Forum", channel="slack:CFORUM", now=ctx.now())
+        meeting_id = add_meeting(
+            session,
+            Context(sessions=sessions, clock=clock),
+            forum,
+            ctx.now() + timedelta(days=3),
+            "Room 4",
+            None,
+        ).id
+    fake_slack.add_user(CARER, "Ben Okafor")
+    jobs = Jobs(ctx, NudgePolicy())
+    jobs.run_due()
+    slack_bot.service.deliverer.drain()
+    (post,) = fake_slack.messages("CFORUM")
+    going = next(
+        e
+        for b in post["blocks"]
+        for e in b.get("elements", [])
+        if e.get("text", {}).get("text") == "I'm going"
+    )
+    slack_bot.post(
+        block_actions_body(
+            going["action_id"],
+            going["value"],
+            user_id=CARER,
+            channel_id="CFORUM",
+            response_url=fake_slack.response_url(),
+        )
+    )
+    slack_bot.settle()
+    for change in (cancel_meeting, uncancel_meeting):
+        done = change(ctx, meeting_id, actor_id=None)
+        slack_bot.service.deliverer.refresh(done.refresh)
+        slack_bot.service.deliverer.drain()
+
+    (edited,) = fake_slack.messages("CFORUM")
+    assert visible_text(edited["blocks"]).startswith("Coming up: QI Forum")
+    assert "Going so far: 1" in visible_text(edited["blocks"])
+    cancelled, back_on = (m["text"] for m in fake_slack.messages(CARER))
+    assert "has been cancelled" in cancelled
+    assert back_on.startswith("Good news: the QI Forum meeting on ")

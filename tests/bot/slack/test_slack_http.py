@@ -533,3 +533,70 @@ def test_starting_with_the_token_in_the_environment_logs_no_false_alarm(
 
     assert "token` will be unused" not in caplog.text
     engine.dispose()
+
+
+def test_a_lead_takes_someone_off_the_team_from_the_card_on_slack(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack)
+    fake_slack.add_user(CARER, "Ben Okafor")
+    command(slack_bot, fake_slack, CARER, "/qi-join", "falls as carer")
+    card = command(slack_bot, fake_slack, LEAD, "/qi-project", "show Falls prevention").json()
+    change = button(card, "Change or remove someone")
+
+    trigger_id = fake_slack.new_trigger_id()
+    slack_bot.post(
+        block_actions_body(
+            change["action_id"],
+            change["value"],
+            user_id=LEAD,
+            trigger_id=trigger_id,
+            response_url=fake_slack.response_url("card"),
+        )
+    )
+    slack_bot.settle()
+    (opened,) = fake_slack.calls_to("views.open")
+    view = opened.args["view"]
+    assert view["callback_id"] == ids.CHANGE_MEMBER_FORM
+    ben = view["blocks"][1]["element"]["options"][0]
+    assert ben["text"]["text"] == "Ben Okafor (carer)"
+
+    def chosen(value):
+        return {"value": {"type": "static_select", "selected_option": value and {"value": value}}}
+
+    submitted = slack_bot.post(
+        view_submission_body(
+            ids.CHANGE_MEMBER_FORM,
+            {
+                "member": {"value": {"type": "static_select", "selected_option": ben}},
+                "action": chosen("remove"),
+                "name": {"value": {"type": "plain_text_input", "value": None}},
+                "role": chosen(None),
+                "involvement": chosen(None),
+                "since": {"value": {"type": "plain_text_input", "value": None}},
+            },
+            user_id=LEAD,
+            private_metadata=view["private_metadata"],
+        )
+    )
+    slack_bot.settle()
+
+    assert submitted.status_code == 200
+    assert count(slack_bot, Membership) == 1  # nothing changed before the lead says yes
+    (_, confirm) = fake_slack.responses[-1]
+    assert 'Take Ben Okafor off the "Falls prevention" team?' in visible_text(confirm["blocks"])
+    yes = button(confirm, "Yes, take them off")
+
+    slack_bot.post(
+        block_actions_body(
+            yes["action_id"],
+            yes["value"],
+            user_id=LEAD,
+            response_url=fake_slack.response_url("confirm"),
+            ephemeral=True,
+        )
+    )
+    slack_bot.settle()
+
+    (_, done) = fake_slack.responses[-1]
+    assert "I've taken Ben Okafor off the" in visible_text(done["blocks"])
+    with slack_bot.engine.connect() as connection:
+        assert connection.execute(select(Membership.left_at)).scalar() is not None

@@ -454,3 +454,38 @@ def test_a_failing_member_lookup_is_not_repeated_on_every_message(teams_bot, fak
 
     assert len(fake_teams.calls_to(GET_MEMBER)) == 1
     assert len(sent_to(fake_teams)) == 2  # both answered all the same
+
+
+def test_a_lead_takes_someone_off_the_team_from_the_card_on_teams(teams_bot, fake_teams):
+    teams_bot.say('qi-project new "Falls prevention"')
+    teams_bot.say('qi-project add-member "Falls prevention" "Sam Jones" as carer --consent')
+    teams_bot.say("qi-project show Falls prevention")
+    card = card_of(sent_to(fake_teams)[-1])
+    verb, data = button(card, "Change or remove someone")
+
+    form = teams_bot.press(verb, data).json()["value"]
+    (sam,) = inputs_of(form)["field:member"]["choices"]
+    submit = next(e for e in walk(form["body"]) if e.get("type") == "Action.Execute")
+    # A client that skips the card's own checks: what to do is missing.
+    again = teams_bot.press(
+        submit["verb"], submit["data"], inputs={"field:member": sam["value"]}
+    ).json()["value"]
+    confirm = teams_bot.press(
+        submit["verb"],
+        submit["data"],
+        inputs={"field:member": sam["value"], "field:action": "remove"},
+    ).json()["value"]
+
+    assert sam["title"] == "Sam Jones (carer, not on chat)"
+    assert "Please choose whether to change their details" in card_text(again)
+    assert inputs_of(again)["field:member"]["value"] == sam["value"]  # nothing chosen is lost
+    assert 'Take Sam Jones off the "Falls prevention" team?' in card_text(confirm)
+    with teams_bot.ctx.sessions() as session:
+        assert session.scalars(select(Membership.left_at)).all() == [None]
+
+    verb, data = button(confirm, "Yes, take them off")
+    done = teams_bot.press(verb, data).json()["value"]
+
+    assert "I've taken Sam Jones off the" in card_text(done)
+    with teams_bot.ctx.sessions() as session:
+        assert session.scalars(select(Membership.left_at)).all() != [None]

@@ -24,9 +24,15 @@ from handlers.core.args import (
         ('"Pat O\'Brien"', ["Pat O'Brien"]),
         ("  lots   of\tspace \n", ["lots", "of", "space"]),
         ("back\\slash", ["back\\slash"]),
+        # \" inside a quoted name is a quote mark, not a backslash and the end of the name.
+        ('"The \\"Big I\\" project" as carer', ['The "Big I" project', "as", "carer"]),
+        ('"Ward \\"7\\""', ['Ward "7"']),
+        ('"C:\\new"', ["C:\\new"]),
         ("<!channel>", ["<!channel>"]),
         ('""', [""]),
         ("", []),
+        ("cancel-meeting #5", ["cancel-meeting", "#5"]),
+        ('"Ward #3 falls" as carer', ["Ward #3 falls", "as", "carer"]),
     ],
 )
 def test_split_words(text, words):

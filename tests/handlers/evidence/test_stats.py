@@ -14,7 +14,8 @@ from handlers.nudges.weekly import NudgePolicy
 from handlers.people.personal_data import erase_person, export_person
 from handlers.projects.register_import import import_projects
 from store import stats as stats_store
-from store.models import ChartNote, JobRun, ParticipationSnapshot, Project
+from store.models import ChartNote, JobRun, Membership, ParticipationSnapshot, Project
+from store.roles import Role
 from tests.conftest import person
 from tests.handlers import given
 
@@ -262,17 +263,50 @@ def test_organisers_mark_changes_on_the_chart(chat, ctx, asha, chloe):
 
     noted = chat.say(chloe, '/qi-stats note 2026-03-02 "Forum relaunched"')
     not_organiser = chat.say(asha, '/qi-stats note 2026-03-02 "Sneaky"')
-    bad_date = chat.say(chloe, '/qi-stats note 2 March "Forum relaunched"')
+    bad_date = chat.say(chloe, '/qi-stats note 31/2/2026 "Forum relaunched"')
     no_words = chat.say(chloe, "/qi-stats note 2026-03-02")
 
     assert noted.ok and noted.text == 'Noted on the run chart: 2 March 2026, "Forum relaunched".'
     assert not not_organiser.ok
-    assert not bad_date.ok and '"2" is not a date I can read' in bad_date.text
+    assert not bad_date.ok and '"31/2/2026" is not a date I can read' in bad_date.text
     assert not no_words.ok and "Give a date and a few words" in no_words.text
     with ctx.sessions() as session:
         assert [(n.on_date, n.text) for n in session.scalars(select(ChartNote))] == [
             (date(2026, 3, 2), "Forum relaunched")
         ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "on"),
+    [
+        ("2/3/2026", date(2026, 3, 2)),  # day first, always
+        ("2 March 2026", date(2026, 3, 2)),
+        ("2nd Mar", date(2026, 3, 2)),  # no year: the last 2 March
+        ("3 Dec", date(2025, 12, 3)),  # today is 23 November 2026: last year's
+        ("23 Nov", date(2026, 11, 23)),  # today itself
+    ],
+)
+def test_a_chart_note_takes_the_date_as_people_write_it(chat, ctx, chloe, typed, on):
+    given.organiser(ctx.sessions, chloe, ctx.now())
+
+    reply = chat.say(chloe, f"/qi-stats note {typed} Forum relaunched")
+
+    assert reply.ok, reply.text
+    with ctx.sessions() as session:
+        assert [(n.on_date, n.text) for n in session.scalars(select(ChartNote))] == [
+            (on, "Forum relaunched")
+        ]
+
+
+def test_a_note_refusal_shows_a_day_gone_by_as_its_example(chat, ctx, clock, chloe):
+    clock.advance(days=70)  # Monday 1 February 2027
+    given.organiser(ctx.sessions, chloe, ctx.now())
+
+    reply = chat.say(chloe, "/qi-stats note soon please")
+
+    assert not reply.ok
+    assert "Dates are day first: 4/1/2027, 4 January 2027, 4 Jan or 2027-01-04." in reply.text
+    assert '/qi-stats note 4 January 2027 "Forum relaunched"' in reply.text
 
 
 def test_forum_stats_before_any_meeting_says_so_kindly(chat, ctx, ben):
@@ -386,7 +420,7 @@ def test_a_member_recorded_since_a_past_date_changes_the_weeks_already_recorded(
 @pytest.mark.parametrize(
     ("since", "answer"),
     [
-        ("10/11/2026", '"10/11/2026" is not a date I can read. Use year-month-day'),
+        ("31/11/2026", '"31/11/2026" is not a date I can read. Dates are day first'),
         ("2026-12-25", "the date can't be ahead"),
     ],
 )
@@ -400,6 +434,40 @@ def test_a_since_date_that_cannot_be_used_is_refused_kindly(chat, ctx, asha, sin
 
     assert not reply.ok and answer in reply.text
     assert given.row_counts(ctx.sessions) == before
+
+
+@pytest.mark.parametrize(
+    ("since", "joined"),
+    [
+        ("9/11/2026", date(2026, 11, 9)),
+        ('"9 Nov"', date(2026, 11, 9)),
+        ("2026-11-09", date(2026, 11, 9)),
+    ],
+)
+def test_a_since_date_is_read_day_first_and_without_a_year_is_the_last_such_day(
+    chat, ctx, asha, since, joined
+):
+    chat.say(asha, f'/qi-project new "{FALLS}"')
+
+    reply = chat.say(
+        asha, f'/qi-project add-member "{FALLS}" "Sam Jones" as a carer --consent --since {since}'
+    )
+
+    assert reply.ok, reply.text
+    with ctx.sessions() as session:
+        row = session.scalars(select(Membership).where(Membership.role == Role.CARER)).one()
+        assert row.joined_at.astimezone(ctx.timezone).date() == joined
+
+
+def test_a_since_refusal_shows_a_day_gone_by_as_its_example(chat, ctx, clock, asha):
+    clock.advance(days=70)  # Monday 1 February 2027
+    chat.say(asha, f'/qi-project new "{FALLS}"')
+
+    reply = chat.say(
+        asha, f'/qi-project add-member "{FALLS}" "Sam Jones" as carer --consent --since soon'
+    )
+
+    assert not reply.ok and "For example: --since 4/1/2027" in reply.text
 
 
 def test_a_project_counts_from_its_start_date_when_earlier_than_its_record(chat, ctx, asha):
@@ -588,3 +656,74 @@ def test_the_same_figures_are_worked_out_once_and_answered_the_same(
     assert len(drawn_up) == 3
     assert noted.image.drawn_from != first.image.drawn_from
     assert grown.text != noted.text
+
+
+def chart_notes(ctx):
+    with ctx.sessions() as session:
+        return [(n.id, n.on_date, n.text) for n in session.scalars(select(ChartNote))]
+
+
+def test_organisers_list_edit_and_delete_chart_notes_by_number(chat, ctx, asha, chloe):
+    given.organiser(ctx.sessions, chloe, ctx.now())
+    assert chat.say(chloe, '/qi-stats note 2026-03-02 "Forum relaunched"').ok
+    assert chat.say(chloe, '/qi-stats note 2026-06-01 "Evening meetings"').ok
+    (relaunch, _), (evening, _) = [(n, t) for n, _d, t in chart_notes(ctx)]
+
+    listed = chat.say(asha, "/qi-stats notes")  # anyone may see what the chart marks
+    edited = chat.say(chloe, f'/qi-stats note edit #{relaunch} 2026-03-09 "Forum relaunched!"')
+    deleted = chat.say(chloe, f"/qi-stats note delete {evening}")
+
+    assert listed.sections[0].text.splitlines() == [
+        f'• #{evening} 1 June 2026: "Evening meetings"',
+        f'• #{relaunch} 2 March 2026: "Forum relaunched"',
+    ]
+    assert f"/qi-stats note edit {evening} 2026-03-09" in listed.text  # the latest's number
+    assert edited.text == (
+        f'Changed note #{relaunch} on the run chart to: 9 March 2026, "Forum relaunched!".'
+    )
+    assert deleted.text == 'Took the note off the run chart: 1 June 2026, "Evening meetings".'
+    assert chart_notes(ctx) == [(relaunch, date(2026, 3, 9), "Forum relaunched!")]
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("note delete", "Please give the note's number, like this: /qi-stats note delete 3."),
+        ("note delete 999", "There is no note #999 on the run chart. Type /qi-stats notes"),
+        ("note edit {n}", "Give a date and a few words, for example: /qi-stats note edit 3"),
+        ('note edit {n} soon "x"', '"soon" is not a date I can read.'),
+        ('note edit first 2026-03-09 "x"', "Please give the note's number"),
+    ],
+)
+def test_a_note_change_that_cannot_be_made_is_explained_and_changes_nothing(
+    chat, ctx, chloe, typed, says
+):
+    given.organiser(ctx.sessions, chloe, ctx.now())
+    assert chat.say(chloe, '/qi-stats note 2026-03-02 "Forum relaunched"').ok
+    ((number, _, _),) = chart_notes(ctx)
+    before = given.row_counts(ctx.sessions)
+
+    reply = chat.say(chloe, "/qi-stats " + typed.format(n=number))
+
+    assert not reply.ok and says in reply.text
+    assert given.row_counts(ctx.sessions) == before
+    assert chart_notes(ctx) == [(number, date(2026, 3, 2), "Forum relaunched")]
+
+
+def test_only_organisers_edit_or_delete_a_note(chat, ctx, asha, chloe):
+    given.organiser(ctx.sessions, chloe, ctx.now())
+    assert chat.say(chloe, '/qi-stats note 2026-03-02 "Forum relaunched"').ok
+    ((number, _, _),) = chart_notes(ctx)
+
+    edit = chat.say(asha, f'/qi-stats note edit {number} 2026-03-02 "Mine now"')
+    delete = chat.say(asha, f"/qi-stats note delete {number}")
+
+    assert not edit.ok and not delete.ok and "Only QI forum organisers" in delete.text
+    assert chart_notes(ctx) == [(number, date(2026, 3, 2), "Forum relaunched")]
+
+
+def test_with_no_notes_the_list_says_how_to_add_one(chat, ctx, asha):
+    reply = chat.say(asha, "/qi-stats notes")
+
+    assert reply.ok and "There are no notes on the run chart yet." in reply.text
+    assert '/qi-stats note 2026-03-02 "Forum relaunched"' in reply.text

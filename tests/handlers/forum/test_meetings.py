@@ -351,6 +351,54 @@ def test_add_meeting_may_be_typed_with_a_space(chat, asha, sessions, clock):
 
 
 @pytest.mark.parametrize(
+    "typed",
+    [
+        "3/12/2026 2pm",
+        "3 December 2026 2pm",
+        "3 Dec 2:00 pm",
+        "3rd December 14.00",
+        "2pm 3 Dec",
+        "Thursday 3 December 2pm",
+        "2026-12-03 14:00",
+    ],
+)
+def test_a_meeting_time_is_read_as_people_write_it(chat, asha, sessions, clock, typed):
+    given.forum(sessions, clock(), name="North")
+    given.forum(sessions, clock(), name="South")
+    given.organiser(sessions, asha, clock())
+
+    reply = chat.say(asha, f'/qi-forum add-meeting {typed} South at "Room 4"')
+
+    assert reply.ok, reply.text
+    assert reply.text == 'Added a "South" meeting on Thursday 3 December 2026 at 2pm at Room 4.'
+    assert meetings(sessions) == [(DEC_3_2PM, "Room 4")]
+
+
+def test_a_meeting_day_without_a_year_is_the_next_such_day(chat, asha, sessions, clock):
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())  # today is 23 November 2026
+
+    coming = chat.say(asha, "/qi-forum add-meeting 3 Dec 2:30pm")
+    gone_by = chat.say(asha, "/qi-forum add-meeting 20 November 2pm")
+
+    assert coming.ok and "Thursday 3 December 2026 at 2:30pm" in coming.text
+    assert gone_by.ok and "Saturday 20 November 2027 at 2pm" in gone_by.text
+
+
+def test_a_refusal_shows_an_example_still_ahead_of_today(chat, asha, sessions, clock):
+    clock.advance(days=70)  # Monday 1 February 2027
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())
+
+    reply = chat.say(asha, "/qi-forum add-meeting next week")
+
+    assert not reply.ok
+    assert "Dates are day first: 11/2/2027, 11 February 2027, 11 Feb or 2027-02-11." in reply.text
+    assert "Times like 2pm, 2:30pm or 14:00." in reply.text
+    assert '/qi-forum add-meeting 11 February 2027 2pm at "Room 4, Trust HQ"' in reply.text
+
+
+@pytest.mark.parametrize(
     ("starts", "heading"),
     [
         (datetime(2026, 11, 23, 14, 0, tzinfo=UTC), "Today: QI Forum"),  # added at 10am
@@ -369,6 +417,62 @@ def test_an_announcement_names_the_day_by_the_calendar(ctx, sessions, clock, sta
     (post,) = [reply for kind, _, reply in send_all(ctx) if kind == ANNOUNCE]
 
     assert post.sections[0].heading == heading
+
+
+def test_a_second_meeting_at_the_same_forum_time_and_place_is_refused(chat, asha, sessions, clock):
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())
+    assert chat.say(asha, '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4"').ok
+    (first,) = meeting_ids(sessions)
+    before = given.row_counts(sessions)
+
+    again = chat.say(asha, '/qi-forum add-meeting 03/12/2026 14:00 at "room 4"')
+
+    assert not again.ok
+    assert again.text == (
+        "There is already a QI Forum meeting on Thursday 3 December 2026 at 2pm at room 4: "
+        f"#{first}. Nothing was changed."
+    )
+    assert given.row_counts(sessions) == before
+
+
+def test_another_place_or_a_cancelled_meeting_is_no_reason_to_refuse(
+    chat, ctx, asha, sessions, clock
+):
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())
+    assert chat.say(asha, '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4"').ok
+    (first,) = meeting_ids(sessions)
+    assert chat.say(asha, f"/qi-forum cancel-meeting {first}").ok
+
+    again = chat.say(asha, '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4"')
+    elsewhere = chat.say(asha, '/qi-forum add-meeting 2026-12-03 14:00 at "Room 5"')
+    back = chat.say(asha, f"/qi-forum uncancel-meeting {first}")
+
+    assert again.ok and elsewhere.ok
+    assert len(meeting_ids(sessions)) == 3
+    # Back on, the cancelled one would be the second at that time and place.
+    assert not back.ok and "There is already a QI Forum meeting on Thursday" in back.text
+
+
+def test_a_meeting_moved_onto_another_at_the_same_place_is_refused(
+    chat, ctx, asha, sessions, clock
+):
+    given.forum(sessions, clock())
+    given.organiser(sessions, asha, clock())
+    assert chat.say(asha, "/qi-forum add-meeting 2026-12-03 14:00").ok
+    assert chat.say(asha, "/qi-forum add-meeting 2026-12-10 14:00").ok
+    first, second = meeting_ids(sessions)
+
+    moved = chat.say(asha, f"/qi-forum move-meeting {second} 2026-12-03 14:00")
+
+    assert not moved.ok and f": #{first}. Nothing was changed." in moved.text
+    assert meetings(sessions)[1][0] == datetime(2026, 12, 10, 14, 0, tzinfo=UTC)
+
+
+def meeting_ids(sessions):
+    with sessions() as session:
+        return list(session.scalars(select(Meeting.id).order_by(Meeting.id)))
 
 
 # The next few meetings, each with its own buttons

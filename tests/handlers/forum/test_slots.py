@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from handlers.core import ids
 from handlers.core.context import Context
+from handlers.core.reply import Reply
 from handlers.dispatch import Dispatcher
 from handlers.forum.changes import cancel_meeting
 from handlers.forum.meetings import add_meeting
@@ -22,6 +23,7 @@ from store.projects import create_project
 from store.roles import ProjectStatus
 from tests.conftest import person
 from tests.handlers import given
+from tests.query_watch import watching
 
 
 def _scene(chat, asha, chloe, clock, sessions):
@@ -244,3 +246,68 @@ def test_two_organisers_deciding_at_once_one_decision_stands(fresh_database_url,
         )
         assert session.scalar(decided) == ROUNDS  # one decision each, not two
     engine.dispose()
+
+
+def test_organisers_list_the_requests_waiting_and_decide_them_in_chat(
+    chat, asha, ben, chloe, clock, sessions
+):
+    meeting_id, _ = _scene(chat, asha, chloe, clock, sessions)
+    chat.say(ben, '/qi-project new "Sepsis screening"')
+    assert chat.say(asha, '/qi-forum slot "Falls prevention" "Night checks"').ok
+    assert chat.say(ben, '/qi-forum slot "Sepsis screening" "Our audit"').ok
+
+    listed = chat.say(chloe, "/qi-forum slots")
+    accepted = chat.press(chloe, Reply(sections=listed.sections[:1]), "Accept")
+    declined = chat.press(chloe, Reply(sections=listed.sections[1:]), "Decline")
+    after = chat.say(chloe, "/qi-forum slots")
+
+    assert listed.sections[0].heading == "Requests for a slot"
+    assert [s.text for s in listed.sections] == [
+        '"Falls prevention" at the QI Forum on Monday 30 November 2026 at 10am, asked by '
+        "Asha Patel: Night checks",
+        '"Sepsis screening" at the QI Forum on Monday 30 November 2026 at 10am, asked by '
+        "Ben Okafor: Our audit",
+    ]
+    assert given.labels(listed) == ["Accept", "Decline", "Accept", "Decline"]
+    assert accepted.ok and accepted.refresh == (f"meeting:{meeting_id}@",)
+    assert declined.ok and "is declined" in declined.text
+    with sessions() as session:
+        assert session.scalars(select(SlotRequest.status).order_by(SlotRequest.id)).all() == [
+            "accepted",
+            "declined",
+        ]
+    assert after.text == "Requests for a slot\nNo requests for a slot are waiting for a decision."
+
+
+def test_the_list_leaves_out_cancelled_and_past_meetings_and_only_organisers_see_it(
+    chat, asha, chloe, clock, sessions
+):
+    meeting_id, _ = _scene(chat, asha, chloe, clock, sessions)
+    assert chat.say(asha, '/qi-forum slot "Falls prevention" "Night checks"').ok
+    before = given.row_counts(sessions)
+
+    not_organiser = chat.say(asha, "/qi-forum slots")
+    cancel_meeting(chat.bot.ctx, meeting_id, actor_id=None)
+    cancelled = chat.say(chloe, "/qi-forum slots")
+
+    assert not not_organiser.ok and "Only QI forum organisers" in not_organiser.text
+    assert "No requests for a slot are waiting" in cancelled.text
+    assert given.row_counts(sessions)["slot_requests"] == before["slot_requests"]
+
+
+def test_the_slots_waiting_are_read_in_the_same_few_statements_however_many(
+    chat, asha, chloe, clock, sessions
+):
+    _scene(chat, asha, chloe, clock, sessions)
+    chat.say(chloe, "/qi-forum slots")  # known to the bot before counting
+    statements = []
+    for teams in (1, 5):
+        for n in range(teams):
+            lead = person(f"Lead {teams}-{n}")
+            assert chat.say(lead, f'/qi-project new "Project {teams}-{n}"').ok
+            assert chat.say(lead, f'/qi-forum slot "Project {teams}-{n}" "Idea"').ok
+        with watching(sessions.kw["bind"]) as watched:
+            assert chat.say(chloe, "/qi-forum slots").ok
+        statements.append(len(watched.statements))
+
+    assert statements[0] == statements[1]

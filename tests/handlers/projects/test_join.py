@@ -55,6 +55,16 @@ def test_joining_stores_a_current_team_membership_with_the_persons_own_consent(
         ("peer supporter", Role.PEER_SUPPORTER),
         ("staff", Role.STAFF),
         ("other", Role.OTHER),
+        # As people say them: with "a", in the plural, in everyday words.
+        ("a carer", Role.CARER),
+        ("carers", Role.CARER),
+        ("family carer", Role.CARER),
+        ("a service user", Role.SERVICE_USER),
+        ("patient", Role.SERVICE_USER),
+        ("an expert by experience", Role.SERVICE_USER),
+        ("a peer supporter", Role.PEER_SUPPORTER),
+        ("staff member", Role.STAFF),
+        ("a member of staff", Role.STAFF),
     ],
 )
 def test_roles_are_read_forgivingly(chat, asha, ben, sessions, typed, role):
@@ -272,6 +282,28 @@ def test_an_unknown_or_missing_role_is_refused_listing_the_roles(chat, asha, ben
     assert not reply.ok
     assert "The roles are: staff, service user, carer, peer supporter, other" in reply.text
     assert (f'I don\'t know the role "{role}"' in reply.text) == bool(role)
+    assert given.row_counts(sessions) == before
+
+
+def test_a_project_whose_name_has_as_in_it_is_joined_by_its_exact_name(chat, asha, ben, sessions):
+    chat.say(asha, '/qi-project new "Care as usual"')
+
+    asked = chat.say(ben, "/qi-join Care as usual")
+    joined = chat.say(ben, "/qi-join Care as usual as a carer")
+
+    assert asked.ok and asked.text == 'How will you be part of the "Care as usual" team?'
+    assert joined.ok and 'Welcome to the "Care as usual" team as a carer' in joined.text
+    assert [r[1] for r in given.team_rows(sessions, "Care as usual")] == [Role.CARER]
+
+
+def test_a_name_with_as_that_is_no_project_still_explains_the_roles(chat, asha, ben, sessions):
+    chat.say(asha, '/qi-project new "Care"')
+    before = given.row_counts(sessions)
+
+    reply = chat.say(ben, "/qi-join Care as usual")
+
+    assert not reply.ok and 'I don\'t know the role "usual"' in reply.text
+    assert "The roles are: staff, service user, carer, peer supporter, other" in reply.text
     assert given.row_counts(sessions) == before
 
 

@@ -183,6 +183,29 @@ def test_the_forum_button_on_the_welcome_shows_the_forum(chat, asha, sessions, c
 # add-member
 
 
+@pytest.mark.parametrize(
+    ("typed", "role"),
+    [
+        ("as a carer", Role.CARER),
+        ("as carers", Role.CARER),
+        ("as family carer", Role.CARER),
+        ("as a service user", Role.SERVICE_USER),
+        ("as patient", Role.SERVICE_USER),
+        ("as an expert by experience", Role.SERVICE_USER),
+        ("as a peer supporter", Role.PEER_SUPPORTER),
+        ("as a staff member", Role.STAFF),
+    ],
+)
+def test_roles_as_people_say_them_record_a_member_and_a_lead(chat, asha, sessions, typed, role):
+    started = chat.say(asha, f'/qi-project new "Falls prevention" {typed}')
+    added = chat.say(
+        asha, f'/qi-project add-member "Falls prevention" "Sam Jones" {typed} --consent'
+    )
+
+    assert started.ok and added.ok, (started.text, added.text)
+    assert sorted(r[1] for r in given.team_rows(sessions, "Falls prevention")) == [role, role]
+
+
 def test_add_member_with_consent_records_someone_not_on_chat(chat, asha, sessions, clock):
     chat.say(asha, '/qi-project new "Falls prevention"')
 
@@ -272,7 +295,8 @@ def test_adding_the_same_name_twice_does_not_duplicate(chat, asha, sessions):
         asha, '/qi-project add-member "Falls prevention" "sam jones" as carer --consent'
     )
 
-    assert reply.ok and 'sam jones is already on the "Falls prevention" team' in reply.text
+    assert reply.ok
+    assert 'Sam Jones is already on the "Falls prevention" team as a carer.' in reply.text
     assert given.row_counts(sessions) == before
 
 
@@ -490,7 +514,7 @@ def test_show_lists_the_team_for_its_lead(chat, asha, ben, chloe, sessions):
         "• Chloe Evans: staff",
         "• Ali Khan: service user, consulted now and then (not on chat)",
     ]
-    assert given.labels(reply) == []
+    assert given.labels(reply) == ["Change or remove someone"]
 
 
 def test_only_the_lead_and_organisers_see_names(chat, asha, ben, chloe, sessions):
@@ -549,7 +573,10 @@ def test_show_nudges_the_lead_when_nobody_with_lived_experience_is_on_the_team(c
     staff_view = chat.say(chloe, "/qi-project show Falls prevention")
 
     assert "It has no service user or carer on the team yet." in lead_view.text
-    assert given.labels(lead_view) == ["Record someone already involved"]
+    assert given.labels(lead_view) == [
+        "Record someone already involved",
+        "Change or remove someone",
+    ]
     assert given.labels(staff_view) == []
 
 
@@ -746,3 +773,573 @@ def test_a_name_containing_as_stays_whole(chat, asha):
     reply = chat.say(asha, "/qi-project new Care as usual")
 
     assert reply.ok and 'lead of "Care as usual".' in reply.text
+
+
+# add-member again, with a new role
+
+
+def test_recording_someone_again_in_a_new_role_changes_it_and_says_so(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project add-member "Falls" "Sam Jones" as staff --consent')
+
+    reply = chat.say(asha, '/qi-project add-member "Falls" "sam jones" as carer --consent')
+
+    assert reply.ok
+    assert (
+        'Sam Jones is already on the "Falls prevention" team. I\'ve changed their role from '
+        'staff to carer. "Falls prevention" now has a service user or carer on the team.'
+        in reply.text
+    )
+    assert given.team_rows(sessions, "Falls prevention") == [
+        ("Sam Jones", Role.CARER, Involvement.TEAM_MEMBER, None)
+    ]
+    assert audited(sessions, "membership.role_changed") == [{"old": "staff", "new": "carer"}]
+    listing = chat.say(asha, "/qi-projects")
+    assert "1 of 1 active project has a service user or carer on the team." in listing.text
+
+
+# remove-member
+
+FALLS = "Falls prevention"
+
+
+def audited(sessions, action):
+    """The details of the audit lines of this action, oldest first, without the project id."""
+    with sessions() as session:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        )
+        return [{k: v for k, v in e.detail.items() if k != "project_id"} for e in events]
+
+
+def headline(chat, actor):
+    return chat.say(actor, "/qi-projects").text
+
+
+def test_the_lead_removes_a_mistyped_member_and_the_history_is_kept(chat, asha, sessions, clock):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project add-member "Falls" "Sam Jnoes" as carer --consent')
+    assert "1 of 1 active project has a service user" in headline(chat, asha)
+    clock.advance(days=2)
+
+    reply = chat.say(asha, '/qi-project remove-member "Falls prevention" "Sam Jnoes"')
+
+    assert reply.ok, reply.text
+    assert 'I\'ve taken Sam Jnoes off the "Falls prevention" team.' in reply.text
+    assert '"Falls prevention" now has no service user or carer on the team.' in reply.text
+    # How to undo it, with the date they were on the team from.
+    assert (
+        '/qi-project add-member "Falls prevention" "Sam Jnoes" as carer --consent '
+        "--since 2026-11-23" in reply.text
+    )
+    assert given.team_rows(sessions, FALLS) == [
+        ("Sam Jnoes", Role.CARER, Involvement.TEAM_MEMBER, clock())
+    ]
+    with sessions() as session:
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "membership.removed")
+        ).one()
+    assert event.actor_person_id == given.person_id(sessions, asha, clock())
+    assert "0 of 1 active project has a service user" in headline(chat, asha)
+    assert "Sam Jnoes" not in chat.say(asha, "/qi-project show Falls prevention").text
+
+
+def test_the_weekly_figure_stops_counting_someone_removed(chat, ctx, asha, clock):
+    from handlers.evidence.stats import take_snapshot
+    from store import stats as stats_store
+
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project add-member "Falls" "Sam Jnoes" as carer --consent')
+    take_snapshot(ctx)
+    clock.advance(days=1)
+    chat.say(asha, "/qi-project remove-member Falls prevention Sam Jnoes")
+    clock.advance(days=6)
+    take_snapshot(ctx)
+
+    with ctx.sessions() as session:
+        weeks = [(w.active_projects, w.involved_projects) for w in stats_store.snapshots(session)]
+    assert weeks == [(1, 1), (1, 0)]
+
+
+def test_the_lead_can_remove_someone_on_chat_who_can_join_again(chat, asha, ben, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(ben, "/qi-join Falls prevention as carer")
+
+    reply = chat.say(asha, '/qi-project remove-member "Falls" "ben okafor"')
+
+    assert reply.ok and "they can join again with /qi-join" in reply.text
+    assert given.team_rows(sessions, FALLS)[0][3] is not None
+    assert chat.say(ben, "/qi-join Falls prevention as carer").ok
+    assert given.team_rows(sessions, FALLS)[1][3] is None
+
+
+def test_only_the_lead_or_an_organiser_may_remove_someone(chat, asha, ben, chloe, sessions, clock):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(ben, "/qi-join Falls prevention as carer")
+    chat.say(asha, ADD_SAM)
+    before = given.row_counts(sessions)
+
+    refused = chat.say(ben, '/qi-project remove-member "Falls" "Sam Jones"')
+
+    assert not refused.ok
+    assert 'Only the lead of "Falls prevention" or a forum organiser can do that.' in refused.text
+    assert given.row_counts(sessions) == before
+    given.organiser(sessions, chloe, clock())
+    assert chat.say(chloe, '/qi-project remove-member "Falls" "Sam Jones"').ok
+    assert [r[3] is None for r in given.team_rows(sessions, FALLS)] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        ('/qi-project remove-member "Falls" "Sam Jonse"', 'Did you mean "Sam Jones"?'),
+        ('/qi-project remove-member "Falls" "Nobody Here"', "To see the team"),
+        ('/qi-project remove-member "Falls"', "which project and who"),
+        ("/qi-project remove-member Nowhere at all Sam", "in quotes"),
+    ],
+)
+def test_remove_member_mistakes_are_explained_and_change_nothing(
+    chat, asha, sessions, command, says
+):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, ADD_SAM)
+    before = given.row_counts(sessions)
+
+    reply = chat.say(asha, command)
+
+    assert not reply.ok and says in reply.text
+    assert given.row_counts(sessions) == before
+    assert given.team_rows(sessions, FALLS)[0][3] is None
+
+
+# edit-member
+
+
+def test_the_lead_corrects_a_recorded_members_name(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project add-member "Falls" "Sam Jnoes" as carer --consent')
+
+    reply = chat.say(asha, '/qi-project edit-member "Falls" "Sam Jnoes" --name "Sam Jones"')
+
+    assert reply.ok, reply.text
+    assert (
+        'I\'ve changed Sam Jones on the "Falls prevention" team: their name is now Sam Jones.'
+        in reply.text
+    )
+    assert given.team_rows(sessions, FALLS) == [
+        ("Sam Jones", Role.CARER, Involvement.TEAM_MEMBER, None)
+    ]
+    assert audited(sessions, "membership.name_corrected") == [{}]
+
+
+def test_a_chat_users_name_is_theirs(chat, asha, ben, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(ben, "/qi-join Falls prevention as carer")
+    before = given.row_counts(sessions)
+
+    reply = chat.say(
+        asha, '/qi-project edit-member "Falls" "Ben Okafor" --name "Benjamin" as staff'
+    )
+
+    assert not reply.ok
+    assert "Ben Okafor uses chat, so their name is the one they chose there" in reply.text
+    assert "You can still change their role" in reply.text
+    assert given.row_counts(sessions) == before
+    assert given.team_rows(sessions, FALLS) == [
+        ("Ben Okafor", Role.CARER, Involvement.TEAM_MEMBER, None)
+    ]
+
+
+def test_the_lead_corrects_a_role_and_the_headline_follows(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project add-member "Falls" "Sam Jones" as staff --consent')
+
+    reply = chat.say(asha, '/qi-project edit-member "Falls" "Sam Jones" as carer')
+
+    assert reply.ok
+    assert (
+        'I\'ve changed Sam Jones on the "Falls prevention" team: their role from staff to carer. '
+        '"Falls prevention" now has a service user or carer on the team.' in reply.text
+    )
+    assert given.team_rows(sessions, FALLS)[0][1] == Role.CARER
+    assert audited(sessions, "membership.role_changed") == [{"old": "staff", "new": "carer"}]
+    assert "1 of 1 active project has a service user" in headline(chat, asha)
+
+
+def test_consulted_and_team_member_can_be_changed_both_ways(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, ADD_SAM)
+
+    consulted = chat.say(asha, '/qi-project edit-member "Falls" "Sam Jones" --consulted')
+
+    assert consulted.ok and "now consulted now and then rather than on the team" in consulted.text
+    assert '"Falls prevention" now has no service user or carer on the team.' in consulted.text
+    assert given.team_rows(sessions, FALLS)[0][2] == Involvement.CONSULTED
+    assert "0 of 1 active project has a service user" in headline(chat, asha)
+
+    back = chat.say(asha, '/qi-project edit-member "Falls" "Sam Jones" --team-member')
+
+    assert back.ok and "now a member of the team" in back.text
+    assert given.team_rows(sessions, FALLS)[0][2] == Involvement.TEAM_MEMBER
+    assert audited(sessions, "membership.involvement_changed") == [
+        {"old": "team_member", "new": "consulted"},
+        {"old": "consulted", "new": "team_member"},
+    ]
+
+
+def test_the_lead_changes_since_when_someone_was_on_the_team(chat, ctx, asha, sessions, clock):
+    from datetime import UTC, datetime
+
+    clock.current = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    clock.current = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    chat.say(asha, ADD_SAM)
+
+    reply = chat.say(asha, '/qi-project edit-member "Falls" "Sam Jones" --since 2026-11-10')
+
+    assert reply.ok, reply.text
+    assert "on the team since Tuesday 10 November 2026" in reply.text
+    with sessions() as session:
+        joined = session.scalars(select(Membership)).one().joined_at
+    assert joined == datetime(2026, 11, 10, tzinfo=UTC)  # midnight in London is 00:00 UTC
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        ('/qi-project edit-member "Falls" "Sam Jones"', "What would you like to change?"),
+        ('/qi-project edit-member "Falls" "Sam Jones" as wizard', "wizard"),
+        ('/qi-project edit-member "Falls" "Sam Jones" --name "!!!"', "their new name"),
+        (f'/qi-project edit-member "Falls" "Sam Jones" --name "{"S" * 101}"', "too long"),
+        ('/qi-project edit-member "Falls" "Sam Jones" --consulted --team-member', "not both"),
+        ('/qi-project edit-member "Falls" "Sam Jones" --since 1999-12-31', "before 2000"),
+        ('/qi-project edit-member "Falls" "Sam Jones" --since soon', "not a date I can read"),
+        ('/qi-project edit-member "Falls" "Kim Lee" --name "Sam Jones"', "already on the"),
+        ('/qi-project edit-member "Falls" as carer', "which project and who"),
+    ],
+)
+def test_edit_member_mistakes_are_explained_and_change_nothing(chat, asha, sessions, command, says):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, ADD_SAM)
+    chat.say(asha, '/qi-project add-member "Falls" "Kim Lee" as carer --consent')
+    before = given.row_counts(sessions)
+    team = given.team_rows(sessions, FALLS)
+
+    reply = chat.say(asha, command)
+
+    assert not reply.ok and says in reply.text
+    assert given.row_counts(sessions) == before
+    assert given.team_rows(sessions, FALLS) == team
+
+
+def test_only_the_lead_or_an_organiser_may_edit_someone(chat, asha, ben, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, ADD_SAM)
+
+    reply = chat.say(ben, '/qi-project edit-member "Falls" "Sam Jones" as staff')
+
+    assert not reply.ok and "Only the lead" in reply.text
+    assert given.team_rows(sessions, FALLS)[0][1] == Role.CARER
+
+
+# --since before the project began, or before 2000
+
+
+def test_since_before_the_project_began_counts_from_when_it_began(chat, asha, sessions, clock):
+    from datetime import UTC, datetime
+
+    clock.current = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    clock.current = datetime(2026, 11, 23, 10, tzinfo=UTC)
+
+    reply = chat.say(asha, ADD_SAM + " --since 2025-03-02")
+
+    assert reply.ok, reply.text
+    assert (
+        '"Falls prevention" has been counted since Monday 2 November 2026, so I\'ve counted them '
+        "on its team from then." in reply.text
+    )
+    with sessions() as session:
+        assert session.scalars(select(Membership)).one().joined_at == clock.current.replace(day=2)
+
+
+def test_since_before_2000_is_refused(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    before = given.row_counts(sessions)
+
+    reply = chat.say(asha, ADD_SAM + " --since 0026-03-02")
+
+    assert not reply.ok and "is before 2000, which looks like a slip in the year" in reply.text
+    assert given.row_counts(sessions) == before
+
+
+# Words /qi-project does not know
+
+
+def test_an_unknown_sub_command_lists_what_it_can_do(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    before = given.row_counts(sessions)
+
+    reply = chat.say(asha, '/qi-project remove-membr "Falls prevention" "Sam Jones"')
+
+    assert not reply.ok
+    assert (
+        '"remove-membr Falls prevention Sam Jones" isn\'t the name of a project, nor something '
+        "/qi-project can do." in reply.text
+    )
+    assert '"/qi-project remove-member"' in reply.text
+    for verb in ("new", "add-member", "remove-member", "edit-member", "show", "status"):
+        assert f"/qi-project {verb}" in reply.text
+    assert given.row_counts(sessions) == before
+
+
+def test_a_mistyped_project_name_alone_suggests_it_and_what_can_be_done(chat, asha):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+
+    reply = chat.say(asha, "/qi-project Falls prevntion")
+
+    assert not reply.ok
+    assert 'Did you mean "Falls prevention"?' in reply.text
+    assert "/qi-project remove-member" in reply.text
+
+
+def test_a_project_whose_name_starts_like_a_command_is_still_shown(chat, asha):
+    chat.say(asha, '/qi-project new "Remove barriers to discharge"')
+
+    reply = chat.say(asha, "/qi-project Remove barriers to discharge")
+
+    assert reply.ok and reply.sections[0].heading == "Remove barriers to discharge"
+
+
+# The card's "Change or remove someone" button
+
+
+def change_form(chat, asha, ben):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(ben, "/qi-join Falls prevention as carer")
+    chat.say(asha, ADD_SAM)
+    card = chat.say(asha, "/qi-project show Falls prevention")
+    return chat.press(asha, card, "Change or remove someone")
+
+
+def membership_of(sessions, name):
+    with sessions() as session:
+        return session.scalar(
+            select(Membership.id)
+            .join(Person, Person.id == Membership.person_id)
+            .where(Person.display_name == name, Membership.left_at.is_(None))
+        )
+
+
+def test_the_change_button_opens_a_form_listing_the_team(chat, asha, ben, sessions):
+    form = change_form(chat, asha, ben)
+
+    assert form.ok and form.form is not None
+    assert form.form.form_id == ids.CHANGE_MEMBER_FORM
+    assert [f.name for f in form.form.fields] == [
+        "member",
+        "action",
+        "name",
+        "role",
+        "involvement",
+        "since",
+    ]
+    assert [(c.label, c.value) for c in form.form.fields[0].choices] == [
+        ("Ben Okafor (carer)", str(membership_of(sessions, "Ben Okafor"))),
+        ("Sam Jones (carer, not on chat)", str(membership_of(sessions, "Sam Jones"))),
+    ]
+
+
+def test_taking_someone_off_from_the_form_asks_first(chat, asha, ben, sessions, clock):
+    form = change_form(chat, asha, ben)
+    sam = str(membership_of(sessions, "Sam Jones"))
+
+    confirm = chat.submit(asha, form, member=sam, action="remove")
+
+    assert confirm.ok
+    assert 'Take Sam Jones off the "Falls prevention" team?' in confirm.text
+    assert given.labels(confirm) == ["Yes, take them off", "No, keep them"]
+    assert all(r[3] is None for r in given.team_rows(sessions, FALLS))
+
+    kept = chat.press(asha, confirm, "No, keep them")
+    assert kept.ok and "Nothing changed" in kept.text
+    assert all(r[3] is None for r in given.team_rows(sessions, FALLS))
+
+    done = chat.press(asha, confirm, "Yes, take them off")
+    again = chat.press(asha, confirm, "Yes, take them off")
+
+    assert done.ok and 'I\'ve taken Sam Jones off the "Falls prevention" team.' in done.text
+    assert again.ok and "Sam Jones is no longer on the" in again.text
+    assert [r[0] for r in given.team_rows(sessions, FALLS) if r[3] is None] == ["Ben Okafor"]
+    assert len(audited(sessions, "membership.removed")) == 1
+
+
+def test_changes_from_the_form_are_made_and_a_chat_users_name_is_kept(chat, asha, ben, sessions):
+    form = change_form(chat, asha, ben)
+
+    renamed = chat.submit(
+        asha,
+        form,
+        member=str(membership_of(sessions, "Sam Jones")),
+        action="change",
+        name="Sam Jonas",
+        role="service_user",
+        involvement="consulted",
+    )
+    refused = chat.submit(
+        asha, form, member=str(membership_of(sessions, "Ben Okafor")), action="change", name="B"
+    )
+    ben_role = chat.submit(
+        asha, form, member=str(membership_of(sessions, "Ben Okafor")), action="change", role="staff"
+    )
+
+    assert renamed.ok, renamed.text
+    assert "their name is now Sam Jonas; their role from carer to service user" in renamed.text
+    assert not refused.ok and "Ben Okafor uses chat" in refused.text
+    assert ben_role.ok and "their role from carer to staff" in ben_role.text
+    assert given.team_rows(sessions, FALLS) == [
+        ("Ben Okafor", Role.STAFF, Involvement.TEAM_MEMBER, None),
+        ("Sam Jonas", Role.SERVICE_USER, Involvement.CONSULTED, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        ({"action": "remove"}, "choose who"),
+        ({"member": "Sam Jones"}, "change their details or take them off"),
+        ({"member": "Sam Jones", "action": "change", "role": "wizard"}, "their role"),
+        ({"member": "Sam Jones", "action": "change", "involvement": "x"}, "how they are"),
+        ({"member": "Sam Jones", "action": "change", "since": "1066-10-14"}, "before 2000"),
+        ({"member": "Nobody", "action": "remove"}, "I couldn't find"),
+    ],
+)
+def test_a_wrongly_filled_change_form_changes_nothing(chat, asha, ben, sessions, values, says):
+    form = change_form(chat, asha, ben)
+    before = given.row_counts(sessions)
+    team = given.team_rows(sessions, FALLS)
+
+    reply = chat.submit(asha, form, **values)
+
+    assert not reply.ok and says in reply.text
+    assert given.row_counts(sessions) == before
+    assert given.team_rows(sessions, FALLS) == team
+
+
+def test_only_the_lead_sees_and_can_use_the_change_button(chat, asha, ben, sessions):
+    form = change_form(chat, asha, ben)
+    card = chat.say(asha, "/qi-project show Falls prevention")
+    confirm = chat.submit(
+        asha, form, member=str(membership_of(sessions, "Sam Jones")), action="remove"
+    )
+    before = given.row_counts(sessions)
+
+    opened = chat.press(ben, card, "Change or remove someone")
+    submitted = chat.submit(ben, form, member="Sam Jones", action="remove")
+    pressed = chat.press(ben, confirm, "Yes, take them off")
+
+    assert given.labels(chat.say(ben, "/qi-project show Falls prevention")) == []
+    assert not opened.ok and opened.form is None and "Only the lead" in opened.text
+    assert not submitted.ok and "Only the lead" in submitted.text
+    assert not pressed.ok and "Only the lead" in pressed.text
+    assert given.row_counts(sessions) == before
+
+
+def test_a_name_several_projects_share_still_asks_which(chat, asha):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project new "Falls audit"')
+
+    reply = chat.say(asha, "/qi-project falls")
+
+    assert not reply.ok
+    assert 'More than one project matches "falls".' in reply.text
+    assert '"Falls audit" or "Falls prevention"' in reply.text
+    assert "/qi-project remove-member" in reply.text
+
+
+def test_an_imported_leads_name_is_the_registers(chat, ctx, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project add-member "Falls" "Sam Jones" as carer --consent')
+    with sessions.begin() as session:
+        sam = session.scalars(select(Person).where(Person.display_name == "Sam Jones")).one()
+        session.add(
+            Project(
+                name="Carers' voices",
+                name_key="carers voices",
+                status=ProjectStatus.ACTIVE,
+                lead_person_id=sam.id,
+                created_at=ctx.now(),
+                updated_at=ctx.now(),
+            )
+        )
+    before = given.row_counts(sessions)
+
+    reply = chat.say(asha, '/qi-project edit-member "Falls" "Sam Jones" --name "Sam Jonas"')
+
+    assert not reply.ok and "their name comes from the project register" in reply.text
+    assert given.row_counts(sessions) == before
+    assert given.team_rows(sessions, FALLS)[0][0] == "Sam Jones"
+
+
+def test_changing_since_when_works_out_the_weeks_already_recorded_again(chat, ctx, asha, clock):
+    from datetime import UTC, datetime
+
+    from handlers.evidence.stats import take_snapshot
+    from store import stats as stats_store
+
+    clock.current = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    for day in (2, 9, 16, 23):  # the weekly figure, taken live each Monday at 10:00
+        clock.current = datetime(2026, 11, day, 10, tzinfo=UTC)
+        take_snapshot(ctx)
+    clock.current = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    chat.say(asha, ADD_SAM)
+
+    reply = chat.say(asha, '/qi-project edit-member "Falls" "Sam Jones" --since 2026-11-12')
+
+    assert reply.ok, reply.text
+    with ctx.sessions() as session:
+        weeks = [(w.week, w.involved_projects) for w in stats_store.snapshots(session)]
+    assert weeks == [("2026-W45", 0), ("2026-W46", 0), ("2026-W47", 1), ("2026-W48", 1)]
+
+
+@pytest.mark.parametrize("value", ["", "x", "999999", "²", "1" * 30])
+def test_altered_or_stale_button_values_get_a_kind_answer(chat, asha, ben, sessions, value):
+    change_form(chat, asha, ben)
+    before = given.row_counts(sessions)
+
+    replies = [
+        chat.bot.action(asha, ids.REMOVE_MEMBER, value),
+        chat.bot.action(asha, ids.OPEN_CHANGE_MEMBER, value),
+        chat.bot.submit(
+            asha, ids.CHANGE_MEMBER_FORM, {"member": "Sam Jones", "action": "remove"}, value
+        ),
+    ]
+
+    for reply in replies:
+        assert not reply.ok and "no longer" in reply.text, reply.text
+    assert chat.bot.action(asha, ids.KEEP_MEMBER, value).text.startswith("Nothing changed")
+    assert given.row_counts(sessions) == before
+
+
+def test_two_members_with_one_name_are_told_apart_with_the_form(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(person("Mo Ahmed"), "/qi-join falls as staff")
+    chat.say(asha, '/qi-project add-member "Falls" "Mo Ahmed" as carer --consent')
+    before = given.row_counts(sessions)
+
+    typed = chat.say(asha, '/qi-project remove-member "Falls" "Mo Ahmed"')
+
+    assert not typed.ok and "More than one person" in typed.text
+    assert '"Change or remove someone" button' in typed.text
+    assert given.row_counts(sessions) == before
+    form = chat.press(
+        asha, chat.say(asha, "/qi-project show Falls prevention"), "Change or remove someone"
+    )
+    recorded = next(c for c in form.form.fields[0].choices if "not on chat" in c.label)
+    confirm = chat.submit(asha, form, member=recorded.value, action="remove")
+    assert chat.press(asha, confirm, "Yes, take them off").ok
+    assert [(r[1], r[3] is None) for r in given.team_rows(sessions, FALLS)] == [
+        (Role.STAFF, True),
+        (Role.CARER, False),
+    ]

@@ -283,6 +283,28 @@ def test_start_date_headings_are_recognised(ctx, sessions, heading):
     assert start_dates(sessions) == {"Falls": date(2026, 1, 12)}
 
 
+def test_start_dates_are_read_by_the_same_reader_as_every_command(ctx, sessions):
+    report = load(
+        ctx,
+        START_HEADER
+        + "Falls,Asha,W7,Active,12th Jan 2026\n"
+        + "Insulin,Ben,Diabetes,Active,12.01.2026\n"
+        + "Sepsis,Ben,ED,Active,12 Jan\n"  # no year: a register's dates must carry one
+        + "Mealtimes,Ben,W7,Active,Monday 12 Jan 2026\n"
+        + "Discharge,Chloe,AMU,Active,Friday 12 Jan 2026\n",  # a Monday: that row is skipped
+    )
+
+    assert start_dates(sessions) == {
+        "Falls": date(2026, 1, 12),
+        "Insulin": date(2026, 1, 12),
+        "Mealtimes": date(2026, 1, 12),
+    }
+    assert [str(problem) for problem in report.problems][-1] == (
+        'line 6: the start date "Friday 12 Jan 2026": 12 January 2026 is a Monday, not a Friday. '
+        "Please check the date."
+    )
+
+
 def test_an_unreadable_start_date_skips_the_row_saying_what_to_write(ctx, sessions):
     report = load(
         ctx,
@@ -290,7 +312,7 @@ def test_an_unreadable_start_date_skips_the_row_saying_what_to_write(ctx, sessio
         + "Falls,Asha,W7,Active,next spring\n"
         + "Insulin,Ben,Diabetes,Active,01/13/2026\n"  # month first
         + "Sepsis,Ben,ED,Active,31/02/2026\n"  # no such day
-        + "Mealtimes,Ben,W7,Active,12th Jan 2026\n"
+        + "Mealtimes,Ben,W7,Active,Jan 2026\n"  # no day
         + "Discharge,Chloe,AMU,Active,12/01/2026\n",
     )
 
@@ -301,7 +323,7 @@ def test_an_unreadable_start_date_skips_the_row_saying_what_to_write(ctx, sessio
         "leave the cell empty.",
         f'line 4: I can\'t read the start date "31/02/2026". Please write it like {FORMS}, or '
         "leave the cell empty.",
-        f'line 5: I can\'t read the start date "12th Jan 2026". Please write it like {FORMS}, or '
+        f'line 5: I can\'t read the start date "Jan 2026". Please write it like {FORMS}, or '
         "leave the cell empty.",
     ]
     assert report.applied and report.created == 1
