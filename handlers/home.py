@@ -69,7 +69,15 @@ def handle_home(ctx: Context, actor: Actor) -> Reply:
             )
         # At a glance: each forum's next meeting (/qi-forum shows the next few).
         sections.extend(
-            forum_cards(session, ctx, person, shown_forums, each=1, most=HOME_FORUMS_SHOWN)
+            forum_cards(
+                session,
+                ctx,
+                person,
+                shown_forums,
+                each=1,
+                most=HOME_FORUMS_SHOWN,
+                joined={f.id for f in shown_forums},
+            )
         )
         if len(forums) > len(shown_forums):
             more = and_more(len(forums) - len(shown_forums), "forum")
