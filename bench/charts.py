@@ -262,6 +262,7 @@ def seed(db: str, projects: int) -> None:
                     "name": f"Project {i}",
                     "name_key": name_key(f"Project {i}"),
                     "site": f"Site {i % 5}",
+                    "site_key": f"site {i % 5}",
                     "status": "active",
                     "lead_person_id": None,
                     "created_at": now,

@@ -122,7 +122,8 @@ def seed(sessions, projects: int) -> list[str]:
             {
                 "name": name,
                 "name_key": name_key(name),
-                "site": rng.choice(SITES),
+                "site": (site := rng.choice(SITES)),
+                "site_key": name_key(site),
                 "status": ProjectStatus.ACTIVE if i % 10 else ProjectStatus.COMPLETED,
                 "lead_person_id": (i * 7 % people) + 1,
                 "created_at": NOW,

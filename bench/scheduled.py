@@ -277,6 +277,7 @@ def seed_trust(sessions: sessionmaker, trust: Trust) -> dict[str, int]:
                 "name": f"Project {p}",
                 "name_key": name_key(f"Project {p}"),
                 "site": f"Site {p % 40}",
+                "site_key": f"site {p % 40}",
                 "status": status,
                 "lead_person_id": lead,
                 "created_at": NOW - timedelta(days=200),

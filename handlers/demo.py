@@ -28,9 +28,9 @@ PEOPLE = [
     ("Ruth Evans", Role.PEER_SUPPORTER),
 ]
 
-# (project, site, lead)
+# (project, site, lead): a site is the hospital or service; a ward is in the project's name.
 PROJECTS = [
-    ("Reducing falls on Ward 7", "Ward 7, Riverside Hospital", "Tom Hughes"),
+    ("Reducing falls on Ward 7", "Riverside Hospital", "Tom Hughes"),
     ("Quicker discharge letters", "Riverside Hospital", "Asha Patel"),
     ("Safer medicines at home", "Community nursing", "Grace Lee"),
     ("Welcoming new patients to the day unit", "Day unit", "Mo Ahmed"),

@@ -12,9 +12,10 @@ from handlers import help, home
 from handlers.core import ids
 from handlers.core.args import ArgumentError
 from handlers.core.context import Context
-from handlers.core.errors import Refusal
+from handlers.core.errors import NotFound, Refusal
 from handlers.core.lookup import project_by_id
 from handlers.core.reply import Actor, Form, Reply, refuse
+from handlers.core.suggestions import offer_suggestions, read_suggestion
 from handlers.evidence import stats
 from handlers.forum import leaving, meetings, signup, slots
 from handlers.forum.command import handle_forum_command
@@ -158,7 +159,8 @@ class Dispatcher:
             return refuse(f"I don't know the command {name}. Type /qi-help to see what I can do.")
         if len(text) > MAX_COMMAND_TEXT:
             return refuse(TOO_LONG.format(most=f"{MAX_COMMAND_TEXT:,}"))
-        return self._run(lambda: handler(self.ctx, actor, text), what=command_name(name))
+        command = command_name(name)
+        return self._run(lambda: run_command(self.ctx, actor, command, text), what=command)
 
     def action(self, actor: Actor, action_id: str, value: str) -> Reply:
         """Answer a button press."""
@@ -275,3 +277,26 @@ class Dispatcher:
             # back with it, so running it again on a fresh connection is safe.
             log.warning("database connection lost during %s; trying once more", what)
             return call()
+
+
+# --- Names that fit no one project: the closest offered as buttons that finish the command ---
+
+
+def run_command(ctx: Context, actor: Actor, command: str, text: str) -> Reply:
+    """Run a command; a name that fits nothing comes back with buttons for the names offered."""
+    try:
+        return COMMANDS[command](ctx, actor, text)
+    except NotFound as missing:
+        return offer_suggestions(command, text, missing)
+
+
+def handle_suggestion_button(ctx: Context, actor: Actor, value: str) -> Reply:
+    """A suggested name pressed: the same command as typed, with that name in it."""
+    suggested = read_suggestion(value)
+    if suggested is None or suggested[0] not in COMMANDS or len(suggested[1]) > MAX_COMMAND_TEXT:
+        raise Refusal("Sorry, that button didn't work. Please type the command again.")
+    command, text = suggested
+    return run_command(ctx, actor, command, text)
+
+
+ACTIONS[ids.RUN_SUGGESTED] = handle_suggestion_button

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from handlers.core.clipping import clip
 from handlers.core.context import Context
 from handlers.core.dates import day_first, example_meeting_day, example_past_day, long_date
-from handlers.core.reply import Actor, Reply, Section
+from handlers.core.reply import Actor, Reply, Section, refuse
 from handlers.evidence import stats
 from handlers.forum import organising
 from store.names import name_key
@@ -28,19 +29,24 @@ TOPICS: dict[str, tuple[str, str]] = {
     ),
     "leave": (
         "/qi-leave",
-        "Leave a project team or the forum.\n• /qi-leave Falls prevention\n• /qi-leave forum",
+        "Leave a project team or the forum. You can join again with one button if you change "
+        "your mind.\n• /qi-leave: I'll show your teams and forums to choose from\n"
+        "• /qi-leave Falls prevention\n• /qi-leave forum",
     ),
     "projects": (
         "/qi-projects",
         "See the active projects, who leads them, and whether a service user or carer is on "
         "each team.\n• /qi-projects: all of them\n• /qi-projects mine: yours\n"
-        "• /qi-projects falls: those with 'falls' in the name or place",
+        "• /qi-projects falls: those with 'falls' in the name or place\n"
+        "• /qi-projects Riverside Hospital: those at one site (the start of its name is enough)",
     ),
     "project": (
         "/qi-project",
         "Start a project or look after its team.\n"
         '• /qi-project new "Falls prevention": start a project; you are the lead. Add "as carer" '
-        "(or another role) if you will be on the team in that role too\n"
+        "(or another role) if you will be on the team in that role too, and "
+        '--site "Riverside Hospital" for the hospital or service it is based at (a ward or team '
+        "goes in the project's name)\n"
         '• /qi-project add-member "Falls prevention" "Sam Jones" as carer --consent: record '
         "someone who doesn't use chat, once they have agreed (add --consulted if they are "
         "asked now and then rather than being on the team; add --since {past_day} if they have "
@@ -74,7 +80,8 @@ TOPICS: dict[str, tuple[str, str]] = {
         "/qi-stats",
         "How many active projects have a service user or carer on the team, week by week, as "
         "a run chart: the way QI teams tell real change from the usual ups and downs.\n"
-        "• /qi-stats: all projects\n• /qi-stats Riverside Hospital: one site\n"
+        "• /qi-stats: all projects\n• /qi-stats Riverside Hospital: one site's projects, "
+        "the same ones /qi-projects Riverside Hospital lists\n"
         "• /qi-stats forum: who comes to the forum's meetings\n"
         'Organisers can mark a change on the chart: /qi-stats note {past_long_day} "Forum '
         'relaunched"\n'
@@ -89,9 +96,15 @@ TOPICS: dict[str, tuple[str, str]] = {
 def handle_help_command(ctx: Context, actor: Actor, text: str) -> Reply:
     """All commands, or one command's help with `/qi-help <command>`."""
     topic = name_key(text).removeprefix("qi ").replace("qi-", "").strip()
+    # "/qi-help join forum": the help on joining, which covers the forum.
+    first = topic.split(" ", 1)[0]
+    if topic not in TOPICS and first in TOPICS:
+        topic = first
     if topic in TOPICS:
         heading, body = TOPICS[topic]
         return Reply(sections=(Section(heading=heading, text=_dated(body, ctx)),))
+    if topic:
+        return unknown_topic(text)
     sections = [Section(heading="How qi-nudge works", text=INTRO)]
     sections += [
         Section(heading=heading, text=_dated(body, ctx)) for heading, body in TOPICS.values()
@@ -106,4 +119,18 @@ def _dated(body: str, ctx: Context) -> str:
         body.replace("{meeting_day}", long_date(example_meeting_day(ctx)))
         .replace("{past_long_day}", long_date(past))
         .replace("{past_day}", day_first(past))
+    )
+
+
+# How much of an unknown topic is repeated back: enough to recognise, never a wall of text.
+TOPIC_ECHO_MAX = 60
+
+
+def unknown_topic(text: str) -> Reply:
+    """Kindly: no help on that, and the topics there are."""
+    topics = ", ".join(TOPICS)
+    return refuse(
+        f'I don\'t have help on "{clip(" ".join(text.split()), TOPIC_ECHO_MAX)}". '
+        f"The topics are: {topics}. For example: /qi-help join. "
+        "Type /qi-help on its own to see everything."
     )

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from store import matches
 from store.audit import record
-from store.models import AuditEvent, ChatIdentity, Membership, Person
+from store.models import AuditEvent, ChatIdentity, MatchOffer, Membership, Person, Project
 from store.names import name_key
 from store.roles import Involvement, Role
 
@@ -196,3 +197,44 @@ def recorded_person_named(session: Session, *, recorded_by_id: int, name: str) -
     )
     key = name_key(name)
     return next((p for p in candidates if name_key(p.display_name) == key), None)
+
+
+class Joined(NamedTuple):
+    """Someone who joined one of a lead's teams, for the lead's news."""
+
+    person: str
+    role: Role
+    project_id: int
+    project: str
+
+
+def joined_teams_led_by(
+    session: Session, lead_id: int, *, since: datetime, until: datetime
+) -> list[Joined]:
+    """Who joined the lead's teams by themselves between the two times and is still on (one query).
+
+    Not the lead, nor anyone a lead added (their consent was recorded by someone else), nor
+    someone who came through an introduction (the lead hears of that in its own message).
+    """
+    introduced = exists().where(
+        MatchOffer.project_id == Membership.project_id,
+        MatchOffer.person_id == Membership.person_id,
+        MatchOffer.status == matches.JOINED,
+    )
+    query = (
+        select(Person.display_name, Membership.role, Project.id, Project.name)
+        .select_from(Membership)
+        .join(Project, Project.id == Membership.project_id)
+        .join(Person, Person.id == Membership.person_id)
+        .where(
+            Project.lead_person_id == lead_id,
+            Membership.person_id != lead_id,
+            Membership.consent_recorded_by_id == Membership.person_id,
+            Membership.joined_at >= since,
+            Membership.joined_at < until,
+            Membership.left_at.is_(None),
+            ~introduced,
+        )
+        .order_by(Project.name_key, Project.id, Membership.joined_at, Membership.id)
+    )
+    return [Joined._make(row) for row in session.execute(query)]

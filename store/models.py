@@ -157,7 +157,11 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     # Case- and spacing-folded name: two projects may not differ only in how they are typed.
     name_key: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
+    # The hospital or service the project is based at ("Riverside Hospital"), one spelling per
+    # site: a ward or team belongs in the project's name.
     site: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    # The site folded as names are (store.sites keeps it in step): a site is found by its key.
+    site_key: Mapped[str | None] = mapped_column(String(NAME_MAX))
     status: Mapped[ProjectStatus] = mapped_column(
         _enum(ProjectStatus, "project_status"), index=True
     )
@@ -174,7 +178,11 @@ class Project(Base):
 
     # /qi-projects reads its page of active projects in name order from this index, rather than
     # sorting every active project for each page.
-    __table_args__ = (Index("ix_projects_listed", "status", "name_key", "id"),)
+    # A site's projects (/qi-projects <site>, /qi-stats <site>) the same way, by site key.
+    __table_args__ = (
+        Index("ix_projects_listed", "status", "name_key", "id"),
+        Index("ix_projects_site", "site_key", "status", "name_key", "id"),
+    )
 
 
 # Compared byte by byte on both databases (PostgreSQL's "C" collation, SQLite's BINARY), so that

@@ -26,3 +26,8 @@ def clean_name(name: str) -> str:
         if ch.isspace() or unicodedata.category(ch)[0] != "C"
     )
     return " ".join(text.split())
+
+
+def site_key(site: str | None) -> str | None:
+    """The key a site is found by (its folded name); None for no site, or one without letters."""
+    return (name_key(site) or None) if site else None

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, joinedload
 
 from store.models import (
     LIVED_EXPERIENCE_PREDICATE,
+    AdminGrant,
+    ChatIdentity,
     Delivery,
     Membership,
     Person,
@@ -306,3 +308,51 @@ def nudged_this_week(session: Session, kind: str, week: str) -> dict[str, WeekMe
         if status in ("pending", "sending", "sent"):
             messages.covered.update(payload.get("projects", []))
     return found
+
+
+class Unreachable(NamedTuple):
+    """Someone the weekly messages go to whom no chat platform has seen yet."""
+
+    person_id: int
+    name: str
+    email: str | None
+    organiser: bool
+
+
+def unreachable_recipients(session: Session) -> list[Unreachable]:
+    """Leads of active projects, and organisers, with no chat identity (one query).
+
+    A lead imported from the register becomes reachable the first time they use qi-nudge.
+    """
+    leads = exists().where(
+        Project.lead_person_id == Person.id, Project.status == ProjectStatus.ACTIVE
+    )
+    organiser = exists().where(AdminGrant.person_id == Person.id, AdminGrant.revoked_at.is_(None))
+    query = (
+        select(Person.id, Person.display_name, Person.email, organiser)
+        .where(~exists().where(ChatIdentity.person_id == Person.id), leads | organiser)
+        .order_by(func.lower(Person.display_name), Person.id)
+    )
+    return [Unreachable._make(row) for row in session.execute(query)]
+
+
+def projects_not_asked(session: Session) -> dict[str, int]:
+    """How many projects the sweep never looks at, by why (one query).
+
+    "partnered": active, with a service user or carer on the team; the others by status.
+    """
+    each = select(
+        Project.status.label("status"), lived_experience_exists().label("partnered")
+    ).subquery()
+    rows = session.execute(
+        select(each.c.status, each.c.partnered, func.count()).group_by(
+            each.c.status, each.c.partnered
+        )
+    )
+    counts: dict[str, int] = {}
+    for status, has_partner, n in rows:
+        if status != ProjectStatus.ACTIVE:
+            counts[status.value] = counts.get(status.value, 0) + n
+        elif has_partner:
+            counts["partnered"] = n
+    return counts

@@ -78,12 +78,13 @@ def recipient_channel(recipient: str) -> tuple[str, str] | None:
 
 @dataclass(frozen=True)
 class Planned:
-    """A message to send once: its key, and the ids it is about."""
+    """A message to send once: its key, the ids it is about, and when it is due (None: now)."""
 
     kind: str
     occurrence: str
     recipient: str
     payload: dict[str, Any] = field(default_factory=dict)
+    due_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def plan(session: Session, planned: Sequence[Planned], *, now: datetime) -> int:
             "payload": p.payload,
             "status": PENDING,
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": p.due_at or now,
             "created_at": now,
         }
         for p in planned
@@ -175,12 +176,11 @@ def plan_message_to(
     payload: dict[str, Any],
     *,
     now: datetime,
+    due_at: datetime | None = None,
 ) -> bool:
-    """Plan one direct message to a person; False if it was planned already."""
-    return (
-        plan(session, [Planned(kind, occurrence, person_recipient(person_id), payload)], now=now)
-        == 1
-    )
+    """Plan one direct message to a person (sent at `due_at`, or now); False if planned already."""
+    planned = Planned(kind, occurrence, person_recipient(person_id), payload, due_at)
+    return plan(session, [planned], now=now) == 1
 
 
 # Set in a session's info by `plan` when it added a delivery; read (and cleared) at its end.

@@ -55,6 +55,7 @@ NOT_PERSONAL: frozenset[str] = frozenset(
             for c in ("id", "name", "name_key", "site", "status", "created_at", "updated_at")
         ),
         "projects.started_on",
+        "projects.site_key",
         *(f"project_words.{c}" for c in ("word", "in_site", "project_id")),
         *(
             f"forums.{c}"

@@ -1,4 +1,4 @@
-"""The words of each project's name and site, kept in step with the project for indexed search.
+"""The words of each project's name and site (and its site key), kept in step for indexed search.
 
 Every ORM write of a project (created, renamed, moved to another site) refreshes its words in
 the same flush. A bulk Core insert into projects bypasses the ORM: call `index_words` after it.
@@ -13,7 +13,7 @@ from sqlalchemy import Connection, delete, event, insert, inspect, select
 from sqlalchemy.orm import Mapper, Session, object_session
 
 from store.models import Project, ProjectWord
-from store.names import name_key
+from store.names import name_key, site_key
 
 # The highest code point, and the first after the surrogates (which no text can hold).
 _LAST_CHAR = 0x10FFFF
@@ -80,6 +80,13 @@ def _note(project: Project, kind: str) -> None:
     session = object_session(project)
     if session is not None:
         session.info.setdefault(kind, set()).add(project)
+
+
+@event.listens_for(Project, "before_insert")
+@event.listens_for(Project, "before_update")
+def _key_the_site(_mapper: Mapper[Project], _connection: Connection, project: Project) -> None:
+    # The site's key, by which store.sites finds a site's projects, follows every ORM write.
+    project.site_key = site_key(project.site)
 
 
 @event.listens_for(Project, "after_insert")

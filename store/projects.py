@@ -250,11 +250,13 @@ def project_page(
     involving_id: int | None = None,
     among: Collection[int] | None = None,
     words: Iterable[str] = (),
+    site_key: str | None = None,
 ) -> ProjectPage:
     """The active projects after `after` in name order, and the counts of the whole list.
 
     All of them, those `involving_id` leads or is on the team of, those `among` these ids, or
-    those with a word starting with each of `words` (folded) in their name or site.
+    those with a word starting with each of `words` (folded) in their name or site, or those
+    at the site with this key (store.sites).
     Paged by where the last page ended, not by how many came before it: a project closed or
     added before that point moves nothing. One query, with the counts riding on each row; a
     second for the counts only when the page is empty.
@@ -265,7 +267,7 @@ def project_page(
     params: dict[str, Any] = {"limit": limit}
     if after is not None:
         params |= {"after_key": after.key, "after_id": after.id}
-    if among is None and not wanted:
+    if among is None and not wanted and site_key is None:
         # The lists asked for most (all, and "mine") are built once: building a statement
         # costs more CPU than SQLite takes to answer it.
         mine = involving_id is not None
@@ -275,6 +277,9 @@ def project_page(
     else:
         conditions = _listed(involving_id, among)
         conditions += with_words(session, wanted)
+        if site_key is not None:
+            # Bound, not written in: the same statement serves every site (ix_projects_site).
+            conditions.append(Project.site_key == bindparam("site_key", site_key))
         page, counts = _page_statements(conditions, after is not None)
     connection = session.connection()
     rows = connection.execute(page, params).all()
@@ -434,11 +439,55 @@ def typo_candidates(session: Session, key: str, *, limit: int) -> list[ProjectNa
     kept = [(i, p) for (i, p), size in found if i in rare_words and 0 < size <= COMMON_PREFIX]
     if not kept:
         return []
-    need = max(1, len(rare_words) - 1)
+    return _most_shared(
+        session, kept, key, need=max(1, len(rare_words) - 1), statuses=None, limit=limit
+    )
+
+
+# Words this short ("on", "of", "7") say little about which project was meant.
+SHARED_WORD_MIN = 3
+# More words than a project's name has: each is an index range, and a pasted paragraph must
+# not become hundreds of them.
+SHARED_WORDS_MAX = 20
+
+
+def projects_sharing_words(
+    session: Session, key: str, statuses: Iterable[ProjectStatus] | None, *, limit: int
+) -> list[ProjectName]:
+    """Projects with a word of their name starting with any typed word, most words shared first.
+
+    For suggestions when nothing fits every word: "falls prevention" offers "Reducing falls on
+    Ward 7". Index ranges only; a word in more names than COMMON_PREFIX is left out.
+    """
+    words = [w for w in dict.fromkeys(key.split()) if len(w) >= SHARED_WORD_MIN]
+    words = words[:SHARED_WORDS_MAX]
+    if not words:
+        return []
+    sizes = prefix_counts(session, words, in_site=False)
+    counted = enumerate(zip(words, sizes, strict=True))
+    kept = [(i, word) for i, (word, size) in counted if 0 < size <= COMMON_PREFIX]
+    if not kept:
+        return []
+    return _most_shared(session, kept, key, need=1, statuses=statuses, limit=limit)
+
+
+def _most_shared(
+    session: Session,
+    probes: Sequence[tuple[int, str]],
+    key: str,
+    *,
+    need: int,
+    statuses: Iterable[ProjectStatus] | None,
+    limit: int,
+) -> list[ProjectName]:
+    """Projects with a word starting with at least `need` of the probes' words (numbered).
+
+    Most words shared first, then nearest in length to `key`, then by name.
+    """
     hits = union_all(
         *(
             words_starting(p, in_site=False).add_columns(literal(i, Integer).label("word"))
-            for i, p in kept
+            for i, p in probes
         )
     ).subquery()
     shared = func.count(distinct(hits.c.word))
@@ -458,6 +507,8 @@ def typo_candidates(session: Session, key: str, *, limit: int) -> list[ProjectNa
         )
         .limit(limit)
     )
+    if statuses is not None:
+        query = query.where(Project.status.in_(list(statuses)))
     return [ProjectName(*row) for row in session.execute(query)]
 
 

@@ -34,6 +34,7 @@ from store.models import (
     Project,
     Rsvp,
 )
+from store.names import site_key
 from store.projects import lived_experience_exists
 from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, ProjectStatus, Role, RsvpAnswer
 from store.upsert import insert_for
@@ -116,13 +117,27 @@ def project_history(session: Session, zone: tzinfo) -> ProjectHistory:
     earlier than when it was recorded here.
     """
     projects = []
-    for project_id, site, created_at, started_on, status in session.execute(
-        select(Project.id, Project.site, Project.created_at, Project.started_on, Project.status)
-    ):
+    rows = session.execute(
+        select(
+            Project.id,
+            Project.site_key,
+            Project.site,
+            Project.created_at,
+            Project.started_on,
+            Project.status,
+        )
+    ).all()
+    # One site, one scope: named as store.sites names it (should two spellings of a site ever
+    # be written at once, the first in code point order), so /qi-stats finds its figures.
+    spelling: dict[str, str] = {}
+    for _id, key, site, *_rest in rows:
+        if key is not None and (key not in spelling or site < spelling[key]):
+            spelling[key] = site
+    for project_id, key, _site, created_at, started_on, status in rows:
         began = created_at
         if started_on is not None:
             began = min(began, datetime.combine(started_on, time(), tzinfo=zone))
-        projects.append((project_id, site, began, status))
+        projects.append((project_id, spelling.get(key) if key else None, began, status))
     history = ProjectHistory(projects=projects)
     # Status changes are in the audit trail (old and new), so history survives later changes.
     rows = session.execute(
@@ -290,7 +305,7 @@ def _headline_statement(*where: ColumnElement[bool]) -> Select[tuple[int, int]]:
 
 
 _HEADLINE = _headline_statement()
-_SITE_HEADLINE = _headline_statement(Project.site == bindparam("site"))
+_SITE_HEADLINE = _headline_statement(Project.site_key == bindparam("site_key"))
 
 
 def _chart_inputs_statement(*where: ColumnElement[bool]) -> Select[tuple[object, ...]]:
@@ -336,7 +351,7 @@ def _chart_inputs_statement(*where: ColumnElement[bool]) -> Select[tuple[object,
 
 
 _CHART_INPUTS = _chart_inputs_statement()
-_SITE_CHART_INPUTS = _chart_inputs_statement(Project.site == bindparam("site"))
+_SITE_CHART_INPUTS = _chart_inputs_statement(Project.site_key == bindparam("site_key"))
 
 
 class ChartInputs(NamedTuple):
@@ -353,8 +368,9 @@ def chart_inputs(session: Session, scope: str = OVERALL) -> ChartInputs:
     if scope == OVERALL:
         rows = session.connection().execute(_CHART_INPUTS, {"scope": scope})
     else:
-        site = scope[len("site:") :]
-        rows = session.connection().execute(_SITE_CHART_INPUTS, {"scope": scope, "site": site})
+        # The site's projects by key, as /qi-projects <site> lists them.
+        key = site_key(scope[len("site:") :])
+        rows = session.connection().execute(_SITE_CHART_INPUTS, {"scope": scope, "site_key": key})
     total = involved = 0
     weeks: list[WeekFigures] = []
     notes: list[tuple[date, str]] = []
@@ -381,13 +397,14 @@ def note_texts(session: Session) -> list[tuple[date, str]]:
 def headline(session: Session, site: str | None = None) -> tuple[int, int]:
     """(active projects, of which with a service user or carer on the team), overall or a site's.
 
-    The same count as store.projects.involvement_headline (one statement); for a site,
-    counted in SQL too: the projects' whole history (project_history) is for past weeks.
+    The same count as store.projects.involvement_headline (one statement); for a site (in any
+    spelling that folds to its key), counted in SQL too: the projects' whole history
+    (project_history) is for past weeks.
     """
     if site is None:
         row = session.execute(_HEADLINE).one()
     else:
-        row = session.execute(_SITE_HEADLINE, {"site": site}).one()
+        row = session.execute(_SITE_HEADLINE, {"site_key": site_key(site)}).one()
     return int(row[0]), int(row[1])
 
 

@@ -71,11 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--strict", action="store_true", help="load nothing if any row is bad")
     imp.set_defaults(handler=_in("projects", "cmd_import_projects"))
 
-    exp = sub.add_parser("export", help="write memberships or forum sign-ups as CSV")
-    exp.add_argument("what", choices=["memberships", "signups"])
+    exp = sub.add_parser("export", help="write projects, memberships or forum sign-ups as CSV")
+    exp.add_argument("what", choices=["projects", "memberships", "signups"])
     exp.add_argument("--out", metavar="FILE", help="write here instead of the screen")
     exp.add_argument("--force", action="store_true", help="replace the file if it is already there")
     exp.set_defaults(handler=_in("projects", "cmd_export"))
+
+    projects = sub.add_parser("projects", help="list the projects, as the register loaded them")
+    projects_sub = projects.add_subparsers(dest="action", required=True)
+    projects_list = projects_sub.add_parser("list", help="every project, its lead and team")
+    projects_list.add_argument("--site", help="only this site's projects")
+    projects_list.add_argument("--status", help="only these: active, on hold, completed, stopped")
+    projects_list.set_defaults(handler=_in("projects", "cmd_projects_list"))
 
     forum = sub.add_parser("forum", help="add, list, set or check forums")
     forum_sub = forum.add_subparsers(dest="action", required=True)
@@ -153,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="show who would be reminded and why"
     )
     when_group.add_argument("--now", action="store_true", help="run this week's reminder now")
+    remind.add_argument(
+        "--show", action="store_true", help="with --dry-run: print each message as it would be sent"
+    )
     remind.set_defaults(handler=_in("reminders", "cmd_remind"))
 
     sub.add_parser(

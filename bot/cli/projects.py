@@ -1,4 +1,4 @@
-"""`qi-nudge import-projects` and `export`: the project register in; memberships, sign-ups out."""
+"""`qi-nudge import-projects`, `projects list` and `export`: the register in, and what it loaded."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from handlers.core.errors import Refusal
 from handlers.core.wording import plural
 from handlers.evidence import exports
 from handlers.projects.register_import import RegisterFileError, import_projects, open_register
+from store.roles import ProjectStatus, parse_status
 
 PROGRESS_FROM_ROWS = 500
 
@@ -66,9 +67,16 @@ def cmd_import_projects(ctx: Context, args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
+EXPORTS = {
+    "projects": exports.export_projects,
+    "memberships": exports.export_memberships,
+    "signups": exports.export_signups,
+}
+
+
 def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
-    """Write memberships or forum sign-ups as CSV."""
-    writer = exports.export_memberships if args.what == "memberships" else exports.export_signups
+    """Write projects, memberships or forum sign-ups as CSV."""
+    writer = EXPORTS[args.what]
     protected = database_files_of(ctx.sessions)
     # The file is opened first: a path that cannot be written is said before any work.
     with (
@@ -79,3 +87,49 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     if args.out:
         print(f"Wrote {rows} rows to {args.out}.")
     return 0
+
+
+def cmd_projects_list(ctx: Context, args: argparse.Namespace) -> int:
+    """Every project (or one site's, or one status's): what the register import loaded."""
+    status = _status_from(args.status) if args.status else None
+    shown = with_partner = 0
+    with ctx.sessions() as session:
+        for row in exports.project_register(session, site=args.site, status=status):
+            shown += 1
+            with_partner += row.lived_experience
+            print(_project_line(row))
+    if not shown:
+        print(_nothing_found(args.site, status))
+        return 0
+    print(f"{plural(shown, 'project')}, {with_partner} with a service user or carer on the team.")
+    return 0
+
+
+def _project_line(row: exports.RegisterRow) -> str:
+    """'"Falls prevention" (Riverside), active, lead: Asha Patel <asha@nhs.net>, ...'."""
+    site = f" ({row.site})" if row.site else ""
+    lead = row.lead or "no lead recorded"
+    if row.lead_email:
+        lead += f" <{row.lead_email}>"
+    partner = "yes" if row.lived_experience else "no"
+    return (
+        f'"{row.name}"{site}, {row.status.label}, lead: {lead}, started {row.started}, '
+        f"service user or carer on the team: {partner}"
+    )
+
+
+def _status_from(text: str) -> ProjectStatus:
+    status = parse_status(text)
+    if status is None:
+        choices = ", ".join(f'"{s.label}"' for s in ProjectStatus)
+        raise Refusal(f'"{text}" is not a project status. Use one of {choices}.')
+    return status
+
+
+def _nothing_found(site: str | None, status: ProjectStatus | None) -> str:
+    if site is None and status is None:
+        return "No projects yet. Load the project register with qi-nudge import-projects FILE."
+    which = " ".join(
+        part for part in (status.label if status else "", f"at {site}" if site else "") if part
+    )
+    return f"No {which} projects. Type qi-nudge projects list to see them all."

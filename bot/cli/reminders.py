@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from datetime import datetime
 
 from sqlalchemy import select
 
+from bot.console.sender import printed
 from bot.runtime.delivery import Deliverer, DeliveryPolicy
 from bot.runtime.routing import SenderRouter
-from bot.runtime.scheduler import Jobs
+from bot.runtime.scheduler import CATCH_UP_WINDOW, WEEKLY_NUDGE, Jobs, sweep_moment
 from bot.runtime.sending import Sender
 from bot.runtime.settings import Settings
 from bot.runtime.waiting_report import elsewhere_for, report_waiting
 from handlers.core.context import Context
-from handlers.core.weeks import week_of
+from handlers.core.errors import Refusal
+from handlers.core.weeks import week_after, week_of
 from handlers.core.wording import plural
-from handlers.nudges.weekly import SweepPlan, plan_sweep, tidy_before_sweep
-from store import outbox
+from handlers.nudges.preview import SweepPreview, preview_sweep
+from handlers.nudges.weekly import SKIPPED_FOR, NudgePolicy, SweepPlan
+from store import jobs, outbox
 from store.models import Person
 
 ACTIONS_SHOWN = {
@@ -58,12 +62,12 @@ def cmd_remind(ctx: Context, args: argparse.Namespace) -> int:
     settings: Settings = args.settings
     week = week_of(ctx.now(), ctx)
     if args.dry_run:
-        with ctx.sessions() as session:
-            tidy_before_sweep(session, ctx, week=week)
-            plan = plan_sweep(session, ctx, week=week, policy=settings.nudge_policy)
-            session.rollback()  # looking changes nothing
-        print_plan(plan)
-        return 0
+        return dry_run(ctx, week, settings.nudge_policy, show=args.show)
+    if args.show:
+        raise Refusal(
+            "--show goes with --dry-run: qi-nudge remind --dry-run --show prints the messages "
+            "without sending them. Nothing was sent."
+        )
     plan = Jobs(ctx, settings.nudge_policy).sweep(week)
     print_plan(plan, done=True)
     deliverer = build_deliverer(ctx, settings)
@@ -84,6 +88,100 @@ def _exit_code(
         nothing_sent=nothing_sent,
     )
     return 1 if outcomes.get("failed") or overdue else 0
+
+
+def dry_run(ctx: Context, week: str, policy: NudgePolicy, *, show: bool) -> int:
+    """Say what this week's reminder will really do, changing nothing."""
+    due = sweep_moment(week, ctx, policy)
+    next_due = sweep_moment(week_after(week), ctx, policy)
+    with ctx.sessions() as session:
+        run = jobs.find_run(session, WEEKLY_NUDGE, week)
+        if run is not None and run.finished_at is not None:
+            print(
+                f"This week's reminder ({week}) went on {_when(ctx, run.finished_at)}. Nothing "
+                f"more will be sent this week. The next is due on {_when(ctx, next_due)}."
+            )
+            return 0
+        if run is None and ctx.now() - due > CATCH_UP_WINDOW:
+            print(
+                f"This week's reminder ({week}) was due on {_when(ctx, due)} and was missed "
+                "(qi-nudge was not running). It is skipped, so as not to remind people twice "
+                f"in a few days; the next is due on {_when(ctx, next_due)}. To send it anyway: "
+                "qi-nudge remind --now."
+            )
+            return 0
+        preview = preview_sweep(session, ctx, week=week, policy=policy, show=show)
+        session.rollback()  # looking changes nothing
+    if due > ctx.now():
+        print(f"This week's reminder ({week}) goes on {_when(ctx, due)}. If it went now:")
+    else:
+        print(
+            f"This week's reminder ({week}) was due on {_when(ctx, due)}: it goes within a "
+            "minute while qi-nudge serve is running, or with qi-nudge remind --now."
+        )
+    print_plan(preview.plan)
+    print_unreachable(preview)
+    print(totals(preview))
+    for who, reply in preview.messages:
+        print(f"\n--- Message {who} ---\n{printed(reply)}")
+    return 0
+
+
+def _when(ctx: Context, moment: datetime) -> str:
+    local = moment.astimezone(ctx.timezone)
+    return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M}"
+
+
+def print_unreachable(preview: SweepPreview) -> None:
+    """Leads (and organisers) the week's messages cannot reach: no chat platform knows them."""
+    reminded = preview.reminded_leads
+    escalating = any(d.action == "escalate" for d in preview.plan.decisions)
+    blocked = [
+        u for u in preview.unreachable if u.person_id in reminded or (escalating and u.organiser)
+    ]
+    if not blocked:
+        return
+    print(
+        "Cannot be reached yet (from the project register, never seen on chat): their message "
+        "will be marked failed; they get reminders once they have used qi-nudge on Slack or Teams."
+    )
+    for person in blocked:
+        email = f" <{person.email}>" if person.email else ""
+        print(f"  {person.name}{email}")
+
+
+def totals(preview: SweepPreview) -> str:
+    """The dry run's last line: how many of each, whatever the number of projects."""
+    plan = preview.plan
+    actions = Counter(d.action for d in plan.decisions)
+    leads = len(preview.reminded_leads)
+    parts = [
+        f"{plural(leads, 'lead')} reminded about {plural(actions['nudge'], 'project')}",
+        f"{plural(actions['escalate'], 'project')} passed to the organisers",
+    ]
+    skipped = preview.skipped
+    if skipped:
+        why = ", ".join(
+            f"{skipped[key]} {label}" for key, label in SKIPPED_FOR.items() if key in skipped
+        )
+        parts.append(f"{plural(sum(skipped.values()), 'project')} skipped ({why})")
+    reminded = preview.reminded_leads
+    cannot = sum(1 for u in preview.unreachable if u.person_id in reminded)
+    if cannot:
+        parts.append(f"{plural(cannot, 'lead')} cannot be reached yet")
+    not_asked = preview.not_asked
+    others = [
+        (not_asked.get("partnered", 0), "already have a service user or carer"),
+        (not_asked.get("on_hold", 0), "on hold"),
+        (not_asked.get("completed", 0) + not_asked.get("stopped", 0), "completed or stopped"),
+    ]
+    never = ", ".join(f"{n} {what}" for n, what in others if n)
+    return (
+        f"Totals: {plural(len(plan.deliveries), 'message')}; "
+        + "; ".join(parts)
+        + "."
+        + (f" Not asked: {never}." if never else "")
+    )
 
 
 def print_plan(plan: SweepPlan, *, done: bool = False) -> None:

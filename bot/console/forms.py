@@ -17,7 +17,9 @@ class NotAnAnswer(ValueError):
 def check_answer(field: FormField, typed: str, *, kept: str | None = None) -> str:
     """The value to submit for what was typed; Enter keeps `kept` (an earlier answer).
 
-    A choice is taken by its number or by its words (case and spacing aside).
+    A choice is taken by its number or by its words (case and spacing aside), and by words
+    that hold all of its label's, as people say them: "as a carer", "carers" or "family carer"
+    for Carer.
     """
     typed = typed.strip()
     if not typed and kept is not None:
@@ -40,6 +42,16 @@ def check_answer(field: FormField, typed: str, *, kept: str | None = None) -> st
     for choice in field.choices:
         if name_key(choice.label) == name_key(typed):
             return choice.value
+    said = name_key(typed).split()
+    fits = [
+        choice
+        for choice in field.choices
+        if all(
+            any(word.startswith(part) for word in said) for part in name_key(choice.label).split()
+        )
+    ]
+    if len(fits) == 1:
+        return fits[0].value
     raise NotAnAnswer(_choose(field))
 
 

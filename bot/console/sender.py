@@ -70,7 +70,7 @@ class ConsoleSender:
             return self.inbox.add(reply, to=to, name=name)
         self._count += 1
         where = f"to {name} (direct message)" if to is not None else f"in {name}"
-        print(f"\n--- Message {where} ---\n{_shown(reply)}", file=self.stream)
+        print(f"\n--- Message {where} ---\n{printed(reply)}", file=self.stream)
         return str(self._count)
 
     def update(self, channel: str, message_id: str, reply: Reply) -> None:
@@ -81,7 +81,7 @@ class ConsoleSender:
         to, name = self._reader(channel)
         where = f"to {name}" if to is not None else f"in {name}"
         print(
-            f"\n--- Message {message_id} {where} now reads ---\n{_shown(reply)}", file=self.stream
+            f"\n--- Message {message_id} {where} now reads ---\n{printed(reply)}", file=self.stream
         )
 
     def _reader(self, channel: str) -> tuple[str | None, str]:
@@ -92,7 +92,8 @@ class ConsoleSender:
         return None, channel
 
 
-def _shown(reply: Reply) -> str:
-    # Printed, buttons are shown for what they offer; they are pressed in the console.
+def printed(reply: Reply) -> str:
+    """The message as the terminal shows it."""
+    # Buttons are shown for what they offer; they are pressed in chat, not in this printout.
     text, _buttons = render_reply(reply)
     return text.replace("\n" + BUTTON_HINT, "")

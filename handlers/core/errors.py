@@ -11,3 +11,16 @@ class Refusal(Exception):
     def __init__(self, text: str, *, buttons: tuple[Button, ...] = ()) -> None:
         super().__init__(text)
         self.reply: Reply = refuse(text, buttons=buttons)
+
+
+class NotFound(Refusal):
+    """A Refusal for a name that fits no one thing, with the names that might have been meant.
+
+    `typed` is the name as the command gave it; a transport-neutral caller (the dispatcher)
+    can offer each suggestion as a button that runs the same command with that name.
+    """
+
+    def __init__(self, text: str, *, typed: str, suggestions: tuple[str, ...]) -> None:
+        super().__init__(text)
+        self.typed = typed
+        self.suggestions = suggestions

@@ -5,7 +5,7 @@ RSVP = "rsvp"  # value: "<meeting id>:<answer>"
 FORUM_MATCH = "forum_match"  # value: "<forum member id>:yes|no"
 FORUM_ROLE = "forum_role"  # value: "<forum member id>:<role>" or ":unsaid"
 JOIN_AS = "join_as"  # value: "<project id>:<role>"
-JOIN_FORUM = "join_forum"  # value: "<forum id>"
+JOIN_FORUM = "join_forum"  # value: "<forum id>", or "<forum id>:<role>" (joining again)
 LEAVE = "leave"  # value: "project:<id>" or "forum:<id>"
 OPEN_ADD_MEMBER = "open_add_member"  # value: "<project id>"
 
@@ -38,6 +38,8 @@ OPEN_CHANGE_MEMBER = "open_change_member"  # value: "<project id>"
 CHANGE_MEMBER_FORM = "change_member_form"  # context: "<project id>"
 REMOVE_MEMBER = "remove_member"  # value: "<membership id>" (the confirm step's yes)
 KEEP_MEMBER = "keep_member"  # value: "<membership id>" (the confirm step's no)
+# Finding things by name
+RUN_SUGGESTED = "run_suggested"  # value: JSON [command, its text with a suggested name in it]
 
 # Leaving the forum with meetings to come (issue 17)
 LEFT_FORUM_GOING = "left_forum_going"  # value: "<forum member id>:still" or ":off"

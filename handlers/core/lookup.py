@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 
 from handlers.core.args import parse_id
 from handlers.core.context import Context
-from handlers.core.errors import Refusal
-from handlers.core.matching import Named, match_name, match_project_name
+from handlers.core.errors import NotFound, Refusal
+from handlers.core.matching import Named, match_name, match_project_name, with_shared_words
 from handlers.core.reply import Actor
 from handlers.core.wording import did_you_mean
 from store import forums as forum_store
@@ -133,13 +133,19 @@ def match_project(session: Session, text: str, *, open_only: bool = True) -> Pro
         match = match_project_name(session, key, None, typos=True)
     if match.found is None:
         if match.ambiguous:
-            raise Refusal(
+            raise NotFound(
                 f'More than one project matches "{text}".{did_you_mean(match.candidates)} '
-                "Type a little more of the name."
+                "Type a little more of the name.",
+                typed=text,
+                suggestions=match.candidates,
             )
-        raise Refusal(
-            f'I couldn\'t find a project called "{text}".{did_you_mean(match.candidates)} '
-            "Type /qi-projects to see them all."
+        statuses = OPEN_STATUSES if open_only else None
+        candidates = with_shared_words(session, key, statuses, match.candidates)
+        raise NotFound(
+            f'I couldn\'t find a project called "{text}".{did_you_mean(candidates)} '
+            "Type /qi-projects to see them all.",
+            typed=text,
+            suggestions=candidates,
         )
     project = session.get(Project, match.found.id)
     assert project is not None

@@ -8,9 +8,16 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
+from store import sites as sites_store
 from store.names import name_key
-from store.projects import ProjectName, projects_named_like, typo_candidates
+from store.projects import (
+    ProjectName,
+    projects_named_like,
+    projects_sharing_words,
+    typo_candidates,
+)
 from store.roles import ProjectStatus
+from store.sites import Site
 
 T = TypeVar("T")
 
@@ -116,3 +123,54 @@ def match_project_name(
         for p in sorted(typo_candidates(session, key, limit=TYPO_CANDIDATES), key=lambda p: p.key)
     }
     return Match(found=None, candidates=_closest(key, by_key))
+
+
+def with_shared_words(
+    session: Session,
+    key: str,
+    statuses: Iterable[ProjectStatus] | None,
+    candidates: tuple[str, ...],
+) -> tuple[str, ...]:
+    """The close names found, then names sharing a typed word, up to MAX_SUGGESTIONS in all.
+
+    "Falls prevention" is not close to "Reducing falls on Ward 7" letter by letter, but the
+    word "falls" says it may be the one meant.
+    """
+    if len(candidates) >= MAX_SUGGESTIONS:
+        return candidates
+    sharing = projects_sharing_words(session, key, statuses, limit=MAX_SUGGESTIONS)
+    names = dict.fromkeys([*candidates, *(p.name for p in sharing)])
+    return tuple(names)[:MAX_SUGGESTIONS]
+
+
+def match_site(session: Session, text: str, *, typos: bool) -> Match[Site]:
+    """The one site meant: its whole name, else a unique beginning, else its words' beginnings.
+
+    Matched as project names are; `typos`: when nothing matches, offer the closest sites.
+
+    /qi-projects and /qi-stats both find a site this way, so they count the same projects.
+    """
+    key = name_key(text)
+    if not key:
+        return Match(found=None)
+    sites = sites_store.sites_starting(session, key, limit=MAX_SUGGESTIONS + 1)
+    known: list[str] = []
+    if not sites:
+        # A site's words are read from its key, not from each of its (thousands of) projects.
+        known = sites_store.site_keys(session, limit=sites_store.SITES_SCORED)
+        worded = sites_store.with_words(known, key.split())
+        sites = sites_store.sites_keyed(session, worded[: MAX_SUGGESTIONS + 1])
+    exact = [site for site in sites if site.key == key]
+    if len(sites) == 1 or exact:
+        return Match(found=(exact or sites)[0])
+    if sites:
+        names = tuple(site.name for site in sites[:MAX_SUGGESTIONS])
+        return Match(found=None, candidates=names, ambiguous=True)
+    if not typos:
+        return Match(found=None)
+    # Scored by key (as match_name scores names), then only the closest few are named.
+    closest = _closest(key, {k: k for k in known})
+    if not closest and len(known) <= MAX_SUGGESTIONS:
+        closest = tuple(known)  # with only a few sites, all of them are worth offering
+    named = {s.key: s.name for s in sites_store.sites_keyed(session, closest)}
+    return Match(found=None, candidates=tuple(named[k] for k in closest if k in named))

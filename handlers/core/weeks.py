@@ -21,3 +21,11 @@ def week_before(week: str) -> str:
     monday = date.fromisocalendar(int(year), int(number), 1) - timedelta(days=7)
     iso = monday.isocalendar()
     return f"{iso.year}-W{iso.week:02d}"
+
+
+def week_after(week: str) -> str:
+    """The key of the week after: '2026-W53' -> '2027-W01'."""
+    year, number = week.split("-W")
+    monday = date.fromisocalendar(int(year), int(number), 1) + timedelta(days=7)
+    iso = monday.isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"

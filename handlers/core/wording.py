@@ -99,6 +99,34 @@ def did_you_mean(candidates: Iterable[str]) -> str:
     return " Did you mean " + ", ".join(quoted[:-1]) + " or " + quoted[-1] + "?"
 
 
+# Words people put before their name. A greeting never uses one as if it were a first name:
+# "Hello Dr." is wrong, and so is "Hello Patel" for "Dr Patel".
+TITLES = frozenset(
+    {
+        "dr", "doctor", "mr", "mister", "mrs", "ms", "miss", "mx", "madam", "master",
+        "prof", "professor", "sister", "brother", "matron", "nurse", "rev", "revd", "reverend",
+        "fr", "father", "pastor", "rabbi", "imam", "sir", "dame", "lord", "lady", "cllr",
+        "councillor", "capt", "captain", "col", "colonel", "lt", "sgt",
+    }
+)  # fmt: skip
+
+
+def _is_title(word: str) -> bool:
+    """Whether a word of a name is a title: "Dr", "dr.", "(Prof)"."""
+    return word.strip(".,()[]").casefold() in TITLES
+
+
 def first_name(display_name: str) -> str:
-    """'Asha' from 'Asha Patel': a greeting, not a register."""
-    return display_name.split()[0] if display_name.split() else display_name
+    """'Asha' from 'Asha Patel' or 'Dr Asha Patel'; the whole name when unsure ('Dr Patel')."""
+    words = display_name.split()
+    given = words
+    while given and _is_title(given[0]):
+        given = given[1:]
+    # A title before one word ("Dr Patel", "Sister Mary") or an initial ("J. Smith") is not
+    # a first name to greet anyone by: the name as they give it is always polite.
+    if not given or (given is not words and len(given) < 2):
+        return " ".join(words)
+    first = given[0]
+    if len(first.strip(".")) <= 1:
+        return " ".join(words)
+    return first

@@ -11,6 +11,7 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 
 from handlers.core.args import ArgumentError, parse_id, split_words
+from handlers.core.clipping import clip
 from handlers.core.context import Context
 from handlers.core.dates import (
     NoYear,
@@ -23,15 +24,17 @@ from handlers.core.dates import (
 from handlers.core.errors import Refusal
 from handlers.core.long_lists import and_more, shortlist
 from handlers.core.lookup import acting_person, find_forum, require_admin
+from handlers.core.matching import match_site
 from handlers.core.reply import Actor, Reply, Section, say
 from handlers.core.weeks import week_of
-from handlers.core.wording import involvement_headline_text, plural
+from handlers.core.wording import did_you_mean, involvement_headline_text, plural
 from handlers.evidence.charts import attendance_chart, run_chart
 from handlers.evidence.run_chart import RunChartAnalysis, Signal, analyse
 from store import stats as stats_store
 from store.audit import record
-from store.models import ChartNote, Forum
+from store.models import NAME_MAX, ChartNote, Forum
 from store.roles import LIVED_EXPERIENCE_ROLES, Role
+from store.sites import Site
 
 EXAMPLE_DELETE_NOTE = "/qi-stats note delete 3"
 # `/qi-stats notes` lists this many, the latest first.
@@ -228,8 +231,10 @@ def project_stats(ctx: Context, site: str = "") -> Reply:
     """The headline and the weekly run chart, overall or for one site."""
     with ctx.sessions() as session:
         # Set-based and small: the weeks' three figures, the notes, and the headline counted
-        # in SQL, in one statement (two for a site, which is looked up first).
-        scope = _site_scope(session, site) if site else stats_store.OVERALL
+        # in SQL, in one statement (two or three for a site, which is looked up first).
+        if site:
+            site = find_site(session, site).name
+        scope = stats_store.site_scope(site) if site else stats_store.OVERALL
         weeks, notes, total, involved = stats_store.chart_inputs(session, scope)
     where = f" at {site}" if site else ""
     headline = involvement_headline_text(involved, total).rstrip(".") + where
@@ -464,14 +469,21 @@ def _edit_note(ctx: Context, actor: Actor, words: list[str]) -> Reply:
     return say(f'Changed note #{number} on the run chart to: {on:%-d %B %Y}, "{text}".')
 
 
-def _site_scope(session: Session, site: str) -> str:
-    known = [s for s in stats_store.scopes(session) if s.startswith("site:")]
-    wanted = site.casefold().strip()
-    for scope in known:
-        if scope[len("site:") :].casefold() == wanted:
-            return scope
-    sites = ", ".join(s[len("site:") :] for s in known) or "none yet"
-    raise Refusal(f'I have no figures for a site called "{site}". Sites with figures: {sites}.')
+def find_site(session: Session, text: str) -> Site:
+    """The site named, as /qi-projects finds it; a Refusal offering the closest if unsure."""
+    match = match_site(session, text, typos=True)
+    if match.found is not None:
+        return match.found
+    typed = clip(text, NAME_MAX)  # no site is longer: a longer text is only repeated, shorter
+    if match.ambiguous:
+        raise Refusal(
+            f'More than one site matches "{typed}".{did_you_mean(match.candidates)} '
+            "Type a little more of the site's name."
+        )
+    raise Refusal(
+        f'I don\'t know a site called "{typed}".{did_you_mean(match.candidates)} '
+        "Type /qi-projects to see each project with its site."
+    )
 
 
 def _share(week: stats_store.WeekFigures) -> float:

@@ -24,9 +24,16 @@ GOING_SHOWN = 5
 WELCOME_BACK = "You're welcome back any time with /qi-join forum."
 
 
-def left_forum_reply(session: Session, ctx: Context, forum: Forum, member: ForumMember) -> Reply:
-    """Goodbye, and about the meetings to come they said they're going to, if any."""
-    goodbye = Section(text=f'You\'ve left "{forum.name}". {WELCOME_BACK}')
+def left_forum_reply(
+    session: Session,
+    ctx: Context,
+    forum: Forum,
+    member: ForumMember,
+    *,
+    rejoin: tuple[Button, ...] = (),
+) -> Reply:
+    """Goodbye (with `rejoin`), and about the meetings to come they're going to, if any."""
+    goodbye = Section(text=f'You\'ve left "{forum.name}". {WELCOME_BACK}', buttons=rejoin)
     going = forum_store.going_to(session, forum.id, member.person_id, ctx.now())
     if not going:
         return Reply(sections=(goodbye,))

@@ -187,10 +187,11 @@ def _match_promise(role: Role | None) -> str:
 
 
 def handle_join_forum_button(ctx: Context, actor: Actor, value: str) -> Reply:
-    """The 'Join the forum' button on the forum card."""
+    """The 'Join the forum' button: value "<forum id>", or "<forum id>:<role>" to rejoin."""
+    forum_id, _, role_text = value.partition(":")
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
-        forum = get_by_id(session, Forum, value)
+        forum = get_by_id(session, Forum, forum_id)
         if forum is None:
             raise Refusal("That forum no longer exists. Type /qi-forum to see what's on.")
-        return join_forum(session, ctx, person, forum, None)
+        return join_forum(session, ctx, person, forum, parse_role(role_text))

@@ -80,6 +80,8 @@ class Decision(NamedTuple):
     lead_name: str | None
     action: str  # "nudge", "escalate" or "skip"
     why: str
+    lead_id: int | None = None
+    skipped_for: str = ""  # a skip's reason, one of SKIPPED_FOR: what the totals count
 
 
 @dataclass
@@ -108,7 +110,10 @@ def plan_sweep(session: Session, ctx: Context, *, week: str, policy: NudgePolicy
         action, why, count = _decide(
             c, week=week, now=now, ctx=ctx, policy=policy, can_escalate=bool(admins)
         )
-        plan.decisions.append(Decision(c.project_id, c.project_name, c.lead_name, action, why))
+        skipped_for = _skipped_for(c, now) if action == "skip" else ""
+        plan.decisions.append(
+            Decision(c.project_id, c.project_name, c.lead_name, action, why, c.lead_id, skipped_for)
+        )
         if action == "skip":
             continue
         plan.states.append(
@@ -220,6 +225,26 @@ def _decide(
             count,
         )
     return "nudge", f"no service user or carer on the team (reminder {count} in a row)", count
+
+
+# Why a project is skipped, as the dry run's totals count them, in the order _decide asks.
+SKIPPED_FOR = {
+    "no_lead": "no lead",
+    "muted": "lead turned reminders off",
+    "snoozed": "snoozed",
+    "escalated": "already with the organisers",
+}
+
+
+def _skipped_for(c: Candidate, now: datetime) -> str:
+    """The key in SKIPPED_FOR of a project _decide skipped."""
+    if c.lead_id is None:
+        return "no_lead"
+    if c.lead_muted:
+        return "muted"
+    if c.snoozed_until is not None and c.snoozed_until > now:
+        return "snoozed"
+    return "escalated"
 
 
 def tidy_before_sweep(session: Session, ctx: Context, *, week: str) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy.orm import Session
 
 from handlers.core import ids
 from handlers.core.args import parse_arguments, parse_id, split_on_as
 from handlers.core.context import Context
 from handlers.core.errors import Refusal
-from handlers.core.long_lists import LIST_TEXT_MAX, text_units
+from handlers.core.long_lists import LIST_TEXT_MAX, and_more, shortlist, text_units
 from handlers.core.lookup import (
     acting_person,
     ensure_open,
@@ -35,6 +37,13 @@ from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, Role, parse_role
 
 EXAMPLE = "/qi-join Falls prevention as carer"
 MEMBER_JOINED = "member_joined"  # the lead told that someone joined their team
+# The lead's news of who joined is one message per hour (on the clock, UTC): a training day
+# where ten people join is one message, not ten. It goes a minute after the hour ends, so a
+# join still being saved as the hour ends is in it.
+NEWS_WINDOW = timedelta(hours=1)
+NEWS_GRACE = timedelta(minutes=1)
+# At most this many names in one message; the rest are counted.
+NEWS_NAMES_SHOWN = 50
 # Slack's select menus take at most 100 options; longer lists (or lists of names too long for
 # one Teams message) are typed instead.
 FORM_CHOICE_LIMIT = 99
@@ -137,33 +146,95 @@ def join_project(
         else ""
     )
     if tell_lead and lead is not None and lead.id != person.id:
-        outbox.plan_message_to(
-            session,
-            lead.id,
-            MEMBER_JOINED,
-            f"membership:{membership_id}",
-            {"membership": membership_id},
-            now=now,
-        )
+        plan_news_for_lead(session, lead.id, now)
     return say(
         f'Welcome to the "{project.name}" team {as_role(role)}.{lead_text}{thanks}',
         buttons=(Button("Leave this team", ids.LEAVE, f"project:{project.id}"),),
     )
 
 
+def plan_news_for_lead(session: Session, lead_id: int, now: datetime) -> None:
+    """Plan the lead's news for this hour; a second join in the hour finds it planned already.
+
+    The message is written when it is sent, from everyone who joined in the hour.
+    """
+    since = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    outbox.plan_message_to(
+        session,
+        lead_id,
+        MEMBER_JOINED,
+        f"joins:{since:%Y-%m-%dT%H}",
+        {"since": since.isoformat()},
+        now=now,
+        due_at=since + NEWS_WINDOW + NEWS_GRACE,
+    )
+
+
 def render_member_joined(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:
-    """The lead's news that someone joined, or None if they have left again since."""
-    membership = session.get(Membership, delivery.payload.get("membership"))
+    """The lead's news of who joined their teams in the hour, or None if all have left again."""
+    if "membership" in delivery.payload:  # planned, one per join, before news was batched
+        return _render_one_join(session, delivery.payload["membership"])
+    lead_id = outbox.recipient_person_id(delivery.recipient)
+    since = datetime.fromisoformat(delivery.payload["since"])
+    if lead_id is None:
+        return None
+    joined = memberships.joined_teams_led_by(
+        session, lead_id, since=since, until=since + NEWS_WINDOW
+    )
+    if not joined:
+        return None
+    if len(joined) == 1:
+        (one,) = joined
+        return say(_one_joined(one.person, one.project, one.role))
+    return say(_many_joined(joined))
+
+
+def _render_one_join(session: Session, membership_id: object) -> Reply | None:
+    membership = session.get(Membership, membership_id)
     if membership is None or membership.left_at is not None:
         return None
-    role = membership.role
-    news = (
-        f'{membership.person.display_name} has joined your project "{membership.project.name}" '
-        f"{as_role(role)}."
+    return say(
+        _one_joined(membership.person.display_name, membership.project.name, membership.role)
     )
+
+
+def _one_joined(person: str, project: str, role: Role) -> str:
+    news = f'{person} has joined your project "{project}" {as_role(role)}.'
     if role in LIVED_EXPERIENCE_ROLES:
         news += " That means a service user or carer is on the team. Do say hello!"
-    return say(news)
+    return news
+
+
+def _many_joined(joined: list[memberships.Joined]) -> str:
+    """'3 people joined your project "Falls prevention": ...', a line each, as many as fit."""
+    one_team = len({j.project_id for j in joined}) == 1
+    if one_team:
+        opening = f'{len(joined)} people joined your project "{joined[0].project}":'
+
+        def line(j: memberships.Joined) -> str:
+            return f"• {j.person} {as_role(j.role)}"
+    else:
+        opening = f"{len(joined)} people joined your project teams:"
+
+        def line(j: memberships.Joined) -> str:
+            return f'• {j.person} joined "{j.project}" {as_role(j.role)}'
+
+    listed = shortlist(joined, NEWS_NAMES_SHOWN, line=line)
+    lines = [opening, *(line(j) for j in listed.shown)]
+    if listed.more:
+        where = (
+            f'Type /qi-project show "{joined[0].project}" to see the whole team.'
+            if one_team
+            else "Type /qi-projects mine to see your teams."
+        )
+        lines.append(f"{and_more(listed.more, 'person', 'people')}. {where}")
+    if any(j.role in LIVED_EXPERIENCE_ROLES for j in joined):
+        lines.append(
+            "That means a service user or carer is on the team. Do say hello!"
+            if one_team
+            else "Some of them are service users or carers. Do say hello!"
+        )
+    return "\n".join(lines)
 
 
 def handle_join_as_button(ctx: Context, actor: Actor, value: str) -> Reply:

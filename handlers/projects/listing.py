@@ -11,6 +11,7 @@ from handlers.core.context import Context
 from handlers.core.errors import Refusal
 from handlers.core.long_lists import and_more, shortlist, text_units
 from handlers.core.lookup import known_person
+from handlers.core.matching import match_site
 from handlers.core.reply import BUTTON_VALUE_MAX, HEADING_MAX, Actor, Button, Reply, Section, say
 from handlers.core.wording import involvement_headline_text
 from store.names import name_key
@@ -20,6 +21,7 @@ from store.projects import (
     ProjectSummary,
     project_page,
 )
+from store.sites import Site
 
 # A chat message is no place for a thousand lines: this many at a time, then a button for more.
 LIST_LIMIT = 40
@@ -33,6 +35,7 @@ NOT_ON_ANY = (
 NO_MATCH = "No active project has those words in its name or place. Type /qi-projects to see all."
 END_OF_LIST = "That's the end of the list. Type /qi-projects to see it again from the start."
 BUTTON_BROKE = "Sorry, that button didn't work. Type /qi-projects to see the list."
+NONE_AT_SITE = "No active project at {site} just now. Type /qi-projects to see all."
 SHOW_MORE = "Show more projects"
 SEE_MINE = "Type /qi-projects mine to see them all."
 NARROW = "To find one, add a word from its name, for example /qi-projects falls"
@@ -76,6 +79,7 @@ def _read_more_value(value: str) -> tuple[ListMark, str]:
 def _page(ctx: Context, actor: Actor, query: str, *, after: ListMark | None) -> Reply:
     """One page of the list the query asks for, after the project `after` (or from the start)."""
     key = name_key(query)
+    site: Site | None = None
     with ctx.sessions() as session:
         if key == MINE:
             person = known_person(session, actor)
@@ -88,11 +92,16 @@ def _page(ctx: Context, actor: Actor, query: str, *, after: ListMark | None) -> 
         elif not key:
             page = project_page(session, after=after, limit=LIST_LIMIT)
             empty = NOTHING_ACTIVE
+        elif site := match_site(session, key, typos=False).found:
+            # A site's name lists its projects: the ones /qi-stats counts for that site.
+            page = project_page(session, after=after, limit=LIST_LIMIT, site_key=site.key)
+            empty = NONE_AT_SITE.format(site=site.name)
         else:
             page = project_page(session, after=after, limit=LIST_LIMIT, words=key.split())
             empty = NO_MATCH
+    at = site.name if site else None
     if not page.total:
-        return Reply(sections=(Section(text=empty, heading=_heading(key, query)),))
+        return Reply(sections=(Section(text=empty, heading=_heading(key, query, at=at)),))
     if not page.rows:
         return say(END_OF_LIST)
     listed = shortlist(page.rows, LIST_LIMIT, line=_line, total=page.total - page.before)
@@ -114,18 +123,24 @@ def _page(ctx: Context, actor: Actor, query: str, *, after: ListMark | None) -> 
     headline = involvement_headline_text(page.involved, page.total)
     return Reply(
         sections=(
-            Section(text=headline, heading=_heading(key, query, numbers)),
+            Section(text=headline, heading=_heading(key, query, numbers, at=at)),
             Section(text="\n".join(lines), buttons=buttons),
         )
     )
 
 
-def _heading(key: str, query: str, numbers: str = "") -> str:
-    """'Active QI projects matching "…" (41 to 80 of 95)': a long search cut, not the numbers."""
+def _heading(key: str, query: str, numbers: str = "", *, at: str | None = None) -> str:
+    """'Active QI projects matching "…" (41 to 80 of 95)': a long search cut, not the numbers.
+
+    `at`: the site the query named ('Active QI projects at Riverside Hospital').
+    """
     if key == MINE:
         return "Your active projects" + numbers
     if not key:
         return "Active QI projects" + numbers
+    if at is not None:
+        start = "Active QI projects at "
+        return start + clip(at, HEADING_MAX - text_units(start + numbers)) + numbers
     start, end = 'Active QI projects matching "', f'"{numbers}'
     return start + clip(query, HEADING_MAX - text_units(start + end)) + end
 

@@ -67,6 +67,7 @@ from store.roles import (
     parse_role,
     parse_status,
 )
+from store.sites import recorded_site
 from store.stats import ROLE_CHANGED
 
 # The card names this many members; the rest are counted by role.
@@ -154,8 +155,15 @@ def new_project(ctx: Context, actor: Actor, args: Arguments) -> Reply:
     site = args.options.get("site")
     if site is not None and len(clean_name(site)) > NAME_MAX:
         raise Refusal(f"That site is too long. Please keep it under {NAME_MAX} characters.")
+    if site is not None and not name_key(site):
+        raise Refusal(
+            'Please give the site a name, for example: /qi-project new "Falls prevention on '
+            'Ward 7" --site "Riverside Hospital"'
+        )
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
+        # A site already known keeps its spelling: "riverside hospital" is Riverside Hospital.
+        site = recorded_site(session, site)
         existing = find_by_key(session, name_key(name))
         if existing is not None:
             lead = existing.lead.display_name if existing.lead else "nobody yet"

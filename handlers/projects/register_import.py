@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
@@ -31,10 +31,11 @@ from handlers.core.errors import Refusal
 from store import audit, erasure
 from store.engine import let_others_write
 from store.models import NAME_MAX, ChatIdentity, Person, Project
-from store.names import clean_name, name_key
+from store.names import clean_name, name_key, site_key
 from store.people import email_digest
 from store.planner_statistics import refresh_planner_statistics
 from store.roles import ProjectStatus, parse_status
+from store.sites import spellings
 
 PROGRESS_EVERY = 500
 # What an import adds rows to, analysed after it on PostgreSQL (a known list: no query for it).
@@ -749,9 +750,11 @@ def _apply(ctx: Context, rows: list[_Row], now: datetime, *, write: bool) -> _Ou
     """
     outcome = _Outcome()
     added: list[Person] = []  # by earlier batches: checking must see them as writing does
+    sites: dict[str, str] = {}  # site key -> its spelling, recorded or first in the file
     for start in range(0, len(rows), WRITE_BATCH):
         batch = rows[start : start + WRITE_BATCH]
         with ctx.sessions.begin() as session:
+            batch = _in_recorded_spelling(session, batch, sites)
             existing = _existing_projects(session, sorted(row.key for row in batch))
             leads = [row.lead for row in batch if row.lead is not None]
             people = _People.load(session, leads, added)
@@ -778,6 +781,24 @@ def _apply(ctx: Context, rows: list[_Row], now: datetime, *, write: bool) -> _Ou
         with ctx.sessions.begin() as session:
             refresh_planner_statistics(session.connection(), IMPORTED_TABLES)
     return outcome
+
+
+def _in_recorded_spelling(session: Session, batch: list[_Row], sites: dict[str, str]) -> list[_Row]:
+    """The rows with each site spelled as already recorded, else as first in the file.
+
+    One site, one spelling: "riverside hospital" in a register is the Riverside Hospital
+    already known, so its figures and lists are one site's. One query per batch.
+    """
+    keys = {key for row in batch if (key := site_key(row.site)) is not None}
+    sites.update(spellings(session, keys - sites.keys()))
+    spelled = []
+    for row in batch:
+        key = site_key(row.site)
+        site = None  # a cell of only punctuation names no site: kept as an empty cell is
+        if key is not None and row.site is not None:
+            site = sites.setdefault(key, row.site)
+        spelled.append(row if site == row.site else replace(row, site=site))
+    return spelled
 
 
 def _write(

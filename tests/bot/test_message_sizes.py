@@ -9,7 +9,7 @@ Welsh, Arabic, Chinese and emoji: the heaviest text either platform counts.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,13 +28,17 @@ from bot.slack.blocks import (
 from bot.slack.blocks import fallback_text as slack_fallback
 from bot.teams.cards import TRUNCATED_NOTE, build_command_reply
 from handlers.core import ids
-from handlers.core.reply import Image, Reply, say
+from handlers.core.args import MAX_ARGUMENT_LENGTH
+from handlers.core.matching import MAX_SUGGESTIONS
+from handlers.core.reply import BUTTON_VALUE_MAX, Image, Reply, say
 from handlers.core.weeks import week_of
 from handlers.evidence import stats
+from handlers.evidence.stats import take_snapshot
 from handlers.forum import announcements, channel_problems, organising
 from handlers.forum import slots as forum_slots
 from handlers.forum.leaving import GOING_SHOWN
 from handlers.forum.meetings import FORUMS_SHOWN, MEETINGS_EACH, MEETINGS_SHOWN
+from handlers.help import TOPIC_ECHO_MAX
 from handlers.home import HOME_FORUMS_SHOWN, HOME_PROJECTS_SHOWN, handle_home
 from handlers.messages import RENDERERS, render_delivery
 from handlers.nudges import buttons as nudge_actions
@@ -47,6 +51,7 @@ from handlers.nudges.weekly import (
 )
 from handlers.projects import join, team
 from handlers.projects.join import FORM_CHOICE_LIMIT
+from handlers.projects.leave import LEAVE_CHOICES
 from handlers.projects.listing import LIST_LIMIT
 from handlers.projects.manage import TEAM_SHOWN
 from store import outbox
@@ -58,13 +63,15 @@ from store.models import (
     MatchOffer,
     Meeting,
     Membership,
+    Project,
     ProjectNudge,
     Rsvp,
     SlotRequest,
 )
-from store.names import clean_name
+from store.names import clean_name, site_key
 from store.people import grant_admin
-from store.roles import Involvement, Role, RsvpAnswer
+from store.project_words import index_words
+from store.roles import Involvement, ProjectStatus, Role, RsvpAnswer
 from tests.bot.message_limits import (
     check_slack_message,
     check_slack_view,
@@ -698,7 +705,11 @@ DELIVERIES = {
         {"slot": s.slot},
         (SlotRequest, s.slot, {"status": "declined"}),
     ),
-    join.MEMBER_JOINED: lambda s: ("lead", {"membership": s.membership}, None),
+    join.MEMBER_JOINED: lambda s: (
+        "lead",
+        {"since": NEWS_HOUR.isoformat()},
+        (Membership, s.membership, {"consent_recorded_by_id": s.carer}),  # joined by themselves
+    ),
     matchmaking.MATCH_ASK: lambda s: ("carer", {"offer": s.offer}, None),
     matchmaking.MATCH_RESULT: lambda s: (
         "lead",
@@ -711,6 +722,87 @@ DELIVERIES = {
         (Forum, s.forum, {"channel": "slack:C0FORUM"}),
     ),
 }
+
+
+# --- the lead's news of who joined in the hour -------------------------------------------------
+
+# The hour the tests' clock starts in (Monday 23 November 2026, 10:00 UTC).
+NEWS_HOUR = datetime(2026, 11, 23, 10, tzinfo=UTC)
+
+
+def joined_in_the_hour(ctx, lead: int, projects: list[int], names: list[str]) -> None:
+    """People with these names, each joined one of the projects (in turn) by themselves now."""
+    people = given.many_people(ctx.sessions, names, ctx.now())
+    if not people:
+        return
+    with ctx.sessions.begin() as session:
+        session.execute(
+            insert(Membership),
+            [
+                {
+                    "project_id": projects[n % len(projects)],
+                    "person_id": pid,
+                    "role": Role.CARER if n % 2 else Role.STAFF,
+                    "involvement": Involvement.TEAM_MEMBER,
+                    "consent_recorded_by_id": pid,
+                    "consent_recorded_at": ctx.now(),
+                    "joined_at": ctx.now(),
+                }
+                for n, pid in enumerate(people)
+            ],
+        )
+
+
+def hours_news(ctx, lead: int) -> Reply | None:
+    recipient = outbox.person_recipient(lead)
+    return render_delivery(ctx, claimed(join.MEMBER_JOINED, recipient, since=NEWS_HOUR.isoformat()))
+
+
+@pytest.mark.parametrize("teams", [1, 3])
+@pytest.mark.parametrize("count", sizes(join.NEWS_NAMES_SHOWN))
+def test_the_leads_news_of_who_joined_in_the_hour_is_one_message_that_fits(ctx, asha, count, teams):
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    projects = given.many_projects(
+        ctx.sessions, long_names(teams, start=100), ctx.now(), lead_id=lead
+    )
+    joined_in_the_hour(ctx, lead, projects, long_names(count))
+
+    news = hours_news(ctx, lead)
+
+    if not count:
+        assert news is None
+        return
+    assert news is not None
+    seen = shown(news)
+    listed = seen.console.count("• ")
+    if count == 1:
+        assert listed == 0 and seen.everywhere("has joined your project")
+        return
+    # The longest names leave room for fewer than the most a message names.
+    assert 10 <= listed <= min(count, join.NEWS_NAMES_SHOWN)
+    assert seen.everywhere(f"{count} people joined your project")
+    more = count - listed
+    if more:
+        assert seen.everywhere(f"…and {more} more " + ("person" if more == 1 else "people"))
+    else:
+        assert "more people" not in seen.console
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_leads_news_of_a_thousand_joins_fits_in_every_script(ctx, asha, script):
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    projects = given.many_projects(
+        ctx.sessions, long_names(3, script, start=100), ctx.now(), lead_id=lead
+    )
+    joined_in_the_hour(ctx, lead, projects, long_names(1000, script))
+
+    news = hours_news(ctx, lead)
+
+    assert news is not None
+    seen = shown(news)
+    assert seen.everywhere("1000 people joined your project teams:")
+    assert seen.everywhere(f"…and {1000 - seen.console.count('• ')} more people")
 
 
 def test_every_kind_of_message_the_bot_sends_on_its_own_is_size_tested():
@@ -1035,6 +1127,182 @@ def test_words_qi_project_does_not_know_get_an_answer_that_fits(chat, ctx, asha,
     assert seen.everywhere("/qi-project remove-member")
 
 
+# --- finding things by name: suggestions, what to leave, help topics ------------------------
+
+
+@pytest.mark.parametrize("count", sizes(MAX_SUGGESTIONS))
+def test_suggested_projects_fit_as_buttons_that_finish_the_command(chat, ctx, ben, count):
+    names = long_names(count, "English")  # every one has "falls" in it; none "nowhere"
+    given.many_projects(ctx.sessions, names, ctx.now(), lead_id=None)
+
+    reply = chat.say(ben, "/qi-join falls nowhere as carer")
+
+    seen = shown(reply)
+    offered = min(count, MAX_SUGGESTIONS)
+    assert len(reply.buttons) == len(seen.slack_buttons) == len(seen.teams_buttons) == offered
+    assert {b.label for b in reply.buttons} <= set(names)
+    assert seen.everywhere('I couldn\'t find a project called "falls nowhere".')
+    if offered:
+        first = reply.buttons[0].label
+        joined = chat.press(ben, reply, first)
+        shown(joined)
+        assert f'Welcome to the "{first}" team as a carer.' in joined.text
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_longest_suggested_names_fit_in_every_script(chat, ctx, ben, script):
+    names = long_names(1000, script)
+    given.many_projects(ctx.sessions, names, ctx.now(), lead_id=None)
+    # "000" starts ten of the names; a topic as long as a slot allows follows the name.
+    topic = long_name(1, script, TOPIC_MAX)[: TOPIC_MAX - 1]
+
+    reply = chat.say(ben, f'/qi-forum slot "000 nowhere" "{topic}"')
+
+    seen = shown(reply)
+    assert len(seen.slack_buttons) == len(seen.teams_buttons) == MAX_SUGGESTIONS
+    for button in reply.buttons:
+        assert len(button.value) <= BUTTON_VALUE_MAX and button.label in names[:10]
+    pressed = chat.press(ben, reply, reply.buttons[0].label)
+    shown(pressed)
+    assert "Only people on the" in pressed.text  # the same command, with the name found
+
+
+@pytest.mark.parametrize("length", [1, 1000, MAX_ARGUMENT_LENGTH - len(" as carer")])
+def test_suggestions_for_the_longest_name_anyone_can_type_fit(chat, ctx, ben, length):
+    given.many_projects(ctx.sessions, long_names(MAX_SUGGESTIONS + 1, "English"), ctx.now(),
+                        lead_id=None)  # fmt: skip
+    typed = ("falls " + "x" * length)[:length]  # "f" fits them all; the rest, none
+
+    reply = chat.say(ben, f"/qi-join {typed} as carer")
+
+    seen = shown(reply)
+    assert not reply.ok
+    # The name typed is replaced by the one offered: the button's command is short again.
+    assert len(seen.slack_buttons) == len(seen.teams_buttons) == MAX_SUGGESTIONS
+    assert all(len(b.value) <= BUTTON_VALUE_MAX for b in reply.buttons)
+    assert seen.everywhere('Did you mean "0000 Reducing falls')
+
+
+@pytest.mark.parametrize("forums", [0, 1])
+@pytest.mark.parametrize("count", sizes(LEAVE_CHOICES))
+def test_what_to_leave_fits_and_says_how_to_leave_the_rest(chat, ctx, ben, count, forums):
+    me = given.person_id(ctx.sessions, ben, ctx.now())
+    projects = given.many_projects(ctx.sessions, long_names(count), ctx.now(), lead_id=None)
+    with ctx.sessions.begin() as session:
+        if projects:
+            session.execute(
+                insert(Membership),
+                [
+                    {
+                        "project_id": p,
+                        "person_id": me,
+                        "role": Role.CARER,
+                        "involvement": Involvement.TEAM_MEMBER,
+                        "joined_at": ctx.now(),
+                        "consent_recorded_at": ctx.now(),
+                    }
+                    for p in projects
+                ],
+            )
+    for n in range(forums):
+        forum = given.forum(ctx.sessions, ctx.now(), name=long_name(9000 + n))
+        with ctx.sessions.begin() as session:
+            session.add(ForumMember(forum_id=forum, person_id=me, joined_at=ctx.now()))
+
+    reply = chat.say(ben, "/qi-leave")
+
+    seen = shown(reply)
+    choices = min(count + forums, LEAVE_CHOICES)
+    assert len(seen.slack_buttons) == len(seen.teams_buttons) == len(reply.buttons) == choices
+    more = count + forums - choices
+    if more:
+        assert seen.everywhere(f"For the {more} not shown here, type /qi-leave and the name")
+    if choices:
+        left = chat.press(ben, reply, reply.buttons[-1].label)
+        seen_left = shown(left)
+        again = "Join this team again" if count else "Join the forum again"
+        assert left.ok and titled(seen_left.slack_buttons, again) == 1
+        assert titled(seen_left.teams_buttons, again) == 1
+
+
+@pytest.mark.parametrize("length", sizes(TOPIC_ECHO_MAX))
+def test_an_unknown_help_topic_fits_whatever_was_typed(chat, ctx, ben, length):
+    reply = chat.say(ben, "/qi-help " + ("w" * length if length else ""))
+
+    seen = shown(reply)
+    if length:
+        assert seen.everywhere("The topics are: join, leave, projects, project, forum, stats")
+    else:
+        assert seen.everywhere("How qi-nudge works")
+
+
+# --- sites: /qi-stats <site> and /qi-projects <site> ---------------------------------------
+
+
+def projects_at_sites(ctx, sites: list[str], status: ProjectStatus = ProjectStatus.ACTIVE):
+    """One project at each of these sites, in one insert."""
+    if not sites:
+        return
+    now = ctx.now()
+    with ctx.sessions.begin() as session:
+        project_ids = list(
+            session.scalars(
+                insert(Project).returning(Project.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "name": f"Project {number}",
+                        "name_key": f"project {number}",
+                        "site": site,
+                        "site_key": site_key(site),
+                        "status": status,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for number, site in enumerate(sites)
+                ],
+            )
+        )
+        index_words(session, project_ids)
+
+
+@pytest.mark.parametrize("count", sizes(MAX_SUGGESTIONS))
+def test_a_site_asked_about_fits_however_many_sites_there_are(chat, ctx, asha, count):
+    sites = long_names(count)  # 200 characters each, "0000 …", "0001 …", in each script
+    projects_at_sites(ctx, sites)
+    take_snapshot(ctx)  # a week of figures for each site: its run chart
+
+    stats = chat.say(asha, "/qi-stats 0")  # the beginning of every site's name
+    listing = chat.say(asha, "/qi-projects 0")
+    mistyped = chat.say(asha, f'/qi-stats "{long_name(0)[:-3]}zzz"')
+    unknown = chat.say(asha, "/qi-stats " + "x" * 1990)
+
+    for reply in (stats, listing, mistyped, unknown):
+        shown(reply)
+    if count == 1:
+        assert stats.ok and stats.image is not None and f"at {sites[0]}, " in stats.text
+        assert listing.sections[0].heading.startswith("Active QI projects at 0000 ")
+    elif count:
+        assert not stats.ok and stats.text.startswith('More than one site matches "0".')
+        assert stats.text.count('"0') == 1 + min(count, MAX_SUGGESTIONS)
+    else:
+        assert not stats.ok and stats.text.startswith('I don\'t know a site called "0".')
+    assert not unknown.ok and "…" in unknown.text  # what was typed, cut short
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_site_with_no_active_project_says_so_and_fits(chat, ctx, asha, script):
+    site = long_name(7, script)
+    projects_at_sites(ctx, [site], status=ProjectStatus.COMPLETED)
+
+    reply = chat.say(asha, f'/qi-projects "{site}"')
+
+    assert reply.ok
+    assert shown(reply).everywhere("Type /qi-projects to see all.")
+    assert reply.sections[0].text.startswith("No active project at 0007 ")
+
+
 # --- each forum's next few meetings, answers by role, leaving (issue 17) --------------------
 
 
@@ -1144,7 +1412,7 @@ def test_leaving_the_forum_asks_about_the_meetings_you_are_going_to_and_fits(cha
     seen = shown(left)
     assert seen.everywhere("You've left")
     if not count:
-        assert left.buttons == ()
+        assert titled(seen.slack_buttons, "I'm still coming") == 0
         return
     listed = min(count, GOING_SHOWN)
     assert seen.console.count("\n• ") == listed

@@ -17,7 +17,7 @@ from handlers.forum.meetings import add_meeting
 from store import people
 from store.forums import create_forum
 from store.models import Base, ChatIdentity, Forum, Membership, Person, Project
-from store.names import clean_name, name_key
+from store.names import clean_name, name_key, site_key
 from store.project_words import index_words
 from store.roles import Involvement, ProjectStatus, Role
 
@@ -149,6 +149,7 @@ def many_projects(
                         "name_key": name_key(name),
                         "status": status,
                         "site": site,
+                        "site_key": site_key(site),
                         "lead_person_id": lead_id,
                         "created_at": now,
                         "updated_at": now,

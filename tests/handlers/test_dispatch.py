@@ -291,3 +291,13 @@ def test_a_deadlock_is_a_sorry_with_a_traceback_for_it_not_try_again(clock, tmp_
     assert reply.text == SORRY and reply.text != UNREACHABLE
     (logged,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert logged.levelno == logging.ERROR and logged.exc_info is not None
+
+
+def test_a_suggestion_button_runs_its_command_as_typing_it_would(chat, asha, sessions):
+    before = given.row_counts(sessions)
+
+    pressed = chat.bot.action(asha, ids.RUN_SUGGESTED, '["qi-help","join"]')
+
+    assert ids.RUN_SUGGESTED in ACTIONS
+    assert pressed == chat.say(asha, "/qi-help join")
+    assert given.row_counts(sessions) == before

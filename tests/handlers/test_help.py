@@ -38,19 +38,43 @@ def test_project_help_explains_consent_and_consulted(chat, asha):
     assert "--consent" in reply.text and "--consulted" in reply.text
 
 
-def test_an_unknown_topic_shows_all_the_help(chat, asha):
-    reply = chat.say(asha, "/qi-help astronomy")
+@pytest.mark.parametrize("typed", ["astronomy", "/qi-astronomy", '"unbalanced', "<!channel>"])
+def test_an_unknown_topic_says_so_and_lists_the_topics(chat, asha, sessions, typed):
+    before = given.row_counts(sessions)
 
-    assert reply.ok and len(reply.sections) == len(COMMANDS) + 1
+    reply = chat.say(asha, f"/qi-help {typed}")
+
+    assert not reply.ok and len(reply.sections) == 1
+    assert f'I don\'t have help on "{typed}".' in reply.text
+    assert "The topics are: join, leave, projects, project, forum, stats, help." in reply.text
+    assert "/qi-help on its own" in reply.text
+    assert given.row_counts(sessions) == before
 
 
-@pytest.mark.parametrize("text", ["x" * 5000, '"unbalanced', "<!channel>", "\x00"])
-def test_odd_input_still_gets_help_and_stores_nothing(chat, asha, sessions, text):
+def test_a_long_unknown_topic_is_repeated_only_in_part(chat, asha):
+    reply = chat.say(asha, "/qi-help " + "x" * 5000)
+
+    assert not reply.ok
+    assert '"' + "x" * 59 + '…"' in reply.text and "x" * 61 not in reply.text
+    assert "The topics are: join," in reply.text
+
+
+@pytest.mark.parametrize("typed", ["join forum", "projects mine", "qi-stats forum"])
+def test_a_topic_followed_by_more_words_gets_that_topics_help(chat, asha, typed):
+    reply = chat.say(asha, f"/qi-help {typed}")
+
+    assert reply.ok and len(reply.sections) == 1
+    assert reply.sections[0].heading == "/qi-" + typed.removeprefix("qi-").split()[0]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\x00", "!!!"])
+def test_no_topic_still_gets_all_the_help_and_stores_nothing(chat, asha, sessions, text):
     before = given.row_counts(sessions)
 
     reply = chat.say(asha, f"/qi-help {text}")
 
     assert reply.ok and reply.sections[0].heading == "How qi-nudge works"
+    assert len(reply.sections) == len(COMMANDS) + 1
     assert given.row_counts(sessions) == before
 
 

@@ -152,3 +152,72 @@ def test_a_database_behind_the_latest_revision_is_still_upgraded(fresh_database_
     assert at_head(engine)
     assert current_revision(engine) == head_revision()
     engine.dispose()
+
+
+@BOTH
+def test_0013_keys_each_site_gives_it_one_spelling_and_adds_up_its_weeks(fresh_database_url):
+    engine = make_engine(fresh_database_url)
+    upgrade(engine, "0012")
+    at = "2026-11-23 10:00:00+00:00"
+    sites = ["Riverside Hospital", "Riverside Hospital", "riverside  HOSPITAL", "Oak Lodge", None]
+    weeks = [  # (week, scope, active, involved): one site's week under two spellings
+        ("2026-W47", "site:Riverside Hospital", 2, 1),
+        ("2026-W47", "site:riverside  HOSPITAL", 1, 0),
+        ("2026-W46", "site:riverside  HOSPITAL", 1, 1),
+        ("2026-W47", "site:Oak Lodge", 1, 0),
+        ("2026-W47", "overall", 4, 1),
+    ]
+    with engine.begin() as connection:
+        for number, site in enumerate(sites):
+            connection.execute(
+                text(
+                    "INSERT INTO projects (name, name_key, site, status, created_at, updated_at) "
+                    "VALUES (:name, :key, :site, 'active', :at, :at)"
+                ),
+                {"name": f"Project {number}", "key": f"project {number}", "site": site, "at": at},
+            )
+        for week, scope, active, involved in weeks:
+            connection.execute(
+                text(
+                    "INSERT INTO participation_snapshots (week, week_start, scope, "
+                    "active_projects, involved_projects, taken_at, backfilled) "
+                    "VALUES (:week, '2026-11-16', :scope, :active, :involved, :at, :backfilled)"
+                ),
+                {
+                    "week": week,
+                    "scope": scope,
+                    "active": active,
+                    "involved": involved,
+                    "at": at,
+                    "backfilled": False,
+                },
+            )
+
+    upgrade(engine)
+
+    with engine.begin() as connection:
+        projects = connection.execute(text("SELECT site, site_key FROM projects ORDER BY id")).all()
+        figures = connection.execute(
+            text(
+                "SELECT week, scope, active_projects, involved_projects "
+                "FROM participation_snapshots ORDER BY week, scope"
+            )
+        ).all()
+    downgrade(engine, "0012")
+    left = {c["name"] for c in inspect(engine).get_columns("projects")}
+    engine.dispose()
+
+    assert [tuple(p) for p in projects] == [
+        ("Riverside Hospital", "riverside hospital"),
+        ("Riverside Hospital", "riverside hospital"),
+        ("Riverside Hospital", "riverside hospital"),  # the spelling most used
+        ("Oak Lodge", "oak lodge"),
+        (None, None),
+    ]
+    assert [tuple(f) for f in figures] == [
+        ("2026-W46", "site:Riverside Hospital", 1, 1),
+        ("2026-W47", "overall", 4, 1),
+        ("2026-W47", "site:Oak Lodge", 1, 0),
+        ("2026-W47", "site:Riverside Hospital", 3, 1),  # added up
+    ]
+    assert "site_key" not in left  # and back down again

@@ -166,3 +166,45 @@ def test_a_page_is_one_statement_reading_the_list_in_name_order(sessions, clock,
         assert not [plan for plan in plans if sorts_the_list(plan)], "\n\n".join(plans)
     # The rows fetched: the projects shown, and no more (the counts ride on them).
     assert watched.rows == shown
+
+
+def test_a_sites_list_and_figures_read_its_own_projects_from_the_index(sessions, clock, chat, asha):
+    names = given.realistic_names(400)
+    given.many_projects(sessions, names[:200], clock(), lead_id=None, site="Riverside Hospital")
+    given.many_projects(sessions, names[200:], clock(), lead_id=None, site="Northgate Hospital")
+    connection = sessions.kw["bind"]
+    connection.exec_driver_sql("ANALYZE projects")
+    seqscan_off(connection)
+
+    with watching(connection) as watched:
+        first = chat.say(asha, "/qi-projects riverside")
+        chat.press(asha, first, "Show more projects")
+        stats = chat.say(asha, "/qi-stats riverside")
+        several = chat.say(asha, "/qi-stats hospital")  # by the words of every site's name
+    plans = watched.plans()
+    pages = [
+        plan
+        for (statement, _), plan in zip(watched.statements, plans, strict=True)
+        if "ORDER BY projects.name_key" in statement
+    ]
+
+    assert first.sections[0].heading == "Active QI projects at Riverside Hospital (1 to 40 of 200)"
+    assert "0 of 200 active projects have a service user or carer" in stats.text
+    assert several.text.startswith('More than one site matches "hospital".')
+    assert not [plan for plan in plans if reads_every_project(plan)], "\n\n".join(plans)
+    # Each page read in name order from an index (the site's own entries in ix_projects_site,
+    # or the active list's when the site has most of them, as the planner sees fit), not sorted.
+    assert len(pages) == 2 and all(
+        "ix_projects_site" in plan or "ix_projects_listed" in plan for plan in pages
+    ), "\n\n".join(pages)
+    assert not [plan for plan in pages if sorts_the_list(plan)], "\n\n".join(pages)
+
+
+def test_a_project_moved_to_another_site_is_counted_there(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention" --site "Oak Lodge"')
+    with sessions.begin() as session:
+        session.scalar(select(Project)).site = "Riverside Hospital"
+
+    assert "0 of 1 active project has" in chat.say(asha, "/qi-stats riverside hospital").text
+    assert "Falls prevention" in chat.say(asha, "/qi-projects riverside hospital").text
+    assert not chat.say(asha, "/qi-stats oak lodge").ok  # no project there now

@@ -1,5 +1,6 @@
 """`qi-nudge remind --now` and `run-due` run by hand: what is sent from here, and what is not."""
 
+import io
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from store import outbox, people
 from store.engine import make_engine, make_sessions
 from store.forums import create_forum
 from store.migrate import upgrade
-from store.models import Delivery
+from store.models import Delivery, Person
 from store.projects import create_project
 from store.roles import ProjectStatus
 from tests.fakes import FakeSlack
@@ -262,3 +263,179 @@ def test_run_due_does_not_say_nothing_is_due_when_a_held_message_is_overdue(
     assert "Nothing is due to be sent." not in out
     assert out.startswith("Nothing was sent.\n") or "\nNothing was sent.\n" in out
     assert "1 message is still held by another qi-nudge process" in out  # not "this week's"
+
+
+# --- remind --dry-run: what this week's reminder will really do --------------------------------
+
+DRY_REGISTER = (
+    "Project name,Lead,Lead email,Site,Status\n"
+    "Discharge letters,Tom Baker,tom.baker@nhs.net,Hillside,In progress\n"
+    "Kinder waiting rooms,Tom Baker,tom.baker@nhs.net,Hillside,In progress\n"
+    "Sepsis screening,Tom Baker,tom.baker@nhs.net,Hillside,On hold\n"
+    "Old audit,Tom Baker,tom.baker@nhs.net,Hillside,Completed\n"
+)
+
+
+def dry_run(ctx, *options):
+    """`qi-nudge remind --dry-run` in this process, on the test database and clock."""
+    from bot.cli.main import build_parser
+    from bot.runtime.settings import load_settings
+
+    args = build_parser().parse_args(["remind", "--dry-run", *options])
+    args.settings = load_settings({}, env_file=None)
+    return args.handler(ctx, args)
+
+
+@pytest.fixture
+def week_of_a_trust(ctx, chat, asha, ben, chloe):
+    """Asha's two projects (one with a carer), Chloe's snoozed one, Ben's (he muted reminders),
+    and Tom's from the register: he has never used chat."""
+    from handlers.projects.register_import import import_projects
+    from store import nudges as nudge_store
+    from tests.handlers.sweeps import project_id, start
+
+    start(chat, asha, "Falls prevention", "Tea trolley")
+    start(chat, chloe, "Kind words")
+    start(chat, ben, "Ben's bench")
+    chat.say(ben, "/qi-join tea trolley as carer")
+    import_projects(ctx, io.StringIO(DRY_REGISTER, newline=""))
+    with ctx.sessions.begin() as session:
+        nudge_store.snooze(
+            session,
+            project_id(ctx, "Kind words"),
+            until=datetime(2027, 1, 4, 9, tzinfo=UTC),
+            reason="recruiting",
+        )
+        nudge_store.set_muted(
+            session, given.person_id(ctx.sessions, ben, ctx.now()), muted_at=ctx.now()
+        )
+
+
+def test_dry_run_says_who_is_reminded_skipped_and_unreachable_with_totals_and_changes_nothing(
+    ctx, week_of_a_trust, capsys
+):
+    before = given.row_counts(ctx.sessions)
+
+    assert dry_run(ctx) == 0
+
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        "This week's reminder (2026-W48) was due on Monday 23 November 2026 at 09:30: it goes "
+        "within a minute while qi-nudge serve is running, or with qi-nudge remind --now.",
+        "Week 2026-W48: 5 active projects without a service user or carer.",
+        '  Would remind: "Falls prevention" (lead: Asha Patel): no service user or carer on the '
+        "team (reminder 1 in a row)",
+        '  Skip: "Kind words" (lead: Chloe Evans): snoozed until 4 January 2027 (we\'re finding '
+        "someone)",
+        '  Skip: "Ben\'s bench" (lead: Ben Okafor): the lead has turned weekly reminders off',
+        '  Would remind: "Discharge letters" (lead: Tom Baker): no service user or carer on the '
+        "team (reminder 1 in a row)",
+        '  Would remind: "Kinder waiting rooms" (lead: Tom Baker): no service user or carer on '
+        "the team (reminder 1 in a row)",
+        "Cannot be reached yet (from the project register, never seen on chat): their message "
+        "will be marked failed; they get reminders once they have used qi-nudge on Slack or Teams.",
+        "  Tom Baker <tom.baker@nhs.net>",
+        "Totals: 2 messages; 2 leads reminded about 3 projects; 0 projects passed to the "
+        "organisers; 2 projects skipped (1 lead turned reminders off, 1 snoozed); 1 lead cannot "
+        "be reached yet. Not asked: 1 already have a service user or carer, 1 on hold, "
+        "1 completed or stopped.",
+    ]
+    assert given.row_counts(ctx.sessions) == before
+
+
+def test_dry_run_after_this_weeks_reminder_went_says_when_and_when_the_next_is_due(
+    ctx, week_of_a_trust, capsys
+):
+    Jobs(ctx, NudgePolicy()).sweep(week_of(ctx.now(), ctx))
+    ctx.clock.advance(hours=3)
+
+    assert dry_run(ctx) == 0
+
+    assert capsys.readouterr().out == (
+        "This week's reminder (2026-W48) went on Monday 23 November 2026 at 10:00. Nothing more "
+        "will be sent this week. The next is due on Monday 30 November 2026 at 09:30.\n"
+    )
+
+
+def test_dry_run_before_the_reminder_is_due_says_when_it_goes(ctx, week_of_a_trust, capsys):
+    ctx.clock.advance(hours=-1)  # 09:00, half an hour before it is due
+
+    dry_run(ctx)
+
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "This week's reminder (2026-W48) goes on Monday 23 November 2026 at 09:30. If it went "
+        "now:\n"
+    )
+
+
+def test_dry_run_show_prints_each_message_exactly_as_it_is_then_sent(ctx, week_of_a_trust, capsys):
+    from bot.console.sender import printed
+    from tests.handlers.sweeps import send_all
+
+    dry_run(ctx, "--show")
+    shown = capsys.readouterr().out.split("\n--- Message ")[1:]
+
+    Jobs(ctx, NudgePolicy()).sweep(week_of(ctx.now(), ctx))
+    sent = {recipient: printed(reply) for kind, recipient, reply in send_all(ctx) if kind == NUDGE}
+    with ctx.sessions() as session:
+        ids = dict(session.execute(select(Person.display_name, Person.id)).all())
+    asha, tom = (outbox.person_recipient(ids[name]) for name in ("Asha Patel", "Tom Baker"))
+    assert shown == [
+        f"to Asha Patel (direct message) ---\n{sent[asha]}\n",
+        f"to Tom Baker (direct message) ---\n{sent[tom]}\n",
+    ]
+    assert "Falls prevention" in sent[asha] and "Kinder waiting rooms" in sent[tom]
+
+
+def test_dry_run_reads_as_many_times_for_many_projects_as_for_a_few(ctx, chat, asha, capsys):
+    from sqlalchemy import event
+
+    from tests.handlers.sweeps import start
+
+    def selects_for_projects(count: int) -> int:
+        start(chat, asha, *(f"Project {len(names) + n}" for n in range(count)))
+        names.extend(range(count))
+        statements = []
+
+        def seen(conn, cursor, statement, parameters, context, executemany):
+            statements.append(statement)
+
+        connection = ctx.sessions.kw["bind"]
+        event.listen(connection, "before_cursor_execute", seen)
+        try:
+            dry_run(ctx)
+        finally:
+            event.remove(connection, "before_cursor_execute", seen)
+        return len(statements)
+
+    names: list[int] = []
+    assert selects_for_projects(2) == selects_for_projects(40)
+    assert "Totals: 1 message; 1 lead reminded about 42 projects" in capsys.readouterr().out
+
+
+def test_show_without_dry_run_is_refused_and_sends_nothing(ctx, week_of_a_trust):
+    from bot.cli.main import build_parser
+    from bot.runtime.settings import load_settings
+    from handlers.core.errors import Refusal
+
+    args = build_parser().parse_args(["remind", "--now", "--show"])
+    args.settings = load_settings({}, env_file=None)
+    with pytest.raises(Refusal, match="--show goes with --dry-run"):
+        args.handler(ctx, args)
+    with ctx.sessions() as session:
+        assert session.scalar(select(Delivery.id).where(Delivery.kind == NUDGE)) is None
+
+
+def test_dry_run_of_a_week_whose_reminder_was_missed_says_it_is_skipped(
+    ctx, week_of_a_trust, capsys
+):
+    ctx.clock.advance(days=4)  # Friday: qi-nudge was not running on Monday
+
+    dry_run(ctx)
+
+    assert capsys.readouterr().out.startswith(
+        "This week's reminder (2026-W48) was due on Monday 23 November 2026 at 09:30 and was "
+        "missed (qi-nudge was not running). It is skipped, so as not to remind people twice in a "
+        "few days; the next is due on Monday 30 November 2026 at 09:30."
+    )

@@ -83,7 +83,7 @@ def test_every_subcommand_names_a_function_that_exists():
         lazy += [sub._defaults.get("handler"), *sub._defaults.get("handler_by_action", {}).values()]
     lazy = [command for command in lazy if command is not None]
 
-    assert len(lazy) == 19  # meeting uncancel made it 19
+    assert len(lazy) == 20  # meeting uncancel and projects list made it 20
     for command in lazy:
         assert isinstance(command, LazyCommand)
         assert callable(getattr(importlib.import_module(command.module), command.name)), command

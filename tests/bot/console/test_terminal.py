@@ -9,9 +9,10 @@ from bot.console.terminal import Console, console_actor
 from handlers import dispatch
 from handlers.core import ids
 from handlers.core.reply import Button, Image, Reply, Section, say
+from handlers.demo import seed_example_trust
 from handlers.dispatch import Dispatcher
 from store.forums import create_forum
-from store.models import ChatIdentity, ForumMember, Membership, Person
+from store.models import ChatIdentity, ForumMember, Membership, Person, Project
 from store.projects import create_project
 from store.roles import ProjectStatus, Role
 
@@ -310,3 +311,34 @@ def test_a_refused_form_comes_back_with_the_answers_kept(ctx, sessions, monkeypa
             select(Person.display_name, Membership.role).join(Membership.person)
         ).all()
     assert recorded == [("Sam Jones", Role.CARER)]  # once, and nobody called "???"
+
+
+def test_the_readmes_join_example_in_the_demo_offers_the_falls_project_to_press(ctx, sessions):
+    seed_example_trust(ctx)
+
+    transcript = run_console(ctx, ["/qi-join Falls prevention as carer", "1"], name="Priya Shah")
+
+    assert 'I couldn\'t find a project called "Falls prevention".' in transcript
+    assert '"Reducing falls on Ward 7"' in transcript
+    assert "[1] Reducing falls on Ward 7" in transcript
+    assert 'Welcome to the "Reducing falls on Ward 7" team as a carer.' in transcript
+    with sessions() as session:
+        joined = session.execute(
+            select(Project.name, Membership.role)
+            .join(Membership, Membership.project_id == Project.id)
+            .join(Person, Person.id == Membership.person_id)
+            .where(Person.display_name == "Priya Shah")
+        ).all()
+    assert joined == [("Reducing falls on Ward 7", Role.CARER)]
+
+
+def test_leave_alone_in_the_demo_lists_your_teams_and_the_forum_to_press(ctx, sessions):
+    seed_example_trust(ctx)
+
+    transcript = run_console(ctx, ["/qi-leave", "2", "1"], name="Ben Okafor")
+
+    assert "Which would you like to leave?" in transcript
+    assert "[1] QI Forum" in transcript and "[2] Reducing falls on Ward 7" in transcript
+    assert 'You\'ve left the "Reducing falls on Ward 7" team.' in transcript
+    assert "[1] Join this team again" in transcript
+    assert transcript.count('Welcome to the "Reducing falls on Ward 7" team as a carer.') == 1

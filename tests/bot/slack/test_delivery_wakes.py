@@ -37,8 +37,8 @@ def wait_for(condition, seconds: float = 10.0) -> bool:
     return True
 
 
-def test_reads_and_joins_that_tell_nobody_cost_the_sender_nothing_and_news_goes_at_once(
-    slack_bot, fake_slack
+def test_reads_and_joins_that_tell_nobody_cost_the_sender_nothing_and_news_goes_when_due(
+    slack_bot, fake_slack, clock
 ):
     service = slack_bot.service
     passes: list[int] = []
@@ -71,8 +71,13 @@ def test_reads_and_joins_that_tell_nobody_cost_the_sender_nothing_and_news_goes_
         fake_slack.add_user(CARER, "Ben Okafor")
         command(slack_bot, fake_slack, CARER, "/qi-join", "falls as carer")  # Asha is told
 
+        # Woken once, to learn when the hour's news is due; nothing goes before then.
+        assert wait_for(lambda: len(passes) == 2)
+        assert fake_slack.messages(LEAD) == []
+        clock.advance(hours=1, minutes=1)
+        loop.wake()  # (its real sleep is an hour; the test's clock jumped there)
         assert wait_for(lambda: len(fake_slack.messages(LEAD)) == 1)
         assert "Ben Okafor" in fake_slack.messages(LEAD)[0]["text"]
     finally:
         loop.stop()
-    assert len(passes) == 2
+    assert len(passes) == 3

@@ -375,3 +375,33 @@ def test_a_meeting_back_on_edits_its_posts_back_and_the_goer_hears_on_slack(
     cancelled, back_on = (m["text"] for m in fake_slack.messages(CARER))
     assert "has been cancelled" in cancelled
     assert back_on.startswith("Good news: the QI Forum meeting on ")
+
+
+def test_joins_within_an_hour_reach_the_lead_as_one_message_sent_once(slack_bot, fake_slack, clock):
+    from tests.bot.slack.test_slack_http import start_project
+
+    start_project(slack_bot, fake_slack)  # Asha leads "Falls prevention"
+    for user, name, role in [
+        ("UBEN", "Ben Okafor", "carer"),
+        ("UCHLOE", "Chloe Evans", "staff"),
+        ("UDAN", "Dan Smith", "service user"),
+    ]:
+        fake_slack.add_user(user, name)
+        command(slack_bot, fake_slack, user, "/qi-join", f"falls as {role}")
+        clock.advance(minutes=15)
+    slack_bot.settle()
+    assert fake_slack.calls_to("chat.postMessage") == []  # the hour is not over yet
+
+    clock.advance(minutes=20)  # 11:05
+    slack_bot.settle()
+    slack_bot.settle()
+
+    (news,) = fake_slack.messages(LEAD)
+    check_slack_message(news["text"], news["blocks"])
+    assert visible_text(news["blocks"]) == (
+        '3 people joined your project "Falls prevention":\n'
+        "• Ben Okafor as a carer\n"
+        "• Chloe Evans as staff\n"
+        "• Dan Smith as a service user\n"
+        "That means a service user or carer is on the team. Do say hello!"
+    )

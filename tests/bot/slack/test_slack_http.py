@@ -69,11 +69,14 @@ def start_project(bot, fake, name="Falls prevention"):
     assert command(bot, fake, LEAD, "/qi-project", f'new "{name}"').status_code == 200
 
 
-def test_join_answers_in_the_ack_and_tells_the_lead(slack_bot, fake_slack):
+def test_join_answers_in_the_ack_and_tells_the_lead(slack_bot, fake_slack, clock):
     start_project(slack_bot, fake_slack)
     fake_slack.add_user(CARER, "Ben Okafor")
 
     joined = command(slack_bot, fake_slack, CARER, "/qi-join", "falls as carer")
+    slack_bot.settle()
+    assert fake_slack.calls_to("chat.postMessage") == []  # the hour's news goes after the hour
+    clock.advance(hours=1, minutes=1)
     slack_bot.settle()
 
     assert joined.status_code == 200
@@ -390,6 +393,7 @@ def test_a_rate_limited_dm_waits_for_retry_after_then_arrives(slack_bot, fake_sl
     fake_slack.fail("chat.postMessage", 429, retry_after=1)
 
     command(slack_bot, fake_slack, CARER, "/qi-join", "falls as carer")
+    clock.advance(hours=1, minutes=1)  # when the lead's news of the hour is due
     slack_bot.settle()
     clock.advance(seconds=2)  # past Retry-After
     slack_bot.settle()
@@ -452,6 +456,7 @@ def test_a_slack_server_error_on_a_dm_is_retried_and_delivered(slack_bot, fake_s
     fake_slack.fail("chat.postMessage", 503)
 
     command(slack_bot, fake_slack, CARER, "/qi-join", "falls as carer")
+    clock.advance(hours=1, minutes=1)  # when the lead's news of the hour is due
     slack_bot.settle()
     tried_once = len(fake_slack.calls_to("chat.postMessage")) == 1
     nothing_yet = fake_slack.messages("D" + LEAD) == []
@@ -600,3 +605,32 @@ def test_a_lead_takes_someone_off_the_team_from_the_card_on_slack(slack_bot, fak
     assert "I've taken Ben Okafor off the" in visible_text(done["blocks"])
     with slack_bot.engine.connect() as connection:
         assert connection.execute(select(Membership.left_at)).scalar() is not None
+
+
+def test_a_suggested_project_is_a_button_that_finishes_the_command(slack_bot, fake_slack):
+    start_project(slack_bot, fake_slack, name="Reducing falls on Ward 7")
+    fake_slack.add_user(CARER, "Ben Okafor")
+    answer = command(slack_bot, fake_slack, CARER, "/qi-join", "Falls prevention as carer").json()
+    suggested = button(answer, "Reducing falls on Ward 7")
+
+    pressed = slack_bot.post(
+        block_actions_body(
+            suggested["action_id"],
+            suggested["value"],
+            user_id=CARER,
+            response_url=fake_slack.response_url("suggested"),
+            ephemeral=True,
+        )
+    )
+    slack_bot.settle()
+
+    assert 'Did you mean "Reducing falls on Ward 7"?' in visible_text(answer["blocks"])
+    assert suggested["action_id"].startswith(ids.RUN_SUGGESTED)
+    assert pressed.status_code == 200
+    ((key, body),) = fake_slack.responses
+    assert key == "suggested"
+    assert 'Welcome to the "Reducing falls on Ward 7" team as a carer' in visible_text(
+        body["blocks"]
+    )
+    with slack_bot.engine.connect() as connection:
+        assert connection.execute(select(Membership.role)).scalars().all() == ["carer"]

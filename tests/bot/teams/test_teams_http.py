@@ -489,3 +489,21 @@ def test_a_lead_takes_someone_off_the_team_from_the_card_on_teams(teams_bot, fak
     assert "I've taken Sam Jones off the" in card_text(done)
     with teams_bot.ctx.sessions() as session:
         assert session.scalars(select(Membership.left_at)).all() != [None]
+
+
+def test_a_suggested_project_is_a_button_that_finishes_the_command(teams_bot, fake_teams):
+    fake_teams.add_user(PRIYA)
+    project(teams_bot, "Reducing falls on Ward 7")
+    teams_bot.say("qi-join Falls prevention as carer")
+    (suggestions,) = sent_to(fake_teams)
+    verb, data = button(card_of(suggestions), "Reducing falls on Ward 7")
+
+    answer = teams_bot.press(verb, data, reply_to_id=suggestions["id"])
+
+    assert 'Did you mean "Reducing falls on Ward 7"?' in card_text(card_of(suggestions))
+    assert answer.status_code == 200
+    assert 'Welcome to the "Reducing falls on Ward 7" team as a carer' in card_text(
+        answer.json()["value"]
+    )
+    with teams_bot.ctx.sessions() as session:
+        assert session.scalars(select(Membership.role)).all() == [Role.CARER]

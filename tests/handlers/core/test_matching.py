@@ -3,8 +3,16 @@
 import pytest
 
 from handlers.core import matching
-from handlers.core.matching import MAX_SUGGESTIONS, Named, match_name, match_project_name
+from handlers.core.matching import (
+    MAX_SUGGESTIONS,
+    Named,
+    match_name,
+    match_project_name,
+    with_shared_words,
+)
 from store.names import name_key
+from store.projects import OPEN_STATUSES
+from store.roles import ProjectStatus
 from tests.handlers import given
 from tests.query_watch import watching
 
@@ -180,3 +188,84 @@ def test_a_unique_beginning_and_words_are_asked_of_the_index(sessions, clock, ch
     assert "Earlier mouth care on ward 9 2015" in beginning.text
     assert "Improving falls on ward 3 2015" in words.text
     assert watched.rows <= 40
+
+
+# --- Suggestions from shared words, when nothing fits every typed word ---------------------
+
+DEMO = [
+    "Reducing falls on Ward 7",
+    "Pressure ulcer prevention",
+    "Kinder waiting rooms",
+    "Falls audit 2019",
+    "Smoother handovers at night",
+]
+
+
+def shared(sessions, typed, statuses=None, close=()):
+    with sessions() as session:
+        return with_shared_words(session, name_key(typed), statuses, close)
+
+
+def test_names_sharing_a_typed_word_are_offered_most_shared_first(sessions, clock):
+    given.many_projects(sessions, DEMO, clock(), lead_id=None)
+
+    assert shared(sessions, "Falls prevention") == (
+        "Falls audit 2019",  # as many words shared, nearer in length
+        "Reducing falls on Ward 7",
+        "Pressure ulcer prevention",
+    )
+    assert shared(sessions, "falls at night on ward 7")[:2] == (
+        "Reducing falls on Ward 7",  # "falls" and "ward" ("on" and "7" are too short to say)
+        "Smoother handovers at night",
+    )
+    assert shared(sessions, "prev") == ("Pressure ulcer prevention",)  # a word's start will do
+
+
+def test_names_already_found_close_come_first_and_are_not_repeated(sessions, clock):
+    given.many_projects(sessions, DEMO, clock(), lead_id=None)
+
+    assert shared(sessions, "Falls prevention", close=("Pressure ulcer prevention",)) == (
+        "Pressure ulcer prevention",
+        "Falls audit 2019",
+        "Reducing falls on Ward 7",
+    )
+    five = tuple(f"Close {n}" for n in range(MAX_SUGGESTIONS))
+    assert shared(sessions, "Falls prevention", close=five) == five
+
+
+def test_only_projects_of_the_statuses_asked_for_are_offered(sessions, clock):
+    given.many_projects(sessions, DEMO[:1], clock(), lead_id=None)
+    given.many_projects(
+        sessions, ["Falls audit 2019"], clock(), lead_id=None, status=ProjectStatus.COMPLETED
+    )
+
+    assert shared(sessions, "falls prevention", OPEN_STATUSES) == ("Reducing falls on Ward 7",)
+    assert len(shared(sessions, "falls prevention")) == 2
+
+
+@pytest.mark.parametrize("typed", ["on 7", "qu", "", "zebra crossing", "!!!"])
+def test_short_or_unknown_words_offer_nothing(sessions, clock, typed):
+    given.many_projects(sessions, DEMO, clock(), lead_id=None)
+
+    assert shared(sessions, typed) == ()
+
+
+def test_shared_words_are_asked_of_the_word_index_not_every_project(sessions, clock):
+    given.many_projects(sessions, given.realistic_names(600), clock(), lead_id=None)
+
+    with sessions() as session:
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        with watching(connection) as watched:
+            offered = with_shared_words(session, "sepsis prevention 2015", None, ())
+        plans = watched.plans()
+
+    assert len(offered) == MAX_SUGGESTIONS
+    assert all("sepsis" in name.lower() and "2015" in name for name in offered)
+    assert watched.rows <= MAX_SUGGESTIONS + 1  # the counts of each word's entries, the few
+    assert not any(
+        line.startswith("SCAN projects") or "Seq Scan on projects" in line
+        for plan in plans
+        for line in plan.splitlines()
+    )

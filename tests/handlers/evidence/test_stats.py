@@ -254,7 +254,8 @@ def test_stats_for_one_site_and_an_unknown_site(ctx, history, chat, ben):
     assert "on the team at Ward 7, as in September 2026." in ward.text
     assert not unknown.ok
     assert unknown.text == (
-        'I have no figures for a site called "Moon Base". Sites with figures: Riverside, Ward 7.'
+        'I don\'t know a site called "Moon Base". Did you mean "Riverside" or "Ward 7"? Type '
+        "/qi-projects to see each project with its site."
     )
 
 
@@ -445,9 +446,11 @@ def test_a_since_date_that_cannot_be_used_is_refused_kindly(chat, ctx, asha, sin
     ],
 )
 def test_a_since_date_is_read_day_first_and_without_a_year_is_the_last_such_day(
-    chat, ctx, asha, since, joined
+    chat, ctx, clock, asha, since, joined
 ):
+    clock.advance(days=-30)  # the project began before the day given (a later one is clamped)
     chat.say(asha, f'/qi-project new "{FALLS}"')
+    clock.advance(days=30)
 
     reply = chat.say(
         asha, f'/qi-project add-member "{FALLS}" "Sam Jones" as a carer --consent --since {since}'
@@ -596,7 +599,7 @@ def statements_of(ctx, say):
         assert say().ok
     finally:
         event.remove(connection, "before_cursor_execute", count)
-    return [s for s in statements if s.upper().startswith("SELECT")]
+    return [s for s in statements if s.upper().startswith(("SELECT", "WITH"))]
 
 
 @pytest.mark.parametrize("site", ["", '"Ward 7"'])
@@ -612,9 +615,12 @@ def test_stats_reads_a_few_set_based_statements_however_many_projects(
     # One statement for the weeks, the notes and the headline; a site is looked up first.
     assert len(after) == len(before) == (2 if site else 1)
     # Projects are counted in SQL, never read row by row (a site's headline read every
-    # project and its history: O(projects) in Python on every request).
+    # project and its history: O(projects) in Python on every request); the site itself is
+    # found by its key, with its spelling, in one statement.
     from_projects = [s for s in after if "FROM projects" in s]
-    assert from_projects and all("count(*)" in s for s in from_projects)
+    assert from_projects and all(
+        "count(*)" in s or "GROUP BY projects.site_key" in s for s in from_projects
+    )
 
 
 def test_the_headline_counts_as_the_project_lists_do(ctx, history):
@@ -677,7 +683,7 @@ def test_organisers_list_edit_and_delete_chart_notes_by_number(chat, ctx, asha, 
         f'• #{evening} 1 June 2026: "Evening meetings"',
         f'• #{relaunch} 2 March 2026: "Forum relaunched"',
     ]
-    assert f"/qi-stats note edit {evening} 2026-03-09" in listed.text  # the latest's number
+    assert f"/qi-stats note edit {evening} 26 October 2026" in listed.text  # the latest's number
     assert edited.text == (
         f'Changed note #{relaunch} on the run chart to: 9 March 2026, "Forum relaunched!".'
     )
@@ -726,4 +732,121 @@ def test_with_no_notes_the_list_says_how_to_add_one(chat, ctx, asha):
     reply = chat.say(asha, "/qi-stats notes")
 
     assert reply.ok and "There are no notes on the run chart yet." in reply.text
-    assert '/qi-stats note 2026-03-02 "Forum relaunched"' in reply.text
+    assert "Organisers can add one: /qi-stats note 26 October 2026" in reply.text
+
+
+# --- sites: found and counted as /qi-projects finds and counts them -----------------------
+
+RIVERSIDE_NOW = [  # the active projects at Riverside Hospital in the `sites` trust
+    "Quicker discharge letters",
+    "Reducing falls on Ward 7",
+    "Smoother handovers",
+]
+
+
+@pytest.fixture
+def sites(chat, ctx, clock, asha, ben):
+    """Riverside Hospital typed three ways, a finished project there, Oak Lodge, and a project
+    named for the river that is at no site. Ben, a carer, is on the falls project's team.
+    """
+    at(clock, 2026, 11, 2)
+    for line in [
+        '/qi-project new "Reducing falls on Ward 7" --site "Riverside Hospital"',
+        '/qi-project new "Quicker discharge letters" --site "riverside  HOSPITAL"',
+        '/qi-project new "Smoother handovers" --site "Riverside Hospital."',
+        '/qi-project new "Old audit" --site "Riverside Hospital"',
+        '/qi-project new "Better sleep" --site "Oak Lodge"',
+        '/qi-project new "Riverside walks"',
+    ]:
+        assert chat.say(asha, line).ok
+    assert chat.say(asha, '/qi-project status "Old audit" completed').ok
+    assert chat.say(ben, "/qi-join Reducing falls on Ward 7 as carer").ok
+    at(clock, 2026, 11, 23, 10)
+    backfill(ctx)
+
+
+def listed_names(reply):
+    """The names of the projects a list shows (the names here have no colon or bracket)."""
+    lines = [line for line in reply.text.splitlines() if line.startswith("• ")]
+    return [line[2:].split(":")[0].split(" (")[0] for line in lines]
+
+
+def test_a_site_typed_any_way_is_one_site_with_one_spelling(ctx, sites):
+    with ctx.sessions() as session:
+        spelled = set(session.scalars(select(Project.site).where(Project.site.is_not(None))))
+        scopes = stats_store.scopes(session)
+
+    assert spelled == {"Riverside Hospital", "Oak Lodge"}
+    site_scopes = [s for s in scopes if s.startswith("site:")]
+    assert site_scopes == ["site:Oak Lodge", "site:Riverside Hospital"]
+    assert figures(ctx, "site:Riverside Hospital")[-1] == ("2026-W47", 3, 1, True)
+
+
+@pytest.mark.parametrize(
+    "typed", ["Riverside Hospital", "riverside hospital", "RIVERSIDE", "river", "hospital"]
+)
+def test_stats_and_the_project_list_count_the_same_projects_at_a_site(chat, sites, ben, typed):
+    stats = chat.say(ben, f"/qi-stats {typed}")
+    listing = chat.say(ben, f"/qi-projects {typed}")
+
+    headline = "1 of 3 active projects has a service user or carer on the team"
+    assert stats.ok and f"{headline} at Riverside Hospital, " in stats.text
+    assert stats.image is not None and stats.image.title.endswith("(Riverside Hospital)")
+    assert listing.sections[0].heading == "Active QI projects at Riverside Hospital"
+    assert listing.sections[0].text == f"{headline}."
+    assert listed_names(listing) == RIVERSIDE_NOW  # not "Riverside walks", at no site
+
+
+def test_a_site_named_by_a_word_of_it_is_that_site_in_stats_and_lists(chat, sites, ben):
+    stats = chat.say(ben, "/qi-stats lodge")
+    listing = chat.say(ben, "/qi-projects lodge")
+
+    assert "0 of 1 active project has a service user or carer on the team at Oak Lodge" in (
+        stats.text
+    )
+    assert listed_names(listing) == ["Better sleep"]
+
+
+def test_a_site_that_could_be_several_or_none_is_asked_about_kindly(chat, ben, asha, sites):
+    assert chat.say(asha, '/qi-project new "Eye tests" --site "Riverside Clinic"').ok
+
+    several = chat.say(ben, "/qi-stats riverside")
+    mistyped = chat.say(ben, "/qi-stats Rivreside Hospital")
+    searched = chat.say(ben, "/qi-projects riverside")
+
+    assert not several.ok
+    assert several.text == (
+        'More than one site matches "riverside". Did you mean "Riverside Clinic" or '
+        '"Riverside Hospital"? Type a little more of the site\'s name.'
+    )
+    assert not mistyped.ok
+    assert mistyped.text == (
+        'I don\'t know a site called "Rivreside Hospital". Did you mean "Riverside Hospital"? '
+        "Type /qi-projects to see each project with its site."
+    )
+    # Not one site: /qi-projects searches names and sites for the word, as it always has.
+    assert searched.sections[0].heading == 'Active QI projects matching "riverside"'
+    assert listed_names(searched) == [
+        "Eye tests",
+        "Quicker discharge letters",
+        "Reducing falls on Ward 7",
+        "Riverside walks",
+        "Smoother handovers",
+    ]
+
+
+def test_the_example_trusts_sites_agree_in_stats_and_lists(chat, ctx, asha):
+    seed_example_trust(ctx)
+
+    stats = chat.say(asha, "/qi-stats Riverside Hospital")
+    listing = chat.say(asha, "/qi-projects Riverside Hospital")
+
+    # Its falls project is on Ward 7 of Riverside Hospital: one site, not two.
+    headline = "1 of 3 active projects has a service user or carer on the team"
+    assert f"{headline} at Riverside Hospital" in stats.text
+    assert listing.sections[0].text == f"{headline}."
+    assert listed_names(listing) == [
+        "Quicker discharge letters",
+        "Reducing falls on Ward 7",
+        "Smoother handovers at night",
+    ]

@@ -298,7 +298,7 @@ def test_a_team_told_of_the_cancelling_hears_its_slot_stands_once_back_on(
         ("cancel-meeting next", "Please give the meeting's number, like this: /qi-forum cancel"),
         ("cancel-meeting 999", "There is no meeting #999. See their numbers with: /qi-forum meet"),
         ("move-meeting {id}", "Please give the meeting's number and its new date and time"),
-        ("move-meeting {id} tomorrow 2pm", "write it like this: /qi-forum move-meeting 5 2026"),
+        ("move-meeting {id} tomorrow 2pm", "For example: /qi-forum move-meeting 5 3 December"),
     ],
 )
 def test_a_change_that_cannot_be_made_is_explained_and_changes_nothing(

@@ -311,3 +311,17 @@ def test_the_slots_waiting_are_read_in_the_same_few_statements_however_many(
         statements.append(len(watched.statements))
 
     assert statements[0] == statements[1]
+
+
+def test_a_slot_for_a_loosely_named_project_offers_it_as_a_button(
+    chat, asha, chloe, clock, sessions
+):
+    _scene(chat, asha, chloe, clock, sessions)
+
+    reply = chat.say(asha, '/qi-forum slot "prevention of falls" "Our idea for night checks"')
+    asked = chat.press(asha, reply, "Falls prevention")
+
+    assert not reply.ok and [b.label for b in reply.buttons] == ["Falls prevention"]
+    assert asked.ok, asked.text
+    with sessions() as session:
+        assert session.scalars(select(SlotRequest.topic)).all() == ["Our idea for night checks"]

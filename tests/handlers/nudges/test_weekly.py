@@ -65,6 +65,18 @@ def test_the_greeting_uses_the_first_name():
     assert [first_name(n) for n in ("Asha Patel", "  Ben  Okafor ", "")] == ["Asha", "Ben", ""]
 
 
+@pytest.mark.parametrize(
+    ("lead_name", "hello"), [("Dr Asha Patel", "Hello Asha."), ("Dr Patel", "Hello Dr Patel.")]
+)
+def test_the_nudge_never_greets_a_lead_by_their_title(chat, ctx, dm, lead_name, hello):
+    lead = person(lead_name, "lead")
+    start(chat, lead, FALLS)
+
+    nudge = nudge_now(ctx, dm(lead))
+
+    assert nudge.sections[0].text.startswith(f'{hello} Your "Falls prevention" team')
+
+
 # Who is nudged
 
 

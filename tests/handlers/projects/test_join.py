@@ -1,11 +1,13 @@
 """Joining project teams: /qi-join."""
 
 import pytest
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 
 from handlers.core import ids
 from handlers.core.wording import as_role
-from store.models import ForumMember, Membership, Person
+from store.models import Delivery, ForumMember, Membership, Person
+from store.projects import find_by_key
 from store.roles import Involvement, Role
 from tests.conftest import person
 from tests.handlers import given
@@ -501,11 +503,16 @@ def test_join_form_asks_for_a_typed_name_when_there_are_too_many_to_list(chat, a
     assert reply.ok and '"Project 042" team as a carer' in reply.text
 
 
-def test_the_lead_is_told_once_who_joined_and_as_what(chat, ctx, dm, asha, ben, chloe):
+def after_the_hour(ctx):
+    """The clock (10:00 on a Monday) moved past the hour's end, when the lead's news goes."""
+    ctx.clock.advance(hours=1, minutes=1)
+
+
+def test_the_lead_is_told_once_who_joined_and_as_what(chat, ctx, dm, asha, ben):
     chat.say(asha, '/qi-project new "Falls prevention"')
     chat.say(ben, "/qi-join Falls prevention as carer")
     chat.say(ben, "/qi-join Falls prevention as carer")  # again: nothing new to tell
-    chat.say(chloe, "/qi-join Falls prevention as staff")
+    after_the_hour(ctx)
 
     news = [(recipient, reply.text) for _kind, recipient, reply in send_all(ctx)]
 
@@ -515,26 +522,135 @@ def test_the_lead_is_told_once_who_joined_and_as_what(chat, ctx, dm, asha, ben, 
             'Ben Okafor has joined your project "Falls prevention" as a carer. That means a '
             "service user or carer is on the team. Do say hello!",
         ),
-        (dm(asha), 'Chloe Evans has joined your project "Falls prevention" as staff.'),
     ]
     assert send_all(ctx) == []  # sent once
+
+
+def test_several_joins_in_one_hour_reach_the_lead_as_one_message_after_the_hour(
+    chat, ctx, dm, asha, ben, chloe, sessions
+):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(ben, "/qi-join Falls prevention as carer")
+    ctx.clock.advance(minutes=40)
+    chat.say(chloe, "/qi-join Falls prevention as staff")
+    chat.say(person("Dan Smith"), "/qi-join Falls prevention as service user")
+
+    assert send_all(ctx) == []  # the hour is not over: more may join
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 1
+    after_the_hour(ctx)
+    news = [(recipient, reply.text) for _kind, recipient, reply in send_all(ctx)]
+
+    assert news == [
+        (
+            dm(asha),
+            '3 people joined your project "Falls prevention":\n'
+            "• Ben Okafor as a carer\n"
+            "• Chloe Evans as staff\n"
+            "• Dan Smith as a service user\n"
+            "That means a service user or carer is on the team. Do say hello!",
+        )
+    ]
+    assert send_all(ctx) == []
+
+
+def test_joins_to_two_teams_in_one_hour_are_one_message_naming_each_team(
+    chat, ctx, dm, asha, ben, chloe
+):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project new "Sepsis screening"')
+    chat.say(ben, "/qi-join Sepsis screening as staff")
+    chat.say(chloe, "/qi-join Falls prevention as staff")
+    after_the_hour(ctx)
+
+    (news,) = [reply.text for _kind, _recipient, reply in send_all(ctx)]
+
+    assert news == (
+        "2 people joined your project teams:\n"
+        '• Chloe Evans joined "Falls prevention" as staff\n'
+        '• Ben Okafor joined "Sepsis screening" as staff'
+    )
+
+
+def test_a_join_in_the_next_hour_is_in_the_next_hours_message(chat, ctx, dm, asha, ben, chloe):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(ben, "/qi-join Falls prevention as staff")
+    ctx.clock.advance(hours=1)  # 11:00: Ben's news is due at 11:01
+    chat.say(chloe, "/qi-join Falls prevention as staff")
+    ctx.clock.advance(minutes=1)
+
+    first = [reply.text for _kind, _recipient, reply in send_all(ctx)]
+    after_the_hour(ctx)
+    second = [reply.text for _kind, _recipient, reply in send_all(ctx)]
+
+    assert first == ['Ben Okafor has joined your project "Falls prevention" as staff.']
+    assert second == ['Chloe Evans has joined your project "Falls prevention" as staff.']
 
 
 def test_nobody_is_told_when_the_lead_joins_their_own_team(chat, ctx, asha):
     chat.say(asha, '/qi-project new "Falls prevention"')
     chat.say(asha, "/qi-join Falls prevention as staff")
+    after_the_hour(ctx)
 
     assert send_all(ctx) == []
+
+
+def test_someone_the_lead_added_is_not_news_to_them_in_the_hours_message(
+    chat, ctx, asha, ben, chloe
+):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project add-member "Falls prevention" "Sam Jones" as carer --consent')
+    chat.say(ben, "/qi-join Falls prevention as staff")
+    after_the_hour(ctx)
+
+    (news,) = [reply.text for _kind, _recipient, reply in send_all(ctx)]
+
+    assert news == 'Ben Okafor has joined your project "Falls prevention" as staff.'
 
 
 def test_news_of_someone_who_has_left_again_by_sending_time_is_withdrawn(chat, ctx, asha, ben):
     chat.say(asha, '/qi-project new "Falls prevention"')
     chat.say(ben, "/qi-join Falls prevention as carer")
     chat.say(ben, "/qi-leave Falls prevention")
+    after_the_hour(ctx)
 
     assert [(kind, reply) for kind, _recipient, reply in send_all(ctx)] == [
         ("member_joined", None)  # withdrawn, not sent
     ]
+
+
+def test_someone_who_left_again_is_left_out_of_the_hours_news(chat, ctx, asha, ben, chloe):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(ben, "/qi-join Falls prevention as carer")
+    chat.say(chloe, "/qi-join Falls prevention as staff")
+    chat.say(ben, "/qi-leave Falls prevention")
+    after_the_hour(ctx)
+
+    (news,) = [reply.text for _kind, _recipient, reply in send_all(ctx)]
+
+    assert news == 'Chloe Evans has joined your project "Falls prevention" as staff.'
+
+
+def test_news_planned_one_per_join_before_batching_is_still_sent(ctx, dm, asha, ben, chat):
+    from store import outbox
+
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(ben, "/qi-join Falls prevention as carer")
+    with ctx.sessions.begin() as session:
+        session.execute(sql_delete(Delivery))
+        membership = session.scalar(select(Membership.id))
+        outbox.plan_message_to(
+            session,
+            given.person_id(ctx.sessions, asha, ctx.now()),
+            "member_joined",
+            f"membership:{membership}",
+            {"membership": membership},
+            now=ctx.now(),
+        )
+
+    (news,) = [reply.text for _kind, _recipient, reply in send_all(ctx)]
+
+    assert news.startswith('Ben Okafor has joined your project "Falls prevention" as a carer.')
 
 
 @pytest.mark.parametrize(
@@ -551,3 +667,109 @@ def test_the_welcome_reads_as_people_say_it(chat, asha, ben, role, says):
     reply = chat.say(ben, f"/qi-join Falls prevention as {role}")
 
     assert reply.ok and f'Welcome to the "Falls prevention" {says}' in reply.text
+
+
+# A name that fits no project: the closest offered as buttons that finish the command.
+
+
+def buttons_of(reply):
+    return [(b.label, b.action_id) for b in reply.buttons]
+
+
+def test_the_readmes_example_is_offered_the_falls_project_and_its_button_joins(
+    chat, asha, ben, sessions
+):
+    chat.say(asha, '/qi-project new "Reducing falls on Ward 7"')
+    chat.say(asha, '/qi-project new "Kinder waiting rooms"')
+    before = given.row_counts(sessions)
+
+    reply = chat.say(ben, "/qi-join Falls prevention as carer")
+
+    assert not reply.ok
+    assert 'I couldn\'t find a project called "Falls prevention".' in reply.text
+    assert 'Did you mean "Reducing falls on Ward 7"?' in reply.text
+    assert buttons_of(reply) == [("Reducing falls on Ward 7", ids.RUN_SUGGESTED)]
+    assert given.row_counts(sessions) == before
+
+    joined = chat.press(ben, reply, "Reducing falls on Ward 7")
+
+    assert joined.ok
+    assert 'Welcome to the "Reducing falls on Ward 7" team as a carer.' in joined.text
+    assert given.team_rows(sessions, "Reducing falls on Ward 7")[0][:2] == (
+        "Ben Okafor",
+        Role.CARER,
+    )
+
+
+def test_each_of_several_matches_is_a_button(chat, asha, ben, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project new "Falls audit"')
+
+    reply = chat.say(ben, "/qi-join falls as staff")
+    chosen = chat.press(ben, reply, "Falls prevention")
+
+    assert buttons_of(reply) == [
+        ("Falls audit", ids.RUN_SUGGESTED),
+        ("Falls prevention", ids.RUN_SUGGESTED),
+    ]
+    assert 'Welcome to the "Falls prevention" team as staff.' in chosen.text
+    assert given.team_rows(sessions, "Falls audit") == []
+
+
+def test_a_suggestion_without_a_role_asks_for_the_role_as_the_command_would(chat, asha, ben):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+
+    reply = chat.say(ben, "/qi-join fals prevension")
+    asked = chat.press(ben, reply, "Falls prevention")
+
+    assert asked.ok and 'How will you be part of the "Falls prevention" team?' in asked.text
+    assert [b.label for b in asked.buttons][:3] == ["Staff", "Service user", "Carer"]
+
+
+def test_joining_offers_projects_taking_members_not_finished_ones(chat, asha, ben):
+    chat.say(asha, '/qi-project new "Falls audit 2019"')
+    chat.say(asha, '/qi-project status "Falls audit 2019" completed')
+    chat.say(asha, '/qi-project new "Reducing falls on Ward 7"')
+
+    reply = chat.say(ben, "/qi-join Falls prevention as carer")
+
+    assert [b.label for b in reply.buttons] == ["Reducing falls on Ward 7"]
+
+
+def test_a_suggestion_for_a_project_renamed_since_offers_again(chat, asha, ben, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    reply = chat.say(ben, "/qi-join fals prevension as carer")
+    with sessions.begin() as session:  # renamed by its lead meanwhile
+        project = find_by_key(session, "falls prevention")
+        project.name, project.name_key = "Preventing falls at night", "preventing falls at night"
+
+    again = chat.press(ben, reply, "Falls prevention")
+
+    assert not again.ok
+    assert 'Did you mean "Preventing falls at night"?' in again.text
+    joined = chat.press(ben, again, "Preventing falls at night")
+    assert 'Welcome to the "Preventing falls at night" team as a carer.' in joined.text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "not json",
+        '["qi-nonsense", "x"]',
+        '["qi-join"]',
+        '["qi-join", 7]',
+        "[" * 5000,
+        '["qi-join", "' + "x" * 20_000 + '"]',
+    ],
+)
+def test_an_altered_suggestion_button_gets_a_kind_answer_and_stores_nothing(
+    chat, ben, sessions, value
+):
+    before = given.row_counts(sessions)
+
+    reply = chat.bot.action(ben, ids.RUN_SUGGESTED, value)
+
+    assert not reply.ok
+    assert "Sorry, that button didn't work. Please type the command again." in reply.text
+    assert given.row_counts(sessions) == before

@@ -3,12 +3,14 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from handlers.core import ids
 from handlers.core import ids as ids_module
 from handlers.forum.announcements import ANNOUNCE, run_announcements
 from handlers.forum.meetings import meeting_prefix
-from store.models import ForumMember, Meeting, Rsvp
+from handlers.projects.leave import LEAVE_CHOICES
+from store.models import ForumMember, Meeting, Membership, Rsvp
 from store.roles import Involvement, Role, RsvpAnswer
 from tests.handlers import given
 from tests.handlers.sweeps import send_all
@@ -58,14 +60,19 @@ def test_leaving_a_team_you_are_not_on_is_refused_and_changes_nothing(chat, asha
     assert given.row_counts(sessions) == before
 
 
-def test_leaving_with_no_words_explains_how(chat, ben, sessions):
+def test_leaving_with_no_words_and_nothing_to_leave_says_so(chat, asha, ben, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')  # Asha leads it, but is not on it
     before = given.row_counts(sessions)
 
-    reply = chat.say(ben, "/qi-leave")
+    for who in (ben, asha):  # someone new, and someone known who is on no team
+        reply = chat.say(who, "/qi-leave")
 
-    assert not reply.ok
-    assert "/qi-leave Falls prevention" in reply.text and "/qi-leave forum" in reply.text
-    assert given.row_counts(sessions) == before
+        assert not reply.ok
+        assert reply.text == (
+            "You're not on any project team or the QI forum, so there is nothing to leave. "
+            "Type /qi-join to join one."
+        )
+    assert given.row_counts(sessions) == before  # not even the new person
 
 
 def test_a_finished_project_can_still_be_left(chat, asha, ben, sessions, clock):
@@ -197,6 +204,129 @@ def test_leave_forum_means_the_one_you_are_in(chat, ben, sessions, clock):
     assert reply.ok and 'left "South QI Forum"' in reply.text
 
 
+# /qi-leave alone offers your own teams and forums; leaving offers to join again.
+
+
+def test_leave_alone_offers_your_own_teams_and_forums_as_buttons(chat, asha, ben, sessions, clock):
+    given.forum(sessions, clock())
+    for name in ("Falls prevention", "Sepsis screening", "Kinder waiting rooms"):
+        chat.say(asha, f'/qi-project new "{name}"')
+    chat.say(ben, "/qi-join forum as carer")
+    chat.say(ben, "/qi-join Sepsis screening as carer")
+    chat.say(ben, "/qi-join Falls prevention as carer")
+    chat.say(ben, "/qi-leave Falls prevention")  # left already: not offered
+    chat.say(ben, "/qi-join Kinder waiting rooms as carer")
+    before = given.row_counts(sessions)
+
+    reply = chat.say(ben, "/qi-leave")
+
+    assert reply.ok
+    assert reply.text == "Which would you like to leave? You can join again afterwards."
+    assert [(b.label, b.action_id) for b in reply.buttons] == [
+        ("QI Forum", ids.LEAVE),
+        ("Kinder waiting rooms", ids.LEAVE),
+        ("Sepsis screening", ids.LEAVE),
+    ]
+    assert given.row_counts(sessions) == before
+
+    left = chat.press(ben, reply, "Sepsis screening")
+
+    assert left.ok and 'You\'ve left the "Sepsis screening" team.' in left.text
+    assert given.team_rows(sessions, "Sepsis screening")[0][3] == clock()
+    assert given.team_rows(sessions, "Kinder waiting rooms")[0][3] is None
+
+
+def test_leave_alone_offers_the_first_few_and_says_how_to_leave_the_rest(
+    chat, ben, sessions, clock
+):
+    me = given.person_id(sessions, ben, clock())
+    names = [f"Project {n:02d}" for n in range(LEAVE_CHOICES + 3)]
+    projects = given.many_projects(sessions, names, clock(), lead_id=None)
+    with sessions.begin() as session:
+        session.execute(
+            insert(Membership),
+            [
+                {
+                    "project_id": project,
+                    "person_id": me,
+                    "role": Role.CARER,
+                    "involvement": Involvement.TEAM_MEMBER,
+                    "joined_at": clock(),
+                    "consent_recorded_at": clock(),
+                }
+                for project in projects
+            ],
+        )
+
+    reply = chat.say(ben, "/qi-leave")
+
+    assert [b.label for b in reply.buttons] == names[:LEAVE_CHOICES]
+    assert "For the 3 not shown here, type /qi-leave and the name" in reply.text
+
+
+def test_leaving_a_team_offers_to_join_it_again_in_the_same_role(chat, asha, ben, sessions, clock):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(ben, "/qi-join Falls prevention as service user")
+    left = chat.say(ben, "/qi-leave Falls prevention")
+    clock.advance(minutes=1)
+
+    again = chat.press(ben, left, "Join this team again")
+
+    assert [(b.label, b.action_id) for b in left.buttons] == [("Join this team again", ids.JOIN_AS)]
+    assert again.ok and 'Welcome to the "Falls prevention" team as a service user.' in again.text
+    rows = given.team_rows(sessions, "Falls prevention")
+    assert [(role, left is None) for _name, role, _how, left in rows] == [
+        (Role.SERVICE_USER, False),
+        (Role.SERVICE_USER, True),
+    ]
+
+
+def test_leaving_a_finished_team_offers_no_way_back_in(chat, asha, ben):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(ben, "/qi-join Falls prevention as carer")
+    chat.say(asha, '/qi-project status "Falls prevention" completed')
+
+    left = chat.say(ben, "/qi-leave Falls prevention")
+
+    assert left.ok and left.buttons == ()
+
+
+def test_leaving_the_forum_offers_to_join_it_again_in_the_same_role(chat, ben, sessions, clock):
+    given.forum(sessions, clock())
+    chat.say(ben, "/qi-join forum as carer")
+    left = chat.say(ben, "/qi-leave forum")
+
+    again = chat.press(ben, left, "Join the forum again")
+
+    assert again.ok and 'Welcome to "QI Forum"' in again.text
+    with sessions() as session:
+        rows = session.execute(
+            select(ForumMember.role, ForumMember.left_at).order_by(ForumMember.id)
+        ).all()
+    assert [(role, left is None) for role, left in rows] == [
+        (Role.CARER, False),
+        (Role.CARER, True),
+    ]
+
+
+def test_leaving_by_a_loose_name_offers_your_own_teams(chat, asha, ben):
+    for name in ("Falls prevention", "Falls audit", "Reducing falls at night"):
+        chat.say(asha, f'/qi-project new "{name}"')
+    chat.say(ben, "/qi-join Falls prevention as carer")
+    chat.say(ben, "/qi-join Falls audit as carer")
+
+    reply = chat.say(ben, "/qi-leave falls")
+    left = chat.press(ben, reply, "Falls audit")
+
+    assert not reply.ok
+    assert reply.text == (
+        'Which of your teams do you mean by "falls"? Did you mean "Falls audit" or '
+        '"Falls prevention"?'
+    )
+    assert [b.label for b in reply.buttons] == ["Falls audit", "Falls prevention"]
+    assert left.ok and 'You\'ve left the "Falls audit" team.' in left.text
+
+
 # Leaving the forum with meetings to come you said you're going to
 
 
@@ -236,7 +366,7 @@ def test_leaving_the_forum_asks_about_the_meetings_you_said_you_are_going_to(cha
         "• Thursday 10 December 2026 at 2pm",
         "Are you still coming? You're welcome either way.",
     ]
-    assert given.labels(reply) == ["I'm still coming", "Take my name off"]
+    assert given.labels(reply) == ["Join the forum again", "I'm still coming", "Take my name off"]
 
 
 def test_still_coming_keeps_your_name_down_in_your_role(chat, ctx, ben, sessions):
@@ -317,7 +447,8 @@ def test_leaving_without_saying_you_are_going_asks_nothing(chat, ctx, ben, sessi
 
     reply = chat.say(ben, "/qi-leave forum")
 
-    assert reply.ok and len(reply.sections) == 1 and given.labels(reply) == []
+    assert reply.ok and len(reply.sections) == 1
+    assert given.labels(reply) == ["Join the forum again"]
 
 
 def test_meetings_past_or_cancelled_are_not_asked_about(chat, ctx, ben, sessions, clock):

@@ -54,6 +54,36 @@ def test_new_project_records_the_site(chat, asha, sessions):
     assert stored_project(sessions, "Falls prevention").site == "Ward 7"
 
 
+def test_a_known_site_typed_another_way_keeps_its_spelling(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention" --site "Riverside Hospital"')
+
+    reply = chat.say(asha, '/qi-project new "Sepsis screening" --site " riverside  HOSPITAL."')
+
+    assert reply.ok
+    assert stored_project(sessions, "Sepsis screening").site == "Riverside Hospital"
+    assert stored_project(sessions, "Sepsis screening").site_key == "riverside hospital"
+
+
+def test_a_site_with_no_letters_is_refused_saying_what_to_type(chat, asha, sessions):
+    before = given.row_counts(sessions)
+
+    reply = chat.say(asha, '/qi-project new "Falls prevention" --site "--"')
+
+    assert not reply.ok
+    assert reply.text == (
+        'Please give the site a name, for example: /qi-project new "Falls prevention on Ward 7" '
+        '--site "Riverside Hospital"'
+    )
+    assert given.row_counts(sessions) == before
+
+
+def test_the_help_says_how_to_give_a_projects_site(chat, asha):
+    reply = chat.say(asha, "/qi-help project")
+
+    assert '--site "Riverside Hospital" for the hospital or service it is based at' in reply.text
+    assert "a ward or team goes in the project's name" in reply.text
+
+
 def test_new_project_is_audited(chat, asha, sessions):
     chat.say(asha, '/qi-project new "Falls prevention"')
 
@@ -1343,3 +1373,53 @@ def test_two_members_with_one_name_are_told_apart_with_the_form(chat, asha, sess
         (Role.STAFF, True),
         (Role.CARER, False),
     ]
+
+
+# A project name that fits nothing: the closest offered as buttons that finish the command.
+
+
+def test_show_offers_the_closest_projects_and_the_button_shows_it(chat, asha, ben):
+    chat.say(asha, '/qi-project new "Reducing falls on Ward 7"')
+    chat.say(asha, '/qi-project new "Pressure ulcer prevention"')
+
+    reply = chat.say(ben, '/qi-project show "Falls prevention"')
+    shown = chat.press(ben, reply, "Reducing falls on Ward 7")
+
+    assert not reply.ok
+    assert [(b.label, b.action_id) for b in reply.buttons] == [
+        ("Reducing falls on Ward 7", ids.RUN_SUGGESTED),
+        ("Pressure ulcer prevention", ids.RUN_SUGGESTED),
+    ]
+    assert shown.ok and shown.sections[0].heading == "Reducing falls on Ward 7"
+
+
+def test_add_member_offers_the_closest_and_the_button_records_the_same_person(chat, asha, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+
+    reply = chat.say(
+        asha, '/qi-project add-member "Fals prevension" "Sam Jones" as carer --consent'
+    )
+    before = given.row_counts(sessions)
+    added = chat.press(asha, reply, "Falls prevention")
+
+    assert not reply.ok and 'Did you mean "Falls prevention"?' in reply.text
+    assert added.ok, added.text
+    assert given.team_rows(sessions, "Falls prevention") == [
+        ("Sam Jones", Role.CARER, Involvement.TEAM_MEMBER, None)
+    ]
+    assert given.row_counts(sessions)["memberships"] == before["memberships"] + 1
+
+
+def test_a_suggestion_button_still_checks_who_may_act(chat, asha, ben, sessions):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    reply = chat.say(asha, '/qi-project status "fals prevension" completed')
+    before = given.row_counts(sessions)
+
+    pressed_by_ben = chat.press(ben, reply, "Falls prevention")  # the same as Ben typing it
+
+    assert not pressed_by_ben.ok
+    assert 'Only the lead of "Falls prevention" or a forum organiser can do that.' in (
+        pressed_by_ben.text
+    )
+    assert stored_project(sessions, "Falls prevention").status == ProjectStatus.ACTIVE
+    assert given.row_counts(sessions) == before

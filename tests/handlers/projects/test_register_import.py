@@ -226,6 +226,33 @@ def test_empty_lead_or_site_keeps_what_we_already_have(ctx, sessions):
     assert projects(sessions)["Falls"] == ("Ward 7", ProjectStatus.ACTIVE, "Asha Patel", None)
 
 
+def test_a_site_is_spelled_as_already_recorded_or_as_first_in_the_register(ctx, sessions):
+    load(ctx, HEADER + "Falls,Asha Patel,Riverside Hospital,Active\n")
+
+    report = load(
+        ctx,
+        HEADER
+        + "Falls,Asha Patel,RIVERSIDE HOSPITAL,Active\n"
+        + "Sepsis,Asha Patel,riverside  hospital.,Active\n"
+        + "Sleep,Asha Patel,Oak Lodge,Active\n"
+        + "Walks,Asha Patel,oak lodge,Active\n"
+        + "Notes,Asha Patel,--,Active\n",
+    )
+
+    assert (report.created, report.unchanged, report.problems) == (4, 1, [])
+    sites = {name: row[0] for name, row in projects(sessions).items()}
+    assert sites == {
+        "Falls": "Riverside Hospital",  # unchanged: the same site, however it is typed
+        "Sepsis": "Riverside Hospital",
+        "Sleep": "Oak Lodge",
+        "Walks": "Oak Lodge",
+        "Notes": None,  # punctuation names no site
+    }
+    with sessions() as session:
+        keys = set(session.scalars(select(Project.site_key)))
+    assert keys == {"riverside hospital", "oak lodge", None}
+
+
 # --- Start dates -------------------------------------------------------------------------
 
 START_HEADER = "Project name,Lead,Site,Status,Start date\n"
@@ -805,9 +832,9 @@ def test_import_uses_the_same_number_of_queries_for_10_rows_as_for_300(ctx, sess
 
     assert (small_report.created, small_report.unchanged) == (10, 10)
     assert (large_report.created, large_report.unchanged) == (300, 60)
-    # Projects, people by e-mail, by the digest chat keeps of an address, people by name, and
-    # whether anyone was ever erased.
-    assert len(selects(small)) == len(selects(large)) == 5
+    # Projects, their sites' spellings, people by e-mail, by the digest chat keeps of an
+    # address, people by name, and whether anyone was ever erased.
+    assert len(selects(small)) == len(selects(large)) == 6
     if sessions.kw["bind"].dialect.name == "postgresql":
         # INSERTs are batched too. (SQLite can't return new ids in order, so SQLAlchemy's unit
         # of work sends one INSERT per new row there.)
