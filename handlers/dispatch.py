@@ -17,7 +17,7 @@ from handlers.core.lookup import project_by_id
 from handlers.core.reply import Actor, Form, Reply, refuse
 from handlers.core.suggestions import offer_suggestions, read_suggestion
 from handlers.evidence import stats
-from handlers.forum import meetings, signup, slots
+from handlers.forum import leaving, meetings, signup, slots
 from handlers.forum.command import handle_forum_command
 from handlers.nudges import buttons, matchmaking, weekly
 from handlers.projects import join, leave, listing, manage, team
@@ -81,6 +81,7 @@ ACTIONS: dict[str, ActionHandler] = {
     ids.OPEN_CHANGE_MEMBER: team.handle_open_change_member,
     ids.REMOVE_MEMBER: team.handle_remove_member_button,
     ids.KEEP_MEMBER: team.handle_keep_member_button,
+    ids.LEFT_FORUM_GOING: leaving.handle_still_coming_button,
 }
 
 FORMS: dict[str, FormHandler] = {

@@ -22,7 +22,8 @@ TOPICS: dict[str, tuple[str, str]] = {
         "Join a project team or the QI forum.\n"
         "• /qi-join: I'll ask you which team and how you'll take part\n"
         "• /qi-join Falls prevention as carer: join a project in one go\n"
-        "• /qi-join forum: join the QI forum, where staff and people with lived experience meet\n"
+        "• /qi-join forum: join the QI forum, where staff and people with lived experience meet "
+        "(I'll ask how you come; you don't have to say)\n"
         f'The ways to take part are: {role_list_text()}. Say it as you would: "as a carer", '
         '"as carers", "as a service user" and "as a patient" all work. Joining twice does no harm.',
     ),
@@ -62,7 +63,7 @@ TOPICS: dict[str, tuple[str, str]] = {
     ),
     "forum": (
         "/qi-forum",
-        "See the next QI forum meeting, who is going, and say whether you'll come.\n"
+        "See the next few QI forum meetings, who is going to each, and say whether you'll come.\n"
         'Organisers can add a meeting: /qi-forum add-meeting {meeting_day} 2pm at "Room 4" '
         "(dates day first, like 3/12 for 3 December; times like 2pm, 2:30pm or 14:00)\n"
         "A project team can ask for time at the next meeting to talk something through with "

@@ -9,7 +9,7 @@ from handlers.core.lookup import known_person
 from handlers.core.reply import Actor, Button, Reply, Section
 from handlers.core.wording import involvement_headline_text
 from handlers.evidence.stats import project_stats
-from handlers.forum.meetings import SEE_FORUMS, forum_sections
+from handlers.forum.meetings import SEE_FORUMS, forum_cards
 from handlers.projects.listing import SEE_MINE
 from store import forums as forum_store
 from store import people
@@ -67,9 +67,18 @@ def handle_home(ctx: Context, actor: Actor) -> Reply:
                     buttons=join,
                 )
             )
-        meetings = forum_store.next_meetings(session, ctx.now(), [f.id for f in shown_forums])
-        for forum in shown_forums:
-            sections.extend(forum_sections(session, ctx, person, forum, meetings.get(forum.id)))
+        # At a glance: each forum's next meeting (/qi-forum shows the next few).
+        sections.extend(
+            forum_cards(
+                session,
+                ctx,
+                person,
+                shown_forums,
+                each=1,
+                most=HOME_FORUMS_SHOWN,
+                joined={f.id for f in shown_forums},
+            )
+        )
         if len(forums) > len(shown_forums):
             more = and_more(len(forums) - len(shown_forums), "forum")
             sections.append(Section(text=f"{more}. {SEE_FORUMS}"))

@@ -326,7 +326,8 @@ class Rsvp(Base):
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     answer: Mapped[RsvpAnswer] = mapped_column(_enum(RsvpAnswer, "rsvp_answer"))
-    # The role they came in, kept with the answer so attendance by role survives later changes.
+    # The role they come in: their forum role, followed until the meeting starts
+    # (store.forums.follow_forum_role), then kept so attendance by role survives later changes.
     role: Mapped[Role | None] = mapped_column(_enum(Role, "role"))
     answered_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

@@ -3,7 +3,7 @@
 # Buttons
 RSVP = "rsvp"  # value: "<meeting id>:<answer>"
 FORUM_MATCH = "forum_match"  # value: "<forum member id>:yes|no"
-FORUM_ROLE = "forum_role"  # value: "<forum member id>:<role>"
+FORUM_ROLE = "forum_role"  # value: "<forum member id>:<role>" or ":unsaid"
 JOIN_AS = "join_as"  # value: "<project id>:<role>"
 JOIN_FORUM = "join_forum"  # value: "<forum id>", or "<forum id>:<role>" (joining again)
 LEAVE = "leave"  # value: "project:<id>" or "forum:<id>"
@@ -40,3 +40,6 @@ REMOVE_MEMBER = "remove_member"  # value: "<membership id>" (the confirm step's 
 KEEP_MEMBER = "keep_member"  # value: "<membership id>" (the confirm step's no)
 # Finding things by name
 RUN_SUGGESTED = "run_suggested"  # value: JSON [command, its text with a suggested name in it]
+
+# Leaving the forum with meetings to come (issue 17)
+LEFT_FORUM_GOING = "left_forum_going"  # value: "<forum member id>:still" or ":off"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -22,7 +23,7 @@ from handlers.core.dates import (
     unreadable_moment,
 )
 from handlers.core.errors import Refusal
-from handlers.core.long_lists import and_more
+from handlers.core.long_lists import LIST_TEXT_MAX, and_more, text_units
 from handlers.core.lookup import (
     NO_FORUM,
     acting_person,
@@ -49,8 +50,18 @@ YOUR_ANSWER = {
     RsvpAnswer.MAYBE: "You said maybe.",
     RsvpAnswer.NOT_GOING: "You said you can't make it.",
 }
-# One answer shows this many forums' next meetings (three blocks each in Slack, which takes 50).
+# One answer shows this many forums, each with its next few meetings and their buttons.
 FORUMS_SHOWN = 10
+MEETINGS_EACH = 3
+# And this many meetings in all. In Slack (50 blocks a message) a forum's heading is one block
+# and a meeting two (its words and its buttons): 10 headings, 2 x 15 meetings and the closing
+# line leave room to spare. Every forum's first meeting is shown before any forum's second.
+MEETINGS_SHOWN = 15
+# Later meetings are shown while the words of all of them fit in this many UTF-16 units,
+# counting each meeting's buttons as MEETING_MARKUP more (about 900 bytes of card markup on
+# Teams, which takes 40 KB): ten forums of the longest names with one meeting each fill it.
+MEETINGS_ROOM = LIST_TEXT_MAX
+MEETING_MARKUP = 300
 SEE_FORUMS = "Type /qi-forum and a forum's name to see its next meeting."
 
 
@@ -60,34 +71,135 @@ def meeting_prefix(meeting_id: int) -> str:
 
 
 def show_forums(ctx: Context, actor: Actor, words: list[str]) -> Reply:
-    """The next meeting of the forum named, or of each forum the person is in (or of all)."""
+    """The next few meetings of the forum named, or of each forum the person is in (or of all)."""
     with ctx.sessions() as session:
         person = known_person(session, actor)
+        mine = forum_store.forums_of(session, person.id) if person else []
         if words:
             forums = [find_forum(session, " ".join(words))]
         else:
-            mine = forum_store.forums_of(session, person.id) if person else []
             forums = mine or forum_store.list_forums(session)
         if not forums:
             raise Refusal(NO_FORUM)
         shown = forums[:FORUMS_SHOWN]
-        meetings = forum_store.next_meetings(session, ctx.now(), [f.id for f in shown])
-        sections: list[Section] = []
-        for forum in shown:
-            sections.extend(forum_sections(session, ctx, person, forum, meetings.get(forum.id)))
+        sections = forum_cards(
+            session,
+            ctx,
+            person,
+            shown,
+            each=MEETINGS_EACH,
+            most=MEETINGS_SHOWN,
+            joined={f.id for f in mine},
+        )
         if len(forums) > len(shown):
             more = and_more(len(forums) - len(shown), "forum")
             sections.append(Section(text=f"{more}. {SEE_FORUMS}"))
         return Reply(sections=tuple(sections))
 
 
-def forum_sections(
-    session: Session, ctx: Context, person: Person | None, forum: Forum, meeting: Meeting | None
+def forum_cards(
+    session: Session,
+    ctx: Context,
+    person: Person | None,
+    forums: list[Forum],
+    *,
+    each: int,
+    most: int,
+    include: Meeting | None = None,
+    joined: set[int] | None = None,
 ) -> list[Section]:
-    """One forum's card: next meeting, who is going by role, your answer, RSVP buttons."""
-    member = forum_store.current_forum_member(session, forum.id, person.id) if person else None
+    """The forums' cards: each one's next `each` meetings, `most` in all, in four queries.
+
+    Every forum's next meeting is shown; later ones, every forum's second before any forum's
+    third, while they fit. `include`: a meeting to show whatever its place (one just answered).
+    `joined`: the ids of the forums the person is in, if the caller knows them already.
+    """
+    upcoming = forum_store.upcoming_meetings(session, ctx.now(), [f.id for f in forums], each)
+    candidates = {f.id: list(upcoming[f.id].meetings) if f.id in upcoming else [] for f in forums}
+    if include is not None and include not in candidates.get(include.forum_id, [include]):
+        candidates[include.forum_id] = sorted([*candidates[include.forum_id], include], key=_when)
+    meeting_ids = [m.id for meetings in candidates.values() for m in meetings]
+    tallies = forum_store.rsvp_tallies(session, meeting_ids)
+    answers = forum_store.answers_of(session, meeting_ids, person.id) if person else {}
+    if joined is None:
+        joined = {f.id for f in forum_store.forums_of(session, person.id)} if person else set()
+    cards = {
+        forum.id: [
+            MeetingCard(m, _meeting_lines(ctx, m, tallies[m.id], answers.get(m.id), first=not n))
+            for n, m in enumerate(candidates[forum.id])
+        ]
+        for forum in forums
+    }
+    shown = _within_room(forums, cards, most, always=include)
+    sections: list[Section] = []
+    for forum in forums:
+        found = upcoming.get(forum.id)
+        total = max(found.total if found else 0, len(cards[forum.id]))
+        sections.extend(
+            forum_sections(
+                forum,
+                shown[forum.id],
+                member=forum.id in joined,
+                later=total - len(shown[forum.id]),
+            )
+        )
+    return sections
+
+
+def _when(meeting: Meeting) -> tuple[datetime, int]:
+    return meeting.starts_at, meeting.id
+
+
+def _within_room(
+    forums: list[Forum],
+    cards: dict[int, list[MeetingCard]],
+    most: int,
+    *,
+    always: Meeting | None,
+) -> dict[int, list[MeetingCard]]:
+    """Every forum's first meeting, then their seconds, thirds...: `most` in all, while they fit."""
+    shown: dict[int, list[MeetingCard]] = {forum.id: [] for forum in forums}
+    used = 0
+    for rank in range(max((len(c) for c in cards.values()), default=0)):
+        for forum in forums:
+            if rank >= len(cards[forum.id]):
+                continue
+            card = cards[forum.id][rank]
+            cost = card.cost + (text_units(forum.name) if rank == 0 else 0)
+            needed = rank == 0 or card.meeting is always
+            if not needed and (
+                sum(map(len, shown.values())) >= most or used + cost > MEETINGS_ROOM
+            ):
+                continue
+            if not needed and len(shown[forum.id]) < rank:
+                continue  # its earlier meeting did not fit: none after it either
+            shown[forum.id].append(card)
+            used += cost
+    return shown
+
+
+@dataclass(frozen=True)
+class MeetingCard:
+    """One meeting's part of a forum card: the meeting and its lines."""
+
+    meeting: Meeting
+    lines: list[str]
+
+    @property
+    def cost(self) -> int:
+        """What it adds to a message: its words, and its buttons' markup on Teams."""
+        return sum(text_units(line) + 1 for line in self.lines) + MEETING_MARKUP
+
+
+def forum_sections(
+    forum: Forum, cards: list[MeetingCard], *, member: bool, later: int = 0
+) -> list[Section]:
+    """One forum's card: each meeting, who is going by role, your answer, its RSVP buttons.
+
+    `later`: how many more meetings are planned than are shown.
+    """
     join = () if member else (Button("Join the forum", ids.JOIN_FORUM, str(forum.id)),)
-    if meeting is None:
+    if not cards:
         return [
             Section(
                 heading=forum.name,
@@ -95,10 +207,34 @@ def forum_sections(
                 buttons=join,
             )
         ]
-    tally = forum_store.rsvp_tally(session, meeting.id)
+    sections: list[Section] = []
+    for number, card in enumerate(cards):
+        lines = list(card.lines)
+        last = number == len(cards) - 1
+        if last and later > 0:
+            lines.append(f"{and_more(later, 'meeting')} planned later.")
+        sections.append(
+            Section(
+                heading=forum.name if number == 0 else None,
+                text="\n".join(lines),
+                buttons=rsvp_buttons(card.meeting.id) + (join if last else ()),
+            )
+        )
+    return sections
+
+
+def _meeting_lines(
+    ctx: Context,
+    meeting: Meeting,
+    tally: Counter[tuple[RsvpAnswer, Role | None]],
+    answer: RsvpAnswer | None,
+    *,
+    first: bool,
+) -> list[str]:
+    start = "Next meeting" if first else "After that"
+    lines = [f"{start}: {when(meeting.starts_at, ctx.timezone)}{at_place(meeting.location)}."]
     going = going_by_role(tally)
-    maybe = sum(n for (answer, _), n in tally.items() if answer == RsvpAnswer.MAYBE)
-    lines = [f"Next meeting: {when(meeting.starts_at, ctx.timezone)}{at_place(meeting.location)}."]
+    maybe = sum(n for (said, _), n in tally.items() if said == RsvpAnswer.MAYBE)
     total = sum(going.values())
     if total:
         lines.append(f"Going: {total} ({counts_by_role(going)}).")
@@ -106,11 +242,8 @@ def forum_sections(
         lines.append("Nobody has said they're going yet.")
     if maybe:
         lines.append(f"Maybe: {maybe}.")
-    mine = forum_store.rsvp_of(session, meeting.id, person.id) if person else None
-    lines.append(YOUR_ANSWER[mine.answer] if mine else "Will you come?")
-    return [
-        Section(heading=forum.name, text="\n".join(lines), buttons=rsvp_buttons(meeting.id) + join)
-    ]
+    lines.append(YOUR_ANSWER[answer] if answer else "Will you come?")
+    return lines
 
 
 def going_by_role(tally: Counter[tuple[RsvpAnswer, Role | None]]) -> Counter[Role | None]:
@@ -149,9 +282,18 @@ def handle_rsvp_button(ctx: Context, actor: Actor, value: str) -> Reply:
             raise Refusal("That meeting has already started. Type /qi-forum to see what's next.")
         member = forum_store.current_forum_member(session, meeting.forum_id, person.id)
         _save_rsvp(session, ctx, person, meeting, answer, member.role if member else None)
-        forum = meeting.forum
+        # The forum's card again, with this meeting on it even if others come first.
+        sections = forum_cards(
+            session,
+            ctx,
+            person,
+            [meeting.forum],
+            each=MEETINGS_EACH,
+            most=MEETINGS_EACH,
+            include=meeting,
+        )
         return Reply(
-            sections=tuple(forum_sections(session, ctx, person, forum, meeting)),
+            sections=tuple(sections),
             # The counts in the forum channel's announcements change with this answer.
             refresh=(meeting_prefix(meeting.id),),
         )

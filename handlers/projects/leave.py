@@ -21,6 +21,7 @@ from handlers.core.lookup import (
 from handlers.core.matching import Named, match_name
 from handlers.core.reply import Actor, Button, Reply, say
 from handlers.core.wording import did_you_mean
+from handlers.forum.leaving import left_forum_reply
 from store import forums as forum_store
 from store import memberships
 from store.audit import record
@@ -111,9 +112,8 @@ def leave_forum(session: Session, ctx: Context, person: Person, forum: Forum) ->
         subject_id=member.id,
         forum_id=forum.id,
     )
-    return say(
-        f"You've left \"{forum.name}\". You're welcome back any time with /qi-join forum.",
-        buttons=rejoin_forum_buttons(forum, member.role),
+    return left_forum_reply(
+        session, ctx, forum, member, rejoin=rejoin_forum_buttons(forum, member.role)
     )
 
 

@@ -212,7 +212,33 @@ def new_project(ctx: Context, actor: Actor, args: Arguments) -> Reply:
 
 
 def build_new_project_reply(project: Project, lead_role: Role | None) -> Reply:
-    """The welcome for a new project, asking who with lived experience will be on the team."""
+    """The welcome for a new project, asking who with lived experience will be on the team.
+
+    A lead who is on the team as a service user or carer is that person: they are thanked,
+    not asked.
+    """
+    registered = Section(
+        text=f'You\'re the lead of "{project.name}"'
+        + (f", and on its team {as_role(lead_role)}." if lead_role else "."),
+        heading="Project registered",
+    )
+    if lead_role in LIVED_EXPERIENCE_ROLES:
+        return Reply(
+            sections=(
+                registered,
+                Section(
+                    text="Thank you: your project has someone with lived experience on its "
+                    "team from the start. Others can join it by typing: "
+                    f"/qi-join {project.name} as staff (or service user, or carer)",
+                    buttons=(
+                        Button(
+                            "Record someone already involved", ids.OPEN_ADD_MEMBER, str(project.id)
+                        ),
+                        Button("See the next forum meeting", ids.SHOW_FORUM),
+                    ),
+                ),
+            )
+        )
     ask = (
         "Who with lived experience will be on your team? Projects go further when service "
         "users and carers help shape them from the start, not only when asked at the end."
@@ -229,17 +255,7 @@ def build_new_project_reply(project: Project, lead_role: Role | None) -> Reply:
         Button("Record someone already involved", ids.OPEN_ADD_MEMBER, str(project.id), True),
         Button("See the next forum meeting", ids.SHOW_FORUM),
     )
-    return Reply(
-        sections=(
-            Section(
-                text=f'You\'re the lead of "{project.name}"'
-                + (f", and on its team {as_role(lead_role)}." if lead_role else "."),
-                heading="Project registered",
-            ),
-            Section(text=ask),
-            Section(text=ways, buttons=buttons),
-        )
-    )
+    return Reply(sections=(registered, Section(text=ask), Section(text=ways, buttons=buttons)))
 
 
 def add_member_command(ctx: Context, actor: Actor, args: Arguments) -> Reply:

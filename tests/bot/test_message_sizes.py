@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from bot.console.render_text import render_reply
 from bot.slack.app import IMAGE_DROPPED, IMAGE_MOVED_TO_DM
@@ -36,7 +36,8 @@ from handlers.evidence import stats
 from handlers.evidence.stats import take_snapshot
 from handlers.forum import announcements, channel_problems, organising
 from handlers.forum import slots as forum_slots
-from handlers.forum.meetings import FORUMS_SHOWN
+from handlers.forum.leaving import GOING_SHOWN
+from handlers.forum.meetings import FORUMS_SHOWN, MEETINGS_EACH, MEETINGS_SHOWN
 from handlers.help import TOPIC_ECHO_MAX
 from handlers.home import HOME_FORUMS_SHOWN, HOME_PROJECTS_SHOWN, handle_home
 from handlers.messages import RENDERERS, render_delivery
@@ -846,6 +847,7 @@ def test_answers_that_repeat_the_longest_names_fit(chat, ctx, asha, ben, script)
         ),
         (ben, f"/qi-join {name} as carer"),
         (ben, "/qi-join forum as carer"),
+        (asha, "/qi-join forum"),  # asked how she comes
         (asha, f'/qi-project show "{name}"'),
         (ben, "/qi-forum"),
         (asha, "/qi-projects"),
@@ -1299,3 +1301,126 @@ def test_a_site_with_no_active_project_says_so_and_fits(chat, ctx, asha, script)
     assert reply.ok
     assert shown(reply).everywhere("Type /qi-projects to see all.")
     assert reply.sections[0].text.startswith("No active project at 0007 ")
+
+
+# --- each forum's next few meetings, answers by role, leaving (issue 17) --------------------
+
+
+def forums_with_meetings(
+    ctx, forums: int, meetings: int, member: int | None, *, short: bool = False
+) -> list[int]:
+    """Forums (of 200-character names and places, unless `short`), each with `meetings` to
+    come (in bulk), the first few answered by people in every role; `member` in them all."""
+    names = [f"Forum {n}" for n in range(forums)] if short else long_names(forums)
+    ids = [given.forum(ctx.sessions, ctx.now(), name=name) for name in names]
+    people = given.many_people(ctx.sessions, long_names(len(Role) + 1, start=3000), ctx.now())
+    with ctx.sessions.begin() as session:
+        if member is not None:
+            session.execute(
+                insert(ForumMember),
+                [{"forum_id": f, "person_id": member, "joined_at": ctx.now()} for f in ids],
+            )
+        if not meetings:
+            return ids
+        rows = session.scalars(
+            insert(Meeting).returning(Meeting.id, sort_by_parameter_order=True),
+            [
+                {
+                    "forum_id": f,
+                    "starts_at": ctx.now() + timedelta(days=1 + n),
+                    "location": "Room 4" if short else long_name(8000 + n),
+                    "created_at": ctx.now(),
+                }
+                for f in ids
+                for n in range(meetings)
+            ],
+        ).all()
+        answered = [m for i, m in enumerate(rows) if i % meetings < MEETINGS_EACH]
+        roles = [*Role, None]
+        session.execute(
+            insert(Rsvp),
+            [
+                {
+                    "meeting_id": m,
+                    "person_id": pid,
+                    "answer": RsvpAnswer.GOING if role else RsvpAnswer.MAYBE,
+                    "role": role,
+                    "answered_at": ctx.now(),
+                }
+                for m in answered
+                for pid, role in zip(people, roles, strict=True)
+            ],
+        )
+    return ids
+
+
+@pytest.mark.parametrize("short", [True, False], ids=["short names", "200-character names"])
+@pytest.mark.parametrize("forums", [1, FORUMS_SHOWN + 1])
+@pytest.mark.parametrize("count", sizes(MEETINGS_EACH))
+def test_each_forums_next_few_meetings_fit_with_their_own_buttons(
+    chat, ctx, asha, forums, count, short
+):
+    me = given.person_id(ctx.sessions, asha, ctx.now())
+    forums_with_meetings(ctx, forums, count, member=me, short=short)
+
+    answer = chat.say(asha, "/qi-forum")
+
+    seen = shown(answer)
+    each = min(count, MEETINGS_EACH)
+    showing = min(forums, FORUMS_SHOWN)
+    listed = titled(seen.slack_buttons, "I'm going")
+    assert titled(seen.teams_buttons, "I'm going") == titled(seen.teams_buttons, "Maybe") == listed
+    if short or forums == 1:  # as many as asked for
+        assert listed == min(showing * each, MEETINGS_SHOWN)
+    else:  # every forum's next meeting, and later ones while they fit
+        assert showing * min(count, 1) <= listed <= min(showing * each, MEETINGS_SHOWN)
+    assert seen.console.count("Going: 5 (") == listed
+    assert seen.console.count("Next meeting: ") == showing * min(count, 1)
+    if forums == 1 and count > each:
+        assert seen.everywhere(f"…and {count - each} more meeting")
+    if forums > FORUMS_SHOWN:
+        assert seen.everywhere(f"…and {forums - FORUMS_SHOWN} more forum")
+    if count:  # answering one shows that forum's next few again, and still fits
+        pressed = chat.press(asha, answer, "Maybe")
+        assert titled(shown(pressed).slack_buttons, "Maybe") == each
+        assert "You said maybe." in pressed.text
+
+
+@pytest.mark.parametrize("count", sizes(GOING_SHOWN))
+def test_leaving_the_forum_asks_about_the_meetings_you_are_going_to_and_fits(chat, ctx, ben, count):
+    me = given.person_id(ctx.sessions, ben, ctx.now())
+    forums_with_meetings(ctx, 1, count, member=me)
+    with ctx.sessions.begin() as session:
+        meetings = session.scalars(select(Meeting.id)).all()
+        if meetings:
+            session.execute(
+                insert(Rsvp),
+                [
+                    {
+                        "meeting_id": m,
+                        "person_id": me,
+                        "answer": RsvpAnswer.GOING,
+                        "role": Role.CARER,
+                        "answered_at": ctx.now(),
+                    }
+                    for m in meetings
+                ],
+            )
+
+    left = chat.say(ben, "/qi-leave forum")
+
+    seen = shown(left)
+    assert seen.everywhere("You've left")
+    if not count:
+        assert titled(seen.slack_buttons, "I'm still coming") == 0
+        return
+    listed = min(count, GOING_SHOWN)
+    assert seen.console.count("\n• ") == listed
+    if count > listed:
+        assert seen.everywhere(f"…and {count - listed} more.")
+    for buttons in (seen.slack_buttons, seen.teams_buttons):
+        assert titled(buttons, "I'm still coming") == titled(buttons, "Take my name off") == 1
+    still = chat.press(ben, left, "I'm still coming")
+    off = chat.press(ben, left, "Take my name off")
+    shown(still)
+    assert shown(off).everywhere(f"taken your name off {count} meeting")

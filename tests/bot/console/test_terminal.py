@@ -57,12 +57,16 @@ def test_join_form_is_walked_through_question_by_question(ctx, sessions):
 
 def test_numbered_buttons_press_the_right_action(ctx, sessions):
     _setup(ctx)
-    transcript = run_console(ctx, ["/qi-join forum", "1"], name="Ben Okafor")
+    transcript = run_console(ctx, ["/qi-join forum", "3", "1"], name="Ben Okafor")
 
+    assert "[3] Carer" in transcript
     assert "Would you like us to put you in touch" in transcript
     assert "[1] Yes, please" in transcript
     with sessions() as session:
-        assert session.scalar(select(ForumMember.wants_match)) is True
+        assert session.execute(select(ForumMember.role, ForumMember.wants_match)).one() == (
+            Role.CARER,
+            True,
+        )
 
 
 def test_switching_person_at_the_prompt(ctx, sessions):

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from handlers.core import ids
 from store.models import ForumMember, Membership, Person, Project, Rsvp
+from store.roles import Role
 from tests.bot.serving import post_chunked
 from tests.fakes import block_actions_body, event_body, slash_command_body, view_submission_body
 
@@ -220,7 +221,7 @@ def test_rsvp_button_updates_the_card_in_place(slack_bot, fake_slack):
 
 def test_a_button_on_a_shared_channel_card_answers_beside_it(slack_bot, fake_slack):
     add_forum(slack_bot)
-    answer = command(slack_bot, fake_slack, CARER, "/qi-join", "forum").json()
+    answer = command(slack_bot, fake_slack, CARER, "/qi-join", "forum as carer").json()
     no = button(answer, "Not now")
 
     slack_bot.post(
@@ -405,17 +406,29 @@ def test_a_rate_limited_dm_waits_for_retry_after_then_arrives(slack_bot, fake_sl
 def test_forum_join_buttons_work_from_the_ephemeral_answer(slack_bot, fake_slack):
     add_forum(slack_bot)
     answer = command(slack_bot, fake_slack, CARER, "/qi-join", "forum").json()
-    yes = button(answer, "Yes, please")
+    carer = button(answer, "Carer")  # how they come is asked first
 
-    slack_bot.post(
-        block_actions_body(
-            yes["action_id"], yes["value"], user_id=CARER, response_url=fake_slack.response_url()
+    for pressed in (carer, None):
+        if pressed is None:  # then, being a carer, whether they'd like a project
+            ((_, asked),) = fake_slack.responses
+            assert asked["replace_original"] is True
+            pressed = button(asked, "Yes, please")
+        slack_bot.post(
+            block_actions_body(
+                pressed["action_id"],
+                pressed["value"],
+                user_id=CARER,
+                response_url=fake_slack.response_url(),
+                ephemeral=True,
+            )
         )
-    )
-    slack_bot.settle()
+        slack_bot.settle()
 
     with slack_bot.engine.connect() as connection:
-        assert connection.execute(select(ForumMember.wants_match)).scalar() is True
+        assert connection.execute(select(ForumMember.role, ForumMember.wants_match)).one() == (
+            Role.CARER,
+            True,
+        )
 
 
 def test_healthz(slack_bot):

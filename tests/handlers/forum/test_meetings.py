@@ -6,13 +6,16 @@ import pytest
 from sqlalchemy import select
 
 from handlers.core import ids
+from handlers.core.reply import Reply
 from handlers.forum.announcements import ANNOUNCE, run_announcements
+from handlers.forum.meetings import MEETINGS_SHOWN, meeting_prefix
 from store.forums import create_forum
 from store.models import NAME_MAX, Meeting, Rsvp
 from store.roles import Role, RsvpAnswer
 from tests.conftest import person
 from tests.handlers import given
 from tests.handlers.sweeps import send_all
+from tests.query_watch import watching
 
 DEC_3_2PM = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)  # London is on GMT in December
 RSVP_LABELS = ["I'm going", "Maybe", "I can't make it"]
@@ -470,3 +473,121 @@ def test_a_meeting_moved_onto_another_at_the_same_place_is_refused(
 def meeting_ids(sessions):
     with sessions() as session:
         return list(session.scalars(select(Meeting.id).order_by(Meeting.id)))
+
+
+# The next few meetings, each with its own buttons
+
+
+def press_for(chat, actor, reply, starts: str, label: str):
+    """Press the button with this label under the meeting whose line names `starts`."""
+    (section,) = [s for s in reply.sections if starts in s.text.splitlines()[0]]
+    (button,) = [b for b in section.buttons if b.label == label]
+    return chat.bot.action(actor, button.action_id, button.value)
+
+
+@pytest.fixture
+def five_meetings(ctx, sessions, clock):
+    """A forum with a past meeting, a cancelled one and five to come, on Thursdays at 2pm."""
+    forum_id = given.forum(sessions, clock())
+    given.meeting(ctx, forum_id, datetime(2026, 11, 23, 11, 0, tzinfo=UTC), "Earlier")
+    cancelled = given.meeting(ctx, forum_id, datetime(2026, 11, 26, 14, 0, tzinfo=UTC), "Off")
+    with sessions.begin() as session:
+        session.get(Meeting, cancelled).cancelled_at = clock()
+    for day in (3, 10, 17, 24, 31):
+        given.meeting(ctx, forum_id, datetime(2026, 12, day, 14, 0, tzinfo=UTC), f"Room {day}")
+    clock.advance(hours=2)  # the 11am meeting has started
+    return forum_id
+
+
+def test_the_card_lists_the_next_few_meetings_each_with_its_own_buttons(chat, ben, five_meetings):
+    reply = chat.say(ben, "/qi-forum")
+
+    assert reply.ok
+    assert [s.heading for s in reply.sections] == ["QI Forum", None, None]
+    assert [s.text.splitlines()[0] for s in reply.sections] == [
+        "Next meeting: Thursday 3 December 2026 at 2pm at Room 3.",
+        "After that: Thursday 10 December 2026 at 2pm at Room 10.",
+        "After that: Thursday 17 December 2026 at 2pm at Room 17.",
+    ]
+    assert reply.sections[2].text.splitlines()[-1] == "…and 2 more meetings planned later."
+    assert [given.labels(Reply(sections=(s,))) for s in reply.sections] == [
+        RSVP_LABELS,
+        RSVP_LABELS,
+        [*RSVP_LABELS, "Join the forum"],
+    ]
+
+
+def test_answering_a_later_meeting_records_that_meeting_and_shows_the_card_again(
+    chat, ben, sessions, five_meetings
+):
+    chat.say(ben, "/qi-join forum as carer")
+    card = chat.say(ben, "/qi-forum")
+
+    reply = press_for(chat, ben, card, "10 December", "I'm going")
+
+    assert reply.ok
+    texts = [s.text for s in reply.sections]
+    assert "Nobody has said they're going yet." in texts[0] and "Will you come?" in texts[0]
+    assert "Going: 1 (1 carer)." in texts[1] and "You said you're going." in texts[1]
+    with sessions() as session:
+        rsvp = session.scalars(select(Rsvp)).one()
+        assert session.get(Meeting, rsvp.meeting_id).location == "Room 10"
+    assert reply.refresh == (meeting_prefix(rsvp.meeting_id),)  # its announcement's counts
+
+
+def test_answering_a_meeting_beyond_the_next_few_keeps_it_on_the_card(
+    chat, ben, sessions, five_meetings
+):
+    with sessions() as session:
+        last = session.scalar(select(Meeting.id).where(Meeting.location == "Room 31"))
+
+    reply = chat.bot.action(ben, ids.RSVP, f"{last}:maybe")  # from a "meeting moved" message
+
+    assert reply.ok
+    assert [s.text.splitlines()[0].split(" at ")[-1] for s in reply.sections] == [
+        "Room 3.",
+        "Room 10.",
+        "Room 17.",
+        "Room 31.",
+    ]
+    assert "You said maybe." in reply.sections[3].text
+    assert "…and 1 more meeting planned later." in reply.sections[3].text
+
+
+def test_every_forums_next_meeting_comes_before_any_forums_later_ones(chat, ben, ctx, clock):
+    forum_ids = [given.forum(ctx.sessions, clock(), name=f"Forum {n:02}") for n in range(10)]
+    for forum_id in forum_ids:
+        for day in (3, 10, 17):
+            given.meeting(ctx, forum_id, datetime(2026, 12, day, 14, 0, tzinfo=UTC))
+
+    reply = chat.say(ben, "/qi-forum")
+
+    firsts = [s for s in reply.sections if s.heading]
+    assert [s.heading for s in firsts] == [f"Forum {n:02}" for n in range(10)]
+    assert len([b for b in reply.buttons if b.label == "I'm going"]) == MEETINGS_SHOWN
+    after = [s.text.count("After that: ") for s in reply.sections]
+    assert sum(after) == MEETINGS_SHOWN - 10  # the second meetings of the first five forums
+    assert reply.text.count("…and 2 more meetings planned later.") == 5
+    assert reply.text.count("…and 1 more meeting planned later.") == 5
+
+
+@pytest.mark.parametrize("forums", [1, 10])
+def test_the_card_asks_the_database_the_same_few_questions_however_many_forums(
+    chat, ctx, ben, sessions, clock, forums
+):
+    chat.say(ben, "/qi-forum")  # first contact: Ben is known from now on
+    for n in range(forums):
+        forum_id = given.forum(sessions, clock(), name=f"Forum {n:02}")
+        meetings = [
+            given.meeting(ctx, forum_id, datetime(2026, 12, day, 14, 0, tzinfo=UTC))
+            for day in (3, 10, 17, 24)
+        ]
+        chat.say(ben, f"/qi-join Forum {n:02} as carer")
+        chat.bot.action(ben, ids.RSVP, f"{meetings[0]}:going")
+
+    with watching(sessions.kw["bind"]) as watched:
+        reply = chat.say(ben, "/qi-forum")
+
+    assert reply.text.count("Going: 1 (1 carer).") == reply.text.count("You said you're") == forums
+    # Who is asking, their forums, the meetings, their counts and their answers.
+    assert len(watched.statements) <= 6, [statement for statement, _ in watched.statements]

@@ -240,15 +240,15 @@ def test_odd_form_answers_get_a_kind_answer(chat, asha, ben, sessions, target):
     assert given.row_counts(sessions) == before
 
 
-def test_join_the_forum_in_one_line_asks_about_being_matched(chat, ben, sessions, clock):
+def test_join_the_forum_in_one_line_asks_how_you_come(chat, ben, sessions, clock):
     given.forum(sessions, clock())
 
     reply = chat.say(ben, "/qi-join forum")
 
     assert reply.ok
     assert 'Welcome to "QI Forum"' in reply.text
-    assert "Would you like us to put you in touch with one?" in reply.text
-    assert given.labels(reply) == ["Yes, please", "Not now"]
+    assert "How do you come to the forum?" in reply.text
+    assert "Would you like us to put you in touch with one?" not in reply.text
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(ForumMember)) == 1
 

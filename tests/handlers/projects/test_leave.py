@@ -1,14 +1,19 @@
 """Leaving project teams and the forum: /qi-leave. History is kept."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import insert, select
 
 from handlers.core import ids
+from handlers.core import ids as ids_module
+from handlers.forum.announcements import ANNOUNCE, run_announcements
+from handlers.forum.meetings import meeting_prefix
 from handlers.projects.leave import LEAVE_CHOICES
-from store.models import ForumMember, Membership
-from store.roles import Involvement, Role
+from store.models import ForumMember, Meeting, Membership, Rsvp
+from store.roles import Involvement, Role, RsvpAnswer
 from tests.handlers import given
+from tests.handlers.sweeps import send_all
 
 
 def test_leaving_a_project_keeps_the_membership_as_history(chat, asha, ben, sessions, clock):
@@ -320,3 +325,170 @@ def test_leaving_by_a_loose_name_offers_your_own_teams(chat, asha, ben):
     )
     assert [b.label for b in reply.buttons] == ["Falls audit", "Falls prevention"]
     assert left.ok and 'You\'ve left the "Falls audit" team.' in left.text
+
+
+# Leaving the forum with meetings to come you said you're going to
+
+
+def going_to_forum(chat, ctx, actor, role="carer", meetings=2):
+    """A forum (announcing in a channel), meetings on Thursdays from 3 December 2026, and
+    the actor signed up in `role` and going to them all; the meeting ids."""
+    forum_id = given.forum(ctx.sessions, ctx.now(), channel="console:forum")
+    ids = [
+        given.meeting(ctx, forum_id, datetime(2026, 12, 3, 14, 0, tzinfo=UTC) + timedelta(weeks=n))
+        for n in range(meetings)
+    ]
+    chat.say(actor, f"/qi-join forum as {role}")
+    for meeting_id in ids:
+        assert chat.bot.action(actor, ids_module.RSVP, f"{meeting_id}:going").ok
+    return ids
+
+
+def answers(sessions):
+    with sessions() as session:
+        return [
+            tuple(row)
+            for row in session.execute(
+                select(Rsvp.meeting_id, Rsvp.answer, Rsvp.role).order_by(Rsvp.meeting_id, Rsvp.id)
+            )
+        ]
+
+
+def test_leaving_the_forum_asks_about_the_meetings_you_said_you_are_going_to(chat, ctx, ben):
+    going_to_forum(chat, ctx, ben)
+
+    reply = chat.say(ben, "/qi-leave forum")
+
+    assert reply.ok and 'You\'ve left "QI Forum"' in reply.text
+    assert reply.sections[1].text.splitlines() == [
+        "You said you're going to these meetings:",
+        "• Thursday 3 December 2026 at 2pm",
+        "• Thursday 10 December 2026 at 2pm",
+        "Are you still coming? You're welcome either way.",
+    ]
+    assert given.labels(reply) == ["Join the forum again", "I'm still coming", "Take my name off"]
+
+
+def test_still_coming_keeps_your_name_down_in_your_role(chat, ctx, ben, sessions):
+    meetings = going_to_forum(chat, ctx, ben)
+    left = chat.say(ben, "/qi-leave forum")
+    before = given.row_counts(sessions)
+
+    reply = chat.press(ben, left, "I'm still coming")
+
+    assert reply.ok and "see you there" in reply.text
+    assert answers(sessions) == [(m, RsvpAnswer.GOING, Role.CARER) for m in meetings]
+    assert given.row_counts(sessions) == before
+    assert "Going: 1 (1 carer)." in chat.say(ben, "/qi-forum").text
+
+
+def test_take_my_name_off_changes_the_counts_and_the_channels_announcements(
+    chat, ctx, ben, chloe, sessions, clock
+):
+    meetings = going_to_forum(chat, ctx, ben)
+    chat.say(chloe, "/qi-join forum as staff")
+    chat.press(chloe, chat.say(chloe, "/qi-forum"), "I'm going")
+    left = chat.say(ben, "/qi-leave forum")
+    clock.advance(hours=1)
+
+    reply = chat.press(ben, left, "Take my name off")
+
+    assert reply.ok and "I've taken your name off 2 meetings." in reply.text
+    assert reply.refresh == tuple(meeting_prefix(m) for m in meetings)
+    assert answers(sessions) == [
+        (meetings[0], RsvpAnswer.NOT_GOING, Role.CARER),
+        (meetings[0], RsvpAnswer.GOING, Role.STAFF),  # Chloe's
+        (meetings[1], RsvpAnswer.NOT_GOING, Role.CARER),
+    ]
+    card = chat.say(chloe, "/qi-forum")
+    assert "Going: 1 (1 member of staff)." in card.sections[0].text
+    assert "Nobody has said they're going yet." in card.sections[1].text
+    # What the transport edits the forum channel's announcement to, on that refresh:
+    clock.advance(days=3, hours=4)  # a week before the first meeting: it is announced
+    run_announcements(ctx)
+    (post,) = [reply for kind, _, reply in send_all(ctx) if kind == ANNOUNCE]
+    assert "Going so far: 1 (1 member of staff)." in post.text
+
+
+def test_take_my_name_off_leaves_answers_given_after_leaving(chat, ctx, ben, sessions, clock):
+    _, second = going_to_forum(chat, ctx, ben)
+    left = chat.say(ben, "/qi-leave forum")
+    clock.advance(minutes=5)
+    chat.bot.action(ben, ids_module.RSVP, f"{second}:maybe")
+    chat.bot.action(ben, ids_module.RSVP, f"{second}:going")  # decided afresh, after leaving
+
+    reply = chat.press(ben, left, "Take my name off")
+
+    assert reply.ok and "I've taken your name off 1 meeting." in reply.text
+    assert [answer for _, answer, _ in answers(sessions)] == [
+        RsvpAnswer.NOT_GOING,
+        RsvpAnswer.GOING,
+    ]
+
+
+def test_take_my_name_off_twice_says_there_is_nothing_left(chat, ctx, ben, sessions):
+    going_to_forum(chat, ctx, ben)
+    left = chat.say(ben, "/qi-leave forum")
+    chat.press(ben, left, "Take my name off")
+    before = given.row_counts(sessions)
+
+    again = chat.press(ben, left, "Take my name off")
+
+    assert again.ok and "not down for any meeting to come" in again.text
+    assert again.refresh == ()
+    assert given.row_counts(sessions) == before
+
+
+def test_leaving_without_saying_you_are_going_asks_nothing(chat, ctx, ben, sessions):
+    forum_id = given.forum(sessions, ctx.now())
+    meeting = given.meeting(ctx, forum_id, datetime(2026, 12, 3, 14, 0, tzinfo=UTC))
+    chat.say(ben, "/qi-join forum as carer")
+    chat.bot.action(ben, ids_module.RSVP, f"{meeting}:maybe")
+
+    reply = chat.say(ben, "/qi-leave forum")
+
+    assert reply.ok and len(reply.sections) == 1
+    assert given.labels(reply) == ["Join the forum again"]
+
+
+def test_meetings_past_or_cancelled_are_not_asked_about(chat, ctx, ben, sessions, clock):
+    _, second, _ = going_to_forum(chat, ctx, ben, meetings=3)
+    with sessions.begin() as session:
+        session.get(Meeting, second).cancelled_at = clock()
+    clock.advance(days=10, hours=5)  # the first has been
+
+    reply = chat.say(ben, "/qi-leave forum")
+
+    assert reply.sections[1].text.splitlines()[:2] == [
+        "You said you're going to this meeting:",
+        "• Thursday 17 December 2026 at 2pm",
+    ]
+    chat.press(ben, reply, "Take my name off")
+    assert [answer for _, answer, _ in answers(sessions)] == [
+        RsvpAnswer.GOING,  # who came is kept
+        RsvpAnswer.GOING,  # cancelled: nothing to count
+        RsvpAnswer.NOT_GOING,
+    ]
+
+
+def test_someone_elses_still_coming_buttons_are_refused(chat, ctx, asha, ben, sessions):
+    going_to_forum(chat, ctx, ben)
+    left = chat.say(ben, "/qi-leave forum")
+    before = given.row_counts(sessions)
+
+    reply = chat.press(asha, left, "Take my name off")
+
+    assert not reply.ok and "This button was for someone else" in reply.text
+    assert given.row_counts(sessions) == before
+
+
+@pytest.mark.parametrize("value", ["", "1", "1:maybe", "abc:off", "999999:off"])
+def test_a_broken_still_coming_button_is_refused(chat, ctx, ben, sessions, value):
+    going_to_forum(chat, ctx, ben)
+    chat.say(ben, "/qi-leave forum")
+    before = given.row_counts(sessions)
+
+    reply = chat.bot.action(ben, ids_module.LEFT_FORUM_GOING, value)
+
+    assert not reply.ok and "/qi-forum" in reply.text
+    assert given.row_counts(sessions) == before

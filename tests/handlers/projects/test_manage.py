@@ -772,6 +772,25 @@ def test_a_chat_user_sharing_the_name_is_someone_else(chat, asha, sessions):
         )
 
 
+@pytest.mark.parametrize("role", ["carer", "service user"])
+def test_a_lead_with_lived_experience_is_thanked_not_asked_who_has_it(chat, ben, role):
+    reply = chat.say(ben, f'/qi-project new "Carers\' passports" as {role}')
+
+    assert reply.ok
+    assert f"You're the lead of \"Carers' passports\", and on its team as a {role}." in (reply.text)
+    assert "Who with lived experience will be on your team?" not in reply.text
+    assert "someone with lived experience on its team from the start" in reply.text
+    assert "/qi-join Carers' passports as staff" in reply.text
+    assert given.labels(reply) == ["Record someone already involved", "See the next forum meeting"]
+
+
+@pytest.mark.parametrize("role", ["staff", "peer supporter", "other"])
+def test_a_lead_in_another_role_is_still_asked_who_has_lived_experience(chat, asha, role):
+    reply = chat.say(asha, f'/qi-project new "Falls prevention" as {role}')
+
+    assert reply.ok and "Who with lived experience will be on your team?" in reply.text
+
+
 def test_a_carer_leading_a_project_counts_as_lived_experience_on_the_team(chat, ben):
     reply = chat.say(ben, '/qi-project new "Carers\' passports" as carer')
 
