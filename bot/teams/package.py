@@ -37,15 +37,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "[project] as [staff | service user | carer | peer supporter | other]",
     ),
     "qi-leave": ("Leave a project team or the forum", "[project | forum]"),
-    "qi-projects": ("See active projects and who is on their teams", "[mine | a word to search]"),
+    "qi-projects": (
+        "See active projects and who is on their teams",
+        "[mine | a site | a word to search]",
+    ),
     "qi-project": (
         "Start a project or look after its team",
-        'new "Project name" | add-member "Project" "Name" as carer --consent | show "Project"',
+        'new | show | status | add-member | edit-member | remove-member "Project" ["Name"]',
     ),
-    "qi-forum": ("The next QI forum meeting, and say if you will come", ""),
+    "qi-forum": (
+        "The next QI forum meetings, and say if you will come",
+        '[forum | slot "Project" "What about" | meetings | slots]',
+    ),
     "qi-stats": (
         "How many projects have a service user or carer, week by week",
-        '[a site | forum | note 2026-03-02 "What changed"]',
+        '[a site | forum | notes | note 2/3/2026 "What changed"]',
     ),
     "qi-help": ("What qi-nudge can do, in plain English", "[command]"),
 }

@@ -125,7 +125,10 @@ def test_commands_say_what_the_slack_manifest_says(manifest):
     menu = manifest["bots"][0]["commandLists"][0]["commands"]
     described = {command["title"]: command["description"] for command in menu}
     assert described["qi-leave"] == "Leave a project team or the forum: [project | forum]"
-    assert described["qi-forum"] == "The next QI forum meeting, and say if you will come"
+    assert described["qi-forum"] == (
+        'The next QI forum meetings, and say if you will come: [forum | slot "Project" '
+        '"What about" | meetings | slots]'
+    )
 
 
 def test_color_icon_is_192_square_in_full_colour(files):
