@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -22,9 +21,6 @@ from store.audit import record
 from store.forums import create_forum, list_forums
 from store.models import Meeting
 from store.names import name_key
-
-if TYPE_CHECKING:  # Slack's and Teams' libraries load only when a channel is on them
-    pass
 
 
 def cmd_forum_add(ctx: Context, args: argparse.Namespace) -> int:
