@@ -19,7 +19,7 @@ from handlers.forum.changes import (
     move_meeting,
     uncancel_meeting,
 )
-from handlers.forum.meetings import parse_local_time
+from handlers.forum.meetings import add_meeting_example, parse_local_time
 from store.models import Meeting
 
 MEETINGS_SHOWN = 20
@@ -28,10 +28,11 @@ CANCEL_EXAMPLE = "/qi-forum cancel-meeting 5"
 UNCANCEL_EXAMPLE = "/qi-forum uncancel-meeting 5"
 
 
-def how_to_change(number: int) -> str:
-    """How to change a listed meeting, with a real number in the examples."""
+def how_to_change(ctx: Context, number: int) -> str:
+    """How to change a listed meeting, with a real number and a day ahead in the examples."""
+    day = long_date(example_meeting_day(ctx))
     return (
-        f"To change one, give its number: /qi-forum move-meeting {number} 2026-12-10 14:00 (a "
+        f"To change one, give its number: /qi-forum move-meeting {number} {day} 2pm (a "
         f"new date and time), /qi-forum cancel-meeting {number}, or /qi-forum uncancel-meeting "
         f"{number} to bring back a cancelled one."
     )
@@ -53,14 +54,13 @@ def list_meetings_command(ctx: Context, actor: Actor) -> Reply:
         ).all()
         lines = shortlist(meetings, MEETINGS_SHOWN, line=lambda m: _line(m, ctx), total=total)
         text = "\n".join(_line(m, ctx) for m in lines.shown)
-        hint = how_to_change(meetings[0].id) if meetings else ""
+        hint = how_to_change(ctx, meetings[0].id) if meetings else ""
     if not total:
         return Reply(
             sections=(
                 Section(
                     heading="Forum meetings to come",
-                    text="No meetings are planned. Add one like this: "
-                    '/qi-forum add-meeting 2026-12-03 14:00 at "Room 4"',
+                    text=f"No meetings are planned. Add one like this: {add_meeting_example(ctx)}",
                 ),
             )
         )
