@@ -46,6 +46,7 @@ from handlers.projects.team import (
     REMOVE_MEMBER_EXAMPLE,
     counts_in_headline,
     edit_member_command,
+    open_project_form,
     parse_since,
     remove_member_command,
     split_project_and_person,
@@ -439,14 +440,13 @@ def build_add_member_form(project: Project) -> Form:
 
 def handle_open_add_member(ctx: Context, actor: Actor, value: str) -> Reply:
     """The 'Record someone already involved' button: open the form for that project."""
-    with ctx.sessions.begin() as session:
-        person = acting_person(session, ctx, actor)
-        project = project_by_id(session, value)
-        require_lead_or_admin(session, person, project)
-        return Reply(
-            sections=(Section(text=f'Record a member of the "{project.name}" team.'),),
-            form=build_add_member_form(project),
-        )
+    return open_project_form(
+        ctx,
+        actor,
+        value,
+        'Record a member of the "{name}" team.',
+        lambda session, project: build_add_member_form(project),
+    )
 
 
 def handle_add_member_form(

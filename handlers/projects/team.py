@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -441,16 +442,29 @@ def build_change_member_form(session: Session, project: Project) -> Form:
     )
 
 
-def handle_open_change_member(ctx: Context, actor: Actor, value: str) -> Reply:
-    """The card's 'Change or remove someone' button: open the form for that project."""
+def open_project_form(
+    ctx: Context,
+    actor: Actor,
+    value: str,
+    intro: str,
+    build: Callable[[Session, Project], Form],
+) -> Reply:
+    """A form about one project for its lead or an organiser; `intro` has the name as {name}."""
     with ctx.sessions.begin() as session:
         person = acting_person(session, ctx, actor)
         project = project_by_id(session, value)
         require_lead_or_admin(session, person, project)
         return Reply(
-            sections=(Section(text=f'Change the "{project.name}" team.'),),
-            form=build_change_member_form(session, project),
+            sections=(Section(text=intro.format(name=project.name)),),
+            form=build(session, project),
         )
+
+
+def handle_open_change_member(ctx: Context, actor: Actor, value: str) -> Reply:
+    """The card's 'Change or remove someone' button: open the form for that project."""
+    return open_project_form(
+        ctx, actor, value, 'Change the "{name}" team.', build_change_member_form
+    )
 
 
 def handle_change_member_form(
