@@ -74,8 +74,7 @@ def cancel_meeting(
             "said they were going will be told, and its announcements now say it is cancelled."
         )
         if teams:
-            teams_text = "1 team" if teams == 1 else f"{teams} teams"
-            text += f" {teams_text} that asked for a slot will be told too."
+            text += f" {plural(teams, 'team')} that asked for a slot will be told too."
         return MeetingChange(text=text, refresh=meeting_prefix(meeting.id), told=told)
 
 
