@@ -108,7 +108,7 @@ def split_project_and_person(
 
 
 def find_member(project: Project, team: list[TeamMember], name: str) -> TeamMember:
-    """The one current member the lead means by `name`; a kind Refusal when it is not clear."""
+    """The one current member called `name` (case and spacing aside); else a kind Refusal."""
     key = name_key(name)
     same = [m for m in team if name_key(m.name) == key]
     if len(same) > 1:
@@ -119,12 +119,14 @@ def find_member(project: Project, team: list[TeamMember], name: str) -> TeamMemb
         )
     if same:
         return same[0]
+    # A part of a name ("jo", "y") is never acted on: taking someone off or renaming them must
+    # be the person typed in full. The close names are offered instead.
     match = match_name(name, [Named(m.name, m) for m in team])
-    if match.found is not None:
-        return match.found
+    close = (match.found.name,) if match.found is not None else match.candidates
     raise Refusal(
         f'I couldn\'t find "{name[:ECHO_MAX]}" on the "{project.name}" team.'
-        f'{did_you_mean(match.candidates)} To see the team: /qi-project show "{project.name}"'
+        f"{did_you_mean(close)} Please give their name in full, as it is on the team. "
+        f'To see the team: /qi-project show "{project.name}"'
     )
 
 

@@ -874,6 +874,31 @@ def test_the_lead_removes_a_mistyped_member_and_the_history_is_kept(chat, asha, 
     assert "Sam Jnoes" not in chat.say(asha, "/qi-project show Falls prevention").text
 
 
+@pytest.mark.parametrize(
+    "typed",
+    [
+        '/qi-project remove-member "Falls prevention" y',
+        '/qi-project remove-member "Falls prevention" "Priya"',
+        '/qi-project edit-member "Falls prevention" y --name "Someone Else"',
+    ],
+)
+def test_part_of_a_name_is_never_taken_off_or_renamed(chat, asha, sessions, typed):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project add-member "Falls" "Sam Jones" as carer --consent')
+    chat.say(asha, '/qi-project add-member "Falls" "Priya Patel" as service user --consent')
+
+    reply = chat.say(asha, typed)
+
+    assert not reply.ok
+    assert 'Did you mean "Priya Patel"?' in reply.text
+    assert "Please give their name in full" in reply.text
+    # Both still on the team, under their own names (no one left, no one renamed).
+    assert sorted((name, left) for name, _, _, left in given.team_rows(sessions, FALLS)) == [
+        ("Priya Patel", None),
+        ("Sam Jones", None),
+    ]
+
+
 def test_the_weekly_figure_stops_counting_someone_removed(chat, ctx, asha, clock):
     from handlers.evidence.stats import take_snapshot
     from store import stats as stats_store
