@@ -243,6 +243,11 @@ def run_console(ctx: Context, args: argparse.Namespace, settings: Settings) -> i
         bold=sys.stdout.isatty(),
         echo=not sys.stdin.isatty(),
         nudge_policy=settings.nudge_policy,  # :remind runs the reminder `serve` would
+        live_platforms=tuple(
+            name
+            for name, on in (("Slack", settings.has_slack), ("Teams", settings.has_teams))
+            if on
+        ),
     )
     return console.run()
 

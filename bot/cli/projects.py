@@ -11,6 +11,7 @@ from handlers.core.context import Context
 from handlers.core.errors import Refusal
 from handlers.core.wording import plural
 from handlers.evidence import exports
+from handlers.evidence.stats import find_site
 from handlers.projects.register_import import RegisterFileError, import_projects, open_register
 from store.roles import ProjectStatus, parse_status
 
@@ -92,14 +93,20 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_projects_list(ctx: Context, args: argparse.Namespace) -> int:
     """Every project (or one site's, or one status's): what the register import loaded."""
     status = _status_from(args.status) if args.status else None
+    if args.site is not None and not args.site.strip():
+        raise Refusal('Please name the site, for example: --site "Riverside Hospital".')
     shown = with_partner = 0
     with ctx.sessions() as session:
-        for row in exports.project_register(session, site=args.site, status=status):
+        # The site found as /qi-projects and stats --site find it: "riverside" is Riverside
+        # Hospital; an unknown or unclear one is refused with the closest sites.
+        site = find_site(session, args.site) if args.site is not None else None
+        rows = exports.project_register(session, site_key=site and site.key, status=status)
+        for row in rows:
             shown += 1
             with_partner += row.lived_experience
             print(_project_line(row))
     if not shown:
-        print(_nothing_found(args.site, status))
+        print(_nothing_found(site.name if site else None, status))
         return 0
     print(f"{plural(shown, 'project')}, {with_partner} with a service user or carer on the team.")
     return 0
@@ -129,7 +136,6 @@ def _status_from(text: str) -> ProjectStatus:
 def _nothing_found(site: str | None, status: ProjectStatus | None) -> str:
     if site is None and status is None:
         return "No projects yet. Load the project register with qi-nudge import-projects FILE."
-    which = " ".join(
-        part for part in (status.label if status else "", f"at {site}" if site else "") if part
-    )
-    return f"No {which} projects. Type qi-nudge projects list to see them all."
+    kind = f"{status.label} " if status else ""
+    where = f" at {site}" if site else ""
+    return f"No {kind}projects{where}. Type qi-nudge projects list to see them all."

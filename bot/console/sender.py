@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.console.inbox import Inbox
-from bot.console.render_text import BUTTON_HINT, render_reply
+from bot.console.render_text import render_reply
 from handlers.core.reply import Reply
 from store import outbox
 from store.models import ChatIdentity, Person
@@ -95,5 +95,4 @@ class ConsoleSender:
 def printed(reply: Reply) -> str:
     """The message as the terminal shows it."""
     # Buttons are shown for what they offer; they are pressed in chat, not in this printout.
-    text, _buttons = render_reply(reply)
-    return text.replace("\n" + BUTTON_HINT, "")
+    return render_reply(reply, hint=False)[0]

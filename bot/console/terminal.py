@@ -66,8 +66,11 @@ class Console:
         echo: bool = False,
         chart_folder: Path | None = None,
         nudge_policy: NudgePolicy | None = None,
+        live_platforms: tuple[str, ...] = (),
     ) -> None:
         self.bot = bot
+        # Slack or Teams set up for this database: `serve` would send :remind's messages for real.
+        self.live_platforms = live_platforms
         self.actor = actor
         self.stdin = stdin
         self.stdout = stdout
@@ -245,6 +248,13 @@ class Console:
 
     def remind(self) -> None:
         """Run this week's reminder now, as the scheduler does (never twice in a week)."""
+        if self.live_platforms:
+            self.write(
+                f"This database is the bot's on {' and '.join(self.live_platforms)}: :remind would "
+                "send this week's reminders to real people now. To see who would get one, use "
+                "qi-nudge remind --dry-run; to send them early, qi-nudge remind --now."
+            )
+            return
         ctx = self.bot.ctx
         try:
             plan = Jobs(ctx, self.nudge_policy).sweep(week_of(ctx.now(), ctx))

@@ -161,9 +161,9 @@ class RegisterRow(NamedTuple):
 
 
 def project_register(
-    session: Session, *, site: str | None = None, status: ProjectStatus | None = None
+    session: Session, *, site_key: str | None = None, status: ProjectStatus | None = None
 ) -> Iterator[RegisterRow]:
-    """Every project (or one site's, or one status's) by name, in one query, as fetched."""
+    """Every project (or one site's, by its key, or one status's) by name, in one query."""
     query = (
         select(
             Project.name,
@@ -179,9 +179,8 @@ def project_register(
         .order_by(Project.name_key, Project.id)
         .execution_options(yield_per=2000)
     )
-    if site is not None:
-        # Sites are typed by hand in registers: "riverside hospital" is Riverside Hospital.
-        query = query.where(func.lower(Project.site) == site.strip().lower())
+    if site_key is not None:
+        query = query.where(Project.site_key == site_key)
     if status is not None:
         query = query.where(Project.status == status)
     for name, where, state, lead, email, started_on, created_at, partner in session.execute(query):

@@ -58,8 +58,22 @@ def test_projects_list_filters_by_site_and_status_as_people_type_them(ctx, regis
 
     assert run(ctx, "projects", "list", "--status", "on hold", "--site", "Riverside Hospital") == 0
     assert capsys.readouterr().out == (
-        "No on hold at Riverside Hospital projects. Type qi-nudge projects list to see them all.\n"
+        "No on hold projects at Riverside Hospital. Type qi-nudge projects list to see them all.\n"
     )
+
+
+def test_projects_list_finds_a_site_as_stats_and_chat_do(ctx, register, capsys):
+    # A word of the site's name is enough, as for /qi-projects and stats --site.
+    assert run(ctx, "projects", "list", "--site", "riverside") == 0
+    out = capsys.readouterr().out
+    assert "Falls prevention" in out and "Sepsis" in out and "Discharge" not in out
+
+    with pytest.raises(Refusal) as unknown:
+        run(ctx, "projects", "list", "--site", "Nowhere General")
+    assert 'I don\'t know a site called "Nowhere General"' in unknown.value.reply.text
+    with pytest.raises(Refusal) as empty:
+        run(ctx, "projects", "list", "--site", " ")
+    assert "Please name the site" in empty.value.reply.text
 
 
 def test_projects_list_refuses_an_unknown_status_and_says_which_there_are(ctx, register):

@@ -127,6 +127,25 @@ def test_remind_twice_in_a_week_sends_nothing_twice(ctx):
     assert len(deliveries(ctx, NUDGE)) == 4  # one for each of the four leads
 
 
+def test_remind_refuses_when_the_database_is_also_the_bots_on_slack(ctx):
+    seed_example_trust(ctx)
+    out = io.StringIO()
+    console = Console(
+        Dispatcher(ctx),
+        console_actor("Tom Hughes"),
+        io.StringIO(":remind\n"),
+        out,
+        echo=True,
+        live_platforms=("Slack",),
+    )
+
+    assert console.run() == 0
+
+    assert "would send this week's reminders to real people now" in out.getvalue()
+    assert "qi-nudge remind --dry-run" in out.getvalue()
+    assert deliveries(ctx, NUDGE) == []
+
+
 def test_remind_with_every_project_covered_says_nobody_needs_one(ctx):
     transcript = run_console(ctx, [":remind"], name="Asha Patel")
 
