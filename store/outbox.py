@@ -661,6 +661,7 @@ def deliveries(session: Session, *, status: str | None = None, limit: int = 200)
 
 # What holds back a delivery that is still to go (see `waiting`).
 CLAIMED = "claimed"  # another process (maybe one that died) took it and has not finished
+SCHEDULED = "scheduled"  # not tried yet, planned for later (a lead's news at the hour's end)
 RETRY = "retry"  # tried and put back: it goes again at its next attempt
 DUE = "due"  # due now, and free for any sender to take
 ELSEWHERE = "elsewhere"  # for a platform not set up in this process (see Elsewhere)
@@ -703,9 +704,11 @@ def waiting(
         if left:
             for_elsewhere.append(Delivery.id.in_(sorted(left)))
         holds.append((or_(*for_elsewhere), ELSEWHERE))
+    later = and_(Delivery.status == PENDING, Delivery.next_attempt_at > now)
     holds += [
         (and_(Delivery.status == SENDING, Delivery.claimed_at >= stale), CLAIMED),
-        (and_(Delivery.status == PENDING, Delivery.next_attempt_at > now), RETRY),
+        (and_(later, Delivery.attempts == 0, Delivery.error.is_(None)), SCHEDULED),
+        (later, RETRY),
     ]
     reason = case(*holds, else_=literal(DUE)).label("reason")
     goes_at = case(

@@ -70,14 +70,18 @@ def report_waiting(
         )
     if due := found.get(outbox.DUE):
         say(f"{_still(due, since)} due and not sent: run this again to send them.")
+    if later := found.get(outbox.SCHEDULED):
+        say(f"{_still(later, since)} planned for later: they go {_at(later, ctx)}.")
     if retry := found.get(outbox.RETRY):
-        when = (
-            f"at {_when(retry.first, ctx)}"
-            if retry.first == retry.last
-            else f"between {_when(retry.first, ctx)} and {_when(retry.last, ctx)}"
-        )
-        say(f"{_still(retry, since)} waiting to be tried again {when}.")
+        say(f"{_still(retry, since)} waiting to be tried again {_at(retry, ctx)}.")
     return bool(held or claimed or due)
+
+
+def _at(waiting: outbox.Waiting, ctx: Context) -> str:
+    """'at 10:00', or 'between 10:00 and 11:00'."""
+    if waiting.first == waiting.last:
+        return f"at {_when(waiting.first, ctx)}"
+    return f"between {_when(waiting.first, ctx)} and {_when(waiting.last, ctx)}"
 
 
 def week_start(ctx: Context) -> datetime:

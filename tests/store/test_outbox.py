@@ -91,8 +91,10 @@ def test_waiting_says_what_holds_each_delivery_and_when_it_may_go(sessions, cloc
         session.execute(
             update(Delivery)
             .where(Delivery.recipient == recipients[2])
-            .values(next_attempt_at=retry_at)
+            .values(next_attempt_at=retry_at, attempts=1)
         )
+        later = someone(session, clock, "Lead 4", "console")
+        outbox.plan(session, [outbox.Planned("news", "later", later, {}, retry_at)], now=clock())
     clock.advance(minutes=1)
 
     with sessions() as session:
@@ -107,6 +109,7 @@ def test_waiting_says_what_holds_each_delivery_and_when_it_may_go(sessions, cloc
         2, claimed_at + timedelta(minutes=5), claimed_at + timedelta(minutes=5)
     )
     assert found[outbox.RETRY] == outbox.Waiting(1, retry_at, retry_at)
+    assert found[outbox.SCHEDULED] == outbox.Waiting(1, retry_at, retry_at)  # never tried yet
     assert found[outbox.DUE].count == 1
     assert outbox.ELSEWHERE not in found
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.runtime.scheduler import Jobs
+from bot.runtime.waiting_report import report_waiting
 from handlers.core.context import Context
 from handlers.core.weeks import week_of
 from handlers.nudges.weekly import NUDGE, NudgePolicy
@@ -225,6 +226,25 @@ def test_a_retry_waiting_for_its_time_is_said_with_its_time_and_is_not_a_failure
     assert result.returncode == 0, out + result.stderr
     expected = later.astimezone(LONDON).strftime("%H:%M")
     assert "1 of this week's messages is still waiting to be tried again at " + expected in out
+
+
+def test_a_message_planned_for_later_is_said_as_planned_not_as_a_retry(trust):
+    lead_id = lead(trust, "Lead", "console", "lead", "Project")
+    later = trust.now() + timedelta(minutes=40)
+    with trust.sessions.begin() as session:
+        outbox.plan_message_to(
+            session, lead_id, "member_joined", "joins:hour", {}, now=trust.now(), due_at=later
+        )
+    said: list[str] = []
+
+    overdue = report_waiting(trust, elsewhere=None, lease=timedelta(minutes=5), say=said.append)
+
+    expected = later.astimezone(LONDON).strftime("%H:%M")
+    (line,) = said
+    assert line.startswith(
+        f"1 of this week's messages is still planned for later: they go at {expected}"
+    )
+    assert not overdue
 
 
 @BOTH
