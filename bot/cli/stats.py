@@ -8,7 +8,8 @@ from datetime import date
 
 from bot.cli.output_files import check_target, database_files_of, open_output, write_output
 from handlers.core.context import Context
-from handlers.core.dates import example_past_day, read_past_day
+from handlers.core.dates import example_past_day, local_today, read_past_day
+from handlers.core.errors import Refusal
 from handlers.core.reply import Reply
 from handlers.core.wording import plural
 from handlers.evidence.stats import backfill, forum_stats, project_stats
@@ -95,4 +96,8 @@ def write_csv(ctx: Context, path: str, *, force: bool = False) -> int:
 def _date(ctx: Context, text: str) -> date:
     """`--since`: a day gone by, read like every other date; the example is the CLI's own."""
     example = f"qi-nudge stats --backfill --since {example_past_day(ctx):%Y-%m-%d}"
-    return read_past_day(text, ctx, example=example)
+    day = read_past_day(text, ctx, example=example)
+    if day > local_today(ctx):
+        # Back-fill works out weeks gone by: a day to come would quietly do nothing.
+        raise Refusal(f"--since {day:%Y-%m-%d} is still to come. For example: {example}")
+    return day

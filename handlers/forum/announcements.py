@@ -220,6 +220,10 @@ def render_meeting_changed(
         return None
     forum = meeting.forum
     if delivery.payload.get("news") == UNCANCELLED:
+        person_id = outbox.recipient_person_id(delivery.recipient)
+        answer = forum_store.rsvp_of(session, meeting.id, person_id) if person_id else None
+        if answer is None or answer.answer != RsvpAnswer.GOING:
+            return None  # they said since that they can't come: not "you said you were going"
         return _render_back_on(meeting, ctx)
     if meeting.cancelled_at is not None:
         return say(

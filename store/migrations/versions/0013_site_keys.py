@@ -95,6 +95,8 @@ def _merge_site_figures(spelling: dict[str, str]) -> None:
 
 
 def downgrade() -> None:
+    """Drop the key and its index. One way for the data: sites keep the spelling they were
+    given, and weekly figures merged across spellings stay merged."""
     op.drop_index('ix_projects_site', table_name='projects')
     with op.batch_alter_table('projects', schema=None) as batch_op:
         batch_op.drop_column('site_key')

@@ -103,6 +103,17 @@ def test_a_bad_meeting_time_shows_the_cli_syntax_on_a_day_ahead(ctx, sessions, c
     assert "/qi-forum" not in text
 
 
+def test_stats_since_a_day_still_to_come_is_refused_not_quietly_done(ctx):
+    args = argparse.Namespace(
+        chart=None, csv=None, backfill=True, since="1/1/2030", replace=False, forum=None, site=""
+    )
+
+    with pytest.raises(Refusal) as refused:
+        cmd_stats(ctx, args)
+
+    assert refused.value.reply.text.startswith("--since 2030-01-01 is still to come.")
+
+
 def test_stats_since_is_read_like_every_other_date_and_refused_in_cli_words(ctx):
     args = argparse.Namespace(
         chart=None, csv=None, backfill=True, since="31/11/2026", replace=False, forum=None, site=""

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from handlers.core.errors import Refusal
 from handlers.forum.announcements import run_announcements
@@ -12,7 +12,8 @@ from handlers.forum.meetings import add_meeting
 from handlers.messages import render_delivery
 from store import outbox
 from store.forums import create_forum
-from store.models import Delivery, Meeting
+from store.models import Delivery, Meeting, Rsvp
+from store.roles import RsvpAnswer
 from tests.conftest import person
 from tests.handlers import given
 from tests.handlers.sweeps import send_all
@@ -254,6 +255,21 @@ def test_people_who_never_heard_of_the_cancelling_are_not_told_it_is_back_on(
 
     assert "Nobody going had heard it was cancelled yet, so there is nobody to tell" in back.text
     assert inbox_of(ctx, dm(ben)) == []  # neither the cancelling nor the news it is back on
+
+
+def test_someone_who_said_since_they_cant_come_is_not_told_it_is_back_on(
+    chat, ctx, ben, chloe, dm, sessions, clock, meeting_id
+):
+    given.organiser(sessions, chloe, clock())
+    assert chat.press(ben, chat.say(ben, "/qi-forum"), "I'm going").ok
+    assert chat.say(chloe, f"/qi-forum cancel-meeting {meeting_id}").ok
+    assert [text.split(":")[0] for text in inbox_of(ctx, dm(ben))] == ["Sorry"]
+    with sessions.begin() as session:  # Ben says he can't come after all
+        session.execute(update(Rsvp).values(answer=RsvpAnswer.NOT_GOING))
+
+    assert chat.say(chloe, f"/qi-forum uncancel-meeting {meeting_id}").ok
+
+    assert inbox_of(ctx, dm(ben)) == []
 
 
 def test_cancelled_again_after_being_back_on_the_people_going_hear_each_time(
