@@ -76,6 +76,8 @@ def parse_date(text: str, *, today: date, no_year: NoYear | None) -> date | None
         tidy = rest  # "Thursday 3 Dec": the day of the week is checked, not needed
     for pattern in (_ISO_DATE, _NUMERIC_DATE, _WORDS_DATE, _MONTH_FIRST_DATE):
         found = pattern.fullmatch(tidy)
+        if pattern is _NUMERIC_DATE and found is not None and not _numeric_date_ok(found):
+            found = None
         if found is not None:
             day = _date_from(found, today=today, no_year=no_year)
             if day is not None and weekday is not None and day.weekday() != weekday:
@@ -85,6 +87,11 @@ def parse_date(text: str, *, today: date, no_year: NoYear | None) -> date | None
                 )
             return day
     return None
+
+
+def _numeric_date_ok(found: re.Match[str]) -> bool:
+    """Dots and dashes need the year: "3.5" or "1-2" is a time or a range, not a date."""
+    return found["sep"] == "/" or found["year"] is not None
 
 
 def _date_from(found: re.Match[str], *, today: date, no_year: NoYear | None) -> date | None:

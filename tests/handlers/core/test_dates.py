@@ -92,6 +92,15 @@ def test_what_is_not_a_date_reads_as_none(text):
     assert parse_date(text, today=TODAY, no_year=None) is None
 
 
+@pytest.mark.parametrize("no_year", [NoYear.LAST, NoYear.NEXT])
+def test_dots_and_dashes_need_a_year_so_times_and_ranges_are_not_dates(no_year):
+    # "--since 3.5" or "12.10 2pm": a dot or a dash without a year is no date.
+    for text in ("3.5", "1-2", "12.10"):
+        assert parse_date(text, today=TODAY, no_year=no_year) is None, text
+    assert parse_date("3.5.2026", today=TODAY, no_year=no_year) == date(2026, 5, 3)
+    assert parse_date("3/5", today=TODAY, no_year=no_year) is not None
+
+
 @pytest.mark.parametrize(
     ("text", "meant"),
     [
