@@ -291,20 +291,8 @@ def plan_slot_teams_told_of_restoring(
         session, kind=SLOT_DECISION, occurrences=keys, reason="the meeting is back on"
     )
     key = f"{RESTORED}:{int(now.timestamp())}"
-    return outbox.plan(
-        session,
-        [
-            outbox.Planned(
-                SLOT_DECISION,
-                f"slot:{slot.id}:{key}",
-                outbox.person_recipient(slot.requested_by_id),
-                {"slot": slot.id, "news": RESTORED},
-            )
-            for slot in slots
-            if slot.requested_by_id is not None and slot.id in heard
-        ],
-        now=now,
-    )
+    told = [slot for slot in slots if slot.id in heard]
+    return _plan_slot_news(session, told, RESTORED, key, now=now)
 
 
 def plan_slot_teams_told_of_moving(session: Session, meeting: Meeting, *, now: datetime) -> int:
@@ -333,7 +321,13 @@ def _slots_asked(session: Session, meeting: Meeting) -> list[SlotRequest]:
 def _tell_slot_teams(
     session: Session, meeting: Meeting, news: str, key: str, *, now: datetime
 ) -> int:
-    slots = _slots_asked(session, meeting)
+    return _plan_slot_news(session, _slots_asked(session, meeting), news, key, now=now)
+
+
+def _plan_slot_news(
+    session: Session, slots: list[SlotRequest], news: str, key: str, *, now: datetime
+) -> int:
+    """One message of `news` to each slot's team (keyed by `key`: each news once); how many."""
     return outbox.plan(
         session,
         [
