@@ -8,10 +8,10 @@ from sqlalchemy.orm import Session
 
 from handlers.core.context import Context
 from handlers.core.reply import Reply
-from handlers.forum import announcements, channel_problems, slots
+from handlers.forum import announcements, channel_problems, invitations, slots
 from handlers.nudges import buttons, matchmaking, weekly
 from handlers.projects import join
-from store import outbox
+from store import contacts, outbox
 
 Renderer = Callable[[Session, Context, outbox.Claimed], Reply | None]
 
@@ -23,6 +23,7 @@ RENDERERS: dict[str, Renderer] = {
     announcements.ANNOUNCE: announcements.render_announcement,
     announcements.GOING_REMINDER: announcements.render_going_reminder,
     announcements.MEETING_CHANGED: announcements.render_meeting_changed,
+    invitations.INVITE: invitations.render_invitation,
     slots.SLOT_REQUEST: slots.render_slot_request,
     slots.SLOT_DECISION: slots.render_slot_decision,
     join.MEMBER_JOINED: join.render_member_joined,
@@ -43,4 +44,7 @@ def render_delivery(ctx: Context, delivery: outbox.Claimed) -> Reply | None:
     if renderer is None:
         return None
     with ctx.sessions() as session:
+        person_id = outbox.recipient_person_id(delivery.recipient)
+        if person_id is not None and contacts.asked_to_stop(session, person_id):
+            return None  # they pressed "stop these messages": nothing more goes to them
         return renderer(session, ctx, delivery)

@@ -271,6 +271,10 @@ class Forum(Base):
     # (a week before, the day before, and as they start).
     announce_offsets: Mapped[list[int] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Whether anyone may sign up to it from its public web page (off until a trust turns it on).
+    public_signup: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
 
 
 class ForumMember(Base):
@@ -312,6 +316,9 @@ class Meeting(Base):
     location: Mapped[str | None] = mapped_column(String(NAME_MAX))
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Raised each time it moves, is cancelled or is back on: calendars (RFC 5545 SEQUENCE) take
+    # the entry with the highest number as the true one.
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     forum: Mapped[Forum] = relationship()
 
@@ -330,6 +337,35 @@ class Rsvp(Base):
     # (store.forums.follow_forum_role), then kept so attendance by role survives later changes.
     role: Mapped[Role | None] = mapped_column(_enum(Role, "role"))
     answered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OutsideContact(Base):
+    """How to reach someone who is not on chat: an e-mail address or a mobile number.
+
+    Recorded with their consent (by an organiser, who says so, or by themselves on the public
+    sign-up page, confirmed from the address). One way per person.
+    """
+
+    __tablename__ = "outside_contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), unique=True)
+    method: Mapped[str] = mapped_column(String(10))  # "email" or "text"
+    # An e-mail address as given (trimmed), or a mobile number in E.164 form (+447700900123).
+    address: Mapped[str] = mapped_column(String(320), index=True)
+    # Who recorded their consent: an organiser, or None when they signed up themselves.
+    consent_recorded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL")
+    )
+    consent_recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # When the address was confirmed as theirs: at once when an organiser recorded consent, else
+    # when they followed the link sent to it. Nothing but that link goes to it before.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # When they asked for no more messages ("stop these messages"): nothing is sent after.
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    person: Mapped[Person] = relationship(foreign_keys=[person_id])
 
 
 class AdminGrant(Base):

@@ -33,7 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, SessionTransaction, aliased, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from store.models import ChatIdentity, Delivery
+from store import contacts
+from store.models import ChatIdentity, Delivery, OutsideContact
 from store.upsert import insert_for
 
 PENDING = "pending"
@@ -218,10 +219,20 @@ def _meant_for(elsewhere: Elsewhere) -> ColumnElement[bool]:
 
     def on(platform_list: list[str]) -> ColumnElement[bool]:
         # The recipient key of a person is "person:<id>": compared as text, never cast.
-        return exists().where(
+        chat = exists().where(
             ChatIdentity.platform.in_(platform_list),
             literal("person:") + cast(ChatIdentity.person_id, String) == Delivery.recipient,
         )
+        # E-mail and text are "platforms" too: a person with a way to be reached there is on it.
+        methods = [p for p in platform_list if p in contacts.METHODS]
+        if not methods:
+            return chat
+        outside = exists().where(
+            OutsideContact.method.in_(methods),
+            OutsideContact.stopped_at.is_(None),
+            literal("person:") + cast(OutsideContact.person_id, String) == Delivery.recipient,
+        )
+        return or_(chat, outside)
 
     person = and_(Delivery.recipient.startswith("person:"), on(platforms))
     if elsewhere.unless_on:

@@ -17,6 +17,7 @@ WHOLE_ROWS: dict[str, str] = {
     "rsvps": "person_id",
     "admin_grants": "person_id",
     "match_offers": "person_id",
+    "outside_contacts": "person_id (their e-mail address or mobile number, and their consent)",
 }
 
 # Columns of tables shared with other people's rows, and what erasure does to them.
@@ -31,6 +32,7 @@ PERSONAL: dict[str, str] = {
     "slot_requests.decided_by_id": "emptied",
     "slot_requests.topic": "a topic they asked for is replaced; their name is taken out of others",
     "chart_notes.created_by_id": "emptied: the note stays, its author goes",
+    "outside_contacts.consent_recorded_by_id": "emptied: the consent stays, who recorded it goes",
     "chart_notes.text": "their name and e-mail address are taken out",
     "deliveries.recipient": "their rows ('person:<id>') are deleted",
     "deliveries.channel_id": "deleted with their rows (their direct-message conversation)",
@@ -61,6 +63,8 @@ NOT_PERSONAL: frozenset[str] = frozenset(
             f"forums.{c}"
             for c in ("id", "name", "name_key", "channel", "announce_offsets", "created_at")
         ),
+        "forums.public_signup",
+        "meetings.sequence",
         *(
             f"meetings.{c}"
             for c in ("id", "forum_id", "starts_at", "location", "cancelled_at", "created_at")

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from bot.outside.wiring import links_for, outside_senders
 from bot.runtime.credentials import check_platforms
 from bot.runtime.delivery import SAFE_CLAIM_LEASE, Deliverer, DeliveryLoop, DeliveryPolicy
 from bot.runtime.forum_channels import join_slack_forum_channels
@@ -29,9 +30,11 @@ from bot.runtime.sending import Sender
 from bot.runtime.settings import Settings
 from bot.slack.app import SlackTransport, build_slack_app, build_web_client
 from bot.slack.sender import SlackSender, build_sending_client
+from bot.web.routes import web_routes
 from handlers.core.context import Context
 from handlers.core.errors import Refusal
 from handlers.dispatch import Dispatcher
+from handlers.forum.meetings import meeting_prefix
 
 if TYPE_CHECKING:  # the Teams SDK takes ~2 s to import: only when Teams is configured
     from slack_bolt.adapter.socket_mode import SocketModeHandler  # only with SLACK_APP_TOKEN
@@ -90,8 +93,20 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
         transport = SlackTransport(bot, build_web_client(settings))
         # Slack first: a person on both platforms with no sign of which they use hears on Slack.
         senders.insert(0, SlackSender(build_sending_client(transport.client)))
+    # E-mail and texts last: a person on chat hears there; one outside chat is on neither.
+    senders.extend(outside_senders(settings, ctx))
     policy = DeliveryPolicy(claim_lease=settings.delivery_claim_lease)
     deliverer = Deliverer(ctx, SenderRouter(senders), policy)
+    if (links := links_for(settings, ctx)) is not None:
+        # The pages the links in e-mails and texts open; an answer there changes the counts
+        # in the channel's announcement, as a button press in chat does.
+        routes.extend(
+            web_routes(
+                ctx,
+                links,
+                answered=lambda meeting_id: deliverer.refresh(meeting_prefix(meeting_id)),
+            )
+        )
     for platform in (transport, teams):
         if platform is not None:
             platform.deliverer = deliverer

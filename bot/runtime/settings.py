@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bot.runtime.outside_settings import OutsideSettings, read_outside
 from handlers.nudges.weekly import NudgePolicy
 from store.engine import DEFAULT_DATABASE_URL
 from store.outbox import CLAIM_LEASE
@@ -67,6 +68,8 @@ class Settings:
     teams_login_url: str = TEAMS_LOGIN_URL
     teams_openid_metadata_url: str = TEAMS_OPENID_METADATA_URL
     teams_service_url: str = TEAMS_SERVICE_URL
+    # People outside chat (issue 18): the web pages' address, SMTP and GOV.UK Notify.
+    outside: OutsideSettings = field(default_factory=OutsideSettings)
 
     def __repr__(self) -> str:
         return (
@@ -83,7 +86,7 @@ class Settings:
             f"teams_tenant_id={self.teams_tenant_id!r}, "
             f"teams_login_url={self.teams_login_url!r}, "
             f"teams_openid_metadata_url={self.teams_openid_metadata_url!r}, "
-            f"teams_service_url={self.teams_service_url!r})"
+            f"teams_service_url={self.teams_service_url!r}, outside={self.outside!r})"
         )
 
     @property
@@ -91,6 +94,16 @@ class Settings:
         """Whether Slack is configured: a bot token, and a way to receive (HTTP or Socket Mode)."""
         receives = self.slack_signing_secret is not None or self.slack_app_token is not None
         return self.slack_bot_token is not None and receives
+
+    @property
+    def has_email(self) -> bool:
+        """Whether e-mail can go to people outside chat (SMTP or Notify, and the pages' address)."""
+        return self.outside.email_by is not None
+
+    @property
+    def has_text(self) -> bool:
+        """Whether texts can go to people outside chat (Notify, and the pages' address)."""
+        return self.outside.has_text
 
     @property
     def has_teams(self) -> bool:
@@ -272,6 +285,7 @@ def load_settings(
         values, "SCHEDULER_TICK_SECONDS", Settings.scheduler_tick_seconds, 3600, problems
     )
     teams = _teams(values, problems)
+    outside = read_outside(values, problems, Secret)
     database_url = values.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     if (database_problem := _database_url_problem(database_url)) is not None:
         problems.append(database_problem)
@@ -290,5 +304,6 @@ def load_settings(
         nudge_policy=nudge_policy,
         delivery_claim_lease=timedelta(seconds=lease),
         scheduler_tick_seconds=tick,
+        outside=outside,
         **teams,
     )

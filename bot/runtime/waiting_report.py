@@ -11,10 +11,18 @@ from store import outbox
 
 # The chat platforms a delivery can be meant for, as people name them, and the settings that
 # set each one up (the console is only a stand-in for trying the bot).
-PLATFORM_NAMES = {"slack": "Slack", "teams": "Microsoft Teams"}
+# E-mail and text messages reach forum members outside chat (issue 18).
+PLATFORM_NAMES = {
+    "slack": "Slack",
+    "teams": "Microsoft Teams",
+    "email": "e-mail",
+    "text": "text message",
+}
 PLATFORM_SETTINGS = {
     "slack": "SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN)",
     "teams": "TEAMS_APP_ID, TEAMS_TENANT_ID and TEAMS_APP_PASSWORD",
+    "email": "SMTP_URL with SMTP_FROM (or NOTIFY_API_KEY), and PUBLIC_URL with LINK_SECRET",
+    "text": "NOTIFY_API_KEY with NOTIFY_TEXT_TEMPLATE_ID, and PUBLIC_URL with LINK_SECRET",
 }
 
 
@@ -22,7 +30,12 @@ def platforms_here(settings: Settings) -> tuple[str, ...]:
     """The chat platforms this process is set up to send on."""
     return tuple(
         platform
-        for platform, configured in (("slack", settings.has_slack), ("teams", settings.has_teams))
+        for platform, configured in (
+            ("slack", settings.has_slack),
+            ("teams", settings.has_teams),
+            ("email", settings.has_email),
+            ("text", settings.has_text),
+        )
         if configured
     )
 

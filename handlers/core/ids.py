@@ -43,3 +43,6 @@ RUN_SUGGESTED = "run_suggested"  # value: JSON [command, its text with a suggest
 
 # Leaving the forum with meetings to come (issue 17)
 LEFT_FORUM_GOING = "left_forum_going"  # value: "<forum member id>:still" or ":off"
+
+# People outside chat (issue 18): buttons that e-mail and texts turn into signed links.
+CONFIRM_CONTACT = "confirm_contact"  # value: "" (the person the message goes to confirms)

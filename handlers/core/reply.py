@@ -6,6 +6,7 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 # The most a button's value may carry (Slack's limit); a handler never offers a longer one.
 BUTTON_VALUE_MAX = 2000
@@ -146,6 +147,21 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
+class CalendarEvent:
+    """A meeting as a calendar entry (RFC 5545): e-mail attaches it, a text links to it."""
+
+    uid: str  # the same for every message about one meeting ("meeting-12")
+    # Raised each time the meeting changes: calendars keep the entry with the highest.
+    sequence: int
+    starts_at: datetime
+    ends_at: datetime
+    title: str
+    location: str | None
+    description: str
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
 class Reply:
     """What the bot answers the person who acted; only they see it, on every platform."""
 
@@ -158,6 +174,8 @@ class Reply:
     refresh: tuple[str, ...] = ()
     # Posted after the answer where the person asked (Slack: a file upload with alt text).
     image: Image | None = None
+    # The meeting a message is about, for transports that can add it to a calendar (e-mail).
+    event: CalendarEvent | None = None
 
     @property
     def text(self) -> str:

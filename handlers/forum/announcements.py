@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -12,7 +13,15 @@ from handlers.core.context import Context
 from handlers.core.long_lists import and_more, shortlist
 from handlers.core.reply import Button, Reply, Section, say
 from handlers.core.wording import at_place, counts_by_role, when
-from handlers.forum.meetings import RSVP_LABELS, going_by_role, meeting_prefix, rsvp_buttons
+from handlers.forum import invitations
+from handlers.forum.calendar import calendar_event
+from handlers.forum.meetings import (
+    RSVP_LABELS,
+    going_by_role,
+    meeting_occurrence,
+    meeting_prefix,
+    rsvp_buttons,
+)
 from store import forums as forum_store
 from store import outbox
 from store.models import Forum, Meeting, Rsvp, SlotRequest
@@ -34,11 +43,6 @@ MAX_OFFSET = 60 * 24 * 60
 AGENDA_SHOWN = 10
 # A "starting now" note is still useful a little late, not an hour in.
 STARTING_GRACE = timedelta(minutes=30)
-
-
-def meeting_occurrence(meeting: Meeting, suffix: str) -> str:
-    """An occurrence key tied to the meeting's time, so a moved meeting is announced afresh."""
-    return f"{meeting_prefix(meeting.id)}{int(meeting.starts_at.timestamp())}:{suffix}"
 
 
 def offsets_of(forum: Forum) -> tuple[int, ...]:
@@ -66,8 +70,11 @@ def plan_due_announcements(
     meetings = session.execute(query).all()
     planned: list[outbox.Planned] = []
     reminders_due: list[Meeting] = []
+    invitations_due: list[tuple[Meeting, int]] = []
     for meeting, forum in meetings:
         due = [m for m in offsets_of(forum) if meeting.starts_at - timedelta(minutes=m) <= now]
+        if (invite_at := invitations.invitation_offset(due)) is not None:
+            invitations_due.append((meeting, invite_at))
         if forum.channel and due:
             # Only the latest milestone reached: a meeting added tomorrow is announced once,
             # not with a week-before and a day-before post together.
@@ -84,6 +91,7 @@ def plan_due_announcements(
         if meeting.starts_at - DAY_BEFORE <= now < meeting.starts_at:
             reminders_due.append(meeting)
     planned.extend(_going_reminders(session, reminders_due))
+    planned.extend(invitations.plan_invitations(session, invitations_due, now=now))
     return planned
 
 
@@ -134,13 +142,20 @@ def run_announcements(ctx: Context) -> int:
 def _plan_replacing_earlier(session: Session, ctx: Context, planned: list[outbox.Planned]) -> int:
     """Plan these; each announcement withdraws the meeting's earlier ones still waiting."""
     new = outbox.plan(session, planned, now=ctx.now())
-    for announcement in (p for p in planned if p.kind == ANNOUNCE):
+    # One withdrawal per meeting and kind (invitations share their occurrence across people).
+    latest = {
+        (p.kind, p.payload["meeting"]): p.occurrence
+        for p in planned
+        if p.kind in (ANNOUNCE, invitations.INVITE)
+    }
+    for (kind, meeting_id), occurrence in latest.items():
         outbox.withdraw_pending(
             session,
-            kinds=(ANNOUNCE,),
-            occurrence_prefix=meeting_prefix(announcement.payload["meeting"]),
-            keep=announcement.occurrence,
-            reason="a later announcement of the meeting replaced it",
+            kinds=(kind,),
+            occurrence_prefix=meeting_prefix(meeting_id),
+            keep=occurrence,
+            reason=f"a later {'announcement' if kind == ANNOUNCE else 'invitation'} of the "
+            "meeting replaced it",
         )
     return new
 
@@ -203,12 +218,22 @@ def render_going_reminder(session: Session, ctx: Context, delivery: outbox.Claim
     answer = forum_store.rsvp_of(session, meeting.id, person_id)
     if answer is None or answer.answer != RsvpAnswer.GOING:
         return None
-    return say(
-        f"A reminder: the {meeting.forum.name} is {when(meeting.starts_at, ctx.timezone)}"
-        f"{at_place(meeting.location)}. Looking forward to seeing you! If you can't come after "
-        "all, just say.",
-        buttons=(Button(RSVP_LABELS[RsvpAnswer.NOT_GOING], ids.RSVP, f"{meeting.id}:not_going"),),
+    return _with_event(
+        meeting,
+        say(
+            f"A reminder: the {meeting.forum.name} is {when(meeting.starts_at, ctx.timezone)}"
+            f"{at_place(meeting.location)}. Looking forward to seeing you! If you can't come after "
+            "all, just say.",
+            buttons=(
+                Button(RSVP_LABELS[RsvpAnswer.NOT_GOING], ids.RSVP, f"{meeting.id}:not_going"),
+            ),
+        ),
     )
+
+
+def _with_event(meeting: Meeting, reply: Reply) -> Reply:
+    """The message with the meeting's calendar entry as it now is (moved, cancelled, back on)."""
+    return replace(reply, event=calendar_event(meeting))
 
 
 def render_meeting_changed(
@@ -226,14 +251,21 @@ def render_meeting_changed(
             return None  # they said since that they can't come: not "you said you were going"
         return _render_back_on(meeting, ctx)
     if meeting.cancelled_at is not None:
-        return say(
-            f"Sorry: the {forum.name} meeting on {when(meeting.starts_at, ctx.timezone)} has "
-            "been cancelled. You said you were going, so I wanted you to know."
+        return _with_event(
+            meeting,
+            say(
+                f"Sorry: the {forum.name} meeting on {when(meeting.starts_at, ctx.timezone)} has "
+                "been cancelled. You said you were going, so I wanted you to know."
+            ),
         )
-    return say(
-        f"The {forum.name} meeting you said you're going to has moved. It is now "
-        f"{when(meeting.starts_at, ctx.timezone)}{at_place(meeting.location)}. Can you still come?",
-        buttons=rsvp_buttons(meeting.id, highlight_going=False),
+    return _with_event(
+        meeting,
+        say(
+            f"The {forum.name} meeting you said you're going to has moved. It is now "
+            f"{when(meeting.starts_at, ctx.timezone)}{at_place(meeting.location)}. "
+            "Can you still come?",
+            buttons=rsvp_buttons(meeting.id, highlight_going=False),
+        ),
     )
 
 
@@ -241,11 +273,17 @@ def _render_back_on(meeting: Meeting, ctx: Context) -> Reply | None:
     # Cancelled again since, or under way: the news is no use now.
     if meeting.cancelled_at is not None or meeting.starts_at <= ctx.now():
         return None
-    return say(
-        f"Good news: the {meeting.forum.name} meeting on {when(meeting.starts_at, ctx.timezone)}"
-        f"{at_place(meeting.location)} is going ahead after all. It is no longer cancelled. "
-        "You said you were going, so I wanted you to know. If you can't come now, just say.",
-        buttons=(Button(RSVP_LABELS[RsvpAnswer.NOT_GOING], ids.RSVP, f"{meeting.id}:not_going"),),
+    return _with_event(
+        meeting,
+        say(
+            f"Good news: the {meeting.forum.name} meeting on "
+            f"{when(meeting.starts_at, ctx.timezone)}"
+            f"{at_place(meeting.location)} is going ahead after all. It is no longer cancelled. "
+            "You said you were going, so I wanted you to know. If you can't come now, just say.",
+            buttons=(
+                Button(RSVP_LABELS[RsvpAnswer.NOT_GOING], ids.RSVP, f"{meeting.id}:not_going"),
+            ),
+        ),
     )
 
 
@@ -261,7 +299,7 @@ def plan_meeting_changed(
     """Withdraw what is still pending about the meeting and tell the people going; how many."""
     outbox.withdraw_pending(
         session,
-        kinds=(ANNOUNCE, GOING_REMINDER),
+        kinds=(ANNOUNCE, GOING_REMINDER, invitations.INVITE),
         occurrence_prefix=meeting_prefix(meeting.id),
         reason=WITHDRAWN_BY_CANCELLING if meeting.cancelled_at else "the meeting moved",
     )
@@ -296,7 +334,7 @@ def plan_meeting_back_on(
     )
     outbox.restore_withdrawn(
         session,
-        kinds=(ANNOUNCE, GOING_REMINDER),
+        kinds=(ANNOUNCE, GOING_REMINDER, invitations.INVITE),
         occurrence_prefix=meeting_occurrence(meeting, ""),
         reason=WITHDRAWN_BY_CANCELLING,
         now=now,

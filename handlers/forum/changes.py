@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from handlers.core.context import Context
 from handlers.core.errors import Refusal
 from handlers.core.wording import plural, when
+from handlers.forum import calendar
 from handlers.forum.announcements import (
     cancellation_key,
     plan_meeting_back_on,
@@ -57,6 +58,7 @@ def cancel_meeting(
         if meeting.starts_at <= ctx.now():
             raise Refusal(f"Meeting #{meeting_id} has already started, so it can't be cancelled.")
         meeting.cancelled_at = ctx.now()
+        calendar.changed(meeting)
         key = cancellation_key(meeting)
         told = plan_meeting_changed(session, ctx, meeting, what=key, now=ctx.now())
         teams = plan_slot_teams_told_of_cancelling(session, meeting, key, now=ctx.now())
@@ -108,6 +110,7 @@ def move_meeting(
         )
         old = meeting.starts_at
         meeting.starts_at = starts_at
+        calendar.changed(meeting)
         session.flush()
         told = plan_meeting_changed(session, ctx, meeting, what="moved", now=ctx.now())
         teams = plan_slot_teams_told_of_moving(session, meeting, now=ctx.now())
@@ -148,6 +151,7 @@ def uncancel_meeting(
         )
         key = cancellation_key(meeting)
         meeting.cancelled_at = None
+        calendar.changed(meeting)
         session.flush()
         told = plan_meeting_back_on(session, ctx, meeting, key, now=ctx.now())
         teams = plan_slot_teams_told_of_restoring(session, meeting, key, now=ctx.now())

@@ -70,6 +70,11 @@ def meeting_prefix(meeting_id: int) -> str:
     return f"meeting:{meeting_id}@"
 
 
+def meeting_occurrence(meeting: Meeting, suffix: str) -> str:
+    """An occurrence key tied to the meeting's time, so a moved meeting is announced afresh."""
+    return f"{meeting_prefix(meeting.id)}{int(meeting.starts_at.timestamp())}:{suffix}"
+
+
 def show_forums(ctx: Context, actor: Actor, words: list[str]) -> Reply:
     """The next few meetings of the forum named, or of each forum the person is in (or of all)."""
     with ctx.sessions() as session:

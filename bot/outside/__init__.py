@@ -1,0 +1,1 @@
+"""Reaching people outside chat: e-mail and text senders, signed links and calendar entries."""
