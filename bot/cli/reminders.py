@@ -32,7 +32,7 @@ ACTIONS_SHOWN = {
 
 
 def build_deliverer(ctx: Context, settings: Settings) -> Deliverer:
-    """A deliverer for the configured platforms (Slack, Teams or both), else this terminal.
+    """A deliverer for the configured platforms (Slack, Teams, e-mail, texts), else this terminal.
 
     Messages for a platform not set up here stay queued, untouched, for a process that is:
     printed here, they would reach nobody and yet count as sent.
@@ -54,6 +54,10 @@ def build_deliverer(ctx: Context, settings: Settings) -> Deliverer:
         from bot.console.sender import ConsoleSender
 
         senders.append(ConsoleSender())
+    # E-mail and texts to forum members outside chat, when SMTP or Notify is set up.
+    from bot.outside.wiring import outside_senders
+
+    senders.extend(outside_senders(settings, ctx))
     return Deliverer(ctx, SenderRouter(senders), policy, elsewhere=elsewhere_for(settings))
 
 

@@ -97,8 +97,6 @@ def render_invitation(session: Session, ctx: Context, delivery: outbox.Claimed) 
         return None
     if meeting.cancelled_at is not None or meeting.starts_at <= ctx.now():
         return None
-    if not delivery.occurrence.startswith(meeting_occurrence(meeting, "")):
-        return None  # planned for the meeting's old time: the new time has its own
     if forum_store.rsvp_of(session, meeting.id, person_id) is not None:
         return None  # they answered meanwhile (perhaps from an earlier invitation)
     forum: Forum = meeting.forum

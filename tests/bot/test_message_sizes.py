@@ -34,7 +34,7 @@ from handlers.core.reply import BUTTON_VALUE_MAX, Image, Reply, say
 from handlers.core.weeks import week_of
 from handlers.evidence import stats
 from handlers.evidence.stats import take_snapshot
-from handlers.forum import announcements, channel_problems, organising
+from handlers.forum import announcements, channel_problems, invitations, organising
 from handlers.forum import slots as forum_slots
 from handlers.forum.leaving import GOING_SHOWN
 from handlers.forum.meetings import FORUMS_SHOWN, MEETINGS_EACH, MEETINGS_SHOWN
@@ -661,6 +661,8 @@ def scene(ctx, script: str) -> Scene:
                 slot,
                 offer,
                 membership,
+                # The lead is on the forum too, and has not answered: they can be invited.
+                ForumMember(forum_id=forum, person_id=lead, role=Role.STAFF, joined_at=now),
                 Rsvp(
                     meeting_id=meeting,
                     person_id=carer,
@@ -698,6 +700,11 @@ DELIVERIES = {
         (SlotRequest, s.slot, {"status": "accepted"}),
     ),
     announcements.GOING_REMINDER: lambda s: ("carer", {"meeting": s.meeting}, None),
+    invitations.INVITE: lambda s: (
+        "lead",
+        {"meeting": s.meeting, "offset": 24 * 60},
+        (SlotRequest, s.slot, {"status": "accepted"}),
+    ),
     announcements.MEETING_CHANGED: lambda s: ("carer", {"meeting": s.meeting}, None),
     forum_slots.SLOT_REQUEST: lambda s: ("organiser", {"slot": s.slot}, None),
     forum_slots.SLOT_DECISION: lambda s: (

@@ -16,7 +16,16 @@ from handlers.core.reply import Actor, Reply
 from handlers.forum.meetings import add_meeting
 from store import people
 from store.forums import create_forum
-from store.models import Base, ChatIdentity, Forum, Membership, Person, Project
+from store.models import (
+    Base,
+    ChatIdentity,
+    Forum,
+    ForumMember,
+    Membership,
+    OutsideContact,
+    Person,
+    Project,
+)
 from store.names import clean_name, name_key, site_key
 from store.project_words import index_words
 from store.roles import Involvement, ProjectStatus, Role
@@ -202,3 +211,40 @@ def realistic_names(count: int) -> list[str]:
         for topic in topics
     ]
     return names[:count]
+
+
+# --- issue 18: people outside chat -------------------------------------------------------------
+
+
+def outside_member(
+    sessions: sessionmaker[Session],
+    forum_id: int,
+    name: str,
+    now: datetime,
+    *,
+    method: str = "email",
+    address: str = "carer@example.org",
+    role: Role = Role.CARER,
+    confirmed: bool = True,
+    stopped: bool = False,
+) -> int:
+    """A forum member who is not on chat, reached by e-mail or text; returns their person id."""
+    with sessions.begin() as session:
+        someone = Person(display_name=name, created_at=now)
+        session.add(someone)
+        session.flush()
+        session.add_all(
+            [
+                ForumMember(forum_id=forum_id, person_id=someone.id, role=role, joined_at=now),
+                OutsideContact(
+                    person_id=someone.id,
+                    method=method,
+                    address=address,
+                    consent_recorded_at=now,
+                    confirmed_at=now if confirmed else None,
+                    stopped_at=now if stopped else None,
+                    created_at=now,
+                ),
+            ]
+        )
+        return someone.id

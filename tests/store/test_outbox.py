@@ -5,7 +5,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from store import outbox, people
-from store.models import ChatIdentity, Delivery
+from store.models import ChatIdentity, Delivery, OutsideContact, Person
 
 CONSOLE_ONLY = outbox.Elsewhere(platforms=("slack", "teams"))
 SLACK_ONLY = outbox.Elsewhere(platforms=("teams",), unless_on=("slack",))
@@ -193,3 +193,63 @@ def test_put_back_many_returns_only_the_claims_still_ours_in_one_statement(sessi
             (outbox.SENDING, 2),
         ]
         assert rows[0].next_attempt_at == at and rows[0].error == "rate limit"
+
+
+# --- issue 18: people outside chat -------------------------------------------------------------
+
+
+def reached_outside(session, clock, name, method, *, stopped=False):
+    """A person with no chat account, reached by e-mail or text; their recipient key."""
+    someone = Person(display_name=name, created_at=clock())
+    session.add(someone)
+    session.flush()
+    session.add(
+        OutsideContact(
+            person_id=someone.id,
+            method=method,
+            address=f"{name}@example.org" if method == "email" else "+447700900123",
+            consent_recorded_at=clock(),
+            confirmed_at=clock(),
+            stopped_at=clock() if stopped else None,
+            created_at=clock(),
+        )
+    )
+    session.flush()
+    return outbox.person_recipient(someone.id)
+
+
+def test_a_process_without_email_or_texts_leaves_their_messages_queued_for_one_with_them(
+    sessions, clock
+):
+    no_outside = outbox.Elsewhere(platforms=("teams", "email", "text"), unless_on=("slack",))
+    email_here = outbox.Elsewhere(platforms=("teams", "text"), unless_on=("slack", "email"))
+    with sessions.begin() as session:
+        on_slack = someone(session, clock, "Asha", "slack")
+        by_email = reached_outside(session, clock, "dee", "email")
+        by_text = reached_outside(session, clock, "eve", "text")
+        plan(session, clock, on_slack, by_email, by_text)
+
+    with sessions.begin() as session:
+        claimed = outbox.claim_due(session, now=clock(), elsewhere=no_outside)
+        found = outbox.waiting(session, now=clock(), elsewhere=no_outside)
+        assert [c.recipient for c in claimed] == [on_slack]
+        assert found[outbox.ELSEWHERE].count == 2
+        outbox.give_back(session, claimed[0].id, attempts=claimed[0].attempts)
+
+    with sessions.begin() as session:
+        claimed = outbox.claim_due(session, now=clock(), elsewhere=email_here)
+
+    assert sorted(c.recipient for c in claimed) == sorted([on_slack, by_email])
+
+
+def test_a_message_to_someone_who_asked_to_stop_is_not_held_for_another_process(sessions, clock):
+    # Nothing anywhere can send it: the process claims it, and its renderer withdraws it.
+    no_outside = outbox.Elsewhere(platforms=("email", "text"))
+    with sessions.begin() as session:
+        stopped = reached_outside(session, clock, "dee", "email", stopped=True)
+        plan(session, clock, stopped)
+
+    with sessions.begin() as session:
+        claimed = outbox.claim_due(session, now=clock(), elsewhere=no_outside)
+
+    assert [c.recipient for c in claimed] == [stopped]
