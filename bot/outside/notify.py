@@ -179,7 +179,10 @@ class NotifyTextSender(_NotifySender):
             raise SendError("NOTIFY_TEXT_TEMPLATE_ID is not set", retryable=False)
         # Texts are not formatted by Notify: the body goes as it is.
         return client.send_sms_notification(
-            phone_number=address, template_id=template, personalisation={"body": message.body}, reference=key
+            phone_number=address,
+            template_id=template,
+            personalisation={"body": message.body},
+            reference=key,
         )
 
 
@@ -235,7 +238,9 @@ def _send_error(
     status = error.status_code if error.response is not None else None
     if status is None:
         if isinstance(error, InvalidResponse):
-            return SendError("GOV.UK Notify's answer could not be read", retryable=True, maybe_sent=True)
+            return SendError(
+                "GOV.UK Notify's answer could not be read", retryable=True, maybe_sent=True
+            )
         if isinstance(cause, requests.ReadTimeout):
             return SendError(
                 "no answer from GOV.UK Notify in time", retryable=True, maybe_sent=not looking
@@ -298,10 +303,8 @@ def _send_error(
 
 
 def _about_the_address(said: str) -> bool:
-    """Whether Notify's message is about the phone number or e-mail address."""
-    return said.startswith(("phone_number", "email_address")) or "phone_number" in said or (
-        "email_address" in said
-    )
+    """Whether Notify's message is about the number or address ("phone_number Not a UK ...")."""
+    return "phone_number" in said or "email_address" in said
 
 
 def _retry_after(error: APIError) -> float:

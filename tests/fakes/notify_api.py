@@ -75,6 +75,8 @@ _DOMAIN_LABEL = re.compile(r"^(?!-)[a-zA-Z0-9\-]{1,63}(?<!-)$")
 _BLOCK_FORMATTING = re.compile(
     r"^(?: *#{1,6}(?:\s|$)| *[•*-] | *\d+\. | *\^| {0,3}(?:[-*_] *){3,}$| *[=-]+ *$| {4}| *\|)"
 )
+# Notify's markdown shows a backslashed punctuation mark as the mark itself (mistune's escape).
+_ESCAPED = re.compile(r"\\([\\`*{}\[\]()#+\-.!_>~|])")
 _INLINE_LINK = re.compile(r"(?<!\\)\[[^\]\n]*(?<!\\)\]\(")
 _ERROR_NAMES = {
     400: "BadRequestError",
@@ -133,6 +135,11 @@ class Notification:
             for line in self.body.split("\n")
             if _BLOCK_FORMATTING.match(line) or _INLINE_LINK.search(line)
         ]
+
+    @property
+    def shown(self) -> str:
+        """The e-mail as its reader sees it: escaped marks as themselves, no zero-width spaces."""
+        return _ESCAPED.sub(r"\1", self.body).replace("\u200b", "")
 
     def as_notify(self) -> dict[str, Any]:
         """The notification as GET /v2/notifications answers it."""
@@ -198,11 +205,16 @@ class FakeNotify(LocalFake):
         service_id: str = SERVICE_ID,
         secret: str = SECRET,
         clock: Callable[[], float] = time.time,
+        stamp: Callable[[], datetime] | None = None,
     ) -> None:
+        """`clock` checks tokens' iat (real time: the client signs with it); `stamp` dates the
+        notifications (by default `clock`): a test on a frozen clock gives its own, as Notify's
+        clock and ours agree in life."""
         super().__init__(_Handler, "fake-notify")
         self.service_id = service_id
         self.secret = secret
         self.clock = clock
+        self.stamp = stamp or (lambda: datetime.fromtimestamp(self.clock(), UTC))
         self.calls: list[Call] = []
         self.notifications: list[Notification] = []
         self.templates: dict[str, Template] = {}
@@ -305,7 +317,11 @@ class FakeNotify(LocalFake):
             if failure.retry_after is not None:
                 answer.headers["Retry-After"] = str(failure.retry_after)
             return record(answer)
-        answer = record(self._handle(route, request.headers.get("Authorization", ""), body, url.query, notification_id))
+        answer = record(
+            self._handle(
+                route, request.headers.get("Authorization", ""), body, url.query, notification_id
+            )
+        )
         if hang is not None and hang.after_acting:
             hang.started.set()
             self._closing.wait(hang.seconds)
@@ -334,7 +350,9 @@ class FakeNotify(LocalFake):
         if not authorization:
             return _error(401, "AuthError", "Unauthorized: authentication token must be provided")
         if scheme.lower() != "bearer" or not token.strip():
-            return _error(401, "AuthError", "Unauthorized: authentication bearer scheme must be used")
+            return _error(
+                401, "AuthError", "Unauthorized: authentication bearer scheme must be used"
+            )
         token = token.strip()
         try:
             header = jwt.get_unverified_header(token)
@@ -371,7 +389,9 @@ class FakeNotify(LocalFake):
         params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
         kind = params.get("template_type")
         if kind is not None and kind not in ("email", "sms", "letter"):
-            return _error(400, "ValidationError", f"template_type {kind} is not one of [sms, email, letter]")
+            return _error(
+                400, "ValidationError", f"template_type {kind} is not one of [sms, email, letter]"
+            )
         with self._lock:
             found = [
                 n.as_notify()
@@ -380,7 +400,9 @@ class FakeNotify(LocalFake):
                 and ("reference" not in params or n.reference == params["reference"])
                 and params.get("status", "created") == "created"
             ]
-        return _Answer(200, {"notifications": found, "links": {"current": f"{self.root_url}/v2/notifications"}})
+        return _Answer(
+            200, {"notifications": found, "links": {"current": f"{self.root_url}/v2/notifications"}}
+        )
 
     def _send(self, kind: str, body: dict[str, Any]) -> _Answer:
         to_field = "email_address" if kind == "email" else "phone_number"
@@ -400,8 +422,12 @@ class FakeNotify(LocalFake):
             if not isinstance(value, str):
                 errors.append(("ValidationError", f"personalisation {name} is not a string"))
         reference = body.get("reference")
-        if reference is not None and (not isinstance(reference, str) or len(reference) > REFERENCE_MAX):
-            errors.append(("ValidationError", "reference is not a string of at most 1000 characters"))
+        if reference is not None and (
+            not isinstance(reference, str) or len(reference) > REFERENCE_MAX
+        ):
+            errors.append(
+                ("ValidationError", "reference is not a string of at most 1000 characters")
+            )
         to = body[to_field]
         problem = _email_problem(to) if kind == "email" else _phone_problem(to)
         if problem is not None:
@@ -414,7 +440,13 @@ class FakeNotify(LocalFake):
             return _errors(400, [("BadRequestError", "Template not found")])
         if template.type != kind:
             return _errors(
-                400, [("BadRequestError", f"{template.type} template is not suitable for {kind} notification")]
+                400,
+                [
+                    (
+                        "BadRequestError",
+                        f"{template.type} template is not suitable for {kind} notification",
+                    )
+                ],
             )
         values = {str(k).casefold(): v for k, v in personalisation.items()}
         wanted = [
@@ -424,7 +456,9 @@ class FakeNotify(LocalFake):
         ]
         missing = [name for name in dict.fromkeys(wanted) if name.casefold() not in values]
         if missing:
-            return _errors(400, [("BadRequestError", f"Missing personalisation: {', '.join(missing)}")])
+            return _errors(
+                400, [("BadRequestError", f"Missing personalisation: {', '.join(missing)}")]
+            )
         filled = _PLACEHOLDER.sub(lambda m: values[m.group(1).casefold()], template.body)
         subject = (
             _PLACEHOLDER.sub(lambda m: values[m.group(1).casefold()], template.subject)
@@ -453,7 +487,7 @@ class FakeNotify(LocalFake):
             reference=reference,
             subject=subject,
             body=filled,
-            created_at=datetime.fromtimestamp(self.clock(), UTC),
+            created_at=self.stamp(),
         )
         with self._lock:
             self.notifications.append(notification)

@@ -135,9 +135,10 @@ def test_sends_notify_would_refuse_are_refused(fake):
     assert refused(email(template=TEXT_TEMPLATE_ID, body="b"))[1][0]["message"] == (
         "sms template is not suitable for email notification"
     )
-    assert refused(email(template="3f1e7a2b-0000-4000-8000-000000000000", body="b"))[1][0][
-        "message"
-    ] == "Template not found"
+    assert (
+        refused(email(template="3f1e7a2b-0000-4000-8000-000000000000", body="b"))[1][0]["message"]
+        == "Template not found"
+    )
     too_long = lambda: notify.send_sms_notification(  # noqa: E731
         "07700900123", TEXT_TEMPLATE_ID, personalisation={"body": "x" * 918 + "😀"}
     )
