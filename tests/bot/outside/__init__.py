@@ -1,0 +1,1 @@
+"""Tests of reaching people outside chat: e-mail, texts, links and pages."""
