@@ -63,7 +63,9 @@ def carer_by_email(sessions, now, forum: int, *, name: str = "Dana Carer") -> in
         person = Person(display_name=name, created_at=now)
         session.add(person)
         session.flush()
-        session.add(ForumMember(forum_id=forum, person_id=person.id, role=Role.CARER, joined_at=now))
+        session.add(
+            ForumMember(forum_id=forum, person_id=person.id, role=Role.CARER, joined_at=now)
+        )
         session.add(
             OutsideContact(
                 person_id=person.id,

@@ -14,7 +14,7 @@ from handlers.forum.changes import cancel_meeting
 from store.models import ForumMember, Person
 from store.roles import Role
 from tests.bot.serving import serving
-from tests.bot.web.conftest import SECRET, audit_count, carer_by_email, rsvps
+from tests.bot.web.conftest import audit_count, carer_by_email, rsvps
 from tests.handlers import given
 
 
@@ -40,9 +40,7 @@ def test_the_link_for_cant_come_picks_that_button_and_still_records_nothing(site
     assert rsvps(sessions) == []
 
 
-def test_pressing_im_coming_records_it_with_the_forum_role_and_updates_the_channel(
-    site, sessions
-):
+def test_pressing_im_coming_records_it_with_the_forum_role_and_updates_the_channel(site, sessions):
     done = site.client.post(site.answer_path("going"), data={"choice": "going"})
 
     assert done.status_code == 200
