@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from handlers.core.context import Context
 from handlers.core.reply import Reply
-from handlers.forum import announcements, channel_problems, invitations, slots
+from handlers.forum import announcements, channel_problems, invitations, public_signup, slots
 from handlers.nudges import buttons, matchmaking, weekly
 from handlers.projects import join
 from store import contacts, outbox
@@ -24,6 +24,7 @@ RENDERERS: dict[str, Renderer] = {
     announcements.GOING_REMINDER: announcements.render_going_reminder,
     announcements.MEETING_CHANGED: announcements.render_meeting_changed,
     invitations.INVITE: invitations.render_invitation,
+    public_signup.CONFIRM_CONTACT: public_signup.render_confirm_contact,
     slots.SLOT_REQUEST: slots.render_slot_request,
     slots.SLOT_DECISION: slots.render_slot_decision,
     join.MEMBER_JOINED: join.render_member_joined,

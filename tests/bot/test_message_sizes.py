@@ -1431,3 +1431,61 @@ def test_leaving_the_forum_asks_about_the_meetings_you_are_going_to_and_fits(cha
     off = chat.press(ben, left, "Take my name off")
     shown(still)
     assert shown(off).everywhere(f"taken your name off {count} meeting")
+
+
+# --- issue 18: web pages (the public sign-up's confirmation message) ---
+
+
+def _with_an_unconfirmed_address(make_scene):
+    """The scene, its carer also holding an address signed up on the page and not confirmed."""
+
+    def scene_with_address(ctx, script: str) -> Scene:
+        from store.models import OutsideContact
+
+        found = make_scene(ctx, script)
+        with ctx.sessions.begin() as session:
+            session.add(
+                OutsideContact(
+                    person_id=found.carer,
+                    method="email",
+                    address="carer@example.org",
+                    consent_recorded_at=ctx.now(),
+                    created_at=ctx.now(),
+                )
+            )
+        return found
+
+    return scene_with_address
+
+
+def _confirm_contact_kind() -> str:
+    from handlers.forum.public_signup import CONFIRM_CONTACT
+
+    return CONFIRM_CONTACT
+
+
+# The confirmation names the forum: checked with the longest names like every other message.
+scene = _with_an_unconfirmed_address(scene)
+DELIVERIES[_confirm_contact_kind()] = lambda s: ("carer", {"forum": s.forum}, None)
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_sign_up_confirmation_fits_as_an_email_and_a_text_with_the_longest_names(ctx, script):
+    from bot.outside.compose import TEXT_MAX, as_email, as_text
+    from bot.outside.links import Links
+
+    found = scene(ctx, script)
+    delivery = claimed(
+        _confirm_contact_kind(), outbox.person_recipient(found.carer), forum=found.forum
+    )
+
+    reply = render_delivery(ctx, delivery)
+
+    assert reply is not None
+    links = Links("https://qi.example.nhs.uk", "secret", clock=ctx.clock)
+    made = {"person_id": found.carer, "links": links, "zone": ctx.timezone, "now": ctx.now()}
+    email, text = as_email(reply, **made), as_text(reply, **made)
+    assert long_name(6, script) in email.body
+    assert "https://qi.example.nhs.uk/confirm/" in email.body
+    assert len(text.body) <= TEXT_MAX and "https://qi.example.nhs.uk/confirm/" in text.body

@@ -1,0 +1,110 @@
+"""People who sign themselves up on a forum's public page: their person, membership and address."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store.models import ForumMember, OutsideContact, Person
+from store.roles import Role
+
+
+@dataclass(frozen=True)
+class SignedUp:
+    """What a sign-up did: whose contact it is, and whether it still needs confirming."""
+
+    person_id: int
+    contact_id: int
+    new_person: bool
+    unconfirmed: bool
+
+
+def contact_with_address(session: Session, method: str, address: str) -> OutsideContact | None:
+    """The contact already kept for this address (e-mail compared without case), if any."""
+    wanted = address.casefold() if method == "email" else address
+    column = func.lower(OutsideContact.address) if method == "email" else OutsideContact.address
+    return session.scalar(
+        select(OutsideContact)
+        .where(OutsideContact.method == method, column == wanted)
+        .order_by(OutsideContact.id)
+        .limit(1)
+    )
+
+
+def sign_up(
+    session: Session,
+    *,
+    forum_id: int,
+    name: str,
+    method: str,
+    address: str,
+    role: Role | None,
+    now: datetime,
+) -> SignedUp:
+    """Add someone who signed up themselves: unconfirmed until they follow the link sent.
+
+    An address already kept is never given a second person. While it is unconfirmed, the
+    sign-up adds them to this forum too (the confirmation covers both); once confirmed, nothing
+    changes, since whoever typed it may not be its owner.
+    """
+    known = contact_with_address(session, method, address)
+    if known is not None:
+        unconfirmed = known.confirmed_at is None
+        if unconfirmed and _current_member(session, forum_id, known.person_id) is None:
+            session.add(
+                ForumMember(forum_id=forum_id, person_id=known.person_id, role=role, joined_at=now)
+            )
+        return SignedUp(known.person_id, known.id, new_person=False, unconfirmed=unconfirmed)
+    person = Person(display_name=name, created_at=now)
+    session.add(person)
+    session.flush()
+    session.add(ForumMember(forum_id=forum_id, person_id=person.id, role=role, joined_at=now))
+    contact = OutsideContact(
+        person_id=person.id,
+        method=method,
+        address=address,
+        consent_recorded_by_id=None,  # they gave it themselves, on the page
+        consent_recorded_at=now,
+        created_at=now,
+    )
+    session.add(contact)
+    session.flush()
+    return SignedUp(person.id, contact.id, new_person=True, unconfirmed=True)
+
+
+def _current_member(session: Session, forum_id: int, person_id: int) -> ForumMember | None:
+    return session.scalar(
+        select(ForumMember).where(
+            ForumMember.forum_id == forum_id,
+            ForumMember.person_id == person_id,
+            ForumMember.left_at.is_(None),
+        )
+    )
+
+
+def confirm_contact(session: Session, person_id: int, *, now: datetime) -> bool | None:
+    """Mark the person's address as theirs: True if newly confirmed, False if it was already.
+
+    None if there is no address for them (erased, or removed by an organiser).
+    """
+    contact = session.scalar(select(OutsideContact).where(OutsideContact.person_id == person_id))
+    if contact is None:
+        return None
+    if contact.confirmed_at is not None:
+        return False
+    contact.confirmed_at = now
+    return True
+
+
+def unconfirmed_contact(session: Session, person_id: int) -> OutsideContact | None:
+    """The person's address if it still waits for confirmation and they have not said stop."""
+    return session.scalar(
+        select(OutsideContact).where(
+            OutsideContact.person_id == person_id,
+            OutsideContact.confirmed_at.is_(None),
+            OutsideContact.stopped_at.is_(None),
+        )
+    )

@@ -1,0 +1,207 @@
+"""A forum's public sign-up page: checks, kind errors, the honeypot, and no duplicates."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from handlers.forum.public_signup import CONFIRM_CONTACT, CONFIRM_LABEL
+from handlers.messages import render_delivery
+from store import outbox
+from store.models import Delivery, Forum, ForumMember, OutsideContact, Person
+from store.roles import Role
+from tests.handlers import given
+
+GOOD = {
+    "name": "Fran Signup",
+    "method": "email",
+    "address": "fran@example.org",
+    "role": "carer",
+    "consent": "yes",
+    "website": "",
+}
+
+
+def public(sessions, forum_id: int) -> None:
+    with sessions.begin() as session:
+        session.execute(update(Forum).where(Forum.id == forum_id).values(public_signup=True))
+
+
+def signed_up(sessions) -> list[tuple]:
+    """Everyone with an outside contact: (name, method, address, confirmed, forum roles)."""
+    with sessions() as session:
+        rows = session.execute(
+            select(Person.display_name, OutsideContact.method, OutsideContact.address)
+            .join(OutsideContact, OutsideContact.person_id == Person.id)
+            .where(OutsideContact.consent_recorded_by_id.is_(None))
+            .where(Person.display_name != "Dana Carer")
+            .order_by(Person.id)
+        ).all()
+        roles = session.execute(
+            select(ForumMember.role).join(Person).where(Person.display_name != "Dana Carer")
+        ).all()
+        return [tuple(r) for r in rows] + [("roles", [r for (r,) in roles])]
+
+
+def confirmations(sessions) -> list[Delivery]:
+    with sessions() as session:
+        return list(session.scalars(select(Delivery).where(Delivery.kind == CONFIRM_CONTACT)))
+
+
+def test_a_forum_without_public_sign_up_has_no_page(site, sessions):
+    shown = site.client.get("/join/carers qi forum")
+    sent = site.client.post("/join/carers qi forum", data=GOOD)
+
+    assert shown.status_code == sent.status_code == 404
+    assert "There is no sign-up page here" in shown.text
+    assert signed_up(sessions) == [("roles", [])]
+
+
+def test_the_form_labels_every_field(site, sessions):
+    public(sessions, site.forum)
+
+    page = site.client.get("/join/Carers QI Forum")
+
+    assert page.status_code == 200
+    assert "<h1>Sign up to the Carers QI Forum</h1>" in page.text
+    for field in ("name", "method-email", "method-text", "address", "role-carer", "consent"):
+        assert f'for="{field}"' in page.text
+    assert 'for="role-unsaid"' in page.text and "rather not say" in page.text
+
+
+def test_signing_up_keeps_them_unconfirmed_and_sends_only_the_confirmation(site, sessions, ctx):
+    public(sessions, site.forum)
+
+    done = site.client.post("/join/carers qi forum", data=GOOD)
+
+    assert done.status_code == 200 and "Thank you for signing up" in done.text
+    assert signed_up(sessions) == [
+        ("Fran Signup", "email", "fran@example.org"),
+        ("roles", [Role.CARER]),
+    ]
+    with sessions() as session:
+        contact = session.scalar(
+            select(OutsideContact).where(OutsideContact.address == "fran@example.org")
+        )
+        assert contact.confirmed_at is None and contact.consent_recorded_at == ctx.now()
+    (delivery,) = confirmations(sessions)
+    assert delivery.recipient == outbox.person_recipient(contact.person_id)
+    message = render_delivery(ctx, outbox.as_claimed(delivery))
+    assert message is not None
+    assert "Carers QI Forum" in message.text
+    assert [b.label for b in message.buttons] == [CONFIRM_LABEL]
+
+
+def test_the_confirmation_is_not_sent_once_confirmed(site, sessions, ctx):
+    public(sessions, site.forum)
+    site.client.post("/join/carers qi forum", data=GOOD)
+    (delivery,) = confirmations(sessions)
+    person_id = outbox.recipient_person_id(delivery.recipient)
+
+    site.client.post(site.path(site.links.confirm(person_id)))
+
+    assert render_delivery(ctx, outbox.as_claimed(delivery)) is None
+
+
+def test_mistakes_show_the_form_again_with_what_was_typed(site, sessions):
+    public(sessions, site.forum)
+    typed = {**GOOD, "name": "  ", "address": "fran at example", "consent": "", "role": ""}
+
+    page = site.client.post("/join/carers qi forum", data=typed)
+
+    assert page.status_code == 400
+    assert "<title>Error: Sign up to the Carers QI Forum" in page.text
+    assert "There is a problem" in page.text
+    assert '<a href="#name">Enter your name</a>' in page.text
+    assert "Enter an e-mail address in the right form, like name@example.com" in page.text
+    assert '<a href="#role-service_user">' in page.text
+    assert "Tick the box to say we may contact you" in page.text
+    assert 'value="fran at example"' in page.text  # kept, to put right
+    assert 'id="method-email" name="method" type="radio" value="email" checked' in page.text
+    assert 'aria-describedby="address-hint address-error"' in page.text
+    assert signed_up(sessions) == [("roles", [])]
+    assert confirmations(sessions) == []
+
+
+def test_what_was_typed_is_shown_as_text_never_as_markup(site, sessions):
+    public(sessions, site.forum)
+
+    page = site.client.post(
+        "/join/carers qi forum", data={**GOOD, "name": "<script>alert(1)</script>", "consent": ""}
+    )
+
+    assert "<script>" not in page.text and "&lt;script&gt;" in page.text
+
+
+def test_a_mobile_number_is_taken_in_international_form(site, sessions):
+    public(sessions, site.forum)
+    typed = {**GOOD, "method": "text", "address": "07700 900123", "role": "unsaid"}
+
+    site.client.post("/join/carers qi forum", data=typed)
+
+    assert signed_up(sessions) == [("Fran Signup", "text", "+447700900123"), ("roles", [None])]
+
+
+def test_a_filled_honeypot_is_thanked_and_nothing_kept(site, sessions):
+    public(sessions, site.forum)
+
+    page = site.client.post("/join/carers qi forum", data={**GOOD, "website": "http://spam"})
+
+    assert "Thank you for signing up" in page.text
+    assert signed_up(sessions) == [("roles", [])]
+    assert confirmations(sessions) == []
+
+
+def test_the_same_address_twice_makes_no_second_person_and_reads_the_same(site, sessions):
+    public(sessions, site.forum)
+    first = site.client.post("/join/carers qi forum", data=GOOD)
+
+    second = site.client.post(
+        "/join/carers qi forum",
+        data={**GOOD, "name": "Someone Else", "address": "FRAN@example.org"},
+    )
+
+    assert second.text == first.text
+    assert signed_up(sessions) == [
+        ("Fran Signup", "email", "fran@example.org"),
+        ("roles", [Role.CARER]),
+    ]
+    assert len(confirmations(sessions)) == 1  # one a day, however often the form is sent
+
+
+def test_a_known_confirmed_address_is_not_told_apart_nor_changed(site, sessions):
+    public(sessions, site.forum)
+    fresh = site.client.post("/join/carers qi forum", data=GOOD)
+
+    known = site.client.post(
+        "/join/carers qi forum", data={**GOOD, "name": "Dana Again", "address": "dana@example.org"}
+    )
+
+    assert known.text == fresh.text
+    with sessions() as session:
+        names = session.scalars(select(Person.display_name).order_by(Person.id)).all()
+    assert names == ["Dana Carer", "Fran Signup"]
+    assert len(confirmations(sessions)) == 1  # Fran's only: Dana's address is confirmed
+
+
+def test_many_sign_ups_from_one_network_address_are_slowed(site, sessions, ctx):
+    public(sessions, site.forum)
+    answers = [
+        site.client.post(
+            "/join/carers qi forum", data={**GOOD, "address": f"person{n}@example.org"}
+        ).status_code
+        for n in range(11)
+    ]
+
+    assert answers == [200] * 10 + [429]
+    assert len(confirmations(sessions)) == 10
+
+
+def test_a_second_forums_page_is_its_own(site, sessions, ctx):
+    other = given.forum(sessions, ctx.now(), "Young People's Forum")
+    public(sessions, other)
+
+    page = site.client.get("/join/young peoples forum")
+    closed = site.client.get("/join/carers qi forum")
+
+    assert "Sign up to the Young People&#39;s Forum" in page.text
+    assert closed.status_code == 404
