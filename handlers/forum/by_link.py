@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from handlers.core.context import Context
 from handlers.core.wording import when
-from handlers.forum.meetings import _save_rsvp
+from handlers.forum.meetings import save_rsvp
 from store import forums as forum_store
 from store.models import Forum, Meeting, Person
 from store.roles import RsvpAnswer
@@ -70,7 +70,7 @@ def answer_by_link(
         if existing is not None and existing.answer == answer:
             return _view(session, ctx, meeting, person_id)
         member = forum_store.current_forum_member(session, meeting.forum_id, person.id)
-        _save_rsvp(session, ctx, person, meeting, answer, member.role if member else None)
+        save_rsvp(session, ctx, person, meeting, answer, member.role if member else None)
         return _view(session, ctx, meeting, person_id, changed=True)
 
 

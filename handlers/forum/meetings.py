@@ -286,7 +286,7 @@ def handle_rsvp_button(ctx: Context, actor: Actor, value: str) -> Reply:
         if meeting.starts_at < ctx.now():
             raise Refusal("That meeting has already started. Type /qi-forum to see what's next.")
         member = forum_store.current_forum_member(session, meeting.forum_id, person.id)
-        _save_rsvp(session, ctx, person, meeting, answer, member.role if member else None)
+        save_rsvp(session, ctx, person, meeting, answer, member.role if member else None)
         # The forum's card again, with this meeting on it even if others come first.
         sections = forum_cards(
             session,
@@ -304,7 +304,7 @@ def handle_rsvp_button(ctx: Context, actor: Actor, value: str) -> Reply:
         )
 
 
-def _save_rsvp(
+def save_rsvp(
     session: Session,
     ctx: Context,
     person: Person,
@@ -312,6 +312,7 @@ def _save_rsvp(
     answer: RsvpAnswer,
     role: Role | None,
 ) -> None:
+    """Record (or change) the person's answer for the meeting, in the role they come in."""
     now = ctx.now()
     existing = forum_store.rsvp_of(session, meeting.id, person.id)
     if existing is None:
