@@ -43,6 +43,9 @@ METHOD_WORDS = {
     "phone": TEXT,
 }
 METHOD_NAMES = {EMAIL: "e-mail", TEXT: "text"}
+# What adding someone did: a new person; someone already reached added to this forum; their
+# role changed; nothing at all.
+ADDED, JOINED, ROLE_CHANGED, SAME = "added", "joined", "role changed", "nothing changed"
 # The members list names this many; the rest are counted.
 MEMBERS_SHOWN = 40
 # Chat shows a phone number's last digits only.
@@ -55,6 +58,8 @@ class Change:
 
     text: str
     refresh: tuple[str, ...] = ()
+    # What happened, in a word, for reports of many rows: ADDED, JOINED, ROLE_CHANGED, SAME.
+    outcome: str = ""
 
 
 def read_method(word: str) -> str | None:
@@ -95,14 +100,14 @@ def _not_set_up(method: str) -> str:
 # --- adding --------------------------------------------------------------------------------
 
 
-def consent_needed(name: str, method: str) -> str:
+def consent_needed(name: str, method: str, example: str = ADD_EXAMPLE) -> str:
     """Why an organiser must say the person agreed, and how (the refusal without --consent)."""
     how = "by e-mail" if method == EMAIL else "by text message"
     return (
         f"Before I add {name or 'them'}, please check they are happy to hear about the forum's "
         f"meetings {how}, and for their name and address to be kept in qi-nudge (each message "
         "has a link to stop them). When they have said yes, add --consent to the end of the "
-        f"same command, like this: {ADD_EXAMPLE}"
+        f"same command, like this: {example}"
     )
 
 
@@ -177,7 +182,7 @@ def add_outside_member(
             " Someone at this address once asked for their details to be erased: I've added "
             "them because you've checked they agreed again."
         )
-    return Change(text)
+    return Change(text, outcome=ADDED)
 
 
 def _person_name(name: str) -> str:
@@ -247,11 +252,12 @@ def _already_reached(
         _audit_added(session, ctx, member, recorded_by_id)
         return Change(
             f"Someone is already reached at that address{known_as}, so I haven't recorded them "
-            f'twice: I\'ve added {name} to "{forum.name}"{_as(role)}.{notes}'
+            f'twice: I\'ve added {name} to "{forum.name}"{_as(role)}.{notes}',
+            outcome=JOINED,
         )
     start = f'{name}{known_as} is already a member of "{forum.name}", reached at that address.'
     if role is None or role == member.role:
-        return Change(start + (notes or " Nothing has changed."))
+        return Change(start + (notes or " Nothing has changed."), outcome=SAME)
     old = member.role
     member.role = role
     record(
@@ -269,6 +275,7 @@ def _already_reached(
     return Change(
         f"{start} I've changed their role{was} to {role.label}.{notes}",
         refresh=tuple(meeting_prefix(meeting_id) for meeting_id in going),
+        outcome=ROLE_CHANGED,
     )
 
 
