@@ -7,7 +7,7 @@ from handlers.core.context import Context
 from handlers.core.dates import day_first, example_meeting_day, example_past_day, long_date
 from handlers.core.reply import Actor, Reply, Section, refuse
 from handlers.evidence import stats
-from handlers.forum import organising
+from handlers.forum import organising, outside_members
 from store.names import name_key
 from store.roles import role_list_text
 
@@ -74,7 +74,12 @@ TOPICS: dict[str, tuple[str, str]] = {
         "told)\n"
         f"• {organising.CANCEL_EXAMPLE}: cancel it; {organising.UNCANCEL_EXAMPLE}: bring it "
         "back\n"
-        "• /qi-forum slots: the requests for a slot waiting for a decision, to accept or decline",
+        "• /qi-forum slots: the requests for a slot waiting for a decision, to accept or decline\n"
+        f"• {outside_members.ADD_EXAMPLE}: add someone who isn't on chat, to hear about the "
+        "meetings by e-mail (or text and their mobile number), once they have agreed\n"
+        "• /qi-forum members: who is in the forum and how each hears from it\n"
+        f"• {outside_members.REMOVE_EXAMPLE}: take someone who isn't on chat off the forum "
+        '(add --forum "Name" to any of these when there are several forums)',
     ),
     "stats": (
         "/qi-stats",

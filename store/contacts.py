@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from store.models import ChatIdentity, ForumMember, OutsideContact
+from store.models import ChatIdentity, ForumMember, OutsideContact, Person
+from store.people import email_digest
+from store.roles import Role
 
 EMAIL = "email"
 TEXT = "text"
@@ -121,4 +124,126 @@ def asked_to_stop(session: Session, person_id: int) -> bool:
                 ~exists().where(ChatIdentity.person_id == person_id),
             )
         )
+    )
+
+
+# --- organisers: adding, listing and removing forum members outside chat (issue 18) ---------
+
+
+def address_digest(address: str) -> str:
+    """The SHA-256 of a tidied address, as erasure keeps it (store.erasure), lowercased."""
+    digest = email_digest(address)
+    assert digest is not None, "an address is never empty once tidied"
+    return digest
+
+
+def contact_at(session: Session, method: str, address: str) -> OutsideContact | None:
+    """Who is reached at this tidied address already, if anyone."""
+    # E-mail addresses are matched whatever their case, as every mail service delivers them.
+    same = (
+        func.lower(OutsideContact.address) == address.lower()
+        if method == EMAIL
+        else OutsideContact.address == address
+    )
+    return session.scalar(
+        select(OutsideContact)
+        .where(OutsideContact.method == method, same)
+        .order_by(OutsideContact.id)
+        .limit(1)
+    )
+
+
+def on_chat_at(session: Session, address: str) -> bool:
+    """Whether someone on chat has this e-mail address, as their platform verified it."""
+    digest = address_digest(address)
+    found = select(ChatIdentity.id).where(ChatIdentity.email_sha256 == digest).limit(1)
+    return session.scalar(found) is not None
+
+
+def record_contact(
+    session: Session,
+    *,
+    person_id: int,
+    method: str,
+    address: str,
+    recorded_by_id: int | None,
+    now: datetime,
+) -> OutsideContact:
+    """Record how to reach someone, confirmed at once: an organiser checked it with them."""
+    contact = OutsideContact(
+        person_id=person_id,
+        method=method,
+        address=address,
+        consent_recorded_by_id=recorded_by_id,
+        consent_recorded_at=now,
+        confirmed_at=now,
+        created_at=now,
+    )
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+@dataclass(frozen=True)
+class MemberReach:
+    """A current forum member and how messages reach them."""
+
+    member_id: int
+    person_id: int
+    name: str
+    role: Role | None
+    on_chat: bool
+    method: str | None
+    address: str | None
+    confirmed: bool
+    stopped: bool
+
+
+def members_reach(session: Session, forum_id: int) -> list[MemberReach]:
+    """The forum's current members by name, each with how they are reached (one query)."""
+    on_chat = exists().where(ChatIdentity.person_id == ForumMember.person_id)
+    rows = session.execute(
+        select(
+            ForumMember.id,
+            ForumMember.person_id,
+            Person.display_name,
+            ForumMember.role,
+            on_chat,
+            OutsideContact.method,
+            OutsideContact.address,
+            OutsideContact.confirmed_at,
+            OutsideContact.stopped_at,
+        )
+        .join(Person, Person.id == ForumMember.person_id)
+        .outerjoin(OutsideContact, OutsideContact.person_id == ForumMember.person_id)
+        .where(ForumMember.forum_id == forum_id, ForumMember.left_at.is_(None))
+        .order_by(Person.display_name, ForumMember.id)
+    ).all()
+    return [
+        MemberReach(
+            member_id=member_id,
+            person_id=person_id,
+            name=name,
+            role=role,
+            on_chat=bool(chat),
+            method=method,
+            address=address,
+            confirmed=confirmed is not None,
+            stopped=stopped is not None,
+        )
+        for member_id, person_id, name, role, chat, method, address, confirmed, stopped in rows
+    ]
+
+
+def has_other_forum(session: Session, person_id: int, forum_id: int) -> bool:
+    """Whether the person is still a member of some forum other than this one."""
+    return (
+        session.scalar(
+            select(ForumMember.id).where(
+                ForumMember.person_id == person_id,
+                ForumMember.forum_id != forum_id,
+                ForumMember.left_at.is_(None),
+            )
+        )
+        is not None
     )

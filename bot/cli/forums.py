@@ -65,11 +65,29 @@ def cmd_forum_set(ctx: Context, args: argparse.Namespace) -> int:
             change_channel(session, forum, channel)
         if args.announce is not None:
             forum.announce_offsets = parse_offsets(args.announce)
+        signup = getattr(args, "public_signup", None)
+        if signup is not None and forum.public_signup != (signup == "on"):
+            forum.public_signup = signup == "on"
+            record(
+                session,
+                at=ctx.now(),
+                actor_id=None,
+                action="forum.public_signup_changed",
+                subject_type="forum",
+                subject_id=forum.id,
+                on=forum.public_signup,
+            )
         shown = ", ".join(_offset_text(m) for m in offsets_of(forum))
         print(
             f'"{forum.name}" announces in {forum.channel or "no channel yet"}; '
             f"meetings are announced {shown}."
         )
+        if signup is not None:
+            print(
+                "Anyone can sign up to it on its public web page."
+                if forum.public_signup
+                else "Its public sign-up page is off: organisers add people outside chat."
+            )
         name, channel = forum.name, forum.channel
     if args.channel and channel:
         join_after_setting(getattr(args, "settings", None), ctx, name, channel)

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     projects_list.add_argument("--status", help="only these: active, on hold, completed, stopped")
     projects_list.set_defaults(handler=_in("projects", "cmd_projects_list"))
 
-    forum = sub.add_parser("forum", help="add, list, set or check forums")
+    forum = sub.add_parser("forum", help="add, list, set or check forums, and their members")
     forum_sub = forum.add_subparsers(dest="action", required=True)
     forum_add = forum_sub.add_parser("add", help="add a forum")
     forum_add.add_argument("name")
@@ -97,7 +97,44 @@ def build_parser() -> argparse.ArgumentParser:
     forum_set.add_argument("name")
     forum_set.add_argument("--channel", help='e.g. slack:C0123 ("" for none)')
     forum_set.add_argument("--announce", help="times before each meeting, e.g. 7d,1d,0")
+    forum_set.add_argument(
+        "--public-signup", choices=["on", "off"], help="whether anyone may sign up on its web page"
+    )
     forum_set.set_defaults(handler=_in("forums", "cmd_forum_set"))
+    add_member = forum_sub.add_parser(
+        "add-member", help="add someone who isn't on chat, reached by e-mail or text"
+    )
+    add_member.add_argument("name", help='their name, e.g. "Sam Jones"')
+    reach = add_member.add_mutually_exclusive_group(required=True)
+    reach.add_argument("--email", metavar="ADDRESS")
+    reach.add_argument("--text", metavar="NUMBER", help="a mobile number, e.g. 07700 900123")
+    add_member.add_argument("--role", help="staff, service user, carer, peer supporter, other")
+    add_member.add_argument(
+        "--consent", action="store_true", help="they agreed to hear about the forum this way"
+    )
+    add_member.add_argument("--forum", help="which forum (needed when there are several)")
+    add_member.set_defaults(handler=_in("outside_members", "cmd_forum_add_member"))
+    members = forum_sub.add_parser("members", help="who is in a forum and how each is reached")
+    members.add_argument("--forum", help="which forum (needed when there are several)")
+    members.set_defaults(handler=_in("outside_members", "cmd_forum_members"))
+    remove_member = forum_sub.add_parser(
+        "remove-member", help="take someone who isn't on chat off a forum"
+    )
+    remove_member.add_argument("name")
+    which = remove_member.add_mutually_exclusive_group()
+    which.add_argument("--email", metavar="ADDRESS", help="to choose between two of one name")
+    which.add_argument("--text", metavar="NUMBER", help="to choose between two of one name")
+    remove_member.add_argument("--forum", help="which forum (needed when there are several)")
+    remove_member.set_defaults(handler=_in("outside_members", "cmd_forum_remove_member"))
+    import_members = forum_sub.add_parser(
+        "import-members", help="add members from a CSV: name,method,address,role,consent"
+    )
+    import_members.add_argument("file")
+    import_members.add_argument("--forum", help="which forum (needed when there are several)")
+    import_members.add_argument(
+        "--dry-run", action="store_true", help="say what each row would do, and save nothing"
+    )
+    import_members.set_defaults(handler=_in("outside_members", "cmd_forum_import_members"))
     forum_sub.add_parser(
         "check", help="whether qi-nudge can post in each forum's channel"
     ).set_defaults(handler=_in("forums", "cmd_forum_check"))

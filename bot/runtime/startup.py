@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from bot.runtime.log_privacy import CHAT_SDK_LOGGERS, protect_logs
 from bot.runtime.settings import Settings
 from handlers.core.context import Context
+from store.contacts import EMAIL, TEXT
 from store.engine import make_engine, make_sessions
 from store.migrate import upgrade
 
@@ -43,4 +44,9 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Engine:
 
 def build_context(settings: Settings, engine: Engine) -> Context:
     """The handlers' context for this process."""
-    return Context(sessions=make_sessions(engine), timezone=settings.timezone)
+    methods = {EMAIL: settings.has_email, TEXT: settings.has_text}
+    return Context(
+        sessions=make_sessions(engine),
+        timezone=settings.timezone,
+        outside_methods=frozenset(method for method, on in methods.items() if on),
+    )

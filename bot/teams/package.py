@@ -47,7 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "qi-forum": (
         "The next QI forum meetings, and say if you will come",
-        '[forum | slot "Project" "What about" | meetings | slots]',
+        '[forum | slot "Project" "What about" | meetings | slots | members]',
     ),
     "qi-stats": (
         "How many projects have a service user or carer, week by week",

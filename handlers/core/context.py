@@ -22,6 +22,9 @@ class Context:
     sessions: sessionmaker[Session]
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/London"))
     clock: Callable[[], datetime] = system_clock
+    # How people outside chat can be reached here ("email", "text"): set by the runtime from
+    # the settings, so handlers can say who is unreachable without knowing the settings.
+    outside_methods: frozenset[str] = frozenset()
 
     def now(self) -> datetime:
         """The current time in UTC, from the injected clock."""

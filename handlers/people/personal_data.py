@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, or_, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from handlers.core.args import parse_id
 from handlers.core.errors import Refusal
 from handlers.people.merging import PLATFORM_NAMES
-from store import addresses, erasure, people
+from store import addresses, contacts, erasure, people
 from store.audit import record
 from store.merging import replace_person_in_payloads
 from store.models import (
@@ -28,6 +28,7 @@ from store.models import (
     MatchOffer,
     Meeting,
     Membership,
+    OutsideContact,
     Person,
     Project,
     Rsvp,
@@ -76,13 +77,23 @@ def _person_with_email(session: Session, email: str) -> Person:
     found = people.find_by_email(session, email)
     if found is not None:
         return found
-    # Someone who arrived by chat is held by a digest of the address their platform verified.
-    holders = list(
-        session.scalars(
-            select(ChatIdentity.person_id)
-            .where(ChatIdentity.email_sha256 == people.email_digest(email))
-            .distinct()
-            .order_by(ChatIdentity.person_id)
+    # Someone who arrived by chat is held by a digest of the address their platform verified;
+    # someone reached outside chat, by the address an organiser recorded.
+    holders = sorted(
+        set(
+            session.scalars(
+                select(ChatIdentity.person_id).where(
+                    ChatIdentity.email_sha256 == people.email_digest(email)
+                )
+            )
+        )
+        | set(
+            session.scalars(
+                select(OutsideContact.person_id).where(
+                    OutsideContact.method == contacts.EMAIL,
+                    func.lower(OutsideContact.address) == email.strip().lower(),
+                )
+            )
         )
     )
     person = _the_one(session, holders, f"the e-mail address {email}")
@@ -262,6 +273,22 @@ def _platform_name(address: ChatAddress) -> str:
     return PLATFORM_NAMES.get(address.platform, address.platform)
 
 
+def _contact_export(contact: OutsideContact | None) -> dict[str, Any] | None:
+    """How they are reached by e-mail or text, and their consent: when, and by whom."""
+    if contact is None:
+        return None
+    return {
+        "by": "e-mail" if contact.method == contacts.EMAIL else "text message",
+        "address": contact.address,
+        "consent_recorded": _iso(contact.consent_recorded_at),
+        # A number: the organiser who recorded it; none when they signed up themselves (or
+        # were added on the command line).
+        "consent_recorded_by": contact.consent_recorded_by_id,
+        "address_confirmed": _iso(contact.confirmed_at),
+        "messages_stopped": _iso(contact.stopped_at),
+    }
+
+
 def export_person(session: Session, person_id: int) -> dict[str, Any]:
     """Everything qi-nudge holds about one person, as plain data for a subject access request."""
     person = session.get(Person, person_id)
@@ -327,6 +354,7 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
             for i in identities
         ],
         "chat_addresses": [_address_export(a) for a in _addresses_of(session, person)],
+        "reached_outside_chat": _contact_export(contacts.contact_of(session, person_id)),
         "project_teams": [
             {
                 "project": name,
@@ -462,6 +490,10 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
     digests = _email_digests(session, person)
     theirs = _addresses_of(session, person)
     digests |= {a.email_sha256 for a in theirs if a.email_sha256}
+    contact = contacts.contact_of(session, person_id)
+    if contact is not None:
+        # So that a members file does not quietly bring them back (bot/cli/outside_members).
+        digests.add(contacts.address_digest(contact.address))
     # Before who asked for which slot is forgotten: the topics they asked for go.
     _redact_free_text(session, person_id, names)
     # Set-based, and explicit rather than trusting every database's ON DELETE to be on.
@@ -471,6 +503,11 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
     session.execute(
         update(Membership)
         .where(Membership.consent_recorded_by_id == person_id)
+        .values(consent_recorded_by_id=None)
+    )
+    session.execute(
+        update(OutsideContact)
+        .where(OutsideContact.consent_recorded_by_id == person_id)
         .values(consent_recorded_by_id=None)
     )
     session.execute(
@@ -495,7 +532,17 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
     # How to reach them on Teams is keyed by their platform ids, not their number.
     if theirs:
         session.execute(delete(ChatAddress).where(ChatAddress.id.in_([a.id for a in theirs])))
-    for model in (ChatIdentity, Membership, ForumMember, Rsvp, AdminGrant, MatchOffer):
+    if contact is not None:
+        session.expunge(contact)
+    for model in (
+        ChatIdentity,
+        Membership,
+        ForumMember,
+        Rsvp,
+        AdminGrant,
+        MatchOffer,
+        OutsideContact,
+    ):
         session.execute(delete(model).where(model.person_id == person_id))
     session.expunge(person)
     session.execute(delete(Person).where(Person.id == person_id))
@@ -558,6 +605,7 @@ def _forget_in_audit(session: Session, person_id: int) -> None:
         "membership": select(Membership.id).where(Membership.person_id == person_id),
         "forum_member": select(ForumMember.id).where(ForumMember.person_id == person_id),
         "match_offer": select(MatchOffer.id).where(MatchOffer.person_id == person_id),
+        "outside_contact": select(OutsideContact.id).where(OutsideContact.person_id == person_id),
     }
     for subject_type, ids in own_rows.items():
         session.execute(

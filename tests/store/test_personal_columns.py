@@ -27,6 +27,7 @@ from store.models import (
     MatchOffer,
     Meeting,
     Membership,
+    OutsideContact,
     Person,
     Project,
     Rsvp,
@@ -53,6 +54,7 @@ HERS = {
     "her topic": "Night checks as I see them at home",
     "her message ts": "1764489600.000100",
     "her delivery error": "zanele-only-error",
+    "her mobile": "+447700900456",
 }
 
 
@@ -180,8 +182,29 @@ def _everything_about_zanele(session, now) -> dict[str, int]:
         created_at=now,
         updated_at=now,
     )
+    # She is texted about the forum too, and recorded Omar's consent to be e-mailed.
+    texted = OutsideContact(
+        person_id=zanele.id,
+        method="text",
+        address=HERS["her mobile"],
+        consent_recorded_at=now,
+        confirmed_at=now,
+        stopped_at=now,
+        created_at=now,
+    )
+    omars = OutsideContact(
+        person_id=other.id,
+        method="email",
+        address="omar.h@example.org",
+        consent_recorded_by_id=zanele.id,
+        consent_recorded_at=now,
+        confirmed_at=now,
+        created_at=now,
+    )
     session.add_all(
         [
+            texted,
+            omars,
             membership,
             recorded,
             signup,
@@ -256,6 +279,7 @@ def _everything_about_zanele(session, now) -> dict[str, int]:
         ("match.asked", "match_offer", offer.id, None, {"project_id": theirs.id}),
         ("project.imported", "project", led.id, None, {"line": 2, "lead_id": zanele.id}),
         ("person.merged", "person", other.id, None, {"merged": zanele.id}),
+        ("outside_contact.recorded", "outside_contact", texted.id, None, {"method": "text"}),
     ):
         session.add(
             AuditEvent(
@@ -273,6 +297,7 @@ def _everything_about_zanele(session, now) -> dict[str, int]:
         "membership": membership.id,
         "forum_member": signup.id,
         "match_offer": offer.id,
+        "outside_contact": texted.id,
     }
 
 

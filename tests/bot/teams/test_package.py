@@ -127,7 +127,7 @@ def test_commands_say_what_the_slack_manifest_says(manifest):
     assert described["qi-leave"] == "Leave a project team or the forum: [project | forum]"
     assert described["qi-forum"] == (
         'The next QI forum meetings, and say if you will come: [forum | slot "Project" '
-        '"What about" | meetings | slots]'
+        '"What about" | meetings | slots | members]'
     )
 
 
