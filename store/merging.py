@@ -35,6 +35,7 @@ from store.models import (
     ForumMember,
     MatchOffer,
     Membership,
+    OutsideContact,
     Person,
     Project,
     Rsvp,
@@ -53,10 +54,19 @@ REASSIGNED: tuple[Column[Any], ...] = (
     SlotRequest.__table__.c.decided_by_id,
     ChartNote.__table__.c.created_by_id,
     AuditEvent.__table__.c.actor_person_id,
+    OutsideContact.__table__.c.consent_recorded_by_id,
 )
 # Columns where both records may hold "the same" row (one per project, forum, meeting...):
 # twins are settled first, in move_everything.
-COMBINED = ("memberships", "forum_members", "rsvps", "admin_grants", "match_offers")
+COMBINED = (
+    "memberships",
+    "forum_members",
+    "rsvps",
+    "admin_grants",
+    "match_offers",
+    "outside_contacts",
+)
+_kept_contact = aliased(OutsideContact)
 # Keys of outbox payloads that hold a person's number ("who asked the forum"), not a column:
 # merging points them at the kept record, erasure takes them out.
 PAYLOAD_PERSON_KEYS = ("asked_by",)
@@ -410,6 +420,15 @@ def move_everything(session: Session, keep: Person, merged: Person, *, now: date
         )
         .values(revoked_at=now),
     )
+    # One way to reach someone outside chat: the kept record's, if it has one.
+    _run(
+        session,
+        delete(OutsideContact).where(
+            OutsideContact.person_id == merge_id,
+            exists().where(_kept_contact.person_id == keep_id),
+        ),
+    )
+    _move(session, OutsideContact, keep_id, merge_id)
     counts = {
         "memberships": _move(session, Membership, keep_id, merge_id),
         "forum_signups": _move(session, ForumMember, keep_id, merge_id),

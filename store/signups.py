@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from store import contacts
 from store.models import ForumMember, OutsideContact, Person
 from store.roles import Role
 
@@ -20,18 +21,6 @@ class SignedUp:
     contact_id: int
     new_person: bool
     unconfirmed: bool
-
-
-def contact_with_address(session: Session, method: str, address: str) -> OutsideContact | None:
-    """The contact already kept for this address (e-mail compared without case), if any."""
-    wanted = address.casefold() if method == "email" else address
-    column = func.lower(OutsideContact.address) if method == "email" else OutsideContact.address
-    return session.scalar(
-        select(OutsideContact)
-        .where(OutsideContact.method == method, column == wanted)
-        .order_by(OutsideContact.id)
-        .limit(1)
-    )
 
 
 def sign_up(
@@ -50,7 +39,7 @@ def sign_up(
     sign-up adds them to this forum too (the confirmation covers both); once confirmed, nothing
     changes, since whoever typed it may not be its owner.
     """
-    known = contact_with_address(session, method, address)
+    known = contacts.contact_at(session, method, address)
     if known is not None:
         unconfirmed = known.confirmed_at is None
         if unconfirmed and _current_member(session, forum_id, known.person_id) is None:

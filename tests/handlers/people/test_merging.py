@@ -21,6 +21,7 @@ from store.models import (
     ForumMember,
     MatchOffer,
     Membership,
+    OutsideContact,
     Person,
     Project,
     Rsvp,
@@ -136,6 +137,23 @@ def two_bens(chat, asha, ctx, sessions, clock):
         session.add(
             ChartNote(on_date=now.date(), text="Relaunch", created_by_id=merge, created_at=now)
         )
+        # Ben on Teams was also reached by e-mail, and recorded a carer's consent to texts.
+        sam = session.scalar(select(Person.id).where(Person.display_name == "Sam Jones"))
+        for person_id, method, address, by in (
+            (merge, "email", "ben@example.org", None),
+            (sam, "text", "+447700900123", merge),
+        ):
+            session.add(
+                OutsideContact(
+                    person_id=person_id,
+                    method=method,
+                    address=address,
+                    consent_recorded_by_id=by,
+                    consent_recorded_at=now,
+                    confirmed_at=now,
+                    created_at=now,
+                )
+            )
         session.flush()
         for recipient, kind, occurrence in (
             (merge, "nudge", "2026-W48"),
@@ -393,3 +411,31 @@ def test_the_kept_record_takes_the_address_and_the_reminders_choice(chat, sessio
         kept = session.get(Person, keep)
         assert (kept.email, kept.nudges_muted_at) == ("ben.okafor@nhs.net", muted)
         assert session.scalar(select(func.count()).select_from(ForumMember)) == 1
+
+
+# --- issue 18: people outside chat -------------------------------------------------------------
+
+
+def test_linking_a_carer_outside_chat_to_their_new_chat_account_keeps_one_way_to_reach_them(
+    chat, sessions, clock
+):
+    forum_id = given.forum(sessions, clock())
+    outside = given.outside_member(sessions, forum_id, "Ben Carer", clock(), address="b@x.org")
+    chat.say(SLACK_BEN, "/qi-join forum as carer")
+    on_chat = pid(sessions, SLACK_BEN)
+    other = given.outside_member(sessions, forum_id, "Someone", clock(), address="s@x.org")
+    with sessions.begin() as session:
+        # The organiser who recorded Someone's consent was (it turns out) Ben's outside record.
+        session.query(OutsideContact).filter_by(person_id=other).update(
+            {"consent_recorded_by_id": outside}
+        )
+
+    with sessions.begin() as session:
+        merge_people(session, on_chat, outside, now=clock())
+
+    with sessions() as session:
+        contacts = {
+            c.person_id: (c.address, c.consent_recorded_by_id)
+            for c in session.scalars(select(OutsideContact))
+        }
+    assert contacts == {on_chat: ("b@x.org", None), other: ("s@x.org", on_chat)}
