@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
@@ -46,6 +47,8 @@ CALENDAR_PARAMS = {"method": "PUBLISH", "charset": "UTF-8"}
 # The outbox keeps a message id this long at most (Delivery.message_ts).
 MESSAGE_ID_MAX = 100
 CHECK_SMTP_URL = "check SMTP_URL"
+# CRLF lines of at most 78 characters; a header already folded (the subject) is sent as it is.
+WIRE = policy.SMTP.clone(refold_source="none")
 
 
 @dataclass(frozen=True)
@@ -99,10 +102,15 @@ def build_email(
     message: OutsideMessage, *, to: str, sender: str, key: str, now: datetime
 ) -> EmailMessage:
     """The e-mail: plain text, and the calendar entry both inline (for Outlook) and attached."""
-    email = EmailMessage(policy=policy.SMTP)
+    email = EmailMessage(policy=WIRE)
     email["From"] = sender
     email["To"] = to
-    email["Subject"] = message.subject
+    if message.subject.isascii():
+        email["Subject"] = message.subject
+    else:
+        # Python's header folder drops the space between two encoded words it splits at
+        # ("كبار السن" arrives as "كبارالسن"): the older encoder keeps spaces inside them.
+        email.set_raw("Subject", Header(message.subject, "utf-8", header_name="Subject").encode())
     email["Date"] = format_datetime(now)
     email["Message-ID"] = message_id(key, sender)
     # An automatic message: mail programs and out-of-office rules should not answer it.
@@ -259,7 +267,7 @@ class SmtpSender(OutsideSender):
                     retryable=False,
                 )
             options.append("SMTPUTF8")
-        content = email.as_bytes(policy=policy.SMTPUTF8 if options else policy.SMTP)
+        content = email.as_bytes(policy=WIRE.clone(utf8=True) if options else WIRE)
         try:
             code, _ = connection.mail(envelope_from, options)
             if code != 250:

@@ -1424,3 +1424,253 @@ def test_leaving_the_forum_asks_about_the_meetings_you_are_going_to_and_fits(cha
     off = chat.press(ben, left, "Take my name off")
     shown(still)
     assert shown(off).everywhere(f"taken your name off {count} meeting")
+
+
+# --- issue 18: e-mail and text composition (bot/outside/compose.py, bot/outside/smtp.py) ---
+# A forum invitation as a carer outside chat gets it: by e-mail (every line within RFC 5322's
+# 998 bytes, the subject within SUBJECT_MAX) and by text (within TEXT_MAX), each link whole.
+
+import re  # noqa: E402
+from email import message_from_bytes  # noqa: E402
+from email import policy as email_policy  # noqa: E402
+
+from icalendar import Calendar  # noqa: E402
+from sqlalchemy.exc import DataError  # noqa: E402
+
+from bot.outside import compose  # noqa: E402
+from bot.outside.links import ANSWER, MEETING_CALENDAR, STOP, Links  # noqa: E402
+from bot.outside.smtp import build_email  # noqa: E402
+from handlers.core.errors import Refusal  # noqa: E402
+from handlers.forum import invitations  # noqa: E402
+from handlers.forum.meetings import meeting_occurrence  # noqa: E402
+from store.models import OutsideContact, Person  # noqa: E402
+
+OUTSIDE_AT = "https://qi-forum.example-trust.nhs.uk"
+OUTSIDE_SECRET = "size-tests-link-secret-0123456789abcdef"
+WEB_LINK = re.compile(r"https://\S+")
+INVITE_OFFSET = 7 * 24 * 60
+SMTP_LINE_MAX = 998  # bytes, without the CRLF (RFC 5322 section 2.1.1)
+
+
+def carer_outside_chat(ctx, forum_id: int) -> int:
+    """A carer in the forum reached only by e-mail, with a 200-character name."""
+    with ctx.sessions.begin() as session:
+        carer = Person(display_name=long_name(4242), created_at=ctx.now())
+        session.add(carer)
+        session.flush()
+        session.add(
+            ForumMember(forum_id=forum_id, person_id=carer.id, role=Role.CARER, joined_at=ctx.now())
+        )
+        session.add(
+            OutsideContact(
+                person_id=carer.id,
+                method="email",
+                address="carer@example.org",
+                consent_recorded_at=ctx.now(),
+                confirmed_at=ctx.now(),
+                created_at=ctx.now(),
+            )
+        )
+        return carer.id
+
+
+def with_agenda(ctx, meeting_id: int, count: int, script: str | None = None) -> None:
+    """`count` accepted slots: 200-character project names, topics as long as allowed."""
+    projects = given.many_projects(
+        ctx.sessions, long_names(count, script, start=10), ctx.now(), lead_id=None
+    )
+    if not projects:
+        return
+    topic = long_name(3, script, length=TOPIC_MAX)
+    with ctx.sessions.begin() as session:
+        session.execute(
+            insert(SlotRequest),
+            [
+                {
+                    "meeting_id": meeting_id,
+                    "project_id": p,
+                    "topic": topic,
+                    "status": "accepted",
+                    "created_at": ctx.now(),
+                }
+                for p in projects
+            ],
+        )
+
+
+def invitation(ctx, meeting_id: int, person_id: int) -> Reply:
+    """The invitation as the deliverer draws it for the carer."""
+    with ctx.sessions() as session:
+        meeting = session.get(Meeting, meeting_id)
+        occurrence = meeting_occurrence(meeting, f"invite:{INVITE_OFFSET}")
+    drawn = render_delivery(
+        ctx,
+        outbox.Claimed(
+            id=0,
+            kind=invitations.INVITE,
+            occurrence=occurrence,
+            recipient=outbox.person_recipient(person_id),
+            payload={"meeting": meeting_id, "offset": INVITE_OFFSET},
+            attempts=1,
+            uncertain=False,
+        ),
+    )
+    assert drawn is not None
+    return drawn
+
+
+def expected_links(links: Links, reply: Reply, person_id: int, meeting_id: int) -> dict:
+    """The links the message must carry, whole."""
+    assert reply.event is not None
+    starts = reply.event.starts_at
+    return {
+        "going": links.answer(person_id, meeting_id, starts, "going"),
+        "not going": links.answer(person_id, meeting_id, starts, "not_going"),
+        "calendar": links.meeting_calendar(meeting_id, starts),
+        "stop": links.stop(person_id),
+    }
+
+
+def tokens_read(found: set[str], links: Links, person_id: int, meeting_id: int) -> None:
+    """Each link opens its page for this carer and this meeting."""
+    for link in found:
+        path = link.removeprefix(OUTSIDE_AT).split("?", 1)[0]
+        page, token = path.strip("/").split("/", 1)
+        if page == "answer":
+            read = links.read(token, ANSWER)
+            assert read is not None and (read.person_id, read.meeting_id) == (
+                person_id,
+                meeting_id,
+            )
+        elif page == "stop":
+            read = links.read(token, STOP)
+            assert read is not None and read.person_id == person_id
+        else:
+            assert page == "calendar", link
+            read = links.read(token.removeprefix("meeting/").removesuffix(".ics"), MEETING_CALENDAR)
+            assert read is not None and read.meeting_id == meeting_id
+
+
+def check_outside_messages(ctx, reply: Reply, person_id: int, meeting_id: int) -> str:
+    """The invitation as an e-mail and as a text, each within its limits; the e-mail's body."""
+    links = Links(OUTSIDE_AT, OUTSIDE_SECRET, clock=ctx.clock)
+    expected = expected_links(links, reply, person_id, meeting_id)
+    made = {"person_id": person_id, "links": links, "zone": ctx.timezone, "now": ctx.now()}
+    heading = reply.sections[0].heading or ""
+
+    email = compose.as_email(reply, **made)
+    assert len(email.subject) <= compose.SUBJECT_MAX
+    assert email.subject == heading or (
+        len(heading) > compose.SUBJECT_MAX
+        and email.subject == heading[: compose.SUBJECT_MAX - 1] + "…"
+    )
+    found = set(WEB_LINK.findall(email.body))
+    assert found == set(expected.values())
+    assert email.stop_url == expected["stop"]
+    tokens_read(found, links, person_id, meeting_id)
+    # As it goes over SMTP: no line too long for a mail server, and it reads back the same.
+    sent = build_email(
+        email,
+        to="carer@example.org",
+        sender=f"QI Forum <qi@{OUTSIDE_AT[8:]}>",
+        key="k",
+        now=ctx.now(),
+    ).as_bytes()
+    assert max(len(line) for line in sent.split(b"\r\n")) <= SMTP_LINE_MAX
+    read_back = message_from_bytes(sent, policy=email_policy.default)
+    assert read_back["Subject"] == email.subject
+    body = read_back.get_body(preferencelist=("plain",))
+    assert body is not None  # (MIME text is CRLF on the wire, and may come back so)
+    assert body.get_content().replace("\r\n", "\n").rstrip("\n") == email.body.rstrip("\n")
+    (attached,) = [p for p in read_back.iter_attachments() if p.get_filename() == "invite.ics"]
+    (event,) = Calendar.from_ical(attached.get_payload(decode=True)).walk("VEVENT")
+    assert str(event["SUMMARY"]) == reply.event.title
+
+    text = compose.as_text(reply, **made)
+    assert len(text.body) <= compose.TEXT_MAX
+    found = set(WEB_LINK.findall(text.body))
+    assert found == {
+        expected["going"].split("?choice=")[0],
+        expected["calendar"],
+        expected["stop"],
+    }
+    tokens_read(found, links, person_id, meeting_id)
+    assert text.body.startswith(heading[:20])
+    return email.body
+
+
+@pytest.mark.parametrize("count", sizes(invitations.AGENDA_SHOWN))
+def test_an_invitation_by_email_or_text_fits_however_long_its_agenda(ctx, count):
+    forum = given.forum(ctx.sessions, ctx.now(), name=long_name(1))
+    meeting = given.meeting(ctx, forum, ctx.now() + timedelta(days=7), long_name(2))
+    with_agenda(ctx, meeting, count)
+    carer = carer_outside_chat(ctx, forum)
+
+    reply = invitation(ctx, meeting, carer)
+    body = check_outside_messages(ctx, reply, carer, meeting)
+
+    assert body.count("• ") == min(count, invitations.AGENDA_SHOWN)
+    assert long_name(2) in body  # the place, whole
+    assert long_name(4242) not in body  # the carer's own name is never needed
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_an_invitation_with_a_thousand_agenda_items_fits_in_every_script(ctx, script):
+    forum = given.forum(ctx.sessions, ctx.now(), name=long_name(1, script))
+    meeting = given.meeting(ctx, forum, ctx.now() + timedelta(days=7), long_name(2, script))
+    with_agenda(ctx, meeting, 1000, script)
+    carer = carer_outside_chat(ctx, forum)
+
+    body = check_outside_messages(ctx, invitation(ctx, meeting, carer), carer, meeting)
+
+    assert body.count("• ") == invitations.AGENDA_SHOWN
+
+
+@pytest.mark.parametrize("length", [0, 1, NAME_MAX])
+def test_an_invitation_fits_with_a_forum_name_and_place_of_any_allowed_length(ctx, length):
+    forum = given.forum(ctx.sessions, ctx.now(), name=long_name(1, length=max(length, 5)))
+    place = long_name(2, length=length) if length else None
+    meeting = given.meeting(ctx, forum, ctx.now() + timedelta(days=7), place)
+    carer = carer_outside_chat(ctx, forum)
+
+    reply = invitation(ctx, meeting, carer)
+    body = check_outside_messages(ctx, reply, carer, meeting)
+
+    assert reply.event is not None and reply.event.location == place
+    assert place is None or place in body  # whole, however long
+
+
+def test_a_place_one_character_too_long_is_refused_and_nothing_is_stored(ctx):
+    forum = given.forum(ctx.sessions, ctx.now(), name=long_name(1))
+    before = given.row_counts(ctx.sessions)
+
+    with pytest.raises(Refusal, match="That place is too long"):
+        given.meeting(ctx, forum, ctx.now() + timedelta(days=7), long_name(2, length=NAME_MAX + 1))
+
+    assert given.row_counts(ctx.sessions) == before
+
+
+def test_a_forum_name_one_character_too_long_is_refused_or_its_subject_clipped(
+    ctx, migrated_engine
+):
+    too_long = long_name(1, length=NAME_MAX + 1)
+    if migrated_engine.dialect.name == "postgresql":
+        with pytest.raises(DataError):  # the column holds NAME_MAX characters
+            given.forum(ctx.sessions, ctx.now(), name=too_long)
+        return
+    forum = given.forum(ctx.sessions, ctx.now(), name=too_long)  # SQLite keeps it whole
+    meeting = given.meeting(ctx, forum, ctx.now() + timedelta(days=7), long_name(2))
+    carer = carer_outside_chat(ctx, forum)
+
+    reply = invitation(ctx, meeting, carer)
+    check_outside_messages(ctx, reply, carer, meeting)
+
+    email = compose.as_email(
+        reply,
+        person_id=carer,
+        links=Links(OUTSIDE_AT, OUTSIDE_SECRET, clock=ctx.clock),
+        zone=ctx.timezone,
+        now=ctx.now(),
+    )
+    assert email.subject.endswith("…") and len(email.subject) == compose.SUBJECT_MAX
