@@ -92,12 +92,14 @@ class FakeSmtpServer:
         login: tuple[str, str] | None = None,
         certificate_dir: Path | None = None,
         implicit_tls: bool = False,
+        host: str = "127.0.0.1",
     ) -> None:
         """`login` (user, password) is required when given; `certificate_dir` turns on TLS.
 
         TLS is STARTTLS (required before anything is sent), or from the first byte with
-        `implicit_tls` (as on port 465).
+        `implicit_tls` (as on port 465). `host` is the address it listens on.
         """
+        self.host = host
         self.login = login
         self.received: list[Received] = []
         self.rcpt_answers: deque[str] = deque()
@@ -121,9 +123,7 @@ class FakeSmtpServer:
                 auth_required=True,
                 auth_require_tls=certificate_dir is not None and not implicit_tls,
             )
-        self._controller = _AnyPortController(
-            _Handler(self), hostname="127.0.0.1", port=0, **kwargs
-        )
+        self._controller = _AnyPortController(_Handler(self), hostname=host, port=0, **kwargs)
 
     def __enter__(self) -> Self:
         self._controller.start()
@@ -140,7 +140,7 @@ class FakeSmtpServer:
     def url(self, *, scheme: str = "smtp", login: tuple[str, str] | None = None) -> str:
         """SMTP_URL for this server, with a user name and password if given."""
         who = f"{login[0]}:{login[1]}@" if login else ""
-        return f"{scheme}://{who}127.0.0.1:{self.port}"
+        return f"{scheme}://{who}{self.host}:{self.port}"
 
     def client_tls(self) -> ssl.SSLContext:
         """A client's TLS settings that trust this server's own certificate."""

@@ -506,3 +506,34 @@ def test_smtps_sends_over_tls_from_the_first_byte(
         assert sending.drain() == {"sent": 1}
         assert [r.rcpt_tos for r in server.received] == [(CAROL,)]
         assert server.sign_ins == [("qi-bot", True)]
+
+
+def address_off_this_machine() -> str | None:
+    """This machine's own address on its network (not loopback), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.254.254.254", 9))  # no packet is sent: this only picks a route
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+def test_a_password_is_never_sent_unencrypted_to_a_server_on_another_machine(
+    ctx, sessions, clock, links, meeting_id, carol
+):
+    host = address_off_this_machine()
+    if host is None:
+        pytest.skip("this machine has no network address other than loopback")
+    login = ("qi-bot", "s3cret")
+    with FakeSmtpServer(login=login, host=host) as server:  # offers no STARTTLS
+        run_announcements(ctx)
+        sending = deliverer(ctx, email_sender(ctx, links, server.url(login=login)))
+
+        assert sending.drain() == {"failed": 1}
+
+        [failed] = deliveries(sessions, INVITE)
+        assert "does not offer STARTTLS, so the password would go unencrypted" in (
+            failed.error or ""
+        )
+        assert server.sign_ins == [] and server.received == []
