@@ -40,6 +40,7 @@ class OutsideMessage:
     body: str  # plain text, links written out in full
     calendar: bytes | None = None  # the meeting's .ics, for e-mail to attach
     calendar_url: str | None = None  # the same entry as a link (for texts, and Notify)
+    stop_url: str | None = None  # "stop these messages" (also an e-mail's List-Unsubscribe)
 
 
 def _link(button: Button, *, person_id: int, links: Links, reply: Reply, now: datetime) -> str:
@@ -86,8 +87,11 @@ def as_email(
         calendar, calendar_url = _calendar(reply, links, zone, now)
         verb = "Remove it from" if reply.event.cancelled else "Add it to"
         parts.append(f"{verb} your calendar with the attached file, or from {calendar_url}")
-    parts.append(SIGN_OFF.format(stop=links.stop(person_id)))
-    return OutsideMessage(_subject(reply), "\n\n".join(parts), calendar, calendar_url)
+    stop = links.stop(person_id)
+    parts.append(SIGN_OFF.format(stop=stop))
+    return OutsideMessage(
+        _subject(reply), "\n\n".join(parts), calendar, calendar_url, stop_url=stop
+    )
 
 
 def as_text(
@@ -110,7 +114,8 @@ def as_text(
     if reply.event is not None:
         calendar, calendar_url = _calendar(reply, links, zone, now)
         tail.append(f"Calendar: {calendar_url}")
-    tail.append(f"Stop these texts: {links.stop(person_id)}")
+    stop = links.stop(person_id)
+    tail.append(f"Stop these texts: {stop}")
     end = "\n".join(tail)
     room = TEXT_MAX - len(end) - 1
     head = "\n".join(
@@ -118,4 +123,4 @@ def as_text(
     )
     if len(head) > room:
         head = head[: max(0, room - 1)] + "…"
-    return OutsideMessage(_subject(reply), f"{head}\n{end}", calendar, calendar_url)
+    return OutsideMessage(_subject(reply), f"{head}\n{end}", calendar, calendar_url, stop_url=stop)

@@ -8,14 +8,22 @@ Welsh, Arabic, Chinese and emoji: the heaviest text either platform counts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes
+from email import policy as email_policy
 from typing import Any
 
 import pytest
+from icalendar import Calendar
 from sqlalchemy import insert, select
+from sqlalchemy.exc import DataError
 
 from bot.console.render_text import render_reply
+from bot.outside import compose
+from bot.outside.links import ANSWER, MEETING_CALENDAR, STOP, Links
+from bot.outside.smtp import build_email
 from bot.slack.app import IMAGE_DROPPED, IMAGE_MOVED_TO_DM
 from bot.slack.blocks import (
     LEFT_OUT,
@@ -29,15 +37,16 @@ from bot.slack.blocks import fallback_text as slack_fallback
 from bot.teams.cards import TRUNCATED_NOTE, build_command_reply
 from handlers.core import ids
 from handlers.core.args import MAX_ARGUMENT_LENGTH
+from handlers.core.errors import Refusal
 from handlers.core.matching import MAX_SUGGESTIONS
 from handlers.core.reply import BUTTON_VALUE_MAX, Image, Reply, say
 from handlers.core.weeks import week_of
 from handlers.evidence import stats
 from handlers.evidence.stats import take_snapshot
-from handlers.forum import announcements, channel_problems, invitations, organising
+from handlers.forum import announcements, channel_problems, invitations, organising, public_signup
 from handlers.forum import slots as forum_slots
 from handlers.forum.leaving import GOING_SHOWN
-from handlers.forum.meetings import FORUMS_SHOWN, MEETINGS_EACH, MEETINGS_SHOWN
+from handlers.forum.meetings import FORUMS_SHOWN, MEETINGS_EACH, MEETINGS_SHOWN, meeting_occurrence
 from handlers.help import TOPIC_ECHO_MAX
 from handlers.home import HOME_FORUMS_SHOWN, HOME_PROJECTS_SHOWN, handle_home
 from handlers.messages import RENDERERS, render_delivery
@@ -63,6 +72,8 @@ from store.models import (
     MatchOffer,
     Meeting,
     Membership,
+    OutsideContact,
+    Person,
     Project,
     ProjectNudge,
     Rsvp,
@@ -663,6 +674,14 @@ def scene(ctx, script: str) -> Scene:
                 membership,
                 # The lead is on the forum too, and has not answered: they can be invited.
                 ForumMember(forum_id=forum, person_id=lead, role=Role.STAFF, joined_at=now),
+                # The carer signed up on the forum's page and has yet to confirm the address.
+                OutsideContact(
+                    person_id=carer,
+                    method="email",
+                    address="carer@example.org",
+                    consent_recorded_at=now,
+                    created_at=now,
+                ),
                 Rsvp(
                     meeting_id=meeting,
                     person_id=carer,
@@ -700,6 +719,7 @@ DELIVERIES = {
         (SlotRequest, s.slot, {"status": "accepted"}),
     ),
     announcements.GOING_REMINDER: lambda s: ("carer", {"meeting": s.meeting}, None),
+    public_signup.CONFIRM_CONTACT: lambda s: ("carer", {"forum": s.forum}, None),
     invitations.INVITE: lambda s: (
         "lead",
         {"meeting": s.meeting, "offset": 24 * 60},
@@ -1436,48 +1456,186 @@ def test_leaving_the_forum_asks_about_the_meetings_you_are_going_to_and_fits(cha
 # --- issue 18: web pages (the public sign-up's confirmation message) ---
 
 
-def _with_an_unconfirmed_address(make_scene):
-    """The scene, its carer also holding an address signed up on the page and not confirmed."""
+# --- issue 18: e-mail and text composition (bot/outside/compose.py, bot/outside/smtp.py) ---
+# A forum invitation as a carer outside chat gets it: by e-mail (every line within RFC 5322's
+# 998 bytes, the subject within SUBJECT_MAX) and by text (within TEXT_MAX), each link whole.
 
-    def scene_with_address(ctx, script: str) -> Scene:
-        from store.models import OutsideContact
 
-        found = make_scene(ctx, script)
-        with ctx.sessions.begin() as session:
-            session.add(
-                OutsideContact(
-                    person_id=found.carer,
-                    method="email",
-                    address="carer@example.org",
-                    consent_recorded_at=ctx.now(),
-                    created_at=ctx.now(),
-                )
+OUTSIDE_AT = "https://qi-forum.example-trust.nhs.uk"
+OUTSIDE_SECRET = "size-tests-link-secret-0123456789abcdef"
+WEB_LINK = re.compile(r"https://\S+")
+INVITE_OFFSET = 7 * 24 * 60
+SMTP_LINE_MAX = 998  # bytes, without the CRLF (RFC 5322 section 2.1.1)
+
+
+def carer_outside_chat(ctx, forum_id: int) -> int:
+    """A carer in the forum reached only by e-mail, with a 200-character name."""
+    with ctx.sessions.begin() as session:
+        carer = Person(display_name=long_name(4242), created_at=ctx.now())
+        session.add(carer)
+        session.flush()
+        session.add(
+            ForumMember(forum_id=forum_id, person_id=carer.id, role=Role.CARER, joined_at=ctx.now())
+        )
+        session.add(
+            OutsideContact(
+                person_id=carer.id,
+                method="email",
+                address="carer@example.org",
+                consent_recorded_at=ctx.now(),
+                confirmed_at=ctx.now(),
+                created_at=ctx.now(),
             )
-        return found
-
-    return scene_with_address
-
-
-def _confirm_contact_kind() -> str:
-    from handlers.forum.public_signup import CONFIRM_CONTACT
-
-    return CONFIRM_CONTACT
+        )
+        return carer.id
 
 
-# The confirmation names the forum: checked with the longest names like every other message.
-scene = _with_an_unconfirmed_address(scene)
-DELIVERIES[_confirm_contact_kind()] = lambda s: ("carer", {"forum": s.forum}, None)
+def with_agenda(ctx, meeting_id: int, count: int, script: str | None = None) -> None:
+    """`count` accepted slots: 200-character project names, topics as long as allowed."""
+    projects = given.many_projects(
+        ctx.sessions, long_names(count, script, start=10), ctx.now(), lead_id=None
+    )
+    if not projects:
+        return
+    topic = long_name(3, script, length=TOPIC_MAX)
+    with ctx.sessions.begin() as session:
+        session.execute(
+            insert(SlotRequest),
+            [
+                {
+                    "meeting_id": meeting_id,
+                    "project_id": p,
+                    "topic": topic,
+                    "status": "accepted",
+                    "created_at": ctx.now(),
+                }
+                for p in projects
+            ],
+        )
+
+
+def invitation(ctx, meeting_id: int, person_id: int) -> Reply:
+    """The invitation as the deliverer draws it for the carer."""
+    with ctx.sessions() as session:
+        meeting = session.get(Meeting, meeting_id)
+        occurrence = meeting_occurrence(meeting, f"invite:{INVITE_OFFSET}")
+    drawn = render_delivery(
+        ctx,
+        outbox.Claimed(
+            id=0,
+            kind=invitations.INVITE,
+            occurrence=occurrence,
+            recipient=outbox.person_recipient(person_id),
+            payload={"meeting": meeting_id, "offset": INVITE_OFFSET},
+            attempts=1,
+            uncertain=False,
+        ),
+    )
+    assert drawn is not None
+    return drawn
+
+
+def expected_links(links: Links, reply: Reply, person_id: int, meeting_id: int) -> dict:
+    """The links the message must carry, whole."""
+    assert reply.event is not None
+    starts = reply.event.starts_at
+    return {
+        "going": links.answer(person_id, meeting_id, starts, "going"),
+        "not going": links.answer(person_id, meeting_id, starts, "not_going"),
+        "calendar": links.meeting_calendar(meeting_id, starts),
+        "stop": links.stop(person_id),
+    }
+
+
+def tokens_read(found: set[str], links: Links, person_id: int, meeting_id: int) -> None:
+    """Each link opens its page for this carer and this meeting."""
+    for link in found:
+        path = link.removeprefix(OUTSIDE_AT).split("?", 1)[0]
+        page, token = path.strip("/").split("/", 1)
+        if page == "answer":
+            read = links.read(token, ANSWER)
+            assert read is not None and (read.person_id, read.meeting_id) == (
+                person_id,
+                meeting_id,
+            )
+        elif page == "stop":
+            read = links.read(token, STOP)
+            assert read is not None and read.person_id == person_id
+        else:
+            assert page == "calendar", link
+            read = links.read(token.removeprefix("meeting/").removesuffix(".ics"), MEETING_CALENDAR)
+            assert read is not None and read.meeting_id == meeting_id
+
+
+def check_outside_messages(ctx, reply: Reply, person_id: int, meeting_id: int) -> str:
+    """The invitation as an e-mail and as a text, each within its limits; the e-mail's body."""
+    links = Links(OUTSIDE_AT, OUTSIDE_SECRET, clock=ctx.clock)
+    expected = expected_links(links, reply, person_id, meeting_id)
+    made = {"person_id": person_id, "links": links, "zone": ctx.timezone, "now": ctx.now()}
+    heading = reply.sections[0].heading or ""
+
+    email = compose.as_email(reply, **made)
+    assert len(email.subject) <= compose.SUBJECT_MAX
+    assert email.subject == heading or (
+        len(heading) > compose.SUBJECT_MAX
+        and email.subject == heading[: compose.SUBJECT_MAX - 1] + "…"
+    )
+    found = set(WEB_LINK.findall(email.body))
+    assert found == set(expected.values())
+    assert email.stop_url == expected["stop"]
+    tokens_read(found, links, person_id, meeting_id)
+    # As it goes over SMTP: no line too long for a mail server, and it reads back the same.
+    sent = build_email(
+        email,
+        to="carer@example.org",
+        sender=f"QI Forum <qi@{OUTSIDE_AT[8:]}>",
+        key="k",
+        now=ctx.now(),
+    ).as_bytes()
+    assert max(len(line) for line in sent.split(b"\r\n")) <= SMTP_LINE_MAX
+    read_back = message_from_bytes(sent, policy=email_policy.default)
+    assert read_back["Subject"] == email.subject
+    body = read_back.get_body(preferencelist=("plain",))
+    assert body is not None  # (MIME text is CRLF on the wire, and may come back so)
+    assert body.get_content().replace("\r\n", "\n").rstrip("\n") == email.body.rstrip("\n")
+    (attached,) = [p for p in read_back.iter_attachments() if p.get_filename() == "invite.ics"]
+    (event,) = Calendar.from_ical(attached.get_payload(decode=True)).walk("VEVENT")
+    assert str(event["SUMMARY"]) == reply.event.title
+
+    text = compose.as_text(reply, **made)
+    assert len(text.body) <= compose.TEXT_MAX
+    found = set(WEB_LINK.findall(text.body))
+    assert found == {
+        expected["going"].split("?choice=")[0],
+        expected["calendar"],
+        expected["stop"],
+    }
+    tokens_read(found, links, person_id, meeting_id)
+    assert text.body.startswith(heading[:20])
+    return email.body
+
+
+@pytest.mark.parametrize("count", sizes(invitations.AGENDA_SHOWN))
+def test_an_invitation_by_email_or_text_fits_however_long_its_agenda(ctx, count):
+    forum = given.forum(ctx.sessions, ctx.now(), name=long_name(1))
+    meeting = given.meeting(ctx, forum, ctx.now() + timedelta(days=7), long_name(2))
+    with_agenda(ctx, meeting, count)
+    carer = carer_outside_chat(ctx, forum)
+
+    reply = invitation(ctx, meeting, carer)
+    body = check_outside_messages(ctx, reply, carer, meeting)
+
+    assert body.count("• ") == min(count, invitations.AGENDA_SHOWN)
+    assert long_name(2) in body  # the place, whole
+    assert long_name(4242) not in body  # the carer's own name is never needed
 
 
 @ON_SQLITE
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_the_sign_up_confirmation_fits_as_an_email_and_a_text_with_the_longest_names(ctx, script):
-    from bot.outside.compose import TEXT_MAX, as_email, as_text
-    from bot.outside.links import Links
-
     found = scene(ctx, script)
     delivery = claimed(
-        _confirm_contact_kind(), outbox.person_recipient(found.carer), forum=found.forum
+        public_signup.CONFIRM_CONTACT, outbox.person_recipient(found.carer), forum=found.forum
     )
 
     reply = render_delivery(ctx, delivery)
@@ -1485,7 +1643,69 @@ def test_the_sign_up_confirmation_fits_as_an_email_and_a_text_with_the_longest_n
     assert reply is not None
     links = Links("https://qi.example.nhs.uk", "secret", clock=ctx.clock)
     made = {"person_id": found.carer, "links": links, "zone": ctx.timezone, "now": ctx.now()}
-    email, text = as_email(reply, **made), as_text(reply, **made)
+    email, text = compose.as_email(reply, **made), compose.as_text(reply, **made)
     assert long_name(6, script) in email.body
     assert "https://qi.example.nhs.uk/confirm/" in email.body
-    assert len(text.body) <= TEXT_MAX and "https://qi.example.nhs.uk/confirm/" in text.body
+    assert len(text.body) <= compose.TEXT_MAX and "https://qi.example.nhs.uk/confirm/" in text.body
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_an_invitation_with_a_thousand_agenda_items_fits_in_every_script(ctx, script):
+    forum = given.forum(ctx.sessions, ctx.now(), name=long_name(1, script))
+    meeting = given.meeting(ctx, forum, ctx.now() + timedelta(days=7), long_name(2, script))
+    with_agenda(ctx, meeting, 1000, script)
+    carer = carer_outside_chat(ctx, forum)
+
+    body = check_outside_messages(ctx, invitation(ctx, meeting, carer), carer, meeting)
+
+    assert body.count("• ") == invitations.AGENDA_SHOWN
+
+
+@pytest.mark.parametrize("length", [0, 1, NAME_MAX])
+def test_an_invitation_fits_with_a_forum_name_and_place_of_any_allowed_length(ctx, length):
+    forum = given.forum(ctx.sessions, ctx.now(), name=long_name(1, length=max(length, 5)))
+    place = long_name(2, length=length) if length else None
+    meeting = given.meeting(ctx, forum, ctx.now() + timedelta(days=7), place)
+    carer = carer_outside_chat(ctx, forum)
+
+    reply = invitation(ctx, meeting, carer)
+    body = check_outside_messages(ctx, reply, carer, meeting)
+
+    assert reply.event is not None and reply.event.location == place
+    assert place is None or place in body  # whole, however long
+
+
+def test_a_place_one_character_too_long_is_refused_and_nothing_is_stored(ctx):
+    forum = given.forum(ctx.sessions, ctx.now(), name=long_name(1))
+    before = given.row_counts(ctx.sessions)
+
+    with pytest.raises(Refusal, match="That place is too long"):
+        given.meeting(ctx, forum, ctx.now() + timedelta(days=7), long_name(2, length=NAME_MAX + 1))
+
+    assert given.row_counts(ctx.sessions) == before
+
+
+def test_a_forum_name_one_character_too_long_is_refused_or_its_subject_clipped(
+    ctx, migrated_engine
+):
+    too_long = long_name(1, length=NAME_MAX + 1)
+    if migrated_engine.dialect.name == "postgresql":
+        with pytest.raises(DataError):  # the column holds NAME_MAX characters
+            given.forum(ctx.sessions, ctx.now(), name=too_long)
+        return
+    forum = given.forum(ctx.sessions, ctx.now(), name=too_long)  # SQLite keeps it whole
+    meeting = given.meeting(ctx, forum, ctx.now() + timedelta(days=7), long_name(2))
+    carer = carer_outside_chat(ctx, forum)
+
+    reply = invitation(ctx, meeting, carer)
+    check_outside_messages(ctx, reply, carer, meeting)
+
+    email = compose.as_email(
+        reply,
+        person_id=carer,
+        links=Links(OUTSIDE_AT, OUTSIDE_SECRET, clock=ctx.clock),
+        zone=ctx.timezone,
+        now=ctx.now(),
+    )
+    assert email.subject.endswith("…") and len(email.subject) == compose.SUBJECT_MAX
