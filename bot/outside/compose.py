@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from bot.outside.ics import ics
 from bot.outside.links import Links
 from handlers.core import ids
+from handlers.core.long_lists import text_units
 from handlers.core.reply import Button, Reply
 
 # GOV.UK Notify refuses a text longer than this (six fragments); ours stay well inside.
@@ -70,9 +71,19 @@ def _calendar(reply: Reply, links: Links, zone: ZoneInfo, now: datetime) -> tupl
 
 
 def as_email(
-    reply: Reply, *, person_id: int, links: Links, zone: ZoneInfo, now: datetime
+    reply: Reply,
+    *,
+    person_id: int,
+    links: Links,
+    zone: ZoneInfo,
+    now: datetime,
+    attach_calendar: bool = True,
 ) -> OutsideMessage:
-    """The message as an e-mail: every section, each button as a labelled link."""
+    """The message as an e-mail: every section, each button as a labelled link.
+
+    `attach_calendar`: whether the sender attaches the .ics (SMTP does; Notify cannot, so its
+    e-mails offer the calendar as a link only).
+    """
     parts: list[str] = []
     for section in reply.sections:
         if section.heading:
@@ -86,30 +97,35 @@ def as_email(
     if reply.event is not None:
         calendar, calendar_url = _calendar(reply, links, zone, now)
         verb = "Remove it from" if reply.event.cancelled else "Add it to"
-        parts.append(f"{verb} your calendar with the attached file, or from {calendar_url}")
+        how = "with the attached file, or from" if attach_calendar else "from"
+        parts.append(f"{verb} your calendar {how} {calendar_url}")
     stop = links.stop(person_id)
     parts.append(SIGN_OFF.format(stop=stop))
     return OutsideMessage(
-        _subject(reply), "\n\n".join(parts), calendar, calendar_url, stop_url=stop
+        _subject(reply),
+        "\n\n".join(parts),
+        calendar if attach_calendar else None,
+        calendar_url,
+        stop_url=stop,
     )
 
 
 def as_text(
     reply: Reply, *, person_id: int, links: Links, zone: ZoneInfo, now: datetime
 ) -> OutsideMessage:
-    """The message as a text: its first lines, one link to answer, the calendar, and stop.
+    """The message as a text: its first lines, one link to act, the calendar, and stop.
 
-    Shortened to fit TEXT_MAX; the links are never cut.
+    Shortened to fit TEXT_MAX (counted in UTF-16 units, as Notify counts); links are never cut.
     """
-    buttons = reply.buttons
-    answer_links = [
-        _link(b, person_id=person_id, links=links, reply=reply, now=now) for b in buttons
-    ]
     tail: list[str] = []
-    if answer_links:
+    if reply.buttons:
         # One page answers either way: a text with two long links costs twice as much.
-        first = answer_links[0].split("?choice=", 1)[0]
-        tail.append(f"Please answer here: {first}")
+        button = reply.buttons[0]
+        link = _link(button, person_id=person_id, links=links, reply=reply, now=now)
+        if button.action_id == ids.RSVP:
+            tail.append(f"Please answer here: {link.split('?choice=', 1)[0]}")
+        else:
+            tail.append(f"{button.label}: {link}")
     calendar = calendar_url = None
     if reply.event is not None:
         calendar, calendar_url = _calendar(reply, links, zone, now)
@@ -117,10 +133,13 @@ def as_text(
     stop = links.stop(person_id)
     tail.append(f"Stop these texts: {stop}")
     end = "\n".join(tail)
-    room = TEXT_MAX - len(end) - 1
+    room = TEXT_MAX - text_units(end) - 1
     head = "\n".join(
         line for s in reply.sections for line in (s.heading, s.text.split("\n", 1)[0]) if line
     )
-    if len(head) > room:
-        head = head[: max(0, room - 1)] + "…"
+    if text_units(head) > room:
+        # Cut by the overshoot (an emoji is two units, so once more may be needed), then "…".
+        while head and (over := text_units(head) - (room - 1)) > 0:
+            head = head[: -max(1, over // 2)]
+        head += "…"
     return OutsideMessage(_subject(reply), f"{head}\n{end}", calendar, calendar_url, stop_url=stop)

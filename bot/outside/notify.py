@@ -29,7 +29,6 @@ from bot.outside.sender import OutsideSender
 from bot.runtime.outside_settings import OutsideSettings
 from bot.runtime.sending import SendError
 from handlers.core.context import system_clock
-from handlers.core.reply import Reply
 from store import contacts
 
 # Seconds to connect, and to wait for Notify's answer (the client's own default is 30 for both).
@@ -47,8 +46,6 @@ ZERO_WIDTH_SPACE = "\u200b"
 _INLINE_MARKS = re.compile(r"([\\\[\]|])")
 # Web addresses stay exactly as written, so Notify makes them plain links.
 _URL = re.compile(r"https?://[^\s<>]+")
-# The sentence compose writes for SMTP, which attaches the .ics file: Notify cannot attach it.
-_ATTACHED = " your calendar with the attached file, or from "
 
 
 def plain_for_notify(text: str) -> str:
@@ -140,15 +137,7 @@ class NotifyEmailSender(_NotifySender):
     notification_type = "email"
     what = "e-mail address"
 
-    def compose(self, reply: Reply, person_id: int) -> OutsideMessage:
-        """The e-mail, its calendar entry as a link: Notify sends no attachment."""
-        message = super().compose(reply, person_id)
-        return OutsideMessage(
-            message.subject,
-            message.body.replace(_ATTACHED, " your calendar from "),
-            calendar=None,
-            calendar_url=message.calendar_url,
-        )
+    attaches_calendar = False  # Notify sends no attachment: the calendar entry is a link
 
     def _send(
         self, client: NotificationsAPIClient, address: str, message: OutsideMessage, key: str

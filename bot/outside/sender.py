@@ -31,6 +31,7 @@ class OutsideSender(ABC):
 
     platform: str  # the method: contacts.EMAIL or contacts.TEXT
     can_look_back = False
+    attaches_calendar = True  # e-mail: the meeting's .ics goes with it as a file
 
     def __init__(
         self,
@@ -79,8 +80,10 @@ class OutsideSender(ABC):
 
     def compose(self, reply: Reply, person_id: int) -> OutsideMessage:
         """The reply as this method's message."""
-        make = as_email if self.platform == contacts.EMAIL else as_text
-        return make(reply, person_id=person_id, links=self.links, zone=self.zone, now=self.clock())
+        made = {"person_id": person_id, "links": self.links, "zone": self.zone, "now": self.clock()}
+        if self.platform == contacts.EMAIL:
+            return as_email(reply, attach_calendar=self.attaches_calendar, **made)
+        return as_text(reply, **made)
 
     def _address(self, channel: str) -> tuple[str, int]:
         """The address and person of a 'contact:<id>' channel, as it is now."""
