@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.runtime.credentials import check_slack, check_teams
+from bot.runtime.credentials import check_outside, check_slack, check_teams
 from bot.runtime.forum_channels import NO_CHANNEL, check_forum_channels
 from bot.runtime.settings import Settings
 from bot.runtime.startup import build_context
@@ -139,7 +139,24 @@ def check_platform_credentials(setup: Setup) -> list[Line]:
         ]
     else:
         lines.append(Line(NOTE, "Teams: not set up here (no TEAMS_APP_ID)."))
-    return lines
+    return lines + _outside_lines(settings)
+
+
+def _outside_lines(settings: Settings) -> list[Line]:
+    """Whether the relay and Notify accept the settings for people outside chat."""
+    if not (settings.has_email or settings.has_text):
+        return [
+            Line(
+                NOTE,
+                "E-mail and texts: not set up here, so forum members outside chat hear "
+                "nothing from the bot (see README: Reaching people outside chat).",
+            )
+        ]
+    problems = check_outside(settings)
+    ways = [w for w, on in (("e-mail", settings.has_email), ("texts", settings.has_text)) if on]
+    return [Line(PROBLEM, p.text) for p in problems] or [
+        Line(OK, f"{' and '.join(ways).capitalize()}: accepted by the provider, nothing sent.")
+    ]
 
 
 def check_forums(setup: Setup) -> list[Line]:

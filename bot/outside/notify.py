@@ -71,6 +71,12 @@ class _NotifySender(OutsideSender):
     can_look_back = True
     notification_type: str  # Notify's name for it: "email" or "sms"
     what: str  # the person's address, in words: "e-mail address" or "mobile number"
+    template_setting: str  # the setting naming its template
+    placeholders: tuple[str, ...]  # what its template must have for us to fill
+    template_shape: str  # the template it needs, in words
+
+    def _template_id(self) -> str | None:
+        raise NotImplementedError
 
     def __init__(
         self,
@@ -102,6 +108,33 @@ class _NotifySender(OutsideSender):
             # belongs to another (a test database, one restored from a backup).
             if notification.get("reference") == key and _made_since(notification, since):
                 return str(notification["id"])
+        return None
+
+    def check(self) -> SendError | None:
+        """Whether Notify accepts the key, and the template exists with the placeholders we fill."""
+        template_id = self._template_id()
+        if not template_id:
+            return SendError(f"{self.template_setting} is not set", retryable=False)
+        try:
+            with self._lock:
+                template = self._api().get_template(template_id)
+        except APIError as error:
+            if error.status_code == 404:
+                return SendError(
+                    f"{self.template_setting}: GOV.UK Notify has no template {template_id} in "
+                    "this service (copy the template's ID from Notify)",
+                    retryable=False,
+                )
+            return _send_error(error, looking=True)
+        wanted = [f"(({name}))" for name in self.placeholders]
+        said = f"{template.get('subject') or ''} {template.get('body') or ''}"
+        missing = [p for p in wanted if p not in said]
+        if template.get("type") != self.notification_type or missing:
+            return SendError(
+                f"{self.template_setting}: that Notify template must be {self.template_shape} "
+                f"(it lacks {', '.join(missing) or 'the right type'})",
+                retryable=False,
+            )
         return None
 
     def transmit(self, address: str, message: OutsideMessage, key: str) -> str | None:
@@ -136,8 +169,13 @@ class NotifyEmailSender(_NotifySender):
     platform = contacts.EMAIL
     notification_type = "email"
     what = "e-mail address"
-
     attaches_calendar = False  # Notify sends no attachment: the calendar entry is a link
+    template_setting = "NOTIFY_EMAIL_TEMPLATE_ID"
+    placeholders = ("subject", "body")
+    template_shape = "an e-mail template with subject ((subject)) and message ((body))"
+
+    def _template_id(self) -> str | None:
+        return self.settings.notify_email_template_id
 
     def _send(
         self, client: NotificationsAPIClient, address: str, message: OutsideMessage, key: str
@@ -159,6 +197,12 @@ class NotifyTextSender(_NotifySender):
     platform = contacts.TEXT
     notification_type = "sms"
     what = "mobile number"
+    template_setting = "NOTIFY_TEXT_TEMPLATE_ID"
+    placeholders = ("body",)
+    template_shape = "a text message template with message ((body))"
+
+    def _template_id(self) -> str | None:
+        return self.settings.notify_text_template_id
 
     def _send(
         self, client: NotificationsAPIClient, address: str, message: OutsideMessage, key: str

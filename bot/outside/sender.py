@@ -94,6 +94,10 @@ class OutsideSender(ABC):
                 raise SendError("they are no longer reached this way", retryable=False)
             return contact.address, contact.person_id
 
+    def check(self) -> SendError | None:
+        """Whether the provider accepts our settings, asked once (start-up, `qi-nudge check`)."""
+        return None
+
     @abstractmethod
     def transmit(self, address: str, message: OutsideMessage, key: str) -> str | None:
         """Send the message to the address, tagged with the delivery key; raise SendError."""

@@ -183,6 +183,20 @@ class SmtpSender(OutsideSender):
         sent_id = str(email["Message-ID"])
         return sent_id if len(sent_id) <= MESSAGE_ID_MAX else None
 
+    def check(self) -> SendError | None:
+        """Connect, start TLS and sign in as a send would, then hang up: sending nothing."""
+        if self.settings.smtp_url is None:
+            return SendError("SMTP_URL is not set", retryable=False)
+        try:
+            connection = self._connect(read_relay(self.settings.smtp_url.reveal()))
+            try:
+                self._sign_in(connection, read_relay(self.settings.smtp_url.reveal()))
+            finally:
+                _close(connection)
+        except SendError as error:
+            return error
+        return None
+
     def _connect(self, relay: Relay) -> smtplib.SMTP:
         """An open connection to the relay, over TLS where it can be (required with a password)."""
         try:

@@ -205,6 +205,26 @@ def network_reason(error: BaseException) -> str:
     return type(reason).__name__
 
 
+def check_outside(settings: Settings) -> list[Problem]:
+    """Problems with the e-mail and text settings: each provider asked once, sending nothing.
+
+    A provider that cannot be reached, or answered with its own error, is `passing`: the bot
+    starts and its outbox waits. Refused credentials or a wrong template are not.
+    """
+    from sqlalchemy.orm import sessionmaker
+
+    from bot.outside.wiring import outside_senders
+    from handlers.core.context import Context
+
+    # The checks send nothing and read nothing: no database is needed.
+    problems = []
+    for sender in outside_senders(settings, Context(sessions=sessionmaker())):
+        error = sender.check()
+        if error is not None:
+            problems.append(Problem(f"{sender.platform}: {error.reason}", passing=error.retryable))
+    return problems
+
+
 def check_platforms(settings: Settings) -> list[Problem]:
-    """Every configured platform's credential problems, Slack first."""
-    return check_slack(settings) + check_teams(settings)
+    """Every configured platform's credential problems, Slack first, e-mail and texts last."""
+    return check_slack(settings) + check_teams(settings) + check_outside(settings)

@@ -9,6 +9,7 @@ It serves the part of Notify's v2 API the bot uses:
 * ``GET /v2/notifications`` (reference, template_type, status): the notifications that match,
   newest first, as ``{"notifications": [...], "links": {"current": ...}}``.
 * ``GET /v2/notifications/{id}``: one notification, or 404.
+* ``GET /v2/template/{id}``: one template (how qi-nudge check reads the placeholders), or 404.
 
 Every request needs ``Authorization: Bearer <JWT>`` as the Notify clients make it: HS256,
 header typ JWT, iss the service id, iat now; signed with the key's secret (its last 36
@@ -63,6 +64,7 @@ SEND_SMS = "send_sms"
 SEND = "send"  # either of the two
 LIST = "list"
 GET_ONE = "get_one"
+GET_TEMPLATE = "get_template"
 
 _PLACEHOLDER = re.compile(r"\(\(([^()]+)\)\)")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
@@ -335,6 +337,8 @@ class FakeNotify(LocalFake):
             return refused
         if route == LIST:
             return self._list(query)
+        if route == GET_TEMPLATE:
+            return self._template(notification_id or "")
         if route == GET_ONE:
             with self._lock:
                 found = next((n for n in self.notifications if n.id == notification_id), None)
@@ -384,6 +388,31 @@ class FakeNotify(LocalFake):
         if abs(self.clock() - iat) > CLOCK_BOUND:
             return _error(403, "AuthError", CLOCK_ERROR)
         return None
+
+    def _template(self, template_id: str) -> _Answer:
+        """GET /v2/template/{id}: the template as Notify shows it, or 400/404 as Notify does."""
+        if not _UUID.match(template_id):
+            return _error(400, "ValidationError", "id is not a valid UUID")
+        with self._lock:
+            found = self.templates.get(template_id)
+        if found is None:
+            return _error(404, "NoResultFound", "No result found")
+        return _Answer(
+            200,
+            {
+                "id": found.template_id,
+                "type": found.type,
+                "name": f"qi-nudge {found.type}",
+                "version": 1,
+                "body": found.body,
+                "subject": found.subject,
+                "created_at": "2026-11-01T09:00:00.000000Z",
+                "updated_at": None,
+                "created_by": "someone@example.nhs.uk",
+                "postage": None,
+                "letter_contact_block": None,
+            },
+        )
 
     def _list(self, query: str) -> _Answer:
         params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
@@ -535,6 +564,8 @@ def _route(method: str, path: str) -> tuple[str | None, str | None]:
         return LIST, None
     if method == "GET" and path.startswith("/v2/notifications/"):
         return GET_ONE, path.rsplit("/", 1)[1]
+    if method == "GET" and path.startswith("/v2/template/"):
+        return GET_TEMPLATE, path.rsplit("/", 1)[1]
     return None, None
 
 

@@ -96,7 +96,11 @@ def test_when_all_is_well_every_line_says_ok_and_it_exits_0(
     assert 'Forum "QI Forum" (slack:C0FORUM): qi-nudge can post in #qi-forum.' in ok
     assert "Messages: none failing or overdue." in ok
     assert [line for line in ok if line.startswith("Scheduler: web-1:42 runs it (since ")]
-    assert marked(result.stdout, "NOTE") == ["Teams: not set up here (no TEAMS_APP_ID)."]
+    assert marked(result.stdout, "NOTE") == [
+        "Teams: not set up here (no TEAMS_APP_ID).",
+        "E-mail and texts: not set up here, so forum members outside chat hear nothing from the "
+        "bot (see README: Reaching people outside chat).",
+    ]
     assert marked(result.stdout, "PROBLEM") == []
     assert result.stdout.splitlines()[-1] == "Everything checked is working."
 
