@@ -5,11 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
-from store import contacts
-from store.models import ForumMember, OutsideContact, Person
+from store import contacts, outbox
+from store.models import (
+    ChatIdentity,
+    Delivery,
+    ForumMember,
+    Membership,
+    OutsideContact,
+    Person,
+    Rsvp,
+)
 from store.roles import Role
 
 
@@ -97,3 +105,32 @@ def unconfirmed_contact(session: Session, person_id: int) -> OutsideContact | No
             OutsideContact.stopped_at.is_(None),
         )
     )
+
+
+def forget_unconfirmed(session: Session, *, before: datetime) -> int:
+    """Delete the people who signed up on the page before then and never confirmed; how many.
+
+    Their confirmation link has run out, so the address may not even be theirs: nothing about
+    them is kept (not even the digest erasure keeps: they may sign up again). Only people with
+    nothing else here: no chat account, no team place, no answer to a meeting.
+    """
+    doomed = list(
+        session.scalars(
+            select(OutsideContact.person_id).where(
+                OutsideContact.confirmed_at.is_(None),
+                OutsideContact.consent_recorded_by_id.is_(None),
+                OutsideContact.created_at < before,
+                ~exists().where(ChatIdentity.person_id == OutsideContact.person_id),
+                ~exists().where(Membership.person_id == OutsideContact.person_id),
+                ~exists().where(Rsvp.person_id == OutsideContact.person_id),
+            )
+        )
+    )
+    if not doomed:
+        return 0
+    recipients = [outbox.person_recipient(person_id) for person_id in doomed]
+    session.execute(delete(Delivery).where(Delivery.recipient.in_(recipients)))
+    for model in (OutsideContact, ForumMember):
+        session.execute(delete(model).where(model.person_id.in_(doomed)))
+    session.execute(delete(Person).where(Person.id.in_(doomed)))
+    return len(doomed)

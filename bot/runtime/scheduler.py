@@ -8,13 +8,14 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
+from bot.outside.links import CONFIRM_FOR
 from bot.runtime.leader import Leadership
 from handlers.core.context import Context
 from handlers.core.weeks import week_before, week_of
 from handlers.evidence.stats import backfill, take_snapshot
 from handlers.forum.announcements import run_announcements
 from handlers.nudges.weekly import NudgePolicy, SweepPlan, run_sweep
-from store import jobs
+from store import jobs, signups
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ CATCH_UP_WINDOW = timedelta(days=3)
 TICK_SECONDS = 60
 # How far back the weekly figures look for weeks the bot was not running to record.
 MISSED_WEEKS_LOOKBACK = timedelta(weeks=8)
+# A sign-up on the public page is kept unconfirmed while its link works, and a day more.
+UNCONFIRMED_KEPT = CONFIRM_FOR + timedelta(days=1)
 
 
 def sweep_moment(week: str, ctx: Context, policy: NudgePolicy) -> datetime:
@@ -65,6 +68,7 @@ class Jobs:
         """Plan due announcements, and run this week's sweep if due; the sweep's plan if it ran."""
         if run_announcements(self.ctx):
             self.planned()
+        self.forget_unconfirmed_signups()
         try:
             self.run_due_snapshot()
         except Exception:
@@ -72,6 +76,19 @@ class Jobs:
             # cannot be sent late without nagging, so a failure here must not stop them.
             log.exception("recording this week's figures failed; the reminders go on")
         return self.run_due_sweep()
+
+    def forget_unconfirmed_signups(self) -> int:
+        """Delete sign-ups from the public page whose confirmation link ran out unused."""
+        try:
+            with self.ctx.sessions.begin() as session:
+                gone = signups.forget_unconfirmed(session, before=self.ctx.now() - UNCONFIRMED_KEPT)
+        except Exception:
+            # Tidying up can wait for the next tick; the reminders and announcements cannot.
+            log.exception("forgetting unconfirmed sign-ups failed; trying again next tick")
+            return 0
+        if gone:
+            log.info("forgot %d sign-ups never confirmed", gone)
+        return gone
 
     def run_due_snapshot(self) -> bool:
         """Record this week's figures once, when the week's reminders are due (before them).

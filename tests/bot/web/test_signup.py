@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
+from bot.runtime.scheduler import UNCONFIRMED_KEPT, Jobs
 from handlers.forum.public_signup import CONFIRM_CONTACT, CONFIRM_LABEL
 from handlers.messages import render_delivery
+from handlers.nudges.weekly import NudgePolicy
 from store import outbox
 from store.models import Delivery, Forum, ForumMember, OutsideContact, Person
 from store.roles import Role
@@ -205,3 +207,26 @@ def test_a_second_forums_page_is_its_own(site, sessions, ctx):
 
     assert "Sign up to the Young People&#39;s Forum" in page.text
     assert closed.status_code == 404
+
+
+def test_a_sign_up_never_confirmed_is_forgotten_by_the_scheduler_once_its_link_runs_out(
+    site, sessions, ctx, clock
+):
+    public(sessions, site.forum)
+    site.client.post("/join/carers qi forum", data=GOOD)
+    site.client.post(
+        "/join/carers qi forum", data={**GOOD, "name": "Gus", "address": "gus@example.org"}
+    )
+    with sessions() as session:
+        gus = session.scalar(select(Person.id).where(Person.display_name == "Gus"))
+    site.client.post(site.path(site.links.confirm(gus)))  # Gus confirms; Fran never does
+    jobs = Jobs(ctx, NudgePolicy())
+
+    clock.advance(seconds=UNCONFIRMED_KEPT.total_seconds() - 60)
+    assert jobs.forget_unconfirmed_signups() == 0  # her link may still be followed
+    clock.advance(minutes=2)
+    assert jobs.forget_unconfirmed_signups() == 1
+
+    assert signed_up(sessions) == [("Gus", "email", "gus@example.org"), ("roles", [Role.CARER])]
+    # Fran's confirmation message went with her; Gus's stays, as a record of what was sent.
+    assert [d.recipient for d in confirmations(sessions)] == [outbox.person_recipient(gus)]
