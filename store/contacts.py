@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -15,6 +14,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from store.models import ChatIdentity, ForumMember, OutsideContact, Person
 from store.people import email_digest
 from store.roles import Role
+
+if TYPE_CHECKING:
+    import phonenumbers
 
 EMAIL = "email"
 TEXT = "text"
@@ -29,6 +31,9 @@ class BadAddress(ValueError):
 
 def tidy_email(text: str) -> str:
     """The address in its usual form; BadAddress if it cannot be an e-mail address."""
+    # Loaded when an address is typed: every command reaches this module, few add anyone.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         # No DNS look-up: these machines (and many trust networks) cannot make one.
         return validate_email(text.strip(), check_deliverability=False).normalized
@@ -40,6 +45,8 @@ def tidy_email(text: str) -> str:
 
 def tidy_mobile(text: str) -> str:
     """A mobile number in international form (+447700900123); BadAddress if it is not one."""
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(text.strip(), DEFAULT_REGION)
     except phonenumbers.NumberParseException:
@@ -52,6 +59,8 @@ def tidy_mobile(text: str) -> str:
 
 
 def _is_mobile(number: phonenumbers.PhoneNumber) -> bool:
+    import phonenumbers
+
     # UK mobiles all start 07 (Ofcom's range for drama and tests, 07700 900xxx, included,
     # which the library calls invalid); elsewhere, the library knows the country's plan.
     if number.country_code == 44:

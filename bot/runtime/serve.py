@@ -97,7 +97,7 @@ def build_service(settings: Settings, engine: Engine, ctx: Context) -> Service:
     senders.extend(outside_senders(settings, ctx))
     policy = DeliveryPolicy(claim_lease=settings.delivery_claim_lease)
     deliverer = Deliverer(ctx, SenderRouter(senders), policy)
-    if (links := links_for(settings, ctx)) is not None:
+    if (links := links_for(settings, ctx.clock)) is not None:
         # The pages the links in e-mails and texts open; an answer there changes the counts
         # in the channel's announcement, as a button press in chat does.
         routes.extend(

@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy import Engine
 
+from bot.outside.wiring import links_for
 from bot.runtime.log_privacy import CHAT_SDK_LOGGERS, protect_logs
 from bot.runtime.settings import Settings
 from handlers.core.context import Context
@@ -49,4 +50,5 @@ def build_context(settings: Settings, engine: Engine) -> Context:
         sessions=make_sessions(engine),
         timezone=settings.timezone,
         outside_methods=frozenset(method for method, on in methods.items() if on),
+        pages=links_for(settings),
     )

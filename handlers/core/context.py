@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,6 +14,16 @@ from sqlalchemy.orm import Session, sessionmaker
 def system_clock() -> datetime:
     """The current time in UTC."""
     return datetime.now(UTC)
+
+
+class PublicPages(Protocol):
+    """Addresses of the pages `qi-nudge serve` shows at PUBLIC_URL (bot/outside/links.py)."""
+
+    def forum_calendar(self, forum_id: int) -> str:
+        """A forum's calendar feed, for Outlook or Google Calendar to subscribe to."""
+
+    def signup(self, forum_name_key: str) -> str:
+        """A forum's public sign-up page."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +36,9 @@ class Context:
     # How people outside chat can be reached here ("email", "text"): set by the runtime from
     # the settings, so handlers can say who is unreachable without knowing the settings.
     outside_methods: frozenset[str] = frozenset()
+    # The web pages people outside chat use, when PUBLIC_URL is set: for showing organisers
+    # a forum's calendar feed and sign-up page.
+    pages: PublicPages | None = None
 
     def now(self) -> datetime:
         """The current time in UTC, from the injected clock."""

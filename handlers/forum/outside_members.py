@@ -324,6 +324,19 @@ def members_reply(session: Session, ctx: Context, forum: Forum, *, masked: bool)
     lines.append(
         "Reached: " + ", ".join(f"{n} {way}" for way, n in sorted(ways.items(), key=_way_order))
     )
+    return lines + pages_lines(ctx, forum)
+
+
+def pages_lines(ctx: Context, forum: Forum) -> list[str]:
+    """The forum's calendar feed and (if on) sign-up page, for organisers to share."""
+    if ctx.pages is None:
+        return []
+    lines = [
+        "The forum's meetings as a calendar (subscribe in Outlook or Google Calendar, or share "
+        f"it): {ctx.pages.forum_calendar(forum.id)}"
+    ]
+    if forum.public_signup:
+        lines.append(f"Anyone can sign up on its page: {ctx.pages.signup(forum.name_key)}")
     return lines
 
 

@@ -5,10 +5,19 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.outside.links import FORUM_CALENDAR, Links
 from handlers.core import ids
 from handlers.dispatch import Dispatcher
 from handlers.forum.announcements import ANNOUNCE, run_announcements
-from store.models import AuditEvent, ChatIdentity, ForumMember, OutsideContact, Person, Rsvp
+from store.models import (
+    AuditEvent,
+    ChatIdentity,
+    Forum,
+    ForumMember,
+    OutsideContact,
+    Person,
+    Rsvp,
+)
 from store.roles import Role, RsvpAnswer
 from tests.conftest import Chat
 from tests.handlers import given
@@ -316,3 +325,25 @@ def test_carers_going_by_email_and_text_count_in_the_channel_and_the_stats(
         "For the last one (26 November 2026), 2 service users and carers and 0 staff said "
         "they were coming." in stats.text
     )
+
+
+def test_members_gives_organisers_the_calendar_feed_and_the_sign_up_page_to_share(
+    ctx, chat, chloe, sessions, clock
+):
+    forum_id = given.forum(sessions, clock())
+    given.organiser(sessions, chloe, clock())
+    chat.say(chloe, SAM)
+    links = Links("https://qi.example.nhs.uk", "k" * 40, clock=clock)
+    with_pages = Chat(Dispatcher(replace(ctx, outside_methods=BOTH, pages=links)))
+
+    closed = with_pages.say(chloe, "/qi-forum members").text
+    with sessions.begin() as session:
+        session.get(Forum, forum_id).public_signup = True
+    opened = with_pages.say(chloe, "/qi-forum members").text
+
+    feed = closed.split("subscribe in Outlook or Google Calendar, or share it): ", 1)[1]
+    token = feed.split("/calendar/forum/", 1)[1].removesuffix(".ics").split()[0]
+    assert links.read(token, FORUM_CALENDAR).forum_id == forum_id
+    assert "sign up" not in closed
+    assert "Anyone can sign up on its page: https://qi.example.nhs.uk/join/qi%20forum" in opened
+    assert "calendar" not in chat.say(chloe, "/qi-forum members").text  # no PUBLIC_URL: none
