@@ -40,6 +40,8 @@ def browser():
 @pytest.mark.parametrize("migrated_engine", ["sqlite"], indirect=True)
 def test_a_carer_opens_the_link_and_presses_im_coming(site, sessions, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
     with serving(site.app) as base:
         browser.get(base + site.answer_path("going"))
@@ -50,6 +52,10 @@ def test_a_carer_opens_the_link_and_presses_im_coming(site, sessions, browser):
         # Our style sheet loaded under the page's own policy: the button is styled green.
         assert coming.value_of_css_property("background-color") == "rgba(0, 127, 59, 1)"
         coming.click()
+        # The click starts a navigation: wait for the answer's page (a busy machine is slow).
+        WebDriverWait(browser, 20).until(
+            expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Thank you")
+        )
 
         heading = browser.find_element(By.TAG_NAME, "h1").text
         body = browser.find_element(By.TAG_NAME, "body").text
