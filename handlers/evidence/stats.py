@@ -27,9 +27,17 @@ from handlers.core.lookup import acting_person, find_forum, require_admin
 from handlers.core.matching import match_site
 from handlers.core.reply import Actor, Reply, Section, say
 from handlers.core.weeks import week_of
-from handlers.core.wording import did_you_mean, involvement_headline_text, plural
+from handlers.core.wording import (
+    counts_by_role,
+    did_you_mean,
+    involvement_headline_text,
+    plural,
+    when,
+)
 from handlers.evidence.charts import attendance_chart, run_chart
 from handlers.evidence.run_chart import RunChartAnalysis, Signal, analyse
+from handlers.forum.meetings import going_by_role
+from store import forums as forum_store
 from store import stats as stats_store
 from store.audit import record
 from store.models import NAME_MAX, ChartNote, Forum
@@ -311,10 +319,11 @@ def forum_stats(ctx: Context, name: str = "") -> Reply:
             m for m in stats_store.attendance_by_meeting(session, forum.id) if m[2] <= ctx.now()
         ]
         forum_name = forum.name
+        coming = _next_meeting_line(session, ctx, forum.id)
     if not meetings:
         return say(
             f'"{forum_name}" has not met yet, so there is no attendance to show. It will appear '
-            "here after the first meeting.",
+            "here after the first meeting." + (f"\n{coming}" if coming else ""),
             heading=f"Who comes to {forum_name}",
         )
     rows = [
@@ -335,11 +344,26 @@ def forum_stats(ctx: Context, name: str = "") -> Reply:
                 text=(
                     f"{plural(len(rows), 'meeting')} so far. For the last one "
                     f"({on:%-d %B %Y}), {people} and {staff} staff said they were coming."
+                    + (f"\n{coming}" if coming else "")
                 ),
             ),
         ),
         image=image,
     )
+
+
+def _next_meeting_line(session: Session, ctx: Context, forum_id: int) -> str | None:
+    """Who has said they are coming to the forum's next meeting, by role; None if none is planned.
+
+    Every answer counts: in chat, and on the page that e-mails and texts link to.
+    """
+    meeting = forum_store.next_meetings(session, ctx.now(), [forum_id]).get(forum_id)
+    if meeting is None:
+        return None
+    going = going_by_role(forum_store.rsvp_tally(session, meeting.id))
+    total = sum(going.values())
+    said = f"{total} so far ({counts_by_role(going)})" if total else "nobody has said yet"
+    return f"Coming to the next meeting ({when(meeting.starts_at, ctx.timezone)}): {said}."
 
 
 def note_example(ctx: Context) -> str:
