@@ -384,8 +384,11 @@ def test_carers_by_email_and_text_are_invited_answer_by_link_and_one_is_erased(t
     assert trust.audit_count() == audits
     assert len(fake.calls_to("chat.update")) == edits
 
-    # Once the meeting has been held (its time moved into the past, as the subprocess's clock
-    # cannot be), /qi-stats forum counts the two carers who said they were coming.
+    # /qi-stats forum counts them, by role, for the meeting to come...
+    coming = trust.slash("/qi-stats", "forum")
+    assert "Coming to the next meeting (" in coming and "): 2 so far (2 carers)." in coming, coming
+    # ...and once it has been held (its time moved into the past, as the subprocess's clock
+    # cannot be), among who came.
     with trust.sessions.begin() as session:
         session.execute(update(Meeting).values(starts_at=datetime.now(UTC) - timedelta(hours=2)))
     stats = trust.slash("/qi-stats", "forum")
