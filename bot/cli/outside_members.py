@@ -194,20 +194,34 @@ def _read_members_file(path: Path) -> list[tuple[int, dict[str, str]]]:
     except OSError as error:
         raise Refusal(f"I couldn't open {path}: {error.strerror or error}.") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    headers = [(h or "").strip().casefold() for h in reader.fieldnames or []]
-    missing = [c for c in COLUMNS if c not in headers]
-    if missing:
+    try:
+        headers = [(h or "").strip().casefold() for h in reader.fieldnames or []]
+        missing = [c for c in COLUMNS if c not in headers]
+        if missing:
+            raise Refusal(
+                f"{path.name} needs the columns {', '.join(COLUMNS)} in its first line; "
+                f"it has no {', '.join(missing)}.{_separator_hint(headers)}"
+            )
+        reader.fieldnames = headers
+        rows = []
+        for row in reader:
+            cells = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+            if any(cells.values()):
+                rows.append((reader.line_num, cells))
+    except csv.Error as error:
+        # A cell far too long, or quotes that never close: nothing of the file is added.
         raise Refusal(
-            f"{path.name} needs the columns {', '.join(COLUMNS)} in its first line; "
-            f"it has no {', '.join(missing)}."
-        )
-    reader.fieldnames = headers
-    rows = []
-    for row in reader:
-        cells = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
-        if any(cells.values()):
-            rows.append((reader.line_num, cells))
+            f"I couldn't read {path.name} as a CSV file (line {reader.line_num}: {error}). "
+            "Nothing was added. Save it again as CSV from the spreadsheet and try again."
+        ) from None
     return rows
+
+
+def _separator_hint(headers: list[str]) -> str:
+    """A word about semicolons or tabs, when the first line was one column holding them."""
+    if len(headers) == 1 and any(mark in headers[0] for mark in (";", "\t")):
+        return " Its columns look separated by semicolons or tabs: save it as CSV with commas."
+    return ""
 
 
 def _import_row(
@@ -219,6 +233,8 @@ def _import_row(
     def skipped(why: str) -> RowResult:
         return RowResult(line, name, SKIPPED, why)
 
+    if not name:
+        return skipped("it has no name")
     if row.get("consent", "").casefold() != "yes":
         return skipped(
             'consent must be "yes", once they have agreed to hear about the forum this way'
@@ -237,6 +253,13 @@ def _import_row(
             "someone at this address asked for their details to be erased, so they are not "
             "added again from a file. If they have asked to be added, use qi-nudge forum "
             "add-member"
+        )
+    known = contacts.contact_at(session, method, address)
+    if known is not None and known.stopped_at is not None:
+        # A list is no sign they changed their mind: only a check with them turns it back on.
+        return skipped(
+            "they asked for no more messages, so a file does not turn them back on. If they "
+            "have asked to hear again, use qi-nudge forum add-member"
         )
     try:
         with session.begin_nested():

@@ -229,6 +229,11 @@ def _already_reached(
     known_as = "" if name_key(name) == name_key(typed) else f" (recorded as {name})"
     now = ctx.now()
     notes = ""
+    if contact.confirmed_at is None:
+        # They signed up on the page and had not confirmed: the organiser's check stands in.
+        contact.confirmed_at = now
+        contact.consent_recorded_by_id = recorded_by_id
+        contact.consent_recorded_at = now
     if contact.stopped_at is not None:
         # The organiser has just checked, with them, that they want to hear again.
         stopped = on_day(contact.stopped_at.astimezone(ctx.timezone))

@@ -176,3 +176,57 @@ def test_public_signup_is_turned_on_and_off(ctx, sessions, clock, capsys):
     assert (on, off) == (True, False)
     assert "Anyone can sign up to it on its public web page." in said
     assert "Its public sign-up page is off" in said
+
+
+# --- review fixes: what an import must not do ---------------------------------------------------
+
+
+def test_an_import_never_turns_back_on_messages_someone_asked_to_stop(
+    ctx, sessions, clock, capsys, tmp_path
+):
+    given.forum(sessions, clock())
+    run(ctx, "forum", "add-member", "Sam Jones", "--email", "sam@nhs.net", "--consent")
+    with sessions.begin() as session:
+        session.scalar(select(OutsideContact)).stopped_at = clock()
+    path = tmp_path / "members.csv"
+    path.write_text("name,method,address,role,consent\nSam Jones,email,SAM@nhs.net,carer,yes\n")
+    capsys.readouterr()
+
+    status = run(ctx, "forum", "import-members", str(path))
+
+    assert status == 1
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "line 2, Sam Jones: skipped: they asked for no more messages, so a file does not turn "
+        "them back on. If they have asked to hear again, use qi-nudge forum add-member"
+    )
+    with sessions() as session:
+        assert session.scalar(select(OutsideContact)).stopped_at == clock()
+
+
+def test_a_file_that_is_not_csv_or_uses_semicolons_is_explained_and_adds_nothing(
+    ctx, sessions, clock, tmp_path
+):
+    given.forum(sessions, clock())
+    huge = tmp_path / "huge.csv"
+    huge.write_text("name,method,address,role,consent\n" + "x" * 200_000 + ",email\n")
+    semicolons = tmp_path / "semi.csv"
+    semicolons.write_text("name;method;address;role;consent\nSam;email;sam@nhs.net;carer;yes\n")
+    before = given.row_counts(sessions)
+
+    with pytest.raises(Refusal, match=r"couldn't read huge\.csv as a CSV file .*Nothing was added"):
+        run(ctx, "forum", "import-members", str(huge))
+    with pytest.raises(Refusal, match="separated by semicolons or tabs: save it as CSV"):
+        run(ctx, "forum", "import-members", str(semicolons))
+
+    assert given.row_counts(sessions) == before
+
+
+def test_a_row_without_a_name_is_skipped_saying_so(ctx, sessions, clock, capsys, tmp_path):
+    given.forum(sessions, clock())
+    path = tmp_path / "members.csv"
+    path.write_text("name,method,address,role,consent\n,email,sam@nhs.net,carer,yes\n")
+    capsys.readouterr()
+
+    run(ctx, "forum", "import-members", str(path))
+
+    assert capsys.readouterr().out.splitlines()[0] == "line 2, (no name): skipped: it has no name"

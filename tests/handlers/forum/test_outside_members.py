@@ -9,6 +9,7 @@ from bot.outside.links import FORUM_CALENDAR, Links
 from handlers.core import ids
 from handlers.dispatch import Dispatcher
 from handlers.forum.announcements import ANNOUNCE, run_announcements
+from store import signups
 from store.models import (
     AuditEvent,
     ChatIdentity,
@@ -347,3 +348,28 @@ def test_members_gives_organisers_the_calendar_feed_and_the_sign_up_page_to_shar
     assert "sign up" not in closed
     assert "Anyone can sign up on its page: https://qi.example.nhs.uk/join/qi%20forum" in opened
     assert "calendar" not in chat.say(chloe, "/qi-forum members").text  # no PUBLIC_URL: none
+
+
+def test_an_organiser_adding_someone_still_to_confirm_a_sign_up_confirms_it_for_good(
+    chat, chloe, sessions, clock
+):
+    forum_id = given.forum(sessions, clock())
+    organiser = given.organiser(sessions, chloe, clock())
+    with sessions.begin() as session:
+        signups.sign_up(
+            session,
+            forum_id=forum_id,
+            name="Sam Jones",
+            method="email",
+            address="sam.jones@nhs.net",
+            role=Role.CARER,
+            now=clock(),
+        )
+
+    assert chat.say(chloe, SAM).ok
+
+    with sessions() as session:
+        contact = session.scalar(select(OutsideContact))
+        assert contact.confirmed_at == clock() and contact.consent_recorded_by_id == organiser
+    with sessions.begin() as session:  # long after the sign-up's own link ran out
+        assert signups.forget_unconfirmed(session, before=clock() + timedelta(days=30)) == 0
