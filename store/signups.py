@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import String, cast, delete, exists, literal, select
 from sqlalchemy.orm import Session
 
 from store import contacts, outbox
@@ -20,6 +20,9 @@ from store.models import (
 )
 from store.roles import Role
 
+# The outbox kind of the confirmation message (handlers.forum.public_signup sends it).
+CONFIRM_KIND = "confirm_contact"
+
 
 @dataclass(frozen=True)
 class SignedUp:
@@ -29,6 +32,8 @@ class SignedUp:
     contact_id: int
     new_person: bool
     unconfirmed: bool
+    # An address already confirmed, signed up to a forum it is not in: its owner is asked.
+    to_join: bool = False
 
 
 def sign_up(
@@ -50,11 +55,17 @@ def sign_up(
     known = contacts.contact_at(session, method, address)
     if known is not None:
         unconfirmed = known.confirmed_at is None
-        if unconfirmed and _current_member(session, forum_id, known.person_id) is None:
+        member = _current_member(session, forum_id, known.person_id)
+        if unconfirmed and member is None:
             session.add(
                 ForumMember(forum_id=forum_id, person_id=known.person_id, role=role, joined_at=now)
             )
-        return SignedUp(known.person_id, known.id, new_person=False, unconfirmed=unconfirmed)
+        # Confirmed, in other forums only: its owner is asked (whoever typed it may not be).
+        # Stopped: nothing, ever, until they ask an organiser.
+        asks = not unconfirmed and member is None and known.stopped_at is None
+        return SignedUp(
+            known.person_id, known.id, new_person=False, unconfirmed=unconfirmed, to_join=asks
+        )
     person = Person(display_name=name, created_at=now)
     session.add(person)
     session.flush()
@@ -80,6 +91,16 @@ def _current_member(session: Session, forum_id: int, person_id: int) -> ForumMem
             ForumMember.left_at.is_(None),
         )
     )
+
+
+def join_forum(
+    session: Session, person_id: int, forum_id: int, role: Role | None, *, now: datetime
+) -> bool:
+    """Add a person whose address is confirmed to one more forum; False if already in it."""
+    if _current_member(session, forum_id, person_id) is not None:
+        return False
+    session.add(ForumMember(forum_id=forum_id, person_id=person_id, role=role, joined_at=now))
+    return True
 
 
 def confirm_contact(session: Session, person_id: int, *, now: datetime) -> bool | None:
@@ -114,12 +135,20 @@ def forget_unconfirmed(session: Session, *, before: datetime) -> int:
     them is kept (not even the digest erasure keeps: they may sign up again). Only people with
     nothing else here: no chat account, no team place, no answer to a meeting.
     """
+    # A sign-up made again sends a new link: they are kept while the last one works.
+    recipient = literal("person:") + cast(OutsideContact.person_id, String)
+    recent_link = exists().where(
+        Delivery.recipient == recipient,
+        Delivery.kind == CONFIRM_KIND,
+        Delivery.created_at >= before,
+    )
     doomed = list(
         session.scalars(
             select(OutsideContact.person_id).where(
                 OutsideContact.confirmed_at.is_(None),
                 OutsideContact.consent_recorded_by_id.is_(None),
                 OutsideContact.created_at < before,
+                ~recent_link,
                 ~exists().where(ChatIdentity.person_id == OutsideContact.person_id),
                 ~exists().where(Membership.person_id == OutsideContact.person_id),
                 ~exists().where(Rsvp.person_id == OutsideContact.person_id),

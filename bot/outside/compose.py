@@ -53,6 +53,9 @@ def _link(button: Button, *, person_id: int, links: Links, reply: Reply, now: da
         starts_at = reply.event.starts_at if reply.event is not None else now + ANSWER_FALLBACK
         return links.answer(person_id, int(meeting_text), starts_at, answer)
     if button.action_id == ids.CONFIRM_CONTACT:
+        forum_text, _, role = button.value.partition(":")
+        if forum_text.isdigit():  # "<forum id>:<role>": to hear about one more forum
+            return links.confirm(person_id, int(forum_text), role or None)
         return links.confirm(person_id)
     raise CannotSendOutsideChat(f"a {button.action_id!r} button, which only works in chat")
 

@@ -37,6 +37,7 @@ class Token:
     person_id: int | None = None
     meeting_id: int | None = None
     forum_id: int | None = None
+    role: str | None = None  # a confirmation to join a forum: the role they signed up in
 
 
 class Links:
@@ -53,10 +54,14 @@ class Links:
         self._serializer = URLSafeSerializer(secret, salt="qi-nudge-links")
         self._clock = clock
 
-    def _token(self, purpose: str, expires: datetime | None, **ids: int) -> str:
+    def _token(
+        self, purpose: str, expires: datetime | None, *, role: str | None = None, **ids: int
+    ) -> str:
         data: dict[str, Any] = {"u": purpose, **{k[0]: v for k, v in ids.items()}}
         if expires is not None:
             data["x"] = int(expires.timestamp())
+        if role is not None:
+            data["r"] = role
         return str(self._serializer.dumps(data))
 
     def answer(self, person_id: int, meeting_id: int, starts_at: datetime, answer: str) -> str:
@@ -69,9 +74,14 @@ class Links:
         token = self._token(STOP, self._clock() + STOP_FOR, person=person_id)
         return f"{self.public_url}/stop/{token}"
 
-    def confirm(self, person_id: int) -> str:
-        """The page where someone who signed up confirms the address is theirs."""
-        token = self._token(CONFIRM, self._clock() + CONFIRM_FOR, person=person_id)
+    def confirm(self, person_id: int, forum_id: int | None = None, role: str | None = None) -> str:
+        """The page where someone who signed up confirms the address is theirs.
+
+        With a forum: an address already confirmed, signed up to one more forum (in `role`),
+        which its owner must agree to, as whoever typed it may not be them.
+        """
+        ids = {"person": person_id} if forum_id is None else {"person": person_id, "f": forum_id}
+        token = self._token(CONFIRM, self._clock() + CONFIRM_FOR, role=role, **ids)
         return f"{self.public_url}/confirm/{token}"
 
     def meeting_calendar(self, meeting_id: int, starts_at: datetime) -> str:
@@ -104,4 +114,7 @@ class Links:
         ids = {key: data.get(key) for key in ("p", "m", "f")}
         if any(value is not None and not isinstance(value, int) for value in ids.values()):
             return None
-        return Token(purpose, person_id=ids["p"], meeting_id=ids["m"], forum_id=ids["f"])
+        role = data.get("r")
+        if role is not None and not isinstance(role, str):
+            return None
+        return Token(purpose, person_id=ids["p"], meeting_id=ids["m"], forum_id=ids["f"], role=role)

@@ -35,7 +35,8 @@ STOPPED = {
 CONFIRM_TITLE = "Confirm your address"
 CONFIRM_TEXT = (
     "Someone signed up to hear about the QI forum at the address this link was sent to. "
-    "If it was you, press the button to confirm it. If not, close this page: we won't write again.",
+    "If it was you, press the button to confirm it. If not, close this page: unless it is "
+    "confirmed, we delete the address in about a week.",
 )
 CONFIRMED = {
     Outcome.DONE: (
@@ -105,15 +106,20 @@ class ContactPages:
 
     async def confirm(self, request: Request) -> Response:
         """Confirm the address: messages about the forum may go to it from now on."""
-        person_id = self._person(request, link_purposes.CONFIRM)
-        if person_id is None:
+        token = self.links.read(request.path_params["token"], link_purposes.CONFIRM)
+        if token is None or token.person_id is None:
             return bad_link(self.pages)
         try:
             await read_form(request)
         except TooLarge:
             return too_large(self.pages)
         outcome = await anyio.to_thread.run_sync(
-            confirm_by_link, self.ctx, person_id, limiter=LIMITER
+            confirm_by_link,
+            self.ctx,
+            token.person_id,
+            token.forum_id,
+            token.role,
+            limiter=LIMITER,
         )
         title, text = CONFIRMED[outcome]
         return self.pages.message(title, text)

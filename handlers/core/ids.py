@@ -45,4 +45,6 @@ RUN_SUGGESTED = "run_suggested"  # value: JSON [command, its text with a suggest
 LEFT_FORUM_GOING = "left_forum_going"  # value: "<forum member id>:still" or ":off"
 
 # People outside chat (issue 18): buttons that e-mail and texts turn into signed links.
-CONFIRM_CONTACT = "confirm_contact"  # value: "" (the person the message goes to confirms)
+# value: "" (the person the message goes to confirms their address), or "<forum id>:<role>"
+# (they agree to hear about one more forum, in that role, or "" for none said)
+CONFIRM_CONTACT = "confirm_contact"

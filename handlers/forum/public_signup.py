@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,13 +18,15 @@ from handlers.core import ids
 from handlers.core.context import Context
 from handlers.core.reply import Button, Reply, Section
 from store import contacts, outbox, signups
+from store import forums as forum_store
 from store.audit import record
 from store.models import NAME_MAX, Forum
 from store.names import clean_name, name_key
 from store.roles import Role
 
-CONFIRM_CONTACT = "confirm_contact"
+CONFIRM_CONTACT = signups.CONFIRM_KIND
 CONFIRM_LABEL = "Yes, this is my address"
+JOIN_LABEL = "Yes, add me"
 UNSAID = "unsaid"
 # The roles offered on the page, in the order shown; "unsaid" stores no role.
 ROLE_CHOICES: tuple[tuple[str, str], ...] = (
@@ -119,6 +122,10 @@ def sign_up(ctx: Context, forum: SignupForum, form: SignupForm) -> None:
     with ctx.sessions.begin() as session:
         if session.get(Forum, forum.id) is None:
             return  # removed meanwhile: nothing to join
+        if form.method == contacts.EMAIL and contacts.on_chat_at(session, address):
+            # They see the forum in chat: a second, outside record would count them twice.
+            # The page reads the same as for anyone, so it tells nobody who uses chat here.
+            return
         done = signups.sign_up(
             session,
             forum_id=forum.id,
@@ -137,15 +144,24 @@ def sign_up(ctx: Context, forum: SignupForum, form: SignupForm) -> None:
                 subject_type="forum",
                 subject_id=forum.id,
             )
+        # Keyed by the day: however often the form is sent, one message a day at most.
+        day = now.astimezone(ctx.timezone).date().isoformat()
         if done.unconfirmed:
-            # Keyed by the day: however often the form is sent, one message a day at most.
-            day = now.astimezone(ctx.timezone).date().isoformat()
             outbox.plan_message_to(
                 session,
                 done.person_id,
                 CONFIRM_CONTACT,
                 f"confirm:{done.contact_id}:{day}",
                 {"forum": forum.id},
+                now=now,
+            )
+        elif done.to_join:
+            outbox.plan_message_to(
+                session,
+                done.person_id,
+                CONFIRM_CONTACT,
+                f"join:{done.contact_id}:{forum.id}:{day}",
+                {"forum": forum.id, "join": form.role},
                 now=now,
             )
 
@@ -155,7 +171,11 @@ def render_confirm_contact(
 ) -> Reply | None:
     """'Is this your address?': only to an address still waiting to be confirmed."""
     person_id = outbox.recipient_person_id(delivery.recipient)
-    if person_id is None or signups.unconfirmed_contact(session, person_id) is None:
+    if person_id is None:
+        return None
+    if "join" in delivery.payload:
+        return _render_join(session, person_id, delivery.payload)
+    if signups.unconfirmed_contact(session, person_id) is None:
         return None
     forum = session.get(Forum, delivery.payload.get("forum"))
     about = f"the {forum.name}" if forum is not None else "the QI forum"
@@ -166,9 +186,41 @@ def render_confirm_contact(
                 text=(
                     f"Someone, we hope you, signed up to hear about {about} at this address."
                     " If it was you, please open the link below and press the button. "
-                    "If it wasn't you, you need do nothing: we will not write again."
+                    "If it wasn't you, you need do nothing: unless it is confirmed, we delete "
+                    "this address in about a week."
                 ),
                 buttons=(Button(CONFIRM_LABEL, ids.CONFIRM_CONTACT, primary=True),),
+            ),
+        )
+    )
+
+
+def _render_join(session: Session, person_id: int, payload: dict[str, Any]) -> Reply | None:
+    """'Hear about this forum too?': to a confirmed address signed up to one more forum."""
+    contact = contacts.contact_of(session, person_id)
+    forum = session.get(Forum, payload.get("forum"))
+    if contact is None or contact.confirmed_at is None or contact.stopped_at is not None:
+        return None
+    if forum is None or forum_store.current_forum_member(session, forum.id, person_id):
+        return None  # gone, or they are in it already
+    role = str(payload.get("join") or "")
+    return Reply(
+        sections=(
+            Section(
+                heading=f"Would you like to hear about the {forum.name} too?",
+                text=(
+                    f"Someone, we hope you, asked on its web page for this address to hear about "
+                    f"the {forum.name}'s meetings as well. If it was you, please open the link "
+                    "below and press the button. If it wasn't you, you need do nothing."
+                ),
+                buttons=(
+                    Button(
+                        JOIN_LABEL,
+                        ids.CONFIRM_CONTACT,
+                        f"{forum.id}:{'' if role == UNSAID else role}",
+                        primary=True,
+                    ),
+                ),
             ),
         )
     )

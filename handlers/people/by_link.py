@@ -7,6 +7,8 @@ from enum import Enum
 from handlers.core.context import Context
 from store import contacts, signups
 from store.audit import record
+from store.models import Forum
+from store.roles import Role
 
 
 class Outcome(Enum):
@@ -35,12 +37,22 @@ def stop_by_link(ctx: Context, person_id: int) -> Outcome:
         return Outcome.DONE
 
 
-def confirm_by_link(ctx: Context, person_id: int) -> Outcome:
-    """Note that the address the person signed up with is theirs: messages may go to it now."""
+def confirm_by_link(
+    ctx: Context, person_id: int, forum_id: int | None = None, role: str | None = None
+) -> Outcome:
+    """Note that the address the person signed up with is theirs: messages may go to it now.
+
+    With a forum: its owner agrees to hear about one more forum too, in `role` (a Role's value).
+    """
     with ctx.sessions.begin() as session:
         confirmed = signups.confirm_contact(session, person_id, now=ctx.now())
         if confirmed is None:
             return Outcome.NO_ADDRESS
+        if forum_id is not None:
+            joined = session.get(Forum, forum_id) is not None and signups.join_forum(
+                session, person_id, forum_id, _role(role), now=ctx.now()
+            )
+            confirmed = confirmed or joined
         if not confirmed:
             return Outcome.ALREADY
         record(
@@ -52,3 +64,11 @@ def confirm_by_link(ctx: Context, person_id: int) -> Outcome:
             subject_id=person_id,
         )
         return Outcome.DONE
+
+
+def _role(value: str | None) -> Role | None:
+    """The role a link carries; none if it carries none (or one no longer known)."""
+    try:
+        return Role(value) if value else None
+    except ValueError:
+        return None

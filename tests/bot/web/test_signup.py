@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
+from bot.outside import compose
 from bot.runtime.scheduler import UNCONFIRMED_KEPT, Jobs
 from handlers.forum.public_signup import CONFIRM_CONTACT, CONFIRM_LABEL
 from handlers.messages import render_delivery
 from handlers.nudges.weekly import NudgePolicy
-from store import outbox
-from store.models import Delivery, Forum, ForumMember, OutsideContact, Person
+from store import outbox, people
+from store.forums import forums_of as forums_rows
+from store.models import ChatIdentity, Delivery, Forum, ForumMember, OutsideContact, Person
 from store.roles import Role
 from tests.handlers import given
 
@@ -230,3 +232,85 @@ def test_a_sign_up_never_confirmed_is_forgotten_by_the_scheduler_once_its_link_r
     assert signed_up(sessions) == [("Gus", "email", "gus@example.org"), ("roles", [Role.CARER])]
     # Fran's confirmation message went with her; Gus's stays, as a record of what was sent.
     assert [d.recipient for d in confirmations(sessions)] == [outbox.person_recipient(gus)]
+
+
+# --- review fixes: a known address on another forum's page, one that said stop, one on chat ---
+
+
+def test_a_confirmed_member_signing_up_to_another_forum_is_asked_and_joins_when_they_agree(
+    site, sessions, ctx
+):
+    young = given.forum(sessions, ctx.now(), "Young People's Forum")
+    public(sessions, young)
+
+    site.client.post("/join/young peoples forum", data={**GOOD, "address": "dana@example.org"})
+
+    (asked,) = confirmations(sessions)
+    reply = render_delivery(ctx, outbox.as_claimed(asked))
+    assert reply is not None and reply.sections[0].heading == (
+        "Would you like to hear about the Young People's Forum too?"
+    )
+    dana = outbox.recipient_person_id(asked.recipient)
+    email = compose.as_email(
+        reply, person_id=dana, links=site.links, zone=ctx.timezone, now=ctx.now()
+    )
+    link = next(w for w in email.body.split() if "/confirm/" in w)
+    with sessions() as session:
+        assert forums_of(session, dana) == ["Carers QI Forum"]  # nothing until they agree
+
+    agreed = site.client.post(site.path(link))
+
+    assert "Thank you" in agreed.text
+    with sessions() as session:
+        assert forums_of(session, dana) == ["Carers QI Forum", "Young People's Forum"]
+        role = session.scalar(
+            select(ForumMember.role).where(
+                ForumMember.person_id == dana, ForumMember.forum_id == young
+            )
+        )
+    assert role == Role.CARER
+    assert render_delivery(ctx, outbox.as_claimed(asked)) is None  # in it now: not asked again
+
+
+def test_an_address_that_said_stop_or_belongs_to_someone_on_chat_gets_nothing(
+    site, sessions, ctx, asha
+):
+    public(sessions, site.forum)
+    young = given.forum(sessions, ctx.now(), "Young People's Forum")
+    public(sessions, young)
+    with sessions.begin() as session:
+        session.scalar(
+            select(OutsideContact).where(OutsideContact.address == "dana@example.org")
+        ).stopped_at = ctx.now()
+    given.person_id(sessions, asha, ctx.now())  # on chat, their work address verified there
+    with sessions.begin() as session:
+        session.execute(
+            update(ChatIdentity).values(email_sha256=people.email_digest("asha@nhs.net"))
+        )
+    fresh = site.client.post("/join/carers qi forum", data=GOOD)
+    before = given.row_counts(sessions)
+
+    stopped = site.client.post(
+        "/join/young peoples forum", data={**GOOD, "address": "dana@example.org"}
+    )
+    on_chat = site.client.post("/join/carers qi forum", data={**GOOD, "address": "ASHA@nhs.net"})
+
+    assert stopped.text == on_chat.text == fresh.text  # nobody learns who is known here
+    assert given.row_counts(sessions) == before
+
+
+def test_a_sign_up_made_again_is_kept_while_its_newest_link_works(site, sessions, ctx, clock):
+    public(sessions, site.forum)
+    site.client.post("/join/carers qi forum", data=GOOD)
+    clock.advance(days=6)
+    site.client.post("/join/carers qi forum", data=GOOD)  # a second link, good for a week
+    jobs = Jobs(ctx, NudgePolicy())
+
+    clock.advance(days=3)  # past the first link's time, not the second's
+    assert jobs.forget_unconfirmed_signups() == 0
+    clock.advance(days=6)
+    assert jobs.forget_unconfirmed_signups() == 1
+
+
+def forums_of(session, person_id: int) -> list[str]:
+    return sorted(forum.name for forum in forums_rows(session, person_id))
