@@ -16,6 +16,8 @@ from handlers.core import ids
 from handlers.core.long_lists import text_units
 from handlers.core.reply import Button, Reply
 
+# The answers the answer page records (bot/web/answer.py): going, or not going.
+ANSWERS_ON_THE_PAGE = frozenset({"going", "not_going"})
 # GOV.UK Notify refuses a text longer than this (six fragments); ours stay well inside.
 TEXT_MAX = 918
 # An e-mail subject line: RFC 5322 allows 998 characters, and mail programs show about 70.
@@ -60,9 +62,30 @@ def _link(button: Button, *, person_id: int, links: Links, reply: Reply, now: da
     raise CannotSendOutsideChat(f"a {button.action_id!r} button, which only works in chat")
 
 
+def _offered(button: Button) -> bool:
+    """Whether the button has a web page to stand in for it: the answer page has two answers.
+
+    "Maybe" (in chat, where a count of maybes helps organisers) is left out rather than given
+    a link that could not record it.
+    """
+    if button.action_id != ids.RSVP:
+        return True
+    return button.value.partition(":")[2] in ANSWERS_ON_THE_PAGE
+
+
 def _subject(reply: Reply) -> str:
-    heading = next((s.heading for s in reply.sections if s.heading), None) or DEFAULT_SUBJECT
+    """The heading; or, for a message without one, its first sentence (what it is about)."""
+    heading = next((s.heading for s in reply.sections if s.heading), None)
+    if heading is None:
+        first = next((s.text for s in reply.sections if s.text.strip()), "")
+        heading = _first_sentence(first) or DEFAULT_SUBJECT
     return heading if len(heading) <= SUBJECT_MAX else heading[: SUBJECT_MAX - 1] + "…"
+
+
+def _first_sentence(text: str) -> str:
+    line = text.strip().split("\n", 1)[0]
+    end = line.find(". ")
+    return line[: end + 1] if end >= 0 else line
 
 
 def _calendar(reply: Reply, links: Links, zone: ZoneInfo, now: datetime) -> tuple[bytes, str]:
@@ -93,7 +116,7 @@ def as_email(
             parts.append(section.heading)
         if section.text:
             parts.append(section.text)
-        for button in section.buttons:
+        for button in filter(_offered, section.buttons):
             link = _link(button, person_id=person_id, links=links, reply=reply, now=now)
             parts.append(f"{button.label}: {link}")
     calendar = calendar_url = None
@@ -121,9 +144,10 @@ def as_text(
     Shortened to fit TEXT_MAX (counted in UTF-16 units, as Notify counts); links are never cut.
     """
     tail: list[str] = []
-    if reply.buttons:
+    offered = [b for b in reply.buttons if _offered(b)]
+    if offered:
         # One page answers either way: a text with two long links costs twice as much.
-        button = reply.buttons[0]
+        button = offered[0]
         link = _link(button, person_id=person_id, links=links, reply=reply, now=now)
         if button.action_id == ids.RSVP:
             tail.append(f"Please answer here: {link.split('?choice=', 1)[0]}")

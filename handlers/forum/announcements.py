@@ -223,7 +223,7 @@ def render_going_reminder(session: Session, ctx: Context, delivery: outbox.Claim
         say(
             f"A reminder: the {meeting.forum.name} is {when(meeting.starts_at, ctx.timezone)}"
             f"{at_place(meeting.location)}. Looking forward to seeing you! If you can't come after "
-            "all, just say.",
+            "all, please let us know below.",
             buttons=(
                 Button(RSVP_LABELS[RsvpAnswer.NOT_GOING], ids.RSVP, f"{meeting.id}:not_going"),
             ),
@@ -255,7 +255,7 @@ def render_meeting_changed(
             meeting,
             say(
                 f"Sorry: the {forum.name} meeting on {when(meeting.starts_at, ctx.timezone)} has "
-                "been cancelled. You said you were going, so I wanted you to know."
+                "been cancelled. You said you were going, so I wanted you to know.",
             ),
         )
     return _with_event(
@@ -279,7 +279,8 @@ def _render_back_on(meeting: Meeting, ctx: Context) -> Reply | None:
             f"Good news: the {meeting.forum.name} meeting on "
             f"{when(meeting.starts_at, ctx.timezone)}"
             f"{at_place(meeting.location)} is going ahead after all. It is no longer cancelled. "
-            "You said you were going, so I wanted you to know. If you can't come now, just say.",
+            "You said you were going, so I wanted you to know. If you can't come now, please let "
+            "us know below.",
             buttons=(
                 Button(RSVP_LABELS[RsvpAnswer.NOT_GOING], ids.RSVP, f"{meeting.id}:not_going"),
             ),

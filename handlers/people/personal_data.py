@@ -48,7 +48,7 @@ TOPIC_REMOVED = "(topic removed: the person who asked for this slot had their de
 
 
 def find_person(session: Session, spec: str) -> Person:
-    """The person an admin means: '#12', 'platform:workspace:user', 'console:Name', e-mail, name."""
+    """The person an admin means: '#12', 'platform:workspace:user', e-mail, mobile or name."""
     spec = spec.strip()
     if spec.startswith("#") and parse_id(spec[1:]) is not None:
         found = session.get(Person, parse_id(spec[1:]))
@@ -63,6 +63,8 @@ def find_person(session: Session, spec: str) -> Person:
         return found
     if "@" in spec:
         return _person_with_email(session, spec)
+    if (mobile := _as_mobile(spec)) is not None:
+        return _person_with_mobile(session, spec, mobile)
     matches = people.find_by_name(session, spec)
     if len(matches) == 1:
         return matches[0]
@@ -70,6 +72,33 @@ def find_person(session: Session, spec: str) -> Person:
         raise Refusal(f'Nobody is called "{spec}".')
     numbers = ", ".join(f"#{p.id}" for p in matches)
     raise Refusal(f'{len(matches)} people are called "{spec}" ({numbers}); give the number.')
+
+
+def _as_mobile(spec: str) -> str | None:
+    """The mobile number an admin typed ('07700 900123', '+44 7700 900123'), else None."""
+    if not spec or any(c.isalpha() for c in spec):
+        return None  # a name
+    try:
+        return contacts.tidy_mobile(spec)
+    except contacts.BadAddress:
+        return None
+
+
+def _person_with_mobile(session: Session, typed: str, mobile: str) -> Person:
+    """The person reached by text at this number."""
+    holders = sorted(
+        set(
+            session.scalars(
+                select(OutsideContact.person_id).where(
+                    OutsideContact.method == contacts.TEXT, OutsideContact.address == mobile
+                )
+            )
+        )
+    )
+    person = _the_one(session, holders, f"the mobile number {typed}")
+    if person is None:
+        raise Refusal(f"Nobody is reached by text at {typed}.")
+    return person
 
 
 def _person_with_email(session: Session, email: str) -> Person:

@@ -73,3 +73,26 @@ def test_a_message_with_a_button_only_chat_has_cannot_go_outside_chat():
 
     with pytest.raises(CannotSendOutsideChat):
         as_email(reply, **MADE)
+
+
+def test_a_moved_meeting_by_email_offers_the_two_answers_the_page_records_and_says_so():
+    reply = Reply(
+        sections=(
+            Section(
+                text="The QI Forum meeting you said you're going to has moved. It is now "
+                "Thursday. Can you still come?",
+                buttons=(
+                    Button("I'm going", ids.RSVP, "3:going"),
+                    Button("Maybe", ids.RSVP, "3:maybe"),
+                    Button("I can't make it", ids.RSVP, "3:not_going"),
+                ),
+            ),
+        ),
+        event=EVENT,
+    )
+
+    email = as_email(reply, **MADE)
+
+    assert email.subject == "The QI Forum meeting you said you're going to has moved."
+    assert "I'm going: " in email.body and "I can't make it: " in email.body
+    assert "Maybe" not in email.body and "choice=maybe" not in email.body

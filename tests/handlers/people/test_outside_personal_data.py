@@ -2,8 +2,10 @@
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
+from handlers.core.errors import Refusal
 from handlers.forum.announcements import run_announcements
 from handlers.forum.invitations import INVITE
 from handlers.people.personal_data import erase_person, export_person, find_person
@@ -88,3 +90,22 @@ def test_erasing_the_organiser_keeps_the_consent_without_who_recorded_it(
         contact = session.scalars(select(OutsideContact)).one()
     assert (contact.person_id, contact.consent_recorded_by_id) == (sam_id, None)
     assert contact.consent_recorded_at == clock()
+
+
+def test_someone_reached_by_text_is_found_by_their_number_however_it_is_typed(
+    chat, ctx, chloe, sessions, clock
+):
+    forum_id = given.forum(sessions, clock())
+    priya = given.outside_member(
+        sessions, forum_id, "Priya Shah", clock(), method="text", address="+447700900123"
+    )
+
+    with sessions() as session:
+        found = [
+            find_person(session, typed).id
+            for typed in ("07700 900123", "+44 7700 900123", "07700900123")
+        ]
+        with pytest.raises(Refusal, match="Nobody is reached by text at 07700 900999"):
+            find_person(session, "07700 900999")
+
+    assert found == [priya, priya, priya]
