@@ -264,6 +264,8 @@ def run_serve(settings: Settings, engine: Engine, ctx: Context) -> int:
         port=settings.port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     protect_logs()  # uvicorn has just set up its own log handlers: redact there too
     server = uvicorn.Server(config)

@@ -56,6 +56,9 @@ class Settings:
     slack_api_url: str | None = None
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface
     port: int = 3000
+    # The reverse proxies whose X-Forwarded-For is believed (uvicorn's forwarded_allow_ips): the
+    # sign-up page limits each person's network address, not the proxy's.
+    forwarded_allow_ips: str = "127.0.0.1"
     nudge_policy: NudgePolicy = field(default_factory=NudgePolicy)
     # Advanced: how long a sender's claim on a message lasts before another takes it over, and
     # how often the scheduler ticks (and so how soon a replica takes over from a dead leader).
@@ -79,6 +82,7 @@ class Settings:
             f"slack_signing_secret={self.slack_signing_secret!r}, "
             f"slack_app_token={self.slack_app_token!r}, slack_api_url={self.slack_api_url!r}, "
             f"host={self.host!r}, port={self.port!r}, nudge_policy={self.nudge_policy!r}, "
+            f"forwarded_allow_ips={self.forwarded_allow_ips!r}, "
             f"delivery_claim_lease={self.delivery_claim_lease!r}, "
             f"scheduler_tick_seconds={self.scheduler_tick_seconds!r}, "
             f"teams_app_id={self.teams_app_id!r}, "
@@ -300,6 +304,7 @@ def load_settings(
         slack_app_token=Secret(app_token) if app_token else None,
         slack_api_url=api_url,
         host=values.get("HOST") or "0.0.0.0",  # noqa: S104
+        forwarded_allow_ips=(values.get("FORWARDED_ALLOW_IPS") or "127.0.0.1").strip(),
         port=port,
         nudge_policy=nudge_policy,
         delivery_claim_lease=timedelta(seconds=lease),

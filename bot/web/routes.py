@@ -18,6 +18,10 @@ from handlers.core.context import Context
 # Sign-ups from one network address: a few a quarter of an hour covers a family or a ward.
 SIGNUPS_PER_ADDRESS = 10
 SIGNUP_WINDOW_SECONDS = 15 * 60
+# Sign-ups to one forum, from anywhere: a forum gains a few people a week, so a flood is a
+# script (behind a proxy that hides addresses, or spread over many), not a crowd.
+SIGNUPS_PER_FORUM = 60
+SIGNUP_FORUM_WINDOW_SECONDS = 60 * 60
 
 
 def web_routes(
@@ -28,7 +32,12 @@ def web_routes(
     answer = AnswerPage(ctx, links, pages, answered)
     contact = ContactPages(ctx, links, pages)
     calendars = CalendarPages(ctx, links, pages)
-    signup = SignupPage(ctx, pages, PerAddressLimit(SIGNUPS_PER_ADDRESS, SIGNUP_WINDOW_SECONDS))
+    signup = SignupPage(
+        ctx,
+        pages,
+        PerAddressLimit(SIGNUPS_PER_ADDRESS, SIGNUP_WINDOW_SECONDS),
+        per_forum=PerAddressLimit(SIGNUPS_PER_FORUM, SIGNUP_FORUM_WINDOW_SECONDS),
+    )
     kindly = pages.kindly
     return [
         Route("/answer/{token}", kindly(answer.show), methods=["GET"]),

@@ -32,7 +32,10 @@ THANKS_TEXT = (
     "forum's organiser.",
 )
 TOO_MANY = "Please wait a few minutes"
-TOO_MANY_TEXT = "There have been many sign-ups from your network just now. Nothing was saved."
+TOO_MANY_TEXT = (
+    "There have been a lot of sign-ups just now, so this one was not saved. Please try again "
+    "in an hour, or ask the forum's organiser to add you."
+)
 # Where each field's error links to: its input, or the first of its choices.
 FIRST_INPUT = {
     "name": "name",
@@ -47,10 +50,18 @@ HONEYPOT = "website"
 class SignupPage:
     """GET shows the form; POST checks it, and signs up or shows it again with the errors."""
 
-    def __init__(self, ctx: Context, pages: Pages, limit: PerAddressLimit) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        pages: Pages,
+        limit: PerAddressLimit,
+        *,
+        per_forum: PerAddressLimit | None = None,
+    ) -> None:
         self.ctx = ctx
         self.pages = pages
-        self.limit = limit
+        self.limit = limit  # per network address
+        self.per_forum = per_forum  # per forum, whoever sends them
 
     async def _forum(self, request: Request) -> SignupForum | None:
         key = request.path_params["forum"]
@@ -81,7 +92,9 @@ class SignupPage:
         if form.errors:
             return self._form(forum, form, status=400)
         client = request.client.host if request.client else "unknown"
-        if not self.limit.allow(client):
+        if not self.limit.allow(client) or (
+            self.per_forum is not None and not self.per_forum.allow(f"forum:{forum.id}")
+        ):
             return self.pages.message(TOO_MANY, TOO_MANY_TEXT, status=429)
         await anyio.to_thread.run_sync(
             public_signup.sign_up, self.ctx, forum, form, limiter=LIMITER

@@ -199,3 +199,11 @@ def test_a_database_url_qi_nudge_cannot_use_is_named_without_its_password(url, s
 def test_plain_postgresql_and_sqlite_urls_are_accepted():
     for url in ("postgresql://qi@db/qi", "postgresql+psycopg://qi@db/qi", "sqlite:///qi.db"):
         assert load_settings({"DATABASE_URL": url}, env_file=None).database_url == url
+
+
+def test_the_proxies_whose_forwarded_addresses_are_believed_can_be_named():
+    # Behind a reverse proxy on another host, the sign-up page's per-address limit must see
+    # each person's address, not the proxy's: uvicorn believes X-Forwarded-For from these.
+    assert load_settings({}, env_file=None).forwarded_allow_ips == "127.0.0.1"
+    named = load_settings({"FORWARDED_ALLOW_IPS": "10.0.0.5,10.0.0.6"}, env_file=None)
+    assert named.forwarded_allow_ips == "10.0.0.5,10.0.0.6"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import select, update
+from starlette.testclient import TestClient
 
 from bot.outside import compose
 from bot.runtime.scheduler import UNCONFIRMED_KEPT, Jobs
+from bot.web import routes
 from handlers.forum.public_signup import CONFIRM_CONTACT, CONFIRM_LABEL
 from handlers.messages import render_delivery
 from handlers.nudges.weekly import NudgePolicy
@@ -13,6 +15,7 @@ from store import outbox, people
 from store.forums import forums_of as forums_rows
 from store.models import ChatIdentity, Delivery, Forum, ForumMember, OutsideContact, Person
 from store.roles import Role
+from tests.bot.web.conftest import build_app
 from tests.handlers import given
 
 GOOD = {
@@ -314,3 +317,21 @@ def test_a_sign_up_made_again_is_kept_while_its_newest_link_works(site, sessions
 
 def forums_of(session, person_id: int) -> list[str]:
     return sorted(forum.name for forum in forums_rows(session, person_id))
+
+
+def test_many_sign_ups_to_one_forum_from_anywhere_are_slowed_too(site, sessions, ctx, monkeypatch):
+    # As if each came from its own network address (many people, or a script spread wide).
+    monkeypatch.setattr(routes, "SIGNUPS_PER_ADDRESS", 1000)
+    monkeypatch.setattr(routes, "SIGNUPS_PER_FORUM", 3)
+    client = TestClient(build_app(ctx, site.links, []), raise_server_exceptions=False)
+    public(sessions, site.forum)
+
+    answers = [
+        client.post(
+            "/join/carers qi forum", data={**GOOD, "address": f"person{n}@example.org"}
+        ).status_code
+        for n in range(4)
+    ]
+
+    assert answers == [200, 200, 200, 429]
+    assert len(confirmations(sessions)) == 3
