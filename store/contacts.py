@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -93,7 +93,9 @@ def usable() -> ColumnElement[bool]:
     return and_(OutsideContact.confirmed_at.is_not(None), OutsideContact.stopped_at.is_(None))
 
 
-def reachable_members(session: Session, forum_ids: Sequence[int]) -> list[tuple[int, int]]:
+def reachable_members(
+    session: Session, forum_ids: Sequence[int], methods: Iterable[str] = METHODS
+) -> list[tuple[int, int]]:
     """(forum id, person id) of the forums' current members reached by e-mail or text (one query).
 
     Only people with no chat identity: someone on chat reads the forum's channel.
@@ -106,6 +108,7 @@ def reachable_members(session: Session, forum_ids: Sequence[int]) -> list[tuple[
         .where(
             ForumMember.forum_id.in_(list(forum_ids)),
             ForumMember.left_at.is_(None),
+            OutsideContact.method.in_(sorted(methods)),
             usable(),
             ~exists().where(ChatIdentity.person_id == ForumMember.person_id),
         )

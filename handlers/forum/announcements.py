@@ -91,7 +91,11 @@ def plan_due_announcements(
         if meeting.starts_at - DAY_BEFORE <= now < meeting.starts_at:
             reminders_due.append(meeting)
     planned.extend(_going_reminders(session, reminders_due))
-    planned.extend(invitations.plan_invitations(session, invitations_due, now=now))
+    planned.extend(
+        invitations.plan_invitations(
+            session, invitations_due, now=now, methods=ctx.outside_methods
+        )
+    )
     return planned
 
 

@@ -45,19 +45,27 @@ def invitation_offset(due: Sequence[int]) -> int | None:
 
 
 def plan_invitations(
-    session: Session, due: Sequence[tuple[Meeting, int]], *, now: datetime
+    session: Session,
+    due: Sequence[tuple[Meeting, int]],
+    *,
+    now: datetime,
+    methods: frozenset[str],
 ) -> list[outbox.Planned]:
     """Invitations for meetings at their invitation offset, to members not yet answered.
 
-    Two queries, whatever the number of meetings and members: who can be reached in those
-    forums, and who has answered already.
+    Only by `methods`, the ways of sending set up here (Context.outside_methods): a message
+    nothing here can send would only fail. Someone reached by a way set up later is invited
+    from the next announcement time on. Two queries, whatever the number of meetings and
+    members: who can be reached in those forums, and who has answered already.
     """
+    if not methods:
+        return []
     upcoming = [(m, offset) for m, offset in due if m.starts_at > now]
     if not upcoming:
         return []
     forum_ids = sorted({m.forum_id for m, _ in upcoming})
     members: dict[int, list[int]] = {}
-    for forum_id, person_id in contacts.reachable_members(session, forum_ids):
+    for forum_id, person_id in contacts.reachable_members(session, forum_ids, methods):
         members.setdefault(forum_id, []).append(person_id)
     if not members:
         return []

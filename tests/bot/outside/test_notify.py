@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -42,6 +42,13 @@ from tests.fakes.notify_api import (
     api_key,
 )
 from tests.handlers import given
+
+
+@pytest.fixture
+def ctx(ctx):
+    """E-mail and texts set up, as in a serve with SMTP_URL or NOTIFY_API_KEY configured."""
+    return replace(ctx, outside_methods=frozenset({"email", "text"}))
+
 
 PUBLIC_URL = "https://qi.example.nhs.uk"
 LINK_SECRET = "a-link-secret-of-at-least-32-characters"

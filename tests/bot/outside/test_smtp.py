@@ -12,6 +12,7 @@ import logging
 import re
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -37,6 +38,13 @@ from store.models import Delivery, ForumMember, OutsideContact, Person, Rsvp
 from store.roles import Role, RsvpAnswer
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.handlers import given
+
+
+@pytest.fixture
+def ctx(ctx):
+    """E-mail and texts set up, as in a serve with SMTP_URL or NOTIFY_API_KEY configured."""
+    return replace(ctx, outside_methods=frozenset({"email", "text"}))
+
 
 PUBLIC_URL = "https://qi.example.nhs.uk"
 LINK_SECRET = "a-link-secret-for-tests-only-0123456789"

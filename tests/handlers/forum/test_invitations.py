@@ -1,5 +1,6 @@
 """Invitations to forum members outside chat: planned with the forum's announcements, once each."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,13 @@ from store import contacts, outbox
 from store.models import Delivery, Meeting, Rsvp
 from store.roles import Role, RsvpAnswer
 from tests.handlers import given
+
+
+@pytest.fixture
+def ctx(ctx):
+    """E-mail and texts set up, as in a serve with SMTP_URL or NOTIFY_API_KEY configured."""
+    return replace(ctx, outside_methods=frozenset({"email", "text"}))
+
 
 DAY = 24 * 60
 WEEK = 7 * DAY
@@ -223,3 +231,14 @@ def test_planning_invitations_for_many_members_is_a_few_queries(
 
     assert len(invitations(sessions)) == 50
     assert len(statements) < 20  # set-based: not one query per member
+
+
+def test_nobody_is_invited_a_way_this_bot_cannot_send(ctx, sessions, clock, forum, meeting):
+    by_email = given.outside_member(sessions, forum, "Dee", clock(), address="dee@example.org")
+    given.outside_member(sessions, forum, "Tess", clock(), method="text", address="+447700900123")
+    clock.advance(days=3)
+
+    run_announcements(replace(ctx, outside_methods=frozenset({"email"})))  # SMTP only
+    assert invitations(sessions) == [(outbox.person_recipient(by_email), WEEK, "pending")]
+    run_announcements(replace(ctx, outside_methods=frozenset()))  # the console: neither
+    assert len(invitations(sessions)) == 1

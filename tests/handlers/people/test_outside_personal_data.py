@@ -1,5 +1,6 @@
 """Export and erasure of someone reached by e-mail or text: address, consent, every message."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,13 @@ from store.models import Base, OutsideContact
 from store.people import email_digest
 from tests.handlers import given
 from tests.handlers.sweeps import send_all
+
+
+@pytest.fixture
+def ctx(ctx):
+    """E-mail and texts set up, as in a serve with SMTP_URL or NOTIFY_API_KEY configured."""
+    return replace(ctx, outside_methods=frozenset({"email", "text"}))
+
 
 SAM = '/qi-forum add-member "Sam Jones" email sam.jones@nhs.net as carer --consent'
 
