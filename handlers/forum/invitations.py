@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from handlers.core import ids
 from handlers.core.context import Context
-from handlers.core.long_lists import shortlist
+from handlers.core.long_lists import and_more, shortlist
 from handlers.core.reply import Button, Reply, Section
 from handlers.core.wording import at_place, when
 from handlers.forum.calendar import ABOUT, calendar_event
@@ -120,6 +120,8 @@ def render_invitation(session: Session, ctx: Context, delivery: outbox.Claimed) 
     if agenda.shown:
         lines.append("Some of what we will talk about:")
         lines.extend(_item(slot) for slot in agenda.shown)
+    if agenda.more:
+        lines.append(f"{and_more(agenda.more)} on the agenda.")
     lines.append("Can you come? Please tell us, so we know who to expect.")
     return Reply(
         sections=(

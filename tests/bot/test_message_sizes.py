@@ -1626,6 +1626,8 @@ def test_an_invitation_by_email_or_text_fits_however_long_its_agenda(ctx, count)
     body = check_outside_messages(ctx, reply, carer, meeting)
 
     assert body.count("• ") == min(count, invitations.AGENDA_SHOWN)
+    more = count - invitations.AGENDA_SHOWN
+    assert (f"…and {more} more on the agenda." in body) == (more > 0)
     assert long_name(2) in body  # the place, whole
     assert long_name(4242) not in body  # the carer's own name is never needed
 
@@ -1660,6 +1662,7 @@ def test_an_invitation_with_a_thousand_agenda_items_fits_in_every_script(ctx, sc
     body = check_outside_messages(ctx, invitation(ctx, meeting, carer), carer, meeting)
 
     assert body.count("• ") == invitations.AGENDA_SHOWN
+    assert f"…and {1000 - invitations.AGENDA_SHOWN} more on the agenda." in body
 
 
 @pytest.mark.parametrize("length", [0, 1, NAME_MAX])
