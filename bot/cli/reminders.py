@@ -21,7 +21,7 @@ from handlers.core.weeks import week_after, week_of
 from handlers.core.wording import plural
 from handlers.nudges.preview import SweepPreview, preview_sweep
 from handlers.nudges.weekly import SKIPPED_FOR, NudgePolicy, SweepPlan
-from store import jobs, outbox
+from store import contacts, jobs, outbox
 from store.models import Person
 
 ACTIONS_SHOWN = {
@@ -255,6 +255,8 @@ def cmd_deliveries(ctx: Context, args: argparse.Namespace) -> int:
             person_id = outbox.recipient_person_id(row.recipient)
             who = names.get(person_id, row.recipient) if person_id else row.recipient
             line = f"  #{row.id} {row.kind} {row.occurrence} to {who}: {row.status}"
+            if row.status == outbox.SENT and row.platform in contacts.METHODS:
+                line += " by e-mail" if row.platform == contacts.EMAIL else " by text"
             if row.attempts:
                 line += f" after {row.attempts} attempt{'s' if row.attempts != 1 else ''}"
             # (A sent row keeps a note only when it is unconfirmed: admins should see that.)

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cli.main import build_parser
 from bot.outside.links import ANSWER, STOP, Links
 from bot.outside.notify import NotifyEmailSender, NotifyTextSender
 from bot.runtime.delivery import Deliverer, DeliveryPolicy, Pacer
@@ -170,7 +171,7 @@ def tokens(body: str, path: str) -> list[str]:
 
 
 def test_a_carer_by_text_and_one_by_email_each_get_the_invitation_once_with_their_own_links(
-    ctx, notify, monotonic
+    ctx, notify, monotonic, capsys
 ):
     seen = scene(ctx)
 
@@ -211,6 +212,12 @@ def test_a_carer_by_text_and_one_by_email_each_get_the_invitation_once_with_thei
     assert run_announcements(ctx) == 0
     assert deliverer(ctx, notify, monotonic).drain() == {}
     assert len(notify.sent()) == 2
+    # qi-nudge deliveries says how each went, naming the person, never the address.
+    args = build_parser().parse_args(["deliveries"])
+    args.handler(ctx, args)
+    listed = capsys.readouterr().out
+    assert "to Carol Jones: sent by text after 1 attempt" in listed
+    assert "by e-mail after 1 attempt" in listed and DEV_EMAIL not in listed
 
 
 def test_a_wrong_api_key_fails_the_deliveries_telling_the_admin_and_sends_nothing(
