@@ -73,7 +73,6 @@ from store.models import (
     Meeting,
     Membership,
     OutsideContact,
-    Person,
     Project,
     ProjectNudge,
     Rsvp,
@@ -1470,24 +1469,7 @@ SMTP_LINE_MAX = 998  # bytes, without the CRLF (RFC 5322 section 2.1.1)
 
 def carer_outside_chat(ctx, forum_id: int) -> int:
     """A carer in the forum reached only by e-mail, with a 200-character name."""
-    with ctx.sessions.begin() as session:
-        carer = Person(display_name=long_name(4242), created_at=ctx.now())
-        session.add(carer)
-        session.flush()
-        session.add(
-            ForumMember(forum_id=forum_id, person_id=carer.id, role=Role.CARER, joined_at=ctx.now())
-        )
-        session.add(
-            OutsideContact(
-                person_id=carer.id,
-                method="email",
-                address="carer@example.org",
-                consent_recorded_at=ctx.now(),
-                confirmed_at=ctx.now(),
-                created_at=ctx.now(),
-            )
-        )
-        return carer.id
+    return given.outside_member(ctx.sessions, forum_id, long_name(4242), ctx.now())
 
 
 def with_agenda(ctx, meeting_id: int, count: int, script: str | None = None) -> None:

@@ -30,8 +30,7 @@ from handlers.core.reply import Reply, Section
 from handlers.forum.announcements import run_announcements
 from handlers.forum.invitations import INVITE
 from store import contacts
-from store.models import Delivery, ForumMember, OutsideContact, Person
-from store.roles import Role
+from store.models import Delivery
 from tests.bot.runtime.test_delivery import FakeMonotonic, time_passes
 from tests.fakes.notify_api import (
     EMAIL_TEMPLATE_ID,
@@ -122,31 +121,7 @@ def carer(
     address: str,
 ) -> int:
     """A carer in the forum, not on chat, reached by `method` with their consent recorded."""
-    now = ctx.now()
-    with sessions.begin() as session:
-        person = Person(display_name=name, created_at=now)
-        session.add(person)
-        session.flush()
-        session.add(
-            ForumMember(
-                forum_id=forum_id,
-                person_id=person.id,
-                role=Role.CARER,
-                wants_match=False,
-                joined_at=now,
-            )
-        )
-        session.add(
-            OutsideContact(
-                person_id=person.id,
-                method=method,
-                address=address,
-                consent_recorded_at=now,
-                confirmed_at=now,
-                created_at=now,
-            )
-        )
-        return person.id
+    return given.outside_member(sessions, forum_id, name, ctx.now(), method=method, address=address)
 
 
 def scene(ctx: Context, *, carol_mobile: str = CAROL_MOBILE) -> Scene:

@@ -34,7 +34,7 @@ from handlers.core.context import Context
 from handlers.forum.announcements import MEETING_CHANGED, run_announcements
 from handlers.forum.changes import cancel_meeting, move_meeting
 from handlers.forum.invitations import INVITE
-from store.models import Delivery, ForumMember, OutsideContact, Person, Rsvp
+from store.models import Delivery, OutsideContact, Rsvp
 from store.roles import Role, RsvpAnswer
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.handlers import given
@@ -117,24 +117,7 @@ def carer_by_email(
     sessions: sessionmaker[Session], now: datetime, forum_id: int, name: str, address: str
 ) -> int:
     """A carer in the forum, not on chat, reached by e-mail with consent an organiser recorded."""
-    with sessions.begin() as session:
-        person = Person(display_name=name, created_at=now)
-        session.add(person)
-        session.flush()
-        session.add(
-            ForumMember(forum_id=forum_id, person_id=person.id, role=Role.CARER, joined_at=now)
-        )
-        session.add(
-            OutsideContact(
-                person_id=person.id,
-                method="email",
-                address=address,
-                consent_recorded_at=now,
-                confirmed_at=now,
-                created_at=now,
-            )
-        )
-        return person.id
+    return given.outside_member(sessions, forum_id, name, now, address=address)
 
 
 @pytest.fixture
@@ -262,7 +245,7 @@ def test_a_carer_gets_one_invitation_email_with_answer_links_stop_link_and_calen
         assert (row.status, row.platform) == ("sent", "email")
         assert CAROL not in (row.channel_id or "") and row.message_ts == email["Message-ID"]
     shown = what_admins_see(ctx, capsys)
-    assert "forum_invite" in shown and "to Carol Jones: sent after 1 attempt" in shown
+    assert "forum_invite" in shown and "to Carol Jones: sent by e-mail after 1 attempt" in shown
     assert CAROL not in shown
 
     # Planning again (the scheduler runs every few minutes) sends nothing more.

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from bot.outside.links import Links
 from bot.web.routes import web_routes
-from store.models import AuditEvent, ForumMember, OutsideContact, Person, Rsvp
+from store.models import AuditEvent, Rsvp
 from store.roles import Role
 from tests.handlers import given
 
@@ -59,24 +59,8 @@ def audit_count(sessions) -> int:
 
 def carer_by_email(sessions, now, forum: int, *, name: str = "Dana Carer") -> int:
     """A carer on the forum, not on chat, reached by e-mail (consent recorded, confirmed)."""
-    with sessions.begin() as session:
-        person = Person(display_name=name, created_at=now)
-        session.add(person)
-        session.flush()
-        session.add(
-            ForumMember(forum_id=forum, person_id=person.id, role=Role.CARER, joined_at=now)
-        )
-        session.add(
-            OutsideContact(
-                person_id=person.id,
-                method="email",
-                address=f"{name.split()[0].lower()}@example.org",
-                consent_recorded_at=now,
-                confirmed_at=now,
-                created_at=now,
-            )
-        )
-        return person.id
+    address = f"{name.split()[0].lower()}@example.org"
+    return given.outside_member(sessions, forum, name, now, address=address)
 
 
 def build_app(ctx, links: Links, answered: list[int]) -> Starlette:
