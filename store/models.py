@@ -78,6 +78,8 @@ class Person(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # Set when the person asked for no weekly reminders; they can turn them back on.
     nudges_muted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Set when they asked not to be asked how involved they feel ("stop asking me").
+    involvement_questions_muted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     identities: Mapped[list[ChatIdentity]] = relationship(
         back_populates="person", cascade="all, delete-orphan", passive_deletes=True
@@ -566,6 +568,39 @@ class ParticipationSnapshot(Base):
     taken_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # True when worked out later from membership and status history, not taken that week.
     backfilled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class InvolvementAnswer(Base):
+    """How involved a service user or carer feels on one team, asked once a period.
+
+    "Do you feel your views shape what the team does?" One row per team place per period
+    ("asked" until answered). Reported only in aggregate, never by person, and never for fewer
+    than store.involvement.MIN_ANSWERS answers.
+    """
+
+    __tablename__ = "involvement_answers"
+    __table_args__ = (UniqueConstraint("membership_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(
+        ForeignKey("memberships.id", ondelete="CASCADE"), index=True
+    )
+    # The team place's person and project, kept here for export, erasure and team summaries.
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    # The period: the ISO week it began ("2026-W49"), every INVOLVEMENT_EVERY_WEEKS weeks.
+    period: Mapped[str] = mapped_column(String(30), index=True)
+    period_start: Mapped[date] = mapped_column(Date)
+    # None until answered: "a_lot", "somewhat", "not_really", "not_at_all" (store.involvement).
+    answer: Mapped[str | None] = mapped_column(String(20))
+    # Their own words, optional: shown to organisers only, with the care given to names.
+    comment: Mapped[str | None] = mapped_column(String(500))
+    asked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The lead who recorded it for someone not on chat, with their agreement; None: themselves.
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
 
 
 class ChartNote(Base):

@@ -18,6 +18,7 @@ WHOLE_ROWS: dict[str, str] = {
     "admin_grants": "person_id",
     "match_offers": "person_id",
     "outside_contacts": "person_id (their e-mail address or mobile number, and their consent)",
+    "involvement_answers": "person_id (how involved they felt on a team, and their comment)",
 }
 
 # Columns of tables shared with other people's rows, and what erasure does to them.
@@ -33,6 +34,7 @@ PERSONAL: dict[str, str] = {
     "slot_requests.topic": "a topic they asked for is replaced; their name is taken out of others",
     "chart_notes.created_by_id": "emptied: the note stays, its author goes",
     "outside_contacts.consent_recorded_by_id": "emptied: the consent stays, who recorded it goes",
+    "involvement_answers.recorded_by_id": "emptied: the answer stays, who recorded it goes",
     "chart_notes.text": "their name and e-mail address are taken out",
     "deliveries.recipient": "their rows ('person:<id>') are deleted",
     "deliveries.channel_id": "deleted with their rows (their direct-message conversation)",
