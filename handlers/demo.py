@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import func, select
 
 from handlers.core.context import Context
-from handlers.evidence.stats import backfill
+from handlers.evidence.stats import backfill, take_snapshot
 from store.forums import create_forum
 from store.memberships import add_membership
 from store.models import ChatIdentity, ForumMember, Meeting, Person, Project, Rsvp
@@ -164,6 +164,8 @@ def seed_example_trust(ctx: Context) -> DemoSummary:
                         answered_at=past.starts_at - timedelta(days=3),
                     )
                 )
-    # Its past weeks worked out, so /qi-stats shows a run chart straight away.
+    # Its past weeks worked out, and this week's figures taken, so /qi-stats shows a run chart
+    # that ends this week straight away (whatever the day: the weekly job may not be due yet).
     backfill(ctx)
+    take_snapshot(ctx)
     return DemoSummary(people=len(PEOPLE), projects=len(PROJECTS), meeting_at=starts)

@@ -71,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--strict", action="store_true", help="load nothing if any row is bad")
     imp.set_defaults(handler=_in("projects", "cmd_import_projects"))
 
-    exp = sub.add_parser("export", help="write projects, memberships or forum sign-ups as CSV")
+    exp = sub.add_parser(
+        "export",
+        help="write projects (with their leads), memberships (with role changes) or forum "
+        "sign-ups as CSV, with local dates",
+    )
     exp.add_argument("what", choices=["projects", "memberships", "signups"])
     exp.add_argument("--out", metavar="FILE", help="write here instead of the screen")
     exp.add_argument("--force", action="store_true", help="replace the file if it is already there")

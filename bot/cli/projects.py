@@ -76,7 +76,10 @@ EXPORTS = {
 
 
 def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
-    """Write projects, memberships or forum sign-ups as CSV."""
+    """Write projects, memberships (with their history) or forum sign-ups as CSV.
+
+    Dates are local (QI_TIMEZONE); the file, when one is named, is readable by its owner only.
+    """
     writer = EXPORTS[args.what]
     protected = database_files_of(ctx.sessions)
     # The file is opened first: a path that cannot be written is said before any work.
@@ -84,7 +87,7 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
         open_output(args.out, protected=protected, force=args.force) as out,
         ctx.sessions() as session,
     ):
-        rows = writer(session, out)
+        rows = writer(session, out, zone=ctx.timezone)
     if args.out:
         print(f"Wrote {rows} rows to {args.out}.")
     return 0
@@ -100,7 +103,9 @@ def cmd_projects_list(ctx: Context, args: argparse.Namespace) -> int:
         # The site found as /qi-projects and stats --site find it: "riverside" is Riverside
         # Hospital; an unknown or unclear one is refused with the closest sites.
         site = find_site(session, args.site) if args.site is not None else None
-        rows = exports.project_register(session, site_key=site and site.key, status=status)
+        rows = exports.project_register(
+            session, zone=ctx.timezone, site_key=site and site.key, status=status
+        )
         for row in rows:
             shown += 1
             with_partner += row.lived_experience

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from collections import Counter
 from datetime import datetime
 
 from sqlalchemy import select
 
 from bot.console.sender import printed
+from bot.console.weekly_figures import record_due_figures
 from bot.runtime.delivery import Deliverer, DeliveryPolicy
 from bot.runtime.routing import SenderRouter
 from bot.runtime.scheduler import CATCH_UP_WINDOW, WEEKLY_NUDGE, Jobs, sweep_moment
@@ -23,6 +25,8 @@ from handlers.nudges.preview import SweepPreview, preview_sweep
 from handlers.nudges.weekly import SKIPPED_FOR, NudgePolicy, SweepPlan
 from store import contacts, jobs, outbox
 from store.models import Person
+
+log = logging.getLogger(__name__)
 
 ACTIONS_SHOWN = {
     "nudge": "Would remind",
@@ -72,12 +76,30 @@ def cmd_remind(ctx: Context, args: argparse.Namespace) -> int:
             "--show goes with --dry-run: qi-nudge remind --dry-run --show prints the messages "
             "without sending them. Nothing was sent."
         )
+    # As the scheduler does: the week's figures first, then the reminders.
+    record_figures(ctx, settings.nudge_policy)
     plan = Jobs(ctx, settings.nudge_policy).sweep(week)
     print_plan(plan, done=True)
     deliverer = build_deliverer(ctx, settings)
     outcomes = deliverer.drain()
     print(summary(outcomes))
     return _exit_code(ctx, deliverer, outcomes)
+
+
+def record_figures(ctx: Context, policy: NudgePolicy) -> None:
+    """Record this week's figures for /qi-stats before the reminders, and say so."""
+    try:
+        recorded = record_due_figures(ctx, policy, early=True)
+    except Exception:
+        # The reminders must not wait on the figures, which can be worked out again later.
+        log.exception("recording this week's figures failed; the reminders go on")
+        print(
+            "This week's figures could not be recorded just now (the log says why); the "
+            "reminders go on. qi-nudge stats --backfill works them out later."
+        )
+        return
+    if recorded:
+        print("This week's figures are recorded: /qi-stats and the run chart show them.")
 
 
 def _exit_code(

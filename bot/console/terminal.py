@@ -11,6 +11,7 @@ from bot.console.forms import NotAnAnswer, check_answer, shown_answer
 from bot.console.inbox import Inbox, Message
 from bot.console.render_text import BUTTON_HINT, render_field, render_reply
 from bot.console.sender import ConsoleSender
+from bot.console.weekly_figures import record_due_figures
 from bot.console.words import (
     console_help,
     describe_sweep,
@@ -109,6 +110,7 @@ class Console:
     def run(self) -> int:
         """Loop until :quit or end of input."""
         self.write(f"qi-nudge console. You are {self.actor.display_name}. Type :help for help.")
+        self.record_figures()
         self.deliver()
         while True:
             line, self._next_line = self._next_line, None
@@ -191,7 +193,21 @@ class Console:
         if reply.form is not None:
             self.fill_in(reply.form)
 
-    # --- what the bot sends on its own -----------------------------------------------------
+    # --- what the bot does on its own -------------------------------------------------------
+
+    def record_figures(self, *, early: bool = False) -> bool:
+        """Record the week's figures as `serve` would (`early`: before their moment); whether."""
+        try:
+            return record_due_figures(self.bot.ctx, self.nudge_policy, early=early)
+        except Exception:
+            # The figures can be worked out later (qi-nudge stats --backfill): trying the bot
+            # goes on. Details in the log.
+            log.exception("recording the weekly figures failed in the console")
+            self.write(
+                "Sorry, I couldn't record this week's figures just now, so /qi-stats may not "
+                "show this week yet. Everything else works as usual."
+            )
+            return False
 
     def deliver(self) -> None:
         """Send what is due (as `serve` does), then show what came for the person acting."""
@@ -256,6 +272,8 @@ class Console:
             )
             return
         ctx = self.bot.ctx
+        # As the scheduler does: the week's figures first, then the reminders.
+        recorded = self.record_figures(early=True)
         try:
             plan = Jobs(ctx, self.nudge_policy).sweep(week_of(ctx.now(), ctx))
         except Exception:
@@ -263,6 +281,8 @@ class Console:
             self.write(SORRY)
             return
         self.write(describe_sweep(plan, self.nudge_policy))
+        if recorded:
+            self.write("This week's figures are recorded too: /qi-stats shows them.")
 
     # --- pictures and forms ----------------------------------------------------------------
 

@@ -25,7 +25,8 @@ Type commands as you would in chat, for example /qi-help or /qi-join forum.
 Type a number to press a button in the last answer or message.
   :as NAME   act as someone else, e.g. :as Ben Okafor (you then see their messages)
   :inbox     the messages the bot has sent you since the console started
-  :remind    send this week's reminders now (the bot sends them by itself {schedule(policy)})
+  :remind    send this week's reminders now, and record the week's figures for /qi-stats
+             (the bot does both by itself {schedule(policy)})
   :help      this help
   :quit      leave (Ctrl-D works too)"""
 

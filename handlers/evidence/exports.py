@@ -1,18 +1,33 @@
-"""CSV exports for admins: projects, memberships and forum sign-ups, past ones included."""
+"""CSV exports for admins: projects, memberships and forum sign-ups, past ones included.
+
+Dates are the trust's own (QI_TIMEZONE), as people said them: someone on a team "since
+7 September" reads as the 7th in a spreadsheet, not as the evening of the 6th in UTC.
+"""
 
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, date, datetime
-from typing import NamedTuple, TextIO
+from dataclasses import dataclass, replace
+from datetime import date, datetime, tzinfo
+from typing import Any, NamedTuple, TextIO
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from store.models import ChatIdentity, Forum, ForumMember, Membership, Person, Project
+from store.models import (
+    AuditEvent,
+    ChatIdentity,
+    Forum,
+    ForumMember,
+    Membership,
+    Person,
+    Project,
+)
 from store.projects import lived_experience_exists
-from store.roles import Involvement, ProjectStatus
+from store.roles import Involvement, ProjectStatus, Role
+from store.stats import ROLE_CHANGED
 
 MEMBERSHIP_COLUMNS = (
     "Project",
@@ -22,8 +37,9 @@ MEMBERSHIP_COLUMNS = (
     "Role",
     "Involvement",
     "On chat",
-    "Joined (UTC)",
-    "Left (UTC)",
+    "From",
+    "Until",
+    "Then",
 )
 PROJECT_COLUMNS = (
     "Project",
@@ -32,14 +48,20 @@ PROJECT_COLUMNS = (
     "Lead",
     "Lead's e-mail",
     "Started",
-    "Service user or carer on the team",
+    "Service user or carer on the team now",
 )
-SIGNUP_COLUMNS = ("Forum", "Person", "Role", "Wants to be matched", "Joined (UTC)", "Left (UTC)")
+SIGNUP_COLUMNS = ("Forum", "Person", "Role", "Wants to be matched", "Joined", "Left")
+# The audit action of a member's involvement being changed (handlers/projects/team.py).
+INVOLVEMENT_CHANGED = "membership.involvement_changed"
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 _INVOLVEMENT_LABELS = {Involvement.TEAM_MEMBER: "team member", Involvement.CONSULTED: "consulted"}
+_INVOLVEMENT_NOW = {
+    Involvement.TEAM_MEMBER: "now a team member",
+    Involvement.CONSULTED: "now consulted rather than on the team",
+}
 
 
 def neutralise_formula(cell: str) -> str:
@@ -47,8 +69,9 @@ def neutralise_formula(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
+def local_day(moment: datetime | None, zone: tzinfo) -> str:
+    """The moment's date where the trust is ('2026-09-07'), which spreadsheets read as a date."""
+    return moment.astimezone(zone).date().isoformat() if moment else ""
 
 
 def _yes_no(flag: bool) -> str:
@@ -66,11 +89,73 @@ def _write(out: TextIO, header: Sequence[str], rows: Iterable[Sequence[str]]) ->
     return written
 
 
-def export_memberships(session: Session, out: TextIO) -> int:
-    """Write every project membership, past ones too, as CSV; the number of rows written."""
+@dataclass(frozen=True)
+class Stretch:
+    """Part of a membership held with one role and one involvement."""
+
+    role: Role
+    involvement: Involvement
+    start: datetime
+    end: datetime | None
+    then: str  # what ended it: "left the team", "role changed to carer", or "" (it goes on)
+
+
+def membership_stretches(
+    role: Role,
+    involvement: Involvement,
+    joined: datetime,
+    left: datetime | None,
+    changes: Sequence[tuple[datetime, str, dict[str, Any]]],
+) -> list[Stretch]:
+    """A membership's history, oldest first, from today's state and its audited changes.
+
+    `changes` are (when, audit action, detail with the old and new values) in time order;
+    they are undone from today's state backwards, so each stretch has the role it had.
+    """
+    stretches = [Stretch(role, involvement, joined, left, "left the team" if left else "")]
+    for at, moments in itertools.groupby(reversed(changes), key=lambda change: change[0]):
+        later = stretches[0]
+        earlier, said = later, []
+        for _at, action, detail in moments:
+            try:
+                if action == ROLE_CHANGED:
+                    earlier = replace(earlier, role=Role(detail.get("old")))
+                    said.append(f"role changed to {Role(detail.get('new')).label}")
+                else:
+                    earlier = replace(earlier, involvement=Involvement(detail.get("old")))
+                    said.append(_INVOLVEMENT_NOW[Involvement(detail.get("new"))])
+            except ValueError:
+                continue  # a change recorded without its values: nothing to go on
+        start = min(max(at, joined), later.end or at)
+        if not said or start <= joined:
+            # A change made before the date they were later recorded as joining: what they
+            # held from that date on is what followed it.
+            continue
+        stretches[0] = replace(later, start=start)
+        then = "; ".join(reversed(said))  # (undone last first: said in the order made)
+        stretches.insert(0, replace(earlier, start=joined, end=start, then=then))
+    return stretches
+
+
+def export_memberships(session: Session, out: TextIO, *, zone: tzinfo) -> int:
+    """Write every project membership, past ones too, as CSV; the number of rows written.
+
+    A membership whose role or involvement changed has a row for each stretch, each with
+    its dates and what changed at its end (rebuilt from the audit trail).
+    """
     on_chat = exists().where(ChatIdentity.person_id == Person.id)
+    changes = (
+        select(AuditEvent.id, AuditEvent.subject_id, AuditEvent.at, AuditEvent.action)
+        .add_columns(AuditEvent.detail)
+        .where(
+            AuditEvent.subject_type == "membership",
+            AuditEvent.action.in_((ROLE_CHANGED, INVOLVEMENT_CHANGED)),
+        )
+        .subquery()
+    )
     query = (
         select(
+            Membership.id,
             Project.name,
             Project.site,
             Project.status,
@@ -80,10 +165,14 @@ def export_memberships(session: Session, out: TextIO) -> int:
             on_chat,
             Membership.joined_at,
             Membership.left_at,
+            changes.c.at,
+            changes.c.action,
+            changes.c.detail,
         )
         .select_from(Membership)
         .join(Project, Project.id == Membership.project_id)
         .join(Person, Person.id == Membership.person_id)
+        .outerjoin(changes, changes.c.subject_id == Membership.id)
         .order_by(
             Project.name_key,
             Project.id,
@@ -91,27 +180,39 @@ def export_memberships(session: Session, out: TextIO) -> int:
             Person.id,
             Membership.joined_at,
             Membership.id,
+            changes.c.at,
+            changes.c.id,
         )
     )
-    result = session.execute(query)
     rows = (
         (
             project,
             site or "",
             status.label,
             person,
-            role.label,
-            _INVOLVEMENT_LABELS[involvement],
+            stretch.role.label,
+            _INVOLVEMENT_LABELS[stretch.involvement],
             _yes_no(bool(chat)),
-            _when(joined),
-            _when(left),
+            local_day(stretch.start, zone),
+            local_day(stretch.end, zone),
+            stretch.then,
         )
-        for project, site, status, person, role, involvement, chat, joined, left in result
+        for (_id, project, site, status, person, role, involvement, chat, joined, left), found in (
+            (key, list(group))
+            for key, group in itertools.groupby(session.execute(query), key=lambda r: tuple(r[:10]))
+        )
+        for stretch in membership_stretches(
+            role,
+            involvement,
+            joined,
+            left,
+            [(at, action, detail) for *_, at, action, detail in found if at is not None],
+        )
     )
     return _write(out, MEMBERSHIP_COLUMNS, rows)
 
 
-def export_signups(session: Session, out: TextIO) -> int:
+def export_signups(session: Session, out: TextIO, *, zone: tzinfo) -> int:
     """Write every forum sign-up, past ones too, as CSV; the number of rows written."""
     query = (
         select(
@@ -140,8 +241,8 @@ def export_signups(session: Session, out: TextIO) -> int:
             person,
             role.label if role else "",
             _yes_no(bool(wants_match)),
-            _when(joined),
-            _when(left),
+            local_day(joined, zone),
+            local_day(left, zone),
         )
         for forum, person, role, wants_match, joined, left in session.execute(query)
     )
@@ -161,7 +262,11 @@ class RegisterRow(NamedTuple):
 
 
 def project_register(
-    session: Session, *, site_key: str | None = None, status: ProjectStatus | None = None
+    session: Session,
+    *,
+    zone: tzinfo,
+    site_key: str | None = None,
+    status: ProjectStatus | None = None,
 ) -> Iterator[RegisterRow]:
     """Every project (or one site's, by its key, or one status's) by name, in one query."""
     query = (
@@ -184,13 +289,16 @@ def project_register(
     if status is not None:
         query = query.where(Project.status == status)
     for name, where, state, lead, email, started_on, created_at, partner in session.execute(query):
-        # A project with no start date in the register started when it was recorded.
-        started = started_on or created_at.astimezone(UTC).date()
+        # A project with no start date in the register started when it was recorded here.
+        started = started_on or created_at.astimezone(zone).date()
         yield RegisterRow(name, where, state, lead, email, started, bool(partner))
 
 
-def export_projects(session: Session, out: TextIO) -> int:
-    """Write every project as the register import loaded it, as CSV; the number of rows."""
+def export_projects(session: Session, out: TextIO, *, zone: tzinfo) -> int:
+    """Write every project, its lead, and whether it has a service user or carer on the team now.
+
+    As CSV, one row a project (as the register import loaded it); the number of rows.
+    """
     rows = (
         (
             row.name,
@@ -201,6 +309,6 @@ def export_projects(session: Session, out: TextIO) -> int:
             row.started.isoformat(),
             _yes_no(row.lived_experience),
         )
-        for row in project_register(session)
+        for row in project_register(session, zone=zone)
     )
     return _write(out, PROJECT_COLUMNS, rows)

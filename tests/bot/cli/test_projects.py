@@ -107,7 +107,7 @@ def test_export_projects_writes_the_register_as_loaded_with_formulas_neutralised
             "Lead",
             "Lead's e-mail",
             "Started",
-            "Service user or carer on the team",
+            "Service user or carer on the team now",
         ],
         ["Discharge letters", "Hillside", "on hold", "Tom Baker", "", "2026-02-03", "no"],
         [

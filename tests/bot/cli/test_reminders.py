@@ -459,3 +459,33 @@ def test_dry_run_of_a_week_whose_reminder_was_missed_says_it_is_skipped(
         "missed (qi-nudge was not running). It is skipped, so as not to remind people twice in a "
         "few days; the next is due on Monday 30 November 2026 at 09:30."
     )
+
+
+# --- remind --now records the week's figures, as the scheduler does before its reminders -----
+
+
+def remind_now(ctx):
+    """`qi-nudge remind --now` in this process, on the test database and clock."""
+    from bot.cli.main import build_parser
+    from bot.runtime.settings import load_settings
+
+    args = build_parser().parse_args(["remind", "--now"])
+    args.settings = load_settings({}, env_file=None)
+    return args.handler(ctx, args)
+
+
+def test_remind_now_before_the_weeks_moment_records_the_weeks_figures(ctx, week_of_a_trust, capsys):
+    from store import stats as stats_store
+
+    ctx.clock.advance(days=7, hours=-2)  # Monday 08:00: the weekly job records them at 09:30
+
+    remind_now(ctx)
+
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "This week's figures are recorded: /qi-stats and the run chart show them.\n"
+        "Week 2026-W49: 5 active projects without a service user or carer.\n"
+    )
+    with ctx.sessions() as session:
+        last = stats_store.snapshots(session)[-1]
+    assert (last.week, last.active_projects, last.involved_projects) == ("2026-W49", 6, 1)

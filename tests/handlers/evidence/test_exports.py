@@ -1,14 +1,21 @@
-"""CSV exports for admins: `qi-nudge export memberships|signups`."""
+"""CSV exports for admins: `qi-nudge export projects|memberships|signups`."""
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import event
 
-from handlers.evidence.exports import export_memberships, export_signups, neutralise_formula
+from handlers.evidence.exports import (
+    export_memberships,
+    export_projects,
+    export_signups,
+    neutralise_formula,
+)
+from store.audit import record
 from store.models import Forum, ForumMember, Membership, Person, Project
 from store.names import name_key
 from store.roles import Involvement, ProjectStatus, Role
@@ -23,17 +30,19 @@ MEMBERSHIP_HEADER = [
     "Role",
     "Involvement",
     "On chat",
-    "Joined (UTC)",
-    "Left (UTC)",
+    "From",
+    "Until",
+    "Then",
 ]
-SIGNUP_HEADER = ["Forum", "Person", "Role", "Wants to be matched", "Joined (UTC)", "Left (UTC)"]
+SIGNUP_HEADER = ["Forum", "Person", "Role", "Wants to be matched", "Joined", "Left"]
+LONDON = ZoneInfo("Europe/London")
 
 
-def exported(sessions, export) -> tuple[int, list[list[str]]]:
+def exported(sessions, export, zone=LONDON) -> tuple[int, list[list[str]]]:
     """What an admin's spreadsheet would show: the count returned, and every row, header first."""
     out = io.StringIO(newline="")
     with sessions() as session:
-        written = export(session, out)
+        written = export(session, out, zone=zone)
     return written, list(csv.reader(io.StringIO(out.getvalue(), newline="")))
 
 
@@ -58,19 +67,20 @@ def add_project(session, name: str, now, *, site=None, status=ProjectStatus.ACTI
     return project
 
 
-def add_membership(session, project, who, role, involvement, joined, left=None) -> None:
-    session.add(
-        Membership(
-            project_id=project.id,
-            person_id=who.id,
-            role=role,
-            involvement=involvement,
-            consent_recorded_by_id=who.id,
-            consent_recorded_at=joined,
-            joined_at=joined,
-            left_at=left,
-        )
+def add_membership(session, project, who, role, involvement, joined, left=None) -> Membership:
+    membership = Membership(
+        project_id=project.id,
+        person_id=who.id,
+        role=role,
+        involvement=involvement,
+        consent_recorded_by_id=who.id,
+        consent_recorded_at=joined,
+        joined_at=joined,
+        left_at=left,
     )
+    session.add(membership)
+    session.flush()
+    return membership
 
 
 def add_signup(session, forum_id, who, role, *, wants_match, joined, left=None) -> None:
@@ -109,19 +119,19 @@ def test_memberships_export_has_every_membership_including_past_ones(sessions, c
         MEMBERSHIP_HEADER,
         [
             "Falls prevention", "Ward 7", "active", "Ben Okafor", "service user", "team member",
-            "yes", "2026-10-24T10:00:00Z", "2026-11-21T10:00:00Z",
+            "yes", "2026-10-24", "2026-11-21", "left the team",
         ],
         [
             "Falls prevention", "Ward 7", "active", "Ben Okafor", "carer", "team member",
-            "yes", "2026-11-23T10:00:00Z", "",
+            "yes", "2026-11-23", "", "",
         ],
         [
             "Falls prevention", "Ward 7", "active", "sam jones", "peer supporter", "consulted",
-            "no", "2026-11-23T10:00:00Z", "",
+            "no", "2026-11-23", "", "",
         ],
         [
             "Insulin safety", "", "on hold", "sam jones", "carer", "consulted",
-            "no", "2026-11-23T10:00:00Z", "",
+            "no", "2026-11-23", "", "",
         ],
     ]  # fmt: skip
 
@@ -145,9 +155,9 @@ def test_signups_export_has_every_forum_signup_including_past_ones(sessions, clo
     assert written == 3
     assert rows == [
         SIGNUP_HEADER,
-        ["North QI Forum", "Asha Patel", "", "no", "2026-11-23T10:00:00Z", ""],
-        ["North QI Forum", "Ben Okafor", "", "yes", "2026-11-13T10:00:00Z", "2026-11-23T09:00:00Z"],
-        ["South QI Forum", "Asha Patel", "staff", "no", "2026-11-23T10:00:00Z", ""],
+        ["North QI Forum", "Asha Patel", "", "no", "2026-11-23", ""],
+        ["North QI Forum", "Ben Okafor", "", "yes", "2026-11-13", "2026-11-23"],
+        ["South QI Forum", "Asha Patel", "staff", "no", "2026-11-23", ""],
     ]
 
 
@@ -202,8 +212,14 @@ def test_each_export_is_one_query(sessions, clock):
         for i in range(5):
             who = add_person(session, f"Person {i}", now)
             project = add_project(session, f"Project {i}", now)
-            add_membership(session, project, who, Role.CARER, Involvement.TEAM_MEMBER, now)
+            member = add_membership(session, project, who, Role.CARER, Involvement.TEAM_MEMBER, now)
             add_signup(session, forum_id, who, Role.CARER, wants_match=True, joined=now)
+            for days, old, new in ((1, "staff", "other"), (2, "other", "carer")):  # a row each
+                record(
+                    session, at=now + timedelta(days=days), actor_id=None,
+                    action="membership.role_changed", subject_type="membership",
+                    subject_id=member.id, old=old, new=new,
+                )  # fmt: skip
     statements: list[str] = []
 
     def count(conn, cursor, statement, parameters, context, executemany):
@@ -212,9 +228,90 @@ def test_each_export_is_one_query(sessions, clock):
     connection = sessions.kw["bind"]
     event.listen(connection, "before_cursor_execute", count)
     try:
-        assert exported(sessions, export_memberships)[0] == 5
+        assert exported(sessions, export_memberships)[0] == 15
         assert exported(sessions, export_signups)[0] == 5
     finally:
         event.remove(connection, "before_cursor_execute", count)
 
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
+
+
+# --- issue 19: history rows, local dates, and the projects with their leads ---------------------
+
+
+def test_a_role_or_involvement_change_is_a_history_row_with_what_changed_then(
+    chat, sessions, clock, asha
+):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project add-member "Falls" "Sam Jones" as staff --consent')  # 23 Nov
+    clock.advance(days=7)
+    chat.say(asha, '/qi-project edit-member "Falls" "Sam Jones" as carer')  # 30 November
+    clock.advance(days=14)
+    chat.say(asha, '/qi-project edit-member "Falls" "Sam Jones" --consulted')  # 14 December
+    clock.advance(days=7)
+    chat.say(asha, '/qi-project remove-member "Falls" "Sam Jones"')  # 21 December
+
+    written, rows = exported(sessions, export_memberships)
+
+    assert written == 3
+    assert [row[3:] for row in rows[1:]] == [
+        ["Sam Jones", "staff", "team member", "no", "2026-11-23", "2026-11-30",
+         "role changed to carer"],
+        ["Sam Jones", "carer", "team member", "no", "2026-11-30", "2026-12-14",
+         "now consulted rather than on the team"],
+        ["Sam Jones", "carer", "consulted", "no", "2026-12-14", "2026-12-21", "left the team"],
+    ]  # fmt: skip
+
+
+def test_a_role_and_involvement_changed_together_are_one_row_end(chat, sessions, clock, asha):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project add-member "Falls" "Sam Jones" as staff --consulted --consent')
+    clock.advance(days=3)
+
+    chat.say(asha, '/qi-project edit-member "Falls" "Sam Jones" as carer --team-member')
+
+    _, rows = exported(sessions, export_memberships)
+    assert [row[4:] for row in rows[1:]] == [
+        ["staff", "consulted", "no", "2026-11-23", "2026-11-26",
+         "role changed to carer; now a team member"],
+        ["carer", "team member", "no", "2026-11-26", "", ""],
+    ]  # fmt: skip
+
+
+def test_dates_are_the_trusts_own_not_utc(sessions, clock):
+    # On the team "since 7 September": midnight in London, 23:00 on the 6th in UTC.
+    since = datetime(2026, 9, 6, 23, 0, tzinfo=UTC)
+    forum_id = given.forum(sessions, clock())
+    with sessions.begin() as session:
+        sam = add_person(session, "Sam Jones", since)
+        falls = add_project(session, "Falls prevention", since)
+        add_membership(session, falls, sam, Role.CARER, Involvement.TEAM_MEMBER, since)
+        add_signup(session, forum_id, sam, Role.CARER, wants_match=False, joined=since)
+
+    _, memberships = exported(sessions, export_memberships)
+    _, signups = exported(sessions, export_signups)
+    _, projects = exported(sessions, export_projects)
+
+    assert memberships[1][7] == "2026-09-07"
+    assert signups[1][4] == "2026-09-07"
+    assert projects[1][5] == "2026-09-07"  # no start date in the register: when recorded
+
+
+def test_the_projects_export_has_each_projects_lead_and_lived_experience_now(
+    chat, sessions, clock, asha, ben
+):
+    chat.say(asha, '/qi-project new "Falls prevention"')
+    chat.say(asha, '/qi-project new "Kinder waiting rooms"')
+    chat.say(asha, '/qi-project add-member "Kinder" "Sam Jones" as carer --consulted --consent')
+    chat.say(ben, "/qi-join falls as carer")
+    chat.say(ben, "/qi-leave falls")
+
+    written, rows = exported(sessions, export_projects)
+
+    assert written == 2
+    assert rows == [
+        ["Project", "Site", "Status", "Lead", "Lead's e-mail", "Started",
+         "Service user or carer on the team now"],
+        ["Falls prevention", "", "active", "Asha Patel", "", "2026-11-23", "no"],  # Ben left
+        ["Kinder waiting rooms", "", "active", "Asha Patel", "", "2026-11-23", "no"],  # consulted
+    ]  # fmt: skip

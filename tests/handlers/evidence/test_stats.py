@@ -493,7 +493,7 @@ def test_the_example_trust_shows_its_signals_a_line_each_explained_once(chat, ct
 
     reply = chat.say(asha, "/qi-stats")  # the demo's organiser
 
-    assert "25 weeks of figures. Signs of real change:\n" in reply.text
+    assert "26 weeks of figures. Signs of real change:\n" in reply.text  # to this week
     assert "• 7 weeks in a row below the median (weeks 1 to 7): a shift.\n" in reply.text
     assert "• 9 weeks in a row above the median (weeks 8 to 16): a shift.\n" in reply.text
     assert reply.text.count("Six or more in a row on one side of the median is unlikely") == 1
