@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from store.models import AuditEvent, InvolvementAnswer, Membership, Project
 from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, ProjectStatus
@@ -91,9 +91,11 @@ class TeamOrConsulted:
     active: int
     team_member: int  # "Big I": the headline
     consulted_only: int  # "little i": consulted, nobody on the team
+    # Service users and carers put from consulted onto the team since the date asked about.
+    moved_to_team: int
 
 
-def _lived_experience(involvement: Involvement) -> object:
+def _lived_experience(involvement: Involvement) -> ColumnElement[bool]:
     """SQL: the project has a current service user or carer with this involvement."""
     return exists().where(
         Membership.project_id == Project.id,
@@ -103,43 +105,42 @@ def _lived_experience(involvement: Involvement) -> object:
     )
 
 
-def team_or_consulted(session: Session, site_key: str | None = None) -> TeamOrConsulted:
-    """Big I and little i among active projects, overall or at one site (by its key)."""
+def team_or_consulted(
+    session: Session, since: datetime, site_key: str | None = None
+) -> TeamOrConsulted:
+    """Big I and little i among active projects, and the moves since `since`: one statement.
+
+    Overall, or at one site (by its key). A move is an audited change of a service user's or
+    carer's place from consulted to team member (handlers/projects/team.py writes it).
+    """
     team = _lived_experience(Involvement.TEAM_MEMBER)
     consulted = _lived_experience(Involvement.CONSULTED)
     where = [Project.status == ProjectStatus.ACTIVE]
-    if site_key is not None:
-        where.append(Project.site_key == site_key)
-    row = session.execute(
-        select(
-            func.count(),
-            func.count().filter(team),
-            func.count().filter(and_(consulted, ~team)),
-        ).where(*where)
-    ).one()
-    return TeamOrConsulted(int(row[0]), int(row[1]), int(row[2]))
-
-
-def moves_to_team_member(session: Session, since: datetime, site_key: str | None = None) -> int:
-    """Service users and carers put from consulted onto the team since `since` (at one site)."""
-    query = (
-        select(AuditEvent.detail, Membership.role)
+    moves = (
+        select(func.count(AuditEvent.id))
         .join(Membership, Membership.id == AuditEvent.subject_id)
         .where(
             AuditEvent.action == INVOLVEMENT_CHANGED,
             AuditEvent.subject_type == "membership",
             AuditEvent.at >= since,
+            AuditEvent.detail["old"].as_string() == Involvement.CONSULTED.value,
+            AuditEvent.detail["new"].as_string() == Involvement.TEAM_MEMBER.value,
+            Membership.role.in_(sorted(LIVED_EXPERIENCE_ROLES)),
         )
     )
     if site_key is not None:
-        query = query.join(Project, Project.id == Membership.project_id).where(
-            Project.site_key == site_key
+        where.append(Project.site_key == site_key)
+        # Its own projects, not the outer count's: a move counts once, whatever is active.
+        moved_on = aliased(Project)
+        moves = moves.join(moved_on, moved_on.id == Membership.project_id).where(
+            moved_on.site_key == site_key
         )
-    rows = session.execute(query)
-    return sum(
-        1
-        for detail, role in rows
-        if role in LIVED_EXPERIENCE_ROLES
-        and (detail or {}).get("old") == Involvement.CONSULTED.value
-        and (detail or {}).get("new") == Involvement.TEAM_MEMBER.value
-    )
+    row = session.execute(
+        select(
+            func.count(),
+            func.count().filter(team),
+            func.count().filter(and_(consulted, ~team)),
+            moves.scalar_subquery(),
+        ).where(*where)
+    ).one()
+    return TeamOrConsulted(int(row[0]), int(row[1]), int(row[2]), int(row[3] or 0))

@@ -31,18 +31,13 @@ def with_big_and_little_i(ctx: Context, reply: Reply, site: str = "") -> Reply:
             if found is None:
                 return reply  # /qi-stats itself has already said which sites there are
             key = found.key
-        figures = involvement_stats.team_or_consulted(session, key)
-        moves = involvement_stats.moves_to_team_member(
-            session, ctx.now() - timedelta(days=MOVES_OVER_DAYS), key
-        )
-    section = Section(
-        heading="On the team, or consulted",
-        text=big_and_little_i_text(figures, moves),
-    )
+        since = ctx.now() - timedelta(days=MOVES_OVER_DAYS)
+        figures = involvement_stats.team_or_consulted(session, since, key)
+    section = Section(heading="On the team, or consulted", text=big_and_little_i_text(figures))
     return replace(reply, sections=(*reply.sections, section))
 
 
-def big_and_little_i_text(figures: involvement_stats.TeamOrConsulted, moves: int) -> str:
+def big_and_little_i_text(figures: involvement_stats.TeamOrConsulted) -> str:
     """Both measures in plain words, and the moves from consulted to the team in the last year."""
     if not figures.active:
         return "There are no active projects yet."
@@ -53,6 +48,6 @@ def big_and_little_i_text(figures: involvement_stats.TeamOrConsulted, moves: int
     ]
     lines.append(
         "• Moved from consulted to team member in the last year: "
-        f"{plural(moves, 'service user or carer', 'service users and carers')}."
+        f"{plural(figures.moved_to_team, 'service user or carer', 'service users and carers')}."
     )
     return "\n".join(lines)

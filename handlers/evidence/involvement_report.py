@@ -68,16 +68,25 @@ def handle_involvement_stats(ctx: Context, actor: Actor, words: Sequence[str]) -
 
 
 def organiser_report(ctx: Context, actor: Actor) -> Reply:
-    """Share of answers in the top two per period, over time; organisers only."""
+    """Share of answers in the top two per period, over time, with comments; organisers only."""
     with ctx.sessions() as session:
         person = known_person(session, actor)
         if person is None or not is_admin(session, person.id):
             raise Refusal(NOT_ORGANISER)
+    return involvement_over_time(ctx, with_comments=True)
+
+
+def involvement_over_time(ctx: Context, *, with_comments: bool) -> Reply:
+    """The run chart of the share feeling involved; the latest comments if `with_comments`.
+
+    For organisers (the caller checks): in chat, or `qi-nudge stats --involvement`.
+    """
+    with ctx.sessions() as session:
         periods = involvement_stats.answers_by_period(session)
         shown = [p for p in periods if p.total >= MIN_ANSWERS]
         comments = (
             involvement_stats.period_comments(session, shown[-1].start, COMMENTS_SHOWN)
-            if shown
+            if shown and with_comments
             else []
         )
     left_out = len(periods) - len(shown)
@@ -177,13 +186,12 @@ def _top_two_text(period: PeriodAnswers) -> str:
     top = sum(period.counts[a] for a in TOP_TWO)
     share = round(100 * top / period.total)
     return (
-        f'{top} of {plural(period.total, "answer")} said "Yes, a lot" or "Yes, somewhat" '
-        f"({share}%)"
+        f'{top} of {plural(period.total, "answer")} said "Yes, a lot" or "Yes, somewhat" ({share}%)'
     )
 
 
 def _counts_line(period: PeriodAnswers) -> str:
-    """'Yes, a lot: 4; Yes, somewhat: 3; Not really: 1; Not at all: 1.'"""
+    """Every answer with its count: 'Yes, a lot: 4; Yes, somewhat: 3; ...'."""
     return "; ".join(f"{ANSWER_WORDS[a]}: {period.counts[a]}" for a in ANSWERS) + "."
 
 

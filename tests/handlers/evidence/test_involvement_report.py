@@ -183,3 +183,10 @@ def test_someone_who_leads_nothing_is_told_so(chat, ctx):
     reply = chat.say(person("Gil Newcomer"), "/qi-stats involvement mine")
 
     assert reply.ok and "You don't lead a project here" in reply.text
+
+
+def test_help_for_stats_names_the_involvement_report(chat, asha):
+    reply = chat.say(asha, "/qi-help stats")
+
+    assert "/qi-stats involvement: how involved service users and carers feel" in reply.text
+    assert "/qi-stats involvement mine" in reply.text
