@@ -88,6 +88,8 @@ TOPICS: dict[str, tuple[str, str]] = {
         "• /qi-stats: all projects\n• /qi-stats Riverside Hospital: one site's projects, "
         "the same ones /qi-projects Riverside Hospital lists\n"
         "• /qi-stats forum: who comes to the forum's meetings\n"
+        "• /qi-stats involvement: how involved service users and carers feel (organisers; "
+        "a lead: /qi-stats involvement mine)\n"
         'Organisers can mark a change on the chart: /qi-stats note {past_long_day} "Forum '
         'relaunched"\n'
         "• /qi-stats notes: the notes on the chart, with their numbers\n"

@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--replace", action="store_true", help="back-fill over weeks already recorded"
     )
+    stats.add_argument(
+        "--involvement", action="store_true", help="how involved service users and carers feel"
+    )
     stats.set_defaults(handler=_in("stats", "cmd_stats"))
 
     teams = sub.add_parser("teams", help="Microsoft Teams: the app package, and its channels")

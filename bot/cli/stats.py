@@ -12,6 +12,7 @@ from handlers.core.dates import example_past_day, local_today, read_past_day
 from handlers.core.errors import Refusal
 from handlers.core.reply import Reply
 from handlers.core.wording import plural
+from handlers.evidence.involvement_report import involvement_over_time
 from handlers.evidence.stats import backfill, forum_stats, project_stats
 from handlers.nudges.weekly import NudgePolicy
 from store import stats as stats_store
@@ -30,6 +31,8 @@ CSV_HEADER = (
 
 def cmd_stats(ctx: Context, args: argparse.Namespace) -> int:
     """Print the headline; write the chart (--chart) and the weekly figures (--csv)."""
+    if getattr(args, "involvement", False):
+        return cmd_involvement(ctx, args)
     protected = database_files_of(ctx.sessions)
     force = getattr(args, "force", False)
     for path in (args.chart, args.csv):
@@ -101,3 +104,23 @@ def _date(ctx: Context, text: str) -> date:
         # Back-fill works out weeks gone by: a day to come would quietly do nothing.
         raise Refusal(f"--since {day:%Y-%m-%d} is still to come. For example: {example}")
     return day
+
+
+def cmd_involvement(ctx: Context, args: argparse.Namespace) -> int:
+    """`stats --involvement`: how involved people feel, per period; the chart with --chart.
+
+    Aggregates only, as organisers see them in chat; the comments are left to chat, where only
+    organisers see them.
+    """
+    protected = database_files_of(ctx.sessions)
+    force = getattr(args, "force", False)
+    if args.chart:
+        check_target(args.chart, protected=protected, force=force)
+    reply = involvement_over_time(ctx, with_comments=False)
+    print(reply.text)
+    if args.chart and reply.image is not None:
+        write_output(args.chart, reply.image.png, protected=protected, force=force)
+        print(f"Chart written to {args.chart}. What it shows: {reply.image.alt_text}")
+    elif args.chart:
+        print("No chart to write yet.")
+    return 0

@@ -34,7 +34,9 @@ from handlers.core.wording import (
     plural,
     when,
 )
+from handlers.evidence.big_and_little_i import with_big_and_little_i
 from handlers.evidence.charts import attendance_chart, run_chart
+from handlers.evidence.involvement_report import handle_involvement_stats
 from handlers.evidence.run_chart import RunChartAnalysis, Signal, analyse
 from handlers.forum.meetings import going_by_role
 from store import forums as forum_store
@@ -232,7 +234,9 @@ def handle_stats_command(ctx: Context, actor: Actor, text: str) -> Reply:
         return _add_note(ctx, actor, words[1:])
     if first == "forum":
         return forum_stats(ctx, " ".join(words[1:]))
-    return project_stats(ctx, " ".join(words))
+    if first == "involvement":
+        return handle_involvement_stats(ctx, actor, words[1:])
+    return with_big_and_little_i(ctx, project_stats(ctx, " ".join(words)), " ".join(words))
 
 
 def project_stats(ctx: Context, site: str = "") -> Reply:

@@ -613,7 +613,9 @@ def test_stats_reads_a_few_set_based_statements_however_many_projects(
     after = statements_of(ctx, lambda: chat.say(asha, f"/qi-stats {site}"))
 
     # One statement for the weeks, the notes and the headline; a site is looked up first.
-    assert len(after) == len(before) == (2 if site else 1)
+    # And one for team members against people consulted (Big I and little i), the site
+    # found again by handlers.evidence.big_and_little_i.
+    assert len(after) == len(before) == (4 if site else 2)
     # Projects are counted in SQL, never read row by row (a site's headline read every
     # project and its history: O(projects) in Python on every request); the site itself is
     # found by its key, with its spelling, in one statement.
