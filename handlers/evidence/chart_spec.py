@@ -99,7 +99,7 @@ def baseline_words(analysis: RunChartAnalysis, dates: Sequence[date]) -> str:
         span = f"{first:%B} to {last:%B %Y}"
     else:
         span = f"{first:%B %Y} to {last:%B %Y}"
-    return f"the middle value of the first {plural(count, 'week')}, {span}"
+    return f"the middle value of the first {plural(count, 'weekly figure')}, {span}"
 
 
 def describe_attendance(meetings: Sequence[tuple[date, int, int]], *, title: str) -> str:

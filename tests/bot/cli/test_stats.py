@@ -33,7 +33,7 @@ def test_a_sites_figures_count_the_projects_its_list_shows(fresh_database_url):
 
     headline = "1 of 3 active projects has a service user or carer on the team"
     assert stats.returncode == 0, stats.stderr
-    assert f"{headline} at Riverside Hospital, up from" in stats.stdout
+    assert f"{headline} at Riverside Hospital (33% today), up from" in stats.stdout
     assert "== Active QI projects at Riverside Hospital ==" in listed.stdout
     assert f"{headline}.\n" in listed.stdout
     assert listed.stdout.count("(Riverside Hospital): led by") == 3
