@@ -7,6 +7,7 @@ import csv
 from datetime import date
 
 from bot.cli.output_files import check_target, database_files_of, open_output, write_output
+from handlers.core import ids
 from handlers.core.context import Context
 from handlers.core.dates import example_past_day, local_today, read_past_day
 from handlers.core.errors import Refusal
@@ -16,6 +17,7 @@ from handlers.evidence.stats import (
     IMPORT_COMMAND,
     Backfilled,
     backfill_report,
+    explain_chart,
     forum_stats,
     project_stats,
 )
@@ -56,6 +58,9 @@ def cmd_stats(ctx: Context, args: argparse.Namespace) -> int:
         else project_stats(ctx, args.site or "")
     )
     print(reply.text)
+    for button in reply.buttons:
+        if button.action_id == ids.EXPLAIN_CHART:  # organisers here: the longer words at once
+            print(f"\n{explain_chart(button.value).text}")
     if args.chart:
         if reply.image is None:
             print("No chart to write yet.")

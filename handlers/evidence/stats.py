@@ -443,6 +443,11 @@ def _findings(analysis: RunChartAnalysis, points: Sequence[tuple[date, float]]) 
 
 def handle_explain_chart_button(ctx: Context, actor: Actor, value: str) -> Reply:
     """'What does this mean?': the run chart's baseline and each sign it found, explained."""
+    return explain_chart(value)
+
+
+def explain_chart(value: str) -> Reply:
+    """The explanation a chart's "What does this mean?" button carries (its value, as given)."""
     count, _, found = value.partition(":")
     baseline = int(count) if count.isdigit() and 0 < int(count) <= BASELINE_POINTS else 0
     rules = [rule for rule in found.split(",") if rule]
