@@ -92,7 +92,9 @@ def plan_due_announcements(
             reminders_due.append(meeting)
     planned.extend(_going_reminders(session, reminders_due))
     planned.extend(
-        invitations.plan_invitations(session, invitations_due, now=now, methods=ctx.outside_methods)
+        invitations.plan_invitations(
+            session, invitations_due, now=now, methods=ctx.outside_methods
+        )
     )
     return planned
 
