@@ -300,3 +300,7 @@ def handle_suggestion_button(ctx: Context, actor: Actor, value: str) -> Reply:
 
 
 ACTIONS[ids.RUN_SUGGESTED] = handle_suggestion_button
+
+# The run chart's "What does this mean?" (issue 19): words only, so it never waits to write.
+ACTIONS[ids.EXPLAIN_CHART] = stats.handle_explain_chart_button
+READ_ONLY = READ_ONLY | {ids.EXPLAIN_CHART}

@@ -7,13 +7,21 @@ import csv
 from datetime import date
 
 from bot.cli.output_files import check_target, database_files_of, open_output, write_output
+from handlers.core import ids
 from handlers.core.context import Context
 from handlers.core.dates import example_past_day, local_today, read_past_day
 from handlers.core.errors import Refusal
 from handlers.core.reply import Reply
-from handlers.core.wording import plural
+from handlers.core.wording import on_day, plural
 from handlers.evidence.involvement_report import involvement_over_time
-from handlers.evidence.stats import backfill, forum_stats, project_stats
+from handlers.evidence.stats import (
+    IMPORT_COMMAND,
+    Backfilled,
+    backfill_report,
+    explain_chart,
+    forum_stats,
+    project_stats,
+)
 from handlers.nudges.weekly import NudgePolicy
 from store import stats as stats_store
 
@@ -43,20 +51,19 @@ def cmd_stats(ctx: Context, args: argparse.Namespace) -> int:
         settings = getattr(args, "settings", None)
         # Measured when the live weekly figure is taken: NUDGE_DAY at NUDGE_TIME.
         policy = settings.nudge_policy if settings is not None else NudgePolicy()
-        weeks = backfill(
+        done = backfill_report(
             ctx, since=since, replace=args.replace, weekday=policy.weekday, at=policy.at
         )
-        kept = "" if args.replace else " (weeks already recorded were kept as they were)"
-        print(
-            f"Worked out {plural(weeks, 'past week')} from the project and membership "
-            f"history{kept}."
-        )
+        print(backfilled_text(done))
     reply: Reply = (
         forum_stats(ctx, args.forum)
         if args.forum is not None
         else project_stats(ctx, args.site or "")
     )
     print(reply.text)
+    for button in reply.buttons:
+        if button.action_id == ids.EXPLAIN_CHART:  # organisers here: the longer words at once
+            print(f"\n{explain_chart(button.value).text}")
     if args.chart:
         if reply.image is None:
             print("No chart to write yet.")
@@ -67,6 +74,39 @@ def cmd_stats(ctx: Context, args: argparse.Namespace) -> int:
         rows = write_csv(ctx, args.csv, force=force)
         print(f"{rows} weekly figures written to {args.csv}.")
     return 0
+
+
+def backfilled_text(done: Backfilled) -> str:
+    """What a back-fill did, with each number saying what it counts."""
+    if not done.any_projects:
+        return (
+            "There are no projects yet, so there are no past weeks to work out. Load the "
+            f"project register first: {IMPORT_COMMAND}"
+        )
+    if not done.weeks or done.first is None:
+        return "The first project began this week, so there are no past weeks to work out yet."
+    began = " (when the first project began)" if done.from_first_project else ""
+    lines = [
+        f"Worked out the figures for {plural(done.weeks, 'past week')}, from the week of "
+        f"{on_day(done.first)}{began} to last week, from the project and membership history."
+    ]
+    if done.without_active:
+        lines.append(
+            f"In {done.without_active} of them no project was active, so there is no share "
+            f"to draw: the run chart leaves {'it' if done.without_active == 1 else 'them'} out."
+            if done.without_active < done.weeks
+            else "No project was active in any of them, so the run chart has nothing to draw "
+            "from them."
+        )
+    if done.kept:
+        lines.append(
+            f"{plural(done.kept, 'week')} already recorded "
+            f"{'was' if done.kept == 1 else 'were'} kept as "
+            f"{'it was' if done.kept == 1 else 'they were'} (--replace works them out again)."
+        )
+    if done.this_week_taken:
+        lines.append("This week's figure, taken when its reminder time came, is on the chart too.")
+    return " ".join(lines)
 
 
 def write_csv(ctx: Context, path: str, *, force: bool = False) -> int:

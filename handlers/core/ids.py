@@ -48,3 +48,6 @@ LEFT_FORUM_GOING = "left_forum_going"  # value: "<forum member id>:still" or ":o
 # value: "" (the person the message goes to confirms their address), or "<forum id>:<role>"
 # (they agree to hear about one more forum, in that role, or "" for none said)
 CONFIRM_CONTACT = "confirm_contact"
+
+# The run chart (issue 19): "What does this mean?" under /qi-stats.
+EXPLAIN_CHART = "explain_chart"  # value: "<weeks in the baseline>:<rule>,<rule>"

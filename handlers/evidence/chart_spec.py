@@ -41,9 +41,13 @@ def describe_run_chart(
     notes: Sequence[tuple[date, str]] = (),
     as_percent: bool = True,
 ) -> str:
-    """Alt text: the dates, where the line went, the median and each signal, in sentences."""
+    """Alt text: the dates, where the line went, the baseline and each signal, in sentences.
+
+    It never repeats `title`: every platform shows the title beside it, and a screen reader
+    would read it twice.
+    """
     if not points:
-        return f"Run chart: {title}. {NO_DATA}: nothing has been recorded, so nothing is plotted."
+        return f"Run chart. {NO_DATA}: nothing has been recorded, so nothing is plotted."
     dates = [when for when, _ in points]
     values = [value for _, value in points]
 
@@ -51,9 +55,7 @@ def describe_run_chart(
         return format_value(value, as_percent)
 
     if len(points) == 1:
-        sentences = [
-            f"Run chart: {title}. One week so far, {_long_date(dates[0])}: {fmt(values[0])}."
-        ]
+        sentences = [f"Run chart, one week so far, {_long_date(dates[0])}: {fmt(values[0])}."]
     else:
         first, last = values[0], values[-1]
         if last > first:
@@ -63,23 +65,41 @@ def describe_run_chart(
         else:
             movement = f"started and ended at {fmt(first)}"
         sentences = [
-            f"Run chart: {title}, from {_long_date(dates[0])} to {_long_date(dates[-1])} "
+            f"Run chart from {_long_date(dates[0])} to {_long_date(dates[-1])} "
             f"({plural(len(points), 'week')}).",
             f"It {movement} (lowest {fmt(min(values))}, highest {fmt(max(values))})"
-            + (f"; the median is {fmt(analysis.median)}." if analysis.median is not None else "."),
+            + (
+                f"; the baseline is {fmt(analysis.median)}, {baseline_words(analysis, dates)}."
+                if analysis.median is not None
+                else "."
+            ),
         ]
-    phrases = [
-        _describe_signal(signal, analysis, dates, values, fmt) for signal in analysis.signals
+    # Each sign in the very sentence the chat says under the chart.
+    sentences += [
+        f"{signal_phrase(signal, analysis, dates, values, fmt)}." for signal in analysis.signals
     ]
-    if phrases:
-        sentences.append("Signals: " + "; ".join(phrases) + ".")
-    elif len(points) > 1:
-        sentences.append("No signals of non-random change.")
+    if not analysis.signals and len(points) > 1:
+        sentences.append("No sign yet of change beyond the usual ups and downs.")
     shown = notes_in_range(notes, dates[0], dates[-1])
     if shown:
         marked = "; ".join(f"{text} ({_long_date(when)})" for when, text in shown)
         sentences.append(f"Changes marked: {marked}.")
     return " ".join(sentences)
+
+
+def baseline_words(analysis: RunChartAnalysis, dates: Sequence[date]) -> str:
+    """How the baseline was chosen: 'the middle value of the first 12 weeks, June to August'."""
+    count = analysis.baseline or len(dates)
+    if count <= 1:
+        return f"the first week's figure ({_long_date(dates[0])})"
+    first, last = dates[0], dates[count - 1]
+    if (first.year, first.month) == (last.year, last.month):
+        span = f"{first:%B %Y}"
+    elif first.year == last.year:
+        span = f"{first:%B} to {last:%B %Y}"
+    else:
+        span = f"{first:%B %Y} to {last:%B %Y}"
+    return f"the middle value of the first {plural(count, 'weekly figure')}, {span}"
 
 
 def describe_attendance(meetings: Sequence[tuple[date, int, int]], *, title: str) -> str:
@@ -120,34 +140,74 @@ def runs_phrase(analysis: RunChartAnalysis) -> str:
     return f"{which}: {plural(analysis.runs, 'run')} where {low} to {high} were expected"
 
 
-def _describe_signal(
+def _runs_counted(analysis: RunChartAnalysis) -> str:
+    """'4 runs where 11 to 22 would be usual'."""
+    if analysis.runs_limits is None:
+        return plural(analysis.runs, "run")
+    low, high = analysis.runs_limits
+    return f"{plural(analysis.runs, 'run')} where {low} to {high} would be usual"
+
+
+def signal_phrase(
     signal: Signal,
     analysis: RunChartAnalysis,
     dates: Sequence[date],
     values: Sequence[float],
     fmt: Callable[[float], str],
 ) -> str:
-    """One signal in words, with its dates and values."""
+    """One signal as one short sentence with its dates (no full stop): the chat's and alt text's.
+
+    'A lasting change (a shift): 9 weeks in a row above the baseline, from 8 June 2026 to
+    3 August 2026'. What it means comes first in plain words, the QI name in brackets; its
+    counts are the rule's own (Signal.counted), so the chat and the alt text agree.
+    """
     indices = sorted(signal.indices)
     if signal.rule == "runs":
-        return runs_phrase(analysis)
+        if signal.direction > 0 or (
+            analysis.runs_limits is not None and analysis.runs > analysis.runs_limits[1]
+        ):
+            return (
+                "Crossing the baseline more often than chance would (too many runs): "
+                f"{_runs_counted(analysis)}"
+            )
+        return (
+            f"Long stretches on one side of the baseline (too few runs): {_runs_counted(analysis)}"
+        )
     if not indices:
-        return signal.description
+        return signal.description.rstrip(".")
     start, end = indices[0], indices[-1]
+    counted = signal.counted or len(indices)
     span = f"from {_long_date(dates[start])} to {_long_date(dates[end])}"
     if signal.rule == "shift" and analysis.median is not None:
-        side = "above" if values[start] > analysis.median else "below"
-        return f"a shift of {plural(len(indices), 'week')} {side} the median {span}"
-    if signal.rule == "trend":
-        direction = "rising" if values[end] > values[start] else "falling"
-        return (
-            f"a trend of {plural(len(indices), 'week')} {direction} from {fmt(values[start])} "
-            f"on {_long_date(dates[start])} to {fmt(values[end])} on {_long_date(dates[end])}"
+        above = signal.direction > 0 or (not signal.direction and values[start] > analysis.median)
+        side = "above" if above else "below"
+        weeks = end - start + 1
+        skipped = (
+            f", not counting {plural(weeks - counted, 'week')} exactly on it"
+            if weeks > counted
+            else ""
         )
+        return (
+            f"A lasting change (a shift): {plural(counted, 'week')} in a row {side} the "
+            f"baseline{skipped}, {span}"
+        )
+    if signal.rule == "trend":
+        rising = signal.direction > 0 or (not signal.direction and values[end] > values[start])
+        way = "up" if rising else "down"
+        moved = f"from {fmt(values[start])} on {_long_date(dates[start])} to {fmt(values[end])} "
+        moved += f"on {_long_date(dates[end])}"
+        weeks = end - start + 1
+        if weeks > counted:
+            each = "higher" if rising else "lower"
+            return (
+                f"A steady change (a trend): going {way} over {plural(weeks, 'week')}, {moved}, "
+                f"{counted} different figures in a row each {each} than the last"
+            )
+        return f"A steady change (a trend): {counted} weeks in a row going {way}, {moved}"
     if signal.rule == "astronomical":
-        points = ", ".join(f"{fmt(values[i])} on {_long_date(dates[i])}" for i in indices)
-        return f"an astronomical (unusually far from the rest) point: {points}"
-    return signal.description
+        shown = ", ".join(f"{fmt(values[i])} on {_long_date(dates[i])}" for i in indices)
+        return f"An unusual week, worth checking: {shown} is far from all the other weeks"
+    return signal.description.rstrip(".")
 
 
 def format_value(value: float, as_percent: bool) -> str:

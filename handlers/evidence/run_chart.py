@@ -40,6 +40,8 @@ ASTRONOMICAL = "astronomical"
 SHIFT_LENGTH = 6
 TREND_LENGTH = 5
 MIN_USEFUL_FOR_RUNS = 10
+# The baseline: the first 12 points, as run-chart guides advise (or all, while fewer).
+BASELINE_POINTS = 12
 # Each tail of the runs test: "about a 5% risk" (Perla et al. 2011, Table 1).
 RUNS_TAIL_RISK = Fraction(5, 100)
 MIN_POINTS_FOR_ASTRONOMICAL = 10
@@ -60,7 +62,13 @@ class Signal:
 
     rule: str  # SHIFT | TREND | RUNS | ASTRONOMICAL
     indices: tuple[int, ...]  # 0-based positions of the points involved; () for RUNS
-    description: str  # plain English for people new to QI
+    description: str  # what was found, one short sentence in plain English
+    # How many points the rule counted: a trend counts a value repeated straight after itself
+    # once, so it can span more points than it counts. Every text about the signal says this
+    # number (0: len(indices)), so the chat's words and the chart's alt text agree.
+    counted: int = 0
+    # +1 above the median, going up or too many runs; -1 below, down or too few; 0 unsaid.
+    direction: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class RunChartAnalysis:
     runs: int  # runs: stretches of points on one side of the median
     runs_limits: tuple[int, int] | None  # (fewest, most) runs expected by chance
     signals: tuple[Signal, ...]  # shifts, trends, runs, astronomical points, in that order
+    baseline: int = 0  # how many of the first points the median is taken from (0: all)
 
 
 def analyse(
@@ -103,11 +112,26 @@ def analyse(
         *_trends(points, unit),
         *_runs_signal(runs, limits, len(useful), unit),
         *(
-            Signal(ASTRONOMICAL, (index,), _astronomical_text(index, points[index], unit))
+            Signal(
+                ASTRONOMICAL,
+                (index,),
+                _astronomical_text(index, points[index], unit),
+                1,
+                1 if points[index] > median else -1,
+            )
             for index in astronomical_points(points)
         ),
     ]
-    return RunChartAnalysis(median, len(useful), runs, limits, tuple(signals))
+    return RunChartAnalysis(median, len(useful), runs, limits, tuple(signals), baseline or 0)
+
+
+def baseline_points(count: int) -> int:
+    """How many first points a run chart's baseline median is taken from: 12, or all if fewer.
+
+    QI practice: the median of the first 12 points, frozen and carried on, is what later
+    points are judged against; with fewer points so far, all of them.
+    """
+    return min(count, BASELINE_POINTS)
 
 
 @lru_cache(maxsize=512)
@@ -255,6 +279,8 @@ def _shifts(useful: list[tuple[int, int]], sides: list[int], unit: str) -> list[
                     SHIFT,
                     tuple(index for index, _ in stretch),
                     _shift_text(len(stretch), stretch[0][1], first, last, on_median, unit),
+                    len(stretch),
+                    stretch[0][1],
                 )
             )
         start = end
@@ -287,6 +313,8 @@ def _trends(points: list[float], unit: str) -> list[Signal]:
                     TREND,
                     tuple(range(first, last + 1)),
                     _trend_text(counted, steps[start], first, last, repeats, unit),
+                    counted,
+                    steps[start],
                 )
             )
         start = end
@@ -302,28 +330,12 @@ def _runs_signal(runs: int, limits: tuple[int, int] | None, useful: int, unit: s
         f"between {fewest} and {most} would be expected by chance with "
         f"{_count(useful, unit)} not on the median"
     )
-    meaning = "A run is a stretch of points in a row on the same side of the median. "
     if runs < fewest:
-        return [
-            Signal(
-                RUNS,
-                (),
-                f"Only {_count(runs, 'run')}, where {expected}: too few runs. {meaning}"
-                "The points stay on one side of the median for longer than chance would "
-                "explain, which suggests something has changed.",
-            )
-        ]
+        text = f"Only {_count(runs, 'run')}, where {expected}: too few runs."
+        return [Signal(RUNS, (), text, runs, -1)]
     if runs > most:
-        return [
-            Signal(
-                RUNS,
-                (),
-                f"{_count(runs, 'run').capitalize()}, where {expected}: too many runs. "
-                f"{meaning}The points cross the median more often than chance would explain; "
-                "this often means two different things are mixed together, such as figures "
-                "from two teams or from alternate weeks.",
-            )
-        ]
+        text = f"{_count(runs, 'run').capitalize()}, where {expected}: too many runs."
+        return [Signal(RUNS, (), text, runs, 1)]
     return []
 
 
@@ -338,8 +350,7 @@ def _shift_text(length: int, side: int, first: int, last: int, on_median: int, u
     )
     return (
         f"{_count(length, unit)} in a row {where} the median ({_span(first, last, unit)}"
-        f"{skipped}): a shift. Six or more in a row on one side of the median is unlikely to "
-        "happen by chance, so something has probably changed."
+        f"{skipped}): a shift."
     )
 
 
@@ -347,19 +358,15 @@ def _trend_text(length: int, direction: int, first: int, last: int, repeats: int
     """E.g. '5 points in a row going up (points 2 to 6): a trend. ...'."""
     way = "up" if direction > 0 else "down"
     like = ", where a value repeated straight after itself counts once" if repeats else ""
-    return (
-        f"{_count(length, unit)} in a row going {way} ({_span(first, last, unit)}{like}): "
-        "a trend. Five or more in a row all going the same way is unlikely to happen by "
-        "chance, so something has probably changed."
-    )
+    span = _span(first, last, unit)
+    return f"{_count(length, unit)} in a row going {way} ({span}{like}): a trend."
 
 
 def _astronomical_text(index: int, value: float, unit: str) -> str:
     """E.g. 'Point 7 (0.9) is far from all the others: ...'."""
     return (
-        f"{unit.capitalize()} {index + 1} ({value:g}) is far from all the others: possibly an "
-        "astronomical point, a one-off that everyone would agree is unusual. It is worth "
-        "checking what happened then, or whether the figure was recorded correctly."
+        f"{unit.capitalize()} {index + 1} ({value:g}) is far from all the others: worth "
+        "checking what happened then."
     )
 
 
@@ -371,3 +378,51 @@ def _span(first: int, last: int, unit: str) -> str:
 def _count(number: int, unit: str) -> str:
     """'1 week', '6 weeks'."""
     return f"{number} {unit if number == 1 else unit + 's'}"
+
+
+# --- What the signs mean, for whoever asks ("What does this mean?") --------------------------
+
+# Why any of the signs matters, said once: each sign is a pattern chance alone rarely makes.
+ABOUT_RUN_CHARTS = (
+    "A run chart shows one figure a {unit}. The line across it is the baseline: the middle "
+    "value (the median) of the first {baseline}, so half of those {unit}s were above it and "
+    "half below. Ups and downs from {unit} to {unit} are normal. The signs below are patterns "
+    "that chance alone would make less than about 1 time in 20, so each suggests something "
+    "really changed, for better or worse."
+)
+
+MEANINGS = {
+    SHIFT: (
+        "Shift: 6 or more {unit}s in a row all above, or all below, the baseline. A {unit} "
+        "exactly on the baseline neither counts nor breaks the row. A shift above the baseline "
+        "after a change you made is the clearest sign the change is working."
+    ),
+    TREND: (
+        "Trend: 5 or more {unit}s in a row, each higher than the one before (or each lower). "
+        "A figure the same as the {unit} before counts once: it neither adds to the trend nor "
+        "breaks it, so a trend can stretch over more {unit}s than it counts."
+    ),
+    RUNS: (
+        "Runs: a run is a stretch of {unit}s on the same side of the baseline. Too few runs "
+        "means the line stays on one side for long stretches, a sign of change. Too many means "
+        "it zigzags across the baseline more than chance would, which often means two "
+        "different things are mixed together, such as figures from two teams. How many runs "
+        "to expect depends on how many {unit}s are off the baseline (Perla, Provost and "
+        "Murray, BMJ Quality & Safety 2011)."
+    ),
+    ASTRONOMICAL: (
+        "Unusual {unit} (an astronomical point): one {unit} so far from all the others that "
+        "anyone would agree it is unusual. Check what happened then, or whether the figure "
+        "was recorded correctly. We call a {unit} that only when it is more than 5 times the "
+        "usual spread from the middle and stands well clear of the rest."
+    ),
+}
+
+
+def explain(rules: Sequence[str], *, unit: str = "week", baseline: int = BASELINE_POINTS) -> str:
+    """What a run chart is, then what each of `rules` means (all four when none is named)."""
+    known = [rule for rule in (SHIFT, TREND, RUNS, ASTRONOMICAL) if rule in rules] or list(MEANINGS)
+    first = _count(baseline, unit) if baseline != 1 else f"{unit} alone"
+    lines = [ABOUT_RUN_CHARTS.format(unit=unit, baseline=first)]
+    lines += [f"• {MEANINGS[rule].format(unit=unit)}" for rule in known]
+    return "\n".join(lines)

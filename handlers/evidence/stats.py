@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from handlers.core import ids
 from handlers.core.args import ArgumentError, parse_id, split_words
 from handlers.core.clipping import clip
 from handlers.core.context import Context
@@ -25,24 +27,32 @@ from handlers.core.errors import Refusal
 from handlers.core.long_lists import and_more, shortlist
 from handlers.core.lookup import acting_person, find_forum, require_admin
 from handlers.core.matching import match_site
-from handlers.core.reply import Actor, Reply, Section, say
+from handlers.core.reply import Actor, Button, Reply, Section, say
 from handlers.core.weeks import week_of
 from handlers.core.wording import (
     counts_by_role,
     did_you_mean,
     involvement_headline_text,
+    on_day,
     plural,
     when,
 )
 from handlers.evidence.big_and_little_i import with_big_and_little_i
+from handlers.evidence.chart_spec import baseline_words, format_value, signal_phrase
 from handlers.evidence.charts import attendance_chart, run_chart
 from handlers.evidence.involvement_report import handle_involvement_stats
-from handlers.evidence.run_chart import RunChartAnalysis, Signal, analyse
+from handlers.evidence.run_chart import (
+    BASELINE_POINTS,
+    RunChartAnalysis,
+    analyse,
+    baseline_points,
+    explain,
+)
 from handlers.forum.meetings import going_by_role
 from store import forums as forum_store
 from store import stats as stats_store
 from store.audit import record
-from store.models import NAME_MAX, ChartNote, Forum
+from store.models import NAME_MAX, ChartNote, Forum, Project
 from store.roles import LIVED_EXPERIENCE_ROLES, Role
 from store.sites import Site
 
@@ -149,6 +159,20 @@ def take_snapshot(ctx: Context) -> str:
     return week
 
 
+@dataclass(frozen=True)
+class Backfilled:
+    """What a back-fill did, in the numbers people are then shown."""
+
+    weeks: int  # past weeks gone through, up to last week
+    first: date | None  # the Monday of the first of them
+    from_first_project: bool  # whether they start when the first project began
+    without_active: int  # of them, weeks when no project was active: the chart leaves them out
+    kept: int  # of them, weeks already recorded and kept as they were (not `replace`)
+    any_projects: bool  # whether any project is recorded at all
+    # Whether this week's figure is taken already (its reminder time came): on the chart too.
+    this_week_taken: bool = False
+
+
 def backfill(
     ctx: Context,
     *,
@@ -157,7 +181,19 @@ def backfill(
     weekday: int = 0,
     at: time = BACKFILL_AT,
 ) -> int:
-    """Work out past weeks' figures from membership, status and meeting history; weeks written.
+    """Work out past weeks' figures from history (see backfill_report); how many weeks."""
+    return backfill_report(ctx, since=since, replace=replace, weekday=weekday, at=at).weeks
+
+
+def backfill_report(
+    ctx: Context,
+    *,
+    since: date | None = None,
+    replace: bool = False,
+    weekday: int = 0,
+    at: time = BACKFILL_AT,
+) -> Backfilled:
+    """Work out past weeks' figures from membership, status and meeting history.
 
     From `since` (default: the week the first project was recorded) up to last week. Weeks
     that already have a snapshot are kept unless `replace`. Each week is measured at its
@@ -168,29 +204,48 @@ def backfill(
     with ctx.sessions.begin() as session:
         history = stats_store.project_history(session, ctx.timezone)
         if not history.projects:
-            return 0
+            return Backfilled(0, None, True, 0, 0, any_projects=False)
         earliest = min(began for _, _, began, _ in history.projects).astimezone(ctx.timezone)
         # Nothing to count before the first project began, whatever `since` says.
         first = max(since, earliest.date()) if since else earliest.date()
         attendance = stats_store.by_week(
             stats_store.attendance_by_meeting(session), lambda at: week_of(at, ctx)
         )
+        recorded = set() if replace else _weeks_recorded(session)
         monday = first - timedelta(days=first.weekday())
         rows: list[dict[str, object]] = []
-        weeks = 0
+        weeks = without_active = kept = 0
         while True:
             day = monday + timedelta(days=weekday)
             moment = datetime.combine(day, at, tzinfo=ctx.timezone)
             week = week_of(moment, ctx)
             if week >= this_week:
                 break
-            rows.extend(
-                snapshot_rows(history, attendance, week=week, moment=moment, backfilled=True)
-            )
+            found = snapshot_rows(history, attendance, week=week, moment=moment, backfilled=True)
+            rows.extend(found)
             weeks += 1
+            kept += week in recorded
+            without_active += not any(
+                row["scope"] == stats_store.OVERALL and row["active_projects"] for row in found
+            )
             monday += timedelta(days=7)
         stats_store.save_snapshots(session, rows, replace=replace)
-    return weeks
+        this_week_taken = this_week in _weeks_recorded(session)
+    starts = first - timedelta(days=first.weekday())
+    return Backfilled(
+        weeks,
+        starts if weeks else None,
+        from_first_project=first == earliest.date(),
+        without_active=without_active,
+        kept=kept,
+        any_projects=True,
+        this_week_taken=this_week_taken,
+    )
+
+
+def _weeks_recorded(session: Session) -> set[str]:
+    """The weeks that already have an overall figure (a back-fill keeps them)."""
+    return {snapshot.week for snapshot in stats_store.snapshots(session, stats_store.OVERALL)}
 
 
 def refigure_since(session: Session, ctx: Context, since: datetime) -> int:
@@ -248,20 +303,51 @@ def project_stats(ctx: Context, site: str = "") -> Reply:
             site = find_site(session, site).name
         scope = stats_store.site_scope(site) if site else stats_store.OVERALL
         weeks, notes, total, involved = stats_store.chart_inputs(session, scope)
+        nothing_yet = not total and not weeks and not site and not _any_project(session)
+    if nothing_yet:
+        return say(NOTHING_RECORDED, heading=HEADING)
     where = f" at {site}" if site else ""
-    headline = involvement_headline_text(involved, total).rstrip(".") + where
     if not weeks:
         return say(
-            f"{headline}. There are no weekly figures yet to draw a run chart: the "
-            "first are recorded when the weekly reminders go out (an organiser can also work "
-            "out past weeks from the projects' history).",
-            heading="Lived experience on QI teams",
+            f"{_headline(involved, total, where)}. {NO_WEEKS_YET}",
+            heading=HEADING,
         )
-    headline += _since(weeks[0], involved, total)
-    reply = _chart_reply(weeks, notes, headline=f"{headline}.", site=site)
+    reply = _chart_reply(weeks, notes, today=(involved, total), site=site)
     # The words are kept; the picture goes out undrawn, so drawn bytes live only in the
     # drawing cache (handlers.evidence.chart_cache), which draws each chart once.
     return replace(reply, image=reply.image.undrawn() if reply.image else None)
+
+
+HEADING = "Lived experience on QI teams"
+BACKFILL_COMMAND = "qi-nudge stats --backfill"
+IMPORT_COMMAND = "qi-nudge import-projects FILE.csv"
+# An empty database: what to do first, naming the commands (chat and `qi-nudge stats` alike).
+NOTHING_RECORDED = (
+    "No projects are recorded yet, so there is nothing to count.\n"
+    "To start, load the trust's project register: whoever runs the bot types "
+    f"{IMPORT_COMMAND} (a spreadsheet saved as CSV, with each project's name, lead, site and "
+    'status). Or add a project here: /qi-project new "Falls prevention".\n'
+    f"Then {BACKFILL_COMMAND} works out the past weeks' figures from the projects' start "
+    "dates, for the run chart."
+)
+NO_WEEKS_YET = (
+    "There are no weekly figures yet to draw a run chart: the first is recorded when the "
+    "weekly reminders next go out. To see the past weeks now, whoever runs the bot can work "
+    f"them out from the projects' history: {BACKFILL_COMMAND}"
+)
+EXPLAIN_LABEL = "What does this mean?"
+
+
+def _any_project(session: Session) -> bool:
+    """Whether any project is recorded at all, active or not."""
+    return session.scalar(select(Project.id).limit(1)) is not None
+
+
+def _headline(involved: int, total: int, where: str) -> str:
+    """'1 of 2 active projects has a service user or carer on the team at Ward 7' (no stop)."""
+    if not total:
+        return f"No project{where} is active just now"
+    return involvement_headline_text(involved, total).rstrip(".") + where
 
 
 @lru_cache(maxsize=32)
@@ -269,27 +355,40 @@ def _chart_reply(
     weeks: tuple[stats_store.WeekFigures, ...],
     notes: tuple[tuple[date, str], ...],
     *,
-    headline: str,
+    today: tuple[int, int],
     site: str,
 ) -> Reply:
     """The answer for these figures: worked out (findings, alt text, digest) once per change.
 
-    Everything it says comes from its arguments, so the same figures give the same Reply; its
-    picture is drawn once too (handlers.evidence.chart_cache), whoever asks.
+    `today` is (involved, active) as counted now, for the headline. Everything it says comes
+    from its arguments, so the same figures give the same Reply; its picture is drawn once
+    too (handlers.evidence.chart_cache), whoever asks.
     """
     points = [(w.week_start, _share(w)) for w in weeks]
     analysis = _analysed(tuple(value for _, value in points))
-    what = _findings(analysis.signals)
+    dates = [when for when, _ in points]
+    involved, total = today
+    where = f" at {site}" if site else ""
+    headline = _headline(involved, total, where)
+    if total:
+        headline += _against_baseline(involved / total, analysis, dates)
     title = "Share of active projects with a service user or carer on the team" + (
         f" ({site})" if site else ""
     )
     image = run_chart(
         points, analysis, title=title, y_label="Share of active projects", notes=notes
     )
+    rules = sorted({signal.rule for signal in analysis.signals})
+    explain = Button(
+        EXPLAIN_LABEL, ids.EXPLAIN_CHART, f"{analysis.baseline or len(points)}:{','.join(rules)}"
+    )
     return Reply(
         sections=(
-            Section(heading="Lived experience on QI teams", text=headline),
-            Section(text=f"{plural(len(points), 'week')} of figures. {what}"),
+            Section(heading=HEADING, text=f"{headline}."),
+            Section(
+                text=f"{_weeks_shown(weeks)}\n{_findings(analysis, points)}",
+                buttons=(explain,),
+            ),
         ),
         image=image,
     )
@@ -297,22 +396,73 @@ def _chart_reply(
 
 @lru_cache(maxsize=64)
 def _analysed(values: tuple[float, ...]) -> RunChartAnalysis:
-    """The rules' findings for a series of weekly shares: the same weeks, the same findings."""
-    return analyse(values, unit="week")
+    """The rules' findings, judged against the baseline: the same weeks, the same findings."""
+    return analyse(values, baseline=baseline_points(len(values)) or None, unit="week")
 
 
-def _findings(signals: Sequence[Signal]) -> str:
-    """What the rules found, a line each, with why each kind matters said once."""
-    if not signals:
+def _against_baseline(now: float, analysis: RunChartAnalysis, dates: Sequence[date]) -> str:
+    """' (50% today), up from a baseline of 20%: the middle value of the first 12 weeks, ...'."""
+    if analysis.median is None:
+        return ""
+    then = analysis.median
+    how = baseline_words(analysis, dates)
+    today = f" ({format_value(now, True)} today)"
+    baseline = f"a baseline of {format_value(then, True)}: {how}"
+    if format_value(now, True) == format_value(then, True):
+        return f"{today}, the same as {baseline}"
+    return f"{today}, {'up' if now > then else 'down'} from {baseline}"
+
+
+def _weeks_shown(weeks: Sequence[stats_store.WeekFigures]) -> str:
+    """Which weeks the chart draws: its last week, and why any weeks between are missing.
+
+    The headline is counted now; the chart's points are the weekly figures, so it says where
+    they stop. A week with no active project has no share, so the chart leaves it out.
+    """
+    first, last = weeks[0].week_start, weeks[-1].week_start
+    spanned = (last - first).days // 7 + 1
+    missing = spanned - len(weeks)
+    gap = (
+        f" ({plural(missing, 'other week')} since {on_day(first)} had no active project, so "
+        "no share to draw)"
+        if missing > 0
+        else ""
+    )
+    return (
+        f"The chart shows {plural(len(weeks), 'weekly figure')}, up to the week of "
+        f"{on_day(last)}{gap}; the figure above is today's."
+    )
+
+
+def _findings(analysis: RunChartAnalysis, points: Sequence[tuple[date, float]]) -> str:
+    """What the rules found: one short sentence each, in the alt text's very words."""
+    if not analysis.signals:
         return "No sign yet of change beyond the usual week-to-week ups and downs."
-    lines, why, explained = [], [], set()
-    for signal in signals:
-        found, _, meaning = signal.description.partition(". ")
-        lines.append(f"• {found.rstrip('.')}.")
-        if meaning and signal.rule not in explained:
-            explained.add(signal.rule)
-            why.append(meaning)
-    return "Signs of real change:\n" + "\n".join(lines) + ("\n" + " ".join(why) if why else "")
+    dates = [when for when, _ in points]
+    values = [value for _, value in points]
+
+    def fmt(value: float) -> str:
+        return format_value(value, True)
+
+    return "What stands out:\n" + "\n".join(
+        f"• {signal_phrase(signal, analysis, dates, values, fmt)}." for signal in analysis.signals
+    )
+
+
+def handle_explain_chart_button(ctx: Context, actor: Actor, value: str) -> Reply:
+    """'What does this mean?': the run chart's baseline and each sign it found, explained."""
+    return explain_chart(value)
+
+
+def explain_chart(value: str) -> Reply:
+    """The explanation a chart's "What does this mean?" button carries (its value, as given)."""
+    count, _, found = value.partition(":")
+    baseline = int(count) if count.isdigit() and 0 < int(count) <= BASELINE_POINTS else 0
+    rules = [rule for rule in found.split(",") if rule]
+    return say(
+        explain(rules, unit="week", baseline=baseline or BASELINE_POINTS),
+        heading="What the run chart shows",
+    )
 
 
 def forum_stats(ctx: Context, name: str = "") -> Reply:
@@ -516,16 +666,3 @@ def find_site(session: Session, text: str) -> Site:
 
 def _share(week: stats_store.WeekFigures) -> float:
     return week.involved_projects / week.active_projects if week.active_projects else 0.0
-
-
-def _since(first: stats_store.WeekFigures, involved: int, total: int) -> str:
-    """', up from 1 of 10 in March 2026' (or down, or the same)."""
-    then = _share(first)
-    now = involved / total if total else 0.0
-    when = f"{first.week_start:%B %Y}"
-    figures = f"{first.involved_projects} of {first.active_projects}"
-    if now > then:
-        return f", up from {figures} in {when}"
-    if now < then:
-        return f", down from {figures} in {when}"
-    return f", as in {when}"

@@ -1306,7 +1306,7 @@ def test_a_site_asked_about_fits_however_many_sites_there_are(chat, ctx, asha, c
     for reply in (stats, listing, mistyped, unknown):
         shown(reply)
     if count == 1:
-        assert stats.ok and stats.image is not None and f"at {sites[0]}, " in stats.text
+        assert stats.ok and stats.image is not None and f"at {sites[0]} (" in stats.text
         assert listing.sections[0].heading.startswith("Active QI projects at 0000 ")
     elif count:
         assert not stats.ok and stats.text.startswith('More than one site matches "0".')

@@ -38,7 +38,9 @@ def test_stats_answers_at_once_and_posts_the_chart_with_its_alt_text(slack_bot, 
     assert upload.channel_id == CHANNEL
     assert upload.content.startswith(b"\x89PNG")
     assert upload.title.startswith("Share of active projects with a service user or carer")
-    assert upload.alt_txt.startswith("Run chart: Share of active projects")
+    # The title is shown beside the picture: the alt text does not read it out again.
+    assert upload.alt_txt.startswith("Run chart, one week so far, ")
+    assert "Share of active projects" not in upload.alt_txt
 
 
 def test_an_organisers_app_home_shows_the_chart_uploaded_once(slack_bot, fake_slack, clock):
@@ -76,7 +78,7 @@ def test_a_home_chart_that_cannot_be_uploaded_leaves_the_words(slack_bot, fake_s
 
     home = fake_slack.home(LEAD)
     assert [b for b in home["blocks"] if b["type"] == "image"] == []
-    assert "1 week of figures." in visible_text(home["blocks"])
+    assert "The chart shows 1 weekly figure, up to the week of " in visible_text(home["blocks"])
 
 
 def test_opening_app_home_again_does_not_redraw_the_same_chart(
@@ -155,4 +157,4 @@ def test_when_too_busy_to_post_the_chart_the_person_is_told_what_it_shows(
     assert fake_slack.uploads == []
     (told,) = [payload for _key, payload in fake_slack.responses]
     assert told["text"].startswith("Sorry, I'm too busy to post the chart just now")
-    assert "Run chart: Share of active projects" in told["text"]
+    assert "What it shows: Run chart, one week so far" in told["text"]

@@ -329,7 +329,7 @@ def test_stats_answer_first_then_the_run_chart_as_a_picture_with_alt_text(
     )
     image = next(e for e in walk(card_of(chart)["body"]) if e.get("type") == "Image")
     assert image["url"].startswith("data:image/png;base64,")
-    assert image["altText"].startswith("Run chart: Share of active projects")
+    assert image["altText"].startswith("Run chart, one week so far, ")
 
 
 def test_signing_keys_are_fetched_at_start_not_while_people_wait(teams_bot, fake_teams):

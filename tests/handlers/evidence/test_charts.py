@@ -232,13 +232,18 @@ def test_alt_text_gives_the_dates_the_movement_the_median_and_every_signal():
         notes=notes,
     )
 
+    # The title is shown beside it: the alt text does not say it again (issue 19).
     assert image.alt_text == (
-        f"Run chart: {TITLE}, from 2 March 2026 to 13 July 2026 (20 weeks). "
-        "It rose from 10% to 80% (lowest 10%, highest 95%); the median is 35%. "
-        "Signals: a shift of 10 weeks above the median from 11 May 2026 to 13 July 2026; "
-        "a trend of 6 weeks rising from 50% on 11 May 2026 to 80% on 15 June 2026; "
-        "an astronomical (unusually far from the rest) point: 95% on 29 June 2026; "
-        "too few runs: 3 runs where 6 to 15 were expected. "
+        "Run chart from 2 March 2026 to 13 July 2026 (20 weeks). "
+        "It rose from 10% to 80% (lowest 10%, highest 95%); the baseline is 35%, the middle "
+        "value of the first 20 weekly figures, March to July 2026. "
+        "A lasting change (a shift): 10 weeks in a row above the baseline, from 11 May 2026 "
+        "to 13 July 2026. "
+        "A steady change (a trend): 6 weeks in a row going up, from 50% on 11 May 2026 to 80% "
+        "on 15 June 2026. "
+        "An unusual week, worth checking: 95% on 29 June 2026 is far from all the other weeks. "
+        "Long stretches on one side of the baseline (too few runs): 3 runs where 6 to 15 would "
+        "be usual. "
         "Changes marked: forum relaunched (6 April 2026)."
     )
 
@@ -246,8 +251,8 @@ def test_alt_text_gives_the_dates_the_movement_the_median_and_every_signal():
 def test_alt_text_says_when_there_are_no_signals():
     text = run_chart(POINTS[:10], analysis(median=0.15), title=TITLE, y_label=Y_LABEL).alt_text
 
-    assert "the median is 15%" in text
-    assert "No signals of non-random change." in text
+    assert "the baseline is 15%" in text
+    assert "No sign yet of change beyond the usual ups and downs." in text
 
 
 def test_a_shift_below_the_median_and_a_falling_trend_are_described_that_way():
@@ -255,8 +260,8 @@ def test_a_shift_below_the_median_and_a_falling_trend_are_described_that_way():
     text = run_chart(points, analysis(SHIFT, TREND, median=0.65), title=TITLE, y_label=Y_LABEL)
 
     assert "It fell from 90% to 20%" in text.alt_text
-    assert "a shift of 10 weeks below the median" in text.alt_text
-    assert "a trend of 6 weeks falling from 50% on 11 May 2026" in text.alt_text
+    assert "10 weeks in a row below the baseline" in text.alt_text
+    assert "6 weeks in a row going down, from 50% on 11 May 2026" in text.alt_text
 
 
 def test_no_data_yet_is_drawn_and_said():
@@ -271,7 +276,7 @@ def test_no_data_yet_is_drawn_and_said():
     assert figure.axes[0].get_xlabel() == "Week"
     assert image.png.startswith(PNG_SIGNATURE)
     assert image.alt_text == (
-        f"Run chart: {TITLE}. No data yet: nothing has been recorded, so nothing is plotted."
+        "Run chart. No data yet: nothing has been recorded, so nothing is plotted."
     )
 
 
@@ -283,7 +288,7 @@ def test_one_week_is_one_point_with_its_date():
     assert list(line(figure, "data").get_ydata()) == [0.1]
     assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["2 Mar 2026"]
     assert texts(figure, "note") == ["forum began"]
-    assert image.alt_text == f"Run chart: {TITLE}. One week so far, 2 March 2026: 10%."
+    assert image.alt_text == "Run chart, one week so far, 2 March 2026: 10%."
 
 
 def test_points_out_of_date_order_are_refused_because_signals_count_them_in_order():
@@ -308,7 +313,7 @@ def test_the_real_analysis_drives_the_chart():
             assert {POINTS[i][0] for i in signal.indices} <= set(marked.get_xdata())
     if result.median is not None:
         assert set(line(figure, "median").get_ydata()) == {result.median}
-        assert f"the median is {result.median * 100:.0f}%" in image.alt_text
+        assert f"the baseline is {result.median * 100:.0f}%" in image.alt_text
 
 
 MEETINGS = [

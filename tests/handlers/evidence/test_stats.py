@@ -9,7 +9,7 @@ from sqlalchemy import select
 from bot.runtime.scheduler import Jobs
 from handlers.core import ids
 from handlers.demo import seed_example_trust
-from handlers.evidence.stats import backfill, take_snapshot, week_start
+from handlers.evidence.stats import backfill, backfill_report, take_snapshot, week_start
 from handlers.nudges.weekly import NudgePolicy
 from handlers.people.personal_data import erase_person, export_person
 from handlers.projects.register_import import import_projects
@@ -213,21 +213,25 @@ def test_stats_gives_the_headline_since_the_first_week_and_a_run_chart(ctx, hist
 
     assert reply.ok
     assert (
-        "0 of 2 active projects have a service user or carer on the team, as in September 2026."
-        in reply.text
+        "0 of 2 active projects have a service user or carer on the team (0% today), the same "
+        "as a baseline of 0%: the middle value of the first 12 weekly figures, September to "
+        "November 2026." in reply.text
     )
-    assert "12 weeks of figures." in reply.text  # weeks 37 to 48: week 36 had no projects
+    # Weeks 37 to 48 (week 36 had no projects); the headline is counted now, the chart weekly.
+    assert (
+        "The chart shows 12 weekly figures, up to the week of Monday 23 November 2026; the "
+        "figure above is today's." in reply.text
+    )
     assert reply.image is not None and reply.image.png.startswith(b"\x89PNG")
     assert "Share of active projects with a service user or carer" in reply.image.title
     # The data behind the chart: 0%, then 50% and 67% while Ben and Kim were on teams, then 0%.
     assert reply.image.alt_text.startswith(
-        "Run chart: Share of active projects with a service user or carer on the team, from "
-        "7 September 2026 to 23 November 2026 (12 weeks)."
+        "Run chart from 7 September 2026 to 23 November 2026 (12 weeks)."
     )
     assert "(lowest 0%, highest 67%)" in reply.image.alt_text
 
 
-def test_stats_says_up_from_the_first_weeks_figures(chat, ctx, clock, asha, ben):
+def test_stats_says_up_from_the_baseline_and_how_it_was_chosen(chat, ctx, clock, asha, ben):
     at(clock, 2026, 3, 2, 10)
     chat.say(asha, f'/qi-project new "{FALLS}"')
     chat.say(asha, f'/qi-project new "{SEPSIS}"')
@@ -238,9 +242,11 @@ def test_stats_says_up_from_the_first_weeks_figures(chat, ctx, clock, asha, ben)
 
     reply = chat.say(ben, "/qi-stats")
 
+    # Not "up from 0 of 2 in March 2026": the baseline, here both weeks' middle value.
     assert (
-        "1 of 2 active projects has a service user or carer on the team, up from 0 of 2 "
-        "in March 2026." in reply.text
+        "1 of 2 active projects has a service user or carer on the team (50% today), up from "
+        "a baseline of 25%: the middle value of the first 2 weekly figures, March to November 2026."
+        in reply.text
     )
 
 
@@ -251,7 +257,7 @@ def test_stats_for_one_site_and_an_unknown_site(ctx, history, chat, ben):
     unknown = chat.say(ben, "/qi-stats Moon Base")
 
     assert ward.ok and ward.image is not None
-    assert "on the team at Ward 7, as in September 2026." in ward.text
+    assert "on the team at Ward 7 (0% today), the same as a baseline of 0%" in ward.text
     assert not unknown.ok
     assert unknown.text == (
         'I don\'t know a site called "Moon Base". Did you mean "Riverside" or "Ward 7"? Type '
@@ -488,15 +494,74 @@ def test_a_project_counts_from_its_start_date_when_earlier_than_its_record(chat,
     ]
 
 
-def test_the_example_trust_shows_its_signals_a_line_each_explained_once(chat, ctx, asha):
+def test_the_example_trust_says_each_signal_as_its_chart_alt_text_does(chat, ctx, asha):
     seed_example_trust(ctx)  # half a year of history, worked out as it is seeded
 
     reply = chat.say(asha, "/qi-stats")  # the demo's organiser
 
-    assert "26 weeks of figures. Signs of real change:\n" in reply.text  # to this week
-    assert "• 7 weeks in a row below the median (weeks 1 to 7): a shift.\n" in reply.text
-    assert "• 9 weeks in a row above the median (weeks 8 to 16): a shift.\n" in reply.text
-    assert reply.text.count("Six or more in a row on one side of the median is unlikely") == 1
+    # The run chart's signs (Big I and little i follow in a section of their own).
+    chart_part = reply.text.split("On the team, or consulted")[0]
+    signs = [line[2:] for line in chart_part.splitlines() if line.startswith("• ")]
+    assert signs, reply.text
+    assert reply.image is not None
+    for (
+        sign
+    ) in signs:  # one computation: the chat's words are the alt text's, sentence for sentence
+        assert sign in reply.image.alt_text
+    # The trend counts a figure repeated the next week once: both numbers, said the same way.
+    trend = next(sign for sign in signs if "(a trend)" in sign)
+    assert trend.startswith("A steady change (a trend): going down over 11 weeks, from 20% on ")
+    assert trend.endswith(", 7 different figures in a row each lower than the last.")
+    # One short sentence each; the statistics are behind the button, said once there.
+    assert "chance" not in reply.text.replace("more often than chance would", "")
+    assert "unlikely" not in reply.text
+
+
+def test_what_does_this_mean_explains_the_signs_found_once_each(chat, ctx, asha, ben):
+    seed_example_trust(ctx)
+    reply = chat.say(ben, "/qi-stats")  # a carer, not an organiser: everyone may ask
+
+    meaning = chat.press(ben, reply, "What does this mean?")
+
+    assert meaning.ok
+    assert meaning.sections[0].heading == "What the run chart shows"
+    assert "the middle value (the median) of the first 12 weeks" in meaning.text
+    assert meaning.text.count("chance alone") == 1
+    # The signs this chart shows (a shift, a trend, too few runs), each explained once.
+    assert meaning.text.count("• Shift:") == meaning.text.count("• Trend:") == 1
+    assert meaning.text.count("• Runs:") == 1
+    assert "astronomical" not in meaning.text  # not found here, not explained
+
+
+def test_an_empty_database_says_what_to_do_first(chat, asha):
+    reply = chat.say(asha, "/qi-stats")
+
+    assert reply.ok and reply.image is None
+    assert "0 of 0" not in reply.text
+    assert "No projects are recorded yet" in reply.text
+    assert "qi-nudge import-projects FILE.csv" in reply.text
+    assert "qi-nudge stats --backfill" in reply.text
+
+
+def test_projects_without_weekly_figures_name_the_command_that_works_them_out(chat, asha):
+    chat.say(asha, f'/qi-project new "{FALLS}"')
+
+    reply = chat.say(asha, "/qi-stats")
+
+    assert "whoever runs the bot can work them out from the projects' history: " in reply.text
+    assert reply.text.split("\nOn the team, or consulted")[0].endswith("qi-nudge stats --backfill")
+
+
+def test_the_back_fill_report_says_what_each_number_counts(ctx, clock, history):
+    take_snapshot(ctx)  # this week's figure, as the weekly run takes it
+    at(clock, 2026, 11, 30, 10)
+    take_snapshot(ctx)  # and next week's: week 48 is now a past week, already recorded
+
+    done = backfill_report(ctx)
+
+    # Weeks 36 to 48 gone through; week 36 had no active project (both began on its Tuesday).
+    assert (done.weeks, done.first, done.from_first_project) == (13, date(2026, 8, 31), True)
+    assert (done.without_active, done.kept) == (1, 1)
 
 
 def test_a_site_whose_projects_have_all_finished_says_so_not_an_old_figure(
@@ -508,9 +573,7 @@ def test_a_site_whose_projects_have_all_finished_says_so_not_an_old_figure(
 
     reply = chat.say(chloe, "/qi-stats Riverside")
 
-    assert "0 of 0 active projects have a service user or carer on the team at Riverside" in (
-        reply.text
-    )
+    assert "No project at Riverside is active just now." in reply.text
     assert figures(ctx, "site:Riverside")[-1] == ("2026-W48", 0, 0, False)
 
 
@@ -792,7 +855,7 @@ def test_stats_and_the_project_list_count_the_same_projects_at_a_site(chat, site
     listing = chat.say(ben, f"/qi-projects {typed}")
 
     headline = "1 of 3 active projects has a service user or carer on the team"
-    assert stats.ok and f"{headline} at Riverside Hospital, " in stats.text
+    assert stats.ok and f"{headline} at Riverside Hospital (" in stats.text
     assert stats.image is not None and stats.image.title.endswith("(Riverside Hospital)")
     assert listing.sections[0].heading == "Active QI projects at Riverside Hospital"
     assert listing.sections[0].text == f"{headline}."
