@@ -48,3 +48,9 @@ LEFT_FORUM_GOING = "left_forum_going"  # value: "<forum member id>:still" or ":o
 # value: "" (the person the message goes to confirms their address), or "<forum id>:<role>"
 # (they agree to hear about one more forum, in that role, or "" for none said)
 CONFIRM_CONTACT = "confirm_contact"
+
+# How involved people feel (issue 19): the question to service users and carers.
+INVOLVEMENT_ANSWER = "involvement_answer"  # value: "<answer row id>:<answer>"
+OPEN_INVOLVEMENT_COMMENT = "open_involvement_comment"  # value: "<answer row id>"
+INVOLVEMENT_COMMENT_FORM = "involvement_comment_form"  # context: "<answer row id>"
+INVOLVEMENT_QUESTIONS = "involvement_questions"  # value: "off" (stop asking me) or "on"
