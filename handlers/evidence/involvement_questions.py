@@ -72,29 +72,37 @@ def ask_due(ctx: Context) -> int:
                 INVOLVEMENT_QUESTION,
                 f"{period}:{a.membership_id}",
                 outbox.person_recipient(a.person_id),
-                {"answer": a.answer_id},
+                {"membership": a.membership_id, "period": period},
             )
             for a in asked
         ]
         return outbox.plan(session, planned, now=now)
 
 
-def _still_open(session: Session, ctx: Context, row: InvolvementAnswer) -> str | None:
-    """Why the question can no longer be answered, kindly; None if it can."""
-    membership = session.get(Membership, row.membership_id)
-    project = session.get(Project, row.project_id)
+def _period_start_of(period: str) -> date | None:
+    """The Monday a period key ("2026-W47") names; None if it names none."""
+    year, _, week = period.partition("-W")
+    try:
+        return date.fromisocalendar(int(year), int(week), 1)
+    except ValueError:
+        return None
+
+
+def _still_open(session: Session, ctx: Context, membership: Membership, period: str) -> str | None:
+    """Why the question about this team place and period is closed, kindly; None if open."""
+    project = session.get(Project, membership.project_id)
     name = project.name if project is not None else "that"
-    if membership is None or membership.left_at is not None:
+    if membership.left_at is not None:
         return (
             f'You\'re no longer on the "{name}" team, so this question has closed. Thank you '
             "for the time you gave it."
         )
-    start, _period = current_period(ctx)
-    if row.period_start != start:
+    if period != current_period(ctx)[1]:
+        start = _period_start_of(period)
+        until = f" for the weeks up to {long_date(period_end(ctx, start))}" if start else ""
         return (
-            f'That question about the "{name}" team was for the weeks up to '
-            f"{long_date(period_end(ctx, row.period_start))}, which have ended, so I can't take "
-            "an answer now. Thank you all the same: you'll be asked again in a later round."
+            f'That question about the "{name}" team was{until}, which have ended, so I can\'t '
+            "take an answer now. Thank you all the same: you'll be asked again in a later round."
         )
     return None
 
@@ -103,32 +111,39 @@ def render_involvement_question(
     session: Session, ctx: Context, delivery: outbox.Claimed
 ) -> Reply | None:
     """The question about one team; None if it is answered, closed, or they asked to stop."""
-    row = session.get(InvolvementAnswer, delivery.payload.get("answer"))
-    if row is None or row.answer is not None:
-        return None
-    person = session.get(Person, row.person_id)
-    project = session.get(Project, row.project_id)
+    membership = session.get(Membership, delivery.payload.get("membership"))
+    period = str(delivery.payload.get("period", ""))
+    if membership is None or outbox.recipient_person_id(delivery.recipient) != (
+        membership.person_id
+    ):
+        return None  # their team place went (erased, or combined with another record's)
+    row = involvement_asking.row_for(session, membership.id, period)
+    if row is not None and row.answer is not None:
+        return None  # answered already (or a lead recorded it with them)
+    person = session.get(Person, membership.person_id)
+    project = session.get(Project, membership.project_id)
     if person is None or project is None or person.involvement_questions_muted_at is not None:
         return None
-    if _still_open(session, ctx, row) is not None:
+    if _still_open(session, ctx, membership, period) is not None:
         return None
-    return build_question(row.id, project.name, ends=period_end(ctx, row.period_start))
+    start, _period = current_period(ctx)
+    return build_question(f"{membership.id}:{period}", project.name, ends=period_end(ctx, start))
 
 
-def build_question(answer_id: int, project_name: str, *, ends: date) -> Reply:
+def build_question(place: str, project_name: str, *, ends: date) -> Reply:
     """The question, its four answers, a comment, "Stop asking me", and who sees answers."""
     return Reply(
         sections=(
             Section(
                 heading="A quick question about your team",
                 text=question_text(project_name),
-                buttons=_answer_buttons(answer_id),
+                buttons=_answer_buttons(place),
             ),
             Section(
                 text=f"It's optional, and you can change your answer until {long_date(ends)}. "
                 f"You can also add a few words of your own. {PRIVACY}",
                 buttons=(
-                    Button("Add a comment", ids.OPEN_INVOLVEMENT_COMMENT, str(answer_id)),
+                    Button("Add a comment", ids.OPEN_INVOLVEMENT_COMMENT, place),
                     Button("Stop asking me", ids.INVOLVEMENT_QUESTIONS, "off"),
                 ),
             ),
@@ -136,25 +151,34 @@ def build_question(answer_id: int, project_name: str, *, ends: date) -> Reply:
     )
 
 
-def _answer_buttons(answer_id: int) -> tuple[Button, ...]:
+def _answer_buttons(place: str) -> tuple[Button, ...]:
+    """The four answers; `place` is "<membership id>:<period>"."""
     return tuple(
-        Button(label, ids.INVOLVEMENT_ANSWER, f"{answer_id}:{answer}")
+        Button(label, ids.INVOLVEMENT_ANSWER, f"{place}:{answer}")
         for answer, label in ANSWER_LABELS.items()
     )
 
 
-def _own_open_row(session: Session, ctx: Context, actor: Actor, text: str) -> InvolvementAnswer:
-    """The actor's own question a button or form names, still open; a kind Refusal if not."""
-    row = get_by_id(session, InvolvementAnswer, text)
-    if row is None:
+def _own_open_row(session: Session, ctx: Context, actor: Actor, place: str) -> InvolvementAnswer:
+    """The actor's own answer row for "<membership id>:<period>", still open; else a Refusal."""
+    membership_text, _, period = place.partition(":")
+    membership = get_by_id(session, Membership, membership_text)
+    if membership is None or _period_start_of(period) is None:
         raise Refusal(GONE)
     person = acting_person(session, ctx, actor)
-    if row.person_id != person.id:
+    if membership.person_id != person.id:
         raise Refusal(FOR_SOMEONE_ELSE)
-    why = _still_open(session, ctx, row)
+    why = _still_open(session, ctx, membership, period)
     if why is not None:
         raise Refusal(why)
-    return row
+    start, period = current_period(ctx)
+    return involvement_asking.open_row(
+        session, membership, period=period, start=start, now=ctx.now()
+    )
+
+
+def _place(row: InvolvementAnswer) -> str:
+    return f"{row.membership_id}:{row.period}"
 
 
 def _project_name(session: Session, row: InvolvementAnswer) -> str:
@@ -164,11 +188,11 @@ def _project_name(session: Session, row: InvolvementAnswer) -> str:
 
 def handle_answer_button(ctx: Context, actor: Actor, value: str) -> Reply:
     """One of the four answers pressed: recorded, or changed if they answered before."""
-    row_text, _, answer = value.partition(":")
+    place, _, answer = value.rpartition(":")
     if answer not in ANSWERS:
         raise Refusal("Sorry, that button didn't work. Please press one of the four answers.")
     with ctx.sessions.begin() as session:
-        row = _own_open_row(session, ctx, actor, row_text)
+        row = _own_open_row(session, ctx, actor, place)
         before = row.answer
         row.answer = answer
         row.answered_at = ctx.now()
@@ -200,7 +224,7 @@ def handle_answer_button(ctx: Context, actor: Actor, value: str) -> Reply:
         f"question. {PRIVACY}"
     )
     label = "Change your comment" if has_comment else "Add a comment"
-    return say(text, buttons=(Button(label, ids.OPEN_INVOLVEMENT_COMMENT, str(row.id)),))
+    return say(text, buttons=(Button(label, ids.OPEN_INVOLVEMENT_COMMENT, place),))
 
 
 def handle_open_comment(ctx: Context, actor: Actor, value: str) -> Reply:
@@ -210,16 +234,16 @@ def handle_open_comment(ctx: Context, actor: Actor, value: str) -> Reply:
         name = _project_name(session, row)
         return Reply(
             sections=(Section(text=f'Anything you\'d like to add about the "{name}" team?'),),
-            form=build_comment_form(row.id),
+            form=build_comment_form(_place(row)),
         )
 
 
-def build_comment_form(answer_id: int) -> Form:
+def build_comment_form(place: str) -> Form:
     """One optional free-text box, up to COMMENT_MAX characters."""
     return Form(
         form_id=ids.INVOLVEMENT_COMMENT_FORM,
         title="Add a comment",
-        context=str(answer_id),
+        context=place,
         fields=(
             FormField(
                 "comment",
@@ -234,11 +258,11 @@ def build_comment_form(answer_id: int) -> Form:
 
 
 def comment_form_again(session: Session, context: str) -> Form:
-    """The comment form drawn again from its context; a Refusal if its question is gone."""
-    row = get_by_id(session, InvolvementAnswer, context)
-    if row is None:
+    """The comment form drawn again from its context; a Refusal if its team place is gone."""
+    membership_text, _, period = context.partition(":")
+    if get_by_id(session, Membership, membership_text) is None or not _period_start_of(period):
         raise Refusal(GONE)
-    return build_comment_form(row.id)
+    return build_comment_form(context)
 
 
 def handle_comment_form(ctx: Context, actor: Actor, values: dict[str, str], context: str) -> Reply:
@@ -264,7 +288,7 @@ def handle_comment_form(ctx: Context, actor: Actor, values: dict[str, str], cont
             )
         answered = row.answer is not None
         name = _project_name(session, row)
-        row_id = row.id
+        place = _place(row)
     if not comment:
         return say("Your comment has been taken off." if had else "No comment added. That's fine.")
     if answered:
@@ -272,12 +296,12 @@ def handle_comment_form(ctx: Context, actor: Actor, values: dict[str, str], cont
     return say(
         f'Thank you for your comment. And which is closest to how you feel on the "{name}" '
         "team: do your views shape what the team does?",
-        buttons=_answer_buttons(row_id),
+        buttons=_answer_buttons(place),
     )
 
 
 def handle_questions_button(ctx: Context, actor: Actor, value: str) -> Reply:
-    """ "Stop asking me" ("off"), or "Ask me again" ("on")."""
+    """The "Stop asking me" button ("off"), or "Ask me again" ("on")."""
     return set_questions(ctx, actor, on=value == "on")
 
 
