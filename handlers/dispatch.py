@@ -16,7 +16,7 @@ from handlers.core.errors import NotFound, Refusal
 from handlers.core.lookup import project_by_id
 from handlers.core.reply import Actor, Form, Reply, refuse
 from handlers.core.suggestions import offer_suggestions, read_suggestion
-from handlers.evidence import stats
+from handlers.evidence import involvement_questions, stats
 from handlers.forum import leaving, meetings, signup, slots
 from handlers.forum.command import handle_forum_command
 from handlers.nudges import buttons, matchmaking, weekly
@@ -82,6 +82,9 @@ ACTIONS: dict[str, ActionHandler] = {
     ids.REMOVE_MEMBER: team.handle_remove_member_button,
     ids.KEEP_MEMBER: team.handle_keep_member_button,
     ids.LEFT_FORUM_GOING: leaving.handle_still_coming_button,
+    ids.INVOLVEMENT_ANSWER: involvement_questions.handle_answer_button,
+    ids.OPEN_INVOLVEMENT_COMMENT: involvement_questions.handle_open_comment,
+    ids.INVOLVEMENT_QUESTIONS: involvement_questions.handle_questions_button,
 }
 
 FORMS: dict[str, FormHandler] = {
@@ -89,6 +92,7 @@ FORMS: dict[str, FormHandler] = {
     ids.ADD_MEMBER_FORM: manage.handle_add_member_form,
     ids.SNOOZE_FORM: buttons.handle_snooze_form,
     ids.CHANGE_MEMBER_FORM: team.handle_change_member_form,
+    ids.INVOLVEMENT_COMMENT_FORM: involvement_questions.handle_comment_form,
 }
 
 # What only reads: on SQLite these never take the write lock, so they answer at once while the
@@ -124,6 +128,7 @@ FORM_BUILDERS: dict[str, Callable[[Session, str], Form]] = {
     ids.CHANGE_MEMBER_FORM: lambda session, context: team.build_change_member_form(
         session, project_by_id(session, context)
     ),
+    ids.INVOLVEMENT_COMMENT_FORM: involvement_questions.comment_form_again,
 }
 
 # A person in chat waits for the database this long at most (Slack gives up at 3 s), then is

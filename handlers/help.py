@@ -54,6 +54,12 @@ TOPICS: dict[str, tuple[str, str]] = {
         '• /qi-project show "Falls prevention": see the team\n'
         '• /qi-project status "Falls prevention" completed: active, on hold, completed or stopped\n'
         "• /qi-project reminders off: no more weekly reminders (on: start them again)\n"
+        '• /qi-project involvement "Falls prevention" "Sam Jones" a-lot --agreed: for a '
+        "service user or carer on the team who doesn't use chat, record their answer to "
+        '"do you feel your views shape what the team does?" (a-lot, somewhat, not-really or '
+        "not-at-all), once they have agreed; a comment of theirs can follow in quotes\n"
+        "• /qi-project questions off: no more questions about how involved you feel on your "
+        "teams (on: start them again)\n"
         '• /qi-project remove-member "Falls prevention" "Sam Jones": take someone off the team '
         "(lead or organiser; their time on it is kept)\n"
         '• /qi-project edit-member "Falls prevention" "Sam Jones" --name "Sam Jonas" as service '

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from handlers.core.context import Context
 from handlers.core.reply import Reply
+from handlers.evidence import involvement_questions
 from handlers.forum import announcements, channel_problems, invitations, public_signup, slots
 from handlers.nudges import buttons, matchmaking, weekly
 from handlers.projects import join
@@ -31,6 +32,7 @@ RENDERERS: dict[str, Renderer] = {
     matchmaking.MATCH_ASK: matchmaking.render_match_ask,
     matchmaking.MATCH_RESULT: matchmaking.render_match_result,
     channel_problems.CHANNEL_PROBLEM: channel_problems.render_channel_problem,
+    involvement_questions.INVOLVEMENT_QUESTION: involvement_questions.render_involvement_question,
 }
 
 

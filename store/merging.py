@@ -33,6 +33,7 @@ from store.models import (
     Delivery,
     Forum,
     ForumMember,
+    InvolvementAnswer,
     MatchOffer,
     Membership,
     OutsideContact,
@@ -55,6 +56,7 @@ REASSIGNED: tuple[Column[Any], ...] = (
     ChartNote.__table__.c.created_by_id,
     AuditEvent.__table__.c.actor_person_id,
     OutsideContact.__table__.c.consent_recorded_by_id,
+    InvolvementAnswer.__table__.c.recorded_by_id,
 )
 # Columns where both records may hold "the same" row (one per project, forum, meeting...):
 # twins are settled first, in move_everything.
@@ -65,6 +67,7 @@ COMBINED = (
     "admin_grants",
     "match_offers",
     "outside_contacts",
+    "involvement_answers",
 )
 _kept_contact = aliased(OutsideContact)
 # Keys of outbox payloads that hold a person's number ("who asked the forum"), not a column:
@@ -340,6 +343,61 @@ def _add_projects(session: Session, delivery_id: int, payload: dict[str, Any]) -
     )
 
 
+def _combine_involvement_answers(
+    session: Session, keep_id: int, merge_id: int, *, losing: Any
+) -> None:
+    """Answers of team places that lose to a twin go to the twin: one per place per period.
+
+    Where both places have a row for a period, the answered one stays (the later answer if
+    both were answered, the kept record's on a tie): it is what the person last told us.
+    """
+    losers = set(session.scalars(losing))
+    if not losers:
+        return
+    places = {
+        m.id: (m.project_id, m.person_id)
+        for m in session.scalars(
+            select(Membership).where(
+                Membership.person_id.in_((keep_id, merge_id)), Membership.left_at.is_(None)
+            )
+        )
+    }
+    twin_of = {
+        loser: winner
+        for loser in losers
+        for winner, (project_id, person_id) in places.items()
+        if winner not in losers and project_id == places[loser][0] and person_id != places[loser][1]
+    }
+    rows = list(
+        session.scalars(
+            select(InvolvementAnswer).where(
+                InvolvementAnswer.membership_id.in_(sorted(losers | set(twin_of.values())))
+            )
+        )
+    )
+    by_place_period = {(a.membership_id, a.period): a for a in rows}
+    for row in rows:
+        winner = twin_of.get(row.membership_id)
+        if winner is None:
+            continue
+        twin = by_place_period.get((winner, row.period))
+        if twin is not None and _answer_rank(twin, keep_id) >= _answer_rank(row, keep_id):
+            session.delete(row)
+            continue
+        if twin is not None:
+            session.delete(twin)
+            session.flush()  # the twin's place in the (membership, period) key is free now
+        row.membership_id = winner
+        by_place_period[(winner, row.period)] = row
+    session.flush()
+
+
+def _answer_rank(row: InvolvementAnswer, keep_id: int) -> tuple[bool, float, bool]:
+    """Which of two rows for one place and period stays: answered, answered later, kept's."""
+    when = row.answered_at.timestamp() if row.answered_at else 0.0
+    return (row.answer is not None, when, row.person_id == keep_id)
+
+
 def _combine_people(keep: Person, merged: Person) -> None:
     """The kept record takes what only the merged one knew."""
     keep.email = keep.email or merged.email
@@ -347,6 +405,12 @@ def _combine_people(keep: Person, merged: Person) -> None:
     muted = [m for m in (keep.nudges_muted_at, merged.nudges_muted_at) if m is not None]
     # Asking for no reminders on either account still means no reminders.
     keep.nudges_muted_at = min(muted) if muted else None
+    stopped = [
+        m
+        for m in (keep.involvement_questions_muted_at, merged.involvement_questions_muted_at)
+        if m is not None
+    ]
+    keep.involvement_questions_muted_at = min(stopped) if stopped else None
 
 
 def move_everything(session: Session, keep: Person, merged: Person, *, now: datetime) -> Moved:
@@ -361,6 +425,15 @@ def move_everything(session: Session, keep: Person, merged: Person, *, now: date
     _combine_people(keep, merged)
     session.flush()
     twins_by_joined = {"prefer": _earlier("joined_at"), "same": "joined_at", "current": "left_at"}
+    # Answers hang from team places: those of a place about to be combined move to its twin.
+    _combine_involvement_answers(
+        session,
+        keep_id,
+        merge_id,
+        losing=select(Membership.id).where(
+            _loses_to_twin(Membership, "project_id", keep_id, merge_id, **twins_by_joined)
+        ),
+    )
     memberships_combined = _run(
         session,
         delete(Membership).where(
@@ -436,6 +509,7 @@ def move_everything(session: Session, keep: Person, merged: Person, *, now: date
         "admin_grants": _move(session, AdminGrant, keep_id, merge_id),
         "match_offers": _move(session, MatchOffer, keep_id, merge_id),
     }
+    _move(session, InvolvementAnswer, keep_id, merge_id)
     reassigned = {
         f"{column.table.name}.{column.name}": _run(
             session,

@@ -5,8 +5,6 @@ from __future__ import annotations
 from handlers.core.reply import FormField
 from store.names import name_key
 
-# As the boxes of Slack's and Teams' own forms: a longer answer could not be typed there.
-ANSWER_MAX = 200  # characters
 AGAIN = ", or :cancel to stop."
 
 
@@ -29,9 +27,11 @@ def check_answer(field: FormField, typed: str, *, kept: str | None = None) -> st
             return ""
         raise NotAnAnswer(_choose(field) if field.choices else "Please type an answer" + AGAIN)
     if not field.choices:
-        if len(typed) > ANSWER_MAX:
+        # As the boxes of Slack's and Teams' own forms: a longer answer could not go there.
+        most = field.max_length
+        if len(typed) > most:
             raise NotAnAnswer(
-                f"Please keep it to {ANSWER_MAX} characters (that was {len(typed):,})" + AGAIN
+                f"Please keep it to {most} characters (that was {len(typed):,})" + AGAIN
             )
         return typed
     if typed.isascii() and typed.isdecimal():

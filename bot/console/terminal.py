@@ -25,6 +25,7 @@ from bot.runtime.waiting_report import PLATFORM_NAMES
 from handlers.core.reply import Actor, Button, Form, FormField, Image, Reply, refuse
 from handlers.core.weeks import week_of
 from handlers.dispatch import COMMANDS, SORRY, Dispatcher, command_name
+from handlers.evidence.involvement_questions import ask_due
 from handlers.nudges.weekly import NudgePolicy
 from store import outbox
 from store.names import clean_name, name_key
@@ -283,6 +284,22 @@ class Console:
         self.write(describe_sweep(plan, self.nudge_policy))
         if recorded:
             self.write("This week's figures are recorded too: /qi-stats shows them.")
+        self.ask_involvement()
+
+    def ask_involvement(self) -> None:
+        """Ask this period's question about how involved people feel, as the scheduler does."""
+        try:
+            asked = ask_due(self.bot.ctx)
+        except Exception:
+            log.exception("asking how involved people feel failed in the console")
+            self.write(SORRY)
+            return
+        if asked:
+            questions = "1 question" if asked == 1 else f"{asked} questions"
+            self.write(
+                f"Also sent {questions} asking service users and carers on a team how involved "
+                "they feel (each is asked once every few weeks, never twice)."
+            )
 
     # --- pictures and forms ----------------------------------------------------------------
 

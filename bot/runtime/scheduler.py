@@ -12,6 +12,7 @@ from bot.outside.links import CONFIRM_FOR
 from bot.runtime.leader import Leadership
 from handlers.core.context import Context
 from handlers.core.weeks import week_before, week_of
+from handlers.evidence.involvement_questions import ask_due
 from handlers.evidence.stats import backfill, take_snapshot
 from handlers.forum.announcements import run_announcements
 from handlers.nudges.weekly import NudgePolicy, SweepPlan, run_sweep
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 WEEKLY_NUDGE = "weekly_nudge"
 WEEKLY_SNAPSHOT = "weekly_snapshot"
+INVOLVEMENT_QUESTIONS = "involvement_questions"
 # A sweep missed while the bot was down is run late if it is at most this late; an older one
 # is skipped with a warning, rather than nudging twice within a few days.
 CATCH_UP_WINDOW = timedelta(days=3)
@@ -75,6 +77,12 @@ class Jobs:
             # The figures can be worked out again later (stats --backfill); the reminders
             # cannot be sent late without nagging, so a failure here must not stop them.
             log.exception("recording this week's figures failed; the reminders go on")
+        try:
+            self.run_due_questions()
+        except Exception:
+            # Asked again next tick (the week's run is not marked finished); the reminders
+            # must not wait for it.
+            log.exception("asking how involved people feel failed; the reminders go on")
         return self.run_due_sweep()
 
     def forget_unconfirmed_signups(self) -> int:
@@ -119,6 +127,28 @@ class Jobs:
             log.info("weekly figures: %d earlier weeks worked out from history", missed)
         log.info("weekly figures for %s recorded", week)
         return True
+
+    def run_due_questions(self) -> int:
+        """Ask how involved people feel, once a week from the reminders' time; how many asked.
+
+        Each service user and carer due is asked once a period (INVOLVEMENT_EVERY_WEEKS): the
+        first week's run asks everyone, later weeks only those who joined a team since.
+        """
+        week, _moment = latest_due_week(self.ctx, self.policy)
+        if week != week_of(self.ctx.now(), self.ctx):
+            return 0  # this week's moment has not come yet
+        with self.ctx.sessions.begin() as session:
+            run = jobs.find_run(session, INVOLVEMENT_QUESTIONS, week)
+            if run is not None and run.finished_at is not None:
+                return 0
+            jobs.start_run(session, INVOLVEMENT_QUESTIONS, week, now=self.ctx.now())
+        planned = ask_due(self.ctx)
+        with self.ctx.sessions.begin() as session:
+            jobs.finish_run(session, INVOLVEMENT_QUESTIONS, week, now=self.ctx.now())
+        if planned:
+            log.info("asked %d team places how involved they feel (%s)", planned, week)
+            self.planned()
+        return planned
 
     def run_due_sweep(self) -> SweepPlan | None:
         """Run this week's sweep if it is due and has not finished; the plan if it ran."""

@@ -15,6 +15,7 @@ from dotenv import dotenv_values
 from bot.runtime.outside_settings import OutsideSettings, read_outside
 from handlers.nudges.weekly import NudgePolicy
 from store.engine import DEFAULT_DATABASE_URL
+from store.involvement import DEFAULT_EVERY_WEEKS
 from store.outbox import CLAIM_LEASE
 
 TEAMS_LOGIN_URL = "https://login.microsoftonline.com"
@@ -60,6 +61,8 @@ class Settings:
     # sign-up page limits each person's network address, not the proxy's.
     forwarded_allow_ips: str = "127.0.0.1"
     nudge_policy: NudgePolicy = field(default_factory=NudgePolicy)
+    # How often service users and carers are asked how involved they feel on their teams.
+    involvement_every_weeks: int = DEFAULT_EVERY_WEEKS
     # Advanced: how long a sender's claim on a message lasts before another takes it over, and
     # how often the scheduler ticks (and so how soon a replica takes over from a dead leader).
     delivery_claim_lease: timedelta = CLAIM_LEASE
@@ -82,6 +85,7 @@ class Settings:
             f"slack_signing_secret={self.slack_signing_secret!r}, "
             f"slack_app_token={self.slack_app_token!r}, slack_api_url={self.slack_api_url!r}, "
             f"host={self.host!r}, port={self.port!r}, nudge_policy={self.nudge_policy!r}, "
+            f"involvement_every_weeks={self.involvement_every_weeks!r}, "
             f"forwarded_allow_ips={self.forwarded_allow_ips!r}, "
             f"delivery_claim_lease={self.delivery_claim_lease!r}, "
             f"scheduler_tick_seconds={self.scheduler_tick_seconds!r}, "
@@ -145,6 +149,15 @@ def _nudge_policy(values: Mapping[str, str], problems: list[str]) -> NudgePolicy
         at=at,
         escalate_after=int(after_text),
     )
+
+
+def _involvement_every_weeks(values: Mapping[str, str], problems: list[str]) -> int:
+    """INVOLVEMENT_EVERY_WEEKS: how often people are asked how involved they feel (1-52)."""
+    text = (values.get("INVOLVEMENT_EVERY_WEEKS") or str(DEFAULT_EVERY_WEEKS)).strip()
+    if not text.isdecimal() or not 1 <= int(text) <= 52:
+        problems.append(f"INVOLVEMENT_EVERY_WEEKS: {text!r} is not a number of weeks (1-52)")
+        return DEFAULT_EVERY_WEEKS
+    return int(text)
 
 
 def _seconds(
@@ -283,6 +296,7 @@ def load_settings(
     if not port:
         problems.append(f"PORT: {port_text!r} is not a port number")
     nudge_policy = _nudge_policy(values, problems)
+    involvement_every_weeks = _involvement_every_weeks(values, problems)
     default_lease = int(CLAIM_LEASE.total_seconds())
     lease = _seconds(values, "DELIVERY_CLAIM_LEASE", default_lease, 24 * 3600, problems)
     tick = _seconds(
@@ -307,6 +321,7 @@ def load_settings(
         forwarded_allow_ips=(values.get("FORWARDED_ALLOW_IPS") or "127.0.0.1").strip(),
         port=port,
         nudge_policy=nudge_policy,
+        involvement_every_weeks=involvement_every_weeks,
         delivery_claim_lease=timedelta(seconds=lease),
         scheduler_tick_seconds=tick,
         outside=outside,

@@ -51,4 +51,5 @@ def build_context(settings: Settings, engine: Engine) -> Context:
         timezone=settings.timezone,
         outside_methods=frozenset(method for method, on in methods.items() if on),
         pages=links_for(settings),
+        involvement_every_weeks=settings.involvement_every_weeks,
     )

@@ -8,7 +8,15 @@ from typing import Any
 
 from handlers.core.clipping import clip, within
 from handlers.core.long_lists import text_units
-from handlers.core.reply import BUTTON_VALUE_MAX, Button, Form, FormField, Image, Reply
+from handlers.core.reply import (
+    BUTTON_VALUE_MAX,
+    FREE_TEXT_MAX,
+    Button,
+    Form,
+    FormField,
+    Image,
+    Reply,
+)
 
 # Slack's own limits; beyond them it refuses the whole message (invalid_blocks, msg_too_long).
 MESSAGE_BLOCKS_MAX = 50
@@ -214,7 +222,13 @@ def _input_block(field: FormField) -> Block:
         }
         # Never pre-select, even a single option: for consent, choosing it *is* the answer.
     else:
-        element = {"type": "plain_text_input", "action_id": FIELD_ACTION, "max_length": 200}
+        element = {
+            "type": "plain_text_input",
+            "action_id": FIELD_ACTION,
+            "max_length": field.max_length,
+            # Room for a few sentences when the box takes more than a line's worth.
+            "multiline": field.max_length > FREE_TEXT_MAX,
+        }
         if field.hint:
             element["placeholder"] = _plain(field.hint, 150)
     block: Block = {

@@ -196,10 +196,12 @@ def build_input(field: FormField, value: str | None = None) -> Element:
         element = {
             "type": "Input.Text",
             "id": input_id(field.name),
-            "maxLength": TEXT_INPUT_MAX,
+            "maxLength": field.max_length,
         }
+        if field.max_length > TEXT_INPUT_MAX:
+            element["isMultiline"] = True  # room for a few sentences
         if value:
-            element["value"] = value[:TEXT_INPUT_MAX]
+            element["value"] = value[: field.max_length]
     element["label"] = field.label
     if field.hint:
         element["placeholder"] = field.hint

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.involvement import DEFAULT_EVERY_WEEKS
+
 
 def system_clock() -> datetime:
     """The current time in UTC."""
@@ -39,6 +41,9 @@ class Context:
     # The web pages people outside chat use, when PUBLIC_URL is set: for showing organisers
     # a forum's calendar feed and sign-up page.
     pages: PublicPages | None = None
+    # How often service users and carers are asked how involved they feel, in weeks
+    # (INVOLVEMENT_EVERY_WEEKS): a question is answerable until its period ends.
+    involvement_every_weeks: int = DEFAULT_EVERY_WEEKS
 
     def now(self) -> datetime:
         """The current time in UTC, from the injected clock."""

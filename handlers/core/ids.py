@@ -51,3 +51,8 @@ CONFIRM_CONTACT = "confirm_contact"
 
 # The run chart (issue 19): "What does this mean?" under /qi-stats.
 EXPLAIN_CHART = "explain_chart"  # value: "<weeks in the baseline>:<rule>,<rule>"
+# How involved people feel (issue 19): the question to service users and carers.
+INVOLVEMENT_ANSWER = "involvement_answer"  # value: "<answer row id>:<answer>"
+OPEN_INVOLVEMENT_COMMENT = "open_involvement_comment"  # value: "<answer row id>"
+INVOLVEMENT_COMMENT_FORM = "involvement_comment_form"  # context: "<answer row id>"
+INVOLVEMENT_QUESTIONS = "involvement_questions"  # value: "off" (stop asking me) or "on"

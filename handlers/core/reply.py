@@ -10,6 +10,8 @@ from datetime import datetime
 
 # The most a button's value may carry (Slack's limit); a handler never offers a longer one.
 BUTTON_VALUE_MAX = 2000
+# The most a free-text box takes unless a field says otherwise (Slack's and Teams' boxes).
+FREE_TEXT_MAX = 200
 # The longest heading every platform shows whole (Slack's header block), in UTF-16 code units.
 HEADING_MAX = 150
 
@@ -41,6 +43,8 @@ class FormField:
     choices: tuple[Choice, ...] = ()
     optional: bool = False
     hint: str | None = None
+    # The most characters a free-text box takes (a comment in someone's own words: more).
+    max_length: int = FREE_TEXT_MAX
 
 
 @dataclass(frozen=True)

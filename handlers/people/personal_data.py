@@ -25,6 +25,7 @@ from store.models import (
     Delivery,
     Forum,
     ForumMember,
+    InvolvementAnswer,
     MatchOffer,
     Meeting,
     Membership,
@@ -370,6 +371,7 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
             "email": person.email,
             "first_recorded": _iso(person.created_at),
             "weekly_reminders_off_since": _iso(person.nudges_muted_at),
+            "involvement_questions_off_since": _iso(person.involvement_questions_muted_at),
         },
         "chat_identities": [
             {
@@ -448,6 +450,7 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
                 .order_by(MatchOffer.id)
             )
         ],
+        **_involvement_export(session, person_id, names),
         "run_chart_notes_written": [
             {"date": n.on_date.isoformat(), "note": n.text, "written": _iso(n.created_at)}
             for n in notes
@@ -481,6 +484,50 @@ def export_person(session: Session, person_id: int) -> dict[str, Any]:
         "changes_recorded_about_them": [
             {"when": _iso(a.at), "action": a.action}
             for a in session.scalars(_audit_about(person_id).order_by(AuditEvent.at))
+        ],
+    }
+
+
+def _involvement_export(session: Session, person_id: int, names: list[str]) -> dict[str, Any]:
+    """How involved they said they feel, answers they recorded for others, comments naming them."""
+    rows = session.execute(
+        select(InvolvementAnswer, Project.name)
+        .join(Project, Project.id == InvolvementAnswer.project_id)
+        .where(
+            or_(
+                InvolvementAnswer.person_id == person_id,
+                InvolvementAnswer.recorded_by_id == person_id,
+                InvolvementAnswer.comment.is_not(None),
+            )
+        )
+        .order_by(InvolvementAnswer.period_start, InvolvementAnswer.id)
+    ).all()
+    return {
+        "how_involved_they_feel": [
+            {
+                "project": name,
+                "weeks_from": a.period_start.isoformat(),
+                "answer": a.answer.replace("_", " ") if a.answer else None,
+                "comment": a.comment,
+                "asked": _iso(a.asked_at),
+                "answered": _iso(a.answered_at),
+                # A number: the lead who recorded it with their agreement; none: themselves.
+                "recorded_by": a.recorded_by_id,
+            }
+            for a, name in rows
+            if a.person_id == person_id
+        ],
+        # Only that they did: the answer is the other person's.
+        "involvement_answers_they_recorded_for_others": [
+            {"project": name, "weeks_from": a.period_start.isoformat(), "when": _iso(a.answered_at)}
+            for a, name in rows
+            if a.person_id != person_id and a.recorded_by_id == person_id
+        ],
+        # Others' comments that name them, without who wrote them.
+        "involvement_comments_naming_them": [
+            {"project": name, "comment": a.comment}
+            for a, name in rows
+            if a.person_id != person_id and a.comment and _naming(a.comment, names)
         ],
     }
 
@@ -545,6 +592,11 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
     session.execute(
         update(ChartNote).where(ChartNote.created_by_id == person_id).values(created_by_id=None)
     )
+    session.execute(
+        update(InvolvementAnswer)
+        .where(InvolvementAnswer.recorded_by_id == person_id)
+        .values(recorded_by_id=None)
+    )
     for column in (SlotRequest.requested_by_id, SlotRequest.decided_by_id):
         session.execute(update(SlotRequest).where(column == person_id).values({column: None}))
     _forget_in_audit(session, person_id)
@@ -565,6 +617,7 @@ def erase_person(session: Session, person_id: int, *, now: datetime) -> Erasure:
         session.expunge(contact)
     for model in (
         ChatIdentity,
+        InvolvementAnswer,  # before their memberships, which the answers hang from
         Membership,
         ForumMember,
         Rsvp,
@@ -618,6 +671,15 @@ def _redact_free_text(session: Session, person_id: int, names: list[str]) -> Non
     for note in session.scalars(select(ChartNote)):
         if _naming(note.text, names):
             note.text = _redact(note.text, names)[: ChartNote.text.type.length]
+    # Others' comments on how involved they feel: kept for the organisers, without the name.
+    for answer in session.scalars(
+        select(InvolvementAnswer).where(
+            InvolvementAnswer.comment.is_not(None), InvolvementAnswer.person_id != person_id
+        )
+    ):
+        if answer.comment and _naming(answer.comment, names):
+            limit = InvolvementAnswer.comment.type.length
+            answer.comment = _redact(answer.comment, names)[:limit]
     session.flush()
 
 
@@ -635,6 +697,9 @@ def _forget_in_audit(session: Session, person_id: int) -> None:
         "forum_member": select(ForumMember.id).where(ForumMember.person_id == person_id),
         "match_offer": select(MatchOffer.id).where(MatchOffer.person_id == person_id),
         "outside_contact": select(OutsideContact.id).where(OutsideContact.person_id == person_id),
+        "involvement_answer": select(InvolvementAnswer.id).where(
+            InvolvementAnswer.person_id == person_id
+        ),
     }
     for subject_type, ids in own_rows.items():
         session.execute(

@@ -36,8 +36,11 @@ from handlers.core.reply import (
     say,
 )
 from handlers.core.wording import as_role, counts_by_role, did_you_mean
+from handlers.evidence.involvement_questions import set_questions
 from handlers.evidence.stats import refigure_since
 from handlers.nudges.buttons import set_reminders
+from handlers.projects.involvement_recording import EXAMPLE as INVOLVEMENT_EXAMPLE
+from handlers.projects.involvement_recording import record_involvement_command
 from handlers.projects.team import (
     ADD_MEMBER_EXAMPLE,
     ECHO_MAX,
@@ -84,12 +87,26 @@ USAGE = (
     '• /qi-project status "Project name" completed: mark a project active, on hold, completed '
     "or stopped\n"
     "• /qi-project reminders off (or on): stop or restart the weekly reminders about your "
-    "projects"
+    "projects\n"
+    f"• {INVOLVEMENT_EXAMPLE}: record how a team member who doesn't use chat feels, once they "
+    "have agreed\n"
+    "• /qi-project questions off (or on): stop or restart the question about how involved you "
+    "feel on your teams"
 )
 
 
 # The words /qi-project knows first; anything else is taken as a project's name.
-VERBS = ("new", "add-member", "remove-member", "edit-member", "show", "status", "reminders")
+VERBS = (
+    "new",
+    "add-member",
+    "remove-member",
+    "edit-member",
+    "show",
+    "status",
+    "reminders",
+    "involvement",
+    "questions",
+)
 
 
 def handle_project_command(ctx: Context, actor: Actor, text: str) -> Reply:
@@ -114,6 +131,10 @@ def handle_project_command(ctx: Context, actor: Actor, text: str) -> Reply:
         return show_project(ctx, actor, " ".join(rest))
     if verb == "reminders" and len(rest) == 1 and name_key(rest[0]) in ("on", "off"):
         return set_reminders(ctx, actor, on=name_key(rest[0]) == "on")
+    if verb == "involvement":
+        return record_involvement_command(ctx, actor, args)
+    if verb == "questions" and len(rest) == 1 and name_key(rest[0]) in ("on", "off"):
+        return set_questions(ctx, actor, on=name_key(rest[0]) == "on")
     # "/qi-project Falls prevention" is taken as "show"; words that are neither a project's
     # name nor something it can do ("remove-membr ...") get the list of what it can do.
     try:

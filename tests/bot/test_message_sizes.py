@@ -1694,3 +1694,58 @@ def test_a_forum_name_one_character_too_long_is_refused_or_its_subject_clipped(
         now=ctx.now(),
     )
     assert email.subject.endswith("…") and len(email.subject) == compose.SUBJECT_MAX
+
+
+# --- issue 19: how involved people feel (the question, answers, comments, a lead recording) ---
+
+from handlers.evidence import involvement_questions  # noqa: E402 (this block's own)
+
+DELIVERIES[involvement_questions.INVOLVEMENT_QUESTION] = lambda s: (
+    "carer",
+    # The period the tests' clock is in (Monday 23 November 2026: the one from 16 November).
+    {"membership": s.membership, "period": "2026-W47"},
+    (Membership, s.membership, {"involvement": Involvement.TEAM_MEMBER}),
+)
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_involvement_question_fits_with_the_longest_names(ctx, script):
+    # Added to DELIVERIES after the test above was parametrized with it: run here.
+    test_every_message_the_bot_sends_fits_with_the_longest_names(
+        ctx, involvement_questions.INVOLVEMENT_QUESTION, script
+    )
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_involvement_question_answers_and_comment_form_fit_with_the_longest_names(
+    chat, ctx, asha, ben, script
+):
+    name = long_name(1, script)
+    sam = long_name(2, script)[:100]
+    assert chat.say(asha, f'/qi-project new "{name}"').ok
+    assert chat.say(ben, f"/qi-join {name} as carer").ok
+    assert chat.say(asha, f'/qi-project add-member "{name}" "{sam}" as carer --consent').ok
+    involvement_questions.ask_due(ctx)
+    (question,) = [
+        reply
+        for kind, _to, reply in send_all(ctx)
+        if kind == involvement_questions.INVOLVEMENT_QUESTION
+    ]
+
+    answered = chat.press(ben, question, "Not really")
+    form = chat.press(ben, answered, "Add a comment")
+    commented = chat.submit(ben, form, comment=long_name(3, script, length=500))
+    refused = chat.say(asha, f'/qi-project involvement "{name}" "{sam}" not-at-all')
+    recorded = chat.say(
+        asha,
+        f'/qi-project involvement "{name}" "{sam}" not-at-all --agreed '
+        f'"{long_name(4, script, length=500)}"',
+    )
+
+    for reply in (question, answered, commented, recorded, refused):
+        shown(reply)
+    check_slack_view(build_modal(form.form, intro=form.text))
+    assert answered.ok and commented.ok and recorded.ok and not refused.ok
+    assert len(shown(question).slack_buttons) == 6

@@ -79,6 +79,7 @@ def test_every_button_and_form_id_is_routed():
         ids.ADD_MEMBER_FORM,
         ids.SNOOZE_FORM,
         ids.CHANGE_MEMBER_FORM,
+        ids.INVOLVEMENT_COMMENT_FORM,
     }
     assert set(COMMANDS) == {
         "qi-join",

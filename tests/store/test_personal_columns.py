@@ -24,6 +24,7 @@ from store.models import (
     Delivery,
     Forum,
     ForumMember,
+    InvolvementAnswer,
     MatchOffer,
     Meeting,
     Membership,
@@ -55,6 +56,7 @@ HERS = {
     "her message ts": "1764489600.000100",
     "her delivery error": "zanele-only-error",
     "her mobile": "+447700900456",
+    "her comment": "The Tuesday huddle moves too fast for me",
 }
 
 
@@ -271,6 +273,37 @@ def _everything_about_zanele(session, now) -> dict[str, int]:
         ]
     )
     session.flush()
+    # How involved she feels on her team, in her words; and Omar's answer, which she recorded
+    # for him (he is not on chat), whose comment names her.
+    answer = InvolvementAnswer(
+        membership_id=membership.id,
+        person_id=zanele.id,
+        project_id=theirs.id,
+        period="2026-W48",
+        period_start=date(2026, 11, 23),
+        answer="somewhat",
+        comment=HERS["her comment"],
+        asked_at=now,
+        answered_at=now,
+    )
+    session.add_all(
+        [
+            answer,
+            InvolvementAnswer(
+                membership_id=recorded.id,
+                person_id=other.id,
+                project_id=led.id,
+                period="2026-W48",
+                period_start=date(2026, 11, 23),
+                answer="a_lot",
+                comment=f"{NAME} always asks what I think",
+                asked_at=now,
+                answered_at=now,
+                recorded_by_id=zanele.id,
+            ),
+        ]
+    )
+    session.flush()
     for action, subject_type, subject_id, actor, detail in (
         ("project.created", "project", led.id, zanele.id, {}),
         ("nudge.muted", "person", zanele.id, zanele.id, {}),
@@ -280,6 +313,7 @@ def _everything_about_zanele(session, now) -> dict[str, int]:
         ("project.imported", "project", led.id, None, {"line": 2, "lead_id": zanele.id}),
         ("person.merged", "person", other.id, None, {"merged": zanele.id}),
         ("outside_contact.recorded", "outside_contact", texted.id, None, {"method": "text"}),
+        ("involvement.answered", "involvement_answer", answer.id, zanele.id, {}),
     ):
         session.add(
             AuditEvent(
@@ -298,6 +332,7 @@ def _everything_about_zanele(session, now) -> dict[str, int]:
         "forum_member": signup.id,
         "match_offer": offer.id,
         "outside_contact": texted.id,
+        "involvement_answer": answer.id,
     }
 
 
@@ -370,4 +405,5 @@ def test_export_shows_every_personal_column_and_erasure_leaves_none(sessions, cl
     assert people == ["Omar Haddad"]
     # What stays: the projects, the slots and the notes, without her.
     assert "Forum moved to evenings" in everything
+    assert "(name removed) always asks what I think" in everything  # Omar's answer stays
     assert "(name removed) became the carers' representative ((name removed))" in everything

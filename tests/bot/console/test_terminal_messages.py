@@ -57,7 +57,7 @@ def test_a_lead_runs_the_reminder_sees_it_and_asks_the_forum_by_number(ctx):
     assert "[1] Ask the forum to find a partner" in reminded
     # Other leads' reminders wait for them, and the console says so once.
     assert "Hello Grace." not in reminded
-    assert "New messages for Asha Patel, Grace Lee and Mo Ahmed" in reminded
+    assert "New messages for Asha Patel, Grace Lee, Mo Ahmed and Ben Okafor" in reminded
     pressed = after(transcript, "1")
     assert "I've asked the forum organisers to help find a service user or carer" in pressed
     assert "New message for Asha Patel: type :as Asha Patel to see it." in pressed

@@ -1,6 +1,6 @@
 """Linking two records of one person: everything moves to the one kept, nothing is doubled."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -19,6 +19,7 @@ from store.models import (
     ChatIdentity,
     Delivery,
     ForumMember,
+    InvolvementAnswer,
     MatchOffer,
     Membership,
     OutsideContact,
@@ -155,6 +156,35 @@ def two_bens(chat, asha, ctx, sessions, clock):
                 )
             )
         session.flush()
+        # How involved he feels on Falls, asked on both accounts this period: answered on
+        # Teams first, then on Slack (his latest answer); and Sam's answer, recorded by him.
+        places = dict(
+            session.execute(
+                select(Membership.person_id, Membership.id).where(
+                    Membership.project_id == falls, Membership.person_id.in_((keep, merge))
+                )
+            ).all()
+        )
+        sams = session.scalar(select(Membership.id).where(Membership.person_id == sam))
+        for person_id, membership_id, project_id, answer, hours, by in (
+            (merge, places[merge], falls, "not_really", 2, None),
+            (keep, places[keep], falls, "a_lot", 1, None),
+            (sam, sams, sepsis, "somewhat", 1, merge),
+        ):
+            session.add(
+                InvolvementAnswer(
+                    membership_id=membership_id,
+                    person_id=person_id,
+                    project_id=project_id,
+                    period="2026-W48",
+                    period_start=date(2026, 11, 23),
+                    answer=answer,
+                    asked_at=now - timedelta(hours=3),
+                    answered_at=now - timedelta(hours=hours),
+                    recorded_by_id=by,
+                )
+            )
+        session.flush()
         for recipient, kind, occurrence in (
             (merge, "nudge", "2026-W48"),
             (merge, "meeting.announce", f"meeting:{meeting_id}:1d"),
@@ -210,6 +240,20 @@ def test_merging_moves_every_kind_of_row_and_doubles_nothing(chat, sessions, clo
         slot = session.scalar(select(SlotRequest))
         assert (slot.requested_by_id, slot.decided_by_id) == (keep, keep)
         assert session.scalar(select(ChartNote.created_by_id)) == keep
+        # How involved he feels on Falls: once for the period, his latest answer, on the
+        # team place kept; Sam's answer is recorded by the record kept.
+        involved = session.execute(
+            select(InvolvementAnswer.membership_id, InvolvementAnswer.answer).where(
+                InvolvementAnswer.person_id == keep
+            )
+        ).all()
+        assert involved == [(falls[0].id, "a_lot")]
+        assert (
+            session.scalar(
+                select(InvolvementAnswer.recorded_by_id).where(InvolvementAnswer.person_id != keep)
+            )
+            == keep
+        )
         bens = [outbox.person_recipient(keep), outbox.person_recipient(merge)]
         deliveries = {
             (d.recipient, d.kind, d.status)
