@@ -3,7 +3,7 @@
 from sqlalchemy import select
 
 from handlers.demo import seed_example_trust
-from store.models import InvolvementAnswer
+from store.models import InvolvementAnswer, Person
 from tests.bot.console.test_terminal_messages import after, run_console
 
 
@@ -30,5 +30,12 @@ def test_the_demo_carer_is_asked_at_remind_and_answers_with_a_comment(ctx):
     assert "kept with your answer" in transcript
     assert transcript.count("A quick question about your team") == 1  # never twice a period
     with ctx.sessions() as session:
-        (row,) = session.execute(select(InvolvementAnswer.answer, InvolvementAnswer.comment))
+        # Ben's answer this period (the demo's earlier periods hold answers, for the report).
+        (row,) = session.execute(
+            select(InvolvementAnswer.answer, InvolvementAnswer.comment)
+            .join(Person, Person.id == InvolvementAnswer.person_id)
+            .where(Person.display_name == "Ben Okafor")
+            .order_by(InvolvementAnswer.period_start.desc())
+            .limit(1)
+        )
     assert tuple(row) == ("somewhat", "Everyone listens now")
