@@ -254,7 +254,9 @@ def project_stats(ctx: Context, site: str = "") -> Reply:
             heading="Lived experience on QI teams",
         )
     headline += _since(weeks[0], involved, total)
-    reply = _chart_reply(weeks, notes, headline=f"{headline}.", site=site)
+    # Today's figure, the headline's, drawn apart after the last week's (None: nothing active).
+    today = (ctx.now().astimezone(ctx.timezone).date(), involved / total) if total else None
+    reply = _chart_reply(weeks, notes, headline=f"{headline}.", site=site, provisional=today)
     # The words are kept; the picture goes out undrawn, so drawn bytes live only in the
     # drawing cache (handlers.evidence.chart_cache), which draws each chart once.
     return replace(reply, image=reply.image.undrawn() if reply.image else None)
@@ -267,6 +269,7 @@ def _chart_reply(
     *,
     headline: str,
     site: str,
+    provisional: tuple[date, float] | None = None,
 ) -> Reply:
     """The answer for these figures: worked out (findings, alt text, digest) once per change.
 
@@ -280,7 +283,12 @@ def _chart_reply(
         f" ({site})" if site else ""
     )
     image = run_chart(
-        points, analysis, title=title, y_label="Share of active projects", notes=notes
+        points,
+        analysis,
+        title=title,
+        y_label="Share of active projects",
+        notes=notes,
+        provisional=provisional,
     )
     return Reply(
         sections=(
