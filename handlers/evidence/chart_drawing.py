@@ -417,7 +417,7 @@ def _weeks_up_to(last_week: date, provisional: tuple[date, float] | None) -> str
     """'Weekly figures up to 30 November 2026' (', and so far this week, to 3 December')."""
     words = f"Weekly figures up to {_day_named(last_week)}"
     if provisional:
-        words += f", and {SO_FAR} to {_day_named(provisional[0])}"
+        words += f", and {SO_FAR}, up to {_day_named(provisional[0])}"
     return words
 
 

@@ -597,7 +597,8 @@ def test_the_forum_chart_names_its_meetings_by_their_dates():
 def test_each_chart_says_how_recent_its_data_is():
     assert texts(figure_of(), "data-up-to") == ["Weekly figures up to Monday 13 July 2026"]
     assert texts(figure_of(provisional=(TODAY, 0.5)), "data-up-to") == [
-        "Weekly figures up to Monday 13 July 2026, and so far this week to Thursday 16 July 2026"
+        "Weekly figures up to Monday 13 July 2026, and so far this week, "
+        "up to Thursday 16 July 2026"
     ]
     forum = build_attendance_figure(MEETINGS, title="QI forum attendance")
     assert texts(forum, "data-up-to") == ["Meetings up to Thursday 7 January 2027"]
