@@ -21,9 +21,17 @@ from matplotlib.dates import DateFormatter, MonthLocator, date2num, num2date
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
+from matplotlib.markers import MarkerStyle
 from matplotlib.text import Text
-from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, PercentFormatter
-from matplotlib.transforms import Transform, offset_copy
+from matplotlib.textpath import text_to_path
+from matplotlib.ticker import (
+    FixedLocator,
+    FuncFormatter,
+    MaxNLocator,
+    MultipleLocator,
+    PercentFormatter,
+)
+from matplotlib.transforms import Affine2D, Transform, offset_copy
 from PIL import Image as PngImage
 
 from handlers.evidence.chart_spec import (
@@ -50,13 +58,51 @@ GREY = "#555555"  # not a signal colour: notes and "No data yet", like the axes'
 
 
 # Each signal gets its own marker shape as well as its own colour, so it never relies on
-# colour alone; sizes shrink in drawing order so a point in two signals shows both.
-SIGNAL_STYLES: dict[str, tuple[str, str, float, str]] = {
-    # rule: (legend label, colour, marker size, marker)
-    "shift": ("Shift: 6 or more points on one side of the median", VERMILLION, 12, "s"),
-    "trend": ("Trend: 5 or more points rising or falling", REDDISH_PURPLE, 10, "^"),
-    "astronomical": ("Astronomical point", ORANGE, 9, "D"),
+# colour alone. A week can be in several signals (a shift and a trend), so the marks nest
+# rather than stack: a hollow square around the point, a small filled triangle on it, and a
+# wide hollow octagon around both; each stays whole and visible whatever else is drawn there.
+SIGNAL_STYLES: dict[str, tuple[str, str, float, str, bool]] = {
+    # rule: (legend label, colour, marker size in points, marker, hollow)
+    "shift": ("Shift: 6 or more points on one side of the median", VERMILLION, 14, "s", True),
+    "trend": ("Trend: 5 or more points rising or falling", REDDISH_PURPLE, 8, "^", False),
+    "astronomical": ("Astronomical point", ORANGE, 24, "8", True),
 }
+# The octagon turned so a corner faces each of the square's: the two never touch.
+OCTAGON_TURNED = MarkerStyle("8", transform=Affine2D().rotate_deg(22.5))
+SIGNAL_EDGE = 2.0  # points: the hollow marks' outline, thick enough to see once pasted small
+# Marks are this size when weeks are at least WEEK_ROOM points apart; more weeks squeeze the
+# marks, down to MIN_MARK_SCALE, so neighbouring squares don't merge into a bar.
+WEEK_ROOM = 16.0
+MIN_MARK_SCALE = 0.65
+
+# Words are sized for a board report: a 10 inch chart pasted across an A4 page in Word (6.3
+# inches inside its margins) prints 12 points as 7.5, about the smallest most people can read.
+TEXT_SIZE = 12.0
+TITLE_SIZE = 15.0
+SMALLEST_TITLE_SIZE = 13.0  # a long title is made smaller down to this, then wrapped
+NOTE_SIZE = 11.0  # changes marked, "data up to", "so far this week": said once, smaller
+
+SO_FAR = "so far this week"
+
+
+X_LABEL_GAP = 25.0  # points
+Y_LABEL_GAP = 46.0  # points
+SUBTITLE_GAP = 8.0  # points above the axes: room for a mark at 100% drawn over the edge
+TITLE_PAD = 28.0  # points from the axes to the title's foot: over the "data up to" line
+
+# Margins in inches, fixed rather than found by a layout engine (which draws the whole figure
+# once more to measure it, more than doubling the cost of a chart). Measured on the longest
+# words we draw: "100%" and the y label on the left, month names and "Week" below, and half a
+# date label past the last tick on the right; above, the title and the "data up to" line; each
+# legend row takes LEGEND_ROW below that, each extra line of title TITLE_LINE above.
+MARGIN_LEFT = 0.95
+MARGIN_RIGHT = 0.45
+MARGIN_RIGHT_SO_FAR = 1.0  # "so far / this week" beside today's point
+MARGIN_TOP = 0.72
+MARGIN_BOTTOM = 0.62
+LEGEND_ROW = 0.27
+LEGEND_BOTTOM = 0.04
+TITLE_LINE = 0.25
 
 
 def render_png(figure: Figure, *, scale: float = 1.0) -> bytes:
@@ -201,22 +247,30 @@ def build_run_chart_figure(
     y_label: str,
     notes: Sequence[tuple[date, str]] = (),
     as_percent: bool = True,
+    provisional: tuple[date, float] | None = None,
 ) -> Figure:
     """The run chart as a Figure, for run_chart to render and tests to inspect.
 
-    Artists carry a gid ("data", "median", "signal-<rule>", "note", "no-data") so tests and
-    readers can find them. Notes dated outside the points' first..last dates are left out:
-    a line clamped to the edge would claim the change happened on a week it didn't.
+    Artists carry a gid ("data", "median", "signal-<rule>", "provisional", "note", "no-data",
+    "data-up-to") so tests and readers can find them. Notes dated outside the points' first..last
+    dates are left out: a line clamped to the edge would claim the change happened on a week it
+    didn't. `provisional` is today's figure, after the last week's: drawn apart from the weeks
+    (a hollow grey point), it is in neither the median nor any signal, which count whole weeks.
     """
     check_points(points, analysis)
-    figure, axes = _new_figure(title, x_label="Week", y_label=y_label)
+    if provisional is not None and (not points or provisional[0] <= points[-1][0]):
+        raise ValueError("today's figure must come after the last weekly figure")
+    right = MARGIN_RIGHT_SO_FAR if provisional else MARGIN_RIGHT
+    figure, axes = _new_figure(title, x_label="Week", y_label=y_label, right=right)
     values = [value for _, value in points]
-    _set_value_axis(axes, values, as_percent=as_percent)
+    shown = [*values, provisional[1]] if provisional else values
+    _set_value_axis(axes, shown, as_percent=as_percent)
     if not points:
         _draw_no_data(axes)
         return figure
 
     dates = [when for when, _ in points]
+    _data_up_to(figure, axes, _weeks_up_to(dates[-1], provisional))
     axes.plot(
         dates,
         values,
@@ -227,6 +281,7 @@ def build_run_chart_figure(
         label=y_label,
         gid="data",
         zorder=2,
+        clip_on=False,  # a line at 0% or 100% is drawn whole, over the axes' edge
     )
     if analysis.median is not None:
         axes.axhline(
@@ -237,24 +292,29 @@ def build_run_chart_figure(
             gid="median",
             zorder=1,
         )
+    last = provisional[0] if provisional else dates[-1]
+    scale = _mark_scale(axes, figure, weeks=(last - dates[0]).days / 7 + 1)
     for rule, indices in _signal_indices(analysis.signals).items():
-        label, colour, size, marker = SIGNAL_STYLES[rule]
+        label, colour, size, marker, hollow = SIGNAL_STYLES[rule]
         axes.plot(
             [dates[i] for i in indices],
             [values[i] for i in indices],
             linestyle="none",
-            marker=marker,
-            markersize=size,
+            marker=OCTAGON_TURNED if marker == "8" else marker,
+            markersize=size * scale,
             color=colour,
-            markeredgecolor=BLACK,
-            markeredgewidth=0.8,
+            markerfacecolor="none" if hollow else colour,
+            markeredgecolor=colour if hollow else BLACK,
+            markeredgewidth=SIGNAL_EDGE if hollow else 0.8,
             label=label,
             gid=f"signal-{rule}",
-            zorder=3,
+            zorder=4 if hollow else 5,  # over the line; the small filled mark on top
             clip_on=False,  # a point at 0% or 100% sits on the frame; show all of it
         )
+    if provisional:
+        _draw_provisional(axes, points[-1], provisional)
     _draw_notes(axes, notes_in_range(notes, dates[0], dates[-1]), points)
-    _set_date_axis(axes, dates)
+    _set_date_axis(axes, dates, last=last)
 
     handles, labels = axes.get_legend_handles_labels()
     runs = _runs_message(analysis)
@@ -268,11 +328,9 @@ def build_run_chart_figure(
 
 def build_attendance_figure(meetings: Sequence[tuple[date, int, int]], *, title: str) -> Figure:
     """Attendance per meeting as a Figure: two lines with their own colour, marker and dashes."""
-    figure, axes = _new_figure(title, x_label="Meeting", y_label="People")
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_ylim(bottom=0)
+    figure, axes = _new_figure(title, x_label="Meeting date", y_label="People")
     if not meetings:
-        axes.set_ylim(0, 10)
+        _set_count_axis(axes, top=10)
         _draw_no_data(axes)
         return figure
 
@@ -303,20 +361,106 @@ def build_attendance_figure(meetings: Sequence[tuple[date, int, int]], *, title:
         clip_on=False,
     )
     top = max(max(lived, staff) for _, lived, staff in ordered)
-    axes.set_ylim(0, max(5, math.ceil(top * 1.1)))
-    _set_date_axis(axes, dates)
+    _set_count_axis(axes, top=max(5, math.ceil(top * 1.1)))
+    _set_meeting_axis(figure, axes, dates)
+    _data_up_to(figure, axes, f"Meetings up to {_day_named(dates[-1])}")
     _add_legend(figure, axes, *axes.get_legend_handles_labels())
     return figure
 
 
-def _new_figure(title: str, *, x_label: str, y_label: str) -> tuple[Figure, Axes]:
+def _draw_provisional(
+    axes: Axes, last_week: tuple[date, float], provisional: tuple[date, float]
+) -> None:
+    """Today's figure: a hollow grey point, dotted from the last week's, labelled as not final."""
+    when, value = provisional
+    axes.plot(
+        [last_week[0], when],
+        [last_week[1], value],
+        color=GREY,
+        linestyle=":",
+        linewidth=1.5,
+        gid="provisional-link",
+        zorder=2,
+        clip_on=False,
+    )
+    axes.plot(
+        [when],
+        [value],
+        linestyle="none",
+        marker="o",
+        markersize=9,
+        markerfacecolor="white",
+        markeredgecolor=GREY,
+        markeredgewidth=2,
+        label=f"{SO_FAR.capitalize()} ({when.day} {when:%b}): not a weekly figure yet",
+        gid="provisional",
+        zorder=6,
+        clip_on=False,
+    )
+    # Its words to its right, in the room kept there (MARGIN_RIGHT_SO_FAR): nothing is drawn
+    # after today, so they never cross the data.
+    axes.annotate(
+        SO_FAR.replace(" this", "\nthis"),
+        (when, value),
+        xytext=(9, 0),
+        textcoords="offset points",
+        ha="left",
+        va="center",
+        fontsize=NOTE_SIZE,
+        color=GREY,
+        gid="provisional",
+        annotation_clip=False,
+    )
+
+
+def _weeks_up_to(last_week: date, provisional: tuple[date, float] | None) -> str:
+    """'Weekly figures up to 30 November 2026' (', and so far this week, to 3 December')."""
+    words = f"Weekly figures up to {_day_named(last_week)}"
+    if provisional:
+        words += f", and {SO_FAR}, up to {_day_named(provisional[0])}"
+    return words
+
+
+def _day_named(when: date) -> str:
+    """'Monday 30 November 2026'."""
+    return f"{when:%A} {when.day} {when:%B %Y}"
+
+
+def _data_up_to(figure: Figure, axes: Axes, words: str) -> None:
+    """How recent the data is, in grey under the title: a pasted chart still says its date."""
+    axes.text(
+        0,
+        1,
+        words,
+        transform=_shifted(figure, axes, 0, SUBTITLE_GAP),
+        ha="left",
+        va="bottom",
+        fontsize=NOTE_SIZE,
+        color=GREY,
+        gid="data-up-to",
+        parse_math=False,
+    )
+
+
+def _mark_scale(axes: Axes, figure: Figure, *, weeks: float) -> float:
+    """How much smaller to draw signal marks so those of neighbouring weeks stay apart."""
+    width = axes.get_position().width * figure.get_figwidth() * 72  # points
+    return min(1.0, max(MIN_MARK_SCALE, width / max(weeks, 1) / WEEK_ROOM))
+
+
+def _new_figure(
+    title: str, *, x_label: str, y_label: str, right: float = MARGIN_RIGHT
+) -> tuple[Figure, Axes]:
     """A blank figure of our size with one set of axes, the title and the axes' names."""
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI)
-    axes = figure.add_axes(_axes_box(legend_rows=0))
+    title, title_size = _fitted_title(title)
+    lines = title.count("\n") + 1
+    axes = figure.add_axes(_axes_box(legend_rows=0, title_lines=lines, right=right))
     # People's words (site and forum names) are text, never matplotlib's $maths$.
-    axes.set_title(title, fontsize=14, loc="left", y=1.0, parse_math=False)
-    axes.set_xlabel(x_label)
-    axes.set_ylabel(y_label)
+    axes.set_title(title, fontsize=title_size, loc="left", y=1.0, pad=TITLE_PAD, parse_math=False)
+    axes.set_xlabel(x_label, fontsize=TEXT_SIZE)
+    axes.set_ylabel(y_label, fontsize=TEXT_SIZE)
+    axes.tick_params(labelsize=TEXT_SIZE)
     # Fixed places, in points from the axes, for the title (y above) and the axes' names:
     # left to itself, matplotlib measures every tick label again at each draw to place them.
     # The x name sits below the tick labels (one line of text); the y name left of the widest
@@ -329,8 +473,30 @@ def _new_figure(title: str, *, x_label: str, y_label: str) -> tuple[Figure, Axes
     return figure, axes
 
 
-X_LABEL_GAP = 21.0  # points
-Y_LABEL_GAP = 38.0  # points
+def _fitted_title(title: str) -> tuple[str, float]:
+    """The title and its size: smaller if it is too wide for the chart, then on two lines.
+
+    A title longer than the picture (a long site or forum name) would be cut off at its edge.
+    """
+    # Points from the axes' left edge to the picture's right, less a little.
+    room = (FIGURE_SIZE[0] - MARGIN_LEFT - 0.1) * 72
+    for size in (TITLE_SIZE, (TITLE_SIZE + SMALLEST_TITLE_SIZE) / 2, SMALLEST_TITLE_SIZE):
+        if _text_width(title, size) <= room:
+            return title, size
+    # Two lines of about equal length, at the smaller size (three would crowd the chart).
+    width = _text_width(title, SMALLEST_TITLE_SIZE)
+    wrapped = textwrap.wrap(title, width=math.ceil(len(title) * room / width) - 1)
+    if len(wrapped) > 2:
+        wrapped = [wrapped[0], " ".join(wrapped[1:])]
+    return "\n".join(wrapped), SMALLEST_TITLE_SIZE
+
+
+def _text_width(words: str, size: float) -> float:
+    """How wide `words` are in points, at `size`, in matplotlib's default font."""
+    width, _, _ = text_to_path.get_text_width_height_descent(
+        words, FontProperties(size=size), ismath=False
+    )
+    return width
 
 
 def _shifted(figure: Figure, axes: Axes, right: float, up: float) -> Transform:
@@ -338,34 +504,28 @@ def _shifted(figure: Figure, axes: Axes, right: float, up: float) -> Transform:
     return offset_copy(axes.transAxes, figure, x=right, y=up, units="points")
 
 
-# Margins in inches, fixed rather than found by a layout engine (which draws the whole figure
-# once more to measure it, more than doubling the cost of a chart). Measured on the longest
-# words we draw: "100%" and the y label on the left, month names and "Week" below, and half a
-# date label past the last tick on the right; each legend row takes LEGEND_ROW below that.
-MARGIN_LEFT = 0.8
-MARGIN_RIGHT = 0.4
-MARGIN_TOP = 0.35
-MARGIN_BOTTOM = 0.58
-LEGEND_ROW = 0.21
-LEGEND_BOTTOM = 0.04
-
-
-def _axes_box(*, legend_rows: int) -> tuple[float, float, float, float]:
+def _axes_box(
+    *, legend_rows: int, title_lines: int = 1, right: float = MARGIN_RIGHT
+) -> tuple[float, float, float, float]:
     """Where the axes sit (left, bottom, width, height, as shares of the figure)."""
     width, height = FIGURE_SIZE
     bottom = MARGIN_BOTTOM + (LEGEND_BOTTOM + legend_rows * LEGEND_ROW if legend_rows else 0)
+    top = MARGIN_TOP + (title_lines - 1) * TITLE_LINE
     return (
         MARGIN_LEFT / width,
         bottom / height,
-        1 - (MARGIN_LEFT + MARGIN_RIGHT) / width,
-        1 - (bottom + MARGIN_TOP) / height,
+        1 - (MARGIN_LEFT + right) / width,
+        1 - (bottom + top) / height,
     )
 
 
 def _add_legend(figure: Figure, axes: Axes, handles: list[Artist], labels: list[str]) -> None:
     """The legend in two columns below the axes, which move up to make room for its rows."""
     rows = math.ceil(len(labels) / 2)
-    axes.set_position(_axes_box(legend_rows=rows))
+    title_lines = axes.get_title(loc="left").count("\n") + 1
+    left, _, width, _ = axes.get_position().bounds  # as placed: keeps room kept on the right
+    right = FIGURE_SIZE[0] * (1 - left - width)
+    axes.set_position(_axes_box(legend_rows=rows, title_lines=title_lines, right=right))
     figure.legend(
         handles,
         labels,
@@ -373,6 +533,7 @@ def _add_legend(figure: Figure, axes: Axes, handles: list[Artist], labels: list[
         bbox_to_anchor=(0.5, LEGEND_BOTTOM / FIGURE_SIZE[1]),
         ncols=2,
         frameon=False,
+        fontsize=TEXT_SIZE,
     )
 
 
@@ -392,25 +553,59 @@ def _draw_no_data(axes: Axes) -> None:
     )
 
 
+# Room above and below the values, as a share of the axis: a line at 0% or 100% is drawn
+# clear of the axes' edge (the frame would otherwise hide half of it).
+VALUE_MARGIN = 0.05
+
+
 def _set_value_axis(axes: Axes, values: Sequence[float], *, as_percent: bool) -> None:
     """Shares on a 0 to 100% axis; other measures from 0 (or below, if any are) upward."""
     if as_percent:
-        axes.set_ylim(min([0.0, *values]), max([1.0, *values]))
+        low, high = min([0.0, *values]), max([1.0, *values])
         axes.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+        ticks = MultipleLocator(0.2).tick_values(low, high)
     elif values:
-        axes.set_ylim(min([0.0, *values]), max([0.0, *values]) * 1.1 or 1.0)
+        low, high = min([0.0, *values]), max([0.0, *values]) * 1.1 or 1.0
+        ticks = MaxNLocator().tick_values(low, high)
+    else:
+        return
+    _set_limits(axes, low, high, ticks)
 
 
-def _set_date_axis(axes: Axes, dates: Sequence[date]) -> None:
-    """Ticks and limits for dates: month names over months, the days themselves over weeks."""
-    span = (dates[-1] - dates[0]).days
+def _set_count_axis(axes: Axes, *, top: int) -> None:
+    """People counted: whole numbers from 0 to `top`."""
+    _set_limits(axes, 0, top, MaxNLocator(integer=True).tick_values(0, top))
+
+
+def _set_limits(axes: Axes, low: float, high: float, ticks: Sequence[float]) -> None:
+    """The axis from `low` to `high` with a little room each side, ticked only between them."""
+    room = (high - low) * VALUE_MARGIN
+    axes.set_ylim(low - room, high + room)
+    # Fixed ticks: without them the room would be ticked (a "-5%" under the 0%).
+    axes.yaxis.set_major_locator(
+        FixedLocator([tick for tick in ticks if low - 1e-9 <= tick <= high + 1e-9])
+    )
+
+
+MONTH_ROOM = 0.95  # inches between the centres of two month names ("Sep 2026" at 12 points)
+
+
+def _set_date_axis(axes: Axes, dates: Sequence[date], *, last: date | None = None) -> None:
+    """Ticks and limits for dates: month names over months, the days themselves over weeks.
+
+    `last`, if later than the dates, is a point drawn after them (today's): in view, unticked.
+    """
+    end = max(dates[-1], last or dates[-1])
+    span = (end - dates[0]).days
     pad = timedelta(days=max(4, round(span * 0.02)))
-    first, last = dates[0] - pad, dates[-1] + pad
+    first, last = dates[0] - pad, end + pad
     if span >= 56:
-        # Twelve month labels at most, so they never collide (a year and its margins can hold
-        # thirteen first-of-the-months: then every other month is named).
+        # As many month names as fit side by side (a year's thirteen first-of-the-months
+        # don't: then every other month is named), so they never touch.
         month_starts = (last.year - first.year) * 12 + last.month - first.month + (first.day == 1)
-        axes.xaxis.set_major_locator(MonthLocator(interval=max(1, math.ceil(month_starts / 12))))
+        inches = axes.get_position().width * FIGURE_SIZE[0]
+        most = max(1, math.floor(inches / MONTH_ROOM))
+        axes.xaxis.set_major_locator(MonthLocator(interval=max(1, math.ceil(month_starts / most))))
         axes.xaxis.set_major_formatter(DateFormatter("%b %Y"))
     else:
         axes.xaxis.set_major_locator(FixedLocator([date2num(d) for d in dates]))
@@ -418,6 +613,26 @@ def _set_date_axis(axes: Axes, dates: Sequence[date]) -> None:
             FuncFormatter(lambda x, _pos: short_date(num2date(x).date()))
         )
     axes.set_xlim(first, last)
+
+
+LABEL_ROOM = 1.15  # inches between the centres of two dates named on the axis ("25 Sep 2026")
+
+
+def _set_meeting_axis(figure: Figure, axes: Axes, dates: Sequence[date]) -> None:
+    """A tick at each meeting, named by its date: the latest always, others as room allows."""
+    span = max((dates[-1] - dates[0]).days, 1)
+    pad = timedelta(days=max(4, round(span * 0.03)))
+    first, last = dates[0] - pad, dates[-1] + pad
+    axes.set_xlim(first, last)
+    inches = axes.get_position().width * figure.get_figwidth()
+    room = LABEL_ROOM * (last - first).days / inches  # days between two named meetings
+    named: list[date] = []
+    for when in reversed(dates):  # from the latest meeting, the one people ask about
+        if not named or (named[-1] - when).days >= room:
+            named.append(when)
+    axes.xaxis.set_major_locator(FixedLocator([date2num(d) for d in dates]))
+    names = {date2num(d): short_date(d) for d in named}
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: names.get(x, "")))
 
 
 def _draw_notes(
@@ -452,7 +667,7 @@ def _draw_notes(
             rotation=90,
             ha="right",
             va="top" if at_top else "bottom",
-            fontsize=9,
+            fontsize=NOTE_SIZE,
             color=GREY,
             gid="note",
             parse_math=False,  # an organiser's note ("Budget $5k to $3k") is plain text

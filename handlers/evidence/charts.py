@@ -34,13 +34,29 @@ def run_chart(
     y_label: str,
     notes: Sequence[tuple[date, str]] = (),
     as_percent: bool = True,
+    provisional: tuple[date, float] | None = None,
 ) -> Image:
-    """A weekly run chart as a PNG, with alt text saying what a sighted reader would see."""
+    """A weekly run chart as a PNG, with alt text saying what a sighted reader would see.
+
+    `provisional` is today's figure, drawn apart after the weeks; left out if a week's own
+    figure is already drawn on or after its day (the week's figure was taken today).
+    """
     check_points(points, analysis)  # refused now, not later when it is drawn
+    if provisional is not None and (not points or provisional[0] <= points[-1][0]):
+        provisional = None
     alt_text = describe_run_chart(points, analysis, title=title, notes=notes, as_percent=as_percent)
     points, notes = list(points), list(notes)  # drawn later: keep the data as it is now
     drawn_from = _digest(
-        "run chart", FIGURE_SIZE, DPI, points, analysis, title, y_label, notes, as_percent
+        "run chart",
+        FIGURE_SIZE,
+        DPI,
+        points,
+        analysis,
+        title,
+        y_label,
+        notes,
+        as_percent,
+        provisional,  # today's figure changes during the week: a new picture each time
     )
 
     def draw(scale: float = 1.0) -> bytes:
@@ -50,7 +66,13 @@ def run_chart(
             )
 
             figure = drawing.build_run_chart_figure(
-                points, analysis, title=title, y_label=y_label, notes=notes, as_percent=as_percent
+                points,
+                analysis,
+                title=title,
+                y_label=y_label,
+                notes=notes,
+                as_percent=as_percent,
+                provisional=provisional,
             )
             return drawing.render_png(figure, scale=scale)
 

@@ -312,7 +312,9 @@ def project_stats(ctx: Context, site: str = "") -> Reply:
             f"{_headline(involved, total, where)}. {NO_WEEKS_YET}",
             heading=HEADING,
         )
-    reply = _chart_reply(weeks, notes, today=(involved, total), site=site)
+    # Today's figure, the headline's, is drawn apart after the last week's.
+    on = ctx.now().astimezone(ctx.timezone).date()
+    reply = _chart_reply(weeks, notes, today=(involved, total), site=site, on=on)
     # The words are kept; the picture goes out undrawn, so drawn bytes live only in the
     # drawing cache (handlers.evidence.chart_cache), which draws each chart once.
     return replace(reply, image=reply.image.undrawn() if reply.image else None)
@@ -357,10 +359,12 @@ def _chart_reply(
     *,
     today: tuple[int, int],
     site: str,
+    on: date | None = None,
 ) -> Reply:
     """The answer for these figures: worked out (findings, alt text, digest) once per change.
 
-    `today` is (involved, active) as counted now, for the headline. Everything it says comes
+    `today` is (involved, active) as counted now, `on` that day, for the headline and the
+    chart's 'so far this week' point. Everything it says comes
     from its arguments, so the same figures give the same Reply; its picture is drawn once
     too (handlers.evidence.chart_cache), whoever asks.
     """
@@ -376,7 +380,12 @@ def _chart_reply(
         f" ({site})" if site else ""
     )
     image = run_chart(
-        points, analysis, title=title, y_label="Share of active projects", notes=notes
+        points,
+        analysis,
+        title=title,
+        y_label="Share of active projects",
+        notes=notes,
+        provisional=(on, involved / total) if on and total else None,
     )
     rules = sorted({signal.rule for signal in analysis.signals})
     explain = Button(

@@ -15,9 +15,10 @@ VALUES = [0.1, 0.2, 0.15, 0.3, 0.25, 0.2]
 TITLE = "Share of active projects with a service user or carer on the team"
 
 
-def chart(values=VALUES, title=TITLE, notes=()):
+def chart(values=VALUES, title=TITLE, notes=(), provisional=None):
     points = [(START + timedelta(weeks=week), value) for week, value in enumerate(values)]
-    return run_chart(points, analyse(values), title=title, y_label="Share", notes=notes)
+    today = {"provisional": provisional} if provisional else {}
+    return run_chart(points, analyse(values), title=title, y_label="Share", notes=notes, **today)
 
 
 @pytest.fixture
@@ -52,6 +53,20 @@ def test_a_change_in_the_data_or_the_words_draws_again(drawings):
         assert image.png
 
     assert len(drawings) == 4
+
+
+def test_todays_figure_changing_during_the_week_draws_the_chart_again(drawings):
+    thursday = START + timedelta(weeks=len(VALUES) - 1, days=3)
+    images = [
+        chart(provisional=(thursday, 0.25)),
+        chart(provisional=(thursday, 0.25)),  # nothing changed: kept
+        chart(provisional=(thursday, 0.5)),  # someone joined a team today
+        chart(provisional=(thursday + timedelta(days=1), 0.5)),  # the next day
+    ]
+
+    assert len({image.drawn_from for image in images}) == 3
+    assert all(image.png for image in images)
+    assert len(drawings) == 3
 
 
 def test_a_smaller_copy_is_kept_apart_from_the_full_size_one(drawings):

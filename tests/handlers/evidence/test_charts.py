@@ -1,5 +1,6 @@
 """Run charts and attendance charts: the data behind each picture, its words, and the PNG."""
 
+import itertools
 import subprocess
 import sys
 import threading
@@ -7,6 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import matplotlib.colors
+import matplotlib.dates
 import pytest
 
 from handlers.evidence.chart_drawing import build_attendance_figure, build_run_chart_figure
@@ -190,7 +192,7 @@ def test_a_few_weeks_are_labelled_with_their_days():
 def test_shares_are_drawn_on_an_axis_from_0_to_100_percent():
     axes = figure_of().axes[0]
 
-    assert axes.get_ylim() == (0.0, 1.0)
+    assert list(axes.get_yticks()) == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     assert axes.yaxis.get_major_formatter()(0.5, 0) == "50%"
 
 
@@ -199,17 +201,21 @@ def test_a_measure_that_is_not_a_share_starts_at_zero_and_fits_its_values():
     result = analysis(median=3.5)
     figure = figure_of(points=points, result=result, as_percent=False)
 
-    low, high = figure.axes[0].get_ylim()
-    assert low == 0 and high >= 9.5
+    assert figure.axes[0].get_yticks()[0] == 0 and figure.axes[0].get_ylim()[1] >= 9.5
     assert "Median 3.5" in legend_texts(figure)
 
 
 def test_every_colour_is_from_the_colour_blind_safe_palette():
-    figure = figure_of(result=analysis(SHIFT, TREND, SPIKE), notes=[(date(2026, 4, 6), "x")])
+    figure = figure_of(
+        result=analysis(SHIFT, TREND, SPIKE),
+        notes=[(date(2026, 4, 6), "x")],
+        provisional=(date(2026, 7, 16), 0.5),
+    )
     colours = {
         matplotlib.colors.to_hex(marked.get_color())
         for marked in figure.axes[0].lines
-        if marked.get_gid() != "note"  # notes are grey, the colour of the axes' words
+        # Notes and today's unfinished figure are grey, the colour of the axes' words.
+        if marked.get_gid() not in ("note", "provisional", "provisional-link")
     }
     assert colours <= OKABE_ITO
 
@@ -334,10 +340,10 @@ def test_attendance_is_two_lines_a_reader_can_tell_apart_without_colour():
     assert lived.get_marker() != staff.get_marker()
     assert lived.get_linestyle() != staff.get_linestyle()
     assert {matplotlib.colors.to_hex(x.get_color()) for x in (lived, staff)} <= OKABE_ITO
-    assert (axes.get_xlabel(), axes.get_ylabel()) == ("Meeting", "People")
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("Meeting date", "People")
     assert axes.get_title(loc="left") == "QI forum attendance"
     assert legend_texts(figure) == ["Service users and carers", "Staff"]
-    assert axes.get_ylim()[0] == 0
+    assert axes.get_yticks()[0] == 0
 
 
 def test_attendance_in_any_order_is_drawn_in_date_order():
@@ -469,3 +475,185 @@ def test_words_copied_from_an_earlier_drawing_land_where_matplotlib_draws_them()
     # Within half a pixel: 4 x 4 blocks (a blur) agree closely everywhere.
     blocks = [a.reshape(150, 4, 300, 4, 3).mean(axis=(1, 3)) for a in (ours, theirs)]
     assert np.abs(blocks[0] - blocks[1]).max() < 48
+
+
+# --- A chart a QI lead can paste into a board report ---------------------------------------
+
+TODAY = date(2026, 7, 16)  # a Thursday, three days after the last weekly figure (13 July)
+DPI = 120
+
+
+def drawn(figure):
+    """The figure drawn as we send it: its pixels (height x width x RGB), figure kept drawn."""
+    import io
+
+    import numpy as np
+    from PIL import Image as PngImage
+
+    from handlers.evidence.chart_drawing import render_png
+
+    return np.asarray(PngImage.open(io.BytesIO(render_png(figure))).convert("RGB")).astype(int)
+
+
+def near(pixels, colour, within=40):
+    """Where the pixels are (close to) this colour: a height x width mask."""
+    import numpy as np
+
+    rgb = np.array(matplotlib.colors.to_rgb(colour)) * 255
+    return (np.abs(pixels - rgb) <= within).all(axis=2)
+
+
+def at_point(figure, pixels, when, value, reach=30):
+    """The pixels around a data point, `reach` pixels each way."""
+    x, y = figure.axes[0].transData.transform((matplotlib.dates.date2num(when), value))
+    row, column = pixels.shape[0] - round(y), round(x)
+    return pixels[row - reach : row + reach, column - reach : column + reach]
+
+
+def test_todays_figure_is_a_hollow_grey_point_after_the_weeks_saying_so_far_this_week():
+    figure = figure_of(provisional=(TODAY, 0.9))
+    today = line(figure, "provisional")
+
+    assert list(today.get_xdata()) == [TODAY] and list(today.get_ydata()) == [0.9]
+    assert today.get_markerfacecolor() == "white"  # hollow
+    assert matplotlib.colors.to_hex(today.get_markeredgecolor()) == "#555555"  # grey
+    # The weekly line ends at the last week: today's point is only dotted to it.
+    assert list(line(figure, "data").get_xdata()) == [when for when, _ in POINTS]
+    assert line(figure, "provisional-link").get_linestyle() == ":"
+    assert texts(figure, "provisional") == ["so far this week"]
+    assert "So far this week (16 Jul): not a weekly figure yet" in legend_texts(figure)
+    assert figure.axes[0].get_xlim()[1] > matplotlib.dates.date2num(TODAY)
+
+
+def test_todays_figure_is_in_no_signal_and_not_in_the_median():
+    figure = figure_of(result=analysis(SHIFT, TREND, SPIKE, median=0.35), provisional=(TODAY, 1))
+
+    for rule in ("shift", "trend", "astronomical"):
+        assert TODAY not in list(line(figure, f"signal-{rule}").get_xdata())
+    assert set(line(figure, "median").get_ydata()) == {0.35}
+
+
+def test_todays_figure_on_or_before_the_last_weeks_is_refused_in_a_drawing_and_left_out():
+    with pytest.raises(ValueError, match="after the last weekly figure"):
+        figure_of(provisional=(POINTS[-1][0], 0.5))
+    same_day = run_chart(
+        POINTS, analysis(), title=TITLE, y_label=Y_LABEL, provisional=(POINTS[-1][0], 0.5)
+    )
+
+    # This week's figure was taken today: nothing more to draw, the same picture as without.
+    assert (
+        same_day.drawn_from
+        == run_chart(POINTS, analysis(), title=TITLE, y_label=Y_LABEL).drawn_from
+    )
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0])
+def test_a_line_at_0_or_100_percent_is_drawn_whole_not_hidden_by_the_frame(value):
+    flat = [(when, value) for when, _ in POINTS[:8]]
+    figure = figure_of(points=flat, result=analysis(median=value))
+    around = at_point(figure, drawn(figure), *flat[0], reach=12)  # the first week's dot
+
+    # A week's dot is 5 points (8 pixels) across: every row of it shows, none cut off.
+    assert near(around, "#0072B2").any(axis=1).sum() >= 8
+    low, high = figure.axes[0].get_ylim()
+    assert low < 0 and high > 1  # the frame is drawn clear of 0% and 100%
+
+
+def test_marks_for_one_week_in_three_signals_each_stay_whole_and_visible():
+    week = 12  # in a shift, a trend and an astronomical point at once
+    shift = Signal("shift", tuple(range(10, 20)), "")
+    trend = Signal("trend", tuple(range(10, 16)), "")
+    spike = Signal("astronomical", (week,), "")
+    when, value = POINTS[week]
+    colours = {"shift": "#D55E00", "trend": "#CC79A7", "astronomical": "#E69F00"}
+
+    def seen(*signals):
+        figure = figure_of(result=analysis(*signals))
+        around = at_point(figure, drawn(figure), when, value)
+        return {rule: near(around, colour).sum() for rule, colour in colours.items()}
+
+    together = seen(shift, trend, spike)
+    for signal in (shift, trend, spike):
+        alone = seen(signal)[signal.rule]
+        # Drawn with the others, each mark keeps (nearly) every pixel it has alone.
+        assert together[signal.rule] >= 0.9 * alone > 0, signal.rule
+    assert legend_texts(figure_of(result=analysis(shift, trend, spike)))[2:5] == [
+        "Shift: 6 or more points on one side of the median",
+        "Trend: 5 or more points rising or falling",
+        "Astronomical point",
+    ]
+
+
+def test_the_forum_chart_names_its_meetings_by_their_dates():
+    figure = build_attendance_figure(MEETINGS, title="QI forum attendance")
+    figure.canvas.draw()
+    axes = figure.axes[0]
+
+    ticks = [matplotlib.dates.num2date(x).date() for x in axes.get_xticks()]
+    assert ticks == [when for when, _, _ in MEETINGS]  # a tick at every meeting, no other
+    named = [t for t in axes.get_xticklabels() if t.get_text()]
+    assert named[-1].get_text() == "7 Jan 2027"  # the latest meeting is always named
+    meeting_dates = {f"{when.day} {when:%b %Y}" for when, _, _ in MEETINGS}
+    assert len(named) >= 6 and {t.get_text() for t in named} <= meeting_dates
+    boxes = [t.get_window_extent() for t in named]
+    assert not any(a.overlaps(b) for a, b in itertools.pairwise(boxes))
+
+
+def test_each_chart_says_how_recent_its_data_is():
+    assert texts(figure_of(), "data-up-to") == ["Weekly figures up to Monday 13 July 2026"]
+    assert texts(figure_of(provisional=(TODAY, 0.5)), "data-up-to") == [
+        "Weekly figures up to Monday 13 July 2026, and so far this week, "
+        "up to Thursday 16 July 2026"
+    ]
+    forum = build_attendance_figure(MEETINGS, title="QI forum attendance")
+    assert texts(forum, "data-up-to") == ["Meetings up to Thursday 7 January 2027"]
+
+
+def test_words_are_big_enough_to_read_when_the_chart_is_pasted_into_a_report():
+    """Pasted across an A4 page in Word (6.3 inches inside its margins), a 10 inch chart prints
+    at 63%: its words must still be 7.5 points or more, the smallest print most can read."""
+    figure = figure_of(result=analysis(SHIFT, TREND, TOO_FEW_RUNS, runs=3), provisional=(TODAY, 1))
+    drawn(figure)
+    axes = figure.axes[0]
+    words = [*(t for legend in figure.legends for t in legend.get_texts())]
+    words += [*axes.get_xticklabels(), *axes.get_yticklabels(), axes.xaxis.label, axes.yaxis.label]
+
+    for text in words:
+        if text.get_text():
+            # Its height on the saved picture, in points, printed at 63%.
+            height = text.get_window_extent().height * 72 / DPI
+            assert height * 0.63 >= 7.5, text.get_text()
+
+
+def test_a_long_title_is_never_cut_off_and_no_words_overlap():
+    title = (
+        "Share of active projects with a service user or carer on the team "
+        "(Royal Riverside and Hillside Community General Hospital)"
+    )
+    figure = figure_of(
+        title=title,
+        result=analysis(SHIFT, TREND, SPIKE, TOO_FEW_RUNS, runs=3),
+        provisional=(TODAY, 1.0),
+    )
+    drawn(figure)
+    axes = figure.axes[0]
+    picture = figure.bbox
+
+    boxes = {
+        "title": axes._left_title.get_window_extent(),  # where set_title(loc="left") puts it
+        "data up to": next(
+            t for t in axes.texts if t.get_gid() == "data-up-to"
+        ).get_window_extent(),
+        "legend": figure.legends[0].get_window_extent(),
+        "x name": axes.xaxis.label.get_window_extent(),
+        "y name": axes.yaxis.label.get_window_extent(),
+        "so far": next(t for t in axes.texts if t.get_gid() == "provisional").get_window_extent(),
+    }
+    assert " ".join(axes.get_title(loc="left").split()) == title  # all its words, on two lines
+    for name, box in boxes.items():
+        inside = box.x0 >= 0 and box.y0 >= 0 and box.x1 <= picture.x1 and box.y1 <= picture.y1
+        assert inside, name
+    for (one, a), (other, b) in itertools.combinations(boxes.items(), 2):
+        assert not a.overlaps(b), (one, other)
+    ticks = [t.get_window_extent() for t in axes.get_xticklabels() if t.get_text()]
+    assert not any(a.overlaps(b) for a, b in itertools.pairwise(ticks))
