@@ -55,7 +55,9 @@ def describe_run_chart(
         return format_value(value, as_percent)
 
     if len(points) == 1:
-        sentences = [f"Run chart, one week so far, {_long_date(dates[0])}: {fmt(values[0])}."]
+        sentences = [
+            f"Run chart, one {analysis.unit} so far, {_long_date(dates[0])}: {fmt(values[0])}."
+        ]
     else:
         first, last = values[0], values[-1]
         if last > first:
@@ -66,7 +68,7 @@ def describe_run_chart(
             movement = f"started and ended at {fmt(first)}"
         sentences = [
             f"Run chart from {_long_date(dates[0])} to {_long_date(dates[-1])} "
-            f"({plural(len(points), 'week')}).",
+            f"({plural(len(points), analysis.unit)}).",
             f"It {movement} (lowest {fmt(min(values))}, highest {fmt(max(values))})"
             + (
                 f"; the baseline is {fmt(analysis.median)}, {baseline_words(analysis, dates)}."
@@ -91,7 +93,7 @@ def baseline_words(analysis: RunChartAnalysis, dates: Sequence[date]) -> str:
     """How the baseline was chosen: 'the middle value of the first 12 weeks, June to August'."""
     count = analysis.baseline or len(dates)
     if count <= 1:
-        return f"the first week's figure ({_long_date(dates[0])})"
+        return f"the first {analysis.unit}'s figure ({_long_date(dates[0])})"
     first, last = dates[0], dates[count - 1]
     if (first.year, first.month) == (last.year, last.month):
         span = f"{first:%B %Y}"
@@ -99,7 +101,9 @@ def baseline_words(analysis: RunChartAnalysis, dates: Sequence[date]) -> str:
         span = f"{first:%B} to {last:%B %Y}"
     else:
         span = f"{first:%B %Y} to {last:%B %Y}"
-    return f"the middle value of the first {plural(count, 'weekly figure')}, {span}"
+    figure = "weekly figure" if analysis.unit == "week" else f"{analysis.unit}'s figure"
+    figures = "weekly figures" if analysis.unit == "week" else f"{analysis.unit}s' figures"
+    return f"the middle value of the first {plural(count, figure, figures)}, {span}"
 
 
 def describe_attendance(meetings: Sequence[tuple[date, int, int]], *, title: str) -> str:
@@ -162,6 +166,7 @@ def signal_phrase(
     counts are the rule's own (Signal.counted), so the chat and the alt text agree.
     """
     indices = sorted(signal.indices)
+    unit = analysis.unit
     if signal.rule == "runs":
         if signal.direction > 0 or (
             analysis.runs_limits is not None and analysis.runs > analysis.runs_limits[1]
@@ -183,12 +188,12 @@ def signal_phrase(
         side = "above" if above else "below"
         weeks = end - start + 1
         skipped = (
-            f", not counting {plural(weeks - counted, 'week')} exactly on it"
+            f", not counting {plural(weeks - counted, unit)} exactly on it"
             if weeks > counted
             else ""
         )
         return (
-            f"A lasting change (a shift): {plural(counted, 'week')} in a row {side} the "
+            f"A lasting change (a shift): {plural(counted, unit)} in a row {side} the "
             f"baseline{skipped}, {span}"
         )
     if signal.rule == "trend":
@@ -200,13 +205,13 @@ def signal_phrase(
         if weeks > counted:
             each = "higher" if rising else "lower"
             return (
-                f"A steady change (a trend): going {way} over {plural(weeks, 'week')}, {moved}, "
+                f"A steady change (a trend): going {way} over {plural(weeks, unit)}, {moved}, "
                 f"{counted} different figures in a row each {each} than the last"
             )
-        return f"A steady change (a trend): {counted} weeks in a row going {way}, {moved}"
+        return f"A steady change (a trend): {plural(counted, unit)} in a row going {way}, {moved}"
     if signal.rule == "astronomical":
         shown = ", ".join(f"{fmt(values[i])} on {_long_date(dates[i])}" for i in indices)
-        return f"An unusual week, worth checking: {shown} is far from all the other weeks"
+        return f"An unusual {unit}, worth checking: {shown} is far from all the other {unit}s"
     return signal.description.rstrip(".")
 
 

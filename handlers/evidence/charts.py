@@ -20,6 +20,7 @@ from handlers.evidence.chart_spec import (
     check_points,
     describe_attendance,
     describe_run_chart,
+    format_value,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +46,12 @@ def run_chart(
     if provisional is not None and (not points or provisional[0] <= points[-1][0]):
         provisional = None
     alt_text = describe_run_chart(points, analysis, title=title, notes=notes, as_percent=as_percent)
+    if provisional is not None:
+        # Said as it is drawn: apart from the weeks, and counted in no rule.
+        alt_text += (
+            f" Drawn apart after them, so far this week ({provisional[0].day} "
+            f"{provisional[0]:%B %Y}): {format_value(provisional[1], as_percent)}."
+        )
     points, notes = list(points), list(notes)  # drawn later: keep the data as it is now
     drawn_from = _digest(
         "run chart",

@@ -81,6 +81,7 @@ class RunChartAnalysis:
     runs_limits: tuple[int, int] | None  # (fewest, most) runs expected by chance
     signals: tuple[Signal, ...]  # shifts, trends, runs, astronomical points, in that order
     baseline: int = 0  # how many of the first points the median is taken from (0: all)
+    unit: str = "week"  # what one point is ("week", "period"): how the words count them
 
 
 def analyse(
@@ -122,7 +123,9 @@ def analyse(
             for index in astronomical_points(points)
         ),
     ]
-    return RunChartAnalysis(median, len(useful), runs, limits, tuple(signals), baseline or 0)
+    return RunChartAnalysis(
+        median, len(useful), runs, limits, tuple(signals), baseline or 0, unit=unit
+    )
 
 
 def baseline_points(count: int) -> int:

@@ -13,7 +13,7 @@ import pytest
 
 from handlers.evidence.chart_drawing import build_attendance_figure, build_run_chart_figure
 from handlers.evidence.charts import attendance_chart, run_chart
-from handlers.evidence.run_chart import RunChartAnalysis, Signal
+from handlers.evidence.run_chart import RunChartAnalysis, Signal, analyse
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 OKABE_ITO = {
@@ -657,3 +657,28 @@ def test_a_long_title_is_never_cut_off_and_no_words_overlap():
         assert not a.overlaps(b), (one, other)
     ticks = [t.get_window_extent() for t in axes.get_xticklabels() if t.get_text()]
     assert not any(a.overlaps(b) for a, b in itertools.pairwise(ticks))
+
+
+# --- issue 19: what the alt text counts, and today's figure --------------------------------
+
+
+def test_an_involvement_chart_counts_periods_not_weeks_in_its_words():
+    points = [(date(2026, 1, 5), 0.5), (date(2026, 2, 16), 0.6), (date(2026, 3, 30), 0.7)]
+    analysis = analyse([v for _, v in points], unit="period")
+
+    image = run_chart(points, analysis, title="Feels involved", y_label="Share")
+
+    assert "(3 periods)" in image.alt_text and "week" not in image.alt_text
+
+
+def test_todays_figure_is_in_the_alt_text_as_it_is_drawn_apart():
+    points = [(date(2026, 11, 16), 0.1), (date(2026, 11, 23), 0.2)]
+    analysis = analyse([v for _, v in points], unit="week")
+
+    image = run_chart(
+        points, analysis, title="Share", y_label="Share", provisional=(date(2026, 11, 25), 0.3)
+    )
+
+    assert image.alt_text.endswith(
+        "Drawn apart after them, so far this week (25 November 2026): 30%."
+    )

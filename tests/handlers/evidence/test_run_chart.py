@@ -39,7 +39,7 @@ def test_an_empty_series_has_no_median_and_no_signals():
 
 def test_a_single_point_is_its_own_median_and_says_nothing():
     assert analyse([0.4]) == RunChartAnalysis(
-        median=0.4, useful_observations=0, runs=0, runs_limits=None, signals=()
+        median=0.4, useful_observations=0, runs=0, runs_limits=None, signals=(), unit="point"
     )
 
 
