@@ -63,7 +63,7 @@ GREY = "#555555"  # not a signal colour: notes and "No data yet", like the axes'
 # wide hollow octagon around both; each stays whole and visible whatever else is drawn there.
 SIGNAL_STYLES: dict[str, tuple[str, str, float, str, bool]] = {
     # rule: (legend label, colour, marker size in points, marker, hollow)
-    "shift": ("Shift: 6 or more points on one side of the median", VERMILLION, 14, "s", True),
+    "shift": ("Shift: 6 or more points on one side of the baseline", VERMILLION, 14, "s", True),
     "trend": ("Trend: 5 or more points rising or falling", REDDISH_PURPLE, 8, "^", False),
     "astronomical": ("Astronomical point", ORANGE, 24, "8", True),
 }
@@ -261,7 +261,9 @@ def build_run_chart_figure(
     if provisional is not None and (not points or provisional[0] <= points[-1][0]):
         raise ValueError("today's figure must come after the last weekly figure")
     right = MARGIN_RIGHT_SO_FAR if provisional else MARGIN_RIGHT
-    figure, axes = _new_figure(title, x_label="Week", y_label=y_label, right=right)
+    # Points are weeks (the share of projects) or longer periods (how involved people feel).
+    x_label = "Week" if analysis.unit == "week" else f"{analysis.unit.capitalize()} starting"
+    figure, axes = _new_figure(title, x_label=x_label, y_label=y_label, right=right)
     values = [value for _, value in points]
     shown = [*values, provisional[1]] if provisional else values
     _set_value_axis(axes, shown, as_percent=as_percent)
@@ -270,7 +272,7 @@ def build_run_chart_figure(
         return figure
 
     dates = [when for when, _ in points]
-    _data_up_to(figure, axes, _weeks_up_to(dates[-1], provisional))
+    _data_up_to(figure, axes, _weeks_up_to(dates[-1], provisional, unit=analysis.unit))
     axes.plot(
         dates,
         values,
@@ -288,7 +290,8 @@ def build_run_chart_figure(
             analysis.median,
             color=BLACK,
             linewidth=1.2,
-            label=f"Median {format_value(analysis.median, as_percent)}",
+            # The chart's words call it the baseline (the median of the first weeks): so does this.
+            label=f"Baseline {format_value(analysis.median, as_percent)}",
             gid="median",
             zorder=1,
         )
@@ -413,9 +416,12 @@ def _draw_provisional(
     )
 
 
-def _weeks_up_to(last_week: date, provisional: tuple[date, float] | None) -> str:
+def _weeks_up_to(
+    last_week: date, provisional: tuple[date, float] | None, *, unit: str = "week"
+) -> str:
     """'Weekly figures up to 30 November 2026' (', and so far this week, to 3 December')."""
-    words = f"Weekly figures up to {_day_named(last_week)}"
+    figures = "Weekly figures" if unit == "week" else f"Figures for each {unit}"
+    words = f"{figures} up to {_day_named(last_week)}"
     if provisional:
         words += f", and {SO_FAR}, up to {_day_named(provisional[0])}"
     return words

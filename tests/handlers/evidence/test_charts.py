@@ -86,7 +86,7 @@ def test_the_median_is_a_horizontal_line_named_with_its_value_in_the_legend():
 
     assert set(median.get_ydata()) == {0.45}
     assert list(median.get_xdata()) == [0, 1]  # the full width of the axes
-    assert "Median 45%" in legend_texts(figure)
+    assert "Baseline 45%" in legend_texts(figure)
 
 
 def test_highlighted_points_are_exactly_those_in_each_signal():
@@ -113,8 +113,8 @@ def test_the_legend_names_each_rule_found_and_no_other():
 
     assert legend_texts(figure) == [
         Y_LABEL,
-        "Median 35%",
-        "Shift: 6 or more points on one side of the median",
+        "Baseline 35%",
+        "Shift: 6 or more points on one side of the baseline",
         "Astronomical point",
     ]
     assert "signal-trend" not in gids(figure)
@@ -126,7 +126,7 @@ def test_two_signals_of_one_rule_share_one_legend_entry_and_mark_all_their_point
 
     marked = line(figure, "signal-shift")
     assert list(marked.get_ydata()) == [VALUES[i] for i in (*early.indices, *SHIFT.indices)]
-    assert legend_texts(figure).count("Shift: 6 or more points on one side of the median") == 1
+    assert legend_texts(figure).count("Shift: 6 or more points on one side of the baseline") == 1
 
 
 @pytest.mark.parametrize(
@@ -202,7 +202,7 @@ def test_a_measure_that_is_not_a_share_starts_at_zero_and_fits_its_values():
     figure = figure_of(points=points, result=result, as_percent=False)
 
     assert figure.axes[0].get_yticks()[0] == 0 and figure.axes[0].get_ylim()[1] >= 9.5
-    assert "Median 3.5" in legend_texts(figure)
+    assert "Baseline 3.5" in legend_texts(figure)
 
 
 def test_every_colour_is_from_the_colour_blind_safe_palette():
@@ -578,7 +578,7 @@ def test_marks_for_one_week_in_three_signals_each_stay_whole_and_visible():
         # Drawn with the others, each mark keeps (nearly) every pixel it has alone.
         assert together[signal.rule] >= 0.9 * alone > 0, signal.rule
     assert legend_texts(figure_of(result=analysis(shift, trend, spike)))[2:5] == [
-        "Shift: 6 or more points on one side of the median",
+        "Shift: 6 or more points on one side of the baseline",
         "Trend: 5 or more points rising or falling",
         "Astronomical point",
     ]
@@ -682,3 +682,15 @@ def test_todays_figure_is_in_the_alt_text_as_it_is_drawn_apart():
     assert image.alt_text.endswith(
         "Drawn apart after them, so far this week (25 November 2026): 30%."
     )
+
+
+def test_an_involvement_chart_is_labelled_by_period_and_its_line_is_the_baseline():
+    points = [(date(2026, 1, 5), 0.5), (date(2026, 2, 16), 0.6), (date(2026, 3, 30), 0.7)]
+    analysis = analyse([v for _, v in points], unit="period")
+
+    figure = build_run_chart_figure(points, analysis, title="Feels involved", y_label="Share")
+
+    texts = [t.get_text() for t in figure.findobj(match=lambda o: hasattr(o, "get_text"))]
+    assert "Period starting" in texts and "Week" not in texts
+    assert any(t.startswith("Figures for each period up to Monday 30 March 2026") for t in texts)
+    assert "Baseline 60%" in legend_texts(figure)
