@@ -30,8 +30,11 @@ def ask_everyone_due(session: Session, *, period: str, start: date, now: datetim
     add them, however many there are.
     """
     on_chat = exists().where(ChatIdentity.person_id == Membership.person_id)
+    # Per person and team, not per team place: leaving and joining again is one team.
     asked_already = exists().where(
-        InvolvementAnswer.membership_id == Membership.id, InvolvementAnswer.period == period
+        InvolvementAnswer.person_id == Membership.person_id,
+        InvolvementAnswer.project_id == Membership.project_id,
+        InvolvementAnswer.period == period,
     )
     due = session.execute(
         select(Membership.id, Membership.person_id, Membership.project_id)
@@ -53,7 +56,7 @@ def ask_everyone_due(session: Session, *, period: str, start: date, now: datetim
     table = InvolvementAnswer.__table__
     statement = (
         insert_for(session, table)
-        .on_conflict_do_nothing(index_elements=["membership_id", "period"])
+        .on_conflict_do_nothing()
         .returning(table.c.id, table.c.membership_id, table.c.person_id)
     )
     rows = [

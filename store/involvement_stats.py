@@ -55,6 +55,49 @@ def answers_by_period(
     return [PeriodAnswers(start, counts) for start, counts in periods.items()]
 
 
+def teams_closed_periods(
+    session: Session, project_ids: Sequence[int], *, before: date, viewer_id: int | None
+) -> dict[int, list[PeriodAnswers]]:
+    """Per team, the answers of periods that began before `before`, oldest first (one query).
+
+    For a team summary: only periods already over (an open one changes with each answer, so
+    looking twice would show who just answered), and never the answers the viewer recorded
+    themselves for someone (they know those, and the rest would be theirs to work out).
+    """
+    if not project_ids:
+        return {}
+    mine = (
+        InvolvementAnswer.recorded_by_id.is_(None) | (InvolvementAnswer.recorded_by_id != viewer_id)
+        if viewer_id is not None
+        else InvolvementAnswer.id.is_not(None)
+    )
+    rows = session.execute(
+        select(
+            InvolvementAnswer.project_id,
+            InvolvementAnswer.period_start,
+            InvolvementAnswer.answer,
+            func.count(),
+        )
+        .where(
+            InvolvementAnswer.project_id.in_(list(project_ids)),
+            InvolvementAnswer.answer.is_not(None),
+            InvolvementAnswer.period_start < before,
+            mine,
+        )
+        .group_by(
+            InvolvementAnswer.project_id, InvolvementAnswer.period_start, InvolvementAnswer.answer
+        )
+        .order_by(InvolvementAnswer.period_start)
+    )
+    teams: dict[int, dict[date, Counter[str]]] = {}
+    for project_id, start, answer, count in rows:
+        teams.setdefault(project_id, {}).setdefault(start, Counter())[answer] += count
+    return {
+        project_id: [PeriodAnswers(start, counts) for start, counts in periods.items()]
+        for project_id, periods in teams.items()
+    }
+
+
 def period_comments(session: Session, start: date, limit: int) -> list[str]:
     """The period's comments, latest answered first: the words only, never who wrote them."""
     rows = session.scalars(

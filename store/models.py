@@ -579,7 +579,12 @@ class InvolvementAnswer(Base):
     """
 
     __tablename__ = "involvement_answers"
-    __table_args__ = (UniqueConstraint("membership_id", "period"),)
+    # Once a period per team place, and per person and team: leaving and joining again in the
+    # same period does not ask a second time.
+    __table_args__ = (
+        UniqueConstraint("membership_id", "period"),
+        UniqueConstraint("person_id", "project_id", "period"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     membership_id: Mapped[int] = mapped_column(

@@ -23,6 +23,7 @@ from store.involvement import A_LOT, ANSWERS, MIN_ANSWERS, NOT_AT_ALL, NOT_REALL
 from store.involvement import period_key as key_of
 from store.involvement import period_start as start_of
 from store.models import InvolvementAnswer, Membership, Person, Project
+from store.roles import LIVED_EXPERIENCE_ROLES, Involvement, ProjectStatus
 
 INVOLVEMENT_QUESTION = "involvement_question"
 ANSWER_LABELS = {
@@ -96,6 +97,18 @@ def _still_open(session: Session, ctx: Context, membership: Membership, period: 
         return (
             f'You\'re no longer on the "{name}" team, so this question has closed. Thank you '
             "for the time you gave it."
+        )
+    # Asked of service users and carers who are team members of an active project: after the
+    # project ends, or their place changes (consulted now, or staff), the question closes.
+    if project is None or project.status != ProjectStatus.ACTIVE:
+        return f'The "{name}" project is no longer active, so this question has closed. Thank you.'
+    if (
+        membership.involvement != Involvement.TEAM_MEMBER
+        or membership.role not in LIVED_EXPERIENCE_ROLES
+    ):
+        return (
+            f'Your place on the "{name}" team has changed, so this question has closed. '
+            "Thank you all the same."
         )
     if period != current_period(ctx)[1]:
         start = _period_start_of(period)

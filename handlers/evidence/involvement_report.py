@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.orm import Session
+
 from handlers.core.context import Context
 from handlers.core.errors import Refusal
 from handlers.core.lookup import find_project, known_person
 from handlers.core.reply import Actor, Reply, Section, say
 from handlers.core.wording import plural
 from handlers.evidence.charts import run_chart
+from handlers.evidence.involvement_questions import current_period
 from handlers.evidence.run_chart import ASTRONOMICAL, RUNS, SHIFT, TREND, Signal, analyse
 from store import involvement_stats
 from store.involvement import (
@@ -29,6 +32,7 @@ from store.involvement import (
     TOP_TWO,
 )
 from store.involvement_stats import PeriodAnswers
+from store.models import Person
 from store.people import is_admin
 
 HEADING = "How involved people feel"
@@ -43,6 +47,10 @@ ANSWER_WORDS = {
 # Organisers see this many of the latest period's comments, the latest first.
 COMMENTS_SHOWN = 5
 TOO_FEW = "not enough answers yet to show without identifying anyone"
+TEAM_SUMMARY_NOTE = (
+    f"Shown only for a round of questions that is over, with at least {MIN_ANSWERS} answers "
+    "given by the team members themselves, so that nobody's answer can be picked out."
+)
 CHART_TITLE = "Share of service users and carers who feel their views shape the team's work"
 # One short sentence per kind of signal; the longer statistics are in the README.
 SIGNAL_MEANING = {
@@ -132,14 +140,12 @@ def involvement_over_time(ctx: Context, *, with_comments: bool) -> Reply:
 
 
 def lead_summary(ctx: Context, actor: Actor) -> Reply:
-    """The latest period's counts for each team the person leads, no names."""
+    """Each team the person leads: its latest period over with enough answers, no names."""
     with ctx.sessions() as session:
         person = known_person(session, actor)
         led = involvement_stats.led_projects(session, person.id) if person else []
-        lines = [
-            _team_line(name, involvement_stats.answers_by_period(session, [project_id]))
-            for project_id, name in led
-        ]
+        periods = _closed_periods(session, ctx, [project_id for project_id, _ in led], person)
+        lines = [_team_line(name, periods.get(project_id, [])) for project_id, name in led]
     if not lines:
         return say(
             "You don't lead a project here, so there is no team summary to show. Leads see "
@@ -147,11 +153,11 @@ def lead_summary(ctx: Context, actor: Actor) -> Reply:
             f"{MIN_ANSWERS} have answered.",
             heading=HEADING,
         )
-    return say(f'"{QUESTION}"\n' + "\n".join(lines), heading=HEADING)
+    return say(f'"{QUESTION}"\n' + "\n".join(lines) + f"\n{TEAM_SUMMARY_NOTE}", heading=HEADING)
 
 
 def team_summary(ctx: Context, actor: Actor, name: str) -> Reply:
-    """One team's latest period, for its lead or an organiser."""
+    """One team's latest period over with enough answers, for its lead or an organiser."""
     with ctx.sessions() as session:
         project = find_project(session, name, open_only=False)
         person = known_person(session, actor)
@@ -163,18 +169,28 @@ def team_summary(ctx: Context, actor: Actor, name: str) -> Reply:
                 f'Only the lead of "{project.name}" or a forum organiser can see how involved '
                 "its team feels: the answers are kept private."
             )
-        line = _team_line(project.name, involvement_stats.answers_by_period(session, [project.id]))
-    return say(f'"{QUESTION}"\n{line}', heading=HEADING)
+        periods = _closed_periods(session, ctx, [project.id], person)
+        line = _team_line(project.name, periods.get(project.id, []))
+    return say(f'"{QUESTION}"\n{line}\n{TEAM_SUMMARY_NOTE}', heading=HEADING)
+
+
+def _closed_periods(
+    session: Session, ctx: Context, project_ids: Sequence[int], viewer: Person | None
+) -> dict[int, list[PeriodAnswers]]:
+    """The teams' periods already over, without the answers the viewer recorded themselves."""
+    open_since, _key = current_period(ctx)
+    return involvement_stats.teams_closed_periods(
+        session, project_ids, before=open_since, viewer_id=viewer.id if viewer else None
+    )
 
 
 def _team_line(name: str, periods: Sequence[PeriodAnswers]) -> str:
-    """'• Falls prevention (from 30 November 2026): Yes, a lot 2; ...' or why not."""
-    if not periods:
-        return f"• {name}: nobody has answered yet."
-    latest = periods[-1]
-    if latest.total < MIN_ANSWERS:
-        return f"• {name} (from {_day(latest)}): {TOO_FEW}."
-    return f"• {name} (from {_day(latest)}): {_counts_line(latest)}"
+    """'• Falls prevention (from 5 October 2026): 4 of 5 answers said ...' or why not."""
+    enough = [period for period in periods if period.total >= MIN_ANSWERS]
+    if not enough:
+        return f"• {name}: {TOO_FEW}."
+    latest = enough[-1]
+    return f"• {name} (the weeks from {_day(latest)}): {_top_two_text(latest)}."
 
 
 def _top_two_share(period: PeriodAnswers) -> float:

@@ -497,7 +497,6 @@ def _involvement_export(session: Session, person_id: int, names: list[str]) -> d
             or_(
                 InvolvementAnswer.person_id == person_id,
                 InvolvementAnswer.recorded_by_id == person_id,
-                InvolvementAnswer.comment.is_not(None),
             )
         )
         .order_by(InvolvementAnswer.period_start, InvolvementAnswer.id)
@@ -523,13 +522,24 @@ def _involvement_export(session: Session, person_id: int, names: list[str]) -> d
             for a, name in rows
             if a.person_id != person_id and a.recorded_by_id == person_id
         ],
-        # Others' comments that name them, without who wrote them.
-        "involvement_comments_naming_them": [
-            {"project": name, "comment": a.comment}
-            for a, name in rows
-            if a.person_id != person_id and a.comment and _naming(a.comment, names)
-        ],
+        # Others' comments that name them: the words only, with no team, round or writer, so
+        # that what is theirs is given without pointing at who wrote it.
+        "involvement_comments_naming_them": _comments_naming(session, person_id, names),
     }
+
+
+def _comments_naming(session: Session, person_id: int, names: list[str]) -> list[str]:
+    """Others' involvement comments that name the person (found by the database, then checked)."""
+    if not names:
+        return []
+    near = or_(*(func.lower(InvolvementAnswer.comment).contains(n.lower()) for n in names))
+    found = session.scalars(
+        select(InvolvementAnswer.comment)
+        .where(InvolvementAnswer.person_id != person_id, InvolvementAnswer.comment.is_not(None))
+        .where(near)
+        .order_by(InvolvementAnswer.id)
+    )
+    return [comment for comment in found if comment and _naming(comment, names)]
 
 
 def _audit_about(person_id: int) -> Select[tuple[AuditEvent]]:

@@ -49,6 +49,9 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             'membership_id', 'period', name=op.f('uq_involvement_answers_membership_id')
         ),
+        sa.UniqueConstraint(
+            'person_id', 'project_id', 'period', name=op.f('uq_involvement_answers_person_id')
+        ),
     )
     with op.batch_alter_table('involvement_answers', schema=None) as batch_op:
         for column in ('membership_id', 'person_id', 'project_id', 'period'):

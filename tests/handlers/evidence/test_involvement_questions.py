@@ -205,3 +205,38 @@ def test_a_question_waiting_to_be_sent_is_dropped_once_they_asked_to_stop(
     assert chat.say(ben, "/qi-project questions off").ok  # before the sender got to them
 
     assert [reply for _to, reply in questions(ctx)] == [None, None]  # withdrawn, not sent
+
+
+# --- review fixes: who may still answer, and asking once per person and team ----------------
+
+
+def test_an_answer_after_the_project_ends_or_their_place_changes_is_refused(
+    chat, ctx, asha, ben, chloe, dm
+):
+    teams(chat, asha, ben, chloe)
+    ask_due(ctx)
+    sent = questions(ctx)
+    falls = next(reply for _to, reply in sent if FALLS in reply.text)
+    sepsis = next(reply for _to, reply in sent if SEPSIS in reply.text)
+    assert chat.say(asha, f'/qi-project status "{SEPSIS}" completed').ok
+    assert chat.say(asha, f'/qi-project edit-member "{FALLS}" "Ben Okafor" --consulted').ok
+
+    ended = chat.press(ben, sepsis, "Not at all")
+    consulted = chat.press(ben, falls, "Not at all")
+
+    assert not ended.ok and "no longer active" in ended.text
+    assert not consulted.ok and "Your place on the" in consulted.text
+    assert {answer for _n, answer, _c, _r in rows(ctx)} == {None}  # nothing counted
+
+
+def test_leaving_and_joining_a_team_again_is_not_asked_twice_in_a_period(
+    chat, ctx, asha, ben, chloe, dm
+):
+    teams(chat, asha, ben, chloe)
+    assert ask_due(ctx) == 2  # Ben about each of his two teams
+
+    assert chat.say(ben, f"/qi-leave {FALLS}").ok
+    assert chat.say(ben, f"/qi-join {FALLS} as carer").ok
+
+    assert ask_due(ctx) == 0
+    assert len(rows(ctx)) == 2

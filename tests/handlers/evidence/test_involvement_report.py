@@ -146,35 +146,50 @@ def test_people_who_are_not_organisers_are_kindly_refused(chat, ctx, asha, ben):
         assert "Not at all" not in reply.text
 
 
-def test_a_lead_sees_their_own_teams_counts_once_there_are_enough(chat, ctx, asha):
+def test_a_lead_sees_their_own_teams_share_once_a_round_with_enough_answers_is_over(
+    chat, ctx, asha
+):
     lead = given.person_id(ctx.sessions, asha, ctx.now())
     falls, sepsis = given.many_projects(ctx.sessions, [FALLS, SEPSIS], ctx.now(), lead_id=lead)
-    answers(ctx, falls, PERIODS[-1], plain(A_LOT, SOMEWHAT, SOMEWHAT, NOT_AT_ALL))
-    answers(ctx, sepsis, PERIODS[-1], plain(A_LOT, NOT_REALLY, None))
+    answers(ctx, falls, PERIODS[-2], plain(A_LOT, SOMEWHAT, SOMEWHAT, NOT_AT_ALL))
+    answers(ctx, sepsis, PERIODS[-2], plain(A_LOT, NOT_REALLY, None))
+    answers(ctx, falls, PERIODS[-1], plain(NOT_AT_ALL, NOT_AT_ALL, NOT_AT_ALL))  # still open
 
     reply = chat.say(asha, "/qi-stats involvement mine")
 
     assert reply.ok
     assert (
-        f"• {FALLS} (from 16 November 2026): Yes, a lot: 1; Yes, somewhat: 2; Not really: 0; "
-        "Not at all: 1." in reply.text
+        f'• {FALLS} (the weeks from 5 October 2026): 3 of 4 answers said "Yes, a lot" or '
+        '"Yes, somewhat" (75%).' in reply.text
     )
-    assert (
-        f"• {SEPSIS} (from 16 November 2026): not enough answers yet to show without "
-        "identifying anyone." in reply.text
-    )
-    assert "Member" not in reply.text
+    assert f"• {SEPSIS}: not enough answers yet to show without identifying anyone." in reply.text
+    assert "Member" not in reply.text and "Not at all" not in reply.text  # no counts by answer
+
+
+def test_answers_a_lead_recorded_for_people_never_help_them_work_out_anyone_elses(chat, ctx, asha):
+    # Two answers Asha recorded herself (Sam and Pat, not on chat) and Ben's own: the counts
+    # would tell her Ben's answer, so hers are left out and the rest is too few to show.
+    lead = given.person_id(ctx.sessions, asha, ctx.now())
+    (falls,) = given.many_projects(ctx.sessions, [FALLS], ctx.now(), lead_id=lead)
+    answers(ctx, falls, PERIODS[-2], plain(A_LOT, A_LOT, NOT_AT_ALL))
+    with ctx.sessions.begin() as session:
+        rows = session.scalars(select(InvolvementAnswer).order_by(InvolvementAnswer.id)).all()
+        rows[0].recorded_by_id = rows[1].recorded_by_id = lead
+
+    reply = chat.say(asha, "/qi-stats involvement mine")
+
+    assert f"• {FALLS}: not enough answers yet to show without identifying anyone." in reply.text
 
 
 def test_a_lead_asks_for_their_team_by_name_and_others_may_not(chat, ctx, asha, ben):
     lead = given.person_id(ctx.sessions, asha, ctx.now())
     (falls,) = given.many_projects(ctx.sessions, [FALLS], ctx.now(), lead_id=lead)
-    answers(ctx, falls, PERIODS[-1], plain(A_LOT, A_LOT, A_LOT))
+    answers(ctx, falls, PERIODS[-2], plain(A_LOT, A_LOT, A_LOT))
 
     mine = chat.say(asha, f"/qi-stats involvement {FALLS}")
     theirs = chat.say(ben, f"/qi-stats involvement {FALLS}")
 
-    assert "Yes, a lot: 3;" in mine.text
+    assert '3 of 3 answers said "Yes, a lot" or "Yes, somewhat" (100%)' in mine.text
     assert not theirs.ok and "Yes, a lot" not in theirs.text
     assert f'Only the lead of "{FALLS}" or a forum organiser' in theirs.text
 
