@@ -42,6 +42,7 @@ from handlers.core.matching import MAX_SUGGESTIONS
 from handlers.core.reply import BUTTON_VALUE_MAX, Image, Reply, say
 from handlers.core.weeks import week_of
 from handlers.evidence import stats
+from handlers.evidence.involvement_report import HEADING as INVOLVEMENT_HEADING
 from handlers.evidence.stats import take_snapshot
 from handlers.forum import announcements, channel_problems, invitations, organising, public_signup
 from handlers.forum import slots as forum_slots
@@ -64,6 +65,7 @@ from handlers.projects.leave import LEAVE_CHOICES
 from handlers.projects.listing import LIST_LIMIT
 from handlers.projects.manage import TEAM_SHOWN
 from store import outbox
+from store.involvement import A_LOT
 from store.models import (
     NAME_MAX,
     ChartNote,
@@ -93,6 +95,7 @@ from tests.bot.message_limits import (
 )
 from tests.fakes.slack_rules import message_refusal
 from tests.handlers import given
+from tests.handlers.evidence.test_involvement_report import answers as involvement_answers
 from tests.handlers.sweeps import send_all, sweep
 
 SCRIPTS = {
@@ -1749,3 +1752,27 @@ def test_the_involvement_question_answers_and_comment_form_fit_with_the_longest_
     check_slack_view(build_modal(form.form, intro=form.text))
     assert answered.ok and commented.ok and recorded.ok and not refused.ok
     assert len(shown(question).slack_buttons) == 6
+
+
+# --- issue 19: the involvement report, with the longest comments in every script ----------------
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("count", [0, 1, 5, 6, 1000])
+def test_the_involvement_report_fits_with_the_longest_comments(chat, ctx, asha, script, count):
+    """Five comments of 500 characters at most are shown, each whole, on every platform."""
+    given.organiser(ctx.sessions, asha, ctx.now())
+    (project,) = given.many_projects(ctx.sessions, [long_name(1, script)], ctx.now(), lead_id=None)
+    start = date(2026, 10, 5)  # a round that is over
+    comment = long_name(2, script, length=500)
+    given_answers = [(A_LOT, comment)] * count + [(A_LOT, None)] * max(0, 3 - count)
+    involvement_answers(ctx, project, start, given_answers)
+
+    reply = chat.say(asha, "/qi-stats involvement")
+
+    seen = shown(reply)
+    assert reply.ok and seen.everywhere(INVOLVEMENT_HEADING)
+    assert seen.console.count("• “") == min(count, 5)  # the latest few comments, whole
+    if count:
+        assert seen.everywhere(comment[:100])
