@@ -14,18 +14,20 @@ def week_of(moment: datetime, ctx: Context) -> str:
     return f"{year}-W{week:02d}"
 
 
+def week_start(week: str) -> date:
+    """The Monday of an ISO week: '2026-W48' -> 2026-11-23 (ValueError if it names none)."""
+    year, _, number = week.partition("-W")
+    return date.fromisocalendar(int(year), int(number), 1)
+
+
 @lru_cache(maxsize=16)  # asked once per project by the sweep, always of the same week
 def week_before(week: str) -> str:
     """The key of the week before: '2026-W48' -> '2026-W47'."""
-    year, number = week.split("-W")
-    monday = date.fromisocalendar(int(year), int(number), 1) - timedelta(days=7)
-    iso = monday.isocalendar()
+    iso = (week_start(week) - timedelta(days=7)).isocalendar()
     return f"{iso.year}-W{iso.week:02d}"
 
 
 def week_after(week: str) -> str:
     """The key of the week after: '2026-W53' -> '2027-W01'."""
-    year, number = week.split("-W")
-    monday = date.fromisocalendar(int(year), int(number), 1) + timedelta(days=7)
-    iso = monday.isocalendar()
+    iso = (week_start(week) + timedelta(days=7)).isocalendar()
     return f"{iso.year}-W{iso.week:02d}"

@@ -17,6 +17,7 @@ from handlers.core.dates import local_today, long_date
 from handlers.core.errors import Refusal
 from handlers.core.lookup import acting_person, get_by_id
 from handlers.core.reply import Actor, Button, Form, FormField, Reply, Section, say
+from handlers.core.weeks import week_start
 from store import involvement_asking, outbox
 from store.audit import record
 from store.involvement import A_LOT, ANSWERS, MIN_ANSWERS, NOT_AT_ALL, NOT_REALLY, SOMEWHAT
@@ -81,10 +82,9 @@ def ask_due(ctx: Context) -> int:
 
 
 def _period_start_of(period: str) -> date | None:
-    """The Monday a period key ("2026-W47") names; None if it names none."""
-    year, _, week = period.partition("-W")
+    """The Monday a period key ("2026-W47") names; None if it names none (a forged button)."""
     try:
-        return date.fromisocalendar(int(year), int(week), 1)
+        return week_start(period)
     except ValueError:
         return None
 

@@ -28,7 +28,7 @@ from handlers.core.long_lists import and_more, shortlist
 from handlers.core.lookup import acting_person, find_forum, require_admin
 from handlers.core.matching import match_site
 from handlers.core.reply import Actor, Button, Reply, Section, say
-from handlers.core.weeks import week_of
+from handlers.core.weeks import week_of, week_start
 from handlers.core.wording import (
     counts_by_role,
     did_you_mean,
@@ -64,12 +64,6 @@ NOTE_MAX = 200
 # weekly snapshot itself is taken, just before the reminders go out (the defaults of
 # NUDGE_DAY and NUDGE_TIME; callers pass the configured ones).
 BACKFILL_AT = time(9, 30)
-
-
-def week_start(week: str) -> date:
-    """The Monday of an ISO week: '2026-W48' -> 2026-11-23."""
-    year, number = week.split("-W")
-    return date.fromisocalendar(int(year), int(number), 1)
 
 
 def snapshot_rows(

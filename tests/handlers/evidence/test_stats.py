@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from bot.runtime.scheduler import Jobs
 from handlers.core import ids
+from handlers.core.weeks import week_start
 from handlers.demo import seed_example_trust
-from handlers.evidence.stats import backfill, backfill_report, take_snapshot, week_start
+from handlers.evidence.stats import backfill, backfill_report, take_snapshot
 from handlers.nudges.weekly import NudgePolicy
 from handlers.people.personal_data import erase_person, export_person
 from handlers.projects.register_import import import_projects
