@@ -17,6 +17,7 @@ from handlers.forum import invitations
 from handlers.forum.calendar import calendar_event
 from handlers.forum.meetings import (
     RSVP_LABELS,
+    agenda_line,
     going_by_role,
     meeting_occurrence,
     meeting_prefix,
@@ -24,7 +25,7 @@ from handlers.forum.meetings import (
 )
 from store import forums as forum_store
 from store import outbox
-from store.models import Forum, Meeting, Rsvp, SlotRequest
+from store.models import Forum, Meeting, Rsvp
 from store.roles import RsvpAnswer
 
 ANNOUNCE = "announce"
@@ -193,10 +194,12 @@ def render_announcement(session: Session, ctx: Context, delivery: outbox.Claimed
     lines.append(
         f"Going so far: {total} ({counts_by_role(going)})." if total else "Nobody has said yet."
     )
-    agenda = shortlist(forum_store.accepted_slots(session, meeting.id), AGENDA_SHOWN, line=_item)
+    agenda = shortlist(
+        forum_store.accepted_slots(session, meeting.id), AGENDA_SHOWN, line=agenda_line
+    )
     if agenda.shown:
         lines.append("On the agenda:")
-        lines.extend(_item(slot) for slot in agenda.shown)
+        lines.extend(agenda_line(slot) for slot in agenda.shown)
     if agenda.more:
         lines.append(f"{and_more(agenda.more)} on the agenda.")
     buttons = () if meeting.starts_at <= ctx.now() else rsvp_buttons(meeting.id)
@@ -205,10 +208,6 @@ def render_announcement(session: Session, ctx: Context, delivery: outbox.Claimed
             Section(heading=f"{heading}: {forum.name}", text="\n".join(lines), buttons=buttons),
         )
     )
-
-
-def _item(slot: SlotRequest) -> str:
-    return f'• "{slot.project.name}": {slot.topic}'
 
 
 def render_going_reminder(session: Session, ctx: Context, delivery: outbox.Claimed) -> Reply | None:

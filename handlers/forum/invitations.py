@@ -20,10 +20,10 @@ from handlers.core.long_lists import and_more, shortlist
 from handlers.core.reply import Button, Reply, Section
 from handlers.core.wording import at_place, when
 from handlers.forum.calendar import ABOUT, calendar_event
-from handlers.forum.meetings import meeting_occurrence
+from handlers.forum.meetings import agenda_line, meeting_occurrence
 from store import contacts, outbox
 from store import forums as forum_store
-from store.models import Forum, Meeting, Rsvp, SlotRequest
+from store.models import Forum, Meeting, Rsvp
 from store.roles import RsvpAnswer
 
 INVITE = "forum_invite"
@@ -116,10 +116,12 @@ def render_invitation(session: Session, ctx: Context, delivery: outbox.Claimed) 
         f"{when(meeting.starts_at, ctx.timezone)}{at_place(meeting.location)}.",
         ABOUT,
     ]
-    agenda = shortlist(forum_store.accepted_slots(session, meeting.id), AGENDA_SHOWN, line=_item)
+    agenda = shortlist(
+        forum_store.accepted_slots(session, meeting.id), AGENDA_SHOWN, line=agenda_line
+    )
     if agenda.shown:
         lines.append("Some of what we will talk about:")
-        lines.extend(_item(slot) for slot in agenda.shown)
+        lines.extend(agenda_line(slot) for slot in agenda.shown)
     if agenda.more:
         lines.append(f"{and_more(agenda.more)} on the agenda.")
     lines.append("Can you come? Please tell us, so we know who to expect.")
@@ -133,7 +135,3 @@ def render_invitation(session: Session, ctx: Context, delivery: outbox.Claimed) 
         ),
         event=calendar_event(meeting),
     )
-
-
-def _item(slot: SlotRequest) -> str:
-    return f'• "{slot.project.name}": {slot.topic}'

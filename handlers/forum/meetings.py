@@ -36,7 +36,7 @@ from handlers.core.reply import Actor, Button, Reply, Section, say
 from handlers.core.wording import at_place, counts_by_role, when
 from store import forums as forum_store
 from store.audit import record
-from store.models import NAME_MAX, Forum, Meeting, Person, Rsvp
+from store.models import NAME_MAX, Forum, Meeting, Person, Rsvp, SlotRequest
 from store.names import clean_name
 from store.roles import Role, RsvpAnswer
 
@@ -68,6 +68,11 @@ SEE_FORUMS = "Type /qi-forum and a forum's name to see its next meeting."
 def meeting_prefix(meeting_id: int) -> str:
     """The outbox occurrence prefix shared by everything sent about one meeting."""
     return f"meeting:{meeting_id}@"
+
+
+def agenda_line(slot: SlotRequest) -> str:
+    """One item of a meeting's agenda, as announcements and invitations list it."""
+    return f'• "{slot.project.name}": {slot.topic}'
 
 
 def meeting_occurrence(meeting: Meeting, suffix: str) -> str:
