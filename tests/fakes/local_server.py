@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,50 @@ class QuietServer(ThreadingHTTPServer):
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Clients that gave up (timeouts) are expected; stay quiet."""
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """Answers every request with what the fake's `_serve(handler)` returns, as JSON.
+
+    The answer has `status`, `body` (None for an empty body) and `headers`. `content_type` goes
+    with every JSON body (and, with `typed_when_empty`, with an empty one too, as some
+    services send it).
+    """
+
+    server: QuietServer
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms delayed ACK
+    content_type = "application/json"
+    typed_when_empty = False
+
+    def do_GET(self) -> None:
+        self._respond()
+
+    def do_POST(self) -> None:
+        self._respond()
+
+    def read_body(self) -> bytes:
+        """The request's body, as its Content-Length says."""
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _respond(self) -> None:
+        answer = self.server.fake._serve(self)
+        payload = b"" if answer.body is None else json.dumps(answer.body).encode()
+        try:
+            self.send_response(answer.status)
+            if answer.body is not None or self.typed_when_empty:
+                self.send_header("Content-Type", self.content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            self.close_connection = True  # the client hung up; the service would have acted
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep test output clean."""
 
 
 class LocalFake:

@@ -40,14 +40,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import phonenumbers
 
-from tests.fakes.local_server import LocalFake, QuietServer
+from tests.fakes.local_server import JsonHandler, LocalFake
 
 SERVICE_ID = "2f6b1d0e-7c1a-4f1e-9a57-3f6f4c1b2a10"
 SECRET = "8c1d6b4e-2a5f-4b7c-9d3e-1f0a2b3c4d5e"
@@ -624,34 +623,5 @@ def _errors(status: int, errors: list[tuple[str, str]]) -> _Answer:
     )
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: QuietServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:
-        self._respond()
-
-    def do_POST(self) -> None:
-        self._respond()
-
-    def read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _respond(self) -> None:
-        answer = self.server.fake._serve(self)
-        payload = b"" if answer.body is None else json.dumps(answer.body).encode()
-        try:
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:
-            self.close_connection = True  # the client gave up; Notify would have acted anyway
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep test output clean."""
+class _Handler(JsonHandler):
+    typed_when_empty = True  # Notify names its type even on an empty answer

@@ -72,13 +72,12 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 
-from tests.fakes.local_server import LocalFake, QuietServer
+from tests.fakes.local_server import JsonHandler, LocalFake
 from tests.fakes.teams_rules import MAX_MESSAGE_BYTES, activity_problems, message_bytes
 from tests.fakes.teams_signing import (
     ACTIVITY_KINDS,
@@ -923,44 +922,14 @@ class FakeTeams(LocalFake):
             return None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: QuietServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms delayed ACK
-
-    def do_GET(self) -> None:
-        self._respond()
-
-    def do_POST(self) -> None:
-        self._respond()
+class _Handler(JsonHandler):
+    content_type = "application/json; charset=utf-8"
 
     def do_PUT(self) -> None:
         self._respond()
 
     def do_DELETE(self) -> None:
         self._respond()
-
-    def read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _respond(self) -> None:
-        answer = self.server.fake._serve(self)
-        payload = b"" if answer.body is None else json.dumps(answer.body).encode()
-        try:
-            self.send_response(answer.status)
-            if answer.body is not None:
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:
-            self.close_connection = True  # the client hung up; Teams would have acted anyway
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep test output clean."""
 
 
 # -- routing and answers -------------------------------------------------------------------------
